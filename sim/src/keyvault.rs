@@ -1,0 +1,96 @@
+//! Simulated Azure Key Vault secrets: the 401 challenge, then `GET /secrets/{name}` with a
+//! bearer token for `https://vault.azure.net`.
+//! https://learn.microsoft.com/rest/api/keyvault/secrets/get-secret/get-secret
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::{Value, json};
+
+use crate::SimState;
+use crate::jwt;
+
+pub fn router() -> Router<Arc<SimState>> {
+    Router::new()
+        .route("/secrets/{name}", get(get_secret))
+        .route("/secrets/{name}/", get(get_secret))
+        .route("/secrets/{name}/{version}", get(get_secret_version))
+}
+
+fn kv_error(status: StatusCode, code: &str, message: &str, inner: Option<&str>) -> Response {
+    let mut body = json!({"error": {"code": code, "message": message}});
+    if let Some(inner) = inner {
+        body["error"]["innererror"] = json!({"code": inner});
+    }
+    (status, Json(body)).into_response()
+}
+
+fn challenge(state: &SimState) -> Response {
+    let mut response = kv_error(
+        StatusCode::UNAUTHORIZED,
+        "Unauthorized",
+        "AKV10000: Request is missing a Bearer or PoP token.",
+        None,
+    );
+    let value = format!(
+        "Bearer authorization=\"https://login.microsoftonline.com/{}\", resource=\"https://vault.azure.net\"",
+        state.seed.tenant_id
+    );
+    response.headers_mut().insert("www-authenticate", HeaderValue::from_str(&value).expect("ascii"));
+    response
+}
+
+async fn get_secret_version(
+    state: State<Arc<SimState>>,
+    headers: HeaderMap,
+    Path((name, _version)): Path<(String, String)>,
+) -> Response {
+    get_secret(state, headers, Path(name)).await
+}
+
+async fn get_secret(State(state): State<Arc<SimState>>, headers: HeaderMap, Path(name): Path<String>) -> Response {
+    let Some(token) = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+    else {
+        return challenge(&state);
+    };
+    let valid = state.keys.verify(token).filter(|claims| {
+        let aud = claims.get("aud").and_then(Value::as_str).unwrap_or_default();
+        jwt::is_current(claims)
+            && matches!(aud, "https://vault.azure.net" | "cfa8b339-82a2-471a-a3c9-0fc0be7a4093")
+            && claims.get("tid").and_then(Value::as_str) == Some(state.seed.tenant_id.as_str())
+    });
+    let Some(claims) = valid else {
+        return kv_error(StatusCode::UNAUTHORIZED, "Unauthorized", "AKV10022: Invalid audience, issuer or signature.", None);
+    };
+    let is_mi = claims.get("oid").and_then(Value::as_str) == Some(state.seed.managed_identity.object_id.as_str());
+    if !is_mi || !state.tenant().key_vault_access {
+        return kv_error(
+            StatusCode::FORBIDDEN,
+            "Forbidden",
+            "Caller is not authorized to perform action on resource. Action: 'Microsoft.KeyVault/vaults/secrets/getSecret/action'",
+            Some("ForbiddenByRbac"),
+        );
+    }
+    let Some(value) = state.secrets.lock().unwrap().get(&name).cloned() else {
+        return kv_error(
+            StatusCode::NOT_FOUND,
+            "SecretNotFound",
+            &format!("A secret with (name/id) {name} was not found in this key vault."),
+            None,
+        );
+    };
+    Json(json!({
+        "value": value,
+        "id": format!("{}secrets/{name}/0f6c1b3a9e2d4c5b8a7f6e5d4c3b2a19", state.vault_uri()),
+        "attributes": {"enabled": true, "created": 1767225600, "updated": 1767225600, "recoveryLevel": "Recoverable+Purgeable"},
+        "tags": {},
+    }))
+    .into_response()
+}

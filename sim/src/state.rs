@@ -1,0 +1,185 @@
+//! The mutable tenant behind every simulated endpoint, rebuilt from the seed on reset.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::methods::{Kind, Method};
+use crate::seed::{GroupSeed, RoleSeed, Seed};
+
+#[derive(Debug, Clone)]
+pub struct User {
+    pub id: String,
+    pub upn: String,
+    pub display_name: String,
+    pub mail: Option<String>,
+    pub other_mails: Vec<String>,
+    pub mobile_phone: Option<String>,
+    pub job_title: Option<String>,
+    pub account_enabled: bool,
+    pub user_type: String,
+    pub manager_id: Option<String>,
+    pub default_method: Option<String>,
+    pub system_preferred_enabled: bool,
+    pub methods: Vec<Method>,
+    pub demo_note: Option<String>,
+    /// Set by `revokeSignInSessions`.
+    pub sessions_revoked_at: Option<String>,
+}
+
+impl User {
+    pub fn is_guest(&self) -> bool {
+        self.user_type.eq_ignore_ascii_case("guest")
+    }
+
+    pub fn method(&self, kind: Kind, id: &str) -> Option<&Method> {
+        self.methods.iter().find(|m| m.kind == kind && m.id.eq_ignore_ascii_case(id))
+    }
+}
+
+/// One outbound message recorded by a simulated provider (SMS, ACS Email, Graph sendMail).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OutboxItem {
+    pub id: String,
+    pub provider: String,
+    pub channel: String,
+    pub from: String,
+    pub to: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    pub body: String,
+    pub at: String,
+}
+
+/// A request the simulator served (for "called exactly once" assertions).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RequestRecord {
+    pub method: String,
+    pub path: String,
+    pub status: u16,
+    /// Whether a configured fault answered instead of the endpoint.
+    pub faulted: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct Tenant {
+    pub tenant_id: String,
+    pub users: Vec<User>,
+    pub groups: Vec<GroupSeed>,
+    pub roles: Vec<RoleSeed>,
+    pub tap_policy: Value,
+    pub report_page_size: usize,
+    pub graph_permissions: Vec<String>,
+    pub key_vault_access: bool,
+    /// Responses already given to ACS repeatable requests, by repeatability id.
+    pub acs_repeatability: HashMap<String, Value>,
+}
+
+impl Tenant {
+    /// Build the tenant from a seed.
+    ///
+    /// # Errors
+    /// A method entry in the seed is not a known type.
+    pub fn from_seed(seed: &Seed) -> Result<Tenant, String> {
+        let mut users = Vec::with_capacity(seed.users.len());
+        for u in &seed.users {
+            let mut methods = vec![Method::password()];
+            for m in &u.methods {
+                methods.push(Method::from_seed(m).map_err(|e| format!("user {}: {e}", u.id))?);
+            }
+            users.push(User {
+                id: u.id.clone(),
+                upn: u.user_principal_name.clone(),
+                display_name: u.display_name.clone(),
+                mail: u.mail.clone(),
+                other_mails: u.other_mails.clone(),
+                mobile_phone: u.mobile_phone.clone(),
+                job_title: u.job_title.clone(),
+                account_enabled: u.account_enabled,
+                user_type: u.user_type.clone(),
+                manager_id: u.manager_id.clone(),
+                default_method: u.default_method.clone(),
+                system_preferred_enabled: false,
+                methods,
+                demo_note: u.demo_note.clone(),
+                sessions_revoked_at: None,
+            });
+        }
+        Ok(Tenant {
+            tenant_id: seed.tenant_id.clone(),
+            users,
+            groups: seed.groups.clone(),
+            roles: seed.directory_roles.clone(),
+            tap_policy: seed.tap_policy.clone(),
+            report_page_size: seed.registration_report_page_size.max(1),
+            graph_permissions: seed.managed_identity.graph_permissions.clone(),
+            key_vault_access: seed.managed_identity.key_vault_secrets_user,
+            acs_repeatability: HashMap::new(),
+        })
+    }
+
+    /// A user by object id or UPN (case-insensitive, as Graph does).
+    pub fn user_index(&self, key: &str) -> Option<usize> {
+        self.users
+            .iter()
+            .position(|u| u.id.eq_ignore_ascii_case(key) || u.upn.eq_ignore_ascii_case(key))
+    }
+
+    pub fn user(&self, key: &str) -> Option<&User> {
+        self.user_index(key).map(|i| &self.users[i])
+    }
+
+    /// Every group the object is in, directly or through nested groups.
+    pub fn transitive_groups(&self, object_id: &str) -> Vec<&GroupSeed> {
+        let mut found: Vec<&GroupSeed> = Vec::new();
+        let mut seen: HashSet<&str> = HashSet::new();
+        let mut frontier = vec![object_id.to_ascii_lowercase()];
+        while let Some(member) = frontier.pop() {
+            for g in &self.groups {
+                if g.members.iter().any(|m| m.eq_ignore_ascii_case(&member)) && seen.insert(&g.id) {
+                    found.push(g);
+                    frontier.push(g.id.to_ascii_lowercase());
+                }
+            }
+        }
+        found
+    }
+
+    /// Directory roles the user holds directly or through a role-assignable group.
+    pub fn transitive_roles(&self, user_id: &str) -> Vec<&RoleSeed> {
+        let groups: Vec<String> = self
+            .transitive_groups(user_id)
+            .into_iter()
+            .filter(|g| g.is_assignable_to_role)
+            .map(|g| g.id.to_ascii_lowercase())
+            .collect();
+        self.roles
+            .iter()
+            .filter(|r| {
+                r.members.iter().any(|m| {
+                    m.eq_ignore_ascii_case(user_id) || groups.contains(&m.to_ascii_lowercase())
+                })
+            })
+            .collect()
+    }
+
+    /// Direct role assignments of a principal (user or group), as `roleAssignments` lists them.
+    pub fn direct_role_assignments(&self, principal_id: &str) -> Vec<&RoleSeed> {
+        self.roles
+            .iter()
+            .filter(|r| r.members.iter().any(|m| m.eq_ignore_ascii_case(principal_id)))
+            .collect()
+    }
+}
+
+/// Counts of each kind, for summaries.
+pub fn method_counts(user: &User) -> BTreeMap<&'static str, usize> {
+    let mut out = BTreeMap::new();
+    for m in &user.methods {
+        *out.entry(m.kind.seed_name()).or_default() += 1;
+    }
+    out
+}
