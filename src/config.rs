@@ -1,0 +1,311 @@
+//! Settings: one typed value built at start-up from the environment (app settings in Azure).
+//!
+//! Every setting, its meaning and its default is listed in `docs/configuration.md`; keep the two
+//! in step. A bad or missing value stops start-up with an error that names the key. Secrets are
+//! never settings: connector secrets live in Key Vault and are read with the managed identity.
+
+use std::collections::HashMap;
+use std::fmt;
+
+use url::Url;
+use uuid::Uuid;
+
+/// A setting that is missing or cannot be used. Its `Display` names the key.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{key}: {problem}")]
+pub struct ConfigError {
+    pub key: String,
+    pub problem: String,
+}
+
+impl ConfigError {
+    fn new(key: &str, problem: impl Into<String>) -> Self {
+        Self { key: key.to_owned(), problem: problem.into() }
+    }
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// One JSON object per line (what the Functions host forwards to Application Insights).
+    Json,
+    /// Readable lines for a terminal.
+    Text,
+}
+
+/// Who may call the API: the Entra tenant, the API's audience, and the login endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthSettings {
+    pub tenant_id: Uuid,
+    pub audience: String,
+    pub authority: Url,
+}
+
+/// Identity-based storage (`AzureWebJobsStorage__*`), used for queues, audit and request records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StorageSettings {
+    pub blob_service_uri: Url,
+    pub queue_service_uri: Url,
+    /// `AzureWebJobsStorage__clientId`: the user-assigned identity for storage, if not the default.
+    pub client_id: Option<Uuid>,
+}
+
+/// The whole configuration of the function set.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Settings {
+    /// `FUNCTIONS_CUSTOMHANDLER_PORT`: the port the Functions host gave us.
+    pub port: u16,
+    /// `GRAPH_ENDPOINT`: Microsoft Graph base URL, without the version segment.
+    pub graph_endpoint: Url,
+    /// `AZURE_CLIENT_ID`: the user-assigned managed identity; `None` means system-assigned.
+    pub managed_identity_client_id: Option<Uuid>,
+    pub auth: AuthSettings,
+    /// `KEY_VAULT_URI`: the vault holding connector secrets.
+    pub key_vault_uri: Option<Url>,
+    pub storage: Option<StorageSettings>,
+    /// `SWEEP_SCHEDULE`: NCRONTAB (6 fields) of the compliance sweep.
+    pub sweep_schedule: String,
+    /// `MFA_RECOVERY_LOG_FORMAT`, or JSON when running under a Functions host.
+    pub log_format: LogFormat,
+}
+
+impl fmt::Debug for Settings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // No secret is a setting, so every field may be shown.
+        f.debug_struct("Settings")
+            .field("port", &self.port)
+            .field("graph_endpoint", &self.graph_endpoint.as_str())
+            .field("managed_identity_client_id", &self.managed_identity_client_id)
+            .field("auth", &self.auth)
+            .field("key_vault_uri", &self.key_vault_uri.as_ref().map(Url::as_str))
+            .field("storage", &self.storage)
+            .field("sweep_schedule", &self.sweep_schedule)
+            .field("log_format", &self.log_format)
+            .finish()
+    }
+}
+
+/// Defaults from DESIGN.md's configuration contract.
+pub const DEFAULT_PORT: u16 = 7071;
+pub const DEFAULT_GRAPH_ENDPOINT: &str = "https://graph.microsoft.com";
+pub const DEFAULT_AUTHORITY: &str = "https://login.microsoftonline.com";
+pub const DEFAULT_SWEEP_SCHEDULE: &str = "0 0 2 * * *";
+
+/// Environment variables that show the process runs under a Functions host.
+const HOST_MARKERS: [&str; 3] = ["FUNCTIONS_CUSTOMHANDLER_WORKER_ID", "FUNCTIONS_WORKER_RUNTIME", "WEBSITE_SITE_NAME"];
+
+impl Settings {
+    /// Read the settings from the process environment.
+    ///
+    /// # Errors
+    /// A required setting is missing or a value cannot be used; the error names the key.
+    pub fn from_env() -> Result<Settings, ConfigError> {
+        Self::from_map(&std::env::vars().collect())
+    }
+
+    /// Read the settings from `vars` (the environment, or a map built by a test or `dev`).
+    ///
+    /// # Errors
+    /// A required setting is missing or a value cannot be used; the error names the key.
+    pub fn from_map(vars: &HashMap<String, String>) -> Result<Settings, ConfigError> {
+        let get = |key: &str| vars.get(key).map(|v| v.trim()).filter(|v| !v.is_empty());
+        let port = match get("FUNCTIONS_CUSTOMHANDLER_PORT") {
+            None => DEFAULT_PORT,
+            Some(v) => v.parse::<u16>().map_err(|_| {
+                ConfigError::new("FUNCTIONS_CUSTOMHANDLER_PORT", format!("'{v}' is not a port number (0-65535)"))
+            })?,
+        };
+        let graph_endpoint = endpoint("GRAPH_ENDPOINT", get("GRAPH_ENDPOINT").unwrap_or(DEFAULT_GRAPH_ENDPOINT))?;
+        let managed_identity_client_id = get("AZURE_CLIENT_ID").map(|v| guid("AZURE_CLIENT_ID", v)).transpose()?;
+        let tenant_id = guid(
+            "AUTH_TENANT_ID",
+            get("AUTH_TENANT_ID").ok_or_else(|| ConfigError::new("AUTH_TENANT_ID", "is required: the Entra tenant id (a GUID) whose callers may use the API"))?,
+        )?;
+        let audience = get("AUTH_AUDIENCE")
+            .ok_or_else(|| ConfigError::new("AUTH_AUDIENCE", "is required: the App ID URI or client id of this API's app registration"))?
+            .to_owned();
+        let authority = endpoint("AUTH_AUTHORITY", get("AUTH_AUTHORITY").unwrap_or(DEFAULT_AUTHORITY))?;
+        let key_vault_uri = get("KEY_VAULT_URI").map(|v| endpoint("KEY_VAULT_URI", v)).transpose()?;
+        let storage = storage(&get)?;
+        let sweep_schedule = get("SWEEP_SCHEDULE").unwrap_or(DEFAULT_SWEEP_SCHEDULE).to_owned();
+        validate_schedule(&sweep_schedule)?;
+        let log_format = match get("MFA_RECOVERY_LOG_FORMAT") {
+            Some("json") => LogFormat::Json,
+            Some("text") => LogFormat::Text,
+            Some(other) => {
+                return Err(ConfigError::new("MFA_RECOVERY_LOG_FORMAT", format!("'{other}' is not 'json' or 'text'")));
+            }
+            None if HOST_MARKERS.iter().any(|k| get(k).is_some()) => LogFormat::Json,
+            None => LogFormat::Text,
+        };
+        Ok(Settings {
+            port,
+            graph_endpoint,
+            managed_identity_client_id,
+            auth: AuthSettings { tenant_id, audience, authority },
+            key_vault_uri,
+            storage,
+            sweep_schedule,
+            log_format,
+        })
+    }
+}
+
+/// An absolute URL; `https` unless it points at this machine (the simulator, Azurite).
+fn endpoint(key: &str, value: &str) -> Result<Url, ConfigError> {
+    let url = Url::parse(value).map_err(|e| ConfigError::new(key, format!("'{value}' is not an absolute URL ({e})")))?;
+    let loopback = matches!(url.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
+    match url.scheme() {
+        "https" => {}
+        "http" if loopback => {}
+        _ => return Err(ConfigError::new(key, format!("'{value}' must use https (http is allowed only for 127.0.0.1 and localhost)"))),
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(ConfigError::new(key, format!("'{value}' must not carry a query or fragment")));
+    }
+    Ok(url)
+}
+
+fn guid(key: &str, value: &str) -> Result<Uuid, ConfigError> {
+    Uuid::parse_str(value).map_err(|_| ConfigError::new(key, format!("'{value}' is not a GUID")))
+}
+
+/// `AzureWebJobsStorage__blobServiceUri` / `__queueServiceUri`, or `__accountName` (public cloud).
+fn storage<'a>(get: &impl Fn(&str) -> Option<&'a str>) -> Result<Option<StorageSettings>, ConfigError> {
+    const PREFIX: &str = "AzureWebJobsStorage__";
+    let key = |suffix: &str| format!("{PREFIX}{suffix}");
+    let account = get(&key("accountName"));
+    let uri = |suffix: &str, service: &str| -> Result<Option<Url>, ConfigError> {
+        match (get(&key(suffix)), account) {
+            (Some(v), _) => endpoint(&key(suffix), v).map(Some),
+            (None, Some(name)) => {
+                if !(3..=24).contains(&name.len()) || !name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()) {
+                    return Err(ConfigError::new(&key("accountName"), format!("'{name}' is not a storage account name")));
+                }
+                endpoint(&key("accountName"), &format!("https://{name}.{service}.core.windows.net")).map(Some)
+            }
+            (None, None) => Ok(None),
+        }
+    };
+    let blob = uri("blobServiceUri", "blob")?;
+    let queue = uri("queueServiceUri", "queue")?;
+    let client_id = get(&key("clientId")).map(|v| guid(&key("clientId"), v)).transpose()?;
+    match (blob, queue) {
+        (None, None) => Ok(None),
+        (Some(blob_service_uri), Some(queue_service_uri)) => {
+            Ok(Some(StorageSettings { blob_service_uri, queue_service_uri, client_id }))
+        }
+        (None, Some(_)) => Err(ConfigError::new(&key("blobServiceUri"), "is required when a queue service URI is set")),
+        (Some(_), None) => Err(ConfigError::new(&key("queueServiceUri"), "is required when a blob service URI is set")),
+    }
+}
+
+/// The host accepts 6-field NCRONTAB (`{second} {minute} {hour} {day} {month} {day-of-week}`).
+fn validate_schedule(value: &str) -> Result<(), ConfigError> {
+    let fields = value.split_whitespace().count();
+    if fields != 6 {
+        return Err(ConfigError::new(
+            "SWEEP_SCHEDULE",
+            format!("'{value}' has {fields} fields; use 6-field NCRONTAB such as '0 0 2 * * *' (02:00 UTC daily)"),
+        ));
+    }
+    croner::parser::CronParser::builder()
+        .seconds(croner::parser::Seconds::Required)
+        .build()
+        .parse(value)
+        .map(|_| ())
+        .map_err(|e| ConfigError::new("SWEEP_SCHEDULE", format!("'{value}' is not a valid NCRONTAB expression ({e})")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn base() -> HashMap<String, String> {
+        [
+            ("AUTH_TENANT_ID", "8f0c2c1e-3b7a-4c57-9a3e-5b2f6d1c9e10"),
+            ("AUTH_AUDIENCE", "api://mfa-recovery"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+    }
+
+    fn with(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        let mut m = base();
+        for (k, v) in pairs {
+            m.insert((*k).to_owned(), (*v).to_owned());
+        }
+        m
+    }
+
+    #[test]
+    fn defaults_follow_the_design_contract() {
+        let s = Settings::from_map(&base()).unwrap();
+        assert_eq!(s.port, 7071);
+        assert_eq!(s.graph_endpoint.as_str(), "https://graph.microsoft.com/");
+        assert_eq!(s.auth.authority.as_str(), "https://login.microsoftonline.com/");
+        assert_eq!(s.sweep_schedule, "0 0 2 * * *");
+        assert_eq!(s.managed_identity_client_id, None);
+        assert_eq!(s.storage, None);
+        assert_eq!(s.log_format, LogFormat::Text);
+    }
+
+    #[test]
+    fn running_under_a_functions_host_selects_json_logs() {
+        let s = Settings::from_map(&with(&[("FUNCTIONS_CUSTOMHANDLER_WORKER_ID", "abc")])).unwrap();
+        assert_eq!(s.log_format, LogFormat::Json);
+    }
+
+    #[test]
+    fn each_bad_value_names_its_key() {
+        let cases: &[(&[(&str, &str)], &str)] = &[
+            (&[("FUNCTIONS_CUSTOMHANDLER_PORT", "70000")], "FUNCTIONS_CUSTOMHANDLER_PORT"),
+            (&[("GRAPH_ENDPOINT", "graph.microsoft.com")], "GRAPH_ENDPOINT"),
+            (&[("GRAPH_ENDPOINT", "http://graph.microsoft.com")], "GRAPH_ENDPOINT"),
+            (&[("AZURE_CLIENT_ID", "not-a-guid")], "AZURE_CLIENT_ID"),
+            (&[("AUTH_TENANT_ID", "contoso")], "AUTH_TENANT_ID"),
+            (&[("AUTH_AUTHORITY", "ftp://login")], "AUTH_AUTHORITY"),
+            (&[("KEY_VAULT_URI", "https://kv.vault.azure.net/?x=1")], "KEY_VAULT_URI"),
+            (&[("SWEEP_SCHEDULE", "0 2 * * *")], "SWEEP_SCHEDULE"),
+            (&[("SWEEP_SCHEDULE", "0 0 25 * * *")], "SWEEP_SCHEDULE"),
+            (&[("MFA_RECOVERY_LOG_FORMAT", "xml")], "MFA_RECOVERY_LOG_FORMAT"),
+            (&[("AzureWebJobsStorage__accountName", "Bad_Name")], "AzureWebJobsStorage__accountName"),
+            (&[("AzureWebJobsStorage__blobServiceUri", "https://a.blob.core.windows.net")], "AzureWebJobsStorage__queueServiceUri"),
+        ];
+        for (pairs, key) in cases {
+            let err = Settings::from_map(&with(pairs)).expect_err(key);
+            assert_eq!(&err.key, key, "{pairs:?}");
+            assert!(err.to_string().starts_with(key), "{err}");
+        }
+    }
+
+    #[test]
+    fn required_settings_are_named_when_missing() {
+        let mut m = base();
+        m.remove("AUTH_TENANT_ID");
+        assert_eq!(Settings::from_map(&m).unwrap_err().key, "AUTH_TENANT_ID");
+        let mut m = base();
+        m.insert("AUTH_AUDIENCE".into(), "  ".into());
+        assert_eq!(Settings::from_map(&m).unwrap_err().key, "AUTH_AUDIENCE");
+    }
+
+    #[test]
+    fn storage_account_name_expands_to_public_cloud_endpoints() {
+        let s = Settings::from_map(&with(&[
+            ("AzureWebJobsStorage__accountName", "stmfarecovery"),
+            ("AzureWebJobsStorage__clientId", "5e29463d-71da-4fe0-8e69-999b57db23b0"),
+        ]))
+        .unwrap();
+        let st = s.storage.unwrap();
+        assert_eq!(st.blob_service_uri.as_str(), "https://stmfarecovery.blob.core.windows.net/");
+        assert_eq!(st.queue_service_uri.as_str(), "https://stmfarecovery.queue.core.windows.net/");
+        assert!(st.client_id.is_some());
+    }
+
+    #[test]
+    fn loopback_endpoints_may_use_http() {
+        let s = Settings::from_map(&with(&[("GRAPH_ENDPOINT", "http://127.0.0.1:7072")])).unwrap();
+        assert_eq!(s.graph_endpoint.as_str(), "http://127.0.0.1:7072/");
+    }
+}

@@ -1,0 +1,150 @@
+//! `mfa-recovery dev`: the whole function set on one machine, wired to the simulated tenant,
+//! and `mfa-recovery sim`: the simulated tenant alone. Compiled only with the `dev` feature.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use mfa_recovery_sim::{Seed, Simulator, TokenRequest};
+
+use crate::config::Settings;
+use crate::host::functions::{FUNCTIONS, Trigger};
+use crate::host::{self, Application, HostOptions};
+use crate::telemetry;
+
+/// Roles a demo caller token carries.
+pub const ALL_ROLES: [&str; 4] = ["Recovery.Tap", "Recovery.Reset", "Recovery.Request", "Audit.Read"];
+
+#[derive(Debug, clap::Args)]
+pub struct DevArgs {
+    /// Port of the function app (like `func start`).
+    #[arg(long, default_value_t = 7071)]
+    pub port: u16,
+    /// Port of the simulated tenant.
+    #[arg(long, default_value_t = 7072)]
+    pub sim_port: u16,
+    /// Seed file for the simulated tenant (default: the bundled demo tenant).
+    #[arg(long)]
+    pub seed: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SimArgs {
+    #[arg(long, default_value_t = 7072)]
+    pub port: u16,
+    #[arg(long)]
+    pub seed: Option<PathBuf>,
+}
+
+fn load_seed(path: Option<&PathBuf>) -> anyhow::Result<Seed> {
+    match path {
+        None => Ok(Seed::demo()),
+        Some(p) => {
+            let text = std::fs::read_to_string(p).with_context(|| format!("reading seed file {}", p.display()))?;
+            Seed::from_json(&text).with_context(|| format!("parsing seed file {}", p.display()))
+        }
+    }
+}
+
+/// The settings `dev` runs with: the process environment, with every endpoint pointed at the
+/// simulator.
+pub fn dev_settings(sim: &Simulator, port: u16) -> anyhow::Result<Settings> {
+    let mut vars: HashMap<String, String> = std::env::vars().collect();
+    let seed = sim.seed();
+    for (k, v) in [
+        ("FUNCTIONS_CUSTOMHANDLER_PORT", port.to_string()),
+        ("GRAPH_ENDPOINT", sim.graph_endpoint()),
+        ("AUTH_TENANT_ID", seed.tenant_id.clone()),
+        ("AUTH_AUDIENCE", seed.api.audience.clone()),
+        ("AUTH_AUTHORITY", sim.authority()),
+        ("KEY_VAULT_URI", sim.key_vault_uri()),
+        ("AZURE_CLIENT_ID", seed.managed_identity.client_id.clone()),
+    ] {
+        vars.insert(k.to_owned(), v);
+    }
+    vars.entry("MFA_RECOVERY_LOG_FORMAT".into()).or_insert_with(|| "text".into());
+    Ok(Settings::from_map(&vars)?)
+}
+
+pub async fn run(args: DevArgs) -> anyhow::Result<()> {
+    let seed = load_seed(args.seed.as_ref())?;
+    let sim = Simulator::start(seed, &format!("127.0.0.1:{}", args.sim_port))
+        .await
+        .with_context(|| format!("starting the simulated tenant on port {} (use --sim-port)", args.sim_port))?;
+    let settings = dev_settings(&sim, args.port)?;
+    telemetry::init(settings.log_format);
+    let schedule = settings.sweep_schedule.clone();
+    let app = Application::build(settings, HostOptions { admin_api: true, ..HostOptions::default() })
+        .await
+        .context("starting the function app (use --port)")?;
+    print!("{}", banner(&sim, app.port(), &schedule));
+    app.run_until_stopped(host::shutdown_signal()).await?;
+    sim.shutdown().await;
+    Ok(())
+}
+
+pub async fn run_sim(args: SimArgs) -> anyhow::Result<()> {
+    let seed = load_seed(args.seed.as_ref())?;
+    let sim = Simulator::start(seed, &format!("127.0.0.1:{}", args.port)).await?;
+    println!("Simulated tenant on {}", sim.base_url());
+    println!("{}", serde_json::to_string_pretty(&sim.info())?);
+    host::shutdown_signal().await;
+    sim.shutdown().await;
+    Ok(())
+}
+
+/// What `dev` prints at start: the functions with their URLs, the demo users, and commands to
+/// copy, with a caller token from the simulator.
+pub fn banner(sim: &Simulator, port: u16, schedule: &str) -> String {
+    let app = format!("http://127.0.0.1:{port}");
+    let token = sim.issue_token(&TokenRequest {
+        roles: ALL_ROLES.iter().map(|r| (*r).to_owned()).collect(),
+        name: Some("mfa-recovery dev".into()),
+        expires_in: Some(8 * 3600),
+        ..TokenRequest::default()
+    });
+    let mut out = String::new();
+    let _ = writeln!(out, "\nmfa-recovery dev: the function set on a simulated Entra tenant ({})\n", sim.seed().domain);
+    let _ = writeln!(out, "Functions on {app}");
+    for f in FUNCTIONS {
+        let status = if f.built { "" } else { "  (not built yet: answers 501)" };
+        let line = match f.trigger {
+            Trigger::Http { methods, route } => {
+                format!("{:<18} {:<9} {app}/api/{route}", f.name, methods.join(","))
+            }
+            Trigger::Queue { queue } => {
+                format!("{:<18} {:<9} queue {queue}; run: POST {app}/admin/functions/{}", f.name, "queue", f.name)
+            }
+            Trigger::Timer { .. } => {
+                format!("{:<18} {:<9} {schedule} UTC; run: POST {app}/admin/functions/{}", f.name, "timer", f.name)
+            }
+        };
+        let _ = writeln!(out, "  {line}{status}");
+    }
+    let _ = writeln!(out, "\nSimulated tenant on {} (Graph, managed identity, Key Vault, ACS, Twilio)", sim.base_url());
+    let _ = writeln!(out, "  outbox: GET {0}/sim/outbox   faults: POST {0}/sim/faults   reset: POST {0}/sim/reset", sim.base_url());
+    let _ = writeln!(out, "\nDemo users");
+    for (upn, name, note) in sim.demo_users() {
+        let _ = writeln!(out, "  {upn:<46} {name:<22} {note}");
+    }
+    let _ = writeln!(out, "\nTry it (the token carries {} and is valid 8 h)", ALL_ROLES.join(", "));
+    let _ = writeln!(out, "  export TOKEN={token}");
+    let _ = writeln!(out, "  curl -s {app}/api/health");
+    let _ = writeln!(
+        out,
+        "  curl -s -X POST {app}/api/users/alex.wilber@contoso.test/tap -H \"Authorization: Bearer $TOKEN\" -H 'Content-Type: application/json' -d '{{\"delivery\":{{\"channel\":\"email\"}},\"ticket\":{{\"system\":\"servicenow\",\"id\":\"INC0010001\"}},\"reason\":\"lost phone\"}}'"
+    );
+    let _ = writeln!(
+        out,
+        "  curl -s -X POST {app}/api/users/adele.vance@contoso.test/mfa/reset -H \"Authorization: Bearer $TOKEN\" -H 'Content-Type: application/json' -d '{{\"ticket\":{{\"system\":\"jira\",\"id\":\"HELP-42\"}},\"reason\":\"lost phone\"}}'"
+    );
+    let _ = writeln!(out, "  curl -s -X POST {app}/admin/functions/compliance-sweep -H 'Content-Type: application/json' -d '{{}}'");
+    let _ = writeln!(out, "  curl -s {}/sim/outbox", sim.base_url());
+    let _ = writeln!(
+        out,
+        "  another token: curl -s -X POST {}/sim/token -d '{{\"roles\":[\"Recovery.Tap\"]}}'\n",
+        sim.base_url()
+    );
+    out
+}

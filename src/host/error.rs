@@ -1,0 +1,67 @@
+//! `ApiError`: the only type that becomes an HTTP error response.
+//!
+//! A 4xx body tells the caller what it can fix; a 5xx body says only "internal error" and the
+//! invocation id, and the cause goes to the log.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use super::invocation::current_invocation_id;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The function is declared in `functions/` but a later issue builds its body.
+    #[error("the {function} function is not built yet ({issue})")]
+    NotImplemented { function: &'static str, issue: &'static str },
+    #[error("no function serves {method} {path}")]
+    NotFound { method: String, path: String },
+    #[error("{method} is not allowed on {path}")]
+    MethodNotAllowed { method: String, path: String },
+    #[error("{0}")]
+    BadRequest(String),
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+impl ApiError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::NotImplemented { .. } => StatusCode::NOT_IMPLEMENTED,
+            ApiError::NotFound { .. } => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The documented error code callers branch on.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::NotImplemented { .. } => "not_implemented",
+            ApiError::NotFound { .. } => "not_found",
+            ApiError::MethodNotAllowed { .. } => "method_not_allowed",
+            ApiError::BadRequest(_) => "bad_request",
+            ApiError::Unexpected(_) => "internal_error",
+        }
+    }
+
+    fn public_body(&self) -> serde_json::Value {
+        let message = match self {
+            ApiError::Unexpected(_) => "internal error".to_owned(),
+            other => other.to_string(),
+        };
+        json!({"error": {"code": self.code(), "message": message, "invocationId": current_invocation_id()}})
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        if let ApiError::Unexpected(e) = &self {
+            tracing::error!(error = %format!("{e:#}"), "invocation failed");
+        }
+        (status, Json(self.public_body())).into_response()
+    }
+}

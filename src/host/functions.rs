@@ -1,0 +1,46 @@
+//! The function set, as `functions/<name>/function.json` declares it. The router serves exactly
+//! these; `tests/api/host_contract.rs` holds the two against each other.
+
+/// How a function is triggered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger {
+    /// Forwarded HTTP (`enableForwardingHttpRequest`): the handler sees the original request.
+    Http { methods: &'static [&'static str], route: &'static str },
+    /// Storage queue: `POST /{name}` with the `{Data, Metadata}` envelope.
+    Queue { queue: &'static str },
+    /// Timer: `POST /{name}` with the `{Data, Metadata}` envelope.
+    Timer { schedule: &'static str },
+}
+
+/// One function of the set.
+#[derive(Debug, Clone, Copy)]
+pub struct FunctionSpec {
+    pub name: &'static str,
+    pub trigger: Trigger,
+    /// The trigger binding's name in function.json (`Data.<binding>` in the envelope).
+    pub binding: &'static str,
+    pub summary: &'static str,
+    /// Whether the function's body is built; an unbuilt one answers 501 `not_implemented`.
+    pub built: bool,
+}
+
+/// The queue the intake writes to and the worker reads.
+pub const REQUESTS_QUEUE: &str = "recovery-requests";
+/// Where the host moves a message after `maxDequeueCount` failed attempts.
+pub const POISON_QUEUE: &str = "recovery-requests-poison";
+
+pub const FUNCTIONS: &[FunctionSpec] = &[
+    FunctionSpec { name: "tap", trigger: Trigger::Http { methods: &["POST"], route: "users/{user}/tap" }, binding: "req", summary: "issue a Temporary Access Pass and deliver it out of band", built: false },
+    FunctionSpec { name: "reset", trigger: Trigger::Http { methods: &["POST"], route: "users/{user}/mfa/reset" }, binding: "req", summary: "require re-registration of MFA; optional TAP in the same call", built: false },
+    FunctionSpec { name: "audit", trigger: Trigger::Http { methods: &["GET"], route: "audit" }, binding: "req", summary: "query the audit trail", built: false },
+    FunctionSpec { name: "requests", trigger: Trigger::Http { methods: &["POST", "GET"], route: "requests/{id?}" }, binding: "req", summary: "asynchronous intake for ITSM webhooks and flows; status", built: false },
+    FunctionSpec { name: "recovery-worker", trigger: Trigger::Queue { queue: REQUESTS_QUEUE }, binding: "message", summary: "run queued requests", built: false },
+    FunctionSpec { name: "recovery-poison", trigger: Trigger::Queue { queue: POISON_QUEUE }, binding: "message", summary: "close requests that exhausted their retries", built: false },
+    FunctionSpec { name: "compliance-sweep", trigger: Trigger::Timer { schedule: "%SWEEP_SCHEDULE%" }, binding: "timer", summary: "lockout-risk and TAP policy sweep", built: false },
+    FunctionSpec { name: "health", trigger: Trigger::Http { methods: &["GET"], route: "health" }, binding: "req", summary: "liveness, unauthenticated", built: true },
+];
+
+/// The function called `name`.
+pub fn find(name: &str) -> Option<&'static FunctionSpec> {
+    FUNCTIONS.iter().find(|f| f.name == name)
+}

@@ -1,0 +1,135 @@
+//! The Azure Functions custom-handler protocol: the axum application the host starts.
+//!
+//! Owns: binding `127.0.0.1:FUNCTIONS_CUSTOMHANDLER_PORT`, the readiness probe, forwarded HTTP
+//! routes, `POST /{function}` invocation envelopes, per-invocation log context, `ApiError`, and
+//! graceful shutdown. Keeps out: recovery rules (in `recovery`), remote calls (in `graph`,
+//! `delivery`, `audit`).
+
+pub mod admin;
+pub mod envelope;
+pub mod error;
+pub mod functions;
+pub mod http;
+pub mod invocation;
+pub mod invoke;
+
+use std::future::Future;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::Request;
+use axum::routing::{get, post};
+use tokio::net::TcpListener;
+
+use crate::config::Settings;
+use error::ApiError;
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    pub settings: Arc<Settings>,
+}
+
+/// Options that differ between a real host and `mfa-recovery dev`.
+#[derive(Debug, Clone, Copy)]
+pub struct HostOptions {
+    /// Serve `POST /admin/functions/{name}` (the host's admin API; `dev` only).
+    pub admin_api: bool,
+    pub bind: IpAddr,
+}
+
+impl Default for HostOptions {
+    fn default() -> Self {
+        Self { admin_api: false, bind: IpAddr::V4(Ipv4Addr::LOCALHOST) }
+    }
+}
+
+/// The router for the whole function set.
+pub fn router(state: AppState, options: HostOptions) -> Router {
+    let mut router = Router::new()
+        .route("/", get(http::ready))
+        .route("/api/health", get(http::health))
+        .route("/api/users/{user}/tap", post(http::tap))
+        .route("/api/users/{user}/mfa/reset", post(http::reset))
+        .route("/api/audit", get(http::audit))
+        .route("/api/requests", post(http::requests))
+        .route("/api/requests/{id}", get(http::requests))
+        .route("/{function}", post(invoke::invoke));
+    if options.admin_api {
+        router = router.route("/admin/functions/{name}", post(admin::run_function));
+    }
+    router
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn(invocation::middleware))
+        .with_state(state)
+}
+
+async fn not_found(request: Request) -> ApiError {
+    ApiError::NotFound { method: request.method().to_string(), path: invocation::redact_path(request.uri().path()) }
+}
+
+async fn method_not_allowed(request: Request) -> ApiError {
+    ApiError::MethodNotAllowed { method: request.method().to_string(), path: invocation::redact_path(request.uri().path()) }
+}
+
+/// A bound, not yet serving, function app.
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+}
+
+impl Application {
+    /// Bind `127.0.0.1:{settings.port}` (port 0 picks a free port) and build the router.
+    ///
+    /// # Errors
+    /// The port cannot be bound.
+    pub async fn build(settings: Settings, options: HostOptions) -> anyhow::Result<Application> {
+        let addr = SocketAddr::new(options.bind, settings.port);
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|e| anyhow::anyhow!("binding {addr} (FUNCTIONS_CUSTOMHANDLER_PORT): {e}"))?;
+        let state = AppState { settings: Arc::new(settings) };
+        Ok(Application { listener, router: router(state, options) })
+    }
+
+    /// The port actually bound.
+    pub fn port(&self) -> u16 {
+        self.listener.local_addr().map(|a| a.port()).unwrap_or_default()
+    }
+
+    /// Serve until `shutdown` completes, then finish in-flight invocations and return.
+    ///
+    /// # Errors
+    /// The server failed.
+    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        tracing::info!(port = self.port(), "function app listening");
+        axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown).await?;
+        tracing::info!("function app stopped");
+        Ok(())
+    }
+}
+
+/// Completes on SIGTERM (what the host and the platform send) or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutdown requested: finishing in-flight invocations");
+}

@@ -1,0 +1,23 @@
+//! mfa-recovery: an Azure Functions custom handler that gets a locked-out Microsoft Entra ID
+//! user back in without opening a door for an attacker.
+//!
+//! # Layout
+//!
+//! ```text
+//! main.rs       thin: parse the command line and run it
+//! cli.rs        serve (what the host starts), dev, sim, config
+//! config.rs     Settings from the environment (docs/configuration.md)
+//! telemetry.rs  tracing: JSON lines under a host, readable lines in a terminal
+//! host/         the custom-handler protocol: router, envelopes, invocation context, ApiError
+//! dev.rs        `mfa-recovery dev`: the function set on the simulated tenant (feature `dev`)
+//! ```
+//!
+//! The simulated tenant is the `mfa-recovery-sim` crate (`sim/`), compiled in only with the
+//! `dev` feature; the package deployed to Azure is built without it.
+
+pub mod cli;
+pub mod config;
+#[cfg(feature = "dev")]
+pub mod dev;
+pub mod host;
+pub mod telemetry;
