@@ -301,7 +301,7 @@ fn parse_expand(expand: Option<&String>) -> GraphResult<Option<Option<Vec<String
 }
 
 /// GET /users/{id | userPrincipalName} — https://learn.microsoft.com/graph/api/user-get
-async fn get_user(State(state): S, Extension(v): Extension<Version>, Extension(p): Extension<Permissions>, Path(key): Path<String>, uri: Uri) -> GraphResult {
+async fn get_user(State(state): S, Extension(v): Extension<Version>, Extension(p): Extension<Permissions>, Path(key): Path<String>, axum::extract::OriginalUri(uri): axum::extract::OriginalUri) -> GraphResult {
     p.require(READ_USER)?;
     let q = odata::query(&uri);
     let select = parse_select(q.get("$select"))?;
@@ -358,7 +358,7 @@ fn membership(tenant: &Tenant, user: &User) -> Vec<Value> {
 }
 
 /// GET /users/{id}/transitiveMemberOf — https://learn.microsoft.com/graph/api/user-list-transitivememberof
-async fn transitive_member_of(State(state): S, Extension(v): Extension<Version>, Extension(p): Extension<Permissions>, Path(key): Path<String>, uri: Uri) -> GraphResult {
+async fn transitive_member_of(State(state): S, Extension(v): Extension<Version>, Extension(p): Extension<Permissions>, Path(key): Path<String>, axum::extract::OriginalUri(uri): axum::extract::OriginalUri) -> GraphResult {
     p.require(READ_MEMBERSHIP)?;
     let items = {
         let tenant = state.tenant();
@@ -369,7 +369,7 @@ async fn transitive_member_of(State(state): S, Extension(v): Extension<Version>,
 }
 
 /// The cast forms `/transitiveMemberOf/microsoft.graph.group` and `.../microsoft.graph.directoryRole`.
-async fn transitive_member_of_cast(State(state): S, Extension(v): Extension<Version>, Extension(p): Extension<Permissions>, Path((key, cast)): Path<(String, String)>, uri: Uri) -> GraphResult {
+async fn transitive_member_of_cast(State(state): S, Extension(v): Extension<Version>, Extension(p): Extension<Permissions>, Path((key, cast)): Path<(String, String)>, axum::extract::OriginalUri(uri): axum::extract::OriginalUri) -> GraphResult {
     p.require(READ_MEMBERSHIP)?;
     let wanted = match cast.as_str() {
         "microsoft.graph.group" => "#microsoft.graph.group",
@@ -400,7 +400,7 @@ fn page_of(state: &SimState, v: Version, items: Vec<Value>, uri: &Uri, what: &st
 
 /// GET /roleManagement/directory/roleAssignments?$filter=principalId eq '{id}'
 /// https://learn.microsoft.com/graph/api/rbacapplication-list-roleassignments (direct assignments only)
-async fn role_assignments(State(state): S, Extension(v): Extension<Version>, Extension(p): Extension<Permissions>, uri: Uri) -> GraphResult {
+async fn role_assignments(State(state): S, Extension(v): Extension<Version>, Extension(p): Extension<Permissions>, axum::extract::OriginalUri(uri): axum::extract::OriginalUri) -> GraphResult {
     p.require(READ_ROLES)?;
     let q = odata::query(&uri);
     let filter = match q.get("$filter") {
@@ -992,7 +992,7 @@ fn registration_row(tenant: &Tenant, user: &User, v: Version) -> Value {
 /// GET /reports/authenticationMethods/userRegistrationDetails — `$filter` and `$orderby` only,
 /// pages through `@odata.nextLink`.
 /// https://learn.microsoft.com/graph/api/authenticationmethodsroot-list-userregistrationdetails
-async fn registration_report(State(state): S, Extension(v): Extension<Version>, Extension(p): Extension<Permissions>, uri: Uri) -> GraphResult {
+async fn registration_report(State(state): S, Extension(v): Extension<Version>, Extension(p): Extension<Permissions>, axum::extract::OriginalUri(uri): axum::extract::OriginalUri) -> GraphResult {
     p.require(READ_REPORT)?;
     let q = odata::query(&uri);
     for key in q.keys() {
