@@ -1,0 +1,217 @@
+//! The built `mfa-recovery` binary, started the way the Functions host starts it: no arguments,
+//! `FUNCTIONS_CUSTOMHANDLER_PORT` and the app settings in the environment.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::helpers::*;
+
+const TENANT: &str = "8f0c2c1e-3b7a-4c57-9a3e-5b2f6d1c9e10";
+
+struct Running {
+    child: Child,
+    port: u16,
+    stdout: Arc<Mutex<Vec<String>>>,
+    stderr: Arc<Mutex<Vec<String>>>,
+}
+
+fn collect(stream: impl Read + Send + 'static) -> Arc<Mutex<Vec<String>>> {
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let sink = lines.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stream).lines().map_while(Result::ok) {
+            sink.lock().unwrap().push(line);
+        }
+    });
+    lines
+}
+
+/// Start the binary as a host would, with `env` added, and wait until it accepts connections.
+fn start(env: &[(&str, &str)]) -> Running {
+    let port = free_port();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_mfa-recovery"));
+    command
+        .env_clear()
+        .env("FUNCTIONS_CUSTOMHANDLER_PORT", port.to_string())
+        .env("FUNCTIONS_CUSTOMHANDLER_WORKER_ID", "5b6f3e2a-worker")
+        .env("FUNCTIONS_APP_ROOT_PATH", repo_path(""))
+        .env("AUTH_TENANT_ID", TENANT)
+        .env("AUTH_AUDIENCE", "api://mfa-recovery")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    let mut child = command.spawn().expect("binary starts");
+    let stdout = collect(child.stdout.take().unwrap());
+    let stderr = collect(child.stderr.take().unwrap());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    // The host's readiness probe: poll until a connection is accepted.
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "the handler did not start: {:?}", stderr.lock().unwrap());
+        assert!(child.try_wait().unwrap().is_none(), "the handler exited: {:?}", stderr.lock().unwrap());
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    Running { child, port, stdout, stderr }
+}
+
+impl Running {
+    fn sigterm(&self) {
+        let status = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
+        assert!(status.success());
+    }
+
+    fn wait(&mut self) -> ExitStatus {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                // Let the reader threads drain.
+                std::thread::sleep(Duration::from_millis(100));
+                return status;
+            }
+            assert!(Instant::now() < deadline, "the handler did not stop");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+/// A whole HTTP/1.1 exchange on a fresh connection; returns the status and the body.
+fn http(port: u16, method: &str, path: &str, invocation_id: Option<&str>, body: &str) -> (u16, String) {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let id = invocation_id.map(|i| format!("X-Azure-Functions-InvocationId: {i}\r\n")).unwrap_or_default();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\n{id}Connection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    read_response(stream)
+}
+
+fn read_response(mut stream: TcpStream) -> (u16, String) {
+    let mut raw = String::new();
+    stream.read_to_string(&mut raw).unwrap();
+    let status = raw.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let body = raw.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    (status, body)
+}
+
+#[test]
+fn under_a_host_every_log_line_of_an_invocation_carries_its_invocation_id() {
+    let mut app = start(&[]);
+    let capture = fixture("queue-trigger.request.json");
+    let request = host_queue_envelope("message", r#"{"requestId":"7d3c2b1a-0000-4000-8000-000000000001"}"#);
+    let secret_payload = host_queue_envelope("message", r#"{"pass":"S3cret-Payload-7781"}"#);
+    assert_eq!(http(app.port, "POST", "/recovery-worker", Some("11111111-aaaa-4bbb-8ccc-000000000001"), &capture).0, 200);
+    assert_eq!(http(app.port, "POST", "/recovery-worker", Some("11111111-aaaa-4bbb-8ccc-000000000002"), &request).0, 501);
+    assert_eq!(http(app.port, "POST", "/recovery-worker", Some("11111111-aaaa-4bbb-8ccc-000000000003"), &secret_payload).0, 200);
+    assert_eq!(http(app.port, "GET", "/api/health", Some("11111111-aaaa-4bbb-8ccc-000000000004"), "").0, 200);
+    app.sigterm();
+    assert!(app.wait().success());
+
+    let lines = app.stdout.lock().unwrap().clone();
+    assert!(!lines.is_empty());
+    let records: Vec<Value> = lines
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|_| panic!("not a JSON line: {l}")))
+        .collect();
+    for (i, expected_lines) in [(1, 2), (2, 2), (3, 2), (4, 1)] {
+        let id = format!("11111111-aaaa-4bbb-8ccc-00000000000{i}");
+        let of_invocation: Vec<&Value> = records.iter().filter(|r| r["span"]["invocation_id"] == id.as_str()).collect();
+        assert_eq!(of_invocation.len(), expected_lines, "invocation {i}: {records:#?}");
+    }
+    // Every line written while serving an invocation belongs to one.
+    for r in &records {
+        let message = r["message"].as_str().unwrap_or_default();
+        if ["invocation finished", "queue message received", "message discarded"].iter().any(|m| message.starts_with(m)) {
+            assert!(r["span"]["invocation_id"].is_string(), "{r}");
+        }
+    }
+    let queue_line = records.iter().find(|r| r["message"] == "queue message received").unwrap();
+    assert_eq!(queue_line["dequeue_count"], 1, "the string DequeueCount was read");
+    assert_eq!(queue_line["message_id"], "a0004923-f050-417a-9742-6d7c7b984134");
+    // Payloads never reach the log.
+    let all = lines.join("\n") + &app.stderr.lock().unwrap().join("\n");
+    assert!(!all.contains("S3cret-Payload-7781"));
+    assert!(!all.contains("aaaaa"));
+}
+
+#[test]
+fn sigterm_finishes_in_flight_invocations_then_exits() {
+    let mut app = start(&[]);
+    let body = host_queue_envelope("message", "not json");
+    let (head, tail) = body.split_at(body.len() / 2);
+    let mut stream = TcpStream::connect(("127.0.0.1", app.port)).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    write!(
+        stream,
+        "POST /recovery-worker HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\nX-Azure-Functions-InvocationId: 22222222-aaaa-4bbb-8ccc-000000000001\r\n\r\n{head}",
+        body.len()
+    )
+    .unwrap();
+    stream.flush().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    app.sigterm();
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(app.child.try_wait().unwrap().is_none(), "it waits for the invocation in flight");
+    // New connections are no longer accepted once shutdown has begun.
+    let refused = TcpStream::connect(("127.0.0.1", app.port)).is_err();
+    stream.write_all(tail.as_bytes()).unwrap();
+    let (status, response) = read_response(stream);
+    assert_eq!(status, 200, "{response}");
+    assert!(response.contains("\"Logs\""));
+    assert!(app.wait().success());
+    assert!(refused, "the listener closed on SIGTERM");
+    let lines = app.stdout.lock().unwrap().join("\n");
+    assert!(lines.contains("shutdown requested"));
+    assert!(lines.contains("function app stopped"));
+}
+
+#[test]
+fn bad_or_missing_settings_stop_start_up_naming_the_key() {
+    for (remove, set, key) in [
+        (Some("AUTH_TENANT_ID"), None, "AUTH_TENANT_ID"),
+        (None, Some(("GRAPH_ENDPOINT", "http://graph.example.com")), "GRAPH_ENDPOINT"),
+        (None, Some(("FUNCTIONS_CUSTOMHANDLER_PORT", "http")), "FUNCTIONS_CUSTOMHANDLER_PORT"),
+        (None, Some(("SWEEP_SCHEDULE", "every day")), "SWEEP_SCHEDULE"),
+    ] {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_mfa-recovery"));
+        command.env_clear().env("AUTH_TENANT_ID", TENANT).env("AUTH_AUDIENCE", "api://mfa-recovery").env("FUNCTIONS_CUSTOMHANDLER_PORT", "0");
+        if let Some(k) = remove {
+            command.env_remove(k);
+        }
+        if let Some((k, v)) = set {
+            command.env(k, v);
+        }
+        let output = command.output().unwrap();
+        assert_eq!(output.status.code(), Some(2), "{key}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(&format!("configuration error: {key}")), "{key}: {stderr}");
+    }
+}
+
+#[test]
+fn config_prints_the_effective_settings() {
+    let output = Command::new(env!("CARGO_BIN_EXE_mfa-recovery"))
+        .arg("config")
+        .env_clear()
+        .env("AUTH_TENANT_ID", TENANT)
+        .env("AUTH_AUDIENCE", "api://mfa-recovery")
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let out = String::from_utf8_lossy(&output.stdout);
+    assert!(out.contains("https://graph.microsoft.com/") && out.contains("0 0 2 * * *"), "{out}");
+}

@@ -1,0 +1,75 @@
+//! `mfa-recovery dev`: the README's run command.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use base64::Engine;
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+
+#[tokio::test]
+async fn dev_runs_the_function_set_on_the_simulated_tenant() {
+    let (port, sim_port) = (free_port(), free_port());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mfa-recovery"))
+        .args(["dev", "--port", &port.to_string(), "--sim-port", &sim_port.to_string()])
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut banner = Vec::new();
+    while let Ok(line) = rx.recv_timeout(Duration::from_secs(30)) {
+        let done = line.contains("another token");
+        banner.push(line);
+        if done {
+            break;
+        }
+    }
+    let text = banner.join("\n");
+    let app = format!("http://127.0.0.1:{port}");
+    let sim = format!("http://127.0.0.1:{sim_port}");
+    for expected in [
+        format!("{app}/api/health"),
+        format!("{app}/api/users/{{user}}/tap"),
+        format!("{app}/admin/functions/compliance-sweep"),
+        "adele.vance@contoso.test".to_owned(),
+        "Global Administrator".to_owned(),
+        format!("{sim}/sim/outbox"),
+    ] {
+        assert!(text.contains(&expected), "banner lacks {expected}:\n{text}");
+    }
+    let token = text.lines().find_map(|l| l.trim().strip_prefix("export TOKEN=")).expect("a token line").to_owned();
+    let claims: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(token.split('.').nth(1).unwrap()).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(claims["roles"], json!(["Recovery.Tap", "Recovery.Reset", "Recovery.Request", "Audit.Read"]));
+    assert_eq!(claims["aud"], "api://mfa-recovery");
+
+    let client = reqwest::Client::new();
+    let health = client.get(format!("{app}/api/health")).send().await.unwrap();
+    assert_eq!(health.status(), 200);
+    // The captures, run through the host's admin API, leave the app healthy.
+    let r = client.post(format!("{app}/admin/functions/recovery-worker")).json(&json!({"input": "aaaaa"})).send().await.unwrap();
+    assert_eq!(r.status(), 202);
+    let r = client.post(format!("{app}/admin/functions/compliance-sweep")).json(&json!({})).send().await.unwrap();
+    assert_eq!(r.status(), 501);
+    assert_eq!(client.get(format!("{app}/api/health")).send().await.unwrap().status(), 200);
+    // The simulated tenant is up and wired.
+    let info: Value = client.get(format!("{sim}/sim/info")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(info["tenantId"], "8f0c2c1e-3b7a-4c57-9a3e-5b2f6d1c9e10");
+
+    Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    let status = child.wait().unwrap();
+    assert!(status.success());
+}

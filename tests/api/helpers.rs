@@ -1,0 +1,114 @@
+//! `spawn_app()`: the simulated tenant and the function app, both on free ports, in-process.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use mfa_recovery::config::Settings;
+use mfa_recovery::host::{Application, HostOptions};
+use mfa_recovery_sim::{Seed, Simulator};
+use reqwest::{Client, Response};
+use serde_json::Value;
+use tokio::sync::oneshot;
+
+pub struct TestApp {
+    pub base: String,
+    pub sim: Simulator,
+    pub client: Client,
+    stop: Option<oneshot::Sender<()>>,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// The settings a test app runs with: every endpoint on the simulator, port 0.
+pub fn test_settings(sim: &Simulator) -> HashMap<String, String> {
+    let seed = sim.seed();
+    [
+        ("FUNCTIONS_CUSTOMHANDLER_PORT", "0".to_owned()),
+        ("GRAPH_ENDPOINT", sim.graph_endpoint()),
+        ("AUTH_TENANT_ID", seed.tenant_id.clone()),
+        ("AUTH_AUDIENCE", seed.api.audience.clone()),
+        ("AUTH_AUTHORITY", sim.authority()),
+        ("KEY_VAULT_URI", sim.key_vault_uri()),
+        ("AZURE_CLIENT_ID", seed.managed_identity.client_id.clone()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect()
+}
+
+pub async fn spawn_app() -> TestApp {
+    let sim = Simulator::start(Seed::demo(), "127.0.0.1:0").await.expect("simulator");
+    let settings = Settings::from_map(&test_settings(&sim)).expect("settings");
+    let app = Application::build(settings, HostOptions { admin_api: true, ..HostOptions::default() })
+        .await
+        .expect("app");
+    let base = format!("http://127.0.0.1:{}", app.port());
+    let (stop, stopped) = oneshot::channel::<()>();
+    tokio::spawn(app.run_until_stopped(async {
+        let _ = stopped.await;
+    }));
+    TestApp { base, sim, client: Client::new(), stop: Some(stop) }
+}
+
+impl TestApp {
+    pub async fn get(&self, path: &str) -> Response {
+        self.client.get(format!("{}{path}", self.base)).send().await.expect("request")
+    }
+
+    /// `POST /{function}` as the host sends an invocation.
+    pub async fn invoke(&self, function: &str, envelope: &str, invocation_id: &str) -> Response {
+        self.client
+            .post(format!("{}/{function}", self.base))
+            .header("content-type", "application/json")
+            .header("x-azure-functions-invocationid", invocation_id)
+            .header("x-azure-functions-hostversion", "4.1036.1.23224")
+            .header("user-agent", "Azure-Functions-Host/4.1036.1.23224")
+            .body(envelope.to_owned())
+            .send()
+            .await
+            .expect("request")
+    }
+}
+
+pub fn repo_path(relative: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(relative)
+}
+
+/// A fixture from `tests/fixtures/functions/`, verbatim.
+pub fn fixture(name: &str) -> String {
+    std::fs::read_to_string(repo_path(&format!("tests/fixtures/functions/{name}"))).expect("fixture")
+}
+
+pub fn read_json(relative: &str) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(repo_path(relative)).expect(relative)).expect(relative)
+}
+
+/// A queue envelope exactly as a real host builds it for `message` (double-encoded strings).
+pub fn host_queue_envelope(binding: &str, message: &str) -> String {
+    let encoded = Value::String(message.to_owned()).to_string();
+    serde_json::json!({
+        "Data": { binding: encoded },
+        "Metadata": {
+            "DequeueCount": "1",
+            "ExpirationTime": "2026-12-05T06:00:06+00:00",
+            "Id": "\"a0004923-f050-417a-9742-6d7c7b984134\"",
+            "InsertionTime": "2026-11-28T06:00:06+00:00",
+            "NextVisibleTime": "2026-11-28T06:10:18+00:00",
+            "PopReceipt": "\"AgAAAAMAAAAAAAAA8d5gQex+2AE=\"",
+            "sys": {"MethodName": "recovery-worker", "UtcNow": "2026-11-28T06:00:18.1974545Z", "RandGuid": "d9ba2785-ee1a-4260-a83b-f57cb54b969e"}
+        }
+    })
+    .to_string()
+}
+
+/// A free TCP port on loopback (bound, then released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}

@@ -1,0 +1,218 @@
+//! host.json and functions/*/function.json held against the router: every HTTP route a
+//! function.json declares is served, every queue and timer function has an invocation handler,
+//! and host.json is a valid custom-handler configuration.
+
+use std::collections::BTreeSet;
+
+use mfa_recovery::host::functions::{FUNCTIONS, Trigger};
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use crate::helpers::*;
+
+fn function_folders() -> BTreeSet<String> {
+    std::fs::read_dir(repo_path("functions"))
+        .unwrap()
+        .map(|e| e.unwrap())
+        .filter(|e| e.path().join("function.json").is_file())
+        .map(|e| e.file_name().into_string().unwrap())
+        .collect()
+}
+
+fn function_json(name: &str) -> Value {
+    read_json(&format!("functions/{name}/function.json"))
+}
+
+#[test]
+fn host_json_is_a_valid_custom_handler_configuration() {
+    let host = read_json("host.json");
+    assert_eq!(host["version"], "2.0");
+    let handler = &host["customHandler"];
+    assert_eq!(handler["description"]["defaultExecutablePath"], "mfa-recovery", "the binary's name");
+    assert!(handler["description"]["arguments"].as_array().is_some_and(Vec::is_empty), "no arguments: the binary serves by default");
+    assert_eq!(handler["enableForwardingHttpRequest"], true);
+    assert!(handler.get("enableProxyingHttpRequest").is_none(), "one HTTP mode only");
+    assert!(host.get("httpWorker").is_none(), "the deprecated section name is not used");
+    assert_eq!(host["extensionBundle"]["id"], "Microsoft.Azure.Functions.ExtensionBundle");
+    assert_eq!(host["extensionBundle"]["version"], "[4.*, 5.0.0)");
+    assert_eq!(host["extensions"]["http"]["routePrefix"], "api", "routes are served under /api");
+    let queues = &host["extensions"]["queues"];
+    let max = queues["maxDequeueCount"].as_u64().expect("maxDequeueCount is a number");
+    assert!((2..=10).contains(&max), "maxDequeueCount {max}");
+    assert_eq!(queues["messageEncoding"], "none", "the intake writes unencoded JSON text (docs/architecture.md)");
+    assert!(queues["batchSize"].as_u64().is_some_and(|b| (1..=32).contains(&b)));
+    // The Cargo binary the host starts is the one host.json names.
+    let cargo = std::fs::read_to_string(repo_path("Cargo.toml")).unwrap();
+    assert!(cargo.contains("name = \"mfa-recovery\"\npath = \"src/main.rs\""));
+}
+
+#[test]
+fn every_function_folder_is_in_the_catalog_and_the_other_way_round() {
+    let folders = function_folders();
+    let catalog: BTreeSet<String> = FUNCTIONS.iter().map(|f| f.name.to_owned()).collect();
+    assert_eq!(folders, catalog);
+    let expected: BTreeSet<String> = ["tap", "reset", "audit", "requests", "recovery-worker", "recovery-poison", "compliance-sweep", "health"]
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(catalog, expected, "the names in DESIGN.md's table");
+}
+
+#[test]
+fn each_function_json_declares_what_the_catalog_says() {
+    for spec in FUNCTIONS {
+        let fj = function_json(spec.name);
+        let bindings = fj["bindings"].as_array().unwrap();
+        let inputs: Vec<&Value> = bindings.iter().filter(|b| b["direction"] == "in").collect();
+        assert_eq!(inputs.len(), 1, "{}: one trigger", spec.name);
+        let trigger = inputs[0];
+        assert_eq!(trigger["name"], spec.binding, "{}: binding name", spec.name);
+        match spec.trigger {
+            Trigger::Http { methods, route } => {
+                // Forwarding applies only to exactly one httpTrigger in and one http out.
+                assert_eq!(bindings.len(), 2, "{}", spec.name);
+                assert_eq!(trigger["type"], "httpTrigger");
+                assert!(bindings.iter().any(|b| b["type"] == "http" && b["direction"] == "out"));
+                assert_eq!(trigger["route"], route, "{}", spec.name);
+                assert_eq!(trigger["authLevel"], "anonymous", "{}: the handler authenticates callers", spec.name);
+                let declared: BTreeSet<String> =
+                    trigger["methods"].as_array().unwrap().iter().map(|m| m.as_str().unwrap().to_uppercase()).collect();
+                let catalog: BTreeSet<String> = methods.iter().map(|m| (*m).to_owned()).collect();
+                assert_eq!(declared, catalog, "{}", spec.name);
+            }
+            Trigger::Queue { queue } => {
+                assert_eq!(trigger["type"], "queueTrigger");
+                assert_eq!(trigger["queueName"], queue);
+                assert_eq!(trigger["connection"], "AzureWebJobsStorage");
+                assert_eq!(bindings.len(), 1, "{}: no output bindings", spec.name);
+            }
+            Trigger::Timer { schedule } => {
+                assert_eq!(trigger["type"], "timerTrigger");
+                assert_eq!(trigger["schedule"], schedule);
+                assert_eq!(trigger["schedule"], "%SWEEP_SCHEDULE%");
+                assert_eq!(trigger["runOnStartup"], false);
+            }
+        }
+    }
+    assert_eq!(function_json("recovery-worker")["bindings"][0]["queueName"], "recovery-requests");
+    assert_eq!(function_json("recovery-poison")["bindings"][0]["queueName"], "recovery-requests-poison");
+}
+
+/// Concrete paths for a Functions route template (`{x}` filled, `{x?}` with and without).
+fn concrete_paths(route: &str) -> Vec<String> {
+    let mut with = Vec::new();
+    let mut without = Vec::new();
+    let mut optional = false;
+    for segment in route.split('/') {
+        if segment.starts_with('{') && segment.ends_with("?}") {
+            optional = true;
+            with.push("b0000001-0000-4000-8000-000000000001".to_owned());
+        } else if segment.starts_with('{') {
+            with.push("adele.vance@contoso.test".to_owned());
+            without.push("adele.vance@contoso.test".to_owned());
+        } else {
+            with.push(segment.to_owned());
+            without.push(segment.to_owned());
+        }
+    }
+    let mut out = vec![format!("/api/{}", with.join("/"))];
+    if optional {
+        out.push(format!("/api/{}", without.join("/")));
+    }
+    out
+}
+
+/// Every concrete path of every function.json route is routed (never 404), and every declared
+/// method is served on at least one of them. With an optional segment (`requests/{id?}`) the host
+/// forwards both methods to both paths; the combinations the design leaves out (POST with an id,
+/// GET without) answer 405 with a JSON error.
+#[tokio::test]
+async fn every_http_route_in_a_function_json_is_served() {
+    let app = spawn_app().await;
+    let mut checked = 0;
+    for name in function_folders() {
+        let fj = function_json(&name);
+        let trigger = &fj["bindings"][0];
+        if trigger["type"] != "httpTrigger" {
+            continue;
+        }
+        for method in trigger["methods"].as_array().unwrap() {
+            let method = reqwest::Method::from_bytes(method.as_str().unwrap().to_uppercase().as_bytes()).unwrap();
+            let mut served_somewhere = false;
+            for path in concrete_paths(trigger["route"].as_str().unwrap()) {
+                let r = app.client.request(method.clone(), format!("{}{path}", app.base)).send().await.unwrap();
+                let status = r.status();
+                let body: Value = r.json().await.expect("every answer is JSON");
+                assert_ne!(body["error"]["code"], "not_found", "{name}: {method} {path} answered {status} {body}");
+                if status == StatusCode::METHOD_NOT_ALLOWED {
+                    assert_eq!(body["error"]["code"], "method_not_allowed");
+                } else {
+                    served_somewhere = true;
+                }
+                checked += 1;
+            }
+            assert!(served_somewhere, "{name}: {method} is served on no path of its route");
+        }
+    }
+    assert!(checked >= 8, "checked {checked} routes");
+}
+
+#[tokio::test]
+async fn every_queue_and_timer_function_has_an_invocation_handler() {
+    let app = spawn_app().await;
+    for spec in FUNCTIONS {
+        let envelope = match spec.trigger {
+            Trigger::Http { .. } => continue,
+            Trigger::Queue { .. } => host_queue_envelope(spec.binding, r#"{"requestId":"7d3c2b1a-0000-4000-8000-000000000001"}"#),
+            Trigger::Timer { .. } => fixture("timer-trigger.request.json"),
+        };
+        let r = app.invoke(spec.name, &envelope, "3f1b6c2e-8f55-4d0e-9a51-0c7e9d1b2a30").await;
+        assert_ne!(r.status(), StatusCode::NOT_FOUND, "{}", spec.name);
+        assert_ne!(r.status(), StatusCode::METHOD_NOT_ALLOWED, "{}", spec.name);
+    }
+    // HTTP functions are forwarded, never invoked with an envelope.
+    let r = app.invoke("health", &fixture("http-envelope.request.json"), "3f1b6c2e-8f55-4d0e-9a51-0c7e9d1b2a31").await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let r = app.invoke("no-such-function", &fixture("timer-trigger.request.json"), "3f1b6c2e-8f55-4d0e-9a51-0c7e9d1b2a32").await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn the_readiness_probe_and_health_answer() {
+    let app = spawn_app().await;
+    assert_eq!(app.get("/").await.status(), StatusCode::OK);
+    let r = app.get("/api/health").await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["status"], "healthy");
+}
+
+#[tokio::test]
+async fn unknown_routes_and_methods_get_json_errors() {
+    let app = spawn_app().await;
+    let r = app.get("/api/nothing-here").await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    assert_eq!(r.json::<Value>().await.unwrap()["error"]["code"], "not_found");
+    let r = app.client.delete(format!("{}/api/health", app.base)).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(r.json::<Value>().await.unwrap()["error"]["code"], "method_not_allowed");
+}
+
+#[tokio::test]
+async fn unbuilt_functions_say_so_and_never_report_success() {
+    let app = spawn_app().await;
+    for (method, path) in [
+        ("POST", "/api/users/alex.wilber@contoso.test/tap"),
+        ("POST", "/api/users/alex.wilber@contoso.test/mfa/reset"),
+        ("GET", "/api/audit"),
+        ("POST", "/api/requests"),
+        ("GET", "/api/requests/7d3c2b1a-0000-4000-8000-000000000001"),
+    ] {
+        let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let r = app.client.request(m, format!("{}{path}", app.base)).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::NOT_IMPLEMENTED, "{method} {path}");
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "not_implemented");
+        assert!(body["error"]["message"].as_str().unwrap().contains("not built yet"));
+    }
+}

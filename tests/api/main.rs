@@ -1,0 +1,8 @@
+//! End-to-end tests of the function app: the host contract, invocations, the built binary and
+//! `mfa-recovery dev`.
+
+mod binary;
+mod dev_command;
+mod helpers;
+mod host_contract;
+mod invocations;
