@@ -20,7 +20,10 @@ pub struct ConfigError {
 
 impl ConfigError {
     fn new(key: &str, problem: impl Into<String>) -> Self {
-        Self { key: key.to_owned(), problem: problem.into() }
+        Self {
+            key: key.to_owned(),
+            problem: problem.into(),
+        }
     }
 }
 
@@ -92,7 +95,11 @@ pub const DEFAULT_AUTHORITY: &str = "https://login.microsoftonline.com";
 pub const DEFAULT_SWEEP_SCHEDULE: &str = "0 0 2 * * *";
 
 /// Environment variables that show the process runs under a Functions host.
-const HOST_MARKERS: [&str; 3] = ["FUNCTIONS_CUSTOMHANDLER_WORKER_ID", "FUNCTIONS_WORKER_RUNTIME", "WEBSITE_SITE_NAME"];
+const HOST_MARKERS: [&str; 3] = [
+    "FUNCTIONS_CUSTOMHANDLER_WORKER_ID",
+    "FUNCTIONS_WORKER_RUNTIME",
+    "WEBSITE_SITE_NAME",
+];
 
 impl Settings {
     /// Read the settings from the process environment.
@@ -112,17 +119,33 @@ impl Settings {
         let port = match get("FUNCTIONS_CUSTOMHANDLER_PORT") {
             None => DEFAULT_PORT,
             Some(v) => v.parse::<u16>().map_err(|_| {
-                ConfigError::new("FUNCTIONS_CUSTOMHANDLER_PORT", format!("'{v}' is not a port number (0-65535)"))
+                ConfigError::new(
+                    "FUNCTIONS_CUSTOMHANDLER_PORT",
+                    format!("'{v}' is not a port number (0-65535)"),
+                )
             })?,
         };
-        let graph_endpoint = endpoint("GRAPH_ENDPOINT", get("GRAPH_ENDPOINT").unwrap_or(DEFAULT_GRAPH_ENDPOINT))?;
+        let graph_endpoint = endpoint(
+            "GRAPH_ENDPOINT",
+            get("GRAPH_ENDPOINT").unwrap_or(DEFAULT_GRAPH_ENDPOINT),
+        )?;
         let managed_identity_client_id = get("AZURE_CLIENT_ID").map(|v| guid("AZURE_CLIENT_ID", v)).transpose()?;
         let tenant_id = guid(
             "AUTH_TENANT_ID",
-            get("AUTH_TENANT_ID").ok_or_else(|| ConfigError::new("AUTH_TENANT_ID", "is required: the Entra tenant id (a GUID) whose callers may use the API"))?,
+            get("AUTH_TENANT_ID").ok_or_else(|| {
+                ConfigError::new(
+                    "AUTH_TENANT_ID",
+                    "is required: the Entra tenant id (a GUID) whose callers may use the API",
+                )
+            })?,
         )?;
         let audience = get("AUTH_AUDIENCE")
-            .ok_or_else(|| ConfigError::new("AUTH_AUDIENCE", "is required: the App ID URI or client id of this API's app registration"))?
+            .ok_or_else(|| {
+                ConfigError::new(
+                    "AUTH_AUDIENCE",
+                    "is required: the App ID URI or client id of this API's app registration",
+                )
+            })?
             .to_owned();
         let authority = endpoint("AUTH_AUTHORITY", get("AUTH_AUTHORITY").unwrap_or(DEFAULT_AUTHORITY))?;
         let key_vault_uri = get("KEY_VAULT_URI").map(|v| endpoint("KEY_VAULT_URI", v)).transpose()?;
@@ -133,7 +156,10 @@ impl Settings {
             Some("json") => LogFormat::Json,
             Some("text") => LogFormat::Text,
             Some(other) => {
-                return Err(ConfigError::new("MFA_RECOVERY_LOG_FORMAT", format!("'{other}' is not 'json' or 'text'")));
+                return Err(ConfigError::new(
+                    "MFA_RECOVERY_LOG_FORMAT",
+                    format!("'{other}' is not 'json' or 'text'"),
+                ));
             }
             None if HOST_MARKERS.iter().any(|k| get(k).is_some()) => LogFormat::Json,
             None => LogFormat::Text,
@@ -142,7 +168,11 @@ impl Settings {
             port,
             graph_endpoint,
             managed_identity_client_id,
-            auth: AuthSettings { tenant_id, audience, authority },
+            auth: AuthSettings {
+                tenant_id,
+                audience,
+                authority,
+            },
             key_vault_uri,
             storage,
             sweep_schedule,
@@ -153,15 +183,24 @@ impl Settings {
 
 /// An absolute URL; `https` unless it points at this machine (the simulator, Azurite).
 fn endpoint(key: &str, value: &str) -> Result<Url, ConfigError> {
-    let url = Url::parse(value).map_err(|e| ConfigError::new(key, format!("'{value}' is not an absolute URL ({e})")))?;
+    let url =
+        Url::parse(value).map_err(|e| ConfigError::new(key, format!("'{value}' is not an absolute URL ({e})")))?;
     let loopback = matches!(url.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
     match url.scheme() {
         "https" => {}
         "http" if loopback => {}
-        _ => return Err(ConfigError::new(key, format!("'{value}' must use https (http is allowed only for 127.0.0.1 and localhost)"))),
+        _ => {
+            return Err(ConfigError::new(
+                key,
+                format!("'{value}' must use https (http is allowed only for 127.0.0.1 and localhost)"),
+            ));
+        }
     }
     if url.query().is_some() || url.fragment().is_some() {
-        return Err(ConfigError::new(key, format!("'{value}' must not carry a query or fragment")));
+        return Err(ConfigError::new(
+            key,
+            format!("'{value}' must not carry a query or fragment"),
+        ));
     }
     Ok(url)
 }
@@ -179,10 +218,19 @@ fn storage<'a>(get: &impl Fn(&str) -> Option<&'a str>) -> Result<Option<StorageS
         match (get(&key(suffix)), account) {
             (Some(v), _) => endpoint(&key(suffix), v).map(Some),
             (None, Some(name)) => {
-                if !(3..=24).contains(&name.len()) || !name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()) {
-                    return Err(ConfigError::new(&key("accountName"), format!("'{name}' is not a storage account name")));
+                if !(3..=24).contains(&name.len())
+                    || !name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+                {
+                    return Err(ConfigError::new(
+                        &key("accountName"),
+                        format!("'{name}' is not a storage account name"),
+                    ));
                 }
-                endpoint(&key("accountName"), &format!("https://{name}.{service}.core.windows.net")).map(Some)
+                endpoint(
+                    &key("accountName"),
+                    &format!("https://{name}.{service}.core.windows.net"),
+                )
+                .map(Some)
             }
             (None, None) => Ok(None),
         }
@@ -192,11 +240,19 @@ fn storage<'a>(get: &impl Fn(&str) -> Option<&'a str>) -> Result<Option<StorageS
     let client_id = get(&key("clientId")).map(|v| guid(&key("clientId"), v)).transpose()?;
     match (blob, queue) {
         (None, None) => Ok(None),
-        (Some(blob_service_uri), Some(queue_service_uri)) => {
-            Ok(Some(StorageSettings { blob_service_uri, queue_service_uri, client_id }))
-        }
-        (None, Some(_)) => Err(ConfigError::new(&key("blobServiceUri"), "is required when a queue service URI is set")),
-        (Some(_), None) => Err(ConfigError::new(&key("queueServiceUri"), "is required when a blob service URI is set")),
+        (Some(blob_service_uri), Some(queue_service_uri)) => Ok(Some(StorageSettings {
+            blob_service_uri,
+            queue_service_uri,
+            client_id,
+        })),
+        (None, Some(_)) => Err(ConfigError::new(
+            &key("blobServiceUri"),
+            "is required when a queue service URI is set",
+        )),
+        (Some(_), None) => Err(ConfigError::new(
+            &key("queueServiceUri"),
+            "is required when a blob service URI is set",
+        )),
     }
 }
 
@@ -214,7 +270,12 @@ fn validate_schedule(value: &str) -> Result<(), ConfigError> {
         .build()
         .parse(value)
         .map(|_| ())
-        .map_err(|e| ConfigError::new("SWEEP_SCHEDULE", format!("'{value}' is not a valid NCRONTAB expression ({e})")))
+        .map_err(|e| {
+            ConfigError::new(
+                "SWEEP_SCHEDULE",
+                format!("'{value}' is not a valid NCRONTAB expression ({e})"),
+            )
+        })
 }
 
 #[cfg(test)]
@@ -260,7 +321,10 @@ mod tests {
     #[test]
     fn each_bad_value_names_its_key() {
         let cases: &[(&[(&str, &str)], &str)] = &[
-            (&[("FUNCTIONS_CUSTOMHANDLER_PORT", "70000")], "FUNCTIONS_CUSTOMHANDLER_PORT"),
+            (
+                &[("FUNCTIONS_CUSTOMHANDLER_PORT", "70000")],
+                "FUNCTIONS_CUSTOMHANDLER_PORT",
+            ),
             (&[("GRAPH_ENDPOINT", "graph.microsoft.com")], "GRAPH_ENDPOINT"),
             (&[("GRAPH_ENDPOINT", "http://graph.microsoft.com")], "GRAPH_ENDPOINT"),
             (&[("AZURE_CLIENT_ID", "not-a-guid")], "AZURE_CLIENT_ID"),
@@ -270,8 +334,14 @@ mod tests {
             (&[("SWEEP_SCHEDULE", "0 2 * * *")], "SWEEP_SCHEDULE"),
             (&[("SWEEP_SCHEDULE", "0 0 25 * * *")], "SWEEP_SCHEDULE"),
             (&[("MFA_RECOVERY_LOG_FORMAT", "xml")], "MFA_RECOVERY_LOG_FORMAT"),
-            (&[("AzureWebJobsStorage__accountName", "Bad_Name")], "AzureWebJobsStorage__accountName"),
-            (&[("AzureWebJobsStorage__blobServiceUri", "https://a.blob.core.windows.net")], "AzureWebJobsStorage__queueServiceUri"),
+            (
+                &[("AzureWebJobsStorage__accountName", "Bad_Name")],
+                "AzureWebJobsStorage__accountName",
+            ),
+            (
+                &[("AzureWebJobsStorage__blobServiceUri", "https://a.blob.core.windows.net")],
+                "AzureWebJobsStorage__queueServiceUri",
+            ),
         ];
         for (pairs, key) in cases {
             let err = Settings::from_map(&with(pairs)).expect_err(key);
@@ -298,8 +368,14 @@ mod tests {
         ]))
         .unwrap();
         let st = s.storage.unwrap();
-        assert_eq!(st.blob_service_uri.as_str(), "https://stmfarecovery.blob.core.windows.net/");
-        assert_eq!(st.queue_service_uri.as_str(), "https://stmfarecovery.queue.core.windows.net/");
+        assert_eq!(
+            st.blob_service_uri.as_str(),
+            "https://stmfarecovery.blob.core.windows.net/"
+        );
+        assert_eq!(
+            st.queue_service_uri.as_str(),
+            "https://stmfarecovery.queue.core.windows.net/"
+        );
         assert!(st.client_id.is_some());
     }
 

@@ -63,7 +63,8 @@ pub fn dev_settings(sim: &Simulator, port: u16) -> anyhow::Result<Settings> {
     ] {
         vars.insert(k.to_owned(), v);
     }
-    vars.entry("MFA_RECOVERY_LOG_FORMAT".into()).or_insert_with(|| "text".into());
+    vars.entry("MFA_RECOVERY_LOG_FORMAT".into())
+        .or_insert_with(|| "text".into());
     Ok(Settings::from_map(&vars)?)
 }
 
@@ -71,13 +72,24 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     let seed = load_seed(args.seed.as_ref())?;
     let sim = Simulator::start(seed, &format!("127.0.0.1:{}", args.sim_port))
         .await
-        .with_context(|| format!("starting the simulated tenant on port {} (use --sim-port)", args.sim_port))?;
+        .with_context(|| {
+            format!(
+                "starting the simulated tenant on port {} (use --sim-port)",
+                args.sim_port
+            )
+        })?;
     let settings = dev_settings(&sim, args.port)?;
     telemetry::init(settings.log_format);
     let schedule = settings.sweep_schedule.clone();
-    let app = Application::build(settings, HostOptions { admin_api: true, ..HostOptions::default() })
-        .await
-        .context("starting the function app (use --port)")?;
+    let app = Application::build(
+        settings,
+        HostOptions {
+            admin_api: true,
+            ..HostOptions::default()
+        },
+    )
+    .await
+    .context("starting the function app (use --port)")?;
     print!("{}", banner(&sim, app.port(), &schedule));
     app.run_until_stopped(host::shutdown_signal()).await?;
     sim.shutdown().await;
@@ -105,7 +117,11 @@ pub fn banner(sim: &Simulator, port: u16, schedule: &str) -> String {
         ..TokenRequest::default()
     });
     let mut out = String::new();
-    let _ = writeln!(out, "\nmfa-recovery dev: the function set on a simulated Entra tenant ({})\n", sim.seed().domain);
+    let _ = writeln!(
+        out,
+        "\nmfa-recovery dev: the function set on a simulated Entra tenant ({})\n",
+        sim.seed().domain
+    );
     let _ = writeln!(out, "Functions on {app}");
     for f in FUNCTIONS {
         let status = if f.built { "" } else { "  (not built yet: answers 501)" };
@@ -114,21 +130,39 @@ pub fn banner(sim: &Simulator, port: u16, schedule: &str) -> String {
                 format!("{:<18} {:<9} {app}/api/{route}", f.name, methods.join(","))
             }
             Trigger::Queue { queue } => {
-                format!("{:<18} {:<9} queue {queue}; run: POST {app}/admin/functions/{}", f.name, "queue", f.name)
+                format!(
+                    "{:<18} {:<9} queue {queue}; run: POST {app}/admin/functions/{}",
+                    f.name, "queue", f.name
+                )
             }
             Trigger::Timer { .. } => {
-                format!("{:<18} {:<9} {schedule} UTC; run: POST {app}/admin/functions/{}", f.name, "timer", f.name)
+                format!(
+                    "{:<18} {:<9} {schedule} UTC; run: POST {app}/admin/functions/{}",
+                    f.name, "timer", f.name
+                )
             }
         };
         let _ = writeln!(out, "  {line}{status}");
     }
-    let _ = writeln!(out, "\nSimulated tenant on {} (Graph, managed identity, Key Vault, ACS, Twilio)", sim.base_url());
-    let _ = writeln!(out, "  outbox: GET {0}/sim/outbox   faults: POST {0}/sim/faults   reset: POST {0}/sim/reset", sim.base_url());
+    let _ = writeln!(
+        out,
+        "\nSimulated tenant on {} (Graph, managed identity, Key Vault, ACS, Twilio)",
+        sim.base_url()
+    );
+    let _ = writeln!(
+        out,
+        "  outbox: GET {0}/sim/outbox   faults: POST {0}/sim/faults   reset: POST {0}/sim/reset",
+        sim.base_url()
+    );
     let _ = writeln!(out, "\nDemo users");
     for (upn, name, note) in sim.demo_users() {
         let _ = writeln!(out, "  {upn:<46} {name:<22} {note}");
     }
-    let _ = writeln!(out, "\nTry it (the token carries {} and is valid 8 h)", ALL_ROLES.join(", "));
+    let _ = writeln!(
+        out,
+        "\nTry it (the token carries {} and is valid 8 h)",
+        ALL_ROLES.join(", ")
+    );
     let _ = writeln!(out, "  export TOKEN={token}");
     let _ = writeln!(out, "  curl -s {app}/api/health");
     let _ = writeln!(
@@ -139,7 +173,10 @@ pub fn banner(sim: &Simulator, port: u16, schedule: &str) -> String {
         out,
         "  curl -s -X POST {app}/api/users/adele.vance@contoso.test/mfa/reset -H \"Authorization: Bearer $TOKEN\" -H 'Content-Type: application/json' -d '{{\"ticket\":{{\"system\":\"jira\",\"id\":\"HELP-42\"}},\"reason\":\"lost phone\"}}'"
     );
-    let _ = writeln!(out, "  curl -s -X POST {app}/admin/functions/compliance-sweep -H 'Content-Type: application/json' -d '{{}}'");
+    let _ = writeln!(
+        out,
+        "  curl -s -X POST {app}/admin/functions/compliance-sweep -H 'Content-Type: application/json' -d '{{}}'"
+    );
     let _ = writeln!(out, "  curl -s {}/sim/outbox", sim.base_url());
     let _ = writeln!(
         out,

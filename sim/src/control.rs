@@ -59,8 +59,14 @@ pub fn issue(state: &SimState, r: &TokenRequest) -> String {
     let now = jwt::now();
     let tid = r.tenant_id.clone().unwrap_or_else(|| state.seed.tenant_id.clone());
     let version = r.version.unwrap_or(2);
-    let app_id = r.app_id.clone().unwrap_or_else(|| "7a1d0b9e-3c4f-4e8a-9b2d-5f6e7a8b9c0d".into());
-    let oid = r.object_id.clone().unwrap_or_else(|| "9e8d7c6b-5a49-4382-8170-6f5e4d3c2b1a".into());
+    let app_id = r
+        .app_id
+        .clone()
+        .unwrap_or_else(|| "7a1d0b9e-3c4f-4e8a-9b2d-5f6e7a8b9c0d".into());
+    let oid = r
+        .object_id
+        .clone()
+        .unwrap_or_else(|| "9e8d7c6b-5a49-4382-8170-6f5e4d3c2b1a".into());
     let mut claims = json!({
         "aud": r.audience.clone().unwrap_or_else(|| state.seed.api.audience.clone()),
         "iss": if version == 1 { format!("https://sts.windows.net/{tid}/") } else { format!("{}/{tid}/v2.0", state.base_url) },
@@ -145,11 +151,10 @@ async fn list_faults(State(state): State<Arc<SimState>>) -> Json<Value> {
 
 /// Accepts one fault or `{"value": [...]}`.
 async fn add_fault(State(state): State<Arc<SimState>>, body: axum::body::Bytes) -> Response {
-    let parsed: Result<Vec<Fault>, _> = serde_json::from_slice::<Value>(&body)
-        .and_then(|v| match v.get("value") {
-            Some(list) => serde_json::from_value(list.clone()),
-            None => serde_json::from_value(v).map(|f| vec![f]),
-        });
+    let parsed: Result<Vec<Fault>, _> = serde_json::from_slice::<Value>(&body).and_then(|v| match v.get("value") {
+        Some(list) => serde_json::from_value(list.clone()),
+        None => serde_json::from_value(v).map(|f| vec![f]),
+    });
     let faults = match parsed {
         Ok(f) => f,
         Err(e) => return (StatusCode::BAD_REQUEST, Json(json!({"error": e.to_string()}))).into_response(),
@@ -193,11 +198,14 @@ async fn taps(State(state): State<Arc<SimState>>) -> Json<Value> {
         .users
         .iter()
         .flat_map(|u| {
-            u.methods.iter().filter(|m| m.kind == Kind::TemporaryAccessPass).map(move |m| {
-                json!({"userId": u.id, "userPrincipalName": u.upn, "methodId": m.id,
+            u.methods
+                .iter()
+                .filter(|m| m.kind == Kind::TemporaryAccessPass)
+                .map(move |m| {
+                    json!({"userId": u.id, "userPrincipalName": u.upn, "methodId": m.id,
                     "temporaryAccessPass": m.secret, "lifetimeInMinutes": m.props.get("lifetimeInMinutes"),
                     "isUsableOnce": m.props.get("isUsableOnce"), "startDateTime": m.props.get("startDateTime")})
-            })
+                })
         })
         .collect();
     Json(json!({"value": list}))

@@ -16,7 +16,11 @@ pub struct GraphError {
 
 impl GraphError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into() }
+        Self {
+            status,
+            code,
+            message: message.into(),
+        }
     }
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "badRequest", message)
@@ -25,7 +29,9 @@ impl GraphError {
         Self::new(
             StatusCode::NOT_FOUND,
             "Request_ResourceNotFound",
-            format!("Resource '{key}' does not exist or one of its queried reference-property objects are not present."),
+            format!(
+                "Resource '{key}' does not exist or one of its queried reference-property objects are not present."
+            ),
         )
     }
     pub fn item_not_found(what: &str) -> Self {

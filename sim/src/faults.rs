@@ -67,9 +67,7 @@ pub fn glob_match(pattern: &str, path: &str) -> bool {
 fn take_fault(state: &SimState, method: &str, path: &str) -> Option<Fault> {
     let mut faults = state.faults.lock().unwrap();
     let idx = faults.iter().position(|f| {
-        f.count > 0
-            && f.method.as_deref().is_none_or(|m| m.eq_ignore_ascii_case(method))
-            && glob_match(&f.route, path)
+        f.count > 0 && f.method.as_deref().is_none_or(|m| m.eq_ignore_ascii_case(method)) && glob_match(&f.route, path)
     })?;
     let fault = faults[idx].clone();
     faults[idx].count -= 1;
@@ -132,8 +130,14 @@ mod tests {
     #[test]
     fn globs_match_within_and_across_segments() {
         let tap = "/v1.0/users/*/authentication/temporaryAccessPassMethods";
-        assert!(glob_match(tap, "/v1.0/users/abc/authentication/temporaryAccessPassMethods"));
-        assert!(!glob_match(tap, "/v1.0/users/a/b/authentication/temporaryAccessPassMethods"));
+        assert!(glob_match(
+            tap,
+            "/v1.0/users/abc/authentication/temporaryAccessPassMethods"
+        ));
+        assert!(!glob_match(
+            tap,
+            "/v1.0/users/a/b/authentication/temporaryAccessPassMethods"
+        ));
         assert!(glob_match("/v1.0/**", "/v1.0/users/a/b"));
         assert!(!glob_match("/v1.0/users/*", "/beta/users/a"));
         assert!(glob_match("/v1.0/users/*", "/v1.0/users/a"));

@@ -62,8 +62,12 @@ impl Permissions {
     }
 }
 
-const READ_USER: &[&str] =
-    &["User.Read.All", "User.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All"];
+const READ_USER: &[&str] = &[
+    "User.Read.All",
+    "User.ReadWrite.All",
+    "Directory.Read.All",
+    "Directory.ReadWrite.All",
+];
 const READ_MEMBERSHIP: &[&str] = &[
     "User.Read.All",
     "GroupMember.Read.All",
@@ -71,8 +75,10 @@ const READ_MEMBERSHIP: &[&str] = &[
     "Directory.Read.All",
     "Directory.ReadWrite.All",
 ];
-const READ_METHODS: &[&str] =
-    &["UserAuthenticationMethod.Read.All", "UserAuthenticationMethod.ReadWrite.All"];
+const READ_METHODS: &[&str] = &[
+    "UserAuthenticationMethod.Read.All",
+    "UserAuthenticationMethod.ReadWrite.All",
+];
 const WRITE_METHODS: &[&str] = &["UserAuthenticationMethod.ReadWrite.All"];
 const READ_POLICY: &[&str] = &["Policy.Read.All", "Policy.ReadWrite.AuthenticationMethod"];
 const WRITE_POLICY: &[&str] = &["Policy.ReadWrite.AuthenticationMethod"];
@@ -82,7 +88,11 @@ const READ_ROLES: &[&str] = &[
     "RoleManagement.ReadWrite.Directory",
     "Directory.Read.All",
 ];
-const REVOKE: &[&str] = &["User.RevokeSessions.All", "User.ReadWrite.All", "Directory.ReadWrite.All"];
+const REVOKE: &[&str] = &[
+    "User.RevokeSessions.All",
+    "User.ReadWrite.All",
+    "Directory.ReadWrite.All",
+];
 const SEND_MAIL: &[&str] = &["Mail.Send"];
 const READ_REPORT: &[&str] = &[
     "AuditLog.Read.All",
@@ -104,7 +114,10 @@ fn versioned(version: Version) -> Router<Arc<SimState>> {
         .route("/users/{user}", get(get_user))
         .route("/users/{user}/manager", get(get_manager))
         .route("/users/{user}/transitiveMemberOf", get(transitive_member_of))
-        .route("/users/{user}/transitiveMemberOf/{cast}", get(transitive_member_of_cast))
+        .route(
+            "/users/{user}/transitiveMemberOf/{cast}",
+            get(transitive_member_of_cast),
+        )
         .route("/users/{user}/revokeSignInSessions", post(revoke_sessions))
         .route("/users/{user}/sendMail", post(send_mail))
         .route("/users/{user}/authentication/methods", get(list_all_methods))
@@ -120,15 +133,27 @@ fn versioned(version: Version) -> Router<Arc<SimState>> {
             "/users/{user}/authentication/{collection}/{id}",
             get(get_method).delete(delete_method),
         )
-        .route("/users/{user}/authentication/{collection}/{id}/$ref", axum::routing::delete(delete_ref))
-        .route("/users/{user}/authentication/{collection}/{id}/deactivate", post(deactivate))
+        .route(
+            "/users/{user}/authentication/{collection}/{id}/$ref",
+            axum::routing::delete(delete_ref),
+        )
+        .route(
+            "/users/{user}/authentication/{collection}/{id}/deactivate",
+            post(deactivate),
+        )
         .route(
             "/policies/authenticationMethodsPolicy/authenticationMethodConfigurations/{config}",
             get(get_policy).patch(patch_policy),
         )
         .route("/roleManagement/directory/roleAssignments", get(role_assignments))
-        .route("/reports/authenticationMethods/userRegistrationDetails", get(registration_report))
-        .route("/reports/authenticationMethods/userRegistrationDetails/{id}", get(registration_detail))
+        .route(
+            "/reports/authenticationMethods/userRegistrationDetails",
+            get(registration_report),
+        )
+        .route(
+            "/reports/authenticationMethods/userRegistrationDetails/{id}",
+            get(registration_detail),
+        )
         .route("/$batch", post(batch))
         .layer(Extension(version))
 }
@@ -148,7 +173,10 @@ async fn authenticate(State(state): S, mut request: Request, next: Next) -> Resp
     let Some(claims) = state.keys.verify(token) else {
         return unauthenticated("Invalid signature.");
     };
-    let aud_ok = claims.get("aud").and_then(Value::as_str).is_some_and(|a| GRAPH_AUDIENCES.contains(&a));
+    let aud_ok = claims
+        .get("aud")
+        .and_then(Value::as_str)
+        .is_some_and(|a| GRAPH_AUDIENCES.contains(&a));
     if !aud_ok {
         return unauthenticated("Invalid audience.");
     }
@@ -167,16 +195,20 @@ async fn authenticate(State(state): S, mut request: Request, next: Next) -> Resp
     request.extensions_mut().insert(Permissions(roles));
     let mut response = next.run(request).await;
     let id = uuid::Uuid::new_v4().to_string();
-    response.headers_mut().insert("request-id", HeaderValue::from_str(&id).expect("uuid"));
+    response
+        .headers_mut()
+        .insert("request-id", HeaderValue::from_str(&id).expect("uuid"));
     response
 }
 
 fn unauthenticated(message: &str) -> Response {
-    let mut response =
-        GraphError::new(StatusCode::UNAUTHORIZED, "InvalidAuthenticationToken", message).into_response();
-    response
-        .headers_mut()
-        .insert("www-authenticate", HeaderValue::from_static("Bearer realm=\"\", authorization_uri=\"https://login.microsoftonline.com/common/oauth2/authorize\""));
+    let mut response = GraphError::new(StatusCode::UNAUTHORIZED, "InvalidAuthenticationToken", message).into_response();
+    response.headers_mut().insert(
+        "www-authenticate",
+        HeaderValue::from_static(
+            "Bearer realm=\"\", authorization_uri=\"https://login.microsoftonline.com/common/oauth2/authorize\"",
+        ),
+    );
     response
 }
 
@@ -210,7 +242,11 @@ fn json_body(bytes: &[u8]) -> GraphResult<Value> {
         return Ok(json!({}));
     }
     serde_json::from_slice(bytes).map_err(|_| {
-        GraphError::new(StatusCode::BAD_REQUEST, "BadRequest", "Unable to read JSON request payload.")
+        GraphError::new(
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+            "Unable to read JSON request payload.",
+        )
     })
 }
 
@@ -219,13 +255,36 @@ fn json_body(bytes: &[u8]) -> GraphResult<Value> {
 /// Properties `GET /users/{id}` returns without `$select`.
 /// https://learn.microsoft.com/graph/api/user-get
 const DEFAULT_USER_PROPS: &[&str] = &[
-    "businessPhones", "displayName", "givenName", "jobTitle", "mail", "mobilePhone",
-    "officeLocation", "preferredLanguage", "surname", "userPrincipalName", "id",
+    "businessPhones",
+    "displayName",
+    "givenName",
+    "jobTitle",
+    "mail",
+    "mobilePhone",
+    "officeLocation",
+    "preferredLanguage",
+    "surname",
+    "userPrincipalName",
+    "id",
 ];
 const KNOWN_USER_PROPS: &[&str] = &[
-    "businessPhones", "displayName", "givenName", "jobTitle", "mail", "mobilePhone",
-    "officeLocation", "preferredLanguage", "surname", "userPrincipalName", "id", "otherMails",
-    "accountEnabled", "userType", "onPremisesSyncEnabled", "mailNickname", "manager",
+    "businessPhones",
+    "displayName",
+    "givenName",
+    "jobTitle",
+    "mail",
+    "mobilePhone",
+    "officeLocation",
+    "preferredLanguage",
+    "surname",
+    "userPrincipalName",
+    "id",
+    "otherMails",
+    "accountEnabled",
+    "userType",
+    "onPremisesSyncEnabled",
+    "mailNickname",
+    "manager",
 ];
 
 fn user_property(user: &User, name: &str) -> Value {
@@ -252,13 +311,16 @@ fn parse_select(select: Option<&String>) -> GraphResult<Option<Vec<String>>> {
     let Some(select) = select else { return Ok(None) };
     let mut out = Vec::new();
     for name in select.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-        let known = KNOWN_USER_PROPS.iter().find(|k| k.eq_ignore_ascii_case(name)).ok_or_else(|| {
-            GraphError::new(
-                StatusCode::BAD_REQUEST,
-                "Request_BadRequest",
-                format!("Could not find a property named '{name}' on type 'microsoft.graph.user'."),
-            )
-        })?;
+        let known = KNOWN_USER_PROPS
+            .iter()
+            .find(|k| k.eq_ignore_ascii_case(name))
+            .ok_or_else(|| {
+                GraphError::new(
+                    StatusCode::BAD_REQUEST,
+                    "Request_BadRequest",
+                    format!("Could not find a property named '{name}' on type 'microsoft.graph.user'."),
+                )
+            })?;
         out.push((*known).to_string());
     }
     Ok(Some(out))
@@ -301,7 +363,13 @@ fn parse_expand(expand: Option<&String>) -> GraphResult<Option<Option<Vec<String
 }
 
 /// GET /users/{id | userPrincipalName} — https://learn.microsoft.com/graph/api/user-get
-async fn get_user(State(state): S, Extension(v): Extension<Version>, Extension(p): Extension<Permissions>, Path(key): Path<String>, axum::extract::OriginalUri(uri): axum::extract::OriginalUri) -> GraphResult {
+async fn get_user(
+    State(state): S,
+    Extension(v): Extension<Version>,
+    Extension(p): Extension<Permissions>,
+    Path(key): Path<String>,
+    axum::extract::OriginalUri(uri): axum::extract::OriginalUri,
+) -> GraphResult {
     p.require(READ_USER)?;
     let q = odata::query(&uri);
     let select = parse_select(q.get("$select"))?;
@@ -311,19 +379,24 @@ async fn get_user(State(state): S, Extension(v): Extension<Version>, Extension(p
     let mut out = Map::new();
     out.insert("@odata.context".into(), json!(context(&state, v, "users/$entity")));
     out.extend(user_json(user, &select));
-    if let Some(manager_select) = expand {
-        if let Some(manager) = user.manager_id.as_deref().and_then(|m| tenant.user(m)) {
-            let mut m = Map::new();
-            m.insert("@odata.type".into(), json!("#microsoft.graph.user"));
-            m.extend(user_json(manager, &manager_select));
-            out.insert("manager".into(), Value::Object(m));
-        }
+    if let Some(manager_select) = expand
+        && let Some(manager) = user.manager_id.as_deref().and_then(|m| tenant.user(m))
+    {
+        let mut m = Map::new();
+        m.insert("@odata.type".into(), json!("#microsoft.graph.user"));
+        m.extend(user_json(manager, &manager_select));
+        out.insert("manager".into(), Value::Object(m));
     }
     ok(Value::Object(out))
 }
 
 /// GET /users/{id}/manager — https://learn.microsoft.com/graph/api/user-list-manager
-async fn get_manager(State(state): S, Extension(v): Extension<Version>, Extension(p): Extension<Permissions>, Path(key): Path<String>) -> GraphResult {
+async fn get_manager(
+    State(state): S,
+    Extension(v): Extension<Version>,
+    Extension(p): Extension<Permissions>,
+    Path(key): Path<String>,
+) -> GraphResult {
     p.require(READ_USER)?;
     let tenant = state.tenant();
     let user = tenant.user(&key).ok_or_else(|| GraphError::user_not_found(&key))?;
@@ -333,7 +406,10 @@ async fn get_manager(State(state): S, Extension(v): Extension<Version>, Extensio
         .and_then(|m| tenant.user(m))
         .ok_or_else(|| GraphError::user_not_found("manager"))?;
     let mut out = Map::new();
-    out.insert("@odata.context".into(), json!(context(&state, v, "directoryObjects/$entity")));
+    out.insert(
+        "@odata.context".into(),
+        json!(context(&state, v, "directoryObjects/$entity")),
+    );
     out.insert("@odata.type".into(), json!("#microsoft.graph.user"));
     out.extend(user_json(manager, &None));
     ok(Value::Object(out))
@@ -358,7 +434,13 @@ fn membership(tenant: &Tenant, user: &User) -> Vec<Value> {
 }
 
 /// GET /users/{id}/transitiveMemberOf — https://learn.microsoft.com/graph/api/user-list-transitivememberof
-async fn transitive_member_of(State(state): S, Extension(v): Extension<Version>, Extension(p): Extension<Permissions>, Path(key): Path<String>, axum::extract::OriginalUri(uri): axum::extract::OriginalUri) -> GraphResult {
+async fn transitive_member_of(
+    State(state): S,
+    Extension(v): Extension<Version>,
+    Extension(p): Extension<Permissions>,
+    Path(key): Path<String>,
+    axum::extract::OriginalUri(uri): axum::extract::OriginalUri,
+) -> GraphResult {
     p.require(READ_MEMBERSHIP)?;
     let items = {
         let tenant = state.tenant();
@@ -369,7 +451,13 @@ async fn transitive_member_of(State(state): S, Extension(v): Extension<Version>,
 }
 
 /// The cast forms `/transitiveMemberOf/microsoft.graph.group` and `.../microsoft.graph.directoryRole`.
-async fn transitive_member_of_cast(State(state): S, Extension(v): Extension<Version>, Extension(p): Extension<Permissions>, Path((key, cast)): Path<(String, String)>, axum::extract::OriginalUri(uri): axum::extract::OriginalUri) -> GraphResult {
+async fn transitive_member_of_cast(
+    State(state): S,
+    Extension(v): Extension<Version>,
+    Extension(p): Extension<Permissions>,
+    Path((key, cast)): Path<(String, String)>,
+    axum::extract::OriginalUri(uri): axum::extract::OriginalUri,
+) -> GraphResult {
     p.require(READ_MEMBERSHIP)?;
     let wanted = match cast.as_str() {
         "microsoft.graph.group" => "#microsoft.graph.group",
@@ -379,7 +467,10 @@ async fn transitive_member_of_cast(State(state): S, Extension(v): Extension<Vers
     let items = {
         let tenant = state.tenant();
         let user = tenant.user(&key).ok_or_else(|| GraphError::user_not_found(&key))?;
-        membership(&tenant, user).into_iter().filter(|i| i["@odata.type"] == wanted).collect()
+        membership(&tenant, user)
+            .into_iter()
+            .filter(|i| i["@odata.type"] == wanted)
+            .collect()
     };
     page_of(&state, v, items, &uri, &cast)
 }
@@ -400,7 +491,12 @@ fn page_of(state: &SimState, v: Version, items: Vec<Value>, uri: &Uri, what: &st
 
 /// GET /roleManagement/directory/roleAssignments?$filter=principalId eq '{id}'
 /// https://learn.microsoft.com/graph/api/rbacapplication-list-roleassignments (direct assignments only)
-async fn role_assignments(State(state): S, Extension(v): Extension<Version>, Extension(p): Extension<Permissions>, axum::extract::OriginalUri(uri): axum::extract::OriginalUri) -> GraphResult {
+async fn role_assignments(
+    State(state): S,
+    Extension(v): Extension<Version>,
+    Extension(p): Extension<Permissions>,
+    axum::extract::OriginalUri(uri): axum::extract::OriginalUri,
+) -> GraphResult {
     p.require(READ_ROLES)?;
     let q = odata::query(&uri);
     let filter = match q.get("$filter") {
@@ -421,7 +517,9 @@ async fn role_assignments(State(state): S, Extension(v): Extension<Version>, Ext
                 }));
             }
         }
-        rows.into_iter().filter(|r| filter.as_ref().is_none_or(|f| f.matches(r))).collect()
+        rows.into_iter()
+            .filter(|r| filter.as_ref().is_none_or(|f| f.matches(r)))
+            .collect()
     };
     page_of(&state, v, items, &uri, "roleManagement/directory/roleAssignments")
 }
@@ -430,7 +528,12 @@ async fn role_assignments(State(state): S, Extension(v): Extension<Version>, Ext
 
 /// POST /users/{id}/revokeSignInSessions — https://learn.microsoft.com/graph/api/user-revokesigninsessions
 /// Answers 200 `{"value": true}` (the documented known issue: it should be 204).
-async fn revoke_sessions(State(state): S, Extension(v): Extension<Version>, Extension(p): Extension<Permissions>, Path(key): Path<String>) -> GraphResult {
+async fn revoke_sessions(
+    State(state): S,
+    Extension(v): Extension<Version>,
+    Extension(p): Extension<Permissions>,
+    Path(key): Path<String>,
+) -> GraphResult {
     p.require(REVOKE)?;
     with_user_mut(&state, &key, |tenant, idx| {
         tenant.users[idx].sessions_revoked_at = Some(now_rfc3339());
@@ -451,14 +554,27 @@ fn addresses(list: Option<&Value>) -> Vec<String> {
 }
 
 /// POST /users/{id}/sendMail — https://learn.microsoft.com/graph/api/user-sendmail (202, recorded in the outbox)
-async fn send_mail(State(state): S, Extension(p): Extension<Permissions>, Path(key): Path<String>, body: axum::body::Bytes) -> GraphResult {
+async fn send_mail(
+    State(state): S,
+    Extension(p): Extension<Permissions>,
+    Path(key): Path<String>,
+    body: axum::body::Bytes,
+) -> GraphResult {
     p.require(SEND_MAIL)?;
     let body = json_body(&body)?;
     let from = with_user(&state, &key, |u| u.mail.clone())?.ok_or_else(|| {
-        GraphError::new(StatusCode::NOT_FOUND, "MailboxNotEnabledForRESTAPI", "The mailbox is either inactive, soft-deleted, or is hosted on-premise.")
+        GraphError::new(
+            StatusCode::NOT_FOUND,
+            "MailboxNotEnabledForRESTAPI",
+            "The mailbox is either inactive, soft-deleted, or is hosted on-premise.",
+        )
     })?;
     let message = body.get("message").ok_or_else(|| {
-        GraphError::new(StatusCode::BAD_REQUEST, "ErrorInvalidRequest", "The message is missing.")
+        GraphError::new(
+            StatusCode::BAD_REQUEST,
+            "ErrorInvalidRequest",
+            "The message is missing.",
+        )
     })?;
     let mut to = addresses(message.get("toRecipients"));
     to.extend(addresses(message.get("ccRecipients")));
@@ -470,7 +586,10 @@ async fn send_mail(State(state): S, Extension(p): Extension<Permissions>, Path(k
             "At least one recipient isn't valid.",
         ));
     }
-    let content = message.pointer("/body/content").and_then(Value::as_str).unwrap_or_default();
+    let content = message
+        .pointer("/body/content")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     state.outbox.lock().unwrap().push(OutboxItem {
         id: uuid::Uuid::new_v4().to_string(),
         provider: "graph".into(),
@@ -532,7 +651,11 @@ fn tap_usability(method: &Method, policy: &Value) -> (bool, &'static str) {
         .and_then(Value::as_str)
         .and_then(|s| time::OffsetDateTime::parse(s, fmt).ok())
         .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    let minutes = method.props.get("lifetimeInMinutes").and_then(Value::as_i64).unwrap_or(0);
+    let minutes = method
+        .props
+        .get("lifetimeInMinutes")
+        .and_then(Value::as_i64)
+        .unwrap_or(0);
     let now = time::OffsetDateTime::now_utc();
     if policy.get("state").and_then(Value::as_str) != Some("enabled") {
         (false, "DisabledByPolicy")
@@ -546,7 +669,12 @@ fn tap_usability(method: &Method, policy: &Value) -> (bool, &'static str) {
 }
 
 /// GET /users/{id}/authentication/methods — https://learn.microsoft.com/graph/api/authentication-list-methods
-async fn list_all_methods(State(state): S, Extension(v): Extension<Version>, Extension(p): Extension<Permissions>, Path(key): Path<String>) -> GraphResult {
+async fn list_all_methods(
+    State(state): S,
+    Extension(v): Extension<Version>,
+    Extension(p): Extension<Permissions>,
+    Path(key): Path<String>,
+) -> GraphResult {
     p.require(READ_METHODS)?;
     let tenant = state.tenant();
     let user = tenant.user(&key).ok_or_else(|| GraphError::user_not_found(&key))?;
@@ -560,7 +688,12 @@ async fn list_all_methods(State(state): S, Extension(v): Extension<Version>, Ext
 }
 
 /// GET /users/{id}/authentication/{type}Methods
-async fn list_methods(State(state): S, Extension(v): Extension<Version>, Extension(p): Extension<Permissions>, Path((key, collection)): Path<(String, String)>) -> GraphResult {
+async fn list_methods(
+    State(state): S,
+    Extension(v): Extension<Version>,
+    Extension(p): Extension<Permissions>,
+    Path((key, collection)): Path<(String, String)>,
+) -> GraphResult {
     p.require(READ_METHODS)?;
     let kind = kind_of(&collection, v)?;
     let tenant = state.tenant();
@@ -581,12 +714,19 @@ async fn list_methods(State(state): S, Extension(v): Extension<Version>, Extensi
 }
 
 /// GET /users/{id}/authentication/{type}Methods/{id}
-async fn get_method(State(state): S, Extension(v): Extension<Version>, Extension(p): Extension<Permissions>, Path((key, collection, id)): Path<(String, String, String)>) -> GraphResult {
+async fn get_method(
+    State(state): S,
+    Extension(v): Extension<Version>,
+    Extension(p): Extension<Permissions>,
+    Path((key, collection, id)): Path<(String, String, String)>,
+) -> GraphResult {
     p.require(READ_METHODS)?;
     let kind = kind_of(&collection, v)?;
     let tenant = state.tenant();
     let user = tenant.user(&key).ok_or_else(|| GraphError::user_not_found(&key))?;
-    let method = user.method(kind, &id).ok_or_else(|| GraphError::item_not_found("The authentication method"))?;
+    let method = user
+        .method(kind, &id)
+        .ok_or_else(|| GraphError::item_not_found("The authentication method"))?;
     ok(method_view(method, &tenant.tap_policy))
 }
 
@@ -610,8 +750,11 @@ fn policy_refusal() -> GraphError {
 
 /// Whether the TAP policy's include and exclude targets cover the user (transitive membership).
 pub fn in_tap_scope(tenant: &Tenant, user: &User) -> bool {
-    let groups: Vec<String> =
-        tenant.transitive_groups(&user.id).iter().map(|g| g.id.to_ascii_lowercase()).collect();
+    let groups: Vec<String> = tenant
+        .transitive_groups(&user.id)
+        .iter()
+        .map(|g| g.id.to_ascii_lowercase())
+        .collect();
     let target_ids = |key: &str| -> Vec<String> {
         tenant.tap_policy[key]
             .as_array()
@@ -623,14 +766,22 @@ pub fn in_tap_scope(tenant: &Tenant, user: &User) -> bool {
             })
             .unwrap_or_default()
     };
-    let included = target_ids("includeTargets").iter().any(|id| id == "all_users" || groups.contains(id));
+    let included = target_ids("includeTargets")
+        .iter()
+        .any(|id| id == "all_users" || groups.contains(id));
     let excluded = target_ids("excludeTargets").iter().any(|id| groups.contains(id));
     included && !excluded
 }
 
 /// POST /users/{id}/authentication/temporaryAccessPassMethods
 /// https://learn.microsoft.com/graph/api/authentication-post-temporaryaccesspassmethods
-async fn create_method(State(state): S, Extension(v): Extension<Version>, Extension(p): Extension<Permissions>, Path((key, collection)): Path<(String, String)>, body: axum::body::Bytes) -> GraphResult {
+async fn create_method(
+    State(state): S,
+    Extension(v): Extension<Version>,
+    Extension(p): Extension<Permissions>,
+    Path((key, collection)): Path<(String, String)>,
+    body: axum::body::Bytes,
+) -> GraphResult {
     let kind = kind_of(&collection, v)?;
     if kind != Kind::TemporaryAccessPass {
         return Err(GraphError::new(
@@ -645,17 +796,30 @@ async fn create_method(State(state): S, Extension(v): Extension<Version>, Extens
         let policy = tenant.tap_policy.clone();
         let user = &tenant.users[idx];
         if user.is_guest() {
-            return Err(GraphError::bad_request("Temporary Access Pass cannot be added to an external guest user."));
+            return Err(GraphError::bad_request(
+                "Temporary Access Pass cannot be added to an external guest user.",
+            ));
         }
         if policy.get("state").and_then(Value::as_str) != Some("enabled") || !in_tap_scope(tenant, user) {
             return Err(policy_refusal());
         }
-        let min = policy.get("minimumLifetimeInMinutes").and_then(Value::as_i64).unwrap_or(60);
-        let max = policy.get("maximumLifetimeInMinutes").and_then(Value::as_i64).unwrap_or(480);
-        let default = policy.get("defaultLifetimeInMinutes").and_then(Value::as_i64).unwrap_or(min);
+        let min = policy
+            .get("minimumLifetimeInMinutes")
+            .and_then(Value::as_i64)
+            .unwrap_or(60);
+        let max = policy
+            .get("maximumLifetimeInMinutes")
+            .and_then(Value::as_i64)
+            .unwrap_or(480);
+        let default = policy
+            .get("defaultLifetimeInMinutes")
+            .and_then(Value::as_i64)
+            .unwrap_or(min);
         let lifetime = match body.get("lifetimeInMinutes") {
             None | Some(Value::Null) => default,
-            Some(Value::Number(n)) => n.as_i64().ok_or_else(|| GraphError::bad_request("lifetimeInMinutes must be an integer."))?,
+            Some(Value::Number(n)) => n
+                .as_i64()
+                .ok_or_else(|| GraphError::bad_request("lifetimeInMinutes must be an integer."))?,
             Some(_) => return Err(GraphError::bad_request("lifetimeInMinutes must be an integer.")),
         };
         if !(10..=43200).contains(&lifetime) || lifetime < min || lifetime > max {
@@ -682,7 +846,11 @@ async fn create_method(State(state): S, Extension(v): Extension<Version>, Extens
                 .unwrap(),
             None => now_rfc3339(),
         };
-        let length = policy.get("defaultLength").and_then(Value::as_u64).unwrap_or(8).clamp(8, 48) as usize;
+        let length = policy
+            .get("defaultLength")
+            .and_then(Value::as_u64)
+            .unwrap_or(8)
+            .clamp(8, 48) as usize;
         let pass = generate_pass(length);
         let mut props = Map::new();
         props.insert("createdDateTime".into(), json!(now_rfc3339()));
@@ -744,7 +912,11 @@ fn remove_method(tenant: &mut Tenant, idx: usize, kind: Kind, id: &str) -> Graph
     let is_default = methods::is_default(method, user.default_method.as_deref());
     if kind == Kind::Phone
         && is_default
-        && user.methods.iter().enumerate().any(|(i, m)| i != pos && m.kind.can_be_default())
+        && user
+            .methods
+            .iter()
+            .enumerate()
+            .any(|(i, m)| i != pos && m.kind.can_be_default())
     {
         return Err(GraphError::bad_request(
             "The default authentication method cannot be deleted. Change the user's default sign-in method first.",
@@ -770,11 +942,20 @@ fn remove_method(tenant: &mut Tenant, idx: usize, kind: Kind, id: &str) -> Graph
 }
 
 /// DELETE /users/{id}/authentication/{type}Methods/{id} (204); see the per-type delete pages.
-async fn delete_method(State(state): S, Extension(v): Extension<Version>, Extension(p): Extension<Permissions>, Path((key, collection, id)): Path<(String, String, String)>) -> GraphResult {
+async fn delete_method(
+    State(state): S,
+    Extension(v): Extension<Version>,
+    Extension(p): Extension<Permissions>,
+    Path((key, collection, id)): Path<(String, String, String)>,
+) -> GraphResult {
     let kind = kind_of(&collection, v)?;
     if kind == Kind::External {
         // The documented form is DELETE .../externalAuthenticationMethods/{id}/$ref.
-        return Err(GraphError::new(StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed", "Use /$ref to delete an external authentication method."));
+        return Err(GraphError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "MethodNotAllowed",
+            "Use /$ref to delete an external authentication method.",
+        ));
     }
     if kind == Kind::QrCodePin {
         return Err(GraphError::bad_request("qrCodePinMethod is a single-valued property."));
@@ -785,7 +966,12 @@ async fn delete_method(State(state): S, Extension(v): Extension<Version>, Extens
 }
 
 /// DELETE /users/{id}/authentication/externalAuthenticationMethods/{id}/$ref
-async fn delete_ref(State(state): S, Extension(v): Extension<Version>, Extension(p): Extension<Permissions>, Path((key, collection, id)): Path<(String, String, String)>) -> GraphResult {
+async fn delete_ref(
+    State(state): S,
+    Extension(v): Extension<Version>,
+    Extension(p): Extension<Permissions>,
+    Path((key, collection, id)): Path<(String, String, String)>,
+) -> GraphResult {
     let kind = kind_of(&collection, v)?;
     if kind != Kind::External {
         return Err(GraphError::bad_request("$ref is not supported on this segment."));
@@ -796,10 +982,19 @@ async fn delete_ref(State(state): S, Extension(v): Extension<Version>, Extension
 }
 
 /// DELETE /beta/users/{id}/authentication/qrCodePinMethod (a singleton)
-async fn delete_singleton(State(state): S, Extension(v): Extension<Version>, Extension(p): Extension<Permissions>, Path((key, collection)): Path<(String, String)>) -> GraphResult {
+async fn delete_singleton(
+    State(state): S,
+    Extension(v): Extension<Version>,
+    Extension(p): Extension<Permissions>,
+    Path((key, collection)): Path<(String, String)>,
+) -> GraphResult {
     let kind = kind_of(&collection, v)?;
     if kind != Kind::QrCodePin || v != Version::Beta {
-        return Err(GraphError::new(StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed", "DELETE is not supported on a collection."));
+        return Err(GraphError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "MethodNotAllowed",
+            "DELETE is not supported on a collection.",
+        ));
     }
     p.require(WRITE_METHODS)?;
     with_user_mut(&state, &key, |tenant, idx| {
@@ -816,10 +1011,17 @@ async fn delete_singleton(State(state): S, Extension(v): Extension<Version>, Ext
 
 /// POST /beta/users/{id}/authentication/hardwareOathMethods/{id}/deactivate: what the portal's
 /// "Require re-register MFA" does to hardware tokens (the token stays assigned, not activated).
-async fn deactivate(State(state): S, Extension(v): Extension<Version>, Extension(p): Extension<Permissions>, Path((key, collection, id)): Path<(String, String, String)>) -> GraphResult {
+async fn deactivate(
+    State(state): S,
+    Extension(v): Extension<Version>,
+    Extension(p): Extension<Permissions>,
+    Path((key, collection, id)): Path<(String, String, String)>,
+) -> GraphResult {
     let kind = kind_of(&collection, v)?;
     if kind != Kind::HardwareOath {
-        return Err(GraphError::bad_request("deactivate is only defined for hardware OATH tokens."));
+        return Err(GraphError::bad_request(
+            "deactivate is only defined for hardware OATH tokens.",
+        ));
     }
     p.require(WRITE_METHODS)?;
     with_user_mut(&state, &key, |tenant, idx| {
@@ -836,9 +1038,16 @@ async fn deactivate(State(state): S, Extension(v): Extension<Version>, Extension
 }
 
 /// GET /beta/users/{id}/authentication/signInPreferences
-async fn get_sign_in_preferences(State(state): S, Extension(v): Extension<Version>, Extension(p): Extension<Permissions>, Path(key): Path<String>) -> GraphResult {
+async fn get_sign_in_preferences(
+    State(state): S,
+    Extension(v): Extension<Version>,
+    Extension(p): Extension<Permissions>,
+    Path(key): Path<String>,
+) -> GraphResult {
     if v != Version::Beta {
-        return Err(GraphError::bad_request("Resource not found for the segment 'signInPreferences'."));
+        return Err(GraphError::bad_request(
+            "Resource not found for the segment 'signInPreferences'.",
+        ));
     }
     p.require(READ_METHODS)?;
     let (pref, system) = with_user(&state, &key, |u| (u.default_method.clone(), u.system_preferred_enabled))?;
@@ -851,9 +1060,17 @@ async fn get_sign_in_preferences(State(state): S, Extension(v): Extension<Versio
 
 /// PATCH /beta/users/{id}/authentication/signInPreferences (204): the documented way to move a
 /// user's default method; the value must name a method the user has.
-async fn patch_sign_in_preferences(State(state): S, Extension(v): Extension<Version>, Extension(p): Extension<Permissions>, Path(key): Path<String>, body: axum::body::Bytes) -> GraphResult {
+async fn patch_sign_in_preferences(
+    State(state): S,
+    Extension(v): Extension<Version>,
+    Extension(p): Extension<Permissions>,
+    Path(key): Path<String>,
+    body: axum::body::Bytes,
+) -> GraphResult {
     if v != Version::Beta {
-        return Err(GraphError::bad_request("Resource not found for the segment 'signInPreferences'."));
+        return Err(GraphError::bad_request(
+            "Resource not found for the segment 'signInPreferences'.",
+        ));
     }
     p.require(WRITE_METHODS)?;
     let body = json_body(&body)?;
@@ -861,8 +1078,11 @@ async fn patch_sign_in_preferences(State(state): S, Extension(v): Extension<Vers
         let user = &mut tenant.users[idx];
         if let Some(pref) = body.get("userPreferredMethodForSecondaryAuthentication") {
             let pref = pref.as_str().ok_or_else(|| GraphError::bad_request("Invalid value."))?;
-            let (kind, phone) = methods::default_target(pref)
-                .ok_or_else(|| GraphError::bad_request(format!("Invalid userPreferredMethodForSecondaryAuthentication '{pref}'.")))?;
+            let (kind, phone) = methods::default_target(pref).ok_or_else(|| {
+                GraphError::bad_request(format!(
+                    "Invalid userPreferredMethodForSecondaryAuthentication '{pref}'."
+                ))
+            })?;
             let has = user.methods.iter().any(|m| {
                 (m.kind == kind && (phone.is_none() || m.phone_type() == phone))
                     || (pref == "oath" && m.kind == Kind::HardwareOath)
@@ -874,7 +1094,10 @@ async fn patch_sign_in_preferences(State(state): S, Extension(v): Extension<Vers
             }
             user.default_method = Some(pref.to_owned());
         }
-        if let Some(b) = body.get("isSystemPreferredAuthenticationMethodEnabled").and_then(Value::as_bool) {
+        if let Some(b) = body
+            .get("isSystemPreferredAuthenticationMethodEnabled")
+            .and_then(Value::as_bool)
+        {
             user.system_preferred_enabled = b;
         }
         Ok(())
@@ -886,13 +1109,22 @@ async fn patch_sign_in_preferences(State(state): S, Extension(v): Extension<Vers
 
 /// GET .../authenticationMethodConfigurations/temporaryAccessPass
 /// https://learn.microsoft.com/graph/api/temporaryaccesspassauthenticationmethodconfiguration-get
-async fn get_policy(State(state): S, Extension(v): Extension<Version>, Extension(p): Extension<Permissions>, Path(config): Path<String>) -> GraphResult {
+async fn get_policy(
+    State(state): S,
+    Extension(v): Extension<Version>,
+    Extension(p): Extension<Permissions>,
+    Path(config): Path<String>,
+) -> GraphResult {
     p.require(READ_POLICY)?;
     if !config.eq_ignore_ascii_case("temporaryAccessPass") {
         return Err(GraphError::item_not_found(&config));
     }
     let mut policy = state.tenant().tap_policy.clone();
-    policy["@odata.context"] = json!(context(&state, v, "policies/authenticationMethodsPolicy/authenticationMethodConfigurations/$entity"));
+    policy["@odata.context"] = json!(context(
+        &state,
+        v,
+        "policies/authenticationMethodsPolicy/authenticationMethodConfigurations/$entity"
+    ));
     policy["@odata.type"] = json!("#microsoft.graph.temporaryAccessPassAuthenticationMethodConfiguration");
     policy["id"] = json!("TemporaryAccessPass");
     ok(policy)
@@ -900,7 +1132,12 @@ async fn get_policy(State(state): S, Extension(v): Extension<Version>, Extension
 
 /// PATCH .../authenticationMethodConfigurations/temporaryAccessPass (204). Needs
 /// Policy.ReadWrite.AuthenticationMethod, which the function app never holds; tests use it.
-async fn patch_policy(State(state): S, Extension(p): Extension<Permissions>, Path(config): Path<String>, body: axum::body::Bytes) -> GraphResult {
+async fn patch_policy(
+    State(state): S,
+    Extension(p): Extension<Permissions>,
+    Path(config): Path<String>,
+    body: axum::body::Bytes,
+) -> GraphResult {
     p.require(WRITE_POLICY)?;
     if !config.eq_ignore_ascii_case("temporaryAccessPass") {
         return Err(GraphError::item_not_found(&config));
@@ -918,9 +1155,15 @@ async fn patch_policy(State(state): S, Extension(p): Extension<Permissions>, Pat
         next[k] = v;
     }
     let get = |k: &str| next.get(k).and_then(Value::as_i64).unwrap_or(0);
-    let (min, max, def) = (get("minimumLifetimeInMinutes"), get("maximumLifetimeInMinutes"), get("defaultLifetimeInMinutes"));
+    let (min, max, def) = (
+        get("minimumLifetimeInMinutes"),
+        get("maximumLifetimeInMinutes"),
+        get("defaultLifetimeInMinutes"),
+    );
     if !(10..=43200).contains(&min) || !(10..=43200).contains(&max) || min > max || def < min || def > max {
-        return Err(GraphError::bad_request("Lifetimes must satisfy 10 <= minimum <= default <= maximum <= 43200."));
+        return Err(GraphError::bad_request(
+            "Lifetimes must satisfy 10 <= minimum <= default <= maximum <= 43200.",
+        ));
     }
     let len = get("defaultLength");
     if !(8..=48).contains(&len) {
@@ -933,12 +1176,23 @@ async fn patch_policy(State(state): S, Extension(p): Extension<Permissions>, Pat
 // ---------------------------------------------------------------- registration report
 
 const REPORT_FIELDS: &[&str] = &[
-    "id", "userPrincipalName", "userDisplayName", "userType", "isAdmin", "isMfaRegistered",
-    "isMfaCapable", "isPasswordlessCapable", "isSsprRegistered", "isSsprEnabled", "isSsprCapable",
+    "id",
+    "userPrincipalName",
+    "userDisplayName",
+    "userType",
+    "isAdmin",
+    "isMfaRegistered",
+    "isMfaCapable",
+    "isPasswordlessCapable",
+    "isSsprRegistered",
+    "isSsprEnabled",
+    "isSsprCapable",
     "isSystemPreferredAuthenticationMethodEnabled",
 ];
 const REPORT_COLLECTIONS: &[&str] = &[
-    "methodsRegistered", "systemPreferredAuthenticationMethods", "userPreferredMethodForSecondaryAuthentication",
+    "methodsRegistered",
+    "systemPreferredAuthenticationMethods",
+    "userPreferredMethodForSecondaryAuthentication",
 ];
 
 /// One row of the registration report, derived from the user's methods and roles.
@@ -947,15 +1201,22 @@ fn registration_row(tenant: &Tenant, user: &User, v: Version) -> Value {
     let active: Vec<&Method> = user
         .methods
         .iter()
-        .filter(|m| !(m.kind == Kind::HardwareOath && m.props.get("status").and_then(Value::as_str) != Some("activated")))
+        .filter(|m| {
+            !(m.kind == Kind::HardwareOath && m.props.get("status").and_then(Value::as_str) != Some("activated"))
+        })
         .collect();
     let mut registered: Vec<&str> = active.iter().filter_map(|m| m.report_name()).collect();
     registered.dedup();
     let mfa = active.iter().any(|m| m.kind.is_mfa());
-    let passwordless = active
+    let passwordless = active.iter().any(|m| {
+        matches!(
+            m.kind,
+            Kind::Fido2 | Kind::WindowsHelloForBusiness | Kind::PlatformCredential
+        )
+    });
+    let sspr = active
         .iter()
-        .any(|m| matches!(m.kind, Kind::Fido2 | Kind::WindowsHelloForBusiness | Kind::PlatformCredential));
-    let sspr = active.iter().any(|m| matches!(m.kind, Kind::Email | Kind::Phone | Kind::MicrosoftAuthenticator));
+        .any(|m| matches!(m.kind, Kind::Email | Kind::Phone | Kind::MicrosoftAuthenticator));
     let preferred = user.default_method.clone().unwrap_or_else(|| "none".into());
     let mut row = json!({
         "id": user.id,
@@ -992,12 +1253,19 @@ fn registration_row(tenant: &Tenant, user: &User, v: Version) -> Value {
 /// GET /reports/authenticationMethods/userRegistrationDetails — `$filter` and `$orderby` only,
 /// pages through `@odata.nextLink`.
 /// https://learn.microsoft.com/graph/api/authenticationmethodsroot-list-userregistrationdetails
-async fn registration_report(State(state): S, Extension(v): Extension<Version>, Extension(p): Extension<Permissions>, axum::extract::OriginalUri(uri): axum::extract::OriginalUri) -> GraphResult {
+async fn registration_report(
+    State(state): S,
+    Extension(v): Extension<Version>,
+    Extension(p): Extension<Permissions>,
+    axum::extract::OriginalUri(uri): axum::extract::OriginalUri,
+) -> GraphResult {
     p.require(READ_REPORT)?;
     let q = odata::query(&uri);
     for key in q.keys() {
         if !matches!(key.as_str(), "$filter" | "$orderby" | "$skiptoken") {
-            return Err(GraphError::bad_request(format!("Query option '{key}' is not supported.")));
+            return Err(GraphError::bad_request(format!(
+                "Query option '{key}' is not supported."
+            )));
         }
     }
     let filter = match q.get("$filter") {
@@ -1017,10 +1285,19 @@ async fn registration_report(State(state): S, Extension(v): Extension<Version>, 
     if let Some(order) = q.get("$orderby") {
         let mut parts = order.split_whitespace();
         let field = parts.next().unwrap_or_default();
-        if !["userPrincipalName", "userDisplayName"].iter().any(|f| f.eq_ignore_ascii_case(field)) {
-            return Err(GraphError::bad_request(format!("$orderby is not supported on '{field}'.")));
+        if !["userPrincipalName", "userDisplayName"]
+            .iter()
+            .any(|f| f.eq_ignore_ascii_case(field))
+        {
+            return Err(GraphError::bad_request(format!(
+                "$orderby is not supported on '{field}'."
+            )));
         }
-        let field = if field.eq_ignore_ascii_case("userDisplayName") { "userDisplayName" } else { "userPrincipalName" };
+        let field = if field.eq_ignore_ascii_case("userDisplayName") {
+            "userDisplayName"
+        } else {
+            "userPrincipalName"
+        };
         rows.sort_by_key(|r| r[field].as_str().unwrap_or_default().to_ascii_lowercase());
         if parts.next().is_some_and(|d| d.eq_ignore_ascii_case("desc")) {
             rows.reverse();
@@ -1031,10 +1308,19 @@ async fn registration_report(State(state): S, Extension(v): Extension<Version>, 
 }
 
 /// GET /reports/authenticationMethods/userRegistrationDetails/{userId}
-async fn registration_detail(State(state): S, Extension(v): Extension<Version>, Extension(p): Extension<Permissions>, Path(id): Path<String>) -> GraphResult {
+async fn registration_detail(
+    State(state): S,
+    Extension(v): Extension<Version>,
+    Extension(p): Extension<Permissions>,
+    Path(id): Path<String>,
+) -> GraphResult {
     p.require(READ_REPORT)?;
     let tenant = state.tenant();
-    let user = tenant.users.iter().find(|u| u.id.eq_ignore_ascii_case(&id)).ok_or_else(|| GraphError::user_not_found(&id))?;
+    let user = tenant
+        .users
+        .iter()
+        .find(|u| u.id.eq_ignore_ascii_case(&id))
+        .ok_or_else(|| GraphError::user_not_found(&id))?;
     ok(registration_row(&tenant, user, v))
 }
 
@@ -1042,10 +1328,19 @@ async fn registration_detail(State(state): S, Extension(v): Extension<Version>, 
 
 /// POST /$batch — up to 20 requests, unique ids, `dependsOn` (a failed dependency answers 424).
 /// https://learn.microsoft.com/graph/json-batching
-async fn batch(State(state): S, Extension(v): Extension<Version>, headers: HeaderMap, body: axum::body::Bytes) -> GraphResult {
+async fn batch(
+    State(state): S,
+    Extension(v): Extension<Version>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> GraphResult {
     let body = json_body(&body)?;
     let requests = body.get("requests").and_then(Value::as_array).ok_or_else(|| {
-        GraphError::new(StatusCode::BAD_REQUEST, "BadRequest", "The batch request must contain a 'requests' array.")
+        GraphError::new(
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+            "The batch request must contain a 'requests' array.",
+        )
     })?;
     if requests.len() > 20 {
         return Err(GraphError::new(
@@ -1056,12 +1351,23 @@ async fn batch(State(state): S, Extension(v): Extension<Version>, headers: Heade
     }
     let mut ids = std::collections::HashSet::new();
     for r in requests {
-        let id = r.get("id").and_then(Value::as_str).ok_or_else(|| GraphError::bad_request("Each request needs an id."))?;
+        let id = r
+            .get("id")
+            .and_then(Value::as_str)
+            .ok_or_else(|| GraphError::bad_request("Each request needs an id."))?;
         if !ids.insert(id.to_owned()) {
-            return Err(GraphError::bad_request(format!("The batch request contains duplicate id '{id}'.")));
+            return Err(GraphError::bad_request(format!(
+                "The batch request contains duplicate id '{id}'."
+            )));
         }
-        if r.get("body").is_some() && r.pointer("/headers/Content-Type").or_else(|| r.pointer("/headers/content-type")).is_none() {
-            return Err(GraphError::bad_request(format!("Request '{id}' has a body but no Content-Type header.")));
+        if r.get("body").is_some()
+            && r.pointer("/headers/Content-Type")
+                .or_else(|| r.pointer("/headers/content-type"))
+                .is_none()
+        {
+            return Err(GraphError::bad_request(format!(
+                "Request '{id}' has a body but no Content-Type header."
+            )));
         }
     }
     let router = state.router.get().expect("router is set at start-up").clone();
@@ -1099,7 +1405,9 @@ async fn batch(State(state): S, Extension(v): Extension<Version>, headers: Heade
             }
         }
         let inner_body = r.get("body").map(|b| b.to_string()).unwrap_or_default();
-        let request = builder.body(Body::from(inner_body)).map_err(|_| GraphError::bad_request(format!("Request '{id}' is not valid.")))?;
+        let request = builder
+            .body(Body::from(inner_body))
+            .map_err(|_| GraphError::bad_request(format!("Request '{id}' is not valid.")))?;
         let response = router.clone().oneshot(request).await.expect("infallible");
         let status = response.status().as_u16();
         let mut out_headers = Map::new();
@@ -1108,7 +1416,9 @@ async fn batch(State(state): S, Extension(v): Extension<Version>, headers: Heade
                 out_headers.insert(k.to_string(), json!(s));
             }
         }
-        let bytes = axum::body::to_bytes(response.into_body(), 16 * 1024 * 1024).await.unwrap_or_default();
+        let bytes = axum::body::to_bytes(response.into_body(), 16 * 1024 * 1024)
+            .await
+            .unwrap_or_default();
         let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
         statuses.insert(id.clone(), status);
         let mut item = json!({"id": id, "status": status, "headers": out_headers});

@@ -39,7 +39,10 @@ async fn token(
 ) -> Response {
     let header = headers.get("x-identity-header").and_then(|v| v.to_str().ok());
     if header != Some(state.identity_header.as_str()) {
-        return error(StatusCode::UNAUTHORIZED, "Unauthorized request. The X-IDENTITY-HEADER is missing or wrong.");
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "Unauthorized request. The X-IDENTITY-HEADER is missing or wrong.",
+        );
     }
     if q.get("api-version").map(String::as_str) != Some("2019-08-01") {
         return error(StatusCode::BAD_REQUEST, "Unsupported api-version. Use 2019-08-01.");
@@ -48,8 +51,12 @@ async fn token(
         return error(StatusCode::BAD_REQUEST, "The resource parameter is required.");
     };
     let mi = &state.seed.managed_identity;
-    let wrong_identity = q.get("client_id").is_some_and(|c| !c.eq_ignore_ascii_case(&mi.client_id))
-        || q.get("object_id").or(q.get("principal_id")).is_some_and(|o| !o.eq_ignore_ascii_case(&mi.object_id))
+    let wrong_identity = q
+        .get("client_id")
+        .is_some_and(|c| !c.eq_ignore_ascii_case(&mi.client_id))
+        || q.get("object_id")
+            .or(q.get("principal_id"))
+            .is_some_and(|o| !o.eq_ignore_ascii_case(&mi.object_id))
         || q.contains_key("mi_res_id");
     if wrong_identity {
         return error(StatusCode::BAD_REQUEST, "Unable to load the proper Managed Identity.");

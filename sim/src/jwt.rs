@@ -24,7 +24,10 @@ pub struct Keys {
 impl Keys {
     /// Generate a fresh 2048-bit key. Nothing is read from or written to disk.
     pub fn generate() -> Keys {
-        let keys = Keys { keys: RwLock::new(Vec::new()), rng: SystemRandom::new() };
+        let keys = Keys {
+            keys: RwLock::new(Vec::new()),
+            rng: SystemRandom::new(),
+        };
         keys.rotate();
         keys
     }
@@ -59,11 +62,7 @@ impl Keys {
         let keys = self.keys.read().unwrap();
         let key = keys.last().expect("at least one key");
         let header = json!({"typ": "JWT", "alg": "RS256", "kid": key.kid});
-        let input = format!(
-            "{}.{}",
-            B64.encode(header.to_string()),
-            B64.encode(claims.to_string())
-        );
+        let input = format!("{}.{}", B64.encode(header.to_string()), B64.encode(claims.to_string()));
         let mut sig = vec![0u8; key.pair.public_modulus_len()];
         key.pair
             .sign(&signature::RSA_PKCS1_SHA256, &self.rng, input.as_bytes(), &mut sig)
@@ -93,7 +92,11 @@ impl Keys {
             e: public.exponent().big_endian_without_leading_zero(),
         };
         components
-            .verify(&signature::RSA_PKCS1_2048_8192_SHA256, format!("{h}.{p}").as_bytes(), &sig)
+            .verify(
+                &signature::RSA_PKCS1_2048_8192_SHA256,
+                format!("{h}.{p}").as_bytes(),
+                &sig,
+            )
             .ok()?;
         serde_json::from_slice(&B64.decode(p).ok()?).ok()
     }

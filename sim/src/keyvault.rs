@@ -40,7 +40,9 @@ fn challenge(state: &SimState) -> Response {
         "Bearer authorization=\"https://login.microsoftonline.com/{}\", resource=\"https://vault.azure.net\"",
         state.seed.tenant_id
     );
-    response.headers_mut().insert("www-authenticate", HeaderValue::from_str(&value).expect("ascii"));
+    response
+        .headers_mut()
+        .insert("www-authenticate", HeaderValue::from_str(&value).expect("ascii"));
     response
 }
 
@@ -67,7 +69,12 @@ async fn get_secret(State(state): State<Arc<SimState>>, headers: HeaderMap, Path
             && claims.get("tid").and_then(Value::as_str) == Some(state.seed.tenant_id.as_str())
     });
     let Some(claims) = valid else {
-        return kv_error(StatusCode::UNAUTHORIZED, "Unauthorized", "AKV10022: Invalid audience, issuer or signature.", None);
+        return kv_error(
+            StatusCode::UNAUTHORIZED,
+            "Unauthorized",
+            "AKV10022: Invalid audience, issuer or signature.",
+            None,
+        );
     };
     let is_mi = claims.get("oid").and_then(Value::as_str) == Some(state.seed.managed_identity.object_id.as_str());
     if !is_mi || !state.tenant().key_vault_access {

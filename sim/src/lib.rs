@@ -128,7 +128,10 @@ impl Simulator {
             .secrets
             .iter()
             .map(|s| {
-                let value = s.value.clone().unwrap_or_else(|| generate_secret(s.generate.as_deref()));
+                let value = s
+                    .value
+                    .clone()
+                    .unwrap_or_else(|| generate_secret(s.generate.as_deref()));
                 (s.name.clone(), value)
             })
             .collect();
@@ -154,7 +157,12 @@ impl Simulator {
                 })
                 .await;
         });
-        Ok(Simulator { state, addr, stop: Some(stop), task: Some(task) })
+        Ok(Simulator {
+            state,
+            addr,
+            stop: Some(stop),
+            task: Some(task),
+        })
     }
 
     /// `http://127.0.0.1:PORT`, with no trailing slash.
@@ -216,7 +224,13 @@ impl Simulator {
             .tenant()
             .users
             .iter()
-            .map(|u| (u.upn.clone(), u.display_name.clone(), u.demo_note.clone().unwrap_or_default()))
+            .map(|u| {
+                (
+                    u.upn.clone(),
+                    u.display_name.clone(),
+                    u.demo_note.clone().unwrap_or_default(),
+                )
+            })
             .collect()
     }
 
@@ -251,8 +265,5 @@ fn router(state: Arc<SimState>) -> Router {
         .merge(keyvault::router())
         .merge(providers::router())
         .layer(axum::middleware::from_fn_with_state(state.clone(), faults::middleware));
-    Router::new()
-        .merge(remote)
-        .merge(control::router())
-        .with_state(state)
+    Router::new().merge(remote).merge(control::router()).with_state(state)
 }

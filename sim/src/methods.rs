@@ -104,7 +104,9 @@ impl Kind {
     }
 
     pub fn from_collection(segment: &str) -> Option<Kind> {
-        Kind::ALL.into_iter().find(|k| k.collection().eq_ignore_ascii_case(segment))
+        Kind::ALL
+            .into_iter()
+            .find(|k| k.collection().eq_ignore_ascii_case(segment))
     }
 
     /// Whether v1.0 knows the type (beta knows them all). "Listing … only returns methods
@@ -142,20 +144,21 @@ pub struct Method {
 impl Method {
     /// Build a method from a seed entry. Unknown types are an error in the seed.
     pub fn from_seed(entry: &Map<String, Value>) -> Result<Method, String> {
-        let ty = entry.get("type").and_then(Value::as_str).ok_or("method without a type")?;
+        let ty = entry
+            .get("type")
+            .and_then(Value::as_str)
+            .ok_or("method without a type")?;
         let kind = Kind::from_seed_name(ty).ok_or_else(|| format!("unknown method type {ty}"))?;
         let mut props = entry.clone();
         props.remove("type");
         let id = match props.remove("id").and_then(|v| v.as_str().map(str::to_owned)) {
             Some(id) => id,
-            None if kind == Kind::Phone => {
-                match props.get("phoneType").and_then(Value::as_str) {
-                    Some("mobile") => MOBILE_ID.into(),
-                    Some("alternateMobile") => ALTERNATE_MOBILE_ID.into(),
-                    Some("office") => OFFICE_ID.into(),
-                    other => return Err(format!("phone method with phoneType {other:?}")),
-                }
-            }
+            None if kind == Kind::Phone => match props.get("phoneType").and_then(Value::as_str) {
+                Some("mobile") => MOBILE_ID.into(),
+                Some("alternateMobile") => ALTERNATE_MOBILE_ID.into(),
+                Some("office") => OFFICE_ID.into(),
+                other => return Err(format!("phone method with phoneType {other:?}")),
+            },
             None if kind == Kind::Password => PASSWORD_ID.into(),
             None => uuid::Uuid::new_v4().to_string(),
         };
@@ -163,18 +166,30 @@ impl Method {
             props.entry("smsSignInState").or_insert(json!("notAllowedByPolicy"));
         }
         props.entry("createdDateTime").or_insert(json!("2024-03-01T09:00:00Z"));
-        Ok(Method { id, kind, props, secret: None })
+        Ok(Method {
+            id,
+            kind,
+            props,
+            secret: None,
+        })
     }
 
     pub fn password() -> Method {
         let mut props = Map::new();
         props.insert("password".into(), Value::Null);
         props.insert("createdDateTime".into(), json!("2024-01-15T08:00:00Z"));
-        Method { id: PASSWORD_ID.into(), kind: Kind::Password, props, secret: None }
+        Method {
+            id: PASSWORD_ID.into(),
+            kind: Kind::Password,
+            props,
+            secret: None,
+        }
     }
 
     pub fn phone_type(&self) -> Option<&str> {
-        (self.kind == Kind::Phone).then(|| self.props.get("phoneType").and_then(Value::as_str)).flatten()
+        (self.kind == Kind::Phone)
+            .then(|| self.props.get("phoneType").and_then(Value::as_str))
+            .flatten()
     }
 
     /// The Graph JSON of the method.
@@ -225,7 +240,9 @@ pub fn default_target(pref: &str) -> Option<(Kind, Option<&'static str>)> {
 
 /// Whether `method` is what the preference `pref` points at.
 pub fn is_default(method: &Method, pref: Option<&str>) -> bool {
-    let Some((kind, phone)) = pref.and_then(default_target) else { return false };
+    let Some((kind, phone)) = pref.and_then(default_target) else {
+        return false;
+    };
     if method.kind == Kind::HardwareOath && pref == Some("oath") {
         return true;
     }

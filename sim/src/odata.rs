@@ -16,7 +16,11 @@ pub fn query(uri: &axum::http::Uri) -> BTreeMap<String, String> {
     let Some(q) = uri.query() else { return BTreeMap::new() };
     url::form_urlencoded::parse(q.as_bytes())
         .map(|(k, v)| {
-            let key = if k.starts_with('$') { k.into_owned() } else { format!("${k}") };
+            let key = if k.starts_with('$') {
+                k.into_owned()
+            } else {
+                format!("${k}")
+            };
             (key.to_ascii_lowercase(), v.into_owned())
         })
         .collect()
@@ -33,8 +37,7 @@ pub fn page(
     let q = query(uri);
     let offset = match q.get("$skiptoken") {
         None => 0,
-        Some(token) => decode_skiptoken(token)
-            .ok_or_else(|| GraphError::bad_request("Invalid $skiptoken."))?,
+        Some(token) => decode_skiptoken(token).ok_or_else(|| GraphError::bad_request("Invalid $skiptoken."))?,
     };
     let mut out = Map::new();
     out.insert("@odata.context".into(), json!(context));
@@ -81,7 +84,12 @@ impl Filter {
     /// `collections` (`any`).
     pub fn parse(text: &str, allowed: &[&str], collections: &[&str]) -> Result<Filter, GraphError> {
         let tokens = tokenize(text)?;
-        let mut p = Parser { tokens, pos: 0, allowed, collections };
+        let mut p = Parser {
+            tokens,
+            pos: 0,
+            allowed,
+            collections,
+        };
         let f = p.or()?;
         if p.pos != p.tokens.len() {
             return Err(invalid(text));
@@ -142,11 +150,26 @@ fn tokenize(text: &str) -> Result<Vec<Tok>, GraphError> {
         let c = chars[i];
         match c {
             ' ' | '\t' => i += 1,
-            '(' => { out.push(Tok::LParen); i += 1; }
-            ')' => { out.push(Tok::RParen); i += 1; }
-            ',' => { out.push(Tok::Comma); i += 1; }
-            ':' => { out.push(Tok::Colon); i += 1; }
-            '/' => { out.push(Tok::Slash); i += 1; }
+            '(' => {
+                out.push(Tok::LParen);
+                i += 1;
+            }
+            ')' => {
+                out.push(Tok::RParen);
+                i += 1;
+            }
+            ',' => {
+                out.push(Tok::Comma);
+                i += 1;
+            }
+            ':' => {
+                out.push(Tok::Colon);
+                i += 1;
+            }
+            '/' => {
+                out.push(Tok::Slash);
+                i += 1;
+            }
             '\'' => {
                 // OData string literal: a quote inside is doubled.
                 let mut s = String::new();
@@ -154,9 +177,18 @@ fn tokenize(text: &str) -> Result<Vec<Tok>, GraphError> {
                 loop {
                     match chars.get(i) {
                         None => return Err(invalid(text)),
-                        Some('\'') if chars.get(i + 1) == Some(&'\'') => { s.push('\''); i += 2; }
-                        Some('\'') => { i += 1; break; }
-                        Some(ch) => { s.push(*ch); i += 1; }
+                        Some('\'') if chars.get(i + 1) == Some(&'\'') => {
+                            s.push('\'');
+                            i += 2;
+                        }
+                        Some('\'') => {
+                            i += 1;
+                            break;
+                        }
+                        Some(ch) => {
+                            s.push(*ch);
+                            i += 1;
+                        }
                     }
                 }
                 out.push(Tok::Str(s));
@@ -248,7 +280,9 @@ impl Parser<'_> {
             self.expect(Tok::LParen)?;
             let field = self.field()?;
             self.expect(Tok::Comma)?;
-            let Value::String(prefix) = self.literal()? else { return Err(self.err()) };
+            let Value::String(prefix) = self.literal()? else {
+                return Err(self.err());
+            };
             self.expect(Tok::RParen)?;
             return Ok(Filter::StartsWith(field, prefix));
         }
@@ -297,7 +331,11 @@ impl Parser<'_> {
 }
 
 fn canonical(names: &[&str], name: &str) -> String {
-    names.iter().find(|n| n.eq_ignore_ascii_case(name)).map_or(name, |n| n).to_string()
+    names
+        .iter()
+        .find(|n| n.eq_ignore_ascii_case(name))
+        .map_or(name, |n| n)
+        .to_string()
 }
 
 #[cfg(test)]
@@ -330,7 +368,13 @@ mod tests {
 
     #[test]
     fn unsupported_fields_and_broken_syntax_are_refused() {
-        for text in ["mail eq 'x'", "isAdmin gt 1", "isAdmin eq", "userPrincipalName eq 'open", "a/any(m:m eq 'x')"] {
+        for text in [
+            "mail eq 'x'",
+            "isAdmin gt 1",
+            "isAdmin eq",
+            "userPrincipalName eq 'open",
+            "a/any(m:m eq 'x')",
+        ] {
             assert!(Filter::parse(text, FIELDS, COLLS).is_err(), "{text}");
         }
     }

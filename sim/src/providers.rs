@@ -41,13 +41,19 @@ fn acs_error(status: StatusCode, code: &str, message: &str) -> Response {
 /// Verify an ACS HMAC-SHA256 signature:
 /// `Authorization: HMAC-SHA256 SignedHeaders=x-ms-date;host;x-ms-content-sha256&Signature=<b64>`
 /// over `"{METHOD}\n{path?query}\n{x-ms-date};{host};{x-ms-content-sha256}"`.
+#[allow(clippy::result_large_err)] // sim code: the error is the response to send
 fn verify_acs(state: &SimState, method: &Method, uri: &Uri, headers: &HeaderMap, body: &[u8]) -> Result<(), Response> {
     let denied = || acs_error(StatusCode::UNAUTHORIZED, "Denied", "Denied by the resource provider.");
-    let Some(acs) = &state.seed.providers.acs else { return Err(denied()) };
+    let Some(acs) = &state.seed.providers.acs else {
+        return Err(denied());
+    };
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    let (Some(date), Some(host), Some(hash), Some(auth)) =
-        (header("x-ms-date"), header("host"), header("x-ms-content-sha256"), header("authorization"))
-    else {
+    let (Some(date), Some(host), Some(hash), Some(auth)) = (
+        header("x-ms-date"),
+        header("host"),
+        header("x-ms-content-sha256"),
+        header("authorization"),
+    ) else {
         return Err(denied());
     };
     let actual_hash = B64.encode(digest::digest(&digest::SHA256, body).as_ref());
@@ -59,11 +65,18 @@ fn verify_acs(state: &SimState, method: &Method, uri: &Uri, headers: &HeaderMap,
     if (time::OffsetDateTime::now_utc() - parsed).abs() > time::Duration::minutes(15) {
         return Err(denied());
     }
-    let Some(rest) = auth.strip_prefix("HMAC-SHA256 SignedHeaders=x-ms-date;host;x-ms-content-sha256&Signature=") else {
+    let Some(rest) = auth.strip_prefix("HMAC-SHA256 SignedHeaders=x-ms-date;host;x-ms-content-sha256&Signature=")
+    else {
         return Err(denied());
     };
     let signature = B64.decode(rest).map_err(|_| denied())?;
-    let key = state.secrets.lock().unwrap().get(&acs.access_key_secret).cloned().ok_or_else(denied)?;
+    let key = state
+        .secrets
+        .lock()
+        .unwrap()
+        .get(&acs.access_key_secret)
+        .cloned()
+        .ok_or_else(denied)?;
     let key = B64.decode(key).map_err(|_| denied())?;
     let path_and_query = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
     let to_sign = format!("{method}\n{path_and_query}\n{date};{host};{hash}");
@@ -72,27 +85,51 @@ fn verify_acs(state: &SimState, method: &Method, uri: &Uri, headers: &HeaderMap,
 }
 
 fn is_e164(number: &str) -> bool {
-    number.strip_prefix('+').is_some_and(|d| (8..=15).contains(&d.len()) && d.bytes().all(|b| b.is_ascii_digit()))
+    number
+        .strip_prefix('+')
+        .is_some_and(|d| (8..=15).contains(&d.len()) && d.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// `POST /acs/sms?api-version=2021-03-07`
-async fn acs_sms(State(state): State<Arc<SimState>>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+async fn acs_sms(
+    State(state): State<Arc<SimState>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     if let Err(r) = verify_acs(&state, &method, &uri, &headers, &body) {
         return r;
     }
     let acs = state.seed.providers.acs.as_ref().expect("verified");
     let Ok(req) = serde_json::from_slice::<Value>(&body) else {
-        return acs_error(StatusCode::BAD_REQUEST, "BadRequest", "The request body is not valid JSON.");
+        return acs_error(
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+            "The request body is not valid JSON.",
+        );
     };
     if req.get("from").and_then(Value::as_str) != Some(acs.sms_from.as_str()) {
-        return acs_error(StatusCode::BAD_REQUEST, "BadRequest", "The 'from' number is not a number of this resource.");
+        return acs_error(
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+            "The 'from' number is not a number of this resource.",
+        );
     }
     let message = req.get("message").and_then(Value::as_str).unwrap_or_default();
     if message.is_empty() {
         return acs_error(StatusCode::BAD_REQUEST, "BadRequest", "The message is required.");
     }
-    let Some(recipients) = req.get("smsRecipients").and_then(Value::as_array).filter(|r| !r.is_empty()) else {
-        return acs_error(StatusCode::BAD_REQUEST, "BadRequest", "At least one recipient is required.");
+    let Some(recipients) = req
+        .get("smsRecipients")
+        .and_then(Value::as_array)
+        .filter(|r| !r.is_empty())
+    else {
+        return acs_error(
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+            "At least one recipient is required.",
+        );
     };
     let mut results = Vec::new();
     for r in recipients {
@@ -101,14 +138,17 @@ async fn acs_sms(State(state): State<Arc<SimState>>, method: Method, uri: Uri, h
             results.push(json!({"to": to, "httpStatusCode": 400, "successful": false, "errorMessage": "Invalid To phone number format."}));
             continue;
         }
-        let repeatability = r.get("repeatabilityRequestId").and_then(Value::as_str).map(str::to_owned);
-        if let Some(id) = &repeatability {
-            if let Some(previous) = state.tenant().acs_repeatability.get(id).cloned() {
-                let mut again = previous;
-                again["repeatabilityResult"] = json!("rejected");
-                results.push(again);
-                continue;
-            }
+        let repeatability = r
+            .get("repeatabilityRequestId")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        if let Some(id) = &repeatability
+            && let Some(previous) = state.tenant().acs_repeatability.get(id).cloned()
+        {
+            let mut again = previous;
+            again["repeatabilityResult"] = json!("rejected");
+            results.push(again);
+            continue;
         }
         let message_id = format!("Outgoing_{}_noam", uuid::Uuid::new_v4().simple());
         state.outbox.lock().unwrap().push(OutboxItem {
@@ -131,29 +171,59 @@ async fn acs_sms(State(state): State<Arc<SimState>>, method: Method, uri: Uri, h
 }
 
 /// `POST /acs/emails:send?api-version=2023-03-31`
-async fn acs_email(State(state): State<Arc<SimState>>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+async fn acs_email(
+    State(state): State<Arc<SimState>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     if let Err(r) = verify_acs(&state, &method, &uri, &headers, &body) {
         return r;
     }
     let acs = state.seed.providers.acs.as_ref().expect("verified");
     let Ok(req) = serde_json::from_slice::<Value>(&body) else {
-        return acs_error(StatusCode::BAD_REQUEST, "BadRequest", "The request body is not valid JSON.");
+        return acs_error(
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+            "The request body is not valid JSON.",
+        );
     };
     if req.get("senderAddress").and_then(Value::as_str) != Some(acs.email_from.as_str()) {
-        return acs_error(StatusCode::BAD_REQUEST, "InvalidSenderUserName", "The sender address is not configured for this resource.");
+        return acs_error(
+            StatusCode::BAD_REQUEST,
+            "InvalidSenderUserName",
+            "The sender address is not configured for this resource.",
+        );
     }
     let to: Vec<String> = req
         .pointer("/recipients/to")
         .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(|r| r.get("address").and_then(Value::as_str)).map(str::to_owned).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|r| r.get("address").and_then(Value::as_str))
+                .map(str::to_owned)
+                .collect()
+        })
         .unwrap_or_default();
     if to.is_empty() {
-        return acs_error(StatusCode::BAD_REQUEST, "EmptyToRecipients", "At least one 'to' recipient is required.");
+        return acs_error(
+            StatusCode::BAD_REQUEST,
+            "EmptyToRecipients",
+            "At least one 'to' recipient is required.",
+        );
     }
     let subject = req.pointer("/content/subject").and_then(Value::as_str);
-    let text = req.pointer("/content/plainText").or_else(|| req.pointer("/content/html")).and_then(Value::as_str);
+    let text = req
+        .pointer("/content/plainText")
+        .or_else(|| req.pointer("/content/html"))
+        .and_then(Value::as_str);
     let (Some(subject), Some(text)) = (subject, text) else {
-        return acs_error(StatusCode::BAD_REQUEST, "BadRequest", "content.subject and a plainText or html body are required.");
+        return acs_error(
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+            "content.subject and a plainText or html body are required.",
+        );
     };
     let operation = headers
         .get("operation-id")
@@ -173,9 +243,18 @@ async fn acs_email(State(state): State<Arc<SimState>>, method: Method, uri: Uri,
             at: now_rfc3339(),
         });
     }
-    let location = format!("{}/acs/emails/operations/{operation}?api-version=2023-03-31", state.base_url);
-    let mut response = (StatusCode::ACCEPTED, Json(json!({"id": operation, "status": "Running"}))).into_response();
-    response.headers_mut().insert("operation-location", HeaderValue::from_str(&location).expect("ascii"));
+    let location = format!(
+        "{}/acs/emails/operations/{operation}?api-version=2023-03-31",
+        state.base_url
+    );
+    let mut response = (
+        StatusCode::ACCEPTED,
+        Json(json!({"id": operation, "status": "Running"})),
+    )
+        .into_response();
+    response
+        .headers_mut()
+        .insert("operation-location", HeaderValue::from_str(&location).expect("ascii"));
     response
 }
 
@@ -210,9 +289,16 @@ async fn twilio_send(
         .and_then(|b| B64.decode(b).ok())
         .and_then(|raw| String::from_utf8(raw).ok())
         .is_some_and(|creds| {
-            let token = state.secrets.lock().unwrap().get(&twilio.auth_token_secret).cloned().unwrap_or_default();
+            let token = state
+                .secrets
+                .lock()
+                .unwrap()
+                .get(&twilio.auth_token_secret)
+                .cloned()
+                .unwrap_or_default();
             let expected = format!("{}:{}", twilio.account_sid, token);
-            !token.is_empty() && aws_lc_rs::constant_time::verify_slices_are_equal(creds.as_bytes(), expected.as_bytes()).is_ok()
+            !token.is_empty()
+                && aws_lc_rs::constant_time::verify_slices_are_equal(creds.as_bytes(), expected.as_bytes()).is_ok()
         });
     if !authenticated || sid != twilio.account_sid {
         return twilio_error(StatusCode::UNAUTHORIZED, 20003, "Authenticate");
@@ -222,10 +308,18 @@ async fn twilio_send(
         return twilio_error(StatusCode::BAD_REQUEST, 21604, "A 'To' phone number is required.");
     };
     if !is_e164(to) {
-        return twilio_error(StatusCode::BAD_REQUEST, 21211, &format!("The 'To' number {to} is not a valid phone number."));
+        return twilio_error(
+            StatusCode::BAD_REQUEST,
+            21211,
+            &format!("The 'To' number {to} is not a valid phone number."),
+        );
     }
     if form.get("From").map(String::as_str) != Some(twilio.from.as_str()) && !form.contains_key("MessagingServiceSid") {
-        return twilio_error(StatusCode::BAD_REQUEST, 21606, "The From phone number is not a valid message-capable Twilio phone number for this account.");
+        return twilio_error(
+            StatusCode::BAD_REQUEST,
+            21606,
+            "The From phone number is not a valid message-capable Twilio phone number for this account.",
+        );
     }
     let Some(text) = form.get("Body").filter(|b| !b.is_empty()) else {
         return twilio_error(StatusCode::BAD_REQUEST, 21602, "Message body is required.");

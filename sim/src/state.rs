@@ -34,7 +34,9 @@ impl User {
     }
 
     pub fn method(&self, kind: Kind, id: &str) -> Option<&Method> {
-        self.methods.iter().find(|m| m.kind == kind && m.id.eq_ignore_ascii_case(id))
+        self.methods
+            .iter()
+            .find(|m| m.kind == kind && m.id.eq_ignore_ascii_case(id))
     }
 }
 
@@ -159,9 +161,9 @@ impl Tenant {
         self.roles
             .iter()
             .filter(|r| {
-                r.members.iter().any(|m| {
-                    m.eq_ignore_ascii_case(user_id) || groups.contains(&m.to_ascii_lowercase())
-                })
+                r.members
+                    .iter()
+                    .any(|m| m.eq_ignore_ascii_case(user_id) || groups.contains(&m.to_ascii_lowercase()))
             })
             .collect()
     }

@@ -50,20 +50,37 @@ async fn the_azure_sdk_gets_tokens_and_secrets_from_the_simulator() {
     }))
     .expect("credential");
 
-    let token = credential.get_token(&["https://graph.microsoft.com/.default"], None).await.expect("token");
+    let token = credential
+        .get_token(&["https://graph.microsoft.com/.default"], None)
+        .await
+        .expect("token");
     assert!(token.expires_on > time::OffsetDateTime::now_utc() + time::Duration::hours(1));
     let graph = common::Graph::with_token(&sim, token.token.secret().to_owned());
     let (status, _) = graph.get(&format!("/v1.0/users/{}", common::ALEX)).await;
     assert_eq!(status, reqwest::StatusCode::OK);
 
-    let transport = ToSimulator { target: url::Url::parse(sim.base_url()).unwrap(), inner: azure_core::http::new_http_client(None) };
+    let transport = ToSimulator {
+        target: url::Url::parse(sim.base_url()).unwrap(),
+        inner: azure_core::http::new_http_client(None),
+    };
     let options = SecretClientOptions {
-        client_options: ClientOptions { transport: Some(Transport::new(Arc::new(transport))), ..Default::default() },
+        client_options: ClientOptions {
+            transport: Some(Transport::new(Arc::new(transport))),
+            ..Default::default()
+        },
         ..Default::default()
     };
     let secrets = SecretClient::new(&sim.key_vault_uri(), credential.clone(), Some(options)).expect("secret client");
-    let secret = secrets.get_secret("twilio-auth-token", None).await.expect("secret").into_model().expect("model");
+    let secret = secrets
+        .get_secret("twilio-auth-token", None)
+        .await
+        .expect("secret")
+        .into_model()
+        .expect("model");
     assert_eq!(secret.value, sim.secret("twilio-auth-token"));
-    let missing = secrets.get_secret("no-such-secret", None).await.expect_err("missing secret");
+    let missing = secrets
+        .get_secret("no-such-secret", None)
+        .await
+        .expect_err("missing secret");
     assert_eq!(missing.http_status(), Some(azure_core::http::StatusCode::NotFound));
 }

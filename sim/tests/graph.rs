@@ -26,8 +26,11 @@ async fn users_are_found_by_object_id_or_upn_in_any_case() {
 async fn select_returns_exactly_the_selected_properties() {
     let sim = start().await;
     let g = Graph::as_app(&sim).await;
-    let (status, body) =
-        g.get(&format!("/v1.0/users/{DIEGO_DISABLED}?$select=id,accountEnabled,userType,otherMails")).await;
+    let (status, body) = g
+        .get(&format!(
+            "/v1.0/users/{DIEGO_DISABLED}?$select=id,accountEnabled,userType,otherMails"
+        ))
+        .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["accountEnabled"], false);
     assert_eq!(body["userType"], "Member");
@@ -49,7 +52,9 @@ async fn manager_expands_with_its_own_select_and_is_404_when_absent() {
     let sim = start().await;
     let g = Graph::as_app(&sim).await;
     let (status, body) = g
-        .get(&format!("/v1.0/users/{ADELE}?$select=id,otherMails&$expand=manager($select=id,displayName,mail)"))
+        .get(&format!(
+            "/v1.0/users/{ADELE}?$select=id,otherMails&$expand=manager($select=id,displayName,mail)"
+        ))
         .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["manager"]["id"], MEGAN);
@@ -122,12 +127,24 @@ async fn each_call_needs_its_application_permission() {
     assert_eq!(status, StatusCode::OK);
     for (method, path) in [
         ("GET", format!("/v1.0/users/{ADELE}/authentication/methods")),
-        ("POST", format!("/v1.0/users/{ADELE}/authentication/temporaryAccessPassMethods")),
-        ("GET", "/v1.0/policies/authenticationMethodsPolicy/authenticationMethodConfigurations/temporaryAccessPass".into()),
-        ("GET", "/v1.0/reports/authenticationMethods/userRegistrationDetails".into()),
+        (
+            "POST",
+            format!("/v1.0/users/{ADELE}/authentication/temporaryAccessPassMethods"),
+        ),
+        (
+            "GET",
+            "/v1.0/policies/authenticationMethodsPolicy/authenticationMethodConfigurations/temporaryAccessPass".into(),
+        ),
+        (
+            "GET",
+            "/v1.0/reports/authenticationMethods/userRegistrationDetails".into(),
+        ),
         ("POST", format!("/v1.0/users/{ADELE}/revokeSignInSessions")),
         ("POST", format!("/v1.0/users/{MAILBOX}/sendMail")),
-        ("GET", format!("/v1.0/roleManagement/directory/roleAssignments?$filter=principalId eq '{ADELE}'")),
+        (
+            "GET",
+            format!("/v1.0/roleManagement/directory/roleAssignments?$filter=principalId eq '{ADELE}'"),
+        ),
     ] {
         let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
         let (status, body) = reader.call(m, &path, Some(json!({}))).await;
@@ -137,7 +154,10 @@ async fn each_call_needs_its_application_permission() {
     // The function app's identity may not change the TAP policy.
     let app = Graph::as_app(&sim).await;
     let (status, _) = app
-        .patch("/v1.0/policies/authenticationMethodsPolicy/authenticationMethodConfigurations/temporaryAccessPass", json!({"state": "disabled"}))
+        .patch(
+            "/v1.0/policies/authenticationMethodsPolicy/authenticationMethodConfigurations/temporaryAccessPass",
+            json!({"state": "disabled"}),
+        )
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
 }
@@ -147,18 +167,42 @@ async fn transitive_membership_covers_nested_groups_and_roles_through_groups() {
     let sim = start().await;
     let g = Graph::as_app(&sim).await;
     let names = |body: &Value| -> Vec<String> {
-        body["value"].as_array().unwrap().iter().map(|i| i["displayName"].as_str().unwrap().to_owned()).collect()
+        body["value"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["displayName"].as_str().unwrap().to_owned())
+            .collect()
     };
     let (_, lee) = g.get(&format!("/v1.0/users/{LEE}/transitiveMemberOf")).await;
     let lee = names(&lee);
-    assert!(lee.contains(&"Sales".to_owned()) && lee.contains(&"TAP Eligible Users".to_owned()), "{lee:?}");
-    let (_, isaiah) = g.get(&format!("/v1.0/users/{ISAIAH}/transitiveMemberOf/microsoft.graph.directoryRole")).await;
-    assert_eq!(isaiah["value"][0]["roleTemplateId"], "62e90394-69f5-4237-9190-012177145e10");
+    assert!(
+        lee.contains(&"Sales".to_owned()) && lee.contains(&"TAP Eligible Users".to_owned()),
+        "{lee:?}"
+    );
+    let (_, isaiah) = g
+        .get(&format!(
+            "/v1.0/users/{ISAIAH}/transitiveMemberOf/microsoft.graph.directoryRole"
+        ))
+        .await;
+    assert_eq!(
+        isaiah["value"][0]["roleTemplateId"],
+        "62e90394-69f5-4237-9190-012177145e10"
+    );
     assert_eq!(isaiah["value"].as_array().unwrap().len(), 1);
     let (_, patti) = g.get(&format!("/v1.0/users/{PATTI}/transitiveMemberOf")).await;
-    let patti_types: Vec<&str> = patti["value"].as_array().unwrap().iter().map(|i| i["@odata.type"].as_str().unwrap()).collect();
+    let patti_types: Vec<&str> = patti["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["@odata.type"].as_str().unwrap())
+        .collect();
     assert!(patti_types.contains(&"#microsoft.graph.directoryRole"), "{patti}");
-    let (_, alex) = g.get(&format!("/v1.0/users/{ALEX}/transitiveMemberOf/microsoft.graph.directoryRole")).await;
+    let (_, alex) = g
+        .get(&format!(
+            "/v1.0/users/{ALEX}/transitiveMemberOf/microsoft.graph.directoryRole"
+        ))
+        .await;
     assert_eq!(alex["value"], json!([]));
 }
 
@@ -172,25 +216,46 @@ async fn membership_pages_follow_next_links() {
         let (status, body) = g.get(&url).await;
         assert_eq!(status, StatusCode::OK);
         assert!(body["value"].as_array().unwrap().len() <= 1);
-        seen.extend(body["value"].as_array().unwrap().iter().map(|v| v["id"].as_str().unwrap().to_owned()));
+        seen.extend(
+            body["value"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v["id"].as_str().unwrap().to_owned()),
+        );
         match body["@odata.nextLink"].as_str() {
             Some(next) => url = next.to_owned(),
             None => break,
         }
     }
-    assert_eq!(seen.len(), 3, "TAP Eligible Users, Helpdesk Admins, Helpdesk Administrator: {seen:?}");
+    assert_eq!(
+        seen.len(),
+        3,
+        "TAP Eligible Users, Helpdesk Admins, Helpdesk Administrator: {seen:?}"
+    );
 }
 
 #[tokio::test]
 async fn role_assignments_list_direct_assignments_by_principal() {
     let sim = start().await;
     let g = Graph::as_app(&sim).await;
-    let (status, body) = g.get(&format!("/v1.0/roleManagement/directory/roleAssignments?$filter=principalId eq '{ISAIAH}'")).await;
+    let (status, body) = g
+        .get(&format!(
+            "/v1.0/roleManagement/directory/roleAssignments?$filter=principalId eq '{ISAIAH}'"
+        ))
+        .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["value"].as_array().unwrap().len(), 1);
-    assert_eq!(body["value"][0]["roleDefinitionId"], "62e90394-69f5-4237-9190-012177145e10");
+    assert_eq!(
+        body["value"][0]["roleDefinitionId"],
+        "62e90394-69f5-4237-9190-012177145e10"
+    );
     // Patti holds her role through a group: not a direct assignment.
-    let (_, body) = g.get(&format!("/v1.0/roleManagement/directory/roleAssignments?$filter=principalId eq '{PATTI}'")).await;
+    let (_, body) = g
+        .get(&format!(
+            "/v1.0/roleManagement/directory/roleAssignments?$filter=principalId eq '{PATTI}'"
+        ))
+        .await;
     assert_eq!(body["value"], json!([]));
 }
 
@@ -198,10 +263,17 @@ async fn role_assignments_list_direct_assignments_by_principal() {
 async fn revoke_sign_in_sessions_answers_200_true_and_is_recorded() {
     let sim = start().await;
     let g = Graph::as_app(&sim).await;
-    let (status, body) = g.post(&format!("/v1.0/users/{ALEX}/revokeSignInSessions"), json!(null)).await;
+    let (status, body) = g
+        .post(&format!("/v1.0/users/{ALEX}/revokeSignInSessions"), json!(null))
+        .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["value"], true);
-    let view: Value = reqwest::get(format!("{}/sim/users/{ALEX}", sim.base_url())).await.unwrap().json().await.unwrap();
+    let view: Value = reqwest::get(format!("{}/sim/users/{ALEX}", sim.base_url()))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert!(view["sessionsRevokedAt"].is_string(), "{view}");
 }
 
@@ -219,7 +291,12 @@ async fn send_mail_is_accepted_and_recorded_in_the_outbox() {
     assert_eq!(outbox[0].to, vec!["alex.wilber@personal.example".to_owned()]);
     assert_eq!(outbox[0].from, MAILBOX);
     assert_eq!(outbox[0].body, "Body text");
-    let (status, body) = g.post(&format!("/v1.0/users/{MAILBOX}/sendMail"), json!({"message": {"subject": "x"}})).await;
+    let (status, body) = g
+        .post(
+            &format!("/v1.0/users/{MAILBOX}/sendMail"),
+            json!({"message": {"subject": "x"}}),
+        )
+        .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_graph_error(&body, "ErrorInvalidRecipients");
     assert_eq!(sim.outbox().len(), 1);
@@ -243,8 +320,14 @@ async fn all_report_rows(g: &Graph, first: &str) -> Vec<Value> {
 async fn registration_report_pages_through_every_user() {
     let sim = start().await;
     let g = Graph::as_app(&sim).await;
-    let (_, first) = g.get("/v1.0/reports/authenticationMethods/userRegistrationDetails").await;
-    assert_eq!(first["value"].as_array().unwrap().len(), 4, "the demo tenant pages by 4");
+    let (_, first) = g
+        .get("/v1.0/reports/authenticationMethods/userRegistrationDetails")
+        .await;
+    assert_eq!(
+        first["value"].as_array().unwrap().len(),
+        4,
+        "the demo tenant pages by 4"
+    );
     assert!(first["@odata.nextLink"].is_string());
     let rows = all_report_rows(&g, "/v1.0/reports/authenticationMethods/userRegistrationDetails").await;
     let mut ids: Vec<&str> = rows.iter().map(|r| r["id"].as_str().unwrap()).collect();
@@ -257,16 +340,26 @@ async fn registration_report_pages_through_every_user() {
     assert_eq!(alex["isMfaRegistered"], true);
     assert_eq!(alex["userPreferredMethodForSecondaryAuthentication"], "push");
     let guest = rows.iter().find(|r| r["id"] == PAT_GUEST).unwrap();
-    assert_eq!((guest["userType"].as_str(), guest["isMfaRegistered"].as_bool()), (Some("guest"), Some(false)));
+    assert_eq!(
+        (guest["userType"].as_str(), guest["isMfaRegistered"].as_bool()),
+        (Some("guest"), Some(false))
+    );
     let isaiah = rows.iter().find(|r| r["id"] == ISAIAH).unwrap();
-    assert_eq!((isaiah["isAdmin"].as_bool(), isaiah["isPasswordlessCapable"].as_bool()), (Some(true), Some(true)));
+    assert_eq!(
+        (isaiah["isAdmin"].as_bool(), isaiah["isPasswordlessCapable"].as_bool()),
+        (Some(true), Some(true))
+    );
 }
 
 #[tokio::test]
 async fn registration_report_filters_on_documented_fields_across_pages() {
     let sim = start().await;
     let g = Graph::as_app(&sim).await;
-    let admins = all_report_rows(&g, "/v1.0/reports/authenticationMethods/userRegistrationDetails?$filter=isAdmin eq true").await;
+    let admins = all_report_rows(
+        &g,
+        "/v1.0/reports/authenticationMethods/userRegistrationDetails?$filter=isAdmin eq true",
+    )
+    .await;
     let mut ids: Vec<&str> = admins.iter().map(|r| r["id"].as_str().unwrap()).collect();
     ids.sort();
     assert_eq!(ids, vec![ISAIAH, PATTI]);
@@ -276,17 +369,37 @@ async fn registration_report_filters_on_documented_fields_across_pages() {
     )
     .await;
     assert_eq!(mobile.len(), 9);
-    assert!(mobile.iter().all(|r| r["methodsRegistered"].as_array().unwrap().contains(&json!("mobilePhone"))));
-    let ordered = all_report_rows(&g, "/v1.0/reports/authenticationMethods/userRegistrationDetails?$orderby=userPrincipalName").await;
-    let upns: Vec<&str> = ordered.iter().map(|r| r["userPrincipalName"].as_str().unwrap()).collect();
+    assert!(mobile.iter().all(|r| {
+        r["methodsRegistered"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("mobilePhone"))
+    }));
+    let ordered = all_report_rows(
+        &g,
+        "/v1.0/reports/authenticationMethods/userRegistrationDetails?$orderby=userPrincipalName",
+    )
+    .await;
+    let upns: Vec<&str> = ordered
+        .iter()
+        .map(|r| r["userPrincipalName"].as_str().unwrap())
+        .collect();
     let mut sorted = upns.clone();
     sorted.sort_by_key(|u| u.to_ascii_lowercase());
     assert_eq!(upns, sorted);
     for bad in ["$filter=mail eq 'x'", "$filter=isAdmin gt true", "$top=5", "$select=id"] {
-        let (status, _) = g.get(&format!("/v1.0/reports/authenticationMethods/userRegistrationDetails?{bad}")).await;
+        let (status, _) = g
+            .get(&format!(
+                "/v1.0/reports/authenticationMethods/userRegistrationDetails?{bad}"
+            ))
+            .await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
     }
-    let (status, row) = g.get(&format!("/v1.0/reports/authenticationMethods/userRegistrationDetails/{ADELE}")).await;
+    let (status, row) = g
+        .get(&format!(
+            "/v1.0/reports/authenticationMethods/userRegistrationDetails/{ADELE}"
+        ))
+        .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(row["id"], ADELE);
 }
@@ -296,27 +409,43 @@ async fn batch_runs_up_to_twenty_requests_and_honours_depends_on() {
     let sim = start().await;
     let g = Graph::as_app(&sim).await;
     let (status, body) = g
-        .post("/v1.0/$batch", json!({"requests": [
-            {"id": "1", "method": "GET", "url": format!("/users/{ADELE}")},
-            {"id": "2", "method": "GET", "url": "/users/nobody@contoso.test"},
-            {"id": "3", "method": "GET", "url": format!("/users/{ALEX}"), "dependsOn": ["2"]},
-            {"id": "4", "method": "POST", "url": format!("/users/{ALEX}/revokeSignInSessions"), "dependsOn": ["1"]},
-        ]}))
+        .post(
+            "/v1.0/$batch",
+            json!({"requests": [
+                {"id": "1", "method": "GET", "url": format!("/users/{ADELE}")},
+                {"id": "2", "method": "GET", "url": "/users/nobody@contoso.test"},
+                {"id": "3", "method": "GET", "url": format!("/users/{ALEX}"), "dependsOn": ["2"]},
+                {"id": "4", "method": "POST", "url": format!("/users/{ALEX}/revokeSignInSessions"), "dependsOn": ["1"]},
+            ]}),
+        )
         .await;
     assert_eq!(status, StatusCode::OK);
-    let by_id = |id: &str| body["responses"].as_array().unwrap().iter().find(|r| r["id"] == id).unwrap().clone();
+    let by_id = |id: &str| {
+        body["responses"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["id"] == id)
+            .unwrap()
+            .clone()
+    };
     assert_eq!(by_id("1")["status"], 200);
     assert_eq!(by_id("1")["body"]["id"], ADELE);
     assert_eq!(by_id("2")["status"], 404);
     assert_eq!(by_id("3")["status"], 424);
     assert_eq!(by_id("4")["status"], 200);
-    let many: Vec<Value> = (0..21).map(|i| json!({"id": i.to_string(), "method": "GET", "url": format!("/users/{ADELE}")})).collect();
+    let many: Vec<Value> = (0..21)
+        .map(|i| json!({"id": i.to_string(), "method": "GET", "url": format!("/users/{ADELE}")}))
+        .collect();
     let (status, _) = g.post("/v1.0/$batch", json!({"requests": many})).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     let (status, _) = g
-        .post("/v1.0/$batch", json!({"requests": [
+        .post(
+            "/v1.0/$batch",
+            json!({"requests": [
             {"id": "1", "method": "GET", "url": format!("/users/{ADELE}")},
-            {"id": "1", "method": "GET", "url": format!("/users/{ALEX}")}]}))
+            {"id": "1", "method": "GET", "url": format!("/users/{ALEX}")}]}),
+        )
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
 }

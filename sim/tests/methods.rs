@@ -7,7 +7,8 @@ use common::*;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-const TAP_POLICY: &str = "/v1.0/policies/authenticationMethodsPolicy/authenticationMethodConfigurations/temporaryAccessPass";
+const TAP_POLICY: &str =
+    "/v1.0/policies/authenticationMethodsPolicy/authenticationMethodConfigurations/temporaryAccessPass";
 
 fn count(types: &[String], t: &str) -> usize {
     types.iter().filter(|x| x.as_str() == t).count()
@@ -19,16 +20,29 @@ async fn v1_lists_the_methods_it_knows_and_beta_lists_hardware_tokens_too() {
     let g = Graph::as_app(&sim).await;
     let v1 = g.method_types(GRADY, "v1.0").await;
     let beta = g.method_types(GRADY, "beta").await;
-    assert_eq!(count(&v1, "passwordAuthenticationMethod"), 1, "the password is always listed");
+    assert_eq!(
+        count(&v1, "passwordAuthenticationMethod"),
+        1,
+        "the password is always listed"
+    );
     assert_eq!(count(&v1, "hardwareOathAuthenticationMethod"), 0);
     assert_eq!(count(&beta, "hardwareOathAuthenticationMethod"), 1);
     assert_eq!(beta.len(), v1.len() + 1);
-    for t in ["phoneAuthenticationMethod", "softwareOathAuthenticationMethod", "fido2AuthenticationMethod",
-        "windowsHelloForBusinessAuthenticationMethod", "platformCredentialAuthenticationMethod",
-        "externalAuthenticationMethod", "qrCodePinAuthenticationMethod", "emailAuthenticationMethod"] {
+    for t in [
+        "phoneAuthenticationMethod",
+        "softwareOathAuthenticationMethod",
+        "fido2AuthenticationMethod",
+        "windowsHelloForBusinessAuthenticationMethod",
+        "platformCredentialAuthenticationMethod",
+        "externalAuthenticationMethod",
+        "qrCodePinAuthenticationMethod",
+        "emailAuthenticationMethod",
+    ] {
         assert_eq!(count(&v1, t), 1, "{t}");
     }
-    let (status, _) = g.get(&format!("/v1.0/users/{GRADY}/authentication/hardwareOathMethods")).await;
+    let (status, _) = g
+        .get(&format!("/v1.0/users/{GRADY}/authentication/hardwareOathMethods"))
+        .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "hardware OATH is a beta segment");
 }
 
@@ -36,9 +50,14 @@ async fn v1_lists_the_methods_it_knows_and_beta_lists_hardware_tokens_too() {
 async fn the_password_method_cannot_be_deleted() {
     let sim = start().await;
     let g = Graph::as_app(&sim).await;
-    let (status, _) = g.delete(&format!("/v1.0/users/{ALEX}/authentication/passwordMethods/{PASSWORD}")).await;
+    let (status, _) = g
+        .delete(&format!("/v1.0/users/{ALEX}/authentication/passwordMethods/{PASSWORD}"))
+        .await;
     assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
-    assert_eq!(count(&g.method_types(ALEX, "v1.0").await, "passwordAuthenticationMethod"), 1);
+    assert_eq!(
+        count(&g.method_types(ALEX, "v1.0").await, "passwordAuthenticationMethod"),
+        1
+    );
 }
 
 #[tokio::test]
@@ -52,7 +71,9 @@ async fn the_default_phone_cannot_be_deleted_while_another_method_could_be_defau
     assert_graph_error(&body, "badRequest");
     // Move the default off the phone (beta signInPreferences), then it can go.
     let prefs = format!("/beta/users/{LEE}/authentication/signInPreferences");
-    let (status, _) = g.patch(&prefs, json!({"userPreferredMethodForSecondaryAuthentication": "oath"})).await;
+    let (status, _) = g
+        .patch(&prefs, json!({"userPreferredMethodForSecondaryAuthentication": "oath"}))
+        .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     let (_, now) = g.get(&prefs).await;
     assert_eq!(now["userPreferredMethodForSecondaryAuthentication"], "oath");
@@ -64,10 +85,17 @@ async fn the_default_phone_cannot_be_deleted_while_another_method_could_be_defau
 async fn the_last_default_phone_can_be_deleted() {
     let sim = start().await;
     let g = Graph::as_app(&sim).await;
-    let (status, _) = g.delete(&format!("/v1.0/users/{LYNNE}/authentication/phoneMethods/{MOBILE}")).await;
+    let (status, _) = g
+        .delete(&format!("/v1.0/users/{LYNNE}/authentication/phoneMethods/{MOBILE}"))
+        .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
-    assert_eq!(g.method_types(LYNNE, "v1.0").await, vec!["passwordAuthenticationMethod".to_owned()]);
-    let (_, prefs) = g.get(&format!("/beta/users/{LYNNE}/authentication/signInPreferences")).await;
+    assert_eq!(
+        g.method_types(LYNNE, "v1.0").await,
+        vec!["passwordAuthenticationMethod".to_owned()]
+    );
+    let (_, prefs) = g
+        .get(&format!("/beta/users/{LYNNE}/authentication/signInPreferences"))
+        .await;
     assert_eq!(prefs["userPreferredMethodForSecondaryAuthentication"], Value::Null);
 }
 
@@ -77,13 +105,18 @@ async fn an_alternate_mobile_needs_a_mobile_so_it_goes_first() {
     let g = Graph::as_app(&sim).await;
     // Take the default off Adele's mobile so only the alternate-mobile rule is in play.
     let (status, _) = g
-        .patch(&format!("/beta/users/{ADELE}/authentication/signInPreferences"), json!({"userPreferredMethodForSecondaryAuthentication": "push"}))
+        .patch(
+            &format!("/beta/users/{ADELE}/authentication/signInPreferences"),
+            json!({"userPreferredMethodForSecondaryAuthentication": "push"}),
+        )
         .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     let mobile = format!("/v1.0/users/{ADELE}/authentication/phoneMethods/{MOBILE}");
     let (status, _) = g.delete(&mobile).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "alternate mobile still registered");
-    let (status, _) = g.delete(&format!("/v1.0/users/{ADELE}/authentication/phoneMethods/{ALTERNATE}")).await;
+    let (status, _) = g
+        .delete(&format!("/v1.0/users/{ADELE}/authentication/phoneMethods/{ALTERNATE}"))
+        .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     let (status, _) = g.delete(&mobile).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
@@ -94,11 +127,17 @@ async fn a_default_that_names_no_registered_method_is_refused() {
     let sim = start().await;
     let g = Graph::as_app(&sim).await;
     let (status, _) = g
-        .patch(&format!("/beta/users/{ALEX}/authentication/signInPreferences"), json!({"userPreferredMethodForSecondaryAuthentication": "sms"}))
+        .patch(
+            &format!("/beta/users/{ALEX}/authentication/signInPreferences"),
+            json!({"userPreferredMethodForSecondaryAuthentication": "sms"}),
+        )
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     let (status, _) = g
-        .patch(&format!("/v1.0/users/{ALEX}/authentication/signInPreferences"), json!({"userPreferredMethodForSecondaryAuthentication": "push"}))
+        .patch(
+            &format!("/v1.0/users/{ALEX}/authentication/signInPreferences"),
+            json!({"userPreferredMethodForSecondaryAuthentication": "push"}),
+        )
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "signInPreferences is beta only");
 }
@@ -107,7 +146,8 @@ async fn a_default_that_names_no_registered_method_is_refused() {
 async fn deleting_a_method_twice_gives_not_found() {
     let sim = start().await;
     let g = Graph::as_app(&sim).await;
-    let path = format!("/v1.0/users/{ALEX}/authentication/microsoftAuthenticatorMethods/0a1b2c3d-1111-4a6b-9c1d-3e0a8f2d4c22");
+    let path =
+        format!("/v1.0/users/{ALEX}/authentication/microsoftAuthenticatorMethods/0a1b2c3d-1111-4a6b-9c1d-3e0a8f2d4c22");
     assert_eq!(g.delete(&path).await.0, StatusCode::NO_CONTENT);
     let (status, body) = g.delete(&path).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
@@ -120,21 +160,36 @@ async fn every_method_type_is_deleted_through_its_own_path() {
     let g = Graph::as_app(&sim).await;
     let (_, all) = g.get(&format!("/beta/users/{GRADY}/authentication/methods")).await;
     for m in all["value"].as_array().unwrap() {
-        let ty = m["@odata.type"].as_str().unwrap().trim_start_matches("#microsoft.graph.");
+        let ty = m["@odata.type"]
+            .as_str()
+            .unwrap()
+            .trim_start_matches("#microsoft.graph.");
         let id = m["id"].as_str().unwrap();
         let path = match ty {
             "passwordAuthenticationMethod" => continue,
             "phoneAuthenticationMethod" => format!("/v1.0/users/{GRADY}/authentication/phoneMethods/{id}"),
-            "softwareOathAuthenticationMethod" => format!("/v1.0/users/{GRADY}/authentication/softwareOathMethods/{id}"),
-            "hardwareOathAuthenticationMethod" => format!("/beta/users/{GRADY}/authentication/hardwareOathMethods/{id}"),
+            "softwareOathAuthenticationMethod" => {
+                format!("/v1.0/users/{GRADY}/authentication/softwareOathMethods/{id}")
+            }
+            "hardwareOathAuthenticationMethod" => {
+                format!("/beta/users/{GRADY}/authentication/hardwareOathMethods/{id}")
+            }
             "fido2AuthenticationMethod" => format!("/v1.0/users/{GRADY}/authentication/fido2Methods/{id}"),
-            "windowsHelloForBusinessAuthenticationMethod" => format!("/v1.0/users/{GRADY}/authentication/windowsHelloForBusinessMethods/{id}"),
-            "platformCredentialAuthenticationMethod" => format!("/v1.0/users/{GRADY}/authentication/platformCredentialMethods/{id}"),
+            "windowsHelloForBusinessAuthenticationMethod" => {
+                format!("/v1.0/users/{GRADY}/authentication/windowsHelloForBusinessMethods/{id}")
+            }
+            "platformCredentialAuthenticationMethod" => {
+                format!("/v1.0/users/{GRADY}/authentication/platformCredentialMethods/{id}")
+            }
             "emailAuthenticationMethod" => format!("/v1.0/users/{GRADY}/authentication/emailMethods/{id}"),
             "qrCodePinAuthenticationMethod" => format!("/beta/users/{GRADY}/authentication/qrCodePinMethod"),
             "externalAuthenticationMethod" => {
                 let plain = format!("/v1.0/users/{GRADY}/authentication/externalAuthenticationMethods/{id}");
-                assert_eq!(g.delete(&plain).await.0, StatusCode::METHOD_NOT_ALLOWED, "the documented form is /$ref");
+                assert_eq!(
+                    g.delete(&plain).await.0,
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    "the documented form is /$ref"
+                );
                 format!("{plain}/$ref")
             }
             other => panic!("unexpected type {other}"),
@@ -146,30 +201,56 @@ async fn every_method_type_is_deleted_through_its_own_path() {
         let (status, body) = g.delete(&path).await;
         assert_eq!(status, StatusCode::NO_CONTENT, "{path}: {body}");
     }
-    let (status, _) = g.delete(&format!("/v1.0/users/{GRADY}/authentication/phoneMethods/{OFFICE}")).await;
+    let (status, _) = g
+        .delete(&format!("/v1.0/users/{GRADY}/authentication/phoneMethods/{OFFICE}"))
+        .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
-    assert_eq!(g.method_types(GRADY, "beta").await, vec!["passwordAuthenticationMethod".to_owned()]);
+    assert_eq!(
+        g.method_types(GRADY, "beta").await,
+        vec!["passwordAuthenticationMethod".to_owned()]
+    );
 }
 
 #[tokio::test]
 async fn deactivating_a_hardware_token_keeps_it_but_drops_it_from_the_report() {
     let sim = start().await;
     let g = Graph::as_app(&sim).await;
-    let (_, tokens) = g.get(&format!("/beta/users/{GRADY}/authentication/hardwareOathMethods")).await;
+    let (_, tokens) = g
+        .get(&format!("/beta/users/{GRADY}/authentication/hardwareOathMethods"))
+        .await;
     let id = tokens["value"][0]["id"].as_str().unwrap().to_owned();
-    let (status, _) = g.post(&format!("/beta/users/{GRADY}/authentication/hardwareOathMethods/{id}/deactivate"), json!(null)).await;
+    let (status, _) = g
+        .post(
+            &format!("/beta/users/{GRADY}/authentication/hardwareOathMethods/{id}/deactivate"),
+            json!(null),
+        )
+        .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
-    let (_, tokens) = g.get(&format!("/beta/users/{GRADY}/authentication/hardwareOathMethods")).await;
+    let (_, tokens) = g
+        .get(&format!("/beta/users/{GRADY}/authentication/hardwareOathMethods"))
+        .await;
     assert_eq!(tokens["value"][0]["status"], "assigned");
-    let (_, row) = g.get(&format!("/v1.0/reports/authenticationMethods/userRegistrationDetails/{GRADY}")).await;
-    assert!(!row["methodsRegistered"].as_array().unwrap().contains(&json!("hardwareOneTimePasscode")), "{row}");
+    let (_, row) = g
+        .get(&format!(
+            "/v1.0/reports/authenticationMethods/userRegistrationDetails/{GRADY}"
+        ))
+        .await;
+    assert!(
+        !row["methodsRegistered"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("hardwareOneTimePasscode")),
+        "{row}"
+    );
 }
 
 #[tokio::test]
 async fn a_tap_is_returned_once_and_a_new_one_replaces_the_old() {
     let sim = start().await;
     let g = Graph::as_app(&sim).await;
-    let (status, first) = g.create_tap(ALEX, json!({"lifetimeInMinutes": 120, "isUsableOnce": true})).await;
+    let (status, first) = g
+        .create_tap(ALEX, json!({"lifetimeInMinutes": 120, "isUsableOnce": true}))
+        .await;
     assert_eq!(status, StatusCode::CREATED, "{first}");
     let pass = first["temporaryAccessPass"].as_str().unwrap();
     assert_eq!(pass.len(), 8, "the policy's defaultLength");
@@ -180,7 +261,11 @@ async fn a_tap_is_returned_once_and_a_new_one_replaces_the_old() {
     let list_path = format!("/v1.0/users/{ALEX}/authentication/temporaryAccessPassMethods");
     let (_, list) = g.get(&list_path).await;
     assert_eq!(list["value"].as_array().unwrap().len(), 1);
-    assert_eq!(list["value"][0]["temporaryAccessPass"], Value::Null, "the pass is only in the create response");
+    assert_eq!(
+        list["value"][0]["temporaryAccessPass"],
+        Value::Null,
+        "the pass is only in the create response"
+    );
     let (_, one) = g.get(&format!("{list_path}/{}", first["id"].as_str().unwrap())).await;
     assert_eq!(one["temporaryAccessPass"], Value::Null);
     let (status, second) = g.create_tap(ALEX, json!({})).await;
@@ -189,7 +274,9 @@ async fn a_tap_is_returned_once_and_a_new_one_replaces_the_old() {
     let (_, list) = g.get(&list_path).await;
     assert_eq!(list["value"].as_array().unwrap().len(), 1, "one TAP per user");
     assert_eq!(list["value"][0]["id"], second["id"]);
-    let (status, _) = g.delete(&format!("{list_path}/{}", second["id"].as_str().unwrap())).await;
+    let (status, _) = g
+        .delete(&format!("{list_path}/{}", second["id"].as_str().unwrap()))
+        .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     let (_, list) = g.get(&list_path).await;
     assert_eq!(list["value"], json!([]));
@@ -199,9 +286,14 @@ async fn a_tap_is_returned_once_and_a_new_one_replaces_the_old() {
 async fn a_tap_starting_later_is_not_yet_usable() {
     let sim = start().await;
     let g = Graph::as_app(&sim).await;
-    let (status, tap) = g.create_tap(ALEX, json!({"startDateTime": "2099-01-01T00:00:00Z"})).await;
+    let (status, tap) = g
+        .create_tap(ALEX, json!({"startDateTime": "2099-01-01T00:00:00Z"}))
+        .await;
     assert_eq!(status, StatusCode::CREATED);
-    assert_eq!((tap["isUsable"].as_bool(), tap["methodUsabilityReason"].as_str()), (Some(false), Some("NotYetValid")));
+    assert_eq!(
+        (tap["isUsable"].as_bool(), tap["methodUsabilityReason"].as_str()),
+        (Some(false), Some("NotYetValid"))
+    );
 }
 
 #[tokio::test]
@@ -212,7 +304,13 @@ async fn tap_creation_follows_the_policy_scope() {
     for user in [LYNNE, MIRIAM] {
         let (status, body) = g.create_tap(user, json!({})).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{user}");
-        assert!(body["error"]["message"].as_str().unwrap().contains("Converged UserCredentialPolicy"), "{body}");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("Converged UserCredentialPolicy"),
+            "{body}"
+        );
     }
     // In scope only through a nested group.
     assert_eq!(g.create_tap(LEE, json!({})).await.0, StatusCode::CREATED);
@@ -223,7 +321,11 @@ async fn tap_creation_follows_the_policy_scope() {
     // Graph does not refuse a disabled account (the function set must check it itself).
     assert_eq!(g.create_tap(DIEGO_DISABLED, json!({})).await.0, StatusCode::CREATED);
     // Nothing was created for the refused users.
-    let (_, list) = g.get(&format!("/v1.0/users/{LYNNE}/authentication/temporaryAccessPassMethods")).await;
+    let (_, list) = g
+        .get(&format!(
+            "/v1.0/users/{LYNNE}/authentication/temporaryAccessPassMethods"
+        ))
+        .await;
     assert_eq!(list["value"], json!([]));
 }
 
@@ -236,7 +338,11 @@ async fn tap_lifetime_must_be_within_the_policy() {
         assert_eq!(status, StatusCode::BAD_REQUEST, "{minutes}: {body}");
     }
     for minutes in [60, 480] {
-        assert_eq!(g.create_tap(ALEX, json!({"lifetimeInMinutes": minutes})).await.0, StatusCode::CREATED, "{minutes}");
+        assert_eq!(
+            g.create_tap(ALEX, json!({"lifetimeInMinutes": minutes})).await.0,
+            StatusCode::CREATED,
+            "{minutes}"
+        );
     }
 }
 
@@ -251,17 +357,28 @@ async fn a_disabled_policy_refuses_every_tap_and_a_one_time_policy_refuses_multi
     assert_eq!(policy["state"], "enabled");
     assert_eq!(policy["maximumLifetimeInMinutes"], 480);
 
-    assert_eq!(admin.patch(TAP_POLICY, json!({"isUsableOnce": true})).await.0, StatusCode::NO_CONTENT);
+    assert_eq!(
+        admin.patch(TAP_POLICY, json!({"isUsableOnce": true})).await.0,
+        StatusCode::NO_CONTENT
+    );
     let (status, _) = g.create_tap(ALEX, json!({"isUsableOnce": false})).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     let (status, tap) = g.create_tap(ALEX, json!({})).await;
-    assert_eq!((status, tap["isUsableOnce"].as_bool()), (StatusCode::CREATED, Some(true)));
+    assert_eq!(
+        (status, tap["isUsableOnce"].as_bool()),
+        (StatusCode::CREATED, Some(true))
+    );
 
-    assert_eq!(admin.patch(TAP_POLICY, json!({"state": "disabled"})).await.0, StatusCode::NO_CONTENT);
+    assert_eq!(
+        admin.patch(TAP_POLICY, json!({"state": "disabled"})).await.0,
+        StatusCode::NO_CONTENT
+    );
     let (status, _) = g.create_tap(ALEX, json!({})).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     // The pass created before is now unusable by policy.
-    let (_, list) = g.get(&format!("/v1.0/users/{ALEX}/authentication/temporaryAccessPassMethods")).await;
+    let (_, list) = g
+        .get(&format!("/v1.0/users/{ALEX}/authentication/temporaryAccessPassMethods"))
+        .await;
     assert_eq!(list["value"][0]["methodUsabilityReason"], "DisabledByPolicy");
 
     let (status, _) = admin.patch(TAP_POLICY, json!({"minimumLifetimeInMinutes": 500})).await;

@@ -19,15 +19,31 @@ fn claims(token: &str) -> Value {
 /// Verify an RS256 token against the JWKS the simulator publishes, as a caller-side validator would.
 async fn verify_with_jwks(sim: &mfa_recovery_sim::Simulator, token: &str) -> bool {
     let tenant = &sim.seed().tenant_id;
-    let jwks: Value = reqwest::get(format!("{}/{tenant}/discovery/v2.0/keys", sim.authority())).await.unwrap().json().await.unwrap();
+    let jwks: Value = reqwest::get(format!("{}/{tenant}/discovery/v2.0/keys", sim.authority()))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let mut parts = token.split('.');
     let (h, p, s) = (parts.next().unwrap(), parts.next().unwrap(), parts.next().unwrap());
     let header: Value = serde_json::from_slice(&B64URL.decode(h).unwrap()).unwrap();
-    let Some(key) = jwks["keys"].as_array().unwrap().iter().find(|k| k["kid"] == header["kid"]) else { return false };
+    let Some(key) = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["kid"] == header["kid"])
+    else {
+        return false;
+    };
     let n = B64URL.decode(key["n"].as_str().unwrap()).unwrap();
     let e = B64URL.decode(key["e"].as_str().unwrap()).unwrap();
     signature::RsaPublicKeyComponents { n: &n, e: &e }
-        .verify(&signature::RSA_PKCS1_2048_8192_SHA256, format!("{h}.{p}").as_bytes(), &B64URL.decode(s).unwrap())
+        .verify(
+            &signature::RSA_PKCS1_2048_8192_SHA256,
+            format!("{h}.{p}").as_bytes(),
+            &B64URL.decode(s).unwrap(),
+        )
         .is_ok()
 }
 
@@ -38,7 +54,11 @@ async fn managed_identity_endpoint_speaks_the_app_service_protocol() {
     let url = sim.identity_endpoint();
     let ok = client
         .get(&url)
-        .query(&[("api-version", "2019-08-01"), ("resource", "https://vault.azure.net"), ("client_id", "5e29463d-71da-4fe0-8e69-999b57db23b0")])
+        .query(&[
+            ("api-version", "2019-08-01"),
+            ("resource", "https://vault.azure.net"),
+            ("client_id", "5e29463d-71da-4fe0-8e69-999b57db23b0"),
+        ])
         .header("x-identity-header", sim.identity_header())
         .send()
         .await
@@ -55,19 +75,40 @@ async fn managed_identity_endpoint_speaks_the_app_service_protocol() {
     assert!(verify_with_jwks(&sim, body["access_token"].as_str().unwrap()).await);
     // The Graph token carries the identity's application permissions.
     let graph = mi_token(&sim, "https://graph.microsoft.com").await;
-    assert!(claims(&graph)["roles"].as_array().unwrap().contains(&json!("UserAuthenticationMethod.ReadWrite.All")));
+    assert!(
+        claims(&graph)["roles"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("UserAuthenticationMethod.ReadWrite.All"))
+    );
 
-    let wrong_header = client.get(&url).query(&[("api-version", "2019-08-01"), ("resource", "https://vault.azure.net")]).header("x-identity-header", "nope").send().await.unwrap();
+    let wrong_header = client
+        .get(&url)
+        .query(&[("api-version", "2019-08-01"), ("resource", "https://vault.azure.net")])
+        .header("x-identity-header", "nope")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(wrong_header.status(), StatusCode::UNAUTHORIZED);
     let wrong_identity = client
         .get(&url)
-        .query(&[("api-version", "2019-08-01"), ("resource", "https://vault.azure.net"), ("client_id", "00000000-0000-0000-0000-000000000000")])
+        .query(&[
+            ("api-version", "2019-08-01"),
+            ("resource", "https://vault.azure.net"),
+            ("client_id", "00000000-0000-0000-0000-000000000000"),
+        ])
         .header("x-identity-header", sim.identity_header())
         .send()
         .await
         .unwrap();
     assert_eq!(wrong_identity.status(), StatusCode::BAD_REQUEST);
-    let no_version = client.get(&url).query(&[("resource", "https://vault.azure.net")]).header("x-identity-header", sim.identity_header()).send().await.unwrap();
+    let no_version = client
+        .get(&url)
+        .query(&[("resource", "https://vault.azure.net")])
+        .header("x-identity-header", sim.identity_header())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(no_version.status(), StatusCode::BAD_REQUEST);
 }
 
@@ -91,15 +132,36 @@ async fn caller_tokens_carry_roles_and_verify_against_the_published_keys() {
     assert_eq!(c["azp"], "11111111-2222-3333-4444-555555555555");
     assert_eq!(c["iss"], format!("{}/{tenant}/v2.0", sim.authority()));
     assert!(verify_with_jwks(&sim, token).await);
-    let v1 = sim.issue_token(&TokenRequest { version: Some(1), ..TokenRequest::default() });
+    let v1 = sim.issue_token(&TokenRequest {
+        version: Some(1),
+        ..TokenRequest::default()
+    });
     assert_eq!(claims(&v1)["iss"], format!("https://sts.windows.net/{tenant}/"));
     // The OpenID configuration points at the same keys.
-    let oidc: Value = reqwest::get(format!("{}/{tenant}/v2.0/.well-known/openid-configuration", sim.authority())).await.unwrap().json().await.unwrap();
+    let oidc: Value = reqwest::get(format!(
+        "{}/{tenant}/v2.0/.well-known/openid-configuration",
+        sim.authority()
+    ))
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
     assert_eq!(oidc["issuer"], format!("{}/{tenant}/v2.0", sim.authority()));
-    assert_eq!(oidc["jwks_uri"], format!("{}/{tenant}/discovery/v2.0/keys", sim.authority()));
+    assert_eq!(
+        oidc["jwks_uri"],
+        format!("{}/{tenant}/discovery/v2.0/keys", sim.authority())
+    );
     // After a key rotation, new tokens use a new kid and old tokens still verify.
     let kid_before = claims_header(token)["kid"].clone();
-    let _: Value = Client::new().post(format!("{}/sim/keys/rotate", sim.base_url())).send().await.unwrap().json().await.unwrap();
+    let _: Value = Client::new()
+        .post(format!("{}/sim/keys/rotate", sim.base_url()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let fresh = sim.issue_token(&TokenRequest::default());
     assert_ne!(claims_header(&fresh)["kid"], kid_before);
     assert!(verify_with_jwks(&sim, token).await && verify_with_jwks(&sim, &fresh).await);
@@ -118,30 +180,73 @@ async fn key_vault_challenges_then_serves_secrets_to_the_managed_identity() {
     assert_eq!(challenge.status(), StatusCode::UNAUTHORIZED);
     let header = challenge.headers()["www-authenticate"].to_str().unwrap().to_owned();
     assert!(header.contains("resource=\"https://vault.azure.net\""), "{header}");
-    assert!(header.contains(&format!("authorization=\"https://login.microsoftonline.com/{}\"", sim.seed().tenant_id)));
+    assert!(header.contains(&format!(
+        "authorization=\"https://login.microsoftonline.com/{}\"",
+        sim.seed().tenant_id
+    )));
     let vault_token = mi_token(&sim, "https://vault.azure.net").await;
-    let ok: Value = client.get(&url).bearer_auth(&vault_token).send().await.unwrap().json().await.unwrap();
+    let ok: Value = client
+        .get(&url)
+        .bearer_auth(&vault_token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(ok["value"].as_str(), sim.secret("acs-access-key").as_deref());
-    assert!(ok["id"].as_str().unwrap().starts_with("https://kv-mfa-recovery.vault.azure.net/secrets/acs-access-key/"));
+    assert!(
+        ok["id"]
+            .as_str()
+            .unwrap()
+            .starts_with("https://kv-mfa-recovery.vault.azure.net/secrets/acs-access-key/")
+    );
     // A Graph token is not a vault token.
     let graph_token = mi_token(&sim, "https://graph.microsoft.com").await;
-    assert_eq!(client.get(&url).bearer_auth(graph_token).send().await.unwrap().status(), StatusCode::UNAUTHORIZED);
-    let missing = client.get(format!("{}/secrets/nope?api-version=2025-07-01", sim.base_url())).bearer_auth(&vault_token).send().await.unwrap();
+    assert_eq!(
+        client.get(&url).bearer_auth(graph_token).send().await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let missing = client
+        .get(format!("{}/secrets/nope?api-version=2025-07-01", sim.base_url()))
+        .bearer_auth(&vault_token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(missing.status(), StatusCode::NOT_FOUND);
-    assert_eq!(missing.json::<Value>().await.unwrap()["error"]["code"], "SecretNotFound");
+    assert_eq!(
+        missing.json::<Value>().await.unwrap()["error"]["code"],
+        "SecretNotFound"
+    );
 }
 
 #[tokio::test]
 async fn key_vault_refuses_an_identity_without_the_secrets_user_role() {
     let sim = start_with(|seed| seed["managedIdentity"]["keyVaultSecretsUser"] = json!(false)).await;
     let token = mi_token(&sim, "https://vault.azure.net").await;
-    let r = Client::new().get(format!("{}/secrets/acs-access-key?api-version=2025-07-01", sim.base_url())).bearer_auth(token).send().await.unwrap();
+    let r = Client::new()
+        .get(format!(
+            "{}/secrets/acs-access-key?api-version=2025-07-01",
+            sim.base_url()
+        ))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
-    assert_eq!(r.json::<Value>().await.unwrap()["error"]["innererror"]["code"], "ForbiddenByRbac");
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["error"]["innererror"]["code"],
+        "ForbiddenByRbac"
+    );
 }
 
 /// Sign a request the way the ACS SDKs do.
-fn acs_request(sim: &mfa_recovery_sim::Simulator, path_and_query: &str, body: &Value, key: &str) -> reqwest::RequestBuilder {
+fn acs_request(
+    sim: &mfa_recovery_sim::Simulator,
+    path_and_query: &str,
+    body: &Value,
+    key: &str,
+) -> reqwest::RequestBuilder {
     let body = body.to_string();
     let host = sim.addr().to_string();
     let date = httpdate_now();
@@ -153,13 +258,18 @@ fn acs_request(sim: &mfa_recovery_sim::Simulator, path_and_query: &str, body: &V
         .post(format!("{}{path_and_query}", sim.base_url()))
         .header("x-ms-date", date)
         .header("x-ms-content-sha256", hash)
-        .header("authorization", format!("HMAC-SHA256 SignedHeaders=x-ms-date;host;x-ms-content-sha256&Signature={signature}"))
+        .header(
+            "authorization",
+            format!("HMAC-SHA256 SignedHeaders=x-ms-date;host;x-ms-content-sha256&Signature={signature}"),
+        )
         .header("content-type", "application/json")
         .body(body)
 }
 
 fn httpdate_now() -> String {
-    let fmt = time::macros::format_description!("[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT");
+    let fmt = time::macros::format_description!(
+        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
+    );
     time::OffsetDateTime::now_utc().format(&fmt).unwrap()
 }
 
@@ -175,14 +285,28 @@ async fn acs_sms_checks_the_hmac_signature_and_honours_repeatability() {
     assert_eq!(result["value"][0]["successful"], true);
     assert!(result["value"][0]["messageId"].is_string());
     // The retry of the same request is not sent again.
-    let again: Value = acs_request(&sim, path, &body, &key).send().await.unwrap().json().await.unwrap();
+    let again: Value = acs_request(&sim, path, &body, &key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(again["value"][0]["messageId"], result["value"][0]["messageId"]);
     assert_eq!(sim.outbox().len(), 1);
     assert_eq!(sim.outbox()[0].to, vec!["+14255550101".to_owned()]);
     // A wrong key or a body that does not match its hash is refused.
     let wrong_key = B64.encode([7u8; 32]);
-    assert_eq!(acs_request(&sim, path, &body, &wrong_key).send().await.unwrap().status(), StatusCode::UNAUTHORIZED);
-    let tampered = acs_request(&sim, path, &body, &key).body(json!({"from": "+18005550199", "message": "other"}).to_string());
+    assert_eq!(
+        acs_request(&sim, path, &body, &wrong_key)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let tampered =
+        acs_request(&sim, path, &body, &key).body(json!({"from": "+18005550199", "message": "other"}).to_string());
     assert_eq!(tampered.send().await.unwrap().status(), StatusCode::UNAUTHORIZED);
     assert_eq!(sim.outbox().len(), 1);
 }
@@ -193,14 +317,24 @@ async fn acs_email_is_accepted_with_an_operation_to_poll() {
     let key = sim.secret("acs-access-key").unwrap();
     let body = json!({"senderAddress": "DoNotReply@notify.contoso.test", "recipients": {"to": [{"address": "adele.vance@personal.example"}]},
         "content": {"subject": "Sign-in help", "plainText": "Text"}});
-    let r = acs_request(&sim, "/acs/emails:send?api-version=2023-03-31", &body, &key).send().await.unwrap();
+    let r = acs_request(&sim, "/acs/emails:send?api-version=2023-03-31", &body, &key)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::ACCEPTED);
     let location = r.headers()["operation-location"].to_str().unwrap().to_owned();
     let status: Value = reqwest::get(location).await.unwrap().json().await.unwrap();
     assert_eq!(status["status"], "Succeeded");
     assert_eq!(sim.outbox()[0].subject.as_deref(), Some("Sign-in help"));
     let bad_sender = json!({"senderAddress": "ceo@contoso.test", "recipients": {"to": [{"address": "x@y.z"}]}, "content": {"subject": "s", "plainText": "t"}});
-    assert_eq!(acs_request(&sim, "/acs/emails:send?api-version=2023-03-31", &bad_sender, &key).send().await.unwrap().status(), StatusCode::BAD_REQUEST);
+    assert_eq!(
+        acs_request(&sim, "/acs/emails:send?api-version=2023-03-31", &bad_sender, &key)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::BAD_REQUEST
+    );
 }
 
 #[tokio::test]
@@ -211,14 +345,37 @@ async fn twilio_needs_basic_auth_and_a_valid_recipient() {
     let url = format!("{}/twilio/2010-04-01/Accounts/{sid}/Messages.json", sim.base_url());
     let client = Client::new();
     let form = [("To", "+14255550101"), ("From", "+18005550198"), ("Body", "Your code")];
-    let ok = client.post(&url).basic_auth(sid, Some(&token)).form(&form).send().await.unwrap();
+    let ok = client
+        .post(&url)
+        .basic_auth(sid, Some(&token))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(ok.status(), StatusCode::CREATED);
-    assert!(ok.json::<Value>().await.unwrap()["sid"].as_str().unwrap().starts_with("SM"));
+    assert!(
+        ok.json::<Value>().await.unwrap()["sid"]
+            .as_str()
+            .unwrap()
+            .starts_with("SM")
+    );
     assert_eq!(sim.outbox().len(), 1);
-    let denied = client.post(&url).basic_auth(sid, Some("wrong")).form(&form).send().await.unwrap();
+    let denied = client
+        .post(&url)
+        .basic_auth(sid, Some("wrong"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(denied.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(denied.json::<Value>().await.unwrap()["code"], 20003);
-    let no_to = client.post(&url).basic_auth(sid, Some(&token)).form(&[("From", "+18005550198"), ("Body", "x")]).send().await.unwrap();
+    let no_to = client
+        .post(&url)
+        .basic_auth(sid, Some(&token))
+        .form(&[("From", "+18005550198"), ("Body", "x")])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(no_to.json::<Value>().await.unwrap()["code"], 21604);
     assert_eq!(sim.outbox().len(), 1);
 }
@@ -242,9 +399,23 @@ async fn faults_throttle_then_recover_and_the_request_log_shows_them() {
         assert_eq!(r.headers()["retry-after"], "2");
         assert_graph_error(&r.json::<Value>().await.unwrap(), "TooManyRequests");
     }
-    assert_eq!(client.get(&url).bearer_auth(&g.token).send().await.unwrap().status(), StatusCode::OK);
-    let log: Value = reqwest::get(format!("{}/sim/requests", sim.base_url())).await.unwrap().json().await.unwrap();
-    let statuses: Vec<u64> = log["value"].as_array().unwrap().iter().filter(|r| r["path"] == format!("/v1.0/users/{ALEX}")).map(|r| r["status"].as_u64().unwrap()).collect();
+    assert_eq!(
+        client.get(&url).bearer_auth(&g.token).send().await.unwrap().status(),
+        StatusCode::OK
+    );
+    let log: Value = reqwest::get(format!("{}/sim/requests", sim.base_url()))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let statuses: Vec<u64> = log["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["path"] == format!("/v1.0/users/{ALEX}"))
+        .map(|r| r["status"].as_u64().unwrap())
+        .collect();
     assert_eq!(statuses, vec![429, 429, 200]);
 }
 
@@ -260,8 +431,14 @@ async fn an_after_fault_lets_the_call_take_effect_but_reports_an_error() {
         .unwrap();
     let (status, _) = g.create_tap(ALEX, json!({})).await;
     assert_eq!(status, StatusCode::GATEWAY_TIMEOUT);
-    let (_, list) = g.get(&format!("/v1.0/users/{ALEX}/authentication/temporaryAccessPassMethods")).await;
-    assert_eq!(list["value"].as_array().unwrap().len(), 1, "the pass exists although the client saw 504");
+    let (_, list) = g
+        .get(&format!("/v1.0/users/{ALEX}/authentication/temporaryAccessPassMethods"))
+        .await;
+    assert_eq!(
+        list["value"].as_array().unwrap().len(),
+        1,
+        "the pass exists although the client saw 504"
+    );
 }
 
 #[tokio::test]
@@ -284,14 +461,26 @@ async fn latency_faults_delay_the_answer() {
 async fn reset_restores_the_seeded_tenant_and_clears_the_outbox() {
     let sim = start().await;
     let g = Graph::as_app(&sim).await;
-    g.delete(&format!("/v1.0/users/{ALEX}/authentication/microsoftAuthenticatorMethods/0a1b2c3d-1111-4a6b-9c1d-3e0a8f2d4c22")).await;
+    g.delete(&format!(
+        "/v1.0/users/{ALEX}/authentication/microsoftAuthenticatorMethods/0a1b2c3d-1111-4a6b-9c1d-3e0a8f2d4c22"
+    ))
+    .await;
     g.post(&format!("/v1.0/users/{MAILBOX}/sendMail"), json!({"message": {"subject": "s", "body": {"content": "b"}, "toRecipients": [{"emailAddress": {"address": "a@b.c"}}]}})).await;
     assert_eq!(g.method_types(ALEX, "v1.0").await.len(), 1);
-    let r = Client::new().post(format!("{}/sim/reset", sim.base_url())).send().await.unwrap();
+    let r = Client::new()
+        .post(format!("{}/sim/reset", sim.base_url()))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     assert_eq!(g.method_types(ALEX, "v1.0").await.len(), 2);
     assert!(sim.outbox().is_empty());
-    let outbox: Value = reqwest::get(format!("{}/sim/outbox", sim.base_url())).await.unwrap().json().await.unwrap();
+    let outbox: Value = reqwest::get(format!("{}/sim/outbox", sim.base_url()))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(outbox["value"], json!([]));
 }
 
@@ -300,7 +489,12 @@ async fn issued_passes_are_visible_to_tests_only_through_sim_taps() {
     let sim = start().await;
     let g = Graph::as_app(&sim).await;
     let (_, tap) = g.create_tap(ALEX, json!({})).await;
-    let taps: Value = reqwest::get(format!("{}/sim/taps", sim.base_url())).await.unwrap().json().await.unwrap();
+    let taps: Value = reqwest::get(format!("{}/sim/taps", sim.base_url()))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(taps["value"][0]["temporaryAccessPass"], tap["temporaryAccessPass"]);
     assert_eq!(taps["value"][0]["userId"], ALEX);
 }

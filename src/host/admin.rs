@@ -24,7 +24,8 @@ struct AdminInvoke {
 }
 
 fn rfc3339(t: time::OffsetDateTime) -> String {
-    t.format(&time::format_description::well_known::Rfc3339).expect("formattable")
+    t.format(&time::format_description::well_known::Rfc3339)
+        .expect("formattable")
 }
 
 /// Encode a string the way the host does (`JsonConvert.SerializeObject(value)`).
@@ -56,18 +57,30 @@ pub fn envelope_for(name: &str, binding: &str, trigger: Trigger, input: Option<&
     }
 }
 
-pub async fn run_function(State(state): State<AppState>, Path(name): Path<String>, body: Bytes) -> Result<Response, ApiError> {
-    let spec = functions::find(&name).ok_or_else(|| ApiError::NotFound { method: "POST".into(), path: format!("/admin/functions/{name}") })?;
+pub async fn run_function(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let spec = functions::find(&name).ok_or_else(|| ApiError::NotFound {
+        method: "POST".into(),
+        path: format!("/admin/functions/{name}"),
+    })?;
     if let Trigger::Http { route, .. } = spec.trigger {
-        return Err(ApiError::BadRequest(format!("{name} is an HTTP function: call /api/{route} instead")));
+        return Err(ApiError::BadRequest(format!(
+            "{name} is an HTTP function: call /api/{route} instead"
+        )));
     }
     let request: AdminInvoke = if body.is_empty() {
         AdminInvoke { input: None }
     } else {
-        serde_json::from_slice(&body).map_err(|_| ApiError::BadRequest("the body must be {\"input\": \"<string>\"}".into()))?
+        serde_json::from_slice(&body)
+            .map_err(|_| ApiError::BadRequest("the body must be {\"input\": \"<string>\"}".into()))?
     };
     if matches!(spec.trigger, Trigger::Queue { .. }) && request.input.is_none() {
-        return Err(ApiError::BadRequest(format!("{name} is queue-triggered: give the message text as \"input\"")));
+        return Err(ApiError::BadRequest(format!(
+            "{name} is queue-triggered: give the message text as \"input\""
+        )));
     }
     let envelope = envelope_for(spec.name, spec.binding, spec.trigger, request.input.as_deref());
     let response = match invoke(State(state), Path(name.clone()), Bytes::from(envelope.to_string())).await {
@@ -75,7 +88,9 @@ pub async fn run_function(State(state): State<AppState>, Path(name): Path<String
         Err(e) => e.into_response(),
     };
     let status = response.status();
-    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap_or_default();
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+        .await
+        .unwrap_or_default();
     let inner: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
     if status.is_success() {
         // The real admin API answers 202; the body says what the function answered.

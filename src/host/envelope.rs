@@ -36,7 +36,10 @@ pub struct InvocationResponse {
 
 impl InvocationResponse {
     pub fn with_log(message: impl Into<String>) -> Self {
-        Self { logs: vec![message.into()], ..Self::default() }
+        Self {
+            logs: vec![message.into()],
+            ..Self::default()
+        }
     }
 }
 
@@ -46,7 +49,11 @@ pub enum EnvelopeError {
     #[error("the envelope has no Data.{0} value")]
     MissingBinding(String),
     #[error("Data.{binding} is {found}, expected {expected}")]
-    WrongType { binding: String, found: &'static str, expected: &'static str },
+    WrongType {
+        binding: String,
+        found: &'static str,
+        expected: &'static str,
+    },
 }
 
 impl InvocationRequest {
@@ -76,10 +83,10 @@ impl InvocationRequest {
 /// value that is not itself a JSON string literal (the documented tidy form) is returned as is.
 pub fn decode_host_string(raw: &str) -> String {
     let trimmed = raw.trim();
-    if trimmed.starts_with('"') {
-        if let Ok(Value::String(inner)) = serde_json::from_str::<Value>(trimmed) {
-            return inner;
-        }
+    if trimmed.starts_with('"')
+        && let Ok(Value::String(inner)) = serde_json::from_str::<Value>(trimmed)
+    {
+        return inner;
     }
     raw.to_owned()
 }
@@ -140,7 +147,12 @@ impl QueueInvocation {
             .and_then(Value::as_str)
             .map(decode_host_string)
             .and_then(|s| OffsetDateTime::parse(&s, &time::format_description::well_known::Rfc3339).ok());
-        Ok(QueueInvocation { text, message_id, dequeue_count, insertion_time })
+        Ok(QueueInvocation {
+            text,
+            message_id,
+            dequeue_count,
+            insertion_time,
+        })
     }
 }
 
@@ -193,7 +205,10 @@ mod tests {
         assert_eq!(decode_host_string("\"aaaaa\""), "aaaaa");
         assert_eq!(decode_host_string("\"{\\\"requestId\\\":1}\""), "{\"requestId\":1}");
         // The tidy form: not a JSON string literal, kept as is.
-        assert_eq!(decode_host_string("{ message: \"Message sent\" }"), "{ message: \"Message sent\" }");
+        assert_eq!(
+            decode_host_string("{ message: \"Message sent\" }"),
+            "{ message: \"Message sent\" }"
+        );
         assert_eq!(decode_host_string("plain"), "plain");
         // A lone quote is not a JSON string: kept.
         assert_eq!(decode_host_string("\"unterminated"), "\"unterminated");
@@ -201,10 +216,18 @@ mod tests {
 
     #[test]
     fn dequeue_count_is_read_from_a_string_or_a_number() {
-        for meta in [r#"{"DequeueCount":"3"}"#, r#"{"DequeueCount":3}"#, r#"{"DequeueCount":"\"3\""}"#] {
+        for meta in [
+            r#"{"DequeueCount":"3"}"#,
+            r#"{"DequeueCount":3}"#,
+            r#"{"DequeueCount":"\"3\""}"#,
+        ] {
             let env: InvocationRequest =
                 serde_json::from_str(&format!(r#"{{"Data":{{"message":"x"}},"Metadata":{meta}}}"#)).unwrap();
-            assert_eq!(QueueInvocation::from_envelope(&env, "message").unwrap().dequeue_count, 3, "{meta}");
+            assert_eq!(
+                QueueInvocation::from_envelope(&env, "message").unwrap().dequeue_count,
+                3,
+                "{meta}"
+            );
         }
     }
 

@@ -14,7 +14,10 @@ use super::invocation::current_invocation_id;
 pub enum ApiError {
     /// The function is declared in `functions/` but a later issue builds its body.
     #[error("the {function} function is not built yet ({issue})")]
-    NotImplemented { function: &'static str, issue: &'static str },
+    NotImplemented {
+        function: &'static str,
+        issue: &'static str,
+    },
     #[error("no function serves {method} {path}")]
     NotFound { method: String, path: String },
     #[error("{method} is not allowed on {path}")]

@@ -5,7 +5,10 @@
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Trigger {
     /// Forwarded HTTP (`enableForwardingHttpRequest`): the handler sees the original request.
-    Http { methods: &'static [&'static str], route: &'static str },
+    Http {
+        methods: &'static [&'static str],
+        route: &'static str,
+    },
     /// Storage queue: `POST /{name}` with the `{Data, Metadata}` envelope.
     Queue { queue: &'static str },
     /// Timer: `POST /{name}` with the `{Data, Metadata}` envelope.
@@ -30,14 +33,79 @@ pub const REQUESTS_QUEUE: &str = "recovery-requests";
 pub const POISON_QUEUE: &str = "recovery-requests-poison";
 
 pub const FUNCTIONS: &[FunctionSpec] = &[
-    FunctionSpec { name: "tap", trigger: Trigger::Http { methods: &["POST"], route: "users/{user}/tap" }, binding: "req", summary: "issue a Temporary Access Pass and deliver it out of band", built: false },
-    FunctionSpec { name: "reset", trigger: Trigger::Http { methods: &["POST"], route: "users/{user}/mfa/reset" }, binding: "req", summary: "require re-registration of MFA; optional TAP in the same call", built: false },
-    FunctionSpec { name: "audit", trigger: Trigger::Http { methods: &["GET"], route: "audit" }, binding: "req", summary: "query the audit trail", built: false },
-    FunctionSpec { name: "requests", trigger: Trigger::Http { methods: &["POST", "GET"], route: "requests/{id?}" }, binding: "req", summary: "asynchronous intake for ITSM webhooks and flows; status", built: false },
-    FunctionSpec { name: "recovery-worker", trigger: Trigger::Queue { queue: REQUESTS_QUEUE }, binding: "message", summary: "run queued requests", built: false },
-    FunctionSpec { name: "recovery-poison", trigger: Trigger::Queue { queue: POISON_QUEUE }, binding: "message", summary: "close requests that exhausted their retries", built: false },
-    FunctionSpec { name: "compliance-sweep", trigger: Trigger::Timer { schedule: "%SWEEP_SCHEDULE%" }, binding: "timer", summary: "lockout-risk and TAP policy sweep", built: false },
-    FunctionSpec { name: "health", trigger: Trigger::Http { methods: &["GET"], route: "health" }, binding: "req", summary: "liveness, unauthenticated", built: true },
+    FunctionSpec {
+        name: "tap",
+        trigger: Trigger::Http {
+            methods: &["POST"],
+            route: "users/{user}/tap",
+        },
+        binding: "req",
+        summary: "issue a Temporary Access Pass and deliver it out of band",
+        built: false,
+    },
+    FunctionSpec {
+        name: "reset",
+        trigger: Trigger::Http {
+            methods: &["POST"],
+            route: "users/{user}/mfa/reset",
+        },
+        binding: "req",
+        summary: "require re-registration of MFA; optional TAP in the same call",
+        built: false,
+    },
+    FunctionSpec {
+        name: "audit",
+        trigger: Trigger::Http {
+            methods: &["GET"],
+            route: "audit",
+        },
+        binding: "req",
+        summary: "query the audit trail",
+        built: false,
+    },
+    FunctionSpec {
+        name: "requests",
+        trigger: Trigger::Http {
+            methods: &["POST", "GET"],
+            route: "requests/{id?}",
+        },
+        binding: "req",
+        summary: "asynchronous intake for ITSM webhooks and flows; status",
+        built: false,
+    },
+    FunctionSpec {
+        name: "recovery-worker",
+        trigger: Trigger::Queue { queue: REQUESTS_QUEUE },
+        binding: "message",
+        summary: "run queued requests",
+        built: false,
+    },
+    FunctionSpec {
+        name: "recovery-poison",
+        trigger: Trigger::Queue { queue: POISON_QUEUE },
+        binding: "message",
+        summary: "close requests that exhausted their retries",
+        built: false,
+    },
+    FunctionSpec {
+        name: "compliance-sweep",
+        trigger: Trigger::Timer {
+            schedule: "%SWEEP_SCHEDULE%",
+        },
+        binding: "timer",
+        summary: "lockout-risk and TAP policy sweep",
+        built: false,
+    },
+    FunctionSpec {
+        name: "health",
+        trigger: Trigger::Http {
+            methods: &["GET"],
+            route: "health",
+        },
+        binding: "req",
+        summary: "liveness, unauthenticated",
+        built: true,
+    },
 ];
 
 /// The function called `name`.

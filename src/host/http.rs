@@ -19,20 +19,32 @@ pub async fn ready() -> Json<Value> {
 
 /// `POST /api/users/{user}/tap`
 pub async fn tap(Path(_user): Path<String>) -> Result<Json<Value>, ApiError> {
-    Err(ApiError::NotImplemented { function: "tap", issue: "issue #4" })
+    Err(ApiError::NotImplemented {
+        function: "tap",
+        issue: "issue #4",
+    })
 }
 
 /// `POST /api/users/{user}/mfa/reset`
 pub async fn reset(Path(_user): Path<String>) -> Result<Json<Value>, ApiError> {
-    Err(ApiError::NotImplemented { function: "reset", issue: "issue #5" })
+    Err(ApiError::NotImplemented {
+        function: "reset",
+        issue: "issue #5",
+    })
 }
 
 /// `GET /api/audit`
 pub async fn audit() -> Result<Json<Value>, ApiError> {
-    Err(ApiError::NotImplemented { function: "audit", issue: "issue #3" })
+    Err(ApiError::NotImplemented {
+        function: "audit",
+        issue: "issue #3",
+    })
 }
 
 /// `POST /api/requests` and `GET /api/requests/{id}`
 pub async fn requests() -> Result<Json<Value>, ApiError> {
-    Err(ApiError::NotImplemented { function: "requests", issue: "issue #6" })
+    Err(ApiError::NotImplemented {
+        function: "requests",
+        issue: "issue #6",
+    })
 }

@@ -66,7 +66,13 @@ pub async fn middleware(request: Request, next: Next) -> Response {
 /// Object ids (GUIDs) are kept: they are the ids an operator correlates on.
 pub fn redact_path(path: &str) -> String {
     path.split('/')
-        .map(|seg| if seg.contains('@') || seg.contains("%40") { "{upn}" } else { seg })
+        .map(|seg| {
+            if seg.contains('@') || seg.contains("%40") {
+                "{upn}"
+            } else {
+                seg
+            }
+        })
         .collect::<Vec<_>>()
         .join("/")
 }
@@ -77,8 +83,14 @@ mod tests {
 
     #[test]
     fn upns_in_paths_are_redacted_and_object_ids_kept() {
-        assert_eq!(redact_path("/api/users/adele.vance@contoso.test/tap"), "/api/users/{upn}/tap");
-        assert_eq!(redact_path("/api/users/adele%40contoso.test/tap"), "/api/users/{upn}/tap");
+        assert_eq!(
+            redact_path("/api/users/adele.vance@contoso.test/tap"),
+            "/api/users/{upn}/tap"
+        );
+        assert_eq!(
+            redact_path("/api/users/adele%40contoso.test/tap"),
+            "/api/users/{upn}/tap"
+        );
         assert_eq!(
             redact_path("/api/users/b0000001-0000-4000-8000-000000000001/tap"),
             "/api/users/b0000001-0000-4000-8000-000000000001/tap"

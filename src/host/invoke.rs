@@ -50,13 +50,23 @@ pub fn parse_message(text: &str) -> Result<QueueMessage, String> {
 }
 
 /// `POST /{function}` for queue and timer functions.
-pub async fn invoke(State(state): State<AppState>, Path(name): Path<String>, body: Bytes) -> Result<Response, ApiError> {
+pub async fn invoke(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     let spec = functions::find(&name)
         .filter(|f| !matches!(f.trigger, Trigger::Http { .. }))
-        .ok_or_else(|| ApiError::NotFound { method: "POST".into(), path: format!("/{name}") })?;
+        .ok_or_else(|| ApiError::NotFound {
+            method: "POST".into(),
+            path: format!("/{name}"),
+        })?;
     let envelope: InvocationRequest = serde_json::from_slice(&body).map_err(|e| {
         // The host's own payload is broken; failing lets the host report and retry it.
-        ApiError::BadRequest(format!("the invocation body is not a {{Data, Metadata}} envelope: {}", describe(&e)))
+        ApiError::BadRequest(format!(
+            "the invocation body is not a {{Data, Metadata}} envelope: {}",
+            describe(&e)
+        ))
     })?;
     match spec.trigger {
         Trigger::Queue { .. } => queue(&state, spec, &envelope).await,
@@ -68,7 +78,12 @@ pub async fn invoke(State(state): State<AppState>, Path(name): Path<String>, bod
 /// Complete a message that can never succeed, and say why.
 fn discard(spec: &FunctionSpec, message_id: Option<&str>, reason: &str) -> Response {
     let id = message_id.unwrap_or("(no id)");
-    tracing::warn!(function = spec.name, message_id = id, reason, "message discarded: it can never succeed, so it is completed instead of retried");
+    tracing::warn!(
+        function = spec.name,
+        message_id = id,
+        reason,
+        "message discarded: it can never succeed, so it is completed instead of retried"
+    );
     let log = format!("{}: discarded message {id}: {reason}", spec.name);
     Json(InvocationResponse::with_log(log)).into_response()
 }
@@ -91,8 +106,14 @@ async fn queue(_state: &AppState, spec: &FunctionSpec, envelope: &InvocationRequ
         "queue message received"
     );
     match spec.name {
-        "recovery-worker" => Err(ApiError::NotImplemented { function: "recovery-worker", issue: "issue #6" }),
-        "recovery-poison" => Err(ApiError::NotImplemented { function: "recovery-poison", issue: "issue #6" }),
+        "recovery-worker" => Err(ApiError::NotImplemented {
+            function: "recovery-worker",
+            issue: "issue #6",
+        }),
+        "recovery-poison" => Err(ApiError::NotImplemented {
+            function: "recovery-poison",
+            issue: "issue #6",
+        }),
         other => Err(ApiError::Unexpected(anyhow::anyhow!("no queue handler for {other}"))),
     }
 }
@@ -103,7 +124,10 @@ async fn timer(_state: &AppState, spec: &FunctionSpec, envelope: &InvocationRequ
         Err(e) => return Ok(discard(spec, None, &e.to_string())),
     };
     tracing::info!(function = spec.name, is_past_due = info.is_past_due, "timer fired");
-    Err(ApiError::NotImplemented { function: "compliance-sweep", issue: "issue #7" })
+    Err(ApiError::NotImplemented {
+        function: "compliance-sweep",
+        issue: "issue #7",
+    })
 }
 
 #[cfg(test)]
@@ -112,7 +136,12 @@ mod tests {
 
     #[test]
     fn message_errors_never_quote_the_message() {
-        for text in ["aaaaa-secret", "{\"requestId\": \"secret-value\"}", "[\"secret\"]", "{\"requestId\""] {
+        for text in [
+            "aaaaa-secret",
+            "{\"requestId\": \"secret-value\"}",
+            "[\"secret\"]",
+            "{\"requestId\"",
+        ] {
             let reason = parse_message(text).unwrap_err();
             assert!(!reason.contains("secret"), "{reason}");
         }

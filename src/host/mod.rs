@@ -41,7 +41,10 @@ pub struct HostOptions {
 
 impl Default for HostOptions {
     fn default() -> Self {
-        Self { admin_api: false, bind: IpAddr::V4(Ipv4Addr::LOCALHOST) }
+        Self {
+            admin_api: false,
+            bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
+        }
     }
 }
 
@@ -67,11 +70,17 @@ pub fn router(state: AppState, options: HostOptions) -> Router {
 }
 
 async fn not_found(request: Request) -> ApiError {
-    ApiError::NotFound { method: request.method().to_string(), path: invocation::redact_path(request.uri().path()) }
+    ApiError::NotFound {
+        method: request.method().to_string(),
+        path: invocation::redact_path(request.uri().path()),
+    }
 }
 
 async fn method_not_allowed(request: Request) -> ApiError {
-    ApiError::MethodNotAllowed { method: request.method().to_string(), path: invocation::redact_path(request.uri().path()) }
+    ApiError::MethodNotAllowed {
+        method: request.method().to_string(),
+        path: invocation::redact_path(request.uri().path()),
+    }
 }
 
 /// A bound, not yet serving, function app.
@@ -90,8 +99,13 @@ impl Application {
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|e| anyhow::anyhow!("binding {addr} (FUNCTIONS_CUSTOMHANDLER_PORT): {e}"))?;
-        let state = AppState { settings: Arc::new(settings) };
-        Ok(Application { listener, router: router(state, options) })
+        let state = AppState {
+            settings: Arc::new(settings),
+        };
+        Ok(Application {
+            listener,
+            router: router(state, options),
+        })
     }
 
     /// The port actually bound.
@@ -105,7 +119,9 @@ impl Application {
     /// The server failed.
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         tracing::info!(port = self.port(), "function app listening");
-        axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown).await?;
+        axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(shutdown)
+            .await?;
         tracing::info!("function app stopped");
         Ok(())
     }

@@ -53,17 +53,29 @@ fn start(env: &[(&str, &str)]) -> Running {
     let deadline = Instant::now() + Duration::from_secs(20);
     // The host's readiness probe: poll until a connection is accepted.
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "the handler did not start: {:?}", stderr.lock().unwrap());
-        assert!(child.try_wait().unwrap().is_none(), "the handler exited: {:?}", stderr.lock().unwrap());
+        assert!(
+            Instant::now() < deadline,
+            "the handler did not start: {:?}",
+            stderr.lock().unwrap()
+        );
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the handler exited: {:?}",
+            stderr.lock().unwrap()
+        );
         std::thread::sleep(Duration::from_millis(25));
     }
-    Running { child, port, stdout, stderr }
+    Running {
+        child,
+        port,
+        stdout,
+        stderr,
+    }
 }
 
 impl Running {
     fn sigterm(&self) {
-        let status = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
-        assert!(status.success());
+        sigterm(self.child.id());
     }
 
     fn wait(&mut self) -> ExitStatus {
@@ -86,11 +98,20 @@ impl Drop for Running {
     }
 }
 
+/// Send SIGTERM, as the host and the platform do on shutdown.
+pub fn sigterm(pid: u32) {
+    // SAFETY: kill(2) on a child this test started and has not reaped.
+    let rc = unsafe { libc::kill(pid as libc::pid_t, libc::SIGTERM) };
+    assert_eq!(rc, 0, "kill failed");
+}
+
 /// A whole HTTP/1.1 exchange on a fresh connection; returns the status and the body.
 fn http(port: u16, method: &str, path: &str, invocation_id: Option<&str>, body: &str) -> (u16, String) {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
     stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    let id = invocation_id.map(|i| format!("X-Azure-Functions-InvocationId: {i}\r\n")).unwrap_or_default();
+    let id = invocation_id
+        .map(|i| format!("X-Azure-Functions-InvocationId: {i}\r\n"))
+        .unwrap_or_default();
     write!(
         stream,
         "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\n{id}Connection: close\r\n\r\n{body}",
@@ -104,7 +125,10 @@ fn read_response(mut stream: TcpStream) -> (u16, String) {
     let mut raw = String::new();
     stream.read_to_string(&mut raw).unwrap();
     let status = raw.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-    let body = raw.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    let body = raw
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
     (status, body)
 }
 
@@ -114,10 +138,50 @@ fn under_a_host_every_log_line_of_an_invocation_carries_its_invocation_id() {
     let capture = fixture("queue-trigger.request.json");
     let request = host_queue_envelope("message", r#"{"requestId":"7d3c2b1a-0000-4000-8000-000000000001"}"#);
     let secret_payload = host_queue_envelope("message", r#"{"pass":"S3cret-Payload-7781"}"#);
-    assert_eq!(http(app.port, "POST", "/recovery-worker", Some("11111111-aaaa-4bbb-8ccc-000000000001"), &capture).0, 200);
-    assert_eq!(http(app.port, "POST", "/recovery-worker", Some("11111111-aaaa-4bbb-8ccc-000000000002"), &request).0, 501);
-    assert_eq!(http(app.port, "POST", "/recovery-worker", Some("11111111-aaaa-4bbb-8ccc-000000000003"), &secret_payload).0, 200);
-    assert_eq!(http(app.port, "GET", "/api/health", Some("11111111-aaaa-4bbb-8ccc-000000000004"), "").0, 200);
+    assert_eq!(
+        http(
+            app.port,
+            "POST",
+            "/recovery-worker",
+            Some("11111111-aaaa-4bbb-8ccc-000000000001"),
+            &capture
+        )
+        .0,
+        200
+    );
+    assert_eq!(
+        http(
+            app.port,
+            "POST",
+            "/recovery-worker",
+            Some("11111111-aaaa-4bbb-8ccc-000000000002"),
+            &request
+        )
+        .0,
+        501
+    );
+    assert_eq!(
+        http(
+            app.port,
+            "POST",
+            "/recovery-worker",
+            Some("11111111-aaaa-4bbb-8ccc-000000000003"),
+            &secret_payload
+        )
+        .0,
+        200
+    );
+    assert_eq!(
+        http(
+            app.port,
+            "GET",
+            "/api/health",
+            Some("11111111-aaaa-4bbb-8ccc-000000000004"),
+            ""
+        )
+        .0,
+        200
+    );
     app.sigterm();
     assert!(app.wait().success());
 
@@ -129,17 +193,26 @@ fn under_a_host_every_log_line_of_an_invocation_carries_its_invocation_id() {
         .collect();
     for (i, expected_lines) in [(1, 2), (2, 2), (3, 2), (4, 1)] {
         let id = format!("11111111-aaaa-4bbb-8ccc-00000000000{i}");
-        let of_invocation: Vec<&Value> = records.iter().filter(|r| r["span"]["invocation_id"] == id.as_str()).collect();
+        let of_invocation: Vec<&Value> = records
+            .iter()
+            .filter(|r| r["span"]["invocation_id"] == id.as_str())
+            .collect();
         assert_eq!(of_invocation.len(), expected_lines, "invocation {i}: {records:#?}");
     }
     // Every line written while serving an invocation belongs to one.
     for r in &records {
         let message = r["message"].as_str().unwrap_or_default();
-        if ["invocation finished", "queue message received", "message discarded"].iter().any(|m| message.starts_with(m)) {
+        if ["invocation finished", "queue message received", "message discarded"]
+            .iter()
+            .any(|m| message.starts_with(m))
+        {
             assert!(r["span"]["invocation_id"].is_string(), "{r}");
         }
     }
-    let queue_line = records.iter().find(|r| r["message"] == "queue message received").unwrap();
+    let queue_line = records
+        .iter()
+        .find(|r| r["message"] == "queue message received")
+        .unwrap();
     assert_eq!(queue_line["dequeue_count"], 1, "the string DequeueCount was read");
     assert_eq!(queue_line["message_id"], "a0004923-f050-417a-9742-6d7c7b984134");
     // Payloads never reach the log.
@@ -165,7 +238,10 @@ fn sigterm_finishes_in_flight_invocations_then_exits() {
     std::thread::sleep(Duration::from_millis(300));
     app.sigterm();
     std::thread::sleep(Duration::from_millis(300));
-    assert!(app.child.try_wait().unwrap().is_none(), "it waits for the invocation in flight");
+    assert!(
+        app.child.try_wait().unwrap().is_none(),
+        "it waits for the invocation in flight"
+    );
     // New connections are no longer accepted once shutdown has begun.
     let refused = TcpStream::connect(("127.0.0.1", app.port)).is_err();
     stream.write_all(tail.as_bytes()).unwrap();
@@ -183,12 +259,24 @@ fn sigterm_finishes_in_flight_invocations_then_exits() {
 fn bad_or_missing_settings_stop_start_up_naming_the_key() {
     for (remove, set, key) in [
         (Some("AUTH_TENANT_ID"), None, "AUTH_TENANT_ID"),
-        (None, Some(("GRAPH_ENDPOINT", "http://graph.example.com")), "GRAPH_ENDPOINT"),
-        (None, Some(("FUNCTIONS_CUSTOMHANDLER_PORT", "http")), "FUNCTIONS_CUSTOMHANDLER_PORT"),
+        (
+            None,
+            Some(("GRAPH_ENDPOINT", "http://graph.example.com")),
+            "GRAPH_ENDPOINT",
+        ),
+        (
+            None,
+            Some(("FUNCTIONS_CUSTOMHANDLER_PORT", "http")),
+            "FUNCTIONS_CUSTOMHANDLER_PORT",
+        ),
         (None, Some(("SWEEP_SCHEDULE", "every day")), "SWEEP_SCHEDULE"),
     ] {
         let mut command = Command::new(env!("CARGO_BIN_EXE_mfa-recovery"));
-        command.env_clear().env("AUTH_TENANT_ID", TENANT).env("AUTH_AUDIENCE", "api://mfa-recovery").env("FUNCTIONS_CUSTOMHANDLER_PORT", "0");
+        command
+            .env_clear()
+            .env("AUTH_TENANT_ID", TENANT)
+            .env("AUTH_AUDIENCE", "api://mfa-recovery")
+            .env("FUNCTIONS_CUSTOMHANDLER_PORT", "0");
         if let Some(k) = remove {
             command.env_remove(k);
         }
@@ -198,7 +286,10 @@ fn bad_or_missing_settings_stop_start_up_naming_the_key() {
         let output = command.output().unwrap();
         assert_eq!(output.status.code(), Some(2), "{key}");
         let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(stderr.contains(&format!("configuration error: {key}")), "{key}: {stderr}");
+        assert!(
+            stderr.contains(&format!("configuration error: {key}")),
+            "{key}: {stderr}"
+        );
     }
 }
 
@@ -213,5 +304,8 @@ fn config_prints_the_effective_settings() {
         .unwrap();
     assert!(output.status.success());
     let out = String::from_utf8_lossy(&output.stdout);
-    assert!(out.contains("https://graph.microsoft.com/") && out.contains("0 0 2 * * *"), "{out}");
+    assert!(
+        out.contains("https://graph.microsoft.com/") && out.contains("0 0 2 * * *"),
+        "{out}"
+    );
 }

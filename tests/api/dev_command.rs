@@ -48,28 +48,57 @@ async fn dev_runs_the_function_set_on_the_simulated_tenant() {
     ] {
         assert!(text.contains(&expected), "banner lacks {expected}:\n{text}");
     }
-    let token = text.lines().find_map(|l| l.trim().strip_prefix("export TOKEN=")).expect("a token line").to_owned();
+    let token = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("export TOKEN="))
+        .expect("a token line")
+        .to_owned();
     let claims: Value = serde_json::from_slice(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(token.split('.').nth(1).unwrap()).unwrap(),
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(token.split('.').nth(1).unwrap())
+            .unwrap(),
     )
     .unwrap();
-    assert_eq!(claims["roles"], json!(["Recovery.Tap", "Recovery.Reset", "Recovery.Request", "Audit.Read"]));
+    assert_eq!(
+        claims["roles"],
+        json!(["Recovery.Tap", "Recovery.Reset", "Recovery.Request", "Audit.Read"])
+    );
     assert_eq!(claims["aud"], "api://mfa-recovery");
 
     let client = reqwest::Client::new();
     let health = client.get(format!("{app}/api/health")).send().await.unwrap();
     assert_eq!(health.status(), 200);
     // The captures, run through the host's admin API, leave the app healthy.
-    let r = client.post(format!("{app}/admin/functions/recovery-worker")).json(&json!({"input": "aaaaa"})).send().await.unwrap();
+    let r = client
+        .post(format!("{app}/admin/functions/recovery-worker"))
+        .json(&json!({"input": "aaaaa"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 202);
-    let r = client.post(format!("{app}/admin/functions/compliance-sweep")).json(&json!({})).send().await.unwrap();
+    let r = client
+        .post(format!("{app}/admin/functions/compliance-sweep"))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 501);
-    assert_eq!(client.get(format!("{app}/api/health")).send().await.unwrap().status(), 200);
+    assert_eq!(
+        client.get(format!("{app}/api/health")).send().await.unwrap().status(),
+        200
+    );
     // The simulated tenant is up and wired.
-    let info: Value = client.get(format!("{sim}/sim/info")).send().await.unwrap().json().await.unwrap();
+    let info: Value = client
+        .get(format!("{sim}/sim/info"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(info["tenantId"], "8f0c2c1e-3b7a-4c57-9a3e-5b2f6d1c9e10");
 
-    Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    crate::binary::sigterm(child.id());
     let status = child.wait().unwrap();
     assert!(status.success());
 }

@@ -46,20 +46,35 @@ pub fn test_settings(sim: &Simulator) -> HashMap<String, String> {
 pub async fn spawn_app() -> TestApp {
     let sim = Simulator::start(Seed::demo(), "127.0.0.1:0").await.expect("simulator");
     let settings = Settings::from_map(&test_settings(&sim)).expect("settings");
-    let app = Application::build(settings, HostOptions { admin_api: true, ..HostOptions::default() })
-        .await
-        .expect("app");
+    let app = Application::build(
+        settings,
+        HostOptions {
+            admin_api: true,
+            ..HostOptions::default()
+        },
+    )
+    .await
+    .expect("app");
     let base = format!("http://127.0.0.1:{}", app.port());
     let (stop, stopped) = oneshot::channel::<()>();
     tokio::spawn(app.run_until_stopped(async {
         let _ = stopped.await;
     }));
-    TestApp { base, sim, client: Client::new(), stop: Some(stop) }
+    TestApp {
+        base,
+        sim,
+        client: Client::new(),
+        stop: Some(stop),
+    }
 }
 
 impl TestApp {
     pub async fn get(&self, path: &str) -> Response {
-        self.client.get(format!("{}{path}", self.base)).send().await.expect("request")
+        self.client
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .expect("request")
     }
 
     /// `POST /{function}` as the host sends an invocation.
@@ -110,5 +125,9 @@ pub fn host_queue_envelope(binding: &str, message: &str) -> String {
 
 /// A free TCP port on loopback (bound, then released).
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }

@@ -28,18 +28,38 @@ fn host_json_is_a_valid_custom_handler_configuration() {
     let host = read_json("host.json");
     assert_eq!(host["version"], "2.0");
     let handler = &host["customHandler"];
-    assert_eq!(handler["description"]["defaultExecutablePath"], "mfa-recovery", "the binary's name");
-    assert!(handler["description"]["arguments"].as_array().is_some_and(Vec::is_empty), "no arguments: the binary serves by default");
+    assert_eq!(
+        handler["description"]["defaultExecutablePath"], "mfa-recovery",
+        "the binary's name"
+    );
+    assert!(
+        handler["description"]["arguments"]
+            .as_array()
+            .is_some_and(Vec::is_empty),
+        "no arguments: the binary serves by default"
+    );
     assert_eq!(handler["enableForwardingHttpRequest"], true);
     assert!(handler.get("enableProxyingHttpRequest").is_none(), "one HTTP mode only");
-    assert!(host.get("httpWorker").is_none(), "the deprecated section name is not used");
-    assert_eq!(host["extensionBundle"]["id"], "Microsoft.Azure.Functions.ExtensionBundle");
+    assert!(
+        host.get("httpWorker").is_none(),
+        "the deprecated section name is not used"
+    );
+    assert_eq!(
+        host["extensionBundle"]["id"],
+        "Microsoft.Azure.Functions.ExtensionBundle"
+    );
     assert_eq!(host["extensionBundle"]["version"], "[4.*, 5.0.0)");
-    assert_eq!(host["extensions"]["http"]["routePrefix"], "api", "routes are served under /api");
+    assert_eq!(
+        host["extensions"]["http"]["routePrefix"], "api",
+        "routes are served under /api"
+    );
     let queues = &host["extensions"]["queues"];
     let max = queues["maxDequeueCount"].as_u64().expect("maxDequeueCount is a number");
     assert!((2..=10).contains(&max), "maxDequeueCount {max}");
-    assert_eq!(queues["messageEncoding"], "none", "the intake writes unencoded JSON text (docs/architecture.md)");
+    assert_eq!(
+        queues["messageEncoding"], "none",
+        "the intake writes unencoded JSON text (docs/architecture.md)"
+    );
     assert!(queues["batchSize"].as_u64().is_some_and(|b| (1..=32).contains(&b)));
     // The Cargo binary the host starts is the one host.json names.
     let cargo = std::fs::read_to_string(repo_path("Cargo.toml")).unwrap();
@@ -51,10 +71,19 @@ fn every_function_folder_is_in_the_catalog_and_the_other_way_round() {
     let folders = function_folders();
     let catalog: BTreeSet<String> = FUNCTIONS.iter().map(|f| f.name.to_owned()).collect();
     assert_eq!(folders, catalog);
-    let expected: BTreeSet<String> = ["tap", "reset", "audit", "requests", "recovery-worker", "recovery-poison", "compliance-sweep", "health"]
-        .into_iter()
-        .map(str::to_owned)
-        .collect();
+    let expected: BTreeSet<String> = [
+        "tap",
+        "reset",
+        "audit",
+        "requests",
+        "recovery-worker",
+        "recovery-poison",
+        "compliance-sweep",
+        "health",
+    ]
+    .into_iter()
+    .map(str::to_owned)
+    .collect();
     assert_eq!(catalog, expected, "the names in DESIGN.md's table");
 }
 
@@ -74,9 +103,17 @@ fn each_function_json_declares_what_the_catalog_says() {
                 assert_eq!(trigger["type"], "httpTrigger");
                 assert!(bindings.iter().any(|b| b["type"] == "http" && b["direction"] == "out"));
                 assert_eq!(trigger["route"], route, "{}", spec.name);
-                assert_eq!(trigger["authLevel"], "anonymous", "{}: the handler authenticates callers", spec.name);
-                let declared: BTreeSet<String> =
-                    trigger["methods"].as_array().unwrap().iter().map(|m| m.as_str().unwrap().to_uppercase()).collect();
+                assert_eq!(
+                    trigger["authLevel"], "anonymous",
+                    "{}: the handler authenticates callers",
+                    spec.name
+                );
+                let declared: BTreeSet<String> = trigger["methods"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|m| m.as_str().unwrap().to_uppercase())
+                    .collect();
                 let catalog: BTreeSet<String> = methods.iter().map(|m| (*m).to_owned()).collect();
                 assert_eq!(declared, catalog, "{}", spec.name);
             }
@@ -94,8 +131,14 @@ fn each_function_json_declares_what_the_catalog_says() {
             }
         }
     }
-    assert_eq!(function_json("recovery-worker")["bindings"][0]["queueName"], "recovery-requests");
-    assert_eq!(function_json("recovery-poison")["bindings"][0]["queueName"], "recovery-requests-poison");
+    assert_eq!(
+        function_json("recovery-worker")["bindings"][0]["queueName"],
+        "recovery-requests"
+    );
+    assert_eq!(
+        function_json("recovery-poison")["bindings"][0]["queueName"],
+        "recovery-requests-poison"
+    );
 }
 
 /// Concrete paths for a Functions route template (`{x}` filled, `{x?}` with and without).
@@ -140,10 +183,18 @@ async fn every_http_route_in_a_function_json_is_served() {
             let method = reqwest::Method::from_bytes(method.as_str().unwrap().to_uppercase().as_bytes()).unwrap();
             let mut served_somewhere = false;
             for path in concrete_paths(trigger["route"].as_str().unwrap()) {
-                let r = app.client.request(method.clone(), format!("{}{path}", app.base)).send().await.unwrap();
+                let r = app
+                    .client
+                    .request(method.clone(), format!("{}{path}", app.base))
+                    .send()
+                    .await
+                    .unwrap();
                 let status = r.status();
                 let body: Value = r.json().await.expect("every answer is JSON");
-                assert_ne!(body["error"]["code"], "not_found", "{name}: {method} {path} answered {status} {body}");
+                assert_ne!(
+                    body["error"]["code"], "not_found",
+                    "{name}: {method} {path} answered {status} {body}"
+                );
                 if status == StatusCode::METHOD_NOT_ALLOWED {
                     assert_eq!(body["error"]["code"], "method_not_allowed");
                 } else {
@@ -163,17 +214,33 @@ async fn every_queue_and_timer_function_has_an_invocation_handler() {
     for spec in FUNCTIONS {
         let envelope = match spec.trigger {
             Trigger::Http { .. } => continue,
-            Trigger::Queue { .. } => host_queue_envelope(spec.binding, r#"{"requestId":"7d3c2b1a-0000-4000-8000-000000000001"}"#),
+            Trigger::Queue { .. } => {
+                host_queue_envelope(spec.binding, r#"{"requestId":"7d3c2b1a-0000-4000-8000-000000000001"}"#)
+            }
             Trigger::Timer { .. } => fixture("timer-trigger.request.json"),
         };
-        let r = app.invoke(spec.name, &envelope, "3f1b6c2e-8f55-4d0e-9a51-0c7e9d1b2a30").await;
+        let r = app
+            .invoke(spec.name, &envelope, "3f1b6c2e-8f55-4d0e-9a51-0c7e9d1b2a30")
+            .await;
         assert_ne!(r.status(), StatusCode::NOT_FOUND, "{}", spec.name);
         assert_ne!(r.status(), StatusCode::METHOD_NOT_ALLOWED, "{}", spec.name);
     }
     // HTTP functions are forwarded, never invoked with an envelope.
-    let r = app.invoke("health", &fixture("http-envelope.request.json"), "3f1b6c2e-8f55-4d0e-9a51-0c7e9d1b2a31").await;
+    let r = app
+        .invoke(
+            "health",
+            &fixture("http-envelope.request.json"),
+            "3f1b6c2e-8f55-4d0e-9a51-0c7e9d1b2a31",
+        )
+        .await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
-    let r = app.invoke("no-such-function", &fixture("timer-trigger.request.json"), "3f1b6c2e-8f55-4d0e-9a51-0c7e9d1b2a32").await;
+    let r = app
+        .invoke(
+            "no-such-function",
+            &fixture("timer-trigger.request.json"),
+            "3f1b6c2e-8f55-4d0e-9a51-0c7e9d1b2a32",
+        )
+        .await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
 }
 
@@ -193,7 +260,12 @@ async fn unknown_routes_and_methods_get_json_errors() {
     let r = app.get("/api/nothing-here").await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
     assert_eq!(r.json::<Value>().await.unwrap()["error"]["code"], "not_found");
-    let r = app.client.delete(format!("{}/api/health", app.base)).send().await.unwrap();
+    let r = app
+        .client
+        .delete(format!("{}/api/health", app.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(r.json::<Value>().await.unwrap()["error"]["code"], "method_not_allowed");
 }
@@ -209,7 +281,12 @@ async fn unbuilt_functions_say_so_and_never_report_success() {
         ("GET", "/api/requests/7d3c2b1a-0000-4000-8000-000000000001"),
     ] {
         let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-        let r = app.client.request(m, format!("{}{path}", app.base)).send().await.unwrap();
+        let r = app
+            .client
+            .request(m, format!("{}{path}", app.base))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), StatusCode::NOT_IMPLEMENTED, "{method} {path}");
         let body: Value = r.json().await.unwrap();
         assert_eq!(body["error"]["code"], "not_implemented");

@@ -24,7 +24,9 @@ pub const OFFICE: &str = "e37fc753-ff3b-4958-9484-eaa9425c82bc";
 pub const PASSWORD: &str = "28c10230-6103-485e-b985-444c60001490";
 
 pub async fn start() -> Simulator {
-    Simulator::start(Seed::demo(), "127.0.0.1:0").await.expect("simulator starts")
+    Simulator::start(Seed::demo(), "127.0.0.1:0")
+        .await
+        .expect("simulator starts")
 }
 
 pub async fn start_with(edit: impl FnOnce(&mut Value)) -> Simulator {
@@ -69,15 +71,27 @@ impl Graph {
     /// With the managed identity's token (the function app's permissions).
     pub async fn as_app(sim: &Simulator) -> Graph {
         let token = mi_token(sim, "https://graph.microsoft.com").await;
-        Graph { client: Client::new(), base: sim.graph_endpoint(), token }
+        Graph {
+            client: Client::new(),
+            base: sim.graph_endpoint(),
+            token,
+        }
     }
 
     pub fn with_token(sim: &Simulator, token: String) -> Graph {
-        Graph { client: Client::new(), base: sim.graph_endpoint(), token }
+        Graph {
+            client: Client::new(),
+            base: sim.graph_endpoint(),
+            token,
+        }
     }
 
     pub async fn call(&self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
-        let url = if path.starts_with("http") { path.to_owned() } else { format!("{}{path}", self.base) };
+        let url = if path.starts_with("http") {
+            path.to_owned()
+        } else {
+            format!("{}{path}", self.base)
+        };
         let mut request = self.client.request(method, url).bearer_auth(&self.token);
         if let Some(b) = body {
             request = request.json(&b);
@@ -103,25 +117,40 @@ impl Graph {
 
     /// Method ids of a user by type suffix (`phoneAuthenticationMethod` -> ids).
     pub async fn method_types(&self, user: &str, version: &str) -> Vec<String> {
-        let (status, body) = self.get(&format!("/{version}/users/{user}/authentication/methods")).await;
+        let (status, body) = self
+            .get(&format!("/{version}/users/{user}/authentication/methods"))
+            .await;
         assert_eq!(status, StatusCode::OK, "{body}");
         body["value"]
             .as_array()
             .unwrap()
             .iter()
-            .map(|m| m["@odata.type"].as_str().unwrap().trim_start_matches("#microsoft.graph.").to_owned())
+            .map(|m| {
+                m["@odata.type"]
+                    .as_str()
+                    .unwrap()
+                    .trim_start_matches("#microsoft.graph.")
+                    .to_owned()
+            })
             .collect()
     }
 
     pub async fn create_tap(&self, user: &str, body: Value) -> (StatusCode, Value) {
-        self.post(&format!("/v1.0/users/{user}/authentication/temporaryAccessPassMethods"), body).await
+        self.post(
+            &format!("/v1.0/users/{user}/authentication/temporaryAccessPassMethods"),
+            body,
+        )
+        .await
     }
 }
 
 /// Graph's error body: `{"error": {"code", "message", "innerError": {"request-id", ...}}}`.
 pub fn assert_graph_error(body: &Value, code: &str) {
     assert_eq!(body["error"]["code"], code, "{body}");
-    assert!(body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{body}");
+    assert!(
+        body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "{body}"
+    );
     assert!(body["error"]["innerError"]["request-id"].is_string(), "{body}");
     assert!(body["error"]["innerError"]["date"].is_string(), "{body}");
 }
