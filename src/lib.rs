@@ -8,6 +8,7 @@
 //! cli.rs        serve (what the host starts), dev, sim, config
 //! config.rs     Settings from the environment (docs/configuration.md)
 //! telemetry.rs  tracing: JSON lines under a host, readable lines in a terminal
+//! auth/         caller authentication: Entra tokens, roles
 //! host/         the custom-handler protocol: router, envelopes, invocation context, ApiError
 //! dev.rs        `mfa-recovery dev`: the function set on the simulated tenant (feature `dev`)
 //! ```
@@ -15,6 +16,7 @@
 //! The simulated tenant is the `mfa-recovery-sim` crate (`sim/`), compiled in only with the
 //! `dev` feature; the package deployed to Azure is built without it.
 
+pub mod auth;
 pub mod cli;
 pub mod config;
 #[cfg(feature = "dev")]

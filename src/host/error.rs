@@ -24,6 +24,9 @@ pub enum ApiError {
     MethodNotAllowed { method: String, path: String },
     #[error("{0}")]
     BadRequest(String),
+    /// A refused caller: 401 or 403 with a body that never says why.
+    #[error(transparent)]
+    Auth(#[from] crate::auth::AuthError),
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
 }
@@ -35,6 +38,7 @@ impl ApiError {
             ApiError::NotFound { .. } => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Auth(e) => e.status(),
             ApiError::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -46,6 +50,7 @@ impl ApiError {
             ApiError::NotFound { .. } => "not_found",
             ApiError::MethodNotAllowed { .. } => "method_not_allowed",
             ApiError::BadRequest(_) => "bad_request",
+            ApiError::Auth(_) => "unauthorized",
             ApiError::Unexpected(_) => "internal_error",
         }
     }
@@ -61,6 +66,9 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        if let ApiError::Auth(e) = self {
+            return e.into_response();
+        }
         let status = self.status();
         if let ApiError::Unexpected(e) = &self {
             tracing::error!(error = %format!("{e:#}"), "invocation failed");

@@ -2,10 +2,13 @@
 //! request (`/api/<route>`), so these are plain axum handlers.
 
 use axum::Json;
-use axum::extract::Path;
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
 use serde_json::{Value, json};
 
+use super::AppState;
 use super::error::ApiError;
+use crate::auth::Role;
 
 /// `GET /api/health`: liveness, unauthenticated; reveals nothing but the version.
 pub async fn health() -> Json<Value> {
@@ -18,7 +21,12 @@ pub async fn ready() -> Json<Value> {
 }
 
 /// `POST /api/users/{user}/tap`
-pub async fn tap(Path(_user): Path<String>) -> Result<Json<Value>, ApiError> {
+pub async fn tap(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(_user): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    state.auth.authorize(&headers, Role::Tap).await?;
     Err(ApiError::NotImplemented {
         function: "tap",
         issue: "issue #4",
@@ -26,7 +34,12 @@ pub async fn tap(Path(_user): Path<String>) -> Result<Json<Value>, ApiError> {
 }
 
 /// `POST /api/users/{user}/mfa/reset`
-pub async fn reset(Path(_user): Path<String>) -> Result<Json<Value>, ApiError> {
+pub async fn reset(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(_user): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    state.auth.authorize(&headers, Role::Reset).await?;
     Err(ApiError::NotImplemented {
         function: "reset",
         issue: "issue #5",
@@ -34,7 +47,8 @@ pub async fn reset(Path(_user): Path<String>) -> Result<Json<Value>, ApiError> {
 }
 
 /// `GET /api/audit`
-pub async fn audit() -> Result<Json<Value>, ApiError> {
+pub async fn audit(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
+    state.auth.authorize(&headers, Role::AuditRead).await?;
     Err(ApiError::NotImplemented {
         function: "audit",
         issue: "issue #3",
@@ -42,7 +56,8 @@ pub async fn audit() -> Result<Json<Value>, ApiError> {
 }
 
 /// `POST /api/requests` and `GET /api/requests/{id}`
-pub async fn requests() -> Result<Json<Value>, ApiError> {
+pub async fn requests(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
+    state.auth.authorize(&headers, Role::Request).await?;
     Err(ApiError::NotImplemented {
         function: "requests",
         issue: "issue #6",

@@ -36,7 +36,15 @@ pub async fn middleware(request: Request, next: Next) -> Response {
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
-    let span = tracing::info_span!("invocation", invocation_id = %id);
+    // Caller fields are filled in by `auth` once the caller is known.
+    let span = tracing::info_span!(
+        "invocation",
+        invocation_id = %id,
+        caller_app = tracing::field::Empty,
+        caller_oid = tracing::field::Empty,
+        caller_name = tracing::field::Empty,
+        source_ip = tracing::field::Empty,
+    );
     let started = Instant::now();
     let id_for_header = id.clone();
     let mut response = INVOCATION_ID

@@ -22,6 +22,7 @@ use axum::extract::Request;
 use axum::routing::{get, post};
 use tokio::net::TcpListener;
 
+use crate::auth::Authenticator;
 use crate::config::Settings;
 use error::ApiError;
 
@@ -29,6 +30,26 @@ use error::ApiError;
 #[derive(Clone)]
 pub struct AppState {
     pub settings: Arc<Settings>,
+    pub auth: Arc<Authenticator>,
+}
+
+impl AppState {
+    /// Build the shared clients: one HTTP client (with timeouts) for every outbound call.
+    ///
+    /// # Errors
+    /// The HTTP client cannot be built (no TLS roots).
+    pub fn new(settings: Settings) -> anyhow::Result<AppState> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(std::time::Duration::from_secs(10))
+            .timeout(std::time::Duration::from_secs(30))
+            .user_agent(concat!("mfa-recovery/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        let auth = Arc::new(Authenticator::new(&settings.auth, http));
+        Ok(AppState {
+            settings: Arc::new(settings),
+            auth,
+        })
+    }
 }
 
 /// Options that differ between a real host and `mfa-recovery dev`.
@@ -99,9 +120,7 @@ impl Application {
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|e| anyhow::anyhow!("binding {addr} (FUNCTIONS_CUSTOMHANDLER_PORT): {e}"))?;
-        let state = AppState {
-            settings: Arc::new(settings),
-        };
+        let state = AppState::new(settings)?;
         Ok(Application {
             listener,
             router: router(state, options),

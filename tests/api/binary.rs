@@ -309,3 +309,56 @@ fn config_prints_the_effective_settings() {
         "{out}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_caller_is_on_every_log_line_after_authentication_and_the_token_on_none() {
+    let sim = mfa_recovery_sim::Simulator::start(mfa_recovery_sim::Seed::demo(), "127.0.0.1:0")
+        .await
+        .unwrap();
+    let token = sim.issue_token(&mfa_recovery_sim::TokenRequest {
+        roles: vec!["Recovery.Tap".into()],
+        app_id: Some("7a1d0b9e-3c4f-4e8a-9b2d-000000000042".into()),
+        object_id: Some("9e8d7c6b-5a49-4382-8170-000000000042".into()),
+        name: Some("ServiceNow connector".into()),
+        ..Default::default()
+    });
+    let authority = sim.authority();
+    let mut app = start(&[
+        ("AUTH_AUTHORITY", authority.as_str()),
+        ("GRAPH_ENDPOINT", authority.as_str()),
+    ]);
+    let port = app.port;
+    let token_for_call = token.clone();
+    let (status, _) = tokio::task::spawn_blocking(move || {
+        let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        write!(
+            stream,
+            "POST /api/users/alex.wilber@contoso.test/tap HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token_for_call}\r\nX-Forwarded-For: 45.30.94.9:41710\r\nX-Azure-Functions-InvocationId: 33333333-aaaa-4bbb-8ccc-000000000001\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        read_response(stream)
+    })
+    .await
+    .unwrap();
+    assert_eq!(status, 501);
+    app.sigterm();
+    assert!(app.wait().success());
+    let lines = app.stdout.lock().unwrap().clone();
+    let finished = lines
+        .iter()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .find(|r| {
+            r["span"]["invocation_id"] == "33333333-aaaa-4bbb-8ccc-000000000001"
+                && r["message"] == "invocation finished"
+        })
+        .expect("the invocation's last line");
+    let span = &finished["span"];
+    assert_eq!(span["caller_app"], "7a1d0b9e-3c4f-4e8a-9b2d-000000000042");
+    assert_eq!(span["caller_oid"], "9e8d7c6b-5a49-4382-8170-000000000042");
+    assert_eq!(span["caller_name"], "ServiceNow connector");
+    assert_eq!(span["source_ip"], "45.30.94.9");
+    assert_eq!(finished["path"], "/api/users/{upn}/tap", "UPNs are not logged");
+    let all = lines.join("\n");
+    assert!(!all.contains(&token), "the token is never logged");
+    assert!(!all.contains("alex.wilber"), "the target's UPN is not logged");
+}

@@ -68,7 +68,17 @@ pub async fn spawn_app() -> TestApp {
     }
 }
 
+pub const ALL_ROLES: [&str; 4] = ["Recovery.Tap", "Recovery.Reset", "Recovery.Request", "Audit.Read"];
+
 impl TestApp {
+    /// A caller token from the simulated tenant with `roles`.
+    pub fn token(&self, roles: &[&str]) -> String {
+        self.sim.issue_token(&mfa_recovery_sim::TokenRequest {
+            roles: roles.iter().map(|r| (*r).to_owned()).collect(),
+            ..Default::default()
+        })
+    }
+
     pub async fn get(&self, path: &str) -> Response {
         self.client
             .get(format!("{}{path}", self.base))

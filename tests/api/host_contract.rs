@@ -284,6 +284,7 @@ async fn unbuilt_functions_say_so_and_never_report_success() {
         let r = app
             .client
             .request(m, format!("{}{path}", app.base))
+            .bearer_auth(app.token(&ALL_ROLES))
             .send()
             .await
             .unwrap();

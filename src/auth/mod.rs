@@ -1,0 +1,291 @@
+//! Caller authentication: who is calling, and may they do this?
+//!
+//! Callers present an Entra ID access token for this API (`AUTH_AUDIENCE`) issued by the
+//! configured tenant. The signature is checked against the tenant's JWKS (fetched from
+//! `AUTH_AUTHORITY`, cached, refetched when a token names an unknown key id), then the issuer (v1
+//! or v2), audience, expiry and not-before (2 minutes of clock skew). Only RS256 is accepted, so
+//! `alg: none` and HMAC-signed tokens are refused. The `roles` claim decides what the caller may
+//! do.
+//!
+//! A refused call learns nothing: every 401 has the same body, and so does every 403; the reason
+//! goes to the log (never the token).
+
+mod jwks;
+
+use std::net::IpAddr;
+
+use axum::Json;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use jsonwebtoken::{Algorithm, Validation};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::config::AuthSettings;
+pub use jwks::JwksCache;
+
+/// App roles of the API's app registration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Issue a Temporary Access Pass.
+    Tap,
+    /// Require re-registration of MFA.
+    Reset,
+    /// Submit and read asynchronous requests.
+    Request,
+    /// Read the audit trail and sweep reports.
+    AuditRead,
+}
+
+impl Role {
+    pub const ALL: [Role; 4] = [Role::Tap, Role::Reset, Role::Request, Role::AuditRead];
+
+    /// The role's value in the token's `roles` claim.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Tap => "Recovery.Tap",
+            Role::Reset => "Recovery.Reset",
+            Role::Request => "Recovery.Request",
+            Role::AuditRead => "Audit.Read",
+        }
+    }
+}
+
+/// An authenticated caller. Attached to every log line of the request once known.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    /// The calling application's client id (`azp` in v2 tokens, `appid` in v1).
+    pub app_id: Option<String>,
+    /// The caller's object id (service principal or user).
+    pub object_id: Option<String>,
+    /// UPN for a user, the app's display name for an application, when the token has one.
+    pub name: Option<String>,
+    /// The original client address, from the front end's forwarded headers.
+    pub source_ip: Option<IpAddr>,
+    pub roles: Vec<String>,
+}
+
+impl Caller {
+    /// Whether the caller holds `role`.
+    pub fn has(&self, role: Role) -> bool {
+        self.roles.iter().any(|r| r == role.as_str())
+    }
+
+    /// Record the caller on the current span, so every later log line of the request carries it.
+    fn record_on_span(&self) {
+        let span = tracing::Span::current();
+        span.record("caller_app", self.app_id.as_deref().unwrap_or("-"));
+        span.record("caller_oid", self.object_id.as_deref().unwrap_or("-"));
+        span.record("caller_name", self.name.as_deref().unwrap_or("-"));
+        if let Some(ip) = self.source_ip {
+            span.record("source_ip", tracing::field::display(ip));
+        }
+    }
+}
+
+/// Why a call was refused. Only the log sees the reason; the caller sees `status()` and a fixed body.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    #[error("no bearer token")]
+    MissingToken,
+    #[error("the token could not be read: {0}")]
+    Malformed(String),
+    #[error("the token's algorithm {0} is not RS256")]
+    WrongAlgorithm(String),
+    #[error("the token names a key id the tenant does not publish")]
+    UnknownKey,
+    #[error("the token is not valid: {0}")]
+    Invalid(String),
+    #[error("the tenant's signing keys could not be fetched: {0}")]
+    KeysUnavailable(String),
+    #[error("the caller lacks the {0} role")]
+    MissingRole(&'static str),
+}
+
+impl AuthError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            AuthError::MissingRole(_) => StatusCode::FORBIDDEN,
+            _ => StatusCode::UNAUTHORIZED,
+        }
+    }
+}
+
+impl IntoResponse for AuthError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        tracing::warn!(status = status.as_u16(), reason = %self, "call refused");
+        let (code, message) = if status == StatusCode::FORBIDDEN {
+            ("forbidden", "The caller is not allowed to do this.")
+        } else {
+            (
+                "unauthorized",
+                "A valid Microsoft Entra ID access token for this API is required.",
+            )
+        };
+        let mut response = (status, Json(json!({"error": {"code": code, "message": message}}))).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            response
+                .headers_mut()
+                .insert("www-authenticate", HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}
+
+/// The claims read from a caller token.
+#[derive(Debug, Deserialize)]
+struct Claims {
+    tid: Option<String>,
+    oid: Option<String>,
+    azp: Option<String>,
+    appid: Option<String>,
+    #[serde(default)]
+    roles: Vec<String>,
+    upn: Option<String>,
+    preferred_username: Option<String>,
+    app_displayname: Option<String>,
+}
+
+/// Checks caller tokens for one tenant and audience.
+pub struct Authenticator {
+    tenant_id: String,
+    validation: Validation,
+    keys: JwksCache,
+}
+
+/// Allowed clock skew on `exp` and `nbf`.
+const LEEWAY_SECONDS: u64 = 120;
+
+impl Authenticator {
+    pub fn new(settings: &AuthSettings, http: reqwest::Client) -> Authenticator {
+        let authority = settings.authority.as_str().trim_end_matches('/');
+        let tenant = settings.tenant_id.to_string();
+        let mut validation = Validation::new(Algorithm::RS256);
+        validation.set_audience(&[settings.audience.as_str()]);
+        // v1 tokens (`https://sts.windows.net/{tid}/`) and v2 tokens (`{authority}/{tid}/v2.0`).
+        validation.set_issuer(&[
+            format!("https://sts.windows.net/{tenant}/"),
+            format!("{authority}/{tenant}/v2.0"),
+        ]);
+        validation.leeway = LEEWAY_SECONDS;
+        validation.validate_nbf = true;
+        validation.validate_exp = true;
+        validation.set_required_spec_claims(&["exp", "aud", "iss"]);
+        let jwks_url = format!("{authority}/{tenant}/discovery/v2.0/keys");
+        Authenticator {
+            tenant_id: tenant,
+            validation,
+            keys: JwksCache::new(http, jwks_url),
+        }
+    }
+
+    /// Authenticate the bearer token in `headers` and require `role`.
+    ///
+    /// # Errors
+    /// `AuthError` with the reason; its response is the same for every reason of one status.
+    pub async fn authorize(&self, headers: &HeaderMap, role: Role) -> Result<Caller, AuthError> {
+        let caller = self.authenticate(headers).await?;
+        caller.record_on_span();
+        if !caller.has(role) {
+            return Err(AuthError::MissingRole(role.as_str()));
+        }
+        Ok(caller)
+    }
+
+    async fn authenticate(&self, headers: &HeaderMap) -> Result<Caller, AuthError> {
+        let token = bearer(headers).ok_or(AuthError::MissingToken)?;
+        let header = jsonwebtoken::decode_header(token).map_err(|e| AuthError::Malformed(e.to_string()))?;
+        if header.alg != Algorithm::RS256 {
+            return Err(AuthError::WrongAlgorithm(format!("{:?}", header.alg)));
+        }
+        let kid = header.kid.ok_or_else(|| AuthError::Malformed("no kid".into()))?;
+        let key = self.keys.key(&kid).await?;
+        let data = jsonwebtoken::decode::<Claims>(token, &key, &self.validation)
+            .map_err(|e| AuthError::Invalid(format!("{:?}", e.kind())))?;
+        let claims = data.claims;
+        if claims.tid.as_deref() != Some(self.tenant_id.as_str()) {
+            return Err(AuthError::Invalid("tid is not the configured tenant".into()));
+        }
+        Ok(Caller {
+            app_id: claims.azp.or(claims.appid),
+            object_id: claims.oid,
+            name: claims.upn.or(claims.preferred_username).or(claims.app_displayname),
+            source_ip: source_ip(headers),
+            roles: claims.roles,
+        })
+    }
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get("authorization")?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
+}
+
+/// The client address the Functions front end saw: the first `X-Forwarded-For` entry, else
+/// `CLIENT-IP`; ports are dropped.
+pub fn source_ip(headers: &HeaderMap) -> Option<IpAddr> {
+    let parse = |raw: &str| -> Option<IpAddr> {
+        let raw = raw.trim();
+        raw.parse::<IpAddr>()
+            .ok()
+            .or_else(|| raw.parse::<std::net::SocketAddr>().ok().map(|s| s.ip()))
+            .or_else(|| raw.rsplit_once(':').and_then(|(ip, _)| ip.parse().ok()))
+    };
+    headers
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(',').next())
+        .and_then(parse)
+        .or_else(|| headers.get("client-ip").and_then(|v| v.to_str().ok()).and_then(parse))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(
+                axum::http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                v.parse().unwrap(),
+            );
+        }
+        h
+    }
+
+    #[test]
+    fn source_ip_comes_from_the_front_ends_forwarded_headers() {
+        let ip = |pairs: &[(&str, &str)]| source_ip(&headers(pairs)).map(|i| i.to_string());
+        assert_eq!(
+            ip(&[("x-forwarded-for", "45.30.94.9:41710")]).as_deref(),
+            Some("45.30.94.9")
+        );
+        assert_eq!(
+            ip(&[("x-forwarded-for", "45.30.94.9, 10.0.0.1")]).as_deref(),
+            Some("45.30.94.9")
+        );
+        assert_eq!(
+            ip(&[("client-ip", "10.0.128.35:48692")]).as_deref(),
+            Some("10.0.128.35")
+        );
+        assert_eq!(
+            ip(&[("x-forwarded-for", "[2001:db8::1]:443")]).as_deref(),
+            Some("2001:db8::1")
+        );
+        assert_eq!(ip(&[("x-forwarded-for", "not an ip")]), None);
+    }
+
+    #[test]
+    fn only_bearer_authorization_is_read() {
+        assert_eq!(bearer(&headers(&[("authorization", "Bearer abc")])), Some("abc"));
+        assert_eq!(bearer(&headers(&[("authorization", "bearer abc")])), Some("abc"));
+        assert_eq!(bearer(&headers(&[("authorization", "Basic abc")])), None);
+        assert_eq!(bearer(&headers(&[("authorization", "Bearer ")])), None);
+    }
+}

@@ -1,0 +1,228 @@
+//! Caller authentication: tokens minted by the simulator's issuer, and forged ones.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use mfa_recovery_sim::{Seed, Simulator, TokenRequest};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+
+const TAP: &str = "/api/users/alex.wilber@contoso.test/tap";
+
+fn request(roles: &[&str]) -> TokenRequest {
+    TokenRequest {
+        roles: roles.iter().map(|r| (*r).to_owned()).collect(),
+        ..Default::default()
+    }
+}
+
+async fn call(app: &TestApp, method: reqwest::Method, path: &str, token: Option<&str>) -> (StatusCode, String) {
+    let mut r = app.client.request(method, format!("{}{path}", app.base));
+    if let Some(t) = token {
+        r = r.bearer_auth(t);
+    }
+    let r = r.send().await.unwrap();
+    (r.status(), r.text().await.unwrap())
+}
+
+async fn post_tap(app: &TestApp, token: Option<&str>) -> (StatusCode, String) {
+    call(app, reqwest::Method::POST, TAP, token).await
+}
+
+fn forge_payload(token: &str, edit: impl FnOnce(&mut Value)) -> String {
+    let parts: Vec<&str> = token.split('.').collect();
+    let mut claims: Value = serde_json::from_slice(&B64.decode(parts[1]).unwrap()).unwrap();
+    edit(&mut claims);
+    format!("{}.{}.{}", parts[0], B64.encode(claims.to_string()), parts[2])
+}
+
+#[tokio::test]
+async fn every_route_but_health_refuses_a_call_without_credentials() {
+    let app = spawn_app().await;
+    for (method, path) in [
+        ("POST", TAP),
+        ("POST", "/api/users/alex.wilber@contoso.test/mfa/reset"),
+        ("GET", "/api/audit"),
+        ("POST", "/api/requests"),
+        ("GET", "/api/requests/7d3c2b1a-0000-4000-8000-000000000001"),
+    ] {
+        let (status, _) = call(
+            &app,
+            reqwest::Method::from_bytes(method.as_bytes()).unwrap(),
+            path,
+            None,
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{method} {path}");
+    }
+    assert_eq!(app.get("/api/health").await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_valid_token_with_the_role_is_accepted_in_v1_and_v2_forms() {
+    let app = spawn_app().await;
+    let v2 = app.sim.issue_token(&request(&["Recovery.Tap"]));
+    let v1 = app.sim.issue_token(&TokenRequest {
+        version: Some(1),
+        ..request(&["Recovery.Tap"])
+    });
+    for token in [v2, v1] {
+        // Past authentication, the unbuilt function answers 501.
+        assert_eq!(post_tap(&app, Some(&token)).await.0, StatusCode::NOT_IMPLEMENTED);
+    }
+}
+
+#[tokio::test]
+async fn forged_and_unfit_tokens_are_refused_with_one_body() {
+    let app = spawn_app().await;
+    let good = app.sim.issue_token(&request(&["Recovery.Tap"]));
+    let other_tenant_sim = Simulator::start(Seed::demo(), "127.0.0.1:0").await.unwrap();
+    let header_none = B64.encode(r#"{"alg":"none","typ":"JWT"}"#);
+    let payload = good.split('.').nth(1).unwrap();
+    let hs256 = jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &serde_json::from_slice::<Value>(&B64.decode(payload).unwrap()).unwrap(),
+        &jsonwebtoken::EncodingKey::from_secret(b"guessable"),
+    )
+    .unwrap();
+    let cases: Vec<(&str, String)> = vec![
+        (
+            "bad signature",
+            forge_payload(&good, |c| c["roles"] = json!(["Recovery.Tap", "Audit.Read"])),
+        ),
+        (
+            "signed by another issuer's key",
+            other_tenant_sim.issue_token(&request(&["Recovery.Tap"])),
+        ),
+        (
+            "wrong audience",
+            app.sim.issue_token(&TokenRequest {
+                audience: Some("api://something-else".into()),
+                ..request(&["Recovery.Tap"])
+            }),
+        ),
+        (
+            "wrong tenant",
+            app.sim.issue_token(&TokenRequest {
+                tenant_id: Some("00000000-0000-4000-8000-000000000009".into()),
+                ..request(&["Recovery.Tap"])
+            }),
+        ),
+        (
+            "expired beyond the skew",
+            app.sim.issue_token(&TokenRequest {
+                expires_in: Some(-300),
+                ..request(&["Recovery.Tap"])
+            }),
+        ),
+        (
+            "not yet valid",
+            app.sim.issue_token(&TokenRequest {
+                not_before: Some(600),
+                ..request(&["Recovery.Tap"])
+            }),
+        ),
+        ("alg none", format!("{header_none}.{payload}.")),
+        ("HMAC-signed", hs256),
+        ("garbage", "not-a-jwt".into()),
+    ];
+    let mut bodies = Vec::new();
+    for (why, token) in &cases {
+        let (status, body) = post_tap(&app, Some(token)).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{why}: {body}");
+        bodies.push(body);
+    }
+    let (status, missing) = post_tap(&app, None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    bodies.push(missing);
+    assert!(
+        bodies.windows(2).all(|w| w[0] == w[1]),
+        "every 401 says the same: {bodies:#?}"
+    );
+    let body: Value = serde_json::from_str(&bodies[0]).unwrap();
+    assert_eq!(body["error"]["code"], "unauthorized");
+}
+
+#[tokio::test]
+async fn a_token_within_the_clock_skew_is_accepted() {
+    let app = spawn_app().await;
+    let just_expired = app.sim.issue_token(&TokenRequest {
+        expires_in: Some(-30),
+        ..request(&["Recovery.Tap"])
+    });
+    assert_eq!(post_tap(&app, Some(&just_expired)).await.0, StatusCode::NOT_IMPLEMENTED);
+}
+
+#[tokio::test]
+async fn a_caller_without_the_role_is_forbidden_with_one_body() {
+    let app = spawn_app().await;
+    let no_role = app.sim.issue_token(&request(&[]));
+    let wrong_role = app.sim.issue_token(&request(&["Recovery.Reset", "Audit.Read"]));
+    let (s1, b1) = post_tap(&app, Some(&no_role)).await;
+    let (s2, b2) = post_tap(&app, Some(&wrong_role)).await;
+    assert_eq!((s1, s2), (StatusCode::FORBIDDEN, StatusCode::FORBIDDEN));
+    assert_eq!(b1, b2);
+    assert_eq!(
+        serde_json::from_str::<Value>(&b1).unwrap()["error"]["code"],
+        "forbidden"
+    );
+    // Each function asks for its own role.
+    let auditor = app.sim.issue_token(&request(&["Audit.Read"]));
+    assert_eq!(
+        call(&app, reqwest::Method::GET, "/api/audit", Some(&auditor)).await.0,
+        StatusCode::NOT_IMPLEMENTED
+    );
+    assert_eq!(
+        call(&app, reqwest::Method::POST, "/api/requests", Some(&auditor))
+            .await
+            .0,
+        StatusCode::FORBIDDEN
+    );
+    let requester = app.sim.issue_token(&request(&["Recovery.Request"]));
+    assert_eq!(
+        call(&app, reqwest::Method::POST, "/api/requests", Some(&requester))
+            .await
+            .0,
+        StatusCode::NOT_IMPLEMENTED
+    );
+}
+
+#[tokio::test]
+async fn keys_rotated_by_the_issuer_are_fetched_again() {
+    let app = spawn_app().await;
+    let before = app.sim.issue_token(&request(&["Recovery.Tap"]));
+    assert_eq!(post_tap(&app, Some(&before)).await.0, StatusCode::NOT_IMPLEMENTED);
+    let rotate = app
+        .client
+        .post(format!("{}/sim/keys/rotate", app.sim.base_url()))
+        .send()
+        .await
+        .unwrap();
+    assert!(rotate.status().is_success());
+    // The cache refetches at most once a second.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let after = app.sim.issue_token(&request(&["Recovery.Tap"]));
+    assert_eq!(post_tap(&app, Some(&after)).await.0, StatusCode::NOT_IMPLEMENTED);
+    assert_eq!(
+        post_tap(&app, Some(&before)).await.0,
+        StatusCode::NOT_IMPLEMENTED,
+        "old keys stay published"
+    );
+    let fetches: Value = app
+        .client
+        .get(format!("{}/sim/requests", app.sim.base_url()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let jwks_calls = fetches["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["path"].as_str().unwrap().ends_with("/discovery/v2.0/keys"))
+        .count();
+    assert_eq!(jwks_calls, 2, "one fetch at start, one after the rotation");
+}
