@@ -16,6 +16,7 @@
 //! The simulated tenant is the `mfa-recovery-sim` crate (`sim/`), compiled in only with the
 //! `dev` feature; the package deployed to Azure is built without it.
 
+pub mod audit;
 pub mod auth;
 pub mod cli;
 pub mod config;

@@ -1,0 +1,441 @@
+//! The audit trail: one record per event, append-only, hash-chained.
+//!
+//! Every record carries the previous record's hash and its own, so an edited, removed or
+//! reordered record breaks its chain and `mfa-recovery audit verify` finds it. Each process
+//! writes its own chain (`{yyyy}/{mm}/{dd}/{instance}.jsonl`, a new one each day), appending one
+//! JSON line per record with a conditional append (the expected offset), so several Function
+//! instances never interleave or tear lines. Records hold ids, outcomes and masked addresses;
+//! never a pass, a secret, a token or a full phone number.
+//!
+//! Storage is an append blob container (production, `storage::BlobStorage`) or a directory with
+//! the same layout (`dev`, `storage::FileStorage`).
+
+pub mod storage;
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
+use tokio::sync::Mutex;
+use uuid::Uuid;
+
+pub use storage::{AuditStorage, BlobStorage, FileStorage, StorageError};
+
+/// `prev_hash` of the first record of a chain.
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// Before acting, or after.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Phase {
+    Intent,
+    Outcome,
+}
+
+/// How an attempt ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase", tag = "status", content = "code")]
+pub enum Outcome {
+    Succeeded,
+    /// Refused by a rule; the code is the documented error code.
+    Refused(String),
+    /// Failed on a fault; the code says which.
+    Failed(String),
+}
+
+impl Outcome {
+    pub fn status(&self) -> &'static str {
+        match self {
+            Outcome::Succeeded => "succeeded",
+            Outcome::Refused(_) => "refused",
+            Outcome::Failed(_) => "failed",
+        }
+    }
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            Outcome::Succeeded => None,
+            Outcome::Refused(c) | Outcome::Failed(c) => Some(c),
+        }
+    }
+}
+
+/// Who acted.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CallerRecord {
+    /// `token`, `webhook:<sender>`, `cli`, `timer`, or `anonymous` for a refused unknown caller.
+    pub via: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub app_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub object_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_ip: Option<String>,
+}
+
+impl From<&crate::auth::Caller> for CallerRecord {
+    fn from(c: &crate::auth::Caller) -> Self {
+        CallerRecord {
+            via: "token".into(),
+            app_id: c.app_id.clone(),
+            object_id: c.object_id.clone(),
+            name: c.name.clone(),
+            source_ip: c.source_ip.map(|i| i.to_string()),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Target {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub object_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upn: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ticket {
+    pub system: String,
+    pub id: String,
+}
+
+/// What a caller of the trail supplies; the trail adds id, time, chain and hashes.
+#[derive(Debug, Clone)]
+pub struct AuditEvent {
+    pub caller: CallerRecord,
+    /// `tap.issue`, `mfa.reset`, `request.accept`, `audit.query`, `<function>.call`, ...
+    pub action: String,
+    pub target: Option<Target>,
+    pub ticket: Option<Ticket>,
+    pub request_id: Option<Uuid>,
+    pub phase: Phase,
+    pub outcome: Option<Outcome>,
+    /// Method types and ids, TAP method id, lifetime, channel, masked address, provider message id.
+    pub details: Value,
+}
+
+/// One stored record: a line of a chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditRecord {
+    pub id: Uuid,
+    /// UTC, RFC 3339 with milliseconds.
+    pub time: String,
+    /// The chain (writer instance and day) and the record's place in it, from 1.
+    pub chain: String,
+    pub seq: u64,
+    pub caller: CallerRecord,
+    pub action: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target: Option<Target>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ticket: Option<Ticket>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<Uuid>,
+    pub phase: Phase,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<Outcome>,
+    pub details: Value,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+impl AuditRecord {
+    /// SHA-256 (hex) of the record's JSON with `hash` empty. Field order is the struct's and
+    /// `details` keys are sorted, so the bytes are the same wherever the record is re-read.
+    pub fn compute_hash(&self) -> String {
+        let mut unhashed = self.clone();
+        unhashed.hash = String::new();
+        let bytes = serde_json::to_vec(&unhashed).expect("records serialize");
+        hex::encode(Sha256::digest(&bytes))
+    }
+}
+
+/// Why the trail could not record or read.
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    #[error("audit storage: {0}")]
+    Storage(#[from] StorageError),
+    #[error("audit record {0} could not be read")]
+    Corrupt(String),
+}
+
+struct ChainState {
+    day: String,
+    name: String,
+    seq: u64,
+    offset: u64,
+    last_hash: String,
+}
+
+/// The trail: appends records to this process's chain and reads every chain.
+pub struct AuditTrail {
+    storage: Arc<dyn AuditStorage>,
+    instance: String,
+    chain: Mutex<Option<ChainState>>,
+}
+
+fn day_of(t: OffsetDateTime) -> String {
+    format!("{:04}/{:02}/{:02}", t.year(), u8::from(t.month()), t.day())
+}
+
+pub fn rfc3339_millis(t: OffsetDateTime) -> String {
+    let t = t.replace_nanosecond(t.millisecond() as u32 * 1_000_000).expect("valid");
+    t.format(&time::format_description::well_known::Rfc3339).expect("formattable")
+}
+
+impl AuditTrail {
+    pub fn new(storage: Arc<dyn AuditStorage>) -> AuditTrail {
+        // One chain per process: a fresh id each start, so a restarted instance never appends
+        // to a chain whose tail it does not know.
+        let instance = Uuid::new_v4().simple().to_string();
+        AuditTrail { storage, instance, chain: Mutex::new(None) }
+    }
+
+    /// Append one record. The record is stored when this returns `Ok`.
+    ///
+    /// # Errors
+    /// The storage refused or failed the append; nothing was recorded, so the caller must not act.
+    pub async fn record(&self, event: AuditEvent) -> Result<AuditRecord, AuditError> {
+        let mut guard = self.chain.lock().await;
+        let now = OffsetDateTime::now_utc();
+        let day = day_of(now);
+        if guard.as_ref().is_none_or(|c| c.day != day) {
+            let name = format!("{day}/{}.jsonl", self.instance);
+            self.storage.create(&name).await?;
+            *guard = Some(ChainState { day, name, seq: 0, offset: 0, last_hash: GENESIS.into() });
+        }
+        let chain = guard.as_mut().expect("set above");
+        let mut record = AuditRecord {
+            id: Uuid::new_v4(),
+            time: rfc3339_millis(now),
+            chain: chain.name.trim_end_matches(".jsonl").to_owned(),
+            seq: chain.seq + 1,
+            caller: event.caller,
+            action: event.action,
+            target: event.target,
+            ticket: event.ticket,
+            request_id: event.request_id,
+            phase: event.phase,
+            outcome: event.outcome,
+            details: if event.details.is_null() { Value::Object(Default::default()) } else { event.details },
+            prev_hash: chain.last_hash.clone(),
+            hash: String::new(),
+        };
+        record.hash = record.compute_hash();
+        let mut line = serde_json::to_vec(&record).expect("records serialize");
+        line.push(b'\n');
+        self.storage.append(&chain.name, chain.offset, &line).await?;
+        chain.offset += line.len() as u64;
+        chain.seq += 1;
+        chain.last_hash = record.hash.clone();
+        Ok(record)
+    }
+
+    /// Every chain (blob) whose day is within `[from, to]`.
+    async fn chains(&self, from: OffsetDateTime, to: OffsetDateTime) -> Result<Vec<String>, AuditError> {
+        let mut names = Vec::new();
+        let mut day = from.date();
+        while day <= to.date() {
+            let prefix = format!("{:04}/{:02}/{:02}/", day.year(), u8::from(day.month()), day.day());
+            names.extend(self.storage.list(&prefix).await?);
+            day = day.next_day().expect("in range");
+        }
+        names.sort();
+        Ok(names)
+    }
+
+    /// Read every record of one chain, in order.
+    async fn read_chain(&self, name: &str) -> Result<Vec<Result<AuditRecord, String>>, AuditError> {
+        let bytes = self.storage.read(name).await?;
+        Ok(bytes
+            .split(|b| *b == b'\n')
+            .filter(|l| !l.is_empty())
+            .map(|l| serde_json::from_slice::<AuditRecord>(l).map_err(|_| "not a record".to_owned()))
+            .collect())
+    }
+
+    /// Records in `[from, to]` that match `filter`, ordered by time then id.
+    ///
+    /// # Errors
+    /// Storage failed, or a stored line is not a record.
+    pub async fn query(&self, filter: &AuditFilter) -> Result<Vec<AuditRecord>, AuditError> {
+        let mut out = Vec::new();
+        for name in self.chains(filter.from, filter.to).await? {
+            for (i, r) in self.read_chain(&name).await?.into_iter().enumerate() {
+                let r = r.map_err(|_| AuditError::Corrupt(format!("{name} line {}", i + 1)))?;
+                if filter.matches(&r) {
+                    out.push(r);
+                }
+            }
+        }
+        out.sort_by(|a, b| (a.time.as_str(), a.id).cmp(&(b.time.as_str(), b.id)));
+        Ok(out)
+    }
+
+    /// Recompute every chain in `[from, to]`.
+    ///
+    /// # Errors
+    /// Storage failed.
+    pub async fn verify(&self, from: OffsetDateTime, to: OffsetDateTime) -> Result<VerifyReport, AuditError> {
+        let mut report = VerifyReport::default();
+        for name in self.chains(from, to).await? {
+            report.chains += 1;
+            let mut prev = GENESIS.to_owned();
+            for (i, line) in self.read_chain(&name).await?.into_iter().enumerate() {
+                let line_no = i as u64 + 1;
+                let problem = match &line {
+                    Err(e) => Some(e.clone()),
+                    Ok(r) if r.seq != line_no => Some(format!("sequence {} where {line_no} was expected", r.seq)),
+                    Ok(r) if r.prev_hash != prev => Some("its prevHash does not match the record before it".into()),
+                    Ok(r) if r.compute_hash() != r.hash => Some("its content does not match its hash".into()),
+                    Ok(_) => None,
+                };
+                if let Some(reason) = problem {
+                    report.first_mismatch = Some(Mismatch {
+                        chain: name.clone(),
+                        line: line_no,
+                        record_id: line.as_ref().ok().map(|r| r.id),
+                        reason,
+                    });
+                    return Ok(report);
+                }
+                let record = line.expect("checked");
+                prev = record.hash;
+                report.records += 1;
+            }
+        }
+        Ok(report)
+    }
+}
+
+/// What `GET /api/audit` and the CLI filter on.
+#[derive(Debug, Clone)]
+pub struct AuditFilter {
+    pub from: OffsetDateTime,
+    pub to: OffsetDateTime,
+    /// Target object id or UPN (case-insensitive).
+    pub user: Option<String>,
+    pub ticket: Option<String>,
+    pub action: Option<String>,
+    /// `succeeded`, `refused` or `failed`.
+    pub outcome: Option<String>,
+}
+
+impl AuditFilter {
+    fn matches(&self, r: &AuditRecord) -> bool {
+        let eq = |a: &str, b: &str| a.eq_ignore_ascii_case(b);
+        let time_ok = OffsetDateTime::parse(&r.time, &time::format_description::well_known::Rfc3339)
+            .is_ok_and(|t| t >= self.from && t <= self.to);
+        time_ok
+            && self.user.as_deref().is_none_or(|u| {
+                r.target.as_ref().is_some_and(|t| {
+                    t.object_id.as_deref().is_some_and(|o| eq(o, u)) || t.upn.as_deref().is_some_and(|x| eq(x, u))
+                })
+            })
+            && self.ticket.as_deref().is_none_or(|k| r.ticket.as_ref().is_some_and(|t| eq(&t.id, k)))
+            && self.action.as_deref().is_none_or(|a| eq(&r.action, a))
+            && self.outcome.as_deref().is_none_or(|o| r.outcome.as_ref().is_some_and(|x| eq(x.status(), o)))
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VerifyReport {
+    pub chains: u64,
+    pub records: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_mismatch: Option<Mismatch>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Mismatch {
+    pub chain: String,
+    pub line: u64,
+    pub record_id: Option<Uuid>,
+    pub reason: String,
+}
+
+/// Mask a phone number for a record or a response: `+1 4255550101` -> `+1 *******101`.
+pub fn mask_phone(number: &str) -> String {
+    let digits: Vec<usize> = number.char_indices().filter(|(_, c)| c.is_ascii_digit()).map(|(i, _)| i).collect();
+    let keep_from = digits.len().saturating_sub(3);
+    let country_end = number.find(' ').unwrap_or(0);
+    number
+        .char_indices()
+        .map(|(i, c)| {
+            let pos = digits.iter().position(|d| *d == i);
+            match pos {
+                Some(p) if p < keep_from && i > country_end => '*',
+                _ => c,
+            }
+        })
+        .collect()
+}
+
+/// Mask an email address: `adele.vance@personal.example` -> `a***e@personal.example`.
+pub fn mask_email(address: &str) -> String {
+    match address.split_once('@') {
+        Some((local, domain)) if local.chars().count() > 2 => {
+            let first = local.chars().next().unwrap_or('*');
+            let last = local.chars().last().unwrap_or('*');
+            format!("{first}***{last}@{domain}")
+        }
+        Some((_, domain)) => format!("***@{domain}"),
+        None => "***".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn phones_and_emails_are_masked() {
+        assert_eq!(mask_phone("+1 4255550101"), "+1 *******101");
+        assert_eq!(mask_phone("+14255550101"), "+********101");
+        assert_eq!(mask_email("adele.vance@personal.example"), "a***e@personal.example");
+        assert_eq!(mask_email("ab@x.test"), "***@x.test");
+    }
+
+    #[tokio::test]
+    async fn a_chain_verifies_and_an_edit_is_found() {
+        let dir = std::env::temp_dir().join(format!("audit-unit-{}", Uuid::new_v4()));
+        let storage = Arc::new(FileStorage::new(dir.clone()));
+        let trail = AuditTrail::new(storage.clone());
+        for i in 0..3 {
+            trail
+                .record(AuditEvent {
+                    caller: CallerRecord { via: "cli".into(), ..Default::default() },
+                    action: "test".into(),
+                    target: None,
+                    ticket: Some(Ticket { system: "jira".into(), id: format!("HELP-{i}") }),
+                    request_id: None,
+                    phase: Phase::Intent,
+                    outcome: None,
+                    details: serde_json::json!({"n": i}),
+                })
+                .await
+                .unwrap();
+        }
+        let now = OffsetDateTime::now_utc();
+        let report = trail.verify(now - time::Duration::days(1), now).await.unwrap();
+        assert_eq!((report.chains, report.records, report.first_mismatch), (1, 3, None));
+        // Edit the second record's ticket in place.
+        let name = storage.list(&format!("{}/", day_of(now))).await.unwrap().remove(0);
+        let path = dir.join(&name);
+        let text = std::fs::read_to_string(&path).unwrap().replace("HELP-1", "HELP-9");
+        std::fs::write(&path, text).unwrap();
+        let report = trail.verify(now - time::Duration::days(1), now).await.unwrap();
+        let mismatch = report.first_mismatch.unwrap();
+        assert_eq!(mismatch.line, 2);
+        assert!(mismatch.reason.contains("hash"), "{}", mismatch.reason);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}

@@ -1,0 +1,190 @@
+//! Where audit chains are kept: append blobs in Azure Blob Storage (with the managed identity),
+//! or a directory with the same layout for `mfa-recovery dev`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use azure_core::credentials::TokenCredential;
+use azure_core::http::{ClientOptions, RequestContent, StatusCode, Transport};
+use azure_storage_blob::models::{
+    AppendBlobClientAppendBlockOptions, AppendBlobClientCreateOptions, BlobContainerClientListBlobsOptions,
+};
+use azure_storage_blob::{BlobContainerClient, BlobContainerClientOptions};
+use futures::TryStreamExt;
+use url::Url;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// The blob exists already, or another writer appended first.
+    #[error("{0}: a conditional write was refused")]
+    Conflict(String),
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+/// Append-only storage of named chains.
+#[async_trait]
+pub trait AuditStorage: Send + Sync {
+    /// Create an empty chain; fails with `Conflict` when it exists.
+    async fn create(&self, name: &str) -> Result<(), StorageError>;
+    /// Append `data` at `offset`, which must be the chain's current length (a conditional append).
+    async fn append(&self, name: &str, offset: u64, data: &[u8]) -> Result<(), StorageError>;
+    /// Names of the chains under `prefix`.
+    async fn list(&self, prefix: &str) -> Result<Vec<String>, StorageError>;
+    async fn read(&self, name: &str) -> Result<Vec<u8>, StorageError>;
+}
+
+/// A directory tree, one file per chain (`dev`).
+pub struct FileStorage {
+    root: PathBuf,
+}
+
+impl FileStorage {
+    pub fn new(root: PathBuf) -> FileStorage {
+        FileStorage { root }
+    }
+}
+
+fn io(e: std::io::Error) -> StorageError {
+    StorageError::Unavailable(format!("audit directory: {e}"))
+}
+
+#[async_trait]
+impl AuditStorage for FileStorage {
+    async fn create(&self, name: &str) -> Result<(), StorageError> {
+        let path = self.root.join(name);
+        if let Some(parent) = path.parent() {
+            tokio::fs::create_dir_all(parent).await.map_err(io)?;
+        }
+        match tokio::fs::OpenOptions::new().write(true).create_new(true).open(&path).await {
+            Ok(_) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(StorageError::Conflict(name.into())),
+            Err(e) => Err(io(e)),
+        }
+    }
+
+    async fn append(&self, name: &str, offset: u64, data: &[u8]) -> Result<(), StorageError> {
+        use tokio::io::AsyncWriteExt;
+        let mut file = tokio::fs::OpenOptions::new().append(true).open(self.root.join(name)).await.map_err(io)?;
+        if file.metadata().await.map_err(io)?.len() != offset {
+            return Err(StorageError::Conflict(name.into()));
+        }
+        file.write_all(data).await.map_err(io)?;
+        file.sync_data().await.map_err(io)
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<String>, StorageError> {
+        let dir = self.root.join(prefix);
+        let mut out = Vec::new();
+        let mut entries = match tokio::fs::read_dir(&dir).await {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+            Err(e) => return Err(io(e)),
+        };
+        while let Some(entry) = entries.next_entry().await.map_err(io)? {
+            let file = entry.file_name().to_string_lossy().into_owned();
+            if file.ends_with(".jsonl") {
+                out.push(format!("{prefix}{file}"));
+            }
+        }
+        Ok(out)
+    }
+
+    async fn read(&self, name: &str) -> Result<Vec<u8>, StorageError> {
+        tokio::fs::read(self.root.join(name)).await.map_err(io)
+    }
+}
+
+/// Append blobs in one container, through azure_storage_blob and an Entra token credential.
+pub struct BlobStorage {
+    container: BlobContainerClient,
+}
+
+fn azure(e: azure_core::Error) -> StorageError {
+    StorageError::Unavailable(format!("blob storage: {e}"))
+}
+
+fn conflict_or(name: &str, e: azure_core::Error) -> StorageError {
+    match e.http_status() {
+        Some(StatusCode::Conflict | StatusCode::PreconditionFailed) => StorageError::Conflict(name.into()),
+        _ => azure(e),
+    }
+}
+
+impl BlobStorage {
+    /// A client for `{service_uri}/{container}`. `transport` is for tests that must trust a
+    /// local certificate authority; production passes `None`.
+    ///
+    /// # Errors
+    /// The URL is not usable (for example not https with a credential).
+    pub fn new(
+        service_uri: &Url,
+        container: &str,
+        credential: Arc<dyn TokenCredential>,
+        transport: Option<Transport>,
+    ) -> Result<BlobStorage, StorageError> {
+        let mut url = service_uri.clone();
+        url.path_segments_mut().map_err(|_| StorageError::Unavailable("bad blob URL".into()))?.pop_if_empty().push(container);
+        let options = BlobContainerClientOptions {
+            client_options: ClientOptions { transport, ..Default::default() },
+            ..Default::default()
+        };
+        let container = BlobContainerClient::new(url, Some(credential), Some(options)).map_err(azure)?;
+        Ok(BlobStorage { container })
+    }
+
+    /// Create the container if it does not exist (the templates create it with its immutability
+    /// policy; this covers a fresh account).
+    ///
+    /// # Errors
+    /// Storage is unreachable or refuses the identity.
+    pub async fn ensure_container(&self) -> Result<(), StorageError> {
+        match self.container.create(None).await {
+            Ok(_) => Ok(()),
+            Err(e) if e.http_status() == Some(StatusCode::Conflict) => Ok(()),
+            Err(e) => Err(azure(e)),
+        }
+    }
+}
+
+#[async_trait]
+impl AuditStorage for BlobStorage {
+    async fn create(&self, name: &str) -> Result<(), StorageError> {
+        let options = AppendBlobClientCreateOptions { if_none_match: Some("*".into()), ..Default::default() };
+        self.container
+            .blob_client(name)
+            .append_blob_client()
+            .create(Some(options))
+            .await
+            .map(|_| ())
+            .map_err(|e| conflict_or(name, e))
+    }
+
+    async fn append(&self, name: &str, offset: u64, data: &[u8]) -> Result<(), StorageError> {
+        let options = AppendBlobClientAppendBlockOptions { append_position: Some(offset as i64), ..Default::default() };
+        self.container
+            .blob_client(name)
+            .append_blob_client()
+            .append_block(RequestContent::from(data.to_vec()), data.len() as u64, Some(options))
+            .await
+            .map(|_| ())
+            .map_err(|e| conflict_or(name, e))
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<String>, StorageError> {
+        let options = BlobContainerClientListBlobsOptions { prefix: Some(prefix.to_owned()), ..Default::default() };
+        let mut pages = self.container.list_blobs(Some(options)).map_err(azure)?.into_pages();
+        let mut names = Vec::new();
+        while let Some(page) = pages.try_next().await.map_err(azure)? {
+            let page = page.into_model().map_err(azure)?;
+            names.extend(page.blob_items.into_iter().filter_map(|b| b.name));
+        }
+        Ok(names)
+    }
+
+    async fn read(&self, name: &str) -> Result<Vec<u8>, StorageError> {
+        let response = self.container.blob_client(name).download(None).await.map_err(azure)?;
+        Ok(response.body.collect().await.map_err(azure)?.to_vec())
+    }
+}
