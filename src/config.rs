@@ -53,6 +53,15 @@ pub struct StorageSettings {
     pub client_id: Option<Uuid>,
 }
 
+/// Where the audit trail lives: a blob container (production) or a directory (`dev`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuditSettings {
+    /// `AUDIT_CONTAINER` in the storage account of `AzureWebJobsStorage__blobServiceUri`.
+    Blob { service_uri: Url, container: String },
+    /// `AUDIT_DIR`: a local directory with the same layout.
+    Directory(std::path::PathBuf),
+}
+
 /// The whole configuration of the function set.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Settings {
@@ -66,6 +75,8 @@ pub struct Settings {
     /// `KEY_VAULT_URI`: the vault holding connector secrets.
     pub key_vault_uri: Option<Url>,
     pub storage: Option<StorageSettings>,
+    /// Where the audit trail is kept.
+    pub audit: AuditSettings,
     /// `SWEEP_SCHEDULE`: NCRONTAB (6 fields) of the compliance sweep.
     pub sweep_schedule: String,
     /// `MFA_RECOVERY_LOG_FORMAT`, or JSON when running under a Functions host.
@@ -82,6 +93,7 @@ impl fmt::Debug for Settings {
             .field("auth", &self.auth)
             .field("key_vault_uri", &self.key_vault_uri.as_ref().map(Url::as_str))
             .field("storage", &self.storage)
+            .field("audit", &self.audit)
             .field("sweep_schedule", &self.sweep_schedule)
             .field("log_format", &self.log_format)
             .finish()
@@ -150,6 +162,7 @@ impl Settings {
         let authority = endpoint("AUTH_AUTHORITY", get("AUTH_AUTHORITY").unwrap_or(DEFAULT_AUTHORITY))?;
         let key_vault_uri = get("KEY_VAULT_URI").map(|v| endpoint("KEY_VAULT_URI", v)).transpose()?;
         let storage = storage(&get)?;
+        let audit = audit(&get, storage.as_ref())?;
         let sweep_schedule = get("SWEEP_SCHEDULE").unwrap_or(DEFAULT_SWEEP_SCHEDULE).to_owned();
         validate_schedule(&sweep_schedule)?;
         let log_format = match get("MFA_RECOVERY_LOG_FORMAT") {
@@ -175,6 +188,7 @@ impl Settings {
             },
             key_vault_uri,
             storage,
+            audit,
             sweep_schedule,
             log_format,
         })
@@ -256,6 +270,40 @@ fn storage<'a>(get: &impl Fn(&str) -> Option<&'a str>) -> Result<Option<StorageS
     }
 }
 
+fn audit<'a>(
+    get: &impl Fn(&str) -> Option<&'a str>,
+    storage: Option<&StorageSettings>,
+) -> Result<AuditSettings, ConfigError> {
+    if let Some(dir) = get("AUDIT_DIR") {
+        return Ok(AuditSettings::Directory(dir.into()));
+    }
+    let container = get("AUDIT_CONTAINER").unwrap_or("audit");
+    // Container names: 3-63 lowercase letters, digits and single hyphens.
+    let valid = (3..=63).contains(&container.len())
+        && container
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !container.starts_with('-')
+        && !container.ends_with('-')
+        && !container.contains("--");
+    if !valid {
+        return Err(ConfigError::new(
+            "AUDIT_CONTAINER",
+            format!("'{container}' is not a blob container name"),
+        ));
+    }
+    match storage {
+        Some(s) => Ok(AuditSettings::Blob {
+            service_uri: s.blob_service_uri.clone(),
+            container: container.to_owned(),
+        }),
+        None => Err(ConfigError::new(
+            "AzureWebJobsStorage__blobServiceUri",
+            "is required for the audit trail (or AzureWebJobsStorage__accountName; AUDIT_DIR for a local directory)",
+        )),
+    }
+}
+
 /// The host accepts 6-field NCRONTAB (`{second} {minute} {hour} {day} {month} {day-of-week}`).
 fn validate_schedule(value: &str) -> Result<(), ConfigError> {
     let fields = value.split_whitespace().count();
@@ -286,6 +334,7 @@ mod tests {
         [
             ("AUTH_TENANT_ID", "8f0c2c1e-3b7a-4c57-9a3e-5b2f6d1c9e10"),
             ("AUTH_AUDIENCE", "api://mfa-recovery"),
+            ("AUDIT_DIR", "/tmp/mfa-recovery-audit"),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
@@ -377,6 +426,27 @@ mod tests {
             "https://stmfarecovery.queue.core.windows.net/"
         );
         assert!(st.client_id.is_some());
+    }
+
+    #[test]
+    fn the_audit_trail_needs_storage_or_a_directory() {
+        let mut m = base();
+        m.remove("AUDIT_DIR");
+        assert_eq!(
+            Settings::from_map(&m).unwrap_err().key,
+            "AzureWebJobsStorage__blobServiceUri"
+        );
+        m.insert("AzureWebJobsStorage__accountName".into(), "stmfarecovery".into());
+        let s = Settings::from_map(&m).unwrap();
+        assert_eq!(
+            s.audit,
+            AuditSettings::Blob {
+                service_uri: Url::parse("https://stmfarecovery.blob.core.windows.net").unwrap(),
+                container: "audit".into()
+            }
+        );
+        m.insert("AUDIT_CONTAINER".into(), "Audit_Trail".into());
+        assert_eq!(Settings::from_map(&m).unwrap_err().key, "AUDIT_CONTAINER");
     }
 
     #[test]

@@ -63,6 +63,10 @@ pub fn dev_settings(sim: &Simulator, port: u16) -> anyhow::Result<Settings> {
     ] {
         vars.insert(k.to_owned(), v);
     }
+    // The audit trail goes to a local directory unless you point dev at a storage account.
+    if !vars.keys().any(|k| k.starts_with("AzureWebJobsStorage__")) {
+        vars.entry("AUDIT_DIR".into()).or_insert_with(|| ".dev/audit".into());
+    }
     vars.entry("MFA_RECOVERY_LOG_FORMAT".into())
         .or_insert_with(|| "text".into());
     Ok(Settings::from_map(&vars)?)

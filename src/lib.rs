@@ -8,7 +8,9 @@
 //! cli.rs        serve (what the host starts), dev, sim, config
 //! config.rs     Settings from the environment (docs/configuration.md)
 //! telemetry.rs  tracing: JSON lines under a host, readable lines in a terminal
+//! audit/        the hash-chained audit trail (blob or directory)
 //! auth/         caller authentication: Entra tokens, roles
+//! azure.rs      the managed identity credential and Azure SDK seams
 //! host/         the custom-handler protocol: router, envelopes, invocation context, ApiError
 //! dev.rs        `mfa-recovery dev`: the function set on the simulated tenant (feature `dev`)
 //! ```
@@ -18,6 +20,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod azure;
 pub mod cli;
 pub mod config;
 #[cfg(feature = "dev")]

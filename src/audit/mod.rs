@@ -186,7 +186,8 @@ fn day_of(t: OffsetDateTime) -> String {
 
 pub fn rfc3339_millis(t: OffsetDateTime) -> String {
     let t = t.replace_nanosecond(t.millisecond() as u32 * 1_000_000).expect("valid");
-    t.format(&time::format_description::well_known::Rfc3339).expect("formattable")
+    t.format(&time::format_description::well_known::Rfc3339)
+        .expect("formattable")
 }
 
 impl AuditTrail {
@@ -194,7 +195,11 @@ impl AuditTrail {
         // One chain per process: a fresh id each start, so a restarted instance never appends
         // to a chain whose tail it does not know.
         let instance = Uuid::new_v4().simple().to_string();
-        AuditTrail { storage, instance, chain: Mutex::new(None) }
+        AuditTrail {
+            storage,
+            instance,
+            chain: Mutex::new(None),
+        }
     }
 
     /// Append one record. The record is stored when this returns `Ok`.
@@ -208,7 +213,13 @@ impl AuditTrail {
         if guard.as_ref().is_none_or(|c| c.day != day) {
             let name = format!("{day}/{}.jsonl", self.instance);
             self.storage.create(&name).await?;
-            *guard = Some(ChainState { day, name, seq: 0, offset: 0, last_hash: GENESIS.into() });
+            *guard = Some(ChainState {
+                day,
+                name,
+                seq: 0,
+                offset: 0,
+                last_hash: GENESIS.into(),
+            });
         }
         let chain = guard.as_mut().expect("set above");
         let mut record = AuditRecord {
@@ -223,7 +234,11 @@ impl AuditTrail {
             request_id: event.request_id,
             phase: event.phase,
             outcome: event.outcome,
-            details: if event.details.is_null() { Value::Object(Default::default()) } else { event.details },
+            details: if event.details.is_null() {
+                Value::Object(Default::default())
+            } else {
+                event.details
+            },
             prev_hash: chain.last_hash.clone(),
             hash: String::new(),
         };
@@ -338,9 +353,15 @@ impl AuditFilter {
                     t.object_id.as_deref().is_some_and(|o| eq(o, u)) || t.upn.as_deref().is_some_and(|x| eq(x, u))
                 })
             })
-            && self.ticket.as_deref().is_none_or(|k| r.ticket.as_ref().is_some_and(|t| eq(&t.id, k)))
+            && self
+                .ticket
+                .as_deref()
+                .is_none_or(|k| r.ticket.as_ref().is_some_and(|t| eq(&t.id, k)))
             && self.action.as_deref().is_none_or(|a| eq(&r.action, a))
-            && self.outcome.as_deref().is_none_or(|o| r.outcome.as_ref().is_some_and(|x| eq(x.status(), o)))
+            && self
+                .outcome
+                .as_deref()
+                .is_none_or(|o| r.outcome.as_ref().is_some_and(|x| eq(x.status(), o)))
     }
 }
 
@@ -364,7 +385,11 @@ pub struct Mismatch {
 
 /// Mask a phone number for a record or a response: `+1 4255550101` -> `+1 *******101`.
 pub fn mask_phone(number: &str) -> String {
-    let digits: Vec<usize> = number.char_indices().filter(|(_, c)| c.is_ascii_digit()).map(|(i, _)| i).collect();
+    let digits: Vec<usize> = number
+        .char_indices()
+        .filter(|(_, c)| c.is_ascii_digit())
+        .map(|(i, _)| i)
+        .collect();
     let keep_from = digits.len().saturating_sub(3);
     let country_end = number.find(' ').unwrap_or(0);
     number
@@ -412,10 +437,16 @@ mod tests {
         for i in 0..3 {
             trail
                 .record(AuditEvent {
-                    caller: CallerRecord { via: "cli".into(), ..Default::default() },
+                    caller: CallerRecord {
+                        via: "cli".into(),
+                        ..Default::default()
+                    },
                     action: "test".into(),
                     target: None,
-                    ticket: Some(Ticket { system: "jira".into(), id: format!("HELP-{i}") }),
+                    ticket: Some(Ticket {
+                        system: "jira".into(),
+                        id: format!("HELP-{i}"),
+                    }),
                     request_id: None,
                     phase: Phase::Intent,
                     outcome: None,

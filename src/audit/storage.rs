@@ -57,7 +57,12 @@ impl AuditStorage for FileStorage {
         if let Some(parent) = path.parent() {
             tokio::fs::create_dir_all(parent).await.map_err(io)?;
         }
-        match tokio::fs::OpenOptions::new().write(true).create_new(true).open(&path).await {
+        match tokio::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .await
+        {
             Ok(_) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(StorageError::Conflict(name.into())),
             Err(e) => Err(io(e)),
@@ -66,7 +71,11 @@ impl AuditStorage for FileStorage {
 
     async fn append(&self, name: &str, offset: u64, data: &[u8]) -> Result<(), StorageError> {
         use tokio::io::AsyncWriteExt;
-        let mut file = tokio::fs::OpenOptions::new().append(true).open(self.root.join(name)).await.map_err(io)?;
+        let mut file = tokio::fs::OpenOptions::new()
+            .append(true)
+            .open(self.root.join(name))
+            .await
+            .map_err(io)?;
         if file.metadata().await.map_err(io)?.len() != offset {
             return Err(StorageError::Conflict(name.into()));
         }
@@ -125,9 +134,15 @@ impl BlobStorage {
         transport: Option<Transport>,
     ) -> Result<BlobStorage, StorageError> {
         let mut url = service_uri.clone();
-        url.path_segments_mut().map_err(|_| StorageError::Unavailable("bad blob URL".into()))?.pop_if_empty().push(container);
+        url.path_segments_mut()
+            .map_err(|_| StorageError::Unavailable("bad blob URL".into()))?
+            .pop_if_empty()
+            .push(container);
         let options = BlobContainerClientOptions {
-            client_options: ClientOptions { transport, ..Default::default() },
+            client_options: ClientOptions {
+                transport,
+                ..Default::default()
+            },
             ..Default::default()
         };
         let container = BlobContainerClient::new(url, Some(credential), Some(options)).map_err(azure)?;
@@ -151,7 +166,10 @@ impl BlobStorage {
 #[async_trait]
 impl AuditStorage for BlobStorage {
     async fn create(&self, name: &str) -> Result<(), StorageError> {
-        let options = AppendBlobClientCreateOptions { if_none_match: Some("*".into()), ..Default::default() };
+        let options = AppendBlobClientCreateOptions {
+            if_none_match: Some("*".into()),
+            ..Default::default()
+        };
         self.container
             .blob_client(name)
             .append_blob_client()
@@ -162,7 +180,10 @@ impl AuditStorage for BlobStorage {
     }
 
     async fn append(&self, name: &str, offset: u64, data: &[u8]) -> Result<(), StorageError> {
-        let options = AppendBlobClientAppendBlockOptions { append_position: Some(offset as i64), ..Default::default() };
+        let options = AppendBlobClientAppendBlockOptions {
+            append_position: Some(offset as i64),
+            ..Default::default()
+        };
         self.container
             .blob_client(name)
             .append_blob_client()
@@ -173,7 +194,10 @@ impl AuditStorage for BlobStorage {
     }
 
     async fn list(&self, prefix: &str) -> Result<Vec<String>, StorageError> {
-        let options = BlobContainerClientListBlobsOptions { prefix: Some(prefix.to_owned()), ..Default::default() };
+        let options = BlobContainerClientListBlobsOptions {
+            prefix: Some(prefix.to_owned()),
+            ..Default::default()
+        };
         let mut pages = self.container.list_blobs(Some(options)).map_err(azure)?.into_pages();
         let mut names = Vec::new();
         while let Some(page) = pages.try_next().await.map_err(azure)? {

@@ -62,10 +62,9 @@ impl JwksCache {
         let age = state.fetched_at.map(|t| t.elapsed());
         let stale = age.is_none_or(|a| a > MAX_AGE);
         let may_refetch = age.is_none_or(|a| a >= MIN_REFETCH_INTERVAL);
-        if !stale
-            && let Some(key) = state.keys.get(kid) {
-                return Ok(key.clone());
-            }
+        if !stale && let Some(key) = state.keys.get(kid) {
+            return Ok(key.clone());
+        }
         if stale || may_refetch {
             match self.fetch().await {
                 Ok(keys) => {
@@ -98,9 +97,10 @@ impl JwksCache {
         let mut keys = HashMap::new();
         for k in jwks.keys {
             if let (Some(kid), "RSA", Some(n), Some(e)) = (k.kid, k.kty.as_str(), k.n, k.e)
-                && let Ok(key) = DecodingKey::from_rsa_components(&n, &e) {
-                    keys.insert(kid, key);
-                }
+                && let Ok(key) = DecodingKey::from_rsa_components(&n, &e)
+            {
+                keys.insert(kid, key);
+            }
         }
         tracing::info!(keys = keys.len(), "fetched the tenant's signing keys");
         Ok(keys)

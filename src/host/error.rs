@@ -24,6 +24,9 @@ pub enum ApiError {
     MethodNotAllowed { method: String, path: String },
     #[error("{0}")]
     BadRequest(String),
+    /// The audit trail cannot be written or read: nothing was done.
+    #[error("the audit trail is unavailable, so nothing was changed; try again later")]
+    AuditUnavailable(#[source] crate::audit::AuditError),
     /// A refused caller: 401 or 403 with a body that never says why.
     #[error(transparent)]
     Auth(#[from] crate::auth::AuthError),
@@ -39,6 +42,7 @@ impl ApiError {
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Auth(e) => e.status(),
+            ApiError::AuditUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -51,6 +55,7 @@ impl ApiError {
             ApiError::MethodNotAllowed { .. } => "method_not_allowed",
             ApiError::BadRequest(_) => "bad_request",
             ApiError::Auth(_) => "unauthorized",
+            ApiError::AuditUnavailable(_) => "audit_unavailable",
             ApiError::Unexpected(_) => "internal_error",
         }
     }
@@ -70,8 +75,10 @@ impl IntoResponse for ApiError {
             return e.into_response();
         }
         let status = self.status();
-        if let ApiError::Unexpected(e) = &self {
-            tracing::error!(error = %format!("{e:#}"), "invocation failed");
+        match &self {
+            ApiError::Unexpected(e) => tracing::error!(error = %format!("{e:#}"), "invocation failed"),
+            ApiError::AuditUnavailable(e) => tracing::error!(error = %e, "audit trail unavailable"),
+            _ => {}
         }
         (status, Json(self.public_body())).into_response()
     }

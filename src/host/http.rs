@@ -1,14 +1,21 @@
 //! HTTP-triggered functions. With `enableForwardingHttpRequest` the host forwards the original
 //! request (`/api/<route>`), so these are plain axum handlers.
 
+use std::collections::HashMap;
+
 use axum::Json;
-use axum::extract::{Path, State};
-use axum::http::HeaderMap;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use serde_json::{Value, json};
+use time::OffsetDateTime;
 
 use super::AppState;
 use super::error::ApiError;
-use crate::auth::Role;
+use crate::audit::{AuditEvent, AuditFilter, AuditRecord, CallerRecord, Outcome, Phase};
+use crate::auth::{Caller, Role};
 
 /// `GET /api/health`: liveness, unauthenticated; reveals nothing but the version.
 pub async fn health() -> Json<Value> {
@@ -20,13 +27,47 @@ pub async fn ready() -> Json<Value> {
     Json(json!({"status": "ready"}))
 }
 
+/// Authenticate and authorize a call; a refusal is recorded in the audit trail (best effort:
+/// a refusal changes nothing, so an audit failure does not change the answer).
+async fn guard(state: &AppState, headers: &HeaderMap, role: Role, action: &str) -> Result<Caller, ApiError> {
+    match state.auth.authorize(headers, role).await {
+        Ok(caller) => Ok(caller),
+        Err(refusal) => {
+            let caller = CallerRecord {
+                via: "anonymous".into(),
+                source_ip: crate::auth::source_ip(headers).map(|i| i.to_string()),
+                ..Default::default()
+            };
+            let code = if refusal.status().as_u16() == 403 {
+                "forbidden"
+            } else {
+                "unauthenticated"
+            };
+            let event = AuditEvent {
+                caller,
+                action: action.to_owned(),
+                target: None,
+                ticket: None,
+                request_id: None,
+                phase: Phase::Outcome,
+                outcome: Some(Outcome::Refused(code.to_owned())),
+                details: json!({"reason": refusal.to_string(), "requiredRole": role.as_str()}),
+            };
+            if let Err(e) = state.audit.record(event).await {
+                tracing::error!(error = %e, "could not record a refused call");
+            }
+            Err(refusal.into())
+        }
+    }
+}
+
 /// `POST /api/users/{user}/tap`
 pub async fn tap(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(_user): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    state.auth.authorize(&headers, Role::Tap).await?;
+    guard(&state, &headers, Role::Tap, "tap.issue").await?;
     Err(ApiError::NotImplemented {
         function: "tap",
         issue: "issue #4",
@@ -39,27 +80,228 @@ pub async fn reset(
     headers: HeaderMap,
     Path(_user): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    state.auth.authorize(&headers, Role::Reset).await?;
+    guard(&state, &headers, Role::Reset, "mfa.reset").await?;
     Err(ApiError::NotImplemented {
         function: "reset",
         issue: "issue #5",
     })
 }
 
-/// `GET /api/audit`
-pub async fn audit(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
-    state.auth.authorize(&headers, Role::AuditRead).await?;
-    Err(ApiError::NotImplemented {
-        function: "audit",
-        issue: "issue #3",
-    })
-}
-
 /// `POST /api/requests` and `GET /api/requests/{id}`
 pub async fn requests(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
-    state.auth.authorize(&headers, Role::Request).await?;
+    guard(&state, &headers, Role::Request, "request.submit").await?;
     Err(ApiError::NotImplemented {
         function: "requests",
         issue: "issue #6",
     })
+}
+
+/// Largest page of `GET /api/audit`, and the widest time range one query may scan.
+const MAX_PAGE: usize = 1000;
+const MAX_RANGE_DAYS: i64 = 31;
+
+fn parse_time(name: &str, value: &str) -> Result<OffsetDateTime, ApiError> {
+    let rfc = &time::format_description::well_known::Rfc3339;
+    OffsetDateTime::parse(value, rfc)
+        .or_else(|_| {
+            time::Date::parse(value, time::macros::format_description!("[year]-[month]-[day]"))
+                .map(|d| d.midnight().assume_utc())
+        })
+        .map_err(|_| ApiError::BadRequest(format!("{name} must be an RFC 3339 time or a YYYY-MM-DD date")))
+}
+
+/// The opaque continuation token: where the previous page ended (time and id of its last record).
+fn continuation_of(r: &AuditRecord) -> String {
+    B64.encode(format!("{}|{}", r.time, r.id))
+}
+
+fn parse_continuation(token: &str) -> Result<(String, uuid::Uuid), ApiError> {
+    let bad = || ApiError::BadRequest("continuation is not a token this API returned".into());
+    let raw = String::from_utf8(B64.decode(token).map_err(|_| bad())?).map_err(|_| bad())?;
+    let (time, id) = raw.split_once('|').ok_or_else(bad)?;
+    Ok((time.to_owned(), id.parse().map_err(|_| bad())?))
+}
+
+/// `GET /api/audit?user=&ticket=&action=&outcome=&from=&to=&pageSize=&continuation=`
+///
+/// JSON by default, CSV with `Accept: text/csv`. Requires `Audit.Read`; each query is itself
+/// recorded (`audit.query`).
+pub async fn audit(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let caller = guard(&state, &headers, Role::AuditRead, "audit.query").await?;
+    const KNOWN: [&str; 9] = [
+        "user",
+        "ticket",
+        "action",
+        "outcome",
+        "from",
+        "to",
+        "pageSize",
+        "continuation",
+        "includeEntra",
+    ];
+    if let Some(unknown) = q.keys().find(|k| !KNOWN.contains(&k.as_str())) {
+        return Err(ApiError::BadRequest(format!(
+            "unknown query parameter '{unknown}'; use {}",
+            KNOWN.join(", ")
+        )));
+    }
+    if q.get("includeEntra").is_some_and(|v| v == "true") {
+        return Err(ApiError::NotImplemented {
+            function: "audit (includeEntra)",
+            issue: "issue #3",
+        });
+    }
+    let now = OffsetDateTime::now_utc();
+    let to = q.get("to").map(|v| parse_time("to", v)).transpose()?.unwrap_or(now);
+    let from = q
+        .get("from")
+        .map(|v| parse_time("from", v))
+        .transpose()?
+        .unwrap_or(to - time::Duration::days(7));
+    if from > to {
+        return Err(ApiError::BadRequest("from must not be after to".into()));
+    }
+    if to - from > time::Duration::days(MAX_RANGE_DAYS) {
+        return Err(ApiError::BadRequest(format!(
+            "from and to may be at most {MAX_RANGE_DAYS} days apart"
+        )));
+    }
+    if let Some(o) = q.get("outcome") {
+        if !["succeeded", "refused", "failed"].contains(&o.as_str()) {
+            return Err(ApiError::BadRequest(
+                "outcome must be succeeded, refused or failed".into(),
+            ));
+        }
+    }
+    let page_size = match q.get("pageSize") {
+        None => 100,
+        Some(v) => v
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=MAX_PAGE).contains(n))
+            .ok_or_else(|| ApiError::BadRequest(format!("pageSize must be 1 to {MAX_PAGE}")))?,
+    };
+    let after = q.get("continuation").map(|c| parse_continuation(c)).transpose()?;
+    let filter = AuditFilter {
+        from,
+        to,
+        user: q.get("user").cloned(),
+        ticket: q.get("ticket").cloned(),
+        action: q.get("action").cloned(),
+        outcome: q.get("outcome").cloned(),
+    };
+    let records = state.audit.query(&filter).await.map_err(ApiError::AuditUnavailable)?;
+    let start = match &after {
+        None => 0,
+        Some((time, id)) => records.partition_point(|r| (r.time.as_str(), r.id) <= (time.as_str(), *id)),
+    };
+    let page: Vec<AuditRecord> = records.iter().skip(start).take(page_size).cloned().collect();
+    let next = (start + page.len() < records.len())
+        .then(|| page.last().map(continuation_of))
+        .flatten();
+    state
+        .audit
+        .record(AuditEvent {
+            caller: CallerRecord::from(&caller),
+            action: "audit.query".into(),
+            target: None,
+            ticket: None,
+            request_id: None,
+            phase: Phase::Outcome,
+            outcome: Some(Outcome::Succeeded),
+            details: json!({"returned": page.len(), "filter": {
+                "user": filter.user, "ticket": filter.ticket, "action": filter.action, "outcome": filter.outcome,
+                "from": crate::audit::rfc3339_millis(from), "to": crate::audit::rfc3339_millis(to)}}),
+        })
+        .await
+        .map_err(ApiError::AuditUnavailable)?;
+    let wants_csv = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("text/csv"));
+    if wants_csv {
+        let mut response = ([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], to_csv(&page)).into_response();
+        if let Some(next) = next.and_then(|n| HeaderValue::from_str(&n).ok()) {
+            response.headers_mut().insert("x-continuation", next);
+        }
+        return Ok(response);
+    }
+    let mut body = json!({"value": page, "count": page.len()});
+    if let Some(next) = next {
+        body["continuation"] = json!(next);
+    }
+    Ok(Json(body).into_response())
+}
+
+/// One CSV cell: quoted when needed, and defused when a spreadsheet would run it as a formula.
+fn cell(value: &str) -> String {
+    let defused = if value.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{value}")
+    } else {
+        value.to_owned()
+    };
+    if defused.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", defused.replace('"', "\"\""))
+    } else {
+        defused
+    }
+}
+
+fn to_csv(records: &[AuditRecord]) -> String {
+    let mut out = String::from(
+        "time,id,phase,action,outcome,code,callerVia,callerAppId,callerObjectId,callerName,sourceIp,targetObjectId,targetUpn,ticketSystem,ticketId,requestId,details,chain,seq,hash\r\n",
+    );
+    for r in records {
+        let o = |v: &Option<String>| v.clone().unwrap_or_default();
+        let phase = match r.phase {
+            Phase::Intent => "intent",
+            Phase::Outcome => "outcome",
+        };
+        let row = [
+            r.time.clone(),
+            r.id.to_string(),
+            phase.into(),
+            r.action.clone(),
+            r.outcome.as_ref().map(|x| x.status().to_owned()).unwrap_or_default(),
+            r.outcome
+                .as_ref()
+                .and_then(|x| x.code().map(str::to_owned))
+                .unwrap_or_default(),
+            r.caller.via.clone(),
+            o(&r.caller.app_id),
+            o(&r.caller.object_id),
+            o(&r.caller.name),
+            o(&r.caller.source_ip),
+            r.target.as_ref().map(|t| o(&t.object_id)).unwrap_or_default(),
+            r.target.as_ref().map(|t| o(&t.upn)).unwrap_or_default(),
+            r.ticket.as_ref().map(|t| t.system.clone()).unwrap_or_default(),
+            r.ticket.as_ref().map(|t| t.id.clone()).unwrap_or_default(),
+            r.request_id.map(|i| i.to_string()).unwrap_or_default(),
+            r.details.to_string(),
+            r.chain.clone(),
+            r.seq.to_string(),
+            r.hash.clone(),
+        ];
+        out.push_str(&row.iter().map(|v| cell(v)).collect::<Vec<_>>().join(","));
+        out.push_str("\r\n");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cell;
+
+    #[test]
+    fn csv_cells_are_quoted_and_formulas_defused() {
+        assert_eq!(cell("plain"), "plain");
+        assert_eq!(cell("a,b"), "\"a,b\"");
+        assert_eq!(cell("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(cell("=HYPERLINK(\"http://x\")"), "\"'=HYPERLINK(\"\"http://x\"\")\"");
+        assert_eq!(cell("@SUM(A1)"), "'@SUM(A1)");
+    }
 }

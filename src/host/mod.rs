@@ -22,8 +22,10 @@ use axum::extract::Request;
 use axum::routing::{get, post};
 use tokio::net::TcpListener;
 
+use crate::audit::{AuditStorage, AuditTrail, BlobStorage, FileStorage};
 use crate::auth::Authenticator;
-use crate::config::Settings;
+use crate::azure::AzureOverrides;
+use crate::config::{AuditSettings, Settings};
 use error::ApiError;
 
 /// What every handler shares.
@@ -31,33 +33,58 @@ use error::ApiError;
 pub struct AppState {
     pub settings: Arc<Settings>,
     pub auth: Arc<Authenticator>,
+    pub audit: Arc<AuditTrail>,
 }
 
 impl AppState {
-    /// Build the shared clients: one HTTP client (with timeouts) for every outbound call.
+    /// Build the shared clients: one HTTP client (with timeouts) for every outbound call, the
+    /// caller authenticator and the audit trail.
     ///
     /// # Errors
-    /// The HTTP client cannot be built (no TLS roots).
-    pub fn new(settings: Settings) -> anyhow::Result<AppState> {
+    /// A client cannot be built.
+    pub async fn new(settings: Settings, azure: &AzureOverrides) -> anyhow::Result<AppState> {
         let http = reqwest::Client::builder()
             .connect_timeout(std::time::Duration::from_secs(10))
             .timeout(std::time::Duration::from_secs(30))
             .user_agent(concat!("mfa-recovery/", env!("CARGO_PKG_VERSION")))
             .build()?;
         let auth = Arc::new(Authenticator::new(&settings.auth, http));
+        let audit = Arc::new(AuditTrail::new(audit_storage(&settings, azure).await?));
         Ok(AppState {
             settings: Arc::new(settings),
             auth,
+            audit,
         })
     }
 }
 
-/// Options that differ between a real host and `mfa-recovery dev`.
-#[derive(Debug, Clone, Copy)]
+/// The audit trail's storage from the settings.
+///
+/// # Errors
+/// The storage client cannot be built.
+pub async fn audit_storage(settings: &Settings, azure: &AzureOverrides) -> anyhow::Result<Arc<dyn AuditStorage>> {
+    Ok(match &settings.audit {
+        AuditSettings::Directory(dir) => Arc::new(FileStorage::new(dir.clone())),
+        AuditSettings::Blob { service_uri, container } => {
+            let credential = crate::azure::credential(settings, azure)?;
+            let blob = BlobStorage::new(service_uri, container, credential, azure.transport.clone())?;
+            // Storage being briefly down must not stop start-up: every audited action then
+            // fails with 503 until it is back.
+            if let Err(e) = blob.ensure_container().await {
+                tracing::warn!(error = %e, "the audit container could not be checked at start-up");
+            }
+            Arc::new(blob)
+        }
+    })
+}
+
+/// Options that differ between a real host, `mfa-recovery dev` and the tests.
+#[derive(Debug, Clone)]
 pub struct HostOptions {
     /// Serve `POST /admin/functions/{name}` (the host's admin API; `dev` only).
     pub admin_api: bool,
     pub bind: IpAddr,
+    pub azure: AzureOverrides,
 }
 
 impl Default for HostOptions {
@@ -65,6 +92,7 @@ impl Default for HostOptions {
         Self {
             admin_api: false,
             bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            azure: AzureOverrides::default(),
         }
     }
 }
@@ -120,7 +148,7 @@ impl Application {
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|e| anyhow::anyhow!("binding {addr} (FUNCTIONS_CUSTOMHANDLER_PORT): {e}"))?;
-        let state = AppState::new(settings)?;
+        let state = AppState::new(settings, &options.azure).await?;
         Ok(Application {
             listener,
             router: router(state, options),

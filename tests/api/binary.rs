@@ -42,6 +42,7 @@ fn start(env: &[(&str, &str)]) -> Running {
         .env("FUNCTIONS_APP_ROOT_PATH", repo_path(""))
         .env("AUTH_TENANT_ID", TENANT)
         .env("AUTH_AUDIENCE", "api://mfa-recovery")
+        .env("AUDIT_DIR", temp_dir("binary-audit"))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     for (k, v) in env {
@@ -276,6 +277,7 @@ fn bad_or_missing_settings_stop_start_up_naming_the_key() {
             .env_clear()
             .env("AUTH_TENANT_ID", TENANT)
             .env("AUTH_AUDIENCE", "api://mfa-recovery")
+            .env("AUDIT_DIR", temp_dir("config-audit"))
             .env("FUNCTIONS_CUSTOMHANDLER_PORT", "0");
         if let Some(k) = remove {
             command.env_remove(k);
@@ -298,6 +300,7 @@ fn config_prints_the_effective_settings() {
     let output = Command::new(env!("CARGO_BIN_EXE_mfa-recovery"))
         .arg("config")
         .env_clear()
+        .env("AUDIT_DIR", "/tmp/mfa-recovery-audit")
         .env("AUTH_TENANT_ID", TENANT)
         .env("AUTH_AUDIENCE", "api://mfa-recovery")
         .output()

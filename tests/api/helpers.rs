@@ -37,6 +37,7 @@ pub fn test_settings(sim: &Simulator) -> HashMap<String, String> {
         ("AUTH_AUTHORITY", sim.authority()),
         ("KEY_VAULT_URI", sim.key_vault_uri()),
         ("AZURE_CLIENT_ID", seed.managed_identity.client_id.clone()),
+        ("AUDIT_DIR", temp_dir("audit").to_string_lossy().into_owned()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
@@ -131,6 +132,13 @@ pub fn host_queue_envelope(binding: &str, message: &str) -> String {
         }
     })
     .to_string()
+}
+
+/// A fresh directory under the system temp dir.
+pub fn temp_dir(what: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("mfa-recovery-test-{what}-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
 }
 
 /// A free TCP port on loopback (bound, then released).
