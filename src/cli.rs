@@ -22,12 +22,30 @@ pub enum Command {
     Serve,
     /// Check the configuration from the environment and print it (no secrets are settings).
     Config,
+    /// Work with the audit trail.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// Run the whole function set locally against the simulated tenant.
     #[cfg(feature = "dev")]
     Dev(crate::dev::DevArgs),
     /// Run the simulated tenant alone.
     #[cfg(feature = "dev")]
     Sim(crate::dev::SimArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Recompute every hash chain in a time range and report the first record that does not match.
+    Verify {
+        /// Start of the range (RFC 3339 or YYYY-MM-DD, UTC). Default: 30 days before --to.
+        #[arg(long)]
+        from: Option<String>,
+        /// End of the range. Default: now.
+        #[arg(long)]
+        to: Option<String>,
+    },
 }
 
 /// Run the command line.
@@ -39,6 +57,12 @@ pub async fn run(cli: Cli) -> ExitCode {
                 println!("{settings:#?}");
                 ExitCode::SUCCESS
             }
+            Err(e) => config_error(&e),
+        },
+        Command::Audit {
+            command: AuditCommand::Verify { from, to },
+        } => match Settings::from_env() {
+            Ok(settings) => audit_verify(settings, from, to).await,
             Err(e) => config_error(&e),
         },
         #[cfg(feature = "dev")]
@@ -78,4 +102,60 @@ async fn serve() -> ExitCode {
         }
     };
     report(app.run_until_stopped(host::shutdown_signal()).await.map_err(Into::into))
+}
+
+fn parse_day_or_time(name: &str, value: &str) -> anyhow::Result<time::OffsetDateTime> {
+    let rfc = &time::format_description::well_known::Rfc3339;
+    time::OffsetDateTime::parse(value, rfc)
+        .or_else(|_| {
+            time::Date::parse(value, time::macros::format_description!("[year]-[month]-[day]"))
+                .map(|d| d.midnight().assume_utc())
+        })
+        .map_err(|_| anyhow::anyhow!("--{name} must be an RFC 3339 time or a YYYY-MM-DD date"))
+}
+
+/// `mfa-recovery audit verify`: exit 0 when every chain verifies, 1 when one does not.
+async fn audit_verify(settings: Settings, from: Option<String>, to: Option<String>) -> ExitCode {
+    let run = async {
+        let to = match to {
+            Some(t) => parse_day_or_time("to", &t)?,
+            None => time::OffsetDateTime::now_utc(),
+        };
+        let from = match from {
+            Some(f) => parse_day_or_time("from", &f)?,
+            None => to - time::Duration::days(30),
+        };
+        anyhow::ensure!(from <= to, "--from must not be after --to");
+        let storage = host::audit_storage(&settings, &Default::default()).await?;
+        let trail = crate::audit::AuditTrail::new(storage);
+        Ok::<_, anyhow::Error>(trail.verify(from, to).await?)
+    };
+    match run.await {
+        Ok(report) => match &report.first_mismatch {
+            None => {
+                println!(
+                    "verified {} records in {} chains: every hash matches",
+                    report.records, report.chains
+                );
+                ExitCode::SUCCESS
+            }
+            Some(m) => {
+                println!(
+                    "MISMATCH in chain {} at line {} (record {}): {}; {} records before it verified",
+                    m.chain,
+                    m.line,
+                    m.record_id
+                        .map(|i| i.to_string())
+                        .unwrap_or_else(|| "unreadable".into()),
+                    m.reason,
+                    report.records
+                );
+                ExitCode::FAILURE
+            }
+        },
+        Err(e) => {
+            eprintln!("mfa-recovery: audit verify: {e:#}");
+            ExitCode::from(2)
+        }
+    }
 }

@@ -1,7 +1,9 @@
 //! End-to-end tests of the function app: the host contract, invocations, the built binary and
 //! `mfa-recovery dev`.
 
+mod audit;
 mod auth;
+mod azurite;
 mod binary;
 mod dev_command;
 mod helpers;

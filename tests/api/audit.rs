@@ -1,0 +1,408 @@
+//! The audit trail in Azure Blob Storage (Azurite, through azure_storage_blob with an Entra
+//! token), the `audit` function, and `mfa-recovery audit verify`.
+
+use std::sync::Arc;
+
+use azure_core::http::{ClientOptions, RequestContent};
+use azure_storage_blob::{BlobContainerClient, BlobContainerClientOptions};
+use futures::TryStreamExt;
+use mfa_recovery::audit::{AuditEvent, AuditTrail, BlobStorage, CallerRecord, Outcome, Phase, Target, Ticket};
+use mfa_recovery::azure::AzureOverrides;
+use mfa_recovery::config::Settings;
+use mfa_recovery::host::{Application, HostOptions};
+use mfa_recovery_sim::{Seed, Simulator, TokenRequest};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::azurite::{Azurite, SimIdentity, certs, trusting_transport};
+use crate::helpers::*;
+
+fn overrides(sim: &Simulator) -> AzureOverrides {
+    AzureOverrides {
+        credential: Some(Arc::new(SimIdentity {
+            endpoint: sim.identity_endpoint(),
+            header: sim.identity_header().to_owned(),
+        })),
+        transport: Some(trusting_transport()),
+    }
+}
+
+/// The function app with its audit trail in Azurite.
+async fn spawn_app_on_azurite(azurite: &Azurite) -> (String, Simulator) {
+    let sim = Simulator::start(Seed::demo(), "127.0.0.1:0").await.unwrap();
+    let mut vars = test_settings(&sim);
+    vars.remove("AUDIT_DIR");
+    vars.insert("AzureWebJobsStorage__blobServiceUri".into(), azurite.blob_url());
+    vars.insert("AzureWebJobsStorage__queueServiceUri".into(), azurite.blob_url());
+    let settings = Settings::from_map(&vars).unwrap();
+    let app = Application::build(
+        settings,
+        HostOptions {
+            azure: overrides(&sim),
+            ..HostOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    let base = format!("http://127.0.0.1:{}", app.port());
+    tokio::spawn(app.run_until_stopped(std::future::pending()));
+    (base, sim)
+}
+
+fn container(azurite: &Azurite, sim: &Simulator) -> BlobContainerClient {
+    let url = format!("{}/audit", azurite.blob_url()).parse().unwrap();
+    let o = overrides(sim);
+    BlobContainerClient::new(
+        url,
+        o.credential,
+        Some(BlobContainerClientOptions {
+            client_options: ClientOptions {
+                transport: o.transport,
+                ..Default::default()
+            },
+            ..Default::default()
+        }),
+    )
+    .unwrap()
+}
+
+fn storage(azurite: &Azurite, sim: &Simulator) -> Arc<BlobStorage> {
+    let o = overrides(sim);
+    Arc::new(
+        BlobStorage::new(
+            &azurite.blob_url().parse().unwrap(),
+            "audit",
+            o.credential.unwrap(),
+            o.transport,
+        )
+        .unwrap(),
+    )
+}
+
+fn event(n: usize) -> AuditEvent {
+    AuditEvent {
+        caller: CallerRecord {
+            via: "token".into(),
+            app_id: Some("app".into()),
+            ..Default::default()
+        },
+        action: "tap.issue".into(),
+        target: Some(Target {
+            object_id: Some("b0000002-0000-4000-8000-000000000002".into()),
+            upn: Some("alex.wilber@contoso.test".into()),
+        }),
+        ticket: Some(Ticket {
+            system: "servicenow".into(),
+            id: format!("INC{n:07}"),
+        }),
+        request_id: Some(uuid::Uuid::new_v4()),
+        phase: Phase::Intent,
+        outcome: None,
+        details: json!({"lifetimeMinutes": 60, "channel": "sms", "to": "+1 *******101"}),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_land_in_blob_storage_and_the_audit_function_returns_them() {
+    let azurite = Azurite::start();
+    let (base, sim) = spawn_app_on_azurite(&azurite).await;
+    let client = reqwest::Client::new();
+    // Three refused calls: no token, a wrong role, and another without a token.
+    let tap = format!("{base}/api/users/alex.wilber@contoso.test/tap");
+    let r = client
+        .post(&tap)
+        .header("x-forwarded-for", "45.30.94.9:41710")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let reset_only = sim.issue_token(&TokenRequest {
+        roles: vec!["Recovery.Reset".into()],
+        ..Default::default()
+    });
+    assert_eq!(
+        client
+            .post(&tap)
+            .bearer_auth(&reset_only)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        client.post(&tap).send().await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
+
+    let auditor = sim.issue_token(&TokenRequest {
+        roles: vec!["Audit.Read".into()],
+        name: Some("SOC".into()),
+        ..Default::default()
+    });
+    let body: Value = client
+        .get(format!("{base}/api/audit?action=tap.issue&outcome=refused"))
+        .bearer_auth(&auditor)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let records = body["value"].as_array().unwrap();
+    assert_eq!(records.len(), 3, "{body}");
+    assert_eq!(
+        records[0]["outcome"],
+        json!({"status": "refused", "code": "unauthenticated"})
+    );
+    assert_eq!(records[0]["caller"]["sourceIp"], "45.30.94.9");
+    assert_eq!(records[1]["outcome"]["code"], "forbidden");
+    assert_eq!(
+        records[1]["seq"].as_u64().unwrap(),
+        records[0]["seq"].as_u64().unwrap() + 1
+    );
+    assert_eq!(records[1]["prevHash"], records[0]["hash"], "one chain");
+
+    // Paging with a continuation token walks the same records.
+    let mut seen = Vec::new();
+    let mut url = format!("{base}/api/audit?action=tap.issue&pageSize=1");
+    loop {
+        let page: Value = client
+            .get(&url)
+            .bearer_auth(&auditor)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert!(page["value"].as_array().unwrap().len() <= 1);
+        seen.extend(page["value"].as_array().unwrap().iter().map(|r| r["id"].clone()));
+        match page["continuation"].as_str() {
+            Some(c) => url = format!("{base}/api/audit?action=tap.issue&pageSize=1&continuation={c}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen, records.iter().map(|r| r["id"].clone()).collect::<Vec<_>>());
+
+    // CSV for Excel, with the same rows.
+    let csv = client
+        .get(format!("{base}/api/audit?action=tap.issue"))
+        .bearer_auth(&auditor)
+        .header("accept", "text/csv")
+        .send()
+        .await
+        .unwrap();
+    assert!(csv.headers()["content-type"].to_str().unwrap().starts_with("text/csv"));
+    let text = csv.text().await.unwrap();
+    assert_eq!(text.lines().count(), 4, "{text}");
+    assert!(text.starts_with("time,id,phase,action,outcome,code"));
+
+    // Each query is itself on the record, with the caller.
+    let queries: Value = client
+        .get(format!("{base}/api/audit?action=audit.query"))
+        .bearer_auth(&auditor)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(queries["count"].as_u64().unwrap() >= 3);
+    assert_eq!(queries["value"][0]["caller"]["name"], "SOC");
+
+    // Bad parameters are explained.
+    for bad in [
+        "outcome=maybe",
+        "from=yesterday",
+        "pageSize=0",
+        "colour=red",
+        "from=2026-01-01&to=2026-03-01",
+        "continuation=xyz",
+    ] {
+        let r = client
+            .get(format!("{base}/api/audit?{bad}"))
+            .bearer_auth(&auditor)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{bad}");
+        assert_eq!(r.json::<Value>().await.unwrap()["error"]["code"], "bad_request");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_writers_keep_every_chain_valid() {
+    let azurite = Azurite::start();
+    let sim = Simulator::start(Seed::demo(), "127.0.0.1:0").await.unwrap();
+    let storage = storage(&azurite, &sim);
+    storage.ensure_container().await.unwrap();
+    // Four "instances", each with eight concurrent tasks writing five records.
+    let trails: Vec<Arc<AuditTrail>> = (0..4).map(|_| Arc::new(AuditTrail::new(storage.clone()))).collect();
+    let mut tasks = Vec::new();
+    for trail in &trails {
+        for t in 0..8 {
+            let trail = trail.clone();
+            tasks.push(tokio::spawn(async move {
+                for i in 0..5 {
+                    trail.record(event(t * 10 + i)).await.unwrap();
+                }
+            }));
+        }
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let now = time::OffsetDateTime::now_utc();
+    let report = trails[0]
+        .verify(now - time::Duration::days(1), now + time::Duration::minutes(1))
+        .await
+        .unwrap();
+    assert_eq!(report.first_mismatch, None);
+    assert_eq!((report.chains, report.records), (4, 160));
+    // Every line is whole JSON.
+    let c = container(&azurite, &sim);
+    let mut pages = c.list_blobs(None).unwrap().into_pages();
+    let mut lines = 0;
+    while let Some(page) = pages.try_next().await.unwrap() {
+        for blob in page.into_model().unwrap().blob_items {
+            let bytes = c
+                .blob_client(&blob.name.unwrap())
+                .download(None)
+                .await
+                .unwrap()
+                .body
+                .collect()
+                .await
+                .unwrap();
+            for line in bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+                serde_json::from_slice::<Value>(line).expect("a whole record");
+                lines += 1;
+            }
+        }
+    }
+    assert_eq!(lines, 160);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edited_record_is_caught_by_audit_verify() {
+    let azurite = Azurite::start();
+    let sim = Simulator::start(Seed::demo(), "127.0.0.1:0").await.unwrap();
+    let storage = storage(&azurite, &sim);
+    storage.ensure_container().await.unwrap();
+    let trail = AuditTrail::new(storage.clone());
+    for n in 0..3 {
+        trail.record(event(n)).await.unwrap();
+    }
+    // The CLI, as an administrator runs it: the real managed identity credential (against the
+    // simulator's endpoint) and the default transport, trusting the test CA through SSL_CERT_FILE.
+    let env: Vec<(String, String)> = vec![
+        ("AUTH_TENANT_ID".into(), sim.seed().tenant_id.clone()),
+        ("AUTH_AUDIENCE".into(), "api://mfa-recovery".into()),
+        ("AzureWebJobsStorage__blobServiceUri".into(), azurite.blob_url()),
+        ("AzureWebJobsStorage__queueServiceUri".into(), azurite.blob_url()),
+        ("IDENTITY_ENDPOINT".into(), sim.identity_endpoint()),
+        ("IDENTITY_HEADER".into(), sim.identity_header().to_owned()),
+        ("SSL_CERT_FILE".into(), certs().ca.to_string_lossy().into_owned()),
+    ];
+    let verify = move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_mfa-recovery"))
+            .args(["audit", "verify"])
+            .env_clear()
+            .envs(env.clone())
+            .output()
+            .unwrap()
+    };
+    let clean = tokio::task::spawn_blocking(verify.clone()).await.unwrap();
+    let out = String::from_utf8_lossy(&clean.stdout).into_owned() + &String::from_utf8_lossy(&clean.stderr);
+    assert!(clean.status.success(), "{out}");
+    assert!(out.contains("verified 3 records in 1 chains"), "{out}");
+
+    // Someone with write access to the container rewrites the chain with the ticket changed.
+    let c = container(&azurite, &sim);
+    let mut pages = c.list_blobs(None).unwrap().into_pages();
+    let name = pages
+        .try_next()
+        .await
+        .unwrap()
+        .unwrap()
+        .into_model()
+        .unwrap()
+        .blob_items[0]
+        .name
+        .clone()
+        .unwrap();
+    let blob = c.blob_client(&name);
+    let original = blob.download(None).await.unwrap().body.collect().await.unwrap();
+    let edited = String::from_utf8(original.to_vec())
+        .unwrap()
+        .replace("INC0000001", "INC0009999");
+    blob.delete(None).await.unwrap();
+    let append = blob.append_blob_client();
+    append.create(None).await.unwrap();
+    append
+        .append_block(
+            RequestContent::from(edited.clone().into_bytes()),
+            edited.len() as u64,
+            None,
+        )
+        .await
+        .unwrap();
+
+    let tampered = tokio::task::spawn_blocking(verify).await.unwrap();
+    let out = String::from_utf8_lossy(&tampered.stdout).into_owned();
+    assert_eq!(tampered.status.code(), Some(1), "{out}");
+    assert!(out.contains("MISMATCH") && out.contains("at line 2"), "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_the_audit_trail_cannot_be_written_nothing_happens_and_the_caller_gets_503() {
+    let azurite = Azurite::start();
+    let (base, sim) = spawn_app_on_azurite(&azurite).await;
+    drop(azurite);
+    let auditor = sim.issue_token(&TokenRequest {
+        roles: vec!["Audit.Read".into()],
+        ..Default::default()
+    });
+    let r = reqwest::Client::new()
+        .get(format!("{base}/api/audit"))
+        .bearer_auth(&auditor)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "audit_unavailable");
+    // A refusal is still a refusal when it cannot be recorded.
+    let r = reqwest::Client::new()
+        .post(format!("{base}/api/users/x/tap"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn the_dev_file_store_keeps_the_same_format() {
+    let app = spawn_app().await;
+    let r = app
+        .client
+        .post(format!("{}/api/users/x/tap", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let auditor = app.token(&["Audit.Read"]);
+    let body: Value = app
+        .client
+        .get(format!("{}/api/audit", app.base))
+        .bearer_auth(auditor)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["value"][0]["action"], "tap.issue");
+    assert_eq!(body["value"][0]["prevHash"], mfa_recovery::audit::GENESIS);
+}
