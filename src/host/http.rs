@@ -170,12 +170,12 @@ pub async fn audit(
             "from and to may be at most {MAX_RANGE_DAYS} days apart"
         )));
     }
-    if let Some(o) = q.get("outcome") {
-        if !["succeeded", "refused", "failed"].contains(&o.as_str()) {
-            return Err(ApiError::BadRequest(
-                "outcome must be succeeded, refused or failed".into(),
-            ));
-        }
+    if let Some(o) = q.get("outcome")
+        && !["succeeded", "refused", "failed"].contains(&o.as_str())
+    {
+        return Err(ApiError::BadRequest(
+            "outcome must be succeeded, refused or failed".into(),
+        ));
     }
     let page_size = match q.get("pageSize") {
         None => 100,

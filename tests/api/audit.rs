@@ -6,7 +6,7 @@ use std::sync::Arc;
 use azure_core::http::{ClientOptions, RequestContent};
 use azure_storage_blob::{BlobContainerClient, BlobContainerClientOptions};
 use futures::TryStreamExt;
-use mfa_recovery::audit::{AuditEvent, AuditTrail, BlobStorage, CallerRecord, Outcome, Phase, Target, Ticket};
+use mfa_recovery::audit::{AuditEvent, AuditTrail, BlobStorage, CallerRecord, Phase, Target, Ticket};
 use mfa_recovery::azure::AzureOverrides;
 use mfa_recovery::config::Settings;
 use mfa_recovery::host::{Application, HostOptions};
