@@ -45,3 +45,22 @@ pub fn credential(settings: &Settings, overrides: &AzureOverrides) -> anyhow::Re
         None => managed_identity(settings),
     }
 }
+
+/// Client options for every Azure SDK client of the app: the transport override, and short
+/// retries. A caller waits on these calls (an audit record, a signing secret), so a few quick
+/// attempts and then a clear 503 beat the SDK default of retrying for minutes.
+pub fn client_options(transport: Option<Transport>) -> azure_core::http::ClientOptions {
+    use azure_core::http::{ExponentialRetryOptions, RetryOptions};
+    use azure_core::time::Duration;
+    let retry = RetryOptions::exponential(ExponentialRetryOptions {
+        initial_delay: Duration::milliseconds(200),
+        max_retries: 3,
+        max_total_elapsed: Duration::seconds(10),
+        max_delay: Duration::seconds(2),
+    });
+    azure_core::http::ClientOptions {
+        transport,
+        retry,
+        ..Default::default()
+    }
+}

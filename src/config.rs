@@ -53,6 +53,30 @@ pub struct StorageSettings {
     pub client_id: Option<Uuid>,
 }
 
+/// How a webhook sender signs its deliveries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+pub enum WebhookScheme {
+    /// https://www.standardwebhooks.com: `webhook-id`, `webhook-timestamp`, `webhook-signature: v1,<base64>`.
+    #[serde(rename = "standard-webhooks")]
+    StandardWebhooks,
+    /// Jira: `X-Hub-Signature: sha256=<hex>` over the body.
+    #[serde(rename = "jira")]
+    Jira,
+}
+
+/// A system that calls with a signed webhook instead of a token (`WEBHOOK_SENDERS`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookSender {
+    /// A short name, recorded as the caller (`servicenow`, `jira`).
+    pub name: String,
+    pub scheme: WebhookScheme,
+    /// Names of Key Vault secrets holding its signing secrets; two during a rotation.
+    pub secrets: Vec<String>,
+    /// App roles the sender may use (`Recovery.Request`).
+    pub roles: Vec<String>,
+}
+
 /// Where the audit trail lives: a blob container (production) or a directory (`dev`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AuditSettings {
@@ -77,6 +101,8 @@ pub struct Settings {
     pub storage: Option<StorageSettings>,
     /// Where the audit trail is kept.
     pub audit: AuditSettings,
+    /// `WEBHOOK_SENDERS`: senders that sign instead of presenting a token.
+    pub webhook_senders: Vec<WebhookSender>,
     /// `SWEEP_SCHEDULE`: NCRONTAB (6 fields) of the compliance sweep.
     pub sweep_schedule: String,
     /// `MFA_RECOVERY_LOG_FORMAT`, or JSON when running under a Functions host.
@@ -94,6 +120,7 @@ impl fmt::Debug for Settings {
             .field("key_vault_uri", &self.key_vault_uri.as_ref().map(Url::as_str))
             .field("storage", &self.storage)
             .field("audit", &self.audit)
+            .field("webhook_senders", &self.webhook_senders)
             .field("sweep_schedule", &self.sweep_schedule)
             .field("log_format", &self.log_format)
             .finish()
@@ -163,6 +190,13 @@ impl Settings {
         let key_vault_uri = get("KEY_VAULT_URI").map(|v| endpoint("KEY_VAULT_URI", v)).transpose()?;
         let storage = storage(&get)?;
         let audit = audit(&get, storage.as_ref())?;
+        let webhook_senders = webhook_senders(get("WEBHOOK_SENDERS"))?;
+        if !webhook_senders.is_empty() && key_vault_uri.is_none() {
+            return Err(ConfigError::new(
+                "KEY_VAULT_URI",
+                "is required when WEBHOOK_SENDERS is set (the signing secrets live there)",
+            ));
+        }
         let sweep_schedule = get("SWEEP_SCHEDULE").unwrap_or(DEFAULT_SWEEP_SCHEDULE).to_owned();
         validate_schedule(&sweep_schedule)?;
         let log_format = match get("MFA_RECOVERY_LOG_FORMAT") {
@@ -189,6 +223,7 @@ impl Settings {
             key_vault_uri,
             storage,
             audit,
+            webhook_senders,
             sweep_schedule,
             log_format,
         })
@@ -268,6 +303,46 @@ fn storage<'a>(get: &impl Fn(&str) -> Option<&'a str>) -> Result<Option<StorageS
             "is required when a blob service URI is set",
         )),
     }
+}
+
+const ROLES: [&str; 4] = ["Recovery.Tap", "Recovery.Reset", "Recovery.Request", "Audit.Read"];
+
+fn webhook_senders(value: Option<&str>) -> Result<Vec<WebhookSender>, ConfigError> {
+    const KEY: &str = "WEBHOOK_SENDERS";
+    let Some(value) = value else { return Ok(Vec::new()) };
+    let senders: Vec<WebhookSender> = serde_json::from_str(value).map_err(|e| {
+        ConfigError::new(
+            KEY,
+            format!("is not a JSON list of {{name, scheme, secrets, roles}} ({e})"),
+        )
+    })?;
+    let mut names = std::collections::HashSet::new();
+    for s in &senders {
+        let name_ok = !s.name.is_empty()
+            && s.name.len() <= 32
+            && s.name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        if !name_ok || !names.insert(s.name.clone()) {
+            return Err(ConfigError::new(
+                KEY,
+                format!("sender name '{}' must be unique, 1-32 of a-z, 0-9 and -", s.name),
+            ));
+        }
+        if !(1..=3).contains(&s.secrets.len()) {
+            return Err(ConfigError::new(
+                KEY,
+                format!("sender '{}' needs 1 to 3 Key Vault secret names", s.name),
+            ));
+        }
+        if let Some(role) = s.roles.iter().find(|r| !ROLES.contains(&r.as_str())) {
+            return Err(ConfigError::new(
+                KEY,
+                format!("sender '{}' has unknown role '{role}'", s.name),
+            ));
+        }
+    }
+    Ok(senders)
 }
 
 fn audit<'a>(
@@ -447,6 +522,35 @@ mod tests {
         );
         m.insert("AUDIT_CONTAINER".into(), "Audit_Trail".into());
         assert_eq!(Settings::from_map(&m).unwrap_err().key, "AUDIT_CONTAINER");
+    }
+
+    #[test]
+    fn webhook_senders_are_checked() {
+        let ok = r#"[{"name":"servicenow","scheme":"standard-webhooks","secrets":["webhook-servicenow"],"roles":["Recovery.Request"]}]"#;
+        let s = Settings::from_map(&with(&[
+            ("WEBHOOK_SENDERS", ok),
+            ("KEY_VAULT_URI", "https://kv.vault.azure.net/"),
+        ]))
+        .unwrap();
+        assert_eq!(s.webhook_senders[0].scheme, WebhookScheme::StandardWebhooks);
+        assert_eq!(
+            Settings::from_map(&with(&[("WEBHOOK_SENDERS", ok)])).unwrap_err().key,
+            "KEY_VAULT_URI"
+        );
+        for bad in [
+            "not json",
+            r#"[{"name":"x","scheme":"carrier-pigeon","secrets":["s"],"roles":[]}]"#,
+            r#"[{"name":"x","scheme":"jira","secrets":[],"roles":[]}]"#,
+            r#"[{"name":"x","scheme":"jira","secrets":["s"],"roles":["Recovery.Everything"]}]"#,
+            r#"[{"name":"Bad Name","scheme":"jira","secrets":["s"],"roles":[]}]"#,
+        ] {
+            let err = Settings::from_map(&with(&[
+                ("WEBHOOK_SENDERS", bad),
+                ("KEY_VAULT_URI", "https://kv.vault.azure.net/"),
+            ]))
+            .unwrap_err();
+            assert_eq!(err.key, "WEBHOOK_SENDERS", "{bad}");
+        }
     }
 
     #[test]

@@ -89,6 +89,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         settings,
         HostOptions {
             admin_api: true,
+            azure: sim_overrides(&sim),
             ..HostOptions::default()
         },
     )
@@ -188,4 +189,112 @@ pub fn banner(sim: &Simulator, port: u16, schedule: &str) -> String {
         sim.base_url()
     );
     out
+}
+
+/// Tokens from the simulator's managed identity endpoint, the way `ManagedIdentityCredential`
+/// gets them. That credential reads its endpoint from the process environment when it is built,
+/// which `dev` and in-process tests cannot set safely once threads run; the binary under a host
+/// uses the real one.
+#[derive(Debug)]
+pub struct SimCredential {
+    pub endpoint: String,
+    pub header: String,
+    http: reqwest::Client,
+}
+
+impl SimCredential {
+    pub fn new(sim: &Simulator) -> SimCredential {
+        SimCredential {
+            endpoint: sim.identity_endpoint(),
+            header: sim.identity_header().to_owned(),
+            http: reqwest::Client::new(),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl azure_core::credentials::TokenCredential for SimCredential {
+    async fn get_token(
+        &self,
+        scopes: &[&str],
+        _: Option<azure_core::credentials::TokenRequestOptions<'_>>,
+    ) -> azure_core::Result<azure_core::credentials::AccessToken> {
+        let fail = |e: String| azure_core::Error::with_message(azure_core::error::ErrorKind::Credential, e);
+        let resource = scopes
+            .first()
+            .copied()
+            .unwrap_or_default()
+            .trim_end_matches("/.default");
+        let body: serde_json::Value = self
+            .http
+            .get(&self.endpoint)
+            .query(&[("api-version", "2019-08-01"), ("resource", resource)])
+            .header("x-identity-header", &self.header)
+            .send()
+            .await
+            .and_then(reqwest::Response::error_for_status)
+            .map_err(|e| fail(e.to_string()))?
+            .json()
+            .await
+            .map_err(|e| fail(e.to_string()))?;
+        let token = body["access_token"]
+            .as_str()
+            .ok_or_else(|| fail("no access_token".into()))?;
+        let expires: i64 = body["expires_on"]
+            .as_str()
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| fail("no expires_on".into()))?;
+        let expires_on = time::OffsetDateTime::from_unix_timestamp(expires).map_err(|e| fail(e.to_string()))?;
+        Ok(azure_core::credentials::AccessToken::new(token.to_owned(), expires_on))
+    }
+}
+
+/// An Azure SDK transport that sends requests for `*.vault.azure.net` to the simulator over
+/// http, leaving the client's vault URL (and so the SDK's https and challenge checks) as in
+/// production. Every other request goes out unchanged.
+#[derive(Debug)]
+pub struct VaultToSimulator {
+    target: url::Url,
+    inner: std::sync::Arc<dyn azure_core::http::HttpClient>,
+}
+
+impl VaultToSimulator {
+    pub fn new(sim: &Simulator, inner: std::sync::Arc<dyn azure_core::http::HttpClient>) -> VaultToSimulator {
+        VaultToSimulator {
+            target: url::Url::parse(sim.base_url()).expect("sim url"),
+            inner,
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl azure_core::http::HttpClient for VaultToSimulator {
+    async fn execute_request(
+        &self,
+        request: &azure_core::http::Request,
+    ) -> azure_core::Result<azure_core::http::AsyncRawResponse> {
+        if !request
+            .url()
+            .host_str()
+            .is_some_and(|h| h.ends_with(".vault.azure.net"))
+        {
+            return self.inner.execute_request(request).await;
+        }
+        let mut request = request.clone();
+        let url = request.url_mut();
+        let _ = url.set_scheme("http");
+        let _ = url.set_host(self.target.host_str());
+        let _ = url.set_port(self.target.port());
+        self.inner.execute_request(&request).await
+    }
+}
+
+/// The Azure SDK seams `dev` uses: the simulator's identity and a transport to its vault.
+pub fn sim_overrides(sim: &Simulator) -> crate::azure::AzureOverrides {
+    crate::azure::AzureOverrides {
+        credential: Some(std::sync::Arc::new(SimCredential::new(sim))),
+        transport: Some(azure_core::http::Transport::new(std::sync::Arc::new(
+            VaultToSimulator::new(sim, azure_core::http::new_http_client(None)),
+        ))),
+    }
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use azure_core::credentials::TokenCredential;
-use azure_core::http::{ClientOptions, ExponentialRetryOptions, RequestContent, RetryOptions, StatusCode, Transport};
+use azure_core::http::{RequestContent, StatusCode, Transport};
 use azure_storage_blob::models::{
     AppendBlobClientAppendBlockOptions, AppendBlobClientCreateOptions, BlobContainerClientListBlobsOptions,
 };
@@ -138,20 +138,8 @@ impl BlobStorage {
             .map_err(|_| StorageError::Unavailable("bad blob URL".into()))?
             .pop_if_empty()
             .push(container);
-        // An audited call waits for its record, so the SDK's retries are kept short: a few
-        // quick attempts, then the caller gets a 503 within seconds instead of minutes.
-        let retry = RetryOptions::exponential(ExponentialRetryOptions {
-            initial_delay: azure_core::time::Duration::milliseconds(200),
-            max_retries: 3,
-            max_total_elapsed: azure_core::time::Duration::seconds(10),
-            max_delay: azure_core::time::Duration::seconds(2),
-        });
         let options = BlobContainerClientOptions {
-            client_options: ClientOptions {
-                transport,
-                retry,
-                ..Default::default()
-            },
+            client_options: crate::azure::client_options(transport),
             ..Default::default()
         };
         let container = BlobContainerClient::new(url, Some(credential), Some(options)).map_err(azure)?;

@@ -11,6 +11,7 @@
 //! goes to the log (never the token).
 
 mod jwks;
+pub mod webhook;
 
 use std::net::IpAddr;
 
@@ -72,7 +73,7 @@ impl Caller {
     }
 
     /// Record the caller on the current span, so every later log line of the request carries it.
-    fn record_on_span(&self) {
+    pub fn record_on_span(&self) {
         let span = tracing::Span::current();
         span.record("caller_app", self.app_id.as_deref().unwrap_or("-"));
         span.record("caller_oid", self.object_id.as_deref().unwrap_or("-"));

@@ -27,6 +27,9 @@ pub enum ApiError {
     /// The audit trail cannot be written or read: nothing was done.
     #[error("the audit trail is unavailable, so nothing was changed; try again later")]
     AuditUnavailable(#[source] crate::audit::AuditError),
+    /// A service this call depends on (Key Vault, Graph) could not be reached: nothing was done.
+    #[error("a service this call depends on is unavailable, so nothing was changed; try again later")]
+    DependencyUnavailable(String),
     /// A refused caller: 401 or 403 with a body that never says why.
     #[error(transparent)]
     Auth(#[from] crate::auth::AuthError),
@@ -43,6 +46,7 @@ impl ApiError {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Auth(e) => e.status(),
             ApiError::AuditUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::DependencyUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -56,6 +60,7 @@ impl ApiError {
             ApiError::BadRequest(_) => "bad_request",
             ApiError::Auth(_) => "unauthorized",
             ApiError::AuditUnavailable(_) => "audit_unavailable",
+            ApiError::DependencyUnavailable(_) => "dependency_unavailable",
             ApiError::Unexpected(_) => "internal_error",
         }
     }
@@ -78,6 +83,7 @@ impl IntoResponse for ApiError {
         match &self {
             ApiError::Unexpected(e) => tracing::error!(error = %format!("{e:#}"), "invocation failed"),
             ApiError::AuditUnavailable(e) => tracing::error!(error = %e, "audit trail unavailable"),
+            ApiError::DependencyUnavailable(e) => tracing::error!(error = %e, "dependency unavailable"),
             _ => {}
         }
         (status, Json(self.public_body())).into_response()

@@ -30,7 +30,45 @@ pub async fn ready() -> Json<Value> {
 /// Authenticate and authorize a call; a refusal is recorded in the audit trail (best effort:
 /// a refusal changes nothing, so an audit failure does not change the answer).
 async fn guard(state: &AppState, headers: &HeaderMap, role: Role, action: &str) -> Result<Caller, ApiError> {
-    match state.auth.authorize(headers, role).await {
+    let result = state.auth.authorize(headers, role).await;
+    refuse_or_pass(state, headers, role, action, result).await
+}
+
+/// As `guard`, for functions that webhook senders may call: a request without a bearer token but
+/// with a webhook signature is checked against the configured senders.
+async fn guard_signed(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: &[u8],
+    role: Role,
+    action: &str,
+) -> Result<Caller, ApiError> {
+    if headers.contains_key(header::AUTHORIZATION) || !state.webhooks.is_signed(headers) {
+        return guard(state, headers, role, action).await;
+    }
+    let result = match state.webhooks.verify(headers, body).await {
+        Err(e) => return Err(ApiError::DependencyUnavailable(e.to_string())),
+        Ok(Err(refusal)) => Err(refusal),
+        Ok(Ok(caller)) => {
+            caller.record_on_span();
+            if caller.has(role) {
+                Ok(caller)
+            } else {
+                Err(crate::auth::AuthError::MissingRole(role.as_str()))
+            }
+        }
+    };
+    refuse_or_pass(state, headers, role, action, result).await
+}
+
+async fn refuse_or_pass(
+    state: &AppState,
+    headers: &HeaderMap,
+    role: Role,
+    action: &str,
+    result: Result<Caller, crate::auth::AuthError>,
+) -> Result<Caller, ApiError> {
+    match result {
         Ok(caller) => Ok(caller),
         Err(refusal) => {
             let caller = CallerRecord {
@@ -87,9 +125,14 @@ pub async fn reset(
     })
 }
 
-/// `POST /api/requests` and `GET /api/requests/{id}`
-pub async fn requests(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
-    guard(&state, &headers, Role::Request, "request.submit").await?;
+/// `POST /api/requests` (a token with `Recovery.Request`, or a signed webhook) and
+/// `GET /api/requests/{id}`.
+pub async fn requests(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Json<Value>, ApiError> {
+    guard_signed(&state, &headers, &body, Role::Request, "request.submit").await?;
     Err(ApiError::NotImplemented {
         function: "requests",
         issue: "issue #6",

@@ -24,6 +24,7 @@ use tokio::net::TcpListener;
 
 use crate::audit::{AuditStorage, AuditTrail, BlobStorage, FileStorage};
 use crate::auth::Authenticator;
+use crate::auth::webhook::WebhookVerifier;
 use crate::azure::AzureOverrides;
 use crate::config::{AuditSettings, Settings};
 use error::ApiError;
@@ -34,6 +35,7 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     pub auth: Arc<Authenticator>,
     pub audit: Arc<AuditTrail>,
+    pub webhooks: Arc<WebhookVerifier>,
 }
 
 impl AppState {
@@ -50,10 +52,21 @@ impl AppState {
             .build()?;
         let auth = Arc::new(Authenticator::new(&settings.auth, http));
         let audit = Arc::new(AuditTrail::new(audit_storage(&settings, azure).await?));
+        let vault_credential = match settings.webhook_senders.is_empty() {
+            true => None,
+            false => Some(crate::azure::credential(&settings, azure)?),
+        };
+        let webhooks = Arc::new(WebhookVerifier::new(
+            settings.webhook_senders.clone(),
+            settings.key_vault_uri.as_ref(),
+            vault_credential,
+            azure.transport.clone(),
+        )?);
         Ok(AppState {
             settings: Arc::new(settings),
             auth,
             audit,
+            webhooks,
         })
     }
 }

@@ -14,15 +14,12 @@ use mfa_recovery_sim::{Seed, Simulator, TokenRequest};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::azurite::{Azurite, SimIdentity, certs, trusting_transport};
+use crate::azurite::{Azurite, certs, trusting_transport};
 use crate::helpers::*;
 
 fn overrides(sim: &Simulator) -> AzureOverrides {
     AzureOverrides {
-        credential: Some(Arc::new(SimIdentity {
-            endpoint: sim.identity_endpoint(),
-            header: sim.identity_header().to_owned(),
-        })),
+        credential: Some(Arc::new(mfa_recovery::dev::SimCredential::new(sim))),
         transport: Some(trusting_transport()),
     }
 }

@@ -7,8 +7,6 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
-use azure_core::credentials::{AccessToken, TokenCredential, TokenRequestOptions};
 use azure_core::http::Transport;
 
 use crate::helpers::{free_port, repo_path, temp_dir};
@@ -113,36 +111,4 @@ pub fn trusting_transport() -> Transport {
         .build()
         .unwrap();
     Transport::new(Arc::new(client))
-}
-
-/// Gets tokens from the simulator's managed identity endpoint, as `ManagedIdentityCredential`
-/// does (that credential reads the endpoint from the process environment, which in-process
-/// tests cannot set per test; the binary tests use the real one).
-#[derive(Debug)]
-pub struct SimIdentity {
-    pub endpoint: String,
-    pub header: String,
-}
-
-#[async_trait]
-impl TokenCredential for SimIdentity {
-    async fn get_token(&self, scopes: &[&str], _: Option<TokenRequestOptions<'_>>) -> azure_core::Result<AccessToken> {
-        let resource = scopes[0].trim_end_matches("/.default");
-        let body: serde_json::Value = reqwest::Client::new()
-            .get(&self.endpoint)
-            .query(&[("api-version", "2019-08-01"), ("resource", resource)])
-            .header("x-identity-header", &self.header)
-            .send()
-            .await
-            .and_then(reqwest::Response::error_for_status)
-            .map_err(|e| azure_core::Error::with_message(azure_core::error::ErrorKind::Credential, e.to_string()))?
-            .json()
-            .await
-            .map_err(|e| azure_core::Error::with_message(azure_core::error::ErrorKind::Credential, e.to_string()))?;
-        let expires: i64 = body["expires_on"].as_str().unwrap().parse().unwrap();
-        Ok(AccessToken::new(
-            body["access_token"].as_str().unwrap().to_owned(),
-            time::OffsetDateTime::from_unix_timestamp(expires).unwrap(),
-        ))
-    }
 }

@@ -9,3 +9,4 @@ mod dev_command;
 mod helpers;
 mod host_contract;
 mod invocations;
+mod webhooks;
