@@ -11,6 +11,7 @@
 //! audit/        the hash-chained audit trail (blob or directory)
 //! auth/         caller authentication: Entra tokens, roles
 //! azure.rs      the managed identity credential and Azure SDK seams
+//! graph/        Microsoft Graph client (managed identity, retries, OData quoting)
 //! host/         the custom-handler protocol: router, envelopes, invocation context, ApiError
 //! dev.rs        `mfa-recovery dev`: the function set on the simulated tenant (feature `dev`)
 //! ```
@@ -25,5 +26,6 @@ pub mod cli;
 pub mod config;
 #[cfg(feature = "dev")]
 pub mod dev;
+pub mod graph;
 pub mod host;
 pub mod telemetry;

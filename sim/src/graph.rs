@@ -94,6 +94,8 @@ const REVOKE: &[&str] = &[
     "Directory.ReadWrite.All",
 ];
 const SEND_MAIL: &[&str] = &["Mail.Send"];
+const READ_AUDIT: &[&str] = &["AuditLog.Read.All"];
+const READ_DIRECTORY: &[&str] = &["Directory.Read.All", "Directory.ReadWrite.All"];
 const READ_REPORT: &[&str] = &[
     "AuditLog.Read.All",
     "UserAuthenticationMethod.Read.All",
@@ -154,6 +156,7 @@ fn versioned(version: Version) -> Router<Arc<SimState>> {
             "/reports/authenticationMethods/userRegistrationDetails/{id}",
             get(registration_detail),
         )
+        .route("/auditLogs/directoryAudits", get(directory_audits))
         .route("/$batch", post(batch))
         .layer(Extension(version))
 }
@@ -869,6 +872,11 @@ async fn create_method(
         let mut view = method_view(&method, &policy);
         view["temporaryAccessPass"] = json!(pass);
         user.methods.push(method);
+        tenant.audit_event(
+            idx,
+            "Admin registered security info",
+            "Admin registered temporary access pass method for user",
+        );
         Ok(view)
     })?;
     let location = format!(
@@ -922,7 +930,10 @@ fn remove_method(tenant: &mut Tenant, idx: usize, kind: Kind, id: &str) -> Graph
             "The default authentication method cannot be deleted. Change the user's default sign-in method first.",
         ));
     }
-    user.methods.remove(pos);
+    let removed = user.methods.remove(pos);
+    let reason = format!("Admin deleted {} method for user", removed.kind.seed_name());
+    tenant.audit_event(idx, "Admin deleted security info", &reason);
+    let user = &mut tenant.users[idx];
     if is_default {
         user.default_method = user.methods.iter().find_map(|m| match m.kind {
             Kind::MicrosoftAuthenticator => Some("push".to_string()),
@@ -1322,6 +1333,45 @@ async fn registration_detail(
         .find(|u| u.id.eq_ignore_ascii_case(&id))
         .ok_or_else(|| GraphError::user_not_found(&id))?;
     ok(registration_row(&tenant, user, v))
+}
+
+// ---------------------------------------------------------------- directory audits
+
+const AUDIT_FIELDS: &[&str] = &[
+    "activityDateTime",
+    "activityDisplayName",
+    "category",
+    "loggedByService",
+    "result",
+    "correlationId",
+    "id",
+];
+
+/// GET /auditLogs/directoryAudits — needs AuditLog.Read.All and Directory.Read.All; `$filter`
+/// with eq/ge/le and `targetResources/any(t:t/id eq '…')`, `$top`, newest first.
+/// https://learn.microsoft.com/graph/api/directoryaudit-list
+async fn directory_audits(
+    State(state): S,
+    Extension(v): Extension<Version>,
+    Extension(p): Extension<Permissions>,
+    axum::extract::OriginalUri(uri): axum::extract::OriginalUri,
+) -> GraphResult {
+    p.require(READ_AUDIT)?;
+    p.require(READ_DIRECTORY)?;
+    let q = odata::query(&uri);
+    let filter = match q.get("$filter") {
+        Some(f) => Some(Filter::parse(f, AUDIT_FIELDS, &["targetResources"])?),
+        None => None,
+    };
+    let mut items: Vec<Value> = state
+        .tenant()
+        .directory_audits
+        .iter()
+        .filter(|e| filter.as_ref().is_none_or(|f| f.matches(e)))
+        .cloned()
+        .collect();
+    items.reverse();
+    page_of(&state, v, items, &uri, "auditLogs/directoryAudits")
 }
 
 // ---------------------------------------------------------------- $batch

@@ -73,6 +73,10 @@ pub enum Filter {
     Eq(String, Value),
     Ne(String, Value),
     Any(String, Value),
+    /// `collection/any(t: t/prop eq value)`
+    AnyPath(String, String, Value),
+    /// `field ge|gt|le|lt value` (strings, including DateTimeOffset literals, compare in order).
+    Cmp(String, &'static str, Value),
     StartsWith(String, String),
     And(Box<Filter>, Box<Filter>),
     Or(Box<Filter>, Box<Filter>),
@@ -112,6 +116,33 @@ impl Filter {
                 .get(f)
                 .and_then(Value::as_array)
                 .is_some_and(|items| items.iter().any(|i| same(i, v))),
+            Filter::AnyPath(f, prop, v) => row
+                .get(f)
+                .and_then(Value::as_array)
+                .is_some_and(|items| items.iter().any(|i| same(i.get(prop).unwrap_or(&Value::Null), v))),
+            Filter::Cmp(f, op, v) => {
+                let a = row.get(f).unwrap_or(&Value::Null);
+                let ord = match (a, v) {
+                    (Value::String(x), Value::String(y)) => {
+                        // DateTimeOffsets compare as instants (their text may differ in precision).
+                        let rfc = &time::format_description::well_known::Rfc3339;
+                        match (time::OffsetDateTime::parse(x, rfc), time::OffsetDateTime::parse(y, rfc)) {
+                            (Ok(a), Ok(b)) => Some(a.cmp(&b)),
+                            _ => Some(x.as_str().cmp(y.as_str())),
+                        }
+                    }
+                    (Value::Number(x), Value::Number(y)) => {
+                        x.as_f64().zip(y.as_f64()).and_then(|(x, y)| x.partial_cmp(&y))
+                    }
+                    _ => None,
+                };
+                ord.is_some_and(|o| match *op {
+                    "ge" => o.is_ge(),
+                    "gt" => o.is_gt(),
+                    "le" => o.is_le(),
+                    _ => o.is_lt(),
+                })
+            }
             Filter::StartsWith(f, prefix) => row
                 .get(f)
                 .and_then(Value::as_str)
@@ -195,7 +226,9 @@ fn tokenize(text: &str) -> Result<Vec<Tok>, GraphError> {
             }
             c if c.is_alphanumeric() || c == '_' || c == '-' || c == '.' => {
                 let start = i;
-                while i < chars.len() && (chars[i].is_alphanumeric() || "_-.".contains(chars[i])) {
+                // A literal that starts with a digit (a DateTimeOffset) may hold ':' and '+'.
+                let extra = if c.is_ascii_digit() { "_-.:+" } else { "_-." };
+                while i < chars.len() && (chars[i].is_alphanumeric() || extra.contains(chars[i])) {
                     i += 1;
                 }
                 out.push(Tok::Ident(chars[start..i].iter().collect()));
@@ -243,6 +276,10 @@ impl Parser<'_> {
             Some(Tok::Ident(w)) if w == "true" => Value::Bool(true),
             Some(Tok::Ident(w)) if w == "false" => Value::Bool(false),
             Some(Tok::Ident(w)) if w == "null" => Value::Null,
+            // DateTimeOffset literals are unquoted: 2026-01-01T00:00:00Z
+            Some(Tok::Ident(w)) if w.starts_with(|c: char| c.is_ascii_digit()) && w.contains('T') => {
+                Value::String(w.clone())
+            }
             _ => return Err(self.err()),
         };
         self.pos += 1;
@@ -301,13 +338,27 @@ impl Parser<'_> {
             let var = self.ident()?;
             self.expect(Tok::Colon)?;
             let var2 = self.ident()?;
-            if var != var2 || !self.peek_ident("eq") {
+            if var != var2 {
+                return Err(self.err());
+            }
+            // `t/prop` inside the lambda
+            let prop = if self.tokens.get(self.pos) == Some(&Tok::Slash) {
+                self.pos += 1;
+                Some(self.ident()?)
+            } else {
+                None
+            };
+            if !self.peek_ident("eq") {
                 return Err(self.err());
             }
             self.pos += 1;
             let v = self.literal()?;
             self.expect(Tok::RParen)?;
-            return Ok(Filter::Any(canonical(self.collections, &name), v));
+            let collection = canonical(self.collections, &name);
+            return Ok(match prop {
+                Some(p) => Filter::AnyPath(collection, p, v),
+                None => Filter::Any(collection, v),
+            });
         }
         if !self.allowed.iter().any(|a| a.eq_ignore_ascii_case(&name)) {
             return Err(self.err());
@@ -318,6 +369,10 @@ impl Parser<'_> {
         match op.as_str() {
             "eq" => Ok(Filter::Eq(field, v)),
             "ne" => Ok(Filter::Ne(field, v)),
+            "ge" => Ok(Filter::Cmp(field, "ge", v)),
+            "gt" => Ok(Filter::Cmp(field, "gt", v)),
+            "le" => Ok(Filter::Cmp(field, "le", v)),
+            "lt" => Ok(Filter::Cmp(field, "lt", v)),
             _ => Err(self.err()),
         }
     }
@@ -364,6 +419,22 @@ mod tests {
             let f = Filter::parse(text, FIELDS, COLLS).unwrap_or_else(|e| panic!("{text}: {e:?}"));
             assert_eq!(f.matches(&row), expected, "{text}");
         }
+    }
+
+    #[test]
+    fn lambdas_over_objects_and_date_ranges_parse() {
+        let row = json!({"when": "2026-11-28T10:00:00Z", "targets": [{"id": "a", "upn": "x@y"}]});
+        let f = |t: &str| Filter::parse(t, &["when"], &["targets"]).unwrap().matches(&row);
+        assert!(f("targets/any(t:t/id eq 'a')"));
+        assert!(!f("targets/any(t:t/upn eq 'a')"));
+        assert!(f("when ge 2026-11-28T00:00:00Z and when le 2026-11-29T00:00:00Z"));
+        assert!(!f("when gt 2026-11-28T10:00:00Z"));
+        assert!(
+            f("when le 2026-11-28T10:00:00.500Z"),
+            "instants, not text, are compared"
+        );
+        // A quote doubled inside a literal stays inside it.
+        assert!(!f("targets/any(t:t/id eq 'a'' or ''1'' eq ''1')"));
     }
 
     #[test]

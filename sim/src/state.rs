@@ -78,6 +78,10 @@ pub struct Tenant {
     pub key_vault_access: bool,
     /// Responses already given to ACS repeatable requests, by repeatability id.
     pub acs_repeatability: HashMap<String, Value>,
+    /// Entra directory audit events (`/auditLogs/directoryAudits`) for changes made through Graph.
+    pub directory_audits: Vec<Value>,
+    /// The managed identity, as `initiatedBy.app` of those events.
+    pub app: (String, String),
 }
 
 impl Tenant {
@@ -120,7 +124,38 @@ impl Tenant {
             graph_permissions: seed.managed_identity.graph_permissions.clone(),
             key_vault_access: seed.managed_identity.key_vault_secrets_user,
             acs_repeatability: HashMap::new(),
+            directory_audits: Vec::new(),
+            app: (
+                seed.managed_identity.client_id.clone(),
+                seed.managed_identity.object_id.clone(),
+            ),
         })
+    }
+
+    /// Record an "Authentication Methods" directory audit event, as Entra does for admin changes.
+    /// https://learn.microsoft.com/entra/identity/monitoring-health/reference-audit-activities
+    pub fn audit_event(&mut self, user_idx: usize, activity: &str, reason: &str) {
+        let user = &self.users[user_idx];
+        let now = time::OffsetDateTime::now_utc()
+            .replace_nanosecond(0)
+            .unwrap()
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap();
+        let event = serde_json::json!({
+            "id": format!("Directory_{}", uuid::Uuid::new_v4()),
+            "category": "UserManagement",
+            "correlationId": uuid::Uuid::new_v4().to_string(),
+            "result": "success",
+            "resultReason": reason,
+            "activityDisplayName": activity,
+            "activityDateTime": now,
+            "loggedByService": "Authentication Methods",
+            "operationType": "Update",
+            "initiatedBy": {"app": {"appId": self.app.0, "displayName": "id-mfa-recovery", "servicePrincipalId": self.app.1}, "user": null},
+            "targetResources": [{"id": user.id, "displayName": user.display_name, "type": "User", "userPrincipalName": user.upn}],
+            "additionalDetails": [],
+        });
+        self.directory_audits.push(event);
     }
 
     /// A user by object id or UPN (case-insensitive, as Graph does).

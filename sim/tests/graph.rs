@@ -449,3 +449,44 @@ async fn batch_runs_up_to_twenty_requests_and_honours_depends_on() {
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
 }
+
+#[tokio::test]
+async fn directory_audits_record_admin_changes_and_need_both_permissions() {
+    let sim = start().await;
+    let app = Graph::as_app(&sim).await;
+    app.create_tap(ALEX, json!({})).await;
+    app.delete(&format!("/v1.0/users/{LYNNE}/authentication/phoneMethods/{MOBILE}"))
+        .await;
+    // The function app's identity holds AuditLog.Read.All but not Directory.Read.All.
+    let (status, _) = app.get("/v1.0/auditLogs/directoryAudits").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let auditor = Graph::with_token(
+        &sim,
+        graph_token_with(&sim, &["AuditLog.Read.All", "Directory.Read.All"]),
+    );
+    let (status, all) = auditor.get("/v1.0/auditLogs/directoryAudits").await;
+    assert_eq!(status, StatusCode::OK);
+    let activities: Vec<&str> = all["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["activityDisplayName"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        activities,
+        vec!["Admin deleted security info", "Admin registered security info"],
+        "newest first"
+    );
+    let (_, alex) = auditor
+        .get(&format!("/v1.0/auditLogs/directoryAudits?$filter=targetResources/any(t:t/id eq '{ALEX}') and loggedByService eq 'Authentication Methods'"))
+        .await;
+    assert_eq!(alex["value"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        alex["value"][0]["initiatedBy"]["app"]["appId"],
+        "5e29463d-71da-4fe0-8e69-999b57db23b0"
+    );
+    let (_, none) = auditor
+        .get("/v1.0/auditLogs/directoryAudits?$filter=activityDateTime ge 2099-01-01T00:00:00Z")
+        .await;
+    assert_eq!(none["value"], json!([]));
+}

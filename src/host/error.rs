@@ -30,6 +30,11 @@ pub enum ApiError {
     /// A service this call depends on (Key Vault, Graph) could not be reached: nothing was done.
     #[error("a service this call depends on is unavailable, so nothing was changed; try again later")]
     DependencyUnavailable(String),
+    /// Entra's directory audit could not be read through Graph.
+    #[error(
+        "the Entra directory audit could not be read ({0}); the managed identity needs AuditLog.Read.All and Directory.Read.All"
+    )]
+    EntraAudit(crate::graph::GraphError),
     /// A refused caller: 401 or 403 with a body that never says why.
     #[error(transparent)]
     Auth(#[from] crate::auth::AuthError),
@@ -47,6 +52,7 @@ impl ApiError {
             ApiError::Auth(e) => e.status(),
             ApiError::AuditUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::DependencyUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::EntraAudit(_) => StatusCode::BAD_GATEWAY,
             ApiError::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -61,6 +67,7 @@ impl ApiError {
             ApiError::Auth(_) => "unauthorized",
             ApiError::AuditUnavailable(_) => "audit_unavailable",
             ApiError::DependencyUnavailable(_) => "dependency_unavailable",
+            ApiError::EntraAudit(_) => "entra_audit_unavailable",
             ApiError::Unexpected(_) => "internal_error",
         }
     }

@@ -27,6 +27,7 @@ use crate::auth::Authenticator;
 use crate::auth::webhook::WebhookVerifier;
 use crate::azure::AzureOverrides;
 use crate::config::{AuditSettings, Settings};
+use crate::graph::GraphClient;
 use error::ApiError;
 
 /// What every handler shares.
@@ -36,6 +37,7 @@ pub struct AppState {
     pub auth: Arc<Authenticator>,
     pub audit: Arc<AuditTrail>,
     pub webhooks: Arc<WebhookVerifier>,
+    pub graph: Arc<GraphClient>,
 }
 
 impl AppState {
@@ -50,7 +52,12 @@ impl AppState {
             .timeout(std::time::Duration::from_secs(30))
             .user_agent(concat!("mfa-recovery/", env!("CARGO_PKG_VERSION")))
             .build()?;
-        let auth = Arc::new(Authenticator::new(&settings.auth, http));
+        let auth = Arc::new(Authenticator::new(&settings.auth, http.clone()));
+        let graph = Arc::new(GraphClient::new(
+            http,
+            settings.graph_endpoint.clone(),
+            crate::azure::credential(&settings, azure)?,
+        ));
         let audit = Arc::new(AuditTrail::new(audit_storage(&settings, azure).await?));
         let vault_credential = match settings.webhook_senders.is_empty() {
             true => None,
@@ -67,6 +74,7 @@ impl AppState {
             auth,
             audit,
             webhooks,
+            graph,
         })
     }
 }

@@ -403,3 +403,134 @@ async fn the_dev_file_store_keeps_the_same_format() {
     assert_eq!(body["value"][0]["action"], "tap.issue");
     assert_eq!(body["value"][0]["prevHash"], mfa_recovery::audit::GENESIS);
 }
+
+/// The app on a tenant whose managed identity may read Entra's directory audit.
+async fn spawn_with_entra_audit(grant: bool) -> (String, Simulator) {
+    let mut seed: Value = serde_json::from_str(mfa_recovery_sim::seed::DEMO_TENANT).unwrap();
+    if grant {
+        seed["managedIdentity"]["graphPermissions"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!("Directory.Read.All"));
+    }
+    let sim = Simulator::start(Seed::from_json(&seed.to_string()).unwrap(), "127.0.0.1:0")
+        .await
+        .unwrap();
+    let settings = Settings::from_map(&test_settings(&sim)).unwrap();
+    let options = HostOptions {
+        azure: mfa_recovery::dev::sim_overrides(&sim),
+        ..HostOptions::default()
+    };
+    let app = Application::build(settings, options).await.unwrap();
+    let base = format!("http://127.0.0.1:{}", app.port());
+    tokio::spawn(app.run_until_stopped(std::future::pending()));
+    (base, sim)
+}
+
+async fn issue_tap_in_graph(sim: &Simulator, user: &str) {
+    let token = sim.issue_token(&TokenRequest {
+        audience: Some("https://graph.microsoft.com".into()),
+        roles: vec!["UserAuthenticationMethod.ReadWrite.All".into()],
+        ..Default::default()
+    });
+    let r = reqwest::Client::new()
+        .post(format!(
+            "{}/v1.0/users/{user}/authentication/temporaryAccessPassMethods",
+            sim.graph_endpoint()
+        ))
+        .bearer_auth(token)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+}
+
+#[tokio::test]
+async fn include_entra_adds_the_users_directory_audit_events() {
+    let (base, sim) = spawn_with_entra_audit(true).await;
+    issue_tap_in_graph(&sim, "alex.wilber@contoso.test").await;
+    issue_tap_in_graph(&sim, "adele.vance@contoso.test").await;
+    let auditor = sim.issue_token(&TokenRequest {
+        roles: vec!["Audit.Read".into()],
+        ..Default::default()
+    });
+    let client = reqwest::Client::new();
+    for user in ["alex.wilber@contoso.test", "b0000002-0000-4000-8000-000000000002"] {
+        let body: Value = client
+            .get(format!("{base}/api/audit"))
+            .query(&[("includeEntra", "true"), ("user", user)])
+            .bearer_auth(&auditor)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let entra = body["entra"].as_array().unwrap_or_else(|| panic!("{body}"));
+        assert_eq!(entra.len(), 1, "{user}: {body}");
+        assert_eq!(entra[0]["activity"], "Admin registered security info");
+        assert_eq!(
+            entra[0]["resultReason"],
+            "Admin registered temporary access pass method for user"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_filter_value_with_quotes_cannot_change_the_odata_query() {
+    let (base, sim) = spawn_with_entra_audit(true).await;
+    issue_tap_in_graph(&sim, "alex.wilber@contoso.test").await;
+    issue_tap_in_graph(&sim, "adele.vance@contoso.test").await;
+    let auditor = sim.issue_token(&TokenRequest {
+        roles: vec!["Audit.Read".into()],
+        ..Default::default()
+    });
+    // Unescaped, this would read "... eq 'nobody' or loggedByService eq 'Authentication Methods'"
+    // and return every user's events.
+    let injection = "nobody' or loggedByService eq 'Authentication Methods";
+    let r = reqwest::Client::new()
+        .get(format!("{base}/api/audit"))
+        .query(&[("includeEntra", "true"), ("user", injection)])
+        .bearer_auth(&auditor)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["entra"], json!([]), "{body}");
+}
+
+#[tokio::test]
+async fn include_entra_explains_a_missing_permission_and_needs_a_user() {
+    let (base, sim) = spawn_with_entra_audit(false).await;
+    let auditor = sim.issue_token(&TokenRequest {
+        roles: vec!["Audit.Read".into()],
+        ..Default::default()
+    });
+    let client = reqwest::Client::new();
+    let r = client
+        .get(format!(
+            "{base}/api/audit?includeEntra=true&user=alex.wilber@contoso.test"
+        ))
+        .bearer_auth(&auditor)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_GATEWAY);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "entra_audit_unavailable");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Directory.Read.All")
+    );
+    let r = client
+        .get(format!("{base}/api/audit?includeEntra=true"))
+        .bearer_auth(&auditor)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+}
