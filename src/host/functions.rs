@@ -61,7 +61,7 @@ pub const FUNCTIONS: &[FunctionSpec] = &[
         },
         binding: "req",
         summary: "query the audit trail",
-        built: false,
+        built: true,
     },
     FunctionSpec {
         name: "requests",
