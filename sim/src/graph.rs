@@ -1360,7 +1360,12 @@ async fn directory_audits(
     p.require(READ_DIRECTORY)?;
     let q = odata::query(&uri);
     let filter = match q.get("$filter") {
-        Some(f) => Some(Filter::parse(f, AUDIT_FIELDS, &["targetResources"])?),
+        Some(f) => Some(Filter::parse_with_ranges(
+            f,
+            AUDIT_FIELDS,
+            &["activityDateTime"],
+            &["targetResources"],
+        )?),
         None => None,
     };
     let mut items: Vec<Value> = state

@@ -87,11 +87,22 @@ impl Filter {
     /// Parse `text`, allowing only the fields in `allowed` (`eq`, `ne`, `startsWith`) and
     /// `collections` (`any`).
     pub fn parse(text: &str, allowed: &[&str], collections: &[&str]) -> Result<Filter, GraphError> {
+        Self::parse_with_ranges(text, allowed, &[], collections)
+    }
+
+    /// As `parse`, also allowing `ge`/`gt`/`le`/`lt` on the fields in `ranges`.
+    pub fn parse_with_ranges(
+        text: &str,
+        allowed: &[&str],
+        ranges: &[&str],
+        collections: &[&str],
+    ) -> Result<Filter, GraphError> {
         let tokens = tokenize(text)?;
         let mut p = Parser {
             tokens,
             pos: 0,
             allowed,
+            ranges,
             collections,
         };
         let f = p.or()?;
@@ -243,6 +254,7 @@ struct Parser<'a> {
     tokens: Vec<Tok>,
     pos: usize,
     allowed: &'a [&'a str],
+    ranges: &'a [&'a str],
     collections: &'a [&'a str],
 }
 
@@ -369,10 +381,15 @@ impl Parser<'_> {
         match op.as_str() {
             "eq" => Ok(Filter::Eq(field, v)),
             "ne" => Ok(Filter::Ne(field, v)),
-            "ge" => Ok(Filter::Cmp(field, "ge", v)),
-            "gt" => Ok(Filter::Cmp(field, "gt", v)),
-            "le" => Ok(Filter::Cmp(field, "le", v)),
-            "lt" => Ok(Filter::Cmp(field, "lt", v)),
+            "ge" | "gt" | "le" | "lt" if self.ranges.iter().any(|r| r.eq_ignore_ascii_case(&field)) => {
+                let op = match op.as_str() {
+                    "ge" => "ge",
+                    "gt" => "gt",
+                    "le" => "le",
+                    _ => "lt",
+                };
+                Ok(Filter::Cmp(field, op, v))
+            }
             _ => Err(self.err()),
         }
     }
@@ -424,7 +441,15 @@ mod tests {
     #[test]
     fn lambdas_over_objects_and_date_ranges_parse() {
         let row = json!({"when": "2026-11-28T10:00:00Z", "targets": [{"id": "a", "upn": "x@y"}]});
-        let f = |t: &str| Filter::parse(t, &["when"], &["targets"]).unwrap().matches(&row);
+        let f = |t: &str| {
+            Filter::parse_with_ranges(t, &["when"], &["when"], &["targets"])
+                .unwrap()
+                .matches(&row)
+        };
+        assert!(
+            Filter::parse("when ge 2026-11-28T00:00:00Z", &["when"], &[]).is_err(),
+            "ranges only where allowed"
+        );
         assert!(f("targets/any(t:t/id eq 'a')"));
         assert!(!f("targets/any(t:t/upn eq 'a')"));
         assert!(f("when ge 2026-11-28T00:00:00Z and when le 2026-11-29T00:00:00Z"));

@@ -80,7 +80,7 @@ pub struct CallerRecord {
 impl From<&crate::auth::Caller> for CallerRecord {
     fn from(c: &crate::auth::Caller) -> Self {
         CallerRecord {
-            via: "token".into(),
+            via: c.via.clone(),
             app_id: c.app_id.clone(),
             object_id: c.object_id.clone(),
             name: c.name.clone(),

@@ -170,6 +170,7 @@ impl WebhookVerifier {
                         }
                     }
                     return Ok(Ok(Caller {
+                        via: format!("webhook:{}", sender.name),
                         app_id: None,
                         object_id: None,
                         name: Some(format!("webhook:{}", sender.name)),

@@ -15,7 +15,7 @@ use time::OffsetDateTime;
 use super::AppState;
 use super::error::ApiError;
 use crate::audit::{AuditEvent, AuditFilter, AuditRecord, CallerRecord, Outcome, Phase};
-use crate::auth::{Caller, Role};
+use crate::auth::{AuthError, Caller, Role};
 
 /// `GET /api/health`: liveness, unauthenticated; reveals nothing but the version.
 pub async fn health() -> Json<Value> {
@@ -27,11 +27,12 @@ pub async fn ready() -> Json<Value> {
     Json(json!({"status": "ready"}))
 }
 
-/// Authenticate and authorize a call; a refusal is recorded in the audit trail (best effort:
-/// a refusal changes nothing, so an audit failure does not change the answer).
+/// Authenticate and authorize a call. A refusal is recorded in the audit trail with whatever is
+/// known of the caller (best effort: a refusal changes nothing, so an audit failure does not
+/// change the answer).
 async fn guard(state: &AppState, headers: &HeaderMap, role: Role, action: &str) -> Result<Caller, ApiError> {
-    let result = state.auth.authorize(headers, role).await;
-    refuse_or_pass(state, headers, role, action, result).await
+    let result = state.auth.authenticate(headers).await;
+    check_role(state, headers, role, action, result).await
 }
 
 /// As `guard`, for functions that webhook senders may call: a request without a bearer token but
@@ -48,55 +49,56 @@ async fn guard_signed(
     }
     let result = match state.webhooks.verify(headers, body).await {
         Err(e) => return Err(ApiError::DependencyUnavailable(e.to_string())),
-        Ok(Err(refusal)) => Err(refusal),
-        Ok(Ok(caller)) => {
-            caller.record_on_span();
-            if caller.has(role) {
-                Ok(caller)
-            } else {
-                Err(crate::auth::AuthError::MissingRole(role.as_str()))
-            }
-        }
+        Ok(result) => result,
     };
-    refuse_or_pass(state, headers, role, action, result).await
+    check_role(state, headers, role, action, result).await
 }
 
-async fn refuse_or_pass(
+async fn check_role(
     state: &AppState,
     headers: &HeaderMap,
     role: Role,
     action: &str,
-    result: Result<Caller, crate::auth::AuthError>,
+    authenticated: Result<Caller, AuthError>,
 ) -> Result<Caller, ApiError> {
-    match result {
-        Ok(caller) => Ok(caller),
+    let (refusal, caller) = match authenticated {
+        Ok(caller) => {
+            caller.record_on_span();
+            if caller.has(role) {
+                return Ok(caller);
+            }
+            (AuthError::MissingRole(role.as_str()), CallerRecord::from(&caller))
+        }
         Err(refusal) => {
-            let caller = CallerRecord {
+            let anonymous = CallerRecord {
                 via: "anonymous".into(),
                 source_ip: crate::auth::source_ip(headers).map(|i| i.to_string()),
                 ..Default::default()
             };
-            let code = if refusal.status().as_u16() == 403 {
-                "forbidden"
-            } else {
-                "unauthenticated"
-            };
-            let event = AuditEvent {
-                caller,
-                action: action.to_owned(),
-                target: None,
-                ticket: None,
-                request_id: None,
-                phase: Phase::Outcome,
-                outcome: Some(Outcome::Refused(code.to_owned())),
-                details: json!({"reason": refusal.to_string(), "requiredRole": role.as_str()}),
-            };
-            if let Err(e) = state.audit.record(event).await {
-                tracing::error!(error = %e, "could not record a refused call");
-            }
-            Err(refusal.into())
+            (refusal, anonymous)
         }
+    };
+    // Logged once here (the response itself is uniform).
+    tracing::warn!(status = refusal.status().as_u16(), reason = %refusal, "call refused");
+    let code = if refusal.status().as_u16() == 403 {
+        "forbidden"
+    } else {
+        "unauthenticated"
+    };
+    let event = AuditEvent {
+        caller,
+        action: action.to_owned(),
+        target: None,
+        ticket: None,
+        request_id: None,
+        phase: Phase::Outcome,
+        outcome: Some(Outcome::Refused(code.to_owned())),
+        details: json!({"reason": refusal.to_string(), "requiredRole": role.as_str()}),
+    };
+    if let Err(e) = state.audit.record(event).await {
+        tracing::error!(error = %e, "could not record a refused call");
     }
+    Err(refusal.into())
 }
 
 /// `POST /api/users/{user}/tap`

@@ -154,6 +154,9 @@ async fn records_land_in_blob_storage_and_the_audit_function_returns_them() {
     );
     assert_eq!(records[0]["caller"]["sourceIp"], "45.30.94.9");
     assert_eq!(records[1]["outcome"]["code"], "forbidden");
+    // A known caller refused for its role is recorded with its identity.
+    assert_eq!(records[1]["caller"]["via"], "token");
+    assert!(records[1]["caller"]["objectId"].is_string(), "{}", records[1]);
     assert_eq!(
         records[1]["seq"].as_u64().unwrap(),
         records[0]["seq"].as_u64().unwrap() + 1
