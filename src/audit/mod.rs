@@ -146,6 +146,12 @@ pub struct AuditRecord {
 }
 
 impl AuditRecord {
+    /// Time, then chain and place in it: records of one chain keep their order even within a
+    /// millisecond, and the order is the same on every read.
+    pub fn order_key(&self) -> (&str, &str, u64) {
+        (self.time.as_str(), self.chain.as_str(), self.seq)
+    }
+
     /// SHA-256 (hex) of the record's JSON with `hash` empty. Field order is the struct's and
     /// `details` keys are sorted, so the bytes are the same wherever the record is re-read.
     pub fn compute_hash(&self) -> String {
@@ -184,10 +190,11 @@ fn day_of(t: OffsetDateTime) -> String {
     format!("{:04}/{:02}/{:02}", t.year(), u8::from(t.month()), t.day())
 }
 
+/// UTC, RFC 3339, always with three decimals (`2026-11-28T09:14:03.120Z`): fixed width, so the
+/// text sorts in time order.
 pub fn rfc3339_millis(t: OffsetDateTime) -> String {
-    let t = t.replace_nanosecond(t.millisecond() as u32 * 1_000_000).expect("valid");
-    t.format(&time::format_description::well_known::Rfc3339)
-        .expect("formattable")
+    let fmt = time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
+    t.to_offset(time::UtcOffset::UTC).format(&fmt).expect("formattable")
 }
 
 impl AuditTrail {
@@ -275,7 +282,7 @@ impl AuditTrail {
             .collect())
     }
 
-    /// Records in `[from, to]` that match `filter`, ordered by time then id.
+    /// Records in `[from, to]` that match `filter`, ordered by `AuditRecord::order_key`.
     ///
     /// # Errors
     /// Storage failed, or a stored line is not a record.
@@ -289,7 +296,7 @@ impl AuditTrail {
                 }
             }
         }
-        out.sort_by(|a, b| (a.time.as_str(), a.id).cmp(&(b.time.as_str(), b.id)));
+        out.sort_by(|a, b| a.order_key().cmp(&b.order_key()));
         Ok(out)
     }
 
@@ -420,6 +427,16 @@ pub fn mask_email(address: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn record_times_have_a_fixed_width() {
+        let t = time::macros::datetime!(2026-11-28 09:14:03 UTC);
+        assert_eq!(rfc3339_millis(t), "2026-11-28T09:14:03.000Z");
+        assert_eq!(
+            rfc3339_millis(t + time::Duration::milliseconds(120)),
+            "2026-11-28T09:14:03.120Z"
+        );
+    }
 
     #[test]
     fn phones_and_emails_are_masked() {

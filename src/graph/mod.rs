@@ -5,6 +5,7 @@
 //! Every value that goes into `$filter` passes through `odata::quote`, and URLs are built with
 //! `Url::query_pairs_mut`, which percent-encodes them.
 
+pub mod models;
 pub mod odata;
 
 use std::sync::Arc;
@@ -69,13 +70,14 @@ impl GraphClient {
         }
     }
 
-    /// `{GRAPH_ENDPOINT}/{version}/{path}` with `query` percent-encoded.
-    pub fn url(&self, version: &str, path: &str, query: &[(&str, &str)]) -> Url {
+    /// `{GRAPH_ENDPOINT}/{version}/{segments…}`, each segment and the query percent-encoded, so
+    /// an id or UPN (`#EXT#` included) is always one segment.
+    pub fn url(&self, version: &str, path: &[&str], query: &[(&str, &str)]) -> Url {
         let mut url = self.base.clone();
         {
             let mut segments = url.path_segments_mut().expect("GRAPH_ENDPOINT is a base URL");
             segments.pop_if_empty().push(version);
-            for segment in path.split('/').filter(|s| !s.is_empty()) {
+            for segment in path {
                 segments.push(segment);
             }
         }
@@ -152,6 +154,282 @@ impl GraphClient {
                 request_id,
             });
         }
+    }
+}
+
+/// The outcome of a TAP create that did not clearly succeed or fail.
+#[derive(Debug, thiserror::Error)]
+pub enum CreateTapError {
+    /// Graph refused it (4xx): nothing was created.
+    #[error(transparent)]
+    Refused(GraphError),
+    /// No clear answer (timeout, connection reset, 5xx). The user's TAPs were listed afterwards:
+    /// `orphan` is a pass that may have been created by this call and whose value nobody has.
+    #[error("the outcome of the TAP create is unknown ({cause})")]
+    Unknown { cause: String, orphan: Option<String> },
+}
+
+impl GraphClient {
+    /// GET /users/{id | upn}?$select=…&$expand=manager(…); `None` when the user does not exist.
+    /// https://learn.microsoft.com/graph/api/user-get
+    ///
+    /// # Errors
+    /// Graph failed.
+    pub async fn get_user(&self, user: &models::UserRef) -> Result<Option<models::User>, GraphError> {
+        let url = self.url(
+            "v1.0",
+            &["users", &user.segment()],
+            &[("$select", models::User::SELECT), ("$expand", models::User::EXPAND)],
+        );
+        match self.get_json(&url).await {
+            Ok(v) => serde_json::from_value(v)
+                .map(Some)
+                .map_err(|e| GraphError::Unreachable(format!("unexpected user shape: {e}"))),
+            Err(GraphError::Status { status: 404, .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Every group and directory role the user is in, transitively, following `@odata.nextLink`.
+    /// https://learn.microsoft.com/graph/api/user-list-transitivememberof
+    ///
+    /// # Errors
+    /// Graph failed.
+    pub async fn transitive_member_of(&self, user: &uuid::Uuid) -> Result<Vec<models::DirectoryObject>, GraphError> {
+        let mut url = self.url(
+            "v1.0",
+            &["users", &user.to_string(), "transitiveMemberOf"],
+            &[("$select", "id,displayName,roleTemplateId"), ("$top", "999")],
+        );
+        let mut out = Vec::new();
+        loop {
+            let page = self.get_json(&url).await?;
+            if let Some(items) = page["value"].as_array() {
+                for item in items {
+                    if let Ok(o) = serde_json::from_value::<models::DirectoryObject>(item.clone()) {
+                        out.push(o);
+                    }
+                }
+            }
+            match page["@odata.nextLink"].as_str().and_then(|n| Url::parse(n).ok()) {
+                Some(next) => url = next,
+                None => return Ok(out),
+            }
+        }
+    }
+
+    /// The Temporary Access Pass policy.
+    /// https://learn.microsoft.com/graph/api/temporaryaccesspassauthenticationmethodconfiguration-get
+    ///
+    /// # Errors
+    /// Graph failed.
+    pub async fn tap_policy(&self) -> Result<models::TapPolicy, GraphError> {
+        let url = self.url(
+            "v1.0",
+            &[
+                "policies",
+                "authenticationMethodsPolicy",
+                "authenticationMethodConfigurations",
+                "temporaryAccessPass",
+            ],
+            &[],
+        );
+        let v = self.get_json(&url).await?;
+        serde_json::from_value(v).map_err(|e| GraphError::Unreachable(format!("unexpected policy shape: {e}")))
+    }
+
+    /// The user's TAP methods (at most one).
+    /// https://learn.microsoft.com/graph/api/authentication-list-temporaryaccesspassmethods
+    ///
+    /// # Errors
+    /// Graph failed.
+    pub async fn list_taps(&self, user: &uuid::Uuid) -> Result<Vec<models::TapMethod>, GraphError> {
+        let url = self.url(
+            "v1.0",
+            &[
+                "users",
+                &user.to_string(),
+                "authentication",
+                "temporaryAccessPassMethods",
+            ],
+            &[],
+        );
+        let v = self.get_json(&url).await?;
+        Ok(v["value"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|m| serde_json::from_value(m.clone()).ok())
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    /// Delete a TAP; already gone counts as deleted.
+    /// https://learn.microsoft.com/graph/api/temporaryaccesspassauthenticationmethod-delete
+    ///
+    /// # Errors
+    /// Graph failed.
+    pub async fn delete_tap(&self, user: &uuid::Uuid, method_id: &str) -> Result<(), GraphError> {
+        let url = self.url(
+            "v1.0",
+            &[
+                "users",
+                &user.to_string(),
+                "authentication",
+                "temporaryAccessPassMethods",
+                method_id,
+            ],
+            &[],
+        );
+        let token = self.token().await?;
+        let response = self
+            .http
+            .delete(url)
+            .bearer_auth(token)
+            .send()
+            .await
+            .map_err(|e| GraphError::Unreachable(e.to_string()))?;
+        match response.status().as_u16() {
+            200..=299 | 404 => Ok(()),
+            _ => Err(error_of(response).await),
+        }
+    }
+
+    /// Create a TAP. It is sent once: a 429 (not processed) is retried after `Retry-After`, but
+    /// a timeout, a reset or a 5xx is never resent blindly. The user's TAPs are listed instead,
+    /// and a pass created since the call began is reported as an orphan for the caller to delete.
+    /// https://learn.microsoft.com/graph/api/authentication-post-temporaryaccesspassmethods
+    ///
+    /// # Errors
+    /// `Refused` for a 4xx, `Unknown` when the outcome cannot be known.
+    pub async fn create_tap(
+        &self,
+        user: &uuid::Uuid,
+        lifetime_minutes: u32,
+        usable_once: bool,
+    ) -> Result<models::CreatedTap, CreateTapError> {
+        let url = self.url(
+            "v1.0",
+            &[
+                "users",
+                &user.to_string(),
+                "authentication",
+                "temporaryAccessPassMethods",
+            ],
+            &[],
+        );
+        let body = serde_json::json!({"lifetimeInMinutes": lifetime_minutes, "isUsableOnce": usable_once});
+        let started = time::OffsetDateTime::now_utc() - time::Duration::seconds(5);
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let token = self.token().await.map_err(CreateTapError::Refused)?;
+            let sent = self.http.post(url.clone()).bearer_auth(token).json(&body).send().await;
+            let response = match sent {
+                Ok(r) => r,
+                // The request may have reached Graph: reconcile, never resend.
+                Err(e) => return Err(self.reconcile(user, started, e.to_string()).await),
+            };
+            let status = response.status().as_u16();
+            if status == 201 {
+                let created: serde_json::Value = response.json().await.map_err(|e| CreateTapError::Unknown {
+                    cause: format!("unreadable create response: {}", e.without_url()),
+                    orphan: None,
+                })?;
+                let pass = created["temporaryAccessPass"]
+                    .as_str()
+                    .map(|p| secrecy::SecretString::from(p.to_owned()));
+                let method = serde_json::from_value::<models::TapMethod>(created.clone()).ok();
+                return match (pass, method) {
+                    (Some(pass), Some(method)) => Ok(models::CreatedTap { method, pass }),
+                    _ => Err(CreateTapError::Unknown {
+                        cause: "the create response has no pass".into(),
+                        orphan: created["id"].as_str().map(str::to_owned),
+                    }),
+                };
+            }
+            if status == 429 && attempt < MAX_ATTEMPTS {
+                let wait = response
+                    .headers()
+                    .get("retry-after")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.parse::<u64>().ok())
+                    .map(Duration::from_secs)
+                    .unwrap_or_else(|| backoff(attempt))
+                    .max(backoff(attempt));
+                if wait <= MAX_RETRY_AFTER {
+                    tracing::warn!(
+                        attempt,
+                        wait_ms = wait.as_millis() as u64,
+                        "TAP create throttled (not processed); retrying"
+                    );
+                    tokio::time::sleep(wait).await;
+                    continue;
+                }
+            }
+            if (400..500).contains(&status) {
+                return Err(CreateTapError::Refused(error_of(response).await));
+            }
+            let cause = error_of(response).await.to_string();
+            return Err(self.reconcile(user, started, cause).await);
+        }
+    }
+
+    async fn reconcile(&self, user: &uuid::Uuid, since: time::OffsetDateTime, cause: String) -> CreateTapError {
+        tracing::warn!(%cause, "TAP create outcome unknown; listing the user's passes to reconcile");
+        let orphan = match self.list_taps(user).await {
+            Ok(taps) => taps
+                .into_iter()
+                .find(|t| t.created_date_time.is_none_or(|c| c >= since))
+                .map(|t| t.id),
+            Err(e) => {
+                tracing::error!(error = %e, "could not list the user's passes after an unknown create");
+                None
+            }
+        };
+        CreateTapError::Unknown { cause, orphan }
+    }
+
+    /// Send mail from `sender` (a service mailbox) with `saveToSentItems: false`.
+    /// https://learn.microsoft.com/graph/api/user-sendmail
+    ///
+    /// # Errors
+    /// Graph refused or failed.
+    pub async fn send_mail(&self, sender: &str, message: &serde_json::Value) -> Result<(), GraphError> {
+        let url = self.url("v1.0", &["users", sender, "sendMail"], &[]);
+        let token = self.token().await?;
+        let body = serde_json::json!({"message": message, "saveToSentItems": false});
+        let response = self
+            .http
+            .post(url)
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| GraphError::Unreachable(e.without_url().to_string()))?;
+        if response.status().is_success() {
+            Ok(())
+        } else {
+            Err(error_of(response).await)
+        }
+    }
+}
+
+async fn error_of(response: reqwest::Response) -> GraphError {
+    let status = response.status().as_u16();
+    let request_id = response
+        .headers()
+        .get("request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-")
+        .to_owned();
+    let body: Value = response.json().await.unwrap_or(Value::Null);
+    let code = body["error"]["code"].as_str().unwrap_or("unknown").to_owned();
+    GraphError::Status {
+        status,
+        code,
+        request_id,
     }
 }
 

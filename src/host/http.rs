@@ -155,16 +155,22 @@ fn parse_time(name: &str, value: &str) -> Result<OffsetDateTime, ApiError> {
         .map_err(|_| ApiError::BadRequest(format!("{name} must be an RFC 3339 time or a YYYY-MM-DD date")))
 }
 
-/// The opaque continuation token: where the previous page ended (time and id of its last record).
+/// The opaque continuation token: where the previous page ended (the order key of its last record).
 fn continuation_of(r: &AuditRecord) -> String {
-    B64.encode(format!("{}|{}", r.time, r.id))
+    let (time, chain, seq) = r.order_key();
+    B64.encode(format!("{time}|{chain}|{seq}"))
 }
 
-fn parse_continuation(token: &str) -> Result<(String, uuid::Uuid), ApiError> {
+fn parse_continuation(token: &str) -> Result<(String, String, u64), ApiError> {
     let bad = || ApiError::BadRequest("continuation is not a token this API returned".into());
     let raw = String::from_utf8(B64.decode(token).map_err(|_| bad())?).map_err(|_| bad())?;
-    let (time, id) = raw.split_once('|').ok_or_else(bad)?;
-    Ok((time.to_owned(), id.parse().map_err(|_| bad())?))
+    let mut parts = raw.splitn(3, '|');
+    let (time, chain, seq) = (
+        parts.next().ok_or_else(bad)?,
+        parts.next().ok_or_else(bad)?,
+        parts.next().ok_or_else(bad)?,
+    );
+    Ok((time.to_owned(), chain.to_owned(), seq.parse().map_err(|_| bad())?))
 }
 
 /// `GET /api/audit?user=&ticket=&action=&outcome=&from=&to=&pageSize=&continuation=`
@@ -199,7 +205,7 @@ pub async fn audit(
         Some("true") => true,
         Some(_) => return Err(ApiError::BadRequest("includeEntra must be true or false".into())),
     };
-    if include_entra && q.get("user").is_none() {
+    if include_entra && !q.contains_key("user") {
         return Err(ApiError::BadRequest(
             "includeEntra=true needs user (an object id or UPN)".into(),
         ));
@@ -250,7 +256,7 @@ pub async fn audit(
     };
     let start = match &after {
         None => 0,
-        Some((time, id)) => records.partition_point(|r| (r.time.as_str(), r.id) <= (time.as_str(), *id)),
+        Some((time, chain, seq)) => records.partition_point(|r| r.order_key() <= (time.as_str(), chain.as_str(), *seq)),
     };
     let page: Vec<AuditRecord> = records.iter().skip(start).take(page_size).cloned().collect();
     let next = (start + page.len() < records.len())
@@ -316,7 +322,7 @@ async fn entra_events(
     );
     let url = state.graph.url(
         "v1.0",
-        "auditLogs/directoryAudits",
+        &["auditLogs", "directoryAudits"],
         &[("$filter", &filter), ("$top", "100")],
     );
     let body = state.graph.get_json(&url).await.map_err(ApiError::EntraAudit)?;

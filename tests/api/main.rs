@@ -6,6 +6,7 @@ mod auth;
 mod azurite;
 mod binary;
 mod dev_command;
+mod graph_client;
 mod helpers;
 mod host_contract;
 mod invocations;

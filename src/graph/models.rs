@@ -1,0 +1,179 @@
+//! The Graph shapes the function set reads, typed at the edge.
+
+use secrecy::SecretString;
+use serde::Deserialize;
+use uuid::Uuid;
+
+/// A user named by object id or UPN, as `{user}` in the routes. Parsed once, at the edge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UserRef {
+    Id(Uuid),
+    Upn(String),
+}
+
+impl UserRef {
+    /// Parse an object id (GUID) or a UPN (`local@domain`, no spaces or slashes).
+    ///
+    /// # Errors
+    /// Neither form.
+    pub fn parse(value: &str) -> Result<UserRef, String> {
+        if let Ok(id) = Uuid::parse_str(value) {
+            return Ok(UserRef::Id(id));
+        }
+        let valid_upn = value.len() <= 113
+            && value
+                .split_once('@')
+                .is_some_and(|(l, d)| !l.is_empty() && d.contains('.') && !d.contains('@'))
+            && !value
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control() || c == '/' || c == '\\');
+        if valid_upn {
+            Ok(UserRef::Upn(value.to_owned()))
+        } else {
+            Err(format!(
+                "'{value}' is neither an object id (GUID) nor a user principal name"
+            ))
+        }
+    }
+
+    /// The path segment (percent-encoded by `GraphClient::url`).
+    pub fn segment(&self) -> String {
+        match self {
+            UserRef::Id(id) => id.to_string(),
+            UserRef::Upn(upn) => upn.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::UserRef;
+
+    #[test]
+    fn user_refs_are_ids_or_upns() {
+        assert!(matches!(
+            UserRef::parse("b0000001-0000-4000-8000-000000000001"),
+            Ok(UserRef::Id(_))
+        ));
+        assert!(matches!(
+            UserRef::parse("adele.vance@contoso.test"),
+            Ok(UserRef::Upn(_))
+        ));
+        assert!(matches!(
+            UserRef::parse("pat.guest_fabrikam.example#EXT#@contoso.test"),
+            Ok(UserRef::Upn(_))
+        ));
+        for bad in ["adele", "a b@c.d", "../x@y.z", "x@y", "@contoso.test", "a@b@c.d"] {
+            assert!(UserRef::parse(bad).is_err(), "{bad}");
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Manager {
+    pub id: String,
+    pub display_name: Option<String>,
+    pub mail: Option<String>,
+}
+
+/// `GET /users/{id}` with the fields recovery needs.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct User {
+    pub id: Uuid,
+    pub display_name: Option<String>,
+    pub user_principal_name: String,
+    pub mail: Option<String>,
+    #[serde(default)]
+    pub other_mails: Vec<String>,
+    pub mobile_phone: Option<String>,
+    pub account_enabled: Option<bool>,
+    pub user_type: Option<String>,
+    pub manager: Option<Manager>,
+}
+
+impl User {
+    /// The `$select` and `$expand` that fill this type.
+    pub const SELECT: &'static str =
+        "id,displayName,userPrincipalName,mail,otherMails,mobilePhone,accountEnabled,userType";
+    pub const EXPAND: &'static str = "manager($select=id,displayName,mail)";
+
+    pub fn is_member(&self) -> bool {
+        !self
+            .user_type
+            .as_deref()
+            .is_some_and(|t| t.eq_ignore_ascii_case("guest"))
+    }
+}
+
+/// An item of `transitiveMemberOf`: a group or a directory role (administrative units too).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DirectoryObject {
+    #[serde(rename = "@odata.type")]
+    pub odata_type: String,
+    pub id: String,
+    pub display_name: Option<String>,
+    pub role_template_id: Option<String>,
+}
+
+impl DirectoryObject {
+    pub fn is_role(&self) -> bool {
+        self.odata_type == "#microsoft.graph.directoryRole"
+    }
+    pub fn is_group(&self) -> bool {
+        self.odata_type == "#microsoft.graph.group"
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PolicyTarget {
+    pub id: String,
+    #[serde(default)]
+    pub target_type: Option<String>,
+}
+
+/// The tenant's Temporary Access Pass policy.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TapPolicy {
+    pub state: String,
+    #[serde(default)]
+    pub include_targets: Vec<PolicyTarget>,
+    #[serde(default)]
+    pub exclude_targets: Vec<PolicyTarget>,
+    pub default_lifetime_in_minutes: u32,
+    pub minimum_lifetime_in_minutes: u32,
+    pub maximum_lifetime_in_minutes: u32,
+    #[serde(default)]
+    pub is_usable_once: bool,
+}
+
+impl TapPolicy {
+    pub fn is_enabled(&self) -> bool {
+        self.state.eq_ignore_ascii_case("enabled")
+    }
+}
+
+/// A TAP method as listed (the pass is never in a list).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TapMethod {
+    pub id: String,
+    #[serde(with = "time::serde::rfc3339::option", default)]
+    pub created_date_time: Option<time::OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339::option", default)]
+    pub start_date_time: Option<time::OffsetDateTime>,
+    pub lifetime_in_minutes: Option<u32>,
+    pub is_usable_once: Option<bool>,
+}
+
+/// A pass just created. Only the create response holds the pass; it lives here, in a
+/// `SecretString` (whose `Debug` prints a placeholder), until it is delivered.
+#[derive(Debug)]
+pub struct CreatedTap {
+    pub method: TapMethod,
+    pub pass: SecretString,
+}
