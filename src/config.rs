@@ -77,6 +77,44 @@ pub struct WebhookSender {
     pub roles: Vec<String>,
 }
 
+/// Temporary Access Pass rules and guardrails (`TAP_*`), and how passes are delivered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TapSettings {
+    /// `TAP_DEFAULT_LIFETIME_MINUTES`: used when a request names none (then bounded by the policy).
+    pub default_lifetime_minutes: u32,
+    /// `TAP_MAX_MINUTES_SMS`, `TAP_MAX_MINUTES_EMAIL`, `TAP_MAX_MINUTES_MANAGER`: per-channel limits.
+    pub max_minutes_sms: u32,
+    pub max_minutes_email: u32,
+    pub max_minutes_manager: u32,
+    /// `TAP_ALLOW_MULTI_USE`: whether a request may ask for a multi-use pass at all.
+    pub allow_multi_use: bool,
+    /// `TAP_PROTECTED_GROUPS`: members (transitive) of these groups are refused like role holders.
+    pub protected_groups: Vec<Uuid>,
+    /// `TAP_MAX_PER_TARGET_PER_DAY` and `TAP_MAX_PER_CALLER_PER_HOUR`.
+    pub max_per_target_per_day: u32,
+    pub max_per_caller_per_hour: u32,
+    /// `TAP_REQUIRE_VERIFICATION` and `TAP_VERIFICATION_MAX_AGE_MINUTES`.
+    pub require_verification: bool,
+    pub verification_max_age_minutes: u32,
+    /// `MAIL_SENDER`: the service mailbox Graph `sendMail` sends from (email delivery, notices).
+    pub mail_sender: Option<String>,
+    /// `SMS_NUMBER_SOURCE`: `methods` (the registered mobile phone method) or `attribute` (`mobilePhone`).
+    pub sms_from_attribute: bool,
+    /// `ACS_ENDPOINT`, `ACS_ACCESS_KEY_SECRET` (a Key Vault secret name), `ACS_SMS_FROM`.
+    pub acs: Option<AcsSettings>,
+    /// `NOTICE_CONTACT`: whom a user should contact when a change was not theirs.
+    pub notice_contact: String,
+    /// `TAP_RETURN_TO_CALLER`: put the pass in the HTTP response (off; a documented risk).
+    pub return_to_caller: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AcsSettings {
+    pub endpoint: Url,
+    pub access_key_secret: String,
+    pub sms_from: String,
+}
+
 /// Where the audit trail lives: a blob container (production) or a directory (`dev`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AuditSettings {
@@ -103,6 +141,7 @@ pub struct Settings {
     pub audit: AuditSettings,
     /// `WEBHOOK_SENDERS`: senders that sign instead of presenting a token.
     pub webhook_senders: Vec<WebhookSender>,
+    pub tap: TapSettings,
     /// `SWEEP_SCHEDULE`: NCRONTAB (6 fields) of the compliance sweep.
     pub sweep_schedule: String,
     /// `MFA_RECOVERY_LOG_FORMAT`, or JSON when running under a Functions host.
@@ -121,6 +160,7 @@ impl fmt::Debug for Settings {
             .field("storage", &self.storage)
             .field("audit", &self.audit)
             .field("webhook_senders", &self.webhook_senders)
+            .field("tap", &self.tap)
             .field("sweep_schedule", &self.sweep_schedule)
             .field("log_format", &self.log_format)
             .finish()
@@ -197,6 +237,13 @@ impl Settings {
                 "is required when WEBHOOK_SENDERS is set (the signing secrets live there)",
             ));
         }
+        let tap = tap_settings(&get)?;
+        if tap.acs.is_some() && key_vault_uri.is_none() {
+            return Err(ConfigError::new(
+                "KEY_VAULT_URI",
+                "is required when ACS_ENDPOINT is set (the access key lives there)",
+            ));
+        }
         let sweep_schedule = get("SWEEP_SCHEDULE").unwrap_or(DEFAULT_SWEEP_SCHEDULE).to_owned();
         validate_schedule(&sweep_schedule)?;
         let log_format = match get("MFA_RECOVERY_LOG_FORMAT") {
@@ -224,6 +271,7 @@ impl Settings {
             storage,
             audit,
             webhook_senders,
+            tap,
             sweep_schedule,
             log_format,
         })
@@ -303,6 +351,102 @@ fn storage<'a>(get: &impl Fn(&str) -> Option<&'a str>) -> Result<Option<StorageS
             "is required when a blob service URI is set",
         )),
     }
+}
+
+fn number<'a>(
+    get: &impl Fn(&str) -> Option<&'a str>,
+    key: &str,
+    default: u32,
+    range: std::ops::RangeInclusive<u32>,
+) -> Result<u32, ConfigError> {
+    match get(key) {
+        None => Ok(default),
+        Some(v) => v.parse::<u32>().ok().filter(|n| range.contains(n)).ok_or_else(|| {
+            ConfigError::new(
+                key,
+                format!("'{v}' is not a whole number from {} to {}", range.start(), range.end()),
+            )
+        }),
+    }
+}
+
+fn flag<'a>(get: &impl Fn(&str) -> Option<&'a str>, key: &str, default: bool) -> Result<bool, ConfigError> {
+    match get(key) {
+        None => Ok(default),
+        Some("true") => Ok(true),
+        Some("false") => Ok(false),
+        Some(v) => Err(ConfigError::new(key, format!("'{v}' is not true or false"))),
+    }
+}
+
+fn tap_settings<'a>(get: &impl Fn(&str) -> Option<&'a str>) -> Result<TapSettings, ConfigError> {
+    let lifetimes = 10..=43200;
+    let protected_groups = match get("TAP_PROTECTED_GROUPS") {
+        None => Vec::new(),
+        Some(list) => list
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|g| guid("TAP_PROTECTED_GROUPS", g))
+            .collect::<Result<_, _>>()?,
+    };
+    let acs = match get("ACS_ENDPOINT") {
+        None => None,
+        Some(endpoint) => Some(AcsSettings {
+            endpoint: self::endpoint("ACS_ENDPOINT", endpoint)?,
+            access_key_secret: get("ACS_ACCESS_KEY_SECRET")
+                .ok_or_else(|| {
+                    ConfigError::new(
+                        "ACS_ACCESS_KEY_SECRET",
+                        "is required with ACS_ENDPOINT: the Key Vault secret name of the access key",
+                    )
+                })?
+                .to_owned(),
+            sms_from: get("ACS_SMS_FROM")
+                .filter(|n| n.starts_with('+') && n[1..].bytes().all(|b| b.is_ascii_digit()))
+                .ok_or_else(|| {
+                    ConfigError::new(
+                        "ACS_SMS_FROM",
+                        "is required with ACS_ENDPOINT: the sending number in E.164 (+18005550199)",
+                    )
+                })?
+                .to_owned(),
+        }),
+    };
+    let sms_from_attribute = match get("SMS_NUMBER_SOURCE") {
+        None | Some("methods") => false,
+        Some("attribute") => true,
+        Some(v) => {
+            return Err(ConfigError::new(
+                "SMS_NUMBER_SOURCE",
+                format!("'{v}' is not 'methods' or 'attribute'"),
+            ));
+        }
+    };
+    let mail_sender = get("MAIL_SENDER").map(str::to_owned);
+    if mail_sender.as_deref().is_some_and(|m| !m.contains('@')) {
+        return Err(ConfigError::new(
+            "MAIL_SENDER",
+            "must be the UPN or address of the service mailbox",
+        ));
+    }
+    Ok(TapSettings {
+        default_lifetime_minutes: number(get, "TAP_DEFAULT_LIFETIME_MINUTES", 60, lifetimes.clone())?,
+        max_minutes_sms: number(get, "TAP_MAX_MINUTES_SMS", 60, lifetimes.clone())?,
+        max_minutes_email: number(get, "TAP_MAX_MINUTES_EMAIL", 480, lifetimes.clone())?,
+        max_minutes_manager: number(get, "TAP_MAX_MINUTES_MANAGER", 480, lifetimes)?,
+        allow_multi_use: flag(get, "TAP_ALLOW_MULTI_USE", false)?,
+        protected_groups,
+        max_per_target_per_day: number(get, "TAP_MAX_PER_TARGET_PER_DAY", 2, 1..=100)?,
+        max_per_caller_per_hour: number(get, "TAP_MAX_PER_CALLER_PER_HOUR", 20, 1..=10000)?,
+        require_verification: flag(get, "TAP_REQUIRE_VERIFICATION", true)?,
+        verification_max_age_minutes: number(get, "TAP_VERIFICATION_MAX_AGE_MINUTES", 30, 1..=1440)?,
+        mail_sender,
+        sms_from_attribute,
+        acs,
+        notice_contact: get("NOTICE_CONTACT").unwrap_or("your IT service desk").to_owned(),
+        return_to_caller: flag(get, "TAP_RETURN_TO_CALLER", false)?,
+    })
 }
 
 const ROLES: [&str; 4] = ["Recovery.Tap", "Recovery.Reset", "Recovery.Request", "Audit.Read"];

@@ -63,6 +63,17 @@ pub fn dev_settings(sim: &Simulator, port: u16) -> anyhow::Result<Settings> {
     ] {
         vars.insert(k.to_owned(), v);
     }
+    // Connectors on the simulator, unless the shell says otherwise.
+    for (k, v) in [
+        ("MAIL_SENDER", "mfa-recovery@contoso.test".to_owned()),
+        ("ACS_ENDPOINT", format!("{}/acs", sim.base_url())),
+        ("ACS_ACCESS_KEY_SECRET", "acs-access-key".to_owned()),
+        ("ACS_SMS_FROM", "+18005550199".to_owned()),
+    ] {
+        vars.entry(k.to_owned()).or_insert(v);
+    }
+    vars.entry("NOTICE_CONTACT".into())
+        .or_insert_with(|| "the Contoso service desk, +1 800 555 0100".into());
     // The audit trail goes to a local directory unless you point dev at a storage account.
     if !vars.keys().any(|k| k.starts_with("AzureWebJobsStorage__")) {
         vars.entry("AUDIT_DIR".into()).or_insert_with(|| ".dev/audit".into());
@@ -172,7 +183,7 @@ pub fn banner(sim: &Simulator, port: u16, schedule: &str) -> String {
     let _ = writeln!(out, "  curl -s {app}/api/health");
     let _ = writeln!(
         out,
-        "  curl -s -X POST {app}/api/users/alex.wilber@contoso.test/tap -H \"Authorization: Bearer $TOKEN\" -H 'Content-Type: application/json' -d '{{\"delivery\":{{\"channel\":\"email\"}},\"ticket\":{{\"system\":\"servicenow\",\"id\":\"INC0010001\"}},\"reason\":\"lost phone\"}}'"
+        "  curl -s -X POST {app}/api/users/adele.vance@contoso.test/tap -H \"Authorization: Bearer $TOKEN\" -H 'Content-Type: application/json' -d \"{{\\\"delivery\\\":{{\\\"channel\\\":\\\"sms\\\"}},\\\"ticket\\\":{{\\\"system\\\":\\\"servicenow\\\",\\\"id\\\":\\\"INC0010001\\\"}},\\\"reason\\\":\\\"lost phone\\\",\\\"verification\\\":{{\\\"method\\\":\\\"manager callback\\\",\\\"verifiedBy\\\":\\\"helpdesk.agent@contoso.test\\\",\\\"verifiedAt\\\":\\\"$(date -u +%FT%TZ)\\\"}}}}\""
     );
     let _ = writeln!(
         out,

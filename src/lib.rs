@@ -9,7 +9,10 @@
 //! config.rs     Settings from the environment (docs/configuration.md)
 //! telemetry.rs  tracing: JSON lines under a host, readable lines in a terminal
 //! audit/        the hash-chained audit trail (blob or directory)
-//! auth/         caller authentication: Entra tokens, roles
+//! auth/         caller authentication: Entra tokens, roles, signed webhooks
+//! recovery/     the domain: TAP rules, guardrails, the issue procedure
+//! delivery/     SMS (ACS) and email (Graph sendMail) to addresses of record
+//! secrets.rs    connector secrets from Key Vault, cached
 //! azure.rs      the managed identity credential and Azure SDK seams
 //! graph/        Microsoft Graph client (managed identity, retries, OData quoting)
 //! host/         the custom-handler protocol: router, envelopes, invocation context, ApiError
@@ -24,8 +27,11 @@ pub mod auth;
 pub mod azure;
 pub mod cli;
 pub mod config;
+pub mod delivery;
 #[cfg(feature = "dev")]
 pub mod dev;
 pub mod graph;
 pub mod host;
+pub mod recovery;
+pub mod secrets;
 pub mod telemetry;

@@ -15,9 +15,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use azure_core::credentials::TokenCredential;
-use azure_core::http::Transport;
-use azure_security_keyvault_secrets::{SecretClient, SecretClientOptions};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use hmac::{Hmac, Mac};
@@ -34,92 +31,29 @@ type HmacSha256 = Hmac<Sha256>;
 pub const TOLERANCE: Duration = Duration::from_secs(5 * 60);
 /// How long a delivery id is remembered.
 const REPLAY_WINDOW: Duration = Duration::from_secs(10 * 60);
-/// How long a signing secret is cached.
-const SECRET_TTL: Duration = Duration::from_secs(5 * 60);
 
-/// Why a signed delivery could not be checked for a reason other than its signature.
-#[derive(Debug, thiserror::Error)]
-#[error("the signing secrets could not be read from Key Vault: {0}")]
-pub struct SecretsUnavailable(pub String);
+use crate::secrets::SecretCache;
+pub use crate::secrets::SecretsUnavailable;
 
 pub struct WebhookVerifier {
     senders: Vec<WebhookSender>,
-    vault: Option<SecretClient>,
-    secrets: Mutex<HashMap<String, (SecretString, Instant)>>,
+    secrets: Arc<SecretCache>,
     seen: Mutex<HashMap<String, Instant>>,
 }
 
 impl WebhookVerifier {
-    /// # Errors
-    /// The Key Vault client cannot be built from the URI.
-    pub fn new(
-        senders: Vec<WebhookSender>,
-        vault_uri: Option<&url::Url>,
-        credential: Option<Arc<dyn TokenCredential>>,
-        transport: Option<Transport>,
-    ) -> anyhow::Result<WebhookVerifier> {
-        let vault = match (vault_uri, credential, senders.is_empty()) {
-            (Some(uri), Some(credential), false) => {
-                let options = SecretClientOptions {
-                    client_options: crate::azure::client_options(transport),
-                    ..Default::default()
-                };
-                Some(
-                    SecretClient::new(uri.as_str(), credential, Some(options))
-                        .map_err(|e| anyhow::anyhow!("Key Vault client for {uri}: {e}"))?,
-                )
-            }
-            _ => None,
-        };
-        Ok(WebhookVerifier {
+    pub fn new(senders: Vec<WebhookSender>, secrets: Arc<SecretCache>) -> WebhookVerifier {
+        WebhookVerifier {
             senders,
-            vault,
-            secrets: Mutex::new(HashMap::new()),
+            secrets,
             seen: Mutex::new(HashMap::new()),
-        })
+        }
     }
 
     /// Whether the request carries a webhook signature of a configured scheme.
     pub fn is_signed(&self, headers: &axum::http::HeaderMap) -> bool {
         !self.senders.is_empty()
             && (headers.contains_key("webhook-signature") || headers.contains_key("x-hub-signature"))
-    }
-
-    /// A signing secret, or `None` when the vault has no secret of that name (during a rotation
-    /// the next secret may not exist yet).
-    async fn secret(&self, name: &str) -> Result<Option<SecretString>, SecretsUnavailable> {
-        if let Some((value, at)) = self.secrets.lock().await.get(name)
-            && at.elapsed() < SECRET_TTL
-        {
-            return Ok(Some(value.clone()));
-        }
-        let vault = self
-            .vault
-            .as_ref()
-            .ok_or_else(|| SecretsUnavailable("no Key Vault is configured".into()))?;
-        let secret = match vault.get_secret(name, None).await {
-            Ok(response) => response
-                .into_model()
-                .map_err(|_| SecretsUnavailable(format!("{name}: unreadable")))?,
-            Err(e) if e.http_status() == Some(azure_core::http::StatusCode::NotFound) => {
-                tracing::warn!(secret = name, "a configured webhook secret does not exist in Key Vault");
-                return Ok(None);
-            }
-            Err(e) => {
-                let status = e
-                    .http_status()
-                    .map(|s| u16::from(s).to_string())
-                    .unwrap_or_else(|| "unreachable".into());
-                return Err(SecretsUnavailable(format!("{name}: {status}")));
-            }
-        };
-        let Some(value) = secret.value else { return Ok(None) };
-        let value = SecretString::from(value);
-        self.secrets
-            .lock()
-            .await
-            .insert(name.to_owned(), (value.clone(), Instant::now()));
-        Ok(Some(value))
     }
 
     /// Verify a signed delivery and return its sender as the caller.
@@ -154,7 +88,7 @@ impl WebhookVerifier {
         }
         for sender in self.senders.iter().filter(|s| s.scheme == scheme) {
             for secret_name in &sender.secrets {
-                let Some(secret) = self.secret(secret_name).await? else {
+                let Some(secret) = self.secrets.get(secret_name).await? else {
                     continue;
                 };
                 if signature_matches(scheme, headers, body, &secret) {

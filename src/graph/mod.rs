@@ -391,6 +391,27 @@ impl GraphClient {
         CreateTapError::Unknown { cause, orphan }
     }
 
+    /// The user's registered mobile phone number (`phoneMethods`, type `mobile`), if any.
+    /// https://learn.microsoft.com/graph/api/authentication-list-phonemethods
+    ///
+    /// # Errors
+    /// Graph failed.
+    pub async fn mobile_phone_method(&self, user: &uuid::Uuid) -> Result<Option<String>, GraphError> {
+        let url = self.url(
+            "v1.0",
+            &["users", &user.to_string(), "authentication", "phoneMethods"],
+            &[],
+        );
+        let v = self.get_json(&url).await?;
+        Ok(v["value"].as_array().and_then(|methods| {
+            methods
+                .iter()
+                .find(|m| m["phoneType"] == "mobile")
+                .and_then(|m| m["phoneNumber"].as_str())
+                .map(str::to_owned)
+        }))
+    }
+
     /// Send mail from `sender` (a service mailbox) with `saveToSentItems: false`.
     /// https://learn.microsoft.com/graph/api/user-sendmail
     ///

@@ -35,6 +35,9 @@ pub enum ApiError {
         "the Entra directory audit could not be read ({0}); the managed identity needs AuditLog.Read.All and Directory.Read.All"
     )]
     EntraAudit(crate::graph::GraphError),
+    /// A recovery refused by a rule or failed on a fault, with its documented code.
+    #[error(transparent)]
+    Recovery(crate::recovery::RecoveryError),
     /// A refused caller: 401 or 403 with a body that never says why.
     #[error(transparent)]
     Auth(#[from] crate::auth::AuthError),
@@ -53,6 +56,7 @@ impl ApiError {
             ApiError::AuditUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::DependencyUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::EntraAudit(_) => StatusCode::BAD_GATEWAY,
+            ApiError::Recovery(e) => StatusCode::from_u16(e.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
             ApiError::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -68,6 +72,7 @@ impl ApiError {
             ApiError::AuditUnavailable(_) => "audit_unavailable",
             ApiError::DependencyUnavailable(_) => "dependency_unavailable",
             ApiError::EntraAudit(_) => "entra_audit_unavailable",
+            ApiError::Recovery(e) => e.code,
             ApiError::Unexpected(_) => "internal_error",
         }
     }

@@ -41,7 +41,7 @@ pub const FUNCTIONS: &[FunctionSpec] = &[
         },
         binding: "req",
         summary: "issue a Temporary Access Pass and deliver it out of band",
-        built: false,
+        built: true,
     },
     FunctionSpec {
         name: "reset",

@@ -16,6 +16,7 @@ use super::AppState;
 use super::error::ApiError;
 use crate::audit::{AuditEvent, AuditFilter, AuditRecord, CallerRecord, Outcome, Phase};
 use crate::auth::{AuthError, Caller, Role};
+use crate::recovery::tap::{TapContext, TapRequest};
 
 /// `GET /api/health`: liveness, unauthenticated; reveals nothing but the version.
 pub async fn health() -> Json<Value> {
@@ -101,17 +102,48 @@ async fn check_role(
     Err(refusal.into())
 }
 
-/// `POST /api/users/{user}/tap`
+/// `POST /api/users/{user}/tap`: issue a Temporary Access Pass and deliver it out of band.
 pub async fn tap(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Path(_user): Path<String>,
-) -> Result<Json<Value>, ApiError> {
-    guard(&state, &headers, Role::Tap, "tap.issue").await?;
-    Err(ApiError::NotImplemented {
-        function: "tap",
-        issue: "issue #4",
-    })
+    Path(user): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let caller = guard(&state, &headers, Role::Tap, "tap.issue").await?;
+    let caller = CallerRecord::from(&caller);
+    let request = match TapRequest::parse(&user, &body) {
+        Ok(r) => r,
+        Err(e) => {
+            // A malformed attempt is still an attempt.
+            let event = AuditEvent {
+                caller,
+                action: "tap.issue".into(),
+                target: None,
+                ticket: None,
+                request_id: None,
+                phase: Phase::Outcome,
+                outcome: Some(Outcome::Refused(e.code.to_owned())),
+                details: json!({"error": e.message}),
+            };
+            if let Err(err) = state.audit.record(event).await {
+                tracing::error!(error = %err, "could not record a refused request");
+            }
+            return Err(ApiError::Recovery(e));
+        }
+    };
+    let context = TapContext {
+        graph: &state.graph,
+        audit: &state.audit,
+        deliverer: &state.deliverer,
+        settings: &state.settings.tap,
+    };
+    match context.issue(&caller, request).await {
+        Ok(issued) => {
+            tracing::info!(request_id = %issued.request_id, tap_method_id = %issued.tap_method_id, channel = issued.channel.as_str(), "pass issued and delivered");
+            Ok((axum::http::StatusCode::CREATED, Json(issued.body())).into_response())
+        }
+        Err(e) => Err(ApiError::Recovery(e)),
+    }
 }
 
 /// `POST /api/users/{user}/mfa/reset`

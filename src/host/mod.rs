@@ -27,7 +27,9 @@ use crate::auth::Authenticator;
 use crate::auth::webhook::WebhookVerifier;
 use crate::azure::AzureOverrides;
 use crate::config::{AuditSettings, Settings};
+use crate::delivery::Deliverer;
 use crate::graph::GraphClient;
+use crate::secrets::SecretCache;
 use error::ApiError;
 
 /// What every handler shares.
@@ -38,6 +40,8 @@ pub struct AppState {
     pub audit: Arc<AuditTrail>,
     pub webhooks: Arc<WebhookVerifier>,
     pub graph: Arc<GraphClient>,
+    pub secrets: Arc<SecretCache>,
+    pub deliverer: Arc<Deliverer>,
 }
 
 impl AppState {
@@ -53,28 +57,33 @@ impl AppState {
             .user_agent(concat!("mfa-recovery/", env!("CARGO_PKG_VERSION")))
             .build()?;
         let auth = Arc::new(Authenticator::new(&settings.auth, http.clone()));
+        let http_for_delivery = http.clone();
         let graph = Arc::new(GraphClient::new(
             http,
             settings.graph_endpoint.clone(),
             crate::azure::credential(&settings, azure)?,
         ));
         let audit = Arc::new(AuditTrail::new(audit_storage(&settings, azure).await?));
-        let vault_credential = match settings.webhook_senders.is_empty() {
-            true => None,
-            false => Some(crate::azure::credential(&settings, azure)?),
-        };
-        let webhooks = Arc::new(WebhookVerifier::new(
-            settings.webhook_senders.clone(),
+        let secrets = Arc::new(SecretCache::new(
             settings.key_vault_uri.as_ref(),
-            vault_credential,
+            crate::azure::credential(&settings, azure)?,
             azure.transport.clone(),
         )?);
+        let webhooks = Arc::new(WebhookVerifier::new(settings.webhook_senders.clone(), secrets.clone()));
+        let deliverer = Arc::new(Deliverer::new(
+            http_for_delivery,
+            graph.clone(),
+            secrets.clone(),
+            settings.tap.clone(),
+        ));
         Ok(AppState {
             settings: Arc::new(settings),
             auth,
             audit,
             webhooks,
             graph,
+            secrets,
+            deliverer,
         })
     }
 }

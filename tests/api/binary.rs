@@ -343,7 +343,7 @@ async fn the_caller_is_on_every_log_line_after_authentication_and_the_token_on_n
     })
     .await
     .unwrap();
-    assert_eq!(status, 501);
+    assert_eq!(status, 400, "past authentication, the missing body is refused");
     app.sigterm();
     assert!(app.wait().success());
     let lines = app.stdout.lock().unwrap().clone();
@@ -364,4 +364,87 @@ async fn the_caller_is_on_every_log_line_after_authentication_and_the_token_on_n
     let all = lines.join("\n");
     assert!(!all.contains(&token), "the token is never logged");
     assert!(!all.contains("alex.wilber"), "the target's UPN is not logged");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pass_issued_through_the_binary_reaches_no_log_response_or_record() {
+    let sim = mfa_recovery_sim::Simulator::start(mfa_recovery_sim::Seed::demo(), "127.0.0.1:0")
+        .await
+        .unwrap();
+    let audit_dir = temp_dir("binary-tap-audit");
+    let authority = sim.authority();
+    let identity = sim.identity_endpoint();
+    let client_id = sim.seed().managed_identity.client_id.clone();
+    let audit = audit_dir.to_string_lossy().into_owned();
+    // The real ManagedIdentityCredential gets Graph tokens from the simulator's endpoint.
+    let mut app = start(&[
+        ("AUTH_AUTHORITY", authority.as_str()),
+        ("GRAPH_ENDPOINT", authority.as_str()),
+        ("IDENTITY_ENDPOINT", identity.as_str()),
+        ("IDENTITY_HEADER", sim.identity_header()),
+        ("AZURE_CLIENT_ID", client_id.as_str()),
+        ("MAIL_SENDER", "mfa-recovery@contoso.test"),
+        ("AUDIT_DIR", audit.as_str()),
+        ("RUST_LOG", "debug"),
+    ]);
+    let token = sim.issue_token(&mfa_recovery_sim::TokenRequest {
+        roles: vec!["Recovery.Tap".into()],
+        ..Default::default()
+    });
+    let now = time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    let body = serde_json::json!({"delivery": {"channel": "email"}, "ticket": {"system": "jira", "id": "HELP-1"}, "reason": "lost phone",
+        "verification": {"method": "video call", "verifiedBy": "agent", "verifiedAt": now}})
+    .to_string();
+    let port = app.port;
+    let (status, response) = tokio::task::spawn_blocking(move || {
+        let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        write!(
+            stream,
+            "POST /api/users/alex.wilber@contoso.test/tap HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        read_response(stream)
+    })
+    .await
+    .unwrap();
+    assert_eq!(status, 201, "{response}");
+    let taps: Value = reqwest::get(format!("{}/sim/taps", sim.base_url()))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let pass = taps["value"][0]["temporaryAccessPass"].as_str().unwrap().to_owned();
+    assert!(
+        sim.outbox().iter().any(|m| m.body.contains(&pass)),
+        "the pass was delivered"
+    );
+    app.sigterm();
+    assert!(app.wait().success());
+    let logs = app.stdout.lock().unwrap().join("\n") + &app.stderr.lock().unwrap().join("\n");
+    assert!(logs.contains("pass issued and delivered"), "{logs}");
+    let mut records = String::new();
+    for entry in walk(&audit_dir) {
+        records.push_str(&std::fs::read_to_string(entry).unwrap());
+    }
+    assert!(records.contains("\"phase\":\"intent\"") && records.contains("succeeded"));
+    for (what, text) in [("logs", &logs), ("response", &response), ("audit records", &records)] {
+        assert!(!text.contains(&pass), "the pass is in the {what}");
+    }
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
 }

@@ -68,7 +68,7 @@ async fn dev_runs_the_function_set_on_the_simulated_tenant() {
     let client = reqwest::Client::new();
     let health = client.get(format!("{app}/api/health")).send().await.unwrap();
     assert_eq!(health.status(), 200);
-    // The printed token is accepted by the function app (the TAP function itself is not built yet).
+    // The printed token is accepted by the function app (this body lacks a ticket: 400, not 401).
     let r = client
         .post(format!("{app}/api/users/alex.wilber@contoso.test/tap"))
         .bearer_auth(&token)
@@ -76,7 +76,7 @@ async fn dev_runs_the_function_set_on_the_simulated_tenant() {
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), 501);
+    assert_eq!(r.status(), 400);
     // The captures, run through the host's admin API, leave the app healthy.
     let r = client
         .post(format!("{app}/admin/functions/recovery-worker"))

@@ -38,6 +38,10 @@ pub fn test_settings(sim: &Simulator) -> HashMap<String, String> {
         ("KEY_VAULT_URI", sim.key_vault_uri()),
         ("AZURE_CLIENT_ID", seed.managed_identity.client_id.clone()),
         ("AUDIT_DIR", temp_dir("audit").to_string_lossy().into_owned()),
+        ("MAIL_SENDER", "mfa-recovery@contoso.test".to_owned()),
+        ("ACS_ENDPOINT", format!("{}/acs", sim.base_url())),
+        ("ACS_ACCESS_KEY_SECRET", "acs-access-key".to_owned()),
+        ("ACS_SMS_FROM", "+18005550199".to_owned()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
@@ -45,12 +49,22 @@ pub fn test_settings(sim: &Simulator) -> HashMap<String, String> {
 }
 
 pub async fn spawn_app() -> TestApp {
+    spawn_app_with(&[]).await
+}
+
+/// `spawn_app` with settings added or replaced.
+pub async fn spawn_app_with(extra: &[(&str, &str)]) -> TestApp {
     let sim = Simulator::start(Seed::demo(), "127.0.0.1:0").await.expect("simulator");
-    let settings = Settings::from_map(&test_settings(&sim)).expect("settings");
+    let mut vars = test_settings(&sim);
+    for (k, v) in extra {
+        vars.insert((*k).to_owned(), (*v).to_owned());
+    }
+    let settings = Settings::from_map(&vars).expect("settings");
     let app = Application::build(
         settings,
         HostOptions {
             admin_api: true,
+            azure: mfa_recovery::dev::sim_overrides(&sim),
             ..HostOptions::default()
         },
     )

@@ -10,4 +10,5 @@ mod graph_client;
 mod helpers;
 mod host_contract;
 mod invocations;
+mod tap;
 mod webhooks;

@@ -1,0 +1,300 @@
+//! Delivering a pass and notices out of band: SMS through Azure Communication Services (HMAC
+//! request signing, access key from Key Vault) and email through Microsoft Graph `sendMail` from
+//! the service mailbox. Only addresses of record are used; the caller never supplies one.
+
+use std::sync::Arc;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use hmac::{Hmac, Mac};
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use crate::config::TapSettings;
+use crate::graph::GraphClient;
+use crate::secrets::SecretCache;
+
+/// Where a pass goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Channel {
+    /// The user's registered mobile phone (or `mobilePhone`, by setting).
+    Sms,
+    /// The user's alternate email of record (`otherMails`), never the mailbox they cannot open.
+    Email,
+    /// The user's manager's mail, to hand the pass over in person.
+    Manager,
+}
+
+impl Channel {
+    pub fn parse(value: &str) -> Option<Channel> {
+        match value {
+            "sms" => Some(Channel::Sms),
+            "email" => Some(Channel::Email),
+            "manager" => Some(Channel::Manager),
+            _ => None,
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Sms => "sms",
+            Channel::Email => "email",
+            Channel::Manager => "manager",
+        }
+    }
+}
+
+/// An address of record for a channel.
+#[derive(Debug, Clone)]
+pub struct Address {
+    pub channel: Channel,
+    pub to: String,
+}
+
+impl Address {
+    /// The address as records and responses show it.
+    pub fn masked(&self) -> String {
+        match self.channel {
+            Channel::Sms => crate::audit::mask_phone(&self.to),
+            _ => crate::audit::mask_email(&self.to),
+        }
+    }
+}
+
+/// A message a provider accepted.
+#[derive(Debug, Clone)]
+pub struct Sent {
+    pub provider: &'static str,
+    pub message_id: Option<String>,
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum DeliveryError {
+    #[error("no {0} connector is configured")]
+    NotConfigured(&'static str),
+    #[error("the provider refused the message ({0})")]
+    Refused(String),
+    #[error("the provider could not be reached ({0})")]
+    Unavailable(String),
+}
+
+/// A phone number of record as E.164 (`+1 4255550101` -> `+14255550101`).
+pub fn e164(number: &str) -> Option<String> {
+    let digits: String = number.chars().filter(|c| c.is_ascii_digit()).collect();
+    (number.trim_start().starts_with('+') && (8..=15).contains(&digits.len())).then(|| format!("+{digits}"))
+}
+
+pub struct Deliverer {
+    http: reqwest::Client,
+    graph: Arc<GraphClient>,
+    secrets: Arc<SecretCache>,
+    settings: TapSettings,
+}
+
+impl Deliverer {
+    pub fn new(
+        http: reqwest::Client,
+        graph: Arc<GraphClient>,
+        secrets: Arc<SecretCache>,
+        settings: TapSettings,
+    ) -> Deliverer {
+        Deliverer {
+            http,
+            graph,
+            secrets,
+            settings,
+        }
+    }
+
+    /// Send `text` (which may hold a pass) to `address`. `idempotency` makes a retried send of the
+    /// same message a no-op at providers that support it.
+    ///
+    /// # Errors
+    /// The channel is not configured, or the provider refused or failed.
+    pub async fn send(
+        &self,
+        address: &Address,
+        subject: &str,
+        text: &SecretString,
+        idempotency: &str,
+    ) -> Result<Sent, DeliveryError> {
+        match address.channel {
+            Channel::Sms => self.send_sms(&address.to, text, idempotency).await,
+            Channel::Email | Channel::Manager => self.send_mail(&address.to, subject, text).await,
+        }
+    }
+
+    /// Check that `channel` can deliver now (configured, and its secret readable), before a
+    /// pass is created.
+    ///
+    /// # Errors
+    /// Not configured, or its secret cannot be read.
+    pub async fn ready(&self, channel: Channel) -> Result<(), DeliveryError> {
+        match channel {
+            Channel::Sms => {
+                let acs = self
+                    .settings
+                    .acs
+                    .as_ref()
+                    .ok_or(DeliveryError::NotConfigured("SMS (ACS_ENDPOINT)"))?;
+                self.secrets
+                    .get(&acs.access_key_secret)
+                    .await
+                    .map_err(|e| DeliveryError::Unavailable(e.to_string()))?
+                    .ok_or(DeliveryError::NotConfigured("SMS (the ACS access key secret)"))?;
+                Ok(())
+            }
+            Channel::Email | Channel::Manager => {
+                self.settings
+                    .mail_sender
+                    .as_ref()
+                    .ok_or(DeliveryError::NotConfigured("email (MAIL_SENDER)"))?;
+                Ok(())
+            }
+        }
+    }
+
+    /// Email through Graph `sendMail` from the service mailbox, no copy in Sent Items.
+    ///
+    /// # Errors
+    /// No mailbox is configured, or Graph refused or failed.
+    pub async fn send_mail(&self, to: &str, subject: &str, text: &SecretString) -> Result<Sent, DeliveryError> {
+        let sender = self
+            .settings
+            .mail_sender
+            .as_deref()
+            .ok_or(DeliveryError::NotConfigured("email (MAIL_SENDER)"))?;
+        let message = json!({
+            "subject": subject,
+            "body": {"contentType": "Text", "content": text.expose_secret()},
+            "toRecipients": [{"emailAddress": {"address": to}}],
+        });
+        match self.graph.send_mail(sender, &message).await {
+            Ok(()) => Ok(Sent {
+                provider: "graph",
+                message_id: None,
+            }),
+            Err(e) if e.status().is_some_and(|s| (400..500).contains(&s)) => Err(DeliveryError::Refused(e.to_string())),
+            Err(e) => Err(DeliveryError::Unavailable(e.to_string())),
+        }
+    }
+
+    /// SMS through Azure Communication Services. A 401 re-reads the access key once (it may
+    /// have been rotated). https://learn.microsoft.com/rest/api/communication/sms/send
+    async fn send_sms(&self, to: &str, text: &SecretString, idempotency: &str) -> Result<Sent, DeliveryError> {
+        let acs = self
+            .settings
+            .acs
+            .as_ref()
+            .ok_or(DeliveryError::NotConfigured("SMS (ACS_ENDPOINT)"))?;
+        let to = e164(to).ok_or_else(|| DeliveryError::Refused("the phone number of record is not in E.164".into()))?;
+        let first_sent = httpdate(time::OffsetDateTime::now_utc());
+        let body = json!({
+            "from": acs.sms_from,
+            "smsRecipients": [{"to": to, "repeatabilityRequestId": idempotency, "repeatabilityFirstSent": first_sent}],
+            "message": text.expose_secret(),
+            "smsSendOptions": {"enableDeliveryReport": false},
+        })
+        .to_string();
+        let mut url = acs.endpoint.clone();
+        url.path_segments_mut()
+            .map_err(|_| DeliveryError::NotConfigured("SMS (ACS_ENDPOINT)"))?
+            .pop_if_empty()
+            .push("sms");
+        url.query_pairs_mut().append_pair("api-version", "2021-03-07");
+        for attempt in 0..2 {
+            let key = self
+                .secrets
+                .get(&acs.access_key_secret)
+                .await
+                .map_err(|e| DeliveryError::Unavailable(e.to_string()))?
+                .ok_or(DeliveryError::NotConfigured("SMS (the ACS access key secret)"))?;
+            let request = sign_acs(self.http.post(url.clone()), &url, &body, &key)
+                .map_err(|_| DeliveryError::NotConfigured("SMS (the ACS access key is not base64)"))?;
+            let response = request
+                .send()
+                .await
+                .map_err(|e| DeliveryError::Unavailable(e.without_url().to_string()))?;
+            let status = response.status().as_u16();
+            if status == 401 && attempt == 0 {
+                self.secrets.invalidate(&acs.access_key_secret).await;
+                continue;
+            }
+            if !(200..300).contains(&status) {
+                return Err(if (400..500).contains(&status) {
+                    DeliveryError::Refused(format!("ACS answered {status}"))
+                } else {
+                    DeliveryError::Unavailable(format!("ACS answered {status}"))
+                });
+            }
+            let result: serde_json::Value = response.json().await.unwrap_or_default();
+            let item = &result["value"][0];
+            if item["successful"].as_bool() != Some(true) {
+                return Err(DeliveryError::Refused(format!(
+                    "ACS did not accept the recipient ({})",
+                    item["httpStatusCode"]
+                )));
+            }
+            return Ok(Sent {
+                provider: "acs",
+                message_id: item["messageId"].as_str().map(str::to_owned),
+            });
+        }
+        Err(DeliveryError::Refused("ACS refused the access key twice".into()))
+    }
+}
+
+fn httpdate(t: time::OffsetDateTime) -> String {
+    let fmt = time::macros::format_description!(
+        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
+    );
+    t.to_offset(time::UtcOffset::UTC).format(&fmt).expect("formattable")
+}
+
+/// Sign a request the way ACS requires: HMAC-SHA256 over
+/// `"POST\n{path?query}\n{x-ms-date};{host};{x-ms-content-sha256}"` with the base64 access key.
+/// https://learn.microsoft.com/azure/communication-services/tutorials/hmac-header-tutorial
+fn sign_acs(
+    request: reqwest::RequestBuilder,
+    url: &url::Url,
+    body: &str,
+    key: &SecretString,
+) -> Result<reqwest::RequestBuilder, base64::DecodeError> {
+    let key = B64.decode(key.expose_secret())?;
+    let date = httpdate(time::OffsetDateTime::now_utc());
+    let hash = B64.encode(Sha256::digest(body.as_bytes()));
+    let host = match url.port() {
+        Some(port) => format!("{}:{port}", url.host_str().unwrap_or_default()),
+        None => url.host_str().unwrap_or_default().to_owned(),
+    };
+    let path_and_query = match url.query() {
+        Some(q) => format!("{}?{q}", url.path()),
+        None => url.path().to_owned(),
+    };
+    let to_sign = format!("POST\n{path_and_query}\n{date};{host};{hash}");
+    let mut mac = Hmac::<Sha256>::new_from_slice(&key).expect("HMAC takes any key length");
+    mac.update(to_sign.as_bytes());
+    let signature = B64.encode(mac.finalize().into_bytes());
+    Ok(request
+        .header("x-ms-date", date)
+        .header("x-ms-content-sha256", hash)
+        .header(
+            "authorization",
+            format!("HMAC-SHA256 SignedHeaders=x-ms-date;host;x-ms-content-sha256&Signature={signature}"),
+        )
+        .header("content-type", "application/json")
+        .body(body.to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::e164;
+
+    #[test]
+    fn numbers_of_record_become_e164() {
+        assert_eq!(e164("+1 4255550101").as_deref(), Some("+14255550101"));
+        assert_eq!(e164("+44 (20) 7946-0958").as_deref(), Some("+442079460958"));
+        assert_eq!(e164("4255550101"), None, "no country code");
+        assert_eq!(e164("+1 42"), None);
+    }
+}

@@ -1,0 +1,610 @@
+//! Issue a Temporary Access Pass that only the user can receive.
+//!
+//! Order: parse the request; find the user (exists, enabled, a member); refuse privileged or
+//! protected targets; check the tenant's TAP policy and scope; fit the lifetime to the policy and
+//! the channel; count earlier passes in the audit trail (rate limits that hold across instances);
+//! resolve the address of record; write the intent record (no record, no pass); create the pass
+//! (never resent blindly); deliver it; tell the user on every other channel and the manager; write
+//! the outcome. A pass that cannot be delivered is deleted, so no undelivered pass stays usable.
+//!
+//! The pass lives in a `SecretString` from Graph's answer to the provider's request and nowhere
+//! else: not in logs, errors, audit records or responses (unless `TAP_RETURN_TO_CALLER`).
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::RecoveryError;
+use crate::audit::{AuditEvent, AuditFilter, AuditTrail, CallerRecord, Outcome, Phase, Target, Ticket};
+use crate::config::TapSettings;
+use crate::delivery::{Address, Channel, Deliverer};
+use crate::graph::models::{User, UserRef};
+use crate::graph::{CreateTapError, GraphClient};
+
+/// The body of `POST /api/users/{user}/tap`, as sent.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TapBody {
+    pub lifetime_minutes: Option<u32>,
+    pub usable_once: Option<bool>,
+    pub delivery: DeliveryBody,
+    pub ticket: TicketBody,
+    pub reason: String,
+    pub verification: Option<VerificationBody>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeliveryBody {
+    pub channel: String,
+    /// Anything else here (an address, a number) is refused: passes go to addresses of record only.
+    #[serde(flatten)]
+    pub other: serde_json::Map<String, Value>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TicketBody {
+    pub system: String,
+    pub id: String,
+    pub url: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct VerificationBody {
+    pub method: String,
+    pub verified_by: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub verified_at: OffsetDateTime,
+}
+
+/// A parsed, valid request.
+#[derive(Debug)]
+pub struct TapRequest {
+    pub user: UserRef,
+    pub lifetime_minutes: Option<u32>,
+    pub usable_once: Option<bool>,
+    pub channel: Channel,
+    pub ticket: Ticket,
+    pub reason: String,
+    pub verification: Option<VerificationBody>,
+}
+
+fn bad(code: &'static str, message: impl Into<String>) -> RecoveryError {
+    RecoveryError::refused(400, code, message)
+}
+
+impl TapRequest {
+    /// Parse the route's `{user}` and the body; every problem is a 400 the caller can fix.
+    ///
+    /// # Errors
+    /// `invalid_request`, `address_not_allowed`, `invalid_user`.
+    pub fn parse(user: &str, body: &[u8]) -> Result<TapRequest, RecoveryError> {
+        let user = UserRef::parse(user).map_err(|e| bad("invalid_user", e))?;
+        let body: TapBody = serde_json::from_slice(body).map_err(|e| {
+            // serde's message names the field; the value is not echoed for syntax errors.
+            let what = match e.classify() {
+                serde_json::error::Category::Data => e.to_string(),
+                _ => "the body is not valid JSON".into(),
+            };
+            bad("invalid_request", format!("{what}. Expected {{delivery: {{channel}}, ticket: {{system, id}}, reason, lifetimeMinutes?, usableOnce?, verification?}}"))
+        })?;
+        if !body.delivery.other.is_empty() {
+            return Err(bad(
+                "address_not_allowed",
+                "a pass goes only to an address of record; remove everything but delivery.channel",
+            ));
+        }
+        let channel = Channel::parse(&body.delivery.channel)
+            .ok_or_else(|| bad("invalid_request", "delivery.channel must be sms, email or manager"))?;
+        let text_ok = |s: &str, max: usize| !s.trim().is_empty() && s.len() <= max && !s.chars().any(char::is_control);
+        if !text_ok(&body.ticket.system, 32) || !text_ok(&body.ticket.id, 64) {
+            return Err(bad(
+                "invalid_request",
+                "ticket.system (up to 32 characters) and ticket.id (up to 64) are required",
+            ));
+        }
+        if !text_ok(&body.reason, 500) {
+            return Err(bad("invalid_request", "reason is required (up to 500 characters)"));
+        }
+        Ok(TapRequest {
+            user,
+            lifetime_minutes: body.lifetime_minutes,
+            usable_once: body.usable_once,
+            channel,
+            ticket: Ticket {
+                system: body.ticket.system,
+                id: body.ticket.id,
+            },
+            reason: body.reason,
+            verification: body.verification,
+        })
+    }
+}
+
+/// What a successful issue returns (and the outcome record holds, minus the pass).
+#[derive(Debug)]
+pub struct Issued {
+    pub request_id: Uuid,
+    pub user_id: Uuid,
+    pub tap_method_id: String,
+    pub start: OffsetDateTime,
+    pub expires_at: OffsetDateTime,
+    pub usable_once: bool,
+    pub channel: Channel,
+    pub to_masked: String,
+    pub provider: &'static str,
+    pub message_id: Option<String>,
+    pub notified: Vec<String>,
+    /// Only when `TAP_RETURN_TO_CALLER` is on.
+    pub pass: Option<SecretString>,
+}
+
+impl Issued {
+    pub fn body(&self) -> Value {
+        let fmt = &time::format_description::well_known::Rfc3339;
+        let mut body = json!({
+            "requestId": self.request_id,
+            "userId": self.user_id,
+            "tapMethodId": self.tap_method_id,
+            "startDateTime": self.start.format(fmt).unwrap_or_default(),
+            "expiresAt": self.expires_at.format(fmt).unwrap_or_default(),
+            "usableOnce": self.usable_once,
+            "delivery": {"channel": self.channel.as_str(), "to": self.to_masked, "provider": self.provider, "messageId": self.message_id},
+            "notified": self.notified,
+        });
+        if let Some(pass) = &self.pass {
+            body["temporaryAccessPass"] = json!(pass.expose_secret());
+        }
+        body
+    }
+}
+
+/// Everything issuing a pass needs.
+pub struct TapContext<'a> {
+    pub graph: &'a GraphClient,
+    pub audit: &'a AuditTrail,
+    pub deliverer: &'a Deliverer,
+    pub settings: &'a TapSettings,
+}
+
+fn graph_failed(e: impl std::fmt::Display) -> RecoveryError {
+    tracing::error!(error = %e, "Graph call failed");
+    RecoveryError::failed(
+        503,
+        "graph_unavailable",
+        "Microsoft Graph could not be reached or refused the call; nothing was changed. Try again later.",
+    )
+}
+
+impl TapContext<'_> {
+    async fn record(&self, event: AuditEvent) -> Result<(), RecoveryError> {
+        self.audit.record(event).await.map(|_| ()).map_err(|e| {
+            tracing::error!(error = %e, "audit record failed");
+            RecoveryError::failed(
+                503,
+                "audit_unavailable",
+                "the audit trail is unavailable, so nothing was changed; try again later",
+            )
+        })
+    }
+
+    /// Run the whole procedure and record its outcome, whatever it is.
+    pub async fn issue(&self, caller: &CallerRecord, request: TapRequest) -> Result<Issued, RecoveryError> {
+        let request_id = Uuid::new_v4();
+        let mut target = Target {
+            object_id: None,
+            upn: Some(request.user.segment()),
+        };
+        if let UserRef::Id(id) = &request.user {
+            target = Target {
+                object_id: Some(id.to_string()),
+                upn: None,
+            };
+        }
+        let mut details = json!({"channel": request.channel.as_str()});
+        let result = self.run(caller, &request, request_id, &mut target, &mut details).await;
+        let outcome = match &result {
+            Ok(_) => Outcome::Succeeded,
+            Err(e) if e.refusal => Outcome::Refused(e.code.to_owned()),
+            Err(e) => Outcome::Failed(e.code.to_owned()),
+        };
+        if let Err(e) = &result {
+            details["error"] = json!(e.message);
+        }
+        let event = AuditEvent {
+            caller: caller.clone(),
+            action: "tap.issue".into(),
+            target: Some(target),
+            ticket: Some(request.ticket.clone()),
+            request_id: Some(request_id),
+            phase: Phase::Outcome,
+            outcome: Some(outcome),
+            details,
+        };
+        // The pass (if any) is already delivered; a failed outcome record is logged loudly.
+        if let Err(e) = self.audit.record(event).await {
+            tracing::error!(error = %e, %request_id, "the outcome record could not be written");
+        }
+        result
+    }
+
+    async fn run(
+        &self,
+        caller: &CallerRecord,
+        request: &TapRequest,
+        request_id: Uuid,
+        target: &mut Target,
+        details: &mut Value,
+    ) -> Result<Issued, RecoveryError> {
+        let s = self.settings;
+        // Verification of the requester's identity (how the helpdesk proved who is calling).
+        if s.require_verification {
+            let v = request.verification.as_ref().ok_or_else(|| {
+                RecoveryError::refused(
+                    400,
+                    "verification_required",
+                    "verification {method, verifiedBy, verifiedAt} is required",
+                )
+            })?;
+            let age = OffsetDateTime::now_utc() - v.verified_at;
+            if age > time::Duration::minutes(i64::from(s.verification_max_age_minutes))
+                || age < -time::Duration::minutes(2)
+            {
+                return Err(RecoveryError::refused(
+                    422,
+                    "verification_stale",
+                    format!(
+                        "the verification must be from the last {} minutes",
+                        s.verification_max_age_minutes
+                    ),
+                ));
+            }
+            details["verification"] = json!({"method": v.method, "verifiedBy": v.verified_by, "verifiedAt": v.verified_at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()});
+        }
+        // The user.
+        let user = self
+            .graph
+            .get_user(&request.user)
+            .await
+            .map_err(graph_failed)?
+            .ok_or_else(|| RecoveryError::refused(404, "user_not_found", "no such user"))?;
+        *target = Target {
+            object_id: Some(user.id.to_string()),
+            upn: Some(user.user_principal_name.clone()),
+        };
+        if user.account_enabled == Some(false) {
+            return Err(RecoveryError::refused(
+                409,
+                "user_disabled",
+                "the account is disabled; enable it before issuing a pass",
+            ));
+        }
+        if !user.is_member() {
+            return Err(RecoveryError::refused(
+                409,
+                "user_is_guest",
+                "Temporary Access Passes cannot be issued to guests",
+            ));
+        }
+        // Guardrails: privileged or protected targets.
+        let memberships = self.graph.transitive_member_of(&user.id).await.map_err(graph_failed)?;
+        let protected = memberships.iter().any(|m| {
+            m.is_role() || (m.is_group() && Uuid::parse_str(&m.id).is_ok_and(|g| s.protected_groups.contains(&g)))
+        });
+        if protected {
+            return Err(RecoveryError::refused(
+                403,
+                "target_protected",
+                "the user holds a directory role or is in a protected group; a person with the Privileged Authentication Administrator role must do this",
+            ));
+        }
+        // The tenant's policy and scope.
+        let policy = self.graph.tap_policy().await.map_err(graph_failed)?;
+        if !policy.is_enabled() {
+            return Err(RecoveryError::refused(
+                409,
+                "policy_disabled",
+                "the tenant's Temporary Access Pass policy is disabled",
+            ));
+        }
+        let groups: Vec<String> = memberships
+            .iter()
+            .filter(|m| m.is_group())
+            .map(|m| m.id.to_ascii_lowercase())
+            .collect();
+        let included = policy
+            .include_targets
+            .iter()
+            .any(|t| t.id == "all_users" || groups.contains(&t.id.to_ascii_lowercase()));
+        let excluded = policy
+            .exclude_targets
+            .iter()
+            .any(|t| groups.contains(&t.id.to_ascii_lowercase()));
+        if !included || excluded {
+            return Err(RecoveryError::refused(
+                409,
+                "user_out_of_scope",
+                "the user is not in the scope of the tenant's Temporary Access Pass policy",
+            ));
+        }
+        // Lifetime: the policy's range and the channel's limit.
+        let channel_max = match request.channel {
+            Channel::Sms => s.max_minutes_sms,
+            Channel::Email => s.max_minutes_email,
+            Channel::Manager => s.max_minutes_manager,
+        };
+        let low = policy.minimum_lifetime_in_minutes;
+        let high = policy.maximum_lifetime_in_minutes.min(channel_max);
+        let lifetime = request
+            .lifetime_minutes
+            .unwrap_or_else(|| s.default_lifetime_minutes.clamp(low, high.max(low)));
+        if low > high || lifetime < low || lifetime > high {
+            return Err(RecoveryError::refused(
+                422,
+                "lifetime_out_of_range",
+                format!(
+                    "for {} delivery the lifetime must be {low} to {high} minutes (tenant policy and channel limit)",
+                    request.channel.as_str()
+                ),
+            ));
+        }
+        let usable_once = request.usable_once.unwrap_or(true);
+        if !usable_once && (policy.is_usable_once || !s.allow_multi_use) {
+            return Err(RecoveryError::refused(
+                422,
+                "multi_use_not_allowed",
+                "only one-time passes are allowed",
+            ));
+        }
+        // Rate limits, counted from the audit trail (so they hold across instances).
+        let now = OffsetDateTime::now_utc();
+        let issued = |user: Option<String>, from: OffsetDateTime| AuditFilter {
+            from,
+            to: now,
+            user,
+            ticket: None,
+            action: Some("tap.issue".into()),
+            outcome: Some("succeeded".into()),
+        };
+        let target_count = self
+            .audit
+            .query(&issued(Some(user.id.to_string()), now - time::Duration::hours(24)))
+            .await
+            .map_err(|_| {
+                RecoveryError::failed(
+                    503,
+                    "audit_unavailable",
+                    "the audit trail is unavailable, so nothing was changed; try again later",
+                )
+            })?
+            .len();
+        if target_count >= s.max_per_target_per_day as usize {
+            return Err(RecoveryError::refused(
+                429,
+                "rate_limited",
+                format!("at most {} passes per user per 24 hours", s.max_per_target_per_day),
+            ));
+        }
+        let caller_count = self
+            .audit
+            .query(&issued(None, now - time::Duration::hours(1)))
+            .await
+            .map_err(|_| {
+                RecoveryError::failed(
+                    503,
+                    "audit_unavailable",
+                    "the audit trail is unavailable, so nothing was changed; try again later",
+                )
+            })?
+            .into_iter()
+            .filter(|r| r.caller.object_id == caller.object_id && r.caller.via == caller.via)
+            .count();
+        if caller_count >= s.max_per_caller_per_hour as usize {
+            return Err(RecoveryError::refused(
+                429,
+                "rate_limited",
+                format!("at most {} passes per caller per hour", s.max_per_caller_per_hour),
+            ));
+        }
+        // The address of record.
+        let address = self.address_of_record(&user, request.channel).await?;
+        details["to"] = json!(address.masked());
+        // The connector must work before a pass exists: a pass that cannot be delivered is
+        // worse than none.
+        self.deliverer.ready(request.channel).await.map_err(|e| {
+            tracing::error!(error = %e, "the delivery connector is not ready");
+            RecoveryError::failed(
+                503,
+                "delivery_unavailable",
+                format!(
+                    "the {} connector is not available ({e}); no pass was created",
+                    request.channel.as_str()
+                ),
+            )
+        })?;
+        details["lifetimeMinutes"] = json!(lifetime);
+        details["usableOnce"] = json!(usable_once);
+        // Intent: no record, no pass.
+        self.record(AuditEvent {
+            caller: caller.clone(),
+            action: "tap.issue".into(),
+            target: Some(target.clone()),
+            ticket: Some(request.ticket.clone()),
+            request_id: Some(request_id),
+            phase: Phase::Intent,
+            outcome: None,
+            details: details.clone(),
+        })
+        .await?;
+        // Create.
+        let created = match self.graph.create_tap(&user.id, lifetime, usable_once).await {
+            Ok(c) => c,
+            Err(CreateTapError::Refused(e)) => {
+                tracing::warn!(error = %e, "Graph refused the TAP");
+                return Err(RecoveryError::refused(
+                    409,
+                    "graph_refused",
+                    "Microsoft Graph refused to create the pass (check the TAP policy and the user's scope)",
+                ));
+            }
+            Err(CreateTapError::Unknown { cause, orphan }) => {
+                tracing::error!(%cause, "TAP create outcome unknown");
+                let cleaned = match orphan {
+                    Some(id) => self.graph.delete_tap(&user.id, &id).await.is_ok(),
+                    None => true,
+                };
+                let state = if cleaned {
+                    "no pass is active for the user"
+                } else {
+                    "a pass may exist for the user: delete it in the admin center"
+                };
+                return Err(RecoveryError::failed(
+                    502,
+                    "tap_outcome_unknown",
+                    format!("the pass could not be confirmed; {state}. Try again."),
+                ));
+            }
+        };
+        details["tapMethodId"] = json!(created.method.id);
+        let start = created.method.start_date_time.unwrap_or(now);
+        let expires_at = start + time::Duration::minutes(i64::from(lifetime));
+        // Deliver.
+        let text = SecretString::from(pass_message(
+            &user,
+            created.pass.expose_secret(),
+            expires_at,
+            usable_once,
+            &request.ticket,
+            &s.notice_contact,
+        ));
+        let sent = match self
+            .deliverer
+            .send(&address, "Your temporary sign-in pass", &text, &request_id.to_string())
+            .await
+        {
+            Ok(sent) => sent,
+            Err(e) => {
+                tracing::error!(error = %e, "delivery failed; deleting the undelivered pass");
+                let deleted = self.graph.delete_tap(&user.id, &created.method.id).await.is_ok();
+                let state = if deleted {
+                    "the pass was deleted, so no pass is active"
+                } else {
+                    "the pass could not be deleted: delete it in the admin center"
+                };
+                return Err(RecoveryError::failed(
+                    502,
+                    "delivery_failed",
+                    format!("the pass could not be delivered ({e}); {state}"),
+                ));
+            }
+        };
+        details["provider"] = json!(sent.provider);
+        details["messageId"] = json!(sent.message_id);
+        // Tell the user on every other channel of record, and the manager.
+        let notified = self.notify(&user, &address, expires_at, &request.ticket).await;
+        details["notified"] = json!(notified);
+        Ok(Issued {
+            request_id,
+            user_id: user.id,
+            tap_method_id: created.method.id,
+            start,
+            expires_at,
+            usable_once,
+            channel: request.channel,
+            to_masked: address.masked(),
+            provider: sent.provider,
+            message_id: sent.message_id,
+            notified,
+            pass: s.return_to_caller.then_some(created.pass),
+        })
+    }
+
+    async fn address_of_record(&self, user: &User, channel: Channel) -> Result<Address, RecoveryError> {
+        let none = |what: &str| {
+            RecoveryError::refused(422, "no_address_of_record", format!("the user has no {what} of record"))
+        };
+        let to = match channel {
+            Channel::Sms if self.settings.sms_from_attribute => {
+                user.mobile_phone.clone().ok_or_else(|| none("mobile phone"))?
+            }
+            Channel::Sms => self
+                .graph
+                .mobile_phone_method(&user.id)
+                .await
+                .map_err(graph_failed)?
+                .ok_or_else(|| none("registered mobile phone"))?,
+            Channel::Email => user
+                .other_mails
+                .first()
+                .cloned()
+                .ok_or_else(|| none("alternate email address"))?,
+            Channel::Manager => user
+                .manager
+                .as_ref()
+                .and_then(|m| m.mail.clone())
+                .ok_or_else(|| none("manager with mail"))?,
+        };
+        Ok(Address { channel, to })
+    }
+
+    /// Notices to the user's mailbox, other addresses of record that did not carry the pass, and
+    /// the manager. Best effort: each address that got the notice is listed (masked).
+    async fn notify(&self, user: &User, used: &Address, expires_at: OffsetDateTime, ticket: &Ticket) -> Vec<String> {
+        let mut to: Vec<String> = Vec::new();
+        to.extend(user.mail.clone());
+        to.extend(user.other_mails.iter().cloned());
+        to.extend(user.manager.as_ref().and_then(|m| m.mail.clone()));
+        to.retain(|a| !a.eq_ignore_ascii_case(&used.to));
+        to.dedup_by(|a, b| a.eq_ignore_ascii_case(b));
+        let fmt = &time::format_description::well_known::Rfc3339;
+        let text = SecretString::from(format!(
+            "A Temporary Access Pass was issued for {} at {} UTC for ticket {} {} and sent to {}. It expires at {} UTC.\n\nIf you did not ask for this, contact {} now.",
+            user.user_principal_name,
+            OffsetDateTime::now_utc()
+                .replace_nanosecond(0)
+                .unwrap_or(OffsetDateTime::now_utc())
+                .format(fmt)
+                .unwrap_or_default(),
+            ticket.system,
+            ticket.id,
+            used.masked(),
+            expires_at.format(fmt).unwrap_or_default(),
+            self.settings.notice_contact,
+        ));
+        let mut notified = Vec::new();
+        for address in to {
+            match self
+                .deliverer
+                .send_mail(&address, "A Temporary Access Pass was issued for your account", &text)
+                .await
+            {
+                Ok(_) => notified.push(crate::audit::mask_email(&address)),
+                Err(e) => tracing::warn!(error = %e, "a notice could not be sent"),
+            }
+        }
+        notified
+    }
+}
+
+fn pass_message(
+    user: &User,
+    pass: &str,
+    expires_at: OffsetDateTime,
+    usable_once: bool,
+    ticket: &Ticket,
+    contact: &str,
+) -> String {
+    let fmt = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]");
+    format!(
+        "Temporary Access Pass for {}: {pass}\nValid until {} UTC{}.\nSign in with your password and this pass, open https://mysignins.microsoft.com/security-info, register Microsoft Authenticator with cloud backup turned on, and add a second method.\nTicket {} {}. Not you? Contact {contact}.",
+        user.user_principal_name,
+        expires_at.format(&fmt).unwrap_or_default(),
+        if usable_once { ", one use" } else { "" },
+        ticket.system,
+        ticket.id,
+    )
+}
