@@ -100,8 +100,12 @@ pub struct TapSettings {
     pub mail_sender: Option<String>,
     /// `SMS_NUMBER_SOURCE`: `methods` (the registered mobile phone method) or `attribute` (`mobilePhone`).
     pub sms_from_attribute: bool,
-    /// `ACS_ENDPOINT`, `ACS_ACCESS_KEY_SECRET` (a Key Vault secret name), `ACS_SMS_FROM`.
+    /// `ACS_ENDPOINT`, `ACS_ACCESS_KEY_SECRET` (a Key Vault secret name), `ACS_SMS_FROM`, `ACS_EMAIL_FROM`.
     pub acs: Option<AcsSettings>,
+    pub twilio: Option<TwilioSettings>,
+    /// `SMS_PROVIDER` (`acs` or `twilio`) and `EMAIL_PROVIDER` (`graph` or `acs`).
+    pub sms_provider: Option<SmsProvider>,
+    pub email_provider: EmailProvider,
     /// `NOTICE_CONTACT`: whom a user should contact when a change was not theirs.
     pub notice_contact: String,
     /// `TAP_RETURN_TO_CALLER`: put the pass in the HTTP response (off; a documented risk).
@@ -112,7 +116,33 @@ pub struct TapSettings {
 pub struct AcsSettings {
     pub endpoint: Url,
     pub access_key_secret: String,
-    pub sms_from: String,
+    /// `ACS_SMS_FROM`: the sending number (E.164), for SMS through ACS.
+    pub sms_from: Option<String>,
+    /// `ACS_EMAIL_FROM`: the sender address, for email through ACS Email.
+    pub email_from: Option<String>,
+}
+
+/// Twilio Programmable Messaging (`TWILIO_*`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TwilioSettings {
+    pub endpoint: Url,
+    pub account_sid: String,
+    /// Key Vault secret name of the auth token.
+    pub auth_token_secret: String,
+    pub from: String,
+}
+
+/// Which connector carries each channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmsProvider {
+    Acs,
+    Twilio,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EmailProvider {
+    Graph,
+    Acs,
 }
 
 /// Where the audit trail lives: a blob container (production) or a directory (`dev`).
@@ -379,6 +409,19 @@ fn flag<'a>(get: &impl Fn(&str) -> Option<&'a str>, key: &str, default: bool) ->
     }
 }
 
+fn e164_setting(key: &str, value: &str) -> Result<String, ConfigError> {
+    let ok =
+        value.starts_with('+') && (8..=16).contains(&value.len()) && value[1..].bytes().all(|b| b.is_ascii_digit());
+    if ok {
+        Ok(value.to_owned())
+    } else {
+        Err(ConfigError::new(
+            key,
+            format!("'{value}' is not a number in E.164 (+18005550199)"),
+        ))
+    }
+}
+
 fn tap_settings<'a>(get: &impl Fn(&str) -> Option<&'a str>) -> Result<TapSettings, ConfigError> {
     let lifetimes = 10..=43200;
     let protected_groups = match get("TAP_PROTECTED_GROUPS") {
@@ -403,15 +446,64 @@ fn tap_settings<'a>(get: &impl Fn(&str) -> Option<&'a str>) -> Result<TapSetting
                 })?
                 .to_owned(),
             sms_from: get("ACS_SMS_FROM")
-                .filter(|n| n.starts_with('+') && n[1..].bytes().all(|b| b.is_ascii_digit()))
+                .map(|n| e164_setting("ACS_SMS_FROM", n))
+                .transpose()?,
+            email_from: get("ACS_EMAIL_FROM").map(str::to_owned),
+        }),
+    };
+    let twilio = match get("TWILIO_ACCOUNT_SID") {
+        None => None,
+        Some(sid) => Some(TwilioSettings {
+            endpoint: self::endpoint(
+                "TWILIO_ENDPOINT",
+                get("TWILIO_ENDPOINT").unwrap_or("https://api.twilio.com"),
+            )?,
+            account_sid: sid.to_owned(),
+            auth_token_secret: get("TWILIO_AUTH_TOKEN_SECRET")
                 .ok_or_else(|| {
                     ConfigError::new(
-                        "ACS_SMS_FROM",
-                        "is required with ACS_ENDPOINT: the sending number in E.164 (+18005550199)",
+                        "TWILIO_AUTH_TOKEN_SECRET",
+                        "is required with TWILIO_ACCOUNT_SID: the Key Vault secret name of the auth token",
                     )
                 })?
                 .to_owned(),
+            from: e164_setting("TWILIO_FROM", get("TWILIO_FROM").unwrap_or_default())?,
         }),
+    };
+    let sms_provider = match get("SMS_PROVIDER") {
+        Some("acs") if acs.as_ref().is_some_and(|a| a.sms_from.is_some()) => Some(SmsProvider::Acs),
+        Some("twilio") if twilio.is_some() => Some(SmsProvider::Twilio),
+        Some(v @ ("acs" | "twilio")) => {
+            return Err(ConfigError::new(
+                "SMS_PROVIDER",
+                format!("'{v}' is chosen but not configured (ACS_ENDPOINT and ACS_SMS_FROM, or TWILIO_*)"),
+            ));
+        }
+        Some(v) => {
+            return Err(ConfigError::new(
+                "SMS_PROVIDER",
+                format!("'{v}' is not 'acs' or 'twilio'"),
+            ));
+        }
+        None if acs.as_ref().is_some_and(|a| a.sms_from.is_some()) => Some(SmsProvider::Acs),
+        None if twilio.is_some() => Some(SmsProvider::Twilio),
+        None => None,
+    };
+    let email_provider = match get("EMAIL_PROVIDER") {
+        None | Some("graph") => EmailProvider::Graph,
+        Some("acs") if acs.as_ref().is_some_and(|a| a.email_from.is_some()) => EmailProvider::Acs,
+        Some("acs") => {
+            return Err(ConfigError::new(
+                "EMAIL_PROVIDER",
+                "'acs' needs ACS_ENDPOINT and ACS_EMAIL_FROM",
+            ));
+        }
+        Some(v) => {
+            return Err(ConfigError::new(
+                "EMAIL_PROVIDER",
+                format!("'{v}' is not 'graph' or 'acs'"),
+            ));
+        }
     };
     let sms_from_attribute = match get("SMS_NUMBER_SOURCE") {
         None | Some("methods") => false,
@@ -444,6 +536,9 @@ fn tap_settings<'a>(get: &impl Fn(&str) -> Option<&'a str>) -> Result<TapSetting
         mail_sender,
         sms_from_attribute,
         acs,
+        twilio,
+        sms_provider,
+        email_provider,
         notice_contact: get("NOTICE_CONTACT").unwrap_or("your IT service desk").to_owned(),
         return_to_caller: flag(get, "TAP_RETURN_TO_CALLER", false)?,
     })

@@ -11,7 +11,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use crate::config::TapSettings;
+use crate::config::{EmailProvider, SmsProvider, TapSettings};
 use crate::graph::GraphClient;
 use crate::secrets::SecretCache;
 
@@ -119,8 +119,15 @@ impl Deliverer {
         idempotency: &str,
     ) -> Result<Sent, DeliveryError> {
         match address.channel {
-            Channel::Sms => self.send_sms(&address.to, text, idempotency).await,
-            Channel::Email | Channel::Manager => self.send_mail(&address.to, subject, text).await,
+            Channel::Sms => match self.settings.sms_provider {
+                Some(SmsProvider::Twilio) => self.send_twilio(&address.to, text).await,
+                Some(SmsProvider::Acs) => self.send_sms(&address.to, text, idempotency).await,
+                None => Err(DeliveryError::NotConfigured("SMS (SMS_PROVIDER)")),
+            },
+            Channel::Email | Channel::Manager => match self.settings.email_provider {
+                EmailProvider::Acs => self.send_acs_email(&address.to, subject, text, idempotency).await,
+                EmailProvider::Graph => self.send_mail(&address.to, subject, text).await,
+            },
         }
     }
 
@@ -179,6 +186,134 @@ impl Deliverer {
         }
     }
 
+    async fn secret(&self, name: &str) -> Result<SecretString, DeliveryError> {
+        self.secrets
+            .get(name)
+            .await
+            .map_err(|e| DeliveryError::Unavailable(e.to_string()))?
+            .ok_or(DeliveryError::NotConfigured(
+                "a connector (its Key Vault secret does not exist)",
+            ))
+    }
+
+    /// Email through Azure Communication Services Email; `idempotency` is the operation id, so a
+    /// retried send is not sent twice. https://learn.microsoft.com/rest/api/communication/dataplane/email/send
+    async fn send_acs_email(
+        &self,
+        to: &str,
+        subject: &str,
+        text: &SecretString,
+        idempotency: &str,
+    ) -> Result<Sent, DeliveryError> {
+        let acs = self
+            .settings
+            .acs
+            .as_ref()
+            .ok_or(DeliveryError::NotConfigured("email (ACS_ENDPOINT)"))?;
+        let from = acs
+            .email_from
+            .as_ref()
+            .ok_or(DeliveryError::NotConfigured("email (ACS_EMAIL_FROM)"))?;
+        let body = json!({
+            "senderAddress": from,
+            "recipients": {"to": [{"address": to}]},
+            "content": {"subject": subject, "plainText": text.expose_secret()},
+        })
+        .to_string();
+        let mut url = acs.endpoint.clone();
+        url.path_segments_mut()
+            .map_err(|_| DeliveryError::NotConfigured("email (ACS_ENDPOINT)"))?
+            .pop_if_empty()
+            .push("emails:send");
+        url.query_pairs_mut().append_pair("api-version", "2023-03-31");
+        for attempt in 0..2 {
+            let key = self.secret(&acs.access_key_secret).await?;
+            let request = sign_acs(
+                self.http.post(url.clone()).header("operation-id", idempotency),
+                &url,
+                &body,
+                &key,
+            )
+            .map_err(|_| DeliveryError::NotConfigured("email (the ACS access key is not base64)"))?;
+            let response = request
+                .send()
+                .await
+                .map_err(|e| DeliveryError::Unavailable(e.without_url().to_string()))?;
+            let status = response.status().as_u16();
+            if status == 401 && attempt == 0 {
+                self.secrets.invalidate(&acs.access_key_secret).await;
+                continue;
+            }
+            return match status {
+                200..=299 => {
+                    let v: serde_json::Value = response.json().await.unwrap_or_default();
+                    Ok(Sent {
+                        provider: "acs",
+                        message_id: v["id"].as_str().map(str::to_owned),
+                    })
+                }
+                400..=499 => Err(DeliveryError::Refused(format!("ACS Email answered {status}"))),
+                _ => Err(DeliveryError::Unavailable(format!("ACS Email answered {status}"))),
+            };
+        }
+        Err(DeliveryError::Refused("ACS refused the access key twice".into()))
+    }
+
+    /// SMS through Twilio (HTTP Basic with the account SID and the auth token from Key Vault).
+    /// https://www.twilio.com/docs/messaging/api/message-resource#create-a-message-resource
+    async fn send_twilio(&self, to: &str, text: &SecretString) -> Result<Sent, DeliveryError> {
+        let twilio = self
+            .settings
+            .twilio
+            .as_ref()
+            .ok_or(DeliveryError::NotConfigured("SMS (TWILIO_ACCOUNT_SID)"))?;
+        let to = e164(to).ok_or_else(|| DeliveryError::Refused("the phone number of record is not in E.164".into()))?;
+        let mut url = twilio.endpoint.clone();
+        url.path_segments_mut()
+            .map_err(|_| DeliveryError::NotConfigured("SMS (TWILIO_ENDPOINT)"))?
+            .pop_if_empty()
+            .extend(["2010-04-01", "Accounts", twilio.account_sid.as_str(), "Messages.json"]);
+        for attempt in 0..2 {
+            let token = self.secret(&twilio.auth_token_secret).await?;
+            let form = [
+                ("To", to.as_str()),
+                ("From", twilio.from.as_str()),
+                ("Body", text.expose_secret()),
+            ];
+            let response = self
+                .http
+                .post(url.clone())
+                .basic_auth(&twilio.account_sid, Some(token.expose_secret()))
+                .form(&form)
+                .send()
+                .await
+                .map_err(|e| DeliveryError::Unavailable(e.without_url().to_string()))?;
+            let status = response.status().as_u16();
+            if status == 401 && attempt == 0 {
+                self.secrets.invalidate(&twilio.auth_token_secret).await;
+                continue;
+            }
+            return match status {
+                200..=299 => {
+                    let v: serde_json::Value = response.json().await.unwrap_or_default();
+                    Ok(Sent {
+                        provider: "twilio",
+                        message_id: v["sid"].as_str().map(str::to_owned),
+                    })
+                }
+                400..=499 => {
+                    let v: serde_json::Value = response.json().await.unwrap_or_default();
+                    Err(DeliveryError::Refused(format!(
+                        "Twilio answered {status} (code {})",
+                        v["code"]
+                    )))
+                }
+                _ => Err(DeliveryError::Unavailable(format!("Twilio answered {status}"))),
+            };
+        }
+        Err(DeliveryError::Refused("Twilio refused the auth token twice".into()))
+    }
+
     /// SMS through Azure Communication Services. A 401 re-reads the access key once (it may
     /// have been rotated). https://learn.microsoft.com/rest/api/communication/sms/send
     async fn send_sms(&self, to: &str, text: &SecretString, idempotency: &str) -> Result<Sent, DeliveryError> {
@@ -187,10 +322,14 @@ impl Deliverer {
             .acs
             .as_ref()
             .ok_or(DeliveryError::NotConfigured("SMS (ACS_ENDPOINT)"))?;
+        let from = acs
+            .sms_from
+            .as_ref()
+            .ok_or(DeliveryError::NotConfigured("SMS (ACS_SMS_FROM)"))?;
         let to = e164(to).ok_or_else(|| DeliveryError::Refused("the phone number of record is not in E.164".into()))?;
         let first_sent = httpdate(time::OffsetDateTime::now_utc());
         let body = json!({
-            "from": acs.sms_from,
+            "from": from,
             "smsRecipients": [{"to": to, "repeatabilityRequestId": idempotency, "repeatabilityFirstSent": first_sent}],
             "message": text.expose_secret(),
             "smsSendOptions": {"enableDeliveryReport": false},
@@ -203,12 +342,7 @@ impl Deliverer {
             .push("sms");
         url.query_pairs_mut().append_pair("api-version", "2021-03-07");
         for attempt in 0..2 {
-            let key = self
-                .secrets
-                .get(&acs.access_key_secret)
-                .await
-                .map_err(|e| DeliveryError::Unavailable(e.to_string()))?
-                .ok_or(DeliveryError::NotConfigured("SMS (the ACS access key secret)"))?;
+            let key = self.secret(&acs.access_key_secret).await?;
             let request = sign_acs(self.http.post(url.clone()), &url, &body, &key)
                 .map_err(|_| DeliveryError::NotConfigured("SMS (the ACS access key is not base64)"))?;
             let response = request

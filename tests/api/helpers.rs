@@ -56,8 +56,9 @@ pub async fn spawn_app() -> TestApp {
 pub async fn spawn_app_with(extra: &[(&str, &str)]) -> TestApp {
     let sim = Simulator::start(Seed::demo(), "127.0.0.1:0").await.expect("simulator");
     let mut vars = test_settings(&sim);
+    // `{sim}` in a value stands for the simulator's base URL.
     for (k, v) in extra {
-        vars.insert((*k).to_owned(), (*v).to_owned());
+        vars.insert((*k).to_owned(), v.replace("{sim}", sim.base_url()));
     }
     let settings = Settings::from_map(&vars).expect("settings");
     let app = Application::build(

@@ -423,3 +423,77 @@ async fn the_pass_appears_in_no_response_and_no_audit_record_on_any_path() {
         assert!(!haystack.contains(pass.as_str()), "a pass leaked");
     }
 }
+
+#[tokio::test]
+async fn twilio_carries_sms_and_a_rotated_token_is_read_again() {
+    let app = spawn_app_with(&[
+        ("SMS_PROVIDER", "twilio"),
+        ("TWILIO_ENDPOINT", "{sim}/twilio"),
+        ("TWILIO_ACCOUNT_SID", "AC00000000000000000000000000000001"),
+        ("TWILIO_AUTH_TOKEN_SECRET", "twilio-auth-token"),
+        ("TWILIO_FROM", "+18005550198"),
+    ])
+    .await;
+    let (status, response) = app.post_tap("adele.vance@contoso.test", &body("sms")).await;
+    assert_eq!(status, StatusCode::CREATED, "{response}");
+    assert_eq!(response["delivery"]["provider"], "twilio");
+    assert!(response["delivery"]["messageId"].as_str().unwrap().starts_with("SM"));
+    // The token is rotated in Key Vault; the cached one is refused once, then re-read.
+    app.client
+        .post(format!("{}/sim/secrets/twilio-auth-token/rotate", app.sim.base_url()))
+        .send()
+        .await
+        .unwrap();
+    let (status, response) = app.post_tap("lee.gu@contoso.test", &body("sms")).await;
+    assert_eq!(status, StatusCode::CREATED, "{response}");
+    let sms: Vec<_> = app
+        .sim
+        .outbox()
+        .into_iter()
+        .filter(|m| m.provider == "twilio")
+        .collect();
+    assert_eq!(sms.len(), 2);
+    assert_eq!(sms[1].to, vec!["+14255550112".to_owned()]);
+}
+
+#[tokio::test]
+async fn acs_email_can_carry_the_email_channel() {
+    let app = spawn_app_with(&[
+        ("EMAIL_PROVIDER", "acs"),
+        ("ACS_EMAIL_FROM", "DoNotReply@notify.contoso.test"),
+    ])
+    .await;
+    let (status, response) = app.post_tap("alex.wilber@contoso.test", &body("email")).await;
+    assert_eq!(status, StatusCode::CREATED, "{response}");
+    assert_eq!(response["delivery"]["provider"], "acs");
+    let pass = app.sim_taps().await[0]["temporaryAccessPass"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let carrying: Vec<_> = app
+        .sim
+        .outbox()
+        .into_iter()
+        .filter(|m| m.body.contains(&pass))
+        .collect();
+    assert_eq!((carrying.len(), carrying[0].provider.as_str()), (1, "acs"));
+    assert_eq!(carrying[0].to, vec!["alex.wilber@personal.example".to_owned()]);
+}
+
+#[tokio::test]
+async fn rate_limits_hold_per_caller() {
+    let app = spawn_app_with(&[("TAP_MAX_PER_CALLER_PER_HOUR", "2")]).await;
+    assert_eq!(
+        app.post_tap("adele.vance@contoso.test", &body("sms")).await.0,
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        app.post_tap("alex.wilber@contoso.test", &body("email")).await.0,
+        StatusCode::CREATED
+    );
+    let (status, response) = app.post_tap("lee.gu@contoso.test", &body("sms")).await;
+    assert_eq!(
+        (status, response["error"]["code"].as_str()),
+        (StatusCode::TOO_MANY_REQUESTS, Some("rate_limited"))
+    );
+}
