@@ -35,6 +35,21 @@ pub fn managed_identity(settings: &Settings) -> anyhow::Result<Arc<dyn TokenCred
     Ok(credential)
 }
 
+/// For the command line: the managed identity where the platform provides one
+/// (`IDENTITY_ENDPOINT`), otherwise the developer's own sign-in (Azure CLI, then azd).
+///
+/// # Errors
+/// No credential can be built.
+pub fn cli_credential(settings: &Settings) -> anyhow::Result<Arc<dyn TokenCredential>> {
+    if std::env::var_os("IDENTITY_ENDPOINT").is_some() {
+        return managed_identity(settings);
+    }
+    let credential = azure_identity::DeveloperToolsCredential::new(None).map_err(|e| {
+        anyhow::anyhow!("no managed identity and no developer sign-in (az login or azd auth login): {e}")
+    })?;
+    Ok(credential)
+}
+
 /// The credential to use: an override, or the managed identity.
 ///
 /// # Errors

@@ -22,6 +22,8 @@ pub enum Command {
     Serve,
     /// Check the configuration from the environment and print it (no secrets are settings).
     Config,
+    /// Issue a Temporary Access Pass and deliver it out of band (the same procedure as the `tap` function).
+    Tap(TapArgs),
     /// Work with the audit trail.
     Audit {
         #[command(subcommand)]
@@ -33,6 +35,30 @@ pub enum Command {
     /// Run the simulated tenant alone.
     #[cfg(feature = "dev")]
     Sim(crate::dev::SimArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct TapArgs {
+    /// The user: object id or UPN.
+    #[arg(long)]
+    pub user: String,
+    /// sms, email (the alternate address of record) or manager.
+    #[arg(long)]
+    pub channel: String,
+    /// The ticket as SYSTEM:ID, e.g. servicenow:INC0010001.
+    #[arg(long)]
+    pub ticket: String,
+    #[arg(long)]
+    pub reason: String,
+    /// Lifetime in minutes (default: TAP_DEFAULT_LIFETIME_MINUTES, within the policy and channel limits).
+    #[arg(long)]
+    pub lifetime: Option<u32>,
+    /// How the requester's identity was verified (required unless TAP_REQUIRE_VERIFICATION=false).
+    #[arg(long)]
+    pub verification_method: Option<String>,
+    /// Who verified it.
+    #[arg(long)]
+    pub verified_by: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -57,6 +83,10 @@ pub async fn run(cli: Cli) -> ExitCode {
                 println!("{settings:#?}");
                 ExitCode::SUCCESS
             }
+            Err(e) => config_error(&e),
+        },
+        Command::Tap(args) => match Settings::from_env() {
+            Ok(settings) => tap(settings, args).await,
             Err(e) => config_error(&e),
         },
         Command::Audit {
@@ -156,6 +186,61 @@ async fn audit_verify(settings: Settings, from: Option<String>, to: Option<Strin
         Err(e) => {
             eprintln!("mfa-recovery: audit verify: {e:#}");
             ExitCode::from(2)
+        }
+    }
+}
+
+/// `mfa-recovery tap`: the same procedure as `POST /api/users/{user}/tap`, recorded with the
+/// caller `cli` and the operating-system user.
+async fn tap(settings: Settings, args: TapArgs) -> ExitCode {
+    let run = async {
+        let (system, id) = args
+            .ticket
+            .split_once(':')
+            .ok_or_else(|| anyhow::anyhow!("--ticket must be SYSTEM:ID"))?;
+        let mut body = serde_json::json!({
+            "delivery": {"channel": args.channel},
+            "ticket": {"system": system, "id": id},
+            "reason": args.reason,
+        });
+        if let Some(l) = args.lifetime {
+            body["lifetimeMinutes"] = serde_json::json!(l);
+        }
+        if let (Some(method), Some(by)) = (&args.verification_method, &args.verified_by) {
+            let now = time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339)?;
+            body["verification"] = serde_json::json!({"method": method, "verifiedBy": by, "verifiedAt": now});
+        }
+        let request = crate::recovery::tap::TapRequest::parse(&args.user, body.to_string().as_bytes())
+            .map_err(|e| anyhow::anyhow!("{}: {}", e.code, e.message))?;
+        let overrides = crate::azure::AzureOverrides {
+            credential: Some(crate::azure::cli_credential(&settings)?),
+            transport: None,
+        };
+        let state = host::AppState::new(settings, &overrides).await?;
+        let caller = crate::audit::CallerRecord {
+            via: "cli".into(),
+            name: std::env::var("USER").ok().or_else(|| std::env::var("USERNAME").ok()),
+            ..Default::default()
+        };
+        let context = crate::recovery::tap::TapContext {
+            graph: &state.graph,
+            audit: &state.audit,
+            deliverer: &state.deliverer,
+            settings: &state.settings.tap,
+        };
+        context
+            .issue(&caller, request)
+            .await
+            .map_err(|e| anyhow::anyhow!("{}: {}", e.code, e.message))
+    };
+    match run.await {
+        Ok(issued) => {
+            println!("{}", serde_json::to_string_pretty(&issued.body()).unwrap_or_default());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("mfa-recovery: tap: {e:#}");
+            ExitCode::FAILURE
         }
     }
 }

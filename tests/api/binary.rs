@@ -448,3 +448,69 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_issues_a_pass_through_the_same_procedure() {
+    let sim = mfa_recovery_sim::Simulator::start(mfa_recovery_sim::Seed::demo(), "127.0.0.1:0")
+        .await
+        .unwrap();
+    let audit_dir = temp_dir("cli-tap-audit");
+    let env: Vec<(String, String)> = vec![
+        ("AUTH_TENANT_ID".into(), TENANT.into()),
+        ("AUTH_AUDIENCE".into(), "api://mfa-recovery".into()),
+        ("GRAPH_ENDPOINT".into(), sim.graph_endpoint()),
+        ("IDENTITY_ENDPOINT".into(), sim.identity_endpoint()),
+        ("IDENTITY_HEADER".into(), sim.identity_header().into()),
+        ("AZURE_CLIENT_ID".into(), sim.seed().managed_identity.client_id.clone()),
+        ("MAIL_SENDER".into(), "mfa-recovery@contoso.test".into()),
+        ("AUDIT_DIR".into(), audit_dir.to_string_lossy().into_owned()),
+        ("USER".into(), "helpdesk-agent".into()),
+    ];
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_mfa-recovery"))
+            .args([
+                "tap",
+                "--user",
+                "alex.wilber@contoso.test",
+                "--channel",
+                "email",
+                "--ticket",
+                "jira:HELP-9",
+            ])
+            .args([
+                "--reason",
+                "lost phone",
+                "--verification-method",
+                "video call",
+                "--verified-by",
+                "agent",
+            ])
+            .env_clear()
+            .envs(env)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let issued: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(issued["delivery"]["to"], "a***r@personal.example");
+    let taps: Value = reqwest::get(format!("{}/sim/taps", sim.base_url()))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let pass = taps["value"][0]["temporaryAccessPass"].as_str().unwrap();
+    assert!(!stdout.contains(pass));
+    let records: String = walk(&audit_dir)
+        .into_iter()
+        .map(|p| std::fs::read_to_string(p).unwrap())
+        .collect();
+    assert!(records.contains("\"via\":\"cli\"") && records.contains("helpdesk-agent"));
+}

@@ -16,6 +16,7 @@ async fn dev_runs_the_function_set_on_the_simulated_tenant() {
     let mut child = Command::new(env!("CARGO_BIN_EXE_mfa-recovery"))
         .args(["dev", "--port", &port.to_string(), "--sim-port", &sim_port.to_string()])
         .env_remove("RUST_LOG")
+        .env("AUDIT_DIR", temp_dir("dev-audit"))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -77,6 +78,58 @@ async fn dev_runs_the_function_set_on_the_simulated_tenant() {
         .await
         .unwrap();
     assert_eq!(r.status(), 400);
+    // The README's command issues a pass for a demo user; the pass is only in the simulator's outbox.
+    let line = text
+        .lines()
+        .find(|l| l.contains("adele.vance@contoso.test/tap"))
+        .expect("the tap command")
+        .trim()
+        .to_owned();
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new("bash")
+            .arg("-c")
+            .arg(format!("export TOKEN={token}; {line}"))
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let issued: Value = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&output.stdout)));
+    assert_eq!(issued["delivery"]["channel"], "sms", "{issued}");
+    let outbox: Value = client
+        .get(format!("{sim}/sim/outbox"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let sms = outbox["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["channel"] == "sms")
+        .unwrap();
+    assert!(
+        sms["body"]
+            .as_str()
+            .unwrap()
+            .starts_with("Temporary Access Pass for adele.vance@contoso.test: ")
+    );
+    assert!(
+        !issued.to_string().contains(
+            sms["body"]
+                .as_str()
+                .unwrap()
+                .split(": ")
+                .nth(1)
+                .unwrap()
+                .lines()
+                .next()
+                .unwrap()
+        )
+    );
     // The captures, run through the host's admin API, leave the app healthy.
     let r = client
         .post(format!("{app}/admin/functions/recovery-worker"))
