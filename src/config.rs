@@ -106,6 +106,9 @@ pub struct TapSettings {
     /// `SMS_PROVIDER` (`acs` or `twilio`) and `EMAIL_PROVIDER` (`graph` or `acs`).
     pub sms_provider: Option<SmsProvider>,
     pub email_provider: EmailProvider,
+    /// `TAP_MESSAGE_TEMPLATE`: the text that carries the pass, with `{upn}`, `{pass}`, `{expires}`,
+    /// `{usage}`, `{ticket}` and `{contact}`; `None` for the built-in text.
+    pub message_template: Option<String>,
     /// `NOTICE_CONTACT`: whom a user should contact when a change was not theirs.
     pub notice_contact: String,
     /// `TAP_RETURN_TO_CALLER`: put the pass in the HTTP response (off; a documented risk).
@@ -539,6 +542,15 @@ fn tap_settings<'a>(get: &impl Fn(&str) -> Option<&'a str>) -> Result<TapSetting
         twilio,
         sms_provider,
         email_provider,
+        message_template: match get("TAP_MESSAGE_TEMPLATE") {
+            Some(t) if !t.contains("{pass}") => {
+                return Err(ConfigError::new(
+                    "TAP_MESSAGE_TEMPLATE",
+                    "must contain {pass} (and may use {upn}, {expires}, {usage}, {ticket}, {contact})",
+                ));
+            }
+            other => other.map(|t| t.replace("\\n", "\n")),
+        },
         notice_contact: get("NOTICE_CONTACT").unwrap_or("your IT service desk").to_owned(),
         return_to_caller: flag(get, "TAP_RETURN_TO_CALLER", false)?,
     })

@@ -474,6 +474,7 @@ impl TapContext<'_> {
         let expires_at = start + time::Duration::minutes(i64::from(lifetime));
         // Deliver.
         let text = SecretString::from(pass_message(
+            s.message_template.as_deref(),
             &user,
             created.pass.expose_secret(),
             expires_at,
@@ -590,7 +591,11 @@ impl TapContext<'_> {
     }
 }
 
+/// The built-in text that carries the pass; `TAP_MESSAGE_TEMPLATE` replaces it.
+pub const DEFAULT_MESSAGE: &str = "Temporary Access Pass for {upn}: {pass}\nValid until {expires} UTC{usage}.\nSign in with your password and this pass, open https://mysignins.microsoft.com/security-info, register Microsoft Authenticator with cloud backup turned on, and add a second method.\nTicket {ticket}. Not you? Contact {contact}.";
+
 fn pass_message(
+    template: Option<&str>,
     user: &User,
     pass: &str,
     expires_at: OffsetDateTime,
@@ -599,12 +604,13 @@ fn pass_message(
     contact: &str,
 ) -> String {
     let fmt = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]");
-    format!(
-        "Temporary Access Pass for {}: {pass}\nValid until {} UTC{}.\nSign in with your password and this pass, open https://mysignins.microsoft.com/security-info, register Microsoft Authenticator with cloud backup turned on, and add a second method.\nTicket {} {}. Not you? Contact {contact}.",
-        user.user_principal_name,
-        expires_at.format(&fmt).unwrap_or_default(),
-        if usable_once { ", one use" } else { "" },
-        ticket.system,
-        ticket.id,
-    )
+    // `{pass}` is filled last, so text in the other values cannot be taken for a placeholder of it.
+    template
+        .unwrap_or(DEFAULT_MESSAGE)
+        .replace("{upn}", &user.user_principal_name)
+        .replace("{expires}", &expires_at.format(&fmt).unwrap_or_default())
+        .replace("{usage}", if usable_once { ", one use" } else { "" })
+        .replace("{ticket}", &format!("{} {}", ticket.system, ticket.id))
+        .replace("{contact}", contact)
+        .replace("{pass}", pass)
 }

@@ -497,3 +497,27 @@ async fn rate_limits_hold_per_caller() {
         (StatusCode::TOO_MANY_REQUESTS, Some("rate_limited"))
     );
 }
+
+#[tokio::test]
+async fn the_message_template_can_be_replaced() {
+    let app = spawn_app_with(&[(
+        "TAP_MESSAGE_TEMPLATE",
+        "Code for {upn}: {pass} (until {expires} UTC). Help: {contact}",
+    )])
+    .await;
+    assert_eq!(
+        app.post_tap("adele.vance@contoso.test", &body("sms")).await.0,
+        StatusCode::CREATED
+    );
+    let pass = app.sim_taps().await[0]["temporaryAccessPass"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let sms = app.sim.outbox().into_iter().find(|m| m.channel == "sms").unwrap();
+    assert!(
+        sms.body
+            .starts_with(&format!("Code for adele.vance@contoso.test: {pass} (until ")),
+        "{}",
+        sms.body
+    );
+}
