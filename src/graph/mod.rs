@@ -412,6 +412,159 @@ impl GraphClient {
         }))
     }
 
+    /// Every method the user has registered (beta lists hardware OATH tokens too).
+    /// https://learn.microsoft.com/graph/api/authentication-list-methods
+    ///
+    /// # Errors
+    /// Graph failed.
+    pub async fn list_methods(&self, user: &uuid::Uuid) -> Result<Vec<models::AuthMethod>, GraphError> {
+        let url = self.url("beta", &["users", &user.to_string(), "authentication", "methods"], &[]);
+        let v = self.get_json(&url).await?;
+        Ok(v["value"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|m| serde_json::from_value(m.clone()).ok())
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    /// Send a write that is safe to repeat (a delete, an action with the same effect twice),
+    /// retrying 429/503/504 like reads. Returns the final status; 404 is returned, not an error.
+    async fn send_repeatable(
+        &self,
+        method: reqwest::Method,
+        url: &Url,
+        body: Option<&Value>,
+    ) -> Result<u16, GraphError> {
+        let started = Instant::now();
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let token = self.token().await?;
+            let mut request = self.http.request(method.clone(), url.clone()).bearer_auth(token);
+            if let Some(b) = body {
+                request = request.json(b);
+            }
+            let response = match request.send().await {
+                Ok(r) => r,
+                Err(e) if attempt < MAX_ATTEMPTS && started.elapsed() < MAX_TOTAL => {
+                    tracing::warn!(attempt, error = %e.without_url(), "Graph unreachable; retrying");
+                    tokio::time::sleep(backoff(attempt)).await;
+                    continue;
+                }
+                Err(e) => return Err(GraphError::Unreachable(e.without_url().to_string())),
+            };
+            let status = response.status().as_u16();
+            if (200..300).contains(&status) || status == 404 {
+                return Ok(status);
+            }
+            let retry_after = response
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok())
+                .map(Duration::from_secs);
+            let wait = retry_after.unwrap_or_else(|| backoff(attempt)).max(backoff(attempt));
+            if matches!(status, 429 | 503 | 504)
+                && attempt < MAX_ATTEMPTS
+                && started.elapsed() + wait < MAX_TOTAL
+                && wait <= MAX_RETRY_AFTER
+            {
+                tokio::time::sleep(wait).await;
+                continue;
+            }
+            return Err(error_of(response).await);
+        }
+    }
+
+    /// Delete one method through its own collection; already gone counts as deleted.
+    /// Returns whether it was there.
+    ///
+    /// # Errors
+    /// Graph refused (e.g. the default phone) or failed.
+    pub async fn delete_method(&self, user: &uuid::Uuid, method: &models::AuthMethod) -> Result<bool, GraphError> {
+        let user = user.to_string();
+        let (version, path): (&str, Vec<&str>) = match method.kind() {
+            "phone" => ("v1.0", vec!["phoneMethods", &method.id]),
+            "microsoftAuthenticator" => ("v1.0", vec!["microsoftAuthenticatorMethods", &method.id]),
+            "fido2" => ("v1.0", vec!["fido2Methods", &method.id]),
+            "softwareOath" => ("v1.0", vec!["softwareOathMethods", &method.id]),
+            "email" => ("v1.0", vec!["emailMethods", &method.id]),
+            "windowsHelloForBusiness" => ("v1.0", vec!["windowsHelloForBusinessMethods", &method.id]),
+            "platformCredential" => ("v1.0", vec!["platformCredentialMethods", &method.id]),
+            "temporaryAccessPass" => ("v1.0", vec!["temporaryAccessPassMethods", &method.id]),
+            "external" => ("v1.0", vec!["externalAuthenticationMethods", &method.id, "$ref"]),
+            "hardwareOath" => ("beta", vec!["hardwareOathMethods", &method.id]),
+            "qrCodePin" => ("beta", vec!["qrCodePinMethod"]),
+            other => {
+                return Err(GraphError::Status {
+                    status: 400,
+                    code: format!("unsupportedType:{other}"),
+                    request_id: "-".into(),
+                });
+            }
+        };
+        let mut segments = vec!["users", user.as_str(), "authentication"];
+        segments.extend(path);
+        let url = self.url(version, &segments, &[]);
+        Ok(self.send_repeatable(reqwest::Method::DELETE, &url, None).await? != 404)
+    }
+
+    /// Deactivate a hardware OATH token (what the portal's "Require re-register MFA" does).
+    ///
+    /// # Errors
+    /// Graph refused or failed.
+    pub async fn deactivate_hardware_oath(&self, user: &uuid::Uuid, id: &str) -> Result<bool, GraphError> {
+        let url = self.url(
+            "beta",
+            &[
+                "users",
+                &user.to_string(),
+                "authentication",
+                "hardwareOathMethods",
+                id,
+                "deactivate",
+            ],
+            &[],
+        );
+        Ok(self.send_repeatable(reqwest::Method::POST, &url, None).await? != 404)
+    }
+
+    /// Move the user's default second factor (beta `signInPreferences`).
+    ///
+    /// # Errors
+    /// Graph refused or failed.
+    pub async fn set_default_method(&self, user: &uuid::Uuid, preference: &str) -> Result<(), GraphError> {
+        let url = self.url(
+            "beta",
+            &["users", &user.to_string(), "authentication", "signInPreferences"],
+            &[],
+        );
+        let body = serde_json::json!({"userPreferredMethodForSecondaryAuthentication": preference});
+        self.send_repeatable(reqwest::Method::PATCH, &url, Some(&body))
+            .await
+            .map(|_| ())
+    }
+
+    /// Revoke the user's sign-in sessions; any 2xx is success (Graph answers 200 `{"value": true}`).
+    /// https://learn.microsoft.com/graph/api/user-revokesigninsessions
+    ///
+    /// # Errors
+    /// Graph refused or failed.
+    pub async fn revoke_sessions(&self, user: &uuid::Uuid) -> Result<(), GraphError> {
+        let url = self.url("v1.0", &["users", &user.to_string(), "revokeSignInSessions"], &[]);
+        match self.send_repeatable(reqwest::Method::POST, &url, None).await? {
+            404 => Err(GraphError::Status {
+                status: 404,
+                code: "Request_ResourceNotFound".into(),
+                request_id: "-".into(),
+            }),
+            _ => Ok(()),
+        }
+    }
+
     /// Send mail from `sender` (a service mailbox) with `saveToSentItems: false`.
     /// https://learn.microsoft.com/graph/api/user-sendmail
     ///

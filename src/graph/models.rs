@@ -177,3 +177,53 @@ pub struct CreatedTap {
     pub method: TapMethod,
     pub pass: SecretString,
 }
+
+/// One registered authentication method, as `GET /beta/users/{id}/authentication/methods` lists it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuthMethod {
+    #[serde(rename = "@odata.type")]
+    pub odata_type: String,
+    pub id: String,
+    pub display_name: Option<String>,
+    pub phone_type: Option<String>,
+    pub phone_number: Option<String>,
+    pub email_address: Option<String>,
+    pub model: Option<String>,
+    pub serial_number: Option<String>,
+    pub status: Option<String>,
+}
+
+impl AuthMethod {
+    /// The type without its namespace: `phoneAuthenticationMethod` -> `phone`.
+    pub fn kind(&self) -> &str {
+        self.odata_type
+            .trim_start_matches("#microsoft.graph.")
+            .trim_end_matches("AuthenticationMethod")
+    }
+
+    /// A label for records and answers; phone numbers and addresses masked.
+    pub fn label(&self) -> String {
+        match self.kind() {
+            "phone" => format!(
+                "{} {}",
+                self.phone_type.as_deref().unwrap_or("phone"),
+                self.phone_number
+                    .as_deref()
+                    .map(crate::audit::mask_phone)
+                    .unwrap_or_default()
+            ),
+            "email" => self
+                .email_address
+                .as_deref()
+                .map(crate::audit::mask_email)
+                .unwrap_or_default(),
+            "hardwareOath" => self
+                .serial_number
+                .clone()
+                .or(self.display_name.clone())
+                .unwrap_or_default(),
+            _ => self.display_name.clone().or(self.model.clone()).unwrap_or_default(),
+        }
+    }
+}

@@ -241,41 +241,8 @@ impl TapContext<'_> {
         details: &mut Value,
     ) -> Result<Issued, RecoveryError> {
         let s = self.settings;
-        // Verification of the requester's identity (how the helpdesk proved who is calling).
-        if s.require_verification {
-            let v = request.verification.as_ref().ok_or_else(|| {
-                RecoveryError::refused(
-                    400,
-                    "verification_required",
-                    "verification {method, verifiedBy, verifiedAt} is required",
-                )
-            })?;
-            let age = OffsetDateTime::now_utc() - v.verified_at;
-            if age > time::Duration::minutes(i64::from(s.verification_max_age_minutes))
-                || age < -time::Duration::minutes(2)
-            {
-                return Err(RecoveryError::refused(
-                    422,
-                    "verification_stale",
-                    format!(
-                        "the verification must be from the last {} minutes",
-                        s.verification_max_age_minutes
-                    ),
-                ));
-            }
-            details["verification"] = json!({"method": v.method, "verifiedBy": v.verified_by, "verifiedAt": v.verified_at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()});
-        }
-        // The user.
-        let user = self
-            .graph
-            .get_user(&request.user)
-            .await
-            .map_err(graph_failed)?
-            .ok_or_else(|| RecoveryError::refused(404, "user_not_found", "no such user"))?;
-        *target = Target {
-            object_id: Some(user.id.to_string()),
-            upn: Some(user.user_principal_name.clone()),
-        };
+        check_verification(s, request.verification.as_ref(), details)?;
+        let (user, memberships) = self.find_target(&request.user, target).await?;
         if user.account_enabled == Some(false) {
             return Err(RecoveryError::refused(
                 409,
@@ -288,18 +255,6 @@ impl TapContext<'_> {
                 409,
                 "user_is_guest",
                 "Temporary Access Passes cannot be issued to guests",
-            ));
-        }
-        // Guardrails: privileged or protected targets.
-        let memberships = self.graph.transitive_member_of(&user.id).await.map_err(graph_failed)?;
-        let protected = memberships.iter().any(|m| {
-            m.is_role() || (m.is_group() && Uuid::parse_str(&m.id).is_ok_and(|g| s.protected_groups.contains(&g)))
-        });
-        if protected {
-            return Err(RecoveryError::refused(
-                403,
-                "target_protected",
-                "the user holds a directory role or is in a protected group; a person with the Privileged Authentication Administrator role must do this",
             ));
         }
         // The tenant's policy and scope.
@@ -361,55 +316,16 @@ impl TapContext<'_> {
             ));
         }
         // Rate limits, counted from the audit trail (so they hold across instances).
+        self.check_rate(
+            "tap.issue",
+            "passes",
+            caller,
+            &user.id,
+            s.max_per_target_per_day,
+            s.max_per_caller_per_hour,
+        )
+        .await?;
         let now = OffsetDateTime::now_utc();
-        let issued = |user: Option<String>, from: OffsetDateTime| AuditFilter {
-            from,
-            to: now,
-            user,
-            ticket: None,
-            action: Some("tap.issue".into()),
-            outcome: Some("succeeded".into()),
-        };
-        let target_count = self
-            .audit
-            .query(&issued(Some(user.id.to_string()), now - time::Duration::hours(24)))
-            .await
-            .map_err(|_| {
-                RecoveryError::failed(
-                    503,
-                    "audit_unavailable",
-                    "the audit trail is unavailable, so nothing was changed; try again later",
-                )
-            })?
-            .len();
-        if target_count >= s.max_per_target_per_day as usize {
-            return Err(RecoveryError::refused(
-                429,
-                "rate_limited",
-                format!("at most {} passes per user per 24 hours", s.max_per_target_per_day),
-            ));
-        }
-        let caller_count = self
-            .audit
-            .query(&issued(None, now - time::Duration::hours(1)))
-            .await
-            .map_err(|_| {
-                RecoveryError::failed(
-                    503,
-                    "audit_unavailable",
-                    "the audit trail is unavailable, so nothing was changed; try again later",
-                )
-            })?
-            .into_iter()
-            .filter(|r| r.caller.object_id == caller.object_id && r.caller.via == caller.via)
-            .count();
-        if caller_count >= s.max_per_caller_per_hour as usize {
-            return Err(RecoveryError::refused(
-                429,
-                "rate_limited",
-                format!("at most {} passes per caller per hour", s.max_per_caller_per_hour),
-            ));
-        }
         // The address of record.
         let address = self.address_of_record(&user, request.channel).await?;
         details["to"] = json!(address.masked());
@@ -588,6 +504,129 @@ impl TapContext<'_> {
             }
         }
         notified
+    }
+}
+
+/// The requester's identity check (how the helpdesk proved who is calling), when required.
+pub(crate) fn check_verification(
+    s: &TapSettings,
+    verification: Option<&VerificationBody>,
+    details: &mut Value,
+) -> Result<(), RecoveryError> {
+    if !s.require_verification {
+        return Ok(());
+    }
+    let v = verification.ok_or_else(|| {
+        RecoveryError::refused(
+            400,
+            "verification_required",
+            "verification {method, verifiedBy, verifiedAt} is required",
+        )
+    })?;
+    let age = OffsetDateTime::now_utc() - v.verified_at;
+    if age > time::Duration::minutes(i64::from(s.verification_max_age_minutes)) || age < -time::Duration::minutes(2) {
+        return Err(RecoveryError::refused(
+            422,
+            "verification_stale",
+            format!(
+                "the verification must be from the last {} minutes",
+                s.verification_max_age_minutes
+            ),
+        ));
+    }
+    details["verification"] = json!({"method": v.method, "verifiedBy": v.verified_by,
+        "verifiedAt": v.verified_at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()});
+    Ok(())
+}
+
+fn audit_down() -> RecoveryError {
+    RecoveryError::failed(
+        503,
+        "audit_unavailable",
+        "the audit trail is unavailable, so nothing was changed; try again later",
+    )
+}
+
+impl TapContext<'_> {
+    /// The user, refused when privileged: any directory role, or a protected group (transitively).
+    pub(crate) async fn find_target(
+        &self,
+        user: &UserRef,
+        target: &mut Target,
+    ) -> Result<(User, Vec<crate::graph::models::DirectoryObject>), RecoveryError> {
+        let user = self
+            .graph
+            .get_user(user)
+            .await
+            .map_err(graph_failed)?
+            .ok_or_else(|| RecoveryError::refused(404, "user_not_found", "no such user"))?;
+        *target = Target {
+            object_id: Some(user.id.to_string()),
+            upn: Some(user.user_principal_name.clone()),
+        };
+        let memberships = self.graph.transitive_member_of(&user.id).await.map_err(graph_failed)?;
+        let protected = memberships.iter().any(|m| {
+            m.is_role()
+                || (m.is_group() && Uuid::parse_str(&m.id).is_ok_and(|g| self.settings.protected_groups.contains(&g)))
+        });
+        if protected {
+            return Err(RecoveryError::refused(
+                403,
+                "target_protected",
+                "the user holds a directory role or is in a protected group; a person with the Privileged Authentication Administrator role must do this",
+            ));
+        }
+        Ok((user, memberships))
+    }
+
+    /// Rate limits for `action`, counted from the audit trail so they hold across instances.
+    pub(crate) async fn check_rate(
+        &self,
+        action: &str,
+        noun: &str,
+        caller: &CallerRecord,
+        user: &Uuid,
+        per_target_per_day: u32,
+        per_caller_per_hour: u32,
+    ) -> Result<(), RecoveryError> {
+        let now = OffsetDateTime::now_utc();
+        let done = |user: Option<String>, from: OffsetDateTime| AuditFilter {
+            from,
+            to: now,
+            user,
+            ticket: None,
+            action: Some(action.into()),
+            outcome: Some("succeeded".into()),
+        };
+        let for_target = self
+            .audit
+            .query(&done(Some(user.to_string()), now - time::Duration::hours(24)))
+            .await
+            .map_err(|_| audit_down())?
+            .len();
+        if for_target >= per_target_per_day as usize {
+            return Err(RecoveryError::refused(
+                429,
+                "rate_limited",
+                format!("at most {per_target_per_day} {noun} per user per 24 hours"),
+            ));
+        }
+        let for_caller = self
+            .audit
+            .query(&done(None, now - time::Duration::hours(1)))
+            .await
+            .map_err(|_| audit_down())?
+            .into_iter()
+            .filter(|r| r.caller.object_id == caller.object_id && r.caller.via == caller.via)
+            .count();
+        if for_caller >= per_caller_per_hour as usize {
+            return Err(RecoveryError::refused(
+                429,
+                "rate_limited",
+                format!("at most {per_caller_per_hour} {noun} per caller per hour"),
+            ));
+        }
+        Ok(())
     }
 }
 
