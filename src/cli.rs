@@ -24,6 +24,8 @@ pub enum Command {
     Config,
     /// Issue a Temporary Access Pass and deliver it out of band (the same procedure as the `tap` function).
     Tap(TapArgs),
+    /// Require re-registration of MFA (the same procedure as the `reset` function).
+    Reset(ResetArgs),
     /// Work with the audit trail.
     Audit {
         #[command(subcommand)]
@@ -61,6 +63,34 @@ pub struct TapArgs {
     pub verified_by: Option<String>,
 }
 
+#[derive(Debug, clap::Args)]
+pub struct ResetArgs {
+    /// The user: object id or UPN.
+    #[arg(long)]
+    pub user: String,
+    /// portal (what the admin center's button removes), all, or methods (with --method).
+    #[arg(long, default_value = "portal")]
+    pub scope: String,
+    /// A method id to remove, with --scope methods (repeatable).
+    #[arg(long = "method")]
+    pub methods: Vec<String>,
+    /// Also issue a pass, delivered by this channel (sms, email or manager).
+    #[arg(long)]
+    pub tap: Option<String>,
+    /// Keep the user's sign-in sessions.
+    #[arg(long)]
+    pub keep_sessions: bool,
+    /// The ticket as SYSTEM:ID.
+    #[arg(long)]
+    pub ticket: String,
+    #[arg(long)]
+    pub reason: String,
+    #[arg(long)]
+    pub verification_method: Option<String>,
+    #[arg(long)]
+    pub verified_by: Option<String>,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
     /// Recompute every hash chain in a time range and report the first record that does not match.
@@ -83,6 +113,10 @@ pub async fn run(cli: Cli) -> ExitCode {
                 println!("{settings:#?}");
                 ExitCode::SUCCESS
             }
+            Err(e) => config_error(&e),
+        },
+        Command::Reset(args) => match Settings::from_env() {
+            Ok(settings) => reset(settings, args).await,
             Err(e) => config_error(&e),
         },
         Command::Tap(args) => match Settings::from_env() {
@@ -240,6 +274,68 @@ async fn tap(settings: Settings, args: TapArgs) -> ExitCode {
         }
         Err(e) => {
             eprintln!("mfa-recovery: tap: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `mfa-recovery reset`: the same procedure as `POST /api/users/{user}/mfa/reset`.
+async fn reset(settings: Settings, args: ResetArgs) -> ExitCode {
+    let run = async {
+        let (system, id) = args
+            .ticket
+            .split_once(':')
+            .ok_or_else(|| anyhow::anyhow!("--ticket must be SYSTEM:ID"))?;
+        let mut body = serde_json::json!({
+            "scope": args.scope,
+            "revokeSessions": !args.keep_sessions,
+            "ticket": {"system": system, "id": id},
+            "reason": args.reason,
+        });
+        if !args.methods.is_empty() {
+            body["methods"] = serde_json::json!(args.methods);
+        }
+        if let Some(channel) = &args.tap {
+            body["tap"] = serde_json::json!({"delivery": {"channel": channel}});
+        }
+        if let (Some(method), Some(by)) = (&args.verification_method, &args.verified_by) {
+            let now = time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339)?;
+            body["verification"] = serde_json::json!({"method": method, "verifiedBy": by, "verifiedAt": now});
+        }
+        let request = crate::recovery::reset::ResetRequest::parse(&args.user, body.to_string().as_bytes())
+            .map_err(|e| anyhow::anyhow!("{}: {}", e.code, e.message))?;
+        let overrides = crate::azure::AzureOverrides {
+            credential: Some(crate::azure::cli_credential(&settings)?),
+            transport: None,
+        };
+        let state = host::AppState::new(settings, &overrides).await?;
+        let caller = crate::audit::CallerRecord {
+            via: "cli".into(),
+            name: std::env::var("USER").ok().or_else(|| std::env::var("USERNAME").ok()),
+            ..Default::default()
+        };
+        let context = crate::recovery::tap::TapContext {
+            graph: &state.graph,
+            audit: &state.audit,
+            deliverer: &state.deliverer,
+            settings: &state.settings.tap,
+        };
+        context
+            .reset(&caller, request, true)
+            .await
+            .map_err(|e| anyhow::anyhow!("{}: {}", e.code, e.message))
+    };
+    match run.await {
+        Ok(result) => {
+            println!("{}", serde_json::to_string_pretty(&result.body()).unwrap_or_default());
+            if result.complete() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Err(e) => {
+            eprintln!("mfa-recovery: reset: {e:#}");
             ExitCode::FAILURE
         }
     }

@@ -187,7 +187,7 @@ pub fn banner(sim: &Simulator, port: u16, schedule: &str) -> String {
     );
     let _ = writeln!(
         out,
-        "  curl -s -X POST {app}/api/users/adele.vance@contoso.test/mfa/reset -H \"Authorization: Bearer $TOKEN\" -H 'Content-Type: application/json' -d '{{\"ticket\":{{\"system\":\"jira\",\"id\":\"HELP-42\"}},\"reason\":\"lost phone\"}}'"
+        "  curl -s -X POST {app}/api/users/adele.vance@contoso.test/mfa/reset -H \"Authorization: Bearer $TOKEN\" -H 'Content-Type: application/json' -d \"{{\\\"ticket\\\":{{\\\"system\\\":\\\"jira\\\",\\\"id\\\":\\\"HELP-42\\\"}},\\\"reason\\\":\\\"lost phone\\\",\\\"verification\\\":{{\\\"method\\\":\\\"manager callback\\\",\\\"verifiedBy\\\":\\\"helpdesk.agent@contoso.test\\\",\\\"verifiedAt\\\":\\\"$(date -u +%FT%TZ)\\\"}}}}\""
     );
     let _ = writeln!(
         out,

@@ -893,6 +893,11 @@ async fn create_method(
     Ok(out)
 }
 
+/// A deactivated hardware token cannot be anyone's second factor.
+fn usable_as_default(m: &Method) -> bool {
+    m.kind != Kind::HardwareOath || m.props.get("status").and_then(Value::as_str) == Some("activated")
+}
+
 /// Delete one method, applying Graph's documented rules.
 fn remove_method(tenant: &mut Tenant, idx: usize, kind: Kind, id: &str) -> GraphResult<()> {
     let user = &mut tenant.users[idx];
@@ -924,7 +929,7 @@ fn remove_method(tenant: &mut Tenant, idx: usize, kind: Kind, id: &str) -> Graph
             .methods
             .iter()
             .enumerate()
-            .any(|(i, m)| i != pos && m.kind.can_be_default())
+            .any(|(i, m)| i != pos && m.kind.can_be_default() && usable_as_default(m))
     {
         return Err(GraphError::bad_request(
             "The default authentication method cannot be deleted. Change the user's default sign-in method first.",

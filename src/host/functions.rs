@@ -51,7 +51,7 @@ pub const FUNCTIONS: &[FunctionSpec] = &[
         },
         binding: "req",
         summary: "require re-registration of MFA; optional TAP in the same call",
-        built: false,
+        built: true,
     },
     FunctionSpec {
         name: "audit",

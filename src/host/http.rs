@@ -16,6 +16,7 @@ use super::AppState;
 use super::error::ApiError;
 use crate::audit::{AuditEvent, AuditFilter, AuditRecord, CallerRecord, Outcome, Phase};
 use crate::auth::{AuthError, Caller, Role};
+use crate::recovery::reset::ResetRequest;
 use crate::recovery::tap::{TapContext, TapRequest};
 
 /// `GET /api/health`: liveness, unauthenticated; reveals nothing but the version.
@@ -146,17 +147,54 @@ pub async fn tap(
     }
 }
 
-/// `POST /api/users/{user}/mfa/reset`
+/// `POST /api/users/{user}/mfa/reset`: require re-registration of MFA (and optionally issue a
+/// pass in the same call, which also needs `Recovery.Tap`).
 pub async fn reset(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Path(_user): Path<String>,
-) -> Result<Json<Value>, ApiError> {
-    guard(&state, &headers, Role::Reset, "mfa.reset").await?;
-    Err(ApiError::NotImplemented {
-        function: "reset",
-        issue: "issue #5",
-    })
+    Path(user): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let caller = guard(&state, &headers, Role::Reset, "mfa.reset").await?;
+    let may_tap = caller.has(Role::Tap);
+    let caller = CallerRecord::from(&caller);
+    let request = match ResetRequest::parse(&user, &body) {
+        Ok(r) => r,
+        Err(e) => {
+            let event = AuditEvent {
+                caller,
+                action: "mfa.reset".into(),
+                target: None,
+                ticket: None,
+                request_id: None,
+                phase: Phase::Outcome,
+                outcome: Some(Outcome::Refused(e.code.to_owned())),
+                details: json!({"error": e.message}),
+            };
+            if let Err(err) = state.audit.record(event).await {
+                tracing::error!(error = %err, "could not record a refused request");
+            }
+            return Err(ApiError::Recovery(e));
+        }
+    };
+    let context = TapContext {
+        graph: &state.graph,
+        audit: &state.audit,
+        deliverer: &state.deliverer,
+        settings: &state.settings.tap,
+    };
+    let result = context
+        .reset(&caller, request, may_tap)
+        .await
+        .map_err(ApiError::Recovery)?;
+    tracing::info!(request_id = %result.request_id, removed = result.removed.len(), failed = result.failed.len(), "reset finished");
+    // 200 when everything was done; 502 with the same lists when something is left to do.
+    let status = if result.complete() {
+        axum::http::StatusCode::OK
+    } else {
+        axum::http::StatusCode::BAD_GATEWAY
+    };
+    Ok((status, Json(result.body())).into_response())
 }
 
 /// `POST /api/requests` (a token with `Recovery.Request`, or a signed webhook) and

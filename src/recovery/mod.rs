@@ -1,6 +1,7 @@
 //! The recovery domain: what a request may ask for, the rules a Temporary Access Pass must meet,
 //! and the guardrails around it. `tap` runs the whole procedure for the HTTP function and the CLI.
 
+pub mod reset;
 pub mod tap;
 
 use serde_json::{Value, json};

@@ -514,3 +514,53 @@ async fn the_cli_issues_a_pass_through_the_same_procedure() {
         .collect();
     assert!(records.contains("\"via\":\"cli\"") && records.contains("helpdesk-agent"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_resets_through_the_same_procedure() {
+    let sim = mfa_recovery_sim::Simulator::start(mfa_recovery_sim::Seed::demo(), "127.0.0.1:0")
+        .await
+        .unwrap();
+    let env: Vec<(String, String)> = vec![
+        ("AUTH_TENANT_ID".into(), TENANT.into()),
+        ("AUTH_AUDIENCE".into(), "api://mfa-recovery".into()),
+        ("GRAPH_ENDPOINT".into(), sim.graph_endpoint()),
+        ("IDENTITY_ENDPOINT".into(), sim.identity_endpoint()),
+        ("IDENTITY_HEADER".into(), sim.identity_header().into()),
+        ("AZURE_CLIENT_ID".into(), sim.seed().managed_identity.client_id.clone()),
+        ("MAIL_SENDER".into(), "mfa-recovery@contoso.test".into()),
+        (
+            "AUDIT_DIR".into(),
+            temp_dir("cli-reset-audit").to_string_lossy().into_owned(),
+        ),
+        ("TAP_REQUIRE_VERIFICATION".into(), "false".into()),
+    ];
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_mfa-recovery"))
+            .args([
+                "reset",
+                "--user",
+                "alex.wilber@contoso.test",
+                "--tap",
+                "email",
+                "--ticket",
+                "jira:HELP-10",
+                "--reason",
+                "lost phone",
+            ])
+            .env_clear()
+            .envs(env)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let result: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(result["removed"][0]["type"], "microsoftAuthenticator");
+    assert_eq!(result["tap"]["delivery"]["channel"], "email");
+}

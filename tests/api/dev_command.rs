@@ -130,6 +130,47 @@ async fn dev_runs_the_function_set_on_the_simulated_tenant() {
                 .unwrap()
         )
     );
+    // The README's reset command: Adele (Authenticator, a default mobile phone and an alternate
+    // mobile) ends with no MFA method.
+    let line = text
+        .lines()
+        .find(|l| l.contains("adele.vance@contoso.test/mfa/reset"))
+        .expect("the reset command")
+        .trim()
+        .to_owned();
+    let token_for_reset = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("export TOKEN="))
+        .unwrap()
+        .to_owned();
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new("bash")
+            .arg("-c")
+            .arg(format!("export TOKEN={token_for_reset}; {line}"))
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let reset: Value = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&output.stdout)));
+    assert_eq!(reset["removed"].as_array().map(Vec::len), Some(3), "{reset}");
+    let view: Value = client
+        .get(format!("{sim}/sim/users/adele.vance@contoso.test"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mfa_left: Vec<&str> = view["methods"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["type"].as_str().unwrap())
+        .filter(|t| !matches!(*t, "password" | "email" | "temporaryAccessPass"))
+        .collect();
+    assert!(mfa_left.is_empty(), "{view}");
     // The captures, run through the host's admin API, leave the app healthy.
     let r = client
         .post(format!("{app}/admin/functions/recovery-worker"))

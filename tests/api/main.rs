@@ -10,5 +10,6 @@ mod graph_client;
 mod helpers;
 mod host_contract;
 mod invocations;
+mod reset;
 mod tap;
 mod webhooks;

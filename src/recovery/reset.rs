@@ -1,0 +1,473 @@
+//! Require re-registration of MFA: remove the lost methods in the order Graph requires, revoke
+//! sessions, optionally issue a pass through the TAP procedure, and tell the user. Safe to repeat:
+//! a method already gone counts as removed, so running the same request again finishes the job.
+//!
+//! Scopes: `portal` does what the admin center's button does (deletes phone numbers, Microsoft
+//! Authenticator and software OATH; deactivates hardware OATH tokens); `all` deletes every
+//! deletable method; `methods` deletes only the listed ids. The password is never touched.
+
+use secrecy::SecretString;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use super::RecoveryError;
+use super::tap::{TapContext, TapRequest, TicketBody, VerificationBody, check_verification};
+use crate::audit::{AuditEvent, CallerRecord, Outcome, Phase, Target, Ticket};
+use crate::graph::models::{AuthMethod, UserRef};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    Portal,
+    All,
+    Methods,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ResetBody {
+    scope: Option<String>,
+    methods: Option<Vec<String>>,
+    revoke_sessions: Option<bool>,
+    tap: Option<Value>,
+    ticket: TicketBody,
+    reason: String,
+    verification: Option<VerificationBody>,
+}
+
+/// A parsed, valid reset request.
+#[derive(Debug)]
+pub struct ResetRequest {
+    pub user: UserRef,
+    pub scope: Scope,
+    pub methods: Vec<String>,
+    pub revoke_sessions: bool,
+    /// The TAP part, already parsed with the TAP rules (same ticket, reason and verification).
+    pub tap: Option<TapRequest>,
+    pub ticket: Ticket,
+    pub verification: Option<VerificationBody>,
+}
+
+fn bad(code: &'static str, message: impl Into<String>) -> RecoveryError {
+    RecoveryError::refused(400, code, message)
+}
+
+impl ResetRequest {
+    /// # Errors
+    /// A 400 the caller can fix.
+    pub fn parse(user: &str, body: &[u8]) -> Result<ResetRequest, RecoveryError> {
+        let parsed_user = UserRef::parse(user).map_err(|e| bad("invalid_user", e))?;
+        let body: ResetBody = serde_json::from_slice(body).map_err(|e| {
+            let what = match e.classify() {
+                serde_json::error::Category::Data => e.to_string(),
+                _ => "the body is not valid JSON".into(),
+            };
+            bad("invalid_request", format!("{what}. Expected {{ticket: {{system, id}}, reason, scope?, methods?, revokeSessions?, tap?, verification?}}"))
+        })?;
+        let scope = match body.scope.as_deref() {
+            None | Some("portal") => Scope::Portal,
+            Some("all") => Scope::All,
+            Some("methods") => Scope::Methods,
+            Some(_) => return Err(bad("invalid_request", "scope must be portal, all or methods")),
+        };
+        let methods = body.methods.unwrap_or_default();
+        if (scope == Scope::Methods) == methods.is_empty() {
+            return Err(bad(
+                "invalid_request",
+                "methods (a list of method ids) goes with scope \"methods\", and only with it",
+            ));
+        }
+        // The TAP part goes through the TAP parser with the reset's ticket, reason and verification.
+        let tap = match body.tap {
+            None => None,
+            Some(Value::Object(mut t)) => {
+                t.insert(
+                    "ticket".into(),
+                    json!({"system": body.ticket.system, "id": body.ticket.id}),
+                );
+                t.insert("reason".into(), json!(body.reason));
+                if let Some(v) = &body.verification {
+                    t.insert("verification".into(), json!({"method": v.method, "verifiedBy": v.verified_by,
+                        "verifiedAt": v.verified_at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()}));
+                }
+                Some(TapRequest::parse(user, Value::Object(t).to_string().as_bytes())?)
+            }
+            Some(_) => {
+                return Err(bad(
+                    "invalid_request",
+                    "tap must be an object like the tap function's body",
+                ));
+            }
+        };
+        let text_ok = |s: &str, max: usize| !s.trim().is_empty() && s.len() <= max && !s.chars().any(char::is_control);
+        if !text_ok(&body.ticket.system, 32) || !text_ok(&body.ticket.id, 64) || !text_ok(&body.reason, 500) {
+            return Err(bad(
+                "invalid_request",
+                "ticket.system, ticket.id and reason are required",
+            ));
+        }
+        Ok(ResetRequest {
+            user: parsed_user,
+            scope,
+            methods,
+            revoke_sessions: body.revoke_sessions.unwrap_or(true),
+            tap,
+            ticket: Ticket {
+                system: body.ticket.system,
+                id: body.ticket.id,
+            },
+            verification: body.verification,
+        })
+    }
+}
+
+/// The result of a reset, complete or not.
+#[derive(Debug, Default)]
+pub struct ResetResult {
+    pub request_id: Uuid,
+    pub user_id: Option<Uuid>,
+    pub removed: Vec<Value>,
+    pub failed: Vec<Value>,
+    pub remaining: Vec<Value>,
+    pub sessions_revoked: bool,
+    pub tap: Option<Value>,
+    pub tap_error: Option<RecoveryError>,
+    pub notified: Vec<String>,
+}
+
+impl ResetResult {
+    pub fn complete(&self) -> bool {
+        self.failed.is_empty() && self.tap_error.is_none()
+    }
+
+    pub fn body(&self) -> Value {
+        let mut body = json!({
+            "requestId": self.request_id, "userId": self.user_id,
+            "removed": self.removed, "failed": self.failed, "remaining": self.remaining,
+            "sessionsRevoked": self.sessions_revoked, "notified": self.notified,
+        });
+        if let Some(t) = &self.tap {
+            body["tap"] = t.clone();
+        }
+        if let Some(e) = &self.tap_error {
+            body["tap"] = e.body();
+        }
+        if !self.complete() {
+            body["error"] = json!({"code": "reset_incomplete",
+                "message": "not everything was done; the lists say what was removed, what failed and what is left. Send the same request again to finish."});
+        }
+        body
+    }
+}
+
+/// What each scope removes, by method kind.
+fn in_scope(scope: Scope, method: &AuthMethod, listed: &[String]) -> bool {
+    match scope {
+        Scope::Portal => matches!(
+            method.kind(),
+            "phone" | "microsoftAuthenticator" | "softwareOath" | "hardwareOath"
+        ),
+        Scope::All => method.kind() != "password",
+        Scope::Methods => method.kind() != "password" && listed.iter().any(|id| id.eq_ignore_ascii_case(&method.id)),
+    }
+}
+
+/// Graph's order: everything but phones, then office and alternate mobile, then mobile.
+fn order(method: &AuthMethod) -> u8 {
+    match (method.kind(), method.phone_type.as_deref()) {
+        ("phone", Some("mobile")) => 2,
+        ("phone", _) => 1,
+        _ => 0,
+    }
+}
+
+fn entry(method: &AuthMethod) -> Value {
+    json!({"type": method.kind(), "id": method.id, "label": method.label()})
+}
+
+/// The `signInPreferences` value that points at `method`, if it can be a default.
+fn preference_for(method: &AuthMethod) -> Option<&'static str> {
+    match (method.kind(), method.phone_type.as_deref()) {
+        ("phone", Some("mobile")) => Some("sms"),
+        ("phone", Some("alternateMobile")) => Some("voiceAlternateMobile"),
+        ("phone", _) => Some("voiceOffice"),
+        ("microsoftAuthenticator", _) => Some("push"),
+        ("softwareOath" | "hardwareOath", _) => Some("oath"),
+        _ => None,
+    }
+}
+
+impl TapContext<'_> {
+    /// Run a reset and record intent and outcome. `may_tap` says whether the caller holds
+    /// `Recovery.Tap` (checked before anything is removed).
+    ///
+    /// # Errors
+    /// A refusal (nothing was removed) or a failure before the first removal.
+    pub async fn reset(
+        &self,
+        caller: &CallerRecord,
+        request: ResetRequest,
+        may_tap: bool,
+    ) -> Result<ResetResult, RecoveryError> {
+        let request_id = Uuid::new_v4();
+        let mut target = Target {
+            object_id: None,
+            upn: Some(request.user.segment()),
+        };
+        let mut details = json!({"scope": format!("{:?}", request.scope).to_lowercase()});
+        let result = self
+            .run_reset(caller, &request, request_id, &mut target, &mut details, may_tap)
+            .await;
+        let outcome = match &result {
+            Ok(r) if r.complete() => Outcome::Succeeded,
+            Ok(_) => Outcome::Failed("reset_incomplete".into()),
+            Err(e) if e.refusal => Outcome::Refused(e.code.to_owned()),
+            Err(e) => Outcome::Failed(e.code.to_owned()),
+        };
+        match &result {
+            Ok(r) => {
+                details["removed"] = json!(r.removed);
+                details["failed"] = json!(r.failed);
+                details["sessionsRevoked"] = json!(r.sessions_revoked);
+                details["notified"] = json!(r.notified);
+                if let Some(t) = &r.tap {
+                    details["tapMethodId"] = t["tapMethodId"].clone();
+                }
+            }
+            Err(e) => details["error"] = json!(e.message),
+        }
+        let event = AuditEvent {
+            caller: caller.clone(),
+            action: "mfa.reset".into(),
+            target: Some(target),
+            ticket: Some(request.ticket.clone()),
+            request_id: Some(request_id),
+            phase: Phase::Outcome,
+            outcome: Some(outcome),
+            details,
+        };
+        if let Err(e) = self.audit.record(event).await {
+            tracing::error!(error = %e, %request_id, "the outcome record could not be written");
+        }
+        result
+    }
+
+    async fn run_reset(
+        &self,
+        caller: &CallerRecord,
+        request: &ResetRequest,
+        request_id: Uuid,
+        target: &mut Target,
+        details: &mut Value,
+        may_tap: bool,
+    ) -> Result<ResetResult, RecoveryError> {
+        if request.tap.is_some() && !may_tap {
+            return Err(RecoveryError::refused(
+                403,
+                "forbidden",
+                "a pass in the same call needs the Recovery.Tap role too",
+            ));
+        }
+        check_verification(self.settings, request.verification.as_ref(), details)?;
+        let (user, _) = self.find_target(&request.user, target).await?;
+        self.check_rate(
+            "mfa.reset",
+            "resets",
+            caller,
+            &user.id,
+            self.settings.max_per_target_per_day,
+            self.settings.max_per_caller_per_hour,
+        )
+        .await?;
+        let graph_failed = |e: crate::graph::GraphError| {
+            tracing::error!(error = %e, "Graph call failed");
+            RecoveryError::failed(
+                503,
+                "graph_unavailable",
+                "Microsoft Graph could not be reached; nothing was removed. Try again later.",
+            )
+        };
+        let methods = self.graph.list_methods(&user.id).await.map_err(graph_failed)?;
+        let mut planned: Vec<AuthMethod> = methods
+            .iter()
+            .filter(|m| in_scope(request.scope, m, &request.methods))
+            .cloned()
+            .collect();
+        planned.sort_by_key(order);
+        details["planned"] = json!(planned.iter().map(entry).collect::<Vec<_>>());
+        // Intent: no record, nothing removed.
+        self.audit
+            .record(AuditEvent {
+                caller: caller.clone(),
+                action: "mfa.reset".into(),
+                target: Some(target.clone()),
+                ticket: Some(request.ticket.clone()),
+                request_id: Some(request_id),
+                phase: Phase::Intent,
+                outcome: None,
+                details: details.clone(),
+            })
+            .await
+            .map_err(|_| {
+                RecoveryError::failed(
+                    503,
+                    "audit_unavailable",
+                    "the audit trail is unavailable, so nothing was changed; try again later",
+                )
+            })?;
+
+        let mut result = ResetResult {
+            request_id,
+            user_id: Some(user.id),
+            ..ResetResult::default()
+        };
+        let mut gone: Vec<String> = Vec::new();
+        for method in &planned {
+            let outcome = if request.scope == Scope::Portal && method.kind() == "hardwareOath" {
+                self.graph
+                    .deactivate_hardware_oath(&user.id, &method.id)
+                    .await
+                    .map(|_| ())
+            } else {
+                match self.graph.delete_method(&user.id, method).await {
+                    Err(e) if method.kind() == "phone" && e.status() == Some(400) => {
+                        // The default phone cannot go while another method could be default:
+                        // move the default to another method still there, then try once more.
+                        let next = methods
+                            .iter()
+                            .filter(|m| m.id != method.id && !gone.contains(&m.id))
+                            .filter_map(preference_for)
+                            .next();
+                        match next {
+                            Some(pref) => match self.graph.set_default_method(&user.id, pref).await {
+                                Ok(()) => self.graph.delete_method(&user.id, method).await.map(|_| ()),
+                                Err(e) => Err(e),
+                            },
+                            None => Err(e),
+                        }
+                    }
+                    other => other.map(|_| ()),
+                }
+            };
+            match outcome {
+                Ok(()) => {
+                    gone.push(method.id.clone());
+                    result.removed.push(entry(method));
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, kind = method.kind(), "a method could not be removed");
+                    let mut failed = entry(method);
+                    failed["error"] = json!(match &e {
+                        crate::graph::GraphError::Status { status, code, .. } =>
+                            format!("Graph answered {status} {code}"),
+                        crate::graph::GraphError::Unreachable(_) => "Graph could not be reached".into(),
+                    });
+                    result.failed.push(failed);
+                }
+            }
+        }
+        // What is left (read again: the truth, not the plan).
+        result.remaining = match self.graph.list_methods(&user.id).await {
+            Ok(now) => now
+                .iter()
+                .filter(|m| m.kind() != "password")
+                .filter(|m| !(request.scope == Scope::Portal && m.kind() == "hardwareOath" && gone.contains(&m.id)))
+                .map(entry)
+                .collect(),
+            Err(_) => Vec::new(),
+        };
+        if request.revoke_sessions {
+            match self.graph.revoke_sessions(&user.id).await {
+                Ok(()) => result.sessions_revoked = true,
+                Err(e) => {
+                    tracing::warn!(error = %e, "sessions could not be revoked");
+                    result.failed.push(json!({"type": "sessions", "id": null, "label": "sign-in sessions", "error": "revokeSignInSessions failed"}));
+                }
+            }
+        }
+        // The pass, through the TAP procedure (its own checks, records and notices).
+        if let Some(tap) = &request.tap {
+            if result.failed.is_empty() {
+                let tap = TapRequest {
+                    user: UserRef::Id(user.id),
+                    ..clone_tap(tap)
+                };
+                match self.issue(caller, tap).await {
+                    Ok(issued) => result.tap = Some(issued.body()),
+                    Err(e) => result.tap_error = Some(e),
+                }
+            } else {
+                result.tap_error = Some(RecoveryError::failed(
+                    409,
+                    "tap_skipped",
+                    "no pass was issued because the reset did not finish",
+                ));
+            }
+        }
+        result.notified = self.notify_reset(&user, &result, &request.ticket).await;
+        Ok(result)
+    }
+
+    async fn notify_reset(
+        &self,
+        user: &crate::graph::models::User,
+        result: &ResetResult,
+        ticket: &Ticket,
+    ) -> Vec<String> {
+        if result.removed.is_empty() {
+            return Vec::new();
+        }
+        let mut to: Vec<String> = Vec::new();
+        to.extend(user.mail.clone());
+        to.extend(user.other_mails.iter().cloned());
+        to.extend(user.manager.as_ref().and_then(|m| m.mail.clone()));
+        to.dedup_by(|a, b| a.eq_ignore_ascii_case(b));
+        let kinds: Vec<String> = result
+            .removed
+            .iter()
+            .map(|r| {
+                format!(
+                    "{} {}",
+                    r["type"].as_str().unwrap_or_default(),
+                    r["label"].as_str().unwrap_or_default()
+                )
+            })
+            .collect();
+        let text = SecretString::from(format!(
+            "These sign-in methods were removed from {} for ticket {} {}: {}.\nAt your next sign-in you will be asked to register again: open https://mysignins.microsoft.com/security-info, register Microsoft Authenticator with cloud backup turned on, and add a second method.\n\nIf you did not ask for this, contact {} now.",
+            user.user_principal_name,
+            ticket.system,
+            ticket.id,
+            kinds.join(", "),
+            self.settings.notice_contact
+        ));
+        let mut notified = Vec::new();
+        for address in to {
+            match self
+                .deliverer
+                .send_mail(&address, "Your sign-in methods were reset", &text)
+                .await
+            {
+                Ok(_) => notified.push(crate::audit::mask_email(&address)),
+                Err(e) => tracing::warn!(error = %e, "a notice could not be sent"),
+            }
+        }
+        notified
+    }
+}
+
+fn clone_tap(t: &TapRequest) -> TapRequest {
+    TapRequest {
+        user: t.user.clone(),
+        lifetime_minutes: t.lifetime_minutes,
+        usable_once: t.usable_once,
+        channel: t.channel,
+        ticket: t.ticket.clone(),
+        reason: t.reason.clone(),
+        verification: t.verification.as_ref().map(|v| VerificationBody {
+            method: v.method.clone(),
+            verified_by: v.verified_by.clone(),
+            verified_at: v.verified_at,
+        }),
+    }
+}
