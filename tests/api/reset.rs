@@ -309,3 +309,57 @@ async fn a_privileged_target_is_refused_with_nothing_deleted() {
         (StatusCode::BAD_REQUEST, Some("invalid_request"))
     );
 }
+
+/// Every demo user who may be reset, under each scope: afterwards nothing the scope covers is
+/// left, and a user left with no MFA method shows `isMfaRegistered: false` in the report.
+#[tokio::test]
+async fn every_demo_users_method_mix_under_each_scope() {
+    let users = [
+        ("b0000001-0000-4000-8000-000000000001", "adele"),
+        ("b0000002-0000-4000-8000-000000000002", "alex"),
+        ("b0000004-0000-4000-8000-000000000004", "lynne"),
+        ("b0000006-0000-4000-8000-000000000006", "diego"),
+        ("b0000007-0000-4000-8000-000000000007", "megan"),
+        ("b0000008-0000-4000-8000-000000000008", "nestor"),
+        ("b0000009-0000-4000-8000-000000000009", "grady"),
+        ("b0000011-0000-4000-8000-000000000011", "lee"),
+        ("b0000012-0000-4000-8000-000000000012", "miriam"),
+    ];
+    for scope in ["portal", "all"] {
+        let app = spawn_app_with(&[("TAP_MAX_PER_CALLER_PER_HOUR", "100")]).await;
+        for (id, name) in users {
+            let (status, result) = app.post_reset(id, RESET, &body(json!({"scope": scope}))).await;
+            assert_eq!(status, StatusCode::OK, "{name} {scope}: {result}");
+            let left = app.methods_of(id).await;
+            let covered: &[&str] = match scope {
+                "portal" => &["phone", "microsoftAuthenticator", "softwareOath"],
+                _ => &[
+                    "phone",
+                    "microsoftAuthenticator",
+                    "softwareOath",
+                    "hardwareOath",
+                    "fido2",
+                    "windowsHelloForBusiness",
+                    "platformCredential",
+                    "email",
+                    "external",
+                    "qrCodePin",
+                    "temporaryAccessPass",
+                ],
+            };
+            assert!(
+                left.iter().all(|t| !covered.contains(&t.as_str())),
+                "{name} {scope}: {left:?}"
+            );
+            let row = app.report_row(id).await;
+            let mfa_left = left
+                .iter()
+                .any(|t| !matches!(t.as_str(), "email" | "temporaryAccessPass" | "hardwareOath"));
+            assert_eq!(
+                row["isMfaRegistered"],
+                json!(mfa_left),
+                "{name} {scope}: {left:?} {row}"
+            );
+        }
+    }
+}
