@@ -224,45 +224,71 @@ async fn audit_verify(settings: Settings, from: Option<String>, to: Option<Strin
     }
 }
 
+/// The parts of a recovery body the CLI flags give: ticket, reason and verification.
+fn request_body(
+    ticket: &str,
+    reason: &str,
+    method: Option<&String>,
+    by: Option<&String>,
+) -> anyhow::Result<serde_json::Value> {
+    let (system, id) = ticket
+        .split_once(':')
+        .ok_or_else(|| anyhow::anyhow!("--ticket must be SYSTEM:ID"))?;
+    let mut body = serde_json::json!({"ticket": {"system": system, "id": id}, "reason": reason});
+    if let (Some(method), Some(by)) = (method, by) {
+        let now = time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339)?;
+        body["verification"] = serde_json::json!({"method": method, "verifiedBy": by, "verifiedAt": now});
+    }
+    Ok(body)
+}
+
+/// The app's clients for a CLI run (managed identity or the developer's sign-in) and the CLI caller.
+async fn cli_state(settings: Settings) -> anyhow::Result<(host::AppState, crate::audit::CallerRecord)> {
+    let overrides = crate::azure::AzureOverrides {
+        credential: Some(crate::azure::cli_credential(&settings)?),
+        transport: None,
+    };
+    let state = host::AppState::new(settings, &overrides).await?;
+    let caller = crate::audit::CallerRecord {
+        via: "cli".into(),
+        name: std::env::var("USER").ok().or_else(|| std::env::var("USERNAME").ok()),
+        ..Default::default()
+    };
+    Ok((state, caller))
+}
+
+fn context(state: &host::AppState) -> crate::recovery::tap::TapContext<'_> {
+    crate::recovery::tap::TapContext {
+        graph: &state.graph,
+        audit: &state.audit,
+        deliverer: &state.deliverer,
+        settings: &state.settings.tap,
+    }
+}
+
+fn fail(what: &str, e: &anyhow::Error) -> ExitCode {
+    eprintln!("mfa-recovery: {what}: {e:#}");
+    ExitCode::FAILURE
+}
+
 /// `mfa-recovery tap`: the same procedure as `POST /api/users/{user}/tap`, recorded with the
 /// caller `cli` and the operating-system user.
 async fn tap(settings: Settings, args: TapArgs) -> ExitCode {
     let run = async {
-        let (system, id) = args
-            .ticket
-            .split_once(':')
-            .ok_or_else(|| anyhow::anyhow!("--ticket must be SYSTEM:ID"))?;
-        let mut body = serde_json::json!({
-            "delivery": {"channel": args.channel},
-            "ticket": {"system": system, "id": id},
-            "reason": args.reason,
-        });
+        let mut body = request_body(
+            &args.ticket,
+            &args.reason,
+            args.verification_method.as_ref(),
+            args.verified_by.as_ref(),
+        )?;
+        body["delivery"] = serde_json::json!({"channel": args.channel});
         if let Some(l) = args.lifetime {
             body["lifetimeMinutes"] = serde_json::json!(l);
         }
-        if let (Some(method), Some(by)) = (&args.verification_method, &args.verified_by) {
-            let now = time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339)?;
-            body["verification"] = serde_json::json!({"method": method, "verifiedBy": by, "verifiedAt": now});
-        }
         let request = crate::recovery::tap::TapRequest::parse(&args.user, body.to_string().as_bytes())
             .map_err(|e| anyhow::anyhow!("{}: {}", e.code, e.message))?;
-        let overrides = crate::azure::AzureOverrides {
-            credential: Some(crate::azure::cli_credential(&settings)?),
-            transport: None,
-        };
-        let state = host::AppState::new(settings, &overrides).await?;
-        let caller = crate::audit::CallerRecord {
-            via: "cli".into(),
-            name: std::env::var("USER").ok().or_else(|| std::env::var("USERNAME").ok()),
-            ..Default::default()
-        };
-        let context = crate::recovery::tap::TapContext {
-            graph: &state.graph,
-            audit: &state.audit,
-            deliverer: &state.deliverer,
-            settings: &state.settings.tap,
-        };
-        context
+        let (state, caller) = cli_state(settings).await?;
+        context(&state)
             .issue(&caller, request)
             .await
             .map_err(|e| anyhow::anyhow!("{}: {}", e.code, e.message))
@@ -272,55 +298,31 @@ async fn tap(settings: Settings, args: TapArgs) -> ExitCode {
             println!("{}", serde_json::to_string_pretty(&issued.body()).unwrap_or_default());
             ExitCode::SUCCESS
         }
-        Err(e) => {
-            eprintln!("mfa-recovery: tap: {e:#}");
-            ExitCode::FAILURE
-        }
+        Err(e) => fail("tap", &e),
     }
 }
 
 /// `mfa-recovery reset`: the same procedure as `POST /api/users/{user}/mfa/reset`.
 async fn reset(settings: Settings, args: ResetArgs) -> ExitCode {
     let run = async {
-        let (system, id) = args
-            .ticket
-            .split_once(':')
-            .ok_or_else(|| anyhow::anyhow!("--ticket must be SYSTEM:ID"))?;
-        let mut body = serde_json::json!({
-            "scope": args.scope,
-            "revokeSessions": !args.keep_sessions,
-            "ticket": {"system": system, "id": id},
-            "reason": args.reason,
-        });
+        let mut body = request_body(
+            &args.ticket,
+            &args.reason,
+            args.verification_method.as_ref(),
+            args.verified_by.as_ref(),
+        )?;
+        body["scope"] = serde_json::json!(args.scope);
+        body["revokeSessions"] = serde_json::json!(!args.keep_sessions);
         if !args.methods.is_empty() {
             body["methods"] = serde_json::json!(args.methods);
         }
         if let Some(channel) = &args.tap {
             body["tap"] = serde_json::json!({"delivery": {"channel": channel}});
         }
-        if let (Some(method), Some(by)) = (&args.verification_method, &args.verified_by) {
-            let now = time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339)?;
-            body["verification"] = serde_json::json!({"method": method, "verifiedBy": by, "verifiedAt": now});
-        }
         let request = crate::recovery::reset::ResetRequest::parse(&args.user, body.to_string().as_bytes())
             .map_err(|e| anyhow::anyhow!("{}: {}", e.code, e.message))?;
-        let overrides = crate::azure::AzureOverrides {
-            credential: Some(crate::azure::cli_credential(&settings)?),
-            transport: None,
-        };
-        let state = host::AppState::new(settings, &overrides).await?;
-        let caller = crate::audit::CallerRecord {
-            via: "cli".into(),
-            name: std::env::var("USER").ok().or_else(|| std::env::var("USERNAME").ok()),
-            ..Default::default()
-        };
-        let context = crate::recovery::tap::TapContext {
-            graph: &state.graph,
-            audit: &state.audit,
-            deliverer: &state.deliverer,
-            settings: &state.settings.tap,
-        };
-        context
+        let (state, caller) = cli_state(settings).await?;
+        context(&state)
             .reset(&caller, request, true)
             .await
             .map_err(|e| anyhow::anyhow!("{}: {}", e.code, e.message))
@@ -334,9 +336,6 @@ async fn reset(settings: Settings, args: ResetArgs) -> ExitCode {
                 ExitCode::FAILURE
             }
         }
-        Err(e) => {
-            eprintln!("mfa-recovery: reset: {e:#}");
-            ExitCode::FAILURE
-        }
+        Err(e) => fail("reset", &e),
     }
 }

@@ -105,54 +105,62 @@ impl GraphClient {
     /// # Errors
     /// Graph's error, or unreachable after the retry budget.
     pub async fn get_json(&self, url: &Url) -> Result<Value, GraphError> {
+        let response = self.send_retrying(reqwest::Method::GET, url, None).await?;
+        if !response.status().is_success() {
+            return Err(error_of(response).await);
+        }
+        response
+            .json()
+            .await
+            .map_err(|e| GraphError::Unreachable(format!("unreadable answer: {}", e.without_url())))
+    }
+
+    /// Send a request that is safe to repeat (a read, a delete, an action with the same effect
+    /// twice), retrying 429/503/504 after `Retry-After` (at least the backoff) and connection
+    /// failures, within `MAX_ATTEMPTS` and `MAX_TOTAL`. Returns the final response, whatever its
+    /// status. Never used for a TAP create.
+    async fn send_retrying(
+        &self,
+        method: reqwest::Method,
+        url: &Url,
+        body: Option<&Value>,
+    ) -> Result<reqwest::Response, GraphError> {
         let started = Instant::now();
         let mut attempt = 0;
         loop {
             attempt += 1;
             let token = self.token().await?;
-            let result = self.http.get(url.clone()).bearer_auth(token).send().await;
-            let response = match result {
+            let mut request = self.http.request(method.clone(), url.clone()).bearer_auth(token);
+            if let Some(b) = body {
+                request = request.json(b);
+            }
+            let response = match request.send().await {
                 Ok(r) => r,
                 Err(e) if attempt < MAX_ATTEMPTS && started.elapsed() < MAX_TOTAL => {
-                    tracing::warn!(attempt, error = %e, "Graph unreachable; retrying");
+                    tracing::warn!(attempt, error = %e.without_url(), "Graph unreachable; retrying");
                     tokio::time::sleep(backoff(attempt)).await;
                     continue;
                 }
-                Err(e) => return Err(GraphError::Unreachable(e.to_string())),
+                Err(e) => return Err(GraphError::Unreachable(e.without_url().to_string())),
             };
             let status = response.status().as_u16();
-            if response.status().is_success() {
-                return response
-                    .json()
-                    .await
-                    .map_err(|e| GraphError::Unreachable(format!("unreadable answer: {e}")));
+            let wait = retry_after(&response)
+                .unwrap_or_else(|| backoff(attempt))
+                .max(backoff(attempt));
+            let retry = matches!(status, 429 | 503 | 504)
+                && attempt < MAX_ATTEMPTS
+                && started.elapsed() + wait < MAX_TOTAL
+                && wait <= MAX_RETRY_AFTER;
+            if !retry {
+                return Ok(response);
             }
-            let retry_after = response
-                .headers()
-                .get("retry-after")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.parse::<u64>().ok())
-                .map(Duration::from_secs);
-            let request_id = response
-                .headers()
-                .get("request-id")
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("-")
-                .to_owned();
-            let retryable = matches!(status, 429 | 503 | 504);
-            let wait = retry_after.unwrap_or_else(|| backoff(attempt)).max(backoff(attempt));
-            if retryable && attempt < MAX_ATTEMPTS && started.elapsed() + wait < MAX_TOTAL && wait <= MAX_RETRY_AFTER {
-                tracing::warn!(status, attempt, wait_ms = wait.as_millis() as u64, %request_id, "Graph throttled or busy; retrying");
-                tokio::time::sleep(wait).await;
-                continue;
-            }
-            let body: Value = response.json().await.unwrap_or(Value::Null);
-            let code = body["error"]["code"].as_str().unwrap_or("unknown").to_owned();
-            return Err(GraphError::Status {
+            tracing::warn!(
                 status,
-                code,
-                request_id,
-            });
+                attempt,
+                wait_ms = wait.as_millis() as u64,
+                "Graph throttled or busy; retrying"
+            );
+            tokio::time::sleep(wait).await;
         }
     }
 }
@@ -350,12 +358,7 @@ impl GraphClient {
                 };
             }
             if status == 429 && attempt < MAX_ATTEMPTS {
-                let wait = response
-                    .headers()
-                    .get("retry-after")
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.parse::<u64>().ok())
-                    .map(Duration::from_secs)
+                let wait = retry_after(&response)
                     .unwrap_or_else(|| backoff(attempt))
                     .max(backoff(attempt));
                 if wait <= MAX_RETRY_AFTER {
@@ -430,52 +433,19 @@ impl GraphClient {
             .unwrap_or_default())
     }
 
-    /// Send a write that is safe to repeat (a delete, an action with the same effect twice),
-    /// retrying 429/503/504 like reads. Returns the final status; 404 is returned, not an error.
+    /// `send_retrying` for writes: the final status (2xx or 404), or Graph's error.
     async fn send_repeatable(
         &self,
         method: reqwest::Method,
         url: &Url,
         body: Option<&Value>,
     ) -> Result<u16, GraphError> {
-        let started = Instant::now();
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let token = self.token().await?;
-            let mut request = self.http.request(method.clone(), url.clone()).bearer_auth(token);
-            if let Some(b) = body {
-                request = request.json(b);
-            }
-            let response = match request.send().await {
-                Ok(r) => r,
-                Err(e) if attempt < MAX_ATTEMPTS && started.elapsed() < MAX_TOTAL => {
-                    tracing::warn!(attempt, error = %e.without_url(), "Graph unreachable; retrying");
-                    tokio::time::sleep(backoff(attempt)).await;
-                    continue;
-                }
-                Err(e) => return Err(GraphError::Unreachable(e.without_url().to_string())),
-            };
-            let status = response.status().as_u16();
-            if (200..300).contains(&status) || status == 404 {
-                return Ok(status);
-            }
-            let retry_after = response
-                .headers()
-                .get("retry-after")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.parse::<u64>().ok())
-                .map(Duration::from_secs);
-            let wait = retry_after.unwrap_or_else(|| backoff(attempt)).max(backoff(attempt));
-            if matches!(status, 429 | 503 | 504)
-                && attempt < MAX_ATTEMPTS
-                && started.elapsed() + wait < MAX_TOTAL
-                && wait <= MAX_RETRY_AFTER
-            {
-                tokio::time::sleep(wait).await;
-                continue;
-            }
-            return Err(error_of(response).await);
+        let response = self.send_retrying(method, url, body).await?;
+        let status = response.status().as_u16();
+        if (200..300).contains(&status) || status == 404 {
+            Ok(status)
+        } else {
+            Err(error_of(response).await)
         }
     }
 
@@ -588,6 +558,16 @@ impl GraphClient {
             Err(error_of(response).await)
         }
     }
+}
+
+/// `Retry-After` in seconds, if the answer has one.
+fn retry_after(response: &reqwest::Response) -> Option<Duration> {
+    response
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .map(Duration::from_secs)
 }
 
 async fn error_of(response: reqwest::Response) -> GraphError {

@@ -103,6 +103,29 @@ async fn check_role(
     Err(refusal.into())
 }
 
+/// A malformed request is still an attempt: record the refusal (best effort), then answer it.
+async fn refuse_request(
+    state: &AppState,
+    caller: CallerRecord,
+    action: &str,
+    e: crate::recovery::RecoveryError,
+) -> ApiError {
+    let event = AuditEvent {
+        caller,
+        action: action.to_owned(),
+        target: None,
+        ticket: None,
+        request_id: None,
+        phase: Phase::Outcome,
+        outcome: Some(Outcome::Refused(e.code.to_owned())),
+        details: json!({"error": e.message}),
+    };
+    if let Err(err) = state.audit.record(event).await {
+        tracing::error!(error = %err, "could not record a refused request");
+    }
+    ApiError::Recovery(e)
+}
+
 /// `POST /api/users/{user}/tap`: issue a Temporary Access Pass and deliver it out of band.
 pub async fn tap(
     State(state): State<AppState>,
@@ -114,23 +137,7 @@ pub async fn tap(
     let caller = CallerRecord::from(&caller);
     let request = match TapRequest::parse(&user, &body) {
         Ok(r) => r,
-        Err(e) => {
-            // A malformed attempt is still an attempt.
-            let event = AuditEvent {
-                caller,
-                action: "tap.issue".into(),
-                target: None,
-                ticket: None,
-                request_id: None,
-                phase: Phase::Outcome,
-                outcome: Some(Outcome::Refused(e.code.to_owned())),
-                details: json!({"error": e.message}),
-            };
-            if let Err(err) = state.audit.record(event).await {
-                tracing::error!(error = %err, "could not record a refused request");
-            }
-            return Err(ApiError::Recovery(e));
-        }
+        Err(e) => return Err(refuse_request(&state, caller, "tap.issue", e).await),
     };
     let context = TapContext {
         graph: &state.graph,
@@ -160,22 +167,7 @@ pub async fn reset(
     let caller = CallerRecord::from(&caller);
     let request = match ResetRequest::parse(&user, &body) {
         Ok(r) => r,
-        Err(e) => {
-            let event = AuditEvent {
-                caller,
-                action: "mfa.reset".into(),
-                target: None,
-                ticket: None,
-                request_id: None,
-                phase: Phase::Outcome,
-                outcome: Some(Outcome::Refused(e.code.to_owned())),
-                details: json!({"error": e.message}),
-            };
-            if let Err(err) = state.audit.record(event).await {
-                tracing::error!(error = %err, "could not record a refused request");
-            }
-            return Err(ApiError::Recovery(e));
-        }
+        Err(e) => return Err(refuse_request(&state, caller, "mfa.reset", e).await),
     };
     let context = TapContext {
         graph: &state.graph,
