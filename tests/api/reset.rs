@@ -363,3 +363,33 @@ async fn every_demo_users_method_mix_under_each_scope() {
         }
     }
 }
+
+#[tokio::test]
+async fn throttling_past_the_retry_budget_leaves_a_result_that_a_repeat_finishes() {
+    let app = spawn_app().await;
+    // Every phone delete is throttled for longer than the client waits (Retry-After 60 s).
+    app.client
+        .post(format!("{}/sim/faults", app.sim.base_url()))
+        .json(&json!({"route": "/v1.0/users/*/authentication/phoneMethods/*", "method": "DELETE", "status": 429, "retryAfter": 60, "count": 2}))
+        .send()
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let (status, result) = app.post_reset(ADELE, RESET, &body(json!({}))).await;
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(20),
+        "a Retry-After past the budget is not waited out"
+    );
+    assert_eq!(status, StatusCode::BAD_GATEWAY, "{result}");
+    assert!(
+        result["failed"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|f| f["error"].as_str().unwrap().contains("429")),
+        "{result}"
+    );
+    let (status, again) = app.post_reset(ADELE, RESET, &body(json!({}))).await;
+    assert_eq!(status, StatusCode::OK, "{again}");
+    assert_eq!(app.methods_of(ADELE).await, vec!["email"]);
+}
