@@ -220,21 +220,40 @@ impl Deliverer {
             "content": {"subject": subject, "plainText": text.expose_secret()},
         })
         .to_string();
+        let response = self
+            .acs_post(acs, &["emails:send"], "2023-03-31", &body, Some(idempotency))
+            .await?;
+        let v: serde_json::Value = response.json().await.unwrap_or_default();
+        Ok(Sent {
+            provider: "acs",
+            message_id: v["id"].as_str().map(str::to_owned),
+        })
+    }
+
+    /// POST a signed request to ACS. A 401 re-reads the access key once (it may have been
+    /// rotated); any other non-2xx is an error.
+    async fn acs_post(
+        &self,
+        acs: &crate::config::AcsSettings,
+        path: &[&str],
+        api_version: &str,
+        body: &str,
+        operation_id: Option<&str>,
+    ) -> Result<reqwest::Response, DeliveryError> {
         let mut url = acs.endpoint.clone();
         url.path_segments_mut()
-            .map_err(|_| DeliveryError::NotConfigured("email (ACS_ENDPOINT)"))?
+            .map_err(|_| DeliveryError::NotConfigured("ACS (ACS_ENDPOINT)"))?
             .pop_if_empty()
-            .push("emails:send");
-        url.query_pairs_mut().append_pair("api-version", "2023-03-31");
+            .extend(path);
+        url.query_pairs_mut().append_pair("api-version", api_version);
         for attempt in 0..2 {
             let key = self.secret(&acs.access_key_secret).await?;
-            let request = sign_acs(
-                self.http.post(url.clone()).header("operation-id", idempotency),
-                &url,
-                &body,
-                &key,
-            )
-            .map_err(|_| DeliveryError::NotConfigured("email (the ACS access key is not base64)"))?;
+            let mut request = self.http.post(url.clone());
+            if let Some(id) = operation_id {
+                request = request.header("operation-id", id);
+            }
+            let request = sign_acs(request, &url, body, &key)
+                .map_err(|_| DeliveryError::NotConfigured("ACS (the access key is not base64)"))?;
             let response = request
                 .send()
                 .await
@@ -245,15 +264,9 @@ impl Deliverer {
                 continue;
             }
             return match status {
-                200..=299 => {
-                    let v: serde_json::Value = response.json().await.unwrap_or_default();
-                    Ok(Sent {
-                        provider: "acs",
-                        message_id: v["id"].as_str().map(str::to_owned),
-                    })
-                }
-                400..=499 => Err(DeliveryError::Refused(format!("ACS Email answered {status}"))),
-                _ => Err(DeliveryError::Unavailable(format!("ACS Email answered {status}"))),
+                200..=299 => Ok(response),
+                400..=499 => Err(DeliveryError::Refused(format!("ACS answered {status}"))),
+                _ => Err(DeliveryError::Unavailable(format!("ACS answered {status}"))),
             };
         }
         Err(DeliveryError::Refused("ACS refused the access key twice".into()))
@@ -314,8 +327,8 @@ impl Deliverer {
         Err(DeliveryError::Refused("Twilio refused the auth token twice".into()))
     }
 
-    /// SMS through Azure Communication Services. A 401 re-reads the access key once (it may
-    /// have been rotated). https://learn.microsoft.com/rest/api/communication/sms/send
+    /// SMS through Azure Communication Services, with a repeatability id so a retried send is
+    /// not sent twice. https://learn.microsoft.com/rest/api/communication/sms/send
     async fn send_sms(&self, to: &str, text: &SecretString, idempotency: &str) -> Result<Sent, DeliveryError> {
         let acs = self
             .settings
@@ -327,54 +340,26 @@ impl Deliverer {
             .as_ref()
             .ok_or(DeliveryError::NotConfigured("SMS (ACS_SMS_FROM)"))?;
         let to = e164(to).ok_or_else(|| DeliveryError::Refused("the phone number of record is not in E.164".into()))?;
-        let first_sent = httpdate(time::OffsetDateTime::now_utc());
         let body = json!({
             "from": from,
-            "smsRecipients": [{"to": to, "repeatabilityRequestId": idempotency, "repeatabilityFirstSent": first_sent}],
+            "smsRecipients": [{"to": to, "repeatabilityRequestId": idempotency, "repeatabilityFirstSent": httpdate(time::OffsetDateTime::now_utc())}],
             "message": text.expose_secret(),
             "smsSendOptions": {"enableDeliveryReport": false},
         })
         .to_string();
-        let mut url = acs.endpoint.clone();
-        url.path_segments_mut()
-            .map_err(|_| DeliveryError::NotConfigured("SMS (ACS_ENDPOINT)"))?
-            .pop_if_empty()
-            .push("sms");
-        url.query_pairs_mut().append_pair("api-version", "2021-03-07");
-        for attempt in 0..2 {
-            let key = self.secret(&acs.access_key_secret).await?;
-            let request = sign_acs(self.http.post(url.clone()), &url, &body, &key)
-                .map_err(|_| DeliveryError::NotConfigured("SMS (the ACS access key is not base64)"))?;
-            let response = request
-                .send()
-                .await
-                .map_err(|e| DeliveryError::Unavailable(e.without_url().to_string()))?;
-            let status = response.status().as_u16();
-            if status == 401 && attempt == 0 {
-                self.secrets.invalidate(&acs.access_key_secret).await;
-                continue;
-            }
-            if !(200..300).contains(&status) {
-                return Err(if (400..500).contains(&status) {
-                    DeliveryError::Refused(format!("ACS answered {status}"))
-                } else {
-                    DeliveryError::Unavailable(format!("ACS answered {status}"))
-                });
-            }
-            let result: serde_json::Value = response.json().await.unwrap_or_default();
-            let item = &result["value"][0];
-            if item["successful"].as_bool() != Some(true) {
-                return Err(DeliveryError::Refused(format!(
-                    "ACS did not accept the recipient ({})",
-                    item["httpStatusCode"]
-                )));
-            }
-            return Ok(Sent {
-                provider: "acs",
-                message_id: item["messageId"].as_str().map(str::to_owned),
-            });
+        let response = self.acs_post(acs, &["sms"], "2021-03-07", &body, None).await?;
+        let result: serde_json::Value = response.json().await.unwrap_or_default();
+        let item = &result["value"][0];
+        if item["successful"].as_bool() != Some(true) {
+            return Err(DeliveryError::Refused(format!(
+                "ACS did not accept the recipient ({})",
+                item["httpStatusCode"]
+            )));
         }
-        Err(DeliveryError::Refused("ACS refused the access key twice".into()))
+        Ok(Sent {
+            provider: "acs",
+            message_id: item["messageId"].as_str().map(str::to_owned),
+        })
     }
 }
 

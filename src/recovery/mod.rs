@@ -38,3 +38,20 @@ impl RecoveryError {
         json!({"error": {"code": self.code, "message": self.message}})
     }
 }
+
+/// Parse a request body at the edge; `expected` names the fields for the caller. serde's message
+/// names a wrong field; for syntax errors nothing of the body is echoed.
+pub(crate) fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8], expected: &str) -> Result<T, RecoveryError> {
+    serde_json::from_slice(body).map_err(|e| {
+        let what = match e.classify() {
+            serde_json::error::Category::Data => e.to_string(),
+            _ => "the body is not valid JSON".into(),
+        };
+        RecoveryError::refused(400, "invalid_request", format!("{what}. Expected {expected}"))
+    })
+}
+
+/// A free-text field: present, at most `max` bytes, no control characters (no log forging).
+pub(crate) fn text_ok(value: &str, max: usize) -> bool {
+    !value.trim().is_empty() && value.len() <= max && !value.chars().any(char::is_control)
+}

@@ -11,8 +11,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::RecoveryError;
 use super::tap::{TapContext, TapRequest, TicketBody, VerificationBody, check_verification};
+use super::{RecoveryError, text_ok};
 use crate::audit::{AuditEvent, CallerRecord, Outcome, Phase, Target, Ticket};
 use crate::graph::models::{AuthMethod, UserRef};
 
@@ -57,13 +57,10 @@ impl ResetRequest {
     /// A 400 the caller can fix.
     pub fn parse(user: &str, body: &[u8]) -> Result<ResetRequest, RecoveryError> {
         let parsed_user = UserRef::parse(user).map_err(|e| bad("invalid_user", e))?;
-        let body: ResetBody = serde_json::from_slice(body).map_err(|e| {
-            let what = match e.classify() {
-                serde_json::error::Category::Data => e.to_string(),
-                _ => "the body is not valid JSON".into(),
-            };
-            bad("invalid_request", format!("{what}. Expected {{ticket: {{system, id}}, reason, scope?, methods?, revokeSessions?, tap?, verification?}}"))
-        })?;
+        let body: ResetBody = super::parse_body(
+            body,
+            "{ticket: {system, id}, reason, scope?, methods?, revokeSessions?, tap?, verification?}",
+        )?;
         let scope = match body.scope.as_deref() {
             None | Some("portal") => Scope::Portal,
             Some("all") => Scope::All,
@@ -99,7 +96,6 @@ impl ResetRequest {
                 ));
             }
         };
-        let text_ok = |s: &str, max: usize| !s.trim().is_empty() && s.len() <= max && !s.chars().any(char::is_control);
         if !text_ok(&body.ticket.system, 32) || !text_ok(&body.ticket.id, 64) || !text_ok(&body.reason, 500) {
             return Err(bad(
                 "invalid_request",

@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::RecoveryError;
+use super::{RecoveryError, text_ok};
 use crate::audit::{AuditEvent, AuditFilter, AuditTrail, CallerRecord, Outcome, Phase, Target, Ticket};
 use crate::config::TapSettings;
 use crate::delivery::{Address, Channel, Deliverer};
@@ -84,14 +84,10 @@ impl TapRequest {
     /// `invalid_request`, `address_not_allowed`, `invalid_user`.
     pub fn parse(user: &str, body: &[u8]) -> Result<TapRequest, RecoveryError> {
         let user = UserRef::parse(user).map_err(|e| bad("invalid_user", e))?;
-        let body: TapBody = serde_json::from_slice(body).map_err(|e| {
-            // serde's message names the field; the value is not echoed for syntax errors.
-            let what = match e.classify() {
-                serde_json::error::Category::Data => e.to_string(),
-                _ => "the body is not valid JSON".into(),
-            };
-            bad("invalid_request", format!("{what}. Expected {{delivery: {{channel}}, ticket: {{system, id}}, reason, lifetimeMinutes?, usableOnce?, verification?}}"))
-        })?;
+        let body: TapBody = super::parse_body(
+            body,
+            "{delivery: {channel}, ticket: {system, id}, reason, lifetimeMinutes?, usableOnce?, verification?}",
+        )?;
         if !body.delivery.other.is_empty() {
             return Err(bad(
                 "address_not_allowed",
@@ -100,7 +96,6 @@ impl TapRequest {
         }
         let channel = Channel::parse(&body.delivery.channel)
             .ok_or_else(|| bad("invalid_request", "delivery.channel must be sms, email or manager"))?;
-        let text_ok = |s: &str, max: usize| !s.trim().is_empty() && s.len() <= max && !s.chars().any(char::is_control);
         if !text_ok(&body.ticket.system, 32) || !text_ok(&body.ticket.id, 64) {
             return Err(bad(
                 "invalid_request",
