@@ -232,19 +232,16 @@ impl TapContext<'_> {
             }
             Err(e) => details["error"] = json!(e.message),
         }
-        let event = AuditEvent {
-            caller: caller.clone(),
-            action: "mfa.reset".into(),
-            target: Some(target),
-            ticket: Some(request.ticket.clone()),
-            request_id: Some(request_id),
-            phase: Phase::Outcome,
-            outcome: Some(outcome),
+        self.record_outcome(
+            caller,
+            "mfa.reset",
+            target,
+            &request.ticket,
+            request_id,
+            outcome,
             details,
-        };
-        if let Err(e) = self.audit.record(event).await {
-            tracing::error!(error = %e, %request_id, "the outcome record could not be written");
-        }
+        )
+        .await;
         result
     }
 

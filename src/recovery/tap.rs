@@ -210,20 +210,16 @@ impl TapContext<'_> {
         if let Err(e) = &result {
             details["error"] = json!(e.message);
         }
-        let event = AuditEvent {
-            caller: caller.clone(),
-            action: "tap.issue".into(),
-            target: Some(target),
-            ticket: Some(request.ticket.clone()),
-            request_id: Some(request_id),
-            phase: Phase::Outcome,
-            outcome: Some(outcome),
+        self.record_outcome(
+            caller,
+            "tap.issue",
+            target,
+            &request.ticket,
+            request_id,
+            outcome,
             details,
-        };
-        // The pass (if any) is already delivered; a failed outcome record is logged loudly.
-        if let Err(e) = self.audit.record(event).await {
-            tracing::error!(error = %e, %request_id, "the outcome record could not be written");
-        }
+        )
+        .await;
         result
     }
 
@@ -543,6 +539,34 @@ fn audit_down() -> RecoveryError {
 }
 
 impl TapContext<'_> {
+    /// The outcome record of an attempt. What was done is already done, so a failure to write
+    /// it is logged loudly rather than changing the answer.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn record_outcome(
+        &self,
+        caller: &CallerRecord,
+        action: &str,
+        target: Target,
+        ticket: &Ticket,
+        request_id: Uuid,
+        outcome: Outcome,
+        details: Value,
+    ) {
+        let event = AuditEvent {
+            caller: caller.clone(),
+            action: action.to_owned(),
+            target: Some(target),
+            ticket: Some(ticket.clone()),
+            request_id: Some(request_id),
+            phase: Phase::Outcome,
+            outcome: Some(outcome),
+            details,
+        };
+        if let Err(e) = self.audit.record(event).await {
+            tracing::error!(error = %e, %request_id, "the outcome record could not be written");
+        }
+    }
+
     /// The user, refused when privileged: any directory role, or a protected group (transitively).
     pub(crate) async fn find_target(
         &self,
