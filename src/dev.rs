@@ -69,6 +69,15 @@ pub fn dev_settings(sim: &Simulator, port: u16) -> anyhow::Result<Settings> {
         ("ACS_ENDPOINT", format!("{}/acs", sim.base_url())),
         ("ACS_ACCESS_KEY_SECRET", "acs-access-key".to_owned()),
         ("ACS_SMS_FROM", "+18005550199".to_owned()),
+        // Write-back to the simulator's ServiceNow, Jira and callback recorders.
+        ("SERVICENOW_INSTANCE_URL", format!("{}/servicenow", sim.base_url())),
+        ("SERVICENOW_USER", "mfa-recovery".to_owned()),
+        ("SERVICENOW_PASSWORD_SECRET", "servicenow-password".to_owned()),
+        ("JIRA_BASE_URL", format!("{}/jira", sim.base_url())),
+        ("JIRA_USER", "mfa-recovery@contoso.test".to_owned()),
+        ("JIRA_API_TOKEN_SECRET", "jira-api-token".to_owned()),
+        ("CALLBACK_SIGNING_SECRET", "callback-signing".to_owned()),
+        ("CALLBACK_ALLOWED_HOSTS", "127.0.0.1,localhost".to_owned()),
     ] {
         vars.entry(k.to_owned()).or_insert(v);
     }
@@ -77,6 +86,7 @@ pub fn dev_settings(sim: &Simulator, port: u16) -> anyhow::Result<Settings> {
     // The audit trail goes to a local directory unless you point dev at a storage account.
     if !vars.keys().any(|k| k.starts_with("AzureWebJobsStorage__")) {
         vars.entry("AUDIT_DIR".into()).or_insert_with(|| ".dev/audit".into());
+        vars.entry("REQUESTS_DIR".into()).or_insert_with(|| ".dev/requests".into());
     }
     vars.entry("MFA_RECOVERY_LOG_FORMAT".into())
         .or_insert_with(|| "text".into());

@@ -32,6 +32,7 @@ pub mod delivery;
 pub mod dev;
 pub mod graph;
 pub mod host;
+pub mod intake;
 pub mod recovery;
 pub mod secrets;
 pub mod telemetry;

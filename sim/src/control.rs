@@ -24,6 +24,7 @@ pub fn router() -> Router<Arc<SimState>> {
         .route("/sim/reset", post(reset))
         .route("/sim/requests", get(requests).delete(clear_requests))
         .route("/sim/taps", get(taps))
+        .route("/sim/itsm", get(itsm_items))
         .route("/sim/users/{user}", get(user_view))
         .route("/sim/keys/rotate", post(rotate_keys))
         .route("/sim/secrets/{name}/rotate", post(rotate_secret))
@@ -238,4 +239,9 @@ async fn rotate_secret(State(state): State<Arc<SimState>>, Path(name): Path<Stri
     let next = crate::generate_secret(if hex { Some("hex") } else { None });
     secrets.insert(name, next);
     StatusCode::NO_CONTENT.into_response()
+}
+
+/// `GET /sim/itsm`: every write-back received (ServiceNow, Jira, callbacks).
+async fn itsm_items(State(state): State<Arc<SimState>>) -> Json<Value> {
+    Json(serde_json::json!({"value": *state.itsm.lock().unwrap()}))
 }

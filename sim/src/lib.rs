@@ -24,6 +24,7 @@ mod error;
 mod faults;
 mod graph;
 mod identity;
+pub mod itsm;
 mod jwt;
 mod keyvault;
 pub mod methods;
@@ -59,6 +60,7 @@ pub(crate) struct SimState {
     pub outbox: Mutex<Vec<OutboxItem>>,
     pub faults: Mutex<Vec<Fault>>,
     pub requests: Mutex<Vec<RequestRecord>>,
+    pub itsm: Mutex<Vec<itsm::ItsmItem>>,
     pub base_url: String,
     pub identity_header: String,
     /// The whole router, for `$batch` to dispatch its parts through.
@@ -80,6 +82,7 @@ impl SimState {
         self.outbox.lock().unwrap().clear();
         self.faults.lock().unwrap().clear();
         self.requests.lock().unwrap().clear();
+        self.itsm.lock().unwrap().clear();
         Ok(())
     }
 }
@@ -143,6 +146,7 @@ impl Simulator {
             outbox: Mutex::new(Vec::new()),
             faults: Mutex::new(Vec::new()),
             requests: Mutex::new(Vec::new()),
+            itsm: Mutex::new(Vec::new()),
             base_url: format!("http://{addr}"),
             identity_header: uuid::Uuid::new_v4().to_string(),
             router: OnceLock::new(),
@@ -213,6 +217,11 @@ impl Simulator {
         self.state.outbox.lock().unwrap().clone()
     }
 
+    /// What the simulated ServiceNow, Jira and callback receiver were sent.
+    pub fn itsm(&self) -> Vec<itsm::ItsmItem> {
+        self.state.itsm.lock().unwrap().clone()
+    }
+
     /// The current value of a Key Vault secret (for tests that play a webhook sender).
     pub fn secret(&self, name: &str) -> Option<String> {
         self.state.secrets.lock().unwrap().get(name).cloned()
@@ -264,6 +273,7 @@ fn router(state: Arc<SimState>) -> Router {
         .merge(identity::router())
         .merge(keyvault::router())
         .merge(providers::router())
+        .merge(itsm::router())
         .layer(axum::middleware::from_fn_with_state(state.clone(), faults::middleware));
     Router::new().merge(remote).merge(control::router()).with_state(state)
 }

@@ -8,19 +8,18 @@
 //!
 //! Signing secrets are Key Vault secrets, read with the managed identity and cached for five
 //! minutes; a sender may have up to three at once, so a secret is rotated without downtime.
-//! Signatures are compared in constant time. A delivery id seen within the replay window is
-//! refused (per instance; the intake's idempotency records de-duplicate across instances).
+//! Signatures are compared in constant time. A repeated delivery (a sender's retry, or a replay
+//! of a captured one) is not refused here: the intake's idempotency record, shared by every
+//! instance, answers it with the request it already holds, so it never acts twice.
 
-use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use hmac::{Hmac, Mac};
 use secrecy::{ExposeSecret, SecretString};
 use sha2::Sha256;
-use tokio::sync::Mutex;
 
 use super::{AuthError, Caller, source_ip};
 use crate::config::{WebhookScheme, WebhookSender};
@@ -29,8 +28,6 @@ type HmacSha256 = Hmac<Sha256>;
 
 /// How far a Standard Webhooks timestamp may be from now.
 pub const TOLERANCE: Duration = Duration::from_secs(5 * 60);
-/// How long a delivery id is remembered.
-const REPLAY_WINDOW: Duration = Duration::from_secs(10 * 60);
 
 use crate::secrets::SecretCache;
 pub use crate::secrets::SecretsUnavailable;
@@ -38,7 +35,6 @@ pub use crate::secrets::SecretsUnavailable;
 pub struct WebhookVerifier {
     senders: Vec<WebhookSender>,
     secrets: Arc<SecretCache>,
-    seen: Mutex<HashMap<String, Instant>>,
 }
 
 impl WebhookVerifier {
@@ -46,7 +42,6 @@ impl WebhookVerifier {
         WebhookVerifier {
             senders,
             secrets,
-            seen: Mutex::new(HashMap::new()),
         }
     }
 
@@ -92,17 +87,6 @@ impl WebhookVerifier {
                     continue;
                 };
                 if signature_matches(scheme, headers, body, &secret) {
-                    if let Some(id) = delivery_id {
-                        let key = format!("{}:{id}", sender.name);
-                        let mut seen = self.seen.lock().await;
-                        seen.retain(|_, at| at.elapsed() < REPLAY_WINDOW);
-                        if seen.insert(key, Instant::now()).is_some() {
-                            return Ok(Err(AuthError::Invalid(format!(
-                                "delivery {id} from {} was replayed",
-                                sender.name
-                            ))));
-                        }
-                    }
                     return Ok(Ok(Caller {
                         via: format!("webhook:{}", sender.name),
                         app_id: None,

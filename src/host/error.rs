@@ -41,6 +41,9 @@ pub enum ApiError {
     /// A refused caller: 401 or 403 with a body that never says why.
     #[error(transparent)]
     Auth(#[from] crate::auth::AuthError),
+    /// A queue invocation that should run again: the host retries the message.
+    #[error("{0}; the message will be retried")]
+    Retry(String),
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
 }
@@ -57,7 +60,7 @@ impl ApiError {
             ApiError::DependencyUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::EntraAudit(_) => StatusCode::BAD_GATEWAY,
             ApiError::Recovery(e) => StatusCode::from_u16(e.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-            ApiError::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Retry(_) | ApiError::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -73,6 +76,7 @@ impl ApiError {
             ApiError::DependencyUnavailable(_) => "dependency_unavailable",
             ApiError::EntraAudit(_) => "entra_audit_unavailable",
             ApiError::Recovery(e) => e.code,
+            ApiError::Retry(_) => "retry",
             ApiError::Unexpected(_) => "internal_error",
         }
     }

@@ -28,9 +28,9 @@ pub struct FunctionSpec {
 }
 
 /// The queue the intake writes to and the worker reads.
-pub const REQUESTS_QUEUE: &str = "recovery-requests";
+pub const REQUESTS_QUEUE: &str = crate::intake::QUEUE;
 /// Where the host moves a message after `maxDequeueCount` failed attempts.
-pub const POISON_QUEUE: &str = "recovery-requests-poison";
+pub const POISON_QUEUE: &str = crate::intake::POISON_QUEUE;
 
 pub const FUNCTIONS: &[FunctionSpec] = &[
     FunctionSpec {
@@ -71,21 +71,21 @@ pub const FUNCTIONS: &[FunctionSpec] = &[
         },
         binding: "req",
         summary: "asynchronous intake for ITSM webhooks and flows; status",
-        built: false,
+        built: true,
     },
     FunctionSpec {
         name: "recovery-worker",
         trigger: Trigger::Queue { queue: REQUESTS_QUEUE },
         binding: "message",
         summary: "run queued requests",
-        built: false,
+        built: true,
     },
     FunctionSpec {
         name: "recovery-poison",
         trigger: Trigger::Queue { queue: POISON_QUEUE },
         binding: "message",
         summary: "close requests that exhausted their retries",
-        built: false,
+        built: true,
     },
     FunctionSpec {
         name: "compliance-sweep",

@@ -189,18 +189,101 @@ pub async fn reset(
     Ok((status, Json(result.body())).into_response())
 }
 
-/// `POST /api/requests` (a token with `Recovery.Request`, or a signed webhook) and
-/// `GET /api/requests/{id}`.
-pub async fn requests(
+/// `POST /api/requests` (a token with `Recovery.Request`, or a signed webhook): validate fully,
+/// keep the record, queue it, answer 202 with where to look. A duplicate (same idempotency key)
+/// answers 200 with the original request and changes nothing.
+pub async fn submit_request(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let caller = guard_signed(&state, &headers, &body, Role::Request, "request.submit").await?;
+    let intake = state.intake.clone().ok_or_else(intake_off)?;
+    let caller_id = caller
+        .object_id
+        .clone()
+        .unwrap_or_else(|| caller.via.clone());
+    let caller = CallerRecord::from(&caller);
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let envelope = crate::intake::submission::Envelope {
+        delivery_id: header("webhook-id").or_else(|| header("x-atlassian-webhook-identifier")),
+        idempotency_key: header("idempotency-key"),
+        caller: &caller_id,
+    };
+    let submission =
+        match crate::intake::submission::parse(&body, &envelope, &state.settings.intake, &state.settings.tap) {
+            Ok(s) => s,
+            Err(e) => return Err(refuse_request(&state, caller, "request.submit", e).await),
+        };
+    let submitted = intake.submit(submission, caller.clone()).await.map_err(|e| match e {
+        crate::intake::IntakeError::KeyReused(id) => ApiError::Recovery(crate::recovery::RecoveryError::refused(
+            409,
+            "idempotency_key_reused",
+            format!("request {id} was accepted for this ticket and action (or Idempotency-Key) with different content; use a new key or ticket"),
+        )),
+        crate::intake::IntakeError::Unavailable(e) => ApiError::DependencyUnavailable(e),
+    })?;
+    let (status, record, duplicate) = match submitted {
+        crate::intake::Submitted::Accepted(r) => (axum::http::StatusCode::ACCEPTED, r, false),
+        crate::intake::Submitted::Duplicate(r) => (axum::http::StatusCode::OK, r, true),
+    };
+    let event = AuditEvent {
+        caller,
+        action: "request.submit".into(),
+        target: Some(crate::audit::Target {
+            object_id: None,
+            upn: Some(record.user.clone()),
+        }),
+        ticket: Some(crate::audit::Ticket {
+            system: record.source.system.clone(),
+            id: record.source.ticket.clone(),
+        }),
+        request_id: Some(record.id),
+        phase: Phase::Outcome,
+        outcome: Some(Outcome::Succeeded),
+        details: json!({"requestAction": record.action.as_str(), "duplicate": duplicate, "state": record.state.as_str()}),
+    };
+    if let Err(e) = state.audit.record(event).await {
+        tracing::error!(error = %e, "could not record an accepted request");
+    }
+    tracing::info!(request_id = %record.id, duplicate, "request accepted");
+    let location = format!("/api/requests/{}", record.id);
+    let mut response = (status, Json(record.view())).into_response();
+    if let Ok(value) = HeaderValue::from_str(&location) {
+        response.headers_mut().insert(header::LOCATION, value);
+    }
+    Ok(response)
+}
+
+fn intake_off() -> ApiError {
+    ApiError::DependencyUnavailable(
+        "the intake has no storage: set AzureWebJobsStorage__* (or REQUESTS_DIR for a local directory)".into(),
+    )
+}
+
+/// `GET /api/requests/{id}`: the request's state and, once finished, the same result body the
+/// synchronous function gives (never the pass).
+pub async fn get_request(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    guard_signed(&state, &headers, &body, Role::Request, "request.submit").await?;
-    Err(ApiError::NotImplemented {
-        function: "requests",
-        issue: "issue #6",
-    })
+    guard_signed(&state, &headers, &[], Role::Request, "request.read").await?;
+    let intake = state.intake.clone().ok_or_else(intake_off)?;
+    let not_found = || {
+        ApiError::Recovery(crate::recovery::RecoveryError::refused(
+            404,
+            "request_not_found",
+            "no request with this id",
+        ))
+    };
+    let id = uuid::Uuid::parse_str(&id).map_err(|_| not_found())?;
+    let record = intake
+        .get(id)
+        .await
+        .map_err(|e| ApiError::DependencyUnavailable(e.to_string()))?
+        .ok_or_else(not_found)?;
+    Ok(Json(record.view()))
 }
 
 /// Largest page of `GET /api/audit`, and the widest time range one query may scan.

@@ -88,7 +88,7 @@ fn discard(spec: &FunctionSpec, message_id: Option<&str>, reason: &str) -> Respo
     Json(InvocationResponse::with_log(log)).into_response()
 }
 
-async fn queue(_state: &AppState, spec: &FunctionSpec, envelope: &InvocationRequest) -> Result<Response, ApiError> {
+async fn queue(state: &AppState, spec: &FunctionSpec, envelope: &InvocationRequest) -> Result<Response, ApiError> {
     let invocation = match QueueInvocation::from_envelope(envelope, spec.binding) {
         Ok(q) => q,
         Err(e) => return Ok(discard(spec, None, &e.to_string())),
@@ -105,16 +105,33 @@ async fn queue(_state: &AppState, spec: &FunctionSpec, envelope: &InvocationRequ
         request_id = %message.request_id,
         "queue message received"
     );
-    match spec.name {
-        "recovery-worker" => Err(ApiError::NotImplemented {
-            function: "recovery-worker",
-            issue: "issue #6",
-        }),
-        "recovery-poison" => Err(ApiError::NotImplemented {
-            function: "recovery-poison",
-            issue: "issue #6",
-        }),
-        other => Err(ApiError::Unexpected(anyhow::anyhow!("no queue handler for {other}"))),
+    let Some(intake) = state.intake.clone() else {
+        // Retried, not discarded: the message is fine, the configuration is not.
+        return Err(ApiError::DependencyUnavailable(
+            "the intake has no storage (AzureWebJobsStorage__* or REQUESTS_DIR)".into(),
+        ));
+    };
+    let context = state.tap_context();
+    let outcome = match spec.name {
+        "recovery-worker" => {
+            let delivery = crate::intake::Delivery {
+                message_id: invocation.message_id.clone(),
+                dequeue_count: invocation.dequeue_count,
+            };
+            intake.work(&context, &delivery, message.request_id).await
+        }
+        "recovery-poison" => intake.poison(&context, message.request_id).await,
+        other => return Err(ApiError::Unexpected(anyhow::anyhow!("no queue handler for {other}"))),
+    };
+    match outcome {
+        crate::intake::WorkOutcome::Done(why) => {
+            tracing::info!(function = spec.name, request_id = %message.request_id, %why, "message complete");
+            Ok(Json(InvocationResponse::with_log(format!("{}: {why}", spec.name))).into_response())
+        }
+        crate::intake::WorkOutcome::Retry(why) => {
+            tracing::warn!(function = spec.name, request_id = %message.request_id, %why, "invocation failed; the host will retry");
+            Err(ApiError::Retry(why))
+        }
     }
 }
 

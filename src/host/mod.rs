@@ -29,6 +29,7 @@ use crate::azure::AzureOverrides;
 use crate::config::{AuditSettings, Settings};
 use crate::delivery::Deliverer;
 use crate::graph::GraphClient;
+use crate::intake::Intake;
 use crate::secrets::SecretCache;
 use error::ApiError;
 
@@ -42,6 +43,8 @@ pub struct AppState {
     pub graph: Arc<GraphClient>,
     pub secrets: Arc<SecretCache>,
     pub deliverer: Arc<Deliverer>,
+    /// The asynchronous intake; `None` when neither storage nor `REQUESTS_DIR` is set.
+    pub intake: Option<Arc<Intake>>,
 }
 
 impl AppState {
@@ -58,6 +61,7 @@ impl AppState {
             .build()?;
         let auth = Arc::new(Authenticator::new(&settings.auth, http.clone()));
         let http_for_delivery = http.clone();
+        let http_for_write_back = http.clone();
         let graph = Arc::new(GraphClient::new(
             http,
             settings.graph_endpoint.clone(),
@@ -76,6 +80,7 @@ impl AppState {
             secrets.clone(),
             settings.tap.clone(),
         ));
+        let intake = intake(&settings, azure, http_for_write_back, secrets.clone()).await?;
         Ok(AppState {
             settings: Arc::new(settings),
             auth,
@@ -84,6 +89,7 @@ impl AppState {
             graph,
             secrets,
             deliverer,
+            intake,
         })
     }
 }
@@ -106,6 +112,101 @@ pub async fn audit_storage(settings: &Settings, azure: &AzureOverrides) -> anyho
             Arc::new(blob)
         }
     })
+}
+
+/// The intake's record store and queue from the settings.
+async fn intake(
+    settings: &Settings,
+    azure: &AzureOverrides,
+    http: reqwest::Client,
+    secrets: Arc<SecretCache>,
+) -> anyhow::Result<Option<Arc<Intake>>> {
+    use crate::config::IntakeStore;
+    use crate::intake::queue::{LocalQueue, StorageQueue};
+    use crate::intake::store::{BlobRecords, FileRecords};
+    let writeback = crate::intake::writeback::WriteBack::new(http, secrets, settings.intake.clone());
+    let claim = settings.intake.claim_seconds;
+    Ok(match &settings.intake.store {
+        None => None,
+        Some(IntakeStore::Directory(dir)) => {
+            let (queue, rx) = LocalQueue::new();
+            let store = Arc::new(FileRecords::new(dir.clone()));
+            Some(Arc::new(Intake::new(store, Arc::new(queue), writeback, claim, Some(rx))))
+        }
+        Some(IntakeStore::Storage {
+            blob_service_uri,
+            queue_service_uri,
+            container,
+        }) => {
+            let credential = crate::azure::credential(settings, azure)?;
+            let store = BlobRecords::new(blob_service_uri, container, credential.clone(), azure.transport.clone())?;
+            let queue = StorageQueue::new(
+                queue_service_uri,
+                crate::intake::QUEUE,
+                credential,
+                azure.transport.clone(),
+            )?;
+            // As for the audit container: storage briefly down must not stop start-up.
+            if let Err(e) = store.ensure_container().await {
+                tracing::warn!(error = %e, "the requests container could not be checked at start-up");
+            }
+            if let Err(e) = queue.ensure_queue().await {
+                tracing::warn!(error = %e, "the requests queue could not be checked at start-up");
+            }
+            Some(Arc::new(Intake::new(Arc::new(store), Arc::new(queue), writeback, claim, None)))
+        }
+    })
+}
+
+/// `dev`: play the host's part for the in-process queue. Each request is run by the worker, retried
+/// with backoff when it asks to be, and handed to the poison function after five attempts.
+pub async fn pump_local_queue(state: AppState) {
+    let Some(intake) = state.intake.clone() else {
+        return;
+    };
+    let Some(mut rx) = intake.local.lock().await.take() else {
+        return;
+    };
+    while let Some(id) = rx.recv().await {
+        let state = state.clone();
+        tokio::spawn(async move {
+            let Some(intake) = state.intake.clone() else {
+                return;
+            };
+            let context = state.tap_context();
+            let message_id = Some(format!("local-{}", uuid::Uuid::new_v4()));
+            for dequeue_count in 1..=5u32 {
+                let delivery = crate::intake::Delivery {
+                    message_id: message_id.clone(),
+                    dequeue_count,
+                };
+                match intake.work(&context, &delivery, id).await {
+                    crate::intake::WorkOutcome::Done(why) => {
+                        tracing::info!(request_id = %id, %why, "local queue: message complete");
+                        return;
+                    }
+                    crate::intake::WorkOutcome::Retry(why) => {
+                        tracing::warn!(request_id = %id, %why, dequeue_count, "local queue: will retry");
+                        tokio::time::sleep(std::time::Duration::from_secs(1 << dequeue_count)).await;
+                    }
+                }
+            }
+            let outcome = intake.poison(&context, id).await;
+            tracing::warn!(request_id = %id, ?outcome, "local queue: moved to poison");
+        });
+    }
+}
+
+impl AppState {
+    /// The recovery procedures' view of the shared clients.
+    pub fn tap_context(&self) -> crate::recovery::tap::TapContext<'_> {
+        crate::recovery::tap::TapContext {
+            graph: &self.graph,
+            audit: &self.audit,
+            deliverer: &self.deliverer,
+            settings: &self.settings.tap,
+        }
+    }
 }
 
 /// Options that differ between a real host, `mfa-recovery dev` and the tests.
@@ -135,8 +236,8 @@ pub fn router(state: AppState, options: HostOptions) -> Router {
         .route("/api/users/{user}/tap", post(http::tap))
         .route("/api/users/{user}/mfa/reset", post(http::reset))
         .route("/api/audit", get(http::audit))
-        .route("/api/requests", post(http::requests))
-        .route("/api/requests/{id}", get(http::requests))
+        .route("/api/requests", post(http::submit_request))
+        .route("/api/requests/{id}", get(http::get_request))
         .route("/{function}", post(invoke::invoke));
     if options.admin_api {
         router = router.route("/admin/functions/{name}", post(admin::run_function));
@@ -179,6 +280,7 @@ impl Application {
             .await
             .map_err(|e| anyhow::anyhow!("binding {addr} (FUNCTIONS_CUSTOMHANDLER_PORT): {e}"))?;
         let state = AppState::new(settings, &options.azure).await?;
+        tokio::spawn(pump_local_queue(state.clone()));
         Ok(Application {
             listener,
             router: router(state, options),

@@ -55,3 +55,56 @@ pub(crate) fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8], expected: 
 pub(crate) fn text_ok(value: &str, max: usize) -> bool {
     !value.trim().is_empty() && value.len() <= max && !value.chars().any(char::is_control)
 }
+
+/// How far an earlier attempt of a queued request got with its pass. Saved by the intake after
+/// each step, so a retry after a crash neither loses the request nor issues a second pass.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TapProgress {
+    /// The pass was created (its method id; never the pass itself).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub method_id: Option<String>,
+    #[serde(with = "time::serde::rfc3339::option", default, skip_serializing_if = "Option::is_none")]
+    pub start: Option<time::OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339::option", default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<time::OffsetDateTime>,
+    #[serde(default)]
+    pub usable_once: bool,
+    /// The provider was being called: if no `delivered` follows, nobody knows whether it sent.
+    #[serde(default)]
+    pub delivering: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delivered: Option<Delivered>,
+}
+
+/// Where a pass went (masked) and the provider's receipt.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Delivered {
+    pub channel: String,
+    pub to: String,
+    pub provider: String,
+    pub message_id: Option<String>,
+}
+
+/// The intake's record of one request, seen from the recovery procedures: where an earlier
+/// attempt stopped, and a way to save each step before the next one starts.
+#[async_trait::async_trait]
+pub trait Journal: Send + Sync {
+    /// The request's id, used as the audit records' request id.
+    fn request_id(&self) -> uuid::Uuid;
+    /// When the request was first claimed by a worker: a pass created since then that no step
+    /// recorded was created by an attempt that died.
+    fn started_at(&self) -> time::OffsetDateTime;
+    /// When the request was accepted (the requester's verification is judged as of then).
+    fn accepted_at(&self) -> time::OffsetDateTime;
+    /// Whether an earlier attempt ran (this is a retry).
+    fn is_retry(&self) -> bool;
+    /// What an earlier attempt saved.
+    fn progress(&self) -> TapProgress;
+    /// Save a step; the next step starts only when this succeeded.
+    ///
+    /// # Errors
+    /// The record could not be written (or another worker took the request over).
+    async fn save(&self, progress: &TapProgress) -> Result<(), RecoveryError>;
+}

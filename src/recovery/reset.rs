@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::tap::{TapContext, TapRequest, TicketBody, VerificationBody, check_verification};
-use super::{RecoveryError, text_ok};
+use super::{Journal, RecoveryError, text_ok};
 use crate::audit::{AuditEvent, CallerRecord, Outcome, Phase, Target, Ticket};
 use crate::graph::models::{AuthMethod, UserRef};
 
@@ -129,6 +129,8 @@ pub struct ResetResult {
     pub tap: Option<Value>,
     pub tap_error: Option<RecoveryError>,
     pub notified: Vec<String>,
+    /// A retry that found the removals done and the pass already sent by an earlier attempt.
+    pub resumed: bool,
 }
 
 impl ResetResult {
@@ -144,6 +146,10 @@ impl ResetResult {
         });
         if let Some(t) = &self.tap {
             body["tap"] = t.clone();
+        }
+        if self.resumed {
+            body["resumed"] = json!(true);
+            body["note"] = json!("an earlier attempt removed the methods and sent the pass; this attempt only finished the request");
         }
         if let Some(e) = &self.tap_error {
             body["tap"] = e.body();
@@ -205,14 +211,29 @@ impl TapContext<'_> {
         request: ResetRequest,
         may_tap: bool,
     ) -> Result<ResetResult, RecoveryError> {
-        let request_id = Uuid::new_v4();
+        self.reset_with(caller, request, may_tap, None).await
+    }
+
+    /// `reset` for a queued request: its id, and its journal for the pass (the removals are safe
+    /// to repeat as they are).
+    ///
+    /// # Errors
+    /// As `reset`.
+    pub async fn reset_with(
+        &self,
+        caller: &CallerRecord,
+        request: ResetRequest,
+        may_tap: bool,
+        journal: Option<&dyn Journal>,
+    ) -> Result<ResetResult, RecoveryError> {
+        let request_id = journal.map_or_else(Uuid::new_v4, |j| j.request_id());
         let mut target = Target {
             object_id: None,
             upn: Some(request.user.segment()),
         };
         let mut details = json!({"scope": format!("{:?}", request.scope).to_lowercase()});
         let result = self
-            .run_reset(caller, &request, request_id, &mut target, &mut details, may_tap)
+            .run_reset(caller, &request, request_id, &mut target, &mut details, may_tap, journal)
             .await;
         let outcome = match &result {
             Ok(r) if r.complete() => Outcome::Succeeded,
@@ -253,6 +274,7 @@ impl TapContext<'_> {
         target: &mut Target,
         details: &mut Value,
         may_tap: bool,
+        journal: Option<&dyn Journal>,
     ) -> Result<ResetResult, RecoveryError> {
         if request.tap.is_some() && !may_tap {
             return Err(RecoveryError::refused(
@@ -261,7 +283,32 @@ impl TapContext<'_> {
                 "a pass in the same call needs the Recovery.Tap role too",
             ));
         }
-        check_verification(self.settings, request.verification.as_ref(), details)?;
+        let earlier = journal.map(|j| j.progress()).unwrap_or_default();
+        if let Some(tap) = &request.tap
+            && (earlier.delivering || earlier.delivered.is_some())
+        {
+            // The removals finished before the pass was sent. Repeating them now could remove a
+            // method the user has registered with that pass since.
+            let mut result = ResetResult {
+                request_id,
+                resumed: true,
+                ..ResetResult::default()
+            };
+            match self.issue_with(caller, clone_tap(tap), journal).await {
+                Ok(issued) => {
+                    result.user_id = Some(issued.user_id);
+                    result.tap = Some(issued.body());
+                }
+                Err(e) => result.tap_error = Some(e),
+            }
+            return Ok(result);
+        }
+        check_verification(
+            self.settings,
+            request.verification.as_ref(),
+            journal.map(|j| j.accepted_at()),
+            details,
+        )?;
         let (user, _) = self.find_target(&request.user, target).await?;
         self.check_rate(
             "mfa.reset",
@@ -385,7 +432,7 @@ impl TapContext<'_> {
                     user: UserRef::Id(user.id),
                     ..clone_tap(tap)
                 };
-                match self.issue(caller, tap).await {
+                match self.issue_with(caller, tap, journal).await {
                     Ok(issued) => result.tap = Some(issued.body()),
                     Err(e) => result.tap_error = Some(e),
                 }

@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::{RecoveryError, text_ok};
+use super::{Delivered, Journal, RecoveryError, TapProgress, text_ok};
 use crate::audit::{AuditEvent, AuditFilter, AuditTrail, CallerRecord, Outcome, Phase, Target, Ticket};
 use crate::config::TapSettings;
 use crate::delivery::{Address, Channel, Deliverer};
@@ -131,7 +131,7 @@ pub struct Issued {
     pub usable_once: bool,
     pub channel: Channel,
     pub to_masked: String,
-    pub provider: &'static str,
+    pub provider: String,
     pub message_id: Option<String>,
     pub notified: Vec<String>,
     /// Only when `TAP_RETURN_TO_CALLER` is on.
@@ -189,7 +189,18 @@ impl TapContext<'_> {
 
     /// Run the whole procedure and record its outcome, whatever it is.
     pub async fn issue(&self, caller: &CallerRecord, request: TapRequest) -> Result<Issued, RecoveryError> {
-        let request_id = Uuid::new_v4();
+        self.issue_with(caller, request, None).await
+    }
+
+    /// `issue` for a queued request: its id and its journal, so a retry after a crash picks up
+    /// where the last attempt stopped and never delivers a second pass.
+    pub async fn issue_with(
+        &self,
+        caller: &CallerRecord,
+        request: TapRequest,
+        journal: Option<&dyn Journal>,
+    ) -> Result<Issued, RecoveryError> {
+        let request_id = journal.map_or_else(Uuid::new_v4, |j| j.request_id());
         let mut target = Target {
             object_id: None,
             upn: Some(request.user.segment()),
@@ -201,7 +212,9 @@ impl TapContext<'_> {
             };
         }
         let mut details = json!({"channel": request.channel.as_str()});
-        let result = self.run(caller, &request, request_id, &mut target, &mut details).await;
+        let result = self
+            .run(caller, &request, request_id, &mut target, &mut details, journal)
+            .await;
         let outcome = match &result {
             Ok(_) => Outcome::Succeeded,
             Err(e) if e.refusal => Outcome::Refused(e.code.to_owned()),
@@ -230,10 +243,25 @@ impl TapContext<'_> {
         request_id: Uuid,
         target: &mut Target,
         details: &mut Value,
+        journal: Option<&dyn Journal>,
     ) -> Result<Issued, RecoveryError> {
         let s = self.settings;
-        check_verification(s, request.verification.as_ref(), details)?;
+        let earlier = journal.map(|j| j.progress()).unwrap_or_default();
+        if let Some(journal) = journal
+            && (earlier.delivering || earlier.delivered.is_some())
+        {
+            return self.resume(journal, &earlier, request, target, details).await;
+        }
+        check_verification(
+            s,
+            request.verification.as_ref(),
+            journal.map(|j| j.accepted_at()),
+            details,
+        )?;
         let (user, memberships) = self.find_target(&request.user, target).await?;
+        if let Some(journal) = journal {
+            self.clean_up_earlier(journal, &earlier, &user.id).await?;
+        }
         if user.account_enabled == Some(false) {
             return Err(RecoveryError::refused(
                 409,
@@ -379,6 +407,26 @@ impl TapContext<'_> {
         details["tapMethodId"] = json!(created.method.id);
         let start = created.method.start_date_time.unwrap_or(now);
         let expires_at = start + time::Duration::minutes(i64::from(lifetime));
+        // A queued request saves each step before the next one: the pass exists, then the
+        // provider is being called. A pass whose step cannot be saved is deleted.
+        let mut progress = TapProgress {
+            method_id: Some(created.method.id.clone()),
+            start: Some(start),
+            expires_at: Some(expires_at),
+            usable_once,
+            ..TapProgress::default()
+        };
+        if let Some(journal) = journal {
+            let mut saved = journal.save(&progress).await;
+            if saved.is_ok() {
+                progress.delivering = true;
+                saved = journal.save(&progress).await;
+            }
+            if let Err(e) = saved {
+                let _ = self.graph.delete_tap(&user.id, &created.method.id).await;
+                return Err(e);
+            }
+        }
         // Deliver.
         let text = SecretString::from(pass_message(
             s.message_template.as_deref(),
@@ -412,6 +460,19 @@ impl TapContext<'_> {
         };
         details["provider"] = json!(sent.provider);
         details["messageId"] = json!(sent.message_id);
+        if let Some(journal) = journal {
+            progress.delivering = false;
+            progress.delivered = Some(Delivered {
+                channel: request.channel.as_str().to_owned(),
+                to: address.masked(),
+                provider: sent.provider.to_owned(),
+                message_id: sent.message_id.clone(),
+            });
+            // The pass is out; if this save fails, the retry reports the delivery as unconfirmed.
+            if let Err(e) = journal.save(&progress).await {
+                tracing::error!(error = %e, "the delivery could not be saved in the request record");
+            }
+        }
         // Tell the user on every other channel of record, and the manager.
         let notified = self.notify(&user, &address, expires_at, &request.ticket).await;
         details["notified"] = json!(notified);
@@ -424,11 +485,121 @@ impl TapContext<'_> {
             usable_once,
             channel: request.channel,
             to_masked: address.masked(),
-            provider: sent.provider,
+            provider: sent.provider.to_owned(),
             message_id: sent.message_id,
             notified,
             pass: s.return_to_caller.then_some(created.pass),
         })
+    }
+
+    /// A retry of a request whose pass reached the provider: never a second pass. Delivered: finish
+    /// (notices, outcome) from the saved step. Sent but unconfirmed (the worker died while the
+    /// provider was being called): the pass stays, and the caller is told to ask again if it did
+    /// not arrive (a new pass replaces this one).
+    async fn resume(
+        &self,
+        journal: &dyn Journal,
+        earlier: &TapProgress,
+        request: &TapRequest,
+        target: &mut Target,
+        details: &mut Value,
+    ) -> Result<Issued, RecoveryError> {
+        let user = self
+            .graph
+            .get_user(&request.user)
+            .await
+            .map_err(graph_failed)?
+            .ok_or_else(|| RecoveryError::refused(404, "user_not_found", "no such user"))?;
+        *target = Target {
+            object_id: Some(user.id.to_string()),
+            upn: Some(user.user_principal_name.clone()),
+        };
+        let now = OffsetDateTime::now_utc();
+        let expires_at = earlier.expires_at.unwrap_or(now);
+        details["tapMethodId"] = json!(earlier.method_id);
+        details["resumed"] = json!(true);
+        let Some(delivered) = &earlier.delivered else {
+            let fmt = &time::format_description::well_known::Rfc3339;
+            return Err(RecoveryError::failed(
+                502,
+                "delivery_unconfirmed",
+                format!(
+                    "the service stopped while the pass was being sent, so it may or may not have arrived; it was not sent again. It stays valid until {} UTC. If the user did not receive it, submit a new request: its pass replaces this one.",
+                    expires_at.format(fmt).unwrap_or_default()
+                ),
+            ));
+        };
+        details["to"] = json!(delivered.to);
+        details["provider"] = json!(delivered.provider);
+        let address = self.address_of_record(&user, request.channel).await?;
+        let notified = self.notify(&user, &address, expires_at, &request.ticket).await;
+        details["notified"] = json!(notified);
+        Ok(Issued {
+            request_id: journal.request_id(),
+            user_id: user.id,
+            tap_method_id: earlier.method_id.clone().unwrap_or_default(),
+            start: earlier.start.unwrap_or(now),
+            expires_at,
+            usable_once: earlier.usable_once,
+            channel: request.channel,
+            to_masked: delivered.to.clone(),
+            provider: delivered.provider.clone(),
+            message_id: delivered.message_id.clone(),
+            notified,
+            pass: None,
+        })
+    }
+
+    /// Before a retry creates a pass: delete the one an earlier attempt created but never handed
+    /// to a provider (saved in the journal), or, when the attempt died between creating it and
+    /// saving that step (its intent record is in the audit trail), any pass created since the
+    /// request was first claimed. Either way no undelivered pass stays usable.
+    async fn clean_up_earlier(
+        &self,
+        journal: &dyn Journal,
+        earlier: &TapProgress,
+        user: &Uuid,
+    ) -> Result<(), RecoveryError> {
+        let delete = |id: String| async move {
+            match self.graph.delete_tap(user, &id).await {
+                Err(e) if e.status() != Some(404) => Err(graph_failed(e)),
+                _ => Ok(()),
+            }
+        };
+        if let Some(id) = &earlier.method_id {
+            tracing::warn!(tap_method_id = %id, "deleting the undelivered pass of an earlier attempt");
+            delete(id.clone()).await?;
+            return journal.save(&TapProgress::default()).await;
+        }
+        if !journal.is_retry() {
+            return Ok(());
+        }
+        let since = journal.started_at() - time::Duration::minutes(1);
+        let filter = AuditFilter {
+            from: since,
+            to: OffsetDateTime::now_utc(),
+            user: None,
+            ticket: None,
+            action: Some("tap.issue".into()),
+            outcome: None,
+        };
+        let intent = self
+            .audit
+            .query(&filter)
+            .await
+            .map_err(|_| audit_down())?
+            .iter()
+            .any(|r| r.request_id == Some(journal.request_id()) && r.outcome.is_none());
+        if !intent {
+            return Ok(());
+        }
+        for tap in self.graph.list_taps(user).await.map_err(graph_failed)? {
+            if tap.created_date_time.is_some_and(|c| c >= since) {
+                tracing::warn!(tap_method_id = %tap.id, "deleting a pass an earlier attempt created but never recorded");
+                delete(tap.id).await?;
+            }
+        }
+        Ok(())
     }
 
     async fn address_of_record(&self, user: &User, channel: Channel) -> Result<Address, RecoveryError> {
@@ -502,6 +673,7 @@ impl TapContext<'_> {
 pub(crate) fn check_verification(
     s: &TapSettings,
     verification: Option<&VerificationBody>,
+    as_of: Option<OffsetDateTime>,
     details: &mut Value,
 ) -> Result<(), RecoveryError> {
     if !s.require_verification {
@@ -514,7 +686,8 @@ pub(crate) fn check_verification(
             "verification {method, verifiedBy, verifiedAt} is required",
         )
     })?;
-    let age = OffsetDateTime::now_utc() - v.verified_at;
+    // A queued request is judged as of when it was accepted, not when a worker got to it.
+    let age = as_of.unwrap_or_else(OffsetDateTime::now_utc) - v.verified_at;
     if age > time::Duration::minutes(i64::from(s.verification_max_age_minutes)) || age < -time::Duration::minutes(2) {
         return Err(RecoveryError::refused(
             422,

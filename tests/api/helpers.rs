@@ -38,6 +38,7 @@ pub fn test_settings(sim: &Simulator) -> HashMap<String, String> {
         ("KEY_VAULT_URI", sim.key_vault_uri()),
         ("AZURE_CLIENT_ID", seed.managed_identity.client_id.clone()),
         ("AUDIT_DIR", temp_dir("audit").to_string_lossy().into_owned()),
+        ("REQUESTS_DIR", temp_dir("requests").to_string_lossy().into_owned()),
         ("MAIL_SENDER", "mfa-recovery@contoso.test".to_owned()),
         ("ACS_ENDPOINT", format!("{}/acs", sim.base_url())),
         ("ACS_ACCESS_KEY_SECRET", "acs-access-key".to_owned()),

@@ -1,0 +1,733 @@
+//! Asynchronous intake: ITSM webhooks and flows hand a request in (`POST /api/requests`), it is
+//! kept as a record and queued, a queue-triggered worker carries it out with the same code as the
+//! synchronous functions, and the result is written back to the ticket.
+//!
+//! Exactly once, however often a request arrives or a worker dies:
+//! - The request id is derived from the idempotency key (`Idempotency-Key`, or system + ticket +
+//!   action), and the record is created with `If-None-Match: *`: of fifty duplicate webhooks one
+//!   creates it, the others read it and answer with it.
+//! - A worker claims the record with `If-Match` on its ETag; a second delivery of the message
+//!   finds it claimed and completes without acting. The host's retry of the same message (a higher
+//!   dequeue count) takes over at once; any other delivery takes over when the claim expires.
+//! - Every step of the pass is saved before the next starts (`recovery::Journal`): a retry knows
+//!   whether the pass was created, handed to the provider, or delivered, and never sends a second.
+
+pub mod queue;
+pub mod store;
+pub mod submission;
+pub mod writeback;
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+use tokio::sync::Mutex;
+use uuid::Uuid;
+
+use crate::audit::{AuditEvent, CallerRecord, Outcome, Phase, Target, Ticket};
+use crate::recovery::reset::ResetRequest;
+use crate::recovery::tap::{TapContext, TapRequest};
+use crate::recovery::{Journal, RecoveryError, TapProgress};
+use queue::RequestQueue;
+use store::{RecordStore, StorageError};
+pub use submission::{Action, Source, Submission};
+use writeback::WriteBack;
+
+/// The queue the worker reads and the one the host moves exhausted messages to.
+pub const QUEUE: &str = "recovery-requests";
+pub const POISON_QUEUE: &str = "recovery-requests-poison";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum State {
+    Accepted,
+    Running,
+    Succeeded,
+    Refused,
+    Failed,
+}
+
+impl State {
+    pub fn is_final(self) -> bool {
+        matches!(self, State::Succeeded | State::Refused | State::Failed)
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Accepted => "accepted",
+            State::Running => "running",
+            State::Succeeded => "succeeded",
+            State::Refused => "refused",
+            State::Failed => "failed",
+        }
+    }
+}
+
+/// A worker's hold on a request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Claim {
+    pub message_id: Option<String>,
+    pub dequeue_count: u32,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub until: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WriteBackState {
+    None,
+    Pending,
+    Done,
+    Failed,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WriteBackStatus {
+    pub state: WriteBackState,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    #[serde(default)]
+    pub attempts: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+}
+
+/// One request, as kept in its record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RequestRecord {
+    pub id: Uuid,
+    pub idempotency_key: String,
+    pub fingerprint: String,
+    pub action: Action,
+    pub user: String,
+    /// The synchronous function's body (ticket, reason, verification; never a secret).
+    pub body: Value,
+    pub source: Source,
+    pub caller: CallerRecord,
+    pub state: State,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option", default, skip_serializing_if = "Option::is_none")]
+    pub queued_at: Option<OffsetDateTime>,
+    #[serde(default)]
+    pub attempts: u32,
+    #[serde(with = "time::serde::rfc3339::option", default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<OffsetDateTime>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub claim: Option<Claim>,
+    #[serde(default)]
+    pub progress: TapProgress,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    /// The status code the synchronous function would have answered, and its body.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub result: Option<Value>,
+    #[serde(with = "time::serde::rfc3339::option", default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<OffsetDateTime>,
+    pub write_back: WriteBackStatus,
+}
+
+pub(crate) fn rfc3339(t: OffsetDateTime) -> String {
+    t.replace_nanosecond(0)
+        .unwrap_or(t)
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+impl RequestRecord {
+    /// What a caller sees (`GET /api/requests/{id}`, the callback): state and result, never the
+    /// request's verification details and never a pass.
+    pub fn view(&self) -> Value {
+        let mut v = json!({
+            "requestId": self.id,
+            "status": self.state.as_str(),
+            "statusUrl": format!("/api/requests/{}", self.id),
+            "action": self.action.as_str(),
+            "user": self.user,
+            "source": {"system": self.source.system, "ticket": self.source.ticket},
+            "createdAt": rfc3339(self.created_at),
+            "updatedAt": rfc3339(self.updated_at),
+            "attempts": self.attempts,
+        });
+        if let Some(status) = self.status {
+            v["resultStatus"] = json!(status);
+        }
+        if let Some(result) = &self.result {
+            v["result"] = result.clone();
+        }
+        if let Some(at) = self.finished_at {
+            v["finishedAt"] = json!(rfc3339(at));
+        }
+        if let Some(e) = &self.last_error
+            && !self.state.is_final()
+        {
+            v["lastError"] = json!(e);
+        }
+        if self.write_back.state != WriteBackState::None {
+            v["writeBack"] = json!({"target": self.write_back.target, "state": self.write_back.state});
+        }
+        v
+    }
+
+    fn ticket(&self) -> Ticket {
+        Ticket {
+            system: self.source.system.clone(),
+            id: self.source.ticket.clone(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum IntakeError {
+    #[error("request storage is unavailable: {0}")]
+    Unavailable(String),
+    #[error("request {0} was accepted under the same key with different content")]
+    KeyReused(Uuid),
+}
+
+impl From<StorageError> for IntakeError {
+    fn from(e: StorageError) -> Self {
+        IntakeError::Unavailable(e.to_string())
+    }
+}
+
+/// What a submission led to.
+#[derive(Debug)]
+pub enum Submitted {
+    Accepted(RequestRecord),
+    Duplicate(RequestRecord),
+}
+
+/// One delivery of a queue message.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub message_id: Option<String>,
+    pub dequeue_count: u32,
+}
+
+/// How an invocation ends: `Done` completes the message, `Retry` fails the invocation so the host
+/// delivers the message again (and, after `maxDequeueCount`, to the poison queue).
+#[derive(Debug, PartialEq, Eq)]
+pub enum WorkOutcome {
+    Done(String),
+    Retry(String),
+}
+
+pub struct Intake {
+    store: Arc<dyn RecordStore>,
+    queue: Arc<dyn RequestQueue>,
+    pub writeback: WriteBack,
+    claim: time::Duration,
+    /// `dev`: the in-process queue's receiving end, taken once by the pump.
+    pub local: Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<Uuid>>>,
+}
+
+fn name(id: Uuid) -> String {
+    format!("{id}.json")
+}
+
+fn encode(record: &RequestRecord) -> Vec<u8> {
+    serde_json::to_vec(record).expect("a record serializes")
+}
+
+fn decode(data: &[u8]) -> Result<RequestRecord, StorageError> {
+    serde_json::from_slice(data).map_err(|e| StorageError::Unavailable(format!("a request record is unreadable: {e}")))
+}
+
+/// Test hook (`dev` builds only): `MFA_RECOVERY_CRASH_AT=<step>` aborts the process right after
+/// that step was saved, the way a worker killed by the platform stops.
+fn crash_point(step: &str) {
+    #[cfg(feature = "dev")]
+    if std::env::var("MFA_RECOVERY_CRASH_AT").as_deref() == Ok(step) {
+        eprintln!("MFA_RECOVERY_CRASH_AT={step}: aborting");
+        std::process::abort();
+    }
+    #[cfg(not(feature = "dev"))]
+    let _ = step;
+}
+
+impl Intake {
+    pub fn new(
+        store: Arc<dyn RecordStore>,
+        queue: Arc<dyn RequestQueue>,
+        writeback: WriteBack,
+        claim_seconds: u32,
+        local: Option<tokio::sync::mpsc::UnboundedReceiver<Uuid>>,
+    ) -> Intake {
+        Intake {
+            store,
+            queue,
+            writeback,
+            claim: time::Duration::seconds(i64::from(claim_seconds)),
+            local: Mutex::new(local),
+        }
+    }
+
+    /// Keep and queue a validated request, or find the one already kept under its key.
+    ///
+    /// # Errors
+    /// Storage is down (nothing was queued), or the key was used for a different request.
+    pub async fn submit(&self, submission: Submission, caller: CallerRecord) -> Result<Submitted, IntakeError> {
+        let id = submission::request_id(&submission.idempotency_key);
+        let now = submission::now();
+        let write_back_target = None::<String>;
+        let mut record = RequestRecord {
+            id,
+            idempotency_key: submission.idempotency_key,
+            fingerprint: submission.fingerprint,
+            action: submission.action,
+            user: submission.user,
+            body: submission.body,
+            source: submission.source,
+            caller,
+            state: State::Accepted,
+            created_at: now,
+            updated_at: now,
+            queued_at: None,
+            attempts: 0,
+            started_at: None,
+            claim: None,
+            progress: TapProgress::default(),
+            last_error: None,
+            status: None,
+            result: None,
+            finished_at: None,
+            write_back: WriteBackStatus {
+                state: WriteBackState::None,
+                target: write_back_target,
+                attempts: 0,
+                last_error: None,
+            },
+        };
+        record.write_back.target = self.writeback.target(&record).map(|t| t.as_str().to_owned());
+        let (mut record, etag, fresh) = match self.store.create(&name(id), &encode(&record)).await {
+            Ok(etag) => (record, etag, true),
+            Err(StorageError::Conflict(_)) => {
+                let stored = self
+                    .store
+                    .read(&name(id))
+                    .await?
+                    .ok_or_else(|| IntakeError::Unavailable("a record vanished".into()))?;
+                let existing = decode(&stored.data)?;
+                if existing.fingerprint != record.fingerprint {
+                    return Err(IntakeError::KeyReused(id));
+                }
+                (existing, stored.etag, false)
+            }
+            Err(e) => return Err(e.into()),
+        };
+        // Queue it, unless an earlier delivery already did (a crash between keeping and queueing
+        // is mended by the sender's retry).
+        if record.state == State::Accepted && record.queued_at.is_none() {
+            self.queue.send(id).await?;
+            record.queued_at = Some(submission::now());
+            if let Err(e) = self.store.replace(&name(id), &encode(&record), &etag).await {
+                // Queued all the same; the mark only saves a re-queue on a later duplicate.
+                tracing::debug!(error = %e, "the queued mark was not saved");
+            }
+        }
+        Ok(if fresh {
+            Submitted::Accepted(record)
+        } else {
+            Submitted::Duplicate(record)
+        })
+    }
+
+    /// # Errors
+    /// Storage is down.
+    pub async fn get(&self, id: Uuid) -> Result<Option<RequestRecord>, IntakeError> {
+        match self.store.read(&name(id)).await? {
+            None => Ok(None),
+            Some(v) => Ok(Some(decode(&v.data)?)),
+        }
+    }
+
+    /// The `recovery-worker` function: claim the request, carry it out, save the result, write it
+    /// back.
+    pub async fn work(&self, context: &TapContext<'_>, delivery: &Delivery, id: Uuid) -> WorkOutcome {
+        let (record, etag) = match self.claim(delivery, id).await {
+            Ok(Claimed::Go(record, etag)) => (record, etag),
+            Ok(Claimed::Final(record, etag)) => return self.write_back(context, record, etag).await,
+            Ok(Claimed::Skip(why)) => return WorkOutcome::Done(why),
+            Err(e) => return WorkOutcome::Retry(format!("request storage: {e}")),
+        };
+        crash_point("after_claim");
+        tracing::info!(request_id = %id, attempt = record.attempts, action = record.action.as_str(), "running a queued request");
+        let journal = RecordJournal {
+            store: self.store.clone(),
+            progress: record.progress.clone(),
+            retry: record.attempts > 1,
+            started_at: record.started_at.unwrap_or(record.created_at),
+            accepted_at: record.created_at,
+            id,
+            current: Mutex::new((record.clone(), etag)),
+        };
+        let ran = run(context, &record, &journal).await;
+        let (mut record, etag) = journal.current.into_inner();
+        let now = submission::now();
+        record.updated_at = now;
+        record.claim = None;
+        if let Some(reason) = ran.retry {
+            record.last_error = Some(reason.clone());
+            record.status = Some(ran.status);
+            record.result = Some(ran.result);
+            return match self.store.replace(&name(id), &encode(&record), &etag).await {
+                Ok(_) => WorkOutcome::Retry(reason),
+                Err(e) => WorkOutcome::Retry(format!("{reason}; and the record was not saved: {e}")),
+            };
+        }
+        record.state = ran.state;
+        record.status = Some(ran.status);
+        record.result = Some(ran.result);
+        record.finished_at = Some(now);
+        if record.write_back.target.is_some() {
+            record.write_back.state = WriteBackState::Pending;
+        }
+        let etag = match self.store.replace(&name(id), &encode(&record), &etag).await {
+            Ok(etag) => etag,
+            Err(StorageError::Conflict(_)) => {
+                return WorkOutcome::Done(format!("request {id} was taken over by another invocation"));
+            }
+            Err(e) => return WorkOutcome::Retry(format!("the result could not be saved: {e}")),
+        };
+        tracing::info!(request_id = %id, state = record.state.as_str(), "queued request finished");
+        self.write_back(context, record, etag).await
+    }
+
+    async fn claim(&self, delivery: &Delivery, id: Uuid) -> Result<Claimed, StorageError> {
+        for _ in 0..5 {
+            let Some(stored) = self.store.read(&name(id)).await? else {
+                return Ok(Claimed::Skip(format!("no request {id}: nothing to do")));
+            };
+            let mut record = decode(&stored.data)?;
+            if record.state.is_final() {
+                return Ok(Claimed::Final(record, stored.etag));
+            }
+            let now = submission::now();
+            let take = match &record.claim {
+                None => true,
+                Some(c) => {
+                    c.until < now
+                        || (c.message_id.is_some()
+                            && c.message_id == delivery.message_id
+                            && c.dequeue_count < delivery.dequeue_count)
+                }
+            };
+            if !take {
+                return Ok(Claimed::Skip(format!(
+                    "request {id} is being run by another invocation; this delivery is complete"
+                )));
+            }
+            record.state = State::Running;
+            record.attempts += 1;
+            record.started_at.get_or_insert(now);
+            record.updated_at = now;
+            record.claim = Some(Claim {
+                message_id: delivery.message_id.clone(),
+                dequeue_count: delivery.dequeue_count,
+                at: now,
+                until: now + self.claim,
+            });
+            match self.store.replace(&name(id), &encode(&record), &stored.etag).await {
+                Ok(etag) => return Ok(Claimed::Go(record, etag)),
+                Err(StorageError::Conflict(_)) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(Claimed::Skip(format!("request {id} is contended; another invocation has it")))
+    }
+
+    /// Write a finished request's result back, if it has somewhere to go and has not gone yet.
+    async fn write_back(&self, context: &TapContext<'_>, mut record: RequestRecord, etag: String) -> WorkOutcome {
+        if record.write_back.state != WriteBackState::Pending {
+            return WorkOutcome::Done(format!("request {} is {}", record.id, record.state.as_str()));
+        }
+        let Some(target) = self.writeback.target(&record) else {
+            return WorkOutcome::Done("no write-back target".into());
+        };
+        let sent = self.writeback.send(target, &record).await;
+        record.write_back.attempts += 1;
+        record.updated_at = submission::now();
+        let outcome = match &sent {
+            Ok(()) => {
+                record.write_back.state = WriteBackState::Done;
+                record.write_back.last_error = None;
+                WorkOutcome::Done(format!("request {} is {}; written back to {}", record.id, record.state.as_str(), target.as_str()))
+            }
+            Err(e) => {
+                record.write_back.last_error = Some(e.to_string());
+                WorkOutcome::Retry(format!("the write-back to {} failed: {e}", target.as_str()))
+            }
+        };
+        if let Err(e) = self.store.replace(&name(record.id), &encode(&record), &etag).await {
+            tracing::warn!(error = %e, "the write-back state was not saved");
+        }
+        let event_outcome = match &sent {
+            Ok(()) => Outcome::Succeeded,
+            Err(_) => Outcome::Failed("write_back_failed".into()),
+        };
+        audit(context, &record, "request.writeback", event_outcome, json!({"target": target.as_str(), "attempt": record.write_back.attempts})).await;
+        outcome
+    }
+
+    /// The `recovery-poison` function: a request whose message exhausted its retries ends `failed`
+    /// (an undelivered pass is deleted first), is audited, and is written back.
+    pub async fn poison(&self, context: &TapContext<'_>, id: Uuid) -> WorkOutcome {
+        for _ in 0..5 {
+            let stored = match self.store.read(&name(id)).await {
+                Ok(Some(s)) => s,
+                Ok(None) => return WorkOutcome::Done(format!("no request {id}: nothing to close")),
+                Err(e) => return WorkOutcome::Retry(format!("request storage: {e}")),
+            };
+            let mut record = match decode(&stored.data) {
+                Ok(r) => r,
+                Err(e) => return WorkOutcome::Done(e.to_string()),
+            };
+            if record.state.is_final() {
+                if record.write_back.state != WriteBackState::Pending {
+                    return WorkOutcome::Done(format!("request {id} is already {}", record.state.as_str()));
+                }
+                // The write-back exhausted the retries: one last try, then it is marked failed.
+                let outcome = self.write_back(context, record.clone(), stored.etag.clone()).await;
+                if let WorkOutcome::Retry(why) = outcome {
+                    if let Ok(Some(latest)) = self.store.read(&name(id)).await
+                        && let Ok(mut r) = decode(&latest.data)
+                    {
+                        r.write_back.state = WriteBackState::Failed;
+                        let _ = self.store.replace(&name(id), &encode(&r), &latest.etag).await;
+                    }
+                    return WorkOutcome::Done(format!("request {id}: write-back given up: {why}"));
+                }
+                return outcome;
+            }
+            let now = submission::now();
+            if record.claim.as_ref().is_some_and(|c| c.until > now) {
+                return WorkOutcome::Done(format!(
+                    "request {id} is being run by another invocation; it will finish it"
+                ));
+            }
+            // A pass created and never handed to a provider must not stay usable.
+            let mut cleanup = "";
+            if let Some(method) = &record.progress.method_id
+                && !record.progress.delivering
+                && record.progress.delivered.is_none()
+            {
+                let user = crate::graph::models::UserRef::parse(&record.user);
+                let found = match user {
+                    Ok(u) => context.graph.get_user(&u).await.ok().flatten(),
+                    Err(_) => None,
+                };
+                cleanup = match found {
+                    Some(u) if context.graph.delete_tap(&u.id, method).await.is_ok() => {
+                        " The undelivered pass was deleted."
+                    }
+                    _ => " A pass may exist for the user: delete it in the admin center.",
+                };
+            }
+            let last = record.last_error.clone().unwrap_or_else(|| "no detail".into());
+            let message = format!(
+                "the request failed {} times and will not be tried again; the last error: {last}.{cleanup}",
+                record.attempts
+            );
+            record.state = State::Failed;
+            record.status = Some(500);
+            record.result = Some(json!({"error": {"code": "retries_exhausted", "message": message}}));
+            record.finished_at = Some(now);
+            record.updated_at = now;
+            record.claim = None;
+            if record.write_back.target.is_some() {
+                record.write_back.state = WriteBackState::Pending;
+            }
+            match self.store.replace(&name(id), &encode(&record), &stored.etag).await {
+                Ok(etag) => {
+                    audit(
+                        context,
+                        &record,
+                        "request.close",
+                        Outcome::Failed("retries_exhausted".into()),
+                        json!({"attempts": record.attempts, "lastError": last}),
+                    )
+                    .await;
+                    let outcome = self.write_back(context, record, etag).await;
+                    return match outcome {
+                        WorkOutcome::Retry(why) => {
+                            WorkOutcome::Done(format!("request {id} closed as failed; {why}"))
+                        }
+                        done => done,
+                    };
+                }
+                Err(StorageError::Conflict(_)) => continue,
+                Err(e) => return WorkOutcome::Retry(format!("request storage: {e}")),
+            }
+        }
+        WorkOutcome::Retry(format!("request {id} is contended"))
+    }
+}
+
+enum Claimed {
+    Go(RequestRecord, String),
+    Final(RequestRecord, String),
+    Skip(String),
+}
+
+async fn audit(context: &TapContext<'_>, record: &RequestRecord, action: &str, outcome: Outcome, details: Value) {
+    let event = AuditEvent {
+        caller: record.caller.clone(),
+        action: action.to_owned(),
+        target: Some(Target {
+            object_id: None,
+            upn: Some(record.user.clone()),
+        }),
+        ticket: Some(record.ticket()),
+        request_id: Some(record.id),
+        phase: Phase::Outcome,
+        outcome: Some(outcome),
+        details,
+    };
+    if let Err(e) = context.audit.record(event).await {
+        tracing::error!(error = %e, "an intake audit record could not be written");
+    }
+}
+
+/// What one attempt came to.
+struct Ran {
+    state: State,
+    status: u16,
+    result: Value,
+    /// Set when the attempt should be repeated (a fault another try may get past).
+    retry: Option<String>,
+}
+
+/// Faults a later attempt may get past; refusals and `delivery_unconfirmed` are final.
+fn retryable(e: &RecoveryError) -> bool {
+    !e.refusal && e.code != "delivery_unconfirmed" && matches!(e.status, 409 | 500..=504)
+}
+
+fn from_error(e: &RecoveryError) -> Ran {
+    Ran {
+        state: if e.refusal { State::Refused } else { State::Failed },
+        status: e.status,
+        result: e.body(),
+        retry: retryable(e).then(|| format!("{} ({})", e.message, e.code)),
+    }
+}
+
+async fn run(context: &TapContext<'_>, record: &RequestRecord, journal: &RecordJournal) -> Ran {
+    let body = record.body.to_string();
+    match record.action {
+        Action::Tap => {
+            let request = match TapRequest::parse(&record.user, body.as_bytes()) {
+                Ok(r) => r,
+                Err(e) => return from_error(&e),
+            };
+            match context.issue_with(&record.caller, request, Some(journal)).await {
+                Ok(mut issued) => {
+                    // A queued request never returns the pass, whatever TAP_RETURN_TO_CALLER says.
+                    issued.pass = None;
+                    Ran {
+                        state: State::Succeeded,
+                        status: 201,
+                        result: issued.body(),
+                        retry: None,
+                    }
+                }
+                Err(e) => from_error(&e),
+            }
+        }
+        Action::Reset | Action::ResetTap => {
+            let request = match ResetRequest::parse(&record.user, body.as_bytes()) {
+                Ok(r) => r,
+                Err(e) => return from_error(&e),
+            };
+            match context.reset_with(&record.caller, request, true, Some(journal)).await {
+                Ok(r) if r.complete() => Ran {
+                    state: State::Succeeded,
+                    status: 200,
+                    result: r.body(),
+                    retry: None,
+                },
+                Ok(r) => {
+                    let again = !r.failed.is_empty() || r.tap_error.as_ref().is_some_and(retryable);
+                    Ran {
+                        state: State::Failed,
+                        status: 502,
+                        result: r.body(),
+                        retry: again.then(|| "the reset is incomplete (reset_incomplete)".to_owned()),
+                    }
+                }
+                Err(e) => from_error(&e),
+            }
+        }
+    }
+}
+
+/// The request record as the recovery procedures' journal: each step is a conditional write.
+struct RecordJournal {
+    store: Arc<dyn RecordStore>,
+    id: Uuid,
+    progress: TapProgress,
+    retry: bool,
+    started_at: OffsetDateTime,
+    accepted_at: OffsetDateTime,
+    current: Mutex<(RequestRecord, String)>,
+}
+
+#[async_trait::async_trait]
+impl Journal for RecordJournal {
+    fn request_id(&self) -> Uuid {
+        self.id
+    }
+    fn started_at(&self) -> OffsetDateTime {
+        self.started_at
+    }
+    fn accepted_at(&self) -> OffsetDateTime {
+        self.accepted_at
+    }
+    fn is_retry(&self) -> bool {
+        self.retry
+    }
+    fn progress(&self) -> TapProgress {
+        self.progress.clone()
+    }
+
+    async fn save(&self, progress: &TapProgress) -> Result<(), RecoveryError> {
+        let mut current = self.current.lock().await;
+        let (record, etag) = &mut *current;
+        record.progress = progress.clone();
+        record.updated_at = submission::now();
+        match self.store.replace(&name(self.id), &encode(record), etag).await {
+            Ok(new) => *etag = new,
+            Err(StorageError::Conflict(_)) => {
+                return Err(RecoveryError::failed(
+                    409,
+                    "claim_lost",
+                    "another invocation took the request over; this one stopped",
+                ));
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "a request step could not be saved");
+                return Err(RecoveryError::failed(
+                    503,
+                    "storage_unavailable",
+                    "request storage is unavailable; the request will be tried again",
+                ));
+            }
+        }
+        drop(current);
+        if progress.delivered.is_some() {
+            crash_point("after_delivery");
+        } else if progress.method_id.is_some() && !progress.delivering {
+            crash_point("after_tap_created");
+        }
+        Ok(())
+    }
+}

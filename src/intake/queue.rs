@@ -1,0 +1,110 @@
+//! The `recovery-requests` queue: a Storage queue in Azure (azure_storage_queue with the managed
+//! identity), or, in `dev`, an in-process channel that a pump drains the way the host would.
+//!
+//! Messages are the JSON text `{"requestId": "<uuid>"}`, unencoded (`messageEncoding: none` in
+//! host.json); the request itself lives in its record.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use azure_core::credentials::TokenCredential;
+use azure_core::http::Transport;
+use azure_storage_queue::models::QueueMessage as SdkMessage;
+use azure_storage_queue::{QueueClient, QueueClientOptions};
+use tokio::sync::mpsc;
+use url::Url;
+use uuid::Uuid;
+
+use super::store::StorageError;
+
+#[async_trait]
+pub trait RequestQueue: Send + Sync {
+    /// Put a request on the queue.
+    async fn send(&self, request_id: Uuid) -> Result<(), StorageError>;
+}
+
+/// The message text for a request.
+pub fn message_text(request_id: Uuid) -> String {
+    serde_json::json!({ "requestId": request_id }).to_string()
+}
+
+/// A Storage queue through azure_storage_queue.
+pub struct StorageQueue {
+    client: QueueClient,
+}
+
+fn azure(e: azure_core::Error) -> StorageError {
+    StorageError::Unavailable(format!("queue storage: {e}"))
+}
+
+impl StorageQueue {
+    /// A client for `{service_uri}/{queue}`.
+    ///
+    /// # Errors
+    /// The URL is not usable with a credential (not https).
+    pub fn new(
+        service_uri: &Url,
+        queue: &str,
+        credential: Arc<dyn TokenCredential>,
+        transport: Option<Transport>,
+    ) -> Result<StorageQueue, StorageError> {
+        let mut url = service_uri.clone();
+        url.path_segments_mut()
+            .map_err(|_| StorageError::Unavailable("bad queue URL".into()))?
+            .pop_if_empty()
+            .push(queue);
+        let options = QueueClientOptions {
+            client_options: crate::azure::client_options(transport),
+            ..Default::default()
+        };
+        let client = QueueClient::new(url, Some(credential), Some(options)).map_err(azure)?;
+        Ok(StorageQueue { client })
+    }
+
+    /// Create the queue if it does not exist (the templates create it; this covers a fresh account).
+    ///
+    /// # Errors
+    /// Storage is unreachable or refuses the identity.
+    pub async fn ensure_queue(&self) -> Result<(), StorageError> {
+        match self.client.create(None).await {
+            Ok(_) => Ok(()),
+            Err(e) if e.http_status() == Some(azure_core::http::StatusCode::Conflict) => Ok(()),
+            Err(e) => Err(azure(e)),
+        }
+    }
+}
+
+#[async_trait]
+impl RequestQueue for StorageQueue {
+    async fn send(&self, request_id: Uuid) -> Result<(), StorageError> {
+        let message = SdkMessage {
+            message_text: Some(message_text(request_id)),
+        };
+        self.client
+            .send_message(message.try_into().map_err(azure)?, None)
+            .await
+            .map(|_| ())
+            .map_err(azure)
+    }
+}
+
+/// `dev`: an in-process queue; `host::pump_local_queue` plays the host's part.
+pub struct LocalQueue {
+    tx: mpsc::UnboundedSender<Uuid>,
+}
+
+impl LocalQueue {
+    pub fn new() -> (LocalQueue, mpsc::UnboundedReceiver<Uuid>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        (LocalQueue { tx }, rx)
+    }
+}
+
+#[async_trait]
+impl RequestQueue for LocalQueue {
+    async fn send(&self, request_id: Uuid) -> Result<(), StorageError> {
+        self.tx
+            .send(request_id)
+            .map_err(|_| StorageError::Unavailable("the local queue is closed".into()))
+    }
+}

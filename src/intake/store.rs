@@ -1,0 +1,202 @@
+//! Request records: one JSON document per request, written only conditionally (`If-None-Match: *`
+//! to create, `If-Match: <etag>` to change), so two workers can never both claim a request and a
+//! stale writer can never overwrite a newer state. Blob Storage in Azure; a directory in `dev`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use azure_core::credentials::TokenCredential;
+use azure_core::http::{RequestContent, StatusCode, Transport};
+use azure_storage_blob::models::BlobClientUploadOptions;
+use azure_storage_blob::{BlobContainerClient, BlobContainerClientOptions};
+use sha2::{Digest, Sha256};
+use url::Url;
+
+pub use crate::audit::StorageError;
+
+/// A record as read: its bytes and the version to make the next write conditional on.
+#[derive(Debug, Clone)]
+pub struct Versioned {
+    pub data: Vec<u8>,
+    pub etag: String,
+}
+
+#[async_trait]
+pub trait RecordStore: Send + Sync {
+    /// Create `name`; `Conflict` when it exists. Returns the new version.
+    async fn create(&self, name: &str, data: &[u8]) -> Result<String, StorageError>;
+    /// Replace `name` if it is still at `etag`; `Conflict` when someone wrote it since.
+    async fn replace(&self, name: &str, data: &[u8], etag: &str) -> Result<String, StorageError>;
+    async fn read(&self, name: &str) -> Result<Option<Versioned>, StorageError>;
+}
+
+/// A directory, one file per record; a lock makes compare-and-swap atomic within the process
+/// (`dev` runs one process).
+pub struct FileRecords {
+    root: PathBuf,
+    lock: tokio::sync::Mutex<()>,
+}
+
+impl FileRecords {
+    pub fn new(root: PathBuf) -> FileRecords {
+        FileRecords {
+            root,
+            lock: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    async fn write(&self, name: &str, data: &[u8]) -> Result<String, StorageError> {
+        let path = self.root.join(name);
+        if let Some(parent) = path.parent() {
+            tokio::fs::create_dir_all(parent).await.map_err(io)?;
+        }
+        let temp = path.with_extension("tmp");
+        tokio::fs::write(&temp, data).await.map_err(io)?;
+        tokio::fs::rename(&temp, &path).await.map_err(io)?;
+        Ok(version(data))
+    }
+
+    async fn read_file(&self, name: &str) -> Result<Option<Vec<u8>>, StorageError> {
+        match tokio::fs::read(self.root.join(name)).await {
+            Ok(d) => Ok(Some(d)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io(e)),
+        }
+    }
+}
+
+fn io(e: std::io::Error) -> StorageError {
+    StorageError::Unavailable(format!("request directory: {e}"))
+}
+
+fn version(data: &[u8]) -> String {
+    hex::encode(&Sha256::digest(data)[..12])
+}
+
+#[async_trait]
+impl RecordStore for FileRecords {
+    async fn create(&self, name: &str, data: &[u8]) -> Result<String, StorageError> {
+        let _guard = self.lock.lock().await;
+        if self.read_file(name).await?.is_some() {
+            return Err(StorageError::Conflict(name.into()));
+        }
+        self.write(name, data).await
+    }
+
+    async fn replace(&self, name: &str, data: &[u8], etag: &str) -> Result<String, StorageError> {
+        let _guard = self.lock.lock().await;
+        match self.read_file(name).await? {
+            Some(current) if version(&current) == etag => self.write(name, data).await,
+            _ => Err(StorageError::Conflict(name.into())),
+        }
+    }
+
+    async fn read(&self, name: &str) -> Result<Option<Versioned>, StorageError> {
+        Ok(self.read_file(name).await?.map(|data| Versioned {
+            etag: version(&data),
+            data,
+        }))
+    }
+}
+
+/// Block blobs in one container, through azure_storage_blob with an Entra token credential.
+pub struct BlobRecords {
+    container: BlobContainerClient,
+}
+
+fn azure(e: azure_core::Error) -> StorageError {
+    StorageError::Unavailable(format!("blob storage: {e}"))
+}
+
+fn conflict_or(name: &str, e: azure_core::Error) -> StorageError {
+    match e.http_status() {
+        Some(StatusCode::Conflict | StatusCode::PreconditionFailed) => StorageError::Conflict(name.into()),
+        _ => azure(e),
+    }
+}
+
+impl BlobRecords {
+    /// # Errors
+    /// The URL is not usable with a credential (not https).
+    pub fn new(
+        service_uri: &Url,
+        container: &str,
+        credential: Arc<dyn TokenCredential>,
+        transport: Option<Transport>,
+    ) -> Result<BlobRecords, StorageError> {
+        let mut url = service_uri.clone();
+        url.path_segments_mut()
+            .map_err(|_| StorageError::Unavailable("bad blob URL".into()))?
+            .pop_if_empty()
+            .push(container);
+        let options = BlobContainerClientOptions {
+            client_options: crate::azure::client_options(transport),
+            ..Default::default()
+        };
+        let container = BlobContainerClient::new(url, Some(credential), Some(options)).map_err(azure)?;
+        Ok(BlobRecords { container })
+    }
+
+    /// Create the container if it does not exist (the templates create it; this covers a fresh
+    /// account).
+    ///
+    /// # Errors
+    /// Storage is unreachable or refuses the identity.
+    pub async fn ensure_container(&self) -> Result<(), StorageError> {
+        match self.container.create(None).await {
+            Ok(_) => Ok(()),
+            Err(e) if e.http_status() == Some(StatusCode::Conflict) => Ok(()),
+            Err(e) => Err(azure(e)),
+        }
+    }
+
+    async fn upload(&self, name: &str, data: &[u8], options: BlobClientUploadOptions<'_>) -> Result<String, StorageError> {
+        let options = BlobClientUploadOptions {
+            blob_content_type: Some("application/json".into()),
+            ..options
+        };
+        let result = self
+            .container
+            .blob_client(name)
+            .upload(RequestContent::from(data.to_vec()), Some(options))
+            .await
+            .map_err(|e| conflict_or(name, e))?;
+        result
+            .etag
+            .map(|e| e.to_string())
+            .ok_or_else(|| StorageError::Unavailable("blob storage returned no ETag".into()))
+    }
+}
+
+#[async_trait]
+impl RecordStore for BlobRecords {
+    async fn create(&self, name: &str, data: &[u8]) -> Result<String, StorageError> {
+        self.upload(name, data, BlobClientUploadOptions::default().if_not_exists())
+            .await
+    }
+
+    async fn replace(&self, name: &str, data: &[u8], etag: &str) -> Result<String, StorageError> {
+        let options = BlobClientUploadOptions {
+            if_match: Some(etag.into()),
+            ..Default::default()
+        };
+        self.upload(name, data, options).await
+    }
+
+    async fn read(&self, name: &str) -> Result<Option<Versioned>, StorageError> {
+        let response = match self.container.blob_client(name).download(None).await {
+            Ok(r) => r,
+            Err(e) if e.http_status() == Some(StatusCode::NotFound) => return Ok(None),
+            Err(e) => return Err(azure(e)),
+        };
+        let etag = response
+            .properties
+            .etag
+            .as_ref()
+            .map(ToString::to_string)
+            .ok_or_else(|| StorageError::Unavailable("blob storage returned no ETag".into()))?;
+        let data = response.body.collect().await.map_err(azure)?.to_vec();
+        Ok(Some(Versioned { data, etag }))
+    }
+}
