@@ -90,29 +90,57 @@ fn now() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
 }
 
+fn verified_at() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap()
+}
+
+/// A ServiceNow incident as its REST message sends it (the default field map).
+fn servicenow_incident(number: &str) -> String {
+    json!({
+        "sys_id": "9d385017c611228701d22104cc95c371", "number": number,
+        "u_affected_user": "alex.wilber@contoso.test", "u_recovery_action": "tap",
+        "u_delivery_channel": "email", "short_description": "lost phone",
+        "u_verification_method": "video call", "u_verified_by": "agent@contoso.test",
+        "u_verified_at": verified_at(),
+    })
+    .to_string()
+}
+
+/// A Jira issue as an automation rule's "Issue data (Jira format)" sends it.
+fn jira_issue(key: &str) -> String {
+    json!({"issue": {"key": key, "fields": {
+        "summary": "lost phone", "customfield_10050": "alex.wilber@contoso.test",
+        "customfield_10051": {"value": "tap"}, "customfield_10052": {"value": "email"},
+        "customfield_10055": "video call", "customfield_10056": "agent@contoso.test",
+        "customfield_10057": verified_at(),
+    }}})
+    .to_string()
+}
+
 #[tokio::test]
 async fn a_standard_webhook_with_a_valid_signature_is_accepted_once() {
     let app = spawn().await;
     let secret = app.sim.secret("webhook-servicenow").unwrap();
-    let body = r#"{"action":"tap","user":"alex.wilber@contoso.test"}"#;
+    let body = servicenow_incident("INC0010001");
     let ts = now();
-    let sig = standard_signature(&secret, "msg_1", ts, body);
-    // Past authentication, the unbuilt intake answers 501.
-    assert_eq!(
-        app.post_standard("msg_1", ts, &sig, body).await.0,
-        StatusCode::NOT_IMPLEMENTED
-    );
-    // The same delivery again is a replay.
-    assert_eq!(
-        app.post_standard("msg_1", ts, &sig, body).await.0,
-        StatusCode::UNAUTHORIZED
-    );
+    let sig = standard_signature(&secret, "msg_1", ts, &body);
+    let (status, first) = app.post_standard("msg_1", ts, &sig, &body).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{first}");
+    let first: Value = serde_json::from_str(&first).unwrap();
+    // The same delivery again (a sender's retry, or a replay) acts once: the original answers.
+    let (status, again) = app.post_standard("msg_1", ts, &sig, &body).await;
+    assert_eq!(status, StatusCode::OK);
+    let again: Value = serde_json::from_str(&again).unwrap();
+    assert_eq!(again["requestId"], first["requestId"]);
     // Several signatures (a sender mid-rotation): one valid is enough.
     let ts = now();
-    let both = format!("v1,AAAA {}", standard_signature(&secret, "msg_2", ts, body));
+    let body = servicenow_incident("INC0010002");
+    let both = format!("v1,AAAA {}", standard_signature(&secret, "msg_2", ts, &body));
     assert_eq!(
-        app.post_standard("msg_2", ts, &both, body).await.0,
-        StatusCode::NOT_IMPLEMENTED
+        app.post_standard("msg_2", ts, &both, &body).await.0,
+        StatusCode::ACCEPTED
     );
 }
 
@@ -183,15 +211,16 @@ async fn forged_stale_and_tampered_standard_webhooks_are_refused_with_one_body()
 async fn jira_signatures_are_checked_and_the_sender_needs_the_role() {
     let app = spawn().await;
     let secret = app.sim.secret("webhook-jira").unwrap();
-    let body = r#"{"issue":{"key":"HELP-42"}}"#;
+    let issue = jira_issue("HELP-42");
+    let body = issue.as_str();
     assert_eq!(
         app.post_jira("d-1", &jira_signature(&secret, body), body).await,
-        StatusCode::NOT_IMPLEMENTED
+        StatusCode::ACCEPTED
     );
     assert_eq!(
         app.post_jira("d-1", &jira_signature(&secret, body), body).await,
-        StatusCode::UNAUTHORIZED,
-        "replayed id"
+        StatusCode::OK,
+        "a replayed delivery finds the request it made and changes nothing"
     );
     assert_eq!(
         app.post_jira("d-2", &jira_signature("guess", body), body).await,
