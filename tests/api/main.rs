@@ -9,6 +9,7 @@ mod dev_command;
 mod graph_client;
 mod helpers;
 mod host_contract;
+mod intake;
 mod invocations;
 mod reset;
 mod tap;
