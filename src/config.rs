@@ -731,14 +731,13 @@ const JIRA_FIELDS: [(&str, &str); 9] = [
 ];
 
 fn field_map(key: &str, value: Option<&str>, defaults: &[(&str, &str)]) -> Result<FieldMap, ConfigError> {
-    let mut map: FieldMap = defaults.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+    let mut map: FieldMap = defaults
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
     if let Some(value) = value {
-        let given: std::collections::BTreeMap<String, String> = serde_json::from_str(value).map_err(|e| {
-            ConfigError::new(
-                key,
-                format!("is not a JSON object of field names to paths ({e})"),
-            )
-        })?;
+        let given: std::collections::BTreeMap<String, String> = serde_json::from_str(value)
+            .map_err(|e| ConfigError::new(key, format!("is not a JSON object of field names to paths ({e})")))?;
         for (name, path) in given {
             if !map.contains_key(&name) {
                 let known: Vec<&str> = defaults.iter().map(|(k, _)| *k).collect();
@@ -801,12 +800,16 @@ fn intake_settings<'a>(
     };
     let claim_seconds = match get("REQUEST_CLAIM_SECONDS") {
         None => 600,
-        Some(v) => v.parse::<u32>().ok().filter(|n| (1..=86_400).contains(n)).ok_or_else(|| {
-            ConfigError::new(
-                "REQUEST_CLAIM_SECONDS",
-                format!("'{v}' is not a number of seconds from 1 to 86400"),
-            )
-        })?,
+        Some(v) => v
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (1..=86_400).contains(n))
+            .ok_or_else(|| {
+                ConfigError::new(
+                    "REQUEST_CLAIM_SECONDS",
+                    format!("'{v}' is not a number of seconds from 1 to 86400"),
+                )
+            })?,
     };
     Ok(IntakeSettings {
         store,

@@ -86,7 +86,8 @@ pub fn dev_settings(sim: &Simulator, port: u16) -> anyhow::Result<Settings> {
     // The audit trail goes to a local directory unless you point dev at a storage account.
     if !vars.keys().any(|k| k.starts_with("AzureWebJobsStorage__")) {
         vars.entry("AUDIT_DIR".into()).or_insert_with(|| ".dev/audit".into());
-        vars.entry("REQUESTS_DIR".into()).or_insert_with(|| ".dev/requests".into());
+        vars.entry("REQUESTS_DIR".into())
+            .or_insert_with(|| ".dev/requests".into());
     }
     vars.entry("MFA_RECOVERY_LOG_FORMAT".into())
         .or_insert_with(|| "text".into());

@@ -91,7 +91,13 @@ async fn servicenow(
     if !body.is_object() {
         return error(StatusCode::BAD_REQUEST, "the body must be a JSON object");
     }
-    record(&state, "servicenow", "PATCH", format!("/api/now/table/{table}/{sys_id}"), body.clone());
+    record(
+        &state,
+        "servicenow",
+        "PATCH",
+        format!("/api/now/table/{table}/{sys_id}"),
+        body.clone(),
+    );
     let mut result = body;
     result["sys_id"] = json!(sys_id);
     Json(json!({"result": result})).into_response()
@@ -104,15 +110,27 @@ async fn jira(
     body: Bytes,
 ) -> Response {
     if !basic_ok(&state, &headers, JIRA_USER, "jira-api-token") {
-        return error(StatusCode::UNAUTHORIZED, "Client must be authenticated to access this resource.");
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "Client must be authenticated to access this resource.",
+        );
     }
     let Ok(body) = serde_json::from_slice::<Value>(&body) else {
         return error(StatusCode::BAD_REQUEST, "Unexpected character");
     };
     if !body["body"].is_string() || !body["public"].is_boolean() {
-        return error(StatusCode::BAD_REQUEST, "body (string) and public (boolean) are required");
+        return error(
+            StatusCode::BAD_REQUEST,
+            "body (string) and public (boolean) are required",
+        );
     }
-    record(&state, "jira", "POST", format!("/rest/servicedeskapi/request/{key}/comment"), body.clone());
+    record(
+        &state,
+        "jira",
+        "POST",
+        format!("/rest/servicedeskapi/request/{key}/comment"),
+        body.clone(),
+    );
     (
         StatusCode::CREATED,
         Json(json!({"id": uuid::Uuid::new_v4().to_string(), "body": body["body"], "public": body["public"]})),
@@ -126,12 +144,28 @@ async fn callback(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let header = |n: &str| headers.get(n).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
-    let (id, ts, signatures) = (header("webhook-id"), header("webhook-timestamp"), header("webhook-signature"));
+    let header = |n: &str| {
+        headers
+            .get(n)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let (id, ts, signatures) = (
+        header("webhook-id"),
+        header("webhook-timestamp"),
+        header("webhook-signature"),
+    );
     let fresh = ts
         .parse::<i64>()
         .is_ok_and(|t| (time::OffsetDateTime::now_utc().unix_timestamp() - t).abs() <= 300);
-    let secret = state.secrets.lock().unwrap().get("callback-signing").cloned().unwrap_or_default();
+    let secret = state
+        .secrets
+        .lock()
+        .unwrap()
+        .get("callback-signing")
+        .cloned()
+        .unwrap_or_default();
     let key_bytes = B64
         .decode(secret.strip_prefix("whsec_").unwrap_or(&secret))
         .unwrap_or_else(|_| secret.as_bytes().to_vec());
@@ -148,6 +182,12 @@ async fn callback(
     let Ok(body) = serde_json::from_slice::<Value>(&body) else {
         return error(StatusCode::BAD_REQUEST, "not JSON");
     };
-    record(&state, "callback", "POST", format!("/callbacks/{rest}"), json!({"webhookId": id, "payload": body}));
+    record(
+        &state,
+        "callback",
+        "POST",
+        format!("/callbacks/{rest}"),
+        json!({"webhookId": id, "payload": body}),
+    );
     StatusCode::NO_CONTENT.into_response()
 }

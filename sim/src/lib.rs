@@ -212,6 +212,11 @@ impl Simulator {
         control::issue(&self.state, request)
     }
 
+    /// Every request the simulator served so far (`GET /sim/requests`).
+    pub fn requests(&self) -> Vec<RequestRecord> {
+        self.state.requests.lock().unwrap().clone()
+    }
+
     /// What the simulated providers have sent so far.
     pub fn outbox(&self) -> Vec<OutboxItem> {
         self.state.outbox.lock().unwrap().clone()

@@ -39,10 +39,7 @@ pub struct WebhookVerifier {
 
 impl WebhookVerifier {
     pub fn new(senders: Vec<WebhookSender>, secrets: Arc<SecretCache>) -> WebhookVerifier {
-        WebhookVerifier {
-            senders,
-            secrets,
-        }
+        WebhookVerifier { senders, secrets }
     }
 
     /// Whether the request carries a webhook signature of a configured scheme.

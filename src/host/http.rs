@@ -199,10 +199,7 @@ pub async fn submit_request(
 ) -> Result<Response, ApiError> {
     let caller = guard_signed(&state, &headers, &body, Role::Request, "request.submit").await?;
     let intake = state.intake.clone().ok_or_else(intake_off)?;
-    let caller_id = caller
-        .object_id
-        .clone()
-        .unwrap_or_else(|| caller.via.clone());
+    let caller_id = caller.object_id.clone().unwrap_or_else(|| caller.via.clone());
     let caller = CallerRecord::from(&caller);
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let envelope = crate::intake::submission::Envelope {

@@ -131,7 +131,13 @@ async fn intake(
         Some(IntakeStore::Directory(dir)) => {
             let (queue, rx) = LocalQueue::new();
             let store = Arc::new(FileRecords::new(dir.clone()));
-            Some(Arc::new(Intake::new(store, Arc::new(queue), writeback, claim, Some(rx))))
+            Some(Arc::new(Intake::new(
+                store,
+                Arc::new(queue),
+                writeback,
+                claim,
+                Some(rx),
+            )))
         }
         Some(IntakeStore::Storage {
             blob_service_uri,
@@ -153,7 +159,13 @@ async fn intake(
             if let Err(e) = queue.ensure_queue().await {
                 tracing::warn!(error = %e, "the requests queue could not be checked at start-up");
             }
-            Some(Arc::new(Intake::new(Arc::new(store), Arc::new(queue), writeback, claim, None)))
+            Some(Arc::new(Intake::new(
+                Arc::new(store),
+                Arc::new(queue),
+                writeback,
+                claim,
+                None,
+            )))
         }
     })
 }

@@ -114,11 +114,19 @@ pub struct RequestRecord {
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
     pub updated_at: OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339::option", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        with = "time::serde::rfc3339::option",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub queued_at: Option<OffsetDateTime>,
     #[serde(default)]
     pub attempts: u32,
-    #[serde(with = "time::serde::rfc3339::option", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        with = "time::serde::rfc3339::option",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub started_at: Option<OffsetDateTime>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub claim: Option<Claim>,
@@ -131,7 +139,11 @@ pub struct RequestRecord {
     pub status: Option<u16>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub result: Option<Value>,
-    #[serde(with = "time::serde::rfc3339::option", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        with = "time::serde::rfc3339::option",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub finished_at: Option<OffsetDateTime>,
     pub write_back: WriteBackStatus,
 }
@@ -325,9 +337,11 @@ impl Intake {
             }
             Err(e) => return Err(e.into()),
         };
-        // Queue it, unless an earlier delivery already did (a crash between keeping and queueing
-        // is mended by the sender's retry).
-        if record.state == State::Accepted && record.queued_at.is_none() {
+        // Queue it. A duplicate queues it again only when the first delivery kept it but never
+        // marked it queued (it died in between) and is not simply still at it: the sender's later
+        // retry mends the crash. A spare message is harmless (the worker acts once).
+        let stranded = record.created_at < now - time::Duration::seconds(30);
+        if record.state == State::Accepted && record.queued_at.is_none() && (fresh || stranded) {
             self.queue.send(id).await?;
             record.queued_at = Some(submission::now());
             if let Err(e) = self.store.replace(&name(id), &encode(&record), &etag).await {
@@ -443,7 +457,9 @@ impl Intake {
                 Err(e) => return Err(e),
             }
         }
-        Ok(Claimed::Skip(format!("request {id} is contended; another invocation has it")))
+        Ok(Claimed::Skip(format!(
+            "request {id} is contended; another invocation has it"
+        )))
     }
 
     /// Write a finished request's result back, if it has somewhere to go and has not gone yet.
@@ -461,7 +477,12 @@ impl Intake {
             Ok(()) => {
                 record.write_back.state = WriteBackState::Done;
                 record.write_back.last_error = None;
-                WorkOutcome::Done(format!("request {} is {}; written back to {}", record.id, record.state.as_str(), target.as_str()))
+                WorkOutcome::Done(format!(
+                    "request {} is {}; written back to {}",
+                    record.id,
+                    record.state.as_str(),
+                    target.as_str()
+                ))
             }
             Err(e) => {
                 record.write_back.last_error = Some(e.to_string());
@@ -475,7 +496,14 @@ impl Intake {
             Ok(()) => Outcome::Succeeded,
             Err(_) => Outcome::Failed("write_back_failed".into()),
         };
-        audit(context, &record, "request.writeback", event_outcome, json!({"target": target.as_str(), "attempt": record.write_back.attempts})).await;
+        audit(
+            context,
+            &record,
+            "request.writeback",
+            event_outcome,
+            json!({"target": target.as_str(), "attempt": record.write_back.attempts}),
+        )
+        .await;
         outcome
     }
 
@@ -559,9 +587,7 @@ impl Intake {
                     .await;
                     let outcome = self.write_back(context, record, etag).await;
                     return match outcome {
-                        WorkOutcome::Retry(why) => {
-                            WorkOutcome::Done(format!("request {id} closed as failed; {why}"))
-                        }
+                        WorkOutcome::Retry(why) => WorkOutcome::Done(format!("request {id} closed as failed; {why}")),
                         done => done,
                     };
                 }
@@ -725,7 +751,9 @@ impl Journal for RecordJournal {
         drop(current);
         if progress.delivered.is_some() {
             crash_point("after_delivery");
-        } else if progress.method_id.is_some() && !progress.delivering {
+        } else if progress.delivering {
+            crash_point("while_delivering");
+        } else if progress.method_id.is_some() {
             crash_point("after_tap_created");
         }
         Ok(())

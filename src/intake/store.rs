@@ -151,7 +151,12 @@ impl BlobRecords {
         }
     }
 
-    async fn upload(&self, name: &str, data: &[u8], options: BlobClientUploadOptions<'_>) -> Result<String, StorageError> {
+    async fn upload(
+        &self,
+        name: &str,
+        data: &[u8],
+        options: BlobClientUploadOptions<'_>,
+    ) -> Result<String, StorageError> {
         let options = BlobClientUploadOptions {
             blob_content_type: Some("application/json".into()),
             ..options

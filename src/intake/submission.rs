@@ -96,8 +96,8 @@ pub fn parse(
     intake: &IntakeSettings,
     tap: &TapSettings,
 ) -> Result<Submission, RecoveryError> {
-    let value: Value = serde_json::from_slice(body)
-        .map_err(|_| bad("invalid_request", "the body is not valid JSON"))?;
+    let value: Value =
+        serde_json::from_slice(body).map_err(|_| bad("invalid_request", "the body is not valid JSON"))?;
     let Value::Object(object) = value else {
         return Err(bad("invalid_request", "the body must be a JSON object"));
     };
@@ -126,10 +126,7 @@ pub fn parse(
                     ));
                 }
                 (Action::Reset, true) => {
-                    return Err(bad(
-                        "invalid_request",
-                        "a reset with a pass is the action reset+tap",
-                    ));
+                    return Err(bad("invalid_request", "a reset with a pass is the action reset+tap"));
                 }
                 _ => reset.verification,
             }
@@ -138,7 +135,12 @@ pub fn parse(
     check_verification(tap, verification.as_ref(), None, &mut json!({}))?;
     let idempotency_key = match envelope.idempotency_key {
         Some(key) if crate::recovery::text_ok(key, 200) => format!("key:{}:{key}", envelope.caller),
-        Some(_) => return Err(bad("invalid_request", "Idempotency-Key must be 1 to 200 printable characters")),
+        Some(_) => {
+            return Err(bad(
+                "invalid_request",
+                "Idempotency-Key must be 1 to 200 printable characters",
+            ));
+        }
         None => format!(
             "ticket:{}:{}:{}",
             source.system.to_ascii_lowercase(),
@@ -146,7 +148,8 @@ pub fn parse(
             action.as_str()
         ),
     };
-    let fingerprint = hex::encode(&Sha256::digest(json!([action, user.to_ascii_lowercase(), inner]).to_string().as_bytes())[..16]);
+    let fingerprint =
+        hex::encode(&Sha256::digest(json!([action, user.to_ascii_lowercase(), inner]).to_string().as_bytes())[..16]);
     Ok(Submission {
         action,
         user,
@@ -289,7 +292,10 @@ fn from_fields(
     let lifetime = match get("lifetimeMinutes") {
         None => None,
         Some(v) => Some(v.trim().parse::<u32>().map_err(|_| {
-            bad("invalid_request", format!("the {system} lifetime '{v}' is not a number of minutes"))
+            bad(
+                "invalid_request",
+                format!("the {system} lifetime '{v}' is not a number of minutes"),
+            )
         })?),
     };
     let mut tap = json!({"delivery": {"channel": get("channel").unwrap_or_else(|| "sms".into()).to_ascii_lowercase()}});
@@ -407,7 +413,13 @@ mod tests {
 
     #[test]
     fn one_key_one_id() {
-        assert_eq!(request_id("ticket:jira:HELP-1:tap"), request_id("ticket:jira:HELP-1:tap"));
-        assert_ne!(request_id("ticket:jira:HELP-1:tap"), request_id("ticket:jira:HELP-1:reset"));
+        assert_eq!(
+            request_id("ticket:jira:HELP-1:tap"),
+            request_id("ticket:jira:HELP-1:tap")
+        );
+        assert_ne!(
+            request_id("ticket:jira:HELP-1:tap"),
+            request_id("ticket:jira:HELP-1:reset")
+        );
     }
 }

@@ -110,13 +110,23 @@ impl WriteBack {
         let note = note(record);
         let request = match target {
             Target::ServiceNow => {
-                let sn = self.settings.servicenow.as_ref().ok_or((false, "ServiceNow is not configured".into()))?;
+                let sn = self
+                    .settings
+                    .servicenow
+                    .as_ref()
+                    .ok_or((false, "ServiceNow is not configured".into()))?;
                 let password = self.secret(&sn.password_secret).await?;
                 let mut url = sn.instance_url.clone();
                 url.path_segments_mut()
                     .map_err(|_| (false, "bad SERVICENOW_INSTANCE_URL".to_owned()))?
                     .pop_if_empty()
-                    .extend(["api", "now", "table", &sn.table, record.source.sys_id.as_deref().unwrap_or_default()]);
+                    .extend([
+                        "api",
+                        "now",
+                        "table",
+                        &sn.table,
+                        record.source.sys_id.as_deref().unwrap_or_default(),
+                    ]);
                 url.set_query(Some("sysparm_exclude_ref_link=true"));
                 self.http
                     .patch(url)
@@ -124,7 +134,11 @@ impl WriteBack {
                     .json(&json!({"work_notes": note}))
             }
             Target::Jira => {
-                let jira = self.settings.jira.as_ref().ok_or((false, "Jira is not configured".into()))?;
+                let jira = self
+                    .settings
+                    .jira
+                    .as_ref()
+                    .ok_or((false, "Jira is not configured".into()))?;
                 let token = self.secret(&jira.token_secret).await?;
                 let mut url = jira.base_url.clone();
                 url.path_segments_mut()

@@ -64,9 +64,17 @@ pub struct TapProgress {
     /// The pass was created (its method id; never the pass itself).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub method_id: Option<String>,
-    #[serde(with = "time::serde::rfc3339::option", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        with = "time::serde::rfc3339::option",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub start: Option<time::OffsetDateTime>,
-    #[serde(with = "time::serde::rfc3339::option", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        with = "time::serde::rfc3339::option",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub expires_at: Option<time::OffsetDateTime>,
     #[serde(default)]
     pub usable_once: bool,

@@ -149,7 +149,9 @@ impl ResetResult {
         }
         if self.resumed {
             body["resumed"] = json!(true);
-            body["note"] = json!("an earlier attempt removed the methods and sent the pass; this attempt only finished the request");
+            body["note"] = json!(
+                "an earlier attempt removed the methods and sent the pass; this attempt only finished the request"
+            );
         }
         if let Some(e) = &self.tap_error {
             body["tap"] = e.body();
@@ -233,7 +235,15 @@ impl TapContext<'_> {
         };
         let mut details = json!({"scope": format!("{:?}", request.scope).to_lowercase()});
         let result = self
-            .run_reset(caller, &request, request_id, &mut target, &mut details, may_tap, journal)
+            .run_reset(
+                caller,
+                &request,
+                request_id,
+                &mut target,
+                &mut details,
+                may_tap,
+                journal,
+            )
             .await;
         let outcome = match &result {
             Ok(r) if r.complete() => Outcome::Succeeded,

@@ -42,64 +42,97 @@ pub fn certs() -> &'static Certs {
     })
 }
 
-/// An Azurite blob service on a free port, killed on drop.
+/// Azurite services on free ports (blob, and queue when asked for), killed on drop.
 pub struct Azurite {
-    child: Child,
+    children: Vec<Child>,
     pub port: u16,
+    pub queue_port: Option<u16>,
+}
+
+fn spawn_service(service: &str, port: u16) -> Child {
+    let bin = repo_path(&format!("node_modules/.bin/azurite-{service}"));
+    assert!(
+        bin.exists(),
+        "Azurite is not installed: run `npm ci` (scripts/test does)"
+    );
+    let certs = certs();
+    let child = Command::new(bin)
+        .args([
+            format!("--{service}Host"),
+            "127.0.0.1".into(),
+            format!("--{service}Port"),
+            port.to_string(),
+        ])
+        .args(["--oauth", "basic"])
+        .arg("--cert")
+        .arg(&certs.cert)
+        .arg("--key")
+        .arg(&certs.key)
+        .args([
+            "--inMemoryPersistence",
+            "--skipApiVersionCheck",
+            "--disableTelemetry",
+            "--silent",
+        ])
+        .args(if service == "blob" {
+            &["--extentMemoryLimit", "64"][..]
+        } else {
+            &[][..]
+        })
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("azurite starts");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "Azurite {service} did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child
 }
 
 impl Azurite {
+    /// The blob service alone.
     pub fn start() -> Azurite {
-        let bin = repo_path("node_modules/.bin/azurite-blob");
-        assert!(
-            bin.exists(),
-            "Azurite is not installed: run `npm ci` (scripts/test does)"
-        );
-        let certs = certs();
         let port = free_port();
-        let child = Command::new(bin)
-            .args([
-                "--blobHost",
-                "127.0.0.1",
-                "--blobPort",
-                &port.to_string(),
-                "--oauth",
-                "basic",
-            ])
-            .arg("--cert")
-            .arg(&certs.cert)
-            .arg("--key")
-            .arg(&certs.key)
-            .args([
-                "--inMemoryPersistence",
-                "--skipApiVersionCheck",
-                "--disableTelemetry",
-                "--silent",
-                "--extentMemoryLimit",
-                "64",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("azurite starts");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "Azurite did not start");
-            std::thread::sleep(Duration::from_millis(50));
+        Azurite {
+            children: vec![spawn_service("blob", port)],
+            port,
+            queue_port: None,
         }
-        Azurite { child, port }
+    }
+
+    /// Blob and queue services.
+    pub fn start_with_queue() -> Azurite {
+        let port = free_port();
+        let queue_port = free_port();
+        Azurite {
+            children: vec![spawn_service("blob", port), spawn_service("queue", queue_port)],
+            port,
+            queue_port: Some(queue_port),
+        }
     }
 
     /// The blob service URL, path style (`https://127.0.0.1:PORT/devstoreaccount1`).
     pub fn blob_url(&self) -> String {
         format!("https://127.0.0.1:{}/devstoreaccount1", self.port)
     }
+
+    /// The queue service URL, path style.
+    pub fn queue_url(&self) -> String {
+        format!(
+            "https://127.0.0.1:{}/devstoreaccount1",
+            self.queue_port.expect("started with a queue")
+        )
+    }
 }
 
 impl Drop for Azurite {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        for child in &mut self.children {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
 

@@ -88,6 +88,16 @@ pub async fn spawn_app_with(extra: &[(&str, &str)]) -> TestApp {
 pub const ALL_ROLES: [&str; 4] = ["Recovery.Tap", "Recovery.Reset", "Recovery.Request", "Audit.Read"];
 
 impl TestApp {
+    /// A handle on an app started elsewhere (another process, or a custom set-up).
+    pub fn attach(base: String, sim: Simulator) -> TestApp {
+        TestApp {
+            base,
+            sim,
+            client: Client::new(),
+            stop: None,
+        }
+    }
+
     /// A caller token from the simulated tenant with `roles`.
     pub fn token(&self, roles: &[&str]) -> String {
         self.sim.issue_token(&mfa_recovery_sim::TokenRequest {

@@ -52,6 +52,10 @@ impl TestApp {
         (r.status(), r.json().await.unwrap())
     }
 
+    pub async fn submit_owned(&self, body: Value) -> (StatusCode, Value) {
+        self.submit(&body).await
+    }
+
     pub async fn request_state(&self, id: &str) -> Value {
         self.client
             .get(format!("{}/api/requests/{id}", self.base))
@@ -129,7 +133,11 @@ async fn a_request_is_accepted_at_once_run_by_the_worker_and_its_result_readable
     assert_eq!(done["status"], "succeeded", "{done}");
     assert_eq!(done["resultStatus"], 201);
     assert_eq!(done["result"]["delivery"]["to"], "a***r@personal.example");
-    assert_eq!(done["result"]["requestId"], id.as_str(), "the audit records carry the request id");
+    assert_eq!(
+        done["result"]["requestId"],
+        id.as_str(),
+        "the audit records carry the request id"
+    );
     // One pass, delivered once, and nowhere else: not in the status (even with
     // TAP_RETURN_TO_CALLER on, a queued request never returns it), the record or the trail.
     let passes = app.passes().await;
@@ -142,7 +150,12 @@ async fn a_request_is_accepted_at_once_run_by_the_worker_and_its_result_readable
         .collect();
     assert_eq!(carrying.len(), 1);
     assert_eq!(carrying[0].to, vec!["alex.wilber@personal.example".to_owned()]);
-    for text in [done.to_string(), accepted.to_string(), files_text(&requests), files_text(&audit)] {
+    for text in [
+        done.to_string(),
+        accepted.to_string(),
+        files_text(&requests),
+        files_text(&audit),
+    ] {
         assert!(!text.contains(&passes[0]));
     }
     let trail = files_text(&audit);
@@ -168,18 +181,85 @@ async fn bad_requests_are_refused_before_anything_is_kept_or_queued() {
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap();
     let cases: Vec<(&str, Value, u16, &str)> = vec![
-        ("no action", with(&|v| drop(v.as_object_mut().unwrap().remove("action"))), 400, "invalid_request"),
-        ("unknown action", with(&|v| v["action"] = json!("unlock")), 400, "invalid_request"),
-        ("no user", with(&|v| drop(v.as_object_mut().unwrap().remove("user"))), 400, "invalid_request"),
-        ("bad channel", with(&|v| v["delivery"]["channel"] = json!("fax")), 400, "invalid_request"),
-        ("an address", with(&|v| v["delivery"]["to"] = json!("+15550100")), 400, "address_not_allowed"),
-        ("no verification", with(&|v| drop(v.as_object_mut().unwrap().remove("verification"))), 400, "verification_required"),
-        ("stale verification", with(&|v| v["verification"]["verifiedAt"] = json!(stale)), 422, "verification_stale"),
-        ("callback elsewhere", with(&|v| v["callbackUrl"] = json!("https://169.254.169.254/latest")), 400, "callback_not_allowed"),
-        ("reset with a pass", with(&|v| {v["action"] = json!("reset"); v["tap"] = json!({"delivery": {"channel": "sms"}}); v.as_object_mut().unwrap().remove("delivery");}), 400, "invalid_request"),
-        ("reset+tap without one", with(&|v| {v["action"] = json!("reset+tap"); v.as_object_mut().unwrap().remove("delivery");}), 400, "invalid_request"),
-        ("servicenow without sys_id", json!({"sys_id": "x", "number": "INC1"}), 400, "invalid_request"),
-        ("jira without the user", json!({"issue": {"key": "HELP-1", "fields": {"customfield_10051": "tap"}}}), 400, "invalid_request"),
+        (
+            "no action",
+            with(&|v| drop(v.as_object_mut().unwrap().remove("action"))),
+            400,
+            "invalid_request",
+        ),
+        (
+            "unknown action",
+            with(&|v| v["action"] = json!("unlock")),
+            400,
+            "invalid_request",
+        ),
+        (
+            "no user",
+            with(&|v| drop(v.as_object_mut().unwrap().remove("user"))),
+            400,
+            "invalid_request",
+        ),
+        (
+            "bad channel",
+            with(&|v| v["delivery"]["channel"] = json!("fax")),
+            400,
+            "invalid_request",
+        ),
+        (
+            "an address",
+            with(&|v| v["delivery"]["to"] = json!("+15550100")),
+            400,
+            "address_not_allowed",
+        ),
+        (
+            "no verification",
+            with(&|v| drop(v.as_object_mut().unwrap().remove("verification"))),
+            400,
+            "verification_required",
+        ),
+        (
+            "stale verification",
+            with(&|v| v["verification"]["verifiedAt"] = json!(stale)),
+            422,
+            "verification_stale",
+        ),
+        (
+            "callback elsewhere",
+            with(&|v| v["callbackUrl"] = json!("https://169.254.169.254/latest")),
+            400,
+            "callback_not_allowed",
+        ),
+        (
+            "reset with a pass",
+            with(&|v| {
+                v["action"] = json!("reset");
+                v["tap"] = json!({"delivery": {"channel": "sms"}});
+                v.as_object_mut().unwrap().remove("delivery");
+            }),
+            400,
+            "invalid_request",
+        ),
+        (
+            "reset+tap without one",
+            with(&|v| {
+                v["action"] = json!("reset+tap");
+                v.as_object_mut().unwrap().remove("delivery");
+            }),
+            400,
+            "invalid_request",
+        ),
+        (
+            "servicenow without sys_id",
+            json!({"sys_id": "x", "number": "INC1"}),
+            400,
+            "invalid_request",
+        ),
+        (
+            "jira without the user",
+            json!({"issue": {"key": "HELP-1", "fields": {"customfield_10051": "tap"}}}),
+            400,
+            "invalid_request",
+        ),
     ];
     for (why, body, status, code) in cases {
         let (s, v) = app.submit(&body).await;
@@ -287,12 +367,18 @@ async fn results_go_back_to_servicenow_jira_and_a_signed_callback_without_the_pa
     let sn = items.iter().find(|i| i.system == "servicenow").unwrap();
     assert_eq!(sn.path, "/api/now/table/incident/9d385017c611228701d22104cc95c371");
     let note = sn.body["work_notes"].as_str().unwrap();
-    assert!(note.contains("succeeded") && note.contains("a***r@personal.example") && note.contains("valid until"), "{note}");
+    assert!(
+        note.contains("succeeded") && note.contains("a***r@personal.example") && note.contains("valid until"),
+        "{note}"
+    );
     let jira = items.iter().find(|i| i.system == "jira").unwrap();
     assert_eq!(jira.path, "/rest/servicedeskapi/request/HELP-301/comment");
     assert_eq!(jira.body["public"], false);
     let comment = jira.body["body"].as_str().unwrap();
-    assert!(comment.contains("MFA re-registration required") && comment.contains("Temporary Access Pass issued"), "{comment}");
+    assert!(
+        comment.contains("MFA re-registration required") && comment.contains("Temporary Access Pass issued"),
+        "{comment}"
+    );
     let cb = items.iter().find(|i| i.system == "callback").unwrap();
     assert_eq!(cb.body["payload"]["type"], "recovery.request.completed");
     assert_eq!(cb.body["payload"]["data"]["status"], "succeeded");
@@ -320,6 +406,9 @@ async fn a_refused_request_is_final_and_the_ticket_says_why() {
     assert_eq!(done["resultStatus"], 403);
     assert_eq!(done["result"]["error"]["code"], "target_protected");
     let note = app.sim.itsm()[0].body["work_notes"].as_str().unwrap().to_owned();
-    assert!(note.contains("Refused, nothing was changed") && note.contains("target_protected"), "{note}");
+    assert!(
+        note.contains("Refused, nothing was changed") && note.contains("target_protected"),
+        "{note}"
+    );
     assert!(app.passes().await.is_empty());
 }

@@ -10,6 +10,7 @@ mod graph_client;
 mod helpers;
 mod host_contract;
 mod intake;
+mod intake_azurite;
 mod invocations;
 mod reset;
 mod tap;

@@ -1,0 +1,589 @@
+//! The intake on Azure Storage (Azurite over https with Entra tokens, through azure_storage_blob
+//! and azure_storage_queue), with the test playing the Functions host: it receives messages from
+//! the `recovery-requests` queue, invokes `/recovery-worker` with the host's envelope, deletes a
+//! message on success, makes it visible again on failure, and after five dequeues moves it to
+//! `recovery-requests-poison` for `/recovery-poison`.
+
+use std::collections::HashMap;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use azure_core::http::Transport;
+use azure_storage_queue::models::{QueueClientReceiveMessagesOptions, QueueMessage};
+use azure_storage_queue::{QueueClient, QueueClientOptions};
+use futures::future::join_all;
+use mfa_recovery::azure::AzureOverrides;
+use mfa_recovery::config::Settings;
+use mfa_recovery::host::{Application, HostOptions};
+use mfa_recovery_sim::{Seed, Simulator};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::azurite::{Azurite, certs};
+use crate::helpers::*;
+use crate::intake::{WRITE_BACK, now_rfc3339, tap_request};
+
+/// The simulator's identity and vault, and a transport that trusts Azurite's test CA.
+fn overrides(sim: &Simulator) -> AzureOverrides {
+    let pem = std::fs::read(&certs().ca).unwrap();
+    let client = reqwest::Client::builder()
+        .tls_certs_merge([reqwest::Certificate::from_pem(&pem).unwrap()])
+        .build()
+        .unwrap();
+    AzureOverrides {
+        credential: Some(Arc::new(mfa_recovery::dev::SimCredential::new(sim))),
+        transport: Some(Transport::new(Arc::new(mfa_recovery::dev::VaultToSimulator::new(
+            sim,
+            Arc::new(client),
+        )))),
+    }
+}
+
+/// Storage settings for Azurite; the audit trail goes to Azurite too.
+fn storage_vars(azurite: &Azurite) -> Vec<(String, String)> {
+    vec![
+        ("AzureWebJobsStorage__blobServiceUri".into(), azurite.blob_url()),
+        ("AzureWebJobsStorage__queueServiceUri".into(), azurite.queue_url()),
+    ]
+}
+
+fn queue_client(azurite: &Azurite, sim: &Simulator, name: &str) -> QueueClient {
+    let o = overrides(sim);
+    QueueClient::new(
+        format!("{}/{name}", azurite.queue_url()).parse().unwrap(),
+        Some(o.credential.unwrap()),
+        Some(QueueClientOptions {
+            client_options: azure_core::http::ClientOptions {
+                transport: o.transport,
+                ..Default::default()
+            },
+            ..Default::default()
+        }),
+    )
+    .unwrap()
+}
+
+/// The function app on Azurite, and the test as its host.
+struct Stack {
+    app: TestApp,
+    base: String,
+    queue: QueueClient,
+    poison: QueueClient,
+    _azurite: Azurite,
+}
+
+async fn spawn_stack(seed: Seed, extra: &[(&str, &str)]) -> Stack {
+    let azurite = Azurite::start_with_queue();
+    let sim = Simulator::start(seed, "127.0.0.1:0").await.unwrap();
+    let mut vars = test_settings(&sim);
+    vars.remove("AUDIT_DIR");
+    vars.remove("REQUESTS_DIR");
+    vars.extend(storage_vars(&azurite));
+    for (k, v) in extra {
+        vars.insert((*k).to_owned(), v.replace("{sim}", sim.base_url()));
+    }
+    let settings = Settings::from_map(&vars).unwrap();
+    let app = Application::build(
+        settings,
+        HostOptions {
+            azure: overrides(&sim),
+            ..HostOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    let base = format!("http://127.0.0.1:{}", app.port());
+    tokio::spawn(app.run_until_stopped(std::future::pending()));
+    let queue = queue_client(&azurite, &sim, "recovery-requests");
+    let poison = queue_client(&azurite, &sim, "recovery-requests-poison");
+    poison.create(None).await.unwrap();
+    Stack {
+        app: TestApp::attach(base.clone(), sim),
+        base,
+        queue,
+        poison,
+        _azurite: azurite,
+    }
+}
+
+/// The envelope a real host sends for a queue message (strings JSON-encoded again).
+fn envelope(text: &str, id: &str, dequeue_count: i64) -> String {
+    json!({
+        "Data": {"message": Value::String(text.to_owned()).to_string()},
+        "Metadata": {
+            "DequeueCount": dequeue_count.to_string(),
+            "Id": Value::String(id.to_owned()).to_string(),
+            "PopReceipt": "\"AgAAAAMAAAAAAAAA\"",
+            "sys": {"MethodName": "recovery-worker", "UtcNow": now_rfc3339(), "RandGuid": uuid::Uuid::new_v4()}
+        }
+    })
+    .to_string()
+}
+
+async fn invoke(client: &reqwest::Client, base: &str, function: &str, body: String) -> Option<StatusCode> {
+    client
+        .post(format!("{base}/{function}"))
+        .header("content-type", "application/json")
+        .header("x-azure-functions-invocationid", uuid::Uuid::new_v4().to_string())
+        .body(body)
+        .send()
+        .await
+        .ok()
+        .map(|r| r.status())
+}
+
+#[derive(Debug, Default)]
+struct HostRun {
+    invocations: usize,
+    failures: usize,
+    poisoned: usize,
+}
+
+impl Stack {
+    /// Play the host until both queues stay empty.
+    async fn run_host(&self) -> HostRun {
+        let mut run = HostRun::default();
+        let mut idle = 0;
+        let deadline = Instant::now() + Duration::from_secs(240);
+        while idle < 8 && Instant::now() < deadline {
+            let options = QueueClientReceiveMessagesOptions {
+                number_of_messages: Some(32),
+                visibility_timeout: Some(120),
+                ..Default::default()
+            };
+            let received = self.queue.receive_messages(Some(options)).await.unwrap();
+            let messages = received.into_model().unwrap().items.unwrap_or_default();
+            if messages.is_empty() {
+                idle += 1;
+                tokio::time::sleep(Duration::from_millis(250)).await;
+                continue;
+            }
+            idle = 0;
+            let client = reqwest::Client::new();
+            let results = join_all(messages.iter().map(|m| {
+                let body = envelope(
+                    m.message_text.as_deref().unwrap(),
+                    m.message_id.as_deref().unwrap(),
+                    m.dequeue_count.unwrap(),
+                );
+                let client = client.clone();
+                async move { invoke(&client, &self.base, "recovery-worker", body).await }
+            }))
+            .await;
+            for (m, status) in messages.iter().zip(results) {
+                run.invocations += 1;
+                let (id, pop) = (m.message_id.as_deref().unwrap(), m.pop_receipt.as_deref().unwrap());
+                if status.is_some_and(|s| s.is_success()) {
+                    let _ = self.queue.delete_message(id, pop, None).await;
+                    continue;
+                }
+                run.failures += 1;
+                if m.dequeue_count.unwrap() >= 5 {
+                    let text = m.message_text.clone();
+                    let copy = QueueMessage { message_text: text };
+                    self.poison.send_message(copy.try_into().unwrap(), None).await.unwrap();
+                    let _ = self.queue.delete_message(id, pop, None).await;
+                } else {
+                    let _ = self.queue.update_message(id, pop, 0, None).await;
+                }
+            }
+            // The poison queue, as its own function.
+            let received = self.poison.receive_messages(None).await.unwrap();
+            for m in received.into_model().unwrap().items.unwrap_or_default() {
+                let body = envelope(m.message_text.as_deref().unwrap(), m.message_id.as_deref().unwrap(), 1);
+                let status = invoke(&client, &self.base, "recovery-poison", body).await;
+                assert!(status.is_some_and(|s| s.is_success()), "{status:?}");
+                run.poisoned += 1;
+                let _ = self
+                    .poison
+                    .delete_message(
+                        m.message_id.as_deref().unwrap(),
+                        m.pop_receipt.as_deref().unwrap(),
+                        None,
+                    )
+                    .await;
+            }
+        }
+        run
+    }
+}
+
+/// Messages carrying a pass (the pass message's first line), across the outbox.
+fn pass_messages(sim: &Simulator) -> Vec<mfa_recovery_sim::OutboxItem> {
+    sim.outbox()
+        .into_iter()
+        .filter(|m| m.body.contains("Temporary Access Pass for "))
+        .collect()
+}
+
+/// How many passes Graph created.
+fn creates(sim: &Simulator) -> usize {
+    sim.requests()
+        .iter()
+        .filter(|r| r.method == "POST" && r.path.ends_with("/temporaryAccessPassMethods") && r.status == 201)
+        .count()
+}
+
+fn jira_signature(secret: &str, body: &str) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(body.as_bytes());
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_duplicate_webhooks_make_one_request_and_one_pass() {
+    let stack = spawn_stack(
+        Seed::demo(),
+        &[(
+            "WEBHOOK_SENDERS",
+            r#"[{"name": "jira", "scheme": "jira", "secrets": ["webhook-jira"], "roles": ["Recovery.Request"]}]"#,
+        )],
+    )
+    .await;
+    let sim = &stack.app.sim;
+    let secret = sim.secret("webhook-jira").unwrap();
+    let body = json!({"issue": {"key": "HELP-500", "fields": {
+        "summary": "lost phone", "customfield_10050": "alex.wilber@contoso.test",
+        "customfield_10051": {"value": "tap"}, "customfield_10052": {"value": "email"},
+        "customfield_10055": "video call", "customfield_10056": "agent@contoso.test", "customfield_10057": now_rfc3339(),
+    }}})
+    .to_string();
+    let signature = jira_signature(&secret, &body);
+    let client = reqwest::Client::new();
+    let answers = join_all((0..50).map(|_| {
+        client
+            .post(format!("{}/api/requests", stack.base))
+            .header("content-type", "application/json")
+            .header("x-atlassian-webhook-identifier", "9a7b6c5d-delivery-1")
+            .header("x-atlassian-webhook-retry", "1")
+            .header("x-hub-signature", &signature)
+            .body(body.clone())
+            .send()
+    }))
+    .await;
+    let mut statuses = HashMap::new();
+    let mut ids = std::collections::BTreeSet::new();
+    for answer in answers {
+        let r = answer.unwrap();
+        *statuses.entry(r.status().as_u16()).or_insert(0) += 1;
+        ids.insert(
+            r.json::<Value>().await.unwrap()["requestId"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    assert_eq!(statuses.get(&202), Some(&1), "{statuses:?}");
+    assert_eq!(statuses.get(&200), Some(&49), "{statuses:?}");
+    assert_eq!(ids.len(), 1);
+    let run = stack.run_host().await;
+    assert!(run.invocations >= 1 && run.failures == 0, "{run:?}");
+    let id = ids.first().unwrap();
+    let done = stack.app.request_state(id).await;
+    assert_eq!(done["status"], "succeeded", "{done}");
+    assert_eq!(creates(sim), 1);
+    assert_eq!(pass_messages(sim).len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_delivered_twice_or_at_once_twice_acts_once() {
+    let stack = spawn_stack(Seed::demo(), &[]).await;
+    let (status, accepted) = stack
+        .app
+        .submit(&tap_request("alex.wilber@contoso.test", "INC0040001"))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
+    let id = accepted["requestId"].as_str().unwrap();
+    // The same message twice at the same moment, under two message ids (a duplicate send).
+    let text = json!({"requestId": id}).to_string();
+    let client = reqwest::Client::new();
+    let both =
+        join_all(["m-1", "m-2"].map(|m| invoke(&client, &stack.base, "recovery-worker", envelope(&text, m, 1)))).await;
+    assert!(both.iter().all(|s| s.is_some_and(|s| s.is_success())), "{both:?}");
+    // And the queued message delivered afterwards, plus a copy of it.
+    let copy = QueueMessage {
+        message_text: Some(text.clone()),
+    };
+    stack.queue.send_message(copy.try_into().unwrap(), None).await.unwrap();
+    let run = stack.run_host().await;
+    assert_eq!(run.invocations, 2, "{run:?}");
+    let done = stack.app.request_state(id).await;
+    assert_eq!(done["status"], "succeeded", "{done}");
+    assert_eq!(creates(&stack.app.sim), 1);
+    assert_eq!(pass_messages(&stack.app.sim).len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exhausted_retries_end_failed_with_a_note_written_back() {
+    let stack = spawn_stack(Seed::demo(), &WRITE_BACK).await;
+    let sim = &stack.app.sim;
+    let body = json!({
+        "sys_id": "a0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5", "number": "INC0040002",
+        "u_affected_user": "alex.wilber@contoso.test", "u_recovery_action": "tap",
+        "u_delivery_channel": "email", "short_description": "lost phone",
+        "u_verification_method": "video call", "u_verified_by": "agent@contoso.test",
+        "u_verified_at": now_rfc3339(),
+    });
+    let (_, accepted) = stack.app.submit(&body).await;
+    let id = accepted["requestId"].as_str().unwrap();
+    // Graph fails every attempt.
+    reqwest::Client::new()
+        .post(format!("{}/sim/faults", sim.base_url()))
+        .json(&json!({"route": "/v1.0/users/**", "status": 500, "count": 1000}))
+        .send()
+        .await
+        .unwrap();
+    let run = stack.run_host().await;
+    assert_eq!((run.invocations, run.failures, run.poisoned), (5, 5, 1), "{run:?}");
+    let done = stack.app.request_state(id).await;
+    assert_eq!(done["status"], "failed", "{done}");
+    assert_eq!(done["result"]["error"]["code"], "retries_exhausted");
+    assert_eq!(done["attempts"], 5);
+    assert_eq!(done["writeBack"]["state"], "done");
+    let notes = sim.itsm();
+    assert_eq!(notes.len(), 1);
+    let note = notes[0].body["work_notes"].as_str().unwrap();
+    assert!(note.contains("failed") && note.contains("retries_exhausted"), "{note}");
+    assert_eq!(creates(sim), 0);
+}
+
+/// The demo tenant plus `n` plain users with an alternate email, for bursts.
+fn seed_with_users(n: usize) -> Seed {
+    let mut seed = Seed::demo();
+    let template = seed
+        .users
+        .iter()
+        .find(|u| u.user_principal_name == "alex.wilber@contoso.test")
+        .unwrap()
+        .clone();
+    for i in 0..n {
+        let mut u = template.clone();
+        u.id = format!("c0000000-0000-4000-8000-{i:012}");
+        u.user_principal_name = format!("user{i:03}@contoso.test");
+        u.display_name = format!("User {i:03}");
+        u.mail = Some(u.user_principal_name.clone());
+        u.other_mails = vec![format!("user{i:03}@personal.example")];
+        u.manager_id = None;
+        u.methods.clear();
+        // In the group the TAP policy includes.
+        let scope = seed
+            .groups
+            .iter_mut()
+            .find(|g| g.id == "a1b2c3d4-0001-4000-8000-000000000001")
+            .unwrap();
+        scope.members.push(u.id.clone());
+        seed.users.push(u);
+    }
+    seed
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graph_throttling_during_a_burst_of_200_requests_ends_with_all_succeeded() {
+    let stack = spawn_stack(seed_with_users(200), &[("TAP_MAX_PER_CALLER_PER_HOUR", "1000")]).await;
+    let sim = &stack.app.sim;
+    // Graph throttles: 40 TAP creates and 40 user reads answer 429 with Retry-After.
+    for route in [
+        "/v1.0/users/*/authentication/temporaryAccessPassMethods",
+        "/v1.0/users/*",
+    ] {
+        reqwest::Client::new()
+            .post(format!("{}/sim/faults", sim.base_url()))
+            .json(&json!({"route": route, "status": 429, "retryAfter": 1, "count": 40}))
+            .send()
+            .await
+            .unwrap();
+    }
+    let mut ids = Vec::new();
+    for chunk in (0..200).collect::<Vec<_>>().chunks(25) {
+        let answers = join_all(chunk.iter().map(|i| {
+            stack
+                .app
+                .submit_owned(tap_request(&format!("user{i:03}@contoso.test"), &format!("INC1{i:06}")))
+        }))
+        .await;
+        for (status, v) in answers {
+            assert_eq!(status, StatusCode::ACCEPTED, "{v}");
+            ids.push(v["requestId"].as_str().unwrap().to_owned());
+        }
+    }
+    let started = Instant::now();
+    let run = stack.run_host().await;
+    let took = started.elapsed();
+    let mut states = HashMap::new();
+    let mut sample = Value::Null;
+    for id in &ids {
+        let v = stack.app.request_state(id).await;
+        if v["status"] != "succeeded" {
+            sample = v.clone();
+        }
+        *states.entry(v["status"].as_str().unwrap().to_owned()).or_insert(0) += 1;
+    }
+    assert_eq!(states.get("succeeded"), Some(&200), "{states:?} {run:?} {sample}");
+    let throttled: Vec<String> = sim
+        .requests()
+        .iter()
+        .filter(|r| r.faulted && r.status == 429)
+        .map(|r| r.path.clone())
+        .collect();
+    assert_eq!(throttled.len(), 80, "the throttle was hit: {throttled:?}");
+    assert_eq!(creates(sim), 200);
+    assert_eq!(pass_messages(sim).len(), 200);
+    eprintln!("200 requests with 80 throttled Graph calls: {run:?} in {took:?}");
+}
+
+// ---- A worker killed at each step (the real binary, aborted at the step) ----
+
+struct Worker {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Start the binary as a queue worker; its stdout and stderr (debug level) go to `log`.
+fn start_worker(sim: &Simulator, azurite: &Azurite, crash_at: Option<&str>, log: &std::path::Path) -> Worker {
+    let port = free_port();
+    let out = std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
+    let seed = sim.seed();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_mfa-recovery"));
+    command
+        .env_clear()
+        .env("FUNCTIONS_CUSTOMHANDLER_PORT", port.to_string())
+        .env("FUNCTIONS_CUSTOMHANDLER_WORKER_ID", "worker")
+        .env("AUTH_TENANT_ID", &seed.tenant_id)
+        .env("AUTH_AUDIENCE", &seed.api.audience)
+        .env("AUTH_AUTHORITY", sim.authority())
+        .env("GRAPH_ENDPOINT", sim.graph_endpoint())
+        .env("IDENTITY_ENDPOINT", sim.identity_endpoint())
+        .env("IDENTITY_HEADER", sim.identity_header())
+        .env("AZURE_CLIENT_ID", &seed.managed_identity.client_id)
+        .env("MAIL_SENDER", "mfa-recovery@contoso.test")
+        .env("SSL_CERT_FILE", &certs().ca)
+        .env("RUST_LOG", "debug")
+        .envs(storage_vars(azurite))
+        .stdout(Stdio::from(out.try_clone().unwrap()))
+        .stderr(Stdio::from(out));
+    if let Some(step) = crash_at {
+        command.env("MFA_RECOVERY_CRASH_AT", step);
+    }
+    let child = command.spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "the worker did not start");
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    Worker { child, port }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_killed_at_each_step_finishes_on_retry_with_exactly_one_pass_delivered() {
+    let azurite = Azurite::start_with_queue();
+    // A user per step: the audit trail (and so the daily limit per user) outlives each step.
+    let steps = [
+        ("after_claim", "alex.wilber@contoso.test"),
+        ("after_tap_created", "grady.archie@contoso.test"),
+        ("after_delivery", "adele.vance@contoso.test"),
+    ];
+    for (n, (step, user)) in steps.iter().enumerate() {
+        let sim = Simulator::start(Seed::demo(), "127.0.0.1:0").await.unwrap();
+        let queue = queue_client(&azurite, &sim, "recovery-requests");
+        let log = temp_dir("worker-log").join("worker.log");
+        let mut first = start_worker(&sim, &azurite, Some(step), &log);
+        let mut app = TestApp::attach(format!("http://127.0.0.1:{}", first.port), sim);
+        let (status, accepted) = app.submit(&tap_request(user, &format!("INC00500{n}"))).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{step}: {accepted}");
+        let id = accepted["requestId"].as_str().unwrap().to_owned();
+        let options = QueueClientReceiveMessagesOptions {
+            number_of_messages: Some(1),
+            visibility_timeout: Some(1),
+            ..Default::default()
+        };
+        let received = queue.receive_messages(Some(options)).await.unwrap();
+        let m = received.into_model().unwrap().items.unwrap().remove(0);
+        let (text, message_id) = (m.message_text.unwrap(), m.message_id.unwrap());
+        // The first delivery: the worker dies at the step (no answer reaches the host).
+        let client = reqwest::Client::new();
+        let answer = invoke(&client, &app.base, "recovery-worker", envelope(&text, &message_id, 1)).await;
+        assert!(answer.is_none(), "{step}: the worker answered {answer:?}");
+        let exit = first.child.wait().unwrap();
+        assert!(!exit.success(), "{step}: {exit:?}");
+        // The host's retry of the same message reaches a new instance.
+        let second = start_worker(&app.sim, &azurite, None, &log);
+        app.base = format!("http://127.0.0.1:{}", second.port);
+        let state = app.request_state(&id).await;
+        assert_eq!(state["status"], "running", "{step}: {state}");
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        let received = queue.receive_messages(None).await.unwrap();
+        let m = received.into_model().unwrap().items.unwrap().remove(0);
+        assert_eq!(m.dequeue_count, Some(2));
+        let answer = invoke(&client, &app.base, "recovery-worker", envelope(&text, &message_id, 2)).await;
+        assert_eq!(answer, Some(StatusCode::OK), "{step}");
+        let done = app.request_state(&id).await;
+        assert_eq!(done["status"], "succeeded", "{step}: {done}");
+        // Exactly one pass delivered, and it is the one the user holds.
+        let delivered = pass_messages(&app.sim);
+        assert_eq!(delivered.len(), 1, "{step}: {delivered:?}");
+        let active = app.passes().await;
+        assert_eq!(active.len(), 1, "{step}");
+        assert!(
+            delivered[0].body.contains(&active[0]),
+            "{step}: the delivered pass is the active one"
+        );
+        // Neither worker logged it, even at debug level.
+        let logged = std::fs::read_to_string(&log).unwrap();
+        assert!(logged.contains("queued request"), "{step}: the log was captured");
+        assert!(!logged.contains(&active[0]), "{step}: the pass reached a log");
+        let expected_creates = if *step == "after_tap_created" { 2 } else { 1 };
+        assert_eq!(creates(&app.sim), expected_creates, "{step}");
+        drop(second);
+        let _ = queue
+            .delete_message(&message_id, m.pop_receipt.as_deref().unwrap(), None)
+            .await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_killed_while_the_provider_was_called_never_sends_a_second_pass() {
+    let azurite = Azurite::start_with_queue();
+    let sim = Simulator::start(Seed::demo(), "127.0.0.1:0").await.unwrap();
+    let log = temp_dir("worker-log").join("worker.log");
+    let mut first = start_worker(&sim, &azurite, Some("while_delivering"), &log);
+    let mut app = TestApp::attach(format!("http://127.0.0.1:{}", first.port), sim);
+    let (_, accepted) = app.submit(&tap_request("alex.wilber@contoso.test", "INC0060001")).await;
+    let id = accepted["requestId"].as_str().unwrap().to_owned();
+    let text = json!({"requestId": id}).to_string();
+    let client = reqwest::Client::new();
+    assert!(
+        invoke(&client, &app.base, "recovery-worker", envelope(&text, "m-9", 1))
+            .await
+            .is_none()
+    );
+    assert!(!first.child.wait().unwrap().success());
+    let second = start_worker(&app.sim, &azurite, None, &log);
+    app.base = format!("http://127.0.0.1:{}", second.port);
+    let answer = invoke(&client, &app.base, "recovery-worker", envelope(&text, "m-9", 2)).await;
+    assert_eq!(answer, Some(StatusCode::OK));
+    let done = app.request_state(&id).await;
+    // Whether the provider sent it is unknown: not sent again, the pass kept, the caller told.
+    assert_eq!(done["status"], "failed", "{done}");
+    assert_eq!(done["result"]["error"]["code"], "delivery_unconfirmed");
+    assert!(
+        done["result"]["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("submit a new request")
+    );
+    assert_eq!(creates(&app.sim), 1);
+    assert_eq!(app.passes().await.len(), 1);
+    assert!(
+        pass_messages(&app.sim).is_empty(),
+        "the simulated provider was never reached"
+    );
+}
