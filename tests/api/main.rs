@@ -5,6 +5,7 @@ mod audit;
 mod auth;
 mod azurite;
 mod binary;
+mod connector;
 mod dev_command;
 mod graph_client;
 mod helpers;
