@@ -202,6 +202,18 @@ pub fn banner(sim: &Simulator, port: u16, schedule: &str) -> String {
     );
     let _ = writeln!(
         out,
+        "  # queued, as a ticket system would (then GET the statusUrl; the ticket note is in /sim/itsm):"
+    );
+    let _ = writeln!(
+        out,
+        "  curl -s -X POST {app}/api/requests -H \"Authorization: Bearer $TOKEN\" -H 'Content-Type: application/json' -d \"{{\\\"action\\\":\\\"tap\\\",\\\"user\\\":\\\"alex.wilber@contoso.test\\\",\\\"delivery\\\":{{\\\"channel\\\":\\\"email\\\"}},\\\"ticket\\\":{{\\\"system\\\":\\\"servicenow\\\",\\\"id\\\":\\\"INC0010002\\\"}},\\\"reason\\\":\\\"lost phone\\\",\\\"verification\\\":{{\\\"method\\\":\\\"manager callback\\\",\\\"verifiedBy\\\":\\\"helpdesk.agent@contoso.test\\\",\\\"verifiedAt\\\":\\\"$(date -u +%FT%TZ)\\\"}}}}\""
+    );
+    let _ = writeln!(
+        out,
+        "  curl -s -H \"Authorization: Bearer $TOKEN\" {app}/api/requests/<requestId>"
+    );
+    let _ = writeln!(
+        out,
         "  curl -s -X POST {app}/admin/functions/compliance-sweep -H 'Content-Type: application/json' -d '{{}}'"
     );
     let _ = writeln!(out, "  curl -s {}/sim/outbox", sim.base_url());

@@ -148,8 +148,13 @@ pub fn parse(
             action.as_str()
         ),
     };
+    // What is asked, not when it was verified: a resend with a fresher verification is the same request.
+    let mut asked = inner.clone();
+    if let Some(o) = asked.as_object_mut() {
+        o.remove("verification");
+    }
     let fingerprint =
-        hex::encode(&Sha256::digest(json!([action, user.to_ascii_lowercase(), inner]).to_string().as_bytes())[..16]);
+        hex::encode(&Sha256::digest(json!([action, user.to_ascii_lowercase(), asked]).to_string().as_bytes())[..16]);
     Ok(Submission {
         action,
         user,

@@ -76,7 +76,11 @@ fn every_operation_is_named_and_summarized_for_the_designer() {
 async fn each_operation_is_served_and_each_body_field_accepted() {
     let doc = definition();
     // Many requests for one user: lift the daily limit for the test.
-    let app = spawn_app_with(&[("TAP_MAX_PER_TARGET_PER_DAY", "100"), ("TAP_MAX_PER_CALLER_PER_HOUR", "1000")]).await;
+    let app = spawn_app_with(&[
+        ("TAP_MAX_PER_TARGET_PER_DAY", "100"),
+        ("TAP_MAX_PER_CALLER_PER_HOUR", "1000"),
+    ])
+    .await;
     let token = app.token(&ALL_ROLES);
     // A user per operation, so one's removals do not undo another's address of record.
     let user_for = |id: &str| match id {
@@ -127,7 +131,11 @@ async fn each_operation_is_served_and_each_body_field_accepted() {
         }
         let r = send(Some(minimal.clone())).await.unwrap();
         let status = r.status();
-        assert!(status.is_success(), "{id}: {minimal} -> {status} {}", r.text().await.unwrap());
+        assert!(
+            status.is_success(),
+            "{id}: {minimal} -> {status} {}",
+            r.text().await.unwrap()
+        );
         // Each optional field is one the app knows (a refusal by a rule is fine; an unknown
         // field is not).
         let full = example(&doc, &schema, true);

@@ -288,6 +288,12 @@ async fn a_duplicate_answers_with_the_original_and_a_reused_key_is_refused() {
     let (s2, second) = app.submit(&body).await;
     assert_eq!((s1, s2), (StatusCode::ACCEPTED, StatusCode::OK));
     assert_eq!(first["requestId"], second["requestId"]);
+    // A resend with a fresher verification is the same request.
+    let mut resent = body.clone();
+    resent["verification"]["verifiedAt"] = json!(now_rfc3339());
+    resent["verification"]["verifiedBy"] = json!("another.agent@contoso.test");
+    let (s, v) = app.submit(&resent).await;
+    assert_eq!((s, &v["requestId"]), (StatusCode::OK, &first["requestId"]));
     // Same ticket and action, a different request: refused, not merged.
     let mut other = body.clone();
     other["user"] = json!("adele.vance@contoso.test");
