@@ -26,6 +26,8 @@ pub enum Command {
     Tap(TapArgs),
     /// Require re-registration of MFA (the same procedure as the `reset` function).
     Reset(ResetArgs),
+    /// Run the compliance sweep now (or resume an unfinished one) and write its reports.
+    Sweep(SweepArgs),
     /// Work with the audit trail.
     Audit {
         #[command(subcommand)]
@@ -37,6 +39,13 @@ pub enum Command {
     /// Run the simulated tenant alone.
     #[cfg(feature = "dev")]
     Sim(crate::dev::SimArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SweepArgs {
+    /// Write the run and its reports to this directory instead of the configured storage.
+    #[arg(long)]
+    pub out: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -121,6 +130,10 @@ pub async fn run(cli: Cli) -> ExitCode {
         },
         Command::Tap(args) => match Settings::from_env() {
             Ok(settings) => tap(settings, args).await,
+            Err(e) => config_error(&e),
+        },
+        Command::Sweep(args) => match Settings::from_env() {
+            Ok(settings) => sweep(settings, args).await,
             Err(e) => config_error(&e),
         },
         Command::Audit {
@@ -257,15 +270,6 @@ async fn cli_state(settings: Settings) -> anyhow::Result<(host::AppState, crate:
     Ok((state, caller))
 }
 
-fn context(state: &host::AppState) -> crate::recovery::tap::TapContext<'_> {
-    crate::recovery::tap::TapContext {
-        graph: &state.graph,
-        audit: &state.audit,
-        deliverer: &state.deliverer,
-        settings: &state.settings.tap,
-    }
-}
-
 fn fail(what: &str, e: &anyhow::Error) -> ExitCode {
     eprintln!("mfa-recovery: {what}: {e:#}");
     ExitCode::FAILURE
@@ -288,7 +292,8 @@ async fn tap(settings: Settings, args: TapArgs) -> ExitCode {
         let request = crate::recovery::tap::TapRequest::parse(&args.user, body.to_string().as_bytes())
             .map_err(|e| anyhow::anyhow!("{}: {}", e.code, e.message))?;
         let (state, caller) = cli_state(settings).await?;
-        context(&state)
+        state
+            .tap_context()
             .issue(&caller, request)
             .await
             .map_err(|e| anyhow::anyhow!("{}: {}", e.code, e.message))
@@ -322,7 +327,8 @@ async fn reset(settings: Settings, args: ResetArgs) -> ExitCode {
         let request = crate::recovery::reset::ResetRequest::parse(&args.user, body.to_string().as_bytes())
             .map_err(|e| anyhow::anyhow!("{}: {}", e.code, e.message))?;
         let (state, caller) = cli_state(settings).await?;
-        context(&state)
+        state
+            .tap_context()
             .reset(&caller, request, true)
             .await
             .map_err(|e| anyhow::anyhow!("{}: {}", e.code, e.message))
@@ -337,5 +343,74 @@ async fn reset(settings: Settings, args: ResetArgs) -> ExitCode {
             }
         }
         Err(e) => fail("reset", &e),
+    }
+}
+
+/// The process's peak resident set size (Linux), in KiB.
+pub fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+/// `mfa-recovery sweep [--out DIR]`: the compliance sweep from a terminal, with a progress bar;
+/// prints the run's summary (and how fast it went) as JSON.
+async fn sweep(settings: Settings, args: SweepArgs) -> ExitCode {
+    use std::io::IsTerminal;
+    let run = async {
+        let (state, _) = cli_state(settings).await?;
+        let store: std::sync::Arc<dyn crate::sweep::store::ReportStore> = match &args.out {
+            Some(dir) => std::sync::Arc::new(crate::sweep::store::DirStore::new(dir.clone())),
+            None => state.sweeps.clone().ok_or_else(|| {
+                anyhow::anyhow!("no sweep storage: pass --out DIR, or set SWEEP_DIR or AzureWebJobsStorage__*")
+            })?,
+        };
+        let bar = if std::io::stderr().is_terminal() {
+            let bar = indicatif::ProgressBar::new_spinner();
+            bar.set_style(
+                indicatif::ProgressStyle::with_template("{spinner} {elapsed_precise} {msg}")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+            );
+            bar.enable_steady_tick(std::time::Duration::from_millis(200));
+            Some(bar)
+        } else {
+            None
+        };
+        let sweep = crate::sweep::Sweep {
+            graph: &state.graph,
+            store,
+            settings: &state.settings.sweep,
+            deliverer: Some(&state.deliverer),
+            audit: Some(&state.audit),
+            budget: None,
+        };
+        let started = std::time::Instant::now();
+        let progress = |p: &crate::sweep::Progress| {
+            if let Some(bar) = &bar {
+                bar.set_message(format!("{} users, {} at risk, page {}", p.users, p.at_risk, p.pages));
+            }
+        };
+        let outcome = sweep.run(crate::sweep::Trigger::Cli, &progress).await?;
+        if let Some(bar) = &bar {
+            bar.finish_and_clear();
+        }
+        let crate::sweep::RunOutcome::Finished(mut summary) = outcome else {
+            anyhow::bail!("the sweep did not finish");
+        };
+        let elapsed = started.elapsed().as_secs_f64();
+        let users = summary["totals"]["users"].as_u64().unwrap_or(0);
+        summary["thisInvocation"] = serde_json::json!({
+            "elapsedSeconds": (elapsed * 1000.0).round() / 1000.0,
+            "usersPerSecond": if elapsed > 0.0 { (users as f64 / elapsed).round() } else { 0.0 },
+            "peakRssKiB": peak_rss_kib(),
+        });
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+        Ok::<(), anyhow::Error>(())
+    };
+    match run.await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail("sweep", &e),
     }
 }

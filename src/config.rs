@@ -179,6 +179,8 @@ pub struct Settings {
     pub intake: IntakeSettings,
     /// `SWEEP_SCHEDULE`: NCRONTAB (6 fields) of the compliance sweep.
     pub sweep_schedule: String,
+    /// The compliance sweep's checks, pace, output and nudges.
+    pub sweep: SweepSettings,
     /// `MFA_RECOVERY_LOG_FORMAT`, or JSON when running under a Functions host.
     pub log_format: LogFormat,
 }
@@ -198,6 +200,7 @@ impl fmt::Debug for Settings {
             .field("tap", &self.tap)
             .field("intake", &self.intake)
             .field("sweep_schedule", &self.sweep_schedule)
+            .field("sweep", &self.sweep)
             .field("log_format", &self.log_format)
             .finish()
     }
@@ -291,6 +294,7 @@ impl Settings {
         }
         let sweep_schedule = get("SWEEP_SCHEDULE").unwrap_or(DEFAULT_SWEEP_SCHEDULE).to_owned();
         validate_schedule(&sweep_schedule)?;
+        let sweep = sweep_settings(&get, storage.as_ref())?;
         let log_format = match get("MFA_RECOVERY_LOG_FORMAT") {
             Some("json") => LogFormat::Json,
             Some("text") => LogFormat::Text,
@@ -319,6 +323,7 @@ impl Settings {
             tap,
             intake,
             sweep_schedule,
+            sweep,
             log_format,
         })
     }
@@ -827,6 +832,78 @@ fn intake_settings<'a>(
             })
             .unwrap_or_default(),
         claim_seconds,
+    })
+}
+
+/// Where sweep reports go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SweepStore {
+    /// `SWEEP_CONTAINER` in the storage account.
+    Blob { service_uri: Url, container: String },
+    /// `SWEEP_DIR`: a local directory with the same layout.
+    Directory(std::path::PathBuf),
+}
+
+/// The compliance sweep.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SweepSettings {
+    /// `None`: neither storage nor `SWEEP_DIR`; the sweep can only run from the CLI with `--out`.
+    pub store: Option<SweepStore>,
+    /// `SWEEP_HELPDESK_GROUPS`: groups the helpdesk serves; each must be in the TAP policy's scope.
+    pub helpdesk_groups: Vec<Uuid>,
+    /// `SWEEP_KEY_USER_GROUPS`: groups whose members need a backup phone or a FIDO2 key.
+    pub key_user_groups: Vec<Uuid>,
+    /// `SWEEP_REQUESTS_PER_10S`: the pace of report reads (Graph allows 5 per 10 s per app).
+    pub requests_per_10s: u32,
+    /// `SWEEP_TIME_BUDGET_SECONDS`: stop and save before the Functions timeout; the next run resumes.
+    pub time_budget_seconds: u32,
+    /// `SWEEP_MIN_INTERVAL_HOURS`: a timer run within this many hours of the last finished one is skipped.
+    pub min_interval_hours: u32,
+    /// `SWEEP_NUDGE`: email at-risk users how to add a backup method.
+    pub nudge: bool,
+    /// `SWEEP_NUDGE_MAX_PER_RUN` and `SWEEP_NUDGE_PERIOD_DAYS`.
+    pub nudge_max_per_run: u32,
+    pub nudge_period_days: u32,
+    /// `SWEEP_HTML_MAX_ROWS`: at-risk users listed in the HTML report (all are in the CSV).
+    pub html_max_rows: u32,
+}
+
+fn group_list<'a>(get: &impl Fn(&str) -> Option<&'a str>, key: &str) -> Result<Vec<Uuid>, ConfigError> {
+    match get(key) {
+        None => Ok(Vec::new()),
+        Some(list) => list
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|g| guid(key, g))
+            .collect(),
+    }
+}
+
+fn sweep_settings<'a>(
+    get: &impl Fn(&str) -> Option<&'a str>,
+    storage: Option<&StorageSettings>,
+) -> Result<SweepSettings, ConfigError> {
+    let store = match (get("SWEEP_DIR"), storage) {
+        (Some(dir), _) => Some(SweepStore::Directory(dir.into())),
+        (None, Some(s)) => Some(SweepStore::Blob {
+            service_uri: s.blob_service_uri.clone(),
+            container: get("SWEEP_CONTAINER").unwrap_or("sweeps").to_owned(),
+        }),
+        (None, None) => None,
+    };
+    let nudge = flag(get, "SWEEP_NUDGE", false)?;
+    Ok(SweepSettings {
+        store,
+        helpdesk_groups: group_list(get, "SWEEP_HELPDESK_GROUPS")?,
+        key_user_groups: group_list(get, "SWEEP_KEY_USER_GROUPS")?,
+        requests_per_10s: number(get, "SWEEP_REQUESTS_PER_10S", 5, 1..=10_000)?,
+        time_budget_seconds: number(get, "SWEEP_TIME_BUDGET_SECONDS", 540, 10..=86_400)?,
+        min_interval_hours: number(get, "SWEEP_MIN_INTERVAL_HOURS", 20, 0..=720)?,
+        nudge,
+        nudge_max_per_run: number(get, "SWEEP_NUDGE_MAX_PER_RUN", 100, 0..=100_000)?,
+        nudge_period_days: number(get, "SWEEP_NUDGE_PERIOD_DAYS", 30, 1..=365)?,
+        html_max_rows: number(get, "SWEEP_HTML_MAX_ROWS", 2000, 0..=100_000)?,
     })
 }
 

@@ -35,4 +35,5 @@ pub mod host;
 pub mod intake;
 pub mod recovery;
 pub mod secrets;
+pub mod sweep;
 pub mod telemetry;

@@ -25,6 +25,7 @@ pub fn router() -> Router<Arc<SimState>> {
         .route("/sim/requests", get(requests).delete(clear_requests))
         .route("/sim/taps", get(taps))
         .route("/sim/itsm", get(itsm_items))
+        .route("/sim/report", post(report_knobs).delete(clear_report_knobs))
         .route("/sim/users/{user}", get(user_view))
         .route("/sim/keys/rotate", post(rotate_keys))
         .route("/sim/secrets/{name}/rotate", post(rotate_secret))
@@ -244,4 +245,17 @@ async fn rotate_secret(State(state): State<Arc<SimState>>, Path(name): Path<Stri
 /// `GET /sim/itsm`: every write-back received (ServiceNow, Jira, callbacks).
 async fn itsm_items(State(state): State<Arc<SimState>>) -> Json<Value> {
     Json(serde_json::json!({"value": *state.itsm.lock().unwrap()}))
+}
+
+/// `POST /sim/report`: `{syntheticUsers?, pageSize?, emptyPages?, throttle?: {limit, windowSeconds}}`.
+async fn report_knobs(State(state): State<Arc<SimState>>, Json(knobs): Json<Value>) -> Response {
+    match crate::graph::configure_report(&state, knobs) {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => (StatusCode::BAD_REQUEST, Json(json!({"error": e}))).into_response(),
+    }
+}
+
+async fn clear_report_knobs(State(state): State<Arc<SimState>>) -> StatusCode {
+    *state.report.lock().unwrap() = crate::graph::ReportKnobs::default();
+    StatusCode::NO_CONTENT
 }

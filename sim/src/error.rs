@@ -12,6 +12,8 @@ pub struct GraphError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
+    /// `Retry-After` seconds, for a 429.
+    pub retry_after: Option<u64>,
 }
 
 impl GraphError {
@@ -20,6 +22,7 @@ impl GraphError {
             status,
             code,
             message: message.into(),
+            retry_after: None,
         }
     }
     pub fn bad_request(message: impl Into<String>) -> Self {
@@ -57,7 +60,13 @@ pub fn graph_body(code: &str, message: &str) -> serde_json::Value {
 
 impl IntoResponse for GraphError {
     fn into_response(self) -> Response {
-        (self.status, Json(graph_body(self.code, &self.message))).into_response()
+        let mut response = (self.status, Json(graph_body(self.code, &self.message))).into_response();
+        if let Some(secs) = self.retry_after {
+            response
+                .headers_mut()
+                .insert("retry-after", axum::http::HeaderValue::from(secs));
+        }
+        response
     }
 }
 

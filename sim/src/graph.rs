@@ -15,6 +15,8 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
 use serde_json::{Map, Value, json};
 use tower::ServiceExt;
 
@@ -157,6 +159,11 @@ fn versioned(version: Version) -> Router<Arc<SimState>> {
             get(registration_detail),
         )
         .route("/auditLogs/directoryAudits", get(directory_audits))
+        .route("/groups/{group}/transitiveMembers", get(group_transitive_members))
+        .route(
+            "/groups/{group}/transitiveMembers/{cast}",
+            get(group_transitive_members_cast),
+        )
         .route("/$batch", post(batch))
         .layer(Extension(version))
 }
@@ -1284,6 +1291,19 @@ async fn registration_report(
             )));
         }
     }
+    if let Some(retry_after) = throttled(&state) {
+        let mut e = GraphError::new(
+            axum::http::StatusCode::TOO_MANY_REQUESTS,
+            "TooManyRequests",
+            "Too many requests to the identity and access reports (5 per 10 seconds per app per tenant).",
+        );
+        e.retry_after = Some(retry_after);
+        return Err(e);
+    }
+    let knobs = state.report.lock().unwrap().clone();
+    if (knobs.synthetic_users > 0 || knobs.empty_pages) && !q.contains_key("$filter") && !q.contains_key("$orderby") {
+        return synthetic_page(&state, v, &knobs, &uri);
+    }
     let filter = match q.get("$filter") {
         Some(f) => Some(Filter::parse(f, REPORT_FIELDS, REPORT_COLLECTIONS)?),
         None => None,
@@ -1296,7 +1316,15 @@ async fn registration_report(
             .map(|u| registration_row(&tenant, u, v))
             .filter(|r| filter.as_ref().is_none_or(|f| f.matches(r)))
             .collect();
-        (rows, tenant.report_page_size)
+        (
+            rows,
+            state
+                .report
+                .lock()
+                .unwrap()
+                .page_size
+                .unwrap_or(tenant.report_page_size),
+        )
     };
     if let Some(order) = q.get("$orderby") {
         let mut parts = order.split_whitespace();
@@ -1488,4 +1516,193 @@ async fn batch(
         responses.push(item);
     }
     ok(json!({"responses": responses}))
+}
+
+// ---------------------------------------------------------------- report knobs (sweeps, benchmarks)
+
+/// `POST /sim/report`: a tenant far larger than the seed (rows made on the fly from their index,
+/// so a million users cost no memory), another page size, empty pages between full ones (Graph
+/// may send them), and the documented reports throttle (5 requests per 10 s per app).
+#[derive(Debug, Clone, Default)]
+pub struct ReportKnobs {
+    pub synthetic_users: usize,
+    pub page_size: Option<usize>,
+    pub empty_pages: bool,
+    pub throttle: Option<(usize, std::time::Duration)>,
+    pub hits: std::collections::VecDeque<std::time::Instant>,
+}
+
+pub fn configure_report(state: &SimState, knobs: Value) -> Result<(), String> {
+    let mut k = ReportKnobs {
+        synthetic_users: knobs["syntheticUsers"].as_u64().unwrap_or(0) as usize,
+        page_size: knobs["pageSize"].as_u64().map(|n| n.clamp(1, 5000) as usize),
+        empty_pages: knobs["emptyPages"].as_bool().unwrap_or(false),
+        ..ReportKnobs::default()
+    };
+    if let Some(t) = knobs.get("throttle").filter(|t| !t.is_null()) {
+        let limit = t["limit"].as_u64().ok_or("throttle.limit is required")? as usize;
+        let window = t["windowSeconds"]
+            .as_f64()
+            .ok_or("throttle.windowSeconds is required")?;
+        k.throttle = Some((limit.max(1), std::time::Duration::from_secs_f64(window)));
+    }
+    *state.report.lock().unwrap() = k;
+    Ok(())
+}
+
+/// The reports throttle: every request counts (a throttled one too, as Graph counts immediate
+/// retries); over the limit, the seconds until the oldest request leaves the window.
+fn throttled(state: &SimState) -> Option<u64> {
+    let mut knobs = state.report.lock().unwrap();
+    let (limit, window) = knobs.throttle?;
+    let now = std::time::Instant::now();
+    while knobs.hits.front().is_some_and(|t| now.duration_since(*t) >= window) {
+        knobs.hits.pop_front();
+    }
+    let over = knobs.hits.len() >= limit;
+    let wait = knobs
+        .hits
+        .front()
+        .map(|t| window.saturating_sub(now.duration_since(*t)));
+    knobs.hits.push_back(now);
+    over.then(|| wait.map_or(1, |w| w.as_secs_f64().ceil().max(1.0) as u64))
+}
+
+/// Row `i` of the synthetic tenant: a fixed mix of registration states, the same every time.
+fn synthetic_row(i: usize) -> Value {
+    let methods: &[&str] = match i % 20 {
+        0 | 1 => &[],                                                       // not registered
+        2..=5 => &["microsoftAuthenticatorPush"],                           // Authenticator only
+        6..=8 => &["mobilePhone"],                                          // one phone
+        9 => &["email", "mobilePhone"],                                     // one phone (email is SSPR only)
+        10..=16 => &["microsoftAuthenticatorPush", "mobilePhone"],          // a backup
+        17 | 18 => &["fido2", "microsoftAuthenticatorPush", "mobilePhone"], // phishing-resistant
+        _ => &["windowsHelloForBusiness", "microsoftAuthenticatorPush"],
+    };
+    let admin = i % 50 == 3 || i % 50 == 17;
+    let mfa = methods.iter().any(|m| *m != "email");
+    json!({
+        "id": format!("5f000000-0000-4000-8000-{i:012}"),
+        "userPrincipalName": format!("synth{i:07}@contoso.test"),
+        "userDisplayName": format!("Synthetic User {i}"),
+        "userType": if i % 25 == 24 { "guest" } else { "member" },
+        "isAdmin": admin,
+        "isMfaRegistered": mfa, "isMfaCapable": mfa,
+        "isPasswordlessCapable": methods.contains(&"fido2") || methods.contains(&"windowsHelloForBusiness"),
+        "isSsprRegistered": mfa, "isSsprEnabled": true, "isSsprCapable": mfa,
+        "isSystemPreferredAuthenticationMethodEnabled": true,
+        "systemPreferredAuthenticationMethods": [],
+        "userPreferredMethodForSecondaryAuthentication": if mfa { "push" } else { "none" },
+        "methodsRegistered": methods,
+        "lastUpdatedDateTime": "2026-11-01T00:00:00Z",
+    })
+}
+
+/// A page of seed rows followed by synthetic ones, made only for the page asked for. With
+/// `emptyPages`, every full page is followed by an empty one whose nextLink goes on.
+fn synthetic_page(state: &SimState, v: Version, knobs: &ReportKnobs, uri: &Uri) -> GraphResult {
+    let (seed_rows, size) = {
+        let tenant = state.tenant();
+        let rows: Vec<Value> = tenant.users.iter().map(|u| registration_row(&tenant, u, v)).collect();
+        (rows, knobs.page_size.unwrap_or(tenant.report_page_size))
+    };
+    let total = seed_rows.len() + knobs.synthetic_users;
+    let q = odata::query(uri);
+    let token = q.get("$skiptoken").map(|t| {
+        B64.decode(t)
+            .ok()
+            .and_then(|raw| String::from_utf8(raw).ok())
+            .unwrap_or_default()
+    });
+    let (empty, offset) = match token.as_deref() {
+        None => (false, 0),
+        Some(t) => match (t.strip_prefix("empty:"), t.strip_prefix("offset:")) {
+            (Some(n), _) => (
+                true,
+                n.parse().map_err(|_| GraphError::bad_request("Invalid $skiptoken."))?,
+            ),
+            (_, Some(n)) => (
+                false,
+                n.parse().map_err(|_| GraphError::bad_request("Invalid $skiptoken."))?,
+            ),
+            _ => return Err(GraphError::bad_request("Invalid $skiptoken.")),
+        },
+    };
+    let (rows, next): (Vec<Value>, Option<String>) = if empty {
+        (Vec::new(), Some(format!("offset:{offset}")))
+    } else {
+        let end = (offset + size).min(total);
+        let rows = (offset..end)
+            .map(|i| {
+                seed_rows
+                    .get(i)
+                    .cloned()
+                    .unwrap_or_else(|| synthetic_row(i - seed_rows.len()))
+            })
+            .collect();
+        let next = (end < total).then(|| {
+            if knobs.empty_pages {
+                format!("empty:{end}")
+            } else {
+                format!("offset:{end}")
+            }
+        });
+        (rows, next)
+    };
+    let ctx = context(state, v, "reports/authenticationMethods/userRegistrationDetails");
+    let mut out = json!({"@odata.context": ctx, "value": rows});
+    if let Some(token) = next {
+        out["@odata.nextLink"] = json!(format!(
+            "{}{}?$skiptoken={}",
+            state.base_url,
+            uri.path(),
+            B64.encode(token)
+        ));
+    }
+    ok(out)
+}
+
+// ---------------------------------------------------------------- group members
+
+/// GET /groups/{id}/transitiveMembers: users in the group and its nested groups.
+/// https://learn.microsoft.com/graph/api/group-list-transitivemembers
+async fn group_transitive_members(
+    State(state): S,
+    Extension(v): Extension<Version>,
+    Extension(p): Extension<Permissions>,
+    Path(group): Path<String>,
+    axum::extract::OriginalUri(uri): axum::extract::OriginalUri,
+) -> GraphResult {
+    p.require(READ_MEMBERSHIP)?;
+    let items = group_members(&state, &group)?;
+    page_of(&state, v, items, &uri, "directoryObjects")
+}
+
+/// The cast form `/transitiveMembers/microsoft.graph.user`.
+async fn group_transitive_members_cast(
+    State(state): S,
+    Extension(v): Extension<Version>,
+    Extension(p): Extension<Permissions>,
+    Path((group, cast)): Path<(String, String)>,
+    axum::extract::OriginalUri(uri): axum::extract::OriginalUri,
+) -> GraphResult {
+    p.require(READ_MEMBERSHIP)?;
+    if cast != "microsoft.graph.user" {
+        return Err(GraphError::bad_request(format!("Unsupported cast '{cast}'.")));
+    }
+    let items = group_members(&state, &group)?;
+    page_of(&state, v, items, &uri, "users")
+}
+
+fn group_members(state: &SimState, group: &str) -> Result<Vec<Value>, GraphError> {
+    let tenant = state.tenant();
+    if !tenant.groups.iter().any(|g| g.id.eq_ignore_ascii_case(group)) {
+        return Err(GraphError::item_not_found(group));
+    }
+    Ok(tenant
+        .users
+        .iter()
+        .filter(|u| tenant.transitive_groups(&u.id).iter().any(|g| g.id.eq_ignore_ascii_case(group)))
+        .map(|u| json!({"@odata.type": "#microsoft.graph.user", "id": u.id, "userPrincipalName": u.upn, "displayName": u.display_name}))
+        .collect())
 }

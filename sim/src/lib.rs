@@ -61,6 +61,8 @@ pub(crate) struct SimState {
     pub faults: Mutex<Vec<Fault>>,
     pub requests: Mutex<Vec<RequestRecord>>,
     pub itsm: Mutex<Vec<itsm::ItsmItem>>,
+    /// Registration-report knobs for sweeps and benchmarks (`POST /sim/report`).
+    pub report: Mutex<graph::ReportKnobs>,
     pub base_url: String,
     pub identity_header: String,
     /// The whole router, for `$batch` to dispatch its parts through.
@@ -83,6 +85,7 @@ impl SimState {
         self.faults.lock().unwrap().clear();
         self.requests.lock().unwrap().clear();
         self.itsm.lock().unwrap().clear();
+        *self.report.lock().unwrap() = graph::ReportKnobs::default();
         Ok(())
     }
 }
@@ -147,6 +150,7 @@ impl Simulator {
             faults: Mutex::new(Vec::new()),
             requests: Mutex::new(Vec::new()),
             itsm: Mutex::new(Vec::new()),
+            report: Mutex::new(graph::ReportKnobs::default()),
             base_url: format!("http://{addr}"),
             identity_header: uuid::Uuid::new_v4().to_string(),
             router: OnceLock::new(),
@@ -220,6 +224,14 @@ impl Simulator {
     /// What the simulated providers have sent so far.
     pub fn outbox(&self) -> Vec<OutboxItem> {
         self.state.outbox.lock().unwrap().clone()
+    }
+
+    /// Set the registration report's knobs (the same as `POST /sim/report`).
+    ///
+    /// # Errors
+    /// The JSON is not `{syntheticUsers?, pageSize?, emptyPages?, throttle?: {limit, windowSeconds}}`.
+    pub fn configure_report(&self, knobs: Value) -> Result<(), String> {
+        graph::configure_report(&self.state, knobs)
     }
 
     /// What the simulated ServiceNow, Jira and callback receiver were sent.

@@ -560,6 +560,74 @@ impl GraphClient {
     }
 }
 
+/// The compliance sweep's reads.
+impl GraphClient {
+    /// One page of `reports/authenticationMethods/userRegistrationDetails`: the first when `next`
+    /// is `None`, else the `@odata.nextLink` given (followed whole, never rebuilt; it must point at
+    /// `GRAPH_ENDPOINT`, so a token is never sent elsewhere).
+    /// https://learn.microsoft.com/graph/api/authenticationmethodsroot-list-userregistrationdetails
+    ///
+    /// # Errors
+    /// Graph failed after the retry budget, or the next link points elsewhere.
+    pub async fn registration_page(&self, next: Option<&str>) -> Result<(Vec<Value>, Option<String>), GraphError> {
+        let url = match next {
+            None => self.url(
+                "v1.0",
+                &["reports", "authenticationMethods", "userRegistrationDetails"],
+                &[],
+            ),
+            Some(link) => {
+                let url = Url::parse(link).map_err(|_| GraphError::Unreachable("an unreadable nextLink".into()))?;
+                if url.origin() != self.base.origin() {
+                    return Err(GraphError::Unreachable(format!(
+                        "a nextLink pointing away from GRAPH_ENDPOINT ({})",
+                        url.origin().ascii_serialization()
+                    )));
+                }
+                url
+            }
+        };
+        let mut page = self.get_json(&url).await?;
+        let rows = match page["value"].take() {
+            Value::Array(rows) => rows,
+            _ => Vec::new(),
+        };
+        let next = page["@odata.nextLink"].as_str().map(str::to_owned);
+        Ok((rows, next))
+    }
+
+    /// The ids of the users in a group, directly or through nested groups.
+    /// https://learn.microsoft.com/graph/api/group-list-transitivemembers
+    ///
+    /// # Errors
+    /// Graph failed.
+    pub async fn group_user_ids(&self, group: &uuid::Uuid) -> Result<std::collections::HashSet<String>, GraphError> {
+        let mut url = self.url(
+            "v1.0",
+            &[
+                "groups",
+                &group.to_string(),
+                "transitiveMembers",
+                "microsoft.graph.user",
+            ],
+            &[("$select", "id"), ("$top", "999")],
+        );
+        let mut out = std::collections::HashSet::new();
+        loop {
+            let page = self.get_json(&url).await?;
+            for item in page["value"].as_array().into_iter().flatten() {
+                if let Some(id) = item["id"].as_str() {
+                    out.insert(id.to_ascii_lowercase());
+                }
+            }
+            match page["@odata.nextLink"].as_str().and_then(|n| Url::parse(n).ok()) {
+                Some(next) if next.origin() == self.base.origin() => url = next,
+                _ => return Ok(out),
+            }
+        }
+    }
+}
+
 /// `Retry-After` in seconds, if the answer has one.
 fn retry_after(response: &reqwest::Response) -> Option<Duration> {
     response

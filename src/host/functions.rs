@@ -94,7 +94,17 @@ pub const FUNCTIONS: &[FunctionSpec] = &[
         },
         binding: "timer",
         summary: "lockout-risk and TAP policy sweep",
-        built: false,
+        built: true,
+    },
+    FunctionSpec {
+        name: "sweeps",
+        trigger: Trigger::Http {
+            methods: &["GET"],
+            route: "sweeps/{run}/{file?}",
+        },
+        binding: "req",
+        summary: "the latest sweep's summary and its reports",
+        built: true,
     },
     FunctionSpec {
         name: "health",

@@ -283,6 +283,88 @@ pub async fn get_request(
     Ok(Json(record.view()))
 }
 
+/// `GET /api/sweeps/latest` (or a run id): the sweep's summary and links to its reports.
+/// Needs `Audit.Read`.
+pub async fn sweep_summary(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(run): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    guard(&state, &headers, Role::AuditRead, "sweep.read").await?;
+    let store = state.sweeps.clone().ok_or_else(sweeps_off)?;
+    let mut summary = latest_summary(store.as_ref()).await?;
+    if run != "latest" && summary["runId"] != run.as_str() {
+        return Err(sweep_not_found());
+    }
+    let id = summary["runId"].as_str().unwrap_or_default().to_owned();
+    summary["links"] = json!({
+        "html": format!("/api/sweeps/{id}/report.html"),
+        "csv": format!("/api/sweeps/{id}/report.csv"),
+        "json": format!("/api/sweeps/{id}/report.json"),
+    });
+    Ok(Json(summary))
+}
+
+/// `GET /api/sweeps/{run}/report.{html,csv,json}`: a report of the latest run.
+pub async fn sweep_file(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path((run, file)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    guard(&state, &headers, Role::AuditRead, "sweep.read").await?;
+    let store = state.sweeps.clone().ok_or_else(sweeps_off)?;
+    if !["report.html", "report.csv", "report.json"].contains(&file.as_str()) {
+        return Err(sweep_not_found());
+    }
+    let run = if run == "latest" {
+        latest_summary(store.as_ref()).await?["runId"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    } else {
+        run
+    };
+    if run.is_empty() || !run.bytes().all(|b| b.is_ascii_digit() || b == b'-') {
+        return Err(sweep_not_found());
+    }
+    let name = format!("runs/{run}/{file}");
+    let data = store
+        .get(&name)
+        .await
+        .map_err(|e| ApiError::DependencyUnavailable(e.to_string()))?
+        .ok_or_else(sweep_not_found)?;
+    let mut response = data.into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(crate::sweep::store::content_type(&name)),
+    );
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
+}
+
+async fn latest_summary(store: &dyn crate::sweep::store::ReportStore) -> Result<Value, ApiError> {
+    let data = store
+        .get("latest.json")
+        .await
+        .map_err(|e| ApiError::DependencyUnavailable(e.to_string()))?
+        .ok_or_else(sweep_not_found)?;
+    serde_json::from_slice(&data).map_err(|e| ApiError::Unexpected(anyhow::anyhow!("latest.json: {e}")))
+}
+
+fn sweeps_off() -> ApiError {
+    ApiError::DependencyUnavailable("the sweep has no storage: set AzureWebJobsStorage__* (or SWEEP_DIR)".into())
+}
+
+fn sweep_not_found() -> ApiError {
+    ApiError::Recovery(crate::recovery::RecoveryError::refused(
+        404,
+        "sweep_not_found",
+        "no finished sweep (run the compliance-sweep function, or mfa-recovery sweep)",
+    ))
+}
+
 /// Largest page of `GET /api/audit`, and the widest time range one query may scan.
 const MAX_PAGE: usize = 1000;
 const MAX_RANGE_DAYS: i64 = 31;

@@ -135,16 +135,47 @@ async fn queue(state: &AppState, spec: &FunctionSpec, envelope: &InvocationReque
     }
 }
 
-async fn timer(_state: &AppState, spec: &FunctionSpec, envelope: &InvocationRequest) -> Result<Response, ApiError> {
+async fn timer(state: &AppState, spec: &FunctionSpec, envelope: &InvocationRequest) -> Result<Response, ApiError> {
     let info = match TimerInfo::from_envelope(envelope, spec.binding) {
         Ok(t) => t,
         Err(e) => return Ok(discard(spec, None, &e.to_string())),
     };
     tracing::info!(function = spec.name, is_past_due = info.is_past_due, "timer fired");
-    Err(ApiError::NotImplemented {
-        function: "compliance-sweep",
-        issue: "issue #7",
-    })
+    let Some(store) = state.sweeps.clone() else {
+        return Err(ApiError::DependencyUnavailable(
+            "the sweep has no storage (AzureWebJobsStorage__* or SWEEP_DIR)".into(),
+        ));
+    };
+    let sweep = crate::sweep::Sweep {
+        graph: &state.graph,
+        store,
+        settings: &state.settings.sweep,
+        deliverer: Some(&state.deliverer),
+        audit: Some(&state.audit),
+        budget: Some(std::time::Duration::from_secs(u64::from(
+            state.settings.sweep.time_budget_seconds,
+        ))),
+    };
+    let trigger = crate::sweep::Trigger::Timer {
+        past_due: info.is_past_due,
+    };
+    let log = match sweep.run(trigger, &|_| {}).await {
+        Ok(crate::sweep::RunOutcome::Finished(summary)) => format!(
+            "sweep {} finished: {} users, {} at risk",
+            summary["runId"].as_str().unwrap_or_default(),
+            summary["totals"]["users"],
+            summary["atRisk"]
+        ),
+        Ok(crate::sweep::RunOutcome::Paused { run_id, pages }) => {
+            format!("sweep {run_id} paused after page {pages}; the next run resumes")
+        }
+        Ok(crate::sweep::RunOutcome::UpToDate { run_id }) => {
+            format!("sweep {run_id} is recent enough (SWEEP_MIN_INTERVAL_HOURS); nothing to do")
+        }
+        Err(e) => return Err(ApiError::DependencyUnavailable(e.to_string())),
+    };
+    tracing::info!(function = spec.name, %log, "timer done");
+    Ok(Json(InvocationResponse::with_log(log)).into_response())
 }
 
 #[cfg(test)]

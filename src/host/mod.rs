@@ -45,6 +45,8 @@ pub struct AppState {
     pub deliverer: Arc<Deliverer>,
     /// The asynchronous intake; `None` when neither storage nor `REQUESTS_DIR` is set.
     pub intake: Option<Arc<Intake>>,
+    /// Where sweeps are kept; `None` when neither storage nor `SWEEP_DIR` is set.
+    pub sweeps: Option<Arc<dyn crate::sweep::store::ReportStore>>,
 }
 
 impl AppState {
@@ -81,6 +83,7 @@ impl AppState {
             settings.tap.clone(),
         ));
         let intake = intake(&settings, azure, http_for_write_back, secrets.clone()).await?;
+        let sweeps = sweep_store(&settings, azure).await?;
         Ok(AppState {
             settings: Arc::new(settings),
             auth,
@@ -90,6 +93,7 @@ impl AppState {
             secrets,
             deliverer,
             intake,
+            sweeps,
         })
     }
 }
@@ -110,6 +114,30 @@ pub async fn audit_storage(settings: &Settings, azure: &AzureOverrides) -> anyho
                 tracing::warn!(error = %e, "the audit container could not be checked at start-up");
             }
             Arc::new(blob)
+        }
+    })
+}
+
+/// The sweep's store from the settings.
+///
+/// # Errors
+/// The storage client cannot be built.
+pub async fn sweep_store(
+    settings: &Settings,
+    azure: &AzureOverrides,
+) -> anyhow::Result<Option<Arc<dyn crate::sweep::store::ReportStore>>> {
+    use crate::config::SweepStore;
+    use crate::sweep::store::{BlobStore, DirStore};
+    Ok(match &settings.sweep.store {
+        None => None,
+        Some(SweepStore::Directory(dir)) => Some(Arc::new(DirStore::new(dir.clone()))),
+        Some(SweepStore::Blob { service_uri, container }) => {
+            let credential = crate::azure::credential(settings, azure)?;
+            let store = BlobStore::new(service_uri, container, credential, azure.transport.clone())?;
+            if let Err(e) = store.ensure_container().await {
+                tracing::warn!(error = %e, "the sweeps container could not be checked at start-up");
+            }
+            Some(Arc::new(store))
         }
     })
 }
@@ -250,6 +278,8 @@ pub fn router(state: AppState, options: HostOptions) -> Router {
         .route("/api/audit", get(http::audit))
         .route("/api/requests", post(http::submit_request))
         .route("/api/requests/{id}", get(http::get_request))
+        .route("/api/sweeps/{run}", get(http::sweep_summary))
+        .route("/api/sweeps/{run}/{file}", get(http::sweep_file))
         .route("/{function}", post(invoke::invoke));
     if options.admin_api {
         router = router.route("/admin/functions/{name}", post(admin::run_function));

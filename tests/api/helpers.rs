@@ -39,6 +39,7 @@ pub fn test_settings(sim: &Simulator) -> HashMap<String, String> {
         ("AZURE_CLIENT_ID", seed.managed_identity.client_id.clone()),
         ("AUDIT_DIR", temp_dir("audit").to_string_lossy().into_owned()),
         ("REQUESTS_DIR", temp_dir("requests").to_string_lossy().into_owned()),
+        ("SWEEP_DIR", temp_dir("sweeps").to_string_lossy().into_owned()),
         ("MAIL_SENDER", "mfa-recovery@contoso.test".to_owned()),
         ("ACS_ENDPOINT", format!("{}/acs", sim.base_url())),
         ("ACS_ACCESS_KEY_SECRET", "acs-access-key".to_owned()),

@@ -14,5 +14,6 @@ mod intake;
 mod intake_azurite;
 mod invocations;
 mod reset;
+mod sweep;
 mod tap;
 mod webhooks;

@@ -1,0 +1,420 @@
+//! The compliance sweep: is the TAP policy ready, and who would be locked out by losing one
+//! device? Streams `userRegistrationDetails` page by page (never one call per user), at the pace
+//! the reports API allows, keeping only counters in memory: at-risk users go to one file per page,
+//! and the reports are written from those files at the end. A checkpoint after every page lets a
+//! run cut off by the Functions timeout resume from its last page.
+//!
+//! Layout (a blob container, or a directory):
+//! - `current.json`: the checkpoint of the run in progress (or the last one, finished).
+//! - `runs/{run}/pages/{n}.jsonl`: the at-risk users of page n.
+//! - `runs/{run}/report.json`, `report.csv`, `report.html`: the reports.
+//! - `latest.json`: the summary of the last finished run, with links to its files.
+//! - `nudges/{user id}.json`: when a user was last nudged.
+
+pub mod classify;
+pub mod report;
+pub mod store;
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+
+use crate::audit::{AuditEvent, AuditTrail, CallerRecord, Outcome, Phase};
+use crate::config::SweepSettings;
+use crate::delivery::Deliverer;
+use crate::graph::GraphClient;
+use classify::{Assessment, Finding, Registration, Risk};
+use store::{ReportStore, StorageError};
+
+/// Counters over the whole tenant: the only state that grows with the run, and it does not grow
+/// with the tenant.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Totals {
+    pub users: u64,
+    pub members: u64,
+    pub guests: u64,
+    pub admins: u64,
+    pub mfa_registered: u64,
+    pub phishing_resistant: u64,
+    /// Members by risk level.
+    pub by_risk: BTreeMap<String, u64>,
+    /// Members by reason.
+    pub by_reason: BTreeMap<String, u64>,
+    /// Members with each method registered.
+    pub methods: BTreeMap<String, u64>,
+}
+
+impl Totals {
+    pub fn at_risk(&self) -> u64 {
+        Risk::AT_RISK
+            .iter()
+            .map(|r| self.by_risk.get(r.as_str()).copied().unwrap_or(0))
+            .sum()
+    }
+}
+
+/// A run's checkpoint.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Checkpoint {
+    pub run_id: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub started_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option", default)]
+    pub finished_at: Option<OffsetDateTime>,
+    /// Pages done; the next page is written as `pages/{pages}.jsonl`.
+    pub pages: u32,
+    /// Where to go on; `None` before the first page and after the last.
+    pub next_link: Option<String>,
+    pub totals: Totals,
+    pub findings: Vec<Finding>,
+    pub nudged: u32,
+    /// Invocations that worked on this run.
+    pub invocations: u32,
+    /// Graph requests made (all invocations).
+    pub requests: u64,
+}
+
+/// Who started the sweep.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger {
+    Timer { past_due: bool },
+    Admin,
+    Cli,
+}
+
+impl Trigger {
+    fn via(self) -> &'static str {
+        match self {
+            Trigger::Timer { .. } => "timer",
+            Trigger::Admin => "admin",
+            Trigger::Cli => "cli",
+        }
+    }
+}
+
+/// How an invocation ended.
+#[derive(Debug)]
+pub enum RunOutcome {
+    /// The run finished; its summary (`latest.json`).
+    Finished(Value),
+    /// The time budget ran out; the next invocation resumes after page `pages`.
+    Paused { run_id: String, pages: u32 },
+    /// The last finished run is recent enough (`SWEEP_MIN_INTERVAL_HOURS`).
+    UpToDate { run_id: String },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SweepError {
+    #[error("sweep storage: {0}")]
+    Storage(#[from] StorageError),
+    #[error("Microsoft Graph: {0} (the run is saved and resumes from its last page)")]
+    Graph(#[from] crate::graph::GraphError),
+}
+
+/// Progress, for a terminal.
+#[derive(Debug, Clone)]
+pub struct Progress {
+    pub pages: u32,
+    pub users: u64,
+    pub at_risk: u64,
+}
+
+/// Keeps report reads within `limit` per window (Graph: 5 per 10 s per app per tenant).
+pub struct Pacer {
+    limit: usize,
+    window: Duration,
+    sent: std::collections::VecDeque<Instant>,
+}
+
+impl Pacer {
+    pub fn new(limit: u32, window: Duration) -> Pacer {
+        Pacer {
+            limit: limit.max(1) as usize,
+            window,
+            sent: std::collections::VecDeque::new(),
+        }
+    }
+
+    /// Wait until one more request fits in the window, and count it.
+    pub async fn wait(&mut self) {
+        // A little slack: the server's clock starts its window when the request arrives.
+        let margin = Duration::from_millis(60);
+        loop {
+            let now = Instant::now();
+            while self
+                .sent
+                .front()
+                .is_some_and(|t| now.duration_since(*t) >= self.window + margin)
+            {
+                self.sent.pop_front();
+            }
+            if self.sent.len() < self.limit {
+                self.sent.push_back(now);
+                return;
+            }
+            let oldest = *self.sent.front().expect("full window");
+            tokio::time::sleep((oldest + self.window + margin).saturating_duration_since(now)).await;
+        }
+    }
+}
+
+/// Everything a sweep needs.
+pub struct Sweep<'a> {
+    pub graph: &'a GraphClient,
+    pub store: Arc<dyn ReportStore>,
+    pub settings: &'a SweepSettings,
+    pub deliverer: Option<&'a Deliverer>,
+    pub audit: Option<&'a AuditTrail>,
+    /// Stop and save after this long (`None`: run to the end, as the CLI does).
+    pub budget: Option<Duration>,
+}
+
+fn page_name(run: &str, page: u32) -> String {
+    format!("runs/{run}/pages/{page:06}.jsonl")
+}
+
+impl Sweep<'_> {
+    async fn load(&self, name: &str) -> Result<Option<Value>, SweepError> {
+        Ok(self
+            .store
+            .get(name)
+            .await?
+            .and_then(|d| serde_json::from_slice(&d).ok()))
+    }
+
+    async fn save(&self, checkpoint: &Checkpoint) -> Result<(), SweepError> {
+        let data = serde_json::to_vec(checkpoint).expect("a checkpoint serializes");
+        Ok(self.store.put("current.json", &data).await?)
+    }
+
+    /// Run (or resume) a sweep until it finishes or the budget runs out.
+    ///
+    /// # Errors
+    /// Storage or Graph failed; what was done is saved, and the next run resumes.
+    pub async fn run(
+        &self,
+        trigger: Trigger,
+        progress: &(dyn Fn(&Progress) + Send + Sync),
+    ) -> Result<RunOutcome, SweepError> {
+        let started = Instant::now();
+        let now = OffsetDateTime::now_utc();
+        if let Trigger::Timer { past_due: true } = trigger {
+            tracing::info!("the sweep's schedule was missed (IsPastDue); running now");
+        }
+        let current: Option<Checkpoint> = self
+            .load("current.json")
+            .await?
+            .and_then(|v| serde_json::from_value(v).ok());
+        let resumable = current.filter(|c| c.finished_at.is_none() && now - c.started_at < time::Duration::hours(24));
+        let mut checkpoint = match resumable {
+            Some(c) => {
+                tracing::info!(run_id = %c.run_id, pages = c.pages, "resuming the sweep");
+                c
+            }
+            None => {
+                if let Trigger::Timer { .. } = trigger
+                    && let Some(latest) = self.load("latest.json").await?
+                    && let Some(finished) = latest["finishedAt"]
+                        .as_str()
+                        .and_then(|t| OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok())
+                    && now - finished < time::Duration::hours(i64::from(self.settings.min_interval_hours))
+                {
+                    return Ok(RunOutcome::UpToDate {
+                        run_id: latest["runId"].as_str().unwrap_or_default().to_owned(),
+                    });
+                }
+                let policy = self.graph.tap_policy().await?;
+                let fmt = time::macros::format_description!("[year][month][day]-[hour][minute][second]");
+                Checkpoint {
+                    run_id: now.format(&fmt).unwrap_or_default(),
+                    started_at: now,
+                    finished_at: None,
+                    pages: 0,
+                    next_link: None,
+                    totals: Totals::default(),
+                    findings: classify::check_policy(&policy, &self.settings.helpdesk_groups),
+                    nudged: 0,
+                    invocations: 0,
+                    requests: 1,
+                }
+            }
+        };
+        checkpoint.invocations += 1;
+        let key_users = self.key_users().await?;
+        let mut pacer = Pacer::new(self.settings.requests_per_10s, Duration::from_secs(10));
+        let first_page = checkpoint.pages;
+        loop {
+            // Every invocation does at least one page, so a run always gets somewhere.
+            if checkpoint.pages > first_page && self.budget.is_some_and(|b| started.elapsed() >= b) {
+                self.save(&checkpoint).await?;
+                tracing::info!(run_id = %checkpoint.run_id, pages = checkpoint.pages, "time budget spent; the next run resumes");
+                return Ok(RunOutcome::Paused {
+                    run_id: checkpoint.run_id,
+                    pages: checkpoint.pages,
+                });
+            }
+            pacer.wait().await;
+            checkpoint.requests += 1;
+            let (rows, next) = match self.graph.registration_page(checkpoint.next_link.as_deref()).await {
+                Ok(page) => page,
+                Err(e) => {
+                    self.save(&checkpoint).await?;
+                    return Err(e.into());
+                }
+            };
+            let mut lines = Vec::new();
+            for row in rows {
+                let Ok(row) = serde_json::from_value::<Registration>(row) else {
+                    continue;
+                };
+                let key_user = key_users.contains(&row.id.to_ascii_lowercase());
+                let assessment = self.count(&mut checkpoint.totals, &row, key_user);
+                if assessment.risk > Risk::None {
+                    self.nudge(&mut checkpoint, &row, &assessment).await;
+                    serde_json::to_writer(&mut lines, &classify::at_risk_line(&row, key_user, &assessment))
+                        .expect("a line serializes");
+                    lines.push(b'\n');
+                }
+            }
+            // The page's file first, then the checkpoint that counts it: a crash in between
+            // repeats the page, which rewrites the same file.
+            self.store
+                .put(&page_name(&checkpoint.run_id, checkpoint.pages), &lines)
+                .await?;
+            checkpoint.pages += 1;
+            checkpoint.next_link = next;
+            let done = checkpoint.next_link.is_none();
+            self.save(&checkpoint).await?;
+            progress(&Progress {
+                pages: checkpoint.pages,
+                users: checkpoint.totals.users,
+                at_risk: checkpoint.totals.at_risk(),
+            });
+            if done {
+                break;
+            }
+        }
+        checkpoint.finished_at = Some(OffsetDateTime::now_utc());
+        let summary = report::write(self.store.as_ref(), &checkpoint, self.settings.html_max_rows).await?;
+        self.store
+            .put("latest.json", &serde_json::to_vec(&summary).expect("serializes"))
+            .await?;
+        self.save(&checkpoint).await?;
+        if let Some(audit) = self.audit {
+            let event = AuditEvent {
+                caller: CallerRecord {
+                    via: trigger.via().into(),
+                    ..Default::default()
+                },
+                action: "sweep.run".into(),
+                target: None,
+                ticket: None,
+                request_id: None,
+                phase: Phase::Outcome,
+                outcome: Some(Outcome::Succeeded),
+                details: json!({"runId": checkpoint.run_id, "users": checkpoint.totals.users,
+                    "atRisk": checkpoint.totals.by_risk, "findings": checkpoint.findings.iter().map(|f| &f.id).collect::<Vec<_>>(),
+                    "pages": checkpoint.pages, "invocations": checkpoint.invocations, "nudged": checkpoint.nudged}),
+            };
+            if let Err(e) = audit.record(event).await {
+                tracing::error!(error = %e, "the sweep's audit record could not be written");
+            }
+        }
+        tracing::info!(run_id = %checkpoint.run_id, users = checkpoint.totals.users, at_risk = checkpoint.totals.at_risk(), "sweep finished");
+        Ok(RunOutcome::Finished(summary))
+    }
+
+    async fn key_users(&self) -> Result<HashSet<String>, SweepError> {
+        let mut out = HashSet::new();
+        for group in &self.settings.key_user_groups {
+            out.extend(self.graph.group_user_ids(group).await?);
+        }
+        Ok(out)
+    }
+
+    fn count(&self, totals: &mut Totals, row: &Registration, key_user: bool) -> Assessment {
+        totals.users += 1;
+        if row.is_guest() {
+            totals.guests += 1;
+            return Assessment {
+                risk: Risk::None,
+                reasons: Vec::new(),
+            };
+        }
+        totals.members += 1;
+        totals.admins += u64::from(row.is_admin);
+        let mfa: Vec<&String> = row
+            .methods_registered
+            .iter()
+            .filter(|m| classify::is_mfa_method(m))
+            .collect();
+        totals.mfa_registered += u64::from(row.is_mfa_registered && !mfa.is_empty());
+        totals.phishing_resistant += u64::from(mfa.iter().any(|m| classify::is_phishing_resistant(m)));
+        for m in &row.methods_registered {
+            *totals.methods.entry(m.clone()).or_default() += 1;
+        }
+        let a = classify::classify(row, key_user);
+        *totals.by_risk.entry(a.risk.as_str().into()).or_default() += 1;
+        for r in &a.reasons {
+            *totals.by_reason.entry((*r).into()).or_default() += 1;
+        }
+        a
+    }
+
+    /// Email an at-risk member how to add a backup method: off unless `SWEEP_NUDGE`, at most
+    /// `SWEEP_NUDGE_MAX_PER_RUN` per run and once per `SWEEP_NUDGE_PERIOD_DAYS` per user.
+    async fn nudge(&self, checkpoint: &mut Checkpoint, row: &Registration, a: &Assessment) {
+        let s = self.settings;
+        let Some(deliverer) = self.deliverer.filter(|_| s.nudge) else {
+            return;
+        };
+        if checkpoint.nudged >= s.nudge_max_per_run || a.risk < Risk::Medium || row.user_principal_name.is_empty() {
+            return;
+        }
+        let record = format!("nudges/{}.json", row.id.to_ascii_lowercase());
+        let now = OffsetDateTime::now_utc();
+        if let Ok(Some(last)) = self.store.get(&record).await
+            && let Ok(v) = serde_json::from_slice::<Value>(&last)
+            && let Some(at) = v["at"]
+                .as_str()
+                .and_then(|t| OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok())
+            && now - at < time::Duration::days(i64::from(s.nudge_period_days))
+        {
+            return;
+        }
+        let text = SecretString::from(nudge_text(row, a));
+        match deliverer
+            .send_mail(
+                &row.user_principal_name,
+                "Add a backup sign-in method before you need it",
+                &text,
+            )
+            .await
+        {
+            Ok(_) => {
+                checkpoint.nudged += 1;
+                let at = now
+                    .format(&time::format_description::well_known::Rfc3339)
+                    .unwrap_or_default();
+                let _ = self.store.put(&record, json!({"at": at}).to_string().as_bytes()).await;
+            }
+            Err(e) => tracing::warn!(error = %e, "a nudge could not be sent"),
+        }
+    }
+}
+
+fn nudge_text(row: &Registration, a: &Assessment) -> String {
+    let why: Vec<&str> = a.reasons.iter().map(|r| classify::describe(r)).collect();
+    format!(
+        "Hello {},\n\nIf you lost your phone today, you could be locked out of your work account: {}.\n\nIt takes two minutes to prevent:\n1. Open https://mysignins.microsoft.com/security-info and sign in.\n2. Select \"Add sign-in method\" and add a second method: another phone number, or a security key.\n3. In Microsoft Authenticator, turn on cloud backup (iOS: Settings > Backup > iCloud backup; Android: Settings > Backup > Cloud backup), so a new phone gets your accounts back.\n\nThank you.",
+        row.user_display_name.as_deref().unwrap_or(&row.user_principal_name),
+        why.join("; ")
+    )
+}
