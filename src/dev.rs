@@ -88,6 +88,7 @@ pub fn dev_settings(sim: &Simulator, port: u16) -> anyhow::Result<Settings> {
         vars.entry("AUDIT_DIR".into()).or_insert_with(|| ".dev/audit".into());
         vars.entry("REQUESTS_DIR".into())
             .or_insert_with(|| ".dev/requests".into());
+        vars.entry("SWEEP_DIR".into()).or_insert_with(|| ".dev/sweeps".into());
     }
     vars.entry("MFA_RECOVERY_LOG_FORMAT".into())
         .or_insert_with(|| "text".into());
@@ -215,6 +216,10 @@ pub fn banner(sim: &Simulator, port: u16, schedule: &str) -> String {
     let _ = writeln!(
         out,
         "  curl -s -X POST {app}/admin/functions/compliance-sweep -H 'Content-Type: application/json' -d '{{}}'"
+    );
+    let _ = writeln!(
+        out,
+        "  curl -s -H \"Authorization: Bearer $TOKEN\" {app}/api/sweeps/latest   # then open {app}/api/sweeps/latest/report.html with the token"
     );
     let _ = writeln!(out, "  curl -s {}/sim/outbox", sim.base_url());
     let _ = writeln!(

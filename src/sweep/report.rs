@@ -10,8 +10,13 @@ use super::classify::{Risk, describe};
 use super::store::{ReportStore, StorageError};
 
 fn rfc3339(t: Option<time::OffsetDateTime>) -> String {
-    t.and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
-        .unwrap_or_default()
+    t.and_then(|t| {
+        t.replace_nanosecond(0)
+            .unwrap_or(t)
+            .format(&time::format_description::well_known::Rfc3339)
+            .ok()
+    })
+    .unwrap_or_default()
 }
 
 /// The run's summary (`latest.json`, `GET /api/sweeps/latest`, the head of `report.json`).
@@ -166,10 +171,10 @@ fn bars(id: &str, title: &str, rows: &[(String, u64, &str)], of: u64) -> String 
             100.0 * (*value as f64) / (of as f64)
         };
         svg.push_str(&format!(
-            "<text x=\"0\" y=\"{ty}\" font-size=\"13\">{label}</text><rect x=\"170\" y=\"{y}\" width=\"{width:.1}\" height=\"18\" rx=\"3\" fill=\"{colour}\"/><text x=\"{tx:.1}\" y=\"{ty}\" font-size=\"12\">{value} ({pct:.1}%)</text>",
+            "<text x=\"0\" y=\"{ty}\" font-size=\"13\">{label}</text><rect x=\"230\" y=\"{y}\" width=\"{width:.1}\" height=\"18\" rx=\"3\" fill=\"{colour}\"/><text x=\"{tx:.1}\" y=\"{ty}\" font-size=\"12\">{value} ({pct:.1}%)</text>",
             ty = y + 14,
             label = html_escape(label),
-            tx = 176.0 + width,
+            tx = 236.0 + width,
         ));
     }
     svg.push_str("</svg></figure>");

@@ -17,6 +17,8 @@ async fn dev_runs_the_function_set_on_the_simulated_tenant() {
         .args(["dev", "--port", &port.to_string(), "--sim-port", &sim_port.to_string()])
         .env_remove("RUST_LOG")
         .env("AUDIT_DIR", temp_dir("dev-audit"))
+        .env("REQUESTS_DIR", temp_dir("dev-requests"))
+        .env("SWEEP_DIR", temp_dir("dev-sweeps"))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -185,7 +187,9 @@ async fn dev_runs_the_function_set_on_the_simulated_tenant() {
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), 501);
+    assert_eq!(r.status(), 202);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["status"], 200, "the sweep ran: {body}");
     assert_eq!(
         client.get(format!("{app}/api/health")).send().await.unwrap().status(),
         200
