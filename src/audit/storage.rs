@@ -163,17 +163,27 @@ impl BlobStorage {
 #[async_trait]
 impl AuditStorage for BlobStorage {
     async fn create(&self, name: &str) -> Result<(), StorageError> {
-        let options = AppendBlobClientCreateOptions {
-            if_none_match: Some("*".into()),
-            ..Default::default()
+        let attempt = || async {
+            let options = AppendBlobClientCreateOptions {
+                if_none_match: Some("*".into()),
+                ..Default::default()
+            };
+            self.container
+                .blob_client(name)
+                .append_blob_client()
+                .create(Some(options))
+                .await
+                .map(|_| ())
         };
-        self.container
-            .blob_client(name)
-            .append_blob_client()
-            .create(Some(options))
-            .await
-            .map(|_| ())
-            .map_err(|e| conflict_or(name, e))
+        match attempt().await {
+            // The container is made on first use (the templates make it; a fresh account may not
+            // have it), not at start-up: a cold start makes no storage call.
+            Err(e) if e.http_status() == Some(StatusCode::NotFound) => {
+                self.ensure_container().await?;
+                attempt().await.map_err(|e| conflict_or(name, e))
+            }
+            other => other.map_err(|e| conflict_or(name, e)),
+        }
     }
 
     async fn append(&self, name: &str, offset: u64, data: &[u8]) -> Result<(), StorageError> {
@@ -197,7 +207,14 @@ impl AuditStorage for BlobStorage {
         };
         let mut pages = self.container.list_blobs(Some(options)).map_err(azure)?.into_pages();
         let mut names = Vec::new();
-        while let Some(page) = pages.try_next().await.map_err(azure)? {
+        loop {
+            let page = match pages.try_next().await {
+                Ok(Some(page)) => page,
+                Ok(None) => break,
+                // No container yet: no chains yet.
+                Err(e) if e.http_status() == Some(StatusCode::NotFound) => break,
+                Err(e) => return Err(azure(e)),
+            };
             let page = page.into_model().map_err(azure)?;
             names.extend(page.blob_items.into_iter().filter_map(|b| b.name));
         }

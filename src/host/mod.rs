@@ -108,11 +108,6 @@ pub async fn audit_storage(settings: &Settings, azure: &AzureOverrides) -> anyho
         AuditSettings::Blob { service_uri, container } => {
             let credential = crate::azure::credential(settings, azure)?;
             let blob = BlobStorage::new(service_uri, container, credential, azure.transport.clone())?;
-            // Storage being briefly down must not stop start-up: every audited action then
-            // fails with 503 until it is back.
-            if let Err(e) = blob.ensure_container().await {
-                tracing::warn!(error = %e, "the audit container could not be checked at start-up");
-            }
             Arc::new(blob)
         }
     })
@@ -134,9 +129,6 @@ pub async fn sweep_store(
         Some(SweepStore::Blob { service_uri, container }) => {
             let credential = crate::azure::credential(settings, azure)?;
             let store = BlobStore::new(service_uri, container, credential, azure.transport.clone())?;
-            if let Err(e) = store.ensure_container().await {
-                tracing::warn!(error = %e, "the sweeps container could not be checked at start-up");
-            }
             Some(Arc::new(store))
         }
     })
@@ -180,13 +172,6 @@ async fn intake(
                 credential,
                 azure.transport.clone(),
             )?;
-            // As for the audit container: storage briefly down must not stop start-up.
-            if let Err(e) = store.ensure_container().await {
-                tracing::warn!(error = %e, "the requests container could not be checked at start-up");
-            }
-            if let Err(e) = queue.ensure_queue().await {
-                tracing::warn!(error = %e, "the requests queue could not be checked at start-up");
-            }
             Some(Arc::new(Intake::new(
                 Arc::new(store),
                 Arc::new(queue),

@@ -77,14 +77,20 @@ impl StorageQueue {
 #[async_trait]
 impl RequestQueue for StorageQueue {
     async fn send(&self, request_id: Uuid) -> Result<(), StorageError> {
-        let message = SdkMessage {
-            message_text: Some(message_text(request_id)),
+        let send = || async {
+            let message = SdkMessage {
+                message_text: Some(message_text(request_id)),
+            };
+            self.client.send_message(message.try_into()?, None).await.map(|_| ())
         };
-        self.client
-            .send_message(message.try_into().map_err(azure)?, None)
-            .await
-            .map(|_| ())
-            .map_err(azure)
+        match send().await {
+            // The queue is made on first use, not at start-up.
+            Err(e) if e.http_status() == Some(azure_core::http::StatusCode::NotFound) => {
+                self.ensure_queue().await?;
+                send().await.map_err(azure)
+            }
+            other => other.map_err(azure),
+        }
     }
 }
 

@@ -155,18 +155,27 @@ impl BlobRecords {
         &self,
         name: &str,
         data: &[u8],
-        options: BlobClientUploadOptions<'_>,
+        options: BlobClientUploadOptions<'static>,
     ) -> Result<String, StorageError> {
         let options = BlobClientUploadOptions {
             blob_content_type: Some("application/json".into()),
             ..options
         };
-        let result = self
-            .container
-            .blob_client(name)
-            .upload(RequestContent::from(data.to_vec()), Some(options))
-            .await
-            .map_err(|e| conflict_or(name, e))?;
+        let upload = |options: BlobClientUploadOptions<'static>| async {
+            self.container
+                .blob_client(name)
+                .upload(RequestContent::from(data.to_vec()), Some(options))
+                .await
+        };
+        let result = match upload(options.clone()).await {
+            // The container is made on first use, not at start-up (see the audit store).
+            Err(e) if e.http_status() == Some(StatusCode::NotFound) => {
+                self.ensure_container().await?;
+                upload(options).await
+            }
+            other => other,
+        }
+        .map_err(|e| conflict_or(name, e))?;
         result
             .etag
             .map(|e| e.to_string())

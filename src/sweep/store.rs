@@ -108,7 +108,7 @@ impl ReportStore for DirStore {
 
 /// Block blobs in one container, through azure_storage_blob with an Entra token credential.
 pub struct BlobStore {
-    container: BlobContainerClient,
+    container: Arc<BlobContainerClient>,
 }
 
 fn azure(e: azure_core::Error) -> StorageError {
@@ -134,7 +134,9 @@ impl BlobStore {
             ..Default::default()
         };
         let container = BlobContainerClient::new(url, Some(credential), Some(options)).map_err(azure)?;
-        Ok(BlobStore { container })
+        Ok(BlobStore {
+            container: Arc::new(container),
+        })
     }
 
     /// # Errors
@@ -150,6 +152,7 @@ impl BlobStore {
 
 /// Staged blocks of up to 4 MiB, committed at the end.
 struct BlobFile {
+    container: Arc<BlobContainerClient>,
     client: azure_storage_blob::BlockBlobClient,
     name: String,
     buffer: Vec<u8>,
@@ -165,10 +168,22 @@ impl BlobFile {
         }
         let id = format!("block-{:08}", self.blocks.len()).into_bytes();
         let data = std::mem::take(&mut self.buffer);
-        self.client
-            .stage_block(&id, data.len() as u64, RequestContent::from(data), None)
-            .await
-            .map_err(azure)?;
+        let result = self
+            .client
+            .stage_block(&id, data.len() as u64, RequestContent::from(data.clone()), None)
+            .await;
+        match result {
+            Err(e) if e.http_status() == Some(StatusCode::NotFound) => {
+                self.container.create(None).await.ok();
+                self.client
+                    .stage_block(&id, data.len() as u64, RequestContent::from(data), None)
+                    .await
+                    .map_err(azure)?;
+            }
+            other => {
+                other.map_err(azure)?;
+            }
+        }
         self.blocks.push(id);
         Ok(())
     }
@@ -205,16 +220,25 @@ impl ReportFile for BlobFile {
 #[async_trait]
 impl ReportStore for BlobStore {
     async fn put(&self, name: &str, data: &[u8]) -> Result<(), StorageError> {
-        let options = BlobClientUploadOptions {
-            blob_content_type: Some(content_type(name).into()),
-            ..Default::default()
+        let upload = || async {
+            let options = BlobClientUploadOptions {
+                blob_content_type: Some(content_type(name).into()),
+                ..Default::default()
+            };
+            self.container
+                .blob_client(name)
+                .upload(RequestContent::from(data.to_vec()), Some(options))
+                .await
+                .map(|_| ())
         };
-        self.container
-            .blob_client(name)
-            .upload(RequestContent::from(data.to_vec()), Some(options))
-            .await
-            .map(|_| ())
-            .map_err(azure)
+        match upload().await {
+            // The container is made on first use, not at start-up.
+            Err(e) if e.http_status() == Some(StatusCode::NotFound) => {
+                self.ensure_container().await?;
+                upload().await.map_err(azure)
+            }
+            other => other.map_err(azure),
+        }
     }
 
     async fn get(&self, name: &str) -> Result<Option<Vec<u8>>, StorageError> {
@@ -227,6 +251,7 @@ impl ReportStore for BlobStore {
 
     async fn open(&self, name: &str) -> Result<Box<dyn ReportFile>, StorageError> {
         Ok(Box::new(BlobFile {
+            container: self.container.clone(),
             client: self.container.blob_client(name).block_blob_client(),
             name: name.to_owned(),
             buffer: Vec::with_capacity(BLOCK),
