@@ -24,10 +24,25 @@ pub struct AzureOverrides {
 /// # Errors
 /// The credential cannot be built.
 pub fn managed_identity(settings: &Settings) -> anyhow::Result<Arc<dyn TokenCredential>> {
+    managed_identity_with(settings, None)
+}
+
+/// `managed_identity`, on a given transport (the app's shared one).
+///
+/// # Errors
+/// The credential cannot be built.
+pub fn managed_identity_with(
+    settings: &Settings,
+    transport: Option<Transport>,
+) -> anyhow::Result<Arc<dyn TokenCredential>> {
     let options = ManagedIdentityCredentialOptions {
         user_assigned_id: settings
             .managed_identity_client_id
             .map(|id| UserAssignedId::ClientId(id.to_string())),
+        client_options: azure_core::http::ClientOptions {
+            transport,
+            ..Default::default()
+        },
         ..Default::default()
     };
     let credential = ManagedIdentityCredential::new(Some(options))

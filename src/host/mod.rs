@@ -61,6 +61,20 @@ impl AppState {
             .timeout(std::time::Duration::from_secs(30))
             .user_agent(concat!("mfa-recovery/", env!("CARGO_PKG_VERSION")))
             .build()?;
+        // One transport and one credential for every Azure SDK client: the root certificates are
+        // loaded once and tokens cached once, so a cold start builds one HTTP client, not six.
+        let transport = azure
+            .transport
+            .clone()
+            .unwrap_or_else(|| azure_core::http::Transport::new(Arc::new(http.clone())));
+        let credential = match &azure.credential {
+            Some(c) => c.clone(),
+            None => crate::azure::managed_identity_with(&settings, Some(transport.clone()))?,
+        };
+        let azure = &AzureOverrides {
+            credential: Some(credential),
+            transport: Some(transport),
+        };
         let auth = Arc::new(Authenticator::new(&settings.auth, http.clone()));
         let http_for_delivery = http.clone();
         let http_for_write_back = http.clone();

@@ -1,0 +1,208 @@
+// mfa-recovery: the whole function set in one resource group, deployed by `azd up`
+// (docs/deploy.md). No secret is in any parameter or app setting: connector and webhook secrets
+// live in the Key Vault created here, set out of band, and the app reads them with its identity.
+targetScope = 'subscription'
+
+@minLength(1)
+@maxLength(64)
+@description('azd environment name; names and tags every resource.')
+param environmentName string
+
+@minLength(1)
+@description('Azure region for every resource.')
+param location string
+
+@allowed([
+  'FlexConsumption'
+  'ElasticPremium'
+])
+@description('Flex Consumption (default), or Elastic Premium (EP1) in regions without Flex.')
+param hostingPlan string = 'FlexConsumption'
+
+@description('Flex: custom-handler runtime version; check az functionapp list-flexconsumption-runtimes --location <region> --runtime custom.')
+param customRuntimeVersion string = '1.0'
+
+@description('Flex: most instances to scale out to.')
+@minValue(1)
+@maxValue(1000)
+param maximumInstanceCount int = 10
+
+@description('Days an audit record cannot be changed or deleted.')
+@minValue(1)
+param auditRetentionDays int = 365
+
+@description('Who users should call if a change was not theirs (in every notice).')
+param noticeContact string = 'your IT service desk'
+
+@allowed([
+  'graph'
+  'acs'
+])
+@description('Email delivery and notices: Graph sendMail from mailSender (grants Mail.Send), or Azure Communication Services.')
+param emailProvider string = 'graph'
+
+@description('UPN of the service mailbox that sends email (emailProvider graph).')
+param mailSender string = ''
+
+@description('Azure Communication Services endpoint for SMS (and email with emailProvider acs), https://<name>.communication.azure.com.')
+param acsEndpoint string = ''
+@description('ACS sending number (E.164) and sender address.')
+param acsSmsFrom string = ''
+param acsEmailFrom string = ''
+@description('Name of the Key Vault secret holding the ACS access key (the value is set out of band).')
+param acsAccessKeySecretName string = 'acs-access-key'
+
+@description('JSON list of webhook senders (WEBHOOK_SENDERS, docs/security.md); secret names only.')
+param webhookSenders string = ''
+
+@description('ServiceNow write-back: instance URL, integration user, and the Key Vault secret name of its password.')
+param serviceNowInstanceUrl string = ''
+param serviceNowUser string = ''
+param serviceNowPasswordSecretName string = 'servicenow-password'
+
+@description('Jira Service Management write-back: site URL, account, and the Key Vault secret name of its API token.')
+param jiraBaseUrl string = ''
+param jiraUser string = ''
+param jiraApiTokenSecretName string = 'jira-api-token'
+
+@description('Callbacks: the Key Vault secret name that signs them, and the hosts a callbackUrl may use (comma-separated).')
+param callbackSigningSecretName string = ''
+param callbackAllowedHosts string = ''
+
+@description('Group object ids (comma-separated) whose members are refused like role holders.')
+param tapProtectedGroups string = ''
+
+@description('Compliance sweep: schedule (6-field NCRONTAB, UTC), the groups the helpdesk serves, the key-user groups, and nudges.')
+param sweepSchedule string = '0 0 2 * * *'
+param sweepHelpdeskGroups string = ''
+param sweepKeyUserGroups string = ''
+param sweepNudge bool = false
+
+@description('Let GET /api/audit?includeEntra=true read Entra directory audits (grants Directory.Read.All).')
+param entraAudit bool = false
+
+var token = toLower(uniqueString(subscription().id, environmentName, location))
+var tags = {
+  'azd-env-name': environmentName
+  application: 'mfa-recovery'
+}
+var deploymentContainerName = 'app-package-${take(token, 7)}'
+
+resource group 'Microsoft.Resources/resourceGroups@2024-03-01' = {
+  name: 'rg-${environmentName}'
+  location: location
+  tags: tags
+}
+
+module identity 'modules/identity.bicep' = {
+  scope: group
+  name: 'identity'
+  params: {
+    location: location
+    token: token
+    tags: tags
+  }
+}
+
+module storage 'modules/storage.bicep' = {
+  scope: group
+  name: 'storage'
+  params: {
+    location: location
+    token: token
+    tags: tags
+    principalId: identity.outputs.principalId
+    auditRetentionDays: auditRetentionDays
+    deploymentContainerName: deploymentContainerName
+  }
+}
+
+module vault 'modules/keyvault.bicep' = {
+  scope: group
+  name: 'keyvault'
+  params: {
+    location: location
+    token: token
+    tags: tags
+    principalId: identity.outputs.principalId
+  }
+}
+
+module monitoring 'modules/monitoring.bicep' = {
+  scope: group
+  name: 'monitoring'
+  params: {
+    location: location
+    token: token
+    tags: tags
+    principalId: identity.outputs.principalId
+  }
+}
+
+module graph 'modules/graph.bicep' = {
+  scope: group
+  name: 'graph'
+  params: {
+    token: token
+    environmentName: environmentName
+    principalId: identity.outputs.principalId
+    graphMail: emailProvider == 'graph'
+    keyUserGroups: !empty(sweepKeyUserGroups) || !empty(tapProtectedGroups)
+    entraAudit: entraAudit
+  }
+}
+
+module app 'modules/functionapp.bicep' = {
+  scope: group
+  name: 'functionapp'
+  params: {
+    location: location
+    token: token
+    tags: tags
+    hostingPlan: hostingPlan
+    customRuntimeVersion: customRuntimeVersion
+    maximumInstanceCount: maximumInstanceCount
+    identityId: identity.outputs.id
+    identityClientId: identity.outputs.clientId
+    storageBlobEndpoint: storage.outputs.blobEndpoint
+    storageQueueEndpoint: storage.outputs.queueEndpoint
+    deploymentContainerName: deploymentContainerName
+    appInsightsConnectionString: monitoring.outputs.connectionString
+    keyVaultUri: vault.outputs.uri
+    apiAudience: graph.outputs.apiAppId
+    settings: {
+      sweepSchedule: sweepSchedule
+      sweepHelpdeskGroups: sweepHelpdeskGroups
+      sweepKeyUserGroups: sweepKeyUserGroups
+      sweepNudge: sweepNudge
+      tapProtectedGroups: tapProtectedGroups
+      noticeContact: noticeContact
+      emailProvider: emailProvider
+      mailSender: mailSender
+      acsEndpoint: acsEndpoint
+      acsAccessKeySecretName: empty(acsEndpoint) ? '' : acsAccessKeySecretName
+      acsSmsFrom: acsSmsFrom
+      acsEmailFrom: acsEmailFrom
+      webhookSenders: webhookSenders
+      serviceNowInstanceUrl: serviceNowInstanceUrl
+      serviceNowUser: serviceNowUser
+      serviceNowPasswordSecretName: empty(serviceNowInstanceUrl) ? '' : serviceNowPasswordSecretName
+      jiraBaseUrl: jiraBaseUrl
+      jiraUser: jiraUser
+      jiraApiTokenSecretName: empty(jiraBaseUrl) ? '' : jiraApiTokenSecretName
+      callbackSigningSecretName: callbackSigningSecretName
+      callbackAllowedHosts: callbackAllowedHosts
+    }
+  }
+}
+
+output AZURE_RESOURCE_GROUP string = group.name
+output AZURE_FUNCTION_APP_NAME string = app.outputs.name
+output AZURE_FUNCTION_APP_URL string = 'https://${app.outputs.hostName}'
+output AZURE_KEY_VAULT_NAME string = vault.outputs.name
+output AZURE_KEY_VAULT_URI string = vault.outputs.uri
+output AZURE_STORAGE_ACCOUNT string = storage.outputs.name
+output MFA_RECOVERY_IDENTITY_CLIENT_ID string = identity.outputs.clientId
+output MFA_RECOVERY_API_APP_ID string = graph.outputs.apiAppId
+output MFA_RECOVERY_API_URI string = graph.outputs.apiIdentifierUri
+output MFA_RECOVERY_GRAPH_PERMISSIONS array = graph.outputs.grantedPermissions

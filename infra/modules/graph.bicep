@@ -1,0 +1,117 @@
+// Microsoft Graph through its Bicep extension: the application permissions the function app's
+// identity needs for the features turned on, and the app registration of the API with its four
+// app roles. The deployer needs Privileged Role Administrator (to grant application permissions)
+// and Application Administrator or Cloud Application Administrator (for the registration).
+extension microsoftGraphV1
+
+param token string
+param environmentName string
+@description('Principal id (object id) of the function app identity.')
+param principalId string
+@description('Email goes through Graph sendMail (EMAIL_PROVIDER=graph): grants Mail.Send.')
+param graphMail bool
+@description('The sweep checks key-user groups (SWEEP_KEY_USER_GROUPS): grants GroupMember.Read.All.')
+param keyUserGroups bool
+@description('GET /api/audit?includeEntra=true reads Entra directory audits: grants Directory.Read.All.')
+param entraAudit bool
+
+// Each permission, and the feature that needs it (docs/deploy.md; reference/graph-api.md section 13).
+var always = [
+  // tap, reset: create, list and delete Temporary Access Passes; list and delete methods.
+  'UserAuthenticationMethod.ReadWrite.All'
+  // tap, sweep: read the Temporary Access Pass policy.
+  'Policy.Read.All'
+  // tap, reset: the user, their manager, otherMails, mobilePhone, transitive memberships (roles).
+  'User.Read.All'
+  // reset: revokeSignInSessions.
+  'User.RevokeSessions.All'
+  // sweep: reports/authenticationMethods/userRegistrationDetails.
+  'AuditLog.Read.All'
+]
+var optional = concat(
+  // email delivery and notices through Graph sendMail; restrict it to MAIL_SENDER with an
+  // Exchange Online application access policy (docs/deploy.md).
+  graphMail ? ['Mail.Send'] : [],
+  // sweep: members of key-user groups, transitively; tap: protected groups' memberships.
+  keyUserGroups ? ['GroupMember.Read.All'] : [],
+  // audit: includeEntra=true reads /auditLogs/directoryAudits (with AuditLog.Read.All).
+  entraAudit ? ['Directory.Read.All'] : []
+)
+var permissions = concat(always, optional)
+
+resource graph 'Microsoft.Graph/servicePrincipals@v1.0' existing = {
+  appId: '00000003-0000-0000-c000-000000000000'
+}
+
+resource grants 'Microsoft.Graph/appRoleAssignedTo@v1.0' = [for permission in permissions: {
+  appRoleId: filter(graph.appRoles, role => role.value == permission)[0].id
+  principalId: principalId
+  resourceId: graph.id
+}]
+
+// The API's registration: callers get tokens for it with one of these roles.
+var roles = [
+  {
+    value: 'Recovery.Tap'
+    displayName: 'Issue Temporary Access Passes'
+    description: 'Issue a Temporary Access Pass delivered to the user\'s phone or email of record.'
+  }
+  {
+    value: 'Recovery.Reset'
+    displayName: 'Require MFA re-registration'
+    description: 'Remove a user\'s lost authentication methods and revoke their sessions.'
+  }
+  {
+    value: 'Recovery.Request'
+    displayName: 'Submit recovery requests'
+    description: 'Submit queued recovery requests (ServiceNow, Jira, Power Automate) and read their status.'
+  }
+  {
+    value: 'Audit.Read'
+    displayName: 'Read the recovery audit trail'
+    description: 'Read the audit trail and the compliance sweep reports.'
+  }
+]
+
+resource api 'Microsoft.Graph/applications@v1.0' = {
+  uniqueName: 'mfa-recovery-${token}'
+  displayName: 'mfa-recovery (${environmentName})'
+  signInAudience: 'AzureADMyOrg'
+  identifierUris: [
+    'api://${tenant().tenantId}/mfa-recovery-${token}'
+  ]
+  api: {
+    requestedAccessTokenVersion: 2
+    oauth2PermissionScopes: [
+      {
+        id: guid(token, 'user_impersonation')
+        value: 'user_impersonation'
+        type: 'User'
+        isEnabled: true
+        adminConsentDisplayName: 'Use mfa-recovery as the signed-in user'
+        adminConsentDescription: 'Lets an app (the Power Automate connector) call mfa-recovery as the signed-in user; the user\'s app roles still apply.'
+      }
+    ]
+  }
+  appRoles: [for role in roles: {
+    id: guid(token, role.value)
+    value: role.value
+    displayName: role.displayName
+    description: role.description
+    allowedMemberTypes: [
+      'User'
+      'Application'
+    ]
+    isEnabled: true
+  }]
+}
+
+// Only principals given a role may get a token for the API.
+resource apiPrincipal 'Microsoft.Graph/servicePrincipals@v1.0' = {
+  appId: api.appId
+  appRoleAssignmentRequired: true
+}
+
+output apiAppId string = api.appId
+output apiIdentifierUri string = api.identifierUris[0]
+output grantedPermissions array = permissions
