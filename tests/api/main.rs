@@ -9,6 +9,7 @@ mod connector;
 mod dev_command;
 mod graph_client;
 mod helpers;
+mod infra;
 mod host_contract;
 mod intake;
 mod intake_azurite;

@@ -1,0 +1,274 @@
+//! The deployment templates (`infra/`) against the binary: every app setting they set is one the
+//! binary (or the Functions host) reads and is documented; the settings they set make a valid
+//! configuration; the queues the functions read exist; every role is the documented built-in
+//! role; the Graph permissions are the least the features need. (`scripts/check-bicep.py`
+//! checks the syntax; there is no Bicep CLI offline.)
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use mfa_recovery::config::Settings;
+use regex::Regex;
+use serde_json::Value;
+
+use crate::helpers::*;
+
+fn read(path: &str) -> String {
+    std::fs::read_to_string(repo_path(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// The keys of `var {name} = { ... }` in a Bicep file (a flat object, one key per line).
+fn object_keys(bicep: &str, name: &str) -> Vec<String> {
+    let start = bicep
+        .find(&format!("var {name} = "))
+        .unwrap_or_else(|| panic!("no var {name}"));
+    let body = &bicep[start..];
+    let open = body.find('{').unwrap();
+    let close = body.find("\n}").unwrap();
+    let key = Regex::new(r"^\s*([A-Za-z_][A-Za-z0-9_]*):\s").unwrap();
+    body[open..close]
+        .lines()
+        .filter_map(|l| key.captures(l).map(|c| c[1].to_owned()))
+        .collect()
+}
+
+/// Settings the Functions host reads (not the binary); documented in docs/configuration.md or
+/// the host's own docs.
+const HOST_SETTINGS: [&str; 6] = [
+    "AzureWebJobsStorage__credential",
+    "APPLICATIONINSIGHTS_CONNECTION_STRING",
+    "APPLICATIONINSIGHTS_AUTHENTICATION_STRING",
+    "FUNCTIONS_EXTENSION_VERSION",
+    "FUNCTIONS_WORKER_RUNTIME",
+    "WEBSITE_RUN_FROM_PACKAGE",
+];
+
+fn template_settings() -> Vec<String> {
+    let app = read("infra/modules/functionapp.bicep");
+    let mut keys = object_keys(&app, "appSettings");
+    keys.extend(object_keys(&app, "hostSettings"));
+    keys.extend(object_keys(&app, "premiumSettings"));
+    keys
+}
+
+#[test]
+fn every_app_setting_the_templates_set_is_read_and_documented() {
+    let config = read("src/config.rs");
+    let docs = read("docs/configuration.md");
+    let keys = template_settings();
+    assert!(keys.len() > 25, "{keys:?}");
+    for key in &keys {
+        let host = HOST_SETTINGS.contains(&key.as_str());
+        assert!(
+            host || config.contains(&format!("\"{key}\"")) || config.contains(&format!("key(\"{}\")", key.trim_start_matches("AzureWebJobsStorage__"))),
+            "the templates set {key}, which the binary does not read (src/config.rs)"
+        );
+        assert!(docs.contains(&format!("`{key}`")) || host, "{key} is not in docs/configuration.md");
+    }
+}
+
+/// A plausible value for each setting the templates set, as Azure would see it with every
+/// connector turned on. A new setting in the templates must get one here.
+fn example(key: &str) -> &'static str {
+    match key {
+        "AZURE_CLIENT_ID" | "AzureWebJobsStorage__clientId" => "5e29463d-71da-4fe0-8e69-999b57db23b0",
+        "AUTH_TENANT_ID" => "8f0c2c1e-3b7a-4c57-9a3e-5b2f6d1c9e10",
+        "AUTH_AUDIENCE" => "0d5f3a2e-6a41-4c55-8a57-2b8c1f0e9d31",
+        "KEY_VAULT_URI" => "https://kv-mfa-recovery.vault.azure.net/",
+        "AzureWebJobsStorage__blobServiceUri" => "https://stmfarecovery.blob.core.windows.net/",
+        "AzureWebJobsStorage__queueServiceUri" => "https://stmfarecovery.queue.core.windows.net/",
+        "AzureWebJobsStorage__credential" => "managedidentity",
+        "APPLICATIONINSIGHTS_CONNECTION_STRING" => "InstrumentationKey=00000000-0000-0000-0000-000000000000",
+        "APPLICATIONINSIGHTS_AUTHENTICATION_STRING" => "ClientId=5e29463d-71da-4fe0-8e69-999b57db23b0;Authorization=AAD",
+        "FUNCTIONS_EXTENSION_VERSION" => "~4",
+        "FUNCTIONS_WORKER_RUNTIME" => "custom",
+        "WEBSITE_RUN_FROM_PACKAGE" => "1",
+        "AUDIT_CONTAINER" => "audit",
+        "REQUESTS_CONTAINER" => "recovery-requests",
+        "SWEEP_CONTAINER" => "sweeps",
+        "SWEEP_SCHEDULE" => "0 0 2 * * *",
+        "SWEEP_HELPDESK_GROUPS" | "SWEEP_KEY_USER_GROUPS" | "TAP_PROTECTED_GROUPS" => {
+            "a1b2c3d4-0001-4000-8000-000000000001,a1b2c3d4-0004-4000-8000-000000000004"
+        }
+        "SWEEP_NUDGE" => "false",
+        "TAP_REQUIRE_VERIFICATION" => "true",
+        "NOTICE_CONTACT" => "the Contoso service desk, +1 800 555 0100",
+        "EMAIL_PROVIDER" => "graph",
+        "MAIL_SENDER" => "mfa-recovery@contoso.com",
+        "ACS_ENDPOINT" => "https://acs-contoso.communication.azure.com",
+        "ACS_ACCESS_KEY_SECRET" => "acs-access-key",
+        "ACS_SMS_FROM" => "+18005550199",
+        "ACS_EMAIL_FROM" => "DoNotReply@contoso.com",
+        "WEBHOOK_SENDERS" => {
+            r#"[{"name": "jira", "scheme": "jira", "secrets": ["webhook-jira"], "roles": ["Recovery.Request"]}]"#
+        }
+        "SERVICENOW_INSTANCE_URL" => "https://contoso.service-now.com",
+        "SERVICENOW_USER" => "svc_mfa_recovery",
+        "SERVICENOW_PASSWORD_SECRET" => "servicenow-password",
+        "JIRA_BASE_URL" => "https://contoso.atlassian.net",
+        "JIRA_USER" => "svc-mfa-recovery@contoso.com",
+        "JIRA_API_TOKEN_SECRET" => "jira-api-token",
+        "CALLBACK_SIGNING_SECRET" => "callback-signing",
+        "CALLBACK_ALLOWED_HOSTS" => "hooks.contoso.com",
+        other => panic!("the templates set {other}: give it an example value in tests/api/infra.rs"),
+    }
+}
+
+#[test]
+fn the_settings_the_templates_set_make_a_valid_configuration() {
+    let vars: std::collections::HashMap<String, String> = template_settings()
+        .into_iter()
+        .map(|k| {
+            let v = example(&k).to_owned();
+            (k, v)
+        })
+        .collect();
+    let settings = Settings::from_map(&vars).unwrap_or_else(|e| panic!("{e}"));
+    // Everything lives in the storage account and the vault, not on local disk.
+    assert!(matches!(settings.audit, mfa_recovery::config::AuditSettings::Blob { ref container, .. } if container == "audit"));
+    assert!(matches!(settings.intake.store, Some(mfa_recovery::config::IntakeStore::Storage { .. })));
+    assert!(matches!(settings.sweep.store, Some(mfa_recovery::config::SweepStore::Blob { .. })));
+    assert!(settings.intake.servicenow.is_some() && settings.intake.jira.is_some());
+    // And what the binary requires is among them: without it, the app would not start.
+    for required in ["AUTH_TENANT_ID", "AUTH_AUDIENCE", "AzureWebJobsStorage__blobServiceUri", "KEY_VAULT_URI"] {
+        let mut missing = vars.clone();
+        missing.remove(required);
+        let e = Settings::from_map(&missing).expect_err(required);
+        assert!(e.to_string().contains(required) || required == "AzureWebJobsStorage__blobServiceUri", "{required}: {e}");
+    }
+}
+
+#[test]
+fn the_queues_the_functions_read_are_the_ones_the_templates_create() {
+    let storage = read("infra/modules/storage.bicep");
+    let mut queues = BTreeSet::new();
+    for entry in std::fs::read_dir(repo_path("functions")).unwrap() {
+        let path = entry.unwrap().path().join("function.json");
+        let fj: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        for b in fj["bindings"].as_array().unwrap() {
+            if b["type"] == "queueTrigger" {
+                queues.insert(b["queueName"].as_str().unwrap().to_owned());
+            }
+        }
+    }
+    assert_eq!(
+        queues,
+        ["recovery-requests", "recovery-requests-poison"].map(String::from).into_iter().collect()
+    );
+    for q in &queues {
+        let declared = Regex::new(&format!(r"(?s)queueServices/queues@[^']+' = \{{\s*parent: queues\s*name: '{q}'")).unwrap();
+        assert!(declared.is_match(&storage), "infra/modules/storage.bicep does not create the queue {q}");
+    }
+    // The intake writes to the queue the worker reads.
+    assert_eq!(mfa_recovery::intake::QUEUE, "recovery-requests");
+    assert_eq!(mfa_recovery::intake::POISON_QUEUE, "recovery-requests-poison");
+}
+
+/// Built-in role definition ids, from https://learn.microsoft.com/azure/role-based-access-control/built-in-roles.
+const BUILT_IN_ROLES: [(&str, &str); 4] = [
+    ("b7e6dc6d-f1e8-4753-8033-0f276bb0955b", "Storage Blob Data Owner"),
+    ("974c5e8b-45b9-4653-ba55-5f855dd0fb88", "Storage Queue Data Contributor"),
+    ("4633458b-17de-408a-b874-0445c86b69e6", "Key Vault Secrets User"),
+    ("3913510d-42f4-4e42-8a64-420c390055eb", "Monitoring Metrics Publisher"),
+];
+
+fn bicep_files() -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for dir in ["infra", "infra/modules"] {
+        for entry in std::fs::read_dir(repo_path(dir)).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "bicep") {
+                out.push((path.display().to_string(), std::fs::read_to_string(&path).unwrap()));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn every_role_is_a_documented_built_in_role_and_nothing_wider() {
+    let known: BTreeMap<&str, &str> = BUILT_IN_ROLES.into_iter().collect();
+    let guid = Regex::new(r"'([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})'").unwrap();
+    let mut used = BTreeSet::new();
+    for (path, text) in bicep_files() {
+        for c in guid.captures_iter(&text) {
+            let id = &c[1];
+            if id == "00000003-0000-0000-c000-000000000000" {
+                continue; // Microsoft Graph's appId, not a role
+            }
+            assert!(known.contains_key(id), "{path}: {id} is not a documented built-in role");
+            used.insert(id.to_owned());
+        }
+        // Owner, Contributor and User Access Administrator never appear.
+        for wide in ["8e3af657-a8ff-443c-a75c-2fe8c4bcb635", "b24988ac-6180-42a0-ab88-20f7382dd24c", "18d7d88d-d35e-4fb5-a5c3-7773c20a72d9"] {
+            assert!(!text.contains(wide), "{path} grants a wide role {wide}");
+        }
+    }
+    assert_eq!(used.len(), BUILT_IN_ROLES.len(), "every role is used: {used:?}");
+    // Every assignment goes to the app's identity, as a service principal.
+    for (path, text) in bicep_files() {
+        for block in text.split("Microsoft.Authorization/roleAssignments").skip(1) {
+            let block = &block[..block.find("\n}").unwrap_or(block.len())];
+            assert!(block.contains("principalType: 'ServicePrincipal'") && block.contains("principalId: principalId"), "{path}: {block}");
+        }
+    }
+}
+
+#[test]
+fn the_graph_permissions_are_the_least_the_features_need() {
+    let graph = read("infra/modules/graph.bicep");
+    let reference = [
+        "UserAuthenticationMethod.ReadWrite.All",
+        "Policy.Read.All",
+        "User.Read.All",
+        "User.RevokeSessions.All",
+        "AuditLog.Read.All",
+        "Mail.Send",
+        "GroupMember.Read.All",
+        "Directory.Read.All",
+    ];
+    let permission = Regex::new(r"'([A-Za-z]+\.[A-Za-z.]+)'").unwrap();
+    let granted: BTreeSet<String> = permission
+        .captures_iter(&graph)
+        .map(|c| c[1].to_owned())
+        .filter(|p| !p.starts_with("Recovery.") && p != "Audit.Read")
+        .collect();
+    for p in &granted {
+        assert!(reference.contains(&p.as_str()), "graph.bicep grants {p}, which no feature needs");
+    }
+    for wide in ["Directory.ReadWrite.All", "User.ReadWrite.All", "Policy.ReadWrite.AuthenticationMethod", "Application.ReadWrite.All"] {
+        assert!(!graph.contains(wide), "graph.bicep grants {wide}");
+    }
+    // Conditional ones are granted only with their feature, each with a comment saying which.
+    for (p, flag) in [("Mail.Send", "graphMail"), ("GroupMember.Read.All", "keyUserGroups"), ("Directory.Read.All", "entraAudit")] {
+        let line = graph.lines().find(|l| l.contains(&format!("'{p}'"))).unwrap();
+        assert!(line.contains(&format!("{flag} ?")), "{p} is not conditional on {flag}: {line}");
+    }
+    // The simulated tenant gives the app the same set (so the tests exercise least privilege).
+    let seed: Value = serde_json::from_str(&read("sim/seed/demo-tenant.json")).unwrap();
+    let seeded: BTreeSet<String> = seed["managedIdentity"]["graphPermissions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap().to_owned())
+        .collect();
+    let missing: Vec<&String> = seeded.iter().filter(|p| !granted.contains(*p) && *p != "RoleManagement.Read.Directory").collect();
+    assert!(missing.is_empty(), "the simulated identity has {missing:?}, which the templates never grant");
+    // The API's app roles are the four the binary checks.
+    for role in ["Recovery.Tap", "Recovery.Reset", "Recovery.Request", "Audit.Read"] {
+        assert!(graph.contains(&format!("value: '{role}'")), "{role}");
+    }
+    assert!(read("infra/bicepconfig.json").contains("microsoftgraph"));
+}
+
+#[test]
+fn azure_yaml_deploys_the_package_the_xtask_builds() {
+    let yaml = read("azure.yaml");
+    for needle in ["host: function", "language: custom", "dist: target/package/site", "run: cargo xtask package", "path: infra"] {
+        assert!(yaml.contains(needle), "azure.yaml: {needle}");
+    }
+    let params: Value = serde_json::from_str(&read("infra/main.parameters.json")).unwrap();
+    let main = read("infra/main.bicep");
+    for name in params["parameters"].as_object().unwrap().keys() {
+        assert!(main.contains(&format!("param {name} ")), "main.parameters.json sets {name}, which main.bicep does not declare");
+    }
+}
