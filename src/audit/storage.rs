@@ -105,16 +105,52 @@ impl AuditStorage for FileStorage {
     }
 }
 
+/// A client for the container `{service_uri}/{container}`, with the app's client options. Shared
+/// by the audit trail, the request records and the sweeps.
+///
+/// # Errors
+/// The URL is not usable with a credential (not https).
+pub fn container_client(
+    service_uri: &Url,
+    container: &str,
+    credential: Arc<dyn TokenCredential>,
+    transport: Option<Transport>,
+) -> Result<BlobContainerClient, StorageError> {
+    let mut url = service_uri.clone();
+    url.path_segments_mut()
+        .map_err(|_| StorageError::Unavailable("bad blob URL".into()))?
+        .pop_if_empty()
+        .push(container);
+    let options = BlobContainerClientOptions {
+        client_options: crate::azure::client_options(transport),
+        ..Default::default()
+    };
+    BlobContainerClient::new(url, Some(credential), Some(options)).map_err(azure)
+}
+
+/// Create the container if it does not exist (the templates create it; this covers a fresh
+/// account). Called on first use, when a write finds no container.
+///
+/// # Errors
+/// Storage is unreachable or refuses the identity.
+pub async fn create_container(container: &BlobContainerClient) -> Result<(), StorageError> {
+    match container.create(None).await {
+        Ok(_) => Ok(()),
+        Err(e) if e.http_status() == Some(StatusCode::Conflict) => Ok(()),
+        Err(e) => Err(azure(e)),
+    }
+}
+
 /// Append blobs in one container, through azure_storage_blob and an Entra token credential.
 pub struct BlobStorage {
     container: BlobContainerClient,
 }
 
-fn azure(e: azure_core::Error) -> StorageError {
+pub(crate) fn azure(e: azure_core::Error) -> StorageError {
     StorageError::Unavailable(format!("blob storage: {e}"))
 }
 
-fn conflict_or(name: &str, e: azure_core::Error) -> StorageError {
+pub(crate) fn conflict_or(name: &str, e: azure_core::Error) -> StorageError {
     match e.http_status() {
         Some(StatusCode::Conflict | StatusCode::PreconditionFailed) => StorageError::Conflict(name.into()),
         _ => azure(e),
@@ -133,17 +169,9 @@ impl BlobStorage {
         credential: Arc<dyn TokenCredential>,
         transport: Option<Transport>,
     ) -> Result<BlobStorage, StorageError> {
-        let mut url = service_uri.clone();
-        url.path_segments_mut()
-            .map_err(|_| StorageError::Unavailable("bad blob URL".into()))?
-            .pop_if_empty()
-            .push(container);
-        let options = BlobContainerClientOptions {
-            client_options: crate::azure::client_options(transport),
-            ..Default::default()
-        };
-        let container = BlobContainerClient::new(url, Some(credential), Some(options)).map_err(azure)?;
-        Ok(BlobStorage { container })
+        Ok(BlobStorage {
+            container: container_client(service_uri, container, credential, transport)?,
+        })
     }
 
     /// Create the container if it does not exist (the templates create it with its immutability
@@ -152,11 +180,7 @@ impl BlobStorage {
     /// # Errors
     /// Storage is unreachable or refuses the identity.
     pub async fn ensure_container(&self) -> Result<(), StorageError> {
-        match self.container.create(None).await {
-            Ok(_) => Ok(()),
-            Err(e) if e.http_status() == Some(StatusCode::Conflict) => Ok(()),
-            Err(e) => Err(azure(e)),
-        }
+        create_container(&self.container).await
     }
 }
 

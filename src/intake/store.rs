@@ -8,8 +8,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use azure_core::credentials::TokenCredential;
 use azure_core::http::{RequestContent, StatusCode, Transport};
+use azure_storage_blob::BlobContainerClient;
 use azure_storage_blob::models::BlobClientUploadOptions;
-use azure_storage_blob::{BlobContainerClient, BlobContainerClientOptions};
 use sha2::{Digest, Sha256};
 use url::Url;
 
@@ -105,16 +105,7 @@ pub struct BlobRecords {
     container: BlobContainerClient,
 }
 
-fn azure(e: azure_core::Error) -> StorageError {
-    StorageError::Unavailable(format!("blob storage: {e}"))
-}
-
-fn conflict_or(name: &str, e: azure_core::Error) -> StorageError {
-    match e.http_status() {
-        Some(StatusCode::Conflict | StatusCode::PreconditionFailed) => StorageError::Conflict(name.into()),
-        _ => azure(e),
-    }
-}
+use crate::audit::storage::{azure, conflict_or, container_client, create_container};
 
 impl BlobRecords {
     /// # Errors
@@ -125,17 +116,9 @@ impl BlobRecords {
         credential: Arc<dyn TokenCredential>,
         transport: Option<Transport>,
     ) -> Result<BlobRecords, StorageError> {
-        let mut url = service_uri.clone();
-        url.path_segments_mut()
-            .map_err(|_| StorageError::Unavailable("bad blob URL".into()))?
-            .pop_if_empty()
-            .push(container);
-        let options = BlobContainerClientOptions {
-            client_options: crate::azure::client_options(transport),
-            ..Default::default()
-        };
-        let container = BlobContainerClient::new(url, Some(credential), Some(options)).map_err(azure)?;
-        Ok(BlobRecords { container })
+        Ok(BlobRecords {
+            container: container_client(service_uri, container, credential, transport)?,
+        })
     }
 
     /// Create the container if it does not exist (the templates create it; this covers a fresh
@@ -144,11 +127,7 @@ impl BlobRecords {
     /// # Errors
     /// Storage is unreachable or refuses the identity.
     pub async fn ensure_container(&self) -> Result<(), StorageError> {
-        match self.container.create(None).await {
-            Ok(_) => Ok(()),
-            Err(e) if e.http_status() == Some(StatusCode::Conflict) => Ok(()),
-            Err(e) => Err(azure(e)),
-        }
+        create_container(&self.container).await
     }
 
     async fn upload(

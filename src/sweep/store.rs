@@ -8,8 +8,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use azure_core::credentials::TokenCredential;
 use azure_core::http::{RequestContent, StatusCode, Transport};
+use azure_storage_blob::BlobContainerClient;
 use azure_storage_blob::models::{BlobClientUploadOptions, BlockBlobClientCommitBlockListOptions, BlockLookupList};
-use azure_storage_blob::{BlobContainerClient, BlobContainerClientOptions};
 use tokio::io::AsyncWriteExt;
 use url::Url;
 
@@ -111,9 +111,7 @@ pub struct BlobStore {
     container: Arc<BlobContainerClient>,
 }
 
-fn azure(e: azure_core::Error) -> StorageError {
-    StorageError::Unavailable(format!("blob storage: {e}"))
-}
+use crate::audit::storage::{azure, container_client, create_container};
 
 impl BlobStore {
     /// # Errors
@@ -124,29 +122,15 @@ impl BlobStore {
         credential: Arc<dyn TokenCredential>,
         transport: Option<Transport>,
     ) -> Result<BlobStore, StorageError> {
-        let mut url = service_uri.clone();
-        url.path_segments_mut()
-            .map_err(|_| StorageError::Unavailable("bad blob URL".into()))?
-            .pop_if_empty()
-            .push(container);
-        let options = BlobContainerClientOptions {
-            client_options: crate::azure::client_options(transport),
-            ..Default::default()
-        };
-        let container = BlobContainerClient::new(url, Some(credential), Some(options)).map_err(azure)?;
         Ok(BlobStore {
-            container: Arc::new(container),
+            container: Arc::new(container_client(service_uri, container, credential, transport)?),
         })
     }
 
     /// # Errors
     /// Storage is unreachable or refuses the identity.
     pub async fn ensure_container(&self) -> Result<(), StorageError> {
-        match self.container.create(None).await {
-            Ok(_) => Ok(()),
-            Err(e) if e.http_status() == Some(StatusCode::Conflict) => Ok(()),
-            Err(e) => Err(azure(e)),
-        }
+        create_container(&self.container).await
     }
 }
 
@@ -174,7 +158,7 @@ impl BlobFile {
             .await;
         match result {
             Err(e) if e.http_status() == Some(StatusCode::NotFound) => {
-                self.container.create(None).await.ok();
+                create_container(&self.container).await?;
                 self.client
                     .stage_block(&id, data.len() as u64, RequestContent::from(data), None)
                     .await

@@ -59,10 +59,14 @@ fn every_app_setting_the_templates_set_is_read_and_documented() {
     for key in &keys {
         let host = HOST_SETTINGS.contains(&key.as_str());
         assert!(
-            host || config.contains(&format!("\"{key}\"")) || config.contains(&format!("key(\"{}\")", key.trim_start_matches("AzureWebJobsStorage__"))),
+            host || config.contains(&format!("\"{key}\""))
+                || config.contains(&format!("key(\"{}\")", key.trim_start_matches("AzureWebJobsStorage__"))),
             "the templates set {key}, which the binary does not read (src/config.rs)"
         );
-        assert!(docs.contains(&format!("`{key}`")) || host, "{key} is not in docs/configuration.md");
+        assert!(
+            docs.contains(&format!("`{key}`")) || host,
+            "{key} is not in docs/configuration.md"
+        );
     }
 }
 
@@ -78,7 +82,9 @@ fn example(key: &str) -> &'static str {
         "AzureWebJobsStorage__queueServiceUri" => "https://stmfarecovery.queue.core.windows.net/",
         "AzureWebJobsStorage__credential" => "managedidentity",
         "APPLICATIONINSIGHTS_CONNECTION_STRING" => "InstrumentationKey=00000000-0000-0000-0000-000000000000",
-        "APPLICATIONINSIGHTS_AUTHENTICATION_STRING" => "ClientId=5e29463d-71da-4fe0-8e69-999b57db23b0;Authorization=AAD",
+        "APPLICATIONINSIGHTS_AUTHENTICATION_STRING" => {
+            "ClientId=5e29463d-71da-4fe0-8e69-999b57db23b0;Authorization=AAD"
+        }
         "FUNCTIONS_EXTENSION_VERSION" => "~4",
         "FUNCTIONS_WORKER_RUNTIME" => "custom",
         "WEBSITE_RUN_FROM_PACKAGE" => "1",
@@ -124,16 +130,32 @@ fn the_settings_the_templates_set_make_a_valid_configuration() {
         .collect();
     let settings = Settings::from_map(&vars).unwrap_or_else(|e| panic!("{e}"));
     // Everything lives in the storage account and the vault, not on local disk.
-    assert!(matches!(settings.audit, mfa_recovery::config::AuditSettings::Blob { ref container, .. } if container == "audit"));
-    assert!(matches!(settings.intake.store, Some(mfa_recovery::config::IntakeStore::Storage { .. })));
-    assert!(matches!(settings.sweep.store, Some(mfa_recovery::config::SweepStore::Blob { .. })));
+    assert!(
+        matches!(settings.audit, mfa_recovery::config::AuditSettings::Blob { ref container, .. } if container == "audit")
+    );
+    assert!(matches!(
+        settings.intake.store,
+        Some(mfa_recovery::config::IntakeStore::Storage { .. })
+    ));
+    assert!(matches!(
+        settings.sweep.store,
+        Some(mfa_recovery::config::SweepStore::Blob { .. })
+    ));
     assert!(settings.intake.servicenow.is_some() && settings.intake.jira.is_some());
     // And what the binary requires is among them: without it, the app would not start.
-    for required in ["AUTH_TENANT_ID", "AUTH_AUDIENCE", "AzureWebJobsStorage__blobServiceUri", "KEY_VAULT_URI"] {
+    for required in [
+        "AUTH_TENANT_ID",
+        "AUTH_AUDIENCE",
+        "AzureWebJobsStorage__blobServiceUri",
+        "KEY_VAULT_URI",
+    ] {
         let mut missing = vars.clone();
         missing.remove(required);
         let e = Settings::from_map(&missing).expect_err(required);
-        assert!(e.to_string().contains(required) || required == "AzureWebJobsStorage__blobServiceUri", "{required}: {e}");
+        assert!(
+            e.to_string().contains(required) || required == "AzureWebJobsStorage__blobServiceUri",
+            "{required}: {e}"
+        );
     }
 }
 
@@ -152,11 +174,20 @@ fn the_queues_the_functions_read_are_the_ones_the_templates_create() {
     }
     assert_eq!(
         queues,
-        ["recovery-requests", "recovery-requests-poison"].map(String::from).into_iter().collect()
+        ["recovery-requests", "recovery-requests-poison"]
+            .map(String::from)
+            .into_iter()
+            .collect()
     );
     for q in &queues {
-        let declared = Regex::new(&format!(r"(?s)queueServices/queues@[^']+' = \{{\s*parent: queues\s*name: '{q}'")).unwrap();
-        assert!(declared.is_match(&storage), "infra/modules/storage.bicep does not create the queue {q}");
+        let declared = Regex::new(&format!(
+            r"(?s)queueServices/queues@[^']+' = \{{\s*parent: queues\s*name: '{q}'"
+        ))
+        .unwrap();
+        assert!(
+            declared.is_match(&storage),
+            "infra/modules/storage.bicep does not create the queue {q}"
+        );
     }
     // The intake writes to the queue the worker reads.
     assert_eq!(mfa_recovery::intake::QUEUE, "recovery-requests");
@@ -199,7 +230,11 @@ fn every_role_is_a_documented_built_in_role_and_nothing_wider() {
             used.insert(id.to_owned());
         }
         // Owner, Contributor and User Access Administrator never appear.
-        for wide in ["8e3af657-a8ff-443c-a75c-2fe8c4bcb635", "b24988ac-6180-42a0-ab88-20f7382dd24c", "18d7d88d-d35e-4fb5-a5c3-7773c20a72d9"] {
+        for wide in [
+            "8e3af657-a8ff-443c-a75c-2fe8c4bcb635",
+            "b24988ac-6180-42a0-ab88-20f7382dd24c",
+            "18d7d88d-d35e-4fb5-a5c3-7773c20a72d9",
+        ] {
             assert!(!text.contains(wide), "{path} grants a wide role {wide}");
         }
     }
@@ -208,7 +243,10 @@ fn every_role_is_a_documented_built_in_role_and_nothing_wider() {
     for (path, text) in bicep_files() {
         for block in text.split("Microsoft.Authorization/roleAssignments").skip(1) {
             let block = &block[..block.find("\n}").unwrap_or(block.len())];
-            assert!(block.contains("principalType: 'ServicePrincipal'") && block.contains("principalId: principalId"), "{path}: {block}");
+            assert!(
+                block.contains("principalType: 'ServicePrincipal'") && block.contains("principalId: principalId"),
+                "{path}: {block}"
+            );
         }
     }
 }
@@ -233,15 +271,30 @@ fn the_graph_permissions_are_the_least_the_features_need() {
         .filter(|p| !p.starts_with("Recovery.") && p != "Audit.Read")
         .collect();
     for p in &granted {
-        assert!(reference.contains(&p.as_str()), "graph.bicep grants {p}, which no feature needs");
+        assert!(
+            reference.contains(&p.as_str()),
+            "graph.bicep grants {p}, which no feature needs"
+        );
     }
-    for wide in ["Directory.ReadWrite.All", "User.ReadWrite.All", "Policy.ReadWrite.AuthenticationMethod", "Application.ReadWrite.All"] {
+    for wide in [
+        "Directory.ReadWrite.All",
+        "User.ReadWrite.All",
+        "Policy.ReadWrite.AuthenticationMethod",
+        "Application.ReadWrite.All",
+    ] {
         assert!(!graph.contains(wide), "graph.bicep grants {wide}");
     }
     // Conditional ones are granted only with their feature, each with a comment saying which.
-    for (p, flag) in [("Mail.Send", "graphMail"), ("GroupMember.Read.All", "keyUserGroups"), ("Directory.Read.All", "entraAudit")] {
+    for (p, flag) in [
+        ("Mail.Send", "graphMail"),
+        ("GroupMember.Read.All", "keyUserGroups"),
+        ("Directory.Read.All", "entraAudit"),
+    ] {
         let line = graph.lines().find(|l| l.contains(&format!("'{p}'"))).unwrap();
-        assert!(line.contains(&format!("{flag} ?")), "{p} is not conditional on {flag}: {line}");
+        assert!(
+            line.contains(&format!("{flag} ?")),
+            "{p} is not conditional on {flag}: {line}"
+        );
     }
     // The simulated tenant gives the app the same set (so the tests exercise least privilege).
     let seed: Value = serde_json::from_str(&read("sim/seed/demo-tenant.json")).unwrap();
@@ -251,8 +304,14 @@ fn the_graph_permissions_are_the_least_the_features_need() {
         .iter()
         .map(|p| p.as_str().unwrap().to_owned())
         .collect();
-    let missing: Vec<&String> = seeded.iter().filter(|p| !granted.contains(*p) && *p != "RoleManagement.Read.Directory").collect();
-    assert!(missing.is_empty(), "the simulated identity has {missing:?}, which the templates never grant");
+    let missing: Vec<&String> = seeded
+        .iter()
+        .filter(|p| !granted.contains(*p) && *p != "RoleManagement.Read.Directory")
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "the simulated identity has {missing:?}, which the templates never grant"
+    );
     // The API's app roles are the four the binary checks.
     for role in ["Recovery.Tap", "Recovery.Reset", "Recovery.Request", "Audit.Read"] {
         assert!(graph.contains(&format!("value: '{role}'")), "{role}");
@@ -263,12 +322,21 @@ fn the_graph_permissions_are_the_least_the_features_need() {
 #[test]
 fn azure_yaml_deploys_the_package_the_xtask_builds() {
     let yaml = read("azure.yaml");
-    for needle in ["host: function", "language: custom", "dist: target/package/site", "run: cargo xtask package", "path: infra"] {
+    for needle in [
+        "host: function",
+        "language: custom",
+        "dist: target/package/site",
+        "run: cargo xtask package",
+        "path: infra",
+    ] {
         assert!(yaml.contains(needle), "azure.yaml: {needle}");
     }
     let params: Value = serde_json::from_str(&read("infra/main.parameters.json")).unwrap();
     let main = read("infra/main.bicep");
     for name in params["parameters"].as_object().unwrap().keys() {
-        assert!(main.contains(&format!("param {name} ")), "main.parameters.json sets {name}, which main.bicep does not declare");
+        assert!(
+            main.contains(&format!("param {name} ")),
+            "main.parameters.json sets {name}, which main.bicep does not declare"
+        );
     }
 }
