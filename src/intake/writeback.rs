@@ -178,7 +178,14 @@ impl WriteBack {
         let response = request
             .send()
             .await
-            .map_err(|e| (true, format!("{} could not be reached: {e}", target.as_str())))?;
+            // Without the URL: a callback URL may carry a signature in its query (a Power
+            // Automate trigger's `sig=`), and this message reaches logs and the record.
+            .map_err(|e| {
+                (
+                    true,
+                    format!("{} could not be reached: {}", target.as_str(), e.without_url()),
+                )
+            })?;
         let status = response.status();
         if status.is_success() {
             return Ok(());

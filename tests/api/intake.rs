@@ -418,3 +418,36 @@ async fn a_refused_request_is_final_and_the_ticket_says_why() {
     );
     assert!(app.passes().await.is_empty());
 }
+
+#[tokio::test]
+async fn a_failed_callback_never_records_its_url_which_may_hold_a_signature() {
+    let requests = temp_dir("intake-callback-fail");
+    let app = spawn_app_with(&[
+        ("REQUESTS_DIR", requests.to_str().unwrap()),
+        ("CALLBACK_SIGNING_SECRET", "callback-signing"),
+        ("CALLBACK_ALLOWED_HOSTS", "127.0.0.1"),
+    ])
+    .await;
+    // Nothing listens there; the query holds a secret, as a Power Automate trigger URL does.
+    let mut body = tap_request("alex.wilber@contoso.test", "INC0090001");
+    body["callbackUrl"] = json!(format!("http://127.0.0.1:{}/hook?sig=S3CRET-SIG-4471", free_port()));
+    let (_, v) = app.submit(&body).await;
+    let id = v["requestId"].as_str().unwrap().to_owned();
+    let record = requests.join(format!("{id}.json"));
+    let mut text = String::new();
+    for _ in 0..100 {
+        text = std::fs::read_to_string(&record).unwrap_or_default();
+        if text.contains("\"lastError\":\"callback could not be reached") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(text.contains("callback could not be reached"), "{text}");
+    let error = text.split("\"lastError\":").nth(1).unwrap();
+    assert!(!error.contains("S3CRET-SIG-4471"), "{error}");
+    let status = app.request_state(&id).await.to_string();
+    assert!(
+        !status.contains("S3CRET-SIG-4471") && !status.contains("callbackUrl"),
+        "{status}"
+    );
+}
