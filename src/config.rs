@@ -107,7 +107,7 @@ pub struct TapSettings {
     pub sms_provider: Option<SmsProvider>,
     pub email_provider: EmailProvider,
     /// `TAP_MESSAGE_TEMPLATE`: the text that carries the pass, with `{upn}`, `{pass}`, `{expires}`,
-    /// `{usage}`, `{ticket}` and `{contact}`; `None` for the built-in text.
+    /// `{usage}` and `{contact}` (never caller text such as the ticket); `None` for the built-in text.
     pub message_template: Option<String>,
     /// `NOTICE_CONTACT`: whom a user should contact when a change was not theirs.
     pub notice_contact: String,
@@ -157,6 +157,16 @@ pub enum AuditSettings {
     Directory(std::path::PathBuf),
 }
 
+/// Where the rate-limit slots are kept: small documents changed only by conditional writes, so
+/// the limits hold across instances and cannot be raced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LimitsStore {
+    /// `LIMITS_CONTAINER` (default `recovery-limits`) in the `AzureWebJobsStorage__*` account.
+    Blob { service_uri: Url, container: String },
+    /// `LIMITS_DIR`, or `limits/` inside `AUDIT_DIR` (outside the day folders the trail reads).
+    Directory(std::path::PathBuf),
+}
+
 /// The whole configuration of the function set.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Settings {
@@ -172,6 +182,8 @@ pub struct Settings {
     pub storage: Option<StorageSettings>,
     /// Where the audit trail is kept.
     pub audit: AuditSettings,
+    /// Where the rate-limit slots are kept.
+    pub limits: LimitsStore,
     /// `WEBHOOK_SENDERS`: senders that sign instead of presenting a token.
     pub webhook_senders: Vec<WebhookSender>,
     pub tap: TapSettings,
@@ -196,6 +208,7 @@ impl fmt::Debug for Settings {
             .field("key_vault_uri", &self.key_vault_uri.as_ref().map(Url::as_str))
             .field("storage", &self.storage)
             .field("audit", &self.audit)
+            .field("limits", &self.limits)
             .field("webhook_senders", &self.webhook_senders)
             .field("tap", &self.tap)
             .field("intake", &self.intake)
@@ -269,6 +282,7 @@ impl Settings {
         let key_vault_uri = get("KEY_VAULT_URI").map(|v| endpoint("KEY_VAULT_URI", v)).transpose()?;
         let storage = storage(&get)?;
         let audit = audit(&get, storage.as_ref())?;
+        let limits = limits(&get, storage.as_ref(), &audit)?;
         let webhook_senders = webhook_senders(get("WEBHOOK_SENDERS"))?;
         if !webhook_senders.is_empty() && key_vault_uri.is_none() {
             return Err(ConfigError::new(
@@ -319,6 +333,7 @@ impl Settings {
             key_vault_uri,
             storage,
             audit,
+            limits,
             webhook_senders,
             tap,
             intake,
@@ -564,7 +579,13 @@ fn tap_settings<'a>(get: &impl Fn(&str) -> Option<&'a str>) -> Result<TapSetting
             Some(t) if !t.contains("{pass}") => {
                 return Err(ConfigError::new(
                     "TAP_MESSAGE_TEMPLATE",
-                    "must contain {pass} (and may use {upn}, {expires}, {usage}, {ticket}, {contact})",
+                    "must contain {pass} (and may use {upn}, {expires}, {usage}, {contact})",
+                ));
+            }
+            Some(t) if t.contains("{ticket}") => {
+                return Err(ConfigError::new(
+                    "TAP_MESSAGE_TEMPLATE",
+                    "must not use {ticket}: ticket text comes from the caller and never travels with a pass (the notices name the ticket)",
                 ));
             }
             other => other.map(|t| t.replace("\\n", "\n")),
@@ -646,6 +667,41 @@ fn audit<'a>(
             "is required for the audit trail (or AzureWebJobsStorage__accountName; AUDIT_DIR for a local directory)",
         )),
     }
+}
+
+fn limits<'a>(
+    get: &impl Fn(&str) -> Option<&'a str>,
+    storage: Option<&StorageSettings>,
+    audit: &AuditSettings,
+) -> Result<LimitsStore, ConfigError> {
+    if let Some(dir) = get("LIMITS_DIR") {
+        return Ok(LimitsStore::Directory(dir.into()));
+    }
+    let container = get("LIMITS_CONTAINER").unwrap_or("recovery-limits");
+    let valid = (3..=63).contains(&container.len())
+        && container
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !container.starts_with('-')
+        && !container.ends_with('-')
+        && !container.contains("--");
+    if !valid {
+        return Err(ConfigError::new(
+            "LIMITS_CONTAINER",
+            format!("'{container}' is not a blob container name"),
+        ));
+    }
+    Ok(match (audit, storage) {
+        (AuditSettings::Directory(dir), _) => LimitsStore::Directory(dir.join("limits")),
+        (AuditSettings::Blob { .. }, Some(s)) => LimitsStore::Blob {
+            service_uri: s.blob_service_uri.clone(),
+            container: container.to_owned(),
+        },
+        (AuditSettings::Blob { service_uri, .. }, None) => LimitsStore::Blob {
+            service_uri: service_uri.clone(),
+            container: container.to_owned(),
+        },
+    })
 }
 
 /// Where queued requests live.

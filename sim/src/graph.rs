@@ -35,13 +35,13 @@ const GRAPH_AUDIENCES: [&str; 3] = [
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Version {
+pub(crate) enum Version {
     V1,
     Beta,
 }
 
 impl Version {
-    fn segment(self) -> &'static str {
+    pub(crate) fn segment(self) -> &'static str {
         match self {
             Version::V1 => "v1.0",
             Version::Beta => "beta",
@@ -51,11 +51,11 @@ impl Version {
 
 /// The application permissions (`roles`) of the token that made the call.
 #[derive(Debug, Clone)]
-struct Permissions(Vec<String>);
+pub(crate) struct Permissions(Vec<String>);
 
 impl Permissions {
     /// Pass when the token holds any of `needed` (Graph lists permissions least to most privileged).
-    fn require(&self, needed: &[&str]) -> GraphResult<()> {
+    pub(crate) fn require(&self, needed: &[&str]) -> GraphResult<()> {
         if self.0.iter().any(|r| needed.iter().any(|n| n.eq_ignore_ascii_case(r))) {
             Ok(())
         } else {
@@ -70,7 +70,7 @@ const READ_USER: &[&str] = &[
     "Directory.Read.All",
     "Directory.ReadWrite.All",
 ];
-const READ_MEMBERSHIP: &[&str] = &[
+pub(crate) const READ_MEMBERSHIP: &[&str] = &[
     "User.Read.All",
     "GroupMember.Read.All",
     "Group.Read.All",
@@ -84,12 +84,6 @@ const READ_METHODS: &[&str] = &[
 const WRITE_METHODS: &[&str] = &["UserAuthenticationMethod.ReadWrite.All"];
 const READ_POLICY: &[&str] = &["Policy.Read.All", "Policy.ReadWrite.AuthenticationMethod"];
 const WRITE_POLICY: &[&str] = &["Policy.ReadWrite.AuthenticationMethod"];
-const READ_ROLES: &[&str] = &[
-    "RoleManagement.Read.Directory",
-    "RoleManagement.Read.All",
-    "RoleManagement.ReadWrite.Directory",
-    "Directory.Read.All",
-];
 const REVOKE: &[&str] = &[
     "User.RevokeSessions.All",
     "User.ReadWrite.All",
@@ -149,7 +143,6 @@ fn versioned(version: Version) -> Router<Arc<SimState>> {
             "/policies/authenticationMethodsPolicy/authenticationMethodConfigurations/{config}",
             get(get_policy).patch(patch_policy),
         )
-        .route("/roleManagement/directory/roleAssignments", get(role_assignments))
         .route(
             "/reports/authenticationMethods/userRegistrationDetails",
             get(registration_report),
@@ -164,6 +157,7 @@ fn versioned(version: Version) -> Router<Arc<SimState>> {
             "/groups/{group}/transitiveMembers/{cast}",
             get(group_transitive_members_cast),
         )
+        .merge(crate::roles::routes())
         .route("/$batch", post(batch))
         .layer(Extension(version))
 }
@@ -222,11 +216,11 @@ fn unauthenticated(message: &str) -> Response {
     response
 }
 
-fn ok(value: Value) -> GraphResult {
+pub(crate) fn ok(value: Value) -> GraphResult {
     Ok(Json(value).into_response())
 }
 
-fn context(state: &SimState, v: Version, what: &str) -> String {
+pub(crate) fn context(state: &SimState, v: Version, what: &str) -> String {
     format!("https://graph.microsoft.com/{}/$metadata#{what}", v.segment())
         .replace("https://graph.microsoft.com", &state.base_url)
 }
@@ -427,7 +421,7 @@ async fn get_manager(
 
 // ---------------------------------------------------------------- membership and roles
 
-fn membership(tenant: &Tenant, user: &User) -> Vec<Value> {
+pub(crate) fn membership(tenant: &Tenant, user: &User) -> Vec<Value> {
     let mut out: Vec<Value> = tenant
         .transitive_groups(&user.id)
         .into_iter()
@@ -485,7 +479,7 @@ async fn transitive_member_of_cast(
     page_of(&state, v, items, &uri, &cast)
 }
 
-fn page_of(state: &SimState, v: Version, items: Vec<Value>, uri: &Uri, what: &str) -> GraphResult {
+pub(crate) fn page_of(state: &SimState, v: Version, items: Vec<Value>, uri: &Uri, what: &str) -> GraphResult {
     let q = odata::query(uri);
     let size = match q.get("$top") {
         Some(t) => t
@@ -497,41 +491,6 @@ fn page_of(state: &SimState, v: Version, items: Vec<Value>, uri: &Uri, what: &st
     };
     let ctx = context(state, v, what);
     ok(odata::page(items, uri, &state.base_url, size, &ctx)?)
-}
-
-/// GET /roleManagement/directory/roleAssignments?$filter=principalId eq '{id}'
-/// https://learn.microsoft.com/graph/api/rbacapplication-list-roleassignments (direct assignments only)
-async fn role_assignments(
-    State(state): S,
-    Extension(v): Extension<Version>,
-    Extension(p): Extension<Permissions>,
-    axum::extract::OriginalUri(uri): axum::extract::OriginalUri,
-) -> GraphResult {
-    p.require(READ_ROLES)?;
-    let q = odata::query(&uri);
-    let filter = match q.get("$filter") {
-        Some(f) => Some(Filter::parse(f, &["principalId", "roleDefinitionId"], &[])?),
-        None => None,
-    };
-    let items: Vec<Value> = {
-        let tenant = state.tenant();
-        let mut rows = Vec::new();
-        for role in &tenant.roles {
-            for member in &role.members {
-                rows.push(json!({
-                    "id": format!("{}_{}", role.role_template_id, member),
-                    "principalId": member,
-                    "roleDefinitionId": role.role_template_id,
-                    "directoryScopeId": "/",
-                    "resourceScope": "/",
-                }));
-            }
-        }
-        rows.into_iter()
-            .filter(|r| filter.as_ref().is_none_or(|f| f.matches(r)))
-            .collect()
-    };
-    page_of(&state, v, items, &uri, "roleManagement/directory/roleAssignments")
 }
 
 // ---------------------------------------------------------------- sessions and mail

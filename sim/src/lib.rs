@@ -30,6 +30,7 @@ mod keyvault;
 pub mod methods;
 mod odata;
 mod providers;
+mod roles;
 pub mod seed;
 pub mod state;
 

@@ -112,6 +112,20 @@ impl Filter {
         Ok(f)
     }
 
+    /// Whether the expression tests `field` anywhere.
+    pub fn mentions(&self, field: &str) -> bool {
+        match self {
+            Filter::Eq(f, _)
+            | Filter::Ne(f, _)
+            | Filter::Any(f, _)
+            | Filter::AnyPath(f, _, _)
+            | Filter::Cmp(f, _, _)
+            | Filter::StartsWith(f, _) => f.eq_ignore_ascii_case(field),
+            Filter::And(a, b) | Filter::Or(a, b) => a.mentions(field) || b.mentions(field),
+            Filter::Not(a) => a.mentions(field),
+        }
+    }
+
     /// Whether `row` satisfies the filter. String comparisons ignore case, as Graph's do.
     pub fn matches(&self, row: &Value) -> bool {
         fn same(a: &Value, b: &Value) -> bool {

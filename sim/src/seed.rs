@@ -28,8 +28,19 @@ pub struct Seed {
     pub tap_policy: Value,
     #[serde(default)]
     pub groups: Vec<GroupSeed>,
+    /// Active, tenant-wide built-in roles (they appear in `transitiveMemberOf` as `directoryRole`).
     #[serde(default)]
     pub directory_roles: Vec<RoleSeed>,
+    /// Custom role definitions (`isBuiltIn: false`); the built-in ones come from `directoryRoles`.
+    #[serde(default)]
+    pub role_definitions: Vec<RoleDefinitionSeed>,
+    /// Role assignments the `directoryRoles` list cannot express: PIM-eligible, scoped to an
+    /// administrative unit or an application, or of a custom role.
+    #[serde(default)]
+    pub role_assignments: Vec<RoleAssignmentSeed>,
+    /// PIM for Groups: eligible membership or ownership of a group.
+    #[serde(default)]
+    pub group_eligibilities: Vec<GroupEligibilitySeed>,
     #[serde(default)]
     pub users: Vec<UserSeed>,
 }
@@ -62,6 +73,83 @@ impl Seed {
 pub struct ApiSeed {
     pub audience: String,
     pub app_id: String,
+    /// The object id of the API's service principal (`servicePrincipals/{id}`).
+    #[serde(default = "default_api_sp")]
+    pub service_principal_id: String,
+    /// Who holds the API's app roles (`servicePrincipals/{id}/appRoleAssignedTo`).
+    #[serde(default)]
+    pub app_role_assignments: Vec<AppRoleAssignmentSeed>,
+}
+
+fn default_api_sp() -> String {
+    "e0000001-0000-4000-8000-0000000000a1".into()
+}
+
+/// One holder of one of the API's app roles.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AppRoleAssignmentSeed {
+    pub principal_id: String,
+    /// `User`, `Group` or `ServicePrincipal`.
+    #[serde(default = "user_type")]
+    pub principal_type: String,
+    #[serde(default)]
+    pub principal_display_name: Option<String>,
+    /// The role's value (`Recovery.Tap`).
+    pub app_role: String,
+}
+
+fn user_type() -> String {
+    "User".into()
+}
+
+/// A custom directory role (`unifiedRoleDefinition` with `isBuiltIn: false`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RoleDefinitionSeed {
+    pub id: String,
+    pub display_name: String,
+    #[serde(default)]
+    pub is_built_in: bool,
+}
+
+/// A directory role assignment as PIM sees it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RoleAssignmentSeed {
+    /// A user, or a role-assignable group.
+    pub principal_id: String,
+    /// A built-in role's template id or a custom role's id.
+    pub role_definition_id: String,
+    /// `/` for the tenant, `/administrativeUnits/{id}` for an administrative unit.
+    #[serde(default = "root_scope")]
+    pub directory_scope_id: String,
+    #[serde(default)]
+    pub app_scope_id: Option<String>,
+    /// `active` or `eligible`.
+    #[serde(default = "active")]
+    pub assignment: String,
+}
+
+fn root_scope() -> String {
+    "/".into()
+}
+fn active() -> String {
+    "active".into()
+}
+
+/// PIM for Groups: the principal may activate `accessId` (`member` or `owner`) of the group.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GroupEligibilitySeed {
+    pub principal_id: String,
+    pub group_id: String,
+    #[serde(default = "member_access")]
+    pub access_id: String,
+}
+
+fn member_access() -> String {
+    "member".into()
 }
 
 /// The function app's managed identity.

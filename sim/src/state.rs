@@ -6,7 +6,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::methods::{Kind, Method};
-use crate::seed::{GroupSeed, RoleSeed, Seed};
+use crate::seed::{AppRoleAssignmentSeed, GroupEligibilitySeed, GroupSeed, RoleAssignmentSeed, RoleDefinitionSeed, RoleSeed, Seed};
 
 #[derive(Debug, Clone)]
 pub struct User {
@@ -72,6 +72,10 @@ pub struct Tenant {
     pub users: Vec<User>,
     pub groups: Vec<GroupSeed>,
     pub roles: Vec<RoleSeed>,
+    pub role_definitions: Vec<RoleDefinitionSeed>,
+    pub role_assignments: Vec<RoleAssignmentSeed>,
+    pub group_eligibilities: Vec<GroupEligibilitySeed>,
+    pub app_role_assignments: Vec<AppRoleAssignmentSeed>,
     pub tap_policy: Value,
     pub report_page_size: usize,
     pub graph_permissions: Vec<String>,
@@ -119,6 +123,10 @@ impl Tenant {
             users,
             groups: seed.groups.clone(),
             roles: seed.directory_roles.clone(),
+            role_definitions: seed.role_definitions.clone(),
+            role_assignments: seed.role_assignments.clone(),
+            group_eligibilities: seed.group_eligibilities.clone(),
+            app_role_assignments: seed.api.app_role_assignments.clone(),
             tap_policy: seed.tap_policy.clone(),
             report_page_size: seed.registration_report_page_size.max(1),
             graph_permissions: seed.managed_identity.graph_permissions.clone(),
@@ -183,6 +191,44 @@ impl Tenant {
             }
         }
         found
+    }
+
+    /// Every directory role assignment in PIM's terms: `(principal, definition, scope, app scope,
+    /// eligible)`. The `directoryRoles` members are active tenant-wide assignments.
+    pub fn unified_assignments(&self) -> Vec<(String, String, String, Option<String>, bool)> {
+        let mut out: Vec<_> = self
+            .roles
+            .iter()
+            .flat_map(|r| {
+                r.members
+                    .iter()
+                    .map(|m| (m.clone(), r.role_template_id.clone(), "/".to_owned(), None, false))
+            })
+            .collect();
+        out.extend(self.role_assignments.iter().map(|a| {
+            (
+                a.principal_id.clone(),
+                a.role_definition_id.clone(),
+                a.directory_scope_id.clone(),
+                a.app_scope_id.clone(),
+                a.assignment.eq_ignore_ascii_case("eligible"),
+            )
+        }));
+        out
+    }
+
+    /// A role definition by id: a built-in one (from `directoryRoles`) or a custom one.
+    pub fn role_definition(&self, id: &str) -> Option<(String, String, bool)> {
+        self.roles
+            .iter()
+            .find(|r| r.role_template_id.eq_ignore_ascii_case(id))
+            .map(|r| (r.role_template_id.clone(), r.display_name.clone(), true))
+            .or_else(|| {
+                self.role_definitions
+                    .iter()
+                    .find(|d| d.id.eq_ignore_ascii_case(id))
+                    .map(|d| (d.id.clone(), d.display_name.clone(), d.is_built_in))
+            })
     }
 
     /// Directory roles the user holds directly or through a role-assignable group.

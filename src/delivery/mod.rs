@@ -131,32 +131,75 @@ impl Deliverer {
         }
     }
 
-    /// Check that `channel` can deliver now (configured, and its secret readable), before a
-    /// pass is created.
+    /// Check that `channel` can deliver now through the connector that carries it (configured,
+    /// and its secret readable), before a pass is created.
     ///
     /// # Errors
     /// Not configured, or its secret cannot be read.
     pub async fn ready(&self, channel: Channel) -> Result<(), DeliveryError> {
         match channel {
-            Channel::Sms => {
+            Channel::Sms => match self.settings.sms_provider {
+                Some(SmsProvider::Acs) => {
+                    let acs = self
+                        .settings
+                        .acs
+                        .as_ref()
+                        .ok_or(DeliveryError::NotConfigured("SMS (ACS_ENDPOINT)"))?;
+                    acs.sms_from
+                        .as_ref()
+                        .ok_or(DeliveryError::NotConfigured("SMS (ACS_SMS_FROM)"))?;
+                    self.secret(&acs.access_key_secret).await.map(|_| ())
+                }
+                Some(SmsProvider::Twilio) => {
+                    let twilio = self
+                        .settings
+                        .twilio
+                        .as_ref()
+                        .ok_or(DeliveryError::NotConfigured("SMS (TWILIO_ACCOUNT_SID)"))?;
+                    self.secret(&twilio.auth_token_secret).await.map(|_| ())
+                }
+                None => Err(DeliveryError::NotConfigured("SMS (SMS_PROVIDER)")),
+            },
+            Channel::Email | Channel::Manager => self.ready_notices().await,
+        }
+    }
+
+    /// Check that email (passes by email, and every notice) can go out through `EMAIL_PROVIDER`.
+    ///
+    /// # Errors
+    /// Not configured, or its secret cannot be read.
+    pub async fn ready_notices(&self) -> Result<(), DeliveryError> {
+        match self.settings.email_provider {
+            EmailProvider::Graph => self
+                .settings
+                .mail_sender
+                .as_ref()
+                .map(|_| ())
+                .ok_or(DeliveryError::NotConfigured("email (MAIL_SENDER)")),
+            EmailProvider::Acs => {
                 let acs = self
                     .settings
                     .acs
                     .as_ref()
-                    .ok_or(DeliveryError::NotConfigured("SMS (ACS_ENDPOINT)"))?;
-                self.secrets
-                    .get(&acs.access_key_secret)
-                    .await
-                    .map_err(|e| DeliveryError::Unavailable(e.to_string()))?
-                    .ok_or(DeliveryError::NotConfigured("SMS (the ACS access key secret)"))?;
-                Ok(())
-            }
-            Channel::Email | Channel::Manager => {
-                self.settings
-                    .mail_sender
+                    .ok_or(DeliveryError::NotConfigured("email (ACS_ENDPOINT)"))?;
+                acs.email_from
                     .as_ref()
-                    .ok_or(DeliveryError::NotConfigured("email (MAIL_SENDER)"))?;
-                Ok(())
+                    .ok_or(DeliveryError::NotConfigured("email (ACS_EMAIL_FROM)"))?;
+                self.secret(&acs.access_key_secret).await.map(|_| ())
+            }
+        }
+    }
+
+    /// A notice (no pass in it) through `EMAIL_PROVIDER`: Graph `sendMail`, or ACS Email.
+    ///
+    /// # Errors
+    /// The provider is not configured, refused or failed.
+    pub async fn send_notice(&self, to: &str, subject: &str, text: &SecretString) -> Result<Sent, DeliveryError> {
+        match self.settings.email_provider {
+            EmailProvider::Graph => self.send_mail(to, subject, text).await,
+            EmailProvider::Acs => {
+                let operation = uuid::Uuid::new_v4().to_string();
+                self.send_acs_email(to, subject, text, &operation).await
             }
         }
     }

@@ -115,6 +115,44 @@ impl GraphClient {
             .map_err(|e| GraphError::Unreachable(format!("unreadable answer: {}", e.without_url())))
     }
 
+    /// A page's `@odata.nextLink`, followed whole (never rebuilt) but only when it points at
+    /// `GRAPH_ENDPOINT`: the bearer token is never sent to another host.
+    ///
+    /// # Errors
+    /// The link is unreadable or points elsewhere.
+    pub fn next_link(&self, link: &str) -> Result<Url, GraphError> {
+        let url = Url::parse(link).map_err(|_| GraphError::Unreachable("an unreadable nextLink".into()))?;
+        if url.origin() != self.base.origin() {
+            return Err(GraphError::Unreachable(format!(
+                "a nextLink pointing away from GRAPH_ENDPOINT ({})",
+                url.origin().ascii_serialization()
+            )));
+        }
+        Ok(url)
+    }
+
+    /// Every item of a collection, following `@odata.nextLink` (through `next_link`) until it is
+    /// absent. Items of another shape are skipped (Graph adds types over time). The one
+    /// pagination loop of the client.
+    /// https://learn.microsoft.com/graph/paging
+    ///
+    /// # Errors
+    /// Graph failed, or a nextLink points away from `GRAPH_ENDPOINT`.
+    pub async fn list_all<T: serde::de::DeserializeOwned>(&self, first: Url) -> Result<Vec<T>, GraphError> {
+        let mut url = first;
+        let mut out = Vec::new();
+        loop {
+            let mut page = self.get_json(&url).await?;
+            if let Value::Array(items) = page["value"].take() {
+                out.extend(items.into_iter().filter_map(|i| serde_json::from_value(i).ok()));
+            }
+            match page["@odata.nextLink"].as_str() {
+                Some(next) => url = self.next_link(next)?,
+                None => return Ok(out),
+            }
+        }
+    }
+
     /// Send a request that is safe to repeat (a read, a delete, an action with the same effect
     /// twice), retrying 429/503/504 after `Retry-After` (at least the backoff) and connection
     /// failures, within `MAX_ATTEMPTS` and `MAX_TOTAL`. Returns the final response, whatever its
@@ -204,26 +242,15 @@ impl GraphClient {
     /// # Errors
     /// Graph failed.
     pub async fn transitive_member_of(&self, user: &uuid::Uuid) -> Result<Vec<models::DirectoryObject>, GraphError> {
-        let mut url = self.url(
+        let url = self.url(
             "v1.0",
             &["users", &user.to_string(), "transitiveMemberOf"],
-            &[("$select", "id,displayName,roleTemplateId"), ("$top", "999")],
+            &[
+                ("$select", "id,displayName,roleTemplateId,isAssignableToRole"),
+                ("$top", "999"),
+            ],
         );
-        let mut out = Vec::new();
-        loop {
-            let page = self.get_json(&url).await?;
-            if let Some(items) = page["value"].as_array() {
-                for item in items {
-                    if let Ok(o) = serde_json::from_value::<models::DirectoryObject>(item.clone()) {
-                        out.push(o);
-                    }
-                }
-            }
-            match page["@odata.nextLink"].as_str().and_then(|n| Url::parse(n).ok()) {
-                Some(next) => url = next,
-                None => return Ok(out),
-            }
-        }
+        self.list_all(url).await
     }
 
     /// The Temporary Access Pass policy.
@@ -560,6 +587,101 @@ impl GraphClient {
     }
 }
 
+/// The reads that tell whether a target holds privilege, however it is held.
+impl GraphClient {
+    /// `{collection}?$filter=principalId eq '{principal}'` under `path`.
+    fn by_principal(&self, path: &[&str], principal: &str) -> Url {
+        let filter = format!("principalId eq {}", odata::quote(principal));
+        self.url("v1.0", path, &[("$filter", filter.as_str())])
+    }
+
+    /// Active directory role assignments of a principal (user or group) at any scope, built-in or
+    /// custom, permanent or activated through PIM.
+    /// https://learn.microsoft.com/graph/api/rbacapplication-list-roleassignmentscheduleinstances
+    ///
+    /// # Errors
+    /// Graph failed (403 when `RoleManagement.Read.Directory` is missing).
+    pub async fn role_assignment_instances(&self, principal: &str) -> Result<Vec<models::RoleInstance>, GraphError> {
+        let url = self.by_principal(&["roleManagement", "directory", "roleAssignmentScheduleInstances"], principal);
+        self.list_all(url).await
+    }
+
+    /// PIM-eligible directory role assignments of a principal (user or group), at any scope.
+    /// https://learn.microsoft.com/graph/api/rbacapplication-list-roleeligibilityscheduleinstances
+    ///
+    /// # Errors
+    /// Graph failed (403 when `RoleManagement.Read.Directory` is missing).
+    pub async fn role_eligibility_instances(&self, principal: &str) -> Result<Vec<models::RoleInstance>, GraphError> {
+        let url = self.by_principal(&["roleManagement", "directory", "roleEligibilityScheduleInstances"], principal);
+        self.list_all(url).await
+    }
+
+    /// PIM for Groups: the groups a principal is eligible to join or own. The `$filter` is
+    /// required by the API.
+    /// https://learn.microsoft.com/graph/api/privilegedaccessgroup-list-eligibilityscheduleinstances
+    ///
+    /// # Errors
+    /// Graph failed (403 when `PrivilegedEligibilitySchedule.Read.AzureADGroup` is missing).
+    pub async fn group_eligibility_instances(&self, principal: &str) -> Result<Vec<models::GroupEligibility>, GraphError> {
+        let url = self.by_principal(
+            &["identityGovernance", "privilegedAccess", "group", "eligibilityScheduleInstances"],
+            principal,
+        );
+        self.list_all(url).await
+    }
+
+    /// A directory role's display name (built-in or custom), for the audit record.
+    /// https://learn.microsoft.com/graph/api/unifiedroledefinition-get
+    ///
+    /// # Errors
+    /// Graph failed.
+    pub async fn role_definition_name(&self, id: &str) -> Result<Option<String>, GraphError> {
+        let url = self.url(
+            "v1.0",
+            &["roleManagement", "directory", "roleDefinitions", id],
+            &[("$select", "id,displayName,isBuiltIn")],
+        );
+        let v = self.get_json(&url).await?;
+        Ok(v["displayName"].as_str().map(str::to_owned))
+    }
+
+    /// The object id of the service principal whose `servicePrincipalNames` include `name` (the
+    /// API's App ID URI or client id).
+    /// https://learn.microsoft.com/graph/api/serviceprincipal-list
+    ///
+    /// # Errors
+    /// Graph failed (403 when `Application.Read.All` is missing).
+    pub async fn service_principal_id(&self, name: &str) -> Result<Option<String>, GraphError> {
+        #[derive(serde::Deserialize)]
+        struct Sp {
+            id: String,
+        }
+        let filter = format!("servicePrincipalNames/any(n:n eq {})", odata::quote(name));
+        let url = self.url(
+            "v1.0",
+            &["servicePrincipals"],
+            &[("$filter", filter.as_str()), ("$select", "id,appId")],
+        );
+        let found: Vec<Sp> = self.list_all(url).await?;
+        Ok(found.into_iter().next().map(|s| s.id))
+    }
+
+    /// Everyone granted one of a service principal's app roles (users, groups, applications). The
+    /// API has no `$filter` on `principalId`, so the whole list is read.
+    /// https://learn.microsoft.com/graph/api/serviceprincipal-list-approleassignedto
+    ///
+    /// # Errors
+    /// Graph failed (403 when `Application.Read.All` is missing).
+    pub async fn app_role_assigned_to(&self, service_principal: &str) -> Result<Vec<models::AppRoleAssignment>, GraphError> {
+        let url = self.url(
+            "v1.0",
+            &["servicePrincipals", service_principal, "appRoleAssignedTo"],
+            &[("$top", "999")],
+        );
+        self.list_all(url).await
+    }
+}
+
 /// The compliance sweep's reads.
 impl GraphClient {
     /// One page of `reports/authenticationMethods/userRegistrationDetails`: the first when `next`
@@ -576,16 +698,7 @@ impl GraphClient {
                 &["reports", "authenticationMethods", "userRegistrationDetails"],
                 &[],
             ),
-            Some(link) => {
-                let url = Url::parse(link).map_err(|_| GraphError::Unreachable("an unreadable nextLink".into()))?;
-                if url.origin() != self.base.origin() {
-                    return Err(GraphError::Unreachable(format!(
-                        "a nextLink pointing away from GRAPH_ENDPOINT ({})",
-                        url.origin().ascii_serialization()
-                    )));
-                }
-                url
-            }
+            Some(link) => self.next_link(link)?,
         };
         let mut page = self.get_json(&url).await?;
         let rows = match page["value"].take() {
@@ -602,29 +715,31 @@ impl GraphClient {
     /// # Errors
     /// Graph failed.
     pub async fn group_user_ids(&self, group: &uuid::Uuid) -> Result<std::collections::HashSet<String>, GraphError> {
-        let mut url = self.url(
+        Ok(self
+            .group_transitive_member_ids(group, "microsoft.graph.user")
+            .await?
+            .into_iter()
+            .collect())
+    }
+
+    /// The ids of a group's members of one type (`microsoft.graph.user` or
+    /// `microsoft.graph.group`), directly or through nested groups, lower case.
+    /// https://learn.microsoft.com/graph/api/group-list-transitivemembers
+    ///
+    /// # Errors
+    /// Graph failed.
+    pub async fn group_transitive_member_ids(&self, group: &uuid::Uuid, cast: &str) -> Result<Vec<String>, GraphError> {
+        #[derive(serde::Deserialize)]
+        struct Id {
+            id: String,
+        }
+        let url = self.url(
             "v1.0",
-            &[
-                "groups",
-                &group.to_string(),
-                "transitiveMembers",
-                "microsoft.graph.user",
-            ],
+            &["groups", &group.to_string(), "transitiveMembers", cast],
             &[("$select", "id"), ("$top", "999")],
         );
-        let mut out = std::collections::HashSet::new();
-        loop {
-            let page = self.get_json(&url).await?;
-            for item in page["value"].as_array().into_iter().flatten() {
-                if let Some(id) = item["id"].as_str() {
-                    out.insert(id.to_ascii_lowercase());
-                }
-            }
-            match page["@odata.nextLink"].as_str().and_then(|n| Url::parse(n).ok()) {
-                Some(next) if next.origin() == self.base.origin() => url = next,
-                _ => return Ok(out),
-            }
-        }
+        let ids: Vec<Id> = self.list_all(url).await?;
+        Ok(ids.into_iter().map(|i| i.id.to_ascii_lowercase()).collect())
     }
 }
 

@@ -116,6 +116,44 @@ pub struct DirectoryObject {
     pub id: String,
     pub display_name: Option<String>,
     pub role_template_id: Option<String>,
+    /// Groups only: whether directory roles can be assigned to it (returned by default on groups).
+    #[serde(default)]
+    pub is_assignable_to_role: Option<bool>,
+}
+
+/// A directory role assignment or eligibility as PIM lists it
+/// (`roleAssignmentScheduleInstances`, `roleEligibilityScheduleInstances`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RoleInstance {
+    pub principal_id: String,
+    pub role_definition_id: String,
+    /// `/` for the tenant, `/administrativeUnits/{id}` for an administrative unit, or an object.
+    #[serde(default)]
+    pub directory_scope_id: Option<String>,
+    /// Set when the role is scoped to an application.
+    #[serde(default)]
+    pub app_scope_id: Option<String>,
+}
+
+/// A PIM for Groups eligibility (`privilegedAccess/group/eligibilityScheduleInstances`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GroupEligibility {
+    pub principal_id: String,
+    pub group_id: String,
+    /// `member` or `owner`.
+    pub access_id: String,
+}
+
+/// One holder of one of an app's roles (`servicePrincipals/{id}/appRoleAssignedTo`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AppRoleAssignment {
+    pub principal_id: String,
+    #[serde(default)]
+    pub principal_type: Option<String>,
+    pub app_role_id: String,
 }
 
 impl DirectoryObject {

@@ -102,6 +102,16 @@ impl IntoResponse for ApiError {
             ApiError::DependencyUnavailable(e) => tracing::error!(error = %e, "dependency unavailable"),
             _ => {}
         }
-        (status, Json(self.public_body())).into_response()
+        let retry_after = match &self {
+            ApiError::Recovery(e) => e.retry_after,
+            _ => None,
+        };
+        let mut response = (status, Json(self.public_body())).into_response();
+        if let Some(seconds) = retry_after {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from(seconds));
+        }
+        response
     }
 }

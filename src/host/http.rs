@@ -17,7 +17,7 @@ use super::error::ApiError;
 use crate::audit::{AuditEvent, AuditFilter, AuditRecord, CallerRecord, Outcome, Phase};
 use crate::auth::{AuthError, Caller, Role};
 use crate::recovery::reset::ResetRequest;
-use crate::recovery::tap::{TapContext, TapRequest};
+use crate::recovery::tap::TapRequest;
 
 /// `GET /api/health`: liveness, unauthenticated; reveals nothing but the version.
 pub async fn health() -> Json<Value> {
@@ -139,12 +139,7 @@ pub async fn tap(
         Ok(r) => r,
         Err(e) => return Err(refuse_request(&state, caller, "tap.issue", e).await),
     };
-    let context = TapContext {
-        graph: &state.graph,
-        audit: &state.audit,
-        deliverer: &state.deliverer,
-        settings: &state.settings.tap,
-    };
+    let context = state.tap_context();
     match context.issue(&caller, request).await {
         Ok(issued) => {
             tracing::info!(request_id = %issued.request_id, tap_method_id = %issued.tap_method_id, channel = issued.channel.as_str(), "pass issued and delivered");
@@ -169,12 +164,7 @@ pub async fn reset(
         Ok(r) => r,
         Err(e) => return Err(refuse_request(&state, caller, "mfa.reset", e).await),
     };
-    let context = TapContext {
-        graph: &state.graph,
-        audit: &state.audit,
-        deliverer: &state.deliverer,
-        settings: &state.settings.tap,
-    };
+    let context = state.tap_context();
     let result = context
         .reset(&caller, request, may_tap)
         .await

@@ -47,6 +47,10 @@ pub struct AppState {
     pub intake: Option<Arc<Intake>>,
     /// Where sweeps are kept; `None` when neither storage nor `SWEEP_DIR` is set.
     pub sweeps: Option<Arc<dyn crate::sweep::store::ReportStore>>,
+    /// Whether a target is privileged (caches the API's service principal).
+    pub privilege: Arc<crate::recovery::privilege::PrivilegeCheck>,
+    /// Rate-limit slots.
+    pub limits: Arc<crate::recovery::limits::Limits>,
 }
 
 impl AppState {
@@ -98,6 +102,11 @@ impl AppState {
         ));
         let intake = intake(&settings, azure, http_for_write_back, secrets.clone()).await?;
         let sweeps = sweep_store(&settings, azure).await?;
+        let privilege = Arc::new(crate::recovery::privilege::PrivilegeCheck::new(
+            settings.tap.protected_groups.clone(),
+            settings.auth.audience.clone(),
+        ));
+        let limits = Arc::new(crate::recovery::limits::Limits::new(limits_store(&settings, azure)?));
         Ok(AppState {
             settings: Arc::new(settings),
             auth,
@@ -108,8 +117,29 @@ impl AppState {
             deliverer,
             intake,
             sweeps,
+            privilege,
+            limits,
         })
     }
+}
+
+/// The rate-limit slots' store from the settings.
+///
+/// # Errors
+/// The storage client cannot be built.
+pub fn limits_store(
+    settings: &Settings,
+    azure: &AzureOverrides,
+) -> anyhow::Result<Arc<dyn crate::intake::store::RecordStore>> {
+    use crate::config::LimitsStore;
+    use crate::intake::store::{BlobRecords, FileRecords};
+    Ok(match &settings.limits {
+        LimitsStore::Directory(dir) => Arc::new(FileRecords::new(dir.clone())),
+        LimitsStore::Blob { service_uri, container } => {
+            let credential = crate::azure::credential(settings, azure)?;
+            Arc::new(BlobRecords::new(service_uri, container, credential, azure.transport.clone())?)
+        }
+    })
 }
 
 /// The audit trail's storage from the settings.
@@ -244,6 +274,8 @@ impl AppState {
             audit: &self.audit,
             deliverer: &self.deliverer,
             settings: &self.settings.tap,
+            privilege: &self.privilege,
+            limits: &self.limits,
         }
     }
 }

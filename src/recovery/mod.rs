@@ -1,6 +1,8 @@
 //! The recovery domain: what a request may ask for, the rules a Temporary Access Pass must meet,
 //! and the guardrails around it. `tap` runs the whole procedure for the HTTP function and the CLI.
 
+pub mod limits;
+pub mod privilege;
 pub mod reset;
 pub mod tap;
 
@@ -15,6 +17,8 @@ pub struct RecoveryError {
     pub message: String,
     /// Whether the error is a refusal by a rule (`refused` in the audit trail) or a fault (`failed`).
     pub refusal: bool,
+    /// Seconds after which the same request may succeed (`Retry-After` of a 429).
+    pub retry_after: Option<u64>,
 }
 
 impl RecoveryError {
@@ -24,7 +28,14 @@ impl RecoveryError {
             code,
             message: message.into(),
             refusal: true,
+            retry_after: None,
         }
+    }
+    /// The same error, telling the caller when to try again.
+    #[must_use]
+    pub fn with_retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after = Some(seconds);
+        self
     }
     pub fn failed(status: u16, code: &'static str, message: impl Into<String>) -> Self {
         Self {
@@ -32,6 +43,7 @@ impl RecoveryError {
             code,
             message: message.into(),
             refusal: false,
+            retry_after: None,
         }
     }
     pub fn body(&self) -> Value {

@@ -29,6 +29,7 @@ struct ResetBody {
     scope: Option<String>,
     methods: Option<Vec<String>>,
     revoke_sessions: Option<bool>,
+    allow_empty: Option<bool>,
     tap: Option<Value>,
     ticket: TicketBody,
     reason: String,
@@ -42,6 +43,9 @@ pub struct ResetRequest {
     pub scope: Scope,
     pub methods: Vec<String>,
     pub revoke_sessions: bool,
+    /// `allowEmpty`: the caller knows the reset leaves the user with no method at all (and that
+    /// Conditional Access protects registering security info); refused otherwise.
+    pub allow_empty: bool,
     /// The TAP part, already parsed with the TAP rules (same ticket, reason and verification).
     pub tap: Option<TapRequest>,
     pub ticket: Ticket,
@@ -59,7 +63,7 @@ impl ResetRequest {
         let parsed_user = UserRef::parse(user).map_err(|e| bad("invalid_user", e))?;
         let body: ResetBody = super::parse_body(
             body,
-            "{ticket: {system, id}, reason, scope?, methods?, revokeSessions?, tap?, verification?}",
+            "{ticket: {system, id}, reason, scope?, methods?, revokeSessions?, allowEmpty?, tap?, verification?}",
         )?;
         let scope = match body.scope.as_deref() {
             None | Some("portal") => Scope::Portal,
@@ -107,6 +111,7 @@ impl ResetRequest {
             scope,
             methods,
             revoke_sessions: body.revoke_sessions.unwrap_or(true),
+            allow_empty: body.allow_empty.unwrap_or(false),
             tap,
             ticket: Ticket {
                 system: body.ticket.system,
@@ -319,16 +324,7 @@ impl TapContext<'_> {
             journal.map(|j| j.accepted_at()),
             details,
         )?;
-        let (user, _) = self.find_target(&request.user, target).await?;
-        self.check_rate(
-            "mfa.reset",
-            "resets",
-            caller,
-            &user.id,
-            self.settings.max_per_target_per_day,
-            self.settings.max_per_caller_per_hour,
-        )
-        .await?;
+        let (user, memberships) = self.find_target(caller, &request.user, target, details).await?;
         let graph_failed = |e: crate::graph::GraphError| {
             tracing::error!(error = %e, "Graph call failed");
             RecoveryError::failed(
@@ -345,6 +341,60 @@ impl TapContext<'_> {
             .collect();
         planned.sort_by_key(order);
         details["planned"] = json!(planned.iter().map(entry).collect::<Vec<_>>());
+        // Nothing is removed unless the whole request can finish: the pass's every pre-flight
+        // check (policy, scope, lifetime, the address of record as it will be after the
+        // removals, the connector, somebody to notify, its rate limit) runs first.
+        let tap_id = journal.map_or_else(Uuid::new_v4, |j| j.request_id());
+        let prepared = match &request.tap {
+            None => None,
+            Some(tap) => {
+                if let Some(journal) = journal {
+                    self.clean_up_earlier(journal, &earlier, &user.id).await?;
+                }
+                let tap = TapRequest {
+                    user: UserRef::Id(user.id),
+                    ..clone_tap(tap)
+                };
+                let mut tap_details = json!({"channel": tap.channel.as_str()});
+                let prepared = self
+                    .prepare(caller, &tap, tap_id, user.clone(), &memberships, &planned, &mut tap_details)
+                    .await
+                    .map_err(|e| RecoveryError {
+                        message: format!(
+                            "nothing was removed, because the pass this request asks for cannot be issued: {}",
+                            e.message
+                        ),
+                        ..e
+                    })?;
+                details["tap"] = tap_details;
+                Some((tap, prepared))
+            }
+        };
+        // A reset without a pass must not strand the user with no way to sign in, unless the
+        // request says so (the tenant then relies on Conditional Access for registering).
+        let left: Vec<&AuthMethod> = methods
+            .iter()
+            .filter(|m| m.kind() != "password" && m.kind() != "email")
+            .filter(|m| !planned.iter().any(|p| p.id.eq_ignore_ascii_case(&m.id)))
+            .collect();
+        if prepared.is_none() && left.is_empty() && !request.allow_empty {
+            return Err(RecoveryError::refused(
+                409,
+                "would_leave_no_method",
+                "the reset would leave the user with no sign-in method, so anyone with the password could register their own. Add a pass (\"tap\": {\"delivery\": {\"channel\": …}}), or send \"allowEmpty\": true once a Conditional Access policy protects registering security information (docs/reset.md)",
+            ));
+        }
+        details["allowEmpty"] = json!(request.allow_empty);
+        self.reserve_slots(
+            "mfa.reset",
+            "resets",
+            caller,
+            &user.id,
+            request_id,
+            self.settings.max_per_target_per_day,
+            self.settings.max_per_caller_per_hour,
+        )
+        .await?;
         // Intent: no record, nothing removed.
         self.audit
             .record(AuditEvent {
@@ -435,14 +485,10 @@ impl TapContext<'_> {
                 }
             }
         }
-        // The pass, through the TAP procedure (its own checks, records and notices).
-        if let Some(tap) = &request.tap {
+        // The pass, already checked and its slot reserved (its own records and notices).
+        if let Some((tap, prepared)) = prepared {
             if result.failed.is_empty() {
-                let tap = TapRequest {
-                    user: UserRef::Id(user.id),
-                    ..clone_tap(tap)
-                };
-                match self.issue_with(caller, tap, journal).await {
+                match self.issue_prepared(caller, &tap, tap_id, prepared, journal).await {
                     Ok(issued) => result.tap = Some(issued.body()),
                     Err(e) => result.tap_error = Some(e),
                 }

@@ -1,11 +1,14 @@
 //! Issue a Temporary Access Pass that only the user can receive.
 //!
-//! Order: parse the request; find the user (exists, enabled, a member); refuse privileged or
-//! protected targets; check the tenant's TAP policy and scope; fit the lifetime to the policy and
-//! the channel; count earlier passes in the audit trail (rate limits that hold across instances);
-//! resolve the address of record; write the intent record (no record, no pass); create the pass
-//! (never resent blindly); deliver it; tell the user on every other channel and the manager; write
-//! the outcome. A pass that cannot be delivered is deleted, so no undelivered pass stays usable.
+//! Order: parse the request; find the user; refuse the caller's own account and any privileged
+//! target (`privilege`, failing closed when a read fails); then the pre-flight (`prepare`): the
+//! account (enabled, a member), separation of duties for the manager channel, the tenant's TAP
+//! policy and scope, the lifetime (policy and channel), the address of record, the connector,
+//! somebody to notify, and last a rate-limit slot reserved atomically (`limits`). Then write the
+//! intent record (no record, no pass); create the pass (never resent blindly); deliver it; tell
+//! the user on every other channel and the manager; write the outcome. A pass that cannot be
+//! delivered is deleted, so no undelivered pass stays usable. A reset with a pass runs the same
+//! pre-flight before its first removal.
 //!
 //! The pass lives in a `SecretString` from Graph's answer to the provider's request and nowhere
 //! else: not in logs, errors, audit records or responses (unless `TAP_RETURN_TO_CALLER`).
@@ -16,6 +19,8 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use super::limits::Limits;
+use super::privilege::PrivilegeCheck;
 use super::{Delivered, Journal, RecoveryError, TapProgress, text_ok};
 use crate::audit::{AuditEvent, AuditFilter, AuditTrail, CallerRecord, Outcome, Phase, Target, Ticket};
 use crate::config::TapSettings;
@@ -134,6 +139,8 @@ pub struct Issued {
     pub provider: String,
     pub message_id: Option<String>,
     pub notified: Vec<String>,
+    /// Set when the pass went out but nobody could be told.
+    pub warning: Option<String>,
     /// Only when `TAP_RETURN_TO_CALLER` is on.
     pub pass: Option<SecretString>,
 }
@@ -151,6 +158,9 @@ impl Issued {
             "delivery": {"channel": self.channel.as_str(), "to": self.to_masked, "provider": self.provider, "messageId": self.message_id},
             "notified": self.notified,
         });
+        if let Some(warning) = &self.warning {
+            body["warning"] = json!(warning);
+        }
         if let Some(pass) = &self.pass {
             body["temporaryAccessPass"] = json!(pass.expose_secret());
         }
@@ -164,6 +174,19 @@ pub struct TapContext<'a> {
     pub audit: &'a AuditTrail,
     pub deliverer: &'a Deliverer,
     pub settings: &'a TapSettings,
+    pub privilege: &'a PrivilegeCheck,
+    pub limits: &'a Limits,
+}
+
+/// A pass every pre-flight check has allowed, with its rate-limit slot reserved: what is left is
+/// to record the intent, create it, deliver it and tell the user.
+pub(crate) struct Prepared {
+    pub user: User,
+    pub lifetime: u32,
+    pub usable_once: bool,
+    pub address: Address,
+    /// Who is told about the pass (never the address that carries it).
+    pub notice_to: Vec<String>,
 }
 
 fn graph_failed(e: impl std::fmt::Display) -> RecoveryError {
@@ -201,6 +224,30 @@ impl TapContext<'_> {
         journal: Option<&dyn Journal>,
     ) -> Result<Issued, RecoveryError> {
         let request_id = journal.map_or_else(Uuid::new_v4, |j| j.request_id());
+        self.recorded(caller, &request, request_id, None, journal).await
+    }
+
+    /// The pass of a reset that already passed every pre-flight check (before its removals).
+    pub(crate) async fn issue_prepared(
+        &self,
+        caller: &CallerRecord,
+        request: &TapRequest,
+        request_id: Uuid,
+        prepared: Prepared,
+        journal: Option<&dyn Journal>,
+    ) -> Result<Issued, RecoveryError> {
+        self.recorded(caller, request, request_id, Some(prepared), journal).await
+    }
+
+    /// Run (the pre-flight unless `prepared`, then the pass) and record the outcome.
+    async fn recorded(
+        &self,
+        caller: &CallerRecord,
+        request: &TapRequest,
+        request_id: Uuid,
+        prepared: Option<Prepared>,
+        journal: Option<&dyn Journal>,
+    ) -> Result<Issued, RecoveryError> {
         let mut target = Target {
             object_id: None,
             upn: Some(request.user.segment()),
@@ -212,9 +259,23 @@ impl TapContext<'_> {
             };
         }
         let mut details = json!({"channel": request.channel.as_str()});
-        let result = self
-            .run(caller, &request, request_id, &mut target, &mut details, journal)
-            .await;
+        let result = match prepared {
+            Some(prepared) => {
+                target = Target {
+                    object_id: Some(prepared.user.id.to_string()),
+                    upn: Some(prepared.user.user_principal_name.clone()),
+                };
+                details["to"] = json!(prepared.address.masked());
+                details["lifetimeMinutes"] = json!(prepared.lifetime);
+                details["usableOnce"] = json!(prepared.usable_once);
+                self.execute(caller, request, request_id, &target, &mut details, prepared, journal)
+                    .await
+            }
+            None => {
+                self.run(caller, request, request_id, &mut target, &mut details, journal)
+                    .await
+            }
+        };
         let outcome = match &result {
             Ok(_) => Outcome::Succeeded,
             Err(e) if e.refusal => Outcome::Refused(e.code.to_owned()),
@@ -258,10 +319,37 @@ impl TapContext<'_> {
             journal.map(|j| j.accepted_at()),
             details,
         )?;
-        let (user, memberships) = self.find_target(&request.user, target).await?;
+        let (user, memberships) = self.find_target(caller, &request.user, target, details).await?;
         if let Some(journal) = journal {
             self.clean_up_earlier(journal, &earlier, &user.id).await?;
         }
+        let prepared = self
+            .prepare(caller, request, request_id, user, &memberships, &[], details)
+            .await?;
+        self.execute(caller, request, request_id, target, details, prepared, journal)
+            .await
+    }
+
+    /// Every check a pass must meet before it exists, in order: the account (enabled, a member),
+    /// who may send it where (separation of duties), the tenant's policy and scope, the lifetime,
+    /// the address of record (still of record after `removing`, the methods a reset is about to
+    /// remove), the connector, somebody to tell, and last a rate-limit slot for the caller and
+    /// for the target (reserved atomically, so it cannot be raced).
+    ///
+    /// # Errors
+    /// A refusal; nothing was created (a slot reserved is kept: attempts count).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn prepare(
+        &self,
+        caller: &CallerRecord,
+        request: &TapRequest,
+        request_id: Uuid,
+        user: User,
+        memberships: &[crate::graph::models::DirectoryObject],
+        removing: &[crate::graph::models::AuthMethod],
+        details: &mut Value,
+    ) -> Result<Prepared, RecoveryError> {
+        let s = self.settings;
         if user.account_enabled == Some(false) {
             return Err(RecoveryError::refused(
                 409,
@@ -274,6 +362,16 @@ impl TapContext<'_> {
                 409,
                 "user_is_guest",
                 "Temporary Access Passes cannot be issued to guests",
+            ));
+        }
+        if request.channel == Channel::Manager
+            && let (Some(manager), Some(me)) = (&user.manager, &caller.object_id)
+            && manager.id.eq_ignore_ascii_case(me)
+        {
+            return Err(RecoveryError::refused(
+                403,
+                "caller_is_manager",
+                "the manager channel hands the pass to the user's manager, who is the caller here; another agent must send it, or choose sms or email",
             ));
         }
         // The tenant's policy and scope.
@@ -334,19 +432,8 @@ impl TapContext<'_> {
                 "only one-time passes are allowed",
             ));
         }
-        // Rate limits, counted from the audit trail (so they hold across instances).
-        self.check_rate(
-            "tap.issue",
-            "passes",
-            caller,
-            &user.id,
-            s.max_per_target_per_day,
-            s.max_per_caller_per_hour,
-        )
-        .await?;
-        let now = OffsetDateTime::now_utc();
-        // The address of record.
-        let address = self.address_of_record(&user, request.channel).await?;
+        // The address of record, as it will be when the pass goes out.
+        let address = self.address_of_record(&user, request.channel, removing).await?;
         details["to"] = json!(address.masked());
         // The connector must work before a pass exists: a pass that cannot be delivered is
         // worse than none.
@@ -361,8 +448,67 @@ impl TapContext<'_> {
                 ),
             )
         })?;
+        // Somebody other than the holder of the pass's address must be told, or a pass sent to
+        // an address an attacker changed would go unnoticed.
+        let notice_to = notice_recipients(&user, &address);
+        if notice_to.is_empty() {
+            return Err(RecoveryError::refused(
+                422,
+                "no_notice_recipient",
+                "nobody can be told about the pass: the user has no mailbox, alternate email or manager with mail besides the address the pass would go to. Add one, or choose another channel",
+            ));
+        }
+        self.deliverer.ready_notices().await.map_err(|e| {
+            tracing::error!(error = %e, "the notice connector is not ready");
+            RecoveryError::failed(
+                503,
+                "notice_unavailable",
+                format!("notices cannot be sent ({e}), so no pass was created"),
+            )
+        })?;
         details["lifetimeMinutes"] = json!(lifetime);
         details["usableOnce"] = json!(usable_once);
+        // Last: a slot, reserved atomically (attempts count, whatever happens next).
+        self.reserve_slots(
+            "tap.issue",
+            "passes",
+            caller,
+            &user.id,
+            request_id,
+            s.max_per_target_per_day,
+            s.max_per_caller_per_hour,
+        )
+        .await?;
+        Ok(Prepared {
+            user,
+            lifetime,
+            usable_once,
+            address,
+            notice_to,
+        })
+    }
+
+    /// Record the intent, create the pass (never resent blindly), deliver it, tell the user.
+    #[allow(clippy::too_many_arguments)]
+    async fn execute(
+        &self,
+        caller: &CallerRecord,
+        request: &TapRequest,
+        request_id: Uuid,
+        target: &Target,
+        details: &mut Value,
+        prepared: Prepared,
+        journal: Option<&dyn Journal>,
+    ) -> Result<Issued, RecoveryError> {
+        let s = self.settings;
+        let Prepared {
+            user,
+            lifetime,
+            usable_once,
+            address,
+            notice_to,
+        } = prepared;
+        let now = OffsetDateTime::now_utc();
         // Intent: no record, no pass.
         self.record(AuditEvent {
             caller: caller.clone(),
@@ -434,7 +580,6 @@ impl TapContext<'_> {
             created.pass.expose_secret(),
             expires_at,
             usable_once,
-            &request.ticket,
             &s.notice_contact,
         ));
         let sent = match self
@@ -474,8 +619,11 @@ impl TapContext<'_> {
             }
         }
         // Tell the user on every other channel of record, and the manager.
-        let notified = self.notify(&user, &address, expires_at, &request.ticket).await;
+        let notified = self
+            .notify(&user, &notice_to, &address, expires_at, &request.ticket)
+            .await;
         details["notified"] = json!(notified);
+        let warning = no_notice_warning(&notified, details);
         Ok(Issued {
             request_id,
             user_id: user.id,
@@ -488,6 +636,7 @@ impl TapContext<'_> {
             provider: sent.provider.to_owned(),
             message_id: sent.message_id,
             notified,
+            warning,
             pass: s.return_to_caller.then_some(created.pass),
         })
     }
@@ -531,9 +680,13 @@ impl TapContext<'_> {
         };
         details["to"] = json!(delivered.to);
         details["provider"] = json!(delivered.provider);
-        let address = self.address_of_record(&user, request.channel).await?;
-        let notified = self.notify(&user, &address, expires_at, &request.ticket).await;
+        let address = self.address_of_record(&user, request.channel, &[]).await?;
+        let notice_to = notice_recipients(&user, &address);
+        let notified = self
+            .notify(&user, &notice_to, &address, expires_at, &request.ticket)
+            .await;
         details["notified"] = json!(notified);
+        let warning = no_notice_warning(&notified, details);
         Ok(Issued {
             request_id: journal.request_id(),
             user_id: user.id,
@@ -546,6 +699,7 @@ impl TapContext<'_> {
             provider: delivered.provider.clone(),
             message_id: delivered.message_id.clone(),
             notified,
+            warning,
             pass: None,
         })
     }
@@ -554,7 +708,7 @@ impl TapContext<'_> {
     /// to a provider (saved in the journal), or, when the attempt died between creating it and
     /// saving that step (its intent record is in the audit trail), any pass created since the
     /// request was first claimed. Either way no undelivered pass stays usable.
-    async fn clean_up_earlier(
+    pub(crate) async fn clean_up_earlier(
         &self,
         journal: &dyn Journal,
         earlier: &TapProgress,
@@ -602,13 +756,31 @@ impl TapContext<'_> {
         Ok(())
     }
 
-    async fn address_of_record(&self, user: &User, channel: Channel) -> Result<Address, RecoveryError> {
+    /// The address of record for `channel`, as it will be once the methods in `removing` are
+    /// gone (a reset that removes the mobile phone cannot send the pass to it).
+    async fn address_of_record(
+        &self,
+        user: &User,
+        channel: Channel,
+        removing: &[crate::graph::models::AuthMethod],
+    ) -> Result<Address, RecoveryError> {
         let none = |what: &str| {
             RecoveryError::refused(422, "no_address_of_record", format!("the user has no {what} of record"))
         };
         let to = match channel {
             Channel::Sms if self.settings.sms_from_attribute => {
                 user.mobile_phone.clone().ok_or_else(|| none("mobile phone"))?
+            }
+            Channel::Sms
+                if removing
+                    .iter()
+                    .any(|m| m.kind() == "phone" && m.phone_type.as_deref() == Some("mobile")) =>
+            {
+                return Err(RecoveryError::refused(
+                    422,
+                    "no_address_of_record",
+                    "the reset removes the registered mobile phone the pass would go to; choose email or manager, or keep the mobile phone (scope \"methods\")",
+                ));
             }
             Channel::Sms => self
                 .graph
@@ -630,15 +802,16 @@ impl TapContext<'_> {
         Ok(Address { channel, to })
     }
 
-    /// Notices to the user's mailbox, other addresses of record that did not carry the pass, and
-    /// the manager. Best effort: each address that got the notice is listed (masked).
-    async fn notify(&self, user: &User, used: &Address, expires_at: OffsetDateTime, ticket: &Ticket) -> Vec<String> {
-        let mut to: Vec<String> = Vec::new();
-        to.extend(user.mail.clone());
-        to.extend(user.other_mails.iter().cloned());
-        to.extend(user.manager.as_ref().and_then(|m| m.mail.clone()));
-        to.retain(|a| !a.eq_ignore_ascii_case(&used.to));
-        to.dedup_by(|a, b| a.eq_ignore_ascii_case(b));
+    /// Notices to `to` (see `notice_recipients`). Best effort: each address that got the notice
+    /// is listed (masked).
+    async fn notify(
+        &self,
+        user: &User,
+        to: &[String],
+        used: &Address,
+        expires_at: OffsetDateTime,
+        ticket: &Ticket,
+    ) -> Vec<String> {
         let fmt = &time::format_description::well_known::Rfc3339;
         let text = SecretString::from(format!(
             "A Temporary Access Pass was issued for {} at {} UTC for ticket {} {} and sent to {}. It expires at {} UTC.\n\nIf you did not ask for this, contact {} now.",
@@ -658,15 +831,38 @@ impl TapContext<'_> {
         for address in to {
             match self
                 .deliverer
-                .send_mail(&address, "A Temporary Access Pass was issued for your account", &text)
+                .send_notice(address, "A Temporary Access Pass was issued for your account", &text)
                 .await
             {
-                Ok(_) => notified.push(crate::audit::mask_email(&address)),
+                Ok(_) => notified.push(crate::audit::mask_email(address)),
                 Err(e) => tracing::warn!(error = %e, "a notice could not be sent"),
             }
         }
         notified
     }
+}
+
+/// Who is told about a pass: the user's mailbox, other addresses of record and the manager,
+/// never the address that carried the pass.
+pub(crate) fn notice_recipients(user: &User, used: &Address) -> Vec<String> {
+    let mut to: Vec<String> = Vec::new();
+    to.extend(user.mail.clone());
+    to.extend(user.other_mails.iter().cloned());
+    to.extend(user.manager.as_ref().and_then(|m| m.mail.clone()));
+    to.retain(|a| !a.eq_ignore_ascii_case(&used.to));
+    let mut seen = std::collections::HashSet::new();
+    to.retain(|a| seen.insert(a.to_ascii_lowercase()));
+    to
+}
+
+/// When no notice went out, say so loudly: in the answer and in the audit record.
+fn no_notice_warning(notified: &[String], details: &mut Value) -> Option<String> {
+    if !notified.is_empty() {
+        return None;
+    }
+    tracing::error!("the pass was delivered but no notice could be sent");
+    details["noticeFailed"] = json!(true);
+    Some("no notice could be sent to the user or the manager: tell them yourself that a pass was issued".into())
 }
 
 /// The requester's identity check (how the helpdesk proved who is calling), when required.
@@ -740,11 +936,14 @@ impl TapContext<'_> {
         }
     }
 
-    /// The user, refused when privileged: any directory role, or a protected group (transitively).
+    /// The user, refused when it is the caller or privileged in any way (`privilege`); what was
+    /// found goes into the audit record's `privilege`, not to the caller.
     pub(crate) async fn find_target(
         &self,
+        caller: &CallerRecord,
         user: &UserRef,
         target: &mut Target,
+        details: &mut Value,
     ) -> Result<(User, Vec<crate::graph::models::DirectoryObject>), RecoveryError> {
         let user = self
             .graph
@@ -756,92 +955,172 @@ impl TapContext<'_> {
             object_id: Some(user.id.to_string()),
             upn: Some(user.user_principal_name.clone()),
         };
-        let memberships = self.graph.transitive_member_of(&user.id).await.map_err(graph_failed)?;
-        let protected = memberships.iter().any(|m| {
-            m.is_role()
-                || (m.is_group() && Uuid::parse_str(&m.id).is_ok_and(|g| self.settings.protected_groups.contains(&g)))
-        });
-        if protected {
+        // Separation of duties: nobody recovers their own account through this service.
+        if caller
+            .object_id
+            .as_deref()
+            .is_some_and(|me| me.eq_ignore_ascii_case(&user.id.to_string()))
+        {
+            return Err(RecoveryError::refused(
+                403,
+                "self_recovery_forbidden",
+                "a caller cannot recover its own account; ask another agent",
+            ));
+        }
+        let memberships = self
+            .graph
+            .transitive_member_of(&user.id)
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "the target's memberships could not be read; refusing");
+                let (code, message) = if e.status() == Some(403) {
+                    ("permission_missing", "Microsoft Graph refused to read the user's group and role memberships, so the service cannot tell whether the user is privileged and changed nothing. Grant the function app's identity User.Read.All (docs/deploy.md).")
+                } else {
+                    ("privilege_check_unavailable", "Microsoft Graph could not be read (the user's memberships), so the service cannot tell whether the user is privileged and changed nothing. Try again later.")
+                };
+                RecoveryError::failed(503, code, message)
+            })?;
+        if let Some(privilege) = self.privilege.find(self.graph, &user.id, &memberships).await? {
+            tracing::warn!(kind = privilege.kind, assignment = privilege.assignment, "the target is privileged; refusing");
+            details["privilege"] = privilege.detail();
             return Err(RecoveryError::refused(
                 403,
                 "target_protected",
-                "the user holds a directory role or is in a protected group; a person with the Privileged Authentication Administrator role must do this",
+                "the user holds or is eligible for an administrative role, is in a protected group, or holds a role of this service; a person with the Privileged Authentication Administrator role must do this",
             ));
         }
         Ok((user, memberships))
     }
 
-    /// Rate limits for `action`, counted from the audit trail so they hold across instances.
-    pub(crate) async fn check_rate(
+    /// Reserve one slot of `action` for the caller (per hour), then for the target (per 24 hours),
+    /// atomically across instances. A caller slot is given back when the target's limit refuses
+    /// (nothing was attempted on anyone).
+    ///
+    /// # Errors
+    /// `rate_limited` (429, with the seconds to wait) or `rate_limit_unavailable` (503).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn reserve_slots(
         &self,
         action: &str,
         noun: &str,
         caller: &CallerRecord,
         user: &Uuid,
+        attempt: Uuid,
         per_target_per_day: u32,
         per_caller_per_hour: u32,
     ) -> Result<(), RecoveryError> {
+        use super::limits::{Limit, LimitError};
         let now = OffsetDateTime::now_utc();
-        let done = |user: Option<String>, from: OffsetDateTime| AuditFilter {
-            from,
-            to: now,
-            user,
-            ticket: None,
-            action: Some(action.into()),
-            outcome: Some("succeeded".into()),
+        let for_caller = Limit::per_caller(
+            action,
+            &caller.via,
+            caller.object_id.as_deref(),
+            per_caller_per_hour,
+            std::time::Duration::from_secs(3600),
+        );
+        let for_target = Limit::per_target(action, user, per_target_per_day, std::time::Duration::from_secs(86_400));
+        let refused = |e: LimitError, what: String| match e {
+            LimitError::Exceeded { retry_after } => RecoveryError::refused(429, "rate_limited", what)
+                .with_retry_after(retry_after.as_secs()),
+            LimitError::Unavailable(cause) => {
+                tracing::error!(%cause, "the rate-limit store is unavailable; refusing");
+                RecoveryError::failed(
+                    503,
+                    "rate_limit_unavailable",
+                    "the rate-limit store is unavailable, so nothing was changed; try again later",
+                )
+            }
         };
-        let for_target = self
-            .audit
-            .query(&done(Some(user.to_string()), now - time::Duration::hours(24)))
+        self.limits
+            .reserve(&for_caller, attempt, now)
             .await
-            .map_err(|_| audit_down())?
-            .len();
-        if for_target >= per_target_per_day as usize {
-            return Err(RecoveryError::refused(
-                429,
-                "rate_limited",
-                format!("at most {per_target_per_day} {noun} per user per 24 hours"),
-            ));
-        }
-        let for_caller = self
-            .audit
-            .query(&done(None, now - time::Duration::hours(1)))
-            .await
-            .map_err(|_| audit_down())?
-            .into_iter()
-            .filter(|r| r.caller.object_id == caller.object_id && r.caller.via == caller.via)
-            .count();
-        if for_caller >= per_caller_per_hour as usize {
-            return Err(RecoveryError::refused(
-                429,
-                "rate_limited",
-                format!("at most {per_caller_per_hour} {noun} per caller per hour"),
-            ));
+            .map_err(|e| refused(e, format!("at most {per_caller_per_hour} {noun} per caller per hour")))?;
+        if let Err(e) = self.limits.reserve(&for_target, attempt, now).await {
+            self.limits.release(&for_caller, attempt).await;
+            return Err(refused(e, format!("at most {per_target_per_day} {noun} per user per 24 hours")));
         }
         Ok(())
     }
 }
 
-/// The built-in text that carries the pass; `TAP_MESSAGE_TEMPLATE` replaces it.
-pub const DEFAULT_MESSAGE: &str = "Temporary Access Pass for {upn}: {pass}\nValid until {expires} UTC{usage}.\nSign in with your password and this pass, open https://mysignins.microsoft.com/security-info, register Microsoft Authenticator with cloud backup turned on, and add a second method.\nTicket {ticket}. Not you? Contact {contact}.";
+/// The built-in text that carries the pass; `TAP_MESSAGE_TEMPLATE` replaces it. It holds no text
+/// a caller chose (no ticket, no reason): an attacker's words never travel with a pass.
+pub const DEFAULT_MESSAGE: &str = "Temporary Access Pass for {upn}: {pass}\nValid until {expires} UTC{usage}.\nSign in with your password and this pass, open https://mysignins.microsoft.com/security-info, register Microsoft Authenticator with cloud backup turned on, and add a second method.\nNot you? Contact {contact}.";
 
+/// Fill the template in one pass: each placeholder of the template is replaced once and the text
+/// put in is never read again, so no value can smuggle in a placeholder (a `{pass}` in a UPN or a
+/// contact stays as typed). Unknown placeholders stay as they are.
 fn pass_message(
     template: Option<&str>,
     user: &User,
     pass: &str,
     expires_at: OffsetDateTime,
     usable_once: bool,
-    ticket: &Ticket,
     contact: &str,
 ) -> String {
     let fmt = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]");
-    // `{pass}` is filled last, so text in the other values cannot be taken for a placeholder of it.
-    template
-        .unwrap_or(DEFAULT_MESSAGE)
-        .replace("{upn}", &user.user_principal_name)
-        .replace("{expires}", &expires_at.format(&fmt).unwrap_or_default())
-        .replace("{usage}", if usable_once { ", one use" } else { "" })
-        .replace("{ticket}", &format!("{} {}", ticket.system, ticket.id))
-        .replace("{contact}", contact)
-        .replace("{pass}", pass)
+    let expires = expires_at.format(&fmt).unwrap_or_default();
+    let mut out = String::new();
+    let mut rest = template.unwrap_or(DEFAULT_MESSAGE);
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open..];
+        let Some(close) = after.find('}') else {
+            break;
+        };
+        let value = match &after[..=close] {
+            "{upn}" => Some(user.user_principal_name.as_str()),
+            "{pass}" => Some(pass),
+            "{expires}" => Some(expires.as_str()),
+            "{usage}" => Some(if usable_once { ", one use" } else { "" }),
+            "{contact}" => Some(contact),
+            _ => None,
+        };
+        match value {
+            Some(v) => {
+                out.push_str(v);
+                rest = &after[close + 1..];
+            }
+            None => {
+                out.push('{');
+                rest = &after[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(upn: &str) -> User {
+        serde_json::from_value(json!({"id": Uuid::nil(), "userPrincipalName": upn})).unwrap()
+    }
+
+    #[test]
+    fn the_pass_message_fills_each_placeholder_once() {
+        let t = time::macros::datetime!(2026-11-28 10:00 UTC);
+        let text = pass_message(
+            Some("{upn} {pass} {expires}{usage} {contact} {ticket} {"),
+            &user("a{pass}b@contoso.test"),
+            "SECRET",
+            t,
+            true,
+            "call {pass}",
+        );
+        assert_eq!(
+            text,
+            "a{pass}b@contoso.test SECRET 2026-11-28 10:00, one use call {pass} {ticket} {"
+        );
+        assert_eq!(text.matches("SECRET").count(), 1);
+    }
+
+    #[test]
+    fn the_default_message_carries_no_caller_text() {
+        assert!(!DEFAULT_MESSAGE.contains("{ticket}"));
+        let text = pass_message(None, &user("a@contoso.test"), "P", OffsetDateTime::now_utc(), false, "IT");
+        assert!(text.contains("a@contoso.test: P"), "{text}");
+    }
 }

@@ -1,0 +1,310 @@
+//! Whether a target holds privilege, however it is held. The managed identity's application
+//! permission (`UserAuthenticationMethod.ReadWrite.All`) bypasses Entra's own rule that only a
+//! Privileged Authentication Administrator may change an admin's methods, so this check is the
+//! only barrier between a convincing caller and an admin account.
+//!
+//! Privileged means any of:
+//! - a directory role, built-in or custom, at any scope (tenant, administrative unit, application),
+//!   active (permanent or activated) or PIM-eligible, held by the user or by a group it is in;
+//! - a group it is only *eligible* to join or own through PIM for Groups, when that group holds
+//!   such a role, is protected, or holds an app role of this API;
+//! - membership (active or eligible, transitive) of a group in `TAP_PROTECTED_GROUPS`;
+//! - one of this API's own app roles (a recovered helpdesk agent could recover everyone).
+//!
+//! Every read it needs must succeed: a read that fails or is forbidden refuses the request
+//! (fail closed), never "not privileged". What was found goes to the audit record, not to the
+//! caller.
+
+use serde_json::{Value, json};
+use tokio::sync::OnceCell;
+use uuid::Uuid;
+
+use super::RecoveryError;
+use crate::graph::models::{DirectoryObject, RoleInstance};
+use crate::graph::{GraphClient, GraphError};
+
+/// One way the target holds privilege, for the audit record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Privilege {
+    /// `directoryRole`, `protectedGroup` or `appRole`.
+    pub kind: &'static str,
+    /// `active` or `eligible`.
+    pub assignment: &'static str,
+    /// The role's or group's id.
+    pub id: String,
+    /// The role's or group's name, when it could be read.
+    pub name: Option<String>,
+    /// A role's directory scope (`/`, `/administrativeUnits/{id}`) or app scope.
+    pub scope: Option<String>,
+    /// Through which group, when not held directly: `group:{id}` (member) or `pimGroup:{id}`
+    /// (eligible through PIM for Groups).
+    pub via: Option<String>,
+}
+
+impl Privilege {
+    /// The audit record's `privilege` detail.
+    pub fn detail(&self) -> Value {
+        json!({"kind": self.kind, "assignment": self.assignment, "id": self.id, "name": self.name,
+            "scope": self.scope, "via": self.via})
+    }
+}
+
+/// What the check needs beyond Graph: the protected groups and how to find this API's service
+/// principal (resolved once per process).
+pub struct PrivilegeCheck {
+    protected_groups: Vec<Uuid>,
+    /// `AUTH_AUDIENCE`: the API's App ID URI or client id, one of its `servicePrincipalNames`.
+    api_name: String,
+    api_principal: OnceCell<String>,
+}
+
+/// A read failed: refuse, naming the permission when Graph said 403.
+fn read_failed(what: &'static str, permission: &'static str) -> impl Fn(GraphError) -> RecoveryError {
+    move |e| {
+        tracing::error!(error = %e, what, "a read the privilege check needs failed; refusing");
+        if e.status() == Some(403) {
+            RecoveryError::failed(
+                503,
+                "permission_missing",
+                format!(
+                    "Microsoft Graph refused to read {what}, so the service cannot tell whether the user is privileged and changed nothing. Grant the function app's identity {permission} (docs/deploy.md)."
+                ),
+            )
+        } else {
+            RecoveryError::failed(
+                503,
+                "privilege_check_unavailable",
+                format!(
+                    "Microsoft Graph could not be read ({what}), so the service cannot tell whether the user is privileged and changed nothing. Try again later."
+                ),
+            )
+        }
+    }
+}
+
+const ROLE_READ: &str = "RoleManagement.Read.Directory";
+const PIM_GROUPS_READ: &str = "PrivilegedEligibilitySchedule.Read.AzureADGroup";
+const APP_READ: &str = "Application.Read.All";
+const MEMBERS_READ: &str = "GroupMember.Read.All";
+
+impl PrivilegeCheck {
+    pub fn new(protected_groups: Vec<Uuid>, api_name: String) -> PrivilegeCheck {
+        PrivilegeCheck {
+            protected_groups,
+            api_name,
+            api_principal: OnceCell::new(),
+        }
+    }
+
+    fn protected(&self, id: &str) -> bool {
+        Uuid::parse_str(id).is_ok_and(|g| self.protected_groups.contains(&g))
+    }
+
+    /// The first privilege found for `user` (whose transitive `memberships` were read already),
+    /// or `None` when every read succeeded and found none.
+    ///
+    /// # Errors
+    /// `permission_missing` (Graph answered 403) or `privilege_check_unavailable`: nothing may
+    /// be done to the user.
+    pub async fn find(
+        &self,
+        graph: &GraphClient,
+        user: &Uuid,
+        memberships: &[DirectoryObject],
+    ) -> Result<Option<Privilege>, RecoveryError> {
+        // Active, tenant-wide built-in roles show up as directory roles among the memberships.
+        if let Some(role) = memberships.iter().find(|m| m.is_role()) {
+            return Ok(Some(Privilege {
+                kind: "directoryRole",
+                assignment: "active",
+                id: role.role_template_id.clone().unwrap_or_else(|| role.id.clone()),
+                name: role.display_name.clone(),
+                scope: Some("/".into()),
+                via: None,
+            }));
+        }
+        let groups: Vec<&DirectoryObject> = memberships.iter().filter(|m| m.is_group()).collect();
+        if let Some(g) = groups.iter().find(|g| self.protected(&g.id)) {
+            return Ok(Some(protected_group(g.id.clone(), g.display_name.clone(), "active", None)));
+        }
+        let user_id = user.to_string();
+        // The reads that do not depend on each other, at once.
+        let (eligible_groups, holders) = tokio::try_join!(
+            async {
+                graph
+                    .group_eligibility_instances(&user_id)
+                    .await
+                    .map_err(read_failed("the PIM for Groups eligibilities", PIM_GROUPS_READ))
+            },
+            self.app_role_holders(graph),
+        )?;
+        // PIM for Groups: a group the user may join (or own, and so join) counts as theirs.
+        if let Some(e) = eligible_groups.iter().find(|e| self.protected(&e.group_id)) {
+            return Ok(Some(protected_group(
+                e.group_id.clone(),
+                None,
+                "eligible",
+                Some(format!("pimGroup:{}", e.group_id)),
+            )));
+        }
+        if !eligible_groups.is_empty() {
+            for p in &self.protected_groups {
+                let nested = graph
+                    .group_transitive_member_ids(p, "microsoft.graph.group")
+                    .await
+                    .map_err(read_failed("the members of a protected group", MEMBERS_READ))?;
+                if let Some(e) = eligible_groups
+                    .iter()
+                    .find(|e| nested.contains(&e.group_id.to_ascii_lowercase()))
+                {
+                    return Ok(Some(protected_group(
+                        p.to_string(),
+                        None,
+                        "eligible",
+                        Some(format!("pimGroup:{}", e.group_id)),
+                    )));
+                }
+            }
+        }
+        // Who may hold a role: the user, each group it is in that can hold roles (or may: when
+        // Graph did not say, ask), and each group it is eligible for.
+        let mut principals: Vec<(String, Option<String>)> = vec![(user_id.clone(), None)];
+        principals.extend(
+            groups
+                .iter()
+                .filter(|g| g.is_assignable_to_role != Some(false))
+                .map(|g| (g.id.clone(), Some(format!("group:{}", g.id)))),
+        );
+        principals.extend(
+            eligible_groups
+                .iter()
+                .map(|e| (e.group_id.clone(), Some(format!("pimGroup:{}", e.group_id)))),
+        );
+        // This API's app roles, held directly or through any group (active or eligible).
+        let holder = std::iter::once((user_id.clone(), None))
+            .chain(groups.iter().map(|g| (g.id.clone(), Some(format!("group:{}", g.id)))))
+            .chain(
+                eligible_groups
+                    .iter()
+                    .map(|e| (e.group_id.clone(), Some(format!("pimGroup:{}", e.group_id)))),
+            )
+            .find_map(|(p, via)| {
+                holders
+                    .iter()
+                    .find(|h| h.principal_id.eq_ignore_ascii_case(&p))
+                    .map(|h| (h.app_role_id.clone(), via))
+            });
+        if let Some((app_role_id, via)) = holder {
+            let assignment = if via.as_deref().is_some_and(|v| v.starts_with("pimGroup:")) {
+                "eligible"
+            } else {
+                "active"
+            };
+            return Ok(Some(Privilege {
+                kind: "appRole",
+                assignment,
+                id: app_role_id,
+                name: None,
+                scope: None,
+                via,
+            }));
+        }
+        for (principal, via) in &principals {
+            let (active, eligible) = tokio::try_join!(
+                async {
+                    graph
+                        .role_assignment_instances(principal)
+                        .await
+                        .map_err(read_failed("the directory role assignments", ROLE_READ))
+                },
+                async {
+                    graph
+                        .role_eligibility_instances(principal)
+                        .await
+                        .map_err(read_failed("the directory role eligibilities", ROLE_READ))
+                },
+            )?;
+            let found = active
+                .first()
+                .map(|r| (r, "active"))
+                .or_else(|| eligible.first().map(|r| (r, "eligible")));
+            if let Some((role, held)) = found {
+                // Held through a PIM-eligible group: eligible, whatever the group's assignment.
+                let assignment = if via.as_deref().is_some_and(|v| v.starts_with("pimGroup:")) {
+                    "eligible"
+                } else {
+                    held
+                };
+                return Ok(Some(self.role(graph, role, assignment, via.clone()).await));
+            }
+        }
+        Ok(None)
+    }
+
+    /// A role found, with its name when the definition can be read (best effort: the decision is
+    /// made already).
+    async fn role(&self, graph: &GraphClient, role: &RoleInstance, assignment: &'static str, via: Option<String>) -> Privilege {
+        let name = match graph.role_definition_name(&role.role_definition_id).await {
+            Ok(name) => name,
+            Err(e) => {
+                tracing::warn!(error = %e, "the role's name could not be read");
+                None
+            }
+        };
+        let scope = match (&role.directory_scope_id, &role.app_scope_id) {
+            (_, Some(app)) if app != "/" => Some(format!("app:{app}")),
+            (Some(dir), _) => Some(dir.clone()),
+            _ => None,
+        };
+        Privilege {
+            kind: "directoryRole",
+            assignment,
+            id: role.role_definition_id.clone(),
+            name,
+            scope,
+            via,
+        }
+    }
+
+    /// Everyone holding one of this API's app roles. The service principal is found once by the
+    /// API's name (`AUTH_AUDIENCE`); not finding it is a misconfiguration, refused like a failed read.
+    async fn app_role_holders(
+        &self,
+        graph: &GraphClient,
+    ) -> Result<Vec<crate::graph::models::AppRoleAssignment>, RecoveryError> {
+        let principal = self
+            .api_principal
+            .get_or_try_init(|| async {
+                let found = graph
+                    .service_principal_id(&self.api_name)
+                    .await
+                    .map_err(read_failed("this API's service principal", APP_READ))?;
+                found.ok_or_else(|| {
+                    RecoveryError::failed(
+                        503,
+                        "privilege_check_unavailable",
+                        format!(
+                            "no service principal in the tenant has the name {} (AUTH_AUDIENCE), so the holders of this API's app roles cannot be read; nothing was changed",
+                            self.api_name
+                        ),
+                    )
+                })
+            })
+            .await?;
+        graph
+            .app_role_assigned_to(principal)
+            .await
+            .map_err(read_failed("the holders of this API's app roles", APP_READ))
+    }
+}
+
+fn protected_group(id: String, name: Option<String>, assignment: &'static str, via: Option<String>) -> Privilege {
+    Privilege {
+        kind: "protectedGroup",
+        assignment,
+        id,
+        name,
+        scope: None,
+        via,
+    }
+}
