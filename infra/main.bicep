@@ -147,7 +147,6 @@ module graph 'modules/graph.bicep' = {
     environmentName: environmentName
     principalId: identity.outputs.principalId
     graphMail: emailProvider == 'graph'
-    keyUserGroups: !empty(sweepKeyUserGroups) || !empty(tapProtectedGroups)
     entraAudit: entraAudit
   }
 }

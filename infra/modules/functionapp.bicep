@@ -72,6 +72,7 @@ var appSettings = {
   KEY_VAULT_URI: keyVaultUri
   AUDIT_CONTAINER: 'audit'
   REQUESTS_CONTAINER: 'recovery-requests'
+  LIMITS_CONTAINER: 'recovery-limits'
   SWEEP_CONTAINER: 'sweeps'
   SWEEP_SCHEDULE: settings.sweepSchedule
   SWEEP_HELPDESK_GROUPS: settings.sweepHelpdeskGroups

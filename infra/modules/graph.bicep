@@ -10,8 +10,6 @@ param environmentName string
 param principalId string
 @description('Email goes through Graph sendMail (EMAIL_PROVIDER=graph): grants Mail.Send.')
 param graphMail bool
-@description('The sweep checks key-user groups (SWEEP_KEY_USER_GROUPS): grants GroupMember.Read.All.')
-param keyUserGroups bool
 @description('GET /api/audit?includeEntra=true reads Entra directory audits: grants Directory.Read.All.')
 param entraAudit bool
 
@@ -23,6 +21,19 @@ var always = [
   'Policy.Read.All'
   // tap, reset: the user, their manager, otherMails, mobilePhone, transitive memberships (roles).
   'User.Read.All'
+  // tap, reset (privileged targets are refused): active and PIM-eligible directory role
+  // assignments at any scope (roleAssignmentScheduleInstances, roleEligibilityScheduleInstances)
+  // and the names of built-in and custom roles (roleDefinitions). Read-only; it covers the two
+  // narrower schedule permissions and is the least one that reads role definitions.
+  'RoleManagement.Read.Directory'
+  // tap, reset: PIM for Groups, the groups a user is only eligible to join or own.
+  'PrivilegedEligibilitySchedule.Read.AzureADGroup'
+  // tap, reset: who holds this API's own app roles (servicePrincipals/{id}/appRoleAssignedTo); a
+  // recovered helpdesk agent could recover everyone, so agents are refused like admins.
+  'Application.Read.All'
+  // tap, reset: whether a group the user is eligible for sits inside a protected group; sweep:
+  // members of key-user groups, transitively.
+  'GroupMember.Read.All'
   // reset: revokeSignInSessions.
   'User.RevokeSessions.All'
   // sweep: reports/authenticationMethods/userRegistrationDetails.
@@ -32,8 +43,6 @@ var optional = concat(
   // email delivery and notices through Graph sendMail; restrict it to MAIL_SENDER with an
   // Exchange Online application access policy (docs/deploy.md).
   graphMail ? ['Mail.Send'] : [],
-  // sweep: members of key-user groups, transitively; tap: protected groups' memberships.
-  keyUserGroups ? ['GroupMember.Read.All'] : [],
   // audit: includeEntra=true reads /auditLogs/directoryAudits (with AuditLog.Read.All).
   entraAudit ? ['Directory.Read.All'] : []
 )

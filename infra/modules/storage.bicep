@@ -67,6 +67,13 @@ resource requests 'Microsoft.Storage/storageAccounts/blobServices/containers@202
   name: 'recovery-requests'
 }
 
+// Rate-limit slots (one small document per limited key, changed only with If-Match), so the
+// per-user and per-caller limits hold across instances (docs/security.md).
+resource limits 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
+  parent: blobs
+  name: 'recovery-limits'
+}
+
 resource sweeps 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
   parent: blobs
   name: 'sweeps'

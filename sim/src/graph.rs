@@ -1646,11 +1646,27 @@ async fn group_transitive_members_cast(
     axum::extract::OriginalUri(uri): axum::extract::OriginalUri,
 ) -> GraphResult {
     p.require(READ_MEMBERSHIP)?;
-    if cast != "microsoft.graph.user" {
-        return Err(GraphError::bad_request(format!("Unsupported cast '{cast}'.")));
+    let items = match cast.as_str() {
+        "microsoft.graph.user" => group_members(&state, &group)?,
+        "microsoft.graph.group" => nested_groups(&state, &group)?,
+        _ => return Err(GraphError::bad_request(format!("Unsupported cast '{cast}'."))),
+    };
+    let what = if cast == "microsoft.graph.user" { "users" } else { "groups" };
+    page_of(&state, v, items, &uri, what)
+}
+
+/// The groups nested in `group`, at any depth.
+fn nested_groups(state: &SimState, group: &str) -> Result<Vec<Value>, GraphError> {
+    let tenant = state.tenant();
+    if !tenant.groups.iter().any(|g| g.id.eq_ignore_ascii_case(group)) {
+        return Err(GraphError::item_not_found(group));
     }
-    let items = group_members(&state, &group)?;
-    page_of(&state, v, items, &uri, "users")
+    Ok(tenant
+        .groups
+        .iter()
+        .filter(|g| tenant.transitive_groups(&g.id).iter().any(|p| p.id.eq_ignore_ascii_case(group)))
+        .map(|g| json!({"@odata.type": "#microsoft.graph.group", "id": g.id, "displayName": g.display_name}))
+        .collect())
 }
 
 fn group_members(state: &SimState, group: &str) -> Result<Vec<Value>, GraphError> {

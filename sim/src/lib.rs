@@ -50,7 +50,7 @@ pub use seed::Seed;
 pub use state::{OutboxItem, RequestRecord};
 
 use faults::Fault;
-use state::Tenant;
+pub use state::Tenant;
 
 /// Everything the simulator's endpoints share.
 pub(crate) struct SimState {
@@ -215,6 +215,12 @@ impl Simulator {
     /// Issue a caller token in-process (the same as `POST /sim/token`).
     pub fn issue_token(&self, request: &TokenRequest) -> String {
         control::issue(&self.state, request)
+    }
+
+    /// The live tenant, for tests that arrange what the seed does not (a permission never
+    /// granted, a group membership added). Hold the guard only briefly.
+    pub fn tenant(&self) -> std::sync::MutexGuard<'_, Tenant> {
+        self.state.tenant()
     }
 
     /// Every request the simulator served so far (`GET /sim/requests`).

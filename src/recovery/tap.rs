@@ -1066,6 +1066,7 @@ fn pass_message(
         out.push_str(&rest[..open]);
         let after = &rest[open..];
         let Some(close) = after.find('}') else {
+            rest = after;
             break;
         };
         let value = match &after[..=close] {

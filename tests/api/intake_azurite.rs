@@ -25,7 +25,7 @@ use crate::helpers::*;
 use crate::intake::{WRITE_BACK, now_rfc3339, tap_request};
 
 /// The simulator's identity and vault, and a transport that trusts Azurite's test CA.
-fn overrides(sim: &Simulator) -> AzureOverrides {
+pub(crate) fn overrides(sim: &Simulator) -> AzureOverrides {
     let pem = std::fs::read(&certs().ca).unwrap();
     let client = reqwest::Client::builder()
         .tls_certs_merge([reqwest::Certificate::from_pem(&pem).unwrap()])

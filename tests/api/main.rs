@@ -8,6 +8,7 @@ mod binary;
 mod connector;
 mod dev_command;
 mod graph_client;
+mod guardrails;
 mod helpers;
 mod host_contract;
 mod infra;

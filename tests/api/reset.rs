@@ -6,10 +6,13 @@ use serde_json::{Value, json};
 
 use crate::helpers::*;
 
+/// A reset body. These tests are about what a reset removes, so they accept leaving the user
+/// empty (`allowEmpty`); `guardrails.rs` tests the refusal without it.
 fn body(extra: Value) -> Value {
     let mut b = json!({
         "ticket": {"system": "jira", "id": "HELP-42"},
         "reason": "lost phone",
+        "allowEmpty": true,
         "verification": {"method": "manager callback", "verifiedBy": "agent@contoso.test",
             "verifiedAt": time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap()},
     });
