@@ -199,7 +199,15 @@ pub fn banner(sim: &Simulator, port: u16, schedule: &str) -> String {
     );
     let _ = writeln!(
         out,
-        "  curl -s -X POST {app}/api/users/adele.vance@contoso.test/mfa/reset -H \"Authorization: Bearer $TOKEN\" -H 'Content-Type: application/json' -d \"{{\\\"ticket\\\":{{\\\"system\\\":\\\"jira\\\",\\\"id\\\":\\\"HELP-42\\\"}},\\\"reason\\\":\\\"lost phone\\\",\\\"verification\\\":{{\\\"method\\\":\\\"manager callback\\\",\\\"verifiedBy\\\":\\\"helpdesk.agent@contoso.test\\\",\\\"verifiedAt\\\":\\\"$(date -u +%FT%TZ)\\\"}}}}\""
+        "  curl -s -X POST {app}/api/users/adele.vance@contoso.test/mfa/reset -H \"Authorization: Bearer $TOKEN\" -H 'Content-Type: application/json' -d \"{{\\\"tap\\\":{{\\\"delivery\\\":{{\\\"channel\\\":\\\"email\\\"}}}},\\\"ticket\\\":{{\\\"system\\\":\\\"jira\\\",\\\"id\\\":\\\"HELP-42\\\"}},\\\"reason\\\":\\\"lost phone\\\",\\\"verification\\\":{{\\\"method\\\":\\\"manager callback\\\",\\\"verifiedBy\\\":\\\"helpdesk.agent@contoso.test\\\",\\\"verifiedAt\\\":\\\"$(date -u +%FT%TZ)\\\"}}}}\""
+    );
+    let _ = writeln!(
+        out,
+        "  # refused: an eligible (PIM) Global Administrator; the audit record says which role"
+    );
+    let _ = writeln!(
+        out,
+        "  curl -s -X POST {app}/api/users/allan.deyoung@contoso.test/tap -H \"Authorization: Bearer $TOKEN\" -H 'Content-Type: application/json' -d \"{{\\\"delivery\\\":{{\\\"channel\\\":\\\"sms\\\"}},\\\"ticket\\\":{{\\\"system\\\":\\\"servicenow\\\",\\\"id\\\":\\\"INC0010003\\\"}},\\\"reason\\\":\\\"lost phone\\\",\\\"verification\\\":{{\\\"method\\\":\\\"manager callback\\\",\\\"verifiedBy\\\":\\\"helpdesk.agent@contoso.test\\\",\\\"verifiedAt\\\":\\\"$(date -u +%FT%TZ)\\\"}}}}\""
     );
     let _ = writeln!(
         out,

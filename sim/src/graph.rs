@@ -1651,7 +1651,11 @@ async fn group_transitive_members_cast(
         "microsoft.graph.group" => nested_groups(&state, &group)?,
         _ => return Err(GraphError::bad_request(format!("Unsupported cast '{cast}'."))),
     };
-    let what = if cast == "microsoft.graph.user" { "users" } else { "groups" };
+    let what = if cast == "microsoft.graph.user" {
+        "users"
+    } else {
+        "groups"
+    };
     page_of(&state, v, items, &uri, what)
 }
 
@@ -1664,7 +1668,12 @@ fn nested_groups(state: &SimState, group: &str) -> Result<Vec<Value>, GraphError
     Ok(tenant
         .groups
         .iter()
-        .filter(|g| tenant.transitive_groups(&g.id).iter().any(|p| p.id.eq_ignore_ascii_case(group)))
+        .filter(|g| {
+            tenant
+                .transitive_groups(&g.id)
+                .iter()
+                .any(|p| p.id.eq_ignore_ascii_case(group))
+        })
         .map(|g| json!({"@odata.type": "#microsoft.graph.group", "id": g.id, "displayName": g.display_name}))
         .collect())
 }

@@ -102,11 +102,19 @@ fn keep(rows: Vec<Value>, f: Option<&Filter>) -> Vec<Value> {
 
 /// A stable id for a simulated assignment.
 fn row_id(principal: &str, definition: &str, scope: &str) -> String {
-    uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, format!("{principal}|{definition}|{scope}").as_bytes()).to_string()
+    uuid::Uuid::new_v5(
+        &uuid::Uuid::NAMESPACE_OID,
+        format!("{principal}|{definition}|{scope}").as_bytes(),
+    )
+    .to_string()
 }
 
 /// The assignments of one kind (active or eligible), as rows of `shape`.
-fn assignment_rows(state: &SimState, eligible: bool, shape: impl Fn(&str, &str, &str, Option<&str>, String) -> Value) -> Vec<Value> {
+fn assignment_rows(
+    state: &SimState,
+    eligible: bool,
+    shape: impl Fn(&str, &str, &str, Option<&str>, String) -> Value,
+) -> Vec<Value> {
     state
         .tenant()
         .unified_assignments()
@@ -135,7 +143,13 @@ async fn role_assignments(
         json!({"id": id, "principalId": principal, "roleDefinitionId": definition,
             "directoryScopeId": scope, "resourceScope": scope})
     });
-    page_of(&state, v, keep(rows, f.as_ref()), &uri, "roleManagement/directory/roleAssignments")
+    page_of(
+        &state,
+        v,
+        keep(rows, f.as_ref()),
+        &uri,
+        "roleManagement/directory/roleAssignments",
+    )
 }
 
 /// GET /roleManagement/directory/roleAssignmentScheduleInstances?$filter=principalId eq '{id}'
@@ -149,7 +163,10 @@ async fn assignment_instances(
     OriginalUri(uri): OriginalUri,
 ) -> GraphResult {
     p.require(READ_ASSIGNMENT_SCHEDULES)?;
-    let f = filter(&uri, &["principalId", "roleDefinitionId", "directoryScopeId", "appScopeId"])?;
+    let f = filter(
+        &uri,
+        &["principalId", "roleDefinitionId", "directoryScopeId", "appScopeId"],
+    )?;
     let rows = assignment_rows(&state, false, |principal, definition, scope, app_scope, id| {
         json!({"id": id, "principalId": principal, "roleDefinitionId": definition,
             "directoryScopeId": scope, "appScopeId": app_scope, "startDateTime": "2026-01-05T09:00:00Z",
@@ -175,7 +192,10 @@ async fn eligibility_instances(
     OriginalUri(uri): OriginalUri,
 ) -> GraphResult {
     p.require(READ_ELIGIBILITY_SCHEDULES)?;
-    let f = filter(&uri, &["principalId", "roleDefinitionId", "directoryScopeId", "appScopeId"])?;
+    let f = filter(
+        &uri,
+        &["principalId", "roleDefinitionId", "directoryScopeId", "appScopeId"],
+    )?;
     let rows = assignment_rows(&state, true, |principal, definition, scope, app_scope, id| {
         json!({"id": id, "principalId": principal, "roleDefinitionId": definition,
             "directoryScopeId": scope, "appScopeId": app_scope, "startDateTime": "2026-01-05T09:00:00Z",
@@ -222,7 +242,13 @@ async fn role_definitions(
         );
         rows
     };
-    page_of(&state, v, keep(rows, f.as_ref()), &uri, "roleManagement/directory/roleDefinitions")
+    page_of(
+        &state,
+        v,
+        keep(rows, f.as_ref()),
+        &uri,
+        "roleManagement/directory/roleDefinitions",
+    )
 }
 
 /// GET /roleManagement/directory/roleDefinitions/{id}
@@ -252,9 +278,8 @@ async fn group_eligibility_instances(
     OriginalUri(uri): OriginalUri,
 ) -> GraphResult {
     p.require(READ_GROUP_ELIGIBILITY)?;
-    let f = filter(&uri, &["principalId", "groupId", "accessId"])?.ok_or_else(|| {
-        GraphError::bad_request("A $filter on principalId or groupId is required for this request.")
-    })?;
+    let f = filter(&uri, &["principalId", "groupId", "accessId"])?
+        .ok_or_else(|| GraphError::bad_request("A $filter on principalId or groupId is required for this request."))?;
     if !f.mentions("principalId") && !f.mentions("groupId") {
         return Err(GraphError::bad_request(
             "A $filter on principalId or groupId is required for this request.",
@@ -298,7 +323,11 @@ async fn service_principals(
 ) -> GraphResult {
     p.require(READ_APPLICATIONS)?;
     let f = match odata::query(&uri).get("$filter") {
-        Some(f) => Some(Filter::parse(f, &["appId", "id", "displayName"], &["servicePrincipalNames"])?),
+        Some(f) => Some(Filter::parse(
+            f,
+            &["appId", "id", "displayName"],
+            &["servicePrincipalNames"],
+        )?),
         None => None,
     };
     let rows = keep(vec![api_principal(&state)], f.as_ref());

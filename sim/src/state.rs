@@ -6,7 +6,9 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::methods::{Kind, Method};
-use crate::seed::{AppRoleAssignmentSeed, GroupEligibilitySeed, GroupSeed, RoleAssignmentSeed, RoleDefinitionSeed, RoleSeed, Seed};
+use crate::seed::{
+    AppRoleAssignmentSeed, GroupEligibilitySeed, GroupSeed, RoleAssignmentSeed, RoleDefinitionSeed, RoleSeed, Seed,
+};
 
 #[derive(Debug, Clone)]
 pub struct User {

@@ -602,7 +602,10 @@ impl GraphClient {
     /// # Errors
     /// Graph failed (403 when `RoleManagement.Read.Directory` is missing).
     pub async fn role_assignment_instances(&self, principal: &str) -> Result<Vec<models::RoleInstance>, GraphError> {
-        let url = self.by_principal(&["roleManagement", "directory", "roleAssignmentScheduleInstances"], principal);
+        let url = self.by_principal(
+            &["roleManagement", "directory", "roleAssignmentScheduleInstances"],
+            principal,
+        );
         self.list_all(url).await
     }
 
@@ -612,7 +615,10 @@ impl GraphClient {
     /// # Errors
     /// Graph failed (403 when `RoleManagement.Read.Directory` is missing).
     pub async fn role_eligibility_instances(&self, principal: &str) -> Result<Vec<models::RoleInstance>, GraphError> {
-        let url = self.by_principal(&["roleManagement", "directory", "roleEligibilityScheduleInstances"], principal);
+        let url = self.by_principal(
+            &["roleManagement", "directory", "roleEligibilityScheduleInstances"],
+            principal,
+        );
         self.list_all(url).await
     }
 
@@ -622,9 +628,17 @@ impl GraphClient {
     ///
     /// # Errors
     /// Graph failed (403 when `PrivilegedEligibilitySchedule.Read.AzureADGroup` is missing).
-    pub async fn group_eligibility_instances(&self, principal: &str) -> Result<Vec<models::GroupEligibility>, GraphError> {
+    pub async fn group_eligibility_instances(
+        &self,
+        principal: &str,
+    ) -> Result<Vec<models::GroupEligibility>, GraphError> {
         let url = self.by_principal(
-            &["identityGovernance", "privilegedAccess", "group", "eligibilityScheduleInstances"],
+            &[
+                "identityGovernance",
+                "privilegedAccess",
+                "group",
+                "eligibilityScheduleInstances",
+            ],
             principal,
         );
         self.list_all(url).await
@@ -672,7 +686,10 @@ impl GraphClient {
     ///
     /// # Errors
     /// Graph failed (403 when `Application.Read.All` is missing).
-    pub async fn app_role_assigned_to(&self, service_principal: &str) -> Result<Vec<models::AppRoleAssignment>, GraphError> {
+    pub async fn app_role_assigned_to(
+        &self,
+        service_principal: &str,
+    ) -> Result<Vec<models::AppRoleAssignment>, GraphError> {
         let url = self.url(
             "v1.0",
             &["servicePrincipals", service_principal, "appRoleAssignedTo"],

@@ -137,7 +137,12 @@ pub fn limits_store(
         LimitsStore::Directory(dir) => Arc::new(FileRecords::new(dir.clone())),
         LimitsStore::Blob { service_uri, container } => {
             let credential = crate::azure::credential(settings, azure)?;
-            Arc::new(BlobRecords::new(service_uri, container, credential, azure.transport.clone())?)
+            Arc::new(BlobRecords::new(
+                service_uri,
+                container,
+                credential,
+                azure.transport.clone(),
+            )?)
         }
     })
 }

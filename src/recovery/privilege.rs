@@ -125,7 +125,12 @@ impl PrivilegeCheck {
         }
         let groups: Vec<&DirectoryObject> = memberships.iter().filter(|m| m.is_group()).collect();
         if let Some(g) = groups.iter().find(|g| self.protected(&g.id)) {
-            return Ok(Some(protected_group(g.id.clone(), g.display_name.clone(), "active", None)));
+            return Ok(Some(protected_group(
+                g.id.clone(),
+                g.display_name.clone(),
+                "active",
+                None,
+            )));
         }
         let user_id = user.to_string();
         // The reads that do not depend on each other, at once.
@@ -243,7 +248,13 @@ impl PrivilegeCheck {
 
     /// A role found, with its name when the definition can be read (best effort: the decision is
     /// made already).
-    async fn role(&self, graph: &GraphClient, role: &RoleInstance, assignment: &'static str, via: Option<String>) -> Privilege {
+    async fn role(
+        &self,
+        graph: &GraphClient,
+        role: &RoleInstance,
+        assignment: &'static str,
+        via: Option<String>,
+    ) -> Privilege {
         let name = match graph.role_definition_name(&role.role_definition_id).await {
             Ok(name) => name,
             Err(e) => {

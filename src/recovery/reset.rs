@@ -357,7 +357,15 @@ impl TapContext<'_> {
                 };
                 let mut tap_details = json!({"channel": tap.channel.as_str()});
                 let prepared = self
-                    .prepare(caller, &tap, tap_id, user.clone(), &memberships, &planned, &mut tap_details)
+                    .prepare(
+                        caller,
+                        &tap,
+                        tap_id,
+                        user.clone(),
+                        &memberships,
+                        &planned,
+                        &mut tap_details,
+                    )
                     .await
                     .map_err(|e| RecoveryError {
                         message: format!(

@@ -236,7 +236,8 @@ impl TapContext<'_> {
         prepared: Prepared,
         journal: Option<&dyn Journal>,
     ) -> Result<Issued, RecoveryError> {
-        self.recorded(caller, request, request_id, Some(prepared), journal).await
+        self.recorded(caller, request, request_id, Some(prepared), journal)
+            .await
     }
 
     /// Run (the pre-flight unless `prepared`, then the pass) and record the outcome.
@@ -981,7 +982,11 @@ impl TapContext<'_> {
                 RecoveryError::failed(503, code, message)
             })?;
         if let Some(privilege) = self.privilege.find(self.graph, &user.id, &memberships).await? {
-            tracing::warn!(kind = privilege.kind, assignment = privilege.assignment, "the target is privileged; refusing");
+            tracing::warn!(
+                kind = privilege.kind,
+                assignment = privilege.assignment,
+                "the target is privileged; refusing"
+            );
             details["privilege"] = privilege.detail();
             return Err(RecoveryError::refused(
                 403,
@@ -1020,8 +1025,9 @@ impl TapContext<'_> {
         );
         let for_target = Limit::per_target(action, user, per_target_per_day, std::time::Duration::from_secs(86_400));
         let refused = |e: LimitError, what: String| match e {
-            LimitError::Exceeded { retry_after } => RecoveryError::refused(429, "rate_limited", what)
-                .with_retry_after(retry_after.as_secs()),
+            LimitError::Exceeded { retry_after } => {
+                RecoveryError::refused(429, "rate_limited", what).with_retry_after(retry_after.as_secs())
+            }
             LimitError::Unavailable(cause) => {
                 tracing::error!(%cause, "the rate-limit store is unavailable; refusing");
                 RecoveryError::failed(
@@ -1037,7 +1043,10 @@ impl TapContext<'_> {
             .map_err(|e| refused(e, format!("at most {per_caller_per_hour} {noun} per caller per hour")))?;
         if let Err(e) = self.limits.reserve(&for_target, attempt, now).await {
             self.limits.release(&for_caller, attempt).await;
-            return Err(refused(e, format!("at most {per_target_per_day} {noun} per user per 24 hours")));
+            return Err(refused(
+                e,
+                format!("at most {per_target_per_day} {noun} per user per 24 hours"),
+            ));
         }
         Ok(())
     }
@@ -1121,7 +1130,14 @@ mod tests {
     #[test]
     fn the_default_message_carries_no_caller_text() {
         assert!(!DEFAULT_MESSAGE.contains("{ticket}"));
-        let text = pass_message(None, &user("a@contoso.test"), "P", OffsetDateTime::now_utc(), false, "IT");
+        let text = pass_message(
+            None,
+            &user("a@contoso.test"),
+            "P",
+            OffsetDateTime::now_utc(),
+            false,
+            "IT",
+        );
         assert!(text.contains("a@contoso.test: P"), "{text}");
     }
 }

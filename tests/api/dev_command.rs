@@ -133,7 +133,7 @@ async fn dev_runs_the_function_set_on_the_simulated_tenant() {
         )
     );
     // The README's reset command: Adele (Authenticator, a default mobile phone and an alternate
-    // mobile) ends with no MFA method.
+    // mobile) ends with no MFA method but a pass at her alternate email, sent in the same call.
     let line = text
         .lines()
         .find(|l| l.contains("adele.vance@contoso.test/mfa/reset"))
@@ -157,6 +157,30 @@ async fn dev_runs_the_function_set_on_the_simulated_tenant() {
     let reset: Value = serde_json::from_slice(&output.stdout)
         .unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&output.stdout)));
     assert_eq!(reset["removed"].as_array().map(Vec::len), Some(3), "{reset}");
+    assert_eq!(reset["tap"]["delivery"]["channel"], "email", "{reset}");
+    // The banner's refusal: an eligible Global Administrator gets no pass.
+    let line = text
+        .lines()
+        .find(|l| l.contains("allan.deyoung@contoso.test/tap"))
+        .expect("the refusal command")
+        .trim()
+        .to_owned();
+    let token = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("export TOKEN="))
+        .unwrap()
+        .to_owned();
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new("bash")
+            .arg("-c")
+            .arg(format!("export TOKEN={token}; {line}"))
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let refused: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(refused["error"]["code"], "target_protected", "{refused}");
     let view: Value = client
         .get(format!("{sim}/sim/users/adele.vance@contoso.test"))
         .send()

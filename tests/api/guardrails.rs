@@ -61,10 +61,7 @@ async fn post(app: &TestApp, path: &str, token: &str, body: &Value) -> (StatusCo
         .await
         .unwrap();
     let status = r.status();
-    let retry_after = r
-        .headers()
-        .get("retry-after")
-        .map(|v| v.to_str().unwrap().to_owned());
+    let retry_after = r.headers().get("retry-after").map(|v| v.to_str().unwrap().to_owned());
     (status, r.json().await.unwrap_or(Value::Null), retry_after)
 }
 
@@ -74,7 +71,13 @@ async fn tap(app: &TestApp, user: &str, body: &Value) -> (StatusCode, Value) {
 }
 
 async fn reset(app: &TestApp, user: &str, body: &Value) -> (StatusCode, Value) {
-    let (s, v, _) = post(app, &format!("/api/users/{user}/mfa/reset"), &app.token(RESET_AND_TAP), body).await;
+    let (s, v, _) = post(
+        app,
+        &format!("/api/users/{user}/mfa/reset"),
+        &app.token(RESET_AND_TAP),
+        body,
+    )
+    .await;
     (s, v)
 }
 
@@ -125,7 +128,12 @@ async fn every_privileged_target_is_refused_however_the_privilege_is_held_and_no
         ),
         ("enrico.cattaneo@contoso.test", "directoryRole", "active", json!("/")),
         ("patti.fernandez@contoso.test", "directoryRole", "active", json!("/")),
-        ("henrietta.mueller@contoso.test", "directoryRole", "eligible", json!("/")),
+        (
+            "henrietta.mueller@contoso.test",
+            "directoryRole",
+            "eligible",
+            json!("/"),
+        ),
         ("debra.berger@contoso.test", "appRole", "active", Value::Null),
         ("johanna.lorenz@contoso.test", "protectedGroup", "active", Value::Null),
     ];
@@ -138,7 +146,13 @@ async fn every_privileged_target_is_refused_however_the_privilege_is_held_and_no
         assert_eq!(body["error"]["code"], "target_protected", "reset {upn}");
         // The caller learns nothing about which privilege it was.
         let text = body.to_string();
-        for detail in ["privilege", "administrativeUnits", "Administrator\"", "Operator", "pimGroup"] {
+        for detail in [
+            "privilege",
+            "administrativeUnits",
+            "Administrator\"",
+            "Operator",
+            "pimGroup",
+        ] {
             assert!(!text.contains(detail), "{detail} in {body}");
         }
     }
@@ -188,7 +202,10 @@ async fn roles_and_app_roles_held_through_groups_are_found_too() {
         });
     }
     let (status, body) = tap(&app, "lee.gu@contoso.test", &tap_body("sms")).await;
-    assert_eq!((status, &body["error"]["code"]), (StatusCode::FORBIDDEN, &json!("target_protected")));
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (StatusCode::FORBIDDEN, &json!("target_protected"))
+    );
     let records = audit(&app, "tap.issue").await;
     let p = &refusal_of(&records, "lee.gu@contoso.test")["details"]["privilege"];
     assert_eq!(p["assignment"], "eligible", "{p}");
@@ -204,7 +221,10 @@ async fn roles_and_app_roles_held_through_groups_are_found_too() {
         .members
         .push(ALEX.into());
     let (status, body) = tap(&app, ALEX, &tap_body("email")).await;
-    assert_eq!((status, &body["error"]["code"]), (StatusCode::FORBIDDEN, &json!("target_protected")));
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (StatusCode::FORBIDDEN, &json!("target_protected"))
+    );
     let records = audit(&app, "tap.issue").await;
     let p = &refusal_of(&records, "alex.wilber@contoso.test")["details"]["privilege"];
     assert_eq!(p["kind"], "appRole", "{p}");
@@ -296,13 +316,24 @@ fn check_burst(results: &[(StatusCode, Option<String>)], ok: StatusCode, limit: 
     }
 }
 
-const LIMITS: [(&str, &str); 2] = [("TAP_MAX_PER_TARGET_PER_DAY", "2"), ("TAP_MAX_PER_CALLER_PER_HOUR", "100")];
+const LIMITS: [(&str, &str); 2] = [
+    ("TAP_MAX_PER_TARGET_PER_DAY", "2"),
+    ("TAP_MAX_PER_CALLER_PER_HOUR", "100"),
+];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn twenty_parallel_passes_or_resets_for_one_user_create_at_most_the_limit() {
     let app = spawn_app_with(&LIMITS).await;
     let bases = [app.base.clone()];
-    let results = burst(&app.sim, &bases, 20, &format!("/api/users/{ADELE}/tap"), TAP, tap_body("sms")).await;
+    let results = burst(
+        &app.sim,
+        &bases,
+        20,
+        &format!("/api/users/{ADELE}/tap"),
+        TAP,
+        tap_body("sms"),
+    )
+    .await;
     check_burst(&results, StatusCode::CREATED, 2);
     let sms: Vec<_> = app.sim.outbox().into_iter().filter(|m| m.channel == "sms").collect();
     assert_eq!(sms.len(), 2, "exactly two passes went out");
@@ -315,7 +346,15 @@ async fn twenty_parallel_passes_or_resets_for_one_user_create_at_most_the_limit(
     assert_eq!(created, 2, "no pass was created for a refused request");
 
     let body = reset_body(json!({"scope": "portal", "allowEmpty": true}));
-    let results = burst(&app.sim, &bases, 20, &format!("/api/users/{ALEX}/mfa/reset"), RESET_AND_TAP, body).await;
+    let results = burst(
+        &app.sim,
+        &bases,
+        20,
+        &format!("/api/users/{ALEX}/mfa/reset"),
+        RESET_AND_TAP,
+        body,
+    )
+    .await;
     check_burst(&results, StatusCode::OK, 2);
     let intents = audit(&app, "mfa.reset")
         .await
@@ -354,13 +393,32 @@ async fn on_azurite_two_instances_share_the_limit_and_cannot_race_it() {
     let azurite = Azurite::start();
     let sim = Simulator::start(Seed::demo(), "127.0.0.1:0").await.unwrap();
     // Two instances: each its own process state (locks, caches), the same storage and tenant.
-    let bases = [app_on_azurite(&azurite, &sim).await, app_on_azurite(&azurite, &sim).await];
-    let results = burst(&sim, &bases, 20, &format!("/api/users/{ADELE}/tap"), TAP, tap_body("sms")).await;
+    let bases = [
+        app_on_azurite(&azurite, &sim).await,
+        app_on_azurite(&azurite, &sim).await,
+    ];
+    let results = burst(
+        &sim,
+        &bases,
+        20,
+        &format!("/api/users/{ADELE}/tap"),
+        TAP,
+        tap_body("sms"),
+    )
+    .await;
     check_burst(&results, StatusCode::CREATED, 2);
     let sms = sim.outbox().into_iter().filter(|m| m.channel == "sms").count();
     assert_eq!(sms, 2);
     let body = reset_body(json!({"scope": "portal", "allowEmpty": true}));
-    let results = burst(&sim, &bases, 20, &format!("/api/users/{ALEX}/mfa/reset"), RESET_AND_TAP, body).await;
+    let results = burst(
+        &sim,
+        &bases,
+        20,
+        &format!("/api/users/{ALEX}/mfa/reset"),
+        RESET_AND_TAP,
+        body,
+    )
+    .await;
     check_burst(&results, StatusCode::OK, 2);
 }
 
@@ -373,7 +431,10 @@ async fn reset_with_a_pass_for_an_authenticator_only_user_without_a_phone_remove
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{response}");
     assert_eq!(response["error"]["code"], "no_address_of_record");
     assert!(
-        response["error"]["message"].as_str().unwrap().contains("nothing was removed"),
+        response["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("nothing was removed"),
         "{response}"
     );
     assert_eq!(app.sim.tenant().user(ALEX).unwrap().methods.len(), before);
@@ -434,7 +495,10 @@ async fn nobody_recovers_their_own_account_and_a_manager_cannot_hand_themselves_
     };
     let alex = as_user(ALEX, RESET_AND_TAP);
     let (status, body, _) = post(&app, &format!("/api/users/{ALEX}/tap"), &alex, &tap_body("email")).await;
-    assert_eq!((status, &body["error"]["code"]), (StatusCode::FORBIDDEN, &json!("self_recovery_forbidden")));
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (StatusCode::FORBIDDEN, &json!("self_recovery_forbidden"))
+    );
     let (status, body, _) = post(
         &app,
         "/api/users/alex.wilber@contoso.test/mfa/reset",
@@ -442,11 +506,17 @@ async fn nobody_recovers_their_own_account_and_a_manager_cannot_hand_themselves_
         &reset_body(json!({"allowEmpty": true})),
     )
     .await;
-    assert_eq!((status, &body["error"]["code"]), (StatusCode::FORBIDDEN, &json!("self_recovery_forbidden")));
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (StatusCode::FORBIDDEN, &json!("self_recovery_forbidden"))
+    );
     // Megan manages Adele: she may not send Adele's pass to herself...
     let megan = as_user(MEGAN, TAP);
     let (status, body, _) = post(&app, &format!("/api/users/{ADELE}/tap"), &megan, &tap_body("manager")).await;
-    assert_eq!((status, &body["error"]["code"]), (StatusCode::FORBIDDEN, &json!("caller_is_manager")));
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (StatusCode::FORBIDDEN, &json!("caller_is_manager"))
+    );
     assert_eq!(graph_writes(&app.sim), Vec::<String>::new());
     // ... but may send it to Adele's phone; the record keeps who verified, as given, and who called.
     let (status, body, _) = post(&app, &format!("/api/users/{ADELE}/tap"), &megan, &tap_body("sms")).await;
@@ -578,5 +648,9 @@ async fn a_next_link_to_another_host_is_never_followed() {
     assert!(error.to_string().contains("away from GRAPH_ENDPOINT"), "{error}");
     let error = graph.role_eligibility_instances(ALEX).await.unwrap_err();
     assert!(error.to_string().contains("away from GRAPH_ENDPOINT"), "{error}");
-    assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 0, "no token went elsewhere");
+    assert_eq!(
+        hits.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "no token went elsewhere"
+    );
 }

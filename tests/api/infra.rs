@@ -289,10 +289,7 @@ fn the_graph_permissions_are_the_least_the_features_need() {
         assert!(!graph.contains(wide), "graph.bicep grants {wide}");
     }
     // Conditional ones are granted only with their feature, each with a comment saying which.
-    for (p, flag) in [
-        ("Mail.Send", "graphMail"),
-        ("Directory.Read.All", "entraAudit"),
-    ] {
+    for (p, flag) in [("Mail.Send", "graphMail"), ("Directory.Read.All", "entraAudit")] {
         let line = graph.lines().find(|l| l.contains(&format!("'{p}'"))).unwrap();
         assert!(
             line.contains(&format!("{flag} ?")),
@@ -307,10 +304,7 @@ fn the_graph_permissions_are_the_least_the_features_need() {
         .iter()
         .map(|p| p.as_str().unwrap().to_owned())
         .collect();
-    let missing: Vec<&String> = seeded
-        .iter()
-        .filter(|p| !granted.contains(*p))
-        .collect();
+    let missing: Vec<&String> = seeded.iter().filter(|p| !granted.contains(*p)).collect();
     assert!(
         missing.is_empty(),
         "the simulated identity has {missing:?}, which the templates never grant"

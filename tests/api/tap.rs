@@ -409,12 +409,43 @@ async fn the_pass_appears_in_no_response_and_no_audit_record_on_any_path() {
     let (_, response) = app.post_tap("megan.bowen@contoso.test", &body("sms")).await;
     responses.push(response.to_string());
     app.fault(json!({"route": "/v1.0/users/*/authentication/temporaryAccessPassMethods", "method": "POST", "status": 504, "after": true})).await;
-    let (_, response) = app.post_tap("patti.fernandez@contoso.test", &body("sms")).await;
+    let (_, response) = app.post_tap("alex.wilber@contoso.test", &body("email")).await;
+    assert_eq!(response["error"]["code"], "tap_outcome_unknown", "{response}");
     responses.push(response.to_string());
+    // A reset with a pass: the pass checked before the removals, issued after them.
+    let reset = app
+        .client
+        .post(format!("{}/api/users/adele.vance@contoso.test/mfa/reset", app.base))
+        .bearer_auth(app.token(&["Recovery.Reset", "Recovery.Tap"]))
+        .json(&json!({"scope": "portal", "tap": {"delivery": {"channel": "email"}},
+            "ticket": {"system": "jira", "id": "HELP-7"}, "reason": "lost phone",
+            "verification": body("sms")["verification"].clone()}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reset.status(), StatusCode::OK);
+    responses.push(reset.text().await.unwrap());
+    passes.extend(
+        app.sim_taps()
+            .await
+            .into_iter()
+            .filter_map(|t| t["temporaryAccessPass"].as_str().map(str::to_owned)),
+    );
     passes.sort();
     passes.dedup();
-    assert!(passes.len() >= 3);
-    let records = app.audit_records().await;
+    assert!(passes.len() >= 4);
+    let mut records = app.audit_records().await;
+    let resets: Value = app
+        .client
+        .get(format!("{}/api/audit?action=mfa.reset&pageSize=1000", app.base))
+        .bearer_auth(app.token(&["Audit.Read"]))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    records.extend(resets["value"].as_array().unwrap().iter().cloned());
     assert!(
         records.iter().any(|r| r["phase"] == "intent") && records.iter().any(|r| r["outcome"]["status"] == "succeeded")
     );
