@@ -26,7 +26,7 @@ if [ -z "${BIN:-}" ]; then
 fi
 WORK=$(mktemp -d)
 APP=""
-trap '[ -n "$APP" ] && kill $APP 2>/dev/null; rm -rf "$WORK"' EXIT
+trap '[ -n "$APP" ] && kill $APP 2>/dev/null; [ -n "${KEEP:-}" ] || rm -rf "$WORK"' EXIT
 
 echo "| records in the trail | passes | median (ms) | p90 (ms) |"
 echo "|---|---|---|---|"
@@ -53,10 +53,11 @@ with open(f"{root}/{chain}.jsonl", "w") as f:
         }) + "\n")
 PY
   AUDIT_DIR="$AUDIT" REQUESTS_DIR="$WORK/requests-$n" SWEEP_DIR="$WORK/sweeps-$n" \
-    TAP_MAX_PER_TARGET_PER_DAY=100000 TAP_MAX_PER_CALLER_PER_HOUR=100000 RUST_LOG=error \
+    TAP_MAX_PER_TARGET_PER_DAY=100 TAP_MAX_PER_CALLER_PER_HOUR=10000 RUST_LOG=error \
     "$BIN" dev --port "$APP_PORT" --sim-port "$SIM_PORT" >"$WORK/dev-$n.log" 2>&1 &
   APP=$!
   for _ in $(seq 200); do curl -sf "http://127.0.0.1:$APP_PORT/api/health" >/dev/null && break; sleep 0.1; done
+  curl -sf "http://127.0.0.1:$APP_PORT/api/health" >/dev/null || { cat "$WORK/dev-$n.log"; exit 1; }
   python3 - "$APP_PORT" "$SIM_PORT" "$PASSES" "$n" <<'PY'
 import json, sys, time, urllib.request, datetime, statistics
 app, sim, passes, n = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]

@@ -139,12 +139,33 @@ impl GraphClient {
     /// # Errors
     /// Graph failed, or a nextLink points away from `GRAPH_ENDPOINT`.
     pub async fn list_all<T: serde::de::DeserializeOwned>(&self, first: Url) -> Result<Vec<T>, GraphError> {
+        self.list_pages(first, false).await
+    }
+
+    /// `list_all` for reads a guardrail decides on: an item that does not have the expected shape
+    /// fails the read (so a role assignment Graph reports differently is never silently skipped).
+    ///
+    /// # Errors
+    /// As `list_all`, and an item of another shape.
+    pub async fn list_all_strict<T: serde::de::DeserializeOwned>(&self, first: Url) -> Result<Vec<T>, GraphError> {
+        self.list_pages(first, true).await
+    }
+
+    async fn list_pages<T: serde::de::DeserializeOwned>(&self, first: Url, strict: bool) -> Result<Vec<T>, GraphError> {
         let mut url = first;
         let mut out = Vec::new();
         loop {
             let mut page = self.get_json(&url).await?;
             if let Value::Array(items) = page["value"].take() {
-                out.extend(items.into_iter().filter_map(|i| serde_json::from_value(i).ok()));
+                for item in items {
+                    match serde_json::from_value(item) {
+                        Ok(v) => out.push(v),
+                        Err(e) if strict => {
+                            return Err(GraphError::Unreachable(format!("an item of an unexpected shape: {e}")));
+                        }
+                        Err(_) => {}
+                    }
+                }
             }
             match page["@odata.nextLink"].as_str() {
                 Some(next) => url = self.next_link(next)?,
@@ -250,7 +271,7 @@ impl GraphClient {
                 ("$top", "999"),
             ],
         );
-        self.list_all(url).await
+        self.list_all_strict(url).await
     }
 
     /// The Temporary Access Pass policy.
@@ -606,7 +627,7 @@ impl GraphClient {
             &["roleManagement", "directory", "roleAssignmentScheduleInstances"],
             principal,
         );
-        self.list_all(url).await
+        self.list_all_strict(url).await
     }
 
     /// PIM-eligible directory role assignments of a principal (user or group), at any scope.
@@ -619,7 +640,7 @@ impl GraphClient {
             &["roleManagement", "directory", "roleEligibilityScheduleInstances"],
             principal,
         );
-        self.list_all(url).await
+        self.list_all_strict(url).await
     }
 
     /// PIM for Groups: the groups a principal is eligible to join or own. The `$filter` is
@@ -641,7 +662,7 @@ impl GraphClient {
             ],
             principal,
         );
-        self.list_all(url).await
+        self.list_all_strict(url).await
     }
 
     /// A directory role's display name (built-in or custom), for the audit record.
@@ -695,7 +716,7 @@ impl GraphClient {
             &["servicePrincipals", service_principal, "appRoleAssignedTo"],
             &[("$top", "999")],
         );
-        self.list_all(url).await
+        self.list_all_strict(url).await
     }
 }
 

@@ -324,6 +324,16 @@ impl TapContext<'_> {
             journal.map(|j| j.accepted_at()),
             details,
         )?;
+        // The caller's slot first: every attempt counts, so nobody can probe who is privileged
+        // (or anything else) faster than the caller limit.
+        self.reserve_caller_slot(
+            "mfa.reset",
+            "resets",
+            caller,
+            request_id,
+            self.settings.max_per_caller_per_hour,
+        )
+        .await?;
         let (user, memberships) = self.find_target(caller, &request.user, target, details).await?;
         let graph_failed = |e: crate::graph::GraphError| {
             tracing::error!(error = %e, "Graph call failed");
@@ -380,9 +390,11 @@ impl TapContext<'_> {
         };
         // A reset without a pass must not strand the user with no way to sign in, unless the
         // request says so (the tenant then relies on Conditional Access for registering).
+        // The password, the SSPR-only email and an old pass (expired or used, most likely) are no
+        // way to sign in with MFA.
         let left: Vec<&AuthMethod> = methods
             .iter()
-            .filter(|m| m.kind() != "password" && m.kind() != "email")
+            .filter(|m| !matches!(m.kind(), "password" | "email" | "temporaryAccessPass"))
             .filter(|m| !planned.iter().any(|p| p.id.eq_ignore_ascii_case(&m.id)))
             .collect();
         if prepared.is_none() && left.is_empty() && !request.allow_empty {
@@ -393,6 +405,15 @@ impl TapContext<'_> {
             ));
         }
         details["allowEmpty"] = json!(request.allow_empty);
+        // The user is told what was removed: the notice connector must work before anything is.
+        self.deliverer.ready_notices().await.map_err(|e| {
+            tracing::error!(error = %e, "the notice connector is not ready");
+            RecoveryError::failed(
+                503,
+                "notice_unavailable",
+                format!("notices cannot be sent ({e}), so nothing was removed"),
+            )
+        })?;
         self.reserve_slots(
             "mfa.reset",
             "resets",
@@ -493,19 +514,22 @@ impl TapContext<'_> {
                 }
             }
         }
-        // The pass, already checked and its slot reserved (its own records and notices).
+        // The pass, already checked and its slot reserved (its own records and notices). It is
+        // issued even when a removal or the session revocation failed: whatever was removed, the
+        // user must not be left without a way in.
         if let Some((tap, prepared)) = prepared {
-            if result.failed.is_empty() {
-                match self.issue_prepared(caller, &tap, tap_id, prepared, journal).await {
-                    Ok(issued) => result.tap = Some(issued.body()),
-                    Err(e) => result.tap_error = Some(e),
+            match self.issue_prepared(caller, &tap, tap_id, prepared, journal).await {
+                Ok(issued) => result.tap = Some(issued.body()),
+                Err(e) => {
+                    tracing::error!(code = e.code, "the reset removed methods but its pass failed");
+                    result.tap_error = Some(RecoveryError {
+                        message: format!(
+                            "{} The methods listed in \"removed\" are gone: issue a pass now (POST /api/users/{}/tap) so the user is not left without a way in.",
+                            e.message, user.id
+                        ),
+                        ..e
+                    });
                 }
-            } else {
-                result.tap_error = Some(RecoveryError::failed(
-                    409,
-                    "tap_skipped",
-                    "no pass was issued because the reset did not finish",
-                ));
             }
         }
         result.notified = self.notify_reset(&user, &result, &request.ticket).await;
@@ -549,7 +573,7 @@ impl TapContext<'_> {
         for address in to {
             match self
                 .deliverer
-                .send_mail(&address, "Your sign-in methods were reset", &text)
+                .send_notice(&address, "Your sign-in methods were reset", &text)
                 .await
             {
                 Ok(_) => notified.push(crate::audit::mask_email(&address)),

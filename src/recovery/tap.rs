@@ -320,6 +320,10 @@ impl TapContext<'_> {
             journal.map(|j| j.accepted_at()),
             details,
         )?;
+        // The caller's slot first: every attempt counts, so nobody can probe who is privileged
+        // (or anything else) faster than the caller limit.
+        self.reserve_caller_slot("tap.issue", "passes", caller, request_id, s.max_per_caller_per_hour)
+            .await?;
         let (user, memberships) = self.find_target(caller, &request.user, target, details).await?;
         if let Some(journal) = journal {
             self.clean_up_earlier(journal, &earlier, &user.id).await?;
@@ -997,6 +1001,26 @@ impl TapContext<'_> {
         Ok((user, memberships))
     }
 
+    /// Reserve the caller's slot of `action` (per hour) for `attempt`; the same attempt reserves
+    /// once, so calling this early and again from `reserve_slots` counts one.
+    ///
+    /// # Errors
+    /// `rate_limited` (429, with the seconds to wait) or `rate_limit_unavailable` (503).
+    pub(crate) async fn reserve_caller_slot(
+        &self,
+        action: &str,
+        noun: &str,
+        caller: &CallerRecord,
+        attempt: Uuid,
+        per_caller_per_hour: u32,
+    ) -> Result<(), RecoveryError> {
+        let limit = caller_limit(action, caller, per_caller_per_hour);
+        self.limits
+            .reserve(&limit, attempt, OffsetDateTime::now_utc())
+            .await
+            .map_err(|e| limit_refused(e, format!("at most {per_caller_per_hour} {noun} per caller per hour")))
+    }
+
     /// Reserve one slot of `action` for the caller (per hour), then for the target (per 24 hours),
     /// atomically across instances. A caller slot is given back when the target's limit refuses
     /// (nothing was attempted on anyone).
@@ -1014,41 +1038,49 @@ impl TapContext<'_> {
         per_target_per_day: u32,
         per_caller_per_hour: u32,
     ) -> Result<(), RecoveryError> {
-        use super::limits::{Limit, LimitError};
-        let now = OffsetDateTime::now_utc();
-        let for_caller = Limit::per_caller(
-            action,
-            &caller.via,
-            caller.object_id.as_deref(),
-            per_caller_per_hour,
-            std::time::Duration::from_secs(3600),
-        );
+        use super::limits::Limit;
+        self.reserve_caller_slot(action, noun, caller, attempt, per_caller_per_hour)
+            .await?;
         let for_target = Limit::per_target(action, user, per_target_per_day, std::time::Duration::from_secs(86_400));
-        let refused = |e: LimitError, what: String| match e {
-            LimitError::Exceeded { retry_after } => {
-                RecoveryError::refused(429, "rate_limited", what).with_retry_after(retry_after.as_secs())
-            }
-            LimitError::Unavailable(cause) => {
-                tracing::error!(%cause, "the rate-limit store is unavailable; refusing");
-                RecoveryError::failed(
-                    503,
-                    "rate_limit_unavailable",
-                    "the rate-limit store is unavailable, so nothing was changed; try again later",
-                )
-            }
-        };
-        self.limits
-            .reserve(&for_caller, attempt, now)
+        if let Err(e) = self
+            .limits
+            .reserve(&for_target, attempt, OffsetDateTime::now_utc())
             .await
-            .map_err(|e| refused(e, format!("at most {per_caller_per_hour} {noun} per caller per hour")))?;
-        if let Err(e) = self.limits.reserve(&for_target, attempt, now).await {
+        {
+            let for_caller = caller_limit(action, caller, per_caller_per_hour);
             self.limits.release(&for_caller, attempt).await;
-            return Err(refused(
+            return Err(limit_refused(
                 e,
                 format!("at most {per_target_per_day} {noun} per user per 24 hours"),
             ));
         }
         Ok(())
+    }
+}
+
+fn caller_limit(action: &str, caller: &CallerRecord, per_hour: u32) -> super::limits::Limit {
+    super::limits::Limit::per_caller(
+        action,
+        &caller.via,
+        caller.object_id.as_deref(),
+        per_hour,
+        std::time::Duration::from_secs(3600),
+    )
+}
+
+fn limit_refused(e: super::limits::LimitError, what: String) -> RecoveryError {
+    match e {
+        super::limits::LimitError::Exceeded { retry_after } => {
+            RecoveryError::refused(429, "rate_limited", what).with_retry_after(retry_after.as_secs())
+        }
+        super::limits::LimitError::Unavailable(cause) => {
+            tracing::error!(%cause, "the rate-limit store is unavailable; refusing");
+            RecoveryError::failed(
+                503,
+                "rate_limit_unavailable",
+                "the rate-limit store is unavailable, so nothing was changed; try again later",
+            )
+        }
     }
 }
 

@@ -654,3 +654,47 @@ async fn a_next_link_to_another_host_is_never_followed() {
         "no token went elsewhere"
     );
 }
+
+#[tokio::test]
+async fn probing_who_is_privileged_costs_the_callers_slots() {
+    let app = spawn_app_with(&[("TAP_MAX_PER_CALLER_PER_HOUR", "3")]).await;
+    for _ in 0..3 {
+        let (status, _) = tap(&app, "allan.deyoung@contoso.test", &tap_body("sms")).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+    }
+    let (status, _, retry_after) = post(
+        &app,
+        "/api/users/christie.cline@contoso.test/tap",
+        &app.token(TAP),
+        &tap_body("sms"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(retry_after.is_some());
+}
+
+#[tokio::test]
+async fn a_reset_with_a_pass_still_issues_it_when_a_removal_fails() {
+    let app = spawn_app().await;
+    app.client
+        .post(format!("{}/sim/faults", app.sim.base_url()))
+        .json(&json!({"route": "/v1.0/users/*/authentication/microsoftAuthenticatorMethods/*", "method": "DELETE", "status": 500, "count": 100}))
+        .send()
+        .await
+        .unwrap();
+    let body = reset_body(json!({"scope": "portal", "tap": {"delivery": {"channel": "email"}}}));
+    let (status, response) = reset(&app, ADELE, &body).await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY, "{response}");
+    assert_eq!(response["error"]["code"], "reset_incomplete");
+    assert_eq!(response["tap"]["delivery"]["channel"], "email", "{response}");
+}
+
+#[tokio::test]
+async fn an_old_pass_is_no_way_in_so_it_does_not_make_an_empty_reset_acceptable() {
+    let app = spawn_app().await;
+    let (status, _) = tap(&app, ALEX, &tap_body("email")).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, response) = reset(&app, ALEX, &reset_body(json!({"scope": "portal"}))).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{response}");
+    assert_eq!(response["error"]["code"], "would_leave_no_method");
+}
