@@ -86,6 +86,127 @@ pub(crate) fn routes() -> Router<Arc<SimState>> {
         )
         .route("/servicePrincipals", get(service_principals))
         .route("/servicePrincipals/{id}/appRoleAssignedTo", get(app_role_assigned_to))
+        .route("/servicePrincipals/{id}/owners", get(service_principal_owners))
+        .route("/applications", get(applications))
+        .route("/applications/{id}/owners", get(application_owners))
+        .route("/groups", get(list_groups))
+        .route("/groups/{group}/owners", get(group_owners))
+}
+
+/// https://learn.microsoft.com/graph/api/group-list and group-list-owners
+const READ_GROUPS: &[&str] = &[
+    "GroupMember.Read.All",
+    "Group.Read.All",
+    "Directory.Read.All",
+    "Group.ReadWrite.All",
+    "Directory.ReadWrite.All",
+];
+
+/// Directory objects (`@odata.type` and `id`) for a list of object ids: users by the tenant's
+/// users, anything else as a service principal.
+fn objects(state: &SimState, ids: &[String]) -> Vec<Value> {
+    let tenant = state.tenant();
+    ids.iter()
+        .map(|id| match tenant.user(id) {
+            Some(u) => json!({"@odata.type": "#microsoft.graph.user", "id": u.id, "displayName": u.display_name,
+                "userPrincipalName": u.upn}),
+            None => json!({"@odata.type": "#microsoft.graph.servicePrincipal", "id": id}),
+        })
+        .collect()
+}
+
+/// GET /groups?$filter=isAssignableToRole eq true — https://learn.microsoft.com/graph/api/group-list
+/// (`isAssignableToRole` supports `$filter` with `eq`, `ne`, `not`).
+async fn list_groups(
+    State(state): S,
+    Extension(v): Extension<Version>,
+    Extension(p): Extension<Permissions>,
+    OriginalUri(uri): OriginalUri,
+) -> GraphResult {
+    p.require(READ_GROUPS)?;
+    let f = filter(&uri, &["isAssignableToRole", "id", "displayName", "securityEnabled"])?;
+    let rows: Vec<Value> = state
+        .tenant()
+        .groups
+        .iter()
+        .map(|g| {
+            json!({"id": g.id, "displayName": g.display_name, "isAssignableToRole": g.is_assignable_to_role,
+                "securityEnabled": true})
+        })
+        .collect();
+    page_of(&state, v, keep(rows, f.as_ref()), &uri, "groups")
+}
+
+/// GET /groups/{id}/owners — https://learn.microsoft.com/graph/api/group-list-owners
+async fn group_owners(
+    State(state): S,
+    Extension(v): Extension<Version>,
+    Extension(p): Extension<Permissions>,
+    Path(group): Path<String>,
+    OriginalUri(uri): OriginalUri,
+) -> GraphResult {
+    p.require(READ_GROUPS)?;
+    let owners = {
+        let tenant = state.tenant();
+        let g = tenant
+            .groups
+            .iter()
+            .find(|g| g.id.eq_ignore_ascii_case(&group))
+            .ok_or_else(|| GraphError::user_not_found(&group))?;
+        g.owners.clone()
+    };
+    page_of(&state, v, objects(&state, &owners), &uri, "directoryObjects")
+}
+
+/// GET /servicePrincipals/{id}/owners — https://learn.microsoft.com/graph/api/serviceprincipal-list-owners
+async fn service_principal_owners(
+    State(state): S,
+    Extension(v): Extension<Version>,
+    Extension(p): Extension<Permissions>,
+    Path(id): Path<String>,
+    OriginalUri(uri): OriginalUri,
+) -> GraphResult {
+    p.require(READ_APPLICATIONS)?;
+    if !id.eq_ignore_ascii_case(&state.seed.api.service_principal_id) {
+        return Err(GraphError::user_not_found(&id));
+    }
+    let owners = state.tenant().api_owners.clone();
+    page_of(&state, v, objects(&state, &owners), &uri, "directoryObjects")
+}
+
+/// GET /applications?$filter=appId eq '…' — https://learn.microsoft.com/graph/api/application-list
+/// Only the API's application is modelled.
+async fn applications(
+    State(state): S,
+    Extension(v): Extension<Version>,
+    Extension(p): Extension<Permissions>,
+    OriginalUri(uri): OriginalUri,
+) -> GraphResult {
+    p.require(READ_APPLICATIONS)?;
+    let f = match odata::query(&uri).get("$filter") {
+        Some(f) => Some(Filter::parse(f, &["appId", "id", "displayName"], &["identifierUris"])?),
+        None => None,
+    };
+    let api = &state.seed.api;
+    let row = json!({"id": api.application_object_id, "appId": api.app_id, "displayName": "mfa-recovery",
+        "identifierUris": [api.audience]});
+    page_of(&state, v, keep(vec![row], f.as_ref()), &uri, "applications")
+}
+
+/// GET /applications/{id}/owners — https://learn.microsoft.com/graph/api/application-list-owners
+async fn application_owners(
+    State(state): S,
+    Extension(v): Extension<Version>,
+    Extension(p): Extension<Permissions>,
+    Path(id): Path<String>,
+    OriginalUri(uri): OriginalUri,
+) -> GraphResult {
+    p.require(READ_APPLICATIONS)?;
+    if !id.eq_ignore_ascii_case(&state.seed.api.application_object_id) {
+        return Err(GraphError::user_not_found(&id));
+    }
+    let owners = state.tenant().api_owners.clone();
+    page_of(&state, v, objects(&state, &owners), &uri, "directoryObjects")
 }
 
 /// An optional `$filter` over the listed properties (`eq`, `ne`, `and`, `or`).

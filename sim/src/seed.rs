@@ -79,6 +79,16 @@ pub struct ApiSeed {
     /// Who holds the API's app roles (`servicePrincipals/{id}/appRoleAssignedTo`).
     #[serde(default)]
     pub app_role_assignments: Vec<AppRoleAssignmentSeed>,
+    /// The object id of the API's application object (`applications/{id}`).
+    #[serde(default = "default_api_app_object")]
+    pub application_object_id: String,
+    /// Owners of the API's application and service principal (they can grant themselves roles).
+    #[serde(default)]
+    pub owners: Vec<String>,
+}
+
+fn default_api_app_object() -> String {
+    "e0000002-0000-4000-8000-0000000000a2".into()
 }
 
 fn default_api_sp() -> String {
@@ -231,6 +241,9 @@ pub struct GroupSeed {
     /// User or group ids (groups nest).
     #[serde(default)]
     pub members: Vec<String>,
+    /// Users (or service principals) who own the group: they can add members, themselves too.
+    #[serde(default)]
+    pub owners: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

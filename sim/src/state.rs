@@ -78,6 +78,8 @@ pub struct Tenant {
     pub role_assignments: Vec<RoleAssignmentSeed>,
     pub group_eligibilities: Vec<GroupEligibilitySeed>,
     pub app_role_assignments: Vec<AppRoleAssignmentSeed>,
+    /// Owners of the API's application and service principal.
+    pub api_owners: Vec<String>,
     pub tap_policy: Value,
     pub report_page_size: usize,
     pub graph_permissions: Vec<String>,
@@ -129,6 +131,7 @@ impl Tenant {
             role_assignments: seed.role_assignments.clone(),
             group_eligibilities: seed.group_eligibilities.clone(),
             app_role_assignments: seed.api.app_role_assignments.clone(),
+            api_owners: seed.api.owners.clone(),
             tap_policy: seed.tap_policy.clone(),
             report_page_size: seed.registration_report_page_size.max(1),
             graph_permissions: seed.managed_identity.graph_permissions.clone(),

@@ -207,3 +207,22 @@ async fn each_read_needs_its_permission_and_answers_403_without_it() {
         assert_eq!(status, StatusCode::OK, "{path} with {least}: {body}");
     }
 }
+
+#[tokio::test]
+async fn owners_of_role_assignable_groups_and_of_the_api_are_listed() {
+    let sim = start().await;
+    let g = Graph::as_app(&sim).await;
+    let (status, groups) = g.get("/v1.0/groups?$filter=isAssignableToRole eq true").await;
+    assert_eq!(status, StatusCode::OK, "{groups}");
+    let ids: Vec<&str> = values(&groups).iter().map(|g| g["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, vec![HELPDESK_ADMINS]);
+    let (_, owners) = g.get(&format!("/v1.0/groups/{HELPDESK_ADMINS}/owners")).await;
+    assert_eq!(values(&owners)[0]["id"], "b0000020-0000-4000-8000-000000000020");
+    assert_eq!(values(&owners)[0]["@odata.type"], "#microsoft.graph.user");
+    let (_, apps) = g
+        .get("/v1.0/applications?$filter=appId eq '0d5f3a2e-6a41-4c55-8a57-2b8c1f0e9d31'")
+        .await;
+    let app = values(&apps)[0]["id"].as_str().unwrap().to_owned();
+    let (status, owners) = g.get(&format!("/v1.0/applications/{app}/owners")).await;
+    assert_eq!((status, owners["value"].clone()), (StatusCode::OK, json!([])));
+}

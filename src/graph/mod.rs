@@ -680,16 +680,18 @@ impl GraphClient {
         Ok(v["displayName"].as_str().map(str::to_owned))
     }
 
-    /// The object id of the service principal whose `servicePrincipalNames` include `name` (the
-    /// API's App ID URI or client id).
+    /// The object id and client id of the service principal whose `servicePrincipalNames` include
+    /// `name` (the API's App ID URI or client id).
     /// https://learn.microsoft.com/graph/api/serviceprincipal-list
     ///
     /// # Errors
     /// Graph failed (403 when `Application.Read.All` is missing).
-    pub async fn service_principal_id(&self, name: &str) -> Result<Option<String>, GraphError> {
+    pub async fn service_principal_by_name(&self, name: &str) -> Result<Option<(String, String)>, GraphError> {
         #[derive(serde::Deserialize)]
+        #[serde(rename_all = "camelCase")]
         struct Sp {
             id: String,
+            app_id: String,
         }
         let filter = format!("servicePrincipalNames/any(n:n eq {})", odata::quote(name));
         let url = self.url(
@@ -697,8 +699,73 @@ impl GraphClient {
             &["servicePrincipals"],
             &[("$filter", filter.as_str()), ("$select", "id,appId")],
         );
-        let found: Vec<Sp> = self.list_all(url).await?;
-        Ok(found.into_iter().next().map(|s| s.id))
+        let found: Vec<Sp> = self.list_all_strict(url).await?;
+        Ok(found.into_iter().next().map(|s| (s.id, s.app_id)))
+    }
+
+    /// The object id of the application (registration) with client id `app_id`.
+    /// https://learn.microsoft.com/graph/api/application-list
+    ///
+    /// # Errors
+    /// Graph failed (403 when `Application.Read.All` is missing).
+    pub async fn application_object_id(&self, app_id: &str) -> Result<Option<String>, GraphError> {
+        #[derive(serde::Deserialize)]
+        struct App {
+            id: String,
+        }
+        let filter = format!("appId eq {}", odata::quote(app_id));
+        let url = self.url(
+            "v1.0",
+            &["applications"],
+            &[("$filter", filter.as_str()), ("$select", "id")],
+        );
+        let found: Vec<App> = self.list_all_strict(url).await?;
+        Ok(found.into_iter().next().map(|a| a.id))
+    }
+
+    /// The ids (lower case) of the owners of a group, service principal or application
+    /// (`collection` is `groups`, `servicePrincipals` or `applications`).
+    /// https://learn.microsoft.com/graph/api/group-list-owners,
+    /// https://learn.microsoft.com/graph/api/serviceprincipal-list-owners,
+    /// https://learn.microsoft.com/graph/api/application-list-owners
+    ///
+    /// # Errors
+    /// Graph failed.
+    pub async fn owner_ids(&self, collection: &str, id: &str) -> Result<Vec<String>, GraphError> {
+        #[derive(serde::Deserialize)]
+        struct Id {
+            id: String,
+        }
+        let url = self.url(
+            "v1.0",
+            &[collection, id, "owners"],
+            &[("$select", "id"), ("$top", "999")],
+        );
+        let owners: Vec<Id> = self.list_all_strict(url).await?;
+        Ok(owners.into_iter().map(|o| o.id.to_ascii_lowercase()).collect())
+    }
+
+    /// Every group that can hold directory roles (`isAssignableToRole`; at most 500 per tenant).
+    /// https://learn.microsoft.com/graph/api/group-list
+    ///
+    /// # Errors
+    /// Graph failed (403 when `GroupMember.Read.All` is missing).
+    pub async fn role_assignable_group_ids(&self) -> Result<Vec<String>, GraphError> {
+        #[derive(serde::Deserialize)]
+        struct Id {
+            id: String,
+        }
+        let url = self.url(
+            "v1.0",
+            &["groups"],
+            &[
+                ("$filter", "isAssignableToRole eq true"),
+                ("$select", "id"),
+                ("$top", "999"),
+            ],
+        );
+        let groups: Vec<Id> = self.list_all_strict(url).await?;
+        Ok(groups.into_iter().map(|g| g.id.to_ascii_lowercase()).collect())
     }
 
     /// Everyone granted one of a service principal's app roles (users, groups, applications). The

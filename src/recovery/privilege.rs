@@ -9,12 +9,15 @@
 //! - a group it is only *eligible* to join or own through PIM for Groups, when that group holds
 //!   such a role, is protected, or holds an app role of this API;
 //! - membership (active or eligible, transitive) of a group in `TAP_PROTECTED_GROUPS`;
-//! - one of this API's own app roles (a recovered helpdesk agent could recover everyone).
+//! - one of this API's own app roles (a recovered helpdesk agent could recover everyone);
+//! - ownership of a group that can hold roles, of a protected group, or of this API's application
+//!   or service principal (an owner can add themselves, or grant themselves the API's roles).
 //!
 //! Every read it needs must succeed: a read that fails or is forbidden refuses the request
 //! (fail closed), never "not privileged". What was found goes to the audit record, not to the
 //! caller.
 
+use futures::StreamExt;
 use serde_json::{Value, json};
 use tokio::sync::OnceCell;
 use uuid::Uuid;
@@ -26,7 +29,7 @@ use crate::graph::{GraphClient, GraphError};
 /// One way the target holds privilege, for the audit record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Privilege {
-    /// `directoryRole`, `protectedGroup` or `appRole`.
+    /// `directoryRole`, `protectedGroup`, `appRole`, `groupOwner` or `apiOwner`.
     pub kind: &'static str,
     /// `active` or `eligible`.
     pub assignment: &'static str,
@@ -55,7 +58,14 @@ pub struct PrivilegeCheck {
     protected_groups: Vec<Uuid>,
     /// `AUTH_AUDIENCE`: the API's App ID URI or client id, one of its `servicePrincipalNames`.
     api_name: String,
-    api_principal: OnceCell<String>,
+    /// The API's service principal and application object ids, found once.
+    api_principal: OnceCell<ApiObjects>,
+}
+
+#[derive(Debug, Clone)]
+struct ApiObjects {
+    service_principal: String,
+    application: Option<String>,
 }
 
 /// A read failed: refuse, naming the permission when Graph said 403.
@@ -214,6 +224,9 @@ impl PrivilegeCheck {
                 via,
             }));
         }
+        if let Some(owner) = self.owned(graph, &user_id).await? {
+            return Ok(Some(owner));
+        }
         for (principal, via) in &principals {
             let (active, eligible) = tokio::try_join!(
                 async {
@@ -277,20 +290,17 @@ impl PrivilegeCheck {
         }
     }
 
-    /// Everyone holding one of this API's app roles. The service principal is found once by the
-    /// API's name (`AUTH_AUDIENCE`); not finding it is a misconfiguration, refused like a failed read.
-    async fn app_role_holders(
-        &self,
-        graph: &GraphClient,
-    ) -> Result<Vec<crate::graph::models::AppRoleAssignment>, RecoveryError> {
-        let principal = self
-            .api_principal
+    /// This API's service principal and application, found once by the API's name
+    /// (`AUTH_AUDIENCE`); not finding the service principal is a misconfiguration, refused like a
+    /// failed read.
+    async fn api_objects(&self, graph: &GraphClient) -> Result<&ApiObjects, RecoveryError> {
+        self.api_principal
             .get_or_try_init(|| async {
                 let found = graph
-                    .service_principal_id(&self.api_name)
+                    .service_principal_by_name(&self.api_name)
                     .await
                     .map_err(read_failed("this API's service principal", APP_READ))?;
-                found.ok_or_else(|| {
+                let (service_principal, app_id) = found.ok_or_else(|| {
                     RecoveryError::failed(
                         503,
                         "privilege_check_unavailable",
@@ -299,13 +309,87 @@ impl PrivilegeCheck {
                             self.api_name
                         ),
                     )
+                })?;
+                // The registration may live in another tenant (multi-tenant apps): then nobody
+                // here owns it, and the service principal's owners are all there is.
+                let application = graph
+                    .application_object_id(&app_id)
+                    .await
+                    .map_err(read_failed("this API's application", APP_READ))?;
+                Ok(ApiObjects {
+                    service_principal,
+                    application,
                 })
             })
-            .await?;
+            .await
+    }
+
+    /// Everyone holding one of this API's app roles.
+    async fn app_role_holders(
+        &self,
+        graph: &GraphClient,
+    ) -> Result<Vec<crate::graph::models::AppRoleAssignment>, RecoveryError> {
+        let api = self.api_objects(graph).await?;
         graph
-            .app_role_assigned_to(principal)
+            .app_role_assigned_to(&api.service_principal)
             .await
             .map_err(read_failed("the holders of this API's app roles", APP_READ))
+    }
+
+    /// Whether the user owns this API's application or service principal, a group that can hold
+    /// roles, or a protected group: each lets its owner make themselves privileged.
+    async fn owned(&self, graph: &GraphClient, user: &str) -> Result<Option<Privilege>, RecoveryError> {
+        let api = self.api_objects(graph).await?.clone();
+        let mut api_owners = graph
+            .owner_ids("servicePrincipals", &api.service_principal)
+            .await
+            .map_err(read_failed("the owners of this API's service principal", APP_READ))?;
+        if let Some(app) = &api.application {
+            api_owners.extend(
+                graph
+                    .owner_ids("applications", app)
+                    .await
+                    .map_err(read_failed("the owners of this API's application", APP_READ))?,
+            );
+        }
+        if api_owners.iter().any(|o| o.eq_ignore_ascii_case(user)) {
+            return Ok(Some(Privilege {
+                kind: "apiOwner",
+                assignment: "active",
+                id: api.service_principal,
+                name: None,
+                scope: None,
+                via: None,
+            }));
+        }
+        let mut groups = graph
+            .role_assignable_group_ids()
+            .await
+            .map_err(read_failed("the groups that can hold roles", MEMBERS_READ))?;
+        groups.extend(self.protected_groups.iter().map(Uuid::to_string));
+        groups.sort();
+        groups.dedup();
+        let owners = futures::stream::iter(groups.into_iter().map(|g| async move {
+            let owners = graph.owner_ids("groups", &g).await;
+            (g, owners)
+        }))
+        .buffer_unordered(8)
+        .collect::<Vec<_>>()
+        .await;
+        for (group, found) in owners {
+            let found = found.map_err(read_failed("the owners of a privileged group", MEMBERS_READ))?;
+            if found.iter().any(|o| o.eq_ignore_ascii_case(user)) {
+                return Ok(Some(Privilege {
+                    kind: "groupOwner",
+                    assignment: "active",
+                    id: group,
+                    name: None,
+                    scope: None,
+                    via: None,
+                }));
+            }
+        }
+        Ok(None)
     }
 }
 

@@ -136,6 +136,7 @@ async fn every_privileged_target_is_refused_however_the_privilege_is_held_and_no
         ),
         ("debra.berger@contoso.test", "appRole", "active", Value::Null),
         ("johanna.lorenz@contoso.test", "protectedGroup", "active", Value::Null),
+        ("joni.sherman@contoso.test", "groupOwner", "active", Value::Null),
     ];
     for (upn, ..) in &cases {
         let (status, body) = tap(&app, upn, &tap_body("sms")).await;
@@ -192,6 +193,7 @@ async fn roles_and_app_roles_held_through_groups_are_found_too() {
             display_name: "Security Operators".into(),
             is_assignable_to_role: true,
             members: vec![LEE.into()],
+            owners: vec![],
         });
         tenant.role_assignments.push(RoleAssignmentSeed {
             principal_id: "a1b2c3d4-0009-4000-8000-000000000009".into(),
@@ -229,6 +231,20 @@ async fn roles_and_app_roles_held_through_groups_are_found_too() {
     let p = &refusal_of(&records, "alex.wilber@contoso.test")["details"]["privilege"];
     assert_eq!(p["kind"], "appRole", "{p}");
     assert_eq!(p["via"], "group:a1b2c3d4-0006-4000-8000-000000000006", "{p}");
+
+    // ... and Lynne owns this API's registration: she could grant herself its roles.
+    app.sim
+        .tenant()
+        .api_owners
+        .push("b0000004-0000-4000-8000-000000000004".into());
+    let (status, body) = tap(&app, "lynne.robbins@contoso.test", &tap_body("email")).await;
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (StatusCode::FORBIDDEN, &json!("target_protected"))
+    );
+    let records = audit(&app, "tap.issue").await;
+    let p = &refusal_of(&records, "lynne.robbins@contoso.test")["details"]["privilege"];
+    assert_eq!(p["kind"], "apiOwner", "{p}");
     assert_eq!(graph_writes(&app.sim), Vec::<String>::new());
 }
 
