@@ -704,6 +704,17 @@ fn limits<'a>(
     })
 }
 
+/// A comma-separated list of object ids.
+fn guid_list(key: &str, value: Option<&str>) -> Result<Vec<Uuid>, ConfigError> {
+    value
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(|v| guid(key, v))
+        .collect()
+}
+
 /// Where queued requests live.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IntakeStore {
@@ -730,6 +741,10 @@ pub struct ServiceNowSettings {
     pub user: String,
     /// `SERVICENOW_PASSWORD_SECRET`: the Key Vault secret holding its password.
     pub password_secret: String,
+    /// `SERVICENOW_CALLERS`: object ids of token callers (the ServiceNow integration's identity)
+    /// whose requests are written back to the record they name. Requests signed by the webhook
+    /// sender named `servicenow` are written back too; anyone else's only go to their callback.
+    pub callers: Vec<Uuid>,
 }
 
 /// Jira Service Management write-back: REST API with an Atlassian API token.
@@ -741,6 +756,8 @@ pub struct JiraSettings {
     pub user: String,
     /// `JIRA_API_TOKEN_SECRET`: the Key Vault secret holding the API token.
     pub token_secret: String,
+    /// `JIRA_CALLERS`: as `SERVICENOW_CALLERS`, for the webhook sender named `jira`.
+    pub callers: Vec<Uuid>,
 }
 
 /// Which field of a ticket payload carries each part of a request: a dotted path (`caller_id.email`),
@@ -849,6 +866,7 @@ fn intake_settings<'a>(
             table: get("SERVICENOW_TABLE").unwrap_or("incident").to_owned(),
             user: required("SERVICENOW_USER", "SERVICENOW_INSTANCE_URL")?,
             password_secret: required("SERVICENOW_PASSWORD_SECRET", "SERVICENOW_INSTANCE_URL")?,
+            callers: guid_list("SERVICENOW_CALLERS", get("SERVICENOW_CALLERS"))?,
         }),
     };
     let jira = match get("JIRA_BASE_URL") {
@@ -857,6 +875,7 @@ fn intake_settings<'a>(
             base_url: endpoint("JIRA_BASE_URL", url)?,
             user: required("JIRA_USER", "JIRA_BASE_URL")?,
             token_secret: required("JIRA_API_TOKEN_SECRET", "JIRA_BASE_URL")?,
+            callers: guid_list("JIRA_CALLERS", get("JIRA_CALLERS"))?,
         }),
     };
     let claim_seconds = match get("REQUEST_CLAIM_SECONDS") {

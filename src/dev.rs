@@ -73,6 +73,10 @@ pub fn dev_settings(sim: &Simulator, port: u16) -> anyhow::Result<Settings> {
         ("SERVICENOW_INSTANCE_URL", format!("{}/servicenow", sim.base_url())),
         ("SERVICENOW_USER", "mfa-recovery".to_owned()),
         ("SERVICENOW_PASSWORD_SECRET", "servicenow-password".to_owned()),
+        // The banner's token stands for the ServiceNow and Jira integrations: their queued
+        // requests are written back to the ticket they name (nobody else's are).
+        ("SERVICENOW_CALLERS", DEMO_CALLER.to_owned()),
+        ("JIRA_CALLERS", DEMO_CALLER.to_owned()),
         ("JIRA_BASE_URL", format!("{}/jira", sim.base_url())),
         ("JIRA_USER", "mfa-recovery@contoso.test".to_owned()),
         ("JIRA_API_TOKEN_SECRET", "jira-api-token".to_owned()),
@@ -94,6 +98,9 @@ pub fn dev_settings(sim: &Simulator, port: u16) -> anyhow::Result<Settings> {
         .or_insert_with(|| "text".into());
     Ok(Settings::from_map(&vars)?)
 }
+
+/// The object id in the simulator's caller tokens when none is asked for (the banner's token).
+const DEMO_CALLER: &str = "9e8d7c6b-5a49-4382-8170-6f5e4d3c2b1a";
 
 pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     let seed = load_seed(args.seed.as_ref())?;

@@ -167,8 +167,6 @@ impl AuditRecord {
 pub enum AuditError {
     #[error("audit storage: {0}")]
     Storage(#[from] StorageError),
-    #[error("audit record {0} could not be read")]
-    Corrupt(String),
 }
 
 struct ChainState {
@@ -266,7 +264,11 @@ impl AuditTrail {
         while day <= to.date() {
             let prefix = format!("{:04}/{:02}/{:02}/", day.year(), u8::from(day.month()), day.day());
             names.extend(self.storage.list(&prefix).await?);
-            day = day.next_day().expect("in range");
+            // The last day the calendar has (9999-12-31) has no next day: stop, never panic.
+            match day.next_day() {
+                Some(next) => day = next,
+                None => break,
+            }
         }
         names.sort();
         Ok(names)
@@ -282,15 +284,20 @@ impl AuditTrail {
             .collect())
     }
 
-    /// Records in `[from, to]` that match `filter`, ordered by `AuditRecord::order_key`.
+    /// Records in `[from, to]` that match `filter`, ordered by `AuditRecord::order_key`. A line
+    /// that is not a record is skipped and logged (`audit verify` reports it): one damaged line
+    /// must not hide the rest of the trail.
     ///
     /// # Errors
-    /// Storage failed, or a stored line is not a record.
+    /// Storage failed.
     pub async fn query(&self, filter: &AuditFilter) -> Result<Vec<AuditRecord>, AuditError> {
         let mut out = Vec::new();
         for name in self.chains(filter.from, filter.to).await? {
             for (i, r) in self.read_chain(&name).await?.into_iter().enumerate() {
-                let r = r.map_err(|_| AuditError::Corrupt(format!("{name} line {}", i + 1)))?;
+                let Ok(r) = r else {
+                    tracing::error!(chain = %name, line = i + 1, "an audit line is not a record; skipped (run audit verify)");
+                    continue;
+                };
                 if filter.matches(&r) {
                     out.push(r);
                 }

@@ -63,10 +63,22 @@ async fn check_role(
     action: &str,
     authenticated: Result<Caller, AuthError>,
 ) -> Result<Caller, ApiError> {
+    check_roles(state, headers, &[role], action, authenticated).await
+}
+
+/// `check_role` for calls any of `roles` may make (the first is named in a refusal).
+async fn check_roles(
+    state: &AppState,
+    headers: &HeaderMap,
+    roles: &[Role],
+    action: &str,
+    authenticated: Result<Caller, AuthError>,
+) -> Result<Caller, ApiError> {
+    let role = roles[0];
     let (refusal, caller) = match authenticated {
         Ok(caller) => {
             caller.record_on_span();
-            if caller.has(role) {
+            if roles.iter().any(|r| caller.has(*r)) {
                 return Ok(caller);
             }
             (AuthError::MissingRole(role.as_str()), CallerRecord::from(&caller))
@@ -192,9 +204,16 @@ pub async fn submit_request(
     let caller_id = caller.object_id.clone().unwrap_or_else(|| caller.via.clone());
     let caller = CallerRecord::from(&caller);
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    // A webhook sender's idempotency comes only from what it signed (the ticket in the body): an
+    // unsigned Idempotency-Key added to a captured delivery must not make it a new request.
+    let signed_by_webhook = caller.via.starts_with("webhook:");
     let envelope = crate::intake::submission::Envelope {
         delivery_id: header("webhook-id").or_else(|| header("x-atlassian-webhook-identifier")),
-        idempotency_key: header("idempotency-key"),
+        idempotency_key: if signed_by_webhook {
+            None
+        } else {
+            header("idempotency-key")
+        },
         caller: &caller_id,
     };
     let submission =
@@ -255,7 +274,29 @@ pub async fn get_request(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    guard_signed(&state, &headers, &[], Role::Request, "request.read").await?;
+    // A Jira signature covers only the body, and a GET has none: it would be one constant value,
+    // replayable forever. Reads take a token, or a timestamped Standard Webhooks signature.
+    if !headers.contains_key(header::AUTHORIZATION) && headers.contains_key("x-hub-signature") {
+        let _ = guard(&state, &HeaderMap::new(), Role::Request, "request.read").await?;
+    }
+    // The submitter (Recovery.Request) or an auditor (Audit.Read).
+    let authenticated = if !headers.contains_key(header::AUTHORIZATION) && state.webhooks.is_signed(&headers) {
+        state
+            .webhooks
+            .verify(&headers, &[])
+            .await
+            .map_err(|e| ApiError::DependencyUnavailable(e.to_string()))?
+    } else {
+        state.auth.authenticate(&headers).await
+    };
+    let caller = check_roles(
+        &state,
+        &headers,
+        &[Role::Request, Role::AuditRead],
+        "request.read",
+        authenticated,
+    )
+    .await?;
     let intake = state.intake.clone().ok_or_else(intake_off)?;
     let not_found = || {
         ApiError::Recovery(crate::recovery::RecoveryError::refused(
@@ -270,6 +311,12 @@ pub async fn get_request(
         .await
         .map_err(|e| ApiError::DependencyUnavailable(e.to_string()))?
         .ok_or_else(not_found)?;
+    // A request belongs to whoever made it (or an auditor): anyone else learns nothing, not even
+    // that it exists.
+    let own = record.caller.via == caller.via && record.caller.object_id == caller.object_id;
+    if !own && !caller.has(Role::AuditRead) {
+        return Err(not_found());
+    }
     Ok(Json(record.view()))
 }
 

@@ -81,7 +81,16 @@ impl AppState {
         };
         let auth = Arc::new(Authenticator::new(&settings.auth, http.clone()));
         let http_for_delivery = http.clone();
-        let http_for_write_back = http.clone();
+        // Write-back (ServiceNow, Jira, callbacks) never follows a redirect: a callback host on
+        // the allow-list must not be able to send the signed result (or a Power Automate `sig=`
+        // in a Referer) to a host that is not. reqwest sends a Referer only on redirects.
+        let http_for_write_back = reqwest::Client::builder()
+            .connect_timeout(std::time::Duration::from_secs(10))
+            .timeout(std::time::Duration::from_secs(30))
+            .user_agent(concat!("mfa-recovery/", env!("CARGO_PKG_VERSION")))
+            .redirect(reqwest::redirect::Policy::none())
+            .referer(false)
+            .build()?;
         let graph = Arc::new(GraphClient::new(
             http,
             settings.graph_endpoint.clone(),

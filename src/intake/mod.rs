@@ -21,6 +21,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use tokio::sync::Mutex;
 use uuid::Uuid;
@@ -289,7 +290,7 @@ impl Intake {
     /// # Errors
     /// Storage is down (nothing was queued), or the key was used for a different request.
     pub async fn submit(&self, submission: Submission, caller: CallerRecord) -> Result<Submitted, IntakeError> {
-        let id = submission::request_id(&submission.idempotency_key);
+        let id = self.id_for(&submission.idempotency_key).await?;
         let now = submission::now();
         let write_back_target = None::<String>;
         let mut record = RequestRecord {
@@ -358,6 +359,33 @@ impl Intake {
 
     /// # Errors
     /// Storage is down.
+    /// The request id of an idempotency key: a random id, kept under the key's digest the first
+    /// time (`If-None-Match: *`), so every duplicate finds the same record while nobody can guess
+    /// an id from a ticket number.
+    async fn id_for(&self, key: &str) -> Result<Uuid, IntakeError> {
+        let name = format!("keys/{}.json", hex::encode(Sha256::digest(key.as_bytes())));
+        let fresh = Uuid::new_v4();
+        match self
+            .store
+            .create(&name, &serde_json::to_vec(&json!({"id": fresh})).expect("json"))
+            .await
+        {
+            Ok(_) => Ok(fresh),
+            Err(StorageError::Conflict(_)) => {
+                let stored = self
+                    .store
+                    .read(&name)
+                    .await?
+                    .ok_or_else(|| IntakeError::Unavailable("an idempotency key vanished".into()))?;
+                serde_json::from_slice::<Value>(&stored.data)
+                    .ok()
+                    .and_then(|v| v["id"].as_str().and_then(|i| Uuid::parse_str(i).ok()))
+                    .ok_or_else(|| IntakeError::Unavailable("an idempotency key record is unreadable".into()))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
     pub async fn get(&self, id: Uuid) -> Result<Option<RequestRecord>, IntakeError> {
         match self.store.read(&name(id)).await? {
             None => Ok(None),

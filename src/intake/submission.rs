@@ -141,8 +141,10 @@ pub fn parse(
                 "Idempotency-Key must be 1 to 200 printable characters",
             ));
         }
+        // Scoped to the caller or sender, so nobody can pre-empt another's ticket number.
         None => format!(
-            "ticket:{}:{}:{}",
+            "ticket:{}:{}:{}:{}",
+            envelope.caller,
             source.system.to_ascii_lowercase(),
             source.ticket,
             action.as_str()
@@ -383,12 +385,6 @@ fn jira(issue: &Map<String, Value>, map: &FieldMap) -> Result<Parsed, RecoveryEr
     ))
 }
 
-/// The request id a key always maps to, so every duplicate finds the same record.
-pub fn request_id(idempotency_key: &str) -> uuid::Uuid {
-    const NAMESPACE: uuid::Uuid = uuid::uuid!("6f1e3c2a-9d4b-4e8f-a1c7-0b5d2e9f4a61");
-    uuid::Uuid::new_v5(&NAMESPACE, idempotency_key.as_bytes())
-}
-
 /// When this is about: now, for records.
 pub fn now() -> OffsetDateTime {
     OffsetDateTime::now_utc()
@@ -414,17 +410,5 @@ mod tests {
         assert_eq!(field(&o, "n").as_deref(), Some("5"));
         assert_eq!(field(&o, "=sms").as_deref(), Some("sms"));
         assert_eq!(field(&o, "missing.path"), None);
-    }
-
-    #[test]
-    fn one_key_one_id() {
-        assert_eq!(
-            request_id("ticket:jira:HELP-1:tap"),
-            request_id("ticket:jira:HELP-1:tap")
-        );
-        assert_ne!(
-            request_id("ticket:jira:HELP-1:tap"),
-            request_id("ticket:jira:HELP-1:reset")
-        );
     }
 }

@@ -61,17 +61,34 @@ impl WriteBack {
         }
     }
 
-    /// The target for a record: its callback, else the ticket system it came from when that
-    /// system's write-back is configured.
+    /// The target for a record: its callback, else the ticket system it came from, when that
+    /// system's write-back is configured **and** the request arrived from that system (its signed
+    /// webhook, or a token caller listed in `SERVICENOW_CALLERS` / `JIRA_CALLERS`). Anyone else
+    /// naming a ticket gets the result on the status URL and its callback only: nobody can make
+    /// the service write on a record they merely name.
     pub fn target(&self, record: &RequestRecord) -> Option<Target> {
         if record.source.callback_url.is_some() {
             return Some(Target::Callback);
         }
-        match record.source.system.as_str() {
-            "servicenow" if self.settings.servicenow.is_some() && record.source.sys_id.is_some() => {
+        let from = |system: &str, callers: &[uuid::Uuid]| {
+            let caller = &record.caller;
+            caller.via.eq_ignore_ascii_case(&format!("webhook:{system}"))
+                || (caller.via == "token"
+                    && caller
+                        .object_id
+                        .as_deref()
+                        .and_then(|o| uuid::Uuid::parse_str(o).ok())
+                        .is_some_and(|o| callers.contains(&o)))
+        };
+        match (
+            record.source.system.as_str(),
+            &self.settings.servicenow,
+            &self.settings.jira,
+        ) {
+            ("servicenow", Some(sn), _) if record.source.sys_id.is_some() && from("servicenow", &sn.callers) => {
                 Some(Target::ServiceNow)
             }
-            "jira" if self.settings.jira.is_some() => Some(Target::Jira),
+            ("jira", _, Some(jira)) if from("jira", &jira.callers) => Some(Target::Jira),
             _ => None,
         }
     }

@@ -642,7 +642,9 @@ impl TapContext<'_> {
             message_id: sent.message_id,
             notified,
             warning,
-            pass: s.return_to_caller.then_some(created.pass),
+            // Only a synchronous answer may carry it: a queued request's result is stored, shown by
+            // its status URL and sent to its callback, whatever TAP_RETURN_TO_CALLER says.
+            pass: (s.return_to_caller && journal.is_none()).then_some(created.pass),
         })
     }
 

@@ -11,8 +11,13 @@ use serde_json::{Value, json};
 use crate::helpers::*;
 
 /// Write-back to the simulator's ServiceNow, Jira and callback receiver.
-pub const WRITE_BACK: [(&str, &str); 8] = [
+/// The object id of the simulator's default caller token (`TestApp::token`).
+pub const DEFAULT_CALLER: &str = "9e8d7c6b-5a49-4382-8170-6f5e4d3c2b1a";
+
+pub const WRITE_BACK: [(&str, &str); 10] = [
     ("SERVICENOW_INSTANCE_URL", "{sim}/servicenow"),
+    ("SERVICENOW_CALLERS", DEFAULT_CALLER),
+    ("JIRA_CALLERS", DEFAULT_CALLER),
     ("SERVICENOW_USER", "mfa-recovery"),
     ("SERVICENOW_PASSWORD_SECRET", "servicenow-password"),
     ("JIRA_BASE_URL", "{sim}/jira"),
@@ -56,10 +61,11 @@ impl TestApp {
         self.submit(&body).await
     }
 
+    /// A request's status, read as an auditor (who may read every request, not only their own).
     pub async fn request_state(&self, id: &str) -> Value {
         self.client
             .get(format!("{}/api/requests/{id}", self.base))
-            .bearer_auth(self.token(&["Recovery.Request"]))
+            .bearer_auth(self.token(&["Recovery.Request", "Audit.Read"]))
             .send()
             .await
             .unwrap()

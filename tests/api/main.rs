@@ -13,6 +13,7 @@ mod helpers;
 mod host_contract;
 mod infra;
 mod intake;
+mod intake_attacks;
 mod intake_azurite;
 mod invocations;
 mod reset;
