@@ -184,6 +184,9 @@ pub struct Settings {
     pub audit: AuditSettings,
     /// Where the rate-limit slots are kept.
     pub limits: LimitsStore,
+    /// `AUDIT_REFUSAL_SECONDS`: unauthenticated refusals are counted per source and recorded in
+    /// aggregate once per this many seconds (default 60), so a flood cannot fill the trail.
+    pub refusal_flush_seconds: u32,
     /// `WEBHOOK_SENDERS`: senders that sign instead of presenting a token.
     pub webhook_senders: Vec<WebhookSender>,
     pub tap: TapSettings,
@@ -209,6 +212,7 @@ impl fmt::Debug for Settings {
             .field("storage", &self.storage)
             .field("audit", &self.audit)
             .field("limits", &self.limits)
+            .field("refusal_flush_seconds", &self.refusal_flush_seconds)
             .field("webhook_senders", &self.webhook_senders)
             .field("tap", &self.tap)
             .field("intake", &self.intake)
@@ -283,6 +287,19 @@ impl Settings {
         let storage = storage(&get)?;
         let audit = audit(&get, storage.as_ref())?;
         let limits = limits(&get, storage.as_ref(), &audit)?;
+        let refusal_flush_seconds = match get("AUDIT_REFUSAL_SECONDS") {
+            None => 60,
+            Some(v) => v
+                .parse::<u32>()
+                .ok()
+                .filter(|n| (1..=3600).contains(n))
+                .ok_or_else(|| {
+                    ConfigError::new(
+                        "AUDIT_REFUSAL_SECONDS",
+                        format!("'{v}' is not a whole number from 1 to 3600"),
+                    )
+                })?,
+        };
         let webhook_senders = webhook_senders(get("WEBHOOK_SENDERS"))?;
         if !webhook_senders.is_empty() && key_vault_uri.is_none() {
             return Err(ConfigError::new(
@@ -334,6 +351,7 @@ impl Settings {
             storage,
             audit,
             limits,
+            refusal_flush_seconds,
             webhook_senders,
             tap,
             intake,

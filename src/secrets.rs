@@ -14,6 +14,9 @@ use tokio::sync::Mutex;
 
 /// How long a secret is cached before it is read again (so a rotation is picked up).
 const TTL: Duration = Duration::from_secs(5 * 60);
+/// How long "no such secret" is remembered: a sender configured with a secret that does not exist
+/// yet must not turn every unauthenticated request into a Key Vault read.
+const MISSING_TTL: Duration = Duration::from_secs(60);
 
 /// Key Vault could not be read. The message names the secret and the status, never a value.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -22,7 +25,8 @@ pub struct SecretsUnavailable(pub String);
 
 pub struct SecretCache {
     client: Option<SecretClient>,
-    cache: Mutex<HashMap<String, (SecretString, Instant)>>,
+    /// A value, or `None` for a secret the vault does not have, and when it was read.
+    cache: Mutex<HashMap<String, (Option<SecretString>, Instant)>>,
 }
 
 impl SecretCache {
@@ -59,10 +63,11 @@ impl SecretCache {
     /// # Errors
     /// The vault cannot be read.
     pub async fn get(&self, name: &str) -> Result<Option<SecretString>, SecretsUnavailable> {
-        if let Some((value, at)) = self.cache.lock().await.get(name)
-            && at.elapsed() < TTL
-        {
-            return Ok(Some(value.clone()));
+        if let Some((value, at)) = self.cache.lock().await.get(name) {
+            let ttl = if value.is_some() { TTL } else { MISSING_TTL };
+            if at.elapsed() < ttl {
+                return Ok(value.clone());
+            }
         }
         let client = self
             .client
@@ -74,6 +79,7 @@ impl SecretCache {
                 .map_err(|_| SecretsUnavailable(format!("{name}: unreadable")))?,
             Err(e) if e.http_status() == Some(azure_core::http::StatusCode::NotFound) => {
                 tracing::warn!(secret = name, "a configured secret does not exist in Key Vault");
+                self.cache.lock().await.insert(name.to_owned(), (None, Instant::now()));
                 return Ok(None);
             }
             Err(e) => {
@@ -89,7 +95,7 @@ impl SecretCache {
         self.cache
             .lock()
             .await
-            .insert(name.to_owned(), (value.clone(), Instant::now()));
+            .insert(name.to_owned(), (Some(value.clone()), Instant::now()));
         Ok(Some(value))
     }
 

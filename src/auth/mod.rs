@@ -235,7 +235,9 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
         .filter(|t| !t.is_empty())
 }
 
-/// The client address the Functions front end saw: the first `X-Forwarded-For` entry, else
+/// The client address the Functions front end saw: the **last** `X-Forwarded-For` entry (the
+/// platform's front end appends the address that connected to it, `45.30.94.9:41710` in a real
+/// host's capture; anything before it came from the client and proves nothing), else
 /// `CLIENT-IP`; ports are dropped.
 pub fn source_ip(headers: &HeaderMap) -> Option<IpAddr> {
     let parse = |raw: &str| -> Option<IpAddr> {
@@ -248,7 +250,7 @@ pub fn source_ip(headers: &HeaderMap) -> Option<IpAddr> {
     headers
         .get("x-forwarded-for")
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(',').next())
+        .and_then(|v| v.rsplit(',').next())
         .and_then(parse)
         .or_else(|| headers.get("client-ip").and_then(|v| v.to_str().ok()).and_then(parse))
 }
@@ -275,8 +277,9 @@ mod tests {
             ip(&[("x-forwarded-for", "45.30.94.9:41710")]).as_deref(),
             Some("45.30.94.9")
         );
+        // A client that sends its own X-Forwarded-For only adds entries before the platform's.
         assert_eq!(
-            ip(&[("x-forwarded-for", "45.30.94.9, 10.0.0.1")]).as_deref(),
+            ip(&[("x-forwarded-for", "6.6.6.6, 45.30.94.9:41710")]).as_deref(),
             Some("45.30.94.9")
         );
         assert_eq!(

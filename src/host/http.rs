@@ -84,12 +84,12 @@ async fn check_roles(
             (AuthError::MissingRole(role.as_str()), CallerRecord::from(&caller))
         }
         Err(refusal) => {
-            let anonymous = CallerRecord {
-                via: "anonymous".into(),
-                source_ip: crate::auth::source_ip(headers).map(|i| i.to_string()),
-                ..Default::default()
-            };
-            (refusal, anonymous)
+            // Nobody known: counted, and recorded in aggregate (`refusals`), so a flood writes a
+            // bounded number of records.
+            tracing::warn!(status = refusal.status().as_u16(), reason = %refusal, "call refused");
+            let source = crate::auth::source_ip(headers).map(|i| i.to_string());
+            state.refusals.add(source, action, &refusal.to_string());
+            return Err(refusal.into());
         }
     };
     // Logged once here (the response itself is uniform).

@@ -12,6 +12,7 @@ pub mod functions;
 pub mod http;
 pub mod invocation;
 pub mod invoke;
+pub mod refusals;
 
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -51,6 +52,8 @@ pub struct AppState {
     pub privilege: Arc<crate::recovery::privilege::PrivilegeCheck>,
     /// Rate-limit slots.
     pub limits: Arc<crate::recovery::limits::Limits>,
+    /// Unauthenticated refusals, recorded in aggregate.
+    pub refusals: Arc<refusals::RefusalTally>,
 }
 
 impl AppState {
@@ -128,6 +131,7 @@ impl AppState {
             sweeps,
             privilege,
             limits,
+            refusals: Arc::new(refusals::RefusalTally::default()),
         })
     }
 }
@@ -368,6 +372,11 @@ impl Application {
             .map_err(|e| anyhow::anyhow!("binding {addr} (FUNCTIONS_CUSTOMHANDLER_PORT): {e}"))?;
         let state = AppState::new(settings, &options.azure).await?;
         tokio::spawn(pump_local_queue(state.clone()));
+        tokio::spawn(refusals::run(
+            state.refusals.clone(),
+            state.audit.clone(),
+            std::time::Duration::from_secs(u64::from(state.settings.refusal_flush_seconds)),
+        ));
         Ok(Application {
             listener,
             router: router(state, options),

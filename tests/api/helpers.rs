@@ -41,6 +41,8 @@ pub fn test_settings(sim: &Simulator) -> HashMap<String, String> {
         ("REQUESTS_DIR", temp_dir("requests").to_string_lossy().into_owned()),
         ("SWEEP_DIR", temp_dir("sweeps").to_string_lossy().into_owned()),
         ("MAIL_SENDER", "mfa-recovery@contoso.test".to_owned()),
+        // Unauthenticated refusals are recorded in aggregate; each second, so tests see them soon.
+        ("AUDIT_REFUSAL_SECONDS", "1".to_owned()),
         ("ACS_ENDPOINT", format!("{}/acs", sim.base_url())),
         ("ACS_ACCESS_KEY_SECRET", "acs-access-key".to_owned()),
         ("ACS_SMS_FROM", "+18005550199".to_owned()),

@@ -316,3 +316,81 @@ async fn an_audit_query_at_the_end_of_the_calendar_answers_and_a_corrupt_line_hi
     let v: Value = r.json().await.unwrap();
     assert!(!v["value"].as_array().unwrap().is_empty(), "{v}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_unauthenticated_calls_writes_a_bounded_number_of_records() {
+    let (app, ..) = spawn(&[]).await;
+    let mut tasks = Vec::new();
+    for i in 0..300u32 {
+        let client = app.client.clone();
+        let url = format!("{}/api/users/alex.wilber@contoso.test/tap", app.base);
+        // 150 sources, each claiming to be someone else first (only the last entry counts).
+        let xff = format!("6.6.6.6, 10.0.{}.{}", (i % 150) / 256, (i % 150) % 256);
+        tasks.push(tokio::spawn(async move {
+            client
+                .post(url)
+                .header("x-forwarded-for", xff)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), StatusCode::UNAUTHORIZED);
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(1600)).await;
+    let v: Value = app
+        .client
+        .get(format!(
+            "{}/api/audit?action=tap.issue&outcome=refused&pageSize=1000",
+            app.base
+        ))
+        .bearer_auth(app.token(&["Audit.Read"]))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let records = v["value"].as_array().unwrap();
+    assert!(
+        records.len() <= mfa_recovery::host::refusals::MAX_SOURCES + 1,
+        "{} records",
+        records.len()
+    );
+    let total: u64 = records.iter().map(|r| r["details"]["count"].as_u64().unwrap()).sum();
+    assert_eq!(total, 300, "every refusal is counted");
+    assert!(
+        records.iter().all(|r| r["caller"]["sourceIp"] != "6.6.6.6"),
+        "the client's own entry is ignored"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sender_whose_secret_does_not_exist_yet_does_not_turn_each_call_into_a_key_vault_read() {
+    let senders = r#"[{"name": "jira", "scheme": "jira", "secrets": ["webhook-not-created-yet"], "roles": ["Recovery.Request"]}]"#;
+    let (app, ..) = spawn(&[("WEBHOOK_SENDERS", senders)]).await;
+    let body = jira_issue("HELP-1");
+    for _ in 0..300 {
+        let status = app
+            .client
+            .post(format!("{}/api/requests", app.base))
+            .header("content-type", "application/json")
+            .header("x-hub-signature", jira_signature("guess", &body))
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    let reads = app
+        .sim
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.contains("webhook-not-created-yet"))
+        .count();
+    // One read: Key Vault's challenge makes it two requests (unauthenticated 401, then with a token).
+    assert!(reads <= 2, "{reads} Key Vault requests for 300 calls");
+}

@@ -262,6 +262,8 @@ async fn the_sender_is_the_recorded_caller_and_no_secret_reaches_the_trail() {
         roles: vec!["Audit.Read".into()],
         ..Default::default()
     });
+    // Unauthenticated refusals are recorded in aggregate, within AUDIT_REFUSAL_SECONDS.
+    tokio::time::sleep(std::time::Duration::from_millis(1600)).await;
     let trail: Value = app
         .client
         .get(format!("{}/api/audit?action=request.submit", app.base))
