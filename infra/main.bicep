@@ -168,7 +168,8 @@ module app 'modules/functionapp.bicep' = {
     deploymentContainerName: deploymentContainerName
     appInsightsConnectionString: monitoring.outputs.connectionString
     keyVaultUri: vault.outputs.uri
-    apiAudience: graph.outputs.apiAppId
+    apiAudience: graph.outputs.apiIdentifierUri
+    apiClientId: graph.outputs.apiAppId
     settings: {
       sweepSchedule: sweepSchedule
       sweepHelpdeskGroups: sweepHelpdeskGroups

@@ -40,8 +40,19 @@ pub enum LogFormat {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuthSettings {
     pub tenant_id: Uuid,
+    /// `AUTH_AUDIENCE`: the API's App ID URI (the first of its comma-separated list); the name the
+    /// API's service principal is found by.
     pub audience: String,
+    /// Every accepted `aud`: the `AUTH_AUDIENCE` list and `AUTH_CLIENT_ID` (Entra puts the client
+    /// id in v2 tokens, the App ID URI in v1 tokens).
+    pub audiences: Vec<String>,
     pub authority: Url,
+    /// `AUTH_ALLOWED_CLIENT_APPS`: when set, only tokens obtained by these client applications
+    /// (`azp` or `appid`) are accepted.
+    pub allowed_client_apps: Vec<Uuid>,
+    /// `AUTH_SCOPE`: the scope a delegated (user) token must carry in `scp` (default
+    /// `user_impersonation`, the one the templates expose).
+    pub scope: String,
 }
 
 /// Identity-based storage (`AzureWebJobsStorage__*`), used for queues, audit and request records.
@@ -274,14 +285,31 @@ impl Settings {
                 )
             })?,
         )?;
-        let audience = get("AUTH_AUDIENCE")
+        let mut audiences: Vec<String> = get("AUTH_AUDIENCE")
             .ok_or_else(|| {
                 ConfigError::new(
                     "AUTH_AUDIENCE",
                     "is required: the App ID URI or client id of this API's app registration",
                 )
             })?
-            .to_owned();
+            .split(',')
+            .map(|a| a.trim().to_owned())
+            .filter(|a| !a.is_empty())
+            .collect();
+        let audience = audiences.first().cloned().ok_or_else(|| {
+            ConfigError::new(
+                "AUTH_AUDIENCE",
+                "is required: the App ID URI or client id of this API's app registration",
+            )
+        })?;
+        if let Some(client_id) = get("AUTH_CLIENT_ID") {
+            audiences.push(guid("AUTH_CLIENT_ID", client_id)?.to_string());
+        }
+        let allowed_client_apps = guid_list("AUTH_ALLOWED_CLIENT_APPS", get("AUTH_ALLOWED_CLIENT_APPS"))?;
+        let scope = get("AUTH_SCOPE").unwrap_or("user_impersonation").to_owned();
+        if scope.contains(char::is_whitespace) {
+            return Err(ConfigError::new("AUTH_SCOPE", "is one scope name, without spaces"));
+        }
         let authority = endpoint("AUTH_AUTHORITY", get("AUTH_AUTHORITY").unwrap_or(DEFAULT_AUTHORITY))?;
         let key_vault_uri = get("KEY_VAULT_URI").map(|v| endpoint("KEY_VAULT_URI", v)).transpose()?;
         let storage = storage(&get)?;
@@ -345,7 +373,10 @@ impl Settings {
             auth: AuthSettings {
                 tenant_id,
                 audience,
+                audiences,
                 authority,
+                allowed_client_apps,
+                scope,
             },
             key_vault_uri,
             storage,

@@ -22,6 +22,8 @@ param deploymentContainerName string
 param appInsightsConnectionString string
 param keyVaultUri string
 param apiAudience string
+@description('Client id of the API\'s app registration: accepted as a token audience too (v2 tokens carry it).')
+param apiClientId string
 param settings object
 
 var flex = hostingPlan == 'FlexConsumption'
@@ -69,6 +71,7 @@ var appSettings = {
   AZURE_CLIENT_ID: identityClientId
   AUTH_TENANT_ID: tenant().tenantId
   AUTH_AUDIENCE: apiAudience
+  AUTH_CLIENT_ID: apiClientId
   KEY_VAULT_URI: keyVaultUri
   AUDIT_CONTAINER: 'audit'
   REQUESTS_CONTAINER: 'recovery-requests'

@@ -47,6 +47,10 @@ pub struct TokenRequest {
     pub object_id: Option<String>,
     /// A user caller's UPN: makes a delegated (user) token.
     pub upn: Option<String>,
+    /// A delegated token's `scp` (space-separated scopes). Entra always sets it on delegated
+    /// tokens: default `user_impersonation`, the API's exposed scope; `""` leaves it out (to test
+    /// that such a token is refused).
+    pub scope: Option<String>,
     pub name: Option<String>,
     /// `1` (issuer `https://sts.windows.net/{tid}/`) or `2` (issuer `{authority}/{tid}/v2.0`).
     pub version: Option<u8>,
@@ -89,6 +93,11 @@ pub fn issue(state: &SimState, r: &TokenRequest) -> String {
     match &r.upn {
         Some(upn) => {
             claims["idtyp"] = json!("user");
+            match r.scope.as_deref() {
+                Some("") => {}
+                Some(scp) => claims["scp"] = json!(scp),
+                None => claims["scp"] = json!("user_impersonation"),
+            }
             claims["upn"] = json!(upn);
             claims["preferred_username"] = json!(upn);
             claims["name"] = json!(r.name.clone().unwrap_or_else(|| upn.clone()));

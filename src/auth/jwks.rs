@@ -2,13 +2,17 @@
 //!
 //! Keys are cached for a day. A token naming a key id the cache does not hold triggers one
 //! refetch (Entra rotates keys without notice), at most once a second whatever the tokens say, so
-//! forged key ids cannot turn the service into a JWKS flood.
+//! forged key ids cannot turn the service into a JWKS flood. No lock is held across a fetch: a
+//! token with a known key is checked at once while another request waits for the issuer (only
+//! requests that need the fetch wait for it, and share it).
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use jsonwebtoken::DecodingKey;
 use serde::Deserialize;
+use std::sync::RwLock;
+
 use tokio::sync::Mutex;
 
 use super::AuthError;
@@ -37,7 +41,10 @@ struct Cached {
 pub struct JwksCache {
     http: reqwest::Client,
     url: String,
-    state: Mutex<Cached>,
+    /// Held only to read or replace the keys, never across an await.
+    state: RwLock<Cached>,
+    /// Single flight: requests that need a refetch share one.
+    fetching: Mutex<()>,
 }
 
 impl JwksCache {
@@ -45,10 +52,11 @@ impl JwksCache {
         JwksCache {
             http,
             url,
-            state: Mutex::new(Cached {
+            state: RwLock::new(Cached {
                 keys: HashMap::new(),
                 fetched_at: None,
             }),
+            fetching: Mutex::new(()),
         }
     }
 
@@ -57,28 +65,44 @@ impl JwksCache {
     /// # Errors
     /// The id is unknown after a refetch, or the JWKS cannot be fetched.
     pub async fn key(&self, kid: &str) -> Result<DecodingKey, AuthError> {
-        // One lock for lookup and refetch: concurrent requests share one fetch.
-        let mut state = self.state.lock().await;
-        let age = state.fetched_at.map(|t| t.elapsed());
-        let stale = age.is_none_or(|a| a > MAX_AGE);
-        let may_refetch = age.is_none_or(|a| a >= MIN_REFETCH_INTERVAL);
-        if !stale && let Some(key) = state.keys.get(kid) {
-            return Ok(key.clone());
+        if let Some(key) = self.cached(kid, false) {
+            return Ok(key);
         }
+        // Only requests that need a refetch wait here, and share it.
+        let _flight = self.fetching.lock().await;
+        // Another request may have fetched while this one waited.
+        if let Some(key) = self.cached(kid, false) {
+            return Ok(key);
+        }
+        let (stale, may_refetch, have_keys) = {
+            let state = self.state.read().expect("jwks lock");
+            let age = state.fetched_at.map(|t| t.elapsed());
+            (
+                age.is_none_or(|a| a > MAX_AGE),
+                age.is_none_or(|a| a >= MIN_REFETCH_INTERVAL),
+                !state.keys.is_empty(),
+            )
+        };
         if stale || may_refetch {
             match self.fetch().await {
                 Ok(keys) => {
+                    let mut state = self.state.write().expect("jwks lock");
                     state.keys = keys;
                     state.fetched_at = Some(Instant::now());
                 }
                 // Keep serving cached keys if the issuer is briefly unreachable.
-                Err(e) if !state.keys.is_empty() => {
-                    tracing::warn!(error = %e, "JWKS refresh failed; using cached keys")
-                }
+                Err(e) if have_keys => tracing::warn!(error = %e, "JWKS refresh failed; using cached keys"),
                 Err(e) => return Err(e),
             }
         }
-        state.keys.get(kid).cloned().ok_or(AuthError::UnknownKey)
+        self.cached(kid, true).ok_or(AuthError::UnknownKey)
+    }
+
+    /// The cached key `kid`: only while the cache is fresh, unless `any_age`.
+    fn cached(&self, kid: &str, any_age: bool) -> Option<DecodingKey> {
+        let state = self.state.read().expect("jwks lock");
+        let fresh = state.fetched_at.is_some_and(|t| t.elapsed() <= MAX_AGE);
+        (fresh || any_age).then(|| state.keys.get(kid).cloned()).flatten()
     }
 
     async fn fetch(&self) -> Result<HashMap<String, DecodingKey>, AuthError> {

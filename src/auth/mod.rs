@@ -147,6 +147,10 @@ struct Claims {
     upn: Option<String>,
     preferred_username: Option<String>,
     app_displayname: Option<String>,
+    /// Delegated tokens: the scopes granted, space-separated.
+    scp: Option<String>,
+    /// `user` or `app` (optional claim).
+    idtyp: Option<String>,
 }
 
 /// Checks caller tokens for one tenant and audience.
@@ -154,6 +158,8 @@ pub struct Authenticator {
     tenant_id: String,
     validation: Validation,
     keys: JwksCache,
+    allowed_client_apps: Vec<uuid::Uuid>,
+    scope: String,
 }
 
 /// Allowed clock skew on `exp` and `nbf`.
@@ -164,7 +170,8 @@ impl Authenticator {
         let authority = settings.authority.as_str().trim_end_matches('/');
         let tenant = settings.tenant_id.to_string();
         let mut validation = Validation::new(Algorithm::RS256);
-        validation.set_audience(&[settings.audience.as_str()]);
+        // The App ID URI (v1 tokens) and the client id (v2 tokens).
+        validation.set_audience(&settings.audiences);
         // v1 tokens (`https://sts.windows.net/{tid}/`) and v2 tokens (`{authority}/{tid}/v2.0`).
         validation.set_issuer(&[
             format!("https://sts.windows.net/{tenant}/"),
@@ -179,6 +186,8 @@ impl Authenticator {
             tenant_id: tenant,
             validation,
             keys: JwksCache::new(http, jwks_url),
+            allowed_client_apps: settings.allowed_client_apps.clone(),
+            scope: settings.scope.clone(),
         }
     }
 
@@ -214,6 +223,33 @@ impl Authenticator {
         let claims = data.claims;
         if claims.tid.as_deref() != Some(self.tenant_id.as_str()) {
             return Err(AuthError::Invalid("tid is not the configured tenant".into()));
+        }
+        let client = claims.azp.as_deref().or(claims.appid.as_deref());
+        if !self.allowed_client_apps.is_empty()
+            && !client
+                .and_then(|c| uuid::Uuid::parse_str(c).ok())
+                .is_some_and(|c| self.allowed_client_apps.contains(&c))
+        {
+            return Err(AuthError::Invalid(
+                "the client application is not in AUTH_ALLOWED_CLIENT_APPS".into(),
+            ));
+        }
+        // A delegated (user) token must carry this API's scope: Entra always sets `scp` on one, so
+        // a user token without it was not issued for this API's delegated use.
+        let delegated = claims.scp.is_some()
+            || claims.idtyp.as_deref() == Some("user")
+            || claims.upn.is_some()
+            || claims.preferred_username.is_some();
+        if delegated
+            && !claims
+                .scp
+                .as_deref()
+                .is_some_and(|scp| scp.split(' ').any(|s| s == self.scope))
+        {
+            return Err(AuthError::Invalid(format!(
+                "a delegated token without the {} scope",
+                self.scope
+            )));
         }
         Ok(Caller {
             via: "token".into(),

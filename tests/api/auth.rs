@@ -227,3 +227,107 @@ async fn keys_rotated_by_the_issuer_are_fetched_again() {
         .count();
     assert_eq!(jwks_calls, 2, "one fetch at start, one after the rotation");
 }
+
+#[tokio::test]
+async fn the_client_id_is_an_audience_too_and_only_allowed_client_apps_get_in() {
+    let app = spawn_app_with(&[
+        ("AUTH_CLIENT_ID", "0d5f3a2e-6a41-4c55-8a57-2b8c1f0e9d31"),
+        ("AUTH_ALLOWED_CLIENT_APPS", "7a1d0b9e-3c4f-4e8a-9b2d-5f6e7a8b9c0d"),
+    ])
+    .await;
+    // A v2 token carries the API's client id as its audience.
+    let by_client_id = app.sim.issue_token(&TokenRequest {
+        audience: Some("0d5f3a2e-6a41-4c55-8a57-2b8c1f0e9d31".into()),
+        ..request(&["Recovery.Tap"])
+    });
+    let (status, body) = post_tap(&app, Some(&by_client_id)).await;
+    assert_eq!(
+        status,
+        StatusCode::BAD_REQUEST,
+        "authenticated, then the empty body is refused: {body}"
+    );
+    // A client application outside the allow-list is refused, whatever roles its token holds.
+    let other_app = app.sim.issue_token(&TokenRequest {
+        app_id: Some("11111111-2222-4333-8444-555555555555".into()),
+        ..request(&["Recovery.Tap"])
+    });
+    assert_eq!(post_tap(&app, Some(&other_app)).await.0, StatusCode::UNAUTHORIZED);
+    // Another audience is refused.
+    let other_audience = app.sim.issue_token(&TokenRequest {
+        audience: Some("api://something-else".into()),
+        ..request(&["Recovery.Tap"])
+    });
+    assert_eq!(post_tap(&app, Some(&other_audience)).await.0, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn a_delegated_token_must_carry_the_apis_scope() {
+    let app = spawn_app().await;
+    let user = |scope: Option<&str>| {
+        app.sim.issue_token(&TokenRequest {
+            upn: Some("agent@contoso.test".into()),
+            scope: scope.map(str::to_owned),
+            ..request(&["Recovery.Tap"])
+        })
+    };
+    assert_eq!(
+        post_tap(&app, Some(&user(None))).await.0,
+        StatusCode::BAD_REQUEST,
+        "user_impersonation"
+    );
+    assert_eq!(
+        post_tap(&app, Some(&user(Some("")))).await.0,
+        StatusCode::UNAUTHORIZED,
+        "no scp"
+    );
+    assert_eq!(
+        post_tap(&app, Some(&user(Some("User.Read")))).await.0,
+        StatusCode::UNAUTHORIZED,
+        "another API's scope"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_key_fetch_for_a_forged_key_id_does_not_hold_up_valid_tokens() {
+    let app = spawn_app().await;
+    let valid = app.token(&["Recovery.Tap"]);
+    assert_eq!(
+        post_tap(&app, Some(&valid)).await.0,
+        StatusCode::BAD_REQUEST,
+        "keys fetched"
+    );
+    // The issuer becomes slow; a token naming an unknown key id makes the app fetch again.
+    let tenant = app.sim.seed().tenant_id.clone();
+    app.client
+        .post(format!("{}/sim/faults", app.sim.base_url()))
+        .json(&json!({"route": format!("/{tenant}/discovery/v2.0/keys"), "latencyMs": 3000, "count": 10}))
+        .send()
+        .await
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let parts: Vec<&str> = valid.split('.').collect();
+    let mut header: Value = serde_json::from_slice(&B64.decode(parts[0]).unwrap()).unwrap();
+    header["kid"] = json!("forged-key-id");
+    let forged = format!("{}.{}.{}", B64.encode(header.to_string()), parts[1], parts[2]);
+    let slow = {
+        let app_base = app.base.clone();
+        tokio::spawn(async move {
+            reqwest::Client::new()
+                .post(format!("{app_base}{TAP}"))
+                .bearer_auth(forged)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let started = std::time::Instant::now();
+    assert_eq!(post_tap(&app, Some(&valid)).await.0, StatusCode::BAD_REQUEST);
+    assert!(
+        started.elapsed() < std::time::Duration::from_millis(1500),
+        "a valid token waited {:?} for another request's key fetch",
+        started.elapsed()
+    );
+    assert_eq!(slow.await.unwrap(), StatusCode::UNAUTHORIZED);
+}

@@ -76,7 +76,8 @@ fn example(key: &str) -> &'static str {
     match key {
         "AZURE_CLIENT_ID" | "AzureWebJobsStorage__clientId" => "5e29463d-71da-4fe0-8e69-999b57db23b0",
         "AUTH_TENANT_ID" => "8f0c2c1e-3b7a-4c57-9a3e-5b2f6d1c9e10",
-        "AUTH_AUDIENCE" => "0d5f3a2e-6a41-4c55-8a57-2b8c1f0e9d31",
+        "AUTH_AUDIENCE" => "api://8f0c2c1e-3b7a-4c57-9a3e-5b2f6d1c9e10/mfa-recovery-abc123",
+        "AUTH_CLIENT_ID" => "0d5f3a2e-6a41-4c55-8a57-2b8c1f0e9d31",
         "KEY_VAULT_URI" => "https://kv-mfa-recovery.vault.azure.net/",
         "AzureWebJobsStorage__blobServiceUri" => "https://stmfarecovery.blob.core.windows.net/",
         "AzureWebJobsStorage__queueServiceUri" => "https://stmfarecovery.queue.core.windows.net/",
