@@ -102,7 +102,9 @@ pub struct ResetArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
-    /// Recompute every hash chain in a time range and report the first record that does not match.
+    /// Recompute every hash chain in a time range, hold each against the anchor log (a deleted
+    /// tail, a deleted chain or a rewrite is found), and report the first record that does not
+    /// match. An empty range fails unless --allow-empty.
     Verify {
         /// Start of the range (RFC 3339 or YYYY-MM-DD, UTC). Default: 30 days before --to.
         #[arg(long)]
@@ -110,6 +112,9 @@ pub enum AuditCommand {
         /// End of the range. Default: now.
         #[arg(long)]
         to: Option<String>,
+        /// Succeed on a range with no record (a new deployment, a quiet period).
+        #[arg(long)]
+        allow_empty: bool,
     },
 }
 
@@ -137,9 +142,9 @@ pub async fn run(cli: Cli) -> ExitCode {
             Err(e) => config_error(&e),
         },
         Command::Audit {
-            command: AuditCommand::Verify { from, to },
+            command: AuditCommand::Verify { from, to, allow_empty },
         } => match Settings::from_env() {
-            Ok(settings) => audit_verify(settings, from, to).await,
+            Ok(settings) => audit_verify(settings, from, to, allow_empty).await,
             Err(e) => config_error(&e),
         },
         #[cfg(feature = "dev")]
@@ -192,7 +197,7 @@ fn parse_day_or_time(name: &str, value: &str) -> anyhow::Result<time::OffsetDate
 }
 
 /// `mfa-recovery audit verify`: exit 0 when every chain verifies, 1 when one does not.
-async fn audit_verify(settings: Settings, from: Option<String>, to: Option<String>) -> ExitCode {
+async fn audit_verify(settings: Settings, from: Option<String>, to: Option<String>, allow_empty: bool) -> ExitCode {
     let run = async {
         let to = match to {
             Some(t) => parse_day_or_time("to", &t)?,
@@ -205,7 +210,7 @@ async fn audit_verify(settings: Settings, from: Option<String>, to: Option<Strin
         anyhow::ensure!(from <= to, "--from must not be after --to");
         let storage = host::audit_storage(&settings, &Default::default()).await?;
         let trail = crate::audit::AuditTrail::new(storage);
-        Ok::<_, anyhow::Error>(trail.verify(from, to).await?)
+        Ok::<_, anyhow::Error>(trail.verify(from, to, allow_empty).await?)
     };
     match run.await {
         Ok(report) => match &report.first_mismatch {
@@ -215,6 +220,10 @@ async fn audit_verify(settings: Settings, from: Option<String>, to: Option<Strin
                     report.records, report.chains
                 );
                 ExitCode::SUCCESS
+            }
+            Some(m) if m.chain == "-" => {
+                println!("FAILED: {}", m.reason);
+                ExitCode::FAILURE
             }
             Some(m) => {
                 println!(

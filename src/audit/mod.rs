@@ -7,6 +7,15 @@
 //! instances never interleave or tear lines. Records hold ids, outcomes and masked addresses;
 //! never a pass, a secret, a token or a full phone number.
 //!
+//! A chain alone cannot show that its last records, or the whole chain, were deleted, or that it
+//! was rewritten with fresh hashes. So every record is also **anchored**: a line `{chain, seq,
+//! hash}` appended to the day's shared anchor log (`anchors/{yyyy}/{mm}/{dd}.jsonl`, any writer
+//! appends). `audit verify` then requires every anchored record to be in its chain with the same
+//! hash (a deleted tail, a deleted chain or a rewrite breaks that) and every record but a chain's
+//! last (a writer may stop between the two appends) to be anchored; it fails on an empty trail
+//! unless told the trail may be empty. Deleting the anchors as well needs the same storage rights
+//! the container's immutability policy takes away.
+//!
 //! Storage is an append blob container (production, `storage::BlobStorage`) or a directory with
 //! the same layout (`dev`, `storage::FileStorage`).
 
@@ -188,6 +197,19 @@ fn day_of(t: OffsetDateTime) -> String {
     format!("{:04}/{:02}/{:02}", t.year(), u8::from(t.month()), t.day())
 }
 
+/// One line of the anchor log: a record's place and hash, outside its chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Anchor {
+    chain: String,
+    seq: u64,
+    hash: String,
+}
+
+/// The anchor log of a day (`yyyy/mm/dd`).
+fn anchor_log(day: &str) -> String {
+    format!("anchors/{day}.jsonl")
+}
+
 /// UTC, RFC 3339, always with three decimals (`2026-11-28T09:14:03.120Z`): fixed width, so the
 /// text sorts in time order.
 pub fn rfc3339_millis(t: OffsetDateTime) -> String {
@@ -254,6 +276,17 @@ impl AuditTrail {
         chain.offset += line.len() as u64;
         chain.seq += 1;
         chain.last_hash = record.hash.clone();
+        // The anchor: without it the record does not count as kept (the caller acts on `Ok`).
+        let anchor = Anchor {
+            chain: record.chain.clone(),
+            seq: record.seq,
+            hash: record.hash.clone(),
+        };
+        let mut anchor_line = serde_json::to_vec(&anchor).expect("anchors serialize");
+        anchor_line.push(b'\n');
+        self.storage
+            .append_shared(&anchor_log(&chain.day), &anchor_line)
+            .await?;
         Ok(record)
     }
 
@@ -307,37 +340,134 @@ impl AuditTrail {
         Ok(out)
     }
 
-    /// Recompute every chain in `[from, to]`.
+    /// Recompute every chain in `[from, to]` and hold them against the anchor logs of those days.
+    /// An empty range is a mismatch unless `allow_empty`.
     ///
     /// # Errors
     /// Storage failed.
-    pub async fn verify(&self, from: OffsetDateTime, to: OffsetDateTime) -> Result<VerifyReport, AuditError> {
+    pub async fn verify(
+        &self,
+        from: OffsetDateTime,
+        to: OffsetDateTime,
+        allow_empty: bool,
+    ) -> Result<VerifyReport, AuditError> {
         let mut report = VerifyReport::default();
-        for name in self.chains(from, to).await? {
+        let names = self.chains(from, to).await?;
+        // The anchors of every day in range, by chain.
+        let mut anchored: std::collections::BTreeMap<String, std::collections::BTreeMap<u64, String>> =
+            Default::default();
+        let mut day = from.date();
+        while day <= to.date() {
+            let name = anchor_log(&format!(
+                "{:04}/{:02}/{:02}",
+                day.year(),
+                u8::from(day.month()),
+                day.day()
+            ));
+            // No anchor log for the day (nothing recorded then): any chain of that day fails below.
+            let month = format!("anchors/{:04}/{:02}/", day.year(), u8::from(day.month()));
+            let bytes = if self.storage.list(&month).await?.contains(&name) {
+                self.storage.read(&name).await?
+            } else {
+                Vec::new()
+            };
+            for (i, line) in bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()).enumerate() {
+                match serde_json::from_slice::<Anchor>(line) {
+                    Ok(a) => {
+                        anchored.entry(a.chain).or_default().insert(a.seq, a.hash);
+                    }
+                    Err(_) => {
+                        report.first_mismatch = Some(Mismatch {
+                            chain: name.clone(),
+                            line: i as u64 + 1,
+                            record_id: None,
+                            reason: "the anchor log holds a line that is not an anchor".into(),
+                        });
+                        return Ok(report);
+                    }
+                }
+            }
+            match day.next_day() {
+                Some(next) => day = next,
+                None => break,
+            }
+        }
+        let mismatch = |chain: &str, line: u64, record_id: Option<Uuid>, reason: String| Mismatch {
+            chain: chain.to_owned(),
+            line,
+            record_id,
+            reason,
+        };
+        let mut seen = std::collections::BTreeSet::new();
+        for name in &names {
             report.chains += 1;
+            let chain_id = name.trim_end_matches(".jsonl");
+            seen.insert(chain_id.to_owned());
+            let anchors = anchored.get(chain_id);
+            let lines = self.read_chain(name).await?;
+            let count = lines.len() as u64;
             let mut prev = GENESIS.to_owned();
-            for (i, line) in self.read_chain(&name).await?.into_iter().enumerate() {
+            for (i, line) in lines.into_iter().enumerate() {
                 let line_no = i as u64 + 1;
                 let problem = match &line {
                     Err(e) => Some(e.clone()),
                     Ok(r) if r.seq != line_no => Some(format!("sequence {} where {line_no} was expected", r.seq)),
                     Ok(r) if r.prev_hash != prev => Some("its prevHash does not match the record before it".into()),
                     Ok(r) if r.compute_hash() != r.hash => Some("its content does not match its hash".into()),
-                    Ok(_) => None,
+                    Ok(r) => match anchors.and_then(|a| a.get(&r.seq)) {
+                        Some(h) if *h != r.hash => {
+                            Some("its hash differs from its anchor: the chain was rewritten".into())
+                        }
+                        Some(_) => None,
+                        // The writer may stop between the record and its anchor: only the last.
+                        None if line_no == count => None,
+                        None => Some("it has no anchor: the chain was rewritten or made up".into()),
+                    },
                 };
                 if let Some(reason) = problem {
-                    report.first_mismatch = Some(Mismatch {
-                        chain: name.clone(),
-                        line: line_no,
-                        record_id: line.as_ref().ok().map(|r| r.id),
-                        reason,
-                    });
+                    report.first_mismatch = Some(mismatch(name, line_no, line.as_ref().ok().map(|r| r.id), reason));
                     return Ok(report);
                 }
                 let record = line.expect("checked");
                 prev = record.hash;
                 report.records += 1;
             }
+            // Anchored records the chain no longer has: its tail was deleted.
+            if let Some((&last, _)) = anchors.and_then(|a| a.iter().next_back())
+                && last > count
+            {
+                report.first_mismatch = Some(mismatch(
+                    name,
+                    count + 1,
+                    None,
+                    format!(
+                        "records {} to {last} were anchored but are gone: the chain's tail was deleted",
+                        count + 1
+                    ),
+                ));
+                return Ok(report);
+            }
+        }
+        // Anchored chains that are gone altogether.
+        if let Some((chain, anchors)) = anchored.iter().find(|(c, _)| !seen.contains(*c)) {
+            report.first_mismatch = Some(mismatch(
+                chain,
+                1,
+                None,
+                format!(
+                    "{} anchored records, but the chain is gone: it was deleted",
+                    anchors.len()
+                ),
+            ));
+            return Ok(report);
+        }
+        if report.records == 0 && !allow_empty {
+            report.first_mismatch = Some(mismatch(
+                "-",
+                0,
+                None,
+                "the trail holds no record in this range (a wrong container or directory, or a deleted trail); pass --allow-empty if that is expected".into(),
+            ));
         }
         Ok(report)
     }
@@ -480,17 +610,108 @@ mod tests {
                 .unwrap();
         }
         let now = OffsetDateTime::now_utc();
-        let report = trail.verify(now - time::Duration::days(1), now).await.unwrap();
+        let report = trail.verify(now - time::Duration::days(1), now, false).await.unwrap();
         assert_eq!((report.chains, report.records, report.first_mismatch), (1, 3, None));
         // Edit the second record's ticket in place.
         let name = storage.list(&format!("{}/", day_of(now))).await.unwrap().remove(0);
         let path = dir.join(&name);
         let text = std::fs::read_to_string(&path).unwrap().replace("HELP-1", "HELP-9");
         std::fs::write(&path, text).unwrap();
-        let report = trail.verify(now - time::Duration::days(1), now).await.unwrap();
+        let report = trail.verify(now - time::Duration::days(1), now, false).await.unwrap();
         let mismatch = report.first_mismatch.unwrap();
         assert_eq!(mismatch.line, 2);
         assert!(mismatch.reason.contains("hash"), "{}", mismatch.reason);
         let _ = std::fs::remove_dir_all(dir);
+    }
+
+    /// A trail of `n` records in a fresh directory: the trail, its storage, the directory and the
+    /// path of its one chain.
+    async fn trail_with(n: u64) -> (AuditTrail, std::path::PathBuf, std::path::PathBuf) {
+        let dir = std::env::temp_dir().join(format!("audit-anchor-{}", Uuid::new_v4()));
+        let storage = Arc::new(FileStorage::new(dir.clone()));
+        let trail = AuditTrail::new(storage.clone());
+        for i in 0..n {
+            trail
+                .record(AuditEvent {
+                    caller: CallerRecord {
+                        via: "cli".into(),
+                        ..Default::default()
+                    },
+                    action: "test".into(),
+                    target: None,
+                    ticket: None,
+                    request_id: None,
+                    phase: Phase::Intent,
+                    outcome: None,
+                    details: serde_json::json!({"n": i}),
+                })
+                .await
+                .unwrap();
+        }
+        let now = OffsetDateTime::now_utc();
+        let chain = storage.list(&format!("{}/", day_of(now))).await.unwrap().remove(0);
+        let path = dir.join(chain);
+        (trail, dir, path)
+    }
+
+    async fn verdict(trail: &AuditTrail) -> Option<Mismatch> {
+        let now = OffsetDateTime::now_utc();
+        trail
+            .verify(now - time::Duration::days(1), now + time::Duration::minutes(1), false)
+            .await
+            .unwrap()
+            .first_mismatch
+    }
+
+    #[tokio::test]
+    async fn verify_finds_a_deleted_tail_a_deleted_chain_a_rewrite_and_an_empty_trail() {
+        // Untouched: every record verifies and is anchored.
+        let (trail, dir, _) = trail_with(4).await;
+        assert_eq!(verdict(&trail).await, None);
+        let _ = std::fs::remove_dir_all(dir);
+
+        // The last line removed.
+        let (trail, dir, path) = trail_with(4).await;
+        let text = std::fs::read_to_string(&path).unwrap();
+        let kept: Vec<&str> = text.lines().take(3).collect();
+        std::fs::write(&path, format!("{}\n", kept.join("\n"))).unwrap();
+        let m = verdict(&trail).await.expect("a deleted tail");
+        assert!(m.reason.contains("tail was deleted"), "{}", m.reason);
+        let _ = std::fs::remove_dir_all(dir);
+
+        // The whole chain removed.
+        let (trail, dir, path) = trail_with(3).await;
+        std::fs::remove_file(&path).unwrap();
+        let m = verdict(&trail).await.expect("a deleted chain");
+        assert!(m.reason.contains("chain is gone"), "{}", m.reason);
+        let _ = std::fs::remove_dir_all(dir);
+
+        // Rewritten with recomputed hashes: each record is valid on its own, but not anchored.
+        let (trail, dir, path) = trail_with(3).await;
+        let text = std::fs::read_to_string(&path).unwrap();
+        let mut prev = GENESIS.to_owned();
+        let mut out = String::new();
+        for line in text.lines() {
+            let mut r: AuditRecord = serde_json::from_str(line).unwrap();
+            r.details = serde_json::json!({"n": "rewritten"});
+            r.prev_hash = prev.clone();
+            r.hash = r.compute_hash();
+            prev = r.hash.clone();
+            out.push_str(&serde_json::to_string(&r).unwrap());
+            out.push('\n');
+        }
+        std::fs::write(&path, out).unwrap();
+        let m = verdict(&trail).await.expect("a rewrite");
+        assert!(m.reason.contains("rewritten"), "{}", m.reason);
+        let _ = std::fs::remove_dir_all(dir);
+
+        // Nothing at all (a wrong directory, or everything deleted).
+        let dir = std::env::temp_dir().join(format!("audit-empty-{}", Uuid::new_v4()));
+        let trail = AuditTrail::new(Arc::new(FileStorage::new(dir.clone())));
+        let m = verdict(&trail).await.expect("an empty trail");
+        assert!(m.reason.contains("no record"), "{}", m.reason);
+        let now = OffsetDateTime::now_utc();
+        let allowed = trail.verify(now - time::Duration::days(1), now, true).await.unwrap();
+        assert_eq!(allowed.first_mismatch, None);
     }
 }

@@ -30,6 +30,9 @@ pub trait AuditStorage: Send + Sync {
     async fn create(&self, name: &str) -> Result<(), StorageError>;
     /// Append `data` at `offset`, which must be the chain's current length (a conditional append).
     async fn append(&self, name: &str, offset: u64, data: &[u8]) -> Result<(), StorageError>;
+    /// Append `data` wherever the end is now, creating the blob if needed: for logs several
+    /// writers share (the anchors). Each append lands whole.
+    async fn append_shared(&self, name: &str, data: &[u8]) -> Result<(), StorageError>;
     /// Names of the chains under `prefix`.
     async fn list(&self, prefix: &str) -> Result<Vec<String>, StorageError>;
     async fn read(&self, name: &str) -> Result<Vec<u8>, StorageError>;
@@ -79,6 +82,23 @@ impl AuditStorage for FileStorage {
         if file.metadata().await.map_err(io)?.len() != offset {
             return Err(StorageError::Conflict(name.into()));
         }
+        file.write_all(data).await.map_err(io)?;
+        file.sync_data().await.map_err(io)
+    }
+
+    async fn append_shared(&self, name: &str, data: &[u8]) -> Result<(), StorageError> {
+        use tokio::io::AsyncWriteExt;
+        let path = self.root.join(name);
+        if let Some(parent) = path.parent() {
+            tokio::fs::create_dir_all(parent).await.map_err(io)?;
+        }
+        // O_APPEND: each write lands whole at the end, whoever else appends.
+        let mut file = tokio::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(&path)
+            .await
+            .map_err(io)?;
         file.write_all(data).await.map_err(io)?;
         file.sync_data().await.map_err(io)
     }
@@ -222,6 +242,29 @@ impl AuditStorage for BlobStorage {
             .await
             .map(|_| ())
             .map_err(|e| conflict_or(name, e))
+    }
+
+    async fn append_shared(&self, name: &str, data: &[u8]) -> Result<(), StorageError> {
+        let append = || async {
+            self.container
+                .blob_client(name)
+                .append_blob_client()
+                .append_block(RequestContent::from(data.to_vec()), data.len() as u64, None)
+                .await
+                .map(|_| ())
+        };
+        match append().await {
+            // No blob yet (the first record of the day): create it (another writer may have just
+            // done so), then append.
+            Err(e) if e.http_status() == Some(StatusCode::NotFound) => {
+                match self.create(name).await {
+                    Ok(()) | Err(StorageError::Conflict(_)) => {}
+                    Err(e) => return Err(e),
+                }
+                append().await.map_err(azure)
+            }
+            other => other.map_err(azure),
+        }
     }
 
     async fn list(&self, prefix: &str) -> Result<Vec<String>, StorageError> {
