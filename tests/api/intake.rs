@@ -338,11 +338,11 @@ async fn the_status_needs_the_role_and_an_unknown_id_is_404() {
     let r = app
         .client
         .get(format!("{}/api/requests/{}", app.base, uuid::Uuid::new_v4()))
-        .bearer_auth(app.token(&["Audit.Read"]))
+        .bearer_auth(app.token(&["Recovery.Tap"]))
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert_eq!(r.status(), StatusCode::FORBIDDEN, "Recovery.Request or Audit.Read is needed");
 }
 
 #[tokio::test]
