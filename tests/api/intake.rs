@@ -342,7 +342,11 @@ async fn the_status_needs_the_role_and_an_unknown_id_is_404() {
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), StatusCode::FORBIDDEN, "Recovery.Request or Audit.Read is needed");
+    assert_eq!(
+        r.status(),
+        StatusCode::FORBIDDEN,
+        "Recovery.Request or Audit.Read is needed"
+    );
 }
 
 #[tokio::test]

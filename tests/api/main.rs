@@ -16,6 +16,7 @@ mod intake;
 mod intake_attacks;
 mod intake_azurite;
 mod invocations;
+mod openapi;
 mod properties;
 mod reset;
 mod sweep;

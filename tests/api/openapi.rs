@@ -1,0 +1,47 @@
+//! `api/openapi.json`, the OpenAPI document of the whole HTTP API (the fuzzer's input, and what
+//! integrators read), held against the router: every route is documented with its method, and
+//! nothing is documented that the router does not serve. `scripts/fuzz-api` then drives the app
+//! with it (schemathesis).
+
+use std::collections::BTreeSet;
+
+use regex::Regex;
+use serde_json::Value;
+
+use crate::helpers::repo_path;
+
+#[test]
+fn the_openapi_document_lists_exactly_the_routes_the_router_serves() {
+    let router = std::fs::read_to_string(repo_path("src/host/mod.rs")).unwrap();
+    let route = Regex::new(r#"\.route\("(/api/[^"]*)",\s*(get|post|put|patch|delete)\("#).unwrap();
+    let served: BTreeSet<(String, String)> = route
+        .captures_iter(&router)
+        .map(|c| (c[2].to_owned(), c[1].to_owned()))
+        .collect();
+    assert!(served.len() >= 8, "{served:?}");
+    let doc: Value = serde_json::from_str(&std::fs::read_to_string(repo_path("api/openapi.json")).unwrap()).unwrap();
+    let documented: BTreeSet<(String, String)> = doc["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .flat_map(|(path, ops)| {
+            ops.as_object()
+                .unwrap()
+                .keys()
+                .filter(|m| ["get", "post", "put", "patch", "delete"].contains(&m.as_str()))
+                .map(move |m| (m.clone(), path.clone()))
+        })
+        .collect();
+    assert_eq!(documented, served);
+    // Every refusal the app gives is an error body with a code, and every protected operation
+    // documents 401 and 403.
+    for (method, path) in &documented {
+        let op = &doc["paths"][path][method];
+        let codes: Vec<&String> = op["responses"].as_object().unwrap().keys().collect();
+        if path != "/api/health" {
+            for needed in ["401", "403"] {
+                assert!(codes.iter().any(|c| *c == needed), "{method} {path} lacks {needed}");
+            }
+        }
+    }
+}
