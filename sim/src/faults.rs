@@ -42,6 +42,13 @@ pub struct Fault {
     /// How many matching calls it applies to.
     #[serde(default = "one")]
     pub count: u32,
+    /// Apply to every `every`-th matching call only (5: one call in five, for a load run with
+    /// a share of failures); the others pass on to the next fault or the endpoint.
+    #[serde(default = "one")]
+    pub every: u32,
+    /// Matching calls seen so far (for `every`).
+    #[serde(default, skip_deserializing)]
+    pub seen: u32,
 }
 
 fn one() -> u32 {
@@ -66,9 +73,21 @@ pub fn glob_match(pattern: &str, path: &str) -> bool {
 
 fn take_fault(state: &SimState, method: &str, path: &str) -> Option<Fault> {
     let mut faults = state.faults.lock().unwrap();
-    let idx = faults.iter().position(|f| {
-        f.count > 0 && f.method.as_deref().is_none_or(|m| m.eq_ignore_ascii_case(method)) && glob_match(&f.route, path)
-    })?;
+    let mut hit = None;
+    for (i, f) in faults.iter_mut().enumerate() {
+        let matches = f.count > 0
+            && f.method.as_deref().is_none_or(|m| m.eq_ignore_ascii_case(method))
+            && glob_match(&f.route, path);
+        if !matches {
+            continue;
+        }
+        f.seen += 1;
+        if f.seen % f.every.max(1) == 0 {
+            hit = Some(i);
+            break;
+        }
+    }
+    let idx = hit?;
     let fault = faults[idx].clone();
     faults[idx].count -= 1;
     if faults[idx].count == 0 {

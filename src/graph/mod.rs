@@ -590,20 +590,34 @@ impl GraphClient {
     /// Graph refused or failed.
     pub async fn send_mail(&self, sender: &str, message: &serde_json::Value) -> Result<(), GraphError> {
         let url = self.url("v1.0", &["users", sender, "sendMail"], &[]);
-        let token = self.token().await?;
         let body = serde_json::json!({"message": message, "saveToSentItems": false});
-        let response = self
-            .http
-            .post(url)
-            .bearer_auth(token)
-            .json(&body)
-            .send()
-            .await
-            .map_err(|e| GraphError::Unreachable(e.without_url().to_string()))?;
-        if response.status().is_success() {
-            Ok(())
-        } else {
-            Err(error_of(response).await)
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let token = self.token().await?;
+            let response = self
+                .http
+                .post(url.clone())
+                .bearer_auth(token)
+                .json(&body)
+                .send()
+                .await
+                .map_err(|e| GraphError::Unreachable(e.without_url().to_string()))?;
+            if response.status().is_success() {
+                return Ok(());
+            }
+            // A 429 was not processed: wait `Retry-After` and send again. Anything else may have
+            // been (a 503 or a timeout): never resent blindly, the caller decides.
+            if response.status().as_u16() == 429 && attempt < MAX_ATTEMPTS {
+                let wait = retry_after(&response)
+                    .unwrap_or_else(|| backoff(attempt))
+                    .max(backoff(attempt));
+                if wait <= MAX_RETRY_AFTER {
+                    tokio::time::sleep(wait).await;
+                    continue;
+                }
+            }
+            return Err(error_of(response).await);
         }
     }
 }

@@ -596,6 +596,21 @@ impl TapContext<'_> {
             Err(e) => {
                 tracing::error!(error = %e, "delivery failed; deleting the undelivered pass");
                 let deleted = self.graph.delete_tap(&user.id, &created.method.id).await.is_ok();
+                // The provider said no: a retry must start afresh (not take the pass for one that
+                // may have arrived), deleting the pass first if it is still there.
+                if let Some(journal) = journal {
+                    let fresh = if deleted {
+                        TapProgress::default()
+                    } else {
+                        TapProgress {
+                            method_id: Some(created.method.id.clone()),
+                            ..TapProgress::default()
+                        }
+                    };
+                    if let Err(e) = journal.save(&fresh).await {
+                        tracing::error!(error = %e, "the failed delivery could not be saved in the request record");
+                    }
+                }
                 let state = if deleted {
                     "the pass was deleted, so no pass is active"
                 } else {

@@ -394,3 +394,29 @@ async fn a_sender_whose_secret_does_not_exist_yet_does_not_turn_each_call_into_a
     // One read: Key Vault's challenge makes it two requests (unauthenticated 401, then with a token).
     assert!(reads <= 2, "{reads} Key Vault requests for 300 calls");
 }
+
+/// Found by the load run: a queued pass whose delivery the provider refused must be issued again
+/// on the retry, not reported as "delivery unconfirmed".
+#[tokio::test]
+async fn a_queued_pass_whose_delivery_failed_is_issued_again_on_the_retry() {
+    let (app, ..) = spawn(&[]).await;
+    app.client
+        .post(format!("{}/sim/faults", app.sim.base_url()))
+        .json(&json!({"route": "/v1.0/users/*/sendMail", "method": "POST", "status": 503, "count": 1}))
+        .send()
+        .await
+        .unwrap();
+    let (status, accepted) = app.submit(&tap_request("alex.wilber@contoso.test", "CHG-42")).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
+    let done = app.wait_final(accepted["requestId"].as_str().unwrap()).await;
+    assert_eq!(done["status"], "succeeded", "{done}");
+    assert_eq!(done["attempts"], 2, "{done}");
+    let passes: Vec<_> = app
+        .sim
+        .outbox()
+        .into_iter()
+        .filter(|m| m.subject.as_deref() == Some("Your temporary sign-in pass"))
+        .collect();
+    assert_eq!(passes.len(), 1, "one pass delivered");
+    assert_eq!(app.passes().await.len(), 1, "one pass usable");
+}

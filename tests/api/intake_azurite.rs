@@ -449,6 +449,17 @@ impl Drop for Worker {
 
 /// Start the binary as a queue worker; its stdout and stderr (debug level) go to `log`.
 fn start_worker(sim: &Simulator, azurite: &Azurite, crash_at: Option<&str>, log: &std::path::Path) -> Worker {
+    start_worker_with(sim, azurite, crash_at, log, &[])
+}
+
+/// `start_worker` with settings added.
+fn start_worker_with(
+    sim: &Simulator,
+    azurite: &Azurite,
+    crash_at: Option<&str>,
+    log: &std::path::Path,
+    extra: &[(&str, &str)],
+) -> Worker {
     let port = free_port();
     let out = std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
     let seed = sim.seed();
@@ -468,6 +479,7 @@ fn start_worker(sim: &Simulator, azurite: &Azurite, crash_at: Option<&str>, log:
         .env("SSL_CERT_FILE", &certs().ca)
         .env("RUST_LOG", "debug")
         .envs(storage_vars(azurite))
+        .envs(extra.iter().map(|(k, v)| (*k, *v)))
         .stdout(Stdio::from(out.try_clone().unwrap()))
         .stderr(Stdio::from(out));
     if let Some(step) = crash_at {
@@ -586,4 +598,214 @@ async fn a_worker_killed_while_the_provider_was_called_never_sends_a_second_pass
         pass_messages(&app.sim).is_empty(),
         "the simulated provider was never reached"
     );
+}
+
+
+// ---- The load run (benches/load.sh): not part of the test command ----
+
+/// Peak resident memory of a process, in MiB (`VmHWM`).
+fn peak_rss_mib(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|k| k.parse::<f64>().ok()))
+        })
+        .map_or(0.0, |kib| kib / 1024.0)
+}
+
+/// 2,000 intake requests (LOAD_REQUESTS) from 50 concurrent callers over Azurite, about 20% of
+/// Graph calls answered 429 or 503, the test playing the host, and the worker (the real binary)
+/// killed mid-run and replaced. Every request must end succeeded (or refused with a documented
+/// code), with exactly one pass per succeeded request. Prints p50/p99 intake latency and the
+/// binaries' peak memory.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a load run: benches/load.sh"]
+async fn load_run() {
+    let requests: usize = std::env::var("LOAD_REQUESTS").ok().and_then(|v| v.parse().ok()).unwrap_or(2000);
+    let callers = 50usize;
+    let users = requests / 2;
+    let azurite = Azurite::start_with_queue();
+    let sim = Simulator::start(seed_with_users(users), "127.0.0.1:0").await.unwrap();
+    for status in [429, 503] {
+        reqwest::Client::new()
+            .post(format!("{}/sim/faults", sim.base_url()))
+            .json(&json!({"route": "/v1.0/**", "status": status, "retryAfter": 1, "every": 10, "count": 100_000_000}))
+            .send()
+            .await
+            .unwrap();
+    }
+    let queue = queue_client(&azurite, &sim, "recovery-requests");
+    let _ = queue.create(None).await;
+    let poison = queue_client(&azurite, &sim, "recovery-requests-poison");
+    poison.create(None).await.unwrap();
+    let log = temp_dir("load-log").join("worker.log");
+    let extra = [("TAP_MAX_PER_CALLER_PER_HOUR", "10000"), ("RUST_LOG", "warn")];
+    let first = start_worker_with(&sim, &azurite, None, &log, &extra);
+    let base = Arc::new(std::sync::Mutex::new(format!("http://127.0.0.1:{}", first.port)));
+    let first_pid = first.child.id();
+    let workers = Arc::new(std::sync::Mutex::new(vec![first]));
+    let started = Instant::now();
+
+    // The callers: 50 identities, each submitting its share at once after the last answer.
+    let submitted = Arc::new(std::sync::Mutex::new(Vec::<(String, f64)>::new()));
+    let mut tasks = Vec::new();
+    for c in 0..callers {
+        let token = sim.issue_token(&mfa_recovery_sim::TokenRequest {
+            roles: vec!["Recovery.Request".into()],
+            object_id: Some(format!("a0000000-0000-4000-8000-{c:012}")),
+            ..Default::default()
+        });
+        let (base, submitted) = (base.clone(), submitted.clone());
+        tasks.push(tokio::spawn(async move {
+            let client = reqwest::Client::new();
+            for n in (c..requests).step_by(callers) {
+                let user = format!("user{:03}@contoso.test", n % users);
+                let body = tap_request(&user, &format!("LOAD{n:06}"));
+                loop {
+                    let url = format!("{}/api/requests", base.lock().unwrap().clone());
+                    let t = Instant::now();
+                    match client.post(url).bearer_auth(&token).json(&body).send().await {
+                        Ok(r) if r.status() == StatusCode::ACCEPTED => {
+                            let v: Value = r.json().await.unwrap();
+                            let ms = t.elapsed().as_secs_f64() * 1000.0;
+                            submitted.lock().unwrap().push((v["requestId"].as_str().unwrap().to_owned(), ms));
+                            break;
+                        }
+                        // The worker being replaced, or storage busy: the sender retries.
+                        _ => tokio::time::sleep(Duration::from_millis(200)).await,
+                    }
+                }
+            }
+        }));
+    }
+
+    // The host: runs the queue against whichever worker is up; replaces it halfway through.
+    let (mut invocations, mut failures, mut poisoned, mut killed) = (0usize, 0usize, 0usize, false);
+    let mut rss_first = 0.0;
+    let client = reqwest::Client::new();
+    let mut idle = 0;
+    while idle < 20 {
+        if !killed && invocations >= requests / 2 {
+            // Kill the worker mid-run (SIGKILL: no graceful end) and start another.
+            let mut w = workers.lock().unwrap();
+            rss_first = peak_rss_mib(first_pid);
+            let _ = w[0].child.kill();
+            let next = start_worker_with(&sim, &azurite, None, &log, &extra);
+            *base.lock().unwrap() = format!("http://127.0.0.1:{}", next.port);
+            w.push(next);
+            killed = true;
+        }
+        let options = QueueClientReceiveMessagesOptions {
+            number_of_messages: Some(32),
+            visibility_timeout: Some(60),
+            ..Default::default()
+        };
+        let messages = queue
+            .receive_messages(Some(options))
+            .await
+            .unwrap()
+            .into_model()
+            .unwrap()
+            .items
+            .unwrap_or_default();
+        let all_in = submitted.lock().unwrap().len() == requests;
+        if messages.is_empty() {
+            idle = if all_in { idle + 1 } else { 0 };
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            continue;
+        }
+        idle = 0;
+        let worker = base.lock().unwrap().clone();
+        let results = join_all(messages.iter().map(|m| {
+            let body = envelope(
+                m.message_text.as_deref().unwrap(),
+                m.message_id.as_deref().unwrap(),
+                m.dequeue_count.unwrap(),
+            );
+            let (client, worker) = (client.clone(), worker.clone());
+            async move { invoke(&client, &worker, "recovery-worker", body).await }
+        }))
+        .await;
+        for (m, status) in messages.iter().zip(results) {
+            invocations += 1;
+            let (id, pop) = (m.message_id.as_deref().unwrap(), m.pop_receipt.as_deref().unwrap());
+            if status.is_some_and(|s| s.is_success()) {
+                let _ = queue.delete_message(id, pop, None).await;
+                continue;
+            }
+            failures += 1;
+            if m.dequeue_count.unwrap() >= 5 {
+                let copy = QueueMessage {
+                    message_text: m.message_text.clone(),
+                };
+                poison.send_message(copy.try_into().unwrap(), None).await.unwrap();
+                let _ = queue.delete_message(id, pop, None).await;
+                let body = envelope(m.message_text.as_deref().unwrap(), id, 1);
+                let _ = invoke(&client, &worker, "recovery-poison", body).await;
+                poisoned += 1;
+            } else {
+                let _ = queue.update_message(id, pop, 1, None).await;
+            }
+        }
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let took = started.elapsed();
+
+    // Every request's end, read as an auditor.
+    let auditor = sim.issue_token(&mfa_recovery_sim::TokenRequest {
+        roles: vec!["Audit.Read".into()],
+        ..Default::default()
+    });
+    let worker = base.lock().unwrap().clone();
+    let submitted = submitted.lock().unwrap().clone();
+    let mut states: HashMap<String, usize> = HashMap::new();
+    let mut codes: HashMap<String, usize> = HashMap::new();
+    for (id, _) in &submitted {
+        let v: Value = client
+            .get(format!("{worker}/api/requests/{id}"))
+            .bearer_auth(&auditor)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let state = v["status"].as_str().unwrap_or("?").to_owned();
+        if state != "succeeded" {
+            let code = v["result"]["error"]["code"].as_str().unwrap_or("-").to_owned();
+            *codes.entry(format!("{state}:{code}")).or_default() += 1;
+        }
+        *states.entry(state).or_default() += 1;
+    }
+    let passes = pass_messages(&sim);
+    let mut per_user: HashMap<String, usize> = HashMap::new();
+    for p in &passes {
+        *per_user.entry(p.to.join(",")).or_default() += 1;
+    }
+    let mut latencies: Vec<f64> = submitted.iter().map(|(_, ms)| *ms).collect();
+    latencies.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let pct = |p: f64| latencies[((latencies.len() as f64 * p).ceil() as usize).saturating_sub(1)];
+    let faulted = sim.requests().iter().filter(|r| r.faulted).count();
+    let graph_calls = sim.requests().iter().filter(|r| r.path.starts_with("/v1.0/")).count();
+    let second_pid = workers.lock().unwrap()[1].child.id();
+    eprintln!(
+        "LOAD requests={requests} callers={callers} took={:.1}s states={states:?} not_succeeded={codes:?} \
+         passes={} graph_calls={graph_calls} faulted={faulted} ({:.1}%) invocations={invocations} failed_invocations={failures} \
+         poisoned={poisoned} intake_p50_ms={:.1} intake_p99_ms={:.1} peak_rss_mib_worker1={:.1} peak_rss_mib_worker2={:.1}",
+        took.as_secs_f64(),
+        passes.len(),
+        faulted as f64 * 100.0 / graph_calls.max(1) as f64,
+        pct(0.50),
+        pct(0.99),
+        rss_first,
+        peak_rss_mib(second_pid),
+    );
+    assert_eq!(submitted.len(), requests);
+    let succeeded = states.get("succeeded").copied().unwrap_or(0);
+    assert_eq!(passes.len(), succeeded, "exactly one pass per succeeded request");
+    assert!(per_user.values().all(|n| *n <= 2), "at most two passes per user");
 }
