@@ -13,5 +13,5 @@ cd "$(dirname "$0")/.."
 [ -x node_modules/.bin/azurite ] || npm ci --no-audit --no-fund
 release=()
 [ "${PROFILE:-debug}" = release ] && release=(--release)
-LOAD_REQUESTS=${LOAD_REQUESTS:-2000} cargo test "${release[@]}" --test api load_run -- --ignored --nocapture 2>&1 |
+LOAD_REQUESTS=${LOAD_REQUESTS:-2000} AZURITE_EXTENT_MEMORY_MB=${AZURITE_EXTENT_MEMORY_MB:-4096} cargo test "${release[@]}" --test api load_run -- --ignored --nocapture 2>&1 |
   grep -E '^LOAD|test result|panicked'

@@ -684,15 +684,14 @@ fn webhook_senders(value: Option<&str>) -> Result<Vec<WebhookSender>, ConfigErro
     Ok(senders)
 }
 
-fn audit<'a>(
+/// A blob container name from `key` (else `default`): 3 to 63 lowercase letters, digits and
+/// single hyphens, neither first nor last. The one check for every container setting.
+fn container_name<'a>(
     get: &impl Fn(&str) -> Option<&'a str>,
-    storage: Option<&StorageSettings>,
-) -> Result<AuditSettings, ConfigError> {
-    if let Some(dir) = get("AUDIT_DIR") {
-        return Ok(AuditSettings::Directory(dir.into()));
-    }
-    let container = get("AUDIT_CONTAINER").unwrap_or("audit");
-    // Container names: 3-63 lowercase letters, digits and single hyphens.
+    key: &str,
+    default: &'a str,
+) -> Result<&'a str, ConfigError> {
+    let container = get(key).unwrap_or(default);
     let valid = (3..=63).contains(&container.len())
         && container
             .bytes()
@@ -700,12 +699,24 @@ fn audit<'a>(
         && !container.starts_with('-')
         && !container.ends_with('-')
         && !container.contains("--");
-    if !valid {
-        return Err(ConfigError::new(
-            "AUDIT_CONTAINER",
+    if valid {
+        Ok(container)
+    } else {
+        Err(ConfigError::new(
+            key,
             format!("'{container}' is not a blob container name"),
-        ));
+        ))
     }
+}
+
+fn audit<'a>(
+    get: &impl Fn(&str) -> Option<&'a str>,
+    storage: Option<&StorageSettings>,
+) -> Result<AuditSettings, ConfigError> {
+    if let Some(dir) = get("AUDIT_DIR") {
+        return Ok(AuditSettings::Directory(dir.into()));
+    }
+    let container = container_name(get, "AUDIT_CONTAINER", "audit")?;
     match storage {
         Some(s) => Ok(AuditSettings::Blob {
             service_uri: s.blob_service_uri.clone(),
@@ -726,20 +737,7 @@ fn limits<'a>(
     if let Some(dir) = get("LIMITS_DIR") {
         return Ok(LimitsStore::Directory(dir.into()));
     }
-    let container = get("LIMITS_CONTAINER").unwrap_or("recovery-limits");
-    let valid = (3..=63).contains(&container.len())
-        && container
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !container.starts_with('-')
-        && !container.ends_with('-')
-        && !container.contains("--");
-    if !valid {
-        return Err(ConfigError::new(
-            "LIMITS_CONTAINER",
-            format!("'{container}' is not a blob container name"),
-        ));
-    }
+    let container = container_name(get, "LIMITS_CONTAINER", "recovery-limits")?;
     Ok(match (audit, storage) {
         (AuditSettings::Directory(dir), _) => LimitsStore::Directory(dir.join("limits")),
         (AuditSettings::Blob { .. }, Some(s)) => LimitsStore::Blob {
@@ -883,17 +881,7 @@ fn intake_settings<'a>(
     get: &impl Fn(&str) -> Option<&'a str>,
     storage: Option<&StorageSettings>,
 ) -> Result<IntakeSettings, ConfigError> {
-    let container = get("REQUESTS_CONTAINER").unwrap_or("recovery-requests");
-    if !(3..=63).contains(&container.len())
-        || !container
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-    {
-        return Err(ConfigError::new(
-            "REQUESTS_CONTAINER",
-            format!("'{container}' is not a blob container name"),
-        ));
-    }
+    let container = container_name(get, "REQUESTS_CONTAINER", "recovery-requests")?;
     let store = match (get("REQUESTS_DIR"), storage) {
         (Some(dir), _) => Some(IntakeStore::Directory(dir.into())),
         (None, Some(s)) => Some(IntakeStore::Storage {
@@ -1012,7 +1000,7 @@ fn sweep_settings<'a>(
         (Some(dir), _) => Some(SweepStore::Directory(dir.into())),
         (None, Some(s)) => Some(SweepStore::Blob {
             service_uri: s.blob_service_uri.clone(),
-            container: get("SWEEP_CONTAINER").unwrap_or("sweeps").to_owned(),
+            container: container_name(get, "SWEEP_CONTAINER", "sweeps")?.to_owned(),
         }),
         (None, None) => None,
     };

@@ -194,7 +194,19 @@ pub struct AuditTrail {
 }
 
 fn day_of(t: OffsetDateTime) -> String {
-    format!("{:04}/{:02}/{:02}", t.year(), u8::from(t.month()), t.day())
+    day_path(t.date())
+}
+
+/// `yyyy/mm/dd`, as chains and anchor logs are named.
+fn day_path(day: time::Date) -> String {
+    format!("{:04}/{:02}/{:02}", day.year(), u8::from(day.month()), day.day())
+}
+
+/// Every calendar day from `from`'s to `to`'s. The calendar's last day (9999-12-31) has no next
+/// day: the walk stops there, it never panics.
+fn days(from: OffsetDateTime, to: OffsetDateTime) -> impl Iterator<Item = time::Date> {
+    let last = to.date();
+    std::iter::successors(Some(from.date()), |d| d.next_day()).take_while(move |d| *d <= last)
 }
 
 /// One line of the anchor log: a record's place and hash, outside its chain.
@@ -293,15 +305,8 @@ impl AuditTrail {
     /// Every chain (blob) whose day is within `[from, to]`.
     async fn chains(&self, from: OffsetDateTime, to: OffsetDateTime) -> Result<Vec<String>, AuditError> {
         let mut names = Vec::new();
-        let mut day = from.date();
-        while day <= to.date() {
-            let prefix = format!("{:04}/{:02}/{:02}/", day.year(), u8::from(day.month()), day.day());
-            names.extend(self.storage.list(&prefix).await?);
-            // The last day the calendar has (9999-12-31) has no next day: stop, never panic.
-            match day.next_day() {
-                Some(next) => day = next,
-                None => break,
-            }
+        for day in days(from, to) {
+            names.extend(self.storage.list(&format!("{}/", day_path(day))).await?);
         }
         names.sort();
         Ok(names)
@@ -356,14 +361,8 @@ impl AuditTrail {
         // The anchors of every day in range, by chain.
         let mut anchored: std::collections::BTreeMap<String, std::collections::BTreeMap<u64, String>> =
             Default::default();
-        let mut day = from.date();
-        while day <= to.date() {
-            let name = anchor_log(&format!(
-                "{:04}/{:02}/{:02}",
-                day.year(),
-                u8::from(day.month()),
-                day.day()
-            ));
+        for day in days(from, to) {
+            let name = anchor_log(&day_path(day));
             // No anchor log for the day (nothing recorded then): any chain of that day fails below.
             let month = format!("anchors/{:04}/{:02}/", day.year(), u8::from(day.month()));
             let bytes = if self.storage.list(&month).await?.contains(&name) {
@@ -386,10 +385,6 @@ impl AuditTrail {
                         return Ok(report);
                     }
                 }
-            }
-            match day.next_day() {
-                Some(next) => day = next,
-                None => break,
             }
         }
         let mismatch = |chain: &str, line: u64, record_id: Option<Uuid>, reason: String| Mismatch {

@@ -338,18 +338,10 @@ impl GraphClient {
             ],
             &[],
         );
-        let token = self.token().await?;
-        let response = self
-            .http
-            .delete(url)
-            .bearer_auth(token)
-            .send()
+        // A delete is safe to repeat: throttling and 5xx are retried (an undelivered pass must go).
+        self.send_repeatable(reqwest::Method::DELETE, &url, None)
             .await
-            .map_err(|e| GraphError::Unreachable(e.to_string()))?;
-        match response.status().as_u16() {
-            200..=299 | 404 => Ok(()),
-            _ => Err(error_of(response).await),
-        }
+            .map(|_| ())
     }
 
     /// Create a TAP. It is sent once: a 429 (not processed) is retried after `Retry-After`, but

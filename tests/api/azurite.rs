@@ -74,10 +74,15 @@ fn spawn_service(service: &str, port: u16) -> Child {
             "--disableTelemetry",
             "--silent",
         ])
+        // In-memory blobs are capped (64 MiB; AZURITE_EXTENT_MEMORY_MB for the load run, whose
+        // trail and records outgrow it).
         .args(if service == "blob" {
-            &["--extentMemoryLimit", "64"][..]
+            vec![
+                "--extentMemoryLimit".to_owned(),
+                std::env::var("AZURITE_EXTENT_MEMORY_MB").unwrap_or_else(|_| "64".into()),
+            ]
         } else {
-            &[][..]
+            Vec::new()
         })
         .stdout(Stdio::null())
         .stderr(Stdio::null())

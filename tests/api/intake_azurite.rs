@@ -600,7 +600,6 @@ async fn a_worker_killed_while_the_provider_was_called_never_sends_a_second_pass
     );
 }
 
-
 // ---- The load run (benches/load.sh): not part of the test command ----
 
 /// Peak resident memory of a process, in MiB (`VmHWM`).
@@ -623,7 +622,10 @@ fn peak_rss_mib(pid: u32) -> f64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "a load run: benches/load.sh"]
 async fn load_run() {
-    let requests: usize = std::env::var("LOAD_REQUESTS").ok().and_then(|v| v.parse().ok()).unwrap_or(2000);
+    let requests: usize = std::env::var("LOAD_REQUESTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2000);
     let callers = 50usize;
     let users = requests / 2;
     let azurite = Azurite::start_with_queue();
@@ -670,7 +672,10 @@ async fn load_run() {
                         Ok(r) if r.status() == StatusCode::ACCEPTED => {
                             let v: Value = r.json().await.unwrap();
                             let ms = t.elapsed().as_secs_f64() * 1000.0;
-                            submitted.lock().unwrap().push((v["requestId"].as_str().unwrap().to_owned(), ms));
+                            submitted
+                                .lock()
+                                .unwrap()
+                                .push((v["requestId"].as_str().unwrap().to_owned(), ms));
                             break;
                         }
                         // The worker being replaced, or storage busy: the sender retries.
