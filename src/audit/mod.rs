@@ -9,8 +9,8 @@
 //!
 //! A chain alone cannot show that its last records, or the whole chain, were deleted, or that it
 //! was rewritten with fresh hashes. So every record is also **anchored**: a line `{chain, seq,
-//! hash}` appended to the day's shared anchor log (`anchors/{yyyy}/{mm}/{dd}.jsonl`, any writer
-//! appends). `audit verify` then requires every anchored record to be in its chain with the same
+//! hash}` appended to the hour's shared anchor log (`anchors/{yyyy}/{mm}/{dd}/{hh}.jsonl`, any
+//! writer appends; an hour because an append blob takes at most 50,000 appends). `audit verify` then requires every anchored record to be in its chain with the same
 //! hash (a deleted tail, a deleted chain or a rewrite breaks that) and every record but a chain's
 //! last (a writer may stop between the two appends) to be anchored; it fails on an empty trail
 //! unless told the trail may be empty. Deleting the anchors as well needs the same storage rights
@@ -217,9 +217,10 @@ struct Anchor {
     hash: String,
 }
 
-/// The anchor log of a day (`yyyy/mm/dd`).
-fn anchor_log(day: &str) -> String {
-    format!("anchors/{day}.jsonl")
+/// The anchor log of an hour: `anchors/yyyy/mm/dd/hh.jsonl`. One log an hour, because an append
+/// blob takes at most 50,000 appends: this allows 50,000 records an hour across all instances.
+fn anchor_log(t: OffsetDateTime) -> String {
+    format!("anchors/{}/{:02}.jsonl", day_of(t), t.hour())
 }
 
 /// UTC, RFC 3339, always with three decimals (`2026-11-28T09:14:03.120Z`): fixed width, so the
@@ -296,9 +297,7 @@ impl AuditTrail {
         };
         let mut anchor_line = serde_json::to_vec(&anchor).expect("anchors serialize");
         anchor_line.push(b'\n');
-        self.storage
-            .append_shared(&anchor_log(&chain.day), &anchor_line)
-            .await?;
+        self.storage.append_shared(&anchor_log(now), &anchor_line).await?;
         Ok(record)
     }
 
@@ -361,15 +360,13 @@ impl AuditTrail {
         // The anchors of every day in range, by chain.
         let mut anchored: std::collections::BTreeMap<String, std::collections::BTreeMap<u64, String>> =
             Default::default();
+        let mut logs = Vec::new();
         for day in days(from, to) {
-            let name = anchor_log(&day_path(day));
-            // No anchor log for the day (nothing recorded then): any chain of that day fails below.
-            let month = format!("anchors/{:04}/{:02}/", day.year(), u8::from(day.month()));
-            let bytes = if self.storage.list(&month).await?.contains(&name) {
-                self.storage.read(&name).await?
-            } else {
-                Vec::new()
-            };
+            // No anchor log for an hour (nothing recorded then): any chain with records then fails below.
+            logs.extend(self.storage.list(&format!("anchors/{}/", day_path(day))).await?);
+        }
+        for name in logs {
+            let bytes = self.storage.read(&name).await?;
             for (i, line) in bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()).enumerate() {
                 match serde_json::from_slice::<Anchor>(line) {
                     Ok(a) => {
