@@ -277,7 +277,8 @@ pub async fn get_request(
     // A Jira signature covers only the body, and a GET has none: it would be one constant value,
     // replayable forever. Reads take a token, or a timestamped Standard Webhooks signature.
     if !headers.contains_key(header::AUTHORIZATION) && headers.contains_key("x-hub-signature") {
-        let _ = guard(&state, &HeaderMap::new(), Role::Request, "request.read").await?;
+        let refused: Result<Caller, AuthError> = Err(AuthError::Malformed("a Jira signature on a GET"));
+        check_role(&state, &headers, Role::Request, "request.read", refused).await?;
     }
     // The submitter (Recovery.Request) or an auditor (Audit.Read).
     let authenticated = if !headers.contains_key(header::AUTHORIZATION) && state.webhooks.is_signed(&headers) {
