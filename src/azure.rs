@@ -43,7 +43,6 @@ pub fn managed_identity_with(
             transport,
             ..Default::default()
         },
-        ..Default::default()
     };
     let credential = ManagedIdentityCredential::new(Some(options))
         .map_err(|e| anyhow::anyhow!("building the managed identity credential: {e}"))?;

@@ -309,7 +309,7 @@ async fn tap(settings: Settings, args: TapArgs) -> ExitCode {
     };
     match run.await {
         Ok(issued) => {
-            println!("{}", serde_json::to_string_pretty(&issued.body()).unwrap_or_default());
+            println!("{}", serde_json::to_string_pretty(&host::answers::issued_body(&issued)).unwrap_or_default());
             ExitCode::SUCCESS
         }
         Err(e) => fail("tap", &e),
@@ -344,7 +344,7 @@ async fn reset(settings: Settings, args: ResetArgs) -> ExitCode {
     };
     match run.await {
         Ok(result) => {
-            println!("{}", serde_json::to_string_pretty(&result.body()).unwrap_or_default());
+            println!("{}", serde_json::to_string_pretty(&host::answers::reset_answer(&result).1).unwrap_or_default());
             if result.complete() {
                 ExitCode::SUCCESS
             } else {
@@ -370,8 +370,8 @@ async fn sweep(settings: Settings, args: SweepArgs) -> ExitCode {
     use std::io::IsTerminal;
     let run = async {
         let (state, _) = cli_state(settings).await?;
-        let store: std::sync::Arc<dyn crate::sweep::store::ReportStore> = match &args.out {
-            Some(dir) => std::sync::Arc::new(crate::sweep::store::DirStore::new(dir.clone())),
+        let store: std::sync::Arc<dyn crate::storage::reports::ReportStore> = match &args.out {
+            Some(dir) => std::sync::Arc::new(crate::storage::reports::DirStore::new(dir.clone())),
             None => state.sweeps.clone().ok_or_else(|| {
                 anyhow::anyhow!("no sweep storage: pass --out DIR, or set SWEEP_DIR or AzureWebJobsStorage__*")
             })?,

@@ -35,5 +35,7 @@ pub mod host;
 pub mod intake;
 pub mod recovery;
 pub mod secrets;
+pub mod storage;
 pub mod sweep;
 pub mod telemetry;
+pub mod vocab;

@@ -18,10 +18,7 @@ const TTL: Duration = Duration::from_secs(5 * 60);
 /// yet must not turn every unauthenticated request into a Key Vault read.
 const MISSING_TTL: Duration = Duration::from_secs(60);
 
-/// Key Vault could not be read. The message names the secret and the status, never a value.
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("the secrets could not be read from Key Vault: {0}")]
-pub struct SecretsUnavailable(pub String);
+pub use crate::vocab::ports::SecretsUnavailable;
 
 pub struct SecretCache {
     client: Option<SecretClient>,
@@ -102,5 +99,15 @@ impl SecretCache {
     /// Forget a cached value (a provider refused it: it may have been rotated).
     pub async fn invalidate(&self, name: &str) {
         self.cache.lock().await.remove(name);
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::vocab::ports::SecretSource for SecretCache {
+    async fn get(&self, name: &str) -> Result<Option<SecretString>, SecretsUnavailable> {
+        SecretCache::get(self, name).await
+    }
+    async fn invalidate(&self, name: &str) {
+        SecretCache::invalidate(self, name).await;
     }
 }

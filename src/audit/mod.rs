@@ -16,10 +16,10 @@
 //! unless told the trail may be empty. Deleting the anchors as well needs the same storage rights
 //! the container's immutability policy takes away.
 //!
-//! Storage is an append blob container (production, `storage::BlobStorage`) or a directory with
-//! the same layout (`dev`, `storage::FileStorage`).
+//! Storage is an append blob container (production, `crate::storage::chains::BlobStorage`) or a directory with
+//! the same layout (`dev`, `crate::storage::chains::FileStorage`).
 
-pub mod storage;
+pub use crate::storage::chains as storage;
 
 use std::sync::Arc;
 
@@ -30,7 +30,8 @@ use time::OffsetDateTime;
 use tokio::sync::Mutex;
 use uuid::Uuid;
 
-pub use storage::{AuditStorage, BlobStorage, FileStorage, StorageError};
+pub use crate::storage::StorageError;
+pub use crate::storage::chains::{AuditStorage, BlobStorage, FileStorage};
 
 /// `prev_hash` of the first record of a chain.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -70,33 +71,7 @@ impl Outcome {
     }
 }
 
-/// Who acted.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct CallerRecord {
-    /// `token`, `webhook:<sender>`, `cli`, `timer`, or `anonymous` for a refused unknown caller.
-    pub via: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub app_id: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub object_id: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub source_ip: Option<String>,
-}
-
-impl From<&crate::auth::Caller> for CallerRecord {
-    fn from(c: &crate::auth::Caller) -> Self {
-        CallerRecord {
-            via: c.via.clone(),
-            app_id: c.app_id.clone(),
-            object_id: c.object_id.clone(),
-            name: c.name.clone(),
-            source_ip: c.source_ip.map(|i| i.to_string()),
-        }
-    }
-}
+pub use crate::vocab::CallerRecord;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -519,40 +494,6 @@ pub struct Mismatch {
     pub reason: String,
 }
 
-/// Mask a phone number for a record or a response: `+1 4255550101` -> `+1 *******101`.
-pub fn mask_phone(number: &str) -> String {
-    let digits: Vec<usize> = number
-        .char_indices()
-        .filter(|(_, c)| c.is_ascii_digit())
-        .map(|(i, _)| i)
-        .collect();
-    let keep_from = digits.len().saturating_sub(3);
-    let country_end = number.find(' ').unwrap_or(0);
-    number
-        .char_indices()
-        .map(|(i, c)| {
-            let pos = digits.iter().position(|d| *d == i);
-            match pos {
-                Some(p) if p < keep_from && i > country_end => '*',
-                _ => c,
-            }
-        })
-        .collect()
-}
-
-/// Mask an email address: `adele.vance@personal.example` -> `a***e@personal.example`.
-pub fn mask_email(address: &str) -> String {
-    match address.split_once('@') {
-        Some((local, domain)) if local.chars().count() > 2 => {
-            let first = local.chars().next().unwrap_or('*');
-            let last = local.chars().last().unwrap_or('*');
-            format!("{first}***{last}@{domain}")
-        }
-        Some((_, domain)) => format!("***@{domain}"),
-        None => "***".into(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -565,14 +506,6 @@ mod tests {
             rfc3339_millis(t + time::Duration::milliseconds(120)),
             "2026-11-28T09:14:03.120Z"
         );
-    }
-
-    #[test]
-    fn phones_and_emails_are_masked() {
-        assert_eq!(mask_phone("+1 4255550101"), "+1 *******101");
-        assert_eq!(mask_phone("+14255550101"), "+********101");
-        assert_eq!(mask_email("adele.vance@personal.example"), "a***e@personal.example");
-        assert_eq!(mask_email("ab@x.test"), "***@x.test");
     }
 
     #[tokio::test]

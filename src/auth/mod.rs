@@ -291,6 +291,18 @@ pub fn source_ip(headers: &HeaderMap) -> Option<IpAddr> {
         .or_else(|| headers.get("client-ip").and_then(|v| v.to_str().ok()).and_then(parse))
 }
 
+impl From<&Caller> for crate::vocab::CallerRecord {
+    fn from(c: &Caller) -> Self {
+        crate::vocab::CallerRecord {
+            via: c.via.clone(),
+            app_id: c.app_id.clone(),
+            object_id: c.object_id.clone(),
+            name: c.name.clone(),
+            source_ip: c.source_ip.map(|i| i.to_string()),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

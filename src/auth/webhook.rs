@@ -29,16 +29,16 @@ type HmacSha256 = Hmac<Sha256>;
 /// How far a Standard Webhooks timestamp may be from now.
 pub const TOLERANCE: Duration = Duration::from_secs(5 * 60);
 
-use crate::secrets::SecretCache;
-pub use crate::secrets::SecretsUnavailable;
+pub use crate::vocab::ports::SecretsUnavailable;
+use crate::vocab::ports::SecretSource;
 
 pub struct WebhookVerifier {
     senders: Vec<WebhookSender>,
-    secrets: Arc<SecretCache>,
+    secrets: Arc<dyn SecretSource>,
 }
 
 impl WebhookVerifier {
-    pub fn new(senders: Vec<WebhookSender>, secrets: Arc<SecretCache>) -> WebhookVerifier {
+    pub fn new(senders: Vec<WebhookSender>, secrets: Arc<dyn SecretSource>) -> WebhookVerifier {
         WebhookVerifier { senders, secrets }
     }
 

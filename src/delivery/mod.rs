@@ -12,54 +12,9 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use crate::config::{EmailProvider, SmsProvider, TapSettings};
-use crate::graph::GraphClient;
-use crate::secrets::SecretCache;
+use crate::vocab::ports::{MailError, MailSender, SecretSource};
 
-/// Where a pass goes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Channel {
-    /// The user's registered mobile phone (or `mobilePhone`, by setting).
-    Sms,
-    /// The user's alternate email of record (`otherMails`), never the mailbox they cannot open.
-    Email,
-    /// The user's manager's mail, to hand the pass over in person.
-    Manager,
-}
-
-impl Channel {
-    pub fn parse(value: &str) -> Option<Channel> {
-        match value {
-            "sms" => Some(Channel::Sms),
-            "email" => Some(Channel::Email),
-            "manager" => Some(Channel::Manager),
-            _ => None,
-        }
-    }
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Channel::Sms => "sms",
-            Channel::Email => "email",
-            Channel::Manager => "manager",
-        }
-    }
-}
-
-/// An address of record for a channel.
-#[derive(Debug, Clone)]
-pub struct Address {
-    pub channel: Channel,
-    pub to: String,
-}
-
-impl Address {
-    /// The address as records and responses show it.
-    pub fn masked(&self) -> String {
-        match self.channel {
-            Channel::Sms => crate::audit::mask_phone(&self.to),
-            _ => crate::audit::mask_email(&self.to),
-        }
-    }
-}
+pub use crate::vocab::{Address, Channel};
 
 /// A message a provider accepted.
 #[derive(Debug, Clone)]
@@ -86,21 +41,21 @@ pub fn e164(number: &str) -> Option<String> {
 
 pub struct Deliverer {
     http: reqwest::Client,
-    graph: Arc<GraphClient>,
-    secrets: Arc<SecretCache>,
+    mail: Arc<dyn MailSender>,
+    secrets: Arc<dyn SecretSource>,
     settings: TapSettings,
 }
 
 impl Deliverer {
     pub fn new(
         http: reqwest::Client,
-        graph: Arc<GraphClient>,
-        secrets: Arc<SecretCache>,
+        mail: Arc<dyn MailSender>,
+        secrets: Arc<dyn SecretSource>,
         settings: TapSettings,
     ) -> Deliverer {
         Deliverer {
             http,
-            graph,
+            mail,
             secrets,
             settings,
         }
@@ -214,18 +169,13 @@ impl Deliverer {
             .mail_sender
             .as_deref()
             .ok_or(DeliveryError::NotConfigured("email (MAIL_SENDER)"))?;
-        let message = json!({
-            "subject": subject,
-            "body": {"contentType": "Text", "content": text.expose_secret()},
-            "toRecipients": [{"emailAddress": {"address": to}}],
-        });
-        match self.graph.send_mail(sender, &message).await {
+        match self.mail.send_text_mail(sender, to, subject, text).await {
             Ok(()) => Ok(Sent {
                 provider: "graph",
                 message_id: None,
             }),
-            Err(e) if e.status().is_some_and(|s| (400..500).contains(&s)) => Err(DeliveryError::Refused(e.to_string())),
-            Err(e) => Err(DeliveryError::Unavailable(e.to_string())),
+            Err(MailError::Refused(e)) => Err(DeliveryError::Refused(e)),
+            Err(MailError::Unavailable(e)) => Err(DeliveryError::Unavailable(e)),
         }
     }
 

@@ -37,6 +37,18 @@ impl GraphError {
             GraphError::Unreachable(_) => None,
         }
     }
+    /// Graph said the identity lacks a permission (403): granting it is the fix.
+    pub fn is_forbidden(&self) -> bool {
+        self.status() == Some(403)
+    }
+    /// Graph said there is no such object (404).
+    pub fn is_not_found(&self) -> bool {
+        self.status() == Some(404)
+    }
+    /// Graph refused the request as such (400), for example a method it will not delete.
+    pub fn is_bad_request(&self) -> bool {
+        self.status() == Some(400)
+    }
 }
 
 /// Retry budget for reads.
@@ -883,4 +895,28 @@ async fn error_of(response: reqwest::Response) -> GraphError {
 
 fn backoff(attempt: u32) -> Duration {
     Duration::from_millis(250 * 2u64.pow(attempt.min(5)))
+}
+
+#[async_trait::async_trait]
+impl crate::vocab::ports::MailSender for GraphClient {
+    async fn send_text_mail(
+        &self,
+        from: &str,
+        to: &str,
+        subject: &str,
+        text: &secrecy::SecretString,
+    ) -> Result<(), crate::vocab::ports::MailError> {
+        use crate::vocab::ports::MailError;
+        use secrecy::ExposeSecret;
+        let message = serde_json::json!({
+            "subject": subject,
+            "body": {"contentType": "Text", "content": text.expose_secret()},
+            "toRecipients": [{"emailAddress": {"address": to}}],
+        });
+        match self.send_mail(from, &message).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.status().is_some_and(|s| (400..500).contains(&s)) => Err(MailError::Refused(e.to_string())),
+            Err(e) => Err(MailError::Unavailable(e.to_string())),
+        }
+    }
 }

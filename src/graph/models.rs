@@ -248,13 +248,13 @@ impl AuthMethod {
                 self.phone_type.as_deref().unwrap_or("phone"),
                 self.phone_number
                     .as_deref()
-                    .map(crate::audit::mask_phone)
+                    .map(crate::vocab::mask_phone)
                     .unwrap_or_default()
             ),
             "email" => self
                 .email_address
                 .as_deref()
-                .map(crate::audit::mask_email)
+                .map(crate::vocab::mask_email)
                 .unwrap_or_default(),
             "hardwareOath" => self
                 .serial_number

@@ -59,7 +59,7 @@ impl ApiError {
             ApiError::AuditUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::DependencyUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::EntraAudit(_) => StatusCode::BAD_GATEWAY,
-            ApiError::Recovery(e) => StatusCode::from_u16(e.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            ApiError::Recovery(e) => super::answers::status_of(e.code),
             ApiError::Retry(_) | ApiError::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -75,7 +75,7 @@ impl ApiError {
             ApiError::AuditUnavailable(_) => "audit_unavailable",
             ApiError::DependencyUnavailable(_) => "dependency_unavailable",
             ApiError::EntraAudit(_) => "entra_audit_unavailable",
-            ApiError::Recovery(e) => e.code,
+            ApiError::Recovery(e) => e.code_str(),
             ApiError::Retry(_) => "retry",
             ApiError::Unexpected(_) => "internal_error",
         }

@@ -14,6 +14,7 @@ use time::OffsetDateTime;
 
 use super::AppState;
 use super::error::ApiError;
+use crate::vocab::Refusal;
 use crate::audit::{AuditEvent, AuditFilter, AuditRecord, CallerRecord, Outcome, Phase};
 use crate::auth::{AuthError, Caller, Role};
 use crate::recovery::reset::ResetRequest;
@@ -129,7 +130,7 @@ async fn refuse_request(
         ticket: None,
         request_id: None,
         phase: Phase::Outcome,
-        outcome: Some(Outcome::Refused(e.code.to_owned())),
+        outcome: Some(e.outcome()),
         details: json!({"error": e.message}),
     };
     if let Err(err) = state.audit.record(event).await {
@@ -155,7 +156,7 @@ pub async fn tap(
     match context.issue(&caller, request).await {
         Ok(issued) => {
             tracing::info!(request_id = %issued.request_id, tap_method_id = %issued.tap_method_id, channel = issued.channel.as_str(), "pass issued and delivered");
-            Ok((axum::http::StatusCode::CREATED, Json(issued.body())).into_response())
+            Ok((axum::http::StatusCode::CREATED, Json(super::answers::issued_body(&issued))).into_response())
         }
         Err(e) => Err(ApiError::Recovery(e)),
     }
@@ -183,12 +184,8 @@ pub async fn reset(
         .map_err(ApiError::Recovery)?;
     tracing::info!(request_id = %result.request_id, removed = result.removed.len(), failed = result.failed.len(), "reset finished");
     // 200 when everything was done; 502 with the same lists when something is left to do.
-    let status = if result.complete() {
-        axum::http::StatusCode::OK
-    } else {
-        axum::http::StatusCode::BAD_GATEWAY
-    };
-    Ok((status, Json(result.body())).into_response())
+    let (status, body) = super::answers::reset_answer(&result);
+    Ok((status, Json(body)).into_response())
 }
 
 /// `POST /api/requests` (a token with `Recovery.Request`, or a signed webhook): validate fully,
@@ -222,9 +219,7 @@ pub async fn submit_request(
             Err(e) => return Err(refuse_request(&state, caller, "request.submit", e).await),
         };
     let submitted = intake.submit(submission, caller.clone()).await.map_err(|e| match e {
-        crate::intake::IntakeError::KeyReused(id) => ApiError::Recovery(crate::recovery::RecoveryError::refused(
-            409,
-            "idempotency_key_reused",
+        crate::intake::IntakeError::KeyReused(id) => ApiError::Recovery(crate::recovery::RecoveryError::refused(Refusal::IdempotencyKeyReused,
             format!("request {id} was accepted for this ticket and action (or Idempotency-Key) with different content; use a new key or ticket"),
         )),
         crate::intake::IntakeError::Unavailable(e) => ApiError::DependencyUnavailable(e),
@@ -300,9 +295,7 @@ pub async fn get_request(
     .await?;
     let intake = state.intake.clone().ok_or_else(intake_off)?;
     let not_found = || {
-        ApiError::Recovery(crate::recovery::RecoveryError::refused(
-            404,
-            "request_not_found",
+        ApiError::Recovery(crate::recovery::RecoveryError::refused(Refusal::RequestNotFound,
             "no request with this id",
         ))
     };
@@ -374,7 +367,7 @@ pub async fn sweep_file(
     let mut response = data.into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,
-        HeaderValue::from_static(crate::sweep::store::content_type(&name)),
+        HeaderValue::from_static(crate::storage::reports::content_type(&name)),
     );
     response
         .headers_mut()
@@ -382,7 +375,7 @@ pub async fn sweep_file(
     Ok(response)
 }
 
-async fn latest_summary(store: &dyn crate::sweep::store::ReportStore) -> Result<Value, ApiError> {
+async fn latest_summary(store: &dyn crate::storage::reports::ReportStore) -> Result<Value, ApiError> {
     let data = store
         .get("latest.json")
         .await
@@ -396,9 +389,7 @@ fn sweeps_off() -> ApiError {
 }
 
 fn sweep_not_found() -> ApiError {
-    ApiError::Recovery(crate::recovery::RecoveryError::refused(
-        404,
-        "sweep_not_found",
+    ApiError::Recovery(crate::recovery::RecoveryError::refused(Refusal::SweepNotFound,
         "no finished sweep (run the compliance-sweep function, or mfa-recovery sweep)",
     ))
 }

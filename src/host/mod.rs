@@ -6,6 +6,7 @@
 //! `delivery`, `audit`).
 
 pub mod admin;
+pub mod answers;
 pub mod envelope;
 pub mod error;
 pub mod functions;
@@ -23,7 +24,8 @@ use axum::extract::Request;
 use axum::routing::{get, post};
 use tokio::net::TcpListener;
 
-use crate::audit::{AuditStorage, AuditTrail, BlobStorage, FileStorage};
+use crate::audit::AuditTrail;
+use crate::storage::chains::{AuditStorage, BlobStorage, FileStorage};
 use crate::auth::Authenticator;
 use crate::auth::webhook::WebhookVerifier;
 use crate::azure::AzureOverrides;
@@ -47,7 +49,7 @@ pub struct AppState {
     /// The asynchronous intake; `None` when neither storage nor `REQUESTS_DIR` is set.
     pub intake: Option<Arc<Intake>>,
     /// Where sweeps are kept; `None` when neither storage nor `SWEEP_DIR` is set.
-    pub sweeps: Option<Arc<dyn crate::sweep::store::ReportStore>>,
+    pub sweeps: Option<Arc<dyn crate::storage::reports::ReportStore>>,
     /// Whether a target is privileged (caches the API's service principal).
     pub privilege: Arc<crate::recovery::privilege::PrivilegeCheck>,
     /// Rate-limit slots.
@@ -143,9 +145,9 @@ impl AppState {
 pub fn limits_store(
     settings: &Settings,
     azure: &AzureOverrides,
-) -> anyhow::Result<Arc<dyn crate::intake::store::RecordStore>> {
+) -> anyhow::Result<Arc<dyn crate::storage::records::RecordStore>> {
     use crate::config::LimitsStore;
-    use crate::intake::store::{BlobRecords, FileRecords};
+    use crate::storage::records::{BlobRecords, FileRecords};
     Ok(match &settings.limits {
         LimitsStore::Directory(dir) => Arc::new(FileRecords::new(dir.clone())),
         LimitsStore::Blob { service_uri, container } => {
@@ -182,9 +184,9 @@ pub async fn audit_storage(settings: &Settings, azure: &AzureOverrides) -> anyho
 pub async fn sweep_store(
     settings: &Settings,
     azure: &AzureOverrides,
-) -> anyhow::Result<Option<Arc<dyn crate::sweep::store::ReportStore>>> {
+) -> anyhow::Result<Option<Arc<dyn crate::storage::reports::ReportStore>>> {
     use crate::config::SweepStore;
-    use crate::sweep::store::{BlobStore, DirStore};
+    use crate::storage::reports::{BlobStore, DirStore};
     Ok(match &settings.sweep.store {
         None => None,
         Some(SweepStore::Directory(dir)) => Some(Arc::new(DirStore::new(dir.clone()))),
@@ -205,7 +207,7 @@ async fn intake(
 ) -> anyhow::Result<Option<Arc<Intake>>> {
     use crate::config::IntakeStore;
     use crate::intake::queue::{LocalQueue, StorageQueue};
-    use crate::intake::store::{BlobRecords, FileRecords};
+    use crate::storage::records::{BlobRecords, FileRecords};
     let writeback = crate::intake::writeback::WriteBack::new(http, secrets, settings.intake.clone());
     let claim = settings.intake.claim_seconds;
     Ok(match &settings.intake.store {
@@ -218,6 +220,7 @@ async fn intake(
                 Arc::new(queue),
                 writeback,
                 claim,
+                Arc::new(answers::HttpAnswers),
                 Some(rx),
             )))
         }
@@ -239,6 +242,7 @@ async fn intake(
                 Arc::new(queue),
                 writeback,
                 claim,
+                Arc::new(answers::HttpAnswers),
                 None,
             )))
         }

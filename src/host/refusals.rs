@@ -54,7 +54,7 @@ impl RefusalTally {
             return;
         }
         let mut sorted = drained;
-        sorted.sort_by(|a, b| b.1.count.cmp(&a.1.count));
+        sorted.sort_by_key(|e| std::cmp::Reverse(e.1.count));
         let mut records: Vec<((Option<String>, String), Tally)> = Vec::new();
         let mut other: HashMap<String, Tally> = HashMap::new();
         for (i, (key, tally)) in sorted.into_iter().enumerate() {

@@ -12,8 +12,8 @@
 //! - Every step of the pass is saved before the next starts (`recovery::Journal`): a retry knows
 //!   whether the pass was created, handed to the provider, or delivered, and never sends a second.
 
-pub mod queue;
-pub mod store;
+pub use crate::storage::queue;
+pub use crate::storage::records as store;
 pub mod submission;
 pub mod writeback;
 
@@ -29,9 +29,11 @@ use uuid::Uuid;
 use crate::audit::{AuditEvent, CallerRecord, Outcome, Phase, Target, Ticket};
 use crate::recovery::reset::ResetRequest;
 use crate::recovery::tap::{TapContext, TapRequest};
-use crate::recovery::{Journal, RecoveryError, TapProgress};
+use crate::recovery::{Answer, Answers, Journal, RecoveryError, TapProgress};
+use crate::vocab::Fault;
 use queue::RequestQueue;
-use store::{RecordStore, StorageError};
+use crate::storage::records::RecordStore;
+use crate::storage::StorageError;
 pub use submission::{Action, Source, Submission};
 use writeback::WriteBack;
 
@@ -240,6 +242,8 @@ pub struct Intake {
     queue: Arc<dyn RequestQueue>,
     pub writeback: WriteBack,
     claim: time::Duration,
+    /// How an outcome reads as the synchronous API's answer (the HTTP layer's table).
+    answers: Arc<dyn crate::recovery::Answers>,
     /// `dev`: the in-process queue's receiving end, taken once by the pump.
     pub local: Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<Uuid>>>,
 }
@@ -274,6 +278,7 @@ impl Intake {
         queue: Arc<dyn RequestQueue>,
         writeback: WriteBack,
         claim_seconds: u32,
+        answers: Arc<dyn crate::recovery::Answers>,
         local: Option<tokio::sync::mpsc::UnboundedReceiver<Uuid>>,
     ) -> Intake {
         Intake {
@@ -281,6 +286,7 @@ impl Intake {
             queue,
             writeback,
             claim: time::Duration::seconds(i64::from(claim_seconds)),
+            answers,
             local: Mutex::new(local),
         }
     }
@@ -413,7 +419,7 @@ impl Intake {
             id,
             current: Mutex::new((record.clone(), etag)),
         };
-        let ran = run(context, &record, &journal).await;
+        let ran = run(context, self.answers.as_ref(), &record, &journal).await;
         let (mut record, etag) = journal.current.into_inner();
         let now = submission::now();
         record.updated_at = now;
@@ -595,8 +601,11 @@ impl Intake {
                 record.attempts
             );
             record.state = State::Failed;
-            record.status = Some(500);
-            record.result = Some(json!({"error": {"code": "retries_exhausted", "message": message}}));
+            let (status, result) = self
+                .answers
+                .render(Answer::Error(&RecoveryError::failed(Fault::RetriesExhausted, message)));
+            record.status = Some(status);
+            record.result = Some(result);
             record.finished_at = Some(now);
             record.updated_at = now;
             record.claim = None;
@@ -661,64 +670,64 @@ struct Ran {
     retry: Option<String>,
 }
 
-/// Faults a later attempt may get past; refusals and `delivery_unconfirmed` are final.
-fn retryable(e: &RecoveryError) -> bool {
-    !e.refusal && e.code != "delivery_unconfirmed" && matches!(e.status, 409 | 500..=504)
-}
-
-fn from_error(e: &RecoveryError) -> Ran {
+fn from_error(answers: &dyn Answers, e: &RecoveryError) -> Ran {
+    let (status, result) = answers.render(Answer::Error(e));
     Ran {
-        state: if e.refusal { State::Refused } else { State::Failed },
-        status: e.status,
-        result: e.body(),
-        retry: retryable(e).then(|| format!("{} ({})", e.message, e.code)),
+        state: if e.is_refusal() { State::Refused } else { State::Failed },
+        status,
+        result,
+        retry: e.worth_retry().then(|| format!("{} ({})", e.message, e.code)),
     }
 }
 
-async fn run(context: &TapContext<'_>, record: &RequestRecord, journal: &RecordJournal) -> Ran {
+async fn run(context: &TapContext<'_>, answers: &dyn Answers, record: &RequestRecord, journal: &RecordJournal) -> Ran {
     let body = record.body.to_string();
     match record.action {
         Action::Tap => {
             let request = match TapRequest::parse(&record.user, body.as_bytes()) {
                 Ok(r) => r,
-                Err(e) => return from_error(&e),
+                Err(e) => return from_error(answers, &e),
             };
             match context.issue_with(&record.caller, request, Some(journal)).await {
                 Ok(mut issued) => {
                     // A queued request never returns the pass, whatever TAP_RETURN_TO_CALLER says.
                     issued.pass = None;
+                    let (status, result) = answers.render(Answer::Issued(&issued));
                     Ran {
                         state: State::Succeeded,
-                        status: 201,
-                        result: issued.body(),
+                        status,
+                        result,
                         retry: None,
                     }
                 }
-                Err(e) => from_error(&e),
+                Err(e) => from_error(answers, &e),
             }
         }
         Action::Reset | Action::ResetTap => {
             let request = match ResetRequest::parse(&record.user, body.as_bytes()) {
                 Ok(r) => r,
-                Err(e) => return from_error(&e),
+                Err(e) => return from_error(answers, &e),
             };
             match context.reset_with(&record.caller, request, true, Some(journal)).await {
-                Ok(r) if r.complete() => Ran {
-                    state: State::Succeeded,
-                    status: 200,
-                    result: r.body(),
-                    retry: None,
-                },
                 Ok(r) => {
-                    let again = !r.failed.is_empty() || r.tap_error.as_ref().is_some_and(retryable);
+                    let (status, result) = answers.render(Answer::Reset(&r));
+                    if r.complete() {
+                        return Ran {
+                            state: State::Succeeded,
+                            status,
+                            result,
+                            retry: None,
+                        };
+                    }
+                    let again = !r.failed.is_empty() || r.tap_error.as_ref().is_some_and(RecoveryError::worth_retry);
                     Ran {
                         state: State::Failed,
-                        status: 502,
-                        result: r.body(),
-                        retry: again.then(|| "the reset is incomplete (reset_incomplete)".to_owned()),
+                        status,
+                        result,
+                        retry: again.then(|| format!("the reset is incomplete ({})", Fault::ResetIncomplete.as_str())),
                     }
                 }
-                Err(e) => from_error(&e),
+                Err(e) => from_error(answers, &e),
             }
         }
     }
@@ -761,17 +770,13 @@ impl Journal for RecordJournal {
         match self.store.replace(&name(self.id), &encode(record), etag).await {
             Ok(new) => *etag = new,
             Err(StorageError::Conflict(_)) => {
-                return Err(RecoveryError::failed(
-                    409,
-                    "claim_lost",
+                return Err(RecoveryError::failed(Fault::ClaimLost,
                     "another invocation took the request over; this one stopped",
                 ));
             }
             Err(e) => {
                 tracing::error!(error = %e, "a request step could not be saved");
-                return Err(RecoveryError::failed(
-                    503,
-                    "storage_unavailable",
+                return Err(RecoveryError::failed(Fault::StorageUnavailable,
                     "request storage is unavailable; the request will be tried again",
                 ));
             }

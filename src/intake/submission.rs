@@ -7,6 +7,7 @@ use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
+use crate::vocab::Refusal;
 use crate::config::{FieldMap, IntakeSettings, TapSettings};
 use crate::recovery::RecoveryError;
 use crate::recovery::reset::ResetRequest;
@@ -82,8 +83,8 @@ pub struct Envelope<'a> {
     pub caller: &'a str,
 }
 
-fn bad(code: &'static str, message: impl Into<String>) -> RecoveryError {
-    RecoveryError::refused(400, code, message)
+fn bad(code: Refusal, message: impl Into<String>) -> RecoveryError {
+    RecoveryError::refused(code, message)
 }
 
 /// Parse and validate; every problem is a 400 (or 422) the sender can act on, and nothing is kept.
@@ -97,9 +98,9 @@ pub fn parse(
     tap: &TapSettings,
 ) -> Result<Submission, RecoveryError> {
     let value: Value =
-        serde_json::from_slice(body).map_err(|_| bad("invalid_request", "the body is not valid JSON"))?;
+        serde_json::from_slice(body).map_err(|_| bad(Refusal::InvalidRequest, "the body is not valid JSON"))?;
     let Value::Object(object) = value else {
-        return Err(bad("invalid_request", "the body must be a JSON object"));
+        return Err(bad(Refusal::InvalidRequest, "the body must be a JSON object"));
     };
     let (action, user, inner, source) = if object.contains_key("sys_id") && object.contains_key("number") {
         servicenow(&object, &intake.servicenow_fields)?
@@ -120,13 +121,12 @@ pub fn parse(
             let reset = ResetRequest::parse(&user, bytes.as_bytes())?;
             match (action, reset.tap.is_some()) {
                 (Action::ResetTap, false) => {
-                    return Err(bad(
-                        "invalid_request",
+                    return Err(bad(Refusal::InvalidRequest,
                         "reset+tap needs tap: {delivery: {channel}} (or the channel field of the ticket)",
                     ));
                 }
                 (Action::Reset, true) => {
-                    return Err(bad("invalid_request", "a reset with a pass is the action reset+tap"));
+                    return Err(bad(Refusal::InvalidRequest, "a reset with a pass is the action reset+tap"));
                 }
                 _ => reset.verification,
             }
@@ -136,8 +136,7 @@ pub fn parse(
     let idempotency_key = match envelope.idempotency_key {
         Some(key) if crate::recovery::text_ok(key, 200) => format!("key:{}:{key}", envelope.caller),
         Some(_) => {
-            return Err(bad(
-                "invalid_request",
+            return Err(bad(Refusal::InvalidRequest,
                 "Idempotency-Key must be 1 to 200 printable characters",
             ));
         }
@@ -175,15 +174,15 @@ fn own(mut object: Map<String, Value>, intake: &IntakeSettings) -> Result<Parsed
     let action = object
         .remove("action")
         .and_then(|a| a.as_str().and_then(Action::parse))
-        .ok_or_else(|| bad("invalid_request", format!("action is required. Expected {expected}")))?;
+        .ok_or_else(|| bad(Refusal::InvalidRequest, format!("action is required. Expected {expected}")))?;
     let user = match object.remove("user") {
         Some(Value::String(u)) if !u.trim().is_empty() => u,
-        _ => return Err(bad("invalid_request", format!("user is required. Expected {expected}"))),
+        _ => return Err(bad(Refusal::InvalidRequest, format!("user is required. Expected {expected}"))),
     };
     let callback_url = match object.remove("callbackUrl") {
         None | Some(Value::Null) => None,
         Some(Value::String(url)) => Some(check_callback(&url, intake)?),
-        Some(_) => return Err(bad("invalid_request", "callbackUrl must be a URL")),
+        Some(_) => return Err(bad(Refusal::InvalidRequest, "callbackUrl must be a URL")),
     };
     let ticket = object
         .get("ticket")
@@ -206,19 +205,17 @@ fn own(mut object: Map<String, Value>, intake: &IntakeSettings) -> Result<Parsed
 /// A callback goes only to an allowed host over https (no request can point us at an internal
 /// address).
 fn check_callback(url: &str, intake: &IntakeSettings) -> Result<String, RecoveryError> {
-    let parsed = url::Url::parse(url).map_err(|_| bad("invalid_request", "callbackUrl is not an absolute URL"))?;
+    let parsed = url::Url::parse(url).map_err(|_| bad(Refusal::InvalidRequest, "callbackUrl is not an absolute URL"))?;
     let host = parsed.host_str().unwrap_or_default().to_ascii_lowercase();
     let loopback = matches!(host.as_str(), "127.0.0.1" | "localhost");
     let scheme_ok = parsed.scheme() == "https" || (parsed.scheme() == "http" && loopback);
     if !scheme_ok || !intake.callback_hosts.contains(&host) {
-        return Err(bad(
-            "callback_not_allowed",
+        return Err(bad(Refusal::CallbackNotAllowed,
             "callbackUrl must be https and its host listed in CALLBACK_ALLOWED_HOSTS",
         ));
     }
     if intake.callback_secret.is_none() {
-        return Err(bad(
-            "callback_not_allowed",
+        return Err(bad(Refusal::CallbackNotAllowed,
             "callbacks are not configured (CALLBACK_SIGNING_SECRET)",
         ));
     }
@@ -242,7 +239,7 @@ fn field(object: &Map<String, Value>, path: &str) -> Option<String> {
     let text = match current {
         Value::String(s) => s.clone(),
         Value::Number(n) => n.to_string(),
-        Value::Array(items) => return items.first().and_then(|v| text_of(v)),
+        Value::Array(items) => return items.first().and_then(text_of),
         other => return text_of(other),
     };
     Some(text).filter(|t| !t.trim().is_empty())
@@ -270,8 +267,7 @@ fn from_fields(
 ) -> Result<(Action, String, Value), RecoveryError> {
     let get = |name: &str| map.get(name).and_then(|path| field(object, path));
     let missing = |name: &str| {
-        bad(
-            "invalid_request",
+        bad(Refusal::InvalidRequest,
             format!(
                 "the {system} payload has no {name} (field '{}'; map it in {}_FIELDS)",
                 map.get(name).map_or("", String::as_str),
@@ -281,8 +277,7 @@ fn from_fields(
     };
     let action_text = get("action").ok_or_else(|| missing("action"))?;
     let action = Action::parse(&action_text).ok_or_else(|| {
-        bad(
-            "invalid_request",
+        bad(Refusal::InvalidRequest,
             format!("the {system} action must be tap, reset or reset+tap"),
         )
     })?;
@@ -299,8 +294,7 @@ fn from_fields(
     let lifetime = match get("lifetimeMinutes") {
         None => None,
         Some(v) => Some(v.trim().parse::<u32>().map_err(|_| {
-            bad(
-                "invalid_request",
+            bad(Refusal::InvalidRequest,
                 format!("the {system} lifetime '{v}' is not a number of minutes"),
             )
         })?),
@@ -332,10 +326,10 @@ fn from_fields(
 fn servicenow(object: &Map<String, Value>, map: &FieldMap) -> Result<Parsed, RecoveryError> {
     let text = |k: &str| object.get(k).and_then(text_of);
     let sys_id = text("sys_id").filter(|s| s.len() == 32 && s.bytes().all(|b| b.is_ascii_hexdigit()));
-    let sys_id = sys_id.ok_or_else(|| bad("invalid_request", "sys_id must be the record's 32-character sys_id"))?;
+    let sys_id = sys_id.ok_or_else(|| bad(Refusal::InvalidRequest, "sys_id must be the record's 32-character sys_id"))?;
     let number = text("number")
         .filter(|n| crate::recovery::text_ok(n, 64))
-        .ok_or_else(|| bad("invalid_request", "number (the ticket number) is required"))?;
+        .ok_or_else(|| bad(Refusal::InvalidRequest, "number (the ticket number) is required"))?;
     let (action, user, body) = from_fields(object, map, "servicenow", &number, None)?;
     Ok((
         action,
@@ -367,7 +361,7 @@ fn jira(issue: &Map<String, Value>, map: &FieldMap) -> Result<Parsed, RecoveryEr
         .get("key")
         .and_then(Value::as_str)
         .filter(|k| crate::recovery::text_ok(k, 64))
-        .ok_or_else(|| bad("invalid_request", "issue.key is required"))?
+        .ok_or_else(|| bad(Refusal::InvalidRequest, "issue.key is required"))?
         .to_owned();
     let url = issue.get("self").and_then(Value::as_str).map(str::to_owned);
     let (action, user, body) = from_fields(issue, map, "jira", &key, url)?;

@@ -17,7 +17,7 @@ use sha2::Sha256;
 
 use super::RequestRecord;
 use crate::config::IntakeSettings;
-use crate::secrets::SecretCache;
+use crate::vocab::ports::SecretSource;
 
 #[derive(Debug, thiserror::Error)]
 pub enum WriteBackError {
@@ -45,14 +45,14 @@ impl Target {
 
 pub struct WriteBack {
     http: reqwest::Client,
-    secrets: Arc<SecretCache>,
+    secrets: Arc<dyn SecretSource>,
     settings: IntakeSettings,
     /// Waits between attempts (tests shorten them).
     backoff: Vec<Duration>,
 }
 
 impl WriteBack {
-    pub fn new(http: reqwest::Client, secrets: Arc<SecretCache>, settings: IntakeSettings) -> WriteBack {
+    pub fn new(http: reqwest::Client, secrets: Arc<dyn SecretSource>, settings: IntakeSettings) -> WriteBack {
         WriteBack {
             http,
             secrets,

@@ -20,7 +20,7 @@ use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::intake::store::{RecordStore, StorageError};
+use crate::storage::records::{RecordStore, StorageError};
 
 /// Why a slot could not be reserved.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -173,7 +173,7 @@ impl Limits {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::intake::store::FileRecords;
+    use crate::storage::records::FileRecords;
 
     fn limits() -> (Limits, std::path::PathBuf) {
         let dir = std::env::temp_dir().join(format!("limits-unit-{}", Uuid::new_v4()));

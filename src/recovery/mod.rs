@@ -6,28 +6,27 @@ pub mod privilege;
 pub mod reset;
 pub mod tap;
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
-/// A refusal or failure with the documented code a caller can act on.
+pub use crate::vocab::{ErrorCode, Fault, Refusal};
+
+/// A refusal or failure with the documented code a caller can act on. Which HTTP status it
+/// answers is the HTTP layer's business (`host::error::status_of`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
 pub struct RecoveryError {
-    pub status: u16,
-    pub code: &'static str,
+    pub code: ErrorCode,
     pub message: String,
-    /// Whether the error is a refusal by a rule (`refused` in the audit trail) or a fault (`failed`).
-    pub refusal: bool,
     /// Seconds after which the same request may succeed (`Retry-After` of a 429).
     pub retry_after: Option<u64>,
 }
 
 impl RecoveryError {
-    pub fn refused(status: u16, code: &'static str, message: impl Into<String>) -> Self {
+    /// A rule said no (`refused` in the audit trail).
+    pub fn refused(code: Refusal, message: impl Into<String>) -> Self {
         Self {
-            status,
-            code,
+            code: ErrorCode::Refused(code),
             message: message.into(),
-            refusal: true,
             retry_after: None,
         }
     }
@@ -37,18 +36,47 @@ impl RecoveryError {
         self.retry_after = Some(seconds);
         self
     }
-    pub fn failed(status: u16, code: &'static str, message: impl Into<String>) -> Self {
+    /// Something failed (`failed` in the audit trail).
+    pub fn failed(code: Fault, message: impl Into<String>) -> Self {
         Self {
-            status,
-            code,
+            code: ErrorCode::Failed(code),
             message: message.into(),
-            refusal: false,
             retry_after: None,
         }
     }
-    pub fn body(&self) -> Value {
-        json!({"error": {"code": self.code, "message": self.message}})
+    /// Whether a rule refused (rather than something failing).
+    pub fn is_refusal(&self) -> bool {
+        self.code.is_refusal()
     }
+    /// Whether a queued request should be tried again: a fault another attempt may get past.
+    pub fn worth_retry(&self) -> bool {
+        matches!(self.code, ErrorCode::Failed(f) if f.worth_retry())
+    }
+    /// The documented code, as text.
+    pub fn code_str(&self) -> &'static str {
+        self.code.as_str()
+    }
+    /// The outcome the audit trail records for this error.
+    pub fn outcome(&self) -> crate::audit::Outcome {
+        if self.is_refusal() {
+            crate::audit::Outcome::Refused(self.code_str().to_owned())
+        } else {
+            crate::audit::Outcome::Failed(self.code_str().to_owned())
+        }
+    }
+}
+
+/// What a recovery came to, for whoever renders answers (the HTTP layer).
+pub enum Answer<'a> {
+    Issued(&'a tap::Issued),
+    Reset(&'a reset::ResetResult),
+    Error(&'a RecoveryError),
+}
+
+/// Renders an outcome as the synchronous API answers it: its status and body. The intake keeps
+/// these in a request record; the HTTP layer implements it (`host::answers`).
+pub trait Answers: Send + Sync {
+    fn render(&self, answer: Answer<'_>) -> (u16, Value);
 }
 
 /// Parse a request body at the edge; `expected` names the fields for the caller. serde's message
@@ -59,7 +87,7 @@ pub(crate) fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8], expected: 
             serde_json::error::Category::Data => e.to_string(),
             _ => "the body is not valid JSON".into(),
         };
-        RecoveryError::refused(400, "invalid_request", format!("{what}. Expected {expected}"))
+        RecoveryError::refused(Refusal::InvalidRequest, format!("{what}. Expected {expected}"))
     })
 }
 

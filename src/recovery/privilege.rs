@@ -23,6 +23,7 @@ use tokio::sync::OnceCell;
 use uuid::Uuid;
 
 use super::RecoveryError;
+use crate::vocab::Fault;
 use crate::graph::models::{DirectoryObject, RoleInstance};
 use crate::graph::{GraphClient, GraphError};
 
@@ -72,18 +73,14 @@ struct ApiObjects {
 fn read_failed(what: &'static str, permission: &'static str) -> impl Fn(GraphError) -> RecoveryError {
     move |e| {
         tracing::error!(error = %e, what, "a read the privilege check needs failed; refusing");
-        if e.status() == Some(403) {
-            RecoveryError::failed(
-                503,
-                "permission_missing",
+        if e.is_forbidden() {
+            RecoveryError::failed(Fault::PermissionMissing,
                 format!(
                     "Microsoft Graph refused to read {what}, so the service cannot tell whether the user is privileged and changed nothing. Grant the function app's identity {permission} (docs/deploy.md)."
                 ),
             )
         } else {
-            RecoveryError::failed(
-                503,
-                "privilege_check_unavailable",
+            RecoveryError::failed(Fault::PrivilegeCheckUnavailable,
                 format!(
                     "Microsoft Graph could not be read ({what}), so the service cannot tell whether the user is privileged and changed nothing. Try again later."
                 ),
@@ -301,9 +298,7 @@ impl PrivilegeCheck {
                     .await
                     .map_err(read_failed("this API's service principal", APP_READ))?;
                 let (service_principal, app_id) = found.ok_or_else(|| {
-                    RecoveryError::failed(
-                        503,
-                        "privilege_check_unavailable",
+                    RecoveryError::failed(Fault::PrivilegeCheckUnavailable,
                         format!(
                             "no service principal in the tenant has the name {} (AUTH_AUDIENCE), so the holders of this API's app roles cannot be read; nothing was changed",
                             self.api_name

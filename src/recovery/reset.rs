@@ -13,6 +13,7 @@ use uuid::Uuid;
 
 use super::tap::{TapContext, TapRequest, TicketBody, VerificationBody, check_verification};
 use super::{Journal, RecoveryError, text_ok};
+use crate::vocab::{Fault, Refusal};
 use crate::audit::{AuditEvent, CallerRecord, Outcome, Phase, Target, Ticket};
 use crate::graph::models::{AuthMethod, UserRef};
 
@@ -52,15 +53,15 @@ pub struct ResetRequest {
     pub verification: Option<VerificationBody>,
 }
 
-fn bad(code: &'static str, message: impl Into<String>) -> RecoveryError {
-    RecoveryError::refused(400, code, message)
+fn bad(code: Refusal, message: impl Into<String>) -> RecoveryError {
+    RecoveryError::refused(code, message)
 }
 
 impl ResetRequest {
     /// # Errors
     /// A 400 the caller can fix.
     pub fn parse(user: &str, body: &[u8]) -> Result<ResetRequest, RecoveryError> {
-        let parsed_user = UserRef::parse(user).map_err(|e| bad("invalid_user", e))?;
+        let parsed_user = UserRef::parse(user).map_err(|e| bad(Refusal::InvalidUser, e))?;
         let body: ResetBody = super::parse_body(
             body,
             "{ticket: {system, id}, reason, scope?, methods?, revokeSessions?, allowEmpty?, tap?, verification?}",
@@ -69,12 +70,11 @@ impl ResetRequest {
             None | Some("portal") => Scope::Portal,
             Some("all") => Scope::All,
             Some("methods") => Scope::Methods,
-            Some(_) => return Err(bad("invalid_request", "scope must be portal, all or methods")),
+            Some(_) => return Err(bad(Refusal::InvalidRequest, "scope must be portal, all or methods")),
         };
         let methods = body.methods.unwrap_or_default();
         if (scope == Scope::Methods) == methods.is_empty() {
-            return Err(bad(
-                "invalid_request",
+            return Err(bad(Refusal::InvalidRequest,
                 "methods (a list of method ids) goes with scope \"methods\", and only with it",
             ));
         }
@@ -94,15 +94,13 @@ impl ResetRequest {
                 Some(TapRequest::parse(user, Value::Object(t).to_string().as_bytes())?)
             }
             Some(_) => {
-                return Err(bad(
-                    "invalid_request",
+                return Err(bad(Refusal::InvalidRequest,
                     "tap must be an object like the tap function's body",
                 ));
             }
         };
         if !text_ok(&body.ticket.system, 32) || !text_ok(&body.ticket.id, 64) || !text_ok(&body.reason, 500) {
-            return Err(bad(
-                "invalid_request",
+            return Err(bad(Refusal::InvalidRequest,
                 "ticket.system, ticket.id and reason are required",
             ));
         }
@@ -131,7 +129,8 @@ pub struct ResetResult {
     pub failed: Vec<Value>,
     pub remaining: Vec<Value>,
     pub sessions_revoked: bool,
-    pub tap: Option<Value>,
+    /// The pass issued with the reset (`reset+tap`).
+    pub tap: Option<super::tap::Issued>,
     pub tap_error: Option<RecoveryError>,
     pub notified: Vec<String>,
     /// A retry that found the removals done and the pass already sent by an earlier attempt.
@@ -141,31 +140,6 @@ pub struct ResetResult {
 impl ResetResult {
     pub fn complete(&self) -> bool {
         self.failed.is_empty() && self.tap_error.is_none()
-    }
-
-    pub fn body(&self) -> Value {
-        let mut body = json!({
-            "requestId": self.request_id, "userId": self.user_id,
-            "removed": self.removed, "failed": self.failed, "remaining": self.remaining,
-            "sessionsRevoked": self.sessions_revoked, "notified": self.notified,
-        });
-        if let Some(t) = &self.tap {
-            body["tap"] = t.clone();
-        }
-        if self.resumed {
-            body["resumed"] = json!(true);
-            body["note"] = json!(
-                "an earlier attempt removed the methods and sent the pass; this attempt only finished the request"
-            );
-        }
-        if let Some(e) = &self.tap_error {
-            body["tap"] = e.body();
-        }
-        if !self.complete() {
-            body["error"] = json!({"code": "reset_incomplete",
-                "message": "not everything was done; the lists say what was removed, what failed and what is left. Send the same request again to finish."});
-        }
-        body
     }
 }
 
@@ -253,8 +227,7 @@ impl TapContext<'_> {
         let outcome = match &result {
             Ok(r) if r.complete() => Outcome::Succeeded,
             Ok(_) => Outcome::Failed("reset_incomplete".into()),
-            Err(e) if e.refusal => Outcome::Refused(e.code.to_owned()),
-            Err(e) => Outcome::Failed(e.code.to_owned()),
+            Err(e) => e.outcome(),
         };
         match &result {
             Ok(r) => {
@@ -263,7 +236,7 @@ impl TapContext<'_> {
                 details["sessionsRevoked"] = json!(r.sessions_revoked);
                 details["notified"] = json!(r.notified);
                 if let Some(t) = &r.tap {
-                    details["tapMethodId"] = t["tapMethodId"].clone();
+                    details["tapMethodId"] = json!(t.tap_method_id);
                 }
             }
             Err(e) => details["error"] = json!(e.message),
@@ -292,9 +265,7 @@ impl TapContext<'_> {
         journal: Option<&dyn Journal>,
     ) -> Result<ResetResult, RecoveryError> {
         if request.tap.is_some() && !may_tap {
-            return Err(RecoveryError::refused(
-                403,
-                "forbidden",
+            return Err(RecoveryError::refused(Refusal::Forbidden,
                 "a pass in the same call needs the Recovery.Tap role too",
             ));
         }
@@ -312,7 +283,7 @@ impl TapContext<'_> {
             match self.issue_with(caller, clone_tap(tap), journal).await {
                 Ok(issued) => {
                     result.user_id = Some(issued.user_id);
-                    result.tap = Some(issued.body());
+                    result.tap = Some(issued);
                 }
                 Err(e) => result.tap_error = Some(e),
             }
@@ -337,9 +308,7 @@ impl TapContext<'_> {
         let (user, memberships) = self.find_target(caller, &request.user, target, details).await?;
         let graph_failed = |e: crate::graph::GraphError| {
             tracing::error!(error = %e, "Graph call failed");
-            RecoveryError::failed(
-                503,
-                "graph_unavailable",
+            RecoveryError::failed(Fault::GraphUnavailable,
                 "Microsoft Graph could not be reached; nothing was removed. Try again later.",
             )
         };
@@ -398,9 +367,7 @@ impl TapContext<'_> {
             .filter(|m| !planned.iter().any(|p| p.id.eq_ignore_ascii_case(&m.id)))
             .collect();
         if prepared.is_none() && left.is_empty() && !request.allow_empty {
-            return Err(RecoveryError::refused(
-                409,
-                "would_leave_no_method",
+            return Err(RecoveryError::refused(Refusal::WouldLeaveNoMethod,
                 "the reset would leave the user with no sign-in method, so anyone with the password could register their own. Add a pass (\"tap\": {\"delivery\": {\"channel\": …}}), or send \"allowEmpty\": true once a Conditional Access policy protects registering security information (docs/reset.md)",
             ));
         }
@@ -408,9 +375,7 @@ impl TapContext<'_> {
         // The user is told what was removed: the notice connector must work before anything is.
         self.deliverer.ready_notices().await.map_err(|e| {
             tracing::error!(error = %e, "the notice connector is not ready");
-            RecoveryError::failed(
-                503,
-                "notice_unavailable",
+            RecoveryError::failed(Fault::NoticeUnavailable,
                 format!("notices cannot be sent ({e}), so nothing was removed"),
             )
         })?;
@@ -438,9 +403,7 @@ impl TapContext<'_> {
             })
             .await
             .map_err(|_| {
-                RecoveryError::failed(
-                    503,
-                    "audit_unavailable",
+                RecoveryError::failed(Fault::AuditUnavailable,
                     "the audit trail is unavailable, so nothing was changed; try again later",
                 )
             })?;
@@ -459,7 +422,7 @@ impl TapContext<'_> {
                     .map(|_| ())
             } else {
                 match self.graph.delete_method(&user.id, method).await {
-                    Err(e) if method.kind() == "phone" && e.status() == Some(400) => {
+                    Err(e) if method.kind() == "phone" && e.is_bad_request() => {
                         // The default phone cannot go while another method could be default:
                         // move the default to another method still there, then try once more.
                         let next = methods
@@ -519,9 +482,9 @@ impl TapContext<'_> {
         // user must not be left without a way in.
         if let Some((tap, prepared)) = prepared {
             match self.issue_prepared(caller, &tap, tap_id, prepared, journal).await {
-                Ok(issued) => result.tap = Some(issued.body()),
+                Ok(issued) => result.tap = Some(issued),
                 Err(e) => {
-                    tracing::error!(code = e.code, "the reset removed methods but its pass failed");
+                    tracing::error!(code = e.code_str(), "the reset removed methods but its pass failed");
                     result.tap_error = Some(RecoveryError {
                         message: format!(
                             "{} The methods listed in \"removed\" are gone: issue a pass now (POST /api/users/{}/tap) so the user is not left without a way in.",
@@ -576,7 +539,7 @@ impl TapContext<'_> {
                 .send_notice(&address, "Your sign-in methods were reset", &text)
                 .await
             {
-                Ok(_) => notified.push(crate::audit::mask_email(&address)),
+                Ok(_) => notified.push(crate::vocab::mask_email(&address)),
                 Err(e) => tracing::warn!(error = %e, "a notice could not be sent"),
             }
         }

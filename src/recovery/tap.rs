@@ -22,6 +22,7 @@ use uuid::Uuid;
 use super::limits::Limits;
 use super::privilege::PrivilegeCheck;
 use super::{Delivered, Journal, RecoveryError, TapProgress, text_ok};
+use crate::vocab::{Fault, Refusal};
 use crate::audit::{AuditEvent, AuditFilter, AuditTrail, CallerRecord, Outcome, Phase, Target, Ticket};
 use crate::config::TapSettings;
 use crate::delivery::{Address, Channel, Deliverer};
@@ -78,8 +79,8 @@ pub struct TapRequest {
     pub verification: Option<VerificationBody>,
 }
 
-fn bad(code: &'static str, message: impl Into<String>) -> RecoveryError {
-    RecoveryError::refused(400, code, message)
+fn bad(code: Refusal, message: impl Into<String>) -> RecoveryError {
+    RecoveryError::refused(code, message)
 }
 
 impl TapRequest {
@@ -88,27 +89,25 @@ impl TapRequest {
     /// # Errors
     /// `invalid_request`, `address_not_allowed`, `invalid_user`.
     pub fn parse(user: &str, body: &[u8]) -> Result<TapRequest, RecoveryError> {
-        let user = UserRef::parse(user).map_err(|e| bad("invalid_user", e))?;
+        let user = UserRef::parse(user).map_err(|e| bad(Refusal::InvalidUser, e))?;
         let body: TapBody = super::parse_body(
             body,
             "{delivery: {channel}, ticket: {system, id}, reason, lifetimeMinutes?, usableOnce?, verification?}",
         )?;
         if !body.delivery.other.is_empty() {
-            return Err(bad(
-                "address_not_allowed",
+            return Err(bad(Refusal::AddressNotAllowed,
                 "a pass goes only to an address of record; remove everything but delivery.channel",
             ));
         }
         let channel = Channel::parse(&body.delivery.channel)
-            .ok_or_else(|| bad("invalid_request", "delivery.channel must be sms, email or manager"))?;
+            .ok_or_else(|| bad(Refusal::InvalidRequest, "delivery.channel must be sms, email or manager"))?;
         if !text_ok(&body.ticket.system, 32) || !text_ok(&body.ticket.id, 64) {
-            return Err(bad(
-                "invalid_request",
+            return Err(bad(Refusal::InvalidRequest,
                 "ticket.system (up to 32 characters) and ticket.id (up to 64) are required",
             ));
         }
         if !text_ok(&body.reason, 500) {
-            return Err(bad("invalid_request", "reason is required (up to 500 characters)"));
+            return Err(bad(Refusal::InvalidRequest, "reason is required (up to 500 characters)"));
         }
         Ok(TapRequest {
             user,
@@ -145,29 +144,6 @@ pub struct Issued {
     pub pass: Option<SecretString>,
 }
 
-impl Issued {
-    pub fn body(&self) -> Value {
-        let fmt = &time::format_description::well_known::Rfc3339;
-        let mut body = json!({
-            "requestId": self.request_id,
-            "userId": self.user_id,
-            "tapMethodId": self.tap_method_id,
-            "startDateTime": self.start.format(fmt).unwrap_or_default(),
-            "expiresAt": self.expires_at.format(fmt).unwrap_or_default(),
-            "usableOnce": self.usable_once,
-            "delivery": {"channel": self.channel.as_str(), "to": self.to_masked, "provider": self.provider, "messageId": self.message_id},
-            "notified": self.notified,
-        });
-        if let Some(warning) = &self.warning {
-            body["warning"] = json!(warning);
-        }
-        if let Some(pass) = &self.pass {
-            body["temporaryAccessPass"] = json!(pass.expose_secret());
-        }
-        body
-    }
-}
-
 /// Everything issuing a pass needs.
 pub struct TapContext<'a> {
     pub graph: &'a GraphClient,
@@ -191,9 +167,7 @@ pub(crate) struct Prepared {
 
 fn graph_failed(e: impl std::fmt::Display) -> RecoveryError {
     tracing::error!(error = %e, "Graph call failed");
-    RecoveryError::failed(
-        503,
-        "graph_unavailable",
+    RecoveryError::failed(Fault::GraphUnavailable,
         "Microsoft Graph could not be reached or refused the call; nothing was changed. Try again later.",
     )
 }
@@ -202,9 +176,7 @@ impl TapContext<'_> {
     async fn record(&self, event: AuditEvent) -> Result<(), RecoveryError> {
         self.audit.record(event).await.map(|_| ()).map_err(|e| {
             tracing::error!(error = %e, "audit record failed");
-            RecoveryError::failed(
-                503,
-                "audit_unavailable",
+            RecoveryError::failed(Fault::AuditUnavailable,
                 "the audit trail is unavailable, so nothing was changed; try again later",
             )
         })
@@ -279,8 +251,7 @@ impl TapContext<'_> {
         };
         let outcome = match &result {
             Ok(_) => Outcome::Succeeded,
-            Err(e) if e.refusal => Outcome::Refused(e.code.to_owned()),
-            Err(e) => Outcome::Failed(e.code.to_owned()),
+            Err(e) => e.outcome(),
         };
         if let Err(e) = &result {
             details["error"] = json!(e.message);
@@ -356,16 +327,12 @@ impl TapContext<'_> {
     ) -> Result<Prepared, RecoveryError> {
         let s = self.settings;
         if user.account_enabled == Some(false) {
-            return Err(RecoveryError::refused(
-                409,
-                "user_disabled",
+            return Err(RecoveryError::refused(Refusal::UserDisabled,
                 "the account is disabled; enable it before issuing a pass",
             ));
         }
         if !user.is_member() {
-            return Err(RecoveryError::refused(
-                409,
-                "user_is_guest",
+            return Err(RecoveryError::refused(Refusal::UserIsGuest,
                 "Temporary Access Passes cannot be issued to guests",
             ));
         }
@@ -373,18 +340,14 @@ impl TapContext<'_> {
             && let (Some(manager), Some(me)) = (&user.manager, &caller.object_id)
             && manager.id.eq_ignore_ascii_case(me)
         {
-            return Err(RecoveryError::refused(
-                403,
-                "caller_is_manager",
+            return Err(RecoveryError::refused(Refusal::CallerIsManager,
                 "the manager channel hands the pass to the user's manager, who is the caller here; another agent must send it, or choose sms or email",
             ));
         }
         // The tenant's policy and scope.
         let policy = self.graph.tap_policy().await.map_err(graph_failed)?;
         if !policy.is_enabled() {
-            return Err(RecoveryError::refused(
-                409,
-                "policy_disabled",
+            return Err(RecoveryError::refused(Refusal::PolicyDisabled,
                 "the tenant's Temporary Access Pass policy is disabled",
             ));
         }
@@ -402,9 +365,7 @@ impl TapContext<'_> {
             .iter()
             .any(|t| groups.contains(&t.id.to_ascii_lowercase()));
         if !included || excluded {
-            return Err(RecoveryError::refused(
-                409,
-                "user_out_of_scope",
+            return Err(RecoveryError::refused(Refusal::UserOutOfScope,
                 "the user is not in the scope of the tenant's Temporary Access Pass policy",
             ));
         }
@@ -420,9 +381,7 @@ impl TapContext<'_> {
             .lifetime_minutes
             .unwrap_or_else(|| s.default_lifetime_minutes.clamp(low, high.max(low)));
         if low > high || lifetime < low || lifetime > high {
-            return Err(RecoveryError::refused(
-                422,
-                "lifetime_out_of_range",
+            return Err(RecoveryError::refused(Refusal::LifetimeOutOfRange,
                 format!(
                     "for {} delivery the lifetime must be {low} to {high} minutes (tenant policy and channel limit)",
                     request.channel.as_str()
@@ -431,9 +390,7 @@ impl TapContext<'_> {
         }
         let usable_once = request.usable_once.unwrap_or(true);
         if !usable_once && (policy.is_usable_once || !s.allow_multi_use) {
-            return Err(RecoveryError::refused(
-                422,
-                "multi_use_not_allowed",
+            return Err(RecoveryError::refused(Refusal::MultiUseNotAllowed,
                 "only one-time passes are allowed",
             ));
         }
@@ -444,9 +401,7 @@ impl TapContext<'_> {
         // worse than none.
         self.deliverer.ready(request.channel).await.map_err(|e| {
             tracing::error!(error = %e, "the delivery connector is not ready");
-            RecoveryError::failed(
-                503,
-                "delivery_unavailable",
+            RecoveryError::failed(Fault::DeliveryUnavailable,
                 format!(
                     "the {} connector is not available ({e}); no pass was created",
                     request.channel.as_str()
@@ -457,17 +412,13 @@ impl TapContext<'_> {
         // an address an attacker changed would go unnoticed.
         let notice_to = notice_recipients(&user, &address);
         if notice_to.is_empty() {
-            return Err(RecoveryError::refused(
-                422,
-                "no_notice_recipient",
+            return Err(RecoveryError::refused(Refusal::NoNoticeRecipient,
                 "nobody can be told about the pass: the user has no mailbox, alternate email or manager with mail besides the address the pass would go to. Add one, or choose another channel",
             ));
         }
         self.deliverer.ready_notices().await.map_err(|e| {
             tracing::error!(error = %e, "the notice connector is not ready");
-            RecoveryError::failed(
-                503,
-                "notice_unavailable",
+            RecoveryError::failed(Fault::NoticeUnavailable,
                 format!("notices cannot be sent ({e}), so no pass was created"),
             )
         })?;
@@ -531,9 +482,7 @@ impl TapContext<'_> {
             Ok(c) => c,
             Err(CreateTapError::Refused(e)) => {
                 tracing::warn!(error = %e, "Graph refused the TAP");
-                return Err(RecoveryError::refused(
-                    409,
-                    "graph_refused",
+                return Err(RecoveryError::refused(Refusal::GraphRefused,
                     "Microsoft Graph refused to create the pass (check the TAP policy and the user's scope)",
                 ));
             }
@@ -548,9 +497,7 @@ impl TapContext<'_> {
                 } else {
                     "a pass may exist for the user: delete it in the admin center"
                 };
-                return Err(RecoveryError::failed(
-                    502,
-                    "tap_outcome_unknown",
+                return Err(RecoveryError::failed(Fault::TapOutcomeUnknown,
                     format!("the pass could not be confirmed; {state}. Try again."),
                 ));
             }
@@ -616,9 +563,7 @@ impl TapContext<'_> {
                 } else {
                     "the pass could not be deleted: delete it in the admin center"
                 };
-                return Err(RecoveryError::failed(
-                    502,
-                    "delivery_failed",
+                return Err(RecoveryError::failed(Fault::DeliveryFailed,
                     format!("the pass could not be delivered ({e}); {state}"),
                 ));
             }
@@ -680,7 +625,7 @@ impl TapContext<'_> {
             .get_user(&request.user)
             .await
             .map_err(graph_failed)?
-            .ok_or_else(|| RecoveryError::refused(404, "user_not_found", "no such user"))?;
+            .ok_or_else(|| RecoveryError::refused(Refusal::UserNotFound, "no such user"))?;
         *target = Target {
             object_id: Some(user.id.to_string()),
             upn: Some(user.user_principal_name.clone()),
@@ -691,9 +636,7 @@ impl TapContext<'_> {
         details["resumed"] = json!(true);
         let Some(delivered) = &earlier.delivered else {
             let fmt = &time::format_description::well_known::Rfc3339;
-            return Err(RecoveryError::failed(
-                502,
-                "delivery_unconfirmed",
+            return Err(RecoveryError::failed(Fault::DeliveryUnconfirmed,
                 format!(
                     "the service stopped while the pass was being sent, so it may or may not have arrived; it was not sent again. It stays valid until {} UTC. If the user did not receive it, submit a new request: its pass replaces this one.",
                     expires_at.format(fmt).unwrap_or_default()
@@ -738,7 +681,7 @@ impl TapContext<'_> {
     ) -> Result<(), RecoveryError> {
         let delete = |id: String| async move {
             match self.graph.delete_tap(user, &id).await {
-                Err(e) if e.status() != Some(404) => Err(graph_failed(e)),
+                Err(e) if !e.is_not_found() => Err(graph_failed(e)),
                 _ => Ok(()),
             }
         };
@@ -787,7 +730,7 @@ impl TapContext<'_> {
         removing: &[crate::graph::models::AuthMethod],
     ) -> Result<Address, RecoveryError> {
         let none = |what: &str| {
-            RecoveryError::refused(422, "no_address_of_record", format!("the user has no {what} of record"))
+            RecoveryError::refused(Refusal::NoAddressOfRecord, format!("the user has no {what} of record"))
         };
         let to = match channel {
             Channel::Sms if self.settings.sms_from_attribute => {
@@ -798,9 +741,7 @@ impl TapContext<'_> {
                     .iter()
                     .any(|m| m.kind() == "phone" && m.phone_type.as_deref() == Some("mobile")) =>
             {
-                return Err(RecoveryError::refused(
-                    422,
-                    "no_address_of_record",
+                return Err(RecoveryError::refused(Refusal::NoAddressOfRecord,
                     "the reset removes the registered mobile phone the pass would go to; choose email or manager, or keep the mobile phone (scope \"methods\")",
                 ));
             }
@@ -856,7 +797,7 @@ impl TapContext<'_> {
                 .send_notice(address, "A Temporary Access Pass was issued for your account", &text)
                 .await
             {
-                Ok(_) => notified.push(crate::audit::mask_email(address)),
+                Ok(_) => notified.push(crate::vocab::mask_email(address)),
                 Err(e) => tracing::warn!(error = %e, "a notice could not be sent"),
             }
         }
@@ -898,18 +839,14 @@ pub(crate) fn check_verification(
         return Ok(());
     }
     let v = verification.ok_or_else(|| {
-        RecoveryError::refused(
-            400,
-            "verification_required",
+        RecoveryError::refused(Refusal::VerificationRequired,
             "verification {method, verifiedBy, verifiedAt} is required",
         )
     })?;
     // A queued request is judged as of when it was accepted, not when a worker got to it.
     let age = as_of.unwrap_or_else(OffsetDateTime::now_utc) - v.verified_at;
     if age > time::Duration::minutes(i64::from(s.verification_max_age_minutes)) || age < -time::Duration::minutes(2) {
-        return Err(RecoveryError::refused(
-            422,
-            "verification_stale",
+        return Err(RecoveryError::refused(Refusal::VerificationStale,
             format!(
                 "the verification must be from the last {} minutes",
                 s.verification_max_age_minutes
@@ -922,9 +859,7 @@ pub(crate) fn check_verification(
 }
 
 fn audit_down() -> RecoveryError {
-    RecoveryError::failed(
-        503,
-        "audit_unavailable",
+    RecoveryError::failed(Fault::AuditUnavailable,
         "the audit trail is unavailable, so nothing was changed; try again later",
     )
 }
@@ -972,7 +907,7 @@ impl TapContext<'_> {
             .get_user(user)
             .await
             .map_err(graph_failed)?
-            .ok_or_else(|| RecoveryError::refused(404, "user_not_found", "no such user"))?;
+            .ok_or_else(|| RecoveryError::refused(Refusal::UserNotFound, "no such user"))?;
         *target = Target {
             object_id: Some(user.id.to_string()),
             upn: Some(user.user_principal_name.clone()),
@@ -983,9 +918,7 @@ impl TapContext<'_> {
             .as_deref()
             .is_some_and(|me| me.eq_ignore_ascii_case(&user.id.to_string()))
         {
-            return Err(RecoveryError::refused(
-                403,
-                "self_recovery_forbidden",
+            return Err(RecoveryError::refused(Refusal::SelfRecoveryForbidden,
                 "a caller cannot recover its own account; ask another agent",
             ));
         }
@@ -995,12 +928,12 @@ impl TapContext<'_> {
             .await
             .map_err(|e| {
                 tracing::error!(error = %e, "the target's memberships could not be read; refusing");
-                let (code, message) = if e.status() == Some(403) {
-                    ("permission_missing", "Microsoft Graph refused to read the user's group and role memberships, so the service cannot tell whether the user is privileged and changed nothing. Grant the function app's identity User.Read.All (docs/deploy.md).")
+                let (code, message) = if e.is_forbidden() {
+                    (Fault::PermissionMissing, "Microsoft Graph refused to read the user's group and role memberships, so the service cannot tell whether the user is privileged and changed nothing. Grant the function app's identity User.Read.All (docs/deploy.md).")
                 } else {
-                    ("privilege_check_unavailable", "Microsoft Graph could not be read (the user's memberships), so the service cannot tell whether the user is privileged and changed nothing. Try again later.")
+                    (Fault::PrivilegeCheckUnavailable, "Microsoft Graph could not be read (the user's memberships), so the service cannot tell whether the user is privileged and changed nothing. Try again later.")
                 };
-                RecoveryError::failed(503, code, message)
+                RecoveryError::failed(code, message)
             })?;
         if let Some(privilege) = self.privilege.find(self.graph, &user.id, &memberships).await? {
             tracing::warn!(
@@ -1009,9 +942,7 @@ impl TapContext<'_> {
                 "the target is privileged; refusing"
             );
             details["privilege"] = privilege.detail();
-            return Err(RecoveryError::refused(
-                403,
-                "target_protected",
+            return Err(RecoveryError::refused(Refusal::TargetProtected,
                 "the user holds or is eligible for an administrative role, is in a protected group, or holds a role of this service; a person with the Privileged Authentication Administrator role must do this",
             ));
         }
@@ -1088,13 +1019,11 @@ fn caller_limit(action: &str, caller: &CallerRecord, per_hour: u32) -> super::li
 fn limit_refused(e: super::limits::LimitError, what: String) -> RecoveryError {
     match e {
         super::limits::LimitError::Exceeded { retry_after } => {
-            RecoveryError::refused(429, "rate_limited", what).with_retry_after(retry_after.as_secs())
+            RecoveryError::refused(Refusal::RateLimited, what).with_retry_after(retry_after.as_secs())
         }
         super::limits::LimitError::Unavailable(cause) => {
             tracing::error!(%cause, "the rate-limit store is unavailable; refusing");
-            RecoveryError::failed(
-                503,
-                "rate_limit_unavailable",
+            RecoveryError::failed(Fault::RateLimitUnavailable,
                 "the rate-limit store is unavailable, so nothing was changed; try again later",
             )
         }

@@ -13,7 +13,7 @@
 
 pub mod classify;
 pub mod report;
-pub mod store;
+pub use crate::storage::reports as store;
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
@@ -29,7 +29,8 @@ use crate::config::SweepSettings;
 use crate::delivery::Deliverer;
 use crate::graph::GraphClient;
 use classify::{Assessment, Finding, Registration, Risk};
-use store::{ReportStore, StorageError};
+use crate::storage::reports::ReportStore;
+use crate::storage::StorageError;
 
 /// Counters over the whole tenant: the only state that grows with the run, and it does not grow
 /// with the tenant.

@@ -7,7 +7,8 @@ use serde_json::{Value, json};
 
 use super::Checkpoint;
 use super::classify::{Risk, describe};
-use super::store::{ReportStore, StorageError};
+use crate::storage::StorageError;
+use crate::storage::reports::ReportStore;
 
 fn rfc3339(t: Option<time::OffsetDateTime>) -> String {
     t.and_then(|t| {

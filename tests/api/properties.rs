@@ -172,7 +172,8 @@ fn user() -> impl Strategy<Value = String> {
 }
 
 fn clean_refusal(e: &mfa_recovery::recovery::RecoveryError) -> bool {
-    (400..=422).contains(&e.status) && !e.code.is_empty() && !e.message.is_empty()
+    let status = mfa_recovery::host::answers::status_of(e.code).as_u16();
+    e.is_refusal() && (400..=422).contains(&status) && !e.code_str().is_empty() && !e.message.is_empty()
 }
 
 fn settings() -> Settings {

@@ -13,7 +13,7 @@ use azure_storage_blob::models::{BlobClientUploadOptions, BlockBlobClientCommitB
 use tokio::io::AsyncWriteExt;
 use url::Url;
 
-pub use crate::audit::StorageError;
+pub use super::StorageError;
 
 /// A file being written piece by piece.
 #[async_trait]
@@ -111,7 +111,7 @@ pub struct BlobStore {
     container: Arc<BlobContainerClient>,
 }
 
-use crate::audit::storage::{azure, container_client, create_container};
+use super::{azure, container_client, create_container};
 
 impl BlobStore {
     /// # Errors

@@ -1,6 +1,7 @@
 //! Where audit chains are kept: append blobs in Azure Blob Storage (with the managed identity),
 //! or a directory with the same layout for `mfa-recovery dev`.
 
+
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -10,18 +11,12 @@ use azure_core::http::{RequestContent, StatusCode, Transport};
 use azure_storage_blob::models::{
     AppendBlobClientAppendBlockOptions, AppendBlobClientCreateOptions, BlobContainerClientListBlobsOptions,
 };
-use azure_storage_blob::{BlobContainerClient, BlobContainerClientOptions};
+use azure_storage_blob::BlobContainerClient;
 use futures::TryStreamExt;
 use url::Url;
 
-#[derive(Debug, thiserror::Error)]
-pub enum StorageError {
-    /// The blob exists already, or another writer appended first.
-    #[error("{0}: a conditional write was refused")]
-    Conflict(String),
-    #[error("{0}")]
-    Unavailable(String),
-}
+pub use super::StorageError;
+use super::{azure, conflict_or, container_client, create_container};
 
 /// Append-only storage of named chains.
 #[async_trait]
@@ -125,56 +120,9 @@ impl AuditStorage for FileStorage {
     }
 }
 
-/// A client for the container `{service_uri}/{container}`, with the app's client options. Shared
-/// by the audit trail, the request records and the sweeps.
-///
-/// # Errors
-/// The URL is not usable with a credential (not https).
-pub fn container_client(
-    service_uri: &Url,
-    container: &str,
-    credential: Arc<dyn TokenCredential>,
-    transport: Option<Transport>,
-) -> Result<BlobContainerClient, StorageError> {
-    let mut url = service_uri.clone();
-    url.path_segments_mut()
-        .map_err(|_| StorageError::Unavailable("bad blob URL".into()))?
-        .pop_if_empty()
-        .push(container);
-    let options = BlobContainerClientOptions {
-        client_options: crate::azure::client_options(transport),
-        ..Default::default()
-    };
-    BlobContainerClient::new(url, Some(credential), Some(options)).map_err(azure)
-}
-
-/// Create the container if it does not exist (the templates create it; this covers a fresh
-/// account). Called on first use, when a write finds no container.
-///
-/// # Errors
-/// Storage is unreachable or refuses the identity.
-pub async fn create_container(container: &BlobContainerClient) -> Result<(), StorageError> {
-    match container.create(None).await {
-        Ok(_) => Ok(()),
-        Err(e) if e.http_status() == Some(StatusCode::Conflict) => Ok(()),
-        Err(e) => Err(azure(e)),
-    }
-}
-
 /// Append blobs in one container, through azure_storage_blob and an Entra token credential.
 pub struct BlobStorage {
     container: BlobContainerClient,
-}
-
-pub(crate) fn azure(e: azure_core::Error) -> StorageError {
-    StorageError::Unavailable(format!("blob storage: {e}"))
-}
-
-pub(crate) fn conflict_or(name: &str, e: azure_core::Error) -> StorageError {
-    match e.http_status() {
-        Some(StatusCode::Conflict | StatusCode::PreconditionFailed) => StorageError::Conflict(name.into()),
-        _ => azure(e),
-    }
 }
 
 impl BlobStorage {

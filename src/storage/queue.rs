@@ -15,7 +15,7 @@ use tokio::sync::mpsc;
 use url::Url;
 use uuid::Uuid;
 
-use super::store::StorageError;
+use super::StorageError;
 
 #[async_trait]
 pub trait RequestQueue: Send + Sync {

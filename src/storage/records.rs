@@ -13,7 +13,7 @@ use azure_storage_blob::models::BlobClientUploadOptions;
 use sha2::{Digest, Sha256};
 use url::Url;
 
-pub use crate::audit::StorageError;
+pub use super::StorageError;
 
 /// A record as read: its bytes and the version to make the next write conditional on.
 #[derive(Debug, Clone)]
@@ -105,7 +105,7 @@ pub struct BlobRecords {
     container: BlobContainerClient,
 }
 
-use crate::audit::storage::{azure, conflict_or, container_client, create_container};
+use super::{azure, conflict_or, container_client, create_container};
 
 impl BlobRecords {
     /// # Errors

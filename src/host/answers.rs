@@ -1,0 +1,151 @@
+//! What the HTTP API answers for each outcome of a recovery: the one table from documented error
+//! codes to HTTP statuses, and the response bodies. The intake keeps these answers in its request
+//! records (`resultStatus`, `result`) through the `Answers` trait, so a queued request reads
+//! exactly as the synchronous call would have answered.
+
+use axum::http::StatusCode;
+use secrecy::ExposeSecret;
+use serde_json::{Value, json};
+
+use crate::recovery::reset::ResetResult;
+use crate::recovery::tap::Issued;
+use crate::recovery::{Answer, Answers, RecoveryError};
+use crate::vocab::{ErrorCode, Fault, Refusal};
+
+/// The status each documented code answers.
+pub fn status_of(code: ErrorCode) -> StatusCode {
+    match code {
+        ErrorCode::Refused(r) => match r {
+            Refusal::InvalidRequest
+            | Refusal::InvalidUser
+            | Refusal::AddressNotAllowed
+            | Refusal::CallbackNotAllowed
+            | Refusal::VerificationRequired => StatusCode::BAD_REQUEST,
+            Refusal::CallerIsManager
+            | Refusal::SelfRecoveryForbidden
+            | Refusal::Forbidden
+            | Refusal::TargetProtected => StatusCode::FORBIDDEN,
+            Refusal::RequestNotFound | Refusal::SweepNotFound | Refusal::UserNotFound => StatusCode::NOT_FOUND,
+            Refusal::IdempotencyKeyReused
+            | Refusal::UserDisabled
+            | Refusal::UserIsGuest
+            | Refusal::PolicyDisabled
+            | Refusal::UserOutOfScope
+            | Refusal::GraphRefused
+            | Refusal::WouldLeaveNoMethod => StatusCode::CONFLICT,
+            Refusal::VerificationStale
+            | Refusal::LifetimeOutOfRange
+            | Refusal::MultiUseNotAllowed
+            | Refusal::NoAddressOfRecord
+            | Refusal::NoNoticeRecipient => StatusCode::UNPROCESSABLE_ENTITY,
+            Refusal::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+        },
+        ErrorCode::Failed(f) => match f {
+            Fault::TapOutcomeUnknown | Fault::DeliveryFailed | Fault::DeliveryUnconfirmed | Fault::ResetIncomplete => {
+                StatusCode::BAD_GATEWAY
+            }
+            Fault::ClaimLost => StatusCode::CONFLICT,
+            Fault::RetriesExhausted => StatusCode::INTERNAL_SERVER_ERROR,
+            Fault::GraphUnavailable
+            | Fault::AuditUnavailable
+            | Fault::DeliveryUnavailable
+            | Fault::NoticeUnavailable
+            | Fault::PermissionMissing
+            | Fault::PrivilegeCheckUnavailable
+            | Fault::RateLimitUnavailable
+            | Fault::StorageUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+        },
+    }
+}
+
+/// `{"error": {"code", "message"}}`.
+pub fn error_body(e: &RecoveryError) -> Value {
+    json!({"error": {"code": e.code_str(), "message": e.message}})
+}
+
+/// The body of `201 Created` for an issued pass. The pass itself only when the procedure kept it
+/// (`TAP_RETURN_TO_CALLER` on a synchronous call).
+pub fn issued_body(issued: &Issued) -> Value {
+    let fmt = &time::format_description::well_known::Rfc3339;
+    let mut body = json!({
+        "requestId": issued.request_id,
+        "userId": issued.user_id,
+        "tapMethodId": issued.tap_method_id,
+        "startDateTime": issued.start.format(fmt).unwrap_or_default(),
+        "expiresAt": issued.expires_at.format(fmt).unwrap_or_default(),
+        "usableOnce": issued.usable_once,
+        "delivery": {"channel": issued.channel.as_str(), "to": issued.to_masked, "provider": issued.provider, "messageId": issued.message_id},
+        "notified": issued.notified,
+    });
+    if let Some(warning) = &issued.warning {
+        body["warning"] = json!(warning);
+    }
+    if let Some(pass) = &issued.pass {
+        body["temporaryAccessPass"] = json!(pass.expose_secret());
+    }
+    body
+}
+
+/// A reset: `200` when everything was done, `502` with the same lists when something is left.
+pub fn reset_answer(result: &ResetResult) -> (StatusCode, Value) {
+    let mut body = json!({
+        "requestId": result.request_id, "userId": result.user_id,
+        "removed": result.removed, "failed": result.failed, "remaining": result.remaining,
+        "sessionsRevoked": result.sessions_revoked, "notified": result.notified,
+    });
+    if let Some(t) = &result.tap {
+        body["tap"] = issued_body(t);
+    }
+    if result.resumed {
+        body["resumed"] = json!(true);
+        body["note"] = json!(
+            "an earlier attempt removed the methods and sent the pass; this attempt only finished the request"
+        );
+    }
+    if let Some(e) = &result.tap_error {
+        body["tap"] = error_body(e);
+    }
+    if result.complete() {
+        return (StatusCode::OK, body);
+    }
+    let incomplete = RecoveryError::failed(
+        Fault::ResetIncomplete,
+        "not everything was done; the lists say what was removed, what failed and what is left. Send the same request again to finish.",
+    );
+    body["error"] = error_body(&incomplete)["error"].clone();
+    (status_of(incomplete.code), body)
+}
+
+/// The answers as the HTTP API gives them, for the intake's request records.
+pub struct HttpAnswers;
+
+impl Answers for HttpAnswers {
+    fn render(&self, answer: Answer<'_>) -> (u16, Value) {
+        let (status, body) = match answer {
+            Answer::Issued(i) => (StatusCode::CREATED, issued_body(i)),
+            Answer::Reset(r) => reset_answer(r),
+            Answer::Error(e) => (status_of(e.code), error_body(e)),
+        };
+        (status.as_u16(), body)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_has_a_status_a_client_can_branch_on() {
+        for code in ErrorCode::all() {
+            let status = status_of(code);
+            if code.is_refusal() {
+                assert!(status.is_client_error(), "{code} answers {status}");
+            } else {
+                assert!(
+                    status.is_server_error() || status == StatusCode::CONFLICT,
+                    "{code} answers {status}"
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,77 @@
+//! Storage: the one place that talks to Azure Blob Storage (and its directory twin for `dev`).
+//!
+//! - `chains`: append-only chains for the audit trail (append blobs; conditional appends);
+//! - `records`: JSON documents written only conditionally (request records, rate-limit slots);
+//! - `reports`: the sweep's files (block blobs, streamed);
+//! - `queue`: the intake's queue (Azure Queue Storage, or a channel in `dev`).
+//!
+//! This module imports nothing of the crate but `azure` (the SDK's client options); the audit
+//! trail, the intake, the limits and the sweep use it, never each other's plumbing.
+
+pub mod chains;
+pub mod queue;
+pub mod records;
+pub mod reports;
+
+use std::sync::Arc;
+
+use azure_core::credentials::TokenCredential;
+use azure_core::http::{StatusCode, Transport};
+use azure_storage_blob::{BlobContainerClient, BlobContainerClientOptions};
+use url::Url;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// The blob exists already, or another writer appended first.
+    #[error("{0}: a conditional write was refused")]
+    Conflict(String),
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+/// A client for the container `{service_uri}/{container}`, with the app's client options. Shared
+/// by the audit trail, the request records and the sweeps.
+///
+/// # Errors
+/// The URL is not usable with a credential (not https).
+pub fn container_client(
+    service_uri: &Url,
+    container: &str,
+    credential: Arc<dyn TokenCredential>,
+    transport: Option<Transport>,
+) -> Result<BlobContainerClient, StorageError> {
+    let mut url = service_uri.clone();
+    url.path_segments_mut()
+        .map_err(|_| StorageError::Unavailable("bad blob URL".into()))?
+        .pop_if_empty()
+        .push(container);
+    let options = BlobContainerClientOptions {
+        client_options: crate::azure::client_options(transport),
+        ..Default::default()
+    };
+    BlobContainerClient::new(url, Some(credential), Some(options)).map_err(azure)
+}
+
+/// Create the container if it does not exist (the templates create it; this covers a fresh
+/// account). Called on first use, when a write finds no container.
+///
+/// # Errors
+/// Storage is unreachable or refuses the identity.
+pub async fn create_container(container: &BlobContainerClient) -> Result<(), StorageError> {
+    match container.create(None).await {
+        Ok(_) => Ok(()),
+        Err(e) if e.http_status() == Some(StatusCode::Conflict) => Ok(()),
+        Err(e) => Err(azure(e)),
+    }
+}
+
+pub fn azure(e: azure_core::Error) -> StorageError {
+    StorageError::Unavailable(format!("blob storage: {e}"))
+}
+
+pub fn conflict_or(name: &str, e: azure_core::Error) -> StorageError {
+    match e.http_status() {
+        Some(StatusCode::Conflict | StatusCode::PreconditionFailed) => StorageError::Conflict(name.into()),
+        _ => azure(e),
+    }
+}

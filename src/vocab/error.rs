@@ -1,0 +1,155 @@
+//! The documented error codes (`docs/api.md`, `api/openapi.json`), as types: a `Refusal` is a
+//! rule saying no (the same request is refused again until something changes; audited
+//! `refused`); a `Fault` is something that failed (audited `failed`; a later attempt may get
+//! past it). Which HTTP status each answers is the HTTP layer's table (`host::error`), not theirs.
+
+macro_rules! codes {
+    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident => $code:literal,)* }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum $name {
+            $($(#[$vmeta])* $variant,)*
+        }
+        impl $name {
+            /// Every code, for the tables that must cover them all.
+            pub const ALL: &'static [$name] = &[$($name::$variant,)*];
+            /// The code as callers and the audit trail see it.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $code,)*
+                }
+            }
+        }
+    };
+}
+
+codes!(
+    /// A rule said no.
+    Refusal {
+        InvalidRequest => "invalid_request",
+        InvalidUser => "invalid_user",
+        /// The body names an address: passes go to addresses of record only.
+        AddressNotAllowed => "address_not_allowed",
+        CallbackNotAllowed => "callback_not_allowed",
+        VerificationRequired => "verification_required",
+        VerificationStale => "verification_stale",
+        IdempotencyKeyReused => "idempotency_key_reused",
+        RequestNotFound => "request_not_found",
+        SweepNotFound => "sweep_not_found",
+        UserNotFound => "user_not_found",
+        UserDisabled => "user_disabled",
+        UserIsGuest => "user_is_guest",
+        /// The manager channel would hand the pass to the caller.
+        CallerIsManager => "caller_is_manager",
+        SelfRecoveryForbidden => "self_recovery_forbidden",
+        /// The caller lacks the role for what the request asks.
+        Forbidden => "forbidden",
+        TargetProtected => "target_protected",
+        PolicyDisabled => "policy_disabled",
+        UserOutOfScope => "user_out_of_scope",
+        LifetimeOutOfRange => "lifetime_out_of_range",
+        MultiUseNotAllowed => "multi_use_not_allowed",
+        NoAddressOfRecord => "no_address_of_record",
+        NoNoticeRecipient => "no_notice_recipient",
+        /// Graph refused to create the pass (its policy or the user's state).
+        GraphRefused => "graph_refused",
+        WouldLeaveNoMethod => "would_leave_no_method",
+        RateLimited => "rate_limited",
+    }
+);
+
+codes!(
+    /// Something failed; nothing (more) was changed.
+    Fault {
+        GraphUnavailable => "graph_unavailable",
+        AuditUnavailable => "audit_unavailable",
+        DeliveryUnavailable => "delivery_unavailable",
+        NoticeUnavailable => "notice_unavailable",
+        TapOutcomeUnknown => "tap_outcome_unknown",
+        DeliveryFailed => "delivery_failed",
+        /// The provider was called for a pass and nobody knows whether it sent: never resent.
+        DeliveryUnconfirmed => "delivery_unconfirmed",
+        PermissionMissing => "permission_missing",
+        PrivilegeCheckUnavailable => "privilege_check_unavailable",
+        RateLimitUnavailable => "rate_limit_unavailable",
+        /// Another invocation took the queued request over.
+        ClaimLost => "claim_lost",
+        StorageUnavailable => "storage_unavailable",
+        /// A reset removed some methods but not all, or its pass failed.
+        ResetIncomplete => "reset_incomplete",
+        /// A queued request failed every attempt.
+        RetriesExhausted => "retries_exhausted",
+    }
+);
+
+impl Fault {
+    /// Whether a queued request should be tried again after this fault. Every fault is worth
+    /// another attempt except an unconfirmed delivery: the pass may have reached the user, and a
+    /// second one must not follow it.
+    pub fn worth_retry(self) -> bool {
+        !matches!(self, Fault::DeliveryUnconfirmed | Fault::RetriesExhausted)
+    }
+}
+
+/// A documented code: a refusal or a fault.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorCode {
+    Refused(Refusal),
+    Failed(Fault),
+}
+
+impl ErrorCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::Refused(r) => r.as_str(),
+            ErrorCode::Failed(f) => f.as_str(),
+        }
+    }
+    pub fn is_refusal(self) -> bool {
+        matches!(self, ErrorCode::Refused(_))
+    }
+    /// Every code, refusals first.
+    pub fn all() -> impl Iterator<Item = ErrorCode> {
+        Refusal::ALL
+            .iter()
+            .map(|r| ErrorCode::Refused(*r))
+            .chain(Fault::ALL.iter().map(|f| ErrorCode::Failed(*f)))
+    }
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl From<Refusal> for ErrorCode {
+    fn from(r: Refusal) -> Self {
+        ErrorCode::Refused(r)
+    }
+}
+
+impl From<Fault> for ErrorCode {
+    fn from(f: Fault) -> Self {
+        ErrorCode::Failed(f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_unique_snake_case() {
+        let all: Vec<&str> = ErrorCode::all().map(ErrorCode::as_str).collect();
+        let unique: std::collections::HashSet<_> = all.iter().collect();
+        assert_eq!(unique.len(), all.len());
+        assert!(all.iter().all(|c| c.chars().all(|ch| ch.is_ascii_lowercase() || ch == '_')));
+    }
+
+    #[test]
+    fn only_an_unconfirmed_delivery_and_exhausted_retries_are_final() {
+        let final_faults: Vec<Fault> = Fault::ALL.iter().copied().filter(|f| !f.worth_retry()).collect();
+        assert_eq!(final_faults, vec![Fault::DeliveryUnconfirmed, Fault::RetriesExhausted]);
+    }
+}

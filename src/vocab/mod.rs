@@ -1,0 +1,21 @@
+//! The shared vocabulary: plain types and helpers every layer may use, and that import nothing of
+//! the crate but each other. Adapters (Graph, storage, Key Vault, delivery) speak in these terms,
+//! so none of them needs another.
+//!
+//! - `mask`: masking of phone numbers and email addresses for records, responses and logs;
+//! - `caller`: who acted (`CallerRecord`);
+//! - `channel`: the out-of-band channels and an address of record;
+//! - `error`: the documented error codes, refusals apart from faults;
+//! - `ports`: the small traits by which one adapter is lent to another (a secret source, a mail
+//!   sender), wired in `app.rs`.
+
+pub mod caller;
+pub mod channel;
+pub mod error;
+pub mod mask;
+pub mod ports;
+
+pub use caller::CallerRecord;
+pub use channel::{Address, Channel};
+pub use error::{ErrorCode, Fault, Refusal};
+pub use mask::{mask_email, mask_phone};

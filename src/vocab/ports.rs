@@ -1,0 +1,45 @@
+//! The small traits by which an adapter is lent to another without one importing the other:
+//! delivery reads connector secrets through a `SecretSource` (Key Vault in `secrets`) and sends
+//! Graph mail through a `MailSender` (`graph`). `app.rs` wires the real ones.
+
+use async_trait::async_trait;
+use secrecy::SecretString;
+
+/// Key Vault (or whatever holds the secrets) could not be read. The message names the secret
+/// and the status, never a value.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("the secrets could not be read from Key Vault: {0}")]
+pub struct SecretsUnavailable(pub String);
+
+/// Connector secrets by name.
+#[async_trait]
+pub trait SecretSource: Send + Sync {
+    /// The secret's current value, or `None` when it does not exist.
+    ///
+    /// # Errors
+    /// The source could not be read.
+    async fn get(&self, name: &str) -> Result<Option<SecretString>, SecretsUnavailable>;
+    /// Forget a cached value (a provider refused it: it may have been rotated).
+    async fn invalidate(&self, name: &str);
+}
+
+/// Why a mail was not sent.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum MailError {
+    /// The service refused the message (4xx): sending it again will not help.
+    #[error("{0}")]
+    Refused(String),
+    /// The service could not be reached or failed; the message may or may not have gone.
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+/// Plain-text mail from a service mailbox (Microsoft Graph `sendMail`).
+#[async_trait]
+pub trait MailSender: Send + Sync {
+    /// Send `text` from the mailbox `from` to `to`, without a copy in Sent Items.
+    ///
+    /// # Errors
+    /// The service refused or failed.
+    async fn send_text_mail(&self, from: &str, to: &str, subject: &str, text: &SecretString) -> Result<(), MailError>;
+}
