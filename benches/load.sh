@@ -7,11 +7,13 @@
 # (or refused with a documented code) and that exactly one pass went out per succeeded request,
 # then prints the intake latency (p50/p99 of POST /api/requests, as the callers saw it) and the
 # workers' peak memory. Debug build by default (the test binary); PROFILE=release for release.
+# Azurite's extent collector is paced to once an hour (benches/azurite-blob-gc.js says why).
 # Last results: benches/load.last.txt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -x node_modules/.bin/azurite ] || npm ci --no-audit --no-fund
 release=()
 [ "${PROFILE:-debug}" = release ] && release=(--release)
-LOAD_REQUESTS=${LOAD_REQUESTS:-2000} AZURITE_EXTENT_MEMORY_MB=${AZURITE_EXTENT_MEMORY_MB:-4096} cargo test "${release[@]}" --test api load_run -- --ignored --nocapture 2>&1 |
+LOAD_REQUESTS=${LOAD_REQUESTS:-2000} AZURITE_EXTENT_MEMORY_MB=${AZURITE_EXTENT_MEMORY_MB:-4096} \
+  AZURITE_GC_INTERVAL_MS=${AZURITE_GC_INTERVAL_MS:-3600000} cargo test "${release[@]}" --test api load_run -- --ignored --nocapture 2>&1 |
   grep -E '^LOAD|test result|panicked'

@@ -55,7 +55,7 @@ pub fn managed_identity_with(
 /// # Errors
 /// No credential can be built.
 pub fn cli_credential(settings: &Settings) -> anyhow::Result<Arc<dyn TokenCredential>> {
-    if std::env::var_os("IDENTITY_ENDPOINT").is_some() {
+    if crate::config::platform_identity_available() {
         return managed_identity(settings);
     }
     let credential = azure_identity::DeveloperToolsCredential::new(None).map_err(|e| {

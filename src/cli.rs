@@ -208,7 +208,7 @@ async fn audit_verify(settings: Settings, from: Option<String>, to: Option<Strin
             None => to - time::Duration::days(30),
         };
         anyhow::ensure!(from <= to, "--from must not be after --to");
-        let storage = host::audit_storage(&settings, &Default::default()).await?;
+        let storage = crate::app::audit_storage(&settings, &Default::default()).await?;
         let trail = crate::audit::AuditTrail::new(storage);
         Ok::<_, anyhow::Error>(trail.verify(from, to, allow_empty).await?)
     };
@@ -265,15 +265,15 @@ fn request_body(
 }
 
 /// The app's clients for a CLI run (managed identity or the developer's sign-in) and the CLI caller.
-async fn cli_state(settings: Settings) -> anyhow::Result<(host::AppState, crate::audit::CallerRecord)> {
+async fn cli_state(settings: Settings) -> anyhow::Result<(crate::app::App, crate::audit::CallerRecord)> {
     let overrides = crate::azure::AzureOverrides {
         credential: Some(crate::azure::cli_credential(&settings)?),
         transport: None,
     };
-    let state = host::AppState::new(settings, &overrides).await?;
+    let state = crate::app::App::new(settings, &overrides, std::sync::Arc::new(host::answers::HttpAnswers)).await?;
     let caller = crate::audit::CallerRecord {
         via: "cli".into(),
-        name: std::env::var("USER").ok().or_else(|| std::env::var("USERNAME").ok()),
+        name: crate::config::operator_name(),
         ..Default::default()
     };
     Ok((state, caller))
@@ -309,7 +309,10 @@ async fn tap(settings: Settings, args: TapArgs) -> ExitCode {
     };
     match run.await {
         Ok(issued) => {
-            println!("{}", serde_json::to_string_pretty(&host::answers::issued_body(&issued)).unwrap_or_default());
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&host::answers::issued_body(&issued)).unwrap_or_default()
+            );
             ExitCode::SUCCESS
         }
         Err(e) => fail("tap", &e),
@@ -344,7 +347,10 @@ async fn reset(settings: Settings, args: ResetArgs) -> ExitCode {
     };
     match run.await {
         Ok(result) => {
-            println!("{}", serde_json::to_string_pretty(&host::answers::reset_answer(&result).1).unwrap_or_default());
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&host::answers::reset_answer(&result).1).unwrap_or_default()
+            );
             if result.complete() {
                 ExitCode::SUCCESS
             } else {

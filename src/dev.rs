@@ -14,7 +14,10 @@ use crate::host::{self, Application, HostOptions};
 use crate::telemetry;
 
 /// Roles a demo caller token carries.
-pub const ALL_ROLES: [&str; 4] = ["Recovery.Tap", "Recovery.Reset", "Recovery.Request", "Audit.Read"];
+/// Every app role, as demo tokens carry them.
+pub fn all_roles() -> Vec<&'static str> {
+    crate::vocab::Role::ALL.iter().map(|r| r.as_str()).collect()
+}
 
 #[derive(Debug, clap::Args)]
 pub struct DevArgs {
@@ -50,7 +53,7 @@ fn load_seed(path: Option<&PathBuf>) -> anyhow::Result<Seed> {
 /// The settings `dev` runs with: the process environment, with every endpoint pointed at the
 /// simulator.
 pub fn dev_settings(sim: &Simulator, port: u16) -> anyhow::Result<Settings> {
-    let mut vars: HashMap<String, String> = std::env::vars().collect();
+    let mut vars: HashMap<String, String> = crate::config::environment();
     let seed = sim.seed();
     for (k, v) in [
         ("FUNCTIONS_CUSTOMHANDLER_PORT", port.to_string()),
@@ -146,7 +149,7 @@ pub async fn run_sim(args: SimArgs) -> anyhow::Result<()> {
 pub fn banner(sim: &Simulator, port: u16, schedule: &str) -> String {
     let app = format!("http://127.0.0.1:{port}");
     let token = sim.issue_token(&TokenRequest {
-        roles: ALL_ROLES.iter().map(|r| (*r).to_owned()).collect(),
+        roles: all_roles().into_iter().map(str::to_owned).collect(),
         name: Some("mfa-recovery dev".into()),
         expires_in: Some(8 * 3600),
         ..TokenRequest::default()
@@ -196,7 +199,7 @@ pub fn banner(sim: &Simulator, port: u16, schedule: &str) -> String {
     let _ = writeln!(
         out,
         "\nTry it (the token carries {} and is valid 8 h)",
-        ALL_ROLES.join(", ")
+        all_roles().join(", ")
     );
     let _ = writeln!(out, "  export TOKEN={token}");
     let _ = writeln!(out, "  curl -s {app}/api/health");

@@ -22,6 +22,7 @@
 //! The simulated tenant is the `mfa-recovery-sim` crate (`sim/`), compiled in only with the
 //! `dev` feature; the package deployed to Azure is built without it.
 
+pub mod app;
 pub mod audit;
 pub mod auth;
 pub mod azure;
@@ -33,6 +34,7 @@ pub mod dev;
 pub mod graph;
 pub mod host;
 pub mod intake;
+pub mod itsm;
 pub mod recovery;
 pub mod secrets;
 pub mod storage;

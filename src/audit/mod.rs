@@ -19,6 +19,7 @@
 //! Storage is an append blob container (production, `crate::storage::chains::BlobStorage`) or a directory with
 //! the same layout (`dev`, `crate::storage::chains::FileStorage`).
 
+pub mod refusals;
 pub use crate::storage::chains as storage;
 
 use std::sync::Arc;
@@ -56,7 +57,7 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    pub fn status(&self) -> &'static str {
+    pub fn name(&self) -> &'static str {
         match self {
             Outcome::Succeeded => "succeeded",
             Outcome::Refused(_) => "refused",
@@ -88,12 +89,63 @@ pub struct Ticket {
     pub id: String,
 }
 
+/// What an audit record is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Action {
+    /// A Temporary Access Pass (`POST /api/users/{user}/tap`, or a queued `tap`).
+    TapIssue,
+    /// A reset of MFA methods (`POST /api/users/{user}/mfa/reset`, or a queued reset).
+    MfaReset,
+    /// A request submitted to the intake (`POST /api/requests`).
+    RequestSubmit,
+    /// A request's status read by someone it does not belong to (refused).
+    RequestRead,
+    /// A request's result written back to its ticket or callback.
+    RequestWriteback,
+    /// A request closed after its retries ran out.
+    RequestClose,
+    /// The audit trail read (`GET /api/audit`).
+    AuditQuery,
+    /// A compliance sweep run.
+    SweepRun,
+    /// A sweep report read.
+    SweepRead,
+}
+
+impl Action {
+    pub const ALL: [Action; 9] = [
+        Action::TapIssue,
+        Action::MfaReset,
+        Action::RequestSubmit,
+        Action::RequestRead,
+        Action::RequestWriteback,
+        Action::RequestClose,
+        Action::AuditQuery,
+        Action::SweepRun,
+        Action::SweepRead,
+    ];
+
+    /// The action as records store it (and `GET /api/audit?action=` filters on it).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::TapIssue => "tap.issue",
+            Action::MfaReset => "mfa.reset",
+            Action::RequestSubmit => "request.submit",
+            Action::RequestRead => "request.read",
+            Action::RequestWriteback => "request.writeback",
+            Action::RequestClose => "request.close",
+            Action::AuditQuery => "audit.query",
+            Action::SweepRun => "sweep.run",
+            Action::SweepRead => "sweep.read",
+        }
+    }
+}
+
 /// What a caller of the trail supplies; the trail adds id, time, chain and hashes.
 #[derive(Debug, Clone)]
 pub struct AuditEvent {
     pub caller: CallerRecord,
-    /// `tap.issue`, `mfa.reset`, `request.accept`, `audit.query`, `<function>.call`, ...
-    pub action: String,
+    pub action: Action,
     pub target: Option<Target>,
     pub ticket: Option<Ticket>,
     pub request_id: Option<Uuid>,
@@ -192,6 +244,18 @@ struct Anchor {
     hash: String,
 }
 
+/// Anchors by chain, then by sequence number: the hash each record had when it was written.
+type Anchored = std::collections::BTreeMap<String, std::collections::BTreeMap<u64, String>>;
+
+fn mismatch_at(chain: &str, line: u64, record_id: Option<Uuid>, reason: String) -> Mismatch {
+    Mismatch {
+        chain: chain.to_owned(),
+        line,
+        record_id,
+        reason,
+    }
+}
+
 /// The anchor log of an hour: `anchors/yyyy/mm/dd/hh.jsonl`. One log an hour, because an append
 /// blob takes at most 50,000 appends: this allows 50,000 records an hour across all instances.
 fn anchor_log(t: OffsetDateTime) -> String {
@@ -243,7 +307,7 @@ impl AuditTrail {
             chain: chain.name.trim_end_matches(".jsonl").to_owned(),
             seq: chain.seq + 1,
             caller: event.caller,
-            action: event.action,
+            action: event.action.as_str().to_owned(),
             target: event.target,
             ticket: event.ticket,
             request_id: event.request_id,
@@ -332,92 +396,29 @@ impl AuditTrail {
     ) -> Result<VerifyReport, AuditError> {
         let mut report = VerifyReport::default();
         let names = self.chains(from, to).await?;
-        // The anchors of every day in range, by chain.
-        let mut anchored: std::collections::BTreeMap<String, std::collections::BTreeMap<u64, String>> =
-            Default::default();
-        let mut logs = Vec::new();
-        for day in days(from, to) {
-            // No anchor log for an hour (nothing recorded then): any chain with records then fails below.
-            logs.extend(self.storage.list(&format!("anchors/{}/", day_path(day))).await?);
-        }
-        for name in logs {
-            let bytes = self.storage.read(&name).await?;
-            for (i, line) in bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()).enumerate() {
-                match serde_json::from_slice::<Anchor>(line) {
-                    Ok(a) => {
-                        anchored.entry(a.chain).or_default().insert(a.seq, a.hash);
-                    }
-                    Err(_) => {
-                        report.first_mismatch = Some(Mismatch {
-                            chain: name.clone(),
-                            line: i as u64 + 1,
-                            record_id: None,
-                            reason: "the anchor log holds a line that is not an anchor".into(),
-                        });
-                        return Ok(report);
-                    }
-                }
+        let anchored = match self.anchors(from, to).await? {
+            Ok(anchored) => anchored,
+            Err(mismatch) => {
+                report.first_mismatch = Some(mismatch);
+                return Ok(report);
             }
-        }
-        let mismatch = |chain: &str, line: u64, record_id: Option<Uuid>, reason: String| Mismatch {
-            chain: chain.to_owned(),
-            line,
-            record_id,
-            reason,
         };
         let mut seen = std::collections::BTreeSet::new();
         for name in &names {
             report.chains += 1;
             let chain_id = name.trim_end_matches(".jsonl");
             seen.insert(chain_id.to_owned());
-            let anchors = anchored.get(chain_id);
-            let lines = self.read_chain(name).await?;
-            let count = lines.len() as u64;
-            let mut prev = GENESIS.to_owned();
-            for (i, line) in lines.into_iter().enumerate() {
-                let line_no = i as u64 + 1;
-                let problem = match &line {
-                    Err(e) => Some(e.clone()),
-                    Ok(r) if r.seq != line_no => Some(format!("sequence {} where {line_no} was expected", r.seq)),
-                    Ok(r) if r.prev_hash != prev => Some("its prevHash does not match the record before it".into()),
-                    Ok(r) if r.compute_hash() != r.hash => Some("its content does not match its hash".into()),
-                    Ok(r) => match anchors.and_then(|a| a.get(&r.seq)) {
-                        Some(h) if *h != r.hash => {
-                            Some("its hash differs from its anchor: the chain was rewritten".into())
-                        }
-                        Some(_) => None,
-                        // The writer may stop between the record and its anchor: only the last.
-                        None if line_no == count => None,
-                        None => Some("it has no anchor: the chain was rewritten or made up".into()),
-                    },
-                };
-                if let Some(reason) = problem {
-                    report.first_mismatch = Some(mismatch(name, line_no, line.as_ref().ok().map(|r| r.id), reason));
+            match self.check_chain(name, anchored.get(chain_id)).await? {
+                Ok(records) => report.records += records,
+                Err(mismatch) => {
+                    report.first_mismatch = Some(mismatch);
                     return Ok(report);
                 }
-                let record = line.expect("checked");
-                prev = record.hash;
-                report.records += 1;
-            }
-            // Anchored records the chain no longer has: its tail was deleted.
-            if let Some((&last, _)) = anchors.and_then(|a| a.iter().next_back())
-                && last > count
-            {
-                report.first_mismatch = Some(mismatch(
-                    name,
-                    count + 1,
-                    None,
-                    format!(
-                        "records {} to {last} were anchored but are gone: the chain's tail was deleted",
-                        count + 1
-                    ),
-                ));
-                return Ok(report);
             }
         }
         // Anchored chains that are gone altogether.
         if let Some((chain, anchors)) = anchored.iter().find(|(c, _)| !seen.contains(*c)) {
-            report.first_mismatch = Some(mismatch(
+            report.first_mismatch = Some(mismatch_at(
                 chain,
                 1,
                 None,
@@ -429,7 +430,7 @@ impl AuditTrail {
             return Ok(report);
         }
         if report.records == 0 && !allow_empty {
-            report.first_mismatch = Some(mismatch(
+            report.first_mismatch = Some(mismatch_at(
                 "-",
                 0,
                 None,
@@ -437,6 +438,88 @@ impl AuditTrail {
             ));
         }
         Ok(report)
+    }
+
+    /// The anchors of every day in `[from, to]`, by chain and sequence number; a line that is
+    /// not an anchor is a mismatch.
+    async fn anchors(
+        &self,
+        from: OffsetDateTime,
+        to: OffsetDateTime,
+    ) -> Result<Result<Anchored, Mismatch>, AuditError> {
+        let mut anchored = Anchored::new();
+        let mut logs = Vec::new();
+        for day in days(from, to) {
+            // No anchor log for an hour (nothing recorded then): any chain with records then fails later.
+            logs.extend(self.storage.list(&format!("anchors/{}/", day_path(day))).await?);
+        }
+        for name in logs {
+            let bytes = self.storage.read(&name).await?;
+            for (i, line) in bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()).enumerate() {
+                let Ok(a) = serde_json::from_slice::<Anchor>(line) else {
+                    return Ok(Err(mismatch_at(
+                        &name,
+                        i as u64 + 1,
+                        None,
+                        "the anchor log holds a line that is not an anchor".into(),
+                    )));
+                };
+                anchored.entry(a.chain).or_default().insert(a.seq, a.hash);
+            }
+        }
+        Ok(Ok(anchored))
+    }
+
+    /// Recompute one chain and hold it against its anchors: the number of records, or the first
+    /// mismatch (an edit, a gap, a rewrite, a deleted tail).
+    async fn check_chain(
+        &self,
+        name: &str,
+        anchors: Option<&std::collections::BTreeMap<u64, String>>,
+    ) -> Result<Result<u64, Mismatch>, AuditError> {
+        let lines = self.read_chain(name).await?;
+        let count = lines.len() as u64;
+        let mut prev = GENESIS.to_owned();
+        for (i, line) in lines.into_iter().enumerate() {
+            let line_no = i as u64 + 1;
+            let problem = match &line {
+                Err(e) => Some(e.clone()),
+                Ok(r) if r.seq != line_no => Some(format!("sequence {} where {line_no} was expected", r.seq)),
+                Ok(r) if r.prev_hash != prev => Some("its prevHash does not match the record before it".into()),
+                Ok(r) if r.compute_hash() != r.hash => Some("its content does not match its hash".into()),
+                Ok(r) => match anchors.and_then(|a| a.get(&r.seq)) {
+                    Some(h) if *h != r.hash => Some("its hash differs from its anchor: the chain was rewritten".into()),
+                    Some(_) => None,
+                    // The writer may stop between the record and its anchor: only the last.
+                    None if line_no == count => None,
+                    None => Some("it has no anchor: the chain was rewritten or made up".into()),
+                },
+            };
+            if let Some(reason) = problem {
+                return Ok(Err(mismatch_at(
+                    name,
+                    line_no,
+                    line.as_ref().ok().map(|r| r.id),
+                    reason,
+                )));
+            }
+            prev = line.expect("checked").hash;
+        }
+        // Anchored records the chain no longer has: its tail was deleted.
+        if let Some((&last, _)) = anchors.and_then(|a| a.iter().next_back())
+            && last > count
+        {
+            return Ok(Err(mismatch_at(
+                name,
+                count + 1,
+                None,
+                format!(
+                    "records {} to {last} were anchored but are gone: the chain's tail was deleted",
+                    count + 1
+                ),
+            )));
+        }
+        Ok(Ok(count))
     }
 }
 
@@ -472,7 +555,7 @@ impl AuditFilter {
             && self
                 .outcome
                 .as_deref()
-                .is_none_or(|o| r.outcome.as_ref().is_some_and(|x| eq(x.status(), o)))
+                .is_none_or(|o| r.outcome.as_ref().is_some_and(|x| eq(x.name(), o)))
     }
 }
 
@@ -520,7 +603,7 @@ mod tests {
                         via: "cli".into(),
                         ..Default::default()
                     },
-                    action: "test".into(),
+                    action: Action::AuditQuery,
                     target: None,
                     ticket: Some(Ticket {
                         system: "jira".into(),
@@ -562,7 +645,7 @@ mod tests {
                         via: "cli".into(),
                         ..Default::default()
                     },
-                    action: "test".into(),
+                    action: Action::AuditQuery,
                     target: None,
                     ticket: None,
                     request_id: None,

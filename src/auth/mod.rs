@@ -25,32 +25,7 @@ use serde_json::json;
 use crate::config::AuthSettings;
 pub use jwks::JwksCache;
 
-/// App roles of the API's app registration.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
-    /// Issue a Temporary Access Pass.
-    Tap,
-    /// Require re-registration of MFA.
-    Reset,
-    /// Submit and read asynchronous requests.
-    Request,
-    /// Read the audit trail and sweep reports.
-    AuditRead,
-}
-
-impl Role {
-    pub const ALL: [Role; 4] = [Role::Tap, Role::Reset, Role::Request, Role::AuditRead];
-
-    /// The role's value in the token's `roles` claim.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Tap => "Recovery.Tap",
-            Role::Reset => "Recovery.Reset",
-            Role::Request => "Recovery.Request",
-            Role::AuditRead => "Audit.Read",
-        }
-    }
-}
+pub use crate::vocab::Role;
 
 /// An authenticated caller. Attached to every log line of the request once known.
 #[derive(Debug, Clone, PartialEq, Eq)]

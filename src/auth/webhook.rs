@@ -29,8 +29,8 @@ type HmacSha256 = Hmac<Sha256>;
 /// How far a Standard Webhooks timestamp may be from now.
 pub const TOLERANCE: Duration = Duration::from_secs(5 * 60);
 
-pub use crate::vocab::ports::SecretsUnavailable;
 use crate::vocab::ports::SecretSource;
+pub use crate::vocab::ports::SecretsUnavailable;
 
 pub struct WebhookVerifier {
     senders: Vec<WebhookSender>,

@@ -216,6 +216,47 @@ pub struct CreatedTap {
     pub pass: SecretString,
 }
 
+/// The kinds of authentication method Graph lists (`#microsoft.graph.{kind}AuthenticationMethod`).
+/// https://learn.microsoft.com/graph/api/resources/authenticationmethods-overview
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MethodKind {
+    Password,
+    Phone,
+    Email,
+    MicrosoftAuthenticator,
+    SoftwareOath,
+    HardwareOath,
+    Fido2,
+    WindowsHelloForBusiness,
+    PlatformCredential,
+    TemporaryAccessPass,
+    External,
+    QrCodePin,
+    /// A kind this service does not know (a newer one): listed, never removed.
+    Other,
+}
+
+impl MethodKind {
+    /// The kind from its type name (`phone`, `fido2`, ...).
+    pub fn parse(name: &str) -> MethodKind {
+        match name {
+            "password" => MethodKind::Password,
+            "phone" => MethodKind::Phone,
+            "email" => MethodKind::Email,
+            "microsoftAuthenticator" => MethodKind::MicrosoftAuthenticator,
+            "softwareOath" => MethodKind::SoftwareOath,
+            "hardwareOath" => MethodKind::HardwareOath,
+            "fido2" => MethodKind::Fido2,
+            "windowsHelloForBusiness" => MethodKind::WindowsHelloForBusiness,
+            "platformCredential" => MethodKind::PlatformCredential,
+            "temporaryAccessPass" => MethodKind::TemporaryAccessPass,
+            "external" => MethodKind::External,
+            "qrCodePin" => MethodKind::QrCodePin,
+            _ => MethodKind::Other,
+        }
+    }
+}
+
 /// One registered authentication method, as `GET /beta/users/{id}/authentication/methods` lists it.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -233,17 +274,27 @@ pub struct AuthMethod {
 }
 
 impl AuthMethod {
-    /// The type without its namespace: `phoneAuthenticationMethod` -> `phone`.
-    pub fn kind(&self) -> &str {
+    /// The type without its namespace: `phoneAuthenticationMethod` -> `phone` (as records and
+    /// answers show it).
+    pub fn type_name(&self) -> &str {
         self.odata_type
             .trim_start_matches("#microsoft.graph.")
             .trim_end_matches("AuthenticationMethod")
     }
 
+    pub fn kind(&self) -> MethodKind {
+        MethodKind::parse(self.type_name())
+    }
+
+    /// A registered mobile phone (what SMS goes to).
+    pub fn is_mobile_phone(&self) -> bool {
+        self.kind() == MethodKind::Phone && self.phone_type.as_deref() == Some("mobile")
+    }
+
     /// A label for records and answers; phone numbers and addresses masked.
     pub fn label(&self) -> String {
         match self.kind() {
-            "phone" => format!(
+            MethodKind::Phone => format!(
                 "{} {}",
                 self.phone_type.as_deref().unwrap_or("phone"),
                 self.phone_number
@@ -251,12 +302,12 @@ impl AuthMethod {
                     .map(crate::vocab::mask_phone)
                     .unwrap_or_default()
             ),
-            "email" => self
+            MethodKind::Email => self
                 .email_address
                 .as_deref()
                 .map(crate::vocab::mask_email)
                 .unwrap_or_default(),
-            "hardwareOath" => self
+            MethodKind::HardwareOath => self
                 .serial_number
                 .clone()
                 .or(self.display_name.clone())

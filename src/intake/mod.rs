@@ -26,14 +26,14 @@ use time::OffsetDateTime;
 use tokio::sync::Mutex;
 use uuid::Uuid;
 
-use crate::audit::{AuditEvent, CallerRecord, Outcome, Phase, Target, Ticket};
+use crate::audit::{Action as AuditAction, AuditEvent, CallerRecord, Outcome, Phase, Target, Ticket};
 use crate::recovery::reset::ResetRequest;
 use crate::recovery::tap::{TapContext, TapRequest};
 use crate::recovery::{Answer, Answers, Journal, RecoveryError, TapProgress};
+use crate::storage::StorageError;
+use crate::storage::records::RecordStore;
 use crate::vocab::Fault;
 use queue::RequestQueue;
-use crate::storage::records::RecordStore;
-use crate::storage::StorageError;
 pub use submission::{Action, Source, Submission};
 use writeback::WriteBack;
 
@@ -264,7 +264,7 @@ fn decode(data: &[u8]) -> Result<RequestRecord, StorageError> {
 /// that step was saved, the way a worker killed by the platform stops.
 fn crash_point(step: &str) {
     #[cfg(feature = "dev")]
-    if std::env::var("MFA_RECOVERY_CRASH_AT").as_deref() == Ok(step) {
+    if crate::config::crash_at().as_deref() == Some(step) {
         eprintln!("MFA_RECOVERY_CRASH_AT={step}: aborting");
         std::process::abort();
     }
@@ -413,8 +413,6 @@ impl Intake {
         let journal = RecordJournal {
             store: self.store.clone(),
             progress: record.progress.clone(),
-            retry: record.attempts > 1,
-            started_at: record.started_at.unwrap_or(record.created_at),
             accepted_at: record.created_at,
             id,
             current: Mutex::new((record.clone(), etag)),
@@ -533,7 +531,7 @@ impl Intake {
         audit(
             context,
             &record,
-            "request.writeback",
+            AuditAction::RequestWriteback,
             event_outcome,
             json!({"target": target.as_str(), "attempt": record.write_back.attempts}),
         )
@@ -583,16 +581,10 @@ impl Intake {
                 && !record.progress.delivering
                 && record.progress.delivered.is_none()
             {
-                let user = crate::graph::models::UserRef::parse(&record.user);
-                let found = match user {
-                    Ok(u) => context.graph.get_user(&u).await.ok().flatten(),
-                    Err(_) => None,
-                };
-                cleanup = match found {
-                    Some(u) if context.graph.delete_tap(&u.id, method).await.is_ok() => {
-                        " The undelivered pass was deleted."
-                    }
-                    _ => " A pass may exist for the user: delete it in the admin center.",
+                cleanup = if context.discard_undelivered(&record.user, method).await {
+                    " The undelivered pass was deleted."
+                } else {
+                    " A pass may exist for the user: delete it in the admin center."
                 };
             }
             let last = record.last_error.clone().unwrap_or_else(|| "no detail".into());
@@ -617,7 +609,7 @@ impl Intake {
                     audit(
                         context,
                         &record,
-                        "request.close",
+                        AuditAction::RequestClose,
                         Outcome::Failed("retries_exhausted".into()),
                         json!({"attempts": record.attempts, "lastError": last}),
                     )
@@ -642,10 +634,16 @@ enum Claimed {
     Skip(String),
 }
 
-async fn audit(context: &TapContext<'_>, record: &RequestRecord, action: &str, outcome: Outcome, details: Value) {
+async fn audit(
+    context: &TapContext<'_>,
+    record: &RequestRecord,
+    action: AuditAction,
+    outcome: Outcome,
+    details: Value,
+) {
     let event = AuditEvent {
         caller: record.caller.clone(),
-        action: action.to_owned(),
+        action,
         target: Some(Target {
             object_id: None,
             upn: Some(record.user.clone()),
@@ -688,7 +686,7 @@ async fn run(context: &TapContext<'_>, answers: &dyn Answers, record: &RequestRe
                 Ok(r) => r,
                 Err(e) => return from_error(answers, &e),
             };
-            match context.issue_with(&record.caller, request, Some(journal)).await {
+            match context.issue_with(&record.caller, request, journal).await {
                 Ok(mut issued) => {
                     // A queued request never returns the pass, whatever TAP_RETURN_TO_CALLER says.
                     issued.pass = None;
@@ -708,7 +706,7 @@ async fn run(context: &TapContext<'_>, answers: &dyn Answers, record: &RequestRe
                 Ok(r) => r,
                 Err(e) => return from_error(answers, &e),
             };
-            match context.reset_with(&record.caller, request, true, Some(journal)).await {
+            match context.reset_with(&record.caller, request, true, journal).await {
                 Ok(r) => {
                     let (status, result) = answers.render(Answer::Reset(&r));
                     if r.complete() {
@@ -738,8 +736,6 @@ struct RecordJournal {
     store: Arc<dyn RecordStore>,
     id: Uuid,
     progress: TapProgress,
-    retry: bool,
-    started_at: OffsetDateTime,
     accepted_at: OffsetDateTime,
     current: Mutex<(RequestRecord, String)>,
 }
@@ -749,14 +745,8 @@ impl Journal for RecordJournal {
     fn request_id(&self) -> Uuid {
         self.id
     }
-    fn started_at(&self) -> OffsetDateTime {
-        self.started_at
-    }
     fn accepted_at(&self) -> OffsetDateTime {
         self.accepted_at
-    }
-    fn is_retry(&self) -> bool {
-        self.retry
     }
     fn progress(&self) -> TapProgress {
         self.progress.clone()
@@ -765,18 +755,24 @@ impl Journal for RecordJournal {
     async fn save(&self, progress: &TapProgress) -> Result<(), RecoveryError> {
         let mut current = self.current.lock().await;
         let (record, etag) = &mut *current;
+        if progress.method_id.is_some() && record.progress.method_id.is_none() {
+            // Graph created the pass; its id is not saved yet.
+            crash_point("tap_created_unsaved");
+        }
         record.progress = progress.clone();
         record.updated_at = submission::now();
         match self.store.replace(&name(self.id), &encode(record), etag).await {
             Ok(new) => *etag = new,
             Err(StorageError::Conflict(_)) => {
-                return Err(RecoveryError::failed(Fault::ClaimLost,
+                return Err(RecoveryError::failed(
+                    Fault::ClaimLost,
                     "another invocation took the request over; this one stopped",
                 ));
             }
             Err(e) => {
                 tracing::error!(error = %e, "a request step could not be saved");
-                return Err(RecoveryError::failed(Fault::StorageUnavailable,
+                return Err(RecoveryError::failed(
+                    Fault::StorageUnavailable,
                     "request storage is unavailable; the request will be tried again",
                 ));
             }

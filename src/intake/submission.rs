@@ -7,11 +7,11 @@ use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
-use crate::vocab::Refusal;
 use crate::config::{FieldMap, IntakeSettings, TapSettings};
 use crate::recovery::RecoveryError;
 use crate::recovery::reset::ResetRequest;
 use crate::recovery::tap::{TapRequest, check_verification};
+use crate::vocab::Refusal;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Action {
@@ -121,12 +121,16 @@ pub fn parse(
             let reset = ResetRequest::parse(&user, bytes.as_bytes())?;
             match (action, reset.tap.is_some()) {
                 (Action::ResetTap, false) => {
-                    return Err(bad(Refusal::InvalidRequest,
+                    return Err(bad(
+                        Refusal::InvalidRequest,
                         "reset+tap needs tap: {delivery: {channel}} (or the channel field of the ticket)",
                     ));
                 }
                 (Action::Reset, true) => {
-                    return Err(bad(Refusal::InvalidRequest, "a reset with a pass is the action reset+tap"));
+                    return Err(bad(
+                        Refusal::InvalidRequest,
+                        "a reset with a pass is the action reset+tap",
+                    ));
                 }
                 _ => reset.verification,
             }
@@ -136,7 +140,8 @@ pub fn parse(
     let idempotency_key = match envelope.idempotency_key {
         Some(key) if crate::recovery::text_ok(key, 200) => format!("key:{}:{key}", envelope.caller),
         Some(_) => {
-            return Err(bad(Refusal::InvalidRequest,
+            return Err(bad(
+                Refusal::InvalidRequest,
                 "Idempotency-Key must be 1 to 200 printable characters",
             ));
         }
@@ -174,10 +179,20 @@ fn own(mut object: Map<String, Value>, intake: &IntakeSettings) -> Result<Parsed
     let action = object
         .remove("action")
         .and_then(|a| a.as_str().and_then(Action::parse))
-        .ok_or_else(|| bad(Refusal::InvalidRequest, format!("action is required. Expected {expected}")))?;
+        .ok_or_else(|| {
+            bad(
+                Refusal::InvalidRequest,
+                format!("action is required. Expected {expected}"),
+            )
+        })?;
     let user = match object.remove("user") {
         Some(Value::String(u)) if !u.trim().is_empty() => u,
-        _ => return Err(bad(Refusal::InvalidRequest, format!("user is required. Expected {expected}"))),
+        _ => {
+            return Err(bad(
+                Refusal::InvalidRequest,
+                format!("user is required. Expected {expected}"),
+            ));
+        }
     };
     let callback_url = match object.remove("callbackUrl") {
         None | Some(Value::Null) => None,
@@ -205,17 +220,20 @@ fn own(mut object: Map<String, Value>, intake: &IntakeSettings) -> Result<Parsed
 /// A callback goes only to an allowed host over https (no request can point us at an internal
 /// address).
 fn check_callback(url: &str, intake: &IntakeSettings) -> Result<String, RecoveryError> {
-    let parsed = url::Url::parse(url).map_err(|_| bad(Refusal::InvalidRequest, "callbackUrl is not an absolute URL"))?;
+    let parsed =
+        url::Url::parse(url).map_err(|_| bad(Refusal::InvalidRequest, "callbackUrl is not an absolute URL"))?;
     let host = parsed.host_str().unwrap_or_default().to_ascii_lowercase();
     let loopback = matches!(host.as_str(), "127.0.0.1" | "localhost");
     let scheme_ok = parsed.scheme() == "https" || (parsed.scheme() == "http" && loopback);
     if !scheme_ok || !intake.callback_hosts.contains(&host) {
-        return Err(bad(Refusal::CallbackNotAllowed,
+        return Err(bad(
+            Refusal::CallbackNotAllowed,
             "callbackUrl must be https and its host listed in CALLBACK_ALLOWED_HOSTS",
         ));
     }
     if intake.callback_secret.is_none() {
-        return Err(bad(Refusal::CallbackNotAllowed,
+        return Err(bad(
+            Refusal::CallbackNotAllowed,
             "callbacks are not configured (CALLBACK_SIGNING_SECRET)",
         ));
     }
@@ -267,7 +285,8 @@ fn from_fields(
 ) -> Result<(Action, String, Value), RecoveryError> {
     let get = |name: &str| map.get(name).and_then(|path| field(object, path));
     let missing = |name: &str| {
-        bad(Refusal::InvalidRequest,
+        bad(
+            Refusal::InvalidRequest,
             format!(
                 "the {system} payload has no {name} (field '{}'; map it in {}_FIELDS)",
                 map.get(name).map_or("", String::as_str),
@@ -277,7 +296,8 @@ fn from_fields(
     };
     let action_text = get("action").ok_or_else(|| missing("action"))?;
     let action = Action::parse(&action_text).ok_or_else(|| {
-        bad(Refusal::InvalidRequest,
+        bad(
+            Refusal::InvalidRequest,
             format!("the {system} action must be tap, reset or reset+tap"),
         )
     })?;
@@ -294,7 +314,8 @@ fn from_fields(
     let lifetime = match get("lifetimeMinutes") {
         None => None,
         Some(v) => Some(v.trim().parse::<u32>().map_err(|_| {
-            bad(Refusal::InvalidRequest,
+            bad(
+                Refusal::InvalidRequest,
                 format!("the {system} lifetime '{v}' is not a number of minutes"),
             )
         })?),
@@ -326,7 +347,12 @@ fn from_fields(
 fn servicenow(object: &Map<String, Value>, map: &FieldMap) -> Result<Parsed, RecoveryError> {
     let text = |k: &str| object.get(k).and_then(text_of);
     let sys_id = text("sys_id").filter(|s| s.len() == 32 && s.bytes().all(|b| b.is_ascii_hexdigit()));
-    let sys_id = sys_id.ok_or_else(|| bad(Refusal::InvalidRequest, "sys_id must be the record's 32-character sys_id"))?;
+    let sys_id = sys_id.ok_or_else(|| {
+        bad(
+            Refusal::InvalidRequest,
+            "sys_id must be the record's 32-character sys_id",
+        )
+    })?;
     let number = text("number")
         .filter(|n| crate::recovery::text_ok(n, 64))
         .ok_or_else(|| bad(Refusal::InvalidRequest, "number (the ticket number) is required"))?;

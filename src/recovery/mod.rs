@@ -4,6 +4,7 @@
 pub mod limits;
 pub mod privilege;
 pub mod reset;
+pub mod rules;
 pub mod tap;
 
 use serde_json::Value;
@@ -118,6 +119,15 @@ pub struct TapProgress {
     pub expires_at: Option<time::OffsetDateTime>,
     #[serde(default)]
     pub usable_once: bool,
+    /// Graph was asked to create the pass at this time and its answer is not saved yet: if no
+    /// `method_id` follows, the attempt died in between, and a pass created since is an orphan
+    /// nobody holds the value of.
+    #[serde(
+        with = "time::serde::rfc3339::option",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub creating_since: Option<time::OffsetDateTime>,
     /// The provider was being called: if no `delivered` follows, nobody knows whether it sent.
     #[serde(default)]
     pub delivering: bool,
@@ -141,13 +151,8 @@ pub struct Delivered {
 pub trait Journal: Send + Sync {
     /// The request's id, used as the audit records' request id.
     fn request_id(&self) -> uuid::Uuid;
-    /// When the request was first claimed by a worker: a pass created since then that no step
-    /// recorded was created by an attempt that died.
-    fn started_at(&self) -> time::OffsetDateTime;
     /// When the request was accepted (the requester's verification is judged as of then).
     fn accepted_at(&self) -> time::OffsetDateTime;
-    /// Whether an earlier attempt ran (this is a retry).
-    fn is_retry(&self) -> bool;
     /// What an earlier attempt saved.
     fn progress(&self) -> TapProgress;
     /// Save a step; the next step starts only when this succeeded.
@@ -155,4 +160,50 @@ pub trait Journal: Send + Sync {
     /// # Errors
     /// The record could not be written (or another worker took the request over).
     async fn save(&self, progress: &TapProgress) -> Result<(), RecoveryError>;
+    /// Whether this is a queued request's record (its result is stored and shown later), rather
+    /// than a synchronous call's `NoJournal`.
+    fn is_queued(&self) -> bool {
+        true
+    }
+}
+
+/// The journal of a synchronous call: a fresh request id, nothing earlier to resume, and
+/// nothing kept (the caller gets the answer at once).
+pub struct NoJournal {
+    id: uuid::Uuid,
+    at: time::OffsetDateTime,
+}
+
+impl NoJournal {
+    pub fn new() -> NoJournal {
+        NoJournal {
+            id: uuid::Uuid::new_v4(),
+            at: time::OffsetDateTime::now_utc(),
+        }
+    }
+}
+
+impl Default for NoJournal {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[async_trait::async_trait]
+impl Journal for NoJournal {
+    fn request_id(&self) -> uuid::Uuid {
+        self.id
+    }
+    fn accepted_at(&self) -> time::OffsetDateTime {
+        self.at
+    }
+    fn progress(&self) -> TapProgress {
+        TapProgress::default()
+    }
+    async fn save(&self, _progress: &TapProgress) -> Result<(), RecoveryError> {
+        Ok(())
+    }
+    fn is_queued(&self) -> bool {
+        false
+    }
 }

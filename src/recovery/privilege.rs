@@ -23,9 +23,9 @@ use tokio::sync::OnceCell;
 use uuid::Uuid;
 
 use super::RecoveryError;
-use crate::vocab::Fault;
 use crate::graph::models::{DirectoryObject, RoleInstance};
 use crate::graph::{GraphClient, GraphError};
+use crate::vocab::Fault;
 
 /// One way the target holds privilege, for the audit record.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,13 +74,15 @@ fn read_failed(what: &'static str, permission: &'static str) -> impl Fn(GraphErr
     move |e| {
         tracing::error!(error = %e, what, "a read the privilege check needs failed; refusing");
         if e.is_forbidden() {
-            RecoveryError::failed(Fault::PermissionMissing,
+            RecoveryError::failed(
+                Fault::PermissionMissing,
                 format!(
                     "Microsoft Graph refused to read {what}, so the service cannot tell whether the user is privileged and changed nothing. Grant the function app's identity {permission} (docs/deploy.md)."
                 ),
             )
         } else {
-            RecoveryError::failed(Fault::PrivilegeCheckUnavailable,
+            RecoveryError::failed(
+                Fault::PrivilegeCheckUnavailable,
                 format!(
                     "Microsoft Graph could not be read ({what}), so the service cannot tell whether the user is privileged and changed nothing. Try again later."
                 ),
@@ -159,24 +161,8 @@ impl PrivilegeCheck {
                 Some(format!("pimGroup:{}", e.group_id)),
             )));
         }
-        if !eligible_groups.is_empty() {
-            for p in &self.protected_groups {
-                let nested = graph
-                    .group_transitive_member_ids(p, "microsoft.graph.group")
-                    .await
-                    .map_err(read_failed("the members of a protected group", MEMBERS_READ))?;
-                if let Some(e) = eligible_groups
-                    .iter()
-                    .find(|e| nested.contains(&e.group_id.to_ascii_lowercase()))
-                {
-                    return Ok(Some(protected_group(
-                        p.to_string(),
-                        None,
-                        "eligible",
-                        Some(format!("pimGroup:{}", e.group_id)),
-                    )));
-                }
-            }
+        if let Some(found) = self.eligible_through_nesting(graph, &eligible_groups).await? {
+            return Ok(Some(found));
         }
         // Who may hold a role: the user, each group it is in that can hold roles (or may: when
         // Graph did not say, ask), and each group it is eligible for.
@@ -192,68 +178,85 @@ impl PrivilegeCheck {
                 .iter()
                 .map(|e| (e.group_id.clone(), Some(format!("pimGroup:{}", e.group_id)))),
         );
-        // This API's app roles, held directly or through any group (active or eligible).
-        let holder = std::iter::once((user_id.clone(), None))
-            .chain(groups.iter().map(|g| (g.id.clone(), Some(format!("group:{}", g.id)))))
-            .chain(
-                eligible_groups
-                    .iter()
-                    .map(|e| (e.group_id.clone(), Some(format!("pimGroup:{}", e.group_id)))),
-            )
-            .find_map(|(p, via)| {
-                holders
-                    .iter()
-                    .find(|h| h.principal_id.eq_ignore_ascii_case(&p))
-                    .map(|h| (h.app_role_id.clone(), via))
-            });
-        if let Some((app_role_id, via)) = holder {
-            let assignment = if via.as_deref().is_some_and(|v| v.starts_with("pimGroup:")) {
-                "eligible"
-            } else {
-                "active"
-            };
-            return Ok(Some(Privilege {
-                kind: "appRole",
-                assignment,
-                id: app_role_id,
-                name: None,
-                scope: None,
-                via,
-            }));
+        if let Some(found) = app_role_held(&user_id, &groups, &eligible_groups, &holders) {
+            return Ok(Some(found));
         }
         if let Some(owner) = self.owned(graph, &user_id).await? {
             return Ok(Some(owner));
         }
         for (principal, via) in &principals {
-            let (active, eligible) = tokio::try_join!(
-                async {
-                    graph
-                        .role_assignment_instances(principal)
-                        .await
-                        .map_err(read_failed("the directory role assignments", ROLE_READ))
-                },
-                async {
-                    graph
-                        .role_eligibility_instances(principal)
-                        .await
-                        .map_err(read_failed("the directory role eligibilities", ROLE_READ))
-                },
-            )?;
-            let found = active
-                .first()
-                .map(|r| (r, "active"))
-                .or_else(|| eligible.first().map(|r| (r, "eligible")));
-            if let Some((role, held)) = found {
-                // Held through a PIM-eligible group: eligible, whatever the group's assignment.
-                let assignment = if via.as_deref().is_some_and(|v| v.starts_with("pimGroup:")) {
-                    "eligible"
-                } else {
-                    held
-                };
-                return Ok(Some(self.role(graph, role, assignment, via.clone()).await));
+            if let Some(found) = self.role_held(graph, principal, via).await? {
+                return Ok(Some(found));
             }
         }
         Ok(None)
+    }
+
+    /// A protected group the user may join through PIM for Groups by way of a group nested in it.
+    async fn eligible_through_nesting(
+        &self,
+        graph: &GraphClient,
+        eligible_groups: &[crate::graph::models::GroupEligibility],
+    ) -> Result<Option<Privilege>, RecoveryError> {
+        if eligible_groups.is_empty() {
+            return Ok(None);
+        }
+        for p in &self.protected_groups {
+            let nested = graph
+                .group_transitive_member_ids(p, "microsoft.graph.group")
+                .await
+                .map_err(read_failed("the members of a protected group", MEMBERS_READ))?;
+            if let Some(e) = eligible_groups
+                .iter()
+                .find(|e| nested.contains(&e.group_id.to_ascii_lowercase()))
+            {
+                return Ok(Some(protected_group(
+                    p.to_string(),
+                    None,
+                    "eligible",
+                    Some(format!("pimGroup:{}", e.group_id)),
+                )));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The first active or eligible directory role `principal` holds (at any scope), as held
+    /// `via` a group or directly.
+    async fn role_held(
+        &self,
+        graph: &GraphClient,
+        principal: &str,
+        via: &Option<String>,
+    ) -> Result<Option<Privilege>, RecoveryError> {
+        let (active, eligible) = tokio::try_join!(
+            async {
+                graph
+                    .role_assignment_instances(principal)
+                    .await
+                    .map_err(read_failed("the directory role assignments", ROLE_READ))
+            },
+            async {
+                graph
+                    .role_eligibility_instances(principal)
+                    .await
+                    .map_err(read_failed("the directory role eligibilities", ROLE_READ))
+            },
+        )?;
+        let found = active
+            .first()
+            .map(|r| (r, "active"))
+            .or_else(|| eligible.first().map(|r| (r, "eligible")));
+        let Some((role, held)) = found else {
+            return Ok(None);
+        };
+        // Held through a PIM-eligible group: eligible, whatever the group's assignment.
+        let assignment = if via.as_deref().is_some_and(|v| v.starts_with("pimGroup:")) {
+            "eligible"
+        } else {
+            held
+        };
+        Ok(Some(self.role(graph, role, assignment, via.clone()).await))
     }
 
     /// A role found, with its name when the definition can be read (best effort: the decision is
@@ -397,4 +400,40 @@ fn protected_group(id: String, name: Option<String>, assignment: &'static str, v
         scope: None,
         via,
     }
+}
+
+/// This API's app roles, held directly or through any group (active, or eligible through PIM for
+/// Groups): the first found.
+fn app_role_held(
+    user_id: &str,
+    groups: &[&DirectoryObject],
+    eligible_groups: &[crate::graph::models::GroupEligibility],
+    holders: &[crate::graph::models::AppRoleAssignment],
+) -> Option<Privilege> {
+    let (app_role_id, via) = std::iter::once((user_id.to_owned(), None))
+        .chain(groups.iter().map(|g| (g.id.clone(), Some(format!("group:{}", g.id)))))
+        .chain(
+            eligible_groups
+                .iter()
+                .map(|e| (e.group_id.clone(), Some(format!("pimGroup:{}", e.group_id)))),
+        )
+        .find_map(|(p, via)| {
+            holders
+                .iter()
+                .find(|h| h.principal_id.eq_ignore_ascii_case(&p))
+                .map(|h| (h.app_role_id.clone(), via))
+        })?;
+    let assignment = if via.as_deref().is_some_and(|v| v.starts_with("pimGroup:")) {
+        "eligible"
+    } else {
+        "active"
+    };
+    Some(Privilege {
+        kind: "appRole",
+        assignment,
+        id: app_role_id,
+        name: None,
+        scope: None,
+        via,
+    })
 }

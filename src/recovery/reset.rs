@@ -11,18 +11,14 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::tap::{TapContext, TapRequest, TicketBody, VerificationBody, check_verification};
+use super::rules;
+use super::tap::{Asked, TapContext, TapRequest, TicketBody, VerificationBody};
 use super::{Journal, RecoveryError, text_ok};
+use crate::audit::{Action, AuditEvent, CallerRecord, Outcome, Phase, Target, Ticket};
+use crate::graph::models::{AuthMethod, MethodKind, User, UserRef};
 use crate::vocab::{Fault, Refusal};
-use crate::audit::{AuditEvent, CallerRecord, Outcome, Phase, Target, Ticket};
-use crate::graph::models::{AuthMethod, UserRef};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Scope {
-    Portal,
-    All,
-    Methods,
-}
+pub use super::rules::Scope;
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -74,7 +70,8 @@ impl ResetRequest {
         };
         let methods = body.methods.unwrap_or_default();
         if (scope == Scope::Methods) == methods.is_empty() {
-            return Err(bad(Refusal::InvalidRequest,
+            return Err(bad(
+                Refusal::InvalidRequest,
                 "methods (a list of method ids) goes with scope \"methods\", and only with it",
             ));
         }
@@ -94,13 +91,15 @@ impl ResetRequest {
                 Some(TapRequest::parse(user, Value::Object(t).to_string().as_bytes())?)
             }
             Some(_) => {
-                return Err(bad(Refusal::InvalidRequest,
+                return Err(bad(
+                    Refusal::InvalidRequest,
                     "tap must be an object like the tap function's body",
                 ));
             }
         };
         if !text_ok(&body.ticket.system, 32) || !text_ok(&body.ticket.id, 64) || !text_ok(&body.reason, 500) {
-            return Err(bad(Refusal::InvalidRequest,
+            return Err(bad(
+                Refusal::InvalidRequest,
                 "ticket.system, ticket.id and reason are required",
             ));
         }
@@ -143,41 +142,33 @@ impl ResetResult {
     }
 }
 
-/// What each scope removes, by method kind.
-fn in_scope(scope: Scope, method: &AuthMethod, listed: &[String]) -> bool {
-    match scope {
-        Scope::Portal => matches!(
-            method.kind(),
-            "phone" | "microsoftAuthenticator" | "softwareOath" | "hardwareOath"
-        ),
-        Scope::All => method.kind() != "password",
-        Scope::Methods => method.kind() != "password" && listed.iter().any(|id| id.eq_ignore_ascii_case(&method.id)),
-    }
+/// What the reset's pass is checked against.
+struct PassPlan<'a> {
+    tap: &'a TapRequest,
+    tap_id: Uuid,
+    user: &'a User,
+    memberships: &'a [crate::graph::models::DirectoryObject],
+    planned: &'a [AuthMethod],
 }
 
-/// Graph's order: everything but phones, then office and alternate mobile, then mobile.
-fn order(method: &AuthMethod) -> u8 {
-    match (method.kind(), method.phone_type.as_deref()) {
-        ("phone", Some("mobile")) => 2,
-        ("phone", _) => 1,
-        _ => 0,
-    }
+fn notices_down(e: crate::delivery::DeliveryError) -> RecoveryError {
+    tracing::error!(error = %e, "the notice connector is not ready");
+    RecoveryError::failed(
+        Fault::NoticeUnavailable,
+        format!("notices cannot be sent ({e}), so nothing was removed"),
+    )
+}
+
+fn nothing_removed(e: crate::graph::GraphError) -> RecoveryError {
+    tracing::error!(error = %e, "Graph call failed");
+    RecoveryError::failed(
+        Fault::GraphUnavailable,
+        "Microsoft Graph could not be reached; nothing was removed. Try again later.",
+    )
 }
 
 fn entry(method: &AuthMethod) -> Value {
-    json!({"type": method.kind(), "id": method.id, "label": method.label()})
-}
-
-/// The `signInPreferences` value that points at `method`, if it can be a default.
-fn preference_for(method: &AuthMethod) -> Option<&'static str> {
-    match (method.kind(), method.phone_type.as_deref()) {
-        ("phone", Some("mobile")) => Some("sms"),
-        ("phone", Some("alternateMobile")) => Some("voiceAlternateMobile"),
-        ("phone", _) => Some("voiceOffice"),
-        ("microsoftAuthenticator", _) => Some("push"),
-        ("softwareOath" | "hardwareOath", _) => Some("oath"),
-        _ => None,
-    }
+    json!({"type": method.type_name(), "id": method.id, "label": method.label()})
 }
 
 impl TapContext<'_> {
@@ -192,7 +183,8 @@ impl TapContext<'_> {
         request: ResetRequest,
         may_tap: bool,
     ) -> Result<ResetResult, RecoveryError> {
-        self.reset_with(caller, request, may_tap, None).await
+        self.reset_with(caller, request, may_tap, &super::NoJournal::new())
+            .await
     }
 
     /// `reset` for a queued request: its id, and its journal for the pass (the removals are safe
@@ -205,9 +197,9 @@ impl TapContext<'_> {
         caller: &CallerRecord,
         request: ResetRequest,
         may_tap: bool,
-        journal: Option<&dyn Journal>,
+        journal: &dyn Journal,
     ) -> Result<ResetResult, RecoveryError> {
-        let request_id = journal.map_or_else(Uuid::new_v4, |j| j.request_id());
+        let request_id = journal.request_id();
         let mut target = Target {
             object_id: None,
             upn: Some(request.user.segment()),
@@ -226,7 +218,7 @@ impl TapContext<'_> {
             .await;
         let outcome = match &result {
             Ok(r) if r.complete() => Outcome::Succeeded,
-            Ok(_) => Outcome::Failed("reset_incomplete".into()),
+            Ok(_) => Outcome::Failed(Fault::ResetIncomplete.as_str().into()),
             Err(e) => e.outcome(),
         };
         match &result {
@@ -243,7 +235,7 @@ impl TapContext<'_> {
         }
         self.record_outcome(
             caller,
-            "mfa.reset",
+            Action::MfaReset,
             target,
             &request.ticket,
             request_id,
@@ -254,6 +246,7 @@ impl TapContext<'_> {
         result
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn run_reset(
         &self,
         caller: &CallerRecord,
@@ -262,125 +255,63 @@ impl TapContext<'_> {
         target: &mut Target,
         details: &mut Value,
         may_tap: bool,
-        journal: Option<&dyn Journal>,
+        journal: &dyn Journal,
     ) -> Result<ResetResult, RecoveryError> {
         if request.tap.is_some() && !may_tap {
-            return Err(RecoveryError::refused(Refusal::Forbidden,
+            return Err(RecoveryError::refused(
+                Refusal::Forbidden,
                 "a pass in the same call needs the Recovery.Tap role too",
             ));
         }
-        let earlier = journal.map(|j| j.progress()).unwrap_or_default();
+        let earlier = journal.progress();
         if let Some(tap) = &request.tap
             && (earlier.delivering || earlier.delivered.is_some())
         {
-            // The removals finished before the pass was sent. Repeating them now could remove a
-            // method the user has registered with that pass since.
-            let mut result = ResetResult {
-                request_id,
-                resumed: true,
-                ..ResetResult::default()
-            };
-            match self.issue_with(caller, clone_tap(tap), journal).await {
-                Ok(issued) => {
-                    result.user_id = Some(issued.user_id);
-                    result.tap = Some(issued);
-                }
-                Err(e) => result.tap_error = Some(e),
-            }
-            return Ok(result);
+            return Ok(self.resume_reset(caller, tap, request_id, journal).await);
         }
-        check_verification(
-            self.settings,
-            request.verification.as_ref(),
-            journal.map(|j| j.accepted_at()),
-            details,
-        )?;
-        // The caller's slot first: every attempt counts, so nobody can probe who is privileged
-        // (or anything else) faster than the caller limit.
-        self.reserve_caller_slot(
-            "mfa.reset",
-            "resets",
-            caller,
-            request_id,
-            self.settings.max_per_caller_per_hour,
-        )
-        .await?;
-        let (user, memberships) = self.find_target(caller, &request.user, target, details).await?;
-        let graph_failed = |e: crate::graph::GraphError| {
-            tracing::error!(error = %e, "Graph call failed");
-            RecoveryError::failed(Fault::GraphUnavailable,
-                "Microsoft Graph could not be reached; nothing was removed. Try again later.",
-            )
+        let asked = Asked {
+            action: Action::MfaReset,
+            what: "resets",
+            user: &request.user,
+            verification: request.verification.as_ref(),
         };
-        let methods = self.graph.list_methods(&user.id).await.map_err(graph_failed)?;
-        let mut planned: Vec<AuthMethod> = methods
-            .iter()
-            .filter(|m| in_scope(request.scope, m, &request.methods))
-            .cloned()
-            .collect();
-        planned.sort_by_key(order);
+        let (user, memberships) = self.admit(caller, asked, request_id, journal, target, details).await?;
+        let methods = self.graph.list_methods(&user.id).await.map_err(nothing_removed)?;
+        let planned = rules::removal_plan(request.scope, &methods, &request.methods);
         details["planned"] = json!(planned.iter().map(entry).collect::<Vec<_>>());
         // Nothing is removed unless the whole request can finish: the pass's every pre-flight
         // check (policy, scope, lifetime, the address of record as it will be after the
         // removals, the connector, somebody to notify, its rate limit) runs first.
-        let tap_id = journal.map_or_else(Uuid::new_v4, |j| j.request_id());
+        let tap_id = journal.request_id();
         let prepared = match &request.tap {
             None => None,
             Some(tap) => {
-                if let Some(journal) = journal {
-                    self.clean_up_earlier(journal, &earlier, &user.id).await?;
-                }
-                let tap = TapRequest {
-                    user: UserRef::Id(user.id),
-                    ..clone_tap(tap)
+                let pass = PassPlan {
+                    tap,
+                    tap_id,
+                    user: &user,
+                    memberships: &memberships,
+                    planned: &planned,
                 };
-                let mut tap_details = json!({"channel": tap.channel.as_str()});
-                let prepared = self
-                    .prepare(
-                        caller,
-                        &tap,
-                        tap_id,
-                        user.clone(),
-                        &memberships,
-                        &planned,
-                        &mut tap_details,
-                    )
-                    .await
-                    .map_err(|e| RecoveryError {
-                        message: format!(
-                            "nothing was removed, because the pass this request asks for cannot be issued: {}",
-                            e.message
-                        ),
-                        ..e
-                    })?;
-                details["tap"] = tap_details;
-                Some((tap, prepared))
+                Some(
+                    self.prepare_reset_pass(caller, pass, &earlier, journal, details)
+                        .await?,
+                )
             }
         };
         // A reset without a pass must not strand the user with no way to sign in, unless the
         // request says so (the tenant then relies on Conditional Access for registering).
-        // The password, the SSPR-only email and an old pass (expired or used, most likely) are no
-        // way to sign in with MFA.
-        let left: Vec<&AuthMethod> = methods
-            .iter()
-            .filter(|m| !matches!(m.kind(), "password" | "email" | "temporaryAccessPass"))
-            .filter(|m| !planned.iter().any(|p| p.id.eq_ignore_ascii_case(&m.id)))
-            .collect();
-        if prepared.is_none() && left.is_empty() && !request.allow_empty {
-            return Err(RecoveryError::refused(Refusal::WouldLeaveNoMethod,
+        if prepared.is_none() && !request.allow_empty && rules::leaves_no_method(&methods, &planned) {
+            return Err(RecoveryError::refused(
+                Refusal::WouldLeaveNoMethod,
                 "the reset would leave the user with no sign-in method, so anyone with the password could register their own. Add a pass (\"tap\": {\"delivery\": {\"channel\": …}}), or send \"allowEmpty\": true once a Conditional Access policy protects registering security information (docs/reset.md)",
             ));
         }
         details["allowEmpty"] = json!(request.allow_empty);
         // The user is told what was removed: the notice connector must work before anything is.
-        self.deliverer.ready_notices().await.map_err(|e| {
-            tracing::error!(error = %e, "the notice connector is not ready");
-            RecoveryError::failed(Fault::NoticeUnavailable,
-                format!("notices cannot be sent ({e}), so nothing was removed"),
-            )
-        })?;
+        self.deliverer.ready_notices().await.map_err(notices_down)?;
         self.reserve_slots(
-            "mfa.reset",
+            Action::MfaReset,
             "resets",
             caller,
             &user.id,
@@ -389,11 +320,107 @@ impl TapContext<'_> {
             self.settings.max_per_caller_per_hour,
         )
         .await?;
-        // Intent: no record, nothing removed.
+        self.record_reset_intent(caller, request, request_id, target, details)
+            .await?;
+        let mut result = ResetResult {
+            request_id,
+            user_id: Some(user.id),
+            ..ResetResult::default()
+        };
+        let gone = self
+            .remove_methods(&user, request.scope, &methods, &planned, &mut result)
+            .await;
+        result.remaining = self.remaining_methods(&user, request.scope, &gone).await;
+        if request.revoke_sessions {
+            self.revoke_sessions(&user, &mut result).await;
+        }
+        // The pass, already checked and its slot reserved (its own records and notices). It is
+        // issued even when a removal or the session revocation failed: whatever was removed, the
+        // user must not be left without a way in.
+        if let Some((tap, prepared)) = prepared {
+            self.issue_reset_pass(caller, &tap, tap_id, prepared, journal, &user, &mut result)
+                .await;
+        }
+        result.notified = self.notify_reset(&user, &result, &request.ticket).await;
+        Ok(result)
+    }
+
+    /// A retry that finds the removals done and the pass sent or being sent: only the pass's own
+    /// procedure runs again (it picks up where it stopped). Repeating the removals now could
+    /// remove a method the user has registered with that pass since.
+    async fn resume_reset(
+        &self,
+        caller: &CallerRecord,
+        tap: &TapRequest,
+        request_id: Uuid,
+        journal: &dyn Journal,
+    ) -> ResetResult {
+        let mut result = ResetResult {
+            request_id,
+            resumed: true,
+            ..ResetResult::default()
+        };
+        match self.issue_with(caller, clone_tap(tap), journal).await {
+            Ok(issued) => {
+                result.user_id = Some(issued.user_id);
+                result.tap = Some(issued);
+            }
+            Err(e) => result.tap_error = Some(e),
+        }
+        result
+    }
+
+    /// Every pre-flight check of the reset's pass, against the methods as they will be after the
+    /// removals. A refusal here means nothing is removed.
+    async fn prepare_reset_pass(
+        &self,
+        caller: &CallerRecord,
+        pass: PassPlan<'_>,
+        earlier: &super::TapProgress,
+        journal: &dyn Journal,
+        details: &mut Value,
+    ) -> Result<(TapRequest, super::tap::Prepared), RecoveryError> {
+        self.clean_up_earlier(journal, earlier, &pass.user.id).await?;
+        let tap = TapRequest {
+            user: UserRef::Id(pass.user.id),
+            ..clone_tap(pass.tap)
+        };
+        let mut tap_details = json!({"channel": tap.channel.as_str()});
+        let prepared = self
+            .prepare(
+                caller,
+                &tap,
+                pass.tap_id,
+                pass.user.clone(),
+                pass.memberships,
+                pass.planned,
+                &mut tap_details,
+            )
+            .await
+            .map_err(|e| RecoveryError {
+                message: format!(
+                    "nothing was removed, because the pass this request asks for cannot be issued: {}",
+                    e.message
+                ),
+                ..e
+            })?;
+        details["tap"] = tap_details;
+        Ok((tap, prepared))
+    }
+
+    /// The intent: no record, nothing removed.
+    async fn record_reset_intent(
+        &self,
+        caller: &CallerRecord,
+        request: &ResetRequest,
+        request_id: Uuid,
+        target: &Target,
+        details: &Value,
+    ) -> Result<(), RecoveryError> {
         self.audit
             .record(AuditEvent {
                 caller: caller.clone(),
-                action: "mfa.reset".into(),
+                action: Action::MfaReset,
                 target: Some(target.clone()),
                 ticket: Some(request.ticket.clone()),
                 request_id: Some(request_id),
@@ -402,52 +429,34 @@ impl TapContext<'_> {
                 details: details.clone(),
             })
             .await
+            .map(|_| ())
             .map_err(|_| {
-                RecoveryError::failed(Fault::AuditUnavailable,
+                RecoveryError::failed(
+                    Fault::AuditUnavailable,
                     "the audit trail is unavailable, so nothing was changed; try again later",
                 )
-            })?;
+            })
+    }
 
-        let mut result = ResetResult {
-            request_id,
-            user_id: Some(user.id),
-            ..ResetResult::default()
-        };
+    /// Remove `planned`, in order, each once; a failure is listed and the rest go on. Returns the
+    /// ids that are gone.
+    async fn remove_methods(
+        &self,
+        user: &User,
+        scope: Scope,
+        methods: &[AuthMethod],
+        planned: &[AuthMethod],
+        result: &mut ResetResult,
+    ) -> Vec<String> {
         let mut gone: Vec<String> = Vec::new();
-        for method in &planned {
-            let outcome = if request.scope == Scope::Portal && method.kind() == "hardwareOath" {
-                self.graph
-                    .deactivate_hardware_oath(&user.id, &method.id)
-                    .await
-                    .map(|_| ())
-            } else {
-                match self.graph.delete_method(&user.id, method).await {
-                    Err(e) if method.kind() == "phone" && e.is_bad_request() => {
-                        // The default phone cannot go while another method could be default:
-                        // move the default to another method still there, then try once more.
-                        let next = methods
-                            .iter()
-                            .filter(|m| m.id != method.id && !gone.contains(&m.id))
-                            .filter_map(preference_for)
-                            .next();
-                        match next {
-                            Some(pref) => match self.graph.set_default_method(&user.id, pref).await {
-                                Ok(()) => self.graph.delete_method(&user.id, method).await.map(|_| ()),
-                                Err(e) => Err(e),
-                            },
-                            None => Err(e),
-                        }
-                    }
-                    other => other.map(|_| ()),
-                }
-            };
-            match outcome {
+        for method in planned {
+            match self.remove_method(user, scope, methods, method, &gone).await {
                 Ok(()) => {
                     gone.push(method.id.clone());
                     result.removed.push(entry(method));
                 }
                 Err(e) => {
-                    tracing::warn!(error = %e, kind = method.kind(), "a method could not be removed");
+                    tracing::warn!(error = %e, kind = method.type_name(), "a method could not be removed");
                     let mut failed = entry(method);
                     failed["error"] = json!(match &e {
                         crate::graph::GraphError::Status { status, code, .. } =>
@@ -458,45 +467,85 @@ impl TapContext<'_> {
                 }
             }
         }
-        // What is left (read again: the truth, not the plan).
-        result.remaining = match self.graph.list_methods(&user.id).await {
+        gone
+    }
+
+    /// Remove one method: `portal` deactivates a hardware token (as the admin center does); the
+    /// default phone that Graph will not delete first hands the default to a method that stays.
+    async fn remove_method(
+        &self,
+        user: &User,
+        scope: Scope,
+        methods: &[AuthMethod],
+        method: &AuthMethod,
+        gone: &[String],
+    ) -> Result<(), crate::graph::GraphError> {
+        if scope == Scope::Portal && method.kind() == MethodKind::HardwareOath {
+            return self
+                .graph
+                .deactivate_hardware_oath(&user.id, &method.id)
+                .await
+                .map(|_| ());
+        }
+        match self.graph.delete_method(&user.id, method).await {
+            Err(e) if method.kind() == MethodKind::Phone && e.is_bad_request() => {
+                let Some(pref) = rules::next_default(methods, method, gone) else {
+                    return Err(e);
+                };
+                self.graph.set_default_method(&user.id, pref).await?;
+                self.graph.delete_method(&user.id, method).await.map(|_| ())
+            }
+            other => other.map(|_| ()),
+        }
+    }
+
+    /// What is left (read again: the truth, not the plan); empty when it cannot be read.
+    async fn remaining_methods(&self, user: &User, scope: Scope, gone: &[String]) -> Vec<Value> {
+        match self.graph.list_methods(&user.id).await {
             Ok(now) => now
                 .iter()
-                .filter(|m| m.kind() != "password")
-                .filter(|m| !(request.scope == Scope::Portal && m.kind() == "hardwareOath" && gone.contains(&m.id)))
+                .filter(|m| m.kind() != MethodKind::Password)
+                .filter(|m| !(scope == Scope::Portal && m.kind() == MethodKind::HardwareOath && gone.contains(&m.id)))
                 .map(entry)
                 .collect(),
             Err(_) => Vec::new(),
-        };
-        if request.revoke_sessions {
-            match self.graph.revoke_sessions(&user.id).await {
-                Ok(()) => result.sessions_revoked = true,
-                Err(e) => {
-                    tracing::warn!(error = %e, "sessions could not be revoked");
-                    result.failed.push(json!({"type": "sessions", "id": null, "label": "sign-in sessions", "error": "revokeSignInSessions failed"}));
-                }
+        }
+    }
+
+    async fn revoke_sessions(&self, user: &User, result: &mut ResetResult) {
+        match self.graph.revoke_sessions(&user.id).await {
+            Ok(()) => result.sessions_revoked = true,
+            Err(e) => {
+                tracing::warn!(error = %e, "sessions could not be revoked");
+                result.failed.push(json!({"type": "sessions", "id": null, "label": "sign-in sessions", "error": "revokeSignInSessions failed"}));
             }
         }
-        // The pass, already checked and its slot reserved (its own records and notices). It is
-        // issued even when a removal or the session revocation failed: whatever was removed, the
-        // user must not be left without a way in.
-        if let Some((tap, prepared)) = prepared {
-            match self.issue_prepared(caller, &tap, tap_id, prepared, journal).await {
-                Ok(issued) => result.tap = Some(issued),
-                Err(e) => {
-                    tracing::error!(code = e.code_str(), "the reset removed methods but its pass failed");
-                    result.tap_error = Some(RecoveryError {
-                        message: format!(
-                            "{} The methods listed in \"removed\" are gone: issue a pass now (POST /api/users/{}/tap) so the user is not left without a way in.",
-                            e.message, user.id
-                        ),
-                        ..e
-                    });
-                }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn issue_reset_pass(
+        &self,
+        caller: &CallerRecord,
+        tap: &TapRequest,
+        tap_id: Uuid,
+        prepared: super::tap::Prepared,
+        journal: &dyn Journal,
+        user: &User,
+        result: &mut ResetResult,
+    ) {
+        match self.issue_prepared(caller, tap, tap_id, prepared, journal).await {
+            Ok(issued) => result.tap = Some(issued),
+            Err(e) => {
+                tracing::error!(code = e.code_str(), "the reset removed methods but its pass failed");
+                result.tap_error = Some(RecoveryError {
+                    message: format!(
+                        "{} The methods listed in \"removed\" are gone: issue a pass now (POST /api/users/{}/tap) so the user is not left without a way in.",
+                        e.message, user.id
+                    ),
+                    ..e
+                });
             }
         }
-        result.notified = self.notify_reset(&user, &result, &request.ticket).await;
-        Ok(result)
     }
 
     async fn notify_reset(

@@ -21,13 +21,14 @@ use uuid::Uuid;
 
 use super::limits::Limits;
 use super::privilege::PrivilegeCheck;
+use super::rules;
 use super::{Delivered, Journal, RecoveryError, TapProgress, text_ok};
-use crate::vocab::{Fault, Refusal};
-use crate::audit::{AuditEvent, AuditFilter, AuditTrail, CallerRecord, Outcome, Phase, Target, Ticket};
+use crate::audit::{Action, AuditEvent, AuditTrail, CallerRecord, Outcome, Phase, Target, Ticket};
 use crate::config::TapSettings;
 use crate::delivery::{Address, Channel, Deliverer};
 use crate::graph::models::{User, UserRef};
 use crate::graph::{CreateTapError, GraphClient};
+use crate::vocab::{Fault, Refusal};
 
 /// The body of `POST /api/users/{user}/tap`, as sent.
 #[derive(Debug, Deserialize)]
@@ -95,19 +96,28 @@ impl TapRequest {
             "{delivery: {channel}, ticket: {system, id}, reason, lifetimeMinutes?, usableOnce?, verification?}",
         )?;
         if !body.delivery.other.is_empty() {
-            return Err(bad(Refusal::AddressNotAllowed,
+            return Err(bad(
+                Refusal::AddressNotAllowed,
                 "a pass goes only to an address of record; remove everything but delivery.channel",
             ));
         }
-        let channel = Channel::parse(&body.delivery.channel)
-            .ok_or_else(|| bad(Refusal::InvalidRequest, "delivery.channel must be sms, email or manager"))?;
+        let channel = Channel::parse(&body.delivery.channel).ok_or_else(|| {
+            bad(
+                Refusal::InvalidRequest,
+                "delivery.channel must be sms, email or manager",
+            )
+        })?;
         if !text_ok(&body.ticket.system, 32) || !text_ok(&body.ticket.id, 64) {
-            return Err(bad(Refusal::InvalidRequest,
+            return Err(bad(
+                Refusal::InvalidRequest,
                 "ticket.system (up to 32 characters) and ticket.id (up to 64) are required",
             ));
         }
         if !text_ok(&body.reason, 500) {
-            return Err(bad(Refusal::InvalidRequest, "reason is required (up to 500 characters)"));
+            return Err(bad(
+                Refusal::InvalidRequest,
+                "reason is required (up to 500 characters)",
+            ));
         }
         Ok(TapRequest {
             user,
@@ -144,6 +154,15 @@ pub struct Issued {
     pub pass: Option<SecretString>,
 }
 
+/// What a recovery asks for, as its first steps need it.
+pub(crate) struct Asked<'a> {
+    pub action: Action,
+    /// What the caller's limit counts (`passes`, `resets`), for its message.
+    pub what: &'static str,
+    pub user: &'a UserRef,
+    pub verification: Option<&'a VerificationBody>,
+}
+
 /// Everything issuing a pass needs.
 pub struct TapContext<'a> {
     pub graph: &'a GraphClient,
@@ -167,7 +186,8 @@ pub(crate) struct Prepared {
 
 fn graph_failed(e: impl std::fmt::Display) -> RecoveryError {
     tracing::error!(error = %e, "Graph call failed");
-    RecoveryError::failed(Fault::GraphUnavailable,
+    RecoveryError::failed(
+        Fault::GraphUnavailable,
         "Microsoft Graph could not be reached or refused the call; nothing was changed. Try again later.",
     )
 }
@@ -176,7 +196,8 @@ impl TapContext<'_> {
     async fn record(&self, event: AuditEvent) -> Result<(), RecoveryError> {
         self.audit.record(event).await.map(|_| ()).map_err(|e| {
             tracing::error!(error = %e, "audit record failed");
-            RecoveryError::failed(Fault::AuditUnavailable,
+            RecoveryError::failed(
+                Fault::AuditUnavailable,
                 "the audit trail is unavailable, so nothing was changed; try again later",
             )
         })
@@ -184,7 +205,7 @@ impl TapContext<'_> {
 
     /// Run the whole procedure and record its outcome, whatever it is.
     pub async fn issue(&self, caller: &CallerRecord, request: TapRequest) -> Result<Issued, RecoveryError> {
-        self.issue_with(caller, request, None).await
+        self.issue_with(caller, request, &super::NoJournal::new()).await
     }
 
     /// `issue` for a queued request: its id and its journal, so a retry after a crash picks up
@@ -193,9 +214,9 @@ impl TapContext<'_> {
         &self,
         caller: &CallerRecord,
         request: TapRequest,
-        journal: Option<&dyn Journal>,
+        journal: &dyn Journal,
     ) -> Result<Issued, RecoveryError> {
-        let request_id = journal.map_or_else(Uuid::new_v4, |j| j.request_id());
+        let request_id = journal.request_id();
         self.recorded(caller, &request, request_id, None, journal).await
     }
 
@@ -206,7 +227,7 @@ impl TapContext<'_> {
         request: &TapRequest,
         request_id: Uuid,
         prepared: Prepared,
-        journal: Option<&dyn Journal>,
+        journal: &dyn Journal,
     ) -> Result<Issued, RecoveryError> {
         self.recorded(caller, request, request_id, Some(prepared), journal)
             .await
@@ -219,7 +240,7 @@ impl TapContext<'_> {
         request: &TapRequest,
         request_id: Uuid,
         prepared: Option<Prepared>,
-        journal: Option<&dyn Journal>,
+        journal: &dyn Journal,
     ) -> Result<Issued, RecoveryError> {
         let mut target = Target {
             object_id: None,
@@ -258,7 +279,7 @@ impl TapContext<'_> {
         }
         self.record_outcome(
             caller,
-            "tap.issue",
+            Action::TapIssue,
             target,
             &request.ticket,
             request_id,
@@ -276,34 +297,50 @@ impl TapContext<'_> {
         request_id: Uuid,
         target: &mut Target,
         details: &mut Value,
-        journal: Option<&dyn Journal>,
+        journal: &dyn Journal,
     ) -> Result<Issued, RecoveryError> {
-        let s = self.settings;
-        let earlier = journal.map(|j| j.progress()).unwrap_or_default();
-        if let Some(journal) = journal
-            && (earlier.delivering || earlier.delivered.is_some())
-        {
+        let earlier = journal.progress();
+        if earlier.delivering || earlier.delivered.is_some() {
             return self.resume(journal, &earlier, request, target, details).await;
         }
-        check_verification(
-            s,
-            request.verification.as_ref(),
-            journal.map(|j| j.accepted_at()),
-            details,
-        )?;
-        // The caller's slot first: every attempt counts, so nobody can probe who is privileged
-        // (or anything else) faster than the caller limit.
-        self.reserve_caller_slot("tap.issue", "passes", caller, request_id, s.max_per_caller_per_hour)
-            .await?;
-        let (user, memberships) = self.find_target(caller, &request.user, target, details).await?;
-        if let Some(journal) = journal {
-            self.clean_up_earlier(journal, &earlier, &user.id).await?;
-        }
+        let asked = Asked {
+            action: Action::TapIssue,
+            what: "passes",
+            user: &request.user,
+            verification: request.verification.as_ref(),
+        };
+        let (user, memberships) = self.admit(caller, asked, request_id, journal, target, details).await?;
+        self.clean_up_earlier(journal, &earlier, &user.id).await?;
         let prepared = self
             .prepare(caller, request, request_id, user, &memberships, &[], details)
             .await?;
         self.execute(caller, request, request_id, target, details, prepared, journal)
             .await
+    }
+
+    /// The first steps of every recovery, in order: the requester's verification, the caller's
+    /// rate-limit slot (every attempt counts, so nobody can probe who is privileged, or anything
+    /// else, faster than the caller limit), then the target: found, not the caller, not
+    /// privileged.
+    pub(crate) async fn admit(
+        &self,
+        caller: &CallerRecord,
+        asked: Asked<'_>,
+        request_id: Uuid,
+        journal: &dyn Journal,
+        target: &mut Target,
+        details: &mut Value,
+    ) -> Result<(User, Vec<crate::graph::models::DirectoryObject>), RecoveryError> {
+        check_verification(self.settings, asked.verification, Some(journal.accepted_at()), details)?;
+        self.reserve_caller_slot(
+            asked.action,
+            asked.what,
+            caller,
+            request_id,
+            self.settings.max_per_caller_per_hour,
+        )
+        .await?;
+        self.find_target(caller, asked.user, target, details).await
     }
 
     /// Every check a pass must meet before it exists, in order: the account (enabled, a member),
@@ -326,46 +363,24 @@ impl TapContext<'_> {
         details: &mut Value,
     ) -> Result<Prepared, RecoveryError> {
         let s = self.settings;
-        if user.account_enabled == Some(false) {
-            return Err(RecoveryError::refused(Refusal::UserDisabled,
-                "the account is disabled; enable it before issuing a pass",
-            ));
-        }
-        if !user.is_member() {
-            return Err(RecoveryError::refused(Refusal::UserIsGuest,
-                "Temporary Access Passes cannot be issued to guests",
-            ));
-        }
-        if request.channel == Channel::Manager
-            && let (Some(manager), Some(me)) = (&user.manager, &caller.object_id)
-            && manager.id.eq_ignore_ascii_case(me)
-        {
-            return Err(RecoveryError::refused(Refusal::CallerIsManager,
-                "the manager channel hands the pass to the user's manager, who is the caller here; another agent must send it, or choose sms or email",
-            ));
-        }
+        rules::account_eligible(&user)?;
+        rules::manager_is_not_caller(request.channel, &user, caller.object_id.as_deref())?;
         // The tenant's policy and scope.
         let policy = self.graph.tap_policy().await.map_err(graph_failed)?;
         if !policy.is_enabled() {
-            return Err(RecoveryError::refused(Refusal::PolicyDisabled,
+            return Err(RecoveryError::refused(
+                Refusal::PolicyDisabled,
                 "the tenant's Temporary Access Pass policy is disabled",
             ));
         }
         let groups: Vec<String> = memberships
             .iter()
             .filter(|m| m.is_group())
-            .map(|m| m.id.to_ascii_lowercase())
+            .map(|m| m.id.clone())
             .collect();
-        let included = policy
-            .include_targets
-            .iter()
-            .any(|t| t.id == "all_users" || groups.contains(&t.id.to_ascii_lowercase()));
-        let excluded = policy
-            .exclude_targets
-            .iter()
-            .any(|t| groups.contains(&t.id.to_ascii_lowercase()));
-        if !included || excluded {
-            return Err(RecoveryError::refused(Refusal::UserOutOfScope,
+        if !rules::in_policy_scope(&policy, &groups) {
+            return Err(RecoveryError::refused(
+                Refusal::UserOutOfScope,
                 "the user is not in the scope of the tenant's Temporary Access Pass policy",
             ));
         }
@@ -375,25 +390,14 @@ impl TapContext<'_> {
             Channel::Email => s.max_minutes_email,
             Channel::Manager => s.max_minutes_manager,
         };
-        let low = policy.minimum_lifetime_in_minutes;
-        let high = policy.maximum_lifetime_in_minutes.min(channel_max);
-        let lifetime = request
-            .lifetime_minutes
-            .unwrap_or_else(|| s.default_lifetime_minutes.clamp(low, high.max(low)));
-        if low > high || lifetime < low || lifetime > high {
-            return Err(RecoveryError::refused(Refusal::LifetimeOutOfRange,
-                format!(
-                    "for {} delivery the lifetime must be {low} to {high} minutes (tenant policy and channel limit)",
-                    request.channel.as_str()
-                ),
-            ));
-        }
-        let usable_once = request.usable_once.unwrap_or(true);
-        if !usable_once && (policy.is_usable_once || !s.allow_multi_use) {
-            return Err(RecoveryError::refused(Refusal::MultiUseNotAllowed,
-                "only one-time passes are allowed",
-            ));
-        }
+        let lifetime = rules::lifetime(
+            request.lifetime_minutes,
+            s.default_lifetime_minutes,
+            &policy,
+            request.channel,
+            channel_max,
+        )?;
+        let usable_once = rules::usable_once(request.usable_once, &policy, s.allow_multi_use)?;
         // The address of record, as it will be when the pass goes out.
         let address = self.address_of_record(&user, request.channel, removing).await?;
         details["to"] = json!(address.masked());
@@ -401,7 +405,8 @@ impl TapContext<'_> {
         // worse than none.
         self.deliverer.ready(request.channel).await.map_err(|e| {
             tracing::error!(error = %e, "the delivery connector is not ready");
-            RecoveryError::failed(Fault::DeliveryUnavailable,
+            RecoveryError::failed(
+                Fault::DeliveryUnavailable,
                 format!(
                     "the {} connector is not available ({e}); no pass was created",
                     request.channel.as_str()
@@ -410,15 +415,17 @@ impl TapContext<'_> {
         })?;
         // Somebody other than the holder of the pass's address must be told, or a pass sent to
         // an address an attacker changed would go unnoticed.
-        let notice_to = notice_recipients(&user, &address);
+        let notice_to = rules::notice_recipients(&user, &address);
         if notice_to.is_empty() {
-            return Err(RecoveryError::refused(Refusal::NoNoticeRecipient,
+            return Err(RecoveryError::refused(
+                Refusal::NoNoticeRecipient,
                 "nobody can be told about the pass: the user has no mailbox, alternate email or manager with mail besides the address the pass would go to. Add one, or choose another channel",
             ));
         }
         self.deliverer.ready_notices().await.map_err(|e| {
             tracing::error!(error = %e, "the notice connector is not ready");
-            RecoveryError::failed(Fault::NoticeUnavailable,
+            RecoveryError::failed(
+                Fault::NoticeUnavailable,
                 format!("notices cannot be sent ({e}), so no pass was created"),
             )
         })?;
@@ -426,7 +433,7 @@ impl TapContext<'_> {
         details["usableOnce"] = json!(usable_once);
         // Last: a slot, reserved atomically (attempts count, whatever happens next).
         self.reserve_slots(
-            "tap.issue",
+            Action::TapIssue,
             "passes",
             caller,
             &user.id,
@@ -454,7 +461,7 @@ impl TapContext<'_> {
         target: &Target,
         details: &mut Value,
         prepared: Prepared,
-        journal: Option<&dyn Journal>,
+        journal: &dyn Journal,
     ) -> Result<Issued, RecoveryError> {
         let s = self.settings;
         let Prepared {
@@ -465,43 +472,9 @@ impl TapContext<'_> {
             notice_to,
         } = prepared;
         let now = OffsetDateTime::now_utc();
-        // Intent: no record, no pass.
-        self.record(AuditEvent {
-            caller: caller.clone(),
-            action: "tap.issue".into(),
-            target: Some(target.clone()),
-            ticket: Some(request.ticket.clone()),
-            request_id: Some(request_id),
-            phase: Phase::Intent,
-            outcome: None,
-            details: details.clone(),
-        })
-        .await?;
-        // Create.
-        let created = match self.graph.create_tap(&user.id, lifetime, usable_once).await {
-            Ok(c) => c,
-            Err(CreateTapError::Refused(e)) => {
-                tracing::warn!(error = %e, "Graph refused the TAP");
-                return Err(RecoveryError::refused(Refusal::GraphRefused,
-                    "Microsoft Graph refused to create the pass (check the TAP policy and the user's scope)",
-                ));
-            }
-            Err(CreateTapError::Unknown { cause, orphan }) => {
-                tracing::error!(%cause, "TAP create outcome unknown");
-                let cleaned = match orphan {
-                    Some(id) => self.graph.delete_tap(&user.id, &id).await.is_ok(),
-                    None => true,
-                };
-                let state = if cleaned {
-                    "no pass is active for the user"
-                } else {
-                    "a pass may exist for the user: delete it in the admin center"
-                };
-                return Err(RecoveryError::failed(Fault::TapOutcomeUnknown,
-                    format!("the pass could not be confirmed; {state}. Try again."),
-                ));
-            }
-        };
+        self.record_intent(caller, request, request_id, target, details, journal, now)
+            .await?;
+        let created = self.create_pass(&user, lifetime, usable_once).await?;
         details["tapMethodId"] = json!(created.method.id);
         let start = created.method.start_date_time.unwrap_or(now);
         let expires_at = start + time::Duration::minutes(i64::from(lifetime));
@@ -514,17 +487,8 @@ impl TapContext<'_> {
             usable_once,
             ..TapProgress::default()
         };
-        if let Some(journal) = journal {
-            let mut saved = journal.save(&progress).await;
-            if saved.is_ok() {
-                progress.delivering = true;
-                saved = journal.save(&progress).await;
-            }
-            if let Err(e) = saved {
-                let _ = self.graph.delete_tap(&user.id, &created.method.id).await;
-                return Err(e);
-            }
-        }
+        self.save_created(journal, &mut progress, &user, &created.method.id)
+            .await?;
         // Deliver.
         let text = SecretString::from(pass_message(
             s.message_template.as_deref(),
@@ -534,54 +498,21 @@ impl TapContext<'_> {
             usable_once,
             &s.notice_contact,
         ));
-        let sent = match self
-            .deliverer
-            .send(&address, "Your temporary sign-in pass", &text, &request_id.to_string())
-            .await
-        {
-            Ok(sent) => sent,
-            Err(e) => {
-                tracing::error!(error = %e, "delivery failed; deleting the undelivered pass");
-                let deleted = self.graph.delete_tap(&user.id, &created.method.id).await.is_ok();
-                // The provider said no: a retry must start afresh (not take the pass for one that
-                // may have arrived), deleting the pass first if it is still there.
-                if let Some(journal) = journal {
-                    let fresh = if deleted {
-                        TapProgress::default()
-                    } else {
-                        TapProgress {
-                            method_id: Some(created.method.id.clone()),
-                            ..TapProgress::default()
-                        }
-                    };
-                    if let Err(e) = journal.save(&fresh).await {
-                        tracing::error!(error = %e, "the failed delivery could not be saved in the request record");
-                    }
-                }
-                let state = if deleted {
-                    "the pass was deleted, so no pass is active"
-                } else {
-                    "the pass could not be deleted: delete it in the admin center"
-                };
-                return Err(RecoveryError::failed(Fault::DeliveryFailed,
-                    format!("the pass could not be delivered ({e}); {state}"),
-                ));
-            }
-        };
+        let sent = self
+            .deliver_pass(&address, &text, request_id, &user, &created.method.id, journal)
+            .await?;
         details["provider"] = json!(sent.provider);
         details["messageId"] = json!(sent.message_id);
-        if let Some(journal) = journal {
-            progress.delivering = false;
-            progress.delivered = Some(Delivered {
-                channel: request.channel.as_str().to_owned(),
-                to: address.masked(),
-                provider: sent.provider.to_owned(),
-                message_id: sent.message_id.clone(),
-            });
-            // The pass is out; if this save fails, the retry reports the delivery as unconfirmed.
-            if let Err(e) = journal.save(&progress).await {
-                tracing::error!(error = %e, "the delivery could not be saved in the request record");
-            }
+        progress.delivering = false;
+        progress.delivered = Some(Delivered {
+            channel: request.channel.as_str().to_owned(),
+            to: address.masked(),
+            provider: sent.provider.to_owned(),
+            message_id: sent.message_id.clone(),
+        });
+        // The pass is out; if this save fails, the retry reports the delivery as unconfirmed.
+        if let Err(e) = journal.save(&progress).await {
+            tracing::error!(error = %e, "the delivery could not be saved in the request record");
         }
         // Tell the user on every other channel of record, and the manager.
         let notified = self
@@ -604,8 +535,137 @@ impl TapContext<'_> {
             warning,
             // Only a synchronous answer may carry it: a queued request's result is stored, shown by
             // its status URL and sent to its callback, whatever TAP_RETURN_TO_CALLER says.
-            pass: (s.return_to_caller && journal.is_none()).then_some(created.pass),
+            pass: (s.return_to_caller && !journal.is_queued()).then_some(created.pass),
         })
+    }
+
+    /// The intent (no record, no pass) and, before Graph is asked, the journal's mark: an attempt
+    /// that dies before the pass's id is saved leaves the next one a sign to look for it.
+    #[allow(clippy::too_many_arguments)]
+    async fn record_intent(
+        &self,
+        caller: &CallerRecord,
+        request: &TapRequest,
+        request_id: Uuid,
+        target: &Target,
+        details: &Value,
+        journal: &dyn Journal,
+        now: OffsetDateTime,
+    ) -> Result<(), RecoveryError> {
+        self.record(AuditEvent {
+            caller: caller.clone(),
+            action: Action::TapIssue,
+            target: Some(target.clone()),
+            ticket: Some(request.ticket.clone()),
+            request_id: Some(request_id),
+            phase: Phase::Intent,
+            outcome: None,
+            details: details.clone(),
+        })
+        .await?;
+        journal
+            .save(&TapProgress {
+                creating_since: Some(now),
+                ..TapProgress::default()
+            })
+            .await
+    }
+
+    /// Create the pass. Graph's refusal is a refusal; an unknown outcome deletes whatever pass the
+    /// attempt may have left (its id, when Graph named one) and says which it is.
+    async fn create_pass(
+        &self,
+        user: &User,
+        lifetime: u32,
+        usable_once: bool,
+    ) -> Result<crate::graph::models::CreatedTap, RecoveryError> {
+        match self.graph.create_tap(&user.id, lifetime, usable_once).await {
+            Ok(c) => Ok(c),
+            Err(CreateTapError::Refused(e)) => {
+                tracing::warn!(error = %e, "Graph refused the TAP");
+                Err(RecoveryError::refused(
+                    Refusal::GraphRefused,
+                    "Microsoft Graph refused to create the pass (check the TAP policy and the user's scope)",
+                ))
+            }
+            Err(CreateTapError::Unknown { cause, orphan }) => {
+                tracing::error!(%cause, "TAP create outcome unknown");
+                let cleaned = match orphan {
+                    Some(id) => self.graph.delete_tap(&user.id, &id).await.is_ok(),
+                    None => true,
+                };
+                let state = if cleaned {
+                    "no pass is active for the user"
+                } else {
+                    "a pass may exist for the user: delete it in the admin center"
+                };
+                Err(RecoveryError::failed(
+                    Fault::TapOutcomeUnknown,
+                    format!("the pass could not be confirmed; {state}. Try again."),
+                ))
+            }
+        }
+    }
+
+    /// A queued request saves each step before the next one: the pass exists, then the provider
+    /// is being called. A pass whose step cannot be saved is deleted.
+    async fn save_created(
+        &self,
+        journal: &dyn Journal,
+        progress: &mut TapProgress,
+        user: &User,
+        method_id: &str,
+    ) -> Result<(), RecoveryError> {
+        let mut saved = journal.save(progress).await;
+        if saved.is_ok() {
+            progress.delivering = true;
+            saved = journal.save(progress).await;
+        }
+        if let Err(e) = saved {
+            let _ = self.graph.delete_tap(&user.id, method_id).await;
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Hand the pass to the provider. When the provider says no, the pass is deleted and a queued
+    /// request's progress starts afresh (a retry must not take the pass for one that may have
+    /// arrived), keeping the pass's id if it could not be deleted.
+    async fn deliver_pass(
+        &self,
+        address: &Address,
+        text: &SecretString,
+        request_id: Uuid,
+        user: &User,
+        method_id: &str,
+        journal: &dyn Journal,
+    ) -> Result<crate::delivery::Sent, RecoveryError> {
+        let e = match self
+            .deliverer
+            .send(address, "Your temporary sign-in pass", text, &request_id.to_string())
+            .await
+        {
+            Ok(sent) => return Ok(sent),
+            Err(e) => e,
+        };
+        tracing::error!(error = %e, "delivery failed; deleting the undelivered pass");
+        let deleted = self.graph.delete_tap(&user.id, method_id).await.is_ok();
+        let fresh = TapProgress {
+            method_id: (!deleted).then(|| method_id.to_owned()),
+            ..TapProgress::default()
+        };
+        if let Err(e) = journal.save(&fresh).await {
+            tracing::error!(error = %e, "the failed delivery could not be saved in the request record");
+        }
+        let state = if deleted {
+            "the pass was deleted, so no pass is active"
+        } else {
+            "the pass could not be deleted: delete it in the admin center"
+        };
+        Err(RecoveryError::failed(
+            Fault::DeliveryFailed,
+            format!("the pass could not be delivered ({e}); {state}"),
+        ))
     }
 
     /// A retry of a request whose pass reached the provider: never a second pass. Delivered: finish
@@ -636,7 +696,8 @@ impl TapContext<'_> {
         details["resumed"] = json!(true);
         let Some(delivered) = &earlier.delivered else {
             let fmt = &time::format_description::well_known::Rfc3339;
-            return Err(RecoveryError::failed(Fault::DeliveryUnconfirmed,
+            return Err(RecoveryError::failed(
+                Fault::DeliveryUnconfirmed,
                 format!(
                     "the service stopped while the pass was being sent, so it may or may not have arrived; it was not sent again. It stays valid until {} UTC. If the user did not receive it, submit a new request: its pass replaces this one.",
                     expires_at.format(fmt).unwrap_or_default()
@@ -646,7 +707,7 @@ impl TapContext<'_> {
         details["to"] = json!(delivered.to);
         details["provider"] = json!(delivered.provider);
         let address = self.address_of_record(&user, request.channel, &[]).await?;
-        let notice_to = notice_recipients(&user, &address);
+        let notice_to = rules::notice_recipients(&user, &address);
         let notified = self
             .notify(&user, &notice_to, &address, expires_at, &request.ticket)
             .await;
@@ -667,6 +728,21 @@ impl TapContext<'_> {
             warning,
             pass: None,
         })
+    }
+
+    /// Delete a pass that a request given up on created and never handed to a provider (`user`
+    /// as the request named them). Whether it is gone: `false` means it may still exist.
+    pub async fn discard_undelivered(&self, user: &str, method_id: &str) -> bool {
+        let Ok(user) = UserRef::parse(user) else {
+            return false;
+        };
+        match self.graph.get_user(&user).await {
+            Ok(Some(u)) => match self.graph.delete_tap(&u.id, method_id).await {
+                Ok(()) => true,
+                Err(e) => e.is_not_found(),
+            },
+            _ => false,
+        }
     }
 
     /// Before a retry creates a pass: delete the one an earlier attempt created but never handed
@@ -690,35 +766,19 @@ impl TapContext<'_> {
             delete(id.clone()).await?;
             return journal.save(&TapProgress::default()).await;
         }
-        if !journal.is_retry() {
+        // An attempt died between asking Graph for the pass and saving its id: a pass created
+        // since then (a minute's leeway for clocks) is that orphan.
+        let Some(creating) = earlier.creating_since else {
             return Ok(());
-        }
-        let since = journal.started_at() - time::Duration::minutes(1);
-        let filter = AuditFilter {
-            from: since,
-            to: OffsetDateTime::now_utc(),
-            user: None,
-            ticket: None,
-            action: Some("tap.issue".into()),
-            outcome: None,
         };
-        let intent = self
-            .audit
-            .query(&filter)
-            .await
-            .map_err(|_| audit_down())?
-            .iter()
-            .any(|r| r.request_id == Some(journal.request_id()) && r.outcome.is_none());
-        if !intent {
-            return Ok(());
-        }
+        let since = creating - time::Duration::minutes(1);
         for tap in self.graph.list_taps(user).await.map_err(graph_failed)? {
             if tap.created_date_time.is_some_and(|c| c >= since) {
                 tracing::warn!(tap_method_id = %tap.id, "deleting a pass an earlier attempt created but never recorded");
                 delete(tap.id).await?;
             }
         }
-        Ok(())
+        journal.save(&TapProgress::default()).await
     }
 
     /// The address of record for `channel`, as it will be once the methods in `removing` are
@@ -736,12 +796,9 @@ impl TapContext<'_> {
             Channel::Sms if self.settings.sms_from_attribute => {
                 user.mobile_phone.clone().ok_or_else(|| none("mobile phone"))?
             }
-            Channel::Sms
-                if removing
-                    .iter()
-                    .any(|m| m.kind() == "phone" && m.phone_type.as_deref() == Some("mobile")) =>
-            {
-                return Err(RecoveryError::refused(Refusal::NoAddressOfRecord,
+            Channel::Sms if removing.iter().any(crate::graph::models::AuthMethod::is_mobile_phone) => {
+                return Err(RecoveryError::refused(
+                    Refusal::NoAddressOfRecord,
                     "the reset removes the registered mobile phone the pass would go to; choose email or manager, or keep the mobile phone (scope \"methods\")",
                 ));
             }
@@ -807,17 +864,6 @@ impl TapContext<'_> {
 
 /// Who is told about a pass: the user's mailbox, other addresses of record and the manager,
 /// never the address that carried the pass.
-pub(crate) fn notice_recipients(user: &User, used: &Address) -> Vec<String> {
-    let mut to: Vec<String> = Vec::new();
-    to.extend(user.mail.clone());
-    to.extend(user.other_mails.iter().cloned());
-    to.extend(user.manager.as_ref().and_then(|m| m.mail.clone()));
-    to.retain(|a| !a.eq_ignore_ascii_case(&used.to));
-    let mut seen = std::collections::HashSet::new();
-    to.retain(|a| seen.insert(a.to_ascii_lowercase()));
-    to
-}
-
 /// When no notice went out, say so loudly: in the answer and in the audit record.
 fn no_notice_warning(notified: &[String], details: &mut Value) -> Option<String> {
     if !notified.is_empty() {
@@ -839,14 +885,16 @@ pub(crate) fn check_verification(
         return Ok(());
     }
     let v = verification.ok_or_else(|| {
-        RecoveryError::refused(Refusal::VerificationRequired,
+        RecoveryError::refused(
+            Refusal::VerificationRequired,
             "verification {method, verifiedBy, verifiedAt} is required",
         )
     })?;
     // A queued request is judged as of when it was accepted, not when a worker got to it.
     let age = as_of.unwrap_or_else(OffsetDateTime::now_utc) - v.verified_at;
     if age > time::Duration::minutes(i64::from(s.verification_max_age_minutes)) || age < -time::Duration::minutes(2) {
-        return Err(RecoveryError::refused(Refusal::VerificationStale,
+        return Err(RecoveryError::refused(
+            Refusal::VerificationStale,
             format!(
                 "the verification must be from the last {} minutes",
                 s.verification_max_age_minutes
@@ -858,12 +906,6 @@ pub(crate) fn check_verification(
     Ok(())
 }
 
-fn audit_down() -> RecoveryError {
-    RecoveryError::failed(Fault::AuditUnavailable,
-        "the audit trail is unavailable, so nothing was changed; try again later",
-    )
-}
-
 impl TapContext<'_> {
     /// The outcome record of an attempt. What was done is already done, so a failure to write
     /// it is logged loudly rather than changing the answer.
@@ -871,7 +913,7 @@ impl TapContext<'_> {
     pub(crate) async fn record_outcome(
         &self,
         caller: &CallerRecord,
-        action: &str,
+        action: Action,
         target: Target,
         ticket: &Ticket,
         request_id: Uuid,
@@ -880,7 +922,7 @@ impl TapContext<'_> {
     ) {
         let event = AuditEvent {
             caller: caller.clone(),
-            action: action.to_owned(),
+            action,
             target: Some(target),
             ticket: Some(ticket.clone()),
             request_id: Some(request_id),
@@ -918,7 +960,8 @@ impl TapContext<'_> {
             .as_deref()
             .is_some_and(|me| me.eq_ignore_ascii_case(&user.id.to_string()))
         {
-            return Err(RecoveryError::refused(Refusal::SelfRecoveryForbidden,
+            return Err(RecoveryError::refused(
+                Refusal::SelfRecoveryForbidden,
                 "a caller cannot recover its own account; ask another agent",
             ));
         }
@@ -942,7 +985,8 @@ impl TapContext<'_> {
                 "the target is privileged; refusing"
             );
             details["privilege"] = privilege.detail();
-            return Err(RecoveryError::refused(Refusal::TargetProtected,
+            return Err(RecoveryError::refused(
+                Refusal::TargetProtected,
                 "the user holds or is eligible for an administrative role, is in a protected group, or holds a role of this service; a person with the Privileged Authentication Administrator role must do this",
             ));
         }
@@ -956,7 +1000,7 @@ impl TapContext<'_> {
     /// `rate_limited` (429, with the seconds to wait) or `rate_limit_unavailable` (503).
     pub(crate) async fn reserve_caller_slot(
         &self,
-        action: &str,
+        action: Action,
         noun: &str,
         caller: &CallerRecord,
         attempt: Uuid,
@@ -978,7 +1022,7 @@ impl TapContext<'_> {
     #[allow(clippy::too_many_arguments)]
     pub(crate) async fn reserve_slots(
         &self,
-        action: &str,
+        action: Action,
         noun: &str,
         caller: &CallerRecord,
         user: &Uuid,
@@ -989,7 +1033,12 @@ impl TapContext<'_> {
         use super::limits::Limit;
         self.reserve_caller_slot(action, noun, caller, attempt, per_caller_per_hour)
             .await?;
-        let for_target = Limit::per_target(action, user, per_target_per_day, std::time::Duration::from_secs(86_400));
+        let for_target = Limit::per_target(
+            action.as_str(),
+            user,
+            per_target_per_day,
+            std::time::Duration::from_secs(86_400),
+        );
         if let Err(e) = self
             .limits
             .reserve(&for_target, attempt, OffsetDateTime::now_utc())
@@ -1006,9 +1055,9 @@ impl TapContext<'_> {
     }
 }
 
-fn caller_limit(action: &str, caller: &CallerRecord, per_hour: u32) -> super::limits::Limit {
+fn caller_limit(action: Action, caller: &CallerRecord, per_hour: u32) -> super::limits::Limit {
     super::limits::Limit::per_caller(
-        action,
+        action.as_str(),
         &caller.via,
         caller.object_id.as_deref(),
         per_hour,
@@ -1023,7 +1072,8 @@ fn limit_refused(e: super::limits::LimitError, what: String) -> RecoveryError {
         }
         super::limits::LimitError::Unavailable(cause) => {
             tracing::error!(%cause, "the rate-limit store is unavailable; refusing");
-            RecoveryError::failed(Fault::RateLimitUnavailable,
+            RecoveryError::failed(
+                Fault::RateLimitUnavailable,
                 "the rate-limit store is unavailable, so nothing was changed; try again later",
             )
         }

@@ -1,17 +1,16 @@
 //! Where audit chains are kept: append blobs in Azure Blob Storage (with the managed identity),
 //! or a directory with the same layout for `mfa-recovery dev`.
 
-
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use azure_core::credentials::TokenCredential;
 use azure_core::http::{RequestContent, StatusCode, Transport};
+use azure_storage_blob::BlobContainerClient;
 use azure_storage_blob::models::{
     AppendBlobClientAppendBlockOptions, AppendBlobClientCreateOptions, BlobContainerClientListBlobsOptions,
 };
-use azure_storage_blob::BlobContainerClient;
 use futures::TryStreamExt;
 use url::Url;
 

@@ -24,13 +24,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
-use crate::audit::{AuditEvent, AuditTrail, CallerRecord, Outcome, Phase};
+use crate::audit::{Action, AuditEvent, AuditTrail, CallerRecord, Outcome, Phase};
 use crate::config::SweepSettings;
 use crate::delivery::Deliverer;
 use crate::graph::GraphClient;
-use classify::{Assessment, Finding, Registration, Risk};
-use crate::storage::reports::ReportStore;
 use crate::storage::StorageError;
+use crate::storage::reports::ReportStore;
+use classify::{Assessment, Finding, Registration, Risk};
 
 /// Counters over the whole tenant: the only state that grows with the run, and it does not grow
 /// with the tenant.
@@ -209,43 +209,9 @@ impl Sweep<'_> {
         if let Trigger::Timer { past_due: true } = trigger {
             tracing::info!("the sweep's schedule was missed (IsPastDue); running now");
         }
-        let current: Option<Checkpoint> = self
-            .load("current.json")
-            .await?
-            .and_then(|v| serde_json::from_value(v).ok());
-        let resumable = current.filter(|c| c.finished_at.is_none() && now - c.started_at < time::Duration::hours(24));
-        let mut checkpoint = match resumable {
-            Some(c) => {
-                tracing::info!(run_id = %c.run_id, pages = c.pages, "resuming the sweep");
-                c
-            }
-            None => {
-                if let Trigger::Timer { .. } = trigger
-                    && let Some(latest) = self.load("latest.json").await?
-                    && let Some(finished) = latest["finishedAt"]
-                        .as_str()
-                        .and_then(|t| OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok())
-                    && now - finished < time::Duration::hours(i64::from(self.settings.min_interval_hours))
-                {
-                    return Ok(RunOutcome::UpToDate {
-                        run_id: latest["runId"].as_str().unwrap_or_default().to_owned(),
-                    });
-                }
-                let policy = self.graph.tap_policy().await?;
-                let fmt = time::macros::format_description!("[year][month][day]-[hour][minute][second]");
-                Checkpoint {
-                    run_id: now.format(&fmt).unwrap_or_default(),
-                    started_at: now,
-                    finished_at: None,
-                    pages: 0,
-                    next_link: None,
-                    totals: Totals::default(),
-                    findings: classify::check_policy(&policy, &self.settings.helpdesk_groups),
-                    nudged: 0,
-                    invocations: 0,
-                    requests: 1,
-                }
-            }
+        let mut checkpoint = match self.start_or_resume(trigger, now).await? {
+            Ok(checkpoint) => checkpoint,
+            Err(up_to_date) => return Ok(up_to_date),
         };
         checkpoint.invocations += 1;
         let key_users = self.key_users().await?;
@@ -270,20 +236,7 @@ impl Sweep<'_> {
                     return Err(e.into());
                 }
             };
-            let mut lines = Vec::new();
-            for row in rows {
-                let Ok(row) = serde_json::from_value::<Registration>(row) else {
-                    continue;
-                };
-                let key_user = key_users.contains(&row.id.to_ascii_lowercase());
-                let assessment = self.count(&mut checkpoint.totals, &row, key_user);
-                if assessment.risk > Risk::None {
-                    self.nudge(&mut checkpoint, &row, &assessment).await;
-                    serde_json::to_writer(&mut lines, &classify::at_risk_line(&row, key_user, &assessment))
-                        .expect("a line serializes");
-                    lines.push(b'\n');
-                }
-            }
+            let lines = self.assess_page(&mut checkpoint, rows, &key_users).await;
             // The page's file first, then the checkpoint that counts it: a crash in between
             // repeats the page, which rewrites the same file.
             self.store
@@ -308,13 +261,82 @@ impl Sweep<'_> {
             .put("latest.json", &serde_json::to_vec(&summary).expect("serializes"))
             .await?;
         self.save(&checkpoint).await?;
+        self.record_run(trigger, &checkpoint).await;
+        tracing::info!(run_id = %checkpoint.run_id, users = checkpoint.totals.users, at_risk = checkpoint.totals.at_risk(), "sweep finished");
+        Ok(RunOutcome::Finished(summary))
+    }
+
+    /// The run to continue: an unfinished one from the last 24 hours, or a new one (its policy
+    /// findings first). `Err` when a timer run finds the last run recent enough.
+    async fn start_or_resume(
+        &self,
+        trigger: Trigger,
+        now: OffsetDateTime,
+    ) -> Result<Result<Checkpoint, RunOutcome>, SweepError> {
+        let current: Option<Checkpoint> = self
+            .load("current.json")
+            .await?
+            .and_then(|v| serde_json::from_value(v).ok());
+        let resumable = current.filter(|c| c.finished_at.is_none() && now - c.started_at < time::Duration::hours(24));
+        if let Some(c) = resumable {
+            tracing::info!(run_id = %c.run_id, pages = c.pages, "resuming the sweep");
+            return Ok(Ok(c));
+        }
+        if let Trigger::Timer { .. } = trigger
+            && let Some(latest) = self.load("latest.json").await?
+            && let Some(finished) = latest["finishedAt"]
+                .as_str()
+                .and_then(|t| OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok())
+            && now - finished < time::Duration::hours(i64::from(self.settings.min_interval_hours))
+        {
+            return Ok(Err(RunOutcome::UpToDate {
+                run_id: latest["runId"].as_str().unwrap_or_default().to_owned(),
+            }));
+        }
+        let policy = self.graph.tap_policy().await?;
+        let fmt = time::macros::format_description!("[year][month][day]-[hour][minute][second]");
+        Ok(Ok(Checkpoint {
+            run_id: now.format(&fmt).unwrap_or_default(),
+            started_at: now,
+            finished_at: None,
+            pages: 0,
+            next_link: None,
+            totals: Totals::default(),
+            findings: classify::check_policy(&policy, &self.settings.helpdesk_groups),
+            nudged: 0,
+            invocations: 0,
+            requests: 1,
+        }))
+    }
+
+    /// Count a page's users and return the lines of those at risk (nudging them, if set).
+    async fn assess_page(&self, checkpoint: &mut Checkpoint, rows: Vec<Value>, key_users: &HashSet<String>) -> Vec<u8> {
+        let mut lines = Vec::new();
+        for row in rows {
+            let Ok(row) = serde_json::from_value::<Registration>(row) else {
+                continue;
+            };
+            let key_user = key_users.contains(&row.id.to_ascii_lowercase());
+            let assessment = self.count(&mut checkpoint.totals, &row, key_user);
+            if assessment.risk > Risk::None {
+                self.nudge(checkpoint, &row, &assessment).await;
+                serde_json::to_writer(&mut lines, &classify::at_risk_line(&row, key_user, &assessment))
+                    .expect("a line serializes");
+                lines.push(b'\n');
+            }
+        }
+        lines
+    }
+
+    /// The run's outcome record (best effort: the report is written already).
+    async fn record_run(&self, trigger: Trigger, checkpoint: &Checkpoint) {
         if let Some(audit) = self.audit {
             let event = AuditEvent {
                 caller: CallerRecord {
                     via: trigger.via().into(),
                     ..Default::default()
                 },
-                action: "sweep.run".into(),
+                action: Action::SweepRun,
                 target: None,
                 ticket: None,
                 request_id: None,
@@ -328,8 +350,6 @@ impl Sweep<'_> {
                 tracing::error!(error = %e, "the sweep's audit record could not be written");
             }
         }
-        tracing::info!(run_id = %checkpoint.run_id, users = checkpoint.totals.users, at_risk = checkpoint.totals.at_risk(), "sweep finished");
-        Ok(RunOutcome::Finished(summary))
     }
 
     async fn key_users(&self) -> Result<HashSet<String>, SweepError> {

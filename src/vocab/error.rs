@@ -144,7 +144,10 @@ mod tests {
         let all: Vec<&str> = ErrorCode::all().map(ErrorCode::as_str).collect();
         let unique: std::collections::HashSet<_> = all.iter().collect();
         assert_eq!(unique.len(), all.len());
-        assert!(all.iter().all(|c| c.chars().all(|ch| ch.is_ascii_lowercase() || ch == '_')));
+        assert!(
+            all.iter()
+                .all(|c| c.chars().all(|ch| ch.is_ascii_lowercase() || ch == '_'))
+        );
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! - `caller`: who acted (`CallerRecord`);
 //! - `channel`: the out-of-band channels and an address of record;
 //! - `error`: the documented error codes, refusals apart from faults;
+//! - `role`: the API's app roles;
 //! - `ports`: the small traits by which one adapter is lent to another (a secret source, a mail
 //!   sender), wired in `app.rs`.
 
@@ -14,8 +15,10 @@ pub mod channel;
 pub mod error;
 pub mod mask;
 pub mod ports;
+pub mod role;
 
 pub use caller::CallerRecord;
 pub use channel::{Address, Channel};
 pub use error::{ErrorCode, Fault, Refusal};
 pub use mask::{mask_email, mask_phone};
+pub use role::Role;

@@ -83,7 +83,7 @@ fn event(n: usize) -> AuditEvent {
             app_id: Some("app".into()),
             ..Default::default()
         },
-        action: "tap.issue".into(),
+        action: mfa_recovery::audit::Action::TapIssue,
         target: Some(Target {
             object_id: Some("b0000002-0000-4000-8000-000000000002".into()),
             upn: Some("alex.wilber@contoso.test".into()),

@@ -52,21 +52,41 @@ fn template_settings() -> Vec<String> {
 
 #[test]
 fn every_app_setting_the_templates_set_is_read_and_documented() {
-    let config = read("src/config.rs");
-    let docs = read("docs/configuration.md");
+    use mfa_recovery::config::registry;
     let keys = template_settings();
     assert!(keys.len() > 25, "{keys:?}");
     for key in &keys {
         let host = HOST_SETTINGS.contains(&key.as_str());
         assert!(
-            host || config.contains(&format!("\"{key}\""))
-                || config.contains(&format!("key(\"{}\")", key.trim_start_matches("AzureWebJobsStorage__"))),
-            "the templates set {key}, which the binary does not read (src/config.rs)"
+            host || registry::is_registered(key),
+            "the templates set {key}, which the binary does not read (src/config/registry.rs)"
         );
-        assert!(
-            docs.contains(&format!("`{key}`")) || host,
-            "{key} is not in docs/configuration.md"
-        );
+    }
+}
+
+/// docs/configuration.md's table is the registry, row by row: the same keys, meaning and default.
+#[test]
+fn the_configuration_doc_is_the_settings_registry() {
+    use mfa_recovery::config::registry::SETTINGS;
+    let docs = read("docs/configuration.md");
+    let rows: Vec<&str> = docs.lines().filter(|l| l.starts_with("| `")).collect();
+    let code = Regex::new(r"`([^`]+)`").unwrap();
+    assert_eq!(
+        rows.len(),
+        SETTINGS.len(),
+        "the table has {} rows, the registry {}",
+        rows.len(),
+        SETTINGS.len()
+    );
+    for (row, setting) in rows.iter().zip(SETTINGS) {
+        let cells: Vec<&str> = row.trim().trim_matches('|').split(" | ").map(str::trim).collect();
+        let keys: Vec<&str> = code
+            .captures_iter(cells[0])
+            .map(|c| c.get(1).unwrap().as_str())
+            .collect();
+        assert_eq!(keys, setting.keys, "row {row}");
+        assert_eq!(cells[1], setting.meaning, "the meaning of {:?} differs", setting.keys);
+        assert_eq!(cells[2], setting.default, "the default of {:?} differs", setting.keys);
     }
 }
 

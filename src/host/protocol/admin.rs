@@ -11,11 +11,11 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::AppState;
-use super::error::ApiError;
-use super::functions::{self, Trigger};
-use super::invocation::current_invocation_id;
-use super::invoke::invoke;
+use crate::host::AppState;
+use crate::host::error::ApiError;
+use crate::host::functions::{self, Trigger};
+use crate::host::invocation::current_invocation_id;
+use crate::host::invoke::invoke;
 
 #[derive(Debug, Deserialize)]
 struct AdminInvoke {

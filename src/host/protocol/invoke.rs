@@ -17,10 +17,10 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::AppState;
-use super::envelope::{InvocationRequest, InvocationResponse, QueueInvocation, TimerInfo};
-use super::error::ApiError;
-use super::functions::{self, FunctionSpec, Trigger};
+use crate::host::AppState;
+use crate::host::envelope::{InvocationRequest, InvocationResponse, QueueInvocation, TimerInfo};
+use crate::host::error::ApiError;
+use crate::host::functions::{self, FunctionSpec, Trigger};
 
 /// The message on `recovery-requests` (and, after too many failures, `recovery-requests-poison`).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]

@@ -12,13 +12,13 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
-use super::AppState;
-use super::error::ApiError;
-use crate::vocab::Refusal;
-use crate::audit::{AuditEvent, AuditFilter, AuditRecord, CallerRecord, Outcome, Phase};
+use crate::audit::{Action, AuditEvent, AuditFilter, AuditRecord, CallerRecord, Outcome, Phase};
 use crate::auth::{AuthError, Caller, Role};
+use crate::host::AppState;
+use crate::host::error::ApiError;
 use crate::recovery::reset::ResetRequest;
 use crate::recovery::tap::TapRequest;
+use crate::vocab::Refusal;
 
 /// `GET /api/health`: liveness, unauthenticated; reveals nothing but the version.
 pub async fn health() -> Json<Value> {
@@ -33,7 +33,7 @@ pub async fn ready() -> Json<Value> {
 /// Authenticate and authorize a call. A refusal is recorded in the audit trail with whatever is
 /// known of the caller (best effort: a refusal changes nothing, so an audit failure does not
 /// change the answer).
-async fn guard(state: &AppState, headers: &HeaderMap, role: Role, action: &str) -> Result<Caller, ApiError> {
+async fn guard(state: &AppState, headers: &HeaderMap, role: Role, action: Action) -> Result<Caller, ApiError> {
     let result = state.auth.authenticate(headers).await;
     check_role(state, headers, role, action, result).await
 }
@@ -45,7 +45,7 @@ async fn guard_signed(
     headers: &HeaderMap,
     body: &[u8],
     role: Role,
-    action: &str,
+    action: Action,
 ) -> Result<Caller, ApiError> {
     if headers.contains_key(header::AUTHORIZATION) || !state.webhooks.is_signed(headers) {
         return guard(state, headers, role, action).await;
@@ -61,7 +61,7 @@ async fn check_role(
     state: &AppState,
     headers: &HeaderMap,
     role: Role,
-    action: &str,
+    action: Action,
     authenticated: Result<Caller, AuthError>,
 ) -> Result<Caller, ApiError> {
     check_roles(state, headers, &[role], action, authenticated).await
@@ -72,7 +72,7 @@ async fn check_roles(
     state: &AppState,
     headers: &HeaderMap,
     roles: &[Role],
-    action: &str,
+    action: Action,
     authenticated: Result<Caller, AuthError>,
 ) -> Result<Caller, ApiError> {
     let role = roles[0];
@@ -102,7 +102,7 @@ async fn check_roles(
     };
     let event = AuditEvent {
         caller,
-        action: action.to_owned(),
+        action,
         target: None,
         ticket: None,
         request_id: None,
@@ -120,12 +120,12 @@ async fn check_roles(
 async fn refuse_request(
     state: &AppState,
     caller: CallerRecord,
-    action: &str,
+    action: Action,
     e: crate::recovery::RecoveryError,
 ) -> ApiError {
     let event = AuditEvent {
         caller,
-        action: action.to_owned(),
+        action,
         target: None,
         ticket: None,
         request_id: None,
@@ -146,17 +146,21 @@ pub async fn tap(
     Path(user): Path<String>,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
-    let caller = guard(&state, &headers, Role::Tap, "tap.issue").await?;
+    let caller = guard(&state, &headers, Role::Tap, Action::TapIssue).await?;
     let caller = CallerRecord::from(&caller);
     let request = match TapRequest::parse(&user, &body) {
         Ok(r) => r,
-        Err(e) => return Err(refuse_request(&state, caller, "tap.issue", e).await),
+        Err(e) => return Err(refuse_request(&state, caller, Action::TapIssue, e).await),
     };
     let context = state.tap_context();
     match context.issue(&caller, request).await {
         Ok(issued) => {
             tracing::info!(request_id = %issued.request_id, tap_method_id = %issued.tap_method_id, channel = issued.channel.as_str(), "pass issued and delivered");
-            Ok((axum::http::StatusCode::CREATED, Json(super::answers::issued_body(&issued))).into_response())
+            Ok((
+                axum::http::StatusCode::CREATED,
+                Json(crate::host::answers::issued_body(&issued)),
+            )
+                .into_response())
         }
         Err(e) => Err(ApiError::Recovery(e)),
     }
@@ -170,12 +174,12 @@ pub async fn reset(
     Path(user): Path<String>,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
-    let caller = guard(&state, &headers, Role::Reset, "mfa.reset").await?;
+    let caller = guard(&state, &headers, Role::Reset, Action::MfaReset).await?;
     let may_tap = caller.has(Role::Tap);
     let caller = CallerRecord::from(&caller);
     let request = match ResetRequest::parse(&user, &body) {
         Ok(r) => r,
-        Err(e) => return Err(refuse_request(&state, caller, "mfa.reset", e).await),
+        Err(e) => return Err(refuse_request(&state, caller, Action::MfaReset, e).await),
     };
     let context = state.tap_context();
     let result = context
@@ -184,7 +188,7 @@ pub async fn reset(
         .map_err(ApiError::Recovery)?;
     tracing::info!(request_id = %result.request_id, removed = result.removed.len(), failed = result.failed.len(), "reset finished");
     // 200 when everything was done; 502 with the same lists when something is left to do.
-    let (status, body) = super::answers::reset_answer(&result);
+    let (status, body) = crate::host::answers::reset_answer(&result);
     Ok((status, Json(body)).into_response())
 }
 
@@ -196,7 +200,7 @@ pub async fn submit_request(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
-    let caller = guard_signed(&state, &headers, &body, Role::Request, "request.submit").await?;
+    let caller = guard_signed(&state, &headers, &body, Role::Request, Action::RequestSubmit).await?;
     let intake = state.intake.clone().ok_or_else(intake_off)?;
     let caller_id = caller.object_id.clone().unwrap_or_else(|| caller.via.clone());
     let caller = CallerRecord::from(&caller);
@@ -216,7 +220,7 @@ pub async fn submit_request(
     let submission =
         match crate::intake::submission::parse(&body, &envelope, &state.settings.intake, &state.settings.tap) {
             Ok(s) => s,
-            Err(e) => return Err(refuse_request(&state, caller, "request.submit", e).await),
+            Err(e) => return Err(refuse_request(&state, caller, Action::RequestSubmit, e).await),
         };
     let submitted = intake.submit(submission, caller.clone()).await.map_err(|e| match e {
         crate::intake::IntakeError::KeyReused(id) => ApiError::Recovery(crate::recovery::RecoveryError::refused(Refusal::IdempotencyKeyReused,
@@ -230,7 +234,7 @@ pub async fn submit_request(
     };
     let event = AuditEvent {
         caller,
-        action: "request.submit".into(),
+        action: Action::RequestSubmit,
         target: Some(crate::audit::Target {
             object_id: None,
             upn: Some(record.user.clone()),
@@ -273,7 +277,7 @@ pub async fn get_request(
     // replayable forever. Reads take a token, or a timestamped Standard Webhooks signature.
     if !headers.contains_key(header::AUTHORIZATION) && headers.contains_key("x-hub-signature") {
         let refused: Result<Caller, AuthError> = Err(AuthError::Malformed("a Jira signature on a GET"));
-        check_role(&state, &headers, Role::Request, "request.read", refused).await?;
+        check_role(&state, &headers, Role::Request, Action::RequestRead, refused).await?;
     }
     // The submitter (Recovery.Request) or an auditor (Audit.Read).
     let authenticated = if !headers.contains_key(header::AUTHORIZATION) && state.webhooks.is_signed(&headers) {
@@ -289,13 +293,14 @@ pub async fn get_request(
         &state,
         &headers,
         &[Role::Request, Role::AuditRead],
-        "request.read",
+        Action::RequestRead,
         authenticated,
     )
     .await?;
     let intake = state.intake.clone().ok_or_else(intake_off)?;
     let not_found = || {
-        ApiError::Recovery(crate::recovery::RecoveryError::refused(Refusal::RequestNotFound,
+        ApiError::Recovery(crate::recovery::RecoveryError::refused(
+            Refusal::RequestNotFound,
             "no request with this id",
         ))
     };
@@ -321,7 +326,7 @@ pub async fn sweep_summary(
     headers: HeaderMap,
     Path(run): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    guard(&state, &headers, Role::AuditRead, "sweep.read").await?;
+    guard(&state, &headers, Role::AuditRead, Action::SweepRead).await?;
     let store = state.sweeps.clone().ok_or_else(sweeps_off)?;
     let mut summary = latest_summary(store.as_ref()).await?;
     if run != "latest" && summary["runId"] != run.as_str() {
@@ -342,7 +347,7 @@ pub async fn sweep_file(
     headers: HeaderMap,
     Path((run, file)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    guard(&state, &headers, Role::AuditRead, "sweep.read").await?;
+    guard(&state, &headers, Role::AuditRead, Action::SweepRead).await?;
     let store = state.sweeps.clone().ok_or_else(sweeps_off)?;
     if !["report.html", "report.csv", "report.json"].contains(&file.as_str()) {
         return Err(sweep_not_found());
@@ -389,7 +394,8 @@ fn sweeps_off() -> ApiError {
 }
 
 fn sweep_not_found() -> ApiError {
-    ApiError::Recovery(crate::recovery::RecoveryError::refused(Refusal::SweepNotFound,
+    ApiError::Recovery(crate::recovery::RecoveryError::refused(
+        Refusal::SweepNotFound,
         "no finished sweep (run the compliance-sweep function, or mfa-recovery sweep)",
     ))
 }
@@ -435,7 +441,75 @@ pub async fn audit(
     headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
-    let caller = guard(&state, &headers, Role::AuditRead, "audit.query").await?;
+    let caller = guard(&state, &headers, Role::AuditRead, Action::AuditQuery).await?;
+    let AuditQuery {
+        filter,
+        include_entra,
+        page_size,
+        after,
+    } = parse_audit_query(&q)?;
+    let (from, to) = (filter.from, filter.to);
+    let records = state.audit.query(&filter).await.map_err(ApiError::AuditUnavailable)?;
+    let entra = match (include_entra, filter.user.as_deref()) {
+        (true, Some(user)) => Some(entra_events(&state, user, from, to).await?),
+        _ => None,
+    };
+    let start = match &after {
+        None => 0,
+        Some((time, chain, seq)) => records.partition_point(|r| r.order_key() <= (time.as_str(), chain.as_str(), *seq)),
+    };
+    let page: Vec<AuditRecord> = records.iter().skip(start).take(page_size).cloned().collect();
+    let next = (start + page.len() < records.len())
+        .then(|| page.last().map(continuation_of))
+        .flatten();
+    state
+        .audit
+        .record(AuditEvent {
+            caller: CallerRecord::from(&caller),
+            action: Action::AuditQuery,
+            target: None,
+            ticket: None,
+            request_id: None,
+            phase: Phase::Outcome,
+            outcome: Some(Outcome::Succeeded),
+            details: json!({"returned": page.len(), "filter": {
+                "user": filter.user, "ticket": filter.ticket, "action": filter.action, "outcome": filter.outcome,
+                "from": crate::audit::rfc3339_millis(from), "to": crate::audit::rfc3339_millis(to)}}),
+        })
+        .await
+        .map_err(ApiError::AuditUnavailable)?;
+    let wants_csv = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("text/csv"));
+    if wants_csv {
+        let mut response = ([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], to_csv(&page)).into_response();
+        if let Some(next) = next.and_then(|n| HeaderValue::from_str(&n).ok()) {
+            response.headers_mut().insert("x-continuation", next);
+        }
+        return Ok(response);
+    }
+    let mut body = json!({"value": page, "count": page.len()});
+    if let Some(entra) = entra {
+        body["entra"] = json!(entra);
+    }
+    if let Some(next) = next {
+        body["continuation"] = json!(next);
+    }
+    Ok(Json(body).into_response())
+}
+
+/// A parsed `GET /api/audit` query.
+struct AuditQuery {
+    filter: AuditFilter,
+    include_entra: bool,
+    page_size: usize,
+    /// The continuation: the order key of the last record already returned.
+    after: Option<(String, String, u64)>,
+}
+
+/// Check and parse the audit query string; every bad parameter is a 400 that names it.
+fn parse_audit_query(q: &HashMap<String, String>) -> Result<AuditQuery, ApiError> {
     const KNOWN: [&str; 9] = [
         "user",
         "ticket",
@@ -502,102 +576,26 @@ pub async fn audit(
         action: q.get("action").cloned(),
         outcome: q.get("outcome").cloned(),
     };
-    let records = state.audit.query(&filter).await.map_err(ApiError::AuditUnavailable)?;
-    let entra = match (include_entra, filter.user.as_deref()) {
-        (true, Some(user)) => Some(entra_events(&state, user, from, to).await?),
-        _ => None,
-    };
-    let start = match &after {
-        None => 0,
-        Some((time, chain, seq)) => records.partition_point(|r| r.order_key() <= (time.as_str(), chain.as_str(), *seq)),
-    };
-    let page: Vec<AuditRecord> = records.iter().skip(start).take(page_size).cloned().collect();
-    let next = (start + page.len() < records.len())
-        .then(|| page.last().map(continuation_of))
-        .flatten();
-    state
-        .audit
-        .record(AuditEvent {
-            caller: CallerRecord::from(&caller),
-            action: "audit.query".into(),
-            target: None,
-            ticket: None,
-            request_id: None,
-            phase: Phase::Outcome,
-            outcome: Some(Outcome::Succeeded),
-            details: json!({"returned": page.len(), "filter": {
-                "user": filter.user, "ticket": filter.ticket, "action": filter.action, "outcome": filter.outcome,
-                "from": crate::audit::rfc3339_millis(from), "to": crate::audit::rfc3339_millis(to)}}),
-        })
-        .await
-        .map_err(ApiError::AuditUnavailable)?;
-    let wants_csv = headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|a| a.contains("text/csv"));
-    if wants_csv {
-        let mut response = ([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], to_csv(&page)).into_response();
-        if let Some(next) = next.and_then(|n| HeaderValue::from_str(&n).ok()) {
-            response.headers_mut().insert("x-continuation", next);
-        }
-        return Ok(response);
-    }
-    let mut body = json!({"value": page, "count": page.len()});
-    if let Some(entra) = entra {
-        body["entra"] = json!(entra);
-    }
-    if let Some(next) = next {
-        body["continuation"] = json!(next);
-    }
-    Ok(Json(body).into_response())
+    Ok(AuditQuery {
+        filter,
+        include_entra,
+        page_size,
+        after,
+    })
 }
 
-/// The user's "Authentication Methods" events from Entra's directory audit (first 100, newest
-/// first). The user goes into `$filter` only through `odata::quote`.
-/// https://learn.microsoft.com/graph/api/directoryaudit-list
+/// The user's "Authentication Methods" events from Entra's directory audit.
 async fn entra_events(
     state: &AppState,
     user: &str,
     from: OffsetDateTime,
     to: OffsetDateTime,
 ) -> Result<Vec<Value>, ApiError> {
-    use crate::graph::odata::quote;
-    let property = if uuid::Uuid::parse_str(user).is_ok() {
-        "id"
-    } else {
-        "userPrincipalName"
-    };
-    let filter = format!(
-        "loggedByService eq 'Authentication Methods' and activityDateTime ge {} and activityDateTime le {} and targetResources/any(t:t/{property} eq {})",
-        crate::audit::rfc3339_millis(from),
-        crate::audit::rfc3339_millis(to),
-        quote(user)
-    );
-    let url = state.graph.url(
-        "v1.0",
-        &["auditLogs", "directoryAudits"],
-        &[("$filter", &filter), ("$top", "100")],
-    );
-    let body = state.graph.get_json(&url).await.map_err(ApiError::EntraAudit)?;
-    Ok(body["value"]
-        .as_array()
-        .map(|events| {
-            events
-                .iter()
-                .map(|e| {
-                    json!({
-                        "time": e["activityDateTime"],
-                        "activity": e["activityDisplayName"],
-                        "result": e["result"],
-                        "resultReason": e["resultReason"],
-                        "initiatedBy": e["initiatedBy"]["user"]["userPrincipalName"].as_str()
-                            .or(e["initiatedBy"]["app"]["displayName"].as_str()),
-                        "correlationId": e["correlationId"],
-                    })
-                })
-                .collect()
-        })
-        .unwrap_or_default())
+    state
+        .graph
+        .authentication_method_events(user, from, to)
+        .await
+        .map_err(ApiError::EntraAudit)
 }
 
 /// One CSV cell: quoted when needed, and defused when a spreadsheet would run it as a formula.
@@ -629,7 +627,7 @@ fn to_csv(records: &[AuditRecord]) -> String {
             r.id.to_string(),
             phase.into(),
             r.action.clone(),
-            r.outcome.as_ref().map(|x| x.status().to_owned()).unwrap_or_default(),
+            r.outcome.as_ref().map(|x| x.name().to_owned()).unwrap_or_default(),
             r.outcome
                 .as_ref()
                 .and_then(|x| x.code().map(str::to_owned))

@@ -12,7 +12,7 @@ use std::time::Duration;
 use serde_json::json;
 use time::OffsetDateTime;
 
-use crate::audit::{AuditEvent, AuditTrail, CallerRecord, Outcome, Phase, rfc3339_millis};
+use super::{Action, AuditEvent, AuditTrail, CallerRecord, Outcome, Phase, rfc3339_millis};
 
 /// Sources recorded one by one per interval; the rest are added up as `other`.
 pub const MAX_SOURCES: usize = 100;
@@ -28,15 +28,15 @@ struct Tally {
 /// The refusals since the last flush, by (source address, action).
 #[derive(Default)]
 pub struct RefusalTally {
-    counts: Mutex<HashMap<(Option<String>, String), Tally>>,
+    counts: Mutex<HashMap<(Option<String>, Action), Tally>>,
 }
 
 impl RefusalTally {
     /// Count one refusal. Never blocks on storage.
-    pub fn add(&self, source_ip: Option<String>, action: &str, reason: &str) {
+    pub fn add(&self, source_ip: Option<String>, action: Action, reason: &str) {
         let now = OffsetDateTime::now_utc();
         let mut counts = self.counts.lock().expect("tally lock");
-        let entry = counts.entry((source_ip, action.to_owned())).or_insert(Tally {
+        let entry = counts.entry((source_ip, action)).or_insert(Tally {
             count: 0,
             first: now,
             last: now,
@@ -49,14 +49,14 @@ impl RefusalTally {
 
     /// Write one record per source and action counted since the last flush.
     pub async fn flush(&self, audit: &AuditTrail) {
-        let drained: Vec<((Option<String>, String), Tally)> = self.counts.lock().expect("tally lock").drain().collect();
+        let drained: Vec<((Option<String>, Action), Tally)> = self.counts.lock().expect("tally lock").drain().collect();
         if drained.is_empty() {
             return;
         }
         let mut sorted = drained;
         sorted.sort_by_key(|e| std::cmp::Reverse(e.1.count));
-        let mut records: Vec<((Option<String>, String), Tally)> = Vec::new();
-        let mut other: HashMap<String, Tally> = HashMap::new();
+        let mut records: Vec<((Option<String>, Action), Tally)> = Vec::new();
+        let mut other: HashMap<Action, Tally> = HashMap::new();
         for (i, (key, tally)) in sorted.into_iter().enumerate() {
             if i < MAX_SOURCES {
                 records.push((key, tally));

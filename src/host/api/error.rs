@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use super::invocation::current_invocation_id;
+use crate::host::invocation::current_invocation_id;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -59,7 +59,7 @@ impl ApiError {
             ApiError::AuditUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::DependencyUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::EntraAudit(_) => StatusCode::BAD_GATEWAY,
-            ApiError::Recovery(e) => super::answers::status_of(e.code),
+            ApiError::Recovery(e) => crate::host::answers::status_of(e.code),
             ApiError::Retry(_) | ApiError::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

@@ -10,19 +10,66 @@ use std::fmt;
 use url::Url;
 use uuid::Uuid;
 
-/// A setting that is missing or cannot be used. Its `Display` names the key.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{key}: {problem}")]
+pub mod registry;
+
+/// A setting that is missing or cannot be used. Its `Display` names the key; when several are
+/// wrong, start-up reports them all at once (`also`).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {
     pub key: String,
     pub problem: String,
+    /// The other bad settings found in the same pass.
+    pub also: Vec<ConfigError>,
 }
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.key, self.problem)?;
+        for e in &self.also {
+            write!(f, "; {}: {}", e.key, e.problem)?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigError {}
 
 impl ConfigError {
     fn new(key: &str, problem: impl Into<String>) -> Self {
         Self {
             key: key.to_owned(),
             problem: problem.into(),
+            also: Vec::new(),
+        }
+    }
+}
+
+/// The errors of one pass over the settings: each section is read even when an earlier one
+/// failed, so an admin fixes them all at once.
+#[derive(Default)]
+struct Problems(Vec<ConfigError>);
+
+impl Problems {
+    /// The section's value, or `None` (its error kept).
+    fn keep<T>(&mut self, section: Result<T, ConfigError>) -> Option<T> {
+        match section {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.0.push(e);
+                None
+            }
+        }
+    }
+
+    /// The first error, with the others attached.
+    fn into_result(self) -> Result<(), ConfigError> {
+        let mut all = self.0.into_iter();
+        match all.next() {
+            None => Ok(()),
+            Some(mut first) => {
+                first.also = all.collect();
+                Err(first)
+            }
         }
     }
 }
@@ -241,11 +288,28 @@ pub const DEFAULT_AUTHORITY: &str = "https://login.microsoftonline.com";
 pub const DEFAULT_SWEEP_SCHEDULE: &str = "0 0 2 * * *";
 
 /// Environment variables that show the process runs under a Functions host.
-const HOST_MARKERS: [&str; 3] = [
-    "FUNCTIONS_CUSTOMHANDLER_WORKER_ID",
-    "FUNCTIONS_WORKER_RUNTIME",
-    "WEBSITE_SITE_NAME",
-];
+use registry::HOST_MARKERS;
+
+/// The process environment as a map (what `Settings::from_map` reads; `dev` overlays it).
+pub fn environment() -> HashMap<String, String> {
+    std::env::vars().collect()
+}
+
+/// Whether the platform provides a managed identity here (`IDENTITY_ENDPOINT`, set by App
+/// Service and Functions): the CLI uses it there and the developer's sign-in elsewhere.
+pub fn platform_identity_available() -> bool {
+    std::env::var_os("IDENTITY_ENDPOINT").is_some()
+}
+
+/// Who runs the command line (`USER` or `USERNAME`), for its audit records.
+pub fn operator_name() -> Option<String> {
+    std::env::var("USER").ok().or_else(|| std::env::var("USERNAME").ok())
+}
+
+/// Test hook (`dev` builds): the step after which the process aborts (`MFA_RECOVERY_CRASH_AT`).
+pub fn crash_at() -> Option<String> {
+    std::env::var("MFA_RECOVERY_CRASH_AT").ok()
+}
 
 impl Settings {
     /// Read the settings from the process environment.
@@ -253,7 +317,7 @@ impl Settings {
     /// # Errors
     /// A required setting is missing or a value cannot be used; the error names the key.
     pub fn from_env() -> Result<Settings, ConfigError> {
-        Self::from_map(&std::env::vars().collect())
+        Self::from_map(&environment())
     }
 
     /// Read the settings from `vars` (the environment, or a map built by a test or `dev`).
@@ -261,136 +325,169 @@ impl Settings {
     /// # Errors
     /// A required setting is missing or a value cannot be used; the error names the key.
     pub fn from_map(vars: &HashMap<String, String>) -> Result<Settings, ConfigError> {
-        let get = |key: &str| vars.get(key).map(|v| v.trim()).filter(|v| !v.is_empty());
-        let port = match get("FUNCTIONS_CUSTOMHANDLER_PORT") {
-            None => DEFAULT_PORT,
-            Some(v) => v.parse::<u16>().map_err(|_| {
-                ConfigError::new(
-                    "FUNCTIONS_CUSTOMHANDLER_PORT",
-                    format!("'{v}' is not a port number (0-65535)"),
-                )
-            })?,
+        let get = |key: &str| {
+            debug_assert!(
+                registry::is_registered(key),
+                "{key} is read but not in config::registry (docs/configuration.md)"
+            );
+            vars.get(key).map(|v| v.trim()).filter(|v| !v.is_empty())
         };
-        let graph_endpoint = endpoint(
-            "GRAPH_ENDPOINT",
-            get("GRAPH_ENDPOINT").unwrap_or(DEFAULT_GRAPH_ENDPOINT),
-        )?;
-        let managed_identity_client_id = get("AZURE_CLIENT_ID").map(|v| guid("AZURE_CLIENT_ID", v)).transpose()?;
-        let tenant_id = guid(
-            "AUTH_TENANT_ID",
-            get("AUTH_TENANT_ID").ok_or_else(|| {
-                ConfigError::new(
-                    "AUTH_TENANT_ID",
-                    "is required: the Entra tenant id (a GUID) whose callers may use the API",
-                )
-            })?,
-        )?;
-        let mut audiences: Vec<String> = get("AUTH_AUDIENCE")
-            .ok_or_else(|| {
-                ConfigError::new(
-                    "AUTH_AUDIENCE",
-                    "is required: the App ID URI or client id of this API's app registration",
-                )
-            })?
-            .split(',')
-            .map(|a| a.trim().to_owned())
-            .filter(|a| !a.is_empty())
-            .collect();
-        let audience = audiences.first().cloned().ok_or_else(|| {
-            ConfigError::new(
-                "AUTH_AUDIENCE",
-                "is required: the App ID URI or client id of this API's app registration",
-            )
-        })?;
-        if let Some(client_id) = get("AUTH_CLIENT_ID") {
-            audiences.push(guid("AUTH_CLIENT_ID", client_id)?.to_string());
-        }
-        let allowed_client_apps = guid_list("AUTH_ALLOWED_CLIENT_APPS", get("AUTH_ALLOWED_CLIENT_APPS"))?;
-        let scope = get("AUTH_SCOPE").unwrap_or("user_impersonation").to_owned();
-        if scope.contains(char::is_whitespace) {
-            return Err(ConfigError::new("AUTH_SCOPE", "is one scope name, without spaces"));
-        }
-        let authority = endpoint("AUTH_AUTHORITY", get("AUTH_AUTHORITY").unwrap_or(DEFAULT_AUTHORITY))?;
-        let key_vault_uri = get("KEY_VAULT_URI").map(|v| endpoint("KEY_VAULT_URI", v)).transpose()?;
-        let storage = storage(&get)?;
-        let audit = audit(&get, storage.as_ref())?;
-        let limits = limits(&get, storage.as_ref(), &audit)?;
-        let refusal_flush_seconds = match get("AUDIT_REFUSAL_SECONDS") {
-            None => 60,
-            Some(v) => v
-                .parse::<u32>()
-                .ok()
-                .filter(|n| (1..=3600).contains(n))
-                .ok_or_else(|| {
-                    ConfigError::new(
-                        "AUDIT_REFUSAL_SECONDS",
-                        format!("'{v}' is not a whole number from 1 to 3600"),
-                    )
-                })?,
-        };
-        let webhook_senders = webhook_senders(get("WEBHOOK_SENDERS"))?;
-        if !webhook_senders.is_empty() && key_vault_uri.is_none() {
-            return Err(ConfigError::new(
-                "KEY_VAULT_URI",
-                "is required when WEBHOOK_SENDERS is set (the signing secrets live there)",
-            ));
-        }
-        let tap = tap_settings(&get)?;
-        if tap.acs.is_some() && key_vault_uri.is_none() {
-            return Err(ConfigError::new(
-                "KEY_VAULT_URI",
-                "is required when ACS_ENDPOINT is set (the access key lives there)",
-            ));
-        }
-        let intake = intake_settings(&get, storage.as_ref())?;
-        if (intake.servicenow.is_some() || intake.jira.is_some() || intake.callback_secret.is_some())
-            && key_vault_uri.is_none()
-        {
-            return Err(ConfigError::new(
-                "KEY_VAULT_URI",
-                "is required when a write-back (SERVICENOW_*, JIRA_*, CALLBACK_SIGNING_SECRET) is set: its credential lives there",
-            ));
-        }
+        let mut problems = Problems::default();
+        let host = problems.keep(host_settings(&get));
+        let auth = problems.keep(auth_settings(&get));
+        let key_vault_uri = problems
+            .keep(get("KEY_VAULT_URI").map(|v| endpoint("KEY_VAULT_URI", v)).transpose())
+            .flatten();
+        let storage = problems.keep(storage(&get)).flatten();
+        let audit = problems.keep(audit(&get, storage.as_ref()));
+        let limits = audit
+            .as_ref()
+            .and_then(|a| problems.keep(limits(&get, storage.as_ref(), a)));
+        let refusal_flush_seconds = problems.keep(refusal_seconds(&get));
+        let webhook_senders = problems.keep(webhook_senders(get("WEBHOOK_SENDERS")));
+        let tap = problems.keep(tap_settings(&get));
+        let intake = problems.keep(intake_settings(&get, storage.as_ref()));
         let sweep_schedule = get("SWEEP_SCHEDULE").unwrap_or(DEFAULT_SWEEP_SCHEDULE).to_owned();
-        validate_schedule(&sweep_schedule)?;
-        let sweep = sweep_settings(&get, storage.as_ref())?;
-        let log_format = match get("MFA_RECOVERY_LOG_FORMAT") {
-            Some("json") => LogFormat::Json,
-            Some("text") => LogFormat::Text,
-            Some(other) => {
-                return Err(ConfigError::new(
-                    "MFA_RECOVERY_LOG_FORMAT",
-                    format!("'{other}' is not 'json' or 'text'"),
-                ));
-            }
-            None if HOST_MARKERS.iter().any(|k| get(k).is_some()) => LogFormat::Json,
-            None => LogFormat::Text,
-        };
+        problems.keep(validate_schedule(&sweep_schedule));
+        let sweep = problems.keep(sweep_settings(&get, storage.as_ref()));
+        if key_vault_uri.is_none() {
+            problems.keep(vault_needed(webhook_senders.as_deref(), tap.as_ref(), intake.as_ref()));
+        }
+        problems.into_result()?;
+        let (port, graph_endpoint, managed_identity_client_id, log_format) = host.expect("no problems");
         Ok(Settings {
             port,
             graph_endpoint,
             managed_identity_client_id,
-            auth: AuthSettings {
-                tenant_id,
-                audience,
-                audiences,
-                authority,
-                allowed_client_apps,
-                scope,
-            },
+            auth: auth.expect("no problems"),
             key_vault_uri,
             storage,
-            audit,
-            limits,
-            refusal_flush_seconds,
-            webhook_senders,
-            tap,
-            intake,
+            audit: audit.expect("no problems"),
+            limits: limits.expect("no problems"),
+            refusal_flush_seconds: refusal_flush_seconds.expect("no problems"),
+            webhook_senders: webhook_senders.expect("no problems"),
+            tap: tap.expect("no problems"),
+            intake: intake.expect("no problems"),
             sweep_schedule,
-            sweep,
+            sweep: sweep.expect("no problems"),
             log_format,
         })
     }
+}
+
+type Get<'a, 'b> = &'b dyn Fn(&str) -> Option<&'a str>;
+
+/// The host's part: the port, Graph, the managed identity, the log format.
+fn host_settings<'a>(get: Get<'a, '_>) -> Result<(u16, Url, Option<Uuid>, LogFormat), ConfigError> {
+    let port = match get("FUNCTIONS_CUSTOMHANDLER_PORT") {
+        None => DEFAULT_PORT,
+        Some(v) => v.parse::<u16>().map_err(|_| {
+            ConfigError::new(
+                "FUNCTIONS_CUSTOMHANDLER_PORT",
+                format!("'{v}' is not a port number (0-65535)"),
+            )
+        })?,
+    };
+    let graph_endpoint = endpoint(
+        "GRAPH_ENDPOINT",
+        get("GRAPH_ENDPOINT").unwrap_or(DEFAULT_GRAPH_ENDPOINT),
+    )?;
+    let managed_identity_client_id = get("AZURE_CLIENT_ID").map(|v| guid("AZURE_CLIENT_ID", v)).transpose()?;
+    let log_format = match get("MFA_RECOVERY_LOG_FORMAT") {
+        Some("json") => LogFormat::Json,
+        Some("text") => LogFormat::Text,
+        Some(other) => {
+            return Err(ConfigError::new(
+                "MFA_RECOVERY_LOG_FORMAT",
+                format!("'{other}' is not 'json' or 'text'"),
+            ));
+        }
+        None if HOST_MARKERS.iter().any(|k| get(k).is_some()) => LogFormat::Json,
+        None => LogFormat::Text,
+    };
+    Ok((port, graph_endpoint, managed_identity_client_id, log_format))
+}
+
+/// Who may call: the tenant, the audiences, the allowed client apps, the scope, the authority.
+fn auth_settings<'a>(get: Get<'a, '_>) -> Result<AuthSettings, ConfigError> {
+    let tenant_id = guid(
+        "AUTH_TENANT_ID",
+        get("AUTH_TENANT_ID").ok_or_else(|| {
+            ConfigError::new(
+                "AUTH_TENANT_ID",
+                "is required: the Entra tenant id (a GUID) whose callers may use the API",
+            )
+        })?,
+    )?;
+    let required = || {
+        ConfigError::new(
+            "AUTH_AUDIENCE",
+            "is required: the App ID URI or client id of this API's app registration",
+        )
+    };
+    let mut audiences: Vec<String> = get("AUTH_AUDIENCE")
+        .ok_or_else(required)?
+        .split(',')
+        .map(|a| a.trim().to_owned())
+        .filter(|a| !a.is_empty())
+        .collect();
+    let audience = audiences.first().cloned().ok_or_else(required)?;
+    if let Some(client_id) = get("AUTH_CLIENT_ID") {
+        audiences.push(guid("AUTH_CLIENT_ID", client_id)?.to_string());
+    }
+    let allowed_client_apps = guid_list("AUTH_ALLOWED_CLIENT_APPS", get("AUTH_ALLOWED_CLIENT_APPS"))?;
+    let scope = get("AUTH_SCOPE").unwrap_or("user_impersonation").to_owned();
+    if scope.contains(char::is_whitespace) {
+        return Err(ConfigError::new("AUTH_SCOPE", "is one scope name, without spaces"));
+    }
+    let authority = endpoint("AUTH_AUTHORITY", get("AUTH_AUTHORITY").unwrap_or(DEFAULT_AUTHORITY))?;
+    Ok(AuthSettings {
+        tenant_id,
+        audience,
+        audiences,
+        authority,
+        allowed_client_apps,
+        scope,
+    })
+}
+
+fn refusal_seconds<'a>(get: Get<'a, '_>) -> Result<u32, ConfigError> {
+    match get("AUDIT_REFUSAL_SECONDS") {
+        None => Ok(60),
+        Some(v) => v.parse::<u32>().ok().filter(|n| (1..=3600).contains(n)).ok_or_else(|| {
+            ConfigError::new(
+                "AUDIT_REFUSAL_SECONDS",
+                format!("'{v}' is not a whole number from 1 to 3600"),
+            )
+        }),
+    }
+}
+
+/// Without a vault, nothing may need a secret from it.
+fn vault_needed(
+    webhook_senders: Option<&[WebhookSender]>,
+    tap: Option<&TapSettings>,
+    intake: Option<&IntakeSettings>,
+) -> Result<(), ConfigError> {
+    if webhook_senders.is_some_and(|w| !w.is_empty()) {
+        return Err(ConfigError::new(
+            "KEY_VAULT_URI",
+            "is required when WEBHOOK_SENDERS is set (the signing secrets live there)",
+        ));
+    }
+    if tap.is_some_and(|t| t.acs.is_some()) {
+        return Err(ConfigError::new(
+            "KEY_VAULT_URI",
+            "is required when ACS_ENDPOINT is set (the access key lives there)",
+        ));
+    }
+    if intake.is_some_and(|i| i.servicenow.is_some() || i.jira.is_some() || i.callback_secret.is_some()) {
+        return Err(ConfigError::new(
+            "KEY_VAULT_URI",
+            "is required when a write-back (SERVICENOW_*, JIRA_*, CALLBACK_SIGNING_SECRET) is set: its credential lives there",
+        ));
+    }
+    Ok(())
 }
 
 /// An absolute URL; `https` unless it points at this machine (the simulator, Azurite).
@@ -518,6 +615,60 @@ fn tap_settings<'a>(get: &impl Fn(&str) -> Option<&'a str>) -> Result<TapSetting
             .map(|g| guid("TAP_PROTECTED_GROUPS", g))
             .collect::<Result<_, _>>()?,
     };
+    let (acs, twilio, sms_provider, email_provider) = connectors(get)?;
+    let sms_from_attribute = match get("SMS_NUMBER_SOURCE") {
+        None | Some("methods") => false,
+        Some("attribute") => true,
+        Some(v) => {
+            return Err(ConfigError::new(
+                "SMS_NUMBER_SOURCE",
+                format!("'{v}' is not 'methods' or 'attribute'"),
+            ));
+        }
+    };
+    let mail_sender = get("MAIL_SENDER").map(str::to_owned);
+    if mail_sender.as_deref().is_some_and(|m| !m.contains('@')) {
+        return Err(ConfigError::new(
+            "MAIL_SENDER",
+            "must be the UPN or address of the service mailbox",
+        ));
+    }
+    Ok(TapSettings {
+        default_lifetime_minutes: number(get, "TAP_DEFAULT_LIFETIME_MINUTES", 60, lifetimes.clone())?,
+        max_minutes_sms: number(get, "TAP_MAX_MINUTES_SMS", 60, lifetimes.clone())?,
+        max_minutes_email: number(get, "TAP_MAX_MINUTES_EMAIL", 480, lifetimes.clone())?,
+        max_minutes_manager: number(get, "TAP_MAX_MINUTES_MANAGER", 480, lifetimes)?,
+        allow_multi_use: flag(get, "TAP_ALLOW_MULTI_USE", false)?,
+        protected_groups,
+        max_per_target_per_day: number(get, "TAP_MAX_PER_TARGET_PER_DAY", 2, 1..=100)?,
+        max_per_caller_per_hour: number(get, "TAP_MAX_PER_CALLER_PER_HOUR", 20, 1..=10000)?,
+        require_verification: flag(get, "TAP_REQUIRE_VERIFICATION", true)?,
+        verification_max_age_minutes: number(get, "TAP_VERIFICATION_MAX_AGE_MINUTES", 30, 1..=1440)?,
+        mail_sender,
+        sms_from_attribute,
+        acs,
+        twilio,
+        sms_provider,
+        email_provider,
+        message_template: message_template(get("TAP_MESSAGE_TEMPLATE"))?,
+        notice_contact: get("NOTICE_CONTACT").unwrap_or("your IT service desk").to_owned(),
+        return_to_caller: flag(get, "TAP_RETURN_TO_CALLER", false)?,
+    })
+}
+
+/// The delivery connectors (ACS, Twilio) and which one each channel uses.
+#[allow(clippy::type_complexity)]
+fn connectors<'a>(
+    get: &impl Fn(&str) -> Option<&'a str>,
+) -> Result<
+    (
+        Option<AcsSettings>,
+        Option<TwilioSettings>,
+        Option<SmsProvider>,
+        EmailProvider,
+    ),
+    ConfigError,
+> {
     let acs = match get("ACS_ENDPOINT") {
         None => None,
         Some(endpoint) => Some(AcsSettings {
@@ -590,61 +741,23 @@ fn tap_settings<'a>(get: &impl Fn(&str) -> Option<&'a str>) -> Result<TapSetting
             ));
         }
     };
-    let sms_from_attribute = match get("SMS_NUMBER_SOURCE") {
-        None | Some("methods") => false,
-        Some("attribute") => true,
-        Some(v) => {
-            return Err(ConfigError::new(
-                "SMS_NUMBER_SOURCE",
-                format!("'{v}' is not 'methods' or 'attribute'"),
-            ));
-        }
-    };
-    let mail_sender = get("MAIL_SENDER").map(str::to_owned);
-    if mail_sender.as_deref().is_some_and(|m| !m.contains('@')) {
-        return Err(ConfigError::new(
-            "MAIL_SENDER",
-            "must be the UPN or address of the service mailbox",
-        ));
-    }
-    Ok(TapSettings {
-        default_lifetime_minutes: number(get, "TAP_DEFAULT_LIFETIME_MINUTES", 60, lifetimes.clone())?,
-        max_minutes_sms: number(get, "TAP_MAX_MINUTES_SMS", 60, lifetimes.clone())?,
-        max_minutes_email: number(get, "TAP_MAX_MINUTES_EMAIL", 480, lifetimes.clone())?,
-        max_minutes_manager: number(get, "TAP_MAX_MINUTES_MANAGER", 480, lifetimes)?,
-        allow_multi_use: flag(get, "TAP_ALLOW_MULTI_USE", false)?,
-        protected_groups,
-        max_per_target_per_day: number(get, "TAP_MAX_PER_TARGET_PER_DAY", 2, 1..=100)?,
-        max_per_caller_per_hour: number(get, "TAP_MAX_PER_CALLER_PER_HOUR", 20, 1..=10000)?,
-        require_verification: flag(get, "TAP_REQUIRE_VERIFICATION", true)?,
-        verification_max_age_minutes: number(get, "TAP_VERIFICATION_MAX_AGE_MINUTES", 30, 1..=1440)?,
-        mail_sender,
-        sms_from_attribute,
-        acs,
-        twilio,
-        sms_provider,
-        email_provider,
-        message_template: match get("TAP_MESSAGE_TEMPLATE") {
-            Some(t) if !t.contains("{pass}") => {
-                return Err(ConfigError::new(
-                    "TAP_MESSAGE_TEMPLATE",
-                    "must contain {pass} (and may use {upn}, {expires}, {usage}, {contact})",
-                ));
-            }
-            Some(t) if t.contains("{ticket}") => {
-                return Err(ConfigError::new(
-                    "TAP_MESSAGE_TEMPLATE",
-                    "must not use {ticket}: ticket text comes from the caller and never travels with a pass (the notices name the ticket)",
-                ));
-            }
-            other => other.map(|t| t.replace("\\n", "\n")),
-        },
-        notice_contact: get("NOTICE_CONTACT").unwrap_or("your IT service desk").to_owned(),
-        return_to_caller: flag(get, "TAP_RETURN_TO_CALLER", false)?,
-    })
+    Ok((acs, twilio, sms_provider, email_provider))
 }
 
-const ROLES: [&str; 4] = ["Recovery.Tap", "Recovery.Reset", "Recovery.Request", "Audit.Read"];
+/// The text that carries the pass: it must hold `{pass}` and must not hold `{ticket}`.
+fn message_template(template: Option<&str>) -> Result<Option<String>, ConfigError> {
+    match template {
+        Some(t) if !t.contains("{pass}") => Err(ConfigError::new(
+            "TAP_MESSAGE_TEMPLATE",
+            "must contain {pass} (and may use {upn}, {expires}, {usage}, {contact})",
+        )),
+        Some(t) if t.contains("{ticket}") => Err(ConfigError::new(
+            "TAP_MESSAGE_TEMPLATE",
+            "must not use {ticket}: ticket text comes from the caller and never travels with a pass (the notices name the ticket)",
+        )),
+        other => Ok(other.map(|t| t.replace("\\n", "\n"))),
+    }
+}
 
 fn webhook_senders(value: Option<&str>) -> Result<Vec<WebhookSender>, ConfigError> {
     const KEY: &str = "WEBHOOK_SENDERS";
@@ -674,7 +787,7 @@ fn webhook_senders(value: Option<&str>) -> Result<Vec<WebhookSender>, ConfigErro
                 format!("sender '{}' needs 1 to 3 Key Vault secret names", s.name),
             ));
         }
-        if let Some(role) = s.roles.iter().find(|r| !ROLES.contains(&r.as_str())) {
+        if let Some(role) = s.roles.iter().find(|r| crate::vocab::Role::parse(r).is_none()) {
             return Err(ConfigError::new(
                 KEY,
                 format!("sender '{}' has unknown role '{role}'", s.name),

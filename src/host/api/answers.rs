@@ -98,9 +98,8 @@ pub fn reset_answer(result: &ResetResult) -> (StatusCode, Value) {
     }
     if result.resumed {
         body["resumed"] = json!(true);
-        body["note"] = json!(
-            "an earlier attempt removed the methods and sent the pass; this attempt only finished the request"
-        );
+        body["note"] =
+            json!("an earlier attempt removed the methods and sent the pass; this attempt only finished the request");
     }
     if let Some(e) = &result.tap_error {
         body["tap"] = error_body(e);

@@ -1,0 +1,148 @@
+//! Simulated Microsoft Graph: `/users/{user}/transitiveMemberOf`, `/groups/{group}/transitiveMembers`: memberships.
+
+#[allow(unused_imports)]
+use super::*;
+
+// ---------------------------------------------------------------- membership and roles
+
+pub(crate) fn membership(tenant: &Tenant, user: &User) -> Vec<Value> {
+    let mut out: Vec<Value> = tenant
+        .transitive_groups(&user.id)
+        .into_iter()
+        .map(|g| {
+            json!({"@odata.type": "#microsoft.graph.group", "id": g.id, "displayName": g.display_name,
+                "isAssignableToRole": g.is_assignable_to_role, "securityEnabled": true})
+        })
+        .collect();
+    out.extend(tenant.transitive_roles(&user.id).into_iter().map(|r| {
+        json!({"@odata.type": "#microsoft.graph.directoryRole", "id": r.id,
+            "displayName": r.display_name, "roleTemplateId": r.role_template_id})
+    }));
+    out
+}
+
+/// GET /users/{id}/transitiveMemberOf — https://learn.microsoft.com/graph/api/user-list-transitivememberof
+pub(crate) async fn transitive_member_of(
+    State(state): S,
+    Extension(v): Extension<Version>,
+    Extension(p): Extension<Permissions>,
+    Path(key): Path<String>,
+    axum::extract::OriginalUri(uri): axum::extract::OriginalUri,
+) -> GraphResult {
+    p.require(READ_MEMBERSHIP)?;
+    let items = {
+        let tenant = state.tenant();
+        let user = tenant.user(&key).ok_or_else(|| GraphError::user_not_found(&key))?;
+        membership(&tenant, user)
+    };
+    page_of(&state, v, items, &uri, "directoryObjects")
+}
+
+/// The cast forms `/transitiveMemberOf/microsoft.graph.group` and `.../microsoft.graph.directoryRole`.
+pub(crate) async fn transitive_member_of_cast(
+    State(state): S,
+    Extension(v): Extension<Version>,
+    Extension(p): Extension<Permissions>,
+    Path((key, cast)): Path<(String, String)>,
+    axum::extract::OriginalUri(uri): axum::extract::OriginalUri,
+) -> GraphResult {
+    p.require(READ_MEMBERSHIP)?;
+    let wanted = match cast.as_str() {
+        "microsoft.graph.group" => "#microsoft.graph.group",
+        "microsoft.graph.directoryRole" => "#microsoft.graph.directoryRole",
+        _ => return Err(GraphError::bad_request(format!("Unsupported cast '{cast}'."))),
+    };
+    let items = {
+        let tenant = state.tenant();
+        let user = tenant.user(&key).ok_or_else(|| GraphError::user_not_found(&key))?;
+        membership(&tenant, user)
+            .into_iter()
+            .filter(|i| i["@odata.type"] == wanted)
+            .collect()
+    };
+    page_of(&state, v, items, &uri, &cast)
+}
+
+pub(crate) fn page_of(state: &SimState, v: Version, items: Vec<Value>, uri: &Uri, what: &str) -> GraphResult {
+    let q = odata::query(uri);
+    let size = match q.get("$top") {
+        Some(t) => t
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=999).contains(n))
+            .ok_or_else(|| GraphError::bad_request("Invalid $top: expected 1 to 999."))?,
+        None => 100,
+    };
+    let ctx = context(state, v, what);
+    ok(odata::page(items, uri, &state.base_url, size, &ctx)?)
+}
+
+// ---------------------------------------------------------------- group members
+
+/// GET /groups/{id}/transitiveMembers: users in the group and its nested groups.
+/// https://learn.microsoft.com/graph/api/group-list-transitivemembers
+pub(crate) async fn group_transitive_members(
+    State(state): S,
+    Extension(v): Extension<Version>,
+    Extension(p): Extension<Permissions>,
+    Path(group): Path<String>,
+    axum::extract::OriginalUri(uri): axum::extract::OriginalUri,
+) -> GraphResult {
+    p.require(READ_MEMBERSHIP)?;
+    let items = group_members(&state, &group)?;
+    page_of(&state, v, items, &uri, "directoryObjects")
+}
+
+/// The cast form `/transitiveMembers/microsoft.graph.user`.
+pub(crate) async fn group_transitive_members_cast(
+    State(state): S,
+    Extension(v): Extension<Version>,
+    Extension(p): Extension<Permissions>,
+    Path((group, cast)): Path<(String, String)>,
+    axum::extract::OriginalUri(uri): axum::extract::OriginalUri,
+) -> GraphResult {
+    p.require(READ_MEMBERSHIP)?;
+    let items = match cast.as_str() {
+        "microsoft.graph.user" => group_members(&state, &group)?,
+        "microsoft.graph.group" => nested_groups(&state, &group)?,
+        _ => return Err(GraphError::bad_request(format!("Unsupported cast '{cast}'."))),
+    };
+    let what = if cast == "microsoft.graph.user" {
+        "users"
+    } else {
+        "groups"
+    };
+    page_of(&state, v, items, &uri, what)
+}
+
+/// The groups nested in `group`, at any depth.
+pub(crate) fn nested_groups(state: &SimState, group: &str) -> Result<Vec<Value>, GraphError> {
+    let tenant = state.tenant();
+    if !tenant.groups.iter().any(|g| g.id.eq_ignore_ascii_case(group)) {
+        return Err(GraphError::item_not_found(group));
+    }
+    Ok(tenant
+        .groups
+        .iter()
+        .filter(|g| {
+            tenant
+                .transitive_groups(&g.id)
+                .iter()
+                .any(|p| p.id.eq_ignore_ascii_case(group))
+        })
+        .map(|g| json!({"@odata.type": "#microsoft.graph.group", "id": g.id, "displayName": g.display_name}))
+        .collect())
+}
+
+pub(crate) fn group_members(state: &SimState, group: &str) -> Result<Vec<Value>, GraphError> {
+    let tenant = state.tenant();
+    if !tenant.groups.iter().any(|g| g.id.eq_ignore_ascii_case(group)) {
+        return Err(GraphError::item_not_found(group));
+    }
+    Ok(tenant
+        .users
+        .iter()
+        .filter(|u| tenant.transitive_groups(&u.id).iter().any(|g| g.id.eq_ignore_ascii_case(group)))
+        .map(|u| json!({"@odata.type": "#microsoft.graph.user", "id": u.id, "userPrincipalName": u.upn, "displayName": u.display_name}))
+        .collect())
+}

@@ -1,0 +1,251 @@
+//! The composition root: turns `Settings` into the services (clients, stores, the trail, the
+//! intake) and lends them to whoever runs them: the Functions protocol and HTTP API (`host`), the
+//! CLI and `dev`. The only module that knows every other; nothing imports it but those entry
+//! points.
+
+use std::sync::Arc;
+
+use crate::audit::AuditTrail;
+use crate::auth::Authenticator;
+use crate::auth::webhook::WebhookVerifier;
+use crate::azure::AzureOverrides;
+use crate::config::{AuditSettings, Settings};
+use crate::delivery::Deliverer;
+use crate::graph::GraphClient;
+
+use crate::intake::Intake;
+use crate::recovery::Answers;
+use crate::secrets::SecretCache;
+use crate::storage::chains::{AuditStorage, BlobStorage, FileStorage};
+
+/// The services, built once from the settings: what every HTTP handler, function, the CLI and
+/// `dev` share.
+#[derive(Clone)]
+pub struct App {
+    pub settings: Arc<Settings>,
+    pub auth: Arc<Authenticator>,
+    pub audit: Arc<AuditTrail>,
+    pub webhooks: Arc<WebhookVerifier>,
+    pub graph: Arc<GraphClient>,
+    pub secrets: Arc<SecretCache>,
+    pub deliverer: Arc<Deliverer>,
+    /// The asynchronous intake; `None` when neither storage nor `REQUESTS_DIR` is set.
+    pub intake: Option<Arc<Intake>>,
+    /// Where sweeps are kept; `None` when neither storage nor `SWEEP_DIR` is set.
+    pub sweeps: Option<Arc<dyn crate::storage::reports::ReportStore>>,
+    /// Whether a target is privileged (caches the API's service principal).
+    pub privilege: Arc<crate::recovery::privilege::PrivilegeCheck>,
+    /// Rate-limit slots.
+    pub limits: Arc<crate::recovery::limits::Limits>,
+    /// Unauthenticated refusals, recorded in aggregate.
+    pub refusals: Arc<crate::audit::refusals::RefusalTally>,
+}
+
+impl App {
+    /// Build the shared clients: one HTTP client (with timeouts) for every outbound call, the
+    /// caller authenticator and the audit trail.
+    ///
+    /// # Errors
+    /// A client cannot be built.
+    pub async fn new(settings: Settings, azure: &AzureOverrides, answers: Arc<dyn Answers>) -> anyhow::Result<App> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(std::time::Duration::from_secs(10))
+            .timeout(std::time::Duration::from_secs(30))
+            .user_agent(concat!("mfa-recovery/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        // One transport and one credential for every Azure SDK client: the root certificates are
+        // loaded once and tokens cached once, so a cold start builds one HTTP client, not six.
+        let transport = azure
+            .transport
+            .clone()
+            .unwrap_or_else(|| azure_core::http::Transport::new(Arc::new(http.clone())));
+        let credential = match &azure.credential {
+            Some(c) => c.clone(),
+            None => crate::azure::managed_identity_with(&settings, Some(transport.clone()))?,
+        };
+        let azure = &AzureOverrides {
+            credential: Some(credential),
+            transport: Some(transport),
+        };
+        let auth = Arc::new(Authenticator::new(&settings.auth, http.clone()));
+        let http_for_delivery = http.clone();
+        // Write-back (ServiceNow, Jira, callbacks) never follows a redirect: a callback host on
+        // the allow-list must not be able to send the signed result (or a Power Automate `sig=`
+        // in a Referer) to a host that is not. reqwest sends a Referer only on redirects.
+        let http_for_write_back = reqwest::Client::builder()
+            .connect_timeout(std::time::Duration::from_secs(10))
+            .timeout(std::time::Duration::from_secs(30))
+            .user_agent(concat!("mfa-recovery/", env!("CARGO_PKG_VERSION")))
+            .redirect(reqwest::redirect::Policy::none())
+            .referer(false)
+            .build()?;
+        let graph = Arc::new(GraphClient::new(
+            http,
+            settings.graph_endpoint.clone(),
+            crate::azure::credential(&settings, azure)?,
+        ));
+        let audit = Arc::new(AuditTrail::new(audit_storage(&settings, azure).await?));
+        let secrets = Arc::new(SecretCache::new(
+            settings.key_vault_uri.as_ref(),
+            crate::azure::credential(&settings, azure)?,
+            azure.transport.clone(),
+        )?);
+        let webhooks = Arc::new(WebhookVerifier::new(settings.webhook_senders.clone(), secrets.clone()));
+        let deliverer = Arc::new(Deliverer::new(
+            http_for_delivery,
+            graph.clone(),
+            secrets.clone(),
+            settings.tap.clone(),
+        ));
+        let intake = intake(&settings, azure, http_for_write_back, secrets.clone(), answers).await?;
+        let sweeps = sweep_store(&settings, azure).await?;
+        let privilege = Arc::new(crate::recovery::privilege::PrivilegeCheck::new(
+            settings.tap.protected_groups.clone(),
+            settings.auth.audience.clone(),
+        ));
+        let limits = Arc::new(crate::recovery::limits::Limits::new(limits_store(&settings, azure)?));
+        Ok(App {
+            settings: Arc::new(settings),
+            auth,
+            audit,
+            webhooks,
+            graph,
+            secrets,
+            deliverer,
+            intake,
+            sweeps,
+            privilege,
+            limits,
+            refusals: Arc::new(crate::audit::refusals::RefusalTally::default()),
+        })
+    }
+}
+
+/// The rate-limit slots' store from the settings.
+///
+/// # Errors
+/// The storage client cannot be built.
+pub fn limits_store(
+    settings: &Settings,
+    azure: &AzureOverrides,
+) -> anyhow::Result<Arc<dyn crate::storage::records::RecordStore>> {
+    use crate::config::LimitsStore;
+    use crate::storage::records::{BlobRecords, FileRecords};
+    Ok(match &settings.limits {
+        LimitsStore::Directory(dir) => Arc::new(FileRecords::new(dir.clone())),
+        LimitsStore::Blob { service_uri, container } => {
+            let credential = crate::azure::credential(settings, azure)?;
+            Arc::new(BlobRecords::new(
+                service_uri,
+                container,
+                credential,
+                azure.transport.clone(),
+            )?)
+        }
+    })
+}
+
+/// The audit trail's storage from the settings.
+///
+/// # Errors
+/// The storage client cannot be built.
+pub async fn audit_storage(settings: &Settings, azure: &AzureOverrides) -> anyhow::Result<Arc<dyn AuditStorage>> {
+    Ok(match &settings.audit {
+        AuditSettings::Directory(dir) => Arc::new(FileStorage::new(dir.clone())),
+        AuditSettings::Blob { service_uri, container } => {
+            let credential = crate::azure::credential(settings, azure)?;
+            let blob = BlobStorage::new(service_uri, container, credential, azure.transport.clone())?;
+            Arc::new(blob)
+        }
+    })
+}
+
+/// The sweep's store from the settings.
+///
+/// # Errors
+/// The storage client cannot be built.
+pub async fn sweep_store(
+    settings: &Settings,
+    azure: &AzureOverrides,
+) -> anyhow::Result<Option<Arc<dyn crate::storage::reports::ReportStore>>> {
+    use crate::config::SweepStore;
+    use crate::storage::reports::{BlobStore, DirStore};
+    Ok(match &settings.sweep.store {
+        None => None,
+        Some(SweepStore::Directory(dir)) => Some(Arc::new(DirStore::new(dir.clone()))),
+        Some(SweepStore::Blob { service_uri, container }) => {
+            let credential = crate::azure::credential(settings, azure)?;
+            let store = BlobStore::new(service_uri, container, credential, azure.transport.clone())?;
+            Some(Arc::new(store))
+        }
+    })
+}
+
+/// The intake's record store and queue from the settings.
+async fn intake(
+    settings: &Settings,
+    azure: &AzureOverrides,
+    http: reqwest::Client,
+    secrets: Arc<SecretCache>,
+    answers: Arc<dyn Answers>,
+) -> anyhow::Result<Option<Arc<Intake>>> {
+    use crate::config::IntakeStore;
+    use crate::intake::queue::{LocalQueue, StorageQueue};
+    use crate::storage::records::{BlobRecords, FileRecords};
+    let writeback = crate::intake::writeback::WriteBack::new(
+        crate::itsm::ItsmClient::new(http, secrets, settings.intake.clone()),
+        settings.intake.clone(),
+    );
+    let claim = settings.intake.claim_seconds;
+    Ok(match &settings.intake.store {
+        None => None,
+        Some(IntakeStore::Directory(dir)) => {
+            let (queue, rx) = LocalQueue::new();
+            let store = Arc::new(FileRecords::new(dir.clone()));
+            Some(Arc::new(Intake::new(
+                store,
+                Arc::new(queue),
+                writeback,
+                claim,
+                answers.clone(),
+                Some(rx),
+            )))
+        }
+        Some(IntakeStore::Storage {
+            blob_service_uri,
+            queue_service_uri,
+            container,
+        }) => {
+            let credential = crate::azure::credential(settings, azure)?;
+            let store = BlobRecords::new(blob_service_uri, container, credential.clone(), azure.transport.clone())?;
+            let queue = StorageQueue::new(
+                queue_service_uri,
+                crate::intake::QUEUE,
+                credential,
+                azure.transport.clone(),
+            )?;
+            Some(Arc::new(Intake::new(
+                Arc::new(store),
+                Arc::new(queue),
+                writeback,
+                claim,
+                answers.clone(),
+                None,
+            )))
+        }
+    })
+}
+
+impl App {
+    /// The recovery procedures' view of the shared clients.
+    pub fn tap_context(&self) -> crate::recovery::tap::TapContext<'_> {
+        crate::recovery::tap::TapContext {
+            graph: &self.graph,
+            audit: &self.audit,
+            deliverer: &self.deliverer,
+            settings: &self.settings.tap,
+            privilege: &self.privilege,
+            limits: &self.limits,
+        }
+    }
+}

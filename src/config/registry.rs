@@ -1,0 +1,454 @@
+//! Every setting, with its owner, meaning and default: the one registry `docs/configuration.md`'s
+//! table is checked against (`tests/api/infra.rs`), and that every key `Settings::from_map` reads
+//! must be in (checked on each read in debug builds). Generated once from the table; keep the two
+//! in step (the test says which row differs).
+
+/// One row: the keys it covers (a row may group related keys), the subsystem that owns them, what
+/// they mean and the default, as the table shows them.
+#[derive(Debug, Clone, Copy)]
+pub struct SettingDoc {
+    pub keys: &'static [&'static str],
+    pub owner: &'static str,
+    pub meaning: &'static str,
+    pub default: &'static str,
+}
+
+/// Settings that the platform or the Functions host reads, not `Settings::from_map` (listed so
+/// the templates' contract test knows them).
+pub fn is_registered(key: &str) -> bool {
+    SETTINGS.iter().any(|s| s.keys.contains(&key)) || HOST_MARKERS.contains(&key)
+}
+
+/// Read only to tell whether a Functions host runs this process (JSON logs by default).
+pub const HOST_MARKERS: [&str; 3] = [
+    "FUNCTIONS_CUSTOMHANDLER_WORKER_ID",
+    "FUNCTIONS_WORKER_RUNTIME",
+    "WEBSITE_SITE_NAME",
+];
+
+pub const SETTINGS: &[SettingDoc] = &[
+    SettingDoc {
+        keys: &["FUNCTIONS_CUSTOMHANDLER_PORT"],
+        owner: "host",
+        meaning: "Port the Functions host gave the handler; it listens on `127.0.0.1` only.",
+        default: "`7071`",
+    },
+    SettingDoc {
+        keys: &["GRAPH_ENDPOINT"],
+        owner: "graph",
+        meaning: "Microsoft Graph base URL, without the version (sovereign clouds: `https://graph.microsoft.us`, `https://microsoftgraph.chinacloudapi.cn`).",
+        default: "`https://graph.microsoft.com`",
+    },
+    SettingDoc {
+        keys: &["AZURE_CLIENT_ID"],
+        owner: "azure",
+        meaning: "Client id (GUID) of the user-assigned managed identity.",
+        default: "unset: system-assigned identity",
+    },
+    SettingDoc {
+        keys: &["IDENTITY_ENDPOINT", "IDENTITY_HEADER"],
+        owner: "azure",
+        meaning: "Set by the platform; the managed identity credential reads them. Never set them yourself in Azure.",
+        default: "set by App Service",
+    },
+    SettingDoc {
+        keys: &["AUTH_TENANT_ID"],
+        owner: "auth",
+        meaning: "Entra tenant id (GUID) whose callers may use the API.",
+        default: "**required**",
+    },
+    SettingDoc {
+        keys: &["AUTH_AUDIENCE"],
+        owner: "auth",
+        meaning: "App ID URI of this API's app registration (the `aud` of v1 caller tokens); a comma-separated list is accepted. The first is also how the API's service principal is found (to refuse holders and owners of its roles).",
+        default: "**required**",
+    },
+    SettingDoc {
+        keys: &["AUTH_CLIENT_ID"],
+        owner: "auth",
+        meaning: "Client (application) id of the API's registration, accepted as an audience too (v2 tokens carry it). The templates set both.",
+        default: "unset",
+    },
+    SettingDoc {
+        keys: &["AUTH_ALLOWED_CLIENT_APPS"],
+        owner: "auth",
+        meaning: "Comma-separated client ids (`azp`/`appid`) of the applications allowed to call (the Power Automate connector, the ServiceNow integration, ...); tokens obtained by any other app are refused.",
+        default: "unset: any app whose caller holds a role",
+    },
+    SettingDoc {
+        keys: &["AUTH_SCOPE"],
+        owner: "auth",
+        meaning: "The scope a delegated (user) token must carry in `scp`; a user token without it is refused.",
+        default: "`user_impersonation`",
+    },
+    SettingDoc {
+        keys: &["AUTH_AUTHORITY"],
+        owner: "auth",
+        meaning: "Entra login endpoint; the token issuer and JWKS derive from it (`https://login.microsoftonline.us` for US Gov).",
+        default: "`https://login.microsoftonline.com`",
+    },
+    SettingDoc {
+        keys: &["KEY_VAULT_URI"],
+        owner: "secrets",
+        meaning: "Vault holding connector secrets, e.g. `https://kv-mfa-recovery.vault.azure.net/`.",
+        default: "unset (required once a connector needs a secret)",
+    },
+    SettingDoc {
+        keys: &["AzureWebJobsStorage__blobServiceUri"],
+        owner: "storage",
+        meaning: "Blob endpoint of the function app's storage (audit trail, request records).",
+        default: "derived from `__accountName`",
+    },
+    SettingDoc {
+        keys: &["AzureWebJobsStorage__queueServiceUri"],
+        owner: "storage",
+        meaning: "Queue endpoint (`recovery-requests`).",
+        default: "derived from `__accountName`",
+    },
+    SettingDoc {
+        keys: &["AzureWebJobsStorage__accountName"],
+        owner: "storage",
+        meaning: "Storage account name; expands to `https://<name>.{blob,queue}.core.windows.net`.",
+        default: "unset",
+    },
+    SettingDoc {
+        keys: &["AzureWebJobsStorage__credential"],
+        owner: "storage",
+        meaning: "`managedidentity` (read by the Functions host).",
+        default: "set by the templates",
+    },
+    SettingDoc {
+        keys: &["AzureWebJobsStorage__clientId"],
+        owner: "storage",
+        meaning: "User-assigned identity for storage, if not the default.",
+        default: "unset",
+    },
+    SettingDoc {
+        keys: &["AUDIT_CONTAINER"],
+        owner: "audit",
+        meaning: "Blob container of the audit trail, in the storage account above.",
+        default: "`audit`",
+    },
+    SettingDoc {
+        keys: &["AUDIT_REFUSAL_SECONDS"],
+        owner: "audit",
+        meaning: "Calls refused for lack of valid credentials are counted per source and action and recorded in aggregate once per this many seconds (1 to 3600).",
+        default: "`60`",
+    },
+    SettingDoc {
+        keys: &["AUDIT_DIR"],
+        owner: "audit",
+        meaning: "Keep the audit trail in this local directory instead (for `dev` and tests; same format).",
+        default: "unset (`.dev/audit` in `dev`)",
+    },
+    SettingDoc {
+        keys: &["WEBHOOK_SENDERS"],
+        owner: "auth",
+        meaning: "JSON list of senders that sign webhooks instead of presenting tokens: `[{\"name\": \"servicenow\", \"scheme\": \"standard-webhooks\" or \"jira\", \"secrets\": [\"<Key Vault secret name>\", …up to 3], \"roles\": [\"Recovery.Request\"]}]`. Needs `KEY_VAULT_URI`. See [security.md](security.md).",
+        default: "unset: tokens only",
+    },
+    SettingDoc {
+        keys: &["LIMITS_CONTAINER"],
+        owner: "recovery",
+        meaning: "Blob container of the rate-limit slots (one small document per limited user or caller, changed only with `If-Match`), in the storage account above.",
+        default: "`recovery-limits`",
+    },
+    SettingDoc {
+        keys: &["LIMITS_DIR"],
+        owner: "recovery",
+        meaning: "Keep the rate-limit slots in this local directory instead.",
+        default: "unset (`limits/` inside `AUDIT_DIR` when that is set)",
+    },
+    SettingDoc {
+        keys: &["REQUESTS_CONTAINER"],
+        owner: "intake",
+        meaning: "Blob container of the intake's request records, in the storage account above.",
+        default: "`recovery-requests`",
+    },
+    SettingDoc {
+        keys: &["REQUESTS_DIR"],
+        owner: "intake",
+        meaning: "Keep request records in this local directory instead, with an in-process queue playing the host (for `dev` and tests).",
+        default: "unset (`.dev/requests` in `dev`)",
+    },
+    SettingDoc {
+        keys: &["REQUEST_CLAIM_SECONDS"],
+        owner: "intake",
+        meaning: "How long a worker's claim on a request holds before another delivery of its message may take it over (the host's own retry of the message takes over at once). Keep it at or above the function timeout.",
+        default: "`600`",
+    },
+    SettingDoc {
+        keys: &["SERVICENOW_INSTANCE_URL"],
+        owner: "intake",
+        meaning: "ServiceNow instance for write-back, `https://<instance>.service-now.com`. See [servicenow.md](servicenow.md).",
+        default: "unset: no ServiceNow write-back",
+    },
+    SettingDoc {
+        keys: &["SERVICENOW_TABLE"],
+        owner: "intake",
+        meaning: "Table of the records requests come from.",
+        default: "`incident`",
+    },
+    SettingDoc {
+        keys: &["SERVICENOW_USER", "SERVICENOW_PASSWORD_SECRET"],
+        owner: "intake",
+        meaning: "Integration user, and the Key Vault secret holding its password.",
+        default: "required with `SERVICENOW_INSTANCE_URL`",
+    },
+    SettingDoc {
+        keys: &["SERVICENOW_CALLERS"],
+        owner: "intake",
+        meaning: "Comma-separated object ids of token callers (the ServiceNow integration's identity) whose queued requests are written back to the record they name. Requests signed by the webhook sender named `servicenow` are written back too; anyone else's result goes only to the status URL and its callback.",
+        default: "none",
+    },
+    SettingDoc {
+        keys: &["SERVICENOW_FIELDS"],
+        owner: "intake",
+        meaning: "JSON object mapping request fields to ServiceNow payload fields (dotted paths; `=value` for a constant), merged over the defaults in [servicenow.md](servicenow.md).",
+        default: "defaults",
+    },
+    SettingDoc {
+        keys: &["JIRA_BASE_URL"],
+        owner: "intake",
+        meaning: "Jira Service Management site for write-back, `https://<site>.atlassian.net`. See [jira.md](jira.md).",
+        default: "unset: no Jira write-back",
+    },
+    SettingDoc {
+        keys: &["JIRA_USER", "JIRA_API_TOKEN_SECRET"],
+        owner: "intake",
+        meaning: "Atlassian account (email) and the Key Vault secret holding its API token.",
+        default: "required with `JIRA_BASE_URL`",
+    },
+    SettingDoc {
+        keys: &["JIRA_CALLERS"],
+        owner: "intake",
+        meaning: "As `SERVICENOW_CALLERS`, for Jira (requests signed by the webhook sender named `jira` qualify on their own).",
+        default: "none",
+    },
+    SettingDoc {
+        keys: &["JIRA_FIELDS"],
+        owner: "intake",
+        meaning: "JSON object mapping request fields to paths in the Jira issue (`fields.customfield_10050`), merged over the defaults in [jira.md](jira.md).",
+        default: "defaults",
+    },
+    SettingDoc {
+        keys: &["CALLBACK_SIGNING_SECRET"],
+        owner: "intake",
+        meaning: "Key Vault secret (`whsec_…` or base64) that signs result callbacks (Standard Webhooks).",
+        default: "unset: `callbackUrl` refused",
+    },
+    SettingDoc {
+        keys: &["CALLBACK_ALLOWED_HOSTS"],
+        owner: "intake",
+        meaning: "Comma-separated hosts a request's `callbackUrl` may point at (https only).",
+        default: "none",
+    },
+    SettingDoc {
+        keys: &["TAP_DEFAULT_LIFETIME_MINUTES"],
+        owner: "recovery",
+        meaning: "Lifetime when a request names none (bounded by the policy and the channel).",
+        default: "`60`",
+    },
+    SettingDoc {
+        keys: &[
+            "TAP_MAX_MINUTES_SMS",
+            "TAP_MAX_MINUTES_EMAIL",
+            "TAP_MAX_MINUTES_MANAGER",
+        ],
+        owner: "recovery",
+        meaning: "Longest pass per delivery channel (see the strict profile in [tap.md](tap.md)).",
+        default: "`60`, `480`, `480`",
+    },
+    SettingDoc {
+        keys: &["TAP_ALLOW_MULTI_USE"],
+        owner: "recovery",
+        meaning: "Whether a request may ask for a multi-use pass (the tenant policy must allow it too).",
+        default: "`false`",
+    },
+    SettingDoc {
+        keys: &["TAP_PROTECTED_GROUPS"],
+        owner: "recovery",
+        meaning: "Comma-separated group object ids whose members (transitive, active or PIM-eligible) are refused like role holders (every holder of a directory role, active or eligible, at any scope, and of this API's app roles, is refused anyway: [security.md](security.md)).",
+        default: "none",
+    },
+    SettingDoc {
+        keys: &["TAP_MAX_PER_TARGET_PER_DAY"],
+        owner: "recovery",
+        meaning: "Passes (and, separately, resets) per user per 24 hours; attempts count; reserved atomically across instances.",
+        default: "`2`",
+    },
+    SettingDoc {
+        keys: &["TAP_MAX_PER_CALLER_PER_HOUR"],
+        owner: "recovery",
+        meaning: "Passes (and, separately, resets) per caller per hour.",
+        default: "`20`",
+    },
+    SettingDoc {
+        keys: &["TAP_REQUIRE_VERIFICATION"],
+        owner: "recovery",
+        meaning: "Require the `verification` block (how the requester was verified).",
+        default: "`true`",
+    },
+    SettingDoc {
+        keys: &["TAP_VERIFICATION_MAX_AGE_MINUTES"],
+        owner: "recovery",
+        meaning: "How old a verification may be.",
+        default: "`30`",
+    },
+    SettingDoc {
+        keys: &["TAP_RETURN_TO_CALLER"],
+        owner: "recovery",
+        meaning: "Put the pass in the HTTP answer. **A risk**: see [tap.md](tap.md).",
+        default: "`false`",
+    },
+    SettingDoc {
+        keys: &["SMS_NUMBER_SOURCE"],
+        owner: "delivery",
+        meaning: "`methods` (the registered mobile phone method) or `attribute` (the `mobilePhone` profile field).",
+        default: "`methods`",
+    },
+    SettingDoc {
+        keys: &["SMS_PROVIDER"],
+        owner: "delivery",
+        meaning: "`acs` or `twilio`.",
+        default: "`acs` when `ACS_SMS_FROM` is set, else `twilio` when configured",
+    },
+    SettingDoc {
+        keys: &["EMAIL_PROVIDER"],
+        owner: "delivery",
+        meaning: "`graph` (sendMail from `MAIL_SENDER`) or `acs`.",
+        default: "`graph`",
+    },
+    SettingDoc {
+        keys: &["MAIL_SENDER"],
+        owner: "delivery",
+        meaning: "UPN of the service mailbox for email delivery and notices (`saveToSentItems: false`).",
+        default: "unset",
+    },
+    SettingDoc {
+        keys: &["ACS_ENDPOINT"],
+        owner: "delivery",
+        meaning: "Azure Communication Services resource, `https://<name>.communication.azure.com`.",
+        default: "unset",
+    },
+    SettingDoc {
+        keys: &["ACS_ACCESS_KEY_SECRET"],
+        owner: "delivery",
+        meaning: "Key Vault secret name holding the ACS access key (base64).",
+        default: "required with `ACS_ENDPOINT`",
+    },
+    SettingDoc {
+        keys: &["ACS_SMS_FROM", "ACS_EMAIL_FROM"],
+        owner: "delivery",
+        meaning: "ACS sending number (E.164) and sender address.",
+        default: "unset",
+    },
+    SettingDoc {
+        keys: &["TWILIO_ACCOUNT_SID", "TWILIO_FROM"],
+        owner: "delivery",
+        meaning: "Twilio account and sending number (E.164).",
+        default: "unset",
+    },
+    SettingDoc {
+        keys: &["TWILIO_AUTH_TOKEN_SECRET"],
+        owner: "delivery",
+        meaning: "Key Vault secret name holding the Twilio auth token.",
+        default: "required with `TWILIO_ACCOUNT_SID`",
+    },
+    SettingDoc {
+        keys: &["TWILIO_ENDPOINT"],
+        owner: "delivery",
+        meaning: "Twilio API base URL.",
+        default: "`https://api.twilio.com`",
+    },
+    SettingDoc {
+        keys: &["TAP_MESSAGE_TEMPLATE"],
+        owner: "delivery",
+        meaning: "The text that carries the pass; must contain `{pass}`, may use `{upn}`, `{expires}` (UTC), `{usage}` (\", one use\"), `{contact}`; `\\n` for a new line. `{ticket}` is refused: text a caller chose never travels with a pass.",
+        default: "built-in text with the next steps",
+    },
+    SettingDoc {
+        keys: &["NOTICE_CONTACT"],
+        owner: "delivery",
+        meaning: "Whom a user should contact if a change was not theirs (in every notice).",
+        default: "`your IT service desk`",
+    },
+    SettingDoc {
+        keys: &["SWEEP_SCHEDULE"],
+        owner: "sweep",
+        meaning: "6-field NCRONTAB of the compliance sweep, UTC (`{second} {minute} {hour} {day} {month} {day-of-week}`).",
+        default: "`0 0 2 * * *` (02:00 UTC daily)",
+    },
+    SettingDoc {
+        keys: &["SWEEP_CONTAINER"],
+        owner: "sweep",
+        meaning: "Blob container of the sweep's runs and reports.",
+        default: "`sweeps`",
+    },
+    SettingDoc {
+        keys: &["SWEEP_DIR"],
+        owner: "sweep",
+        meaning: "Keep sweeps in this local directory instead (for `dev` and tests).",
+        default: "unset",
+    },
+    SettingDoc {
+        keys: &["SWEEP_HELPDESK_GROUPS"],
+        owner: "sweep",
+        meaning: "Comma-separated group ids the helpdesk serves; each must be in the TAP policy's scope.",
+        default: "none",
+    },
+    SettingDoc {
+        keys: &["SWEEP_KEY_USER_GROUPS"],
+        owner: "sweep",
+        meaning: "Comma-separated group ids whose members need a backup phone or a FIDO2 key.",
+        default: "none",
+    },
+    SettingDoc {
+        keys: &["SWEEP_REQUESTS_PER_10S"],
+        owner: "sweep",
+        meaning: "Pace of report reads (Graph allows 5 per 10 s per app per tenant; more only against the simulator).",
+        default: "`5`",
+    },
+    SettingDoc {
+        keys: &["SWEEP_TIME_BUDGET_SECONDS"],
+        owner: "sweep",
+        meaning: "Stop and save a run after this long; the next invocation resumes (keep it under `functionTimeout`).",
+        default: "`540`",
+    },
+    SettingDoc {
+        keys: &["SWEEP_MIN_INTERVAL_HOURS"],
+        owner: "sweep",
+        meaning: "A timer run within this many hours of the last finished run does nothing (so a frequent schedule only resumes).",
+        default: "`20`",
+    },
+    SettingDoc {
+        keys: &["SWEEP_NUDGE"],
+        owner: "sweep",
+        meaning: "Email at-risk members how to add a backup method.",
+        default: "`false`",
+    },
+    SettingDoc {
+        keys: &["SWEEP_NUDGE_MAX_PER_RUN", "SWEEP_NUDGE_PERIOD_DAYS"],
+        owner: "sweep",
+        meaning: "At most this many nudges per run, and one per user per period.",
+        default: "`100`, `30`",
+    },
+    SettingDoc {
+        keys: &["SWEEP_HTML_MAX_ROWS"],
+        owner: "sweep",
+        meaning: "At-risk users listed in the HTML report (all are in the CSV and JSON).",
+        default: "`2000`",
+    },
+    SettingDoc {
+        keys: &["MFA_RECOVERY_LOG_FORMAT"],
+        owner: "telemetry",
+        meaning: "`json` (one JSON object per line) or `text`.",
+        default: "`json` under a Functions host, `text` otherwise",
+    },
+    SettingDoc {
+        keys: &["RUST_LOG"],
+        owner: "telemetry",
+        meaning: "Log filter (`info`, `mfa_recovery=debug,info`, ...).",
+        default: "`info`",
+    },
+];

@@ -1,0 +1,382 @@
+//! The rules of a recovery, as plain functions over plain types: no Graph, no storage, no clock
+//! unless given one. The procedures (`tap`, `reset`) read what they need, then ask these.
+
+use crate::graph::models::{AuthMethod, MethodKind, TapPolicy, User};
+use crate::vocab::{Address, Channel, Refusal};
+
+use super::RecoveryError;
+
+/// The account itself may receive a pass: enabled, and a member (not a guest).
+///
+/// # Errors
+/// `user_disabled` or `user_is_guest`.
+pub fn account_eligible(user: &User) -> Result<(), RecoveryError> {
+    if user.account_enabled == Some(false) {
+        return Err(RecoveryError::refused(
+            Refusal::UserDisabled,
+            "the account is disabled; enable it before issuing a pass",
+        ));
+    }
+    if !user.is_member() {
+        return Err(RecoveryError::refused(
+            Refusal::UserIsGuest,
+            "Temporary Access Passes cannot be issued to guests",
+        ));
+    }
+    Ok(())
+}
+
+/// Separation of duties on the manager channel: it hands the pass to the user's manager, who must
+/// not be the caller (`caller` is the caller's object id, when a person called).
+///
+/// # Errors
+/// `caller_is_manager`.
+pub fn manager_is_not_caller(channel: Channel, user: &User, caller: Option<&str>) -> Result<(), RecoveryError> {
+    if channel == Channel::Manager
+        && let (Some(manager), Some(me)) = (&user.manager, caller)
+        && manager.id.eq_ignore_ascii_case(me)
+    {
+        return Err(RecoveryError::refused(
+            Refusal::CallerIsManager,
+            "the manager channel hands the pass to the user's manager, who is the caller here; another agent must send it, or choose sms or email",
+        ));
+    }
+    Ok(())
+}
+
+/// Whether the tenant's TAP policy covers a user in `groups` (their group ids): included (all
+/// users, or one of their groups) and not excluded.
+pub fn in_policy_scope(policy: &TapPolicy, groups: &[String]) -> bool {
+    let member = |id: &str| groups.iter().any(|g| g.eq_ignore_ascii_case(id));
+    let included = policy
+        .include_targets
+        .iter()
+        .any(|t| t.id == "all_users" || member(&t.id));
+    let excluded = policy.exclude_targets.iter().any(|t| member(&t.id));
+    included && !excluded
+}
+
+/// The pass's lifetime: the one asked for, or the default clamped into the range the policy and
+/// the channel's limit allow.
+///
+/// # Errors
+/// `lifetime_out_of_range`, naming the range.
+pub fn lifetime(
+    requested: Option<u32>,
+    default: u32,
+    policy: &TapPolicy,
+    channel: Channel,
+    channel_max: u32,
+) -> Result<u32, RecoveryError> {
+    let low = policy.minimum_lifetime_in_minutes;
+    let high = policy.maximum_lifetime_in_minutes.min(channel_max);
+    let lifetime = requested.unwrap_or_else(|| default.clamp(low, high.max(low)));
+    if low > high || lifetime < low || lifetime > high {
+        return Err(RecoveryError::refused(
+            Refusal::LifetimeOutOfRange,
+            format!(
+                "for {} delivery the lifetime must be {low} to {high} minutes (tenant policy and channel limit)",
+                channel.as_str()
+            ),
+        ));
+    }
+    Ok(lifetime)
+}
+
+/// Whether the pass is one-time: yes unless asked otherwise, and a multi-use pass only when the
+/// policy allows it and so does this deployment.
+///
+/// # Errors
+/// `multi_use_not_allowed`.
+pub fn usable_once(requested: Option<bool>, policy: &TapPolicy, allow_multi_use: bool) -> Result<bool, RecoveryError> {
+    let once = requested.unwrap_or(true);
+    if !once && (policy.is_usable_once || !allow_multi_use) {
+        return Err(RecoveryError::refused(
+            Refusal::MultiUseNotAllowed,
+            "only one-time passes are allowed",
+        ));
+    }
+    Ok(once)
+}
+
+/// Who is told about a pass: the user's mailbox, alternate emails and manager, never the address
+/// that carries the pass, each once.
+pub fn notice_recipients(user: &User, used: &Address) -> Vec<String> {
+    let mut to: Vec<String> = Vec::new();
+    to.extend(user.mail.clone());
+    to.extend(user.other_mails.iter().cloned());
+    to.extend(user.manager.as_ref().and_then(|m| m.mail.clone()));
+    to.retain(|a| !a.eq_ignore_ascii_case(&used.to));
+    let mut seen = std::collections::HashSet::new();
+    to.retain(|a| seen.insert(a.to_ascii_lowercase()));
+    to
+}
+
+/// What a reset may remove.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// The methods a user manages in the My Sign-Ins portal.
+    Portal,
+    /// Every method but the password.
+    All,
+    /// The methods listed by id.
+    Methods,
+}
+
+/// What each scope removes, by method kind.
+pub fn in_scope(scope: Scope, method: &AuthMethod, listed: &[String]) -> bool {
+    match scope {
+        Scope::Portal => matches!(
+            method.kind(),
+            MethodKind::Phone
+                | MethodKind::MicrosoftAuthenticator
+                | MethodKind::SoftwareOath
+                | MethodKind::HardwareOath
+        ),
+        Scope::All => method.kind() != MethodKind::Password,
+        Scope::Methods => {
+            method.kind() != MethodKind::Password && listed.iter().any(|id| id.eq_ignore_ascii_case(&method.id))
+        }
+    }
+}
+
+/// Graph's order of removal: everything but phones, then office and alternate mobile, then the
+/// mobile (Graph refuses to remove the default phone while another method could be default).
+fn removal_rank(method: &AuthMethod) -> u8 {
+    match (method.kind(), method.phone_type.as_deref()) {
+        (MethodKind::Phone, Some("mobile")) => 2,
+        (MethodKind::Phone, _) => 1,
+        _ => 0,
+    }
+}
+
+/// The methods a reset removes, in the order it removes them.
+pub fn removal_plan(scope: Scope, methods: &[AuthMethod], listed: &[String]) -> Vec<AuthMethod> {
+    let mut planned: Vec<AuthMethod> = methods.iter().filter(|m| in_scope(scope, m, listed)).cloned().collect();
+    planned.sort_by_key(removal_rank);
+    planned
+}
+
+/// Whether the user would be left with no way to sign in with MFA after `planned` is removed.
+/// The password, the SSPR-only email and an old pass (expired or used, most likely) do not count.
+pub fn leaves_no_method(methods: &[AuthMethod], planned: &[AuthMethod]) -> bool {
+    !methods
+        .iter()
+        .filter(|m| {
+            !matches!(
+                m.kind(),
+                MethodKind::Password | MethodKind::Email | MethodKind::TemporaryAccessPass
+            )
+        })
+        .any(|m| !planned.iter().any(|p| p.id.eq_ignore_ascii_case(&m.id)))
+}
+
+/// The `signInPreferences` value that points at `method`, if it can be a default.
+pub fn preference_for(method: &AuthMethod) -> Option<&'static str> {
+    match (method.kind(), method.phone_type.as_deref()) {
+        (MethodKind::Phone, Some("mobile")) => Some("sms"),
+        (MethodKind::Phone, Some("alternateMobile")) => Some("voiceAlternateMobile"),
+        (MethodKind::Phone, _) => Some("voiceOffice"),
+        (MethodKind::MicrosoftAuthenticator, _) => Some("push"),
+        (MethodKind::SoftwareOath | MethodKind::HardwareOath, _) => Some("oath"),
+        _ => None,
+    }
+}
+
+/// Where the default moves when the default phone cannot go: the first method still there
+/// (not `removing`, not already `gone`) that can be a default.
+pub fn next_default<'a>(methods: &'a [AuthMethod], removing: &AuthMethod, gone: &[String]) -> Option<&'static str> {
+    methods
+        .iter()
+        .filter(|m: &&'a AuthMethod| m.id != removing.id && !gone.contains(&m.id))
+        .find_map(preference_for)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::vocab::ErrorCode;
+    use serde_json::json;
+
+    fn user(v: serde_json::Value) -> User {
+        let mut base = json!({"id": "b0000001-0000-4000-8000-000000000001", "userPrincipalName": "adele@contoso.test"});
+        base.as_object_mut().unwrap().extend(v.as_object().unwrap().clone());
+        serde_json::from_value(base).unwrap()
+    }
+
+    fn policy(v: serde_json::Value) -> TapPolicy {
+        let mut base = json!({"state": "enabled", "includeTargets": [{"id": "all_users"}], "defaultLifetimeInMinutes": 60,
+            "minimumLifetimeInMinutes": 60, "maximumLifetimeInMinutes": 480, "isUsableOnce": false});
+        base.as_object_mut().unwrap().extend(v.as_object().unwrap().clone());
+        serde_json::from_value(base).unwrap()
+    }
+
+    fn method(kind: &str, id: &str, phone_type: Option<&str>) -> AuthMethod {
+        serde_json::from_value(json!({"@odata.type": format!("#microsoft.graph.{kind}AuthenticationMethod"), "id": id, "phoneType": phone_type})).unwrap()
+    }
+
+    fn code(r: Result<impl std::fmt::Debug, RecoveryError>) -> ErrorCode {
+        r.unwrap_err().code
+    }
+
+    #[test]
+    fn disabled_accounts_and_guests_get_no_pass() {
+        assert!(account_eligible(&user(json!({"accountEnabled": true, "userType": "Member"}))).is_ok());
+        assert_eq!(
+            code(account_eligible(&user(json!({"accountEnabled": false})))),
+            Refusal::UserDisabled.into()
+        );
+        assert_eq!(
+            code(account_eligible(&user(json!({"userType": "Guest"})))),
+            Refusal::UserIsGuest.into()
+        );
+    }
+
+    #[test]
+    fn a_manager_never_sends_a_pass_to_themselves() {
+        let u = user(json!({"manager": {"id": "M-1", "mail": "boss@contoso.test"}}));
+        assert_eq!(
+            code(manager_is_not_caller(Channel::Manager, &u, Some("m-1"))),
+            Refusal::CallerIsManager.into()
+        );
+        assert!(manager_is_not_caller(Channel::Manager, &u, Some("someone-else")).is_ok());
+        assert!(manager_is_not_caller(Channel::Sms, &u, Some("m-1")).is_ok());
+        assert!(manager_is_not_caller(Channel::Manager, &u, None).is_ok());
+    }
+
+    #[test]
+    fn policy_scope_is_inclusion_minus_exclusion() {
+        let groups = vec!["G-HELPDESK".to_owned()];
+        assert!(in_policy_scope(&policy(json!({})), &groups));
+        let only = policy(json!({"includeTargets": [{"id": "g-helpdesk"}]}));
+        assert!(in_policy_scope(&only, &groups));
+        assert!(!in_policy_scope(&only, &[]));
+        let excluded = policy(json!({"excludeTargets": [{"id": "g-helpdesk"}]}));
+        assert!(!in_policy_scope(&excluded, &groups));
+    }
+
+    #[test]
+    fn lifetime_is_the_policy_range_capped_by_the_channel() {
+        let p = policy(json!({}));
+        assert_eq!(lifetime(None, 60, &p, Channel::Sms, 480).unwrap(), 60);
+        // The default is clamped into the range.
+        assert_eq!(lifetime(None, 10, &p, Channel::Sms, 480).unwrap(), 60);
+        assert_eq!(lifetime(None, 900, &p, Channel::Email, 120).unwrap(), 120);
+        assert_eq!(lifetime(Some(120), 60, &p, Channel::Email, 120).unwrap(), 120);
+        assert_eq!(
+            code(lifetime(Some(121), 60, &p, Channel::Email, 120)),
+            Refusal::LifetimeOutOfRange.into()
+        );
+        assert_eq!(
+            code(lifetime(Some(30), 60, &p, Channel::Sms, 480)),
+            Refusal::LifetimeOutOfRange.into()
+        );
+        // A channel limit below the policy's minimum leaves no valid lifetime.
+        assert_eq!(
+            code(lifetime(None, 60, &p, Channel::Manager, 30)),
+            Refusal::LifetimeOutOfRange.into()
+        );
+    }
+
+    #[test]
+    fn multi_use_needs_the_policy_and_the_deployment() {
+        let p = policy(json!({}));
+        assert!(usable_once(None, &p, false).unwrap());
+        assert!(!usable_once(Some(false), &p, true).unwrap());
+        assert_eq!(
+            code(usable_once(Some(false), &p, false)),
+            Refusal::MultiUseNotAllowed.into()
+        );
+        let once_only = policy(json!({"isUsableOnce": true}));
+        assert_eq!(
+            code(usable_once(Some(false), &once_only, true)),
+            Refusal::MultiUseNotAllowed.into()
+        );
+    }
+
+    #[test]
+    fn notices_go_everywhere_but_the_pass_s_address_each_once() {
+        let u = user(
+            json!({"mail": "adele@contoso.test", "otherMails": ["adele@personal.example", "ADELE@contoso.test"],
+            "manager": {"id": "m", "mail": "boss@contoso.test"}}),
+        );
+        let sent_to = Address {
+            channel: Channel::Email,
+            to: "Adele@Personal.example".into(),
+        };
+        assert_eq!(
+            notice_recipients(&u, &sent_to),
+            vec!["adele@contoso.test", "boss@contoso.test"]
+        );
+        let by_sms = Address {
+            channel: Channel::Sms,
+            to: "+14255550101".into(),
+        };
+        assert_eq!(notice_recipients(&user(json!({})), &by_sms), Vec::<String>::new());
+    }
+
+    #[test]
+    fn each_scope_removes_its_kinds_and_never_the_password() {
+        let methods = [
+            method("password", "pw", None),
+            method("phone", "p-mobile", Some("mobile")),
+            method("microsoftAuthenticator", "app", None),
+            method("fido2", "key", None),
+            method("email", "sspr", None),
+        ];
+        let ids = |scope, listed: &[String]| -> Vec<String> {
+            methods
+                .iter()
+                .filter(|m| in_scope(scope, m, listed))
+                .map(|m| m.id.clone())
+                .collect()
+        };
+        assert_eq!(ids(Scope::Portal, &[]), ["p-mobile", "app"]);
+        assert_eq!(ids(Scope::All, &[]), ["p-mobile", "app", "key", "sspr"]);
+        assert_eq!(ids(Scope::Methods, &["KEY".into(), "pw".into()]), ["key"]);
+    }
+
+    #[test]
+    fn a_reset_removes_the_mobile_phone_last() {
+        let methods = [
+            method("phone", "p-mobile", Some("mobile")),
+            method("phone", "p-office", Some("office")),
+            method("softwareOath", "totp", None),
+            method("microsoftAuthenticator", "app", None),
+        ];
+        let order: Vec<String> = removal_plan(Scope::All, &methods, &[])
+            .into_iter()
+            .map(|m| m.id)
+            .collect();
+        assert_eq!(order, ["totp", "app", "p-office", "p-mobile"]);
+    }
+
+    #[test]
+    fn a_user_left_with_only_a_password_an_sspr_email_or_an_old_pass_has_no_method() {
+        let methods = [
+            method("password", "pw", None),
+            method("email", "sspr", None),
+            method("temporaryAccessPass", "old", None),
+            method("phone", "p", Some("mobile")),
+        ];
+        let all = removal_plan(Scope::All, &methods, &[]);
+        assert!(leaves_no_method(&methods, &all));
+        assert!(!leaves_no_method(&methods, &[]));
+    }
+
+    #[test]
+    fn the_default_moves_to_a_method_that_stays() {
+        let methods = [
+            method("phone", "p", Some("mobile")),
+            method("fido2", "key", None),
+            method("softwareOath", "totp", None),
+            method("microsoftAuthenticator", "app", None),
+        ];
+        assert_eq!(next_default(&methods, &methods[0], &[]), Some("oath"));
+        assert_eq!(next_default(&methods, &methods[0], &["totp".into()]), Some("push"));
+        assert_eq!(
+            next_default(&methods, &methods[0], &["totp".into(), "app".into()]),
+            None
+        );
+    }
+}
