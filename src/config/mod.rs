@@ -1190,6 +1190,51 @@ mod tests {
     }
 
     #[test]
+    fn every_bad_setting_is_reported_at_once() {
+        let mut vars = with(&[
+            ("FUNCTIONS_CUSTOMHANDLER_PORT", "seventy"),
+            ("TAP_MAX_MINUTES_SMS", "5"),
+            ("SWEEP_SCHEDULE", "daily"),
+        ]);
+        vars.remove("AUTH_TENANT_ID");
+        let e = Settings::from_map(&vars).unwrap_err();
+        let keys: Vec<&str> = std::iter::once(e.key.as_str())
+            .chain(e.also.iter().map(|a| a.key.as_str()))
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                "FUNCTIONS_CUSTOMHANDLER_PORT",
+                "AUTH_TENANT_ID",
+                "TAP_MAX_MINUTES_SMS",
+                "SWEEP_SCHEDULE"
+            ]
+        );
+        let text = e.to_string();
+        assert!(text.starts_with("FUNCTIONS_CUSTOMHANDLER_PORT: "), "{text}");
+        assert!(text.contains("; SWEEP_SCHEDULE: "), "{text}");
+    }
+
+    #[test]
+    fn every_key_read_is_in_the_registry() {
+        // `from_map` asserts each read in debug builds; a full configuration reads every section.
+        let all = with(&[
+            ("AzureWebJobsStorage__accountName", "stmfa"),
+            ("KEY_VAULT_URI", "https://kv.vault.azure.net/"),
+            ("ACS_ENDPOINT", "https://acs.communication.azure.com"),
+            ("ACS_ACCESS_KEY_SECRET", "acs-key"),
+            ("ACS_SMS_FROM", "+14255550100"),
+            ("SERVICENOW_INSTANCE_URL", "https://contoso.service-now.com"),
+            ("SERVICENOW_USER", "svc"),
+            ("SERVICENOW_PASSWORD_SECRET", "sn"),
+            ("JIRA_BASE_URL", "https://contoso.atlassian.net"),
+            ("JIRA_USER", "svc@contoso.test"),
+            ("JIRA_API_TOKEN_SECRET", "jira"),
+        ]);
+        Settings::from_map(&all).unwrap();
+    }
+
+    #[test]
     fn running_under_a_functions_host_selects_json_logs() {
         let s = Settings::from_map(&with(&[("FUNCTIONS_CUSTOMHANDLER_WORKER_ID", "abc")])).unwrap();
         assert_eq!(s.log_format, LogFormat::Json);

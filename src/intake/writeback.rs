@@ -159,3 +159,97 @@ pub fn note(record: &RequestRecord) -> String {
         .unwrap_or_default();
     format!("{head} {} at {when} UTC. {body}{notified}", record.state.as_str())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn settings() -> IntakeSettings {
+        let vars: std::collections::HashMap<String, String> = [
+            ("AUTH_TENANT_ID", "8f0c2c1e-3b7a-4c57-9a3e-5b2f6d1c9e10"),
+            ("AUTH_AUDIENCE", "api://mfa-recovery"),
+            ("AUDIT_DIR", "/tmp/mfa-recovery-audit"),
+            ("KEY_VAULT_URI", "https://kv.vault.azure.net/"),
+            ("SERVICENOW_INSTANCE_URL", "https://contoso.service-now.com"),
+            ("SERVICENOW_USER", "svc"),
+            ("SERVICENOW_PASSWORD_SECRET", "sn"),
+            ("SERVICENOW_CALLERS", "a0000000-0000-4000-8000-000000000001"),
+            ("JIRA_BASE_URL", "https://contoso.atlassian.net"),
+            ("JIRA_USER", "svc@contoso.test"),
+            ("JIRA_API_TOKEN_SECRET", "jira"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        crate::config::Settings::from_map(&vars).unwrap().intake
+    }
+
+    fn record(
+        system: &str,
+        via: &str,
+        object_id: Option<&str>,
+        sys_id: Option<&str>,
+        callback: Option<&str>,
+    ) -> RequestRecord {
+        serde_json::from_value(json!({
+            "id": "c0000000-0000-4000-8000-000000000001", "idempotencyKey": "k", "fingerprint": "f",
+            "action": "tap", "user": "adele.vance@contoso.test",
+            "body": {}, "state": "succeeded", "createdAt": "2026-11-28T10:00:00Z", "updatedAt": "2026-11-28T10:01:00Z",
+            "attempts": 1, "writeBack": {"state": "none"},
+            "caller": {"via": via, "objectId": object_id},
+            "source": {"system": system, "ticket": "INC0010001", "sysId": sys_id, "callbackUrl": callback},
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_note_goes_only_to_the_system_the_request_came_from() {
+        let s = settings();
+        let sys = Some("9d385017c611228701d22104cc95c371");
+        // The system's own signed webhook, or its mapped caller.
+        assert_eq!(
+            target(&s, &record("servicenow", "webhook:servicenow", None, sys, None)),
+            Some(Target::ServiceNow)
+        );
+        let mapped = record(
+            "servicenow",
+            "token",
+            Some("a0000000-0000-4000-8000-000000000001"),
+            sys,
+            None,
+        );
+        assert_eq!(target(&s, &mapped), Some(Target::ServiceNow));
+        assert_eq!(
+            target(&s, &record("jira", "webhook:jira", None, None, None)),
+            Some(Target::Jira)
+        );
+        // Anyone else naming a ticket: no write-back.
+        let other = record(
+            "servicenow",
+            "token",
+            Some("a0000000-0000-4000-8000-000000000002"),
+            sys,
+            None,
+        );
+        assert_eq!(target(&s, &other), None);
+        assert_eq!(
+            target(&s, &record("jira", "webhook:servicenow", None, None, None)),
+            None
+        );
+        // ServiceNow needs the record's sys_id.
+        assert_eq!(
+            target(&s, &record("servicenow", "webhook:servicenow", None, None, None)),
+            None
+        );
+        // A callback wins.
+        let cb = record(
+            "jira",
+            "token",
+            None,
+            None,
+            Some("https://prod.westeurope.logic.azure.com/x"),
+        );
+        assert_eq!(target(&s, &cb), Some(Target::Callback));
+    }
+}
