@@ -234,6 +234,40 @@ impl GraphClient {
             tokio::time::sleep(wait).await;
         }
     }
+
+    /// POST a request that must not be repeated blindly (a TAP create, a mail): only a 429, which
+    /// Graph did not process, is sent again after `Retry-After`. Returns the first other
+    /// response, or the transport error (the request may have reached Graph).
+    async fn send_unrepeatable(
+        &self,
+        url: &Url,
+        body: &Value,
+    ) -> Result<Result<reqwest::Response, reqwest::Error>, GraphError> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let token = self.token().await?;
+            let response = match self.http.post(url.clone()).bearer_auth(token).json(body).send().await {
+                Ok(r) => r,
+                Err(e) => return Ok(Err(e)),
+            };
+            if response.status().as_u16() == 429 && attempt < MAX_ATTEMPTS {
+                let wait = retry_after(&response)
+                    .unwrap_or_else(|| backoff(attempt))
+                    .max(backoff(attempt));
+                if wait <= MAX_RETRY_AFTER {
+                    tracing::warn!(
+                        attempt,
+                        wait_ms = wait.as_millis() as u64,
+                        "Graph throttled a request it did not process; sending it again"
+                    );
+                    tokio::time::sleep(wait).await;
+                    continue;
+                }
+            }
+            return Ok(Ok(response));
+        }
+    }
 }
 
 /// The outcome of a TAP create that did not clearly succeed or fail.
@@ -381,54 +415,38 @@ impl GraphClient {
         );
         let body = serde_json::json!({"lifetimeInMinutes": lifetime_minutes, "isUsableOnce": usable_once});
         let started = time::OffsetDateTime::now_utc() - time::Duration::seconds(5);
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let token = self.token().await.map_err(CreateTapError::Refused)?;
-            let sent = self.http.post(url.clone()).bearer_auth(token).json(&body).send().await;
-            let response = match sent {
-                Ok(r) => r,
-                // The request may have reached Graph: reconcile, never resend.
-                Err(e) => return Err(self.reconcile(user, started, e.to_string()).await),
+        let response = match self
+            .send_unrepeatable(&url, &body)
+            .await
+            .map_err(CreateTapError::Refused)?
+        {
+            Ok(r) => r,
+            // The request may have reached Graph: reconcile, never resend.
+            Err(e) => return Err(self.reconcile(user, started, e.to_string()).await),
+        };
+        let status = response.status().as_u16();
+        if status == 201 {
+            let created: serde_json::Value = response.json().await.map_err(|e| CreateTapError::Unknown {
+                cause: format!("unreadable create response: {}", e.without_url()),
+                orphan: None,
+            })?;
+            let pass = created["temporaryAccessPass"]
+                .as_str()
+                .map(|p| secrecy::SecretString::from(p.to_owned()));
+            let method = serde_json::from_value::<models::TapMethod>(created.clone()).ok();
+            return match (pass, method) {
+                (Some(pass), Some(method)) => Ok(models::CreatedTap { method, pass }),
+                _ => Err(CreateTapError::Unknown {
+                    cause: "the create response has no pass".into(),
+                    orphan: created["id"].as_str().map(str::to_owned),
+                }),
             };
-            let status = response.status().as_u16();
-            if status == 201 {
-                let created: serde_json::Value = response.json().await.map_err(|e| CreateTapError::Unknown {
-                    cause: format!("unreadable create response: {}", e.without_url()),
-                    orphan: None,
-                })?;
-                let pass = created["temporaryAccessPass"]
-                    .as_str()
-                    .map(|p| secrecy::SecretString::from(p.to_owned()));
-                let method = serde_json::from_value::<models::TapMethod>(created.clone()).ok();
-                return match (pass, method) {
-                    (Some(pass), Some(method)) => Ok(models::CreatedTap { method, pass }),
-                    _ => Err(CreateTapError::Unknown {
-                        cause: "the create response has no pass".into(),
-                        orphan: created["id"].as_str().map(str::to_owned),
-                    }),
-                };
-            }
-            if status == 429 && attempt < MAX_ATTEMPTS {
-                let wait = retry_after(&response)
-                    .unwrap_or_else(|| backoff(attempt))
-                    .max(backoff(attempt));
-                if wait <= MAX_RETRY_AFTER {
-                    tracing::warn!(
-                        attempt,
-                        wait_ms = wait.as_millis() as u64,
-                        "TAP create throttled (not processed); retrying"
-                    );
-                    tokio::time::sleep(wait).await;
-                    continue;
-                }
-            }
-            if (400..500).contains(&status) {
-                return Err(CreateTapError::Refused(error_of(response).await));
-            }
-            let cause = error_of(response).await.to_string();
-            return Err(self.reconcile(user, started, cause).await);
         }
+        if (400..500).contains(&status) {
+            return Err(CreateTapError::Refused(error_of(response).await));
+        }
+        let cause = error_of(response).await.to_string();
+        Err(self.reconcile(user, started, cause).await)
     }
 
     async fn reconcile(&self, user: &uuid::Uuid, since: time::OffsetDateTime, cause: String) -> CreateTapError {
@@ -595,34 +613,15 @@ impl GraphClient {
     pub async fn send_mail(&self, sender: &str, message: &serde_json::Value) -> Result<(), GraphError> {
         let url = self.url("v1.0", &["users", sender, "sendMail"], &[]);
         let body = serde_json::json!({"message": message, "saveToSentItems": false});
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let token = self.token().await?;
-            let response = self
-                .http
-                .post(url.clone())
-                .bearer_auth(token)
-                .json(&body)
-                .send()
-                .await
-                .map_err(|e| GraphError::Unreachable(e.without_url().to_string()))?;
-            if response.status().is_success() {
-                return Ok(());
-            }
-            // A 429 was not processed: wait `Retry-After` and send again. Anything else may have
-            // been (a 503 or a timeout): never resent blindly, the caller decides.
-            if response.status().as_u16() == 429 && attempt < MAX_ATTEMPTS {
-                let wait = retry_after(&response)
-                    .unwrap_or_else(|| backoff(attempt))
-                    .max(backoff(attempt));
-                if wait <= MAX_RETRY_AFTER {
-                    tokio::time::sleep(wait).await;
-                    continue;
-                }
-            }
-            return Err(error_of(response).await);
+        // Anything but a 429 may have been processed (a 503, a timeout): never resent blindly.
+        let response = self
+            .send_unrepeatable(&url, &body)
+            .await?
+            .map_err(|e| GraphError::Unreachable(e.without_url().to_string()))?;
+        if response.status().is_success() {
+            return Ok(());
         }
+        Err(error_of(response).await)
     }
 }
 

@@ -40,12 +40,7 @@ pub fn summary(c: &Checkpoint) -> Value {
 
 /// A CSV field: quoted, and a leading `= + - @` defused so Excel does not run it as a formula.
 pub fn csv_field(value: &str) -> String {
-    let defused = if value.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        format!("'{value}")
-    } else {
-        value.to_owned()
-    };
-    format!("\"{}\"", defused.replace('"', "\"\""))
+    crate::vocab::csv::field(value, crate::vocab::csv::Quote::Always)
 }
 
 pub fn html_escape(value: &str) -> String {

@@ -5,6 +5,7 @@
 //! - `mask`: masking of phone numbers and email addresses for records, responses and logs;
 //! - `caller`: who acted (`CallerRecord`);
 //! - `channel`: the out-of-band channels and an address of record;
+//! - `csv`: CSV fields a spreadsheet opens safely;
 //! - `error`: the documented error codes, refusals apart from faults;
 //! - `role`: the API's app roles;
 //! - `ports`: the small traits by which one adapter is lent to another (a secret source, a mail
@@ -12,6 +13,7 @@
 
 pub mod caller;
 pub mod channel;
+pub mod csv;
 pub mod error;
 pub mod mask;
 pub mod ports;

@@ -600,16 +600,7 @@ async fn entra_events(
 
 /// One CSV cell: quoted when needed, and defused when a spreadsheet would run it as a formula.
 fn cell(value: &str) -> String {
-    let defused = if value.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        format!("'{value}")
-    } else {
-        value.to_owned()
-    };
-    if defused.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", defused.replace('"', "\"\""))
-    } else {
-        defused
-    }
+    crate::vocab::csv::field(value, crate::vocab::csv::Quote::WhenNeeded)
 }
 
 fn to_csv(records: &[AuditRecord]) -> String {
