@@ -1,0 +1,243 @@
+//! Passes and their delivery: lifetimes, limits, verification, the SMS and email connectors, the message.
+
+#[allow(unused_imports)]
+use super::*;
+
+/// Temporary Access Pass rules and guardrails (`TAP_*`), and how passes are delivered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TapSettings {
+    /// `TAP_DEFAULT_LIFETIME_MINUTES`: used when a request names none (then bounded by the policy).
+    pub default_lifetime_minutes: u32,
+    /// `TAP_MAX_MINUTES_SMS`, `TAP_MAX_MINUTES_EMAIL`, `TAP_MAX_MINUTES_MANAGER`: per-channel limits.
+    pub max_minutes_sms: u32,
+    pub max_minutes_email: u32,
+    pub max_minutes_manager: u32,
+    /// `TAP_ALLOW_MULTI_USE`: whether a request may ask for a multi-use pass at all.
+    pub allow_multi_use: bool,
+    /// `TAP_PROTECTED_GROUPS`: members (transitive) of these groups are refused like role holders.
+    pub protected_groups: Vec<Uuid>,
+    /// `TAP_MAX_PER_TARGET_PER_DAY` and `TAP_MAX_PER_CALLER_PER_HOUR`.
+    pub max_per_target_per_day: u32,
+    pub max_per_caller_per_hour: u32,
+    /// `TAP_REQUIRE_VERIFICATION` and `TAP_VERIFICATION_MAX_AGE_MINUTES`.
+    pub require_verification: bool,
+    pub verification_max_age_minutes: u32,
+    /// `MAIL_SENDER`: the service mailbox Graph `sendMail` sends from (email delivery, notices).
+    pub mail_sender: Option<String>,
+    /// `SMS_NUMBER_SOURCE`: `methods` (the registered mobile phone method) or `attribute` (`mobilePhone`).
+    pub sms_from_attribute: bool,
+    /// `ACS_ENDPOINT`, `ACS_ACCESS_KEY_SECRET` (a Key Vault secret name), `ACS_SMS_FROM`, `ACS_EMAIL_FROM`.
+    pub acs: Option<AcsSettings>,
+    pub twilio: Option<TwilioSettings>,
+    /// `SMS_PROVIDER` (`acs` or `twilio`) and `EMAIL_PROVIDER` (`graph` or `acs`).
+    pub sms_provider: Option<SmsProvider>,
+    pub email_provider: EmailProvider,
+    /// `TAP_MESSAGE_TEMPLATE`: the text that carries the pass, with `{upn}`, `{pass}`, `{expires}`,
+    /// `{usage}` and `{contact}` (never caller text such as the ticket); `None` for the built-in text.
+    pub message_template: Option<String>,
+    /// `NOTICE_CONTACT`: whom a user should contact when a change was not theirs.
+    pub notice_contact: String,
+    /// `TAP_RETURN_TO_CALLER`: put the pass in the HTTP response (off; a documented risk).
+    pub return_to_caller: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AcsSettings {
+    pub endpoint: Url,
+    pub access_key_secret: String,
+    /// `ACS_SMS_FROM`: the sending number (E.164), for SMS through ACS.
+    pub sms_from: Option<String>,
+    /// `ACS_EMAIL_FROM`: the sender address, for email through ACS Email.
+    pub email_from: Option<String>,
+}
+
+/// Twilio Programmable Messaging (`TWILIO_*`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TwilioSettings {
+    pub endpoint: Url,
+    pub account_sid: String,
+    /// Key Vault secret name of the auth token.
+    pub auth_token_secret: String,
+    pub from: String,
+}
+
+/// Which connector carries each channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmsProvider {
+    Acs,
+    Twilio,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EmailProvider {
+    Graph,
+    Acs,
+}
+
+pub(super) fn e164_setting(key: &str, value: &str) -> Result<String, ConfigError> {
+    let ok =
+        value.starts_with('+') && (8..=16).contains(&value.len()) && value[1..].bytes().all(|b| b.is_ascii_digit());
+    if ok {
+        Ok(value.to_owned())
+    } else {
+        Err(ConfigError::new(
+            key,
+            format!("'{value}' is not a number in E.164 (+18005550199)"),
+        ))
+    }
+}
+
+pub(super) fn tap_settings<'a>(get: &impl Fn(&str) -> Option<&'a str>) -> Result<TapSettings, ConfigError> {
+    let lifetimes = 10..=43200;
+    let protected_groups = match get("TAP_PROTECTED_GROUPS") {
+        None => Vec::new(),
+        Some(list) => list
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|g| guid("TAP_PROTECTED_GROUPS", g))
+            .collect::<Result<_, _>>()?,
+    };
+    let (acs, twilio, sms_provider, email_provider) = connectors(get)?;
+    let sms_from_attribute = match get("SMS_NUMBER_SOURCE") {
+        None | Some("methods") => false,
+        Some("attribute") => true,
+        Some(v) => {
+            return Err(ConfigError::new(
+                "SMS_NUMBER_SOURCE",
+                format!("'{v}' is not 'methods' or 'attribute'"),
+            ));
+        }
+    };
+    let mail_sender = get("MAIL_SENDER").map(str::to_owned);
+    if mail_sender.as_deref().is_some_and(|m| !m.contains('@')) {
+        return Err(ConfigError::new(
+            "MAIL_SENDER",
+            "must be the UPN or address of the service mailbox",
+        ));
+    }
+    Ok(TapSettings {
+        default_lifetime_minutes: number(get, "TAP_DEFAULT_LIFETIME_MINUTES", 60, lifetimes.clone())?,
+        max_minutes_sms: number(get, "TAP_MAX_MINUTES_SMS", 60, lifetimes.clone())?,
+        max_minutes_email: number(get, "TAP_MAX_MINUTES_EMAIL", 480, lifetimes.clone())?,
+        max_minutes_manager: number(get, "TAP_MAX_MINUTES_MANAGER", 480, lifetimes)?,
+        allow_multi_use: flag(get, "TAP_ALLOW_MULTI_USE", false)?,
+        protected_groups,
+        max_per_target_per_day: number(get, "TAP_MAX_PER_TARGET_PER_DAY", 2, 1..=100)?,
+        max_per_caller_per_hour: number(get, "TAP_MAX_PER_CALLER_PER_HOUR", 20, 1..=10000)?,
+        require_verification: flag(get, "TAP_REQUIRE_VERIFICATION", true)?,
+        verification_max_age_minutes: number(get, "TAP_VERIFICATION_MAX_AGE_MINUTES", 30, 1..=1440)?,
+        mail_sender,
+        sms_from_attribute,
+        acs,
+        twilio,
+        sms_provider,
+        email_provider,
+        message_template: message_template(get("TAP_MESSAGE_TEMPLATE"))?,
+        notice_contact: get("NOTICE_CONTACT").unwrap_or("your IT service desk").to_owned(),
+        return_to_caller: flag(get, "TAP_RETURN_TO_CALLER", false)?,
+    })
+}
+
+/// The delivery connectors (ACS, Twilio) and which one each channel uses.
+#[allow(clippy::type_complexity)]
+pub(super) fn connectors<'a>(
+    get: &impl Fn(&str) -> Option<&'a str>,
+) -> Result<
+    (
+        Option<AcsSettings>,
+        Option<TwilioSettings>,
+        Option<SmsProvider>,
+        EmailProvider,
+    ),
+    ConfigError,
+> {
+    let acs = match get("ACS_ENDPOINT") {
+        None => None,
+        Some(endpoint) => Some(AcsSettings {
+            endpoint: self::endpoint("ACS_ENDPOINT", endpoint)?,
+            access_key_secret: get("ACS_ACCESS_KEY_SECRET")
+                .ok_or_else(|| {
+                    ConfigError::new(
+                        "ACS_ACCESS_KEY_SECRET",
+                        "is required with ACS_ENDPOINT: the Key Vault secret name of the access key",
+                    )
+                })?
+                .to_owned(),
+            sms_from: get("ACS_SMS_FROM")
+                .map(|n| e164_setting("ACS_SMS_FROM", n))
+                .transpose()?,
+            email_from: get("ACS_EMAIL_FROM").map(str::to_owned),
+        }),
+    };
+    let twilio = match get("TWILIO_ACCOUNT_SID") {
+        None => None,
+        Some(sid) => Some(TwilioSettings {
+            endpoint: self::endpoint(
+                "TWILIO_ENDPOINT",
+                get("TWILIO_ENDPOINT").unwrap_or("https://api.twilio.com"),
+            )?,
+            account_sid: sid.to_owned(),
+            auth_token_secret: get("TWILIO_AUTH_TOKEN_SECRET")
+                .ok_or_else(|| {
+                    ConfigError::new(
+                        "TWILIO_AUTH_TOKEN_SECRET",
+                        "is required with TWILIO_ACCOUNT_SID: the Key Vault secret name of the auth token",
+                    )
+                })?
+                .to_owned(),
+            from: e164_setting("TWILIO_FROM", get("TWILIO_FROM").unwrap_or_default())?,
+        }),
+    };
+    let sms_provider = match get("SMS_PROVIDER") {
+        Some("acs") if acs.as_ref().is_some_and(|a| a.sms_from.is_some()) => Some(SmsProvider::Acs),
+        Some("twilio") if twilio.is_some() => Some(SmsProvider::Twilio),
+        Some(v @ ("acs" | "twilio")) => {
+            return Err(ConfigError::new(
+                "SMS_PROVIDER",
+                format!("'{v}' is chosen but not configured (ACS_ENDPOINT and ACS_SMS_FROM, or TWILIO_*)"),
+            ));
+        }
+        Some(v) => {
+            return Err(ConfigError::new(
+                "SMS_PROVIDER",
+                format!("'{v}' is not 'acs' or 'twilio'"),
+            ));
+        }
+        None if acs.as_ref().is_some_and(|a| a.sms_from.is_some()) => Some(SmsProvider::Acs),
+        None if twilio.is_some() => Some(SmsProvider::Twilio),
+        None => None,
+    };
+    let email_provider = match get("EMAIL_PROVIDER") {
+        None | Some("graph") => EmailProvider::Graph,
+        Some("acs") if acs.as_ref().is_some_and(|a| a.email_from.is_some()) => EmailProvider::Acs,
+        Some("acs") => {
+            return Err(ConfigError::new(
+                "EMAIL_PROVIDER",
+                "'acs' needs ACS_ENDPOINT and ACS_EMAIL_FROM",
+            ));
+        }
+        Some(v) => {
+            return Err(ConfigError::new(
+                "EMAIL_PROVIDER",
+                format!("'{v}' is not 'graph' or 'acs'"),
+            ));
+        }
+    };
+    Ok((acs, twilio, sms_provider, email_provider))
+}
+
+/// The text that carries the pass: it must hold `{pass}` and must not hold `{ticket}`.
+pub(super) fn message_template(template: Option<&str>) -> Result<Option<String>, ConfigError> {
+    match template {
+        Some(t) if !t.contains("{pass}") => Err(ConfigError::new(
+            "TAP_MESSAGE_TEMPLATE",
+            "must contain {pass} (and may use {upn}, {expires}, {usage}, {contact})",
+        )),
+        Some(t) if t.contains("{ticket}") => Err(ConfigError::new(
+            "TAP_MESSAGE_TEMPLATE",
+            "must not use {ticket}: ticket text comes from the caller and never travels with a pass (the notices name the ticket)",
+        )),
+        other => Ok(other.map(|t| t.replace("\\n", "\n"))),
+    }
+}
