@@ -37,6 +37,8 @@ pub struct App {
     pub privilege: Arc<crate::recovery::privilege::PrivilegeCheck>,
     /// Rate-limit slots.
     pub limits: Arc<crate::recovery::limits::Limits>,
+    /// Verifications the service made (kept beside the rate-limit slots).
+    pub verifications: Arc<crate::recovery::verification::Verifications>,
     /// Unauthenticated refusals, recorded in aggregate.
     pub refusals: Arc<crate::audit::refusals::RefusalTally>,
 }
@@ -103,7 +105,13 @@ impl App {
             settings.tap.protected_groups.clone(),
             settings.auth.audience.clone(),
         ));
-        let limits = Arc::new(crate::recovery::limits::Limits::new(limits_store(&settings, azure)?));
+        let slots = limits_store(&settings, azure)?;
+        let limits = Arc::new(crate::recovery::limits::Limits::new(slots.clone()));
+        let verifications = Arc::new(crate::recovery::verification::Verifications::new(
+            slots,
+            secrets.clone(),
+            settings.tap.verification_key_secret.clone(),
+        ));
         Ok(App {
             settings: Arc::new(settings),
             auth,
@@ -116,6 +124,7 @@ impl App {
             sweeps,
             privilege,
             limits,
+            verifications,
             refusals: Arc::new(crate::audit::refusals::RefusalTally::default()),
         })
     }
@@ -246,6 +255,7 @@ impl App {
             settings: &self.settings.tap,
             privilege: &self.privilege,
             limits: &self.limits,
+            verifications: &self.verifications,
         }
     }
 }

@@ -82,7 +82,8 @@ var appSettings = {
   SWEEP_KEY_USER_GROUPS: settings.sweepKeyUserGroups
   SWEEP_NUDGE: settings.sweepNudge ? 'true' : 'false'
   TAP_PROTECTED_GROUPS: settings.tapProtectedGroups
-  TAP_REQUIRE_VERIFICATION: 'true'
+  TAP_REQUIRE_VERIFICATION: 'service'
+  VERIFICATION_KEY_SECRET: 'verification-key'
   NOTICE_CONTACT: settings.noticeContact
   EMAIL_PROVIDER: settings.emailProvider
   MAIL_SENDER: settings.mailSender

@@ -1,11 +1,16 @@
 // Key Vault with RBAC authorization for the connector and webhook secrets. The templates create
-// no secret: set the values out of band (docs/deploy.md), under the names the app settings give.
+// one secret, `verification-key` (random, new at each deployment: it keys the hashes of
+// verification codes, which live ten minutes); set the connectors' values out of band
+// (docs/deploy.md), under the names the app settings give.
 
 param location string
 param token string
 param tags object
 @description('Principal id of the function app identity.')
 param principalId string
+@secure()
+@description('Keys the hashes of verification codes (docs/verification.md). A new random value each deployment.')
+param verificationKey string = newGuid()
 
 var keyVaultSecretsUser = '4633458b-17de-408a-b874-0445c86b69e6'
 
@@ -24,6 +29,15 @@ resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
     softDeleteRetentionInDays: 90
     enablePurgeProtection: true
     publicNetworkAccess: 'Enabled'
+  }
+}
+
+resource verificationKeySecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
+  parent: vault
+  name: 'verification-key'
+  properties: {
+    value: verificationKey
+    contentType: 'text/plain'
   }
 }
 

@@ -110,10 +110,14 @@ pub enum Action {
     SweepRun,
     /// A sweep report read.
     SweepRead,
+    /// A verification code sent (`POST /api/users/{user}/verifications`).
+    VerificationSend,
+    /// A verification code checked (`POST /api/verifications/{id}/confirm`).
+    VerificationConfirm,
 }
 
 impl Action {
-    pub const ALL: [Action; 9] = [
+    pub const ALL: [Action; 11] = [
         Action::TapIssue,
         Action::MfaReset,
         Action::RequestSubmit,
@@ -123,6 +127,8 @@ impl Action {
         Action::AuditQuery,
         Action::SweepRun,
         Action::SweepRead,
+        Action::VerificationSend,
+        Action::VerificationConfirm,
     ];
 
     /// The action as records store it (and `GET /api/audit?action=` filters on it).
@@ -137,6 +143,8 @@ impl Action {
             Action::AuditQuery => "audit.query",
             Action::SweepRun => "sweep.run",
             Action::SweepRead => "sweep.read",
+            Action::VerificationSend => "verification.send",
+            Action::VerificationConfirm => "verification.confirm",
         }
     }
 }

@@ -3,6 +3,30 @@
 #[allow(unused_imports)]
 use super::*;
 
+/// How the requester's identity must be shown (`TAP_REQUIRE_VERIFICATION`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VerificationMode {
+    /// Only a verification the service made and checked (`POST /api/users/{user}/verifications`,
+    /// then `…/confirm`), named by its id.
+    Service,
+    /// The typed block (`method`, `verifiedBy`, `verifiedAt`), for teams that verify elsewhere.
+    Attested,
+    /// No verification.
+    Off,
+}
+
+pub(super) fn verification_mode(value: Option<&str>) -> Result<VerificationMode, ConfigError> {
+    match value {
+        None | Some("attested") | Some("true") => Ok(VerificationMode::Attested),
+        Some("service") => Ok(VerificationMode::Service),
+        Some("false") => Ok(VerificationMode::Off),
+        Some(v) => Err(ConfigError::new(
+            "TAP_REQUIRE_VERIFICATION",
+            format!("'{v}' is not 'service', 'attested' or 'false'"),
+        )),
+    }
+}
+
 /// Temporary Access Pass rules and guardrails (`TAP_*`), and how passes are delivered.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TapSettings {
@@ -20,8 +44,14 @@ pub struct TapSettings {
     pub max_per_target_per_day: u32,
     pub max_per_caller_per_hour: u32,
     /// `TAP_REQUIRE_VERIFICATION` and `TAP_VERIFICATION_MAX_AGE_MINUTES`.
-    pub require_verification: bool,
+    pub verification: VerificationMode,
     pub verification_max_age_minutes: u32,
+    /// `VERIFICATION_CODE_MINUTES`: how long a code the service sent may be confirmed.
+    pub verification_code_minutes: u32,
+    /// `VERIFICATION_SAME_CHANNEL`: whether the pass may go through the channel the code went to.
+    pub verification_same_channel: bool,
+    /// `VERIFICATION_KEY_SECRET`: the Key Vault secret that keys the codes' hashes.
+    pub verification_key_secret: String,
     /// `MAIL_SENDER`: the service mailbox Graph `sendMail` sends from (email delivery, notices).
     pub mail_sender: Option<String>,
     /// `SMS_NUMBER_SOURCE`: `methods` (the registered mobile phone method) or `attribute` (`mobilePhone`).
@@ -125,7 +155,10 @@ pub(super) fn tap_settings<'a>(get: &impl Fn(&str) -> Option<&'a str>) -> Result
         protected_groups,
         max_per_target_per_day: number(get, "TAP_MAX_PER_TARGET_PER_DAY", 2, 1..=100)?,
         max_per_caller_per_hour: number(get, "TAP_MAX_PER_CALLER_PER_HOUR", 20, 1..=10000)?,
-        require_verification: flag(get, "TAP_REQUIRE_VERIFICATION", true)?,
+        verification: verification_mode(get("TAP_REQUIRE_VERIFICATION"))?,
+        verification_code_minutes: number(get, "VERIFICATION_CODE_MINUTES", 10, 1..=60)?,
+        verification_same_channel: flag(get, "VERIFICATION_SAME_CHANNEL", false)?,
+        verification_key_secret: get("VERIFICATION_KEY_SECRET").unwrap_or("verification-key").to_owned(),
         verification_max_age_minutes: number(get, "TAP_VERIFICATION_MAX_AGE_MINUTES", 30, 1..=1440)?,
         mail_sender,
         sms_from_attribute,

@@ -72,7 +72,7 @@ pub struct IntakeSettings {
     pub claim_seconds: u32,
 }
 
-pub(super) const SERVICENOW_FIELDS: [(&str, &str); 9] = [
+pub(super) const SERVICENOW_FIELDS: [(&str, &str); 10] = [
     ("user", "u_affected_user"),
     ("action", "u_recovery_action"),
     ("channel", "u_delivery_channel"),
@@ -82,9 +82,10 @@ pub(super) const SERVICENOW_FIELDS: [(&str, &str); 9] = [
     ("verificationMethod", "u_verification_method"),
     ("verifiedBy", "u_verified_by"),
     ("verifiedAt", "u_verified_at"),
+    ("verificationId", "u_verification_id"),
 ];
 
-pub(super) const JIRA_FIELDS: [(&str, &str); 9] = [
+pub(super) const JIRA_FIELDS: [(&str, &str); 10] = [
     ("user", "fields.customfield_10050"),
     ("action", "fields.customfield_10051"),
     ("channel", "fields.customfield_10052"),
@@ -94,6 +95,7 @@ pub(super) const JIRA_FIELDS: [(&str, &str); 9] = [
     ("verificationMethod", "fields.customfield_10055"),
     ("verifiedBy", "fields.customfield_10056"),
     ("verifiedAt", "fields.customfield_10057"),
+    ("verificationId", "fields.customfield_10058"),
 ];
 
 pub(super) fn field_map(key: &str, value: Option<&str>, defaults: &[(&str, &str)]) -> Result<FieldMap, ConfigError> {

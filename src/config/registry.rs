@@ -286,8 +286,26 @@ pub const SETTINGS: &[SettingDoc] = &[
     SettingDoc {
         keys: &["TAP_REQUIRE_VERIFICATION"],
         owner: "recovery",
-        meaning: "Require the `verification` block (how the requester was verified).",
-        default: "`true`",
+        meaning: "How a recovery shows the caller was verified: `service` (only a code the service sent and the caller confirmed, named by `verification.id`: [verification.md](verification.md)), `attested` (the typed block `method`, `verifiedBy`, `verifiedAt`; `true` means the same) or `false`. The templates set `service`.",
+        default: "`attested`",
+    },
+    SettingDoc {
+        keys: &["VERIFICATION_CODE_MINUTES"],
+        owner: "recovery",
+        meaning: "How long a verification code may be confirmed (1 to 60).",
+        default: "`10`",
+    },
+    SettingDoc {
+        keys: &["VERIFICATION_SAME_CHANNEL"],
+        owner: "recovery",
+        meaning: "Let the pass go through the channel the code went to (by default it must be another, so one swapped SIM or one edited address is not enough).",
+        default: "`false`",
+    },
+    SettingDoc {
+        keys: &["VERIFICATION_KEY_SECRET"],
+        owner: "recovery",
+        meaning: "Key Vault secret (any random text) that keys the hashes of verification codes; codes are stored only as that keyed hash.",
+        default: "`verification-key`",
     },
     SettingDoc {
         keys: &["TAP_VERIFICATION_MAX_AGE_MINUTES"],

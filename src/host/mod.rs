@@ -92,6 +92,8 @@ pub fn router(state: AppState, options: HostOptions) -> Router {
         .route("/api/health", get(http::health))
         .route("/api/users/{user}/tap", post(http::tap))
         .route("/api/users/{user}/mfa/reset", post(http::reset))
+        .route("/api/users/{user}/verifications", post(http::send_verification))
+        .route("/api/verifications/{id}/confirm", post(http::confirm_verification))
         .route("/api/audit", get(http::audit))
         .route("/api/requests", post(http::submit_request))
         .route("/api/requests/{id}", get(http::get_request))

@@ -308,7 +308,11 @@ fn from_fields(
         ticket_json["url"] = json!(url);
     }
     let mut body = json!({"ticket": ticket_json, "reason": reason});
-    if let (Some(method), Some(by), Some(at)) = (get("verificationMethod"), get("verifiedBy"), get("verifiedAt")) {
+    if let Some(id) = get("verificationId") {
+        // A verification the service made (the agent's form sent the code and confirmed it).
+        body["verification"] = json!({"id": id.trim()});
+    } else if let (Some(method), Some(by), Some(at)) = (get("verificationMethod"), get("verifiedBy"), get("verifiedAt"))
+    {
         body["verification"] = json!({"method": method, "verifiedBy": by, "verifiedAt": at});
     }
     let lifetime = match get("lifetimeMinutes") {

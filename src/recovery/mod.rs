@@ -6,6 +6,7 @@ pub mod privilege;
 pub mod reset;
 pub mod rules;
 pub mod tap;
+pub mod verification;
 
 use serde_json::Value;
 

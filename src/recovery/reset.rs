@@ -85,8 +85,7 @@ impl ResetRequest {
                 );
                 t.insert("reason".into(), json!(body.reason));
                 if let Some(v) = &body.verification {
-                    t.insert("verification".into(), json!({"method": v.method, "verifiedBy": v.verified_by,
-                        "verifiedAt": v.verified_at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()}));
+                    t.insert("verification".into(), v.to_json());
                 }
                 Some(TapRequest::parse(user, Value::Object(t).to_string().as_bytes())?)
             }
@@ -274,6 +273,7 @@ impl TapContext<'_> {
             what: "resets",
             user: &request.user,
             verification: request.verification.as_ref(),
+            channel: request.tap.as_ref().map(|t| t.channel),
         };
         let (user, memberships) = self.admit(caller, asked, request_id, journal, target, details).await?;
         let methods = self.graph.list_methods(&user.id).await.map_err(nothing_removed)?;
@@ -604,10 +604,6 @@ fn clone_tap(t: &TapRequest) -> TapRequest {
         channel: t.channel,
         ticket: t.ticket.clone(),
         reason: t.reason.clone(),
-        verification: t.verification.as_ref().map(|v| VerificationBody {
-            method: v.method.clone(),
-            verified_by: v.verified_by.clone(),
-            verified_at: v.verified_at,
-        }),
+        verification: t.verification.clone(),
     }
 }

@@ -24,7 +24,7 @@ use super::privilege::PrivilegeCheck;
 use super::rules;
 use super::{Delivered, Journal, RecoveryError, TapProgress, text_ok};
 use crate::audit::{Action, AuditEvent, AuditTrail, CallerRecord, Outcome, Phase, Target, Ticket};
-use crate::config::TapSettings;
+use crate::config::{TapSettings, VerificationMode};
 use crate::delivery::{Address, Channel, Deliverer};
 use crate::graph::models::{User, UserRef};
 use crate::graph::{CreateTapError, GraphClient};
@@ -59,9 +59,35 @@ pub struct TicketBody {
     pub url: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+/// How the caller shows the requester was verified: a verification the service made (its id),
+/// or, where `TAP_REQUIRE_VERIFICATION=attested`, the block the caller types.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum VerificationBody {
+    Service(ServiceVerification),
+    Attested(AttestedVerification),
+}
+
+impl VerificationBody {
+    /// The block as a request carries it.
+    pub fn to_json(&self) -> Value {
+        match self {
+            VerificationBody::Service(v) => json!({"id": v.id}),
+            VerificationBody::Attested(v) => json!({"method": v.method, "verifiedBy": v.verified_by,
+                "verifiedAt": v.verified_at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()}),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct VerificationBody {
+pub struct ServiceVerification {
+    pub id: Uuid,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AttestedVerification {
     pub method: String,
     pub verified_by: String,
     #[serde(with = "time::serde::rfc3339")]
@@ -161,6 +187,8 @@ pub(crate) struct Asked<'a> {
     pub what: &'static str,
     pub user: &'a UserRef,
     pub verification: Option<&'a VerificationBody>,
+    /// The channel a pass would take (a verification's code must have taken another).
+    pub channel: Option<Channel>,
 }
 
 /// Everything issuing a pass needs.
@@ -171,6 +199,7 @@ pub struct TapContext<'a> {
     pub settings: &'a TapSettings,
     pub privilege: &'a PrivilegeCheck,
     pub limits: &'a Limits,
+    pub verifications: &'a super::verification::Verifications,
 }
 
 /// A pass every pre-flight check has allowed, with its rate-limit slot reserved: what is left is
@@ -308,6 +337,7 @@ impl TapContext<'_> {
             what: "passes",
             user: &request.user,
             verification: request.verification.as_ref(),
+            channel: Some(request.channel),
         };
         let (user, memberships) = self.admit(caller, asked, request_id, journal, target, details).await?;
         self.clean_up_earlier(journal, &earlier, &user.id).await?;
@@ -340,7 +370,27 @@ impl TapContext<'_> {
             self.settings.max_per_caller_per_hour,
         )
         .await?;
-        self.find_target(caller, asked.user, target, details).await
+        let (user, memberships) = self.find_target(caller, asked.user, target, details).await?;
+        if let Some(VerificationBody::Service(v)) = asked.verification
+            && self.settings.verification != VerificationMode::Off
+        {
+            let max_age = time::Duration::minutes(i64::from(self.settings.verification_max_age_minutes));
+            let record = self
+                .verifications
+                .take(
+                    v.id,
+                    &super::verification::caller_key(caller),
+                    user.id,
+                    request_id,
+                    asked.channel,
+                    self.settings.verification_same_channel,
+                    max_age,
+                    journal.accepted_at(),
+                )
+                .await?;
+            details["verification"] = record.audit_view();
+        }
+        Ok((user, memberships))
     }
 
     /// Every check a pass must meet before it exists, in order: the account (enabled, a member),
@@ -783,7 +833,7 @@ impl TapContext<'_> {
 
     /// The address of record for `channel`, as it will be once the methods in `removing` are
     /// gone (a reset that removes the mobile phone cannot send the pass to it).
-    async fn address_of_record(
+    pub(crate) async fn address_of_record(
         &self,
         user: &User,
         channel: Channel,
@@ -874,22 +924,38 @@ fn no_notice_warning(notified: &[String], details: &mut Value) -> Option<String>
     Some("no notice could be sent to the user or the manager: tell them yourself that a pass was issued".into())
 }
 
-/// The requester's identity check (how the helpdesk proved who is calling), when required.
+/// The requester's identity check (how the helpdesk proved who is calling), as far as it can be
+/// judged before the target is known: present, of the kind this deployment accepts, and a typed
+/// block recent. A verification the service made is checked against its record in `admit`.
 pub(crate) fn check_verification(
     s: &TapSettings,
     verification: Option<&VerificationBody>,
     as_of: Option<OffsetDateTime>,
     details: &mut Value,
 ) -> Result<(), RecoveryError> {
-    if !s.require_verification {
-        return Ok(());
-    }
-    let v = verification.ok_or_else(|| {
-        RecoveryError::refused(
-            Refusal::VerificationRequired,
-            "verification {method, verifiedBy, verifiedAt} is required",
-        )
-    })?;
+    let v = match (s.verification, verification) {
+        (VerificationMode::Off, _) => return Ok(()),
+        (_, Some(VerificationBody::Service(_))) => return Ok(()),
+        (VerificationMode::Service, Some(VerificationBody::Attested(_))) => {
+            return Err(RecoveryError::refused(
+                Refusal::VerificationRequired,
+                "this deployment accepts only verifications the service made: send a code (POST /api/users/{user}/verifications), confirm it, then pass verification: {id}",
+            ));
+        }
+        (VerificationMode::Service, None) => {
+            return Err(RecoveryError::refused(
+                Refusal::VerificationRequired,
+                "verification {id} is required: send a code (POST /api/users/{user}/verifications) and confirm it first",
+            ));
+        }
+        (VerificationMode::Attested, None) => {
+            return Err(RecoveryError::refused(
+                Refusal::VerificationRequired,
+                "verification {method, verifiedBy, verifiedAt} (or {id} of a verification the service made) is required",
+            ));
+        }
+        (VerificationMode::Attested, Some(VerificationBody::Attested(v))) => v,
+    };
     // A queued request is judged as of when it was accepted, not when a worker got to it.
     let age = as_of.unwrap_or_else(OffsetDateTime::now_utc) - v.verified_at;
     if age > time::Duration::minutes(i64::from(s.verification_max_age_minutes)) || age < -time::Duration::minutes(2) {

@@ -55,6 +55,20 @@ codes!(
         GraphRefused => "graph_refused",
         WouldLeaveNoMethod => "would_leave_no_method",
         RateLimited => "rate_limited",
+        /// A verification code that does not match (attempts left in the message).
+        CodeMismatch => "code_mismatch",
+        /// A verification code confirmed too late.
+        VerificationExpired => "verification_expired",
+        /// Five wrong codes: the verification is dead.
+        TooManyAttempts => "too_many_attempts",
+        /// No such verification for this caller (or for this user).
+        VerificationNotFound => "verification_not_found",
+        /// The verification's code was never confirmed.
+        VerificationNotConfirmed => "verification_not_confirmed",
+        /// The verification already served another recovery.
+        VerificationUsed => "verification_used",
+        /// The pass would go through the channel the code went to.
+        VerificationChannelReused => "verification_channel_reused",
     }
 );
 
@@ -75,6 +89,8 @@ codes!(
         /// Another invocation took the queued request over.
         ClaimLost => "claim_lost",
         StorageUnavailable => "storage_unavailable",
+        /// Verifications cannot be made or checked now (their store or key is unavailable).
+        VerificationUnavailable => "verification_unavailable",
         /// A reset removed some methods but not all, or its pass failed.
         ResetIncomplete => "reset_incomplete",
         /// A queued request failed every attempt.

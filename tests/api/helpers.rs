@@ -16,6 +16,8 @@ pub struct TestApp {
     pub sim: Simulator,
     pub client: Client,
     stop: Option<oneshot::Sender<()>>,
+    /// The settings it was started with.
+    vars: HashMap<String, String>,
 }
 
 impl Drop for TestApp {
@@ -65,6 +67,7 @@ pub async fn spawn_app_with(extra: &[(&str, &str)]) -> TestApp {
         vars.insert((*k).to_owned(), v.replace("{sim}", sim.base_url()));
     }
     let settings = Settings::from_map(&vars).expect("settings");
+    let vars_kept = vars.clone();
     let app = Application::build(
         settings,
         HostOptions {
@@ -85,6 +88,7 @@ pub async fn spawn_app_with(extra: &[(&str, &str)]) -> TestApp {
         sim,
         client: Client::new(),
         stop: Some(stop),
+        vars: vars_kept,
     }
 }
 
@@ -98,7 +102,13 @@ impl TestApp {
             sim,
             client: Client::new(),
             stop: None,
+            vars: HashMap::new(),
         }
+    }
+
+    /// A setting the app was started with (empty when attached).
+    pub fn settings_value(&self, key: &str) -> String {
+        self.vars.get(key).cloned().unwrap_or_default()
     }
 
     /// A caller token from the simulated tenant with `roles`.

@@ -82,6 +82,9 @@ fn every_function_folder_is_in_the_catalog_and_the_other_way_round() {
         "health",
         // Beyond DESIGN.md's table: issue #7 asks for `GET /api/sweeps/latest`.
         "sweeps",
+        // Issue "Prove who is asking": verifications the service makes and checks.
+        "verifications",
+        "verification-confirm",
     ]
     .into_iter()
     .map(str::to_owned)

@@ -118,7 +118,8 @@ fn example(key: &str) -> &'static str {
             "a1b2c3d4-0001-4000-8000-000000000001,a1b2c3d4-0004-4000-8000-000000000004"
         }
         "SWEEP_NUDGE" => "false",
-        "TAP_REQUIRE_VERIFICATION" => "true",
+        "TAP_REQUIRE_VERIFICATION" => "service",
+        "VERIFICATION_KEY_SECRET" => "verification-key",
         "NOTICE_CONTACT" => "the Contoso service desk, +1 800 555 0100",
         "EMAIL_PROVIDER" => "graph",
         "MAIL_SENDER" => "mfa-recovery@contoso.com",

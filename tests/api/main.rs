@@ -22,4 +22,5 @@ mod properties;
 mod reset;
 mod sweep;
 mod tap;
+mod verification;
 mod webhooks;

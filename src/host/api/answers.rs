@@ -25,19 +25,28 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
             | Refusal::SelfRecoveryForbidden
             | Refusal::Forbidden
             | Refusal::TargetProtected => StatusCode::FORBIDDEN,
-            Refusal::RequestNotFound | Refusal::SweepNotFound | Refusal::UserNotFound => StatusCode::NOT_FOUND,
+            Refusal::RequestNotFound
+            | Refusal::SweepNotFound
+            | Refusal::UserNotFound
+            | Refusal::VerificationNotFound => StatusCode::NOT_FOUND,
+            Refusal::VerificationExpired => StatusCode::GONE,
+            Refusal::TooManyAttempts => StatusCode::LOCKED,
             Refusal::IdempotencyKeyReused
             | Refusal::UserDisabled
             | Refusal::UserIsGuest
             | Refusal::PolicyDisabled
             | Refusal::UserOutOfScope
             | Refusal::GraphRefused
-            | Refusal::WouldLeaveNoMethod => StatusCode::CONFLICT,
+            | Refusal::WouldLeaveNoMethod
+            | Refusal::VerificationUsed => StatusCode::CONFLICT,
             Refusal::VerificationStale
             | Refusal::LifetimeOutOfRange
             | Refusal::MultiUseNotAllowed
             | Refusal::NoAddressOfRecord
-            | Refusal::NoNoticeRecipient => StatusCode::UNPROCESSABLE_ENTITY,
+            | Refusal::NoNoticeRecipient
+            | Refusal::CodeMismatch
+            | Refusal::VerificationNotConfirmed
+            | Refusal::VerificationChannelReused => StatusCode::UNPROCESSABLE_ENTITY,
             Refusal::RateLimited => StatusCode::TOO_MANY_REQUESTS,
         },
         ErrorCode::Failed(f) => match f {
@@ -53,7 +62,8 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
             | Fault::PermissionMissing
             | Fault::PrivilegeCheckUnavailable
             | Fault::RateLimitUnavailable
-            | Fault::StorageUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            | Fault::StorageUnavailable
+            | Fault::VerificationUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         },
     }
 }
@@ -113,6 +123,12 @@ pub fn reset_answer(result: &ResetResult) -> (StatusCode, Value) {
     );
     body["error"] = error_body(&incomplete)["error"].clone();
     (status_of(incomplete.code), body)
+}
+
+/// The body of `201 Created` for a verification code sent.
+pub fn sent_code_body(sent: &crate::recovery::verification::SentCode) -> Value {
+    json!({"verificationId": sent.id, "channel": sent.channel.as_str(), "sentTo": sent.sent_to,
+        "expiresAt": crate::audit::rfc3339_millis(sent.expires_at)})
 }
 
 /// The answers as the HTTP API gives them, for the intake's request records.

@@ -166,6 +166,69 @@ pub async fn tap(
     }
 }
 
+/// The roles that may verify a caller: whoever may recover an account or ask for it.
+const VERIFIERS: [Role; 3] = [Role::Tap, Role::Reset, Role::Request];
+
+/// As `guard_signed`, for calls any of `roles` may make.
+async fn guard_signed_any(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: &[u8],
+    roles: &[Role],
+    action: Action,
+) -> Result<Caller, ApiError> {
+    let result = if headers.contains_key(header::AUTHORIZATION) || !state.webhooks.is_signed(headers) {
+        state.auth.authenticate(headers).await
+    } else {
+        match state.webhooks.verify(headers, body).await {
+            Err(e) => return Err(ApiError::DependencyUnavailable(e.to_string())),
+            Ok(result) => result,
+        }
+    };
+    check_roles(state, headers, roles, action, result).await
+}
+
+/// `POST /api/users/{user}/verifications`: send a one-time code to the user's address of record
+/// on the channel asked for; `201` with where it went (masked) and until when.
+pub async fn send_verification(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(user): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let caller = guard_signed_any(&state, &headers, &body, &VERIFIERS, Action::VerificationSend).await?;
+    let caller = CallerRecord::from(&caller);
+    let sent = state
+        .tap_context()
+        .send_verification(&caller, &user, &body)
+        .await
+        .map_err(ApiError::Recovery)?;
+    tracing::info!(verification_id = %sent.id, channel = sent.channel.as_str(), "verification code sent");
+    Ok((
+        axum::http::StatusCode::CREATED,
+        Json(crate::host::answers::sent_code_body(&sent)),
+    )
+        .into_response())
+}
+
+/// `POST /api/verifications/{id}/confirm`: check the code the user read back, by the caller that
+/// asked for it.
+pub async fn confirm_verification(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let caller = guard_signed_any(&state, &headers, &body, &VERIFIERS, Action::VerificationConfirm).await?;
+    let caller = CallerRecord::from(&caller);
+    let verified_at = state
+        .tap_context()
+        .confirm_verification(&caller, &id, &body)
+        .await
+        .map_err(ApiError::Recovery)?;
+    Ok(Json(json!({"status": "verified", "verifiedAt": crate::audit::rfc3339_millis(verified_at)})).into_response())
+}
+
 /// `POST /api/users/{user}/mfa/reset`: require re-registration of MFA (and optionally issue a
 /// pass in the same call, which also needs `Recovery.Tap`).
 pub async fn reset(

@@ -54,6 +54,26 @@ pub const FUNCTIONS: &[FunctionSpec] = &[
         built: true,
     },
     FunctionSpec {
+        name: "verifications",
+        trigger: Trigger::Http {
+            methods: &["POST"],
+            route: "users/{user}/verifications",
+        },
+        binding: "req",
+        summary: "send a one-time code to the user's address of record, to verify a caller",
+        built: true,
+    },
+    FunctionSpec {
+        name: "verification-confirm",
+        trigger: Trigger::Http {
+            methods: &["POST"],
+            route: "verifications/{id}/confirm",
+        },
+        binding: "req",
+        summary: "check the code the user read back",
+        built: true,
+    },
+    FunctionSpec {
         name: "audit",
         trigger: Trigger::Http {
             methods: &["GET"],

@@ -1,0 +1,636 @@
+//! Verifications the service makes and checks: a one-time numeric code sent to an address of
+//! record, read back by the caller, checked here. A recovery then names the verification by id
+//! (`TAP_REQUIRE_VERIFICATION=service`) instead of a block the caller typed.
+//!
+//! A code exists in clear only in a `SecretString` between its generation and the provider; the
+//! record keeps an HMAC-SHA256 of it, keyed with a Key Vault secret (`VERIFICATION_KEY_SECRET`),
+//! so whoever can read the storage cannot try the million codes. It is compared in constant time,
+//! is single use, dies after five wrong tries and expires after `VERIFICATION_CODE_MINUTES`.
+//! Records sit beside the rate-limit slots (`verifications/{id}.json`), written only
+//! conditionally.
+
+use std::sync::Arc;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use hmac::{Hmac, Mac};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use sha2::Sha256;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::RecoveryError;
+use crate::audit::CallerRecord;
+use crate::storage::StorageError;
+use crate::storage::records::RecordStore;
+use crate::vocab::ports::SecretSource;
+use crate::vocab::{Channel, Fault, Refusal};
+
+/// Wrong codes before a verification dies.
+pub const MAX_ATTEMPTS: u32 = 5;
+/// Digits in a code (read aloud easily).
+const DIGITS: u32 = 6;
+
+/// Where a verification stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Sent; waiting for the code.
+    Pending,
+    /// The right code came back.
+    Verified,
+    /// Too many wrong codes.
+    Dead,
+}
+
+/// One verification, as stored. Never the code: only its keyed hash.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VerificationRecord {
+    pub id: Uuid,
+    /// Who asked for it (`via` and object id); only they may confirm or use it.
+    pub caller: String,
+    pub user_id: Uuid,
+    pub upn: String,
+    pub channel: String,
+    /// The address of record the code went to, masked.
+    pub sent_to: String,
+    pub code_hash: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
+    pub attempts: u32,
+    pub status: Status,
+    #[serde(
+        with = "time::serde::rfc3339::option",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub verified_at: Option<OffsetDateTime>,
+    /// The recovery that used it (a retry of the same request may use it again).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub used_by: Option<Uuid>,
+}
+
+impl VerificationRecord {
+    /// What an audit record keeps of it: no code, no hash.
+    pub fn audit_view(&self) -> serde_json::Value {
+        json!({"id": self.id, "channel": self.channel, "sentTo": self.sent_to,
+            "createdAt": crate::audit::rfc3339_millis(self.created_at),
+            "verifiedAt": self.verified_at.map(crate::audit::rfc3339_millis)})
+    }
+}
+
+/// The key a caller is known by across its calls: how it proved itself and who it is.
+pub fn caller_key(caller: &CallerRecord) -> String {
+    format!("{}:{}", caller.via, caller.object_id.as_deref().unwrap_or("-"))
+}
+
+/// A fresh code: `DIGITS` decimal digits from the operating system's random source (through
+/// a v4 UUID's 122 random bits; the modulo bias is below 10^-30).
+pub fn new_code() -> SecretString {
+    let n = Uuid::new_v4().as_u128() % 10u128.pow(DIGITS);
+    SecretString::from(format!("{n:0width$}", width = DIGITS as usize))
+}
+
+/// The outcome of a confirmation that changed nothing lasting (or killed the verification).
+#[derive(Debug, PartialEq, Eq)]
+pub enum Confirmed {
+    Verified(OffsetDateTime),
+}
+
+/// The store of verifications and the key of their codes' hashes.
+pub struct Verifications {
+    store: Arc<dyn RecordStore>,
+    secrets: Arc<dyn SecretSource>,
+    key_secret: String,
+}
+
+fn name(id: Uuid) -> String {
+    format!("verifications/{id}.json")
+}
+
+fn unavailable(what: impl std::fmt::Display) -> RecoveryError {
+    tracing::error!(error = %what, "verifications are unavailable");
+    RecoveryError::failed(
+        Fault::VerificationUnavailable,
+        "verifications cannot be made or checked now (their store or key is unavailable); nothing was changed. Try again later.",
+    )
+}
+
+fn not_found() -> RecoveryError {
+    RecoveryError::refused(
+        Refusal::VerificationNotFound,
+        "no such verification for this caller; send a new code (POST /api/users/{user}/verifications)",
+    )
+}
+
+impl Verifications {
+    pub fn new(store: Arc<dyn RecordStore>, secrets: Arc<dyn SecretSource>, key_secret: String) -> Verifications {
+        Verifications {
+            store,
+            secrets,
+            key_secret,
+        }
+    }
+
+    /// The keyed hash of `code` for verification `id` (the id binds a hash to its record).
+    async fn mac(&self, id: Uuid) -> Result<Hmac<Sha256>, RecoveryError> {
+        let key = self
+            .secrets
+            .get(&self.key_secret)
+            .await
+            .map_err(unavailable)?
+            .ok_or_else(|| unavailable(format!("the Key Vault secret {} does not exist", self.key_secret)))?;
+        let mut mac =
+            Hmac::<Sha256>::new_from_slice(key.expose_secret().as_bytes()).expect("HMAC takes any key length");
+        mac.update(id.as_bytes());
+        Ok(mac)
+    }
+
+    /// The hash to store for a new code.
+    ///
+    /// # Errors
+    /// The key cannot be read.
+    pub async fn hash(&self, id: Uuid, code: &SecretString) -> Result<String, RecoveryError> {
+        let mut mac = self.mac(id).await?;
+        mac.update(code.expose_secret().as_bytes());
+        Ok(B64.encode(mac.finalize().into_bytes()))
+    }
+
+    /// Keep a new verification (before its code is sent).
+    ///
+    /// # Errors
+    /// The store is unavailable.
+    pub async fn create(&self, record: &VerificationRecord) -> Result<(), RecoveryError> {
+        let data = serde_json::to_vec(record).expect("a verification serializes");
+        self.store
+            .create(&name(record.id), &data)
+            .await
+            .map(|_| ())
+            .map_err(unavailable)
+    }
+
+    async fn read(&self, id: Uuid) -> Result<Option<(VerificationRecord, String)>, RecoveryError> {
+        let Some(v) = self.store.read(&name(id)).await.map_err(unavailable)? else {
+            return Ok(None);
+        };
+        let record =
+            serde_json::from_slice(&v.data).map_err(|e| unavailable(format!("unreadable verification: {e}")))?;
+        Ok(Some((record, v.etag)))
+    }
+
+    /// `Ok(true)` when written, `Ok(false)` when someone wrote it first (read again).
+    async fn replace(&self, record: &VerificationRecord, etag: &str) -> Result<bool, RecoveryError> {
+        let data = serde_json::to_vec(record).expect("a verification serializes");
+        match self.store.replace(&name(record.id), &data, etag).await {
+            Ok(_) => Ok(true),
+            Err(StorageError::Conflict(_)) => Ok(false),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    /// The verification `id` as its caller sees it; someone else's is not found.
+    ///
+    /// # Errors
+    /// Not found (or not this caller's), or the store is unavailable.
+    pub async fn get(&self, id: Uuid, caller: &str) -> Result<(VerificationRecord, String), RecoveryError> {
+        match self.read(id).await? {
+            Some((record, etag)) if record.caller == caller => Ok((record, etag)),
+            _ => Err(not_found()),
+        }
+    }
+
+    /// Check `code` against verification `id`, by its caller. A wrong code counts; the fifth
+    /// kills the verification. Single use: once verified, the code is spent (another confirmation
+    /// answers as the first did, and changes nothing).
+    ///
+    /// # Errors
+    /// `verification_not_found`, `verification_expired`, `too_many_attempts`, `code_mismatch`
+    /// (with the attempts left), or the store or key is unavailable.
+    pub async fn confirm(
+        &self,
+        id: Uuid,
+        caller: &str,
+        code: &SecretString,
+        now: OffsetDateTime,
+    ) -> Result<(VerificationRecord, Confirmed), RecoveryError> {
+        loop {
+            let (mut record, etag) = self.get(id, caller).await?;
+            match record.status {
+                Status::Verified => {
+                    let at = record.verified_at.unwrap_or(record.created_at);
+                    return Ok((record, Confirmed::Verified(at)));
+                }
+                Status::Dead => return Err(too_many()),
+                Status::Pending => {}
+            }
+            if now >= record.expires_at {
+                return Err(RecoveryError::refused(
+                    Refusal::VerificationExpired,
+                    "the code has expired; send a new one",
+                ));
+            }
+            let mut mac = self.mac(id).await?;
+            mac.update(code.expose_secret().trim().as_bytes());
+            let expected = B64.decode(&record.code_hash).map_err(unavailable)?;
+            // `verify_slice` compares in constant time.
+            let right = mac.verify_slice(&expected).is_ok();
+            if right {
+                record.status = Status::Verified;
+                record.verified_at = Some(now);
+            } else {
+                record.attempts += 1;
+                if record.attempts >= MAX_ATTEMPTS {
+                    record.status = Status::Dead;
+                }
+            }
+            if !self.replace(&record, &etag).await? {
+                continue;
+            }
+            return match (right, record.status) {
+                (true, _) => Ok((record, Confirmed::Verified(now))),
+                (false, Status::Dead) => Err(too_many()),
+                (false, _) => Err(RecoveryError::refused(
+                    Refusal::CodeMismatch,
+                    format!(
+                        "the code does not match; {} attempts left",
+                        MAX_ATTEMPTS - record.attempts
+                    ),
+                )),
+            };
+        }
+    }
+
+    /// Mark a verification dead (its code could not be sent).
+    pub async fn kill(&self, id: Uuid, caller: &str) {
+        if let Ok((mut record, etag)) = self.get(id, caller).await {
+            record.status = Status::Dead;
+            let _ = self.replace(&record, &etag).await;
+        }
+    }
+
+    /// Take verification `id` for recovery `request` of `user` through `channel` (the pass's
+    /// channel; `None` for a reset without a pass): it must be this caller's, for this user,
+    /// verified within `max_age` of `as_of`, not used by another recovery, and (unless
+    /// `same_channel`) its code must have gone through another channel than the pass.
+    ///
+    /// # Errors
+    /// The refusal that says which of these failed, or the store is unavailable.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn take(
+        &self,
+        id: Uuid,
+        caller: &str,
+        user: Uuid,
+        request: Uuid,
+        channel: Option<Channel>,
+        same_channel: bool,
+        max_age: time::Duration,
+        as_of: OffsetDateTime,
+    ) -> Result<VerificationRecord, RecoveryError> {
+        loop {
+            let (mut record, etag) = self.get(id, caller).await?;
+            if record.user_id != user {
+                return Err(RecoveryError::refused(
+                    Refusal::VerificationNotFound,
+                    "this verification is for another user; verify this one",
+                ));
+            }
+            let Some(verified_at) = record.verified_at.filter(|_| record.status == Status::Verified) else {
+                return Err(RecoveryError::refused(
+                    Refusal::VerificationNotConfirmed,
+                    "the verification's code was not confirmed (POST /api/verifications/{id}/confirm)",
+                ));
+            };
+            let age = as_of - verified_at;
+            if age > max_age || age < -time::Duration::minutes(2) {
+                return Err(RecoveryError::refused(
+                    Refusal::VerificationStale,
+                    format!(
+                        "the verification must be from the last {} minutes; verify again",
+                        max_age.whole_minutes()
+                    ),
+                ));
+            }
+            if let Some(channel) = channel
+                && !same_channel
+                && channel.as_str() == record.channel
+            {
+                return Err(RecoveryError::refused(
+                    Refusal::VerificationChannelReused,
+                    format!(
+                        "the code went by {}; the pass must go another way, so one swapped SIM or one changed address is not enough",
+                        record.channel
+                    ),
+                ));
+            }
+            match record.used_by {
+                Some(other) if other != request => {
+                    return Err(RecoveryError::refused(
+                        Refusal::VerificationUsed,
+                        "this verification served another recovery; verify again",
+                    ));
+                }
+                Some(_) => return Ok(record),
+                None => {}
+            }
+            record.used_by = Some(request);
+            if self.replace(&record, &etag).await? {
+                return Ok(record);
+            }
+        }
+    }
+}
+
+fn too_many() -> RecoveryError {
+    RecoveryError::refused(
+        Refusal::TooManyAttempts,
+        format!("{MAX_ATTEMPTS} wrong codes: this verification is closed; send a new code"),
+    )
+}
+
+/// The message that carries a code: who is verifying, for which ticket, read it only to an agent
+/// you called, and whom to contact otherwise. The code is the only secret in it.
+pub fn code_message(
+    code: &SecretString,
+    agent: Option<&str>,
+    ticket: Option<&str>,
+    minutes: u32,
+    contact: &str,
+) -> SecretString {
+    let who = agent.map_or_else(
+        || "Your IT service desk".to_owned(),
+        |a| format!("{a} (IT service desk)"),
+    );
+    let about = ticket.map_or_else(String::new, |t| format!(" about ticket {t}"));
+    SecretString::from(format!(
+        "{who} is verifying your identity{about}. Your code: {}\nValid {minutes} minutes. Read it only to an agent you called yourself, never to someone who called you.\nDid not ask? Contact {contact}.",
+        code.expose_secret()
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_six_digits() {
+        for _ in 0..200 {
+            let c = new_code();
+            assert_eq!(c.expose_secret().len(), 6);
+            assert!(c.expose_secret().chars().all(|d| d.is_ascii_digit()));
+        }
+    }
+
+    #[test]
+    fn the_code_message_names_the_agent_and_the_ticket_and_warns() {
+        let text = code_message(
+            &SecretString::from("042137"),
+            Some("Megan Bowen"),
+            Some("INC0010001"),
+            10,
+            "the service desk",
+        );
+        let t = text.expose_secret();
+        assert!(t.contains("042137") && t.contains("Megan Bowen") && t.contains("INC0010001"));
+        assert!(t.contains("only to an agent you called"));
+        assert!(t.contains("Contact the service desk"));
+    }
+}
+
+/// `POST /api/users/{user}/verifications`, as sent.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct SendBody {
+    channel: String,
+    ticket: Option<super::tap::TicketBody>,
+}
+
+/// A code sent: what the caller is told.
+#[derive(Debug)]
+pub struct SentCode {
+    pub id: Uuid,
+    pub channel: Channel,
+    /// The address of record it went to, masked.
+    pub sent_to: String,
+    pub expires_at: OffsetDateTime,
+}
+
+impl super::tap::TapContext<'_> {
+    /// Send a verification code to `user`'s address of record on the channel the body names,
+    /// and keep the verification (only the code's keyed hash). Audited, intent first: no record,
+    /// no code.
+    ///
+    /// # Errors
+    /// A refusal (bad body, unknown, own or privileged user, no address, rate limit), or a fault
+    /// (Graph, the connector, the store, the key, the audit trail).
+    pub async fn send_verification(
+        &self,
+        caller: &CallerRecord,
+        user: &str,
+        body: &[u8],
+    ) -> Result<SentCode, RecoveryError> {
+        let user =
+            crate::graph::models::UserRef::parse(user).map_err(|e| RecoveryError::refused(Refusal::InvalidUser, e))?;
+        let body: SendBody = super::parse_body(body, "{channel: sms | email | manager, ticket?: {system, id}}")?;
+        let channel = Channel::parse(&body.channel)
+            .ok_or_else(|| RecoveryError::refused(Refusal::InvalidRequest, "channel must be sms, email or manager"))?;
+        let ticket = body.ticket.as_ref().map(|t| crate::audit::Ticket {
+            system: t.system.clone(),
+            id: t.id.clone(),
+        });
+        if ticket
+            .as_ref()
+            .is_some_and(|t| !super::text_ok(&t.system, 32) || !super::text_ok(&t.id, 64))
+        {
+            return Err(RecoveryError::refused(
+                Refusal::InvalidRequest,
+                "ticket.system (up to 32 characters) and ticket.id (up to 64) are required in a ticket",
+            ));
+        }
+        let id = Uuid::new_v4();
+        let mut target = crate::audit::Target {
+            object_id: None,
+            upn: Some(user.segment()),
+        };
+        let mut details = json!({"verificationId": id, "channel": channel.as_str()});
+        let result = self
+            .send_code(caller, &user, channel, ticket.as_ref(), id, &mut target, &mut details)
+            .await;
+        if let Err(e) = &result {
+            details["error"] = json!(e.message);
+        }
+        let event = crate::audit::AuditEvent {
+            caller: caller.clone(),
+            action: crate::audit::Action::VerificationSend,
+            target: Some(target),
+            ticket,
+            request_id: Some(id),
+            phase: crate::audit::Phase::Outcome,
+            outcome: Some(
+                result
+                    .as_ref()
+                    .map_or_else(RecoveryError::outcome, |_| crate::audit::Outcome::Succeeded),
+            ),
+            details,
+        };
+        if let Err(e) = self.audit.record(event).await {
+            tracing::error!(error = %e, "a verification's outcome record could not be written");
+        }
+        result
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn send_code(
+        &self,
+        caller: &CallerRecord,
+        user: &crate::graph::models::UserRef,
+        channel: Channel,
+        ticket: Option<&crate::audit::Ticket>,
+        id: Uuid,
+        target: &mut crate::audit::Target,
+        details: &mut serde_json::Value,
+    ) -> Result<SentCode, RecoveryError> {
+        let s = self.settings;
+        self.reserve_caller_slot(
+            crate::audit::Action::VerificationSend,
+            "verification codes",
+            caller,
+            id,
+            s.max_per_caller_per_hour,
+        )
+        .await?;
+        let (user, _) = self.find_target(caller, user, target, details).await?;
+        let address = self.address_of_record(&user, channel, &[]).await?;
+        self.deliverer.ready(channel).await.map_err(|e| {
+            RecoveryError::failed(
+                Fault::DeliveryUnavailable,
+                format!(
+                    "the {} connector is not available ({e}); no code was sent",
+                    channel.as_str()
+                ),
+            )
+        })?;
+        let now = OffsetDateTime::now_utc();
+        let code = new_code();
+        let record = VerificationRecord {
+            id,
+            caller: caller_key(caller),
+            user_id: user.id,
+            upn: user.user_principal_name.clone(),
+            channel: channel.as_str().to_owned(),
+            sent_to: address.masked(),
+            code_hash: self.verifications.hash(id, &code).await?,
+            created_at: now,
+            expires_at: now + time::Duration::minutes(i64::from(s.verification_code_minutes)),
+            attempts: 0,
+            status: Status::Pending,
+            verified_at: None,
+            used_by: None,
+        };
+        details["sentTo"] = json!(record.sent_to);
+        details["expiresAt"] = json!(crate::audit::rfc3339_millis(record.expires_at));
+        self.verifications.create(&record).await?;
+        let text = code_message(
+            &code,
+            caller.name.as_deref(),
+            ticket.map(|t| t.id.as_str()),
+            s.verification_code_minutes,
+            &s.notice_contact,
+        );
+        if let Err(e) = self
+            .deliverer
+            .send(&address, "Your verification code", &text, &id.to_string())
+            .await
+        {
+            tracing::error!(error = %e, "the verification code could not be sent");
+            self.verifications.kill(id, &record.caller).await;
+            return Err(RecoveryError::failed(
+                Fault::DeliveryFailed,
+                format!("the code could not be sent ({e}); send a new one or choose another channel"),
+            ));
+        }
+        Ok(SentCode {
+            id,
+            channel,
+            sent_to: record.sent_to,
+            expires_at: record.expires_at,
+        })
+    }
+
+    /// Check the code the caller read back. Audited (never the code).
+    ///
+    /// # Errors
+    /// As `Verifications::confirm`; a body without a code is `invalid_request` (its text is never
+    /// echoed: it may hold the code).
+    pub async fn confirm_verification(
+        &self,
+        caller: &CallerRecord,
+        id: &str,
+        body: &[u8],
+    ) -> Result<OffsetDateTime, RecoveryError> {
+        let parsed = Uuid::parse_str(id).ok();
+        let code = serde_json::from_slice::<serde_json::Value>(body)
+            .ok()
+            .and_then(|v| {
+                v.get("code")
+                    .and_then(|c| c.as_str())
+                    .map(|c| SecretString::from(c.to_owned()))
+            })
+            .filter(|c| {
+                let c = c.expose_secret().trim();
+                !c.is_empty() && c.len() <= 12 && c.chars().all(|d| d.is_ascii_digit())
+            });
+        let result = match (parsed, code) {
+            (None, _) => Err(not_found()),
+            (Some(_), None) => Err(RecoveryError::refused(
+                Refusal::InvalidRequest,
+                "the body must be {\"code\": \"<the digits the user read out>\"}",
+            )),
+            (Some(id), Some(code)) => {
+                self.verifications
+                    .confirm(id, &caller_key(caller), &code, OffsetDateTime::now_utc())
+                    .await
+            }
+        };
+        let mut details = json!({"verificationId": parsed});
+        let (target, verified_at) = match &result {
+            Ok((record, Confirmed::Verified(at))) => {
+                details["verification"] = record.audit_view();
+                (
+                    Some(crate::audit::Target {
+                        object_id: Some(record.user_id.to_string()),
+                        upn: Some(record.upn.clone()),
+                    }),
+                    Ok(*at),
+                )
+            }
+            Err(e) => {
+                details["error"] = json!(e.message);
+                (None, Err(e.clone()))
+            }
+        };
+        let event = crate::audit::AuditEvent {
+            caller: caller.clone(),
+            action: crate::audit::Action::VerificationConfirm,
+            target,
+            ticket: None,
+            request_id: parsed,
+            phase: crate::audit::Phase::Outcome,
+            outcome: Some(
+                verified_at
+                    .as_ref()
+                    .map_or_else(RecoveryError::outcome, |_| crate::audit::Outcome::Succeeded),
+            ),
+            details,
+        };
+        if let Err(e) = self.audit.record(event).await {
+            tracing::error!(error = %e, "a verification's confirmation record could not be written");
+        }
+        verified_at
+    }
+}
