@@ -78,8 +78,6 @@ param sweepHelpdeskGroups string = ''
 param sweepKeyUserGroups string = ''
 param sweepNudge bool = false
 
-@description('Let GET /api/audit?includeEntra=true read Entra directory audits (grants Directory.Read.All).')
-param entraAudit bool = false
 
 var token = toLower(uniqueString(subscription().id, environmentName, location))
 var tags = {
@@ -147,7 +145,6 @@ module graph 'modules/graph.bicep' = {
     environmentName: environmentName
     principalId: identity.outputs.principalId
     graphMail: emailProvider == 'graph'
-    entraAudit: entraAudit
   }
 }
 

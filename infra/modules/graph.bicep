@@ -10,8 +10,6 @@ param environmentName string
 param principalId string
 @description('Email goes through Graph sendMail (EMAIL_PROVIDER=graph): grants Mail.Send.')
 param graphMail bool
-@description('GET /api/audit?includeEntra=true reads Entra directory audits: grants Directory.Read.All.')
-param entraAudit bool
 
 // Each permission, and the feature that needs it (docs/deploy.md; reference/graph-api.md section 13).
 var always = [
@@ -36,15 +34,18 @@ var always = [
   'GroupMember.Read.All'
   // reset: revokeSignInSessions.
   'User.RevokeSessions.All'
-  // sweep: reports/authenticationMethods/userRegistrationDetails.
+  // sweep: reports/authenticationMethods/userRegistrationDetails; tap, verifications: the
+  // directory audit log (who changed an address of record, when).
   'AuditLog.Read.All'
+  // tap, verifications: /auditLogs/directoryAudits needs it with AuditLog.Read.All (the
+  // stale-address check, ADDRESS_MIN_AGE_DAYS); audit: includeEntra=true reads the same log.
+  'Directory.Read.All'
 ]
 var optional = concat(
   // email delivery and notices through Graph sendMail; restrict it to MAIL_SENDER with an
   // Exchange Online application access policy (docs/deploy.md).
   graphMail ? ['Mail.Send'] : [],
-  // audit: includeEntra=true reads /auditLogs/directoryAudits (with AuditLog.Read.All).
-  entraAudit ? ['Directory.Read.All'] : []
+  []
 )
 var permissions = concat(always, optional)
 

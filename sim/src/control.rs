@@ -25,6 +25,7 @@ pub fn router() -> Router<Arc<SimState>> {
         .route("/sim/requests", get(requests).delete(clear_requests))
         .route("/sim/taps", get(taps))
         .route("/sim/itsm", get(itsm_items))
+        .route("/sim/directory-audits", post(add_directory_audit))
         .route("/sim/report", post(report_knobs).delete(clear_report_knobs))
         .route("/sim/users/{user}", get(user_view))
         .route("/sim/keys/rotate", post(rotate_keys))
@@ -249,6 +250,32 @@ async fn rotate_secret(State(state): State<Arc<SimState>>, Path(name): Path<Stri
     let next = crate::generate_secret(if hex { Some("hex") } else { None });
     secrets.insert(name, next);
     StatusCode::NO_CONTENT.into_response()
+}
+
+/// `POST /sim/directory-audits`: log a past change about a user, `{"user", "activity",
+/// "service"?, "reason"?, "modifiedProperties"?, "daysAgo"}` (the stale-address check reads it).
+async fn add_directory_audit(State(state): State<Arc<SimState>>, Json(body): Json<Value>) -> Response {
+    let text = |k: &str| body[k].as_str().unwrap_or_default().to_owned();
+    let modified: Vec<String> = body["modifiedProperties"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|p| p.as_str().map(str::to_owned))
+        .collect();
+    let modified: Vec<&str> = modified.iter().map(String::as_str).collect();
+    let service = body["service"].as_str().unwrap_or("Core Directory");
+    let done = state.tenant().past_audit_event(
+        &text("user"),
+        &text("activity"),
+        service,
+        &text("reason"),
+        &modified,
+        body["daysAgo"].as_i64().unwrap_or(0),
+    );
+    match done {
+        Some(()) => StatusCode::NO_CONTENT.into_response(),
+        None => (StatusCode::NOT_FOUND, Json(json!({"error": "no such user"}))).into_response(),
+    }
 }
 
 /// `GET /sim/itsm`: every write-back received (ServiceNow, Jira, callbacks).

@@ -171,6 +171,53 @@ impl Tenant {
         self.directory_audits.push(event);
     }
 
+    /// A directory audit event about a user, `days_ago` days back, as Entra logs one (for tests
+    /// and demos of the stale-address check): `activity` (for example "User registered security
+    /// info" or "Update user"), its service, its reason and the properties it modified.
+    pub fn past_audit_event(
+        &mut self,
+        user: &str,
+        activity: &str,
+        service: &str,
+        reason: &str,
+        modified: &[&str],
+        days_ago: i64,
+    ) -> Option<()> {
+        let idx = self.user_index(user)?;
+        let u = &self.users[idx];
+        let at = (time::OffsetDateTime::now_utc() - time::Duration::days(days_ago))
+            .replace_nanosecond(0)
+            .unwrap()
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap();
+        let modified: Vec<serde_json::Value> = modified
+            .iter()
+            .map(|p| serde_json::json!({"displayName": p, "oldValue": null, "newValue": null}))
+            .collect();
+        let event = serde_json::json!({
+            "id": format!("Directory_{}", uuid::Uuid::new_v4()),
+            "category": "UserManagement",
+            "correlationId": uuid::Uuid::new_v4().to_string(),
+            "result": "success",
+            "resultReason": reason,
+            "activityDisplayName": activity,
+            "activityDateTime": at,
+            "loggedByService": service,
+            "operationType": "Update",
+            "initiatedBy": {"user": {"id": "00000000-0000-4000-8000-0000000000aa", "userPrincipalName": "someone@contoso.test"}, "app": null},
+            "targetResources": [{"id": u.id, "displayName": u.display_name, "type": "User", "userPrincipalName": u.upn, "modifiedProperties": modified}],
+            "additionalDetails": [],
+        });
+        // The log is kept in time order (the route answers newest first).
+        let pos = self
+            .directory_audits
+            .iter()
+            .position(|e| e["activityDateTime"].as_str().is_some_and(|t| t > at.as_str()))
+            .unwrap_or(self.directory_audits.len());
+        self.directory_audits.insert(pos, event);
+        Some(())
+    }
+
     /// A user by object id or UPN (case-insensitive, as Graph does).
     pub fn user_index(&self, key: &str) -> Option<usize> {
         self.users

@@ -457,8 +457,9 @@ async fn directory_audits_record_admin_changes_and_need_both_permissions() {
     app.create_tap(ALEX, json!({})).await;
     app.delete(&format!("/v1.0/users/{LYNNE}/authentication/phoneMethods/{MOBILE}"))
         .await;
-    // The function app's identity holds AuditLog.Read.All but not Directory.Read.All.
-    let (status, _) = app.get("/v1.0/auditLogs/directoryAudits").await;
+    // AuditLog.Read.All alone is not enough.
+    let partial = Graph::with_token(&sim, graph_token_with(&sim, &["AuditLog.Read.All"]));
+    let (status, _) = partial.get("/v1.0/auditLogs/directoryAudits").await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     let auditor = Graph::with_token(
         &sim,

@@ -52,6 +52,9 @@ pub struct TapSettings {
     pub verification_same_channel: bool,
     /// `VERIFICATION_KEY_SECRET`: the Key Vault secret that keys the codes' hashes.
     pub verification_key_secret: String,
+    /// `ADDRESS_MIN_AGE_DAYS`: an address of record changed more recently than this is not used
+    /// for a code or a pass (0 turns the check off).
+    pub address_min_age_days: u32,
     /// `MAIL_SENDER`: the service mailbox Graph `sendMail` sends from (email delivery, notices).
     pub mail_sender: Option<String>,
     /// `SMS_NUMBER_SOURCE`: `methods` (the registered mobile phone method) or `attribute` (`mobilePhone`).
@@ -158,6 +161,7 @@ pub(super) fn tap_settings<'a>(get: &impl Fn(&str) -> Option<&'a str>) -> Result
         verification: verification_mode(get("TAP_REQUIRE_VERIFICATION"))?,
         verification_code_minutes: number(get, "VERIFICATION_CODE_MINUTES", 10, 1..=60)?,
         verification_same_channel: flag(get, "VERIFICATION_SAME_CHANNEL", false)?,
+        address_min_age_days: number(get, "ADDRESS_MIN_AGE_DAYS", 7, 0..=90)?,
         verification_key_secret: get("VERIFICATION_KEY_SECRET").unwrap_or("verification-key").to_owned(),
         verification_max_age_minutes: number(get, "TAP_VERIFICATION_MAX_AGE_MINUTES", 30, 1..=1440)?,
         mail_sender,

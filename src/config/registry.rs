@@ -302,6 +302,12 @@ pub const SETTINGS: &[SettingDoc] = &[
         default: "`false`",
     },
     SettingDoc {
+        keys: &["ADDRESS_MIN_AGE_DAYS"],
+        owner: "recovery",
+        meaning: "An address of record (the phone methods, `mobilePhone`, `otherMails`, the manager) changed in the directory audit log within this many days is not used for a code or a pass: `address_recently_changed`. 0 turns the check off. Needs AuditLog.Read.All and Directory.Read.All. See [verification.md](verification.md).",
+        default: "`7`",
+    },
+    SettingDoc {
         keys: &["VERIFICATION_KEY_SECRET"],
         owner: "recovery",
         meaning: "Key Vault secret (any random text) that keys the hashes of verification codes; codes are stored only as that keyed hash.",

@@ -897,6 +897,31 @@ fn backoff(attempt: u32) -> Duration {
 }
 
 impl GraphClient {
+    /// Every directory audit event about `user` (object id) since `since`, all pages, for the
+    /// stale-address check. Needs AuditLog.Read.All and Directory.Read.All.
+    /// https://learn.microsoft.com/graph/api/directoryaudit-list
+    ///
+    /// # Errors
+    /// Graph refused or failed, or a page is not what the docs describe.
+    pub async fn directory_audits_about(
+        &self,
+        user: &uuid::Uuid,
+        since: time::OffsetDateTime,
+    ) -> Result<Vec<serde_json::Value>, GraphError> {
+        let millis =
+            time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
+        let since = since
+            .to_offset(time::UtcOffset::UTC)
+            .format(&millis)
+            .unwrap_or_default();
+        let filter = format!(
+            "activityDateTime ge {since} and targetResources/any(t:t/id eq {})",
+            odata::quote(&user.to_string())
+        );
+        let url = self.url("v1.0", &["auditLogs", "directoryAudits"], &[("$filter", &filter)]);
+        self.list_all_strict(url).await
+    }
+
     /// A user's "Authentication Methods" events from Entra's directory audit in `[from, to]`
     /// (first 100, newest first), summarised: time, activity, result, who. `user` is an object id
     /// or a UPN and goes into `$filter` only through `odata::quote`. Needs AuditLog.Read.All.

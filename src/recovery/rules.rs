@@ -192,6 +192,54 @@ pub fn next_default<'a>(methods: &'a [AuthMethod], removing: &AuthMethod, gone: 
         .find_map(preference_for)
 }
 
+/// Whether a directory audit event changed the address `channel` would use, so that an
+/// attacker may have put theirs there. The docs do not list every activity and reason, so what
+/// cannot be told apart counts as a change (fail safe); a removal adds no address and a pass the
+/// service created is not an address.
+/// - `sms` from the registered phone methods: an "Authentication Methods" event that registered,
+///   updated or changed security info whose reason names a phone (or gives none);
+/// - `sms` from `mobilePhone`, `email` (`otherMails`): "Update user" touching that property (or
+///   not saying which it touched);
+/// - `manager`: any event naming the manager, or "Update user" touching it (or not saying).
+pub fn changes_address(event: &serde_json::Value, channel: Channel, sms_from_attribute: bool) -> bool {
+    let text = |k: &str| event[k].as_str().unwrap_or_default().to_ascii_lowercase();
+    let (activity, service, reason) = (
+        text("activityDisplayName"),
+        text("loggedByService"),
+        text("resultReason"),
+    );
+    if event["result"]
+        .as_str()
+        .is_some_and(|r| !r.eq_ignore_ascii_case("success"))
+    {
+        return false;
+    }
+    let touched = |names: &[&str]| -> bool {
+        let modified: Vec<String> = event["targetResources"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|t| t["modifiedProperties"].as_array().cloned().unwrap_or_default())
+            .filter_map(|p| p["displayName"].as_str().map(str::to_ascii_lowercase))
+            .collect();
+        modified.is_empty() || modified.iter().any(|m| names.iter().any(|n| m == n))
+    };
+    let update_user = activity == "update user";
+    match channel {
+        Channel::Sms if !sms_from_attribute => {
+            service == "authentication methods"
+                && ["registered", "updated", "changed"]
+                    .iter()
+                    .any(|w| activity.contains(w))
+                && !reason.contains("temporary access pass")
+                && (reason.is_empty() || reason.contains("phone"))
+        }
+        Channel::Sms => update_user && touched(&["mobile", "mobilephone"]),
+        Channel::Email => update_user && touched(&["othermail", "othermails"]),
+        Channel::Manager => activity.contains("manager") || (update_user && touched(&["manager"])),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -362,6 +410,50 @@ mod tests {
         let all = removal_plan(Scope::All, &methods, &[]);
         assert!(leaves_no_method(&methods, &all));
         assert!(!leaves_no_method(&methods, &[]));
+    }
+
+    #[test]
+    fn an_address_changed_is_told_from_what_adds_no_address() {
+        let auth = |activity: &str, reason: &str| json!({"activityDisplayName": activity, "loggedByService": "Authentication Methods", "result": "success", "resultReason": reason});
+        let update = |props: &[&str]| {
+            json!({"activityDisplayName": "Update user", "loggedByService": "Core Directory", "result": "success",
+                "targetResources": [{"modifiedProperties": props.iter().map(|p| json!({"displayName": p})).collect::<Vec<_>>()}]})
+        };
+        let phone = auth("User registered security info", "User registered phone method");
+        assert!(changes_address(&phone, Channel::Sms, false));
+        assert!(
+            changes_address(&auth("Admin updated security info", ""), Channel::Sms, false),
+            "no reason: fail safe"
+        );
+        assert!(!changes_address(
+            &auth("Admin deleted security info", "Admin deleted phone method for user"),
+            Channel::Sms,
+            false
+        ));
+        assert!(!changes_address(
+            &auth(
+                "Admin registered security info",
+                "Admin registered temporary access pass method for user"
+            ),
+            Channel::Sms,
+            false
+        ));
+        assert!(!changes_address(&phone, Channel::Email, false));
+        assert!(changes_address(&update(&["OtherMail"]), Channel::Email, false));
+        assert!(!changes_address(&update(&["DisplayName"]), Channel::Email, false));
+        assert!(
+            changes_address(&update(&[]), Channel::Email, false),
+            "unknown properties: fail safe"
+        );
+        assert!(changes_address(&update(&["Mobile"]), Channel::Sms, true));
+        assert!(!changes_address(&update(&["Mobile"]), Channel::Sms, false));
+        assert!(changes_address(
+            &json!({"activityDisplayName": "Set manager", "result": "success"}),
+            Channel::Manager,
+            false
+        ));
+        let failed = json!({"activityDisplayName": "Update user", "result": "failure"});
+        assert!(!changes_address(&failed, Channel::Email, false));
     }
 
     #[test]

@@ -869,7 +869,49 @@ impl TapContext<'_> {
                 .and_then(|m| m.mail.clone())
                 .ok_or_else(|| none("manager with mail"))?,
         };
+        self.address_settled(user, channel).await?;
         Ok(Address { channel, to })
+    }
+
+    /// The address `channel` uses was not changed within `ADDRESS_MIN_AGE_DAYS` (the directory
+    /// audit log says who changed what, when). Fails closed when the log cannot be read.
+    async fn address_settled(&self, user: &User, channel: Channel) -> Result<(), RecoveryError> {
+        let days = self.settings.address_min_age_days;
+        if days == 0 {
+            return Ok(());
+        }
+        let since = OffsetDateTime::now_utc() - time::Duration::days(i64::from(days));
+        let events = self.graph.directory_audits_about(&user.id, since).await.map_err(|e| {
+            tracing::error!(error = %e, "the directory audit log could not be read; refusing the channel");
+            let grant = if e.is_forbidden() {
+                " Grant the function app's identity AuditLog.Read.All and Directory.Read.All (docs/deploy.md)."
+            } else {
+                " Try again later."
+            };
+            RecoveryError::failed(
+                Fault::AddressCheckUnavailable,
+                format!(
+                    "the directory audit log could not be read, so the service cannot tell whether the user's {} address changed recently; nothing was sent.{grant}",
+                    channel.as_str()
+                ),
+            )
+        })?;
+        let latest = events
+            .iter()
+            .filter(|e| rules::changes_address(e, channel, self.settings.sms_from_attribute))
+            .filter_map(|e| e["activityDateTime"].as_str())
+            .max();
+        if let Some(when) = latest {
+            return Err(RecoveryError::refused(
+                Refusal::AddressRecentlyChanged,
+                format!(
+                    "the user's {} address changed on {} (within {days} days): an attacker may have put theirs there. Choose another channel, or ask for approval",
+                    channel.as_str(),
+                    when.get(..10).unwrap_or(when)
+                ),
+            ));
+        }
+        Ok(())
     }
 
     /// Notices to `to` (see `notice_recipients`). Best effort: each address that got the notice

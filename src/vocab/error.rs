@@ -69,6 +69,8 @@ codes!(
         VerificationUsed => "verification_used",
         /// The pass would go through the channel the code went to.
         VerificationChannelReused => "verification_channel_reused",
+        /// The address of record changed too recently to be trusted.
+        AddressRecentlyChanged => "address_recently_changed",
     }
 );
 
@@ -91,6 +93,8 @@ codes!(
         StorageUnavailable => "storage_unavailable",
         /// Verifications cannot be made or checked now (their store or key is unavailable).
         VerificationUnavailable => "verification_unavailable",
+        /// The directory audit log (who changed the address, when) cannot be read.
+        AddressCheckUnavailable => "address_check_unavailable",
         /// A reset removed some methods but not all, or its pass failed.
         ResetIncomplete => "reset_incomplete",
         /// A queued request failed every attempt.

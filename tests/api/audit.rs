@@ -429,11 +429,12 @@ async fn the_dev_file_store_keeps_the_same_format() {
 /// The app on a tenant whose managed identity may read Entra's directory audit.
 async fn spawn_with_entra_audit(grant: bool) -> (String, Simulator) {
     let mut seed: Value = serde_json::from_str(mfa_recovery_sim::seed::DEMO_TENANT).unwrap();
-    if grant {
+    // The demo tenant grants it (the stale-address check needs it); take it away to test without.
+    if !grant {
         seed["managedIdentity"]["graphPermissions"]
             .as_array_mut()
             .unwrap()
-            .push(json!("Directory.Read.All"));
+            .retain(|p| p != "Directory.Read.All");
     }
     let sim = Simulator::start(Seed::from_json(&seed.to_string()).unwrap(), "127.0.0.1:0")
         .await

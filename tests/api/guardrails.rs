@@ -256,8 +256,12 @@ async fn a_read_the_check_needs_that_is_forbidden_or_failing_refuses_and_names_t
         "Application.Read.All",
     ] {
         let app = spawn_app().await;
-        // Before the app's first token: the identity was never granted this permission.
-        app.sim.tenant().graph_permissions.retain(|p| p != permission);
+        // Before the app's first token: the identity was never granted this permission (nor
+        // Directory.Read.All, which Graph also accepts for reading service principals).
+        app.sim
+            .tenant()
+            .graph_permissions
+            .retain(|p| p != permission && (permission != "Application.Read.All" || p != "Directory.Read.All"));
         let (status, body) = tap(&app, "alex.wilber@contoso.test", &tap_body("email")).await;
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{permission}: {body}");
         assert_eq!(body["error"]["code"], "permission_missing", "{permission}");

@@ -339,3 +339,156 @@ async fn a_queued_request_uses_its_submitter_s_verification_once() {
     assert_eq!(done["result"]["error"]["code"], "verification_used", "{done}");
     assert!(!done.to_string().contains(&code));
 }
+
+async fn changed(
+    app: &TestApp,
+    user: &str,
+    activity: &str,
+    service: &str,
+    reason: &str,
+    props: &[&str],
+    days_ago: i64,
+) {
+    let r = app
+        .client
+        .post(format!("{}/sim/directory-audits", app.sim.base_url()))
+        .json(
+            &json!({"user": user, "activity": activity, "service": service, "reason": reason,
+            "modifiedProperties": props, "daysAgo": days_ago}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success());
+}
+
+#[tokio::test]
+async fn a_recently_registered_phone_gets_no_code_and_no_pass() {
+    let app = service_app().await;
+    let user = "adele.vance@contoso.test";
+    changed(
+        &app,
+        user,
+        "User registered security info",
+        "Authentication Methods",
+        "User registered phone method",
+        &[],
+        2,
+    )
+    .await;
+    // No code by SMS.
+    let (status, e) = app
+        .post_as(
+            AGENT,
+            &format!("/api/users/{user}/verifications"),
+            &json!({"channel": "sms"}),
+        )
+        .await;
+    assert_eq!(
+        (status, e["error"]["code"].as_str()),
+        (StatusCode::CONFLICT, Some("address_recently_changed")),
+        "{e}"
+    );
+    let two_days_ago = (time::OffsetDateTime::now_utc() - time::Duration::days(2))
+        .date()
+        .to_string();
+    assert!(e["error"]["message"].as_str().unwrap().contains(&two_days_ago), "{e}");
+    // No pass by SMS either, even after a code by email.
+    let (id, code) = app.send_code(AGENT, user, "email").await;
+    assert_eq!(app.confirm(AGENT, &id, &code).await.0, StatusCode::OK);
+    let (status, e) = app.tap_with(AGENT, user, "sms", json!({"id": id})).await;
+    assert_eq!(
+        (status, e["error"]["code"].as_str()),
+        (StatusCode::CONFLICT, Some("address_recently_changed")),
+        "{e}"
+    );
+    assert!(
+        app.sim
+            .outbox()
+            .iter()
+            .all(|m| !m.body.contains("Temporary Access Pass")),
+        "no pass went out"
+    );
+}
+
+#[tokio::test]
+async fn a_recently_changed_alternate_email_gets_no_code_an_old_change_does() {
+    let app = service_app().await;
+    changed(
+        &app,
+        "lee.gu@contoso.test",
+        "Update user",
+        "Core Directory",
+        "",
+        &["OtherMail"],
+        1,
+    )
+    .await;
+    let (_, e) = app
+        .post_as(
+            AGENT,
+            "/api/users/lee.gu@contoso.test/verifications",
+            &json!({"channel": "email"}),
+        )
+        .await;
+    assert_eq!(e["error"]["code"], "address_recently_changed", "{e}");
+    // A change older than ADDRESS_MIN_AGE_DAYS (7), a removal, or a pass the service made: fine.
+    changed(
+        &app,
+        "adele.vance@contoso.test",
+        "Update user",
+        "Core Directory",
+        "",
+        &["OtherMail"],
+        9,
+    )
+    .await;
+    changed(
+        &app,
+        "adele.vance@contoso.test",
+        "Admin deleted security info",
+        "Authentication Methods",
+        "Admin deleted phone method for user",
+        &[],
+        1,
+    )
+    .await;
+    let (id, _) = app.send_code(AGENT, "adele.vance@contoso.test", "email").await;
+    assert!(!id.is_empty());
+    let (status, sent) = app
+        .post_as(
+            AGENT,
+            "/api/users/adele.vance@contoso.test/verifications",
+            &json!({"channel": "sms"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{sent}");
+}
+
+#[tokio::test]
+async fn an_unreadable_audit_log_fails_closed() {
+    let app = service_app().await;
+    app.client
+        .post(format!("{}/sim/faults", app.sim.base_url()))
+        .json(&json!({"route": "/v1.0/auditLogs/directoryAudits", "status": 403, "count": 100}))
+        .send()
+        .await
+        .unwrap();
+    let (status, e) = app
+        .post_as(
+            AGENT,
+            "/api/users/adele.vance@contoso.test/verifications",
+            &json!({"channel": "email"}),
+        )
+        .await;
+    assert_eq!(
+        (status, e["error"]["code"].as_str()),
+        (StatusCode::SERVICE_UNAVAILABLE, Some("address_check_unavailable")),
+        "{e}"
+    );
+    assert!(
+        e["error"]["message"].as_str().unwrap().contains("AuditLog.Read.All"),
+        "{e}"
+    );
+    assert!(app.sim.outbox().is_empty(), "nothing was sent");
+}

@@ -38,7 +38,8 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
             | Refusal::UserOutOfScope
             | Refusal::GraphRefused
             | Refusal::WouldLeaveNoMethod
-            | Refusal::VerificationUsed => StatusCode::CONFLICT,
+            | Refusal::VerificationUsed
+            | Refusal::AddressRecentlyChanged => StatusCode::CONFLICT,
             Refusal::VerificationStale
             | Refusal::LifetimeOutOfRange
             | Refusal::MultiUseNotAllowed
@@ -63,7 +64,8 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
             | Fault::PrivilegeCheckUnavailable
             | Fault::RateLimitUnavailable
             | Fault::StorageUnavailable
-            | Fault::VerificationUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            | Fault::VerificationUnavailable
+            | Fault::AddressCheckUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         },
     }
 }
