@@ -213,6 +213,27 @@ pub fn banner(sim: &Simulator, port: u16, schedule: &str) -> String {
     );
     let _ = writeln!(
         out,
+        "  # a verified pass in four curls (docs/verification.md): a code by email, read from the outbox as the user would, confirmed; then the pass by SMS"
+    );
+    let _ = writeln!(
+        out,
+        "  V=$(curl -s -X POST {app}/api/users/lee.gu@contoso.test/verifications -H \"Authorization: Bearer $TOKEN\" -H 'Content-Type: application/json' -d '{{\"channel\":\"email\"}}' | sed 's/.*\"verificationId\":\"\\([^\"]*\\)\".*/\\1/')"
+    );
+    let _ = writeln!(
+        out,
+        "  CODE=$(curl -s {}/sim/outbox | grep -o 'Your code: [0-9]*' | tail -1 | cut -d' ' -f3)",
+        sim.base_url()
+    );
+    let _ = writeln!(
+        out,
+        "  curl -s -X POST {app}/api/verifications/$V/confirm -H \"Authorization: Bearer $TOKEN\" -H 'Content-Type: application/json' -d \"{{\\\"code\\\":\\\"$CODE\\\"}}\""
+    );
+    let _ = writeln!(
+        out,
+        "  curl -s -X POST {app}/api/users/lee.gu@contoso.test/tap -H \"Authorization: Bearer $TOKEN\" -H 'Content-Type: application/json' -d \"{{\\\"delivery\\\":{{\\\"channel\\\":\\\"sms\\\"}},\\\"ticket\\\":{{\\\"system\\\":\\\"servicenow\\\",\\\"id\\\":\\\"INC0010004\\\"}},\\\"reason\\\":\\\"lost phone\\\",\\\"verification\\\":{{\\\"id\\\":\\\"$V\\\"}}}}\""
+    );
+    let _ = writeln!(
+        out,
         "  # refused: an eligible (PIM) Global Administrator; the audit record says which role"
     );
     let _ = writeln!(
