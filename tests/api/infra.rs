@@ -312,7 +312,10 @@ fn the_graph_permissions_are_the_least_the_features_need() {
     }
     // Mail.Send is granted only with Graph mail (the comment above it says so).
     let line = graph.lines().find(|l| l.contains("'Mail.Send'")).unwrap();
-    assert!(line.contains("graphMail ?"), "Mail.Send is not conditional on graphMail: {line}");
+    assert!(
+        line.contains("graphMail ?"),
+        "Mail.Send is not conditional on graphMail: {line}"
+    );
     // The simulated tenant gives the app the same set (so the tests exercise least privilege).
     let seed: Value = serde_json::from_str(&read("sim/seed/demo-tenant.json")).unwrap();
     let seeded: BTreeSet<String> = seed["managedIdentity"]["graphPermissions"]
