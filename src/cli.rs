@@ -26,6 +26,9 @@ pub enum Command {
     Tap(TapArgs),
     /// Require re-registration of MFA (the same procedure as the `reset` function).
     Reset(ResetArgs),
+    /// Verify the caller: send a code to the user's address of record, type the code they read
+    /// out, and get the verification id for `tap` or `reset --verification-id` (docs/verification.md).
+    Verify(VerifyArgs),
     /// Run the compliance sweep now (or resume an unfinished one) and write its reports.
     Sweep(SweepArgs),
     /// Work with the audit trail.
@@ -64,12 +67,30 @@ pub struct TapArgs {
     /// Lifetime in minutes (default: TAP_DEFAULT_LIFETIME_MINUTES, within the policy and channel limits).
     #[arg(long)]
     pub lifetime: Option<u32>,
-    /// How the requester's identity was verified (required unless TAP_REQUIRE_VERIFICATION=false).
+    /// A verification the service made (`mfa-recovery verify`); required under
+    /// TAP_REQUIRE_VERIFICATION=service.
+    #[arg(long)]
+    pub verification_id: Option<String>,
+    /// How the requester's identity was verified (TAP_REQUIRE_VERIFICATION=attested).
     #[arg(long)]
     pub verification_method: Option<String>,
     /// Who verified it.
     #[arg(long)]
     pub verified_by: Option<String>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct VerifyArgs {
+    /// The user: object id or UPN.
+    #[arg(long)]
+    pub user: String,
+    /// Where the code goes: sms, email (the alternate address of record) or manager. The pass must
+    /// then take another channel.
+    #[arg(long)]
+    pub channel: String,
+    /// The ticket as SYSTEM:ID, named in the message.
+    #[arg(long)]
+    pub ticket: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -94,6 +115,9 @@ pub struct ResetArgs {
     pub ticket: String,
     #[arg(long)]
     pub reason: String,
+    /// A verification the service made (`mfa-recovery verify`).
+    #[arg(long)]
+    pub verification_id: Option<String>,
     #[arg(long)]
     pub verification_method: Option<String>,
     #[arg(long)]
@@ -135,6 +159,10 @@ pub async fn run(cli: Cli) -> ExitCode {
         },
         Command::Tap(args) => match Settings::from_env() {
             Ok(settings) => tap(settings, args).await,
+            Err(e) => config_error(&e),
+        },
+        Command::Verify(args) => match Settings::from_env() {
+            Ok(settings) => verify(settings, args).await,
             Err(e) => config_error(&e),
         },
         Command::Sweep(args) => match Settings::from_env() {
@@ -250,6 +278,7 @@ async fn audit_verify(settings: Settings, from: Option<String>, to: Option<Strin
 fn request_body(
     ticket: &str,
     reason: &str,
+    verification_id: Option<&String>,
     method: Option<&String>,
     by: Option<&String>,
 ) -> anyhow::Result<serde_json::Value> {
@@ -257,11 +286,64 @@ fn request_body(
         .split_once(':')
         .ok_or_else(|| anyhow::anyhow!("--ticket must be SYSTEM:ID"))?;
     let mut body = serde_json::json!({"ticket": {"system": system, "id": id}, "reason": reason});
-    if let (Some(method), Some(by)) = (method, by) {
+    if let Some(v) = verification_id {
+        body["verification"] = serde_json::json!({"id": v});
+    } else if let (Some(method), Some(by)) = (method, by) {
         let now = time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339)?;
         body["verification"] = serde_json::json!({"method": method, "verifiedBy": by, "verifiedAt": now});
     }
     Ok(body)
+}
+
+/// `mfa-recovery verify`: send a code, read the one the user reads out from standard input (the
+/// code is never an argument: arguments reach shell history and process lists), confirm it, and
+/// print the verification id.
+async fn verify(settings: Settings, args: VerifyArgs) -> ExitCode {
+    let run = async {
+        let mut body = serde_json::json!({"channel": args.channel});
+        if let Some(ticket) = &args.ticket {
+            let (system, id) = ticket
+                .split_once(':')
+                .ok_or_else(|| anyhow::anyhow!("--ticket must be SYSTEM:ID"))?;
+            body["ticket"] = serde_json::json!({"system": system, "id": id});
+        }
+        let (state, caller) = cli_state(settings).await?;
+        let context = state.tap_context();
+        let sent = context
+            .send_verification(&caller, &args.user, body.to_string().as_bytes())
+            .await
+            .map_err(|e| anyhow::anyhow!("{}: {}", e.code, e.message))?;
+        eprintln!(
+            "A code went by {} to {} (valid until {}). Type the code the user reads out:",
+            sent.channel.as_str(),
+            sent.sent_to,
+            crate::audit::rfc3339_millis(sent.expires_at)
+        );
+        for _ in 0..crate::recovery::verification::MAX_ATTEMPTS {
+            let mut line = String::new();
+            if std::io::stdin().read_line(&mut line)? == 0 {
+                anyhow::bail!("no code was typed");
+            }
+            let body = serde_json::json!({"code": line.trim()}).to_string();
+            match context
+                .confirm_verification(&caller, &sent.id.to_string(), body.as_bytes())
+                .await
+            {
+                Ok(_) => {
+                    println!("{}", sent.id);
+                    eprintln!("Verified. Pass it as --verification-id {} to tap or reset.", sent.id);
+                    return Ok(());
+                }
+                Err(e) if e.code_str() == "code_mismatch" => eprintln!("{} Type it again:", e.message),
+                Err(e) => anyhow::bail!("{}: {}", e.code, e.message),
+            }
+        }
+        anyhow::bail!("too many wrong codes")
+    };
+    match run.await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail("verify", &e),
+    }
 }
 
 /// The app's clients for a CLI run (managed identity or the developer's sign-in) and the CLI caller.
@@ -291,6 +373,7 @@ async fn tap(settings: Settings, args: TapArgs) -> ExitCode {
         let mut body = request_body(
             &args.ticket,
             &args.reason,
+            args.verification_id.as_ref(),
             args.verification_method.as_ref(),
             args.verified_by.as_ref(),
         )?;
@@ -325,6 +408,7 @@ async fn reset(settings: Settings, args: ResetArgs) -> ExitCode {
         let mut body = request_body(
             &args.ticket,
             &args.reason,
+            args.verification_id.as_ref(),
             args.verification_method.as_ref(),
             args.verified_by.as_ref(),
         )?;
