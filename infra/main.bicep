@@ -22,10 +22,10 @@ param hostingPlan string = 'FlexConsumption'
 @description('Flex: custom-handler runtime version; check az functionapp list-flexconsumption-runtimes --location <region> --runtime custom.')
 param customRuntimeVersion string = '1.0'
 
-@description('Flex: most instances to scale out to.')
-@minValue(1)
+@description('Flex: most instances to scale out to (Microsoft documents 40 as the lowest maximum a Flex app may set).')
+@minValue(40)
 @maxValue(1000)
-param maximumInstanceCount int = 10
+param maximumInstanceCount int = 40
 
 @description('Days an audit record cannot be changed or deleted.')
 @minValue(1)

@@ -356,4 +356,15 @@ fn azure_yaml_deploys_the_package_the_xtask_builds() {
             "main.parameters.json sets {name}, which main.bicep does not declare"
         );
     }
+    // And the other way round: every parameter can be set with `azd env set`.
+    let declared = Regex::new(r"(?m)^param (\w+) ").unwrap();
+    for c in declared.captures_iter(&main) {
+        assert!(
+            params["parameters"].get(&c[1]).is_some(),
+            "main.bicep declares {}, which main.parameters.json does not map (azd env set would be ignored)",
+            &c[1]
+        );
+    }
+    // Flex Consumption: Microsoft's lowest maximum instance count is 40.
+    assert!(main.contains("@minValue(40)") && main.contains("param maximumInstanceCount int = 40"));
 }
