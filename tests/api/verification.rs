@@ -492,3 +492,32 @@ async fn an_unreadable_audit_log_fails_closed() {
     );
     assert!(app.sim.outbox().is_empty(), "nothing was sent");
 }
+
+#[tokio::test]
+async fn a_reset_with_its_pass_uses_a_verification_once() {
+    let app = service_app().await;
+    let user = "adele.vance@contoso.test";
+    let (id, code) = app.send_code(AGENT, user, "sms").await;
+    assert_eq!(app.confirm(AGENT, &id, &code).await.0, StatusCode::OK);
+    let body = json!({"ticket": {"system": "jira", "id": "HELP-77"}, "reason": "lost phone", "scope": "portal",
+        "tap": {"delivery": {"channel": "email"}}, "verification": {"id": id}});
+    let (status, result) = app.post_as(AGENT, &format!("/api/users/{user}/mfa/reset"), &body).await;
+    assert_eq!(status, StatusCode::OK, "{result}");
+    assert!(result["tap"]["tapMethodId"].is_string(), "{result}");
+    // The same verification serves no second recovery.
+    let (status, e) = app.post_as(AGENT, &format!("/api/users/{user}/mfa/reset"), &body).await;
+    assert_eq!(
+        (status, e["error"]["code"].as_str()),
+        (StatusCode::CONFLICT, Some("verification_used")),
+        "{e}"
+    );
+    // A reset whose pass would take the code's channel is refused before anything is removed.
+    let (id, code) = app.send_code(AGENT, "lee.gu@contoso.test", "email").await;
+    assert_eq!(app.confirm(AGENT, &id, &code).await.0, StatusCode::OK);
+    let same = json!({"ticket": {"system": "jira", "id": "HELP-78"}, "reason": "lost phone", "scope": "portal",
+        "tap": {"delivery": {"channel": "email"}}, "verification": {"id": id}});
+    let (_, e) = app
+        .post_as(AGENT, "/api/users/lee.gu@contoso.test/mfa/reset", &same)
+        .await;
+    assert_eq!(e["error"]["code"], "verification_channel_reused", "{e}");
+}
