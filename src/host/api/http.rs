@@ -47,14 +47,7 @@ async fn guard_signed(
     role: Role,
     action: Action,
 ) -> Result<Caller, ApiError> {
-    if headers.contains_key(header::AUTHORIZATION) || !state.webhooks.is_signed(headers) {
-        return guard(state, headers, role, action).await;
-    }
-    let result = match state.webhooks.verify(headers, body).await {
-        Err(e) => return Err(ApiError::DependencyUnavailable(e.to_string())),
-        Ok(result) => result,
-    };
-    check_role(state, headers, role, action, result).await
+    guard_signed_any(state, headers, body, &[role], action).await
 }
 
 async fn check_role(
@@ -169,7 +162,7 @@ pub async fn tap(
 /// The roles that may verify a caller: whoever may recover an account or ask for it.
 const VERIFIERS: [Role; 3] = [Role::Tap, Role::Reset, Role::Request];
 
-/// As `guard_signed`, for calls any of `roles` may make.
+/// As `guard_signed`, for calls any of `roles` may make (the first is named in a refusal).
 async fn guard_signed_any(
     state: &AppState,
     headers: &HeaderMap,
