@@ -30,6 +30,8 @@ pub enum Target {
     ServiceNow,
     Jira,
     Callback,
+    /// An approval or security-alert webhook (`APPROVAL_WEBHOOK`, `SECURITY_ALERT_WEBHOOK`).
+    Webhook,
 }
 
 impl Target {
@@ -38,6 +40,7 @@ impl Target {
             Target::ServiceNow => "servicenow",
             Target::Jira => "jira",
             Target::Callback => "callback",
+            Target::Webhook => "webhook",
         }
     }
 }
@@ -51,6 +54,14 @@ pub enum Outgoing {
     JiraComment { issue: String, note: String },
     /// A signed callback: `data` under `type: recovery.request.completed`, webhook id `id`.
     Callback { url: String, id: String, data: Value },
+    /// A signed event (`recovery.approval.requested`, `recovery.privileged.attempt`) to a
+    /// configured webhook; its URL may carry a signature and is never logged.
+    Event {
+        url: String,
+        id: String,
+        event: &'static str,
+        data: Value,
+    },
 }
 
 impl Outgoing {
@@ -59,6 +70,7 @@ impl Outgoing {
             Outgoing::ServiceNowNote { .. } => Target::ServiceNow,
             Outgoing::JiraComment { .. } => Target::Jira,
             Outgoing::Callback { .. } => Target::Callback,
+            Outgoing::Event { .. } => Target::Webhook,
         }
     }
 }
@@ -113,6 +125,32 @@ impl ItsmClient {
         }
     }
 
+    /// A Standard Webhooks delivery of `data` as `event`, signed with `CALLBACK_SIGNING_SECRET`.
+    async fn signed(&self, url: &str, id: &str, event: &str, data: &Value) -> Result<reqwest::RequestBuilder, (bool, String)> {
+        let name = self
+            .settings
+            .callback_secret
+            .as_deref()
+            .ok_or((false, "signed webhooks are not configured (CALLBACK_SIGNING_SECRET)".to_owned()))?;
+        let secret = self.secret(name).await?;
+        let body = json!({
+            "type": event,
+            "timestamp": rfc3339(time::OffsetDateTime::now_utc()),
+            "data": data,
+        })
+        .to_string();
+        let timestamp = time::OffsetDateTime::now_utc().unix_timestamp().to_string();
+        let signature = sign_standard(secret.expose_secret(), id, &timestamp, &body);
+        Ok(self
+            .http
+            .post(url)
+            .header("content-type", "application/json")
+            .header("webhook-id", id)
+            .header("webhook-timestamp", timestamp)
+            .header("webhook-signature", signature)
+            .body(body))
+    }
+
     async fn send_once(&self, message: &Outgoing) -> Result<(), (bool, String)> {
         let target = message.target();
         let request = match message {
@@ -151,29 +189,8 @@ impl ItsmClient {
                     .basic_auth(&jira.user, Some(token.expose_secret()))
                     .json(&json!({"body": note, "public": false}))
             }
-            Outgoing::Callback { url, id, data } => {
-                let name = self
-                    .settings
-                    .callback_secret
-                    .as_deref()
-                    .ok_or((false, "callbacks are not configured".to_owned()))?;
-                let secret = self.secret(name).await?;
-                let body = json!({
-                    "type": "recovery.request.completed",
-                    "timestamp": rfc3339(time::OffsetDateTime::now_utc()),
-                    "data": data,
-                })
-                .to_string();
-                let timestamp = time::OffsetDateTime::now_utc().unix_timestamp().to_string();
-                let signature = sign_standard(secret.expose_secret(), id, &timestamp, &body);
-                self.http
-                    .post(url.as_str())
-                    .header("content-type", "application/json")
-                    .header("webhook-id", id.as_str())
-                    .header("webhook-timestamp", timestamp)
-                    .header("webhook-signature", signature)
-                    .body(body)
-            }
+            Outgoing::Callback { url, id, data } => self.signed(url, id, "recovery.request.completed", data).await?,
+            Outgoing::Event { url, id, event, data } => self.signed(url, id, event, data).await?,
         };
         let response = request
             .send()

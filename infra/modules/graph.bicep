@@ -81,6 +81,11 @@ var roles = [
     displayName: 'Read the recovery audit trail'
     description: 'Read the audit trail and the compliance sweep reports.'
   }
+  {
+    value: 'Recovery.Approve'
+    displayName: 'Approve recoveries'
+    description: 'Approve or deny recoveries that wait for a second person (privileged accounts, docs/approval.md).'
+  }
 ]
 
 resource api 'Microsoft.Graph/applications@v1.0' = {

@@ -114,10 +114,13 @@ pub enum Action {
     VerificationSend,
     /// A verification code checked (`POST /api/verifications/{id}/confirm`).
     VerificationConfirm,
+    /// A request held for a second approver, approved, denied or expired
+    /// (`POST /api/requests/{id}/approve` and `/deny`).
+    RequestApproval,
 }
 
 impl Action {
-    pub const ALL: [Action; 11] = [
+    pub const ALL: [Action; 12] = [
         Action::TapIssue,
         Action::MfaReset,
         Action::RequestSubmit,
@@ -129,6 +132,7 @@ impl Action {
         Action::SweepRead,
         Action::VerificationSend,
         Action::VerificationConfirm,
+        Action::RequestApproval,
     ];
 
     /// The action as records store it (and `GET /api/audit?action=` filters on it).
@@ -145,6 +149,7 @@ impl Action {
             Action::SweepRead => "sweep.read",
             Action::VerificationSend => "verification.send",
             Action::VerificationConfirm => "verification.confirm",
+            Action::RequestApproval => "request.approval",
         }
     }
 }

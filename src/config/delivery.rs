@@ -72,6 +72,8 @@ pub struct TapSettings {
     pub notice_contact: String,
     /// `TAP_RETURN_TO_CALLER`: put the pass in the HTTP response (off; a documented risk).
     pub return_to_caller: bool,
+    /// A second approver for what should not be one person's call.
+    pub approval: super::ApprovalSettings,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -173,6 +175,7 @@ pub(super) fn tap_settings<'a>(get: &impl Fn(&str) -> Option<&'a str>) -> Result
         message_template: message_template(get("TAP_MESSAGE_TEMPLATE"))?,
         notice_contact: get("NOTICE_CONTACT").unwrap_or("your IT service desk").to_owned(),
         return_to_caller: flag(get, "TAP_RETURN_TO_CALLER", false)?,
+        approval: super::approval::approval_settings(get)?,
     })
 }
 

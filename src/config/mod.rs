@@ -10,6 +10,7 @@ use std::fmt;
 use url::Url;
 use uuid::Uuid;
 
+mod approval;
 mod auth;
 mod delivery;
 mod intake;
@@ -17,6 +18,7 @@ pub mod registry;
 mod storage;
 mod sweep;
 
+pub use approval::{ApprovalSettings, ApprovalTrigger};
 pub use auth::{AuthSettings, WebhookScheme, WebhookSender};
 use auth::{auth_settings, webhook_senders};
 use delivery::tap_settings;
@@ -183,6 +185,12 @@ pub fn operator_name() -> Option<String> {
 /// Test hook (`dev` builds): the step after which the process aborts (`MFA_RECOVERY_CRASH_AT`).
 pub fn crash_at() -> Option<String> {
     std::env::var("MFA_RECOVERY_CRASH_AT").ok()
+}
+
+/// Test hook (`dev` builds): approvals expire after this many seconds instead of
+/// `APPROVAL_TIMEOUT_MINUTES` (`MFA_RECOVERY_APPROVAL_SECONDS`).
+pub fn approval_seconds() -> Option<u32> {
+    std::env::var("MFA_RECOVERY_APPROVAL_SECONDS").ok()?.parse().ok()
 }
 
 impl Settings {

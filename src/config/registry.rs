@@ -320,6 +320,36 @@ pub const SETTINGS: &[SettingDoc] = &[
         default: "`30`",
     },
     SettingDoc {
+        keys: &["APPROVAL_REQUIRED_FOR"],
+        owner: "recovery",
+        meaning: "What waits for a second approver (`Recovery.Approve`) instead of being refused or done at once: any of `privileged`, `reset_all`, `manager_channel`, `all`, comma-separated, or `none`. Needs `APPROVAL_NOTIFY_GROUP` or `APPROVAL_WEBHOOK`. See [approval.md](approval.md).",
+        default: "`privileged` when approvers are told (`APPROVAL_NOTIFY_GROUP` or `APPROVAL_WEBHOOK`), else `none` (privileged targets refused)",
+    },
+    SettingDoc {
+        keys: &["APPROVAL_TIMEOUT_MINUTES"],
+        owner: "recovery",
+        meaning: "How long a request waits for an approver before it expires (`approval_expired`), 5 to 1440.",
+        default: "`60`",
+    },
+    SettingDoc {
+        keys: &["APPROVAL_NOTIFY_GROUP"],
+        owner: "recovery",
+        meaning: "Object id of a group whose members (with a mailbox) are emailed when a request waits for approval; sent like notices (`EMAIL_PROVIDER`).",
+        default: "unset",
+    },
+    SettingDoc {
+        keys: &["APPROVAL_WEBHOOK"],
+        owner: "recovery",
+        meaning: "An https endpoint (a Teams Workflows or Logic App trigger URL) sent `recovery.approval.requested`, signed with `CALLBACK_SIGNING_SECRET`. Its query is a credential: set it as a Key Vault reference.",
+        default: "unset",
+    },
+    SettingDoc {
+        keys: &["SECURITY_ALERT_WEBHOOK"],
+        owner: "recovery",
+        meaning: "An https endpoint sent `recovery.privileged.attempt` for every attempt on a privileged account (held for approval, approved, denied, expired or refused), signed with `CALLBACK_SIGNING_SECRET`, so a SOC sees it.",
+        default: "unset",
+    },
+    SettingDoc {
         keys: &["TAP_RETURN_TO_CALLER"],
         owner: "recovery",
         meaning: "Put the pass in the HTTP answer. **A risk**: see [tap.md](tap.md).",

@@ -844,6 +844,33 @@ impl GraphClient {
             .collect())
     }
 
+    /// The mail addresses of a group's enabled users, directly or through nested groups (whom an
+    /// approval request is emailed to).
+    /// https://learn.microsoft.com/graph/api/group-list-transitivemembers
+    ///
+    /// # Errors
+    /// Graph failed (403 without GroupMember.Read.All).
+    pub async fn group_user_mails(&self, group: &uuid::Uuid) -> Result<Vec<(String, String)>, GraphError> {
+        #[derive(serde::Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Member {
+            id: String,
+            mail: Option<String>,
+            account_enabled: Option<bool>,
+        }
+        let url = self.url(
+            "v1.0",
+            &["groups", &group.to_string(), "transitiveMembers", "microsoft.graph.user"],
+            &[("$select", "id,mail,accountEnabled"), ("$top", "999")],
+        );
+        let members: Vec<Member> = self.list_all(url).await?;
+        Ok(members
+            .into_iter()
+            .filter(|m| m.account_enabled != Some(false))
+            .filter_map(|m| m.mail.map(|mail| (m.id.to_ascii_lowercase(), mail)))
+            .collect())
+    }
+
     /// The ids of a group's members of one type (`microsoft.graph.user` or
     /// `microsoft.graph.group`), directly or through nested groups, lower case.
     /// https://learn.microsoft.com/graph/api/group-list-transitivemembers

@@ -14,6 +14,7 @@
 
 pub use crate::storage::queue;
 pub use crate::storage::records as store;
+pub mod approval;
 pub mod submission;
 pub mod writeback;
 
@@ -45,6 +46,9 @@ pub const POISON_QUEUE: &str = "recovery-requests-poison";
 #[serde(rename_all = "lowercase")]
 pub enum State {
     Accepted,
+    /// Held for a second approver (`recovery::approval`); not run until approved.
+    #[serde(rename = "pending_approval")]
+    PendingApproval,
     Running,
     Succeeded,
     Refused,
@@ -58,6 +62,7 @@ impl State {
     pub fn as_str(self) -> &'static str {
         match self {
             State::Accepted => "accepted",
+            State::PendingApproval => "pending_approval",
             State::Running => "running",
             State::Succeeded => "succeeded",
             State::Refused => "refused",
@@ -149,6 +154,9 @@ pub struct RequestRecord {
     )]
     pub finished_at: Option<OffsetDateTime>,
     pub write_back: WriteBackStatus,
+    /// Why it waits for a second approver, and what was decided.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval: Option<crate::recovery::approval::Approval>,
 }
 
 pub(crate) fn rfc3339(t: OffsetDateTime) -> String {
@@ -186,6 +194,13 @@ impl RequestRecord {
             && !self.state.is_final()
         {
             v["lastError"] = json!(e);
+        }
+        if let Some(approval) = &self.approval {
+            v["approval"] = approval.view();
+            if self.state == State::PendingApproval {
+                v["approveUrl"] = json!(format!("/api/requests/{}/approve", self.id));
+                v["denyUrl"] = json!(format!("/api/requests/{}/deny", self.id));
+            }
         }
         if self.write_back.state != WriteBackState::None {
             v["writeBack"] = json!({"target": self.write_back.target, "state": self.write_back.state});
@@ -326,6 +341,7 @@ impl Intake {
                 attempts: 0,
                 last_error: None,
             },
+            approval: None,
         };
         record.write_back.target = self.writeback.target(&record).map(|t| t.as_str().to_owned());
         let (mut record, etag, fresh) = match self.store.create(&name(id), &encode(&record)).await {
@@ -405,6 +421,7 @@ impl Intake {
         let (record, etag) = match self.claim(delivery, id).await {
             Ok(Claimed::Go(record, etag)) => (record, etag),
             Ok(Claimed::Final(record, etag)) => return self.write_back(context, record, etag).await,
+            Ok(Claimed::Expired(record, etag)) => return self.expire(context, record, etag).await,
             Ok(Claimed::Skip(why)) => return WorkOutcome::Done(why),
             Err(e) => return WorkOutcome::Retry(format!("request storage: {e}")),
         };
@@ -415,6 +432,10 @@ impl Intake {
             progress: record.progress.clone(),
             accepted_at: record.created_at,
             id,
+            approval: record
+                .approval
+                .clone()
+                .filter(|a| a.decision.as_ref().is_some_and(|d| d.approved)),
             current: Mutex::new((record.clone(), etag)),
         };
         let ran = run(context, self.answers.as_ref(), &record, &journal).await;
@@ -422,6 +443,12 @@ impl Intake {
         let now = submission::now();
         record.updated_at = now;
         record.claim = None;
+        if ran.held && record.approval.is_some() {
+            return self.held(context, record, etag, ran).await;
+        }
+        if ran.target_protected {
+            self.alert_privileged(context, &record, "refused", None).await;
+        }
         if let Some(reason) = ran.retry {
             record.last_error = Some(reason.clone());
             record.status = Some(ran.status);
@@ -459,6 +486,12 @@ impl Intake {
                 return Ok(Claimed::Final(record, stored.etag));
             }
             let now = submission::now();
+            if record.state == State::PendingApproval {
+                if record.approval.as_ref().is_some_and(|a| a.expires_at <= now) {
+                    return Ok(Claimed::Expired(record, stored.etag));
+                }
+                return Ok(Claimed::Skip(format!("request {id} waits for an approver")));
+            }
             let take = match &record.claim {
                 None => true,
                 Some(c) => {
@@ -631,6 +664,8 @@ impl Intake {
 enum Claimed {
     Go(RequestRecord, String),
     Final(RequestRecord, String),
+    /// Waiting for an approver, and too late now.
+    Expired(RequestRecord, String),
     Skip(String),
 }
 
@@ -666,6 +701,10 @@ struct Ran {
     result: Value,
     /// Set when the attempt should be repeated (a fault another try may get past).
     retry: Option<String>,
+    /// The recovery waits for a second approver (`approval_required`).
+    held: bool,
+    /// A privileged target was refused (`target_protected`): the SOC hears of it.
+    target_protected: bool,
 }
 
 fn from_error(answers: &dyn Answers, e: &RecoveryError) -> Ran {
@@ -675,6 +714,8 @@ fn from_error(answers: &dyn Answers, e: &RecoveryError) -> Ran {
         status,
         result,
         retry: e.worth_retry().then(|| format!("{} ({})", e.message, e.code)),
+        held: e.code == crate::vocab::ErrorCode::Refused(crate::vocab::Refusal::ApprovalRequired),
+        target_protected: e.code == crate::vocab::ErrorCode::Refused(crate::vocab::Refusal::TargetProtected),
     }
 }
 
@@ -696,6 +737,8 @@ async fn run(context: &TapContext<'_>, answers: &dyn Answers, record: &RequestRe
                         status,
                         result,
                         retry: None,
+                        held: false,
+                        target_protected: false,
                     }
                 }
                 Err(e) => from_error(answers, &e),
@@ -715,6 +758,8 @@ async fn run(context: &TapContext<'_>, answers: &dyn Answers, record: &RequestRe
                             status,
                             result,
                             retry: None,
+                            held: false,
+                            target_protected: false,
                         };
                     }
                     let again = !r.failed.is_empty() || r.tap_error.as_ref().is_some_and(RecoveryError::worth_retry);
@@ -723,6 +768,8 @@ async fn run(context: &TapContext<'_>, answers: &dyn Answers, record: &RequestRe
                         status,
                         result,
                         retry: again.then(|| format!("the reset is incomplete ({})", Fault::ResetIncomplete.as_str())),
+                        held: false,
+                        target_protected: false,
                     }
                 }
                 Err(e) => from_error(answers, &e),
@@ -737,6 +784,8 @@ struct RecordJournal {
     id: Uuid,
     progress: TapProgress,
     accepted_at: OffsetDateTime,
+    /// The approval the request was given, if it was.
+    approval: Option<crate::recovery::approval::Approval>,
     current: Mutex<(RequestRecord, String)>,
 }
 
@@ -750,6 +799,13 @@ impl Journal for RecordJournal {
     }
     fn progress(&self) -> TapProgress {
         self.progress.clone()
+    }
+    fn approval(&self) -> Option<crate::recovery::approval::Approval> {
+        self.approval.clone()
+    }
+    async fn hold(&self, approval: crate::recovery::approval::Approval) {
+        // Saved with the attempt's result (`Intake::held`).
+        self.current.lock().await.0.approval = Some(approval);
     }
 
     async fn save(&self, progress: &TapProgress) -> Result<(), RecoveryError> {

@@ -32,6 +32,24 @@ impl WriteBack {
     pub async fn send(&self, target: Target, record: &RequestRecord) -> Result<(), WriteBackError> {
         self.client.send(&outgoing(target, record)).await
     }
+
+    /// Send a signed `event` about a request to a configured webhook (best effort: logged, not
+    /// retried beyond the client's own attempts). The URL is never logged.
+    pub async fn event(&self, url: &url::Url, event: &'static str, id: String, data: Value) -> bool {
+        let message = Outgoing::Event {
+            url: url.to_string(),
+            id,
+            event,
+            data,
+        };
+        match self.client.send(&message).await {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::error!(error = %e, event, "a webhook could not be told");
+                false
+            }
+        }
+    }
 }
 
 /// What goes to `target` for a record: the note, or the callback with the record's view.
@@ -49,6 +67,12 @@ fn outgoing(target: Target, record: &RequestRecord) -> Outgoing {
             url: record.source.callback_url.clone().unwrap_or_default(),
             id: format!("msg_{}_{}", record.id.simple(), record.state.as_str()),
             data: record.view(),
+        },
+        // Events are sent by `WriteBack::event`, never as a record's write-back.
+        Target::Webhook => Outgoing::Callback {
+            url: String::new(),
+            id: String::new(),
+            data: Value::Null,
         },
     }
 }

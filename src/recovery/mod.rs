@@ -1,6 +1,7 @@
 //! The recovery domain: what a request may ask for, the rules a Temporary Access Pass must meet,
 //! and the guardrails around it. `tap` runs the whole procedure for the HTTP function and the CLI.
 
+pub mod approval;
 pub mod limits;
 pub mod privilege;
 pub mod reset;
@@ -166,6 +167,13 @@ pub trait Journal: Send + Sync {
     fn is_queued(&self) -> bool {
         true
     }
+    /// The approval this request was given, if any (`approval::Approval` with an approving
+    /// decision).
+    fn approval(&self) -> Option<approval::Approval> {
+        None
+    }
+    /// Keep the request as waiting for a second approver: what was asked, of whom, why.
+    async fn hold(&self, approval: approval::Approval);
 }
 
 /// The journal of a synchronous call: a fresh request id, nothing earlier to resume, and
@@ -173,6 +181,7 @@ pub trait Journal: Send + Sync {
 pub struct NoJournal {
     id: uuid::Uuid,
     at: time::OffsetDateTime,
+    held: std::sync::Mutex<Option<approval::Approval>>,
 }
 
 impl NoJournal {
@@ -180,7 +189,13 @@ impl NoJournal {
         NoJournal {
             id: uuid::Uuid::new_v4(),
             at: time::OffsetDateTime::now_utc(),
+            held: std::sync::Mutex::new(None),
         }
+    }
+    /// What a synchronous call left waiting for an approver (the HTTP layer keeps it as a
+    /// request).
+    pub fn held(&self) -> Option<approval::Approval> {
+        self.held.lock().expect("not poisoned").take()
     }
 }
 
@@ -206,5 +221,8 @@ impl Journal for NoJournal {
     }
     fn is_queued(&self) -> bool {
         false
+    }
+    async fn hold(&self, approval: approval::Approval) {
+        *self.held.lock().expect("not poisoned") = Some(approval);
     }
 }

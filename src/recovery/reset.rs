@@ -274,6 +274,7 @@ impl TapContext<'_> {
             user: &request.user,
             verification: request.verification.as_ref(),
             channel: request.tap.as_ref().map(|t| t.channel),
+            reset_all: request.scope == rules::Scope::All,
         };
         let (user, memberships) = self.admit(caller, asked, request_id, journal, target, details).await?;
         let methods = self.graph.list_methods(&user.id).await.map_err(nothing_removed)?;

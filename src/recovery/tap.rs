@@ -19,6 +19,7 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use super::approval::Trigger;
 use super::limits::Limits;
 use super::privilege::PrivilegeCheck;
 use super::rules;
@@ -189,6 +190,8 @@ pub(crate) struct Asked<'a> {
     pub verification: Option<&'a VerificationBody>,
     /// The channel a pass would take (a verification's code must have taken another).
     pub channel: Option<Channel>,
+    /// A reset of every method (`scope: all`), which may need a second approver.
+    pub reset_all: bool,
 }
 
 /// Everything issuing a pass needs.
@@ -338,6 +341,7 @@ impl TapContext<'_> {
             user: &request.user,
             verification: request.verification.as_ref(),
             channel: Some(request.channel),
+            reset_all: false,
         };
         let (user, memberships) = self.admit(caller, asked, request_id, journal, target, details).await?;
         self.clean_up_earlier(journal, &earlier, &user.id).await?;
@@ -370,7 +374,7 @@ impl TapContext<'_> {
             self.settings.max_per_caller_per_hour,
         )
         .await?;
-        let (user, memberships) = self.find_target(caller, asked.user, target, details).await?;
+        let (user, memberships, privileged) = self.find_target(caller, asked.user, target, details).await?;
         if let Some(VerificationBody::Service(v)) = asked.verification
             && self.settings.verification != VerificationMode::Off
         {
@@ -390,6 +394,7 @@ impl TapContext<'_> {
                 .await?;
             details["verification"] = record.audit_view();
         }
+        self.approved_or_held(&asked, &user, privileged, journal, details).await?;
         Ok((user, memberships))
     }
 
@@ -1043,15 +1048,16 @@ impl TapContext<'_> {
         }
     }
 
-    /// The user, refused when it is the caller or privileged in any way (`privilege`); what was
-    /// found goes into the audit record's `privilege`, not to the caller.
+    /// The user, refused when it is the caller or privileged in any way (`privilege`), unless
+    /// privileged targets wait for a second approver (then `true`); what was found goes into the
+    /// audit record's `privilege`, not to the caller.
     pub(crate) async fn find_target(
         &self,
         caller: &CallerRecord,
         user: &UserRef,
         target: &mut Target,
         details: &mut Value,
-    ) -> Result<(User, Vec<crate::graph::models::DirectoryObject>), RecoveryError> {
+    ) -> Result<(User, Vec<crate::graph::models::DirectoryObject>, bool), RecoveryError> {
         let user = self
             .graph
             .get_user(user)
@@ -1086,19 +1092,30 @@ impl TapContext<'_> {
                 };
                 RecoveryError::failed(code, message)
             })?;
-        if let Some(privilege) = self.privilege.find(self.graph, &user.id, &memberships).await? {
-            tracing::warn!(
-                kind = privilege.kind,
-                assignment = privilege.assignment,
-                "the target is privileged; refusing"
-            );
-            details["privilege"] = privilege.detail();
-            return Err(RecoveryError::refused(
-                Refusal::TargetProtected,
-                "the user holds or is eligible for an administrative role, is in a protected group, or holds a role of this service; a person with the Privileged Authentication Administrator role must do this",
-            ));
-        }
-        Ok((user, memberships))
+        let privileged = match self.privilege.find(self.graph, &user.id, &memberships).await? {
+            None => false,
+            Some(privilege) => {
+                details["privilege"] = privilege.detail();
+                if !self.settings.approval.requires(Trigger::Privileged) {
+                    tracing::warn!(
+                        kind = privilege.kind,
+                        assignment = privilege.assignment,
+                        "the target is privileged; refusing"
+                    );
+                    return Err(RecoveryError::refused(
+                        Refusal::TargetProtected,
+                        "the user holds or is eligible for an administrative role, is in a protected group, or holds a role of this service; a person with the Privileged Authentication Administrator role must do this",
+                    ));
+                }
+                tracing::warn!(
+                    kind = privilege.kind,
+                    assignment = privilege.assignment,
+                    "the target is privileged; a second approver must agree"
+                );
+                true
+            }
+        };
+        Ok((user, memberships, privileged))
     }
 
     /// Reserve the caller's slot of `action` (per hour) for `attempt`; the same attempt reserves

@@ -504,7 +504,7 @@ impl super::tap::TapContext<'_> {
             s.max_per_caller_per_hour,
         )
         .await?;
-        let (user, _) = self.find_target(caller, user, target, details).await?;
+        let (user, _, _) = self.find_target(caller, user, target, details).await?;
         let address = self.address_of_record(&user, channel, &[]).await?;
         self.deliverer.ready(channel).await.map_err(|e| {
             RecoveryError::failed(

@@ -21,6 +21,9 @@ use super::StorageError;
 pub trait RequestQueue: Send + Sync {
     /// Put a request on the queue.
     async fn send(&self, request_id: Uuid) -> Result<(), StorageError>;
+    /// Put a request on the queue, invisible until `delay` has passed (at most 7 days): how a
+    /// request waiting for an approver comes back to expire.
+    async fn send_after(&self, request_id: Uuid, delay: std::time::Duration) -> Result<(), StorageError>;
 }
 
 /// The message text for a request.
@@ -77,11 +80,28 @@ impl StorageQueue {
 #[async_trait]
 impl RequestQueue for StorageQueue {
     async fn send(&self, request_id: Uuid) -> Result<(), StorageError> {
+        self.put(request_id, None).await
+    }
+    async fn send_after(&self, request_id: Uuid, delay: std::time::Duration) -> Result<(), StorageError> {
+        // The service's bounds: 1 second to 7 days.
+        let seconds = delay.as_secs().clamp(1, 7 * 86_400);
+        self.put(request_id, Some(i32::try_from(seconds).unwrap_or(i32::MAX))).await
+    }
+}
+
+impl StorageQueue {
+    /// Put Message, with a visibility timeout when `invisible_for` is set.
+    /// https://learn.microsoft.com/rest/api/storageservices/put-message
+    async fn put(&self, request_id: Uuid, invisible_for: Option<i32>) -> Result<(), StorageError> {
         let send = || async {
             let message = SdkMessage {
                 message_text: Some(message_text(request_id)),
             };
-            self.client.send_message(message.try_into()?, None).await.map(|_| ())
+            let options = invisible_for.map(|seconds| azure_storage_queue::models::QueueClientSendMessageOptions {
+                visibility_timeout: Some(seconds),
+                ..Default::default()
+            });
+            self.client.send_message(message.try_into()?, options).await.map(|_| ())
         };
         match send().await {
             // The queue is made on first use, not at start-up.
@@ -112,5 +132,13 @@ impl RequestQueue for LocalQueue {
         self.tx
             .send(request_id)
             .map_err(|_| StorageError::Unavailable("the local queue is closed".into()))
+    }
+    async fn send_after(&self, request_id: Uuid, delay: std::time::Duration) -> Result<(), StorageError> {
+        let tx = self.tx.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            let _ = tx.send(request_id);
+        });
+        Ok(())
     }
 }

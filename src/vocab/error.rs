@@ -71,6 +71,21 @@ codes!(
         VerificationChannelReused => "verification_channel_reused",
         /// The address of record changed too recently to be trusted.
         AddressRecentlyChanged => "address_recently_changed",
+        /// The recovery waits for a second approver (kept as `pending_approval`).
+        ApprovalRequired => "approval_required",
+        /// An approver said no.
+        ApprovalDenied => "approval_denied",
+        /// Nobody approved in time.
+        ApprovalExpired => "approval_expired",
+        /// The request is not waiting for an approval (already decided, or never needed one).
+        NotPendingApproval => "not_pending_approval",
+        /// Whoever asked for a recovery cannot approve it.
+        ApproverIsRequester => "approver_is_requester",
+        /// Nobody approves their own recovery.
+        ApproverIsTarget => "approver_is_target",
+        /// A privileged target needs an approver with an active Privileged Authentication
+        /// Administrator or Global Administrator role.
+        ApproverNotAdmin => "approver_not_admin",
     }
 );
 

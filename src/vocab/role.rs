@@ -11,10 +11,12 @@ pub enum Role {
     Request,
     /// Read the audit trail and sweep reports.
     AuditRead,
+    /// Approve or deny recoveries that wait for a second person.
+    Approve,
 }
 
 impl Role {
-    pub const ALL: [Role; 4] = [Role::Tap, Role::Reset, Role::Request, Role::AuditRead];
+    pub const ALL: [Role; 5] = [Role::Tap, Role::Reset, Role::Request, Role::AuditRead, Role::Approve];
 
     /// The role's value in the token's `roles` claim.
     pub fn as_str(self) -> &'static str {
@@ -23,6 +25,7 @@ impl Role {
             Role::Reset => "Recovery.Reset",
             Role::Request => "Recovery.Request",
             Role::AuditRead => "Audit.Read",
+            Role::Approve => "Recovery.Approve",
         }
     }
 

@@ -85,6 +85,9 @@ fn every_function_folder_is_in_the_catalog_and_the_other_way_round() {
         // Issue "Prove who is asking": verifications the service makes and checks.
         "verifications",
         "verification-confirm",
+        // The same issue: a second approver.
+        "request-approve",
+        "request-deny",
     ]
     .into_iter()
     .map(str::to_owned)

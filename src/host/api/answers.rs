@@ -24,12 +24,17 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
             Refusal::CallerIsManager
             | Refusal::SelfRecoveryForbidden
             | Refusal::Forbidden
-            | Refusal::TargetProtected => StatusCode::FORBIDDEN,
+            | Refusal::TargetProtected
+            | Refusal::ApprovalDenied
+            | Refusal::ApproverIsRequester
+            | Refusal::ApproverIsTarget
+            | Refusal::ApproverNotAdmin => StatusCode::FORBIDDEN,
+            Refusal::ApprovalRequired => StatusCode::ACCEPTED,
             Refusal::RequestNotFound
             | Refusal::SweepNotFound
             | Refusal::UserNotFound
             | Refusal::VerificationNotFound => StatusCode::NOT_FOUND,
-            Refusal::VerificationExpired => StatusCode::GONE,
+            Refusal::VerificationExpired | Refusal::ApprovalExpired => StatusCode::GONE,
             Refusal::TooManyAttempts => StatusCode::LOCKED,
             Refusal::IdempotencyKeyReused
             | Refusal::UserDisabled
@@ -39,6 +44,7 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
             | Refusal::GraphRefused
             | Refusal::WouldLeaveNoMethod
             | Refusal::VerificationUsed
+            | Refusal::NotPendingApproval
             | Refusal::AddressRecentlyChanged => StatusCode::CONFLICT,
             Refusal::VerificationStale
             | Refusal::LifetimeOutOfRange

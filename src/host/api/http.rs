@@ -146,7 +146,8 @@ pub async fn tap(
         Err(e) => return Err(refuse_request(&state, caller, Action::TapIssue, e).await),
     };
     let context = state.tap_context();
-    match context.issue(&caller, request).await {
+    let journal = crate::recovery::NoJournal::new();
+    match context.issue_with(&caller, request, &journal).await {
         Ok(issued) => {
             tracing::info!(request_id = %issued.request_id, tap_method_id = %issued.tap_method_id, channel = issued.channel.as_str(), "pass issued and delivered");
             Ok((
@@ -155,8 +156,51 @@ pub async fn tap(
             )
                 .into_response())
         }
-        Err(e) => Err(ApiError::Recovery(e)),
+        Err(e) => held_or_refused(&state, &journal, crate::intake::Action::Tap, &user, &body, caller, e).await,
     }
+}
+
+/// A synchronous recovery that ended in a hold is kept as a request waiting for an approver
+/// (`202` with its status URL); a refused privileged target is reported to the SOC; anything
+/// else is the error it was.
+async fn held_or_refused(
+    state: &AppState,
+    journal: &crate::recovery::NoJournal,
+    action: crate::intake::Action,
+    user: &str,
+    body: &[u8],
+    caller: CallerRecord,
+    e: crate::recovery::RecoveryError,
+) -> Result<Response, ApiError> {
+    let context = state.tap_context();
+    let Some(intake) = state.intake.clone() else {
+        return Err(ApiError::Recovery(e));
+    };
+    if e.code == crate::vocab::ErrorCode::Refused(Refusal::TargetProtected) {
+        let data = json!({"action": action.as_str(), "user": user, "ticket": body_ticket(body), "outcome": "refused", "requester": caller});
+        intake.alert_call(&context, crate::recovery::Journal::request_id(journal), data).await;
+        return Err(ApiError::Recovery(e));
+    }
+    let Some(approval) = journal.held() else {
+        return Err(ApiError::Recovery(e));
+    };
+    let record = intake
+        .hold_call(&context, crate::recovery::Journal::request_id(journal), action, body, caller, approval, &e)
+        .await
+        .map_err(ApiError::Recovery)?;
+    tracing::info!(request_id = %record.id, "recovery held for a second approver");
+    let mut response = (axum::http::StatusCode::ACCEPTED, Json(record.view())).into_response();
+    if let Ok(value) = HeaderValue::from_str(&format!("/api/requests/{}", record.id)) {
+        response.headers_mut().insert(header::LOCATION, value);
+    }
+    Ok(response)
+}
+
+/// The ticket of a request body, for an alert (the body was parsed already).
+fn body_ticket(body: &[u8]) -> Value {
+    serde_json::from_slice::<Value>(body)
+        .map(|b| b["ticket"].clone())
+        .unwrap_or(Value::Null)
 }
 
 /// The roles that may verify a caller: whoever may recover an account or ask for it.
@@ -238,10 +282,16 @@ pub async fn reset(
         Err(e) => return Err(refuse_request(&state, caller, Action::MfaReset, e).await),
     };
     let context = state.tap_context();
-    let result = context
-        .reset(&caller, request, may_tap)
-        .await
-        .map_err(ApiError::Recovery)?;
+    let journal = crate::recovery::NoJournal::new();
+    let action = if request.tap.is_some() {
+        crate::intake::Action::ResetTap
+    } else {
+        crate::intake::Action::Reset
+    };
+    let result = match context.reset_with(&caller, request, may_tap, &journal).await {
+        Ok(r) => r,
+        Err(e) => return held_or_refused(&state, &journal, action, &user, &body, caller, e).await,
+    };
     tracing::info!(request_id = %result.request_id, removed = result.removed.len(), failed = result.failed.len(), "reset finished");
     // 200 when everything was done; 502 with the same lists when something is left to do.
     let (status, body) = crate::host::answers::reset_answer(&result);
@@ -316,6 +366,56 @@ pub async fn submit_request(
     Ok(response)
 }
 
+/// `POST /api/requests/{id}/approve` (`Recovery.Approve`): a second person agrees; the request
+/// runs. Not by its requester, not by its target, and for a privileged target only by an active
+/// Privileged Authentication Administrator or Global Administrator.
+pub async fn approve_request(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    decide(state, headers, id, body, true).await
+}
+
+/// `POST /api/requests/{id}/deny` (`Recovery.Approve`): a second person says no, with a comment.
+pub async fn deny_request(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    decide(state, headers, id, body, false).await
+}
+
+async fn decide(
+    state: AppState,
+    headers: HeaderMap,
+    id: String,
+    body: axum::body::Bytes,
+    approved: bool,
+) -> Result<Response, ApiError> {
+    let caller = guard(&state, &headers, Role::Approve, Action::RequestApproval).await?;
+    let caller = CallerRecord::from(&caller);
+    let intake = state.intake.clone().ok_or_else(intake_off)?;
+    let comment = match crate::recovery::approval::parse_comment(&body) {
+        Ok(c) => c,
+        Err(e) => return Err(refuse_request(&state, caller, Action::RequestApproval, e).await),
+    };
+    let id = uuid::Uuid::parse_str(&id).map_err(|_| {
+        ApiError::Recovery(crate::recovery::RecoveryError::refused(
+            Refusal::RequestNotFound,
+            "no request with this id",
+        ))
+    })?;
+    let record = intake
+        .decide(&state.tap_context(), id, &caller, approved, comment)
+        .await
+        .map_err(ApiError::Recovery)?;
+    tracing::info!(request_id = %record.id, approved, "approval decided");
+    Ok(Json(record.view()).into_response())
+}
+
 fn intake_off() -> ApiError {
     ApiError::DependencyUnavailable(
         "the intake has no storage: set AzureWebJobsStorage__* (or REQUESTS_DIR for a local directory)".into(),
@@ -348,7 +448,7 @@ pub async fn get_request(
     let caller = check_roles(
         &state,
         &headers,
-        &[Role::Request, Role::AuditRead],
+        &[Role::Request, Role::AuditRead, Role::Tap, Role::Reset, Role::Approve],
         Action::RequestRead,
         authenticated,
     )
@@ -369,7 +469,9 @@ pub async fn get_request(
     // A request belongs to whoever made it (or an auditor): anyone else learns nothing, not even
     // that it exists.
     let own = record.caller.via == caller.via && record.caller.object_id == caller.object_id;
-    if !own && !caller.has(Role::AuditRead) {
+    // An approver reads what waits for (or was given) an approval.
+    let to_approve = record.approval.is_some() && caller.has(Role::Approve);
+    if !own && !to_approve && !caller.has(Role::AuditRead) {
         return Err(not_found());
     }
     Ok(Json(record.view()))

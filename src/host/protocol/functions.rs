@@ -94,6 +94,26 @@ pub const FUNCTIONS: &[FunctionSpec] = &[
         built: true,
     },
     FunctionSpec {
+        name: "request-approve",
+        trigger: Trigger::Http {
+            methods: &["POST"],
+            route: "requests/{id}/approve",
+        },
+        binding: "req",
+        summary: "a second approver agrees to a held recovery; it runs",
+        built: true,
+    },
+    FunctionSpec {
+        name: "request-deny",
+        trigger: Trigger::Http {
+            methods: &["POST"],
+            route: "requests/{id}/deny",
+        },
+        binding: "req",
+        summary: "a second approver refuses a held recovery",
+        built: true,
+    },
+    FunctionSpec {
         name: "recovery-worker",
         trigger: Trigger::Queue { queue: REQUESTS_QUEUE },
         binding: "message",

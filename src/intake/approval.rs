@@ -1,0 +1,382 @@
+//! Requests that wait for a second approver (`recovery::approval`): kept as `pending_approval`,
+//! announced to the approvers (email to `APPROVAL_NOTIFY_GROUP`, a signed `APPROVAL_WEBHOOK`),
+//! approved or denied (`POST /api/requests/{id}/approve`, `/deny`), or expired by a queue message
+//! that becomes visible when the wait is over. Every attempt on a privileged account also goes to
+//! `SECURITY_ALERT_WEBHOOK`.
+//!
+//! An approval is a conditional write on the record (`If-Match`): two approvers racing, or an
+//! approver racing the expiry, leave exactly one decision. An approved request is queued again
+//! and runs from the start with its request id, its verification and its caller slot.
+
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use super::{Intake, RequestRecord, State, WorkOutcome, decode, encode, name, submission};
+use crate::audit::{Action as AuditAction, CallerRecord, Outcome};
+use crate::recovery::approval::{Approval, Decision};
+use crate::recovery::tap::TapContext;
+use crate::recovery::{Answer, RecoveryError};
+use crate::storage::StorageError;
+use crate::vocab::{Fault, Refusal};
+
+fn unavailable(e: impl std::fmt::Display) -> RecoveryError {
+    tracing::error!(error = %e, "request storage failed during an approval");
+    RecoveryError::failed(
+        Fault::StorageUnavailable,
+        "request storage is unavailable; nothing was decided. Try again",
+    )
+}
+
+impl Intake {
+    /// A queued request's attempt ended in a hold: save it as `pending_approval`, schedule its
+    /// expiry, and tell the approvers.
+    pub(super) async fn held(
+        &self,
+        context: &TapContext<'_>,
+        mut record: RequestRecord,
+        etag: String,
+        ran: super::Ran,
+    ) -> WorkOutcome {
+        record.state = State::PendingApproval;
+        record.status = Some(ran.status);
+        record.result = Some(ran.result);
+        record.last_error = None;
+        record.updated_at = submission::now();
+        record.claim = None;
+        if let Err(e) = self.store.replace(&name(record.id), &encode(&record), &etag).await {
+            return WorkOutcome::Retry(format!("the hold could not be saved: {e}"));
+        }
+        self.announce(context, &record).await;
+        WorkOutcome::Done(format!("request {} waits for an approver", record.id))
+    }
+
+    /// Keep a synchronous call's held recovery as a request (`202` with its status URL): the same
+    /// request id, so its verification and caller slot carry over when it is approved.
+    ///
+    /// # Errors
+    /// Storage is down: the recovery is refused (nothing was changed).
+    pub async fn hold_call(
+        &self,
+        context: &TapContext<'_>,
+        id: Uuid,
+        action: super::Action,
+        body: &[u8],
+        caller: CallerRecord,
+        approval: Approval,
+        error: &RecoveryError,
+    ) -> Result<RequestRecord, RecoveryError> {
+        let body: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+        let now = submission::now();
+        let (status, result) = self.answers.render(Answer::Error(error));
+        let ticket = &body["ticket"];
+        let record = RequestRecord {
+            id,
+            idempotency_key: format!("call:{id}"),
+            fingerprint: String::new(),
+            action,
+            user: approval.target_upn.clone(),
+            body: body.clone(),
+            source: super::Source {
+                system: ticket["system"].as_str().unwrap_or("api").to_owned(),
+                ticket: ticket["id"].as_str().unwrap_or_default().to_owned(),
+                sys_id: None,
+                callback_url: None,
+                delivery_id: None,
+            },
+            caller,
+            state: State::PendingApproval,
+            created_at: approval.requested_at,
+            updated_at: now,
+            queued_at: None,
+            attempts: 1,
+            started_at: Some(now),
+            claim: None,
+            progress: crate::recovery::TapProgress::default(),
+            last_error: None,
+            status: Some(status),
+            result: Some(result),
+            finished_at: None,
+            write_back: super::WriteBackStatus {
+                state: super::WriteBackState::None,
+                target: None,
+                attempts: 0,
+                last_error: None,
+            },
+            approval: Some(approval),
+        };
+        self.store
+            .create(&name(id), &encode(&record))
+            .await
+            .map_err(unavailable)?;
+        self.announce(context, &record).await;
+        Ok(record)
+    }
+
+    /// Schedule the expiry, email the approvers, call the webhooks.
+    async fn announce(&self, context: &TapContext<'_>, record: &RequestRecord) {
+        let Some(approval) = &record.approval else { return };
+        let delay = (approval.expires_at - submission::now()).max(time::Duration::seconds(1));
+        if let Err(e) = self
+            .queue
+            .send_after(record.id, delay.try_into().unwrap_or(std::time::Duration::from_secs(1)))
+            .await
+        {
+            // The approve and deny calls check the time themselves; only the write-back of an
+            // expiry nobody asks about waits.
+            tracing::error!(error = %e, request_id = %record.id, "the approval's expiry could not be scheduled");
+        }
+        let who = record
+            .caller
+            .name
+            .clone()
+            .or_else(|| record.caller.object_id.clone())
+            .unwrap_or_else(|| record.caller.via.clone());
+        let text = format!(
+            "A recovery waits for your approval.\n\nWhat: {} for {}\nWhy it needs a second person: {}\nAsked by: {} ({})\nTicket: {} {}\nExpires: {} UTC\n\nCheck with the requester, through a channel you trust, that this is real. Then approve or deny it, with a comment: POST /api/requests/{}/approve or /deny (or `mfa-recovery approve {}`). If you did not expect this, deny it and tell your security team.",
+            record.action.as_str(),
+            approval.target_upn,
+            approval.reasons.join(", "),
+            who,
+            record.caller.via,
+            record.source.system,
+            record.source.ticket,
+            super::rfc3339(approval.expires_at),
+            record.id,
+            record.id,
+        );
+        let told = context.tell_approvers(approval, &record.caller, &text).await;
+        let webhook = match &context.settings.approval.webhook {
+            Some(url) => {
+                self.writeback
+                    .event(
+                        url,
+                        "recovery.approval.requested",
+                        format!("msg_{}_approval", record.id.simple()),
+                        record.view(),
+                    )
+                    .await
+            }
+            None => false,
+        };
+        super::audit(
+            context,
+            record,
+            AuditAction::RequestApproval,
+            Outcome::Succeeded,
+            json!({"event": "requested", "approval": approval.view(), "approversEmailed": told, "webhook": webhook}),
+        )
+        .await;
+        if approval.privileged {
+            self.alert_privileged(context, record, "held_for_approval", None).await;
+        }
+    }
+
+    /// Tell `SECURITY_ALERT_WEBHOOK` of an attempt on a privileged account.
+    pub async fn alert_privileged(
+        &self,
+        context: &TapContext<'_>,
+        record: &RequestRecord,
+        outcome: &str,
+        by: Option<&CallerRecord>,
+    ) {
+        let Some(url) = &context.settings.approval.security_alert_webhook else {
+            return;
+        };
+        let mut data = json!({
+            "requestId": record.id,
+            "action": record.action.as_str(),
+            "user": record.user,
+            "outcome": outcome,
+            "requester": record.caller,
+            "ticket": {"system": record.source.system, "id": record.source.ticket},
+        });
+        if let Some(by) = by {
+            data["decidedBy"] = json!(by);
+        }
+        self.writeback
+            .event(
+                url,
+                "recovery.privileged.attempt",
+                format!("msg_{}_{outcome}", record.id.simple()),
+                data,
+            )
+            .await;
+    }
+
+    /// Tell `SECURITY_ALERT_WEBHOOK` of a synchronous call on a privileged account that was
+    /// refused (no request record exists for it).
+    pub async fn alert_call(&self, context: &TapContext<'_>, id: Uuid, mut data: Value) {
+        let Some(url) = &context.settings.approval.security_alert_webhook else {
+            return;
+        };
+        data["requestId"] = json!(id);
+        self.writeback
+            .event(url, "recovery.privileged.attempt", format!("msg_{}_refused", id.simple()), data)
+            .await;
+    }
+
+    /// A pending request whose wait is over: `refused` with `approval_expired`, audited,
+    /// written back.
+    pub(super) async fn expire(&self, context: &TapContext<'_>, mut record: RequestRecord, etag: String) -> WorkOutcome {
+        let now = submission::now();
+        let error = RecoveryError::refused(
+            Refusal::ApprovalExpired,
+            "nobody approved the recovery in time; nothing was changed. Ask again if it is still needed",
+        );
+        let (status, result) = self.answers.render(Answer::Error(&error));
+        record.state = State::Refused;
+        record.status = Some(status);
+        record.result = Some(result);
+        record.finished_at = Some(now);
+        record.updated_at = now;
+        if record.write_back.target.is_some() {
+            record.write_back.state = super::WriteBackState::Pending;
+        }
+        let etag = match self.store.replace(&name(record.id), &encode(&record), &etag).await {
+            Ok(etag) => etag,
+            Err(StorageError::Conflict(_)) => {
+                return WorkOutcome::Done(format!("request {} was decided meanwhile", record.id));
+            }
+            Err(e) => return WorkOutcome::Retry(format!("the expiry could not be saved: {e}")),
+        };
+        super::audit(
+            context,
+            &record,
+            AuditAction::RequestApproval,
+            Outcome::Refused("approval_expired".into()),
+            json!({"event": "expired"}),
+        )
+        .await;
+        if record.approval.as_ref().is_some_and(|a| a.privileged) {
+            self.alert_privileged(context, &record, "expired", None).await;
+        }
+        self.write_back(context, record, etag).await
+    }
+
+    /// `POST /api/requests/{id}/approve` or `/deny`: one decision, by an approver who may make it.
+    ///
+    /// # Errors
+    /// `request_not_found`, `not_pending_approval`, `approval_expired`, the approver checks, or a
+    /// fault (nothing decided).
+    pub async fn decide(
+        &self,
+        context: &TapContext<'_>,
+        id: Uuid,
+        approver: &CallerRecord,
+        approved: bool,
+        comment: String,
+    ) -> Result<RequestRecord, RecoveryError> {
+        for _ in 0..5 {
+            let stored = self
+                .store
+                .read(&name(id))
+                .await
+                .map_err(unavailable)?
+                .ok_or_else(|| RecoveryError::refused(Refusal::RequestNotFound, "no request with this id"))?;
+            let mut record = decode(&stored.data).map_err(unavailable)?;
+            let Some(approval) = record.approval.clone().filter(|_| record.state == State::PendingApproval) else {
+                return Err(RecoveryError::refused(
+                    Refusal::NotPendingApproval,
+                    format!("the request is {}, not waiting for an approval", record.state.as_str()),
+                ));
+            };
+            let now = submission::now();
+            if approval.expires_at <= now {
+                let _ = self.expire(context, record, stored.etag).await;
+                return Err(RecoveryError::refused(
+                    Refusal::ApprovalExpired,
+                    "the request waited too long and expired; nothing was changed",
+                ));
+            }
+            if let Err(e) = context.check_approver(approver, &record.caller, &approval).await {
+                self.audit_decision(context, &record, approver, approved, Some(&e)).await;
+                return Err(e);
+            }
+            let decision = Decision {
+                approved,
+                by: approver.clone(),
+                at: now,
+                comment: comment.clone(),
+            };
+            record.approval = Some(Approval {
+                decision: Some(decision.clone()),
+                ..approval.clone()
+            });
+            record.updated_at = now;
+            if approved {
+                record.state = State::Accepted;
+                record.status = None;
+                record.result = None;
+                record.queued_at = None;
+            } else {
+                let error = RecoveryError::refused(
+                    Refusal::ApprovalDenied,
+                    format!("an approver denied the recovery: {}", decision.comment),
+                );
+                let (status, result) = self.answers.render(Answer::Error(&error));
+                record.state = State::Refused;
+                record.status = Some(status);
+                record.result = Some(result);
+                record.finished_at = Some(now);
+                if record.write_back.target.is_some() {
+                    record.write_back.state = super::WriteBackState::Pending;
+                }
+            }
+            match self.store.replace(&name(id), &encode(&record), &stored.etag).await {
+                Ok(_) => {}
+                Err(StorageError::Conflict(_)) => continue,
+                Err(e) => return Err(unavailable(e)),
+            }
+            self.audit_decision(context, &record, approver, approved, None).await;
+            if approval.privileged {
+                let outcome = if approved { "approved" } else { "denied" };
+                self.alert_privileged(context, &record, outcome, Some(approver)).await;
+            }
+            // Approved: run it. Denied: the worker writes the result back. If the message cannot
+            // be sent, the expiry message already on the queue runs it (or writes it back).
+            if let Err(e) = self.queue.send(id).await {
+                tracing::error!(error = %e, request_id = %id, "a decided request could not be queued; its expiry message will pick it up");
+            }
+            return Ok(record);
+        }
+        Err(RecoveryError::failed(
+            Fault::ClaimLost,
+            "the request changed while it was being decided; read it and try again",
+        ))
+    }
+
+    async fn audit_decision(
+        &self,
+        context: &TapContext<'_>,
+        record: &RequestRecord,
+        approver: &CallerRecord,
+        approved: bool,
+        refused: Option<&RecoveryError>,
+    ) {
+        let outcome = match refused {
+            None => Outcome::Succeeded,
+            Some(e) => e.outcome(),
+        };
+        let event = crate::audit::AuditEvent {
+            caller: approver.clone(),
+            action: AuditAction::RequestApproval,
+            target: Some(crate::audit::Target {
+                object_id: record.approval.as_ref().map(|a| a.target_id.to_string()),
+                upn: Some(record.user.clone()),
+            }),
+            ticket: Some(record.ticket()),
+            request_id: Some(record.id),
+            phase: crate::audit::Phase::Outcome,
+            outcome: Some(outcome),
+            details: json!({
+                "event": if approved { "approve" } else { "deny" },
+                "requester": record.caller,
+                "approval": record.approval.as_ref().map(Approval::view),
+                "error": refused.map(|e| e.message.clone()),
+            }),
+        };
+        if let Err(e) = context.audit.record(event).await {
+            tracing::error!(error = %e, "an approval decision could not be recorded");
+        }
+    }
+}

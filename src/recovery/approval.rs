@@ -1,0 +1,373 @@
+//! A second approver for what should not be one person's call (`APPROVAL_REQUIRED_FOR`): a
+//! privileged target, a reset of every method, a pass sent to a manager, or everything.
+//!
+//! A recovery that needs one is not refused: its first steps run (the requester's verification,
+//! the caller's slot, the target's checks), then it is held (`Journal::hold`) as
+//! `pending_approval`. An approver (app role `Recovery.Approve`) who is neither the requester nor
+//! the target, and for a privileged target holds an *active* Privileged Authentication
+//! Administrator or Global Administrator role (read from Graph when they approve; a read that
+//! fails refuses), approves or denies it. The approved request runs again from the start with
+//! the same request id, so its verification and its caller slot are the same ones.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::tap::{Asked, TapContext};
+use super::{Journal, RecoveryError};
+use crate::audit::CallerRecord;
+use crate::graph::models::User;
+use crate::vocab::{Fault, Refusal};
+
+pub use crate::config::{ApprovalSettings, ApprovalTrigger as Trigger};
+
+/// Built-in role template ids (the same in every tenant).
+/// https://learn.microsoft.com/entra/identity/role-based-access-control/permissions-reference
+pub const GLOBAL_ADMINISTRATOR: &str = "62e90394-69f5-4237-9190-012177145e10";
+pub const PRIVILEGED_AUTHENTICATION_ADMINISTRATOR: &str = "7be44c8a-adaf-4e2a-84d6-ab2649e08a13";
+
+/// Why a request waits, whom it is about, until when, and what was decided.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Approval {
+    /// `privileged`, `reset_all`, `manager_channel` or `all`.
+    pub reasons: Vec<String>,
+    pub privileged: bool,
+    pub target_id: Uuid,
+    pub target_upn: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub requested_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
+    /// The requester's verification, as the audit record keeps it (no code).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verification: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decision: Option<Decision>,
+}
+
+/// An approver's answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Decision {
+    pub approved: bool,
+    pub by: CallerRecord,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    pub comment: String,
+}
+
+impl Approval {
+    /// Approved, for this target and at least these reasons.
+    pub fn approves(&self, target: Uuid, reasons: &[Trigger]) -> bool {
+        self.decision.as_ref().is_some_and(|d| d.approved)
+            && self.target_id == target
+            && reasons.iter().all(|r| self.reasons.iter().any(|n| n == r.as_str()))
+    }
+
+    /// What the request's status shows and the audit record keeps.
+    pub fn view(&self) -> Value {
+        let mut v = json!({
+            "reasons": self.reasons,
+            "requestedAt": crate::audit::rfc3339_millis(self.requested_at),
+            "expiresAt": crate::audit::rfc3339_millis(self.expires_at),
+        });
+        if let Some(d) = &self.decision {
+            v["decision"] = json!({
+                "approved": d.approved,
+                "by": d.by.name.clone().or_else(|| d.by.object_id.clone()),
+                "byObjectId": d.by.object_id,
+                "at": crate::audit::rfc3339_millis(d.at),
+                "comment": d.comment,
+            });
+        }
+        v
+    }
+}
+
+/// Which of the configured triggers this recovery meets (pure; unit-tested).
+pub fn reasons(
+    settings: &ApprovalSettings,
+    privileged: bool,
+    channel: Option<crate::vocab::Channel>,
+    reset_all: bool,
+) -> Vec<Trigger> {
+    let mut met = Vec::new();
+    if settings.required_for.contains(&Trigger::All) {
+        met.push(Trigger::All);
+    }
+    if privileged && settings.requires(Trigger::Privileged) {
+        met.push(Trigger::Privileged);
+    }
+    if reset_all && settings.required_for.contains(&Trigger::ResetAll) {
+        met.push(Trigger::ResetAll);
+    }
+    if channel == Some(crate::vocab::Channel::Manager) && settings.required_for.contains(&Trigger::ManagerChannel) {
+        met.push(Trigger::ManagerChannel);
+    }
+    met
+}
+
+/// A comment on a decision: required, one line of up to 500 characters.
+///
+/// # Errors
+/// `invalid_request`, naming what is expected.
+pub fn parse_comment(body: &[u8]) -> Result<String, RecoveryError> {
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Body {
+        comment: String,
+    }
+    let body: Body = super::parse_body(body, "{comment}")?;
+    if !super::text_ok(&body.comment, 500) {
+        return Err(RecoveryError::refused(
+            Refusal::InvalidRequest,
+            "comment is required (up to 500 characters, one line): say why",
+        ));
+    }
+    Ok(body.comment)
+}
+
+impl TapContext<'_> {
+    /// Let the recovery go on when it needs no approval or was approved for what it is; else
+    /// hold it for an approver and refuse with `approval_required`.
+    pub(crate) async fn approved_or_held(
+        &self,
+        asked: &Asked<'_>,
+        user: &User,
+        privileged: bool,
+        journal: &dyn Journal,
+        details: &mut Value,
+    ) -> Result<(), RecoveryError> {
+        let settings = &self.settings.approval;
+        let met = reasons(settings, privileged, asked.channel, asked.reset_all);
+        if met.is_empty() {
+            return Ok(());
+        }
+        if let Some(approval) = journal.approval()
+            && approval.approves(user.id, &met)
+        {
+            details["approval"] = approval.view();
+            return Ok(());
+        }
+        let names: Vec<String> = met.iter().map(|t| t.as_str().to_owned()).collect();
+        let now = OffsetDateTime::now_utc();
+        journal
+            .hold(Approval {
+                reasons: names.clone(),
+                privileged,
+                target_id: user.id,
+                target_upn: user.user_principal_name.clone(),
+                requested_at: now,
+                expires_at: now + settings.timeout(),
+                verification: details.get("verification").cloned(),
+                decision: None,
+            })
+            .await;
+        details["approval"] = json!({"required": names});
+        Err(RecoveryError::refused(
+            Refusal::ApprovalRequired,
+            format!(
+                "this recovery ({}) waits for a second approver (app role Recovery.Approve); nothing was changed yet. It expires in {} minutes unless approved",
+                names.join(", "),
+                settings.timeout_minutes
+            ),
+        ))
+    }
+
+    /// Whether `approver` may decide on a request `requester` made: not the requester, not the
+    /// target, and for a privileged target an active Privileged Authentication Administrator or
+    /// Global Administrator (read now; a read that fails refuses).
+    ///
+    /// # Errors
+    /// `approver_is_requester`, `approver_is_target`, `approver_not_admin` (403), or a fault.
+    pub async fn check_approver(
+        &self,
+        approver: &CallerRecord,
+        requester: &CallerRecord,
+        approval: &Approval,
+    ) -> Result<(), RecoveryError> {
+        let Some(me) = approver.object_id.as_deref() else {
+            return Err(RecoveryError::refused(
+                Refusal::Forbidden,
+                "an approval needs an approver's own Entra token",
+            ));
+        };
+        let same = |a: Option<&str>, b: &str| a.is_some_and(|a| a.eq_ignore_ascii_case(b));
+        if same(requester.object_id.as_deref(), me) {
+            return Err(RecoveryError::refused(
+                Refusal::ApproverIsRequester,
+                "whoever asked for a recovery cannot approve it; another approver must",
+            ));
+        }
+        if same(Some(&approval.target_id.to_string()), me) {
+            return Err(RecoveryError::refused(
+                Refusal::ApproverIsTarget,
+                "nobody approves the recovery of their own account",
+            ));
+        }
+        if approval.privileged && !self.is_admin(me).await? {
+            return Err(RecoveryError::refused(
+                Refusal::ApproverNotAdmin,
+                "the account is privileged: its recovery needs an approver with an active Privileged Authentication Administrator or Global Administrator role (activate it in PIM first)",
+            ));
+        }
+        Ok(())
+    }
+
+    /// An active (not merely eligible) Privileged Authentication Administrator or Global
+    /// Administrator role at tenant scope, held directly or through a role-assignable group.
+    async fn is_admin(&self, user: &str) -> Result<bool, RecoveryError> {
+        let failed = |what: &'static str| {
+            move |e: crate::graph::GraphError| {
+                tracing::error!(error = %e, what, "a read the approver check needs failed; refusing");
+                RecoveryError::failed(
+                    if e.is_forbidden() {
+                        Fault::PermissionMissing
+                    } else {
+                        Fault::GraphUnavailable
+                    },
+                    format!(
+                        "Microsoft Graph could not be read ({what}), so the approver's roles cannot be checked and nothing was approved. Try again later."
+                    ),
+                )
+            }
+        };
+        let admin = |role: &str| role == GLOBAL_ADMINISTRATOR || role == PRIVILEGED_AUTHENTICATION_ADMINISTRATOR;
+        let id = Uuid::parse_str(user).map_err(|_| RecoveryError::refused(Refusal::Forbidden, "the approver is not a user"))?;
+        let memberships = self
+            .graph
+            .transitive_member_of(&id)
+            .await
+            .map_err(failed("the approver's memberships"))?;
+        if memberships
+            .iter()
+            .any(|m| m.is_role() && m.role_template_id.as_deref().is_some_and(admin))
+        {
+            return Ok(true);
+        }
+        let mut principals = vec![user.to_owned()];
+        let groups: Vec<&str> = memberships.iter().filter(|m| m.is_group()).map(|m| m.id.as_str()).collect();
+        if !groups.is_empty() {
+            let assignable = self
+                .graph
+                .role_assignable_group_ids()
+                .await
+                .map_err(failed("the groups that can hold roles"))?;
+            principals.extend(
+                groups
+                    .into_iter()
+                    .filter(|g| assignable.iter().any(|a| a.eq_ignore_ascii_case(g)))
+                    .map(str::to_owned),
+            );
+        }
+        for principal in principals {
+            let active = self
+                .graph
+                .role_assignment_instances(&principal)
+                .await
+                .map_err(failed("the approver's active role assignments"))?;
+            if active
+                .iter()
+                .any(|r| admin(&r.role_definition_id) && r.directory_scope_id.as_deref().unwrap_or("/") == "/")
+            {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// Email the members of `APPROVAL_NOTIFY_GROUP` (not the requester, not the target) that a
+    /// request waits; the masked addresses told.
+    pub async fn tell_approvers(&self, approval: &Approval, requester: &CallerRecord, text: &str) -> Vec<String> {
+        let Some(group) = self.settings.approval.notify_group else {
+            return Vec::new();
+        };
+        let members = match self.graph.group_user_mails(&group).await {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::error!(error = %e, "the approvers' group could not be read; nobody was emailed");
+                return Vec::new();
+            }
+        };
+        let text = secrecy::SecretString::from(text.to_owned());
+        let mut told = Vec::new();
+        for (id, mail) in members {
+            let is = |other: Option<&str>| other.is_some_and(|o| o.eq_ignore_ascii_case(&id));
+            if is(requester.object_id.as_deref()) || id.eq_ignore_ascii_case(&approval.target_id.to_string()) {
+                continue;
+            }
+            match self
+                .deliverer
+                .send_notice(&mail, "A recovery waits for your approval", &text)
+                .await
+            {
+                Ok(_) => told.push(crate::vocab::mask_email(&mail)),
+                Err(e) => tracing::warn!(error = %e, "an approver could not be emailed"),
+            }
+        }
+        told
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::vocab::Channel;
+
+    fn settings(list: &[Trigger]) -> ApprovalSettings {
+        ApprovalSettings {
+            required_for: list.to_vec(),
+            timeout_minutes: 60,
+            ..ApprovalSettings::default()
+        }
+    }
+
+    #[test]
+    fn only_configured_triggers_are_met() {
+        let none = settings(&[]);
+        assert!(reasons(&none, true, Some(Channel::Manager), true).is_empty());
+        let privileged = settings(&[Trigger::Privileged]);
+        assert_eq!(reasons(&privileged, true, Some(Channel::Sms), false), vec![Trigger::Privileged]);
+        assert!(reasons(&privileged, false, Some(Channel::Manager), true).is_empty());
+        let more = settings(&[Trigger::ResetAll, Trigger::ManagerChannel]);
+        assert_eq!(
+            reasons(&more, false, Some(Channel::Manager), true),
+            vec![Trigger::ResetAll, Trigger::ManagerChannel]
+        );
+        let all = settings(&[Trigger::All]);
+        assert_eq!(reasons(&all, true, None, false), vec![Trigger::All, Trigger::Privileged]);
+    }
+
+    #[test]
+    fn an_approval_covers_only_its_target_and_reasons() {
+        let target = Uuid::new_v4();
+        let now = OffsetDateTime::now_utc();
+        let mut a = Approval {
+            reasons: vec!["manager_channel".into()],
+            privileged: false,
+            target_id: target,
+            target_upn: "x@contoso.com".into(),
+            requested_at: now,
+            expires_at: now,
+            verification: None,
+            decision: None,
+        };
+        assert!(!a.approves(target, &[Trigger::ManagerChannel]), "undecided");
+        a.decision = Some(Decision {
+            approved: true,
+            by: CallerRecord::default(),
+            at: now,
+            comment: "ok".into(),
+        });
+        assert!(a.approves(target, &[Trigger::ManagerChannel]));
+        assert!(!a.approves(Uuid::new_v4(), &[Trigger::ManagerChannel]), "another user");
+        assert!(
+            !a.approves(target, &[Trigger::ManagerChannel, Trigger::Privileged]),
+            "the target became privileged since"
+        );
+        a.decision.as_mut().unwrap().approved = false;
+        assert!(!a.approves(target, &[Trigger::ManagerChannel]), "denied");
+    }
+}
