@@ -126,12 +126,17 @@ impl ItsmClient {
     }
 
     /// A Standard Webhooks delivery of `data` as `event`, signed with `CALLBACK_SIGNING_SECRET`.
-    async fn signed(&self, url: &str, id: &str, event: &str, data: &Value) -> Result<reqwest::RequestBuilder, (bool, String)> {
-        let name = self
-            .settings
-            .callback_secret
-            .as_deref()
-            .ok_or((false, "signed webhooks are not configured (CALLBACK_SIGNING_SECRET)".to_owned()))?;
+    async fn signed(
+        &self,
+        url: &str,
+        id: &str,
+        event: &str,
+        data: &Value,
+    ) -> Result<reqwest::RequestBuilder, (bool, String)> {
+        let name = self.settings.callback_secret.as_deref().ok_or((
+            false,
+            "signed webhooks are not configured (CALLBACK_SIGNING_SECRET)".to_owned(),
+        ))?;
         let secret = self.secret(name).await?;
         let body = json!({
             "type": event,

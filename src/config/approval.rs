@@ -56,10 +56,6 @@ pub struct ApprovalSettings {
 impl ApprovalSettings {
     /// How long a request waits for an approver.
     pub fn timeout(&self) -> time::Duration {
-        #[cfg(feature = "dev")]
-        if let Some(seconds) = super::approval_seconds() {
-            return time::Duration::seconds(i64::from(seconds));
-        }
         time::Duration::minutes(i64::from(self.timeout_minutes))
     }
 

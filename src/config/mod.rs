@@ -187,12 +187,6 @@ pub fn crash_at() -> Option<String> {
     std::env::var("MFA_RECOVERY_CRASH_AT").ok()
 }
 
-/// Test hook (`dev` builds): approvals expire after this many seconds instead of
-/// `APPROVAL_TIMEOUT_MINUTES` (`MFA_RECOVERY_APPROVAL_SECONDS`).
-pub fn approval_seconds() -> Option<u32> {
-    std::env::var("MFA_RECOVERY_APPROVAL_SECONDS").ok()?.parse().ok()
-}
-
 impl Settings {
     /// Read the settings from the process environment.
     ///

@@ -860,7 +860,12 @@ impl GraphClient {
         }
         let url = self.url(
             "v1.0",
-            &["groups", &group.to_string(), "transitiveMembers", "microsoft.graph.user"],
+            &[
+                "groups",
+                &group.to_string(),
+                "transitiveMembers",
+                "microsoft.graph.user",
+            ],
             &[("$select", "id,mail,accountEnabled"), ("$top", "999")],
         );
         let members: Vec<Member> = self.list_all(url).await?;

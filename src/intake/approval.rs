@@ -211,13 +211,23 @@ impl Intake {
         };
         data["requestId"] = json!(id);
         self.writeback
-            .event(url, "recovery.privileged.attempt", format!("msg_{}_refused", id.simple()), data)
+            .event(
+                url,
+                "recovery.privileged.attempt",
+                format!("msg_{}_refused", id.simple()),
+                data,
+            )
             .await;
     }
 
     /// A pending request whose wait is over: `refused` with `approval_expired`, audited,
     /// written back.
-    pub(super) async fn expire(&self, context: &TapContext<'_>, mut record: RequestRecord, etag: String) -> WorkOutcome {
+    pub(super) async fn expire(
+        &self,
+        context: &TapContext<'_>,
+        mut record: RequestRecord,
+        etag: String,
+    ) -> WorkOutcome {
         let now = submission::now();
         let error = RecoveryError::refused(
             Refusal::ApprovalExpired,
@@ -274,7 +284,11 @@ impl Intake {
                 .map_err(unavailable)?
                 .ok_or_else(|| RecoveryError::refused(Refusal::RequestNotFound, "no request with this id"))?;
             let mut record = decode(&stored.data).map_err(unavailable)?;
-            let Some(approval) = record.approval.clone().filter(|_| record.state == State::PendingApproval) else {
+            let Some(approval) = record
+                .approval
+                .clone()
+                .filter(|_| record.state == State::PendingApproval)
+            else {
                 return Err(RecoveryError::refused(
                     Refusal::NotPendingApproval,
                     format!("the request is {}, not waiting for an approval", record.state.as_str()),
@@ -289,7 +303,8 @@ impl Intake {
                 ));
             }
             if let Err(e) = context.check_approver(approver, &record.caller, &approval).await {
-                self.audit_decision(context, &record, approver, approved, Some(&e)).await;
+                self.audit_decision(context, &record, approver, approved, Some(&e))
+                    .await;
                 return Err(e);
             }
             let decision = Decision {

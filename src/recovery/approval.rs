@@ -235,7 +235,8 @@ impl TapContext<'_> {
             }
         };
         let admin = |role: &str| role == GLOBAL_ADMINISTRATOR || role == PRIVILEGED_AUTHENTICATION_ADMINISTRATOR;
-        let id = Uuid::parse_str(user).map_err(|_| RecoveryError::refused(Refusal::Forbidden, "the approver is not a user"))?;
+        let id = Uuid::parse_str(user)
+            .map_err(|_| RecoveryError::refused(Refusal::Forbidden, "the approver is not a user"))?;
         let memberships = self
             .graph
             .transitive_member_of(&id)
@@ -248,7 +249,11 @@ impl TapContext<'_> {
             return Ok(true);
         }
         let mut principals = vec![user.to_owned()];
-        let groups: Vec<&str> = memberships.iter().filter(|m| m.is_group()).map(|m| m.id.as_str()).collect();
+        let groups: Vec<&str> = memberships
+            .iter()
+            .filter(|m| m.is_group())
+            .map(|m| m.id.as_str())
+            .collect();
         if !groups.is_empty() {
             let assignable = self
                 .graph
@@ -329,7 +334,10 @@ mod tests {
         let none = settings(&[]);
         assert!(reasons(&none, true, Some(Channel::Manager), true).is_empty());
         let privileged = settings(&[Trigger::Privileged]);
-        assert_eq!(reasons(&privileged, true, Some(Channel::Sms), false), vec![Trigger::Privileged]);
+        assert_eq!(
+            reasons(&privileged, true, Some(Channel::Sms), false),
+            vec![Trigger::Privileged]
+        );
         assert!(reasons(&privileged, false, Some(Channel::Manager), true).is_empty());
         let more = settings(&[Trigger::ResetAll, Trigger::ManagerChannel]);
         assert_eq!(
@@ -337,7 +345,10 @@ mod tests {
             vec![Trigger::ResetAll, Trigger::ManagerChannel]
         );
         let all = settings(&[Trigger::All]);
-        assert_eq!(reasons(&all, true, None, false), vec![Trigger::All, Trigger::Privileged]);
+        assert_eq!(
+            reasons(&all, true, None, false),
+            vec![Trigger::All, Trigger::Privileged]
+        );
     }
 
     #[test]

@@ -394,7 +394,8 @@ impl TapContext<'_> {
                 .await?;
             details["verification"] = record.audit_view();
         }
-        self.approved_or_held(&asked, &user, privileged, journal, details).await?;
+        self.approved_or_held(&asked, &user, privileged, journal, details)
+            .await?;
         Ok((user, memberships))
     }
 

@@ -85,7 +85,8 @@ impl RequestQueue for StorageQueue {
     async fn send_after(&self, request_id: Uuid, delay: std::time::Duration) -> Result<(), StorageError> {
         // The service's bounds: 1 second to 7 days.
         let seconds = delay.as_secs().clamp(1, 7 * 86_400);
-        self.put(request_id, Some(i32::try_from(seconds).unwrap_or(i32::MAX))).await
+        self.put(request_id, Some(i32::try_from(seconds).unwrap_or(i32::MAX)))
+            .await
     }
 }
 

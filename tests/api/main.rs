@@ -1,6 +1,7 @@
 //! End-to-end tests of the function app: the host contract, invocations, the built binary and
 //! `mfa-recovery dev`.
 
+mod approval;
 mod architecture;
 mod audit;
 mod auth;

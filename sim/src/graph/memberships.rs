@@ -103,19 +103,21 @@ pub(crate) async fn group_transitive_members_cast(
 ) -> GraphResult {
     p.require(READ_MEMBERSHIP)?;
     let query: std::collections::HashMap<String, String> =
-        url::form_urlencoded::parse(uri.query().unwrap_or("").as_bytes()).into_owned().collect();
+        url::form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
+            .into_owned()
+            .collect();
     let select = super::users::parse_select(query.get("$select"))?;
     let items = match cast.as_str() {
         // Users as `GET /users` gives them: the default properties, or those `$select` names.
         "microsoft.graph.user" => match &select {
             None => group_members(&state, &group)?,
             Some(_) => {
-                let tenant = state.tenant();
                 let ids: Vec<String> = group_members(&state, &group)?
                     .iter()
                     .filter_map(|m| m["id"].as_str().map(str::to_owned))
                     .collect();
-                tenant
+                state
+                    .tenant()
                     .users
                     .iter()
                     .filter(|u| ids.contains(&u.id))

@@ -178,14 +178,24 @@ async fn held_or_refused(
     };
     if e.code == crate::vocab::ErrorCode::Refused(Refusal::TargetProtected) {
         let data = json!({"action": action.as_str(), "user": user, "ticket": body_ticket(body), "outcome": "refused", "requester": caller});
-        intake.alert_call(&context, crate::recovery::Journal::request_id(journal), data).await;
+        intake
+            .alert_call(&context, crate::recovery::Journal::request_id(journal), data)
+            .await;
         return Err(ApiError::Recovery(e));
     }
     let Some(approval) = journal.held() else {
         return Err(ApiError::Recovery(e));
     };
     let record = intake
-        .hold_call(&context, crate::recovery::Journal::request_id(journal), action, body, caller, approval, &e)
+        .hold_call(
+            &context,
+            crate::recovery::Journal::request_id(journal),
+            action,
+            body,
+            caller,
+            approval,
+            &e,
+        )
         .await
         .map_err(ApiError::Recovery)?;
     tracing::info!(request_id = %record.id, "recovery held for a second approver");

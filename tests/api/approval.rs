@@ -1,0 +1,371 @@
+//! A second approver for privileged recoveries (`APPROVAL_REQUIRED_FOR`), end to end on the
+//! simulated tenant: the request is held, the approvers are told, every approver who must not
+//! decide is refused, one approval runs it and issues exactly one pass; a denial and an expiry
+//! issue nothing.
+
+use mfa_recovery_sim::seed::{GroupSeed, RoleAssignmentSeed};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+
+/// The agent who asks (not in the tenant: a helpdesk account elsewhere).
+const AGENT: &str = "a0000000-0000-4000-8000-00000000a9e1";
+/// Allan is only *eligible* for Global Administrator: privileged, and not an approver.
+const ALLAN: &str = "b0000015-0000-4000-8000-000000000015";
+const ALLAN_UPN: &str = "allan.deyoung@contoso.test";
+/// Isaiah holds Global Administrator, active.
+const ISAIAH: &str = "b0000003-0000-4000-8000-000000000003";
+/// Megan holds no role.
+const MEGAN: &str = "b0000007-0000-4000-8000-000000000007";
+const APPROVERS: &str = "a1b2c3d4-0099-4000-8000-000000000099";
+const PAA: &str = "7be44c8a-adaf-4e2a-84d6-ab2649e08a13";
+
+async fn approval_app() -> TestApp {
+    let app = spawn_app_with(&[
+        ("APPROVAL_NOTIFY_GROUP", APPROVERS),
+        ("APPROVAL_WEBHOOK", "{sim}/callbacks/approvals?sig=secret-in-query"),
+        ("SECURITY_ALERT_WEBHOOK", "{sim}/callbacks/soc"),
+        ("CALLBACK_SIGNING_SECRET", "callback-signing"),
+    ])
+    .await;
+    app.sim.tenant().groups.push(GroupSeed {
+        id: APPROVERS.into(),
+        display_name: "Recovery Approvers".into(),
+        is_assignable_to_role: false,
+        members: vec![ISAIAH.into(), MEGAN.into(), ALLAN.into()],
+        owners: vec![],
+    });
+    app
+}
+
+fn now() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap()
+}
+
+fn tap_body() -> Value {
+    json!({
+        "delivery": {"channel": "email"},
+        "ticket": {"system": "servicenow", "id": "INC0030001"},
+        "reason": "lost phone",
+        "verification": {"method": "video call with badge", "verifiedBy": "agent@contoso.test", "verifiedAt": now()},
+    })
+}
+
+impl TestApp {
+    fn person(&self, object_id: &str, roles: &[&str]) -> String {
+        self.sim.issue_token(&mfa_recovery_sim::TokenRequest {
+            roles: roles.iter().map(|r| (*r).to_owned()).collect(),
+            object_id: Some(object_id.to_owned()),
+            name: Some(format!("person {object_id}")),
+            ..Default::default()
+        })
+    }
+
+    async fn call(&self, token: &str, path: &str, body: &Value) -> (StatusCode, Value) {
+        let r = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn decide(&self, who: &str, id: &str, decision: &str, comment: &str) -> (StatusCode, Value) {
+        let token = self.person(who, &["Recovery.Approve", "Recovery.Tap", "Recovery.Request"]);
+        self.call(
+            &token,
+            &format!("/api/requests/{id}/{decision}"),
+            &json!({"comment": comment}),
+        )
+        .await
+    }
+
+    /// Ask for a pass for Allan as the agent: held, `202` with the request.
+    async fn held_pass(&self) -> String {
+        let token = self.person(AGENT, &["Recovery.Tap", "Recovery.Approve"]);
+        let (status, body) = self
+            .call(&token, &format!("/api/users/{ALLAN_UPN}/tap"), &tap_body())
+            .await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+        assert_eq!(body["status"], "pending_approval", "{body}");
+        assert_eq!(body["approval"]["reasons"], json!(["privileged"]), "{body}");
+        body["requestId"].as_str().unwrap().to_owned()
+    }
+
+    fn graph_writes(&self) -> Vec<String> {
+        self.sim
+            .requests()
+            .into_iter()
+            .filter(|r| r.path.starts_with("/v1.0/") || r.path.starts_with("/beta/"))
+            .filter(|r| r.method != "GET")
+            .map(|r| format!("{} {}", r.method, r.path))
+            .collect()
+    }
+
+    async fn audit_of(&self, action: &str) -> Vec<Value> {
+        let v: Value = self
+            .client
+            .get(format!("{}/api/audit?action={action}&pageSize=1000", self.base))
+            .bearer_auth(self.token(&["Audit.Read"]))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        v["value"].as_array().unwrap().clone()
+    }
+}
+
+#[tokio::test]
+async fn a_privileged_pass_waits_for_an_active_admin_and_then_is_issued_exactly_once() {
+    let app = approval_app().await;
+    let id = app.held_pass().await;
+    // Nothing was changed, and no pass exists.
+    assert!(
+        app.graph_writes().iter().all(|w| w.contains("sendMail")),
+        "{:?}",
+        app.graph_writes()
+    );
+    assert!(app.passes().await.is_empty());
+    // The approvers were emailed, not the target, and the webhooks were called (signed).
+    let emails: Vec<_> = app
+        .sim
+        .outbox()
+        .into_iter()
+        .filter(|m| m.body.contains("waits for your approval"))
+        .collect();
+    let to: Vec<String> = emails.iter().flat_map(|m| m.to.clone()).collect();
+    assert!(to.contains(&"isaiah.langer@contoso.test".to_owned()), "{to:?}");
+    assert!(to.contains(&"megan.bowen@contoso.test".to_owned()), "{to:?}");
+    assert!(
+        !to.iter().any(|t| t.starts_with("allan")),
+        "the target is not asked: {to:?}"
+    );
+    assert!(emails[0].body.contains(&id) && emails[0].body.contains(ALLAN_UPN));
+    let hooks = app.sim.itsm();
+    let asked = hooks
+        .iter()
+        .find(|h| h.path.starts_with("/callbacks/approvals"))
+        .expect("the approval webhook was called");
+    assert_eq!(asked.body["payload"]["type"], "recovery.approval.requested");
+    assert_eq!(asked.body["payload"]["data"]["requestId"], json!(id));
+    let soc = |outcome: &str| {
+        app.sim
+            .itsm()
+            .iter()
+            .any(|h| h.path == "/callbacks/soc" && h.body["payload"]["data"]["outcome"] == outcome)
+    };
+    assert!(soc("held_for_approval"));
+
+    // Whoever must not decide is refused, and nothing changes.
+    let (status, body) = app.decide(AGENT, &id, "approve", "I asked for it").await;
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (StatusCode::FORBIDDEN, &json!("approver_is_requester"))
+    );
+    let (status, body) = app.decide(ALLAN, &id, "approve", "it is me").await;
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (StatusCode::FORBIDDEN, &json!("approver_is_target"))
+    );
+    let (status, body) = app.decide(MEGAN, &id, "approve", "looks fine").await;
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (StatusCode::FORBIDDEN, &json!("approver_not_admin"))
+    );
+    // Eligible for Privileged Authentication Administrator is not enough: it must be active.
+    app.sim.tenant().role_assignments.push(RoleAssignmentSeed {
+        principal_id: MEGAN.into(),
+        role_definition_id: PAA.into(),
+        directory_scope_id: "/".into(),
+        app_scope_id: None,
+        assignment: "eligible".into(),
+    });
+    let (status, body) = app.decide(MEGAN, &id, "approve", "looks fine").await;
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (StatusCode::FORBIDDEN, &json!("approver_not_admin"))
+    );
+    // A decision needs a comment, and the right role.
+    let (status, body) = app.decide(ISAIAH, &id, "approve", "").await;
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (StatusCode::BAD_REQUEST, &json!("invalid_request"))
+    );
+    let (status, _) = app
+        .call(
+            &app.person(ISAIAH, &["Recovery.Tap"]),
+            &format!("/api/requests/{id}/approve"),
+            &json!({"comment": "ok"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(app.passes().await.is_empty());
+    assert_eq!(app.request_state(&id).await["status"], "pending_approval");
+
+    // An active Global Administrator approves: the request runs and one pass goes out.
+    let (status, body) = app
+        .decide(ISAIAH, &id, "approve", "called Allan back on his desk phone")
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["approval"]["decision"]["approved"], true);
+    let done = app.wait_final(&id).await;
+    assert_eq!(done["status"], "succeeded", "{done}");
+    assert_eq!(done["result"]["delivery"]["to"], "a***g@personal.example", "{done}");
+    assert_eq!(app.passes().await.len(), 1);
+    // A second approval changes nothing.
+    let (status, body) = app.decide(ISAIAH, &id, "approve", "again").await;
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (StatusCode::CONFLICT, &json!("not_pending_approval"))
+    );
+    assert_eq!(app.passes().await.len(), 1);
+    assert!(soc("approved"));
+
+    // The trail: held, each refused approver, the approval, and the pass with who approved it.
+    let approvals = app.audit_of("request.approval").await;
+    let refused = approvals.iter().filter(|r| r["outcome"]["status"] == "refused").count();
+    assert!(refused >= 4, "{approvals:?}");
+    assert!(approvals.iter().any(|r| r["details"]["event"] == "requested"));
+    assert!(approvals.iter().any(|r| r["details"]["event"] == "approve"
+        && r["outcome"]["status"] == "succeeded"
+        && r["caller"]["objectId"] == ISAIAH));
+    let issued = app.audit_of("tap.issue").await;
+    let outcome = issued
+        .iter()
+        .find(|r| r["phase"] == "outcome" && r["outcome"]["status"] == "succeeded")
+        .expect("the pass's outcome");
+    assert_eq!(outcome["details"]["approval"]["decision"]["byObjectId"], ISAIAH);
+    assert_eq!(outcome["requestId"], json!(id));
+}
+
+#[tokio::test]
+async fn a_denied_request_and_an_expired_one_issue_nothing() {
+    let app = approval_app().await;
+    let id = app.held_pass().await;
+    let (status, body) = app
+        .decide(ISAIAH, &id, "deny", "Allan is on leave; this call is suspicious")
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let done = app.wait_final(&id).await;
+    assert_eq!(done["status"], "refused");
+    assert_eq!(done["result"]["error"]["code"], "approval_denied");
+    assert!(
+        done["result"]["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("on leave")
+    );
+    let (status, body) = app.decide(ISAIAH, &id, "approve", "changed my mind").await;
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (StatusCode::CONFLICT, &json!("not_pending_approval"))
+    );
+
+    // Another request waits past its time: an approval is refused with 410, and the request ends.
+    let second = app.held_pass_again().await;
+    app.age_approval(&second);
+    let (status, body) = app.decide(ISAIAH, &second, "approve", "late").await;
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (StatusCode::GONE, &json!("approval_expired"))
+    );
+    let done = app.wait_final(&second).await;
+    assert_eq!(done["result"]["error"]["code"], "approval_expired", "{done}");
+
+    // A third expires unasked: its queue message comes back and closes it.
+    let third = app.held_pass_again().await;
+    app.age_approval(&third);
+    let r = app
+        .invoke(
+            "recovery-worker",
+            &host_queue_envelope("message", &format!("{{\"requestId\":\"{third}\"}}")),
+            "inv-expiry-1",
+        )
+        .await;
+    assert!(r.status().is_success());
+    let done = app.wait_final(&third).await;
+    assert_eq!(done["result"]["error"]["code"], "approval_expired", "{done}");
+
+    assert!(app.passes().await.is_empty(), "no pass for a denied or expired request");
+    assert!(
+        app.graph_writes().iter().all(|w| w.contains("sendMail")),
+        "{:?}",
+        app.graph_writes()
+    );
+}
+
+impl TestApp {
+    /// Another held pass for Allan (a new ticket each time, so each is a new request).
+    async fn held_pass_again(&self) -> String {
+        self.held_pass().await
+    }
+
+    /// Move a held request's expiry into the past, as time would.
+    fn age_approval(&self, id: &str) {
+        let path = std::path::Path::new(&self.settings_value("REQUESTS_DIR")).join(format!("{id}.json"));
+        let mut record: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        record["approval"]["expiresAt"] = json!("2020-01-01T00:00:00Z");
+        std::fs::write(&path, serde_json::to_vec(&record).unwrap()).unwrap();
+    }
+}
+
+#[tokio::test]
+async fn without_approvers_a_privileged_target_is_refused_as_before_and_the_soc_is_told() {
+    let app = spawn_app_with(&[
+        ("SECURITY_ALERT_WEBHOOK", "{sim}/callbacks/soc"),
+        ("CALLBACK_SIGNING_SECRET", "callback-signing"),
+    ])
+    .await;
+    let token = app.person(AGENT, &["Recovery.Tap"]);
+    let (status, body) = app
+        .call(&token, &format!("/api/users/{ALLAN_UPN}/tap"), &tap_body())
+        .await;
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (StatusCode::FORBIDDEN, &json!("target_protected"))
+    );
+    let alert = app
+        .sim
+        .itsm()
+        .into_iter()
+        .find(|h| h.path == "/callbacks/soc")
+        .expect("the SOC was told");
+    assert_eq!(alert.body["payload"]["type"], "recovery.privileged.attempt");
+    assert_eq!(alert.body["payload"]["data"]["outcome"], "refused");
+    assert_eq!(alert.body["payload"]["data"]["user"], ALLAN_UPN);
+}
+
+#[tokio::test]
+async fn a_queued_request_for_a_privileged_user_waits_too_and_runs_once_approved() {
+    let app = approval_app().await;
+    let mut body = crate::intake::tap_request(ALLAN_UPN, "INC0030009");
+    body["delivery"] = json!({"channel": "email"});
+    let (status, accepted) = app.submit(&body).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
+    let id = accepted["requestId"].as_str().unwrap().to_owned();
+    let mut state = Value::Null;
+    for _ in 0..100 {
+        state = app.request_state(&id).await;
+        if state["status"] == "pending_approval" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(state["status"], "pending_approval", "{state}");
+    assert_eq!(state["approveUrl"], format!("/api/requests/{id}/approve"));
+    assert!(app.passes().await.is_empty());
+    let (status, body) = app.decide(ISAIAH, &id, "approve", "verified in person").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let done = app.wait_final(&id).await;
+    assert_eq!(done["status"], "succeeded", "{done}");
+    assert_eq!(app.passes().await.len(), 1);
+}
