@@ -29,6 +29,11 @@ pub enum Command {
     /// Verify the caller: send a code to the user's address of record, type the code they read
     /// out, and get the verification id for `tap` or `reset --verification-id` (docs/verification.md).
     Verify(VerifyArgs),
+    /// Approve a recovery that waits for a second person (docs/approval.md), through the API with
+    /// your own token: your identity and roles are what is checked.
+    Approve(DecisionArgs),
+    /// Deny a recovery that waits for a second person, with a comment.
+    Deny(DecisionArgs),
     /// Run the compliance sweep now (or resume an unfinished one) and write its reports.
     Sweep(SweepArgs),
     /// Work with the audit trail.
@@ -42,6 +47,22 @@ pub enum Command {
     /// Run the simulated tenant alone.
     #[cfg(feature = "dev")]
     Sim(crate::dev::SimArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct DecisionArgs {
+    /// The request id (from the approver's email, the webhook or the status URL).
+    pub request: String,
+    /// Why (kept in the audit trail and the request).
+    #[arg(long)]
+    pub comment: String,
+    /// The function app's base URL, such as `https://func-mfa-recovery-abc.azurewebsites.net`.
+    #[arg(long, env = "MFA_RECOVERY_API")]
+    pub api: url::Url,
+    /// A bearer token for the API holding `Recovery.Approve` (for example
+    /// `az account get-access-token --resource <AUTH_AUDIENCE> --query accessToken -o tsv`).
+    #[arg(long, env = "MFA_RECOVERY_TOKEN", hide_env_values = true)]
+    pub token: String,
 }
 
 #[derive(Debug, clap::Args)]
@@ -165,6 +186,8 @@ pub async fn run(cli: Cli) -> ExitCode {
             Ok(settings) => verify(settings, args).await,
             Err(e) => config_error(&e),
         },
+        Command::Approve(args) => decide(args, "approve").await,
+        Command::Deny(args) => decide(args, "deny").await,
         Command::Sweep(args) => match Settings::from_env() {
             Ok(settings) => sweep(settings, args).await,
             Err(e) => config_error(&e),
@@ -343,6 +366,38 @@ async fn verify(settings: Settings, args: VerifyArgs) -> ExitCode {
     match run.await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail("verify", &e),
+    }
+}
+
+/// `mfa-recovery approve` and `deny`: `POST /api/requests/{id}/{decision}` with the approver's
+/// token; prints the request's status.
+async fn decide(args: DecisionArgs, decision: &str) -> ExitCode {
+    let run = async {
+        let mut url = args.api.clone();
+        url.path_segments_mut()
+            .map_err(|_| anyhow::anyhow!("--api must be an http(s) URL"))?
+            .pop_if_empty()
+            .extend(["api", "requests", &args.request, decision]);
+        let response = reqwest::Client::new()
+            .post(url)
+            .bearer_auth(&args.token)
+            .json(&serde_json::json!({"comment": args.comment}))
+            .send()
+            .await
+            .map_err(|e| anyhow::anyhow!("the API could not be reached: {}", e.without_url()))?;
+        let status = response.status();
+        let body: serde_json::Value = response.json().await.unwrap_or(serde_json::Value::Null);
+        if !status.is_success() {
+            let code = body["error"]["code"].as_str().unwrap_or("error");
+            let message = body["error"]["message"].as_str().unwrap_or("no detail");
+            anyhow::bail!("{status} {code}: {message}");
+        }
+        println!("{}", serde_json::to_string_pretty(&body)?);
+        Ok(())
+    };
+    match run.await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(decision, &e),
     }
 }
 

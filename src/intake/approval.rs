@@ -30,16 +30,11 @@ fn unavailable(e: impl std::fmt::Display) -> RecoveryError {
 impl Intake {
     /// A queued request's attempt ended in a hold: save it as `pending_approval`, schedule its
     /// expiry, and tell the approvers.
-    pub(super) async fn held(
-        &self,
-        context: &TapContext<'_>,
-        mut record: RequestRecord,
-        etag: String,
-        ran: super::Ran,
-    ) -> WorkOutcome {
+    pub(super) async fn held(&self, context: &TapContext<'_>, mut record: RequestRecord, etag: String) -> WorkOutcome {
         record.state = State::PendingApproval;
-        record.status = Some(ran.status);
-        record.result = Some(ran.result);
+        // Nothing was decided yet: no result, only the approval it waits for.
+        record.status = None;
+        record.result = None;
         record.last_error = None;
         record.updated_at = submission::now();
         record.claim = None;
@@ -63,11 +58,9 @@ impl Intake {
         body: &[u8],
         caller: CallerRecord,
         approval: Approval,
-        error: &RecoveryError,
     ) -> Result<RequestRecord, RecoveryError> {
         let body: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
         let now = submission::now();
-        let (status, result) = self.answers.render(Answer::Error(error));
         let ticket = &body["ticket"];
         let record = RequestRecord {
             id,
@@ -93,8 +86,8 @@ impl Intake {
             claim: None,
             progress: crate::recovery::TapProgress::default(),
             last_error: None,
-            status: Some(status),
-            result: Some(result),
+            status: None,
+            result: None,
             finished_at: None,
             write_back: super::WriteBackStatus {
                 state: super::WriteBackState::None,

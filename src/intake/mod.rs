@@ -444,7 +444,7 @@ impl Intake {
         record.updated_at = now;
         record.claim = None;
         if ran.held && record.approval.is_some() {
-            return self.held(context, record, etag, ran).await;
+            return self.held(context, record, etag).await;
         }
         if ran.target_protected {
             self.alert_privileged(context, &record, "refused", None).await;

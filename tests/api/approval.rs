@@ -247,14 +247,27 @@ async fn a_privileged_pass_waits_for_an_active_admin_and_then_is_issued_exactly_
     assert_eq!(outcome["requestId"], json!(id));
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_denied_request_and_an_expired_one_issue_nothing() {
     let app = approval_app().await;
     let id = app.held_pass().await;
-    let (status, body) = app
-        .decide(ISAIAH, &id, "deny", "Allan is on leave; this call is suspicious")
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    // Denied from the command line, with the approver's own token.
+    let token = app.person(ISAIAH, &["Recovery.Approve"]);
+    let cli = |decision: &str, comment: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_mfa-recovery"))
+            .args([decision, &id, "--comment", comment, "--api", &app.base])
+            .env("MFA_RECOVERY_TOKEN", &token)
+            .output()
+            .unwrap()
+    };
+    let out = tokio::task::block_in_place(|| cli("deny", "Allan is on leave; this call is suspicious"));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("\"refused\""), "{stdout}");
     let done = app.wait_final(&id).await;
     assert_eq!(done["status"], "refused");
     assert_eq!(done["result"]["error"]["code"], "approval_denied");
@@ -269,6 +282,9 @@ async fn a_denied_request_and_an_expired_one_issue_nothing() {
         (status, &body["error"]["code"]),
         (StatusCode::CONFLICT, &json!("not_pending_approval"))
     );
+    let out = tokio::task::block_in_place(|| cli("approve", "changed my mind"));
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not_pending_approval"));
 
     // Another request waits past its time: an approval is refused with 410, and the request ends.
     let second = app.held_pass_again().await;

@@ -92,7 +92,13 @@ pub async fn spawn_app_with(extra: &[(&str, &str)]) -> TestApp {
     }
 }
 
-pub const ALL_ROLES: [&str; 4] = ["Recovery.Tap", "Recovery.Reset", "Recovery.Request", "Audit.Read"];
+pub const ALL_ROLES: [&str; 5] = [
+    "Recovery.Tap",
+    "Recovery.Reset",
+    "Recovery.Request",
+    "Audit.Read",
+    "Recovery.Approve",
+];
 
 impl TestApp {
     /// A handle on an app started elsewhere (another process, or a custom set-up).

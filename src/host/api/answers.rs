@@ -161,7 +161,10 @@ mod tests {
     fn every_code_has_a_status_a_client_can_branch_on() {
         for code in ErrorCode::all() {
             let status = status_of(code);
-            if code.is_refusal() {
+            if code == ErrorCode::Refused(Refusal::ApprovalRequired) {
+                // Not a refusal the caller sees: the request is kept, waiting (202).
+                assert_eq!(status, StatusCode::ACCEPTED);
+            } else if code.is_refusal() {
                 assert!(status.is_client_error(), "{code} answers {status}");
             } else {
                 assert!(

@@ -194,7 +194,6 @@ async fn held_or_refused(
             body,
             caller,
             approval,
-            &e,
         )
         .await
         .map_err(ApiError::Recovery)?;
