@@ -230,6 +230,41 @@ async fn a_privileged_pass_waits_for_an_active_admin_and_then_is_issued_exactly_
     assert_eq!(app.passes().await.len(), 1);
     assert!(soc("approved"));
 
+    // The pass went to Allan's address only: not to an approver's email, a webhook, the
+    // request record or its status, the audit trail.
+    let pass = app.passes().await.remove(0);
+    let carried: Vec<_> = app
+        .sim
+        .outbox()
+        .into_iter()
+        .filter(|m| m.body.contains(&pass))
+        .collect();
+    assert_eq!(carried.len(), 1);
+    assert_eq!(carried[0].to, vec!["allan.deyoung@personal.example"]);
+    let mut haystack = serde_json::to_string(&app.sim.itsm()).unwrap();
+    haystack.push_str(&app.request_state(&id).await.to_string());
+    haystack.push_str(
+        &app.audit_of("request.approval")
+            .await
+            .iter()
+            .map(Value::to_string)
+            .collect::<String>(),
+    );
+    haystack.push_str(
+        &app.audit_of("tap.issue")
+            .await
+            .iter()
+            .map(Value::to_string)
+            .collect::<String>(),
+    );
+    for entry in std::fs::read_dir(app.settings_value("REQUESTS_DIR")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            haystack.push_str(&String::from_utf8_lossy(&std::fs::read(path).unwrap()));
+        }
+    }
+    assert!(!haystack.contains(&pass), "a pass leaked");
+
     // The trail: held, each refused approver, the approval, and the pass with who approved it.
     let approvals = app.audit_of("request.approval").await;
     let refused = approvals.iter().filter(|r| r["outcome"]["status"] == "refused").count();

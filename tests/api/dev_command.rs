@@ -64,7 +64,13 @@ async fn dev_runs_the_function_set_on_the_simulated_tenant() {
     .unwrap();
     assert_eq!(
         claims["roles"],
-        json!(["Recovery.Tap", "Recovery.Reset", "Recovery.Request", "Audit.Read"])
+        json!([
+            "Recovery.Tap",
+            "Recovery.Reset",
+            "Recovery.Request",
+            "Audit.Read",
+            "Recovery.Approve"
+        ])
     );
     assert_eq!(claims["aud"], "api://mfa-recovery");
 
