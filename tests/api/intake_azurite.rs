@@ -821,3 +821,45 @@ async fn load_run() {
     assert_eq!(passes.len(), succeeded, "exactly one pass per succeeded request");
     assert!(per_user.values().all(|n| *n <= 2), "at most two passes per user");
 }
+
+/// A request waiting for an approver comes back when its wait is over: the message is put with a
+/// visibility timeout (Put Message `visibilitytimeout`) and cannot be received before.
+#[tokio::test]
+async fn a_delayed_message_stays_invisible_until_its_time() {
+    use mfa_recovery::intake::queue::{RequestQueue, StorageQueue};
+    let azurite = Azurite::start_with_queue();
+    let sim = Simulator::start(Seed::demo(), "127.0.0.1:0").await.unwrap();
+    let o = overrides(&sim);
+    let queue = StorageQueue::new(
+        &azurite.queue_url().parse().unwrap(),
+        "approvals-test",
+        o.credential.clone().unwrap(),
+        o.transport.clone(),
+    )
+    .unwrap();
+    let id = uuid::Uuid::new_v4();
+    queue.send_after(id, Duration::from_secs(3)).await.unwrap();
+    let client = queue_client(&azurite, &sim, "approvals-test");
+    let receive = || async {
+        client
+            .receive_messages(None)
+            .await
+            .unwrap()
+            .into_model()
+            .unwrap()
+            .items
+            .unwrap_or_default()
+    };
+    assert!(receive().await.is_empty(), "visible before its time");
+    let start = Instant::now();
+    let message = loop {
+        if let Some(m) = receive().await.into_iter().next() {
+            break m;
+        }
+        assert!(start.elapsed() < Duration::from_secs(20), "never became visible");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    assert!(start.elapsed() >= Duration::from_secs(1));
+    let text: Value = serde_json::from_str(message.message_text.as_deref().unwrap()).unwrap();
+    assert_eq!(text["requestId"], json!(id));
+}
