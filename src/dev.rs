@@ -30,6 +30,29 @@ pub struct DevArgs {
     /// Seed file for the simulated tenant (default: the bundled demo tenant).
     #[arg(long)]
     pub seed: Option<PathBuf>,
+    /// Keep the audit trail, requests, rate-limit slots and sweeps of earlier runs in `.dev/`
+    /// (by default each run starts clean, like the simulated tenant it runs on).
+    #[arg(long)]
+    pub keep: bool,
+}
+
+/// The local directories `dev` defaults to (those the environment does not name), which a run
+/// empties unless `--keep`: the simulated tenant starts fresh every time, so a trail, rate-limit
+/// slots and requests about its users from an earlier run would only get in the way (the
+/// README's third pass would answer 429).
+pub fn own_directories(vars: &HashMap<String, String>) -> Vec<&'static str> {
+    if vars.keys().any(|k| k.starts_with("AzureWebJobsStorage__")) {
+        return Vec::new();
+    }
+    [
+        ("AUDIT_DIR", ".dev/audit"),
+        ("REQUESTS_DIR", ".dev/requests"),
+        ("SWEEP_DIR", ".dev/sweeps"),
+    ]
+    .into_iter()
+    .filter(|(key, _)| !vars.contains_key(*key))
+    .map(|(_, dir)| dir)
+    .collect()
 }
 
 #[derive(Debug, clap::Args)]
@@ -115,6 +138,15 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
                 args.sim_port
             )
         })?;
+    if !args.keep {
+        for dir in own_directories(&crate::config::environment()) {
+            match std::fs::remove_dir_all(dir) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => anyhow::bail!("emptying {dir} (or run with --keep): {e}"),
+            }
+        }
+    }
     let settings = dev_settings(&sim, args.port)?;
     telemetry::init(settings.log_format);
     let schedule = settings.sweep_schedule.clone();
@@ -374,5 +406,26 @@ pub fn sim_overrides(sim: &Simulator) -> crate::azure::AzureOverrides {
         transport: Some(azure_core::http::Transport::new(std::sync::Arc::new(
             VaultToSimulator::new(sim, azure_core::http::new_http_client(None)),
         ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_run_empties_only_the_directories_it_chose_itself() {
+        let vars = |pairs: &[(&str, &str)]| -> HashMap<String, String> {
+            pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+        };
+        assert_eq!(
+            own_directories(&vars(&[])),
+            vec![".dev/audit", ".dev/requests", ".dev/sweeps"]
+        );
+        assert_eq!(
+            own_directories(&vars(&[("AUDIT_DIR", "/var/trail")])),
+            vec![".dev/requests", ".dev/sweeps"]
+        );
+        assert!(own_directories(&vars(&[("AzureWebJobsStorage__blobServiceUri", "https://x")])).is_empty());
     }
 }

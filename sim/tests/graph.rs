@@ -491,3 +491,35 @@ async fn directory_audits_record_admin_changes_and_need_both_permissions() {
         .await;
     assert_eq!(none["value"], json!([]));
 }
+
+/// `transitiveMembers/microsoft.graph.user` gives users as `GET /users` does: the default
+/// properties, or exactly those `$select` names (how the approvers' mail is read).
+#[tokio::test]
+async fn group_user_members_honour_select() {
+    let sim = start().await;
+    let g = Graph::as_app(&sim).await;
+    let group = "a1b2c3d4-0001-4000-8000-000000000001";
+    let (status, plain) = g
+        .get(&format!("/v1.0/groups/{group}/transitiveMembers/microsoft.graph.user"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{plain}");
+    let (status, selected) = g
+        .get(&format!(
+            "/v1.0/groups/{group}/transitiveMembers/microsoft.graph.user?$select=id,mail,accountEnabled"
+        ))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{selected}");
+    let users = selected["value"].as_array().unwrap();
+    assert_eq!(users.len(), plain["value"].as_array().unwrap().len());
+    let adele = users.iter().find(|u| u["id"] == ADELE).expect("Adele is a member");
+    assert_eq!(adele["mail"], "adele.vance@contoso.test");
+    assert_eq!(adele["accountEnabled"], true);
+    assert!(adele.get("displayName").is_none(), "{adele}");
+    assert!(users.iter().any(|u| u["accountEnabled"] == false), "Diego is disabled");
+    let (status, body) = g
+        .get(&format!(
+            "/v1.0/groups/{group}/transitiveMembers/microsoft.graph.user?$select=id,favouriteColour"
+        ))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+}

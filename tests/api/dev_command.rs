@@ -15,7 +15,8 @@ async fn dev_runs_the_function_set_on_the_simulated_tenant() {
     let (port, sim_port) = (free_port(), free_port());
     let mut child = Command::new(env!("CARGO_BIN_EXE_mfa-recovery"))
         .args(["dev", "--port", &port.to_string(), "--sim-port", &sim_port.to_string()])
-        .env_remove("RUST_LOG")
+        // Every log line, so the leak check below sees everything the binary says.
+        .env("RUST_LOG", "debug")
         .env("AUDIT_DIR", temp_dir("dev-audit"))
         .env("REQUESTS_DIR", temp_dir("dev-requests"))
         .env("SWEEP_DIR", temp_dir("dev-sweeps"))
@@ -28,6 +29,14 @@ async fn dev_runs_the_function_set_on_the_simulated_tenant() {
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
             let _ = tx.send(line);
+        }
+    });
+    let stderr = child.stderr.take().unwrap();
+    let errors = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let errors_kept = errors.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            errors_kept.lock().unwrap().push(line);
         }
     });
     let mut banner = Vec::new();
@@ -235,7 +244,84 @@ async fn dev_runs_the_function_set_on_the_simulated_tenant() {
         .unwrap();
     assert_eq!(info["tenantId"], "8f0c2c1e-3b7a-4c57-9a3e-5b2f6d1c9e10");
 
+    // The banner's verified pass in four curls: a code by email, read from the outbox, confirmed,
+    // then a pass by SMS that names the verification.
+    let lines: Vec<&str> = text.lines().map(str::trim).collect();
+    let first = lines
+        .iter()
+        .position(|l| l.contains("lee.gu@contoso.test/verifications"))
+        .expect("the verification commands");
+    let script = lines[first..first + 4].join("\n");
+    assert!(script.contains("lee.gu@contoso.test/tap"), "{script}");
+    let token = lines
+        .iter()
+        .find_map(|l| l.strip_prefix("export TOKEN="))
+        .unwrap()
+        .to_string();
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new("bash")
+            .arg("-c")
+            .arg(format!("export TOKEN={token}\n{script}"))
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(stdout.contains("\"status\":\"verified\""), "{stdout}");
+    assert!(stdout.contains("\"channel\":\"sms\""), "{stdout}");
+    let outbox: Value = client
+        .get(format!("{sim}/sim/outbox"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let bodies: Vec<String> = outbox["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["body"].as_str().map(str::to_owned))
+        .collect();
+    let code: String = bodies
+        .iter()
+        .find_map(|b| b.split("Your code: ").nth(1))
+        .expect("the code went out")
+        .chars()
+        .take(6)
+        .collect();
+    let passes: Vec<String> = bodies
+        .iter()
+        .filter_map(|b| b.strip_prefix("Temporary Access Pass for "))
+        .filter_map(|b| b.split(": ").nth(1))
+        .filter_map(|b| b.lines().next().map(str::to_owned))
+        .collect();
+    assert!(passes.len() >= 2, "{bodies:?}");
+
     crate::binary::sigterm(child.id());
     let status = child.wait().unwrap();
     assert!(status.success());
+    // No verification code and no pass in anything the binary logged (at debug), or the
+    // answers the curls got.
+    std::thread::sleep(Duration::from_millis(200));
+    let mut logs: Vec<String> = rx.try_iter().collect();
+    logs.extend(errors.lock().unwrap().iter().cloned());
+    let logs = logs.join("\n");
+    assert!(logs.contains("verification code sent"), "the logs were read");
+    for secret in passes.iter().chain(std::iter::once(&code)) {
+        assert!(!standalone(&logs, secret), "{secret} is in the logs");
+        assert!(!standalone(&stdout, secret), "{secret} is in an answer");
+    }
+}
+
+/// Whether `secret` occurs in `text` as itself: not inside a longer run of digits, nor as the
+/// fraction of a timestamp (a six-digit code can be the microseconds of a log line's time).
+fn standalone(text: &str, secret: &str) -> bool {
+    text.match_indices(secret).any(|(at, _)| {
+        let before = text[..at].chars().next_back();
+        let after = text[at + secret.len()..].chars().next();
+        let digit = |c: Option<char>| c.is_some_and(|c| c.is_ascii_digit());
+        !digit(before) && !digit(after) && before != Some('.')
+    })
 }
