@@ -403,10 +403,19 @@ async fn decide(args: DecisionArgs, decision: &str) -> ExitCode {
 
 /// The app's clients for a CLI run (managed identity or the developer's sign-in) and the CLI caller.
 async fn cli_state(settings: Settings) -> anyhow::Result<(crate::app::App, crate::audit::CallerRecord)> {
-    let overrides = crate::azure::AzureOverrides {
+    #[allow(unused_mut)]
+    let mut overrides = crate::azure::AzureOverrides {
         credential: Some(crate::azure::cli_credential(&settings)?),
         transport: None,
     };
+    // Test hook (`dev` builds): Key Vault through a simulated tenant.
+    #[cfg(feature = "dev")]
+    if let Some(sim) = crate::config::sim_url() {
+        let target = url::Url::parse(&sim).map_err(|e| anyhow::anyhow!("MFA_RECOVERY_SIM: {e}"))?;
+        overrides.transport = Some(azure_core::http::Transport::new(std::sync::Arc::new(
+            crate::dev::VaultToSimulator::to(target, azure_core::http::new_http_client(None)),
+        )));
+    }
     let state = crate::app::App::new(settings, &overrides, std::sync::Arc::new(host::answers::HttpAnswers)).await?;
     let caller = crate::audit::CallerRecord {
         via: "cli".into(),

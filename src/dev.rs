@@ -370,10 +370,11 @@ pub struct VaultToSimulator {
 
 impl VaultToSimulator {
     pub fn new(sim: &Simulator, inner: std::sync::Arc<dyn azure_core::http::HttpClient>) -> VaultToSimulator {
-        VaultToSimulator {
-            target: url::Url::parse(sim.base_url()).expect("sim url"),
-            inner,
-        }
+        Self::to(url::Url::parse(sim.base_url()).expect("sim url"), inner)
+    }
+    /// Key Vault calls to the simulated tenant at `target` (its base URL).
+    pub fn to(target: url::Url, inner: std::sync::Arc<dyn azure_core::http::HttpClient>) -> VaultToSimulator {
+        VaultToSimulator { target, inner }
     }
 }
 

@@ -187,6 +187,12 @@ pub fn crash_at() -> Option<String> {
     std::env::var("MFA_RECOVERY_CRASH_AT").ok()
 }
 
+/// Test hook (`dev` builds): the simulated tenant a CLI run reaches Key Vault through
+/// (`MFA_RECOVERY_SIM`, its base URL), since the vault's https name cannot resolve here.
+pub fn sim_url() -> Option<String> {
+    std::env::var("MFA_RECOVERY_SIM").ok()
+}
+
 impl Settings {
     /// Read the settings from the process environment.
     ///

@@ -566,3 +566,106 @@ async fn the_cli_resets_through_the_same_procedure() {
     assert_eq!(result["removed"][0]["type"], "microsoftAuthenticator");
     assert_eq!(result["tap"]["delivery"]["channel"], "email");
 }
+
+/// `mfa-recovery verify` sends a code, reads the one the user reads out from standard input,
+/// confirms it and prints the verification id; `tap --verification-id` then issues the pass on
+/// another channel. The code is never an argument and never printed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_verifies_a_caller_then_issues_a_pass_naming_the_verification() {
+    let sim = mfa_recovery_sim::Simulator::start(mfa_recovery_sim::Seed::demo(), "127.0.0.1:0")
+        .await
+        .unwrap();
+    let audit_dir = temp_dir("cli-verify-audit");
+    let env: Vec<(String, String)> = vec![
+        ("AUTH_TENANT_ID".into(), TENANT.into()),
+        ("AUTH_AUDIENCE".into(), "api://mfa-recovery".into()),
+        ("GRAPH_ENDPOINT".into(), sim.graph_endpoint()),
+        ("IDENTITY_ENDPOINT".into(), sim.identity_endpoint()),
+        ("IDENTITY_HEADER".into(), sim.identity_header().into()),
+        ("AZURE_CLIENT_ID".into(), sim.seed().managed_identity.client_id.clone()),
+        ("KEY_VAULT_URI".into(), sim.key_vault_uri()),
+        ("MFA_RECOVERY_SIM".into(), sim.base_url().to_owned()),
+        ("MAIL_SENDER".into(), "mfa-recovery@contoso.test".into()),
+        ("ACS_ENDPOINT".into(), format!("{}/acs", sim.base_url())),
+        ("ACS_ACCESS_KEY_SECRET".into(), "acs-access-key".into()),
+        ("ACS_SMS_FROM".into(), "+18005550199".into()),
+        ("TAP_REQUIRE_VERIFICATION".into(), "service".into()),
+        ("AUDIT_DIR".into(), audit_dir.to_string_lossy().into_owned()),
+        ("USER".into(), "helpdesk-agent".into()),
+    ];
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mfa-recovery"))
+        .args([
+            "verify",
+            "--user",
+            "lee.gu@contoso.test",
+            "--channel",
+            "email",
+            "--ticket",
+            "servicenow:INC0040001",
+        ])
+        .env_clear()
+        .envs(env.clone())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The user reads the code out; the agent types it.
+    let mut code = None;
+    for _ in 0..100 {
+        code = sim.outbox().iter().find_map(|m| {
+            m.body
+                .split("Your code: ")
+                .nth(1)
+                .map(|c| c.chars().take(6).collect::<String>())
+        });
+        if code.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let code = code.expect("a code went out");
+    writeln!(child.stdin.take().unwrap(), "{code}").unwrap();
+    let output = tokio::task::block_in_place(|| child.wait_with_output()).unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(output.status.success(), "{stdout}{stderr}");
+    let id = stdout.trim().to_owned();
+    assert!(uuid::Uuid::parse_str(&id).is_ok(), "{stdout}");
+    assert!(
+        !stdout.contains(&code) && !stderr.contains(&code),
+        "the code was printed"
+    );
+
+    let output = tokio::task::block_in_place(|| {
+        Command::new(env!("CARGO_BIN_EXE_mfa-recovery"))
+            .args([
+                "tap",
+                "--user",
+                "lee.gu@contoso.test",
+                "--channel",
+                "sms",
+                "--ticket",
+                "servicenow:INC0040001",
+            ])
+            .args(["--reason", "lost phone", "--verification-id", &id])
+            .env_clear()
+            .envs(env)
+            .output()
+            .unwrap()
+    });
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let issued: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(issued["delivery"]["channel"], "sms", "{issued}");
+    let records: String = walk(&audit_dir)
+        .into_iter()
+        .map(|p| std::fs::read_to_string(p).unwrap())
+        .collect();
+    assert!(records.contains(&id), "the pass's record names the verification");
+    assert!(!records.contains(&code));
+}
