@@ -6,5 +6,6 @@
 # Targets: under 25 MiB, under 20 ms.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+export PATH="$PWD/.tools/bin:$PWD/.venv/bin:$PATH"   # cargo-zigbuild and zig, as scripts/test installs them
 cargo xtask package
 cargo xtask check-package --zip target/package/mfa-recovery.zip --measure "${RUNS:-50}"

@@ -13,11 +13,14 @@ param environmentName string
 param location string
 
 @allowed([
-  'FlexConsumption'
-  'ElasticPremium'
+  'default'
+  'recover'
 ])
-@description('Flex Consumption (default), or Elastic Premium (EP1) in regions without Flex.')
-param hostingPlan string = 'FlexConsumption'
+@description('`recover` after `azd down`: the Key Vault was soft-deleted and purge protection keeps its name for 90 days; this brings it back with its secrets (docs/deploy.md).')
+param keyVaultCreateMode string = 'default'
+
+@description('Any other setting of docs/configuration.md as {"NAME": "value"} (for example APPROVAL_NOTIFY_GROUP, TWILIO_*, SERVICENOW_FIELDS): `azd env set MFA_RECOVERY_EXTRA_APP_SETTINGS \'{"APPROVAL_NOTIFY_GROUP":"<group id>"}\'`. They win over the values the other parameters give. Settings added in the portal are replaced at the next provision: put them here.')
+param extraAppSettings object = {}
 
 @description('Flex: custom-handler runtime version; check az functionapp list-flexconsumption-runtimes --location <region> --runtime custom.')
 param customRuntimeVersion string = '1.0'
@@ -119,6 +122,7 @@ module vault 'modules/keyvault.bicep' = {
   scope: group
   name: 'keyvault'
   params: {
+    createMode: keyVaultCreateMode
     location: location
     token: token
     tags: tags
@@ -155,13 +159,14 @@ module app 'modules/functionapp.bicep' = {
     location: location
     token: token
     tags: tags
-    hostingPlan: hostingPlan
     customRuntimeVersion: customRuntimeVersion
     maximumInstanceCount: maximumInstanceCount
     identityId: identity.outputs.id
     identityClientId: identity.outputs.clientId
     storageBlobEndpoint: storage.outputs.blobEndpoint
     storageQueueEndpoint: storage.outputs.queueEndpoint
+    storageTableEndpoint: storage.outputs.tableEndpoint
+    extraAppSettings: extraAppSettings
     deploymentContainerName: deploymentContainerName
     appInsightsConnectionString: monitoring.outputs.connectionString
     keyVaultUri: vault.outputs.uri

@@ -1,16 +1,11 @@
 // The function app: the custom handler (the `mfa-recovery` binary at the package root) on the
-// Flex Consumption plan (or Elastic Premium where Flex is not available), Linux, with the
+// Flex Consumption plan, Linux, with the
 // user-assigned identity. Every app setting the binary reads is set here, under the names in
 // docs/configuration.md; a test holds this file against the binary (tests/api/infra.rs).
 
 param location string
 param token string
 param tags object
-@allowed([
-  'FlexConsumption'
-  'ElasticPremium'
-])
-param hostingPlan string
 @description('Flex: the custom-handler runtime version (az functionapp list-flexconsumption-runtimes --location <region> --runtime custom).')
 param customRuntimeVersion string
 param maximumInstanceCount int
@@ -18,6 +13,7 @@ param identityId string
 param identityClientId string
 param storageBlobEndpoint string
 param storageQueueEndpoint string
+param storageTableEndpoint string
 param deploymentContainerName string
 param appInsightsConnectionString string
 param keyVaultUri string
@@ -25,23 +21,18 @@ param apiAudience string
 @description('Client id of the API\'s app registration: accepted as a token audience too (v2 tokens carry it).')
 param apiClientId string
 param settings object
-
-var flex = hostingPlan == 'FlexConsumption'
+@description('Any other documented setting (docs/configuration.md), by name; these win over the values above, the host\'s storage and telemetry settings win over these.')
+param extraAppSettings object = {}
 
 resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
   name: 'plan-${token}'
   location: location
   tags: tags
-  kind: flex ? 'functionapp' : 'elastic'
-  sku: flex
-    ? {
-        name: 'FC1'
-        tier: 'FlexConsumption'
-      }
-    : {
-        name: 'EP1'
-        tier: 'ElasticPremium'
-      }
+  kind: 'functionapp'
+  sku: {
+    name: 'FC1'
+    tier: 'FlexConsumption'
+  }
   properties: {
     reserved: true
   }
@@ -51,20 +42,12 @@ resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
 var hostSettings = {
   AzureWebJobsStorage__blobServiceUri: storageBlobEndpoint
   AzureWebJobsStorage__queueServiceUri: storageQueueEndpoint
+  AzureWebJobsStorage__tableServiceUri: storageTableEndpoint
   AzureWebJobsStorage__credential: 'managedidentity'
   AzureWebJobsStorage__clientId: identityClientId
   APPLICATIONINSIGHTS_CONNECTION_STRING: appInsightsConnectionString
   APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identityClientId};Authorization=AAD'
 }
-
-// Elastic Premium runs the package from a zip (Flex sets these itself and must not have them).
-var premiumSettings = flex
-  ? {}
-  : {
-      FUNCTIONS_EXTENSION_VERSION: '~4'
-      FUNCTIONS_WORKER_RUNTIME: 'custom'
-      WEBSITE_RUN_FROM_PACKAGE: '1'
-    }
 
 // Read by the binary (docs/configuration.md). An empty value means "not set".
 var appSettings = {
@@ -119,33 +102,30 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
     serverFarmId: plan.id
     httpsOnly: true
     keyVaultReferenceIdentity: identityId
-    functionAppConfig: flex
-      ? {
-          deployment: {
-            storage: {
-              type: 'blobContainer'
-              value: '${storageBlobEndpoint}${deploymentContainerName}'
-              authentication: {
-                type: 'UserAssignedIdentity'
-                userAssignedIdentityResourceId: identityId
-              }
-            }
-          }
-          scaleAndConcurrency: {
-            maximumInstanceCount: maximumInstanceCount
-            instanceMemoryMB: 512
-          }
-          runtime: {
-            name: 'custom'
-            version: customRuntimeVersion
+    functionAppConfig: {
+      deployment: {
+        storage: {
+          type: 'blobContainer'
+          value: '${storageBlobEndpoint}${deploymentContainerName}'
+          authentication: {
+            type: 'UserAssignedIdentity'
+            userAssignedIdentityResourceId: identityId
           }
         }
-      : null
+      }
+      scaleAndConcurrency: {
+        maximumInstanceCount: maximumInstanceCount
+        instanceMemoryMB: 512
+      }
+      runtime: {
+        name: 'custom'
+        version: customRuntimeVersion
+      }
+    }
     siteConfig: {
       minTlsVersion: '1.2'
       ftpsState: 'Disabled'
-      linuxFxVersion: flex ? null : ''
-      appSettings: [for s in items(union(hostSettings, premiumSettings, appSettings)): {
+      appSettings: [for s in items(union(appSettings, extraAppSettings, hostSettings)): {
         name: s.key
         value: s.value
       }]

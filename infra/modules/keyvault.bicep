@@ -8,6 +8,12 @@ param token string
 param tags object
 @description('Principal id of the function app identity.')
 param principalId string
+@allowed([
+  'default'
+  'recover'
+])
+@description('`recover` brings back the vault `azd down` soft-deleted (purge protection keeps its name taken for 90 days), with its secrets (docs/deploy.md).')
+param createMode string = 'default'
 @secure()
 @description('Keys the hashes of verification codes (docs/verification.md). A new random value each deployment.')
 param verificationKey string = newGuid()
@@ -19,6 +25,7 @@ resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
   location: location
   tags: tags
   properties: {
+    createMode: createMode
     tenantId: tenant().tenantId
     sku: {
       family: 'A'

@@ -17,6 +17,7 @@ param deploymentContainerName string
 var roleIds = {
   storageBlobDataOwner: 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'
   storageQueueDataContributor: '974c5e8b-45b9-4653-ba55-5f855dd0fb88'
+  storageTableDataContributor: '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3'
 }
 
 resource account 'Microsoft.Storage/storageAccounts@2023-05-01' = {
@@ -118,6 +119,19 @@ resource queueRole 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   }
 }
 
+// The Functions host's own table storage (as Microsoft's Flex Consumption samples grant it:
+// Azure-Samples/functions-quickstart-* infra/app/rbac.bicep).
+resource tableRole 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(account.id, principalId, roleIds.storageTableDataContributor)
+  scope: account
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roleIds.storageTableDataContributor)
+    principalId: principalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
 output name string = account.name
 output blobEndpoint string = account.properties.primaryEndpoints.blob
 output queueEndpoint string = account.properties.primaryEndpoints.queue
+output tableEndpoint string = account.properties.primaryEndpoints.table

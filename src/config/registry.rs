@@ -106,6 +106,12 @@ pub const SETTINGS: &[SettingDoc] = &[
         default: "derived from `__accountName`",
     },
     SettingDoc {
+        keys: &["AzureWebJobsStorage__tableServiceUri"],
+        owner: "storage",
+        meaning: "Table endpoint, for the Functions host's own use (as Microsoft's Flex Consumption samples set it; the identity has Storage Table Data Contributor). The binary does not read it.",
+        default: "set by the templates",
+    },
+    SettingDoc {
         keys: &["AzureWebJobsStorage__accountName"],
         owner: "storage",
         meaning: "Storage account name; expands to `https://<name>.{blob,queue}.core.windows.net`.",

@@ -46,7 +46,6 @@ fn template_settings() -> Vec<String> {
     let app = read("infra/modules/functionapp.bicep");
     let mut keys = object_keys(&app, "appSettings");
     keys.extend(object_keys(&app, "hostSettings"));
-    keys.extend(object_keys(&app, "premiumSettings"));
     keys
 }
 
@@ -101,14 +100,12 @@ fn example(key: &str) -> &'static str {
         "KEY_VAULT_URI" => "https://kv-mfa-recovery.vault.azure.net/",
         "AzureWebJobsStorage__blobServiceUri" => "https://stmfarecovery.blob.core.windows.net/",
         "AzureWebJobsStorage__queueServiceUri" => "https://stmfarecovery.queue.core.windows.net/",
+        "AzureWebJobsStorage__tableServiceUri" => "https://stmfarecovery.table.core.windows.net/",
         "AzureWebJobsStorage__credential" => "managedidentity",
         "APPLICATIONINSIGHTS_CONNECTION_STRING" => "InstrumentationKey=00000000-0000-0000-0000-000000000000",
         "APPLICATIONINSIGHTS_AUTHENTICATION_STRING" => {
             "ClientId=5e29463d-71da-4fe0-8e69-999b57db23b0;Authorization=AAD"
         }
-        "FUNCTIONS_EXTENSION_VERSION" => "~4",
-        "FUNCTIONS_WORKER_RUNTIME" => "custom",
-        "WEBSITE_RUN_FROM_PACKAGE" => "1",
         "AUDIT_CONTAINER" => "audit",
         "REQUESTS_CONTAINER" => "recovery-requests",
         "LIMITS_CONTAINER" => "recovery-limits",
@@ -218,9 +215,10 @@ fn the_queues_the_functions_read_are_the_ones_the_templates_create() {
 }
 
 /// Built-in role definition ids, from https://learn.microsoft.com/azure/role-based-access-control/built-in-roles.
-const BUILT_IN_ROLES: [(&str, &str); 4] = [
+const BUILT_IN_ROLES: [(&str, &str); 5] = [
     ("b7e6dc6d-f1e8-4753-8033-0f276bb0955b", "Storage Blob Data Owner"),
     ("974c5e8b-45b9-4653-ba55-5f855dd0fb88", "Storage Queue Data Contributor"),
+    ("0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3", "Storage Table Data Contributor"),
     ("4633458b-17de-408a-b874-0445c86b69e6", "Key Vault Secrets User"),
     ("3913510d-42f4-4e42-8a64-420c390055eb", "Monitoring Metrics Publisher"),
 ];
@@ -345,9 +343,14 @@ fn azure_yaml_deploys_the_package_the_xtask_builds() {
         "dist: target/package/site",
         "run: cargo xtask package",
         "path: infra",
+        // The alpha feature `language: custom` needs is checked before anything is provisioned.
+        "preprovision:",
+        "azd config get alpha.language.custom",
+        "azd config set alpha.language.custom on",
     ] {
         assert!(yaml.contains(needle), "azure.yaml: {needle}");
     }
+    assert!(read("docs/deploy.md").contains("azd config set alpha.language.custom on"));
     let params: Value = serde_json::from_str(&read("infra/main.parameters.json")).unwrap();
     let main = read("infra/main.bicep");
     for name in params["parameters"].as_object().unwrap().keys() {
@@ -367,4 +370,115 @@ fn azure_yaml_deploys_the_package_the_xtask_builds() {
     }
     // Flex Consumption: Microsoft's lowest maximum instance count is 40.
     assert!(main.contains("@minValue(40)") && main.contains("param maximumInstanceCount int = 40"));
+    // Every other documented setting goes through one object parameter (azd parses a JSON value
+    // for an object parameter), which wins over the parameters' values and loses to the host's.
+    assert_eq!(
+        params["parameters"]["extraAppSettings"]["value"],
+        "${MFA_RECOVERY_EXTRA_APP_SETTINGS={}}"
+    );
+    let app = read("infra/modules/functionapp.bicep");
+    assert!(app.contains("items(union(appSettings, extraAppSettings, hostSettings))"));
+    assert!(read("docs/deploy.md").contains("MFA_RECOVERY_EXTRA_APP_SETTINGS"));
+}
+
+/// One identity story: every `api://` URI an admin reads in the README, `docs/` or the connector
+/// is the one `infra/modules/graph.bicep` gives the API's registration (with the tenant and the
+/// deployment's token as placeholders), and the connector takes it as a placeholder to fill.
+#[test]
+fn every_api_uri_in_the_docs_and_the_connector_is_the_one_the_templates_create() {
+    const URI: &str = "api://<tenant-id>/mfa-recovery-<token>";
+    let bicep = read("infra/modules/graph.bicep");
+    let made = Regex::new(r"identifierUris: \[\s*'([^']+)'").unwrap();
+    let template = &made.captures(&bicep).expect("the API's identifierUris")[1];
+    assert_eq!(
+        template
+            .replace("${tenant().tenantId}", "<tenant-id>")
+            .replace("${token}", "<token>"),
+        URI
+    );
+    let mut files: Vec<String> = vec!["README.md".into()];
+    for dir in ["docs", "connector"] {
+        for entry in std::fs::read_dir(repo_path(dir)).unwrap() {
+            files.push(format!("{dir}/{}", entry.unwrap().file_name().to_string_lossy()));
+        }
+    }
+    let any = Regex::new(r"api://[^\s`'\x22)|,]*").unwrap();
+    let mut seen = 0;
+    for file in &files {
+        let text = read(file);
+        for m in any.find_iter(&text) {
+            let uri = m.as_str().trim_end_matches(['.', ':']);
+            if uri == "api://" {
+                continue; // the scheme named in prose
+            }
+            assert!(
+                uri == URI || uri.strip_prefix(URI) == Some("/.default"),
+                "{file}: {uri} is not the URI the templates create ({URI})"
+            );
+            seen += 1;
+        }
+    }
+    assert!(seen >= 4, "the guides name the URI ({seen})");
+    let properties: Value = serde_json::from_str(&read("connector/apiProperties.json")).unwrap();
+    let oauth = &properties["properties"]["connectionParameters"]["token"]["oAuthSettings"];
+    assert_eq!(
+        oauth["properties"]["AzureActiveDirectoryResourceId"],
+        "[[api-identifier-uri]]"
+    );
+    assert_eq!(
+        oauth["customParameters"]["resourceUri"]["value"],
+        "[[api-identifier-uri]]"
+    );
+    assert_eq!(oauth["redirectMode"], "GlobalPerConnector");
+    assert!(
+        oauth.get("redirectUrl").is_none(),
+        "a per-connector redirect URL is assigned on import"
+    );
+    assert!(read("docs/power-automate.md").contains("api-identifier-uri"));
+    // The function app accepts both audiences Entra may put in a token: the URI and the client id.
+    let app = read("infra/modules/functionapp.bicep");
+    assert!(app.contains("AUTH_AUDIENCE: apiAudience") && app.contains("AUTH_CLIENT_ID: apiClientId"));
+    let main = read("infra/main.bicep");
+    assert!(main.contains("apiAudience: graph.outputs.apiIdentifierUri"));
+    assert!(main.contains("apiClientId: graph.outputs.apiAppId"));
+}
+
+/// The `preprovision` hook lets `azd up` go on only when azd's `language.custom` alpha feature is
+/// on, and otherwise stops it with the command to run (an `azd` stand-in answers as azd does:
+/// `azd config get` prints the JSON value, or fails when the key is unset).
+#[test]
+fn the_preprovision_hook_stops_azd_up_until_the_alpha_feature_is_on() {
+    let yaml = read("azure.yaml");
+    let start = yaml.find("  preprovision:").expect("a preprovision hook");
+    let body = &yaml[start..];
+    let run = body.find("run: |").expect("a run block") + "run: |".len();
+    let script: String = body[run..]
+        .lines()
+        .skip(1)
+        .take_while(|l| l.starts_with("      ") || l.trim().is_empty())
+        .map(|l| format!("{}\n", l.trim_start()))
+        .collect();
+    let hook = |azd: &str| {
+        let dir = temp_dir("azd-stand-in");
+        let path = dir.join("azd");
+        std::fs::write(&path, format!("#!/bin/sh\n{azd}\n")).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        std::process::Command::new("sh")
+            .arg("-c")
+            .arg(&script)
+            .env("PATH", format!("{}:/usr/bin:/bin", dir.display()))
+            .output()
+            .unwrap()
+    };
+    let on = hook("echo '\"on\"'");
+    assert!(on.status.success(), "{}", String::from_utf8_lossy(&on.stderr));
+    for off in ["echo '\"off\"'", "echo 'ERROR: no value stored at path' >&2; exit 1"] {
+        let out = hook(off);
+        assert!(!out.status.success(), "{off}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("azd config set alpha.language.custom on"));
+    }
 }

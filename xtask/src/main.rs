@@ -1,14 +1,16 @@
 //! Build tasks (`cargo xtask <task>`):
 //!
-//! - `package [--debug] [--out DIR]`: build the deployable `mfa-recovery` binary (Linux x86-64,
-//!   without the simulated tenant: `--no-default-features`) and lay out what the Functions host
+//! - `package [--debug] [--out DIR] [--host-glibc]`: build the deployable `mfa-recovery` binary
+//!   (Linux x86-64, without the simulated tenant: `--no-default-features`), linked against glibc
+//!   2.28 with `cargo zigbuild` (so it runs on any Functions Linux image; `--host-glibc` links
+//!   against this machine's glibc instead, and refuses on anything but Linux x86-64), and lay out what the Functions host
 //!   expects, both as a directory (`DIR/site`, for `azd deploy`) and as `DIR/mfa-recovery.zip`:
 //!   `host.json`, `<function>/function.json` for each function, and the binary at the root with
 //!   its executable bit.
 //! - `check-package [--zip PATH] [--measure N]`: check a package the way the host will use it:
-//!   the layout, the executable bit, no simulator inside, only glibc (and the GCC runtime) as
-//!   shared libraries, and a binary that starts and answers `GET /` with only the variables
-//!   Azure sets. `--measure N` starts it N times and reports the time to the first answer.
+//!   the layout, the executable bit, an x86-64 ELF, no simulator inside, only glibc (and the GCC
+//!   runtime) as shared libraries and no glibc symbol newer than 2.28, and a binary that starts
+//!   and answers `GET /` with only the variables Azure sets. `--measure N` starts it N times and reports the time to the first answer.
 //!
 //! Written by hand on purpose: a zip with Unix modes is a few lines with the `zip` crate, and no
 //! packaging tool for custom handlers exists on crates.io.
@@ -22,6 +24,12 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 
 const BINARY: &str = "mfa-recovery";
+const TARGET: &str = "x86_64-unknown-linux-gnu";
+/// The newest glibc the package may need. Microsoft does not document the glibc of the Flex
+/// Consumption custom-handler image; its Linux Functions images have been Debian based (bullseye:
+/// 2.31, bookworm: 2.36), and Microsoft's own Rust quickstart sidesteps the question with a static
+/// musl build. 2.28 (Debian buster) is older than any of them: fail safe.
+const GLIBC: (u32, u32) = (2, 28);
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -42,15 +50,18 @@ fn main() -> Result<()> {
     match args.first().map(String::as_str) {
         Some("package") => {
             let debug = args.iter().any(|a| a == "--debug");
+            let host_glibc = args.iter().any(|a| a == "--host-glibc");
             let out = arg(&args, "--out").map_or_else(|| root().join("target/package"), PathBuf::from);
-            package(debug, &out)
+            package(debug, host_glibc, &out)
         }
         Some("check-package") => {
             let zip = arg(&args, "--zip").map_or_else(|| root().join("target/package/mfa-recovery.zip"), PathBuf::from);
             let runs: usize = arg(&args, "--measure").map(|n| n.parse()).transpose()?.unwrap_or(1);
             check(&zip, runs)
         }
-        _ => bail!("usage: cargo xtask package [--debug] [--out DIR] | check-package [--zip PATH] [--measure N]"),
+        _ => bail!(
+            "usage: cargo xtask package [--debug] [--out DIR] [--host-glibc] | check-package [--zip PATH] [--measure N]"
+        ),
     }
 }
 
@@ -65,11 +76,42 @@ fn functions() -> Result<Vec<String>> {
     Ok(names)
 }
 
-fn package(debug: bool, out: &Path) -> Result<()> {
+/// Whether `cargo zigbuild` (crate cargo-zigbuild, with `zig` from the PyPI package ziglang) runs.
+fn zigbuild_available() -> bool {
+    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args(["zigbuild", "--help"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+fn package(debug: bool, host_glibc: bool, out: &Path) -> Result<()> {
+    let native = cfg!(all(target_os = "linux", target_arch = "x86_64"));
     let mut build = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-    build
-        .current_dir(root())
-        .args(["build", "--locked", "--no-default-features", "--bin", BINARY]);
+    build.current_dir(root());
+    let dir = if host_glibc {
+        if !native {
+            bail!(
+                "this machine is {}/{}, and the Functions host runs Linux x86-64: a binary built here would not start there. Use the release's mfa-recovery.zip (docs/deploy.md), or install cargo-zigbuild and ziglang and run without --host-glibc",
+                std::env::consts::OS,
+                std::env::consts::ARCH
+            );
+        }
+        build.args(["build"]);
+        root().join("target")
+    } else {
+        if !zigbuild_available() {
+            bail!(
+                "cargo zigbuild is not installed: it links the binary against glibc {}.{}, which every Functions Linux image has. Install it (pip install ziglang; cargo install --locked cargo-zigbuild), use the release's mfa-recovery.zip (docs/deploy.md), or pass --host-glibc on Linux x86-64 (check-package then tells whether the platform can run it)",
+                GLIBC.0,
+                GLIBC.1
+            );
+        }
+        build.args(["zigbuild", "--target", &format!("{TARGET}.{}.{}", GLIBC.0, GLIBC.1)]);
+        root().join("target").join(TARGET)
+    };
+    build.args(["--locked", "--no-default-features", "--bin", BINARY]);
     if !debug {
         build.arg("--release");
     }
@@ -77,9 +119,7 @@ fn package(debug: bool, out: &Path) -> Result<()> {
     if !status.success() {
         bail!("cargo build failed");
     }
-    let binary = root()
-        .join(if debug { "target/debug" } else { "target/release" })
-        .join(BINARY);
+    let binary = dir.join(if debug { "debug" } else { "release" }).join(BINARY);
     // (path in the package, source, Unix mode)
     let mut entries: Vec<(String, PathBuf, u32)> = vec![
         ("host.json".into(), root().join("host.json"), 0o644),
@@ -168,6 +208,7 @@ fn check(zip_path: &Path, runs: usize) -> Result<()> {
     let _ = std::fs::remove_dir_all(&dir);
     archive.extract(&dir)?;
     let binary = dir.join(BINARY);
+    elf_for_the_platform(&binary)?;
     libraries(&binary)?;
     let dev = Command::new(&binary).args(["dev", "--help"]).output()?;
     if dev.status.success() {
@@ -197,6 +238,69 @@ fn read_entry(archive: &mut zip::ZipArchive<std::fs::File>, name: &str) -> Resul
     let mut text = String::new();
     archive.by_name(name)?.read_to_string(&mut text)?;
     Ok(text)
+}
+
+/// `objdump`: an x86-64 ELF that needs no glibc symbol version newer than `GLIBC`.
+fn elf_for_the_platform(binary: &Path) -> Result<()> {
+    let header = Command::new("objdump")
+        .arg("-f")
+        .arg(binary)
+        .output()
+        .context("running objdump")?;
+    let header = String::from_utf8_lossy(&header.stdout);
+    if !header.contains("elf64-x86-64") {
+        bail!("{BINARY} is not a Linux x86-64 executable, which the Functions host runs: {header}");
+    }
+    let symbols = Command::new("objdump")
+        .arg("-T")
+        .arg(binary)
+        .output()
+        .context("running objdump")?;
+    let newest = glibc_versions(&String::from_utf8_lossy(&symbols.stdout))
+        .into_iter()
+        .max()
+        .context("no glibc symbol versions: not a dynamically linked glibc binary")?;
+    if newest > GLIBC {
+        bail!(
+            "{BINARY} needs GLIBC_{}.{}, newer than the {}.{} every Functions Linux image has: build with cargo zigbuild (cargo xtask package without --host-glibc)",
+            newest.0,
+            newest.1,
+            GLIBC.0,
+            GLIBC.1
+        );
+    }
+    println!(
+        "check-package: newest glibc symbol GLIBC_{}.{} (at most {}.{})",
+        newest.0, newest.1, GLIBC.0, GLIBC.1
+    );
+    Ok(())
+}
+
+/// Every `GLIBC_x.y` version in `objdump -T` output.
+fn glibc_versions(dump: &str) -> Vec<(u32, u32)> {
+    dump.split(|c: char| c.is_whitespace() || c == '(' || c == ')')
+        .filter_map(|w| w.strip_prefix("GLIBC_"))
+        .filter_map(|v| {
+            let mut parts = v.split('.');
+            let major = parts.next()?.parse().ok()?;
+            let minor = parts.next().map_or(Some(0), |m| m.parse().ok())?;
+            Some((major, minor))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn glibc_versions_are_read_from_objdump() {
+        let dump = "0000000000000000      DF *UND*\t0000000000000000 (GLIBC_2.34) __libc_start_main\n\
+                    0000000000000000      DF *UND*\t0000000000000000  GLIBC_2.2.5 memcpy\n\
+                    0000000000000000  w   D  *UND*\t0000000000000000  Base        __gmon_start__\n";
+        let mut found = super::glibc_versions(dump);
+        found.sort();
+        assert_eq!(found, vec![(2, 2), (2, 34)]);
+        assert!(found.into_iter().max().unwrap() > super::GLIBC);
+    }
 }
 
 /// `ldd`: only the libraries every glibc system has.
