@@ -341,7 +341,8 @@ fn azure_yaml_deploys_the_package_the_xtask_builds() {
         "host: function",
         "language: custom",
         "dist: target/package/site",
-        "run: cargo xtask package",
+        "cargo xtask package",
+        "MFA_RECOVERY_PACKAGE",
         "path: infra",
         // The alpha feature `language: custom` needs is checked before anything is provisioned.
         "preprovision:",
@@ -448,16 +449,7 @@ fn every_api_uri_in_the_docs_and_the_connector_is_the_one_the_templates_create()
 /// `azd config get` prints the JSON value, or fails when the key is unset).
 #[test]
 fn the_preprovision_hook_stops_azd_up_until_the_alpha_feature_is_on() {
-    let yaml = read("azure.yaml");
-    let start = yaml.find("  preprovision:").expect("a preprovision hook");
-    let body = &yaml[start..];
-    let run = body.find("run: |").expect("a run block") + "run: |".len();
-    let script: String = body[run..]
-        .lines()
-        .skip(1)
-        .take_while(|l| l.starts_with("      ") || l.trim().is_empty())
-        .map(|l| format!("{}\n", l.trim_start()))
-        .collect();
+    let script = hook_script("  preprovision:");
     let hook = |azd: &str| {
         let dir = temp_dir("azd-stand-in");
         let path = dir.join("azd");
@@ -481,4 +473,67 @@ fn the_preprovision_hook_stops_azd_up_until_the_alpha_feature_is_on() {
         assert!(!out.status.success(), "{off}");
         assert!(String::from_utf8_lossy(&out.stderr).contains("azd config set alpha.language.custom on"));
     }
+}
+
+/// The `run: |` script of the azure.yaml hook that starts with `key`, unindented.
+fn hook_script(key: &str) -> String {
+    let yaml = read("azure.yaml");
+    let start = yaml.find(key).unwrap_or_else(|| panic!("azure.yaml has no {key}"));
+    let body = &yaml[start..];
+    let indent = key.len() - key.trim_start().len();
+    let run = body.find("run: |").expect("a run block") + "run: |".len();
+    body[run..]
+        .lines()
+        .skip(1)
+        .take_while(|l| l.len() - l.trim_start().len() > indent + 2 || l.trim().is_empty())
+        .map(|l| format!("{}\n", l.trim()))
+        .collect()
+}
+
+/// With `MFA_RECOVERY_PACKAGE`, the `prepackage` hook deploys that zip (a release's) instead of
+/// building: no Rust on the admin's machine. A checksum that does not match stops it.
+#[test]
+fn the_prepackage_hook_deploys_a_given_package_and_checks_its_checksum() {
+    let script = hook_script("      prepackage:");
+    assert!(script.contains("cargo xtask package"), "{script}");
+    let work = temp_dir("prepackage");
+    let zip_dir = temp_dir("prepackage-zip");
+    std::fs::write(zip_dir.join("host.json"), "{}").unwrap();
+    std::fs::write(zip_dir.join("mfa-recovery"), "#!/bin/sh\n").unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(zip_dir.join("mfa-recovery"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let zip = work.join("release.zip");
+    let made = std::process::Command::new("zip")
+        .current_dir(&zip_dir)
+        .args(["-q", zip.to_str().unwrap(), "host.json", "mfa-recovery"])
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let sha = std::process::Command::new("sha256sum").arg(&zip).output().unwrap();
+    let sha = String::from_utf8_lossy(&sha.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned();
+    let run = |checksum: &str| {
+        std::process::Command::new("sh")
+            .arg("-c")
+            .arg(&script)
+            .current_dir(&work)
+            .env("MFA_RECOVERY_PACKAGE", &zip)
+            .env("MFA_RECOVERY_PACKAGE_SHA256", checksum)
+            // No cargo: the given package must not be rebuilt.
+            .env("PATH", "/usr/bin:/bin")
+            .output()
+            .unwrap()
+    };
+    let ok = run(&sha);
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    assert!(work.join("target/package/site/mfa-recovery").is_file());
+    assert!(work.join("target/package/site/host.json").is_file());
+    let bad = run(&"0".repeat(64));
+    assert!(!bad.status.success(), "a wrong checksum is refused");
 }
