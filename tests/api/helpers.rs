@@ -125,6 +125,34 @@ impl TestApp {
         })
     }
 
+    /// The audit records of `action` (every record when `None`), read through the API as an
+    /// auditor.
+    pub async fn audit_of(&self, action: Option<&str>) -> Vec<Value> {
+        let filter = action.map(|a| format!("action={a}&")).unwrap_or_default();
+        let v: Value = self
+            .client
+            .get(format!("{}/api/audit?{filter}pageSize=1000", self.base))
+            .bearer_auth(self.token(&["Audit.Read"]))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        v["value"].as_array().unwrap().clone()
+    }
+
+    /// Every change the app asked Microsoft Graph for (method and path).
+    pub fn graph_writes(&self) -> Vec<String> {
+        self.sim
+            .requests()
+            .into_iter()
+            .filter(|r| r.path.starts_with("/v1.0/") || r.path.starts_with("/beta/"))
+            .filter(|r| r.method != "GET")
+            .map(|r| format!("{} {}", r.method, r.path))
+            .collect()
+    }
+
     pub async fn get(&self, path: &str) -> Response {
         self.client
             .get(format!("{}{path}", self.base))

@@ -53,17 +53,7 @@ impl TestApp {
     }
 
     async fn audit_records(&self) -> Vec<Value> {
-        let v: Value = self
-            .client
-            .get(format!("{}/api/audit?action=tap.issue&pageSize=1000", self.base))
-            .bearer_auth(self.token(&["Audit.Read"]))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        v["value"].as_array().unwrap().clone()
+        self.audit_of(Some("tap.issue")).await
     }
 }
 
