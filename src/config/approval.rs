@@ -38,7 +38,7 @@ impl ApprovalTrigger {
 }
 
 /// `APPROVAL_*` and `SECURITY_ALERT_WEBHOOK`.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Clone, PartialEq, Eq, Default)]
 pub struct ApprovalSettings {
     /// `APPROVAL_REQUIRED_FOR`: empty means no recovery waits (privileged targets are refused).
     pub required_for: Vec<ApprovalTrigger>,
@@ -51,6 +51,30 @@ pub struct ApprovalSettings {
     pub webhook: Option<Url>,
     /// `SECURITY_ALERT_WEBHOOK`: told of every attempt on a privileged account.
     pub security_alert_webhook: Option<Url>,
+}
+
+/// A webhook URL without its query (a Logic App's or Teams Workflow's `sig=` is a credential):
+/// what `mfa-recovery config` and any debug output show.
+fn redacted(url: &Option<Url>) -> Option<String> {
+    url.as_ref().map(|u| {
+        let mut shown = u.clone();
+        if shown.query().is_some() {
+            shown.set_query(Some("<redacted>"));
+        }
+        shown.to_string()
+    })
+}
+
+impl std::fmt::Debug for ApprovalSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApprovalSettings")
+            .field("required_for", &self.required_for)
+            .field("timeout_minutes", &self.timeout_minutes)
+            .field("notify_group", &self.notify_group)
+            .field("webhook", &redacted(&self.webhook))
+            .field("security_alert_webhook", &redacted(&self.security_alert_webhook))
+            .finish()
+    }
 }
 
 impl ApprovalSettings {
@@ -134,4 +158,26 @@ pub(super) fn approval_settings<'a>(get: &impl Fn(&str) -> Option<&'a str>) -> R
         webhook,
         security_alert_webhook,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_printed_settings_never_show_a_webhook_signature() {
+        let settings = ApprovalSettings {
+            webhook: Some(
+                Url::parse("https://prod.logic.azure.com/workflows/1/triggers/manual?sig=S3cretSig").unwrap(),
+            ),
+            security_alert_webhook: Some(Url::parse("https://soc.contoso.com/hook?code=AlsoSecret").unwrap()),
+            ..ApprovalSettings::default()
+        };
+        let shown = format!("{settings:?} {settings:#?}");
+        assert!(!shown.contains("S3cretSig") && !shown.contains("AlsoSecret"), "{shown}");
+        assert!(
+            shown.contains("prod.logic.azure.com/workflows/1/triggers/manual"),
+            "{shown}"
+        );
+    }
 }

@@ -93,7 +93,9 @@ pub(crate) async fn group_transitive_members(
     page_of(&state, v, items, &uri, "directoryObjects")
 }
 
-/// The cast form `/transitiveMembers/microsoft.graph.user`.
+/// The cast form `/transitiveMembers/microsoft.graph.user` (or `.group`), with `$select` on users as
+/// `GET /users` takes it; GroupMember.Read.All, else 403.
+/// https://learn.microsoft.com/graph/api/group-list-transitivemembers
 pub(crate) async fn group_transitive_members_cast(
     State(state): S,
     Extension(v): Extension<Version>,
