@@ -19,6 +19,19 @@ param location string
 @description('`recover` after `azd down`: the Key Vault was soft-deleted and purge protection keeps its name for 90 days; this brings it back with its secrets (docs/deploy.md).')
 param keyVaultCreateMode string = 'default'
 
+@allowed([
+  'included'
+  'separate'
+])
+@description('`included`: this deployment also registers the API and grants the identity its Graph permissions (the deployer needs Privileged Role Administrator). `separate`: a Privileged Role Administrator deploys infra/entra.bicep with this deployment\'s outputs, and this one takes theirs (apiAppId, apiIdentifierUri; docs/deploy.md).')
+param entraDeployment string = 'included'
+
+@description('With entraDeployment=separate: the API\'s application (client) id, output MFA_RECOVERY_API_APP_ID of infra/entra.bicep.')
+param apiAppId string = ''
+
+@description('With entraDeployment=separate: the API\'s App ID URI, output MFA_RECOVERY_API_URI of infra/entra.bicep.')
+param apiIdentifierUri string = ''
+
 @description('Any other setting of docs/configuration.md as {"NAME": "value"} (for example APPROVAL_NOTIFY_GROUP, TWILIO_*, SERVICENOW_FIELDS): `azd env set MFA_RECOVERY_EXTRA_APP_SETTINGS \'{"APPROVAL_NOTIFY_GROUP":"<group id>"}\'`. They win over the values the other parameters give. Settings added in the portal are replaced at the next provision: put them here.')
 param extraAppSettings object = {}
 
@@ -88,6 +101,7 @@ var tags = {
   application: 'mfa-recovery'
 }
 var deploymentContainerName = 'app-package-${take(token, 7)}'
+var entraIncluded = entraDeployment == 'included'
 
 resource group 'Microsoft.Resources/resourceGroups@2024-03-01' = {
   name: 'rg-${environmentName}'
@@ -141,7 +155,10 @@ module monitoring 'modules/monitoring.bicep' = {
   }
 }
 
-module graph 'modules/graph.bicep' = {
+// The Entra part (API registration, Graph permissions). With entraDeployment=separate it is
+// infra/entra.bicep, deployed by a Privileged Role Administrator, and its outputs come back here
+// as apiAppId and apiIdentifierUri.
+module graph 'modules/graph.bicep' = if (entraIncluded) {
   scope: group
   name: 'graph'
   params: {
@@ -170,8 +187,8 @@ module app 'modules/functionapp.bicep' = {
     deploymentContainerName: deploymentContainerName
     appInsightsConnectionString: monitoring.outputs.connectionString
     keyVaultUri: vault.outputs.uri
-    apiAudience: graph.outputs.apiIdentifierUri
-    apiClientId: graph.outputs.apiAppId
+    apiAudience: entraIncluded ? graph.outputs.apiIdentifierUri : apiIdentifierUri
+    apiClientId: entraIncluded ? graph.outputs.apiAppId : apiAppId
     settings: {
       sweepSchedule: sweepSchedule
       sweepHelpdeskGroups: sweepHelpdeskGroups
@@ -205,6 +222,10 @@ output AZURE_KEY_VAULT_NAME string = vault.outputs.name
 output AZURE_KEY_VAULT_URI string = vault.outputs.uri
 output AZURE_STORAGE_ACCOUNT string = storage.outputs.name
 output MFA_RECOVERY_IDENTITY_CLIENT_ID string = identity.outputs.clientId
-output MFA_RECOVERY_API_APP_ID string = graph.outputs.apiAppId
-output MFA_RECOVERY_API_URI string = graph.outputs.apiIdentifierUri
-output MFA_RECOVERY_GRAPH_PERMISSIONS array = graph.outputs.grantedPermissions
+output MFA_RECOVERY_API_APP_ID string = entraIncluded ? graph.outputs.apiAppId : apiAppId
+output MFA_RECOVERY_API_URI string = entraIncluded ? graph.outputs.apiIdentifierUri : apiIdentifierUri
+output MFA_RECOVERY_GRAPH_PERMISSIONS array = entraIncluded ? graph.outputs.grantedPermissions : []
+// What infra/entra.bicep takes (entraDeployment=separate): the identity to grant, the names' token.
+output MFA_RECOVERY_IDENTITY_PRINCIPAL_ID string = identity.outputs.principalId
+output MFA_RECOVERY_DEPLOYMENT_TOKEN string = token
+output MFA_RECOVERY_GRAPH_MAIL bool = emailProvider == 'graph'

@@ -49,6 +49,48 @@ pub enum Command {
     Sim(crate::dev::SimArgs),
 }
 
+/// Where a pass or a code goes.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum ChannelArg {
+    /// A text message to the user's phone number of record.
+    Sms,
+    /// An email to the user's alternate address of record (never their own mailbox).
+    Email,
+    /// An email to the user's manager, who hands it over in person.
+    Manager,
+}
+
+impl ChannelArg {
+    fn as_str(self) -> &'static str {
+        match self {
+            ChannelArg::Sms => "sms",
+            ChannelArg::Email => "email",
+            ChannelArg::Manager => "manager",
+        }
+    }
+}
+
+/// Which methods `reset` removes.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum ScopeArg {
+    /// What the admin center's "Require re-register MFA" removes.
+    Portal,
+    /// Every removable method.
+    All,
+    /// Only the methods named with --method.
+    Methods,
+}
+
+impl ScopeArg {
+    fn as_str(self) -> &'static str {
+        match self {
+            ScopeArg::Portal => "portal",
+            ScopeArg::All => "all",
+            ScopeArg::Methods => "methods",
+        }
+    }
+}
+
 #[derive(Debug, clap::Args)]
 pub struct DecisionArgs {
     /// The request id (from the approver's email, the webhook or the status URL).
@@ -77,12 +119,13 @@ pub struct TapArgs {
     /// The user: object id or UPN.
     #[arg(long)]
     pub user: String,
-    /// sms, email (the alternate address of record) or manager.
-    #[arg(long)]
-    pub channel: String,
+    /// Where the pass goes.
+    #[arg(long, value_enum)]
+    pub channel: ChannelArg,
     /// The ticket as SYSTEM:ID, e.g. servicenow:INC0010001.
     #[arg(long)]
     pub ticket: String,
+    /// Why (kept in the audit trail), e.g. "lost phone".
     #[arg(long)]
     pub reason: String,
     /// Lifetime in minutes (default: TAP_DEFAULT_LIFETIME_MINUTES, within the policy and channel limits).
@@ -92,10 +135,11 @@ pub struct TapArgs {
     /// TAP_REQUIRE_VERIFICATION=service.
     #[arg(long)]
     pub verification_id: Option<String>,
-    /// How the requester's identity was verified (TAP_REQUIRE_VERIFICATION=attested).
+    /// How the requester's identity was verified, e.g. "manager callback"
+    /// (TAP_REQUIRE_VERIFICATION=attested).
     #[arg(long)]
     pub verification_method: Option<String>,
-    /// Who verified it.
+    /// Who verified it (a UPN), with --verification-method.
     #[arg(long)]
     pub verified_by: Option<String>,
 }
@@ -105,10 +149,9 @@ pub struct VerifyArgs {
     /// The user: object id or UPN.
     #[arg(long)]
     pub user: String,
-    /// Where the code goes: sms, email (the alternate address of record) or manager. The pass must
-    /// then take another channel.
-    #[arg(long)]
-    pub channel: String,
+    /// Where the code goes. The pass must then take another channel.
+    #[arg(long, value_enum)]
+    pub channel: ChannelArg,
     /// The ticket as SYSTEM:ID, named in the message.
     #[arg(long)]
     pub ticket: Option<String>,
@@ -119,28 +162,31 @@ pub struct ResetArgs {
     /// The user: object id or UPN.
     #[arg(long)]
     pub user: String,
-    /// portal (what the admin center's button removes), all, or methods (with --method).
-    #[arg(long, default_value = "portal")]
-    pub scope: String,
+    /// Which methods are removed.
+    #[arg(long, value_enum, default_value = "portal")]
+    pub scope: ScopeArg,
     /// A method id to remove, with --scope methods (repeatable).
     #[arg(long = "method")]
     pub methods: Vec<String>,
-    /// Also issue a pass, delivered by this channel (sms, email or manager).
-    #[arg(long)]
-    pub tap: Option<String>,
+    /// Also issue a pass, delivered by this channel.
+    #[arg(long, value_enum)]
+    pub tap: Option<ChannelArg>,
     /// Keep the user's sign-in sessions.
     #[arg(long)]
     pub keep_sessions: bool,
     /// The ticket as SYSTEM:ID.
     #[arg(long)]
     pub ticket: String,
+    /// Why (kept in the audit trail), e.g. "lost phone".
     #[arg(long)]
     pub reason: String,
     /// A verification the service made (`mfa-recovery verify`).
     #[arg(long)]
     pub verification_id: Option<String>,
+    /// How the requester's identity was verified (TAP_REQUIRE_VERIFICATION=attested).
     #[arg(long)]
     pub verification_method: Option<String>,
+    /// Who verified it (a UPN), with --verification-method.
     #[arg(long)]
     pub verified_by: Option<String>,
 }
@@ -167,34 +213,28 @@ pub enum AuditCommand {
 pub async fn run(cli: Cli) -> ExitCode {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve().await,
-        Command::Config => match Settings::from_env() {
-            Ok(settings) => {
-                println!("{settings:#?}");
-                ExitCode::SUCCESS
-            }
-            Err(e) => config_error(&e),
-        },
-        Command::Reset(args) => match Settings::from_env() {
+        Command::Config => show_config(),
+        Command::Reset(args) => match recovery_settings() {
             Ok(settings) => reset(settings, args).await,
             Err(e) => config_error(&e),
         },
-        Command::Tap(args) => match Settings::from_env() {
+        Command::Tap(args) => match recovery_settings() {
             Ok(settings) => tap(settings, args).await,
             Err(e) => config_error(&e),
         },
-        Command::Verify(args) => match Settings::from_env() {
+        Command::Verify(args) => match recovery_settings() {
             Ok(settings) => verify(settings, args).await,
             Err(e) => config_error(&e),
         },
         Command::Approve(args) => decide(args, "approve").await,
         Command::Deny(args) => decide(args, "deny").await,
-        Command::Sweep(args) => match Settings::from_env() {
+        Command::Sweep(args) => match Settings::for_command_line() {
             Ok(settings) => sweep(settings, args).await,
             Err(e) => config_error(&e),
         },
         Command::Audit {
             command: AuditCommand::Verify { from, to, allow_empty },
-        } => match Settings::from_env() {
+        } => match Settings::for_command_line() {
             Ok(settings) => audit_verify(settings, from, to, allow_empty).await,
             Err(e) => config_error(&e),
         },
@@ -202,6 +242,37 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Dev(args) => report(crate::dev::run(args).await),
         #[cfg(feature = "dev")]
         Command::Sim(args) => report(crate::dev::run_sim(args).await),
+    }
+}
+
+/// The settings `tap`, `reset` and `verify` need: the command line's, with the API's App ID URI,
+/// because the holders of the API's app roles are protected and are found by it.
+fn recovery_settings() -> Result<Settings, crate::config::ConfigError> {
+    let settings = Settings::for_command_line()?;
+    if settings.auth.audience.is_none() {
+        return Err(crate::config::ConfigError::new(
+            "AUTH_AUDIENCE",
+            "is required by tap, reset and verify: the holders of the API's app roles are protected, and the API is found by its App ID URI (azd env get-value AUTH_AUDIENCE)",
+        ));
+    }
+    Ok(settings)
+}
+
+/// `mfa-recovery config`: every setting as `KEY=value` with its source, then warnings; exit 2 on
+/// a setting that cannot be used (all of them named).
+fn show_config() -> ExitCode {
+    let vars = crate::config::environment();
+    for line in crate::config::show::listing(&vars) {
+        println!("{line}");
+    }
+    match Settings::for_command_line() {
+        Ok(settings) => {
+            for warning in crate::config::show::warnings(&settings) {
+                eprintln!("warning: {warning}");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => config_error(&e),
     }
 }
 
@@ -323,7 +394,7 @@ fn request_body(
 /// print the verification id.
 async fn verify(settings: Settings, args: VerifyArgs) -> ExitCode {
     let run = async {
-        let mut body = serde_json::json!({"channel": args.channel});
+        let mut body = serde_json::json!({"channel": args.channel.as_str()});
         if let Some(ticket) = &args.ticket {
             let (system, id) = ticket
                 .split_once(':')
@@ -426,9 +497,16 @@ async fn cli_state(settings: Settings) -> anyhow::Result<(crate::app::App, crate
 }
 
 fn fail(what: &str, e: &anyhow::Error) -> ExitCode {
-    eprintln!("mfa-recovery: {what}: {e:#}");
+    let text = format!("{e:#}");
+    eprintln!("mfa-recovery: {what}: {text}");
+    if text.contains("permission_missing") && !crate::config::platform_identity_available() {
+        eprintln!("{DEVELOPER_CREDENTIAL_403}");
+    }
     ExitCode::FAILURE
 }
+
+/// Why Graph refuses a command line run with the developer's own sign-in (docs/tap.md).
+pub const DEVELOPER_CREDENTIAL_403: &str = "mfa-recovery: this run used your own sign-in (az login or azd auth login), not the function app's managed identity. Microsoft Graph gives the Azure CLI's token only the scopes that app is pre-authorized for, which exclude UserAuthenticationMethod.*, so it answers 403 whatever your admin roles. Run where the managed identity is (IDENTITY_ENDPOINT), or call the API with your own token (docs/tap.md, \"From the command line\").";
 
 /// `mfa-recovery tap`: the same procedure as `POST /api/users/{user}/tap`, recorded with the
 /// caller `cli` and the operating-system user.
@@ -441,7 +519,7 @@ async fn tap(settings: Settings, args: TapArgs) -> ExitCode {
             args.verification_method.as_ref(),
             args.verified_by.as_ref(),
         )?;
-        body["delivery"] = serde_json::json!({"channel": args.channel});
+        body["delivery"] = serde_json::json!({"channel": args.channel.as_str()});
         if let Some(l) = args.lifetime {
             body["lifetimeMinutes"] = serde_json::json!(l);
         }
@@ -476,13 +554,13 @@ async fn reset(settings: Settings, args: ResetArgs) -> ExitCode {
             args.verification_method.as_ref(),
             args.verified_by.as_ref(),
         )?;
-        body["scope"] = serde_json::json!(args.scope);
+        body["scope"] = serde_json::json!(args.scope.as_str());
         body["revokeSessions"] = serde_json::json!(!args.keep_sessions);
         if !args.methods.is_empty() {
             body["methods"] = serde_json::json!(args.methods);
         }
-        if let Some(channel) = &args.tap {
-            body["tap"] = serde_json::json!({"delivery": {"channel": channel}});
+        if let Some(channel) = args.tap {
+            body["tap"] = serde_json::json!({"delivery": {"channel": channel.as_str()}});
         }
         let request = crate::recovery::reset::ResetRequest::parse(&args.user, body.to_string().as_bytes())
             .map_err(|e| anyhow::anyhow!("{}: {}", e.code, e.message))?;

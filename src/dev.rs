@@ -57,8 +57,10 @@ pub fn own_directories(vars: &HashMap<String, String>) -> Vec<&'static str> {
 
 #[derive(Debug, clap::Args)]
 pub struct SimArgs {
+    /// Port of the simulated tenant.
     #[arg(long, default_value_t = 7072)]
     pub port: u16,
+    /// Seed file for the simulated tenant (default: the bundled demo tenant).
     #[arg(long)]
     pub seed: Option<PathBuf>,
 }
@@ -76,6 +78,11 @@ fn load_seed(path: Option<&PathBuf>) -> anyhow::Result<Seed> {
 /// The settings `dev` runs with: the process environment, with every endpoint pointed at the
 /// simulator.
 pub fn dev_settings(sim: &Simulator, port: u16) -> anyhow::Result<Settings> {
+    Ok(Settings::from_map(&dev_vars(sim, port))?)
+}
+
+/// The environment `dev` runs the function set with.
+fn dev_vars(sim: &Simulator, port: u16) -> HashMap<String, String> {
     let mut vars: HashMap<String, String> = crate::config::environment();
     let seed = sim.seed();
     for (k, v) in [
@@ -122,7 +129,54 @@ pub fn dev_settings(sim: &Simulator, port: u16) -> anyhow::Result<Settings> {
     }
     vars.entry("MFA_RECOVERY_LOG_FORMAT".into())
         .or_insert_with(|| "text".into());
-    Ok(Settings::from_map(&vars)?)
+    vars
+}
+
+/// What the command line needs to act on this simulated tenant, as `export` lines for a fresh
+/// shell: Graph, the simulator's managed identity endpoint (the real credential uses it), Key
+/// Vault through the simulator (`MFA_RECOVERY_SIM`, a `dev`-build hook), the connectors, the
+/// API's App ID URI (the privilege check finds the API by it) and `dev`'s own audit directory,
+/// made absolute, so the trail is one. No `AUTH_TENANT_ID`: the command line accepts no tokens.
+pub fn cli_exports(sim: &Simulator) -> Vec<(String, String)> {
+    let vars = dev_vars(sim, 0);
+    let mut out = vec![
+        ("IDENTITY_ENDPOINT".to_owned(), sim.identity_endpoint()),
+        ("IDENTITY_HEADER".to_owned(), sim.identity_header().to_owned()),
+        ("MFA_RECOVERY_SIM".to_owned(), sim.base_url().to_owned()),
+    ];
+    for key in [
+        "GRAPH_ENDPOINT",
+        "AUTH_AUDIENCE",
+        "AZURE_CLIENT_ID",
+        "KEY_VAULT_URI",
+        "MAIL_SENDER",
+        "ACS_ENDPOINT",
+        "ACS_ACCESS_KEY_SECRET",
+        "ACS_SMS_FROM",
+        "NOTICE_CONTACT",
+        "TAP_REQUIRE_VERIFICATION",
+        "AUDIT_DIR",
+        "LIMITS_DIR",
+        "SWEEP_DIR",
+    ] {
+        let Some(value) = vars.get(key) else { continue };
+        let value = match key {
+            "AUDIT_DIR" | "LIMITS_DIR" | "SWEEP_DIR" => {
+                std::path::absolute(value).map_or_else(|_| value.clone(), |p| p.to_string_lossy().into_owned())
+            }
+            _ => value.clone(),
+        };
+        out.push((key.to_owned(), value));
+    }
+    out
+}
+
+/// `export K='v'` lines (single quotes: the values hold no quote).
+fn export_lines(pairs: &[(String, String)]) -> String {
+    pairs
+        .iter()
+        .map(|(k, v)| format!("  export {k}='{}'\n", v.replace('\'', "")))
+        .collect()
 }
 
 /// The object id in the simulator's caller tokens when none is asked for (the banner's token).
@@ -297,6 +351,15 @@ pub fn banner(sim: &Simulator, port: u16, schedule: &str) -> String {
         out,
         "  another token: curl -s -X POST {}/sim/token -d '{{\"roles\":[\"Recovery.Tap\"]}}'\n",
         sim.base_url()
+    );
+    let _ = writeln!(
+        out,
+        "The command line on this tenant (paste into another shell, then run mfa-recovery tap, reset, verify, sweep or audit verify):"
+    );
+    out.push_str(&export_lines(&cli_exports(sim)));
+    let _ = writeln!(
+        out,
+        "  mfa-recovery tap --user alex.wilber@contoso.test --channel email --ticket servicenow:INC0010009 --reason 'lost phone' --verification-method 'manager callback' --verified-by helpdesk.agent@contoso.test\n"
     );
     out
 }

@@ -130,7 +130,8 @@ struct Claims {
 
 /// Checks caller tokens for one tenant and audience.
 pub struct Authenticator {
-    tenant_id: String,
+    /// `None` on the command line without `AUTH_TENANT_ID`: every token is refused.
+    tenant_id: Option<String>,
     validation: Validation,
     keys: JwksCache,
     allowed_client_apps: Vec<uuid::Uuid>,
@@ -143,7 +144,10 @@ const LEEWAY_SECONDS: u64 = 120;
 impl Authenticator {
     pub fn new(settings: &AuthSettings, http: reqwest::Client) -> Authenticator {
         let authority = settings.authority.as_str().trim_end_matches('/');
-        let tenant = settings.tenant_id.to_string();
+        // Without a tenant (the command line), no issuer matches and every token is refused below.
+        let tenant = settings
+            .tenant_id
+            .map_or_else(|| "no-tenant-configured".to_owned(), |t| t.to_string());
         let mut validation = Validation::new(Algorithm::RS256);
         // The App ID URI (v1 tokens) and the client id (v2 tokens).
         validation.set_audience(&settings.audiences);
@@ -158,7 +162,7 @@ impl Authenticator {
         validation.set_required_spec_claims(&["exp", "aud", "iss"]);
         let jwks_url = format!("{authority}/{tenant}/discovery/v2.0/keys");
         Authenticator {
-            tenant_id: tenant,
+            tenant_id: settings.tenant_id.map(|_| tenant),
             validation,
             keys: JwksCache::new(http, jwks_url),
             allowed_client_apps: settings.allowed_client_apps.clone(),
@@ -185,6 +189,11 @@ impl Authenticator {
     /// `AuthError` with the reason.
     pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Caller, AuthError> {
         let token = bearer(headers).ok_or(AuthError::MissingToken)?;
+        let Some(tenant_id) = &self.tenant_id else {
+            return Err(AuthError::Invalid(
+                "no AUTH_TENANT_ID: this process accepts no tokens".into(),
+            ));
+        };
         // The decoder's message could quote attacker-chosen header text: only a fixed reason is kept.
         let header =
             jsonwebtoken::decode_header(token).map_err(|_| AuthError::Malformed("not a JWT with a readable header"))?;
@@ -196,7 +205,7 @@ impl Authenticator {
         let data = jsonwebtoken::decode::<Claims>(token, &key, &self.validation)
             .map_err(|e| AuthError::Invalid(format!("{:?}", e.kind())))?;
         let claims = data.claims;
-        if claims.tid.as_deref() != Some(self.tenant_id.as_str()) {
+        if claims.tid.as_deref() != Some(tenant_id.as_str()) {
             return Err(AuthError::Invalid("tid is not the configured tenant".into()));
         }
         let client = claims.azp.as_deref().or(claims.appid.as_deref());

@@ -6,10 +6,13 @@ use super::*;
 /// Who may call the API: the Entra tenant, the API's audience, and the login endpoint.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuthSettings {
-    pub tenant_id: Uuid,
+    /// `AUTH_TENANT_ID`; always set when serving. The command line accepts no tokens and may run
+    /// without it (`None`: every token is refused).
+    pub tenant_id: Option<Uuid>,
     /// `AUTH_AUDIENCE`: the API's App ID URI (the first of its comma-separated list); the name the
-    /// API's service principal is found by.
-    pub audience: String,
+    /// API's service principal is found by (the privilege check protects holders of its app
+    /// roles). Always set when serving; a command-line `tap`, `reset` or `verify` needs it too.
+    pub audience: Option<String>,
     /// Every accepted `aud`: the `AUTH_AUDIENCE` list and `AUTH_CLIENT_ID` (Entra puts the client
     /// id in v2 tokens, the App ID URI in v1 tokens).
     pub audiences: Vec<String>,
@@ -47,16 +50,19 @@ pub struct WebhookSender {
 }
 
 /// Who may call: the tenant, the audiences, the allowed client apps, the scope, the authority.
-pub(super) fn auth_settings<'a>(get: Get<'a, '_>) -> Result<AuthSettings, ConfigError> {
-    let tenant_id = guid(
-        "AUTH_TENANT_ID",
-        get("AUTH_TENANT_ID").ok_or_else(|| {
-            ConfigError::new(
+/// `serving`: the API accepts tokens, so the tenant and the audience are required; the command
+/// line accepts none and reads them only when present.
+pub(super) fn auth_settings<'a>(get: Get<'a, '_>, serving: bool) -> Result<AuthSettings, ConfigError> {
+    let tenant_id = match get("AUTH_TENANT_ID") {
+        Some(v) => Some(guid("AUTH_TENANT_ID", v)?),
+        None if serving => {
+            return Err(ConfigError::new(
                 "AUTH_TENANT_ID",
                 "is required: the Entra tenant id (a GUID) whose callers may use the API",
-            )
-        })?,
-    )?;
+            ));
+        }
+        None => None,
+    };
     let required = || {
         ConfigError::new(
             "AUTH_AUDIENCE",
@@ -64,12 +70,15 @@ pub(super) fn auth_settings<'a>(get: Get<'a, '_>) -> Result<AuthSettings, Config
         )
     };
     let mut audiences: Vec<String> = get("AUTH_AUDIENCE")
-        .ok_or_else(required)?
+        .unwrap_or_default()
         .split(',')
         .map(|a| a.trim().to_owned())
         .filter(|a| !a.is_empty())
         .collect();
-    let audience = audiences.first().cloned().ok_or_else(required)?;
+    let audience = audiences.first().cloned();
+    if serving && audience.is_none() {
+        return Err(required());
+    }
     if let Some(client_id) = get("AUTH_CLIENT_ID") {
         audiences.push(guid("AUTH_CLIENT_ID", client_id)?.to_string());
     }

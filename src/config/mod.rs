@@ -15,6 +15,7 @@ mod auth;
 mod delivery;
 mod intake;
 pub mod registry;
+pub mod show;
 mod storage;
 mod sweep;
 
@@ -53,7 +54,7 @@ impl std::fmt::Display for ConfigError {
 impl std::error::Error for ConfigError {}
 
 impl ConfigError {
-    fn new(key: &str, problem: impl Into<String>) -> Self {
+    pub fn new(key: &str, problem: impl Into<String>) -> Self {
         Self {
             key: key.to_owned(),
             problem: problem.into(),
@@ -207,6 +208,19 @@ impl Settings {
     /// # Errors
     /// A required setting is missing or a value cannot be used; the error names the key.
     pub fn from_map(vars: &HashMap<String, String>) -> Result<Settings, ConfigError> {
+        Self::read(vars, true)
+    }
+
+    /// The settings a command-line run reads from the environment: as `from_env`, but the API's
+    /// caller settings (`AUTH_*`) are optional, since the command line accepts no tokens.
+    ///
+    /// # Errors
+    /// A setting that is present cannot be used, or a required one is missing.
+    pub fn for_command_line() -> Result<Settings, ConfigError> {
+        Self::read(&environment(), false)
+    }
+
+    fn read(vars: &HashMap<String, String>, serving: bool) -> Result<Settings, ConfigError> {
         let get = |key: &str| {
             debug_assert!(
                 registry::is_registered(key),
@@ -216,7 +230,7 @@ impl Settings {
         };
         let mut problems = Problems::default();
         let host = problems.keep(host_settings(&get));
-        let auth = problems.keep(auth_settings(&get));
+        let auth = problems.keep(auth_settings(&get, serving));
         let key_vault_uri = problems
             .keep(get("KEY_VAULT_URI").map(|v| endpoint("KEY_VAULT_URI", v)).transpose())
             .flatten();

@@ -54,13 +54,13 @@ pub const SETTINGS: &[SettingDoc] = &[
     SettingDoc {
         keys: &["AUTH_TENANT_ID"],
         owner: "auth",
-        meaning: "Entra tenant id (GUID) whose callers may use the API.",
+        meaning: "Entra tenant id (GUID) whose callers may use the API. The command line accepts no tokens and runs without it.",
         default: "**required**",
     },
     SettingDoc {
         keys: &["AUTH_AUDIENCE"],
         owner: "auth",
-        meaning: "App ID URI of this API's app registration (the `aud` of v1 caller tokens); a comma-separated list is accepted. The first is also how the API's service principal is found (to refuse holders and owners of its roles).",
+        meaning: "App ID URI of this API's app registration (the `aud` of v1 caller tokens); a comma-separated list is accepted. The first is also how the API's service principal is found (to refuse holders and owners of its roles), so the command line's `tap`, `reset` and `verify` need it too; `sweep`, `audit` and `config` do not.",
         default: "**required**",
     },
     SettingDoc {

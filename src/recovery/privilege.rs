@@ -57,8 +57,9 @@ impl Privilege {
 /// principal (resolved once per process).
 pub struct PrivilegeCheck {
     protected_groups: Vec<Uuid>,
-    /// `AUTH_AUDIENCE`: the API's App ID URI or client id, one of its `servicePrincipalNames`.
-    api_name: String,
+    /// `AUTH_AUDIENCE`: the API's App ID URI or client id, one of its `servicePrincipalNames`
+    /// (`None` on a command line without it: the check refuses, it cannot tell).
+    api_name: Option<String>,
     /// The API's service principal and application object ids, found once.
     api_principal: OnceCell<ApiObjects>,
 }
@@ -97,7 +98,7 @@ const APP_READ: &str = "Application.Read.All";
 const MEMBERS_READ: &str = "GroupMember.Read.All";
 
 impl PrivilegeCheck {
-    pub fn new(protected_groups: Vec<Uuid>, api_name: String) -> PrivilegeCheck {
+    pub fn new(protected_groups: Vec<Uuid>, api_name: Option<String>) -> PrivilegeCheck {
         PrivilegeCheck {
             protected_groups,
             api_name,
@@ -296,15 +297,21 @@ impl PrivilegeCheck {
     async fn api_objects(&self, graph: &GraphClient) -> Result<&ApiObjects, RecoveryError> {
         self.api_principal
             .get_or_try_init(|| async {
+                let name = self.api_name.as_deref().ok_or_else(|| {
+                    RecoveryError::failed(
+                        Fault::PrivilegeCheckUnavailable,
+                        "AUTH_AUDIENCE (this API's App ID URI) is not set, so the holders of its app roles cannot be found; nothing was changed",
+                    )
+                })?;
                 let found = graph
-                    .service_principal_by_name(&self.api_name)
+                    .service_principal_by_name(name)
                     .await
                     .map_err(read_failed("this API's service principal", APP_READ))?;
                 let (service_principal, app_id) = found.ok_or_else(|| {
                     RecoveryError::failed(Fault::PrivilegeCheckUnavailable,
                         format!(
                             "no service principal in the tenant has the name {} (AUTH_AUDIENCE), so the holders of this API's app roles cannot be read; nothing was changed",
-                            self.api_name
+                            name
                         ),
                     )
                 })?;

@@ -160,6 +160,9 @@ fn notices_down(e: crate::delivery::DeliveryError) -> RecoveryError {
 
 fn nothing_removed(e: crate::graph::GraphError) -> RecoveryError {
     tracing::error!(error = %e, "Graph call failed");
+    if e.is_forbidden() {
+        return super::tap::permission_refused("nothing was removed");
+    }
     RecoveryError::failed(
         Fault::GraphUnavailable,
         "Microsoft Graph could not be reached; nothing was removed. Try again later.",

@@ -216,11 +216,25 @@ pub(crate) struct Prepared {
     pub notice_to: Vec<String>,
 }
 
-fn graph_failed(e: impl std::fmt::Display) -> RecoveryError {
+fn graph_failed(e: crate::graph::GraphError) -> RecoveryError {
     tracing::error!(error = %e, "Graph call failed");
+    if e.is_forbidden() {
+        return permission_refused("nothing was changed");
+    }
     RecoveryError::failed(
         Fault::GraphUnavailable,
         "Microsoft Graph could not be reached or refused the call; nothing was changed. Try again later.",
+    )
+}
+
+/// Graph answered 403: the identity this runs as lacks a Graph permission. Retrying does not help;
+/// granting it does (docs/deploy.md lists them).
+pub(crate) fn permission_refused(what_happened: &str) -> RecoveryError {
+    RecoveryError::failed(
+        Fault::PermissionMissing,
+        format!(
+            "Microsoft Graph refused the call (403): the identity this runs as lacks a Graph permission the recovery needs (docs/deploy.md lists them); {what_happened}."
+        ),
     )
 }
 

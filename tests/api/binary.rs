@@ -297,22 +297,151 @@ fn bad_or_missing_settings_stop_start_up_naming_the_key() {
     }
 }
 
+/// `config` prints every setting as `KEY=value` with its source (no API caller setting is
+/// needed), hides a webhook URL's query, and warns about risky or missing settings.
 #[test]
-fn config_prints_the_effective_settings() {
+fn config_prints_each_setting_with_its_source_and_warns() {
     let output = Command::new(env!("CARGO_BIN_EXE_mfa-recovery"))
         .arg("config")
         .env_clear()
         .env("AUDIT_DIR", "/tmp/mfa-recovery-audit")
-        .env("AUTH_TENANT_ID", TENANT)
-        .env("AUTH_AUDIENCE", "api://mfa-recovery")
+        .env("TAP_RETURN_TO_CALLER", "true")
+        .env(
+            "APPROVAL_WEBHOOK",
+            "https://prod-01.westus.logic.azure.com/workflows/9/triggers/manual/paths/invoke?api-version=2016-06-01&sig=Zm9vYmFyc2lnbmF0dXJl",
+        )
+        .env("APPROVAL_NOTIFY_GROUP", "2b3c4d5e-0000-4000-8000-000000000001")
+        .env("CALLBACK_SIGNING_SECRET", "callback-signing")
+        .env("KEY_VAULT_URI", "https://kv-mfa.vault.azure.net/")
         .output()
         .unwrap();
-    assert!(output.status.success());
     let out = String::from_utf8_lossy(&output.stdout);
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{out}{err}");
     assert!(
-        out.contains("https://graph.microsoft.com/") && out.contains("0 0 2 * * *"),
+        out.contains("AUDIT_DIR=/tmp/mfa-recovery-audit  # environment"),
         "{out}"
     );
+    assert!(
+        out.contains("# GRAPH_ENDPOINT: not set; default https://graph.microsoft.com"),
+        "{out}"
+    );
+    assert!(out.contains("# AUTH_TENANT_ID: not set"), "{out}");
+    assert!(
+        !out.contains("Zm9vYmFyc2lnbmF0dXJl") && !err.contains("Zm9vYmFyc2lnbmF0dXJl"),
+        "{out}"
+    );
+    assert!(out.contains("APPROVAL_WEBHOOK=https://prod-01.westus.logic.azure.com/workflows/9/triggers/manual/paths/invoke?<query hidden>"), "{out}");
+    for warning in [
+        "TAP_RETURN_TO_CALLER=true",
+        "no SMS connector",
+        "no email connector",
+        "AUTH_AUDIENCE is not set",
+    ] {
+        assert!(err.contains(&format!("warning: {warning}")), "{warning}: {err}");
+    }
+}
+
+/// Every flag of every command has help text, and a flag with a fixed set of values lists them.
+#[test]
+fn every_flag_has_help_and_fixed_values_are_listed() {
+    use clap::CommandFactory;
+    let cli = mfa_recovery::cli::Cli::command();
+    for sub in cli.get_subcommands() {
+        let mut commands = vec![sub];
+        commands.extend(sub.get_subcommands());
+        for command in commands {
+            for arg in command.get_arguments() {
+                if matches!(arg.get_id().as_str(), "help" | "version") {
+                    continue;
+                }
+                assert!(
+                    arg.get_help().is_some_and(|h| !h.to_string().trim().is_empty()),
+                    "{} --{} has no help text",
+                    command.get_name(),
+                    arg.get_id()
+                );
+            }
+        }
+    }
+    let output = Command::new(env!("CARGO_BIN_EXE_mfa-recovery"))
+        .args(["tap", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        help.contains("sms") && help.contains("email") && help.contains("manager"),
+        "{help}"
+    );
+    let output = Command::new(env!("CARGO_BIN_EXE_mfa-recovery"))
+        .args([
+            "tap",
+            "--user",
+            "a@contoso.test",
+            "--channel",
+            "pigeon",
+            "--ticket",
+            "x:1",
+            "--reason",
+            "r",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("possible values: sms, email, manager"));
+}
+
+/// Outside Azure the command line falls back to the admin's own sign-in (Azure CLI), whose Graph
+/// token lacks the authentication-method scopes: Graph answers 403 and the CLI says why, in its
+/// own words. The `az` here is a stand-in printing what `az account get-access-token -o json`
+/// prints, with a delegated token the simulated Graph knows (no application permissions).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_on_a_developer_sign_in_names_why_graph_refuses() {
+    let sim = mfa_recovery_sim::Simulator::start(mfa_recovery_sim::Seed::demo(), "127.0.0.1:0")
+        .await
+        .unwrap();
+    let token = sim.issue_token(&mfa_recovery_sim::TokenRequest {
+        audience: Some("https://graph.microsoft.com".into()),
+        upn: Some("isaiah.langer@contoso.test".into()),
+        scope: Some("AuditLog.Read.All Directory.AccessAsUser.All Group.ReadWrite.All User.ReadWrite.All".into()),
+        app_id: Some("04b07795-8ddb-461a-bbee-02f9e1bf7b46".into()),
+        ..Default::default()
+    });
+    let bin = temp_dir("fake-az");
+    let expires = time::OffsetDateTime::now_utc().unix_timestamp() + 3600;
+    std::fs::write(
+        bin.join("az"),
+        format!(
+            "#!/bin/sh\necho '{{\"accessToken\":\"{token}\",\"expires_on\":{expires},\"tokenType\":\"Bearer\"}}'\n"
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(bin.join("az"), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let output = tokio::task::block_in_place(|| {
+        Command::new(env!("CARGO_BIN_EXE_mfa-recovery"))
+            .args(["tap", "--user", "adele.vance@contoso.test", "--channel", "sms"])
+            .args(["--ticket", "servicenow:INC0050001", "--reason", "lost phone"])
+            .args([
+                "--verification-method",
+                "manager callback",
+                "--verified-by",
+                "agent@contoso.test",
+            ])
+            .env_clear()
+            .env("PATH", format!("{}:/usr/bin:/bin", bin.display()))
+            .env("GRAPH_ENDPOINT", sim.graph_endpoint())
+            .env("AUTH_AUDIENCE", "api://mfa-recovery")
+            .env("AUDIT_DIR", temp_dir("cli-dev-credential"))
+            .env("MAIL_SENDER", "mfa-recovery@contoso.test")
+            .output()
+            .unwrap()
+    });
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(stderr.contains("permission_missing"), "{stderr}");
+    assert!(stderr.contains("used your own sign-in"), "{stderr}");
+    assert!(stderr.contains("UserAuthenticationMethod"), "{stderr}");
+    assert!(sim.outbox().is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

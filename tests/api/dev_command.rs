@@ -41,7 +41,7 @@ async fn dev_runs_the_function_set_on_the_simulated_tenant() {
     });
     let mut banner = Vec::new();
     while let Ok(line) = rx.recv_timeout(Duration::from_secs(30)) {
-        let done = line.contains("another token");
+        let done = line.trim_start().starts_with("mfa-recovery tap --user");
         banner.push(line);
         if done {
             break;
@@ -298,6 +298,70 @@ async fn dev_runs_the_function_set_on_the_simulated_tenant() {
         .filter_map(|b| b.lines().next().map(str::to_owned))
         .collect();
     assert!(passes.len() >= 2, "{bodies:?}");
+
+    // The command line from a fresh shell with only what the banner printed: its exports, then
+    // its `mfa-recovery tap` line (the binary on PATH), no AUTH_TENANT_ID, nothing else.
+    let start = lines
+        .iter()
+        .position(|l| l.starts_with("The command line on this tenant"))
+        .expect("the command-line exports");
+    let exports: Vec<&str> = lines[start + 1..]
+        .iter()
+        .take_while(|l| l.starts_with("export "))
+        .copied()
+        .collect();
+    assert!(exports.len() >= 8, "{exports:?}");
+    assert!(!exports.iter().any(|l| l.contains("AUTH_TENANT_ID")), "{exports:?}");
+    let cli_line = lines[start + 1 + exports.len()].to_owned();
+    assert!(
+        cli_line.starts_with("mfa-recovery tap --user alex.wilber"),
+        "{cli_line}"
+    );
+    let bin_dir = std::path::Path::new(env!("CARGO_BIN_EXE_mfa-recovery"))
+        .parent()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    let script = format!("{}\n{cli_line}", exports.join("\n"));
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new("bash")
+            .arg("--noprofile")
+            .arg("--norc")
+            .arg("-c")
+            .arg(script)
+            .env_clear()
+            .env("PATH", format!("{bin_dir}:/usr/bin:/bin"))
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let cli_out = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "{cli_out}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let issued: Value = serde_json::from_str(&cli_out).unwrap();
+    assert_eq!(issued["delivery"]["channel"], "email", "{issued}");
+    let outbox: Value = client
+        .get(format!("{sim}/sim/outbox"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let cli_pass = outbox["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["body"].as_str())
+        .find_map(|b| b.split("Temporary Access Pass for alex.wilber@contoso.test: ").nth(1))
+        .and_then(|b| b.lines().next())
+        .expect("the CLI's pass went by email")
+        .to_owned();
+    assert!(!standalone(&cli_out, &cli_pass), "the CLI printed the pass");
 
     crate::binary::sigterm(child.id());
     let status = child.wait().unwrap();

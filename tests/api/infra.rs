@@ -440,8 +440,8 @@ fn every_api_uri_in_the_docs_and_the_connector_is_the_one_the_templates_create()
     let app = read("infra/modules/functionapp.bicep");
     assert!(app.contains("AUTH_AUDIENCE: apiAudience") && app.contains("AUTH_CLIENT_ID: apiClientId"));
     let main = read("infra/main.bicep");
-    assert!(main.contains("apiAudience: graph.outputs.apiIdentifierUri"));
-    assert!(main.contains("apiClientId: graph.outputs.apiAppId"));
+    assert!(main.contains("apiAudience: entraIncluded ? graph.outputs.apiIdentifierUri : apiIdentifierUri"));
+    assert!(main.contains("apiClientId: entraIncluded ? graph.outputs.apiAppId : apiAppId"));
 }
 
 /// The `preprovision` hook lets `azd up` go on only when azd's `language.custom` alpha feature is
@@ -536,4 +536,58 @@ fn the_prepackage_hook_deploys_a_given_package_and_checks_its_checksum() {
     assert!(work.join("target/package/site/host.json").is_file());
     let bad = run(&"0".repeat(64));
     assert!(!bad.status.success(), "a wrong checksum is refused");
+}
+
+/// The Entra part can be deployed apart by a Privileged Role Administrator: `infra/entra.bicep`
+/// runs the same Graph module as the main deployment, takes what the main deployment outputs, and
+/// outputs what the main deployment's parameters read back (through the azd variables).
+#[test]
+fn the_entra_part_deploys_apart_and_hands_its_outputs_to_the_main_deployment() {
+    let entra = read("infra/entra.bicep");
+    let main = read("infra/main.bicep");
+    let params: Value = serde_json::from_str(&read("infra/main.parameters.json")).unwrap();
+    assert!(entra.contains("module graph 'modules/graph.bicep'"));
+    assert!(main.contains("module graph 'modules/graph.bicep' = if (entraIncluded)"));
+    assert!(main.contains("var entraIncluded = entraDeployment == 'included'"));
+    // What entra.bicep takes, the main deployment outputs.
+    for (param, output) in [
+        ("token", "MFA_RECOVERY_DEPLOYMENT_TOKEN"),
+        ("principalId", "MFA_RECOVERY_IDENTITY_PRINCIPAL_ID"),
+        ("graphMail", "MFA_RECOVERY_GRAPH_MAIL"),
+    ] {
+        assert!(entra.contains(&format!("param {param} ")), "entra.bicep lacks {param}");
+        assert!(entra.contains(output), "entra.bicep does not say {param} is {output}");
+        assert!(
+            main.contains(&format!("output {output} ")),
+            "main.bicep lacks output {output}"
+        );
+    }
+    assert!(main.contains("output MFA_RECOVERY_DEPLOYMENT_TOKEN string = token"));
+    assert!(main.contains("output MFA_RECOVERY_IDENTITY_PRINCIPAL_ID string = identity.outputs.principalId"));
+    // What entra.bicep outputs, the main deployment reads back, and the app is configured with.
+    for (output, param) in [
+        ("MFA_RECOVERY_API_APP_ID", "apiAppId"),
+        ("MFA_RECOVERY_API_URI", "apiIdentifierUri"),
+    ] {
+        assert!(
+            entra.contains(&format!("output {output} string")),
+            "entra.bicep lacks {output}"
+        );
+        assert_eq!(
+            params["parameters"][param]["value"],
+            format!("${{{output}}}"),
+            "main.parameters.json must read {param} from {output}"
+        );
+    }
+    assert!(main.contains("apiAudience: entraIncluded ? graph.outputs.apiIdentifierUri : apiIdentifierUri"));
+    assert!(main.contains("apiClientId: entraIncluded ? graph.outputs.apiAppId : apiAppId"));
+    let deploy = read("docs/deploy.md");
+    for needle in [
+        "azd env set MFA_RECOVERY_ENTRA_DEPLOYMENT separate",
+        "infra/entra.bicep",
+        "az deployment group create",
+        "azd env set MFA_RECOVERY_API_APP_ID",
+    ] {
+        assert!(deploy.contains(needle), "docs/deploy.md lacks {needle}");
+    }
 }

@@ -321,6 +321,29 @@ async fn graph_throttling_is_waited_out_and_an_outage_is_a_clear_503() {
     assert_eq!(app.sim_taps().await.len(), 1, "only the first pass exists");
 }
 
+/// A Graph 403 is a missing permission, not an outage: the answer says to grant it, not to try
+/// again later (a developer's own sign-in gets exactly this, docs/tap.md).
+#[tokio::test]
+async fn a_graph_403_names_a_missing_permission_not_an_outage() {
+    let app = spawn_app().await;
+    app.fault(json!({"route": "/v1.0/users/*", "method": "GET", "status": 403, "count": 5}))
+        .await;
+    let (status, response) = app.post_tap("alex.wilber@contoso.test", &body("email")).await;
+    assert_eq!(
+        (status, response["error"]["code"].as_str()),
+        (StatusCode::SERVICE_UNAVAILABLE, Some("permission_missing")),
+        "{response}"
+    );
+    assert!(
+        response["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("docs/deploy.md"),
+        "{response}"
+    );
+    assert!(app.sim_taps().await.is_empty());
+}
+
 #[tokio::test]
 async fn key_vault_down_means_no_pass_is_created() {
     let app = spawn_app().await;
