@@ -107,6 +107,18 @@ resource api 'Microsoft.Graph/applications@v1.0' = {
         adminConsentDescription: 'Lets an app (the Power Automate connector) call mfa-recovery as the signed-in user; the user\'s app roles still apply.'
       }
     ]
+    // The Azure CLI (its well-known client id) may get a token for the API without a consent
+    // prompt, so an agent or approver can `az account get-access-token --resource <App ID URI>`
+    // (docs/deploy.md, "A first verified pass"). It grants nothing: the API's app roles still
+    // decide, and only principals assigned one get a token (appRoleAssignmentRequired).
+    preAuthorizedApplications: [
+      {
+        appId: '04b07795-8ddb-461a-bbee-02f9e1bf7b46'
+        delegatedPermissionIds: [
+          guid(token, 'user_impersonation')
+        ]
+      }
+    ]
   }
   appRoles: [for role in roles: {
     id: guid(token, role.value)

@@ -581,7 +581,17 @@ fn the_entra_part_deploys_apart_and_hands_its_outputs_to_the_main_deployment() {
     }
     assert!(main.contains("apiAudience: entraIncluded ? graph.outputs.apiIdentifierUri : apiIdentifierUri"));
     assert!(main.contains("apiClientId: entraIncluded ? graph.outputs.apiAppId : apiAppId"));
+    // The deploy guide's first pass gets its token with `az account get-access-token`: the Azure
+    // CLI is pre-authorized for the API's one scope (and nothing else).
+    let graph = read("infra/modules/graph.bicep");
+    let pre = graph
+        .split("preAuthorizedApplications:")
+        .nth(1)
+        .expect("pre-authorized apps");
+    assert!(pre.contains("appId: '04b07795-8ddb-461a-bbee-02f9e1bf7b46'"));
+    assert!(pre.contains("guid(token, 'user_impersonation')"));
     let deploy = read("docs/deploy.md");
+    assert!(deploy.contains("az account get-access-token --resource \"$(azd env get-value MFA_RECOVERY_API_URI)\""));
     for needle in [
         "azd env set MFA_RECOVERY_ENTRA_DEPLOYMENT separate",
         "infra/entra.bicep",
