@@ -90,6 +90,7 @@ fn dev_vars(sim: &Simulator, port: u16) -> HashMap<String, String> {
         ("GRAPH_ENDPOINT", sim.graph_endpoint()),
         ("AUTH_TENANT_ID", seed.tenant_id.clone()),
         ("AUTH_AUDIENCE", seed.api.audience.clone()),
+        ("AUTH_CLIENT_ID", seed.api.app_id.clone()),
         ("AUTH_AUTHORITY", sim.authority()),
         ("KEY_VAULT_URI", sim.key_vault_uri()),
         ("AZURE_CLIENT_ID", seed.managed_identity.client_id.clone()),
@@ -214,6 +215,10 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     )
     .await
     .context("starting the function app (use --port)")?;
+    // The console's SPA redirect URIs, as the templates register the function app's.
+    for host in ["127.0.0.1", "localhost"] {
+        sim.register_spa_redirect(&format!("http://{host}:{}/api/console/", app.port()));
+    }
     print!("{}", banner(&sim, app.port(), &schedule));
     app.run_until_stopped(host::shutdown_signal()).await?;
     sim.shutdown().await;
@@ -277,6 +282,10 @@ pub fn banner(sim: &Simulator, port: u16, schedule: &str) -> String {
         out,
         "  outbox: GET {0}/sim/outbox   faults: POST {0}/sim/faults   reset: POST {0}/sim/reset",
         sim.base_url()
+    );
+    let _ = writeln!(
+        out,
+        "\nConsole: {app}/api/console/  (sign in as Debra Berger: an agent with Recovery.Tap and Recovery.Reset; Isaiah Langer: an approver with Audit.Read)"
     );
     let _ = writeln!(out, "\nDemo users");
     for (upn, name, note) in sim.demo_users() {

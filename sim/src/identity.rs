@@ -101,6 +101,11 @@ async fn openid_v2(State(state): State<Arc<SimState>>, Path(tenant): Path<String
         "issuer": format!("{base}/{tenant}/v2.0"),
         "jwks_uri": format!("{base}/{tenant}/discovery/v2.0/keys"),
         "token_endpoint": format!("{base}/{tenant}/oauth2/v2.0/token"),
+        "authorization_endpoint": format!("{base}/{tenant}/oauth2/v2.0/authorize"),
+        "end_session_endpoint": format!("{base}/{tenant}/oauth2/v2.0/logout"),
+        "response_modes_supported": ["query", "fragment", "form_post"],
+        "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
+        "scopes_supported": ["openid", "profile", "email", "offline_access"],
         "id_token_signing_alg_values_supported": ["RS256"],
         "tenant_region_scope": "NA",
     }))

@@ -32,6 +32,7 @@ mod odata;
 mod providers;
 mod roles;
 pub mod seed;
+mod signin;
 pub mod state;
 
 use std::collections::BTreeMap;
@@ -68,11 +69,17 @@ pub(crate) struct SimState {
     pub identity_header: String,
     /// The whole router, for `$batch` to dispatch its parts through.
     pub router: OnceLock<Router>,
+    /// Sign-in (authorization codes, refresh tokens, SPA redirect URIs).
+    pub signin: Mutex<signin::SignIn>,
 }
 
 impl SimState {
     pub fn tenant(&self) -> std::sync::MutexGuard<'_, Tenant> {
         self.tenant.lock().expect("tenant lock")
+    }
+
+    pub fn signin(&self) -> std::sync::MutexGuard<'_, signin::SignIn> {
+        self.signin.lock().expect("sign-in lock")
     }
 
     /// The Key Vault URI the simulated vault answers for.
@@ -103,6 +110,11 @@ fn generate_secret(kind: Option<&str>) -> String {
         Some("hex") => random_bytes(32).iter().map(|b| format!("{b:02x}")).collect(),
         _ => base64::engine::general_purpose::STANDARD.encode(random_bytes(64)),
     }
+}
+
+/// 32 random bytes as base64url: authorization codes and refresh tokens.
+pub(crate) fn random_token() -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random_bytes(32))
 }
 
 /// A running simulator.
@@ -155,6 +167,7 @@ impl Simulator {
             base_url: format!("http://{addr}"),
             identity_header: uuid::Uuid::new_v4().to_string(),
             router: OnceLock::new(),
+            signin: Mutex::new(signin::SignIn::default()),
         });
         let router = router(state.clone());
         let _ = state.router.set(router.clone());
@@ -199,6 +212,15 @@ impl Simulator {
     }
 
     /// `AUTH_AUTHORITY` for an app under test.
+    /// Register a single-page app's redirect URI for the API's app registration (as the
+    /// templates register the console's), so the sign-in flow accepts it.
+    pub fn register_spa_redirect(&self, uri: &str) {
+        let mut signin = self.state.signin();
+        if !signin.spa_redirect_uris.iter().any(|r| r == uri) {
+            signin.spa_redirect_uris.push(uri.to_owned());
+        }
+    }
+
     pub fn authority(&self) -> String {
         self.state.base_url.clone()
     }
@@ -295,6 +317,7 @@ fn router(state: Arc<SimState>) -> Router {
     let remote = Router::new()
         .merge(graph::router(state.clone()))
         .merge(identity::router())
+        .merge(signin::router())
         .merge(keyvault::router())
         .merge(providers::router())
         .merge(itsm::router())

@@ -117,10 +117,12 @@ pub enum Action {
     /// A request held for a second approver, approved, denied or expired
     /// (`POST /api/requests/{id}/approve` and `/deny`).
     RequestApproval,
+    /// A user looked up before a recovery (`GET /api/users/{user}`, the console).
+    UserLookup,
 }
 
 impl Action {
-    pub const ALL: [Action; 12] = [
+    pub const ALL: [Action; 13] = [
         Action::TapIssue,
         Action::MfaReset,
         Action::RequestSubmit,
@@ -133,6 +135,7 @@ impl Action {
         Action::VerificationSend,
         Action::VerificationConfirm,
         Action::RequestApproval,
+        Action::UserLookup,
     ];
 
     /// The action as records store it (and `GET /api/audit?action=` filters on it).
@@ -150,6 +153,7 @@ impl Action {
             Action::VerificationSend => "verification.send",
             Action::VerificationConfirm => "verification.confirm",
             Action::RequestApproval => "request.approval",
+            Action::UserLookup => "user.lookup",
         }
     }
 }

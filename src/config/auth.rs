@@ -16,6 +16,8 @@ pub struct AuthSettings {
     /// Every accepted `aud`: the `AUTH_AUDIENCE` list and `AUTH_CLIENT_ID` (Entra puts the client
     /// id in v2 tokens, the App ID URI in v1 tokens).
     pub audiences: Vec<String>,
+    /// `AUTH_CLIENT_ID`: the API's application (client) id; the console signs in with it.
+    pub client_id: Option<Uuid>,
     pub authority: Url,
     /// `AUTH_ALLOWED_CLIENT_APPS`: when set, only tokens obtained by these client applications
     /// (`azp` or `appid`) are accepted.
@@ -79,8 +81,9 @@ pub(super) fn auth_settings<'a>(get: Get<'a, '_>, serving: bool) -> Result<AuthS
     if serving && audience.is_none() {
         return Err(required());
     }
-    if let Some(client_id) = get("AUTH_CLIENT_ID") {
-        audiences.push(guid("AUTH_CLIENT_ID", client_id)?.to_string());
+    let client_id = get("AUTH_CLIENT_ID").map(|c| guid("AUTH_CLIENT_ID", c)).transpose()?;
+    if let Some(client_id) = client_id {
+        audiences.push(client_id.to_string());
     }
     let allowed_client_apps = guid_list("AUTH_ALLOWED_CLIENT_APPS", get("AUTH_ALLOWED_CLIENT_APPS"))?;
     let scope = get("AUTH_SCOPE").unwrap_or("user_impersonation").to_owned();
@@ -92,6 +95,7 @@ pub(super) fn auth_settings<'a>(get: Get<'a, '_>, serving: bool) -> Result<AuthS
         tenant_id,
         audience,
         audiences,
+        client_id,
         authority,
         allowed_client_apps,
         scope,

@@ -271,6 +271,9 @@ pub struct AuthMethod {
     pub model: Option<String>,
     pub serial_number: Option<String>,
     pub status: Option<String>,
+    /// When it was registered, for the types Graph reports it for (not phones and emails).
+    #[serde(default)]
+    pub created_date_time: Option<String>,
 }
 
 impl AuthMethod {

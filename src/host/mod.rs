@@ -6,6 +6,7 @@
 //! rules (in `recovery`), remote calls (in the adapters).
 
 pub mod api;
+pub mod console;
 pub mod protocol;
 
 pub use crate::audit::refusals;
@@ -90,6 +91,10 @@ pub fn router(state: AppState, options: HostOptions) -> Router {
     let mut router = Router::new()
         .route("/", get(http::ready))
         .route("/api/health", get(http::health))
+        .route("/api/users/{user}", get(http::user_summary))
+        .route("/api/console", get(console::root))
+        .route("/api/console/", get(console::index))
+        .route("/api/console/{*path}", get(console::file))
         .route("/api/users/{user}/tap", post(http::tap))
         .route("/api/users/{user}/mfa/reset", post(http::reset))
         .route("/api/users/{user}/verifications", post(http::send_verification))

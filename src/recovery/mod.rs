@@ -6,6 +6,7 @@ pub mod limits;
 pub mod privilege;
 pub mod reset;
 pub mod rules;
+pub mod summary;
 pub mod tap;
 pub mod verification;
 

@@ -160,6 +160,64 @@ pub async fn tap(
     }
 }
 
+/// `GET /api/users/{user}`: what an agent needs to know before recovering the user
+/// (`recovery::summary`): agents (`Recovery.Tap` or `Recovery.Reset`) only, and each look is
+/// audited as `user.lookup` (who looked at whom; nothing of what was shown).
+pub async fn user_summary(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(user): Path<String>,
+) -> Result<Response, ApiError> {
+    let authenticated = state.auth.authenticate(&headers).await;
+    let caller = check_roles(
+        &state,
+        &headers,
+        &[Role::Tap, Role::Reset],
+        Action::UserLookup,
+        authenticated,
+    )
+    .await?;
+    let caller = CallerRecord::from(&caller);
+    let result = state.tap_context().summarize(&caller, &user).await;
+    let target = match &result {
+        Ok(summary) => Some(crate::audit::Target {
+            object_id: summary["id"].as_str().map(str::to_owned),
+            upn: summary["userPrincipalName"].as_str().map(str::to_owned),
+        }),
+        Err(_) => None,
+    };
+    let event = AuditEvent {
+        caller,
+        action: Action::UserLookup,
+        target,
+        ticket: None,
+        request_id: None,
+        phase: Phase::Outcome,
+        outcome: Some(match &result {
+            Ok(_) => Outcome::Succeeded,
+            Err(e) => e.outcome(),
+        }),
+        details: match &result {
+            Ok(_) => json!({}),
+            Err(e) => json!({"error": e.message}),
+        },
+    };
+    // A look that cannot be recorded is not shown: the trail says who looked at whom.
+    if let Err(e) = state.audit.record(event).await {
+        tracing::error!(error = %e, "could not record a user lookup");
+        return Err(ApiError::Recovery(crate::recovery::RecoveryError::failed(
+            crate::vocab::Fault::AuditUnavailable,
+            "the audit trail is unavailable, so the user is not shown; try again later",
+        )));
+    }
+    let summary = result.map_err(ApiError::Recovery)?;
+    let mut response = Json(summary).into_response();
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
+}
+
 /// A synchronous recovery that ended in a hold is kept as a request waiting for an approver
 /// (`202` with its status URL); a refused privileged target is reported to the SOC; anything
 /// else is the error it was.

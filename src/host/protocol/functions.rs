@@ -137,6 +137,26 @@ pub const FUNCTIONS: &[FunctionSpec] = &[
         built: true,
     },
     FunctionSpec {
+        name: "user",
+        trigger: Trigger::Http {
+            methods: &["GET"],
+            route: "users/{user}",
+        },
+        binding: "req",
+        summary: "what an agent needs to know before recovering a user (masked)",
+        built: true,
+    },
+    FunctionSpec {
+        name: "console",
+        trigger: Trigger::Http {
+            methods: &["GET"],
+            route: "console/{*path}",
+        },
+        binding: "req",
+        summary: "the helpdesk console (static page; data from the API with the agent's token)",
+        built: true,
+    },
+    FunctionSpec {
         name: "sweeps",
         trigger: Trigger::Http {
             methods: &["GET"],

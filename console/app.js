@@ -1,0 +1,439 @@
+// mfa-recovery console. Signs the agent in with MSAL for the browser (authorization code with
+// PKCE; tokens in session storage) and calls the API with the agent's own token. Everything the
+// API says is shown with textContent: no markup from data, no inline script (the CSP forbids it).
+"use strict";
+
+(() => {
+  const $ = (id) => document.getElementById(id);
+  const state = { cfg: null, pca: null, account: null, roles: [], summary: null, verification: null };
+
+  // ---------- small DOM helpers ----------
+  function el(tag, attrs, ...children) {
+    const node = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (v === undefined || v === null || v === false) continue;
+      if (k === "text") node.textContent = v;
+      else node.setAttribute(k, v === true ? "" : String(v));
+    }
+    for (const c of children) if (c !== null && c !== undefined) node.append(c);
+    return node;
+  }
+  function clear(node) { node.replaceChildren(); return node; }
+  function show(node, on = true) { node.hidden = !on; }
+  function say(text, bad = false) {
+    const s = $("status");
+    s.textContent = text;
+    s.className = bad ? "status bad" : "status";
+  }
+  /** A time in the agent's zone, with UTC on hover. */
+  function when(iso) {
+    if (!iso) return document.createTextNode("unknown");
+    const d = new Date(iso);
+    if (Number.isNaN(d.getTime())) return document.createTextNode(iso);
+    return el("time", { datetime: d.toISOString(), title: d.toISOString().replace(".000Z", "Z") + " (UTC)", text: d.toLocaleString() });
+  }
+  function facts(pairs) {
+    const dl = el("dl", { class: "facts" });
+    for (const [k, v] of pairs) dl.append(el("dt", { text: k }), el("dd", {}, typeof v === "string" ? document.createTextNode(v) : v));
+    return dl;
+  }
+  /** Ask before acting; the text repeats what will happen to whom. */
+  function confirmAction(text, okLabel) {
+    const dialog = $("confirm");
+    $("confirm-text").textContent = text;
+    $("confirm-ok").textContent = okLabel;
+    dialog.returnValue = "";
+    return new Promise((resolve) => {
+      dialog.addEventListener("close", () => resolve(dialog.returnValue === "ok"), { once: true });
+      dialog.showModal();
+    });
+  }
+
+  // ---------- sign-in and the API ----------
+  async function token() {
+    const request = { scopes: state.cfg.scopes, account: state.account };
+    try {
+      return (await state.pca.acquireTokenSilent(request)).accessToken;
+    } catch (e) {
+      if (e instanceof msal.InteractionRequiredAuthError) {
+        await state.pca.acquireTokenRedirect({ scopes: state.cfg.scopes });
+      }
+      throw e;
+    }
+  }
+  function rolesOf(accessToken) {
+    try {
+      const part = accessToken.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
+      return JSON.parse(atob(part)).roles || [];
+    } catch {
+      return [];
+    }
+  }
+  /** Call the API: `{status, body}`; the body is JSON or null. */
+  async function api(method, path, body) {
+    const headers = { Authorization: `Bearer ${await token()}` };
+    if (body !== undefined) headers["Content-Type"] = "application/json";
+    const r = await fetch(`/api/${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+    let json = null;
+    try { json = await r.json(); } catch { json = null; }
+    return { status: r.status, body: json };
+  }
+  function problem(r) {
+    const e = (r.body && r.body.error) || {};
+    return `${e.message || "The service answered " + r.status + "."} (${e.code || r.status})`;
+  }
+
+  // ---------- views ----------
+  function view(name) {
+    for (const v of ["signin", "recover", "approvals", "sweep"]) show($(`view-${v}`), v === name);
+    for (const a of document.querySelectorAll("#nav a")) {
+      if (a.dataset.view === name) a.setAttribute("aria-current", "page"); else a.removeAttribute("aria-current");
+    }
+    if (name === "sweep") loadSweep();
+  }
+  function route() {
+    const hash = location.hash.slice(1);
+    if (!state.account) return view("signin");
+    if (hash.startsWith("approve=")) {
+      view("approvals");
+      $("approval-id").value = decodeURIComponent(hash.slice(8));
+      openApproval();
+      return;
+    }
+    view(["approvals", "sweep"].includes(hash) ? hash : "recover");
+  }
+
+  // ---------- look up ----------
+  const CHANNEL_NAMES = { sms: "SMS", email: "alternate email", manager: "the manager" };
+
+  function renderSummary(s) {
+    const box = clear($("summary"));
+    box.append(el("h2", { text: s.displayName || s.userPrincipalName }));
+    const protectedText = s.protected ? (s.approvalRequired ? "Yes: a second approver must agree" : "Yes") : "No";
+    const policy = s.tapPolicy
+      ? (!s.tapPolicy.enabled ? "the tenant's pass policy is off" : s.tapPolicy.inScope ? "in scope" : "not in scope")
+      : "unknown";
+    box.append(facts([
+      ["UPN", s.userPrincipalName],
+      ["Account", s.accountEnabled ? "enabled" : "disabled"],
+      ["Type", s.userType],
+      ["Protected", protectedText],
+      ["Pass policy", policy],
+    ]));
+    if (s.message) box.append(el("p", { class: "warn", text: s.message }));
+    if (s.eligible) box.append(el("p", { class: "bad", text: s.eligible.message }));
+    if (s.methods) {
+      box.append(el("h3", { text: "Sign-in methods" }));
+      const table = el("table", {}, el("thead", {}, el("tr", {}, el("th", { scope: "col", text: "Kind" }), el("th", { scope: "col", text: "Detail" }), el("th", { scope: "col", text: "Added" }))));
+      const body = el("tbody");
+      for (const m of s.methods) body.append(el("tr", {}, el("td", { text: m.type }), el("td", { text: m.label || "" }), el("td", {}, when(m.createdDateTime))));
+      table.append(body);
+      box.append(table);
+    }
+    if (s.channels) {
+      box.append(el("h3", { text: "Addresses of record" }));
+      const list = el("ul");
+      for (const [name, c] of Object.entries(s.channels)) {
+        const text = c.available ? `${CHANNEL_NAMES[name]}: ${c.to}` : `${CHANNEL_NAMES[name]}: not usable. ${c.message}`;
+        list.append(el("li", { class: c.recentlyChanged ? "bad" : undefined, text }));
+      }
+      box.append(list);
+    }
+    show(box);
+  }
+
+  function radios(container, group, channels, skip) {
+    clear(container);
+    let first = true;
+    for (const [name, c] of Object.entries(channels)) {
+      if (!c.available || name === skip) continue;
+      const id = `${group}-${name}`;
+      const input = el("input", { type: "radio", name: group, id, value: name, checked: first });
+      container.append(el("label", { for: id }, input, document.createTextNode(`${CHANNEL_NAMES[name]} (${c.to})`)));
+      first = false;
+    }
+    if (first) container.append(el("p", { class: "bad", text: "No address of record can be used." }));
+  }
+  function chosen(group) {
+    const c = document.querySelector(`input[name="${group}"]:checked`);
+    return c ? c.value : null;
+  }
+
+  async function lookUp(event) {
+    event.preventDefault();
+    const user = $("lookup-user").value.trim();
+    for (const id of ["summary", "verify", "act", "outcome"]) show($(id), false);
+    state.summary = null;
+    state.verification = null;
+    say(`Looking up ${user}…`);
+    const r = await api("GET", `users/${encodeURIComponent(user)}`);
+    if (r.status !== 200) return say(problem(r), true);
+    state.summary = r.body;
+    renderSummary(r.body);
+    say(`Found ${r.body.displayName || r.body.userPrincipalName}.`);
+    if (r.body.channels && r.body.accountEnabled && !r.body.eligible) {
+      radios($("code-channels"), "code-channel", r.body.channels);
+      show($("confirm-code"), false);
+      show($("verified"), false);
+      show($("verify"));
+    }
+  }
+
+  // ---------- verify ----------
+  async function sendCode(event) {
+    event.preventDefault();
+    const s = state.summary;
+    const channel = chosen("code-channel");
+    if (!channel) return;
+    const r = await api("POST", `users/${encodeURIComponent(s.userPrincipalName)}/verifications`, { channel });
+    if (r.status !== 201 && r.status !== 200) return say(problem(r), true);
+    state.verification = { id: r.body.verificationId, channel };
+    say(`A code went by ${CHANNEL_NAMES[channel]} to ${r.body.sentTo}. Ask the caller to read it to you.`);
+    show($("confirm-code"));
+    $("code").focus();
+  }
+  async function confirmCode(event) {
+    event.preventDefault();
+    const v = state.verification;
+    const code = $("code").value.trim();
+    $("code").value = "";
+    const r = await api("POST", `verifications/${encodeURIComponent(v.id)}/confirm`, { code });
+    if (r.status !== 200) return say(problem(r), true);
+    $("verified").textContent = `Caller verified by a code sent by ${CHANNEL_NAMES[v.channel]}.`;
+    show($("verified"));
+    show($("confirm-code"), false);
+    say("Caller verified. Choose how to recover the account.");
+    prepareAct();
+  }
+
+  // ---------- recover ----------
+  function prepareAct() {
+    const s = state.summary;
+    radios($("tap-channels"), "tap-channel", s.channels, state.verification && state.verification.channel);
+    updateLifetime();
+    show($("reset-plan"), false);
+    show($("act"));
+  }
+  function updateLifetime() {
+    const s = state.summary;
+    const channel = chosen("tap-channel") || "sms";
+    const max = s.lifetimeMinutes.maximum[channel];
+    const min = s.lifetimeMinutes.minimum;
+    const input = $("lifetime");
+    input.min = min;
+    input.max = max;
+    input.value = Math.min(Math.max(s.lifetimeMinutes.default, min), max);
+    $("lifetime-range").textContent = `(${min} to ${max})`;
+  }
+  function ticket(idField) {
+    return { system: $("tap-ticket-system").value, id: $(idField).value.trim() };
+  }
+  function outcome(nodes) {
+    const box = clear($("outcome-body"));
+    box.append(...nodes);
+    show($("outcome"));
+    $("outcome").focus();
+  }
+  async function issuePass(event) {
+    event.preventDefault();
+    const s = state.summary;
+    const channel = chosen("tap-channel");
+    if (!channel) return;
+    const lifetime = Number($("lifetime").value);
+    const to = s.channels[channel].to;
+    const ok = await confirmAction(
+      `Issue a Temporary Access Pass for ${s.displayName} (${s.userPrincipalName}), valid ${lifetime} minutes, sent by ${CHANNEL_NAMES[channel]} to ${to}?`,
+      "Issue pass",
+    );
+    if (!ok) return say("Nothing was done.");
+    const body = {
+      delivery: { channel },
+      lifetimeMinutes: lifetime,
+      ticket: ticket("tap-ticket-id"),
+      reason: $("tap-reason").value.trim(),
+      verification: { id: state.verification.id },
+    };
+    const r = await api("POST", `users/${encodeURIComponent(s.userPrincipalName)}/tap`, body);
+    if (r.status === 201) {
+      const b = r.body;
+      say(`Pass issued to ${s.displayName}.`);
+      return outcome([
+        el("p", { class: "ok", text: `A pass was sent by ${CHANNEL_NAMES[b.delivery.channel]} to ${b.delivery.to}.` }),
+        facts([
+          ["Expires", when(b.expiresAt)],
+          ["Usable", b.usableOnce ? "once" : "more than once"],
+          ["Told", (b.notified || []).join(", ") || "nobody"],
+          ["Request id", b.requestId],
+        ]),
+        b.warning ? el("p", { class: "warn", text: b.warning }) : null,
+      ].filter(Boolean));
+    }
+    if (r.status === 202) {
+      const b = r.body;
+      say("Waiting for a second approver.");
+      return outcome([
+        el("p", { class: "warn", text: "This recovery waits for a second approver; nothing was sent yet." }),
+        facts([["Request id", b.requestId], ["Approve before", when(b.approval && b.approval.expiresAt)]]),
+      ]);
+    }
+    say(problem(r), true);
+    outcome([el("p", { class: "bad", text: problem(r) })]);
+  }
+  function previewReset() {
+    const s = state.summary;
+    const scope = $("reset-scope").value;
+    const plan = s.resetPlan[scope];
+    const box = clear($("reset-plan"));
+    box.append(el("h4", { text: "Would remove" }));
+    const list = el("ul");
+    for (const m of plan.remove) list.append(el("li", { text: `${m.type} ${m.label || ""}`.trim() }));
+    if (!plan.remove.length) list.append(el("li", { text: "nothing" }));
+    box.append(list);
+    if (plan.leavesNoMethod) box.append(el("p", { class: "warn", text: "The user would be left with no way to sign in: issue a pass too." }));
+    show(box);
+    return plan;
+  }
+  async function requireReset(event) {
+    event.preventDefault();
+    const s = state.summary;
+    const scope = $("reset-scope").value;
+    const plan = previewReset();
+    const what = plan.remove.map((m) => m.type).join(", ") || "nothing";
+    const ok = await confirmAction(
+      `Require ${s.displayName} (${s.userPrincipalName}) to register MFA again? This removes: ${what}, and signs them out everywhere.`,
+      "Require re-registration",
+    );
+    if (!ok) return say("Nothing was done.");
+    const body = {
+      scope,
+      ticket: ticket("reset-ticket-id"),
+      reason: $("reset-reason").value.trim(),
+      verification: { id: state.verification.id },
+    };
+    if (plan.leavesNoMethod) body.allowEmpty = true;
+    const r = await api("POST", `users/${encodeURIComponent(s.userPrincipalName)}/mfa/reset`, body);
+    if (r.status === 200) {
+      say(`${s.displayName} must register MFA again.`);
+      return outcome([
+        el("p", { class: "ok", text: `Removed: ${(r.body.removed || []).map((m) => m.type).join(", ") || "nothing"}.` }),
+        facts([["Signed out", r.body.sessionsRevoked ? "yes" : "no"], ["Told", (r.body.notified || []).join(", ") || "nobody"]]),
+      ]);
+    }
+    say(problem(r), true);
+    outcome([el("p", { class: "bad", text: problem(r) })]);
+  }
+
+  // ---------- approvals ----------
+  async function openApproval(event) {
+    if (event) event.preventDefault();
+    const id = $("approval-id").value.trim();
+    const box = clear($("approval"));
+    const r = await api("GET", `requests/${encodeURIComponent(id)}`);
+    if (r.status !== 200) { say(problem(r), true); return; }
+    const b = r.body;
+    box.append(el("h2", { text: `${b.action || "recovery"} for ${b.user || "a user"}` }));
+    const reasons = el("ul", { class: "reasons" });
+    for (const reason of (b.approval && b.approval.reasons) || []) reasons.append(el("li", { text: reason }));
+    box.append(facts([
+      ["State", b.status],
+      ["Asked by", (b.requestedBy && (b.requestedBy.name || b.requestedBy.upn)) || "unknown"],
+      ["Why it waits", reasons],
+      ["Requested", when(b.approval && b.approval.requestedAt)],
+      ["Approve before", when(b.approval && b.approval.expiresAt)],
+    ]));
+    if (b.status === "pending_approval") {
+      const form = el("form", { id: "decision" },
+        el("label", { for: "decision-comment", text: "Comment (kept in the audit trail)" }),
+        el("input", { id: "decision-comment", type: "text", required: true }),
+        el("div", { class: "row" },
+          el("button", { type: "submit", value: "approve", text: "Approve…" }),
+          el("button", { type: "submit", value: "deny", class: "quiet", text: "Deny…" })));
+      form.addEventListener("submit", (e) => decide(e, id, b));
+      box.append(form);
+    }
+    show(box);
+    say(`Request ${id}: ${b.status}.`);
+  }
+  async function decide(event, id, b) {
+    event.preventDefault();
+    const decision = event.submitter ? event.submitter.value : "approve";
+    const comment = $("decision-comment").value.trim();
+    if (!comment) return say("A comment is required.", true);
+    const ok = await confirmAction(
+      decision === "approve"
+        ? `Approve the ${b.action || "recovery"} for ${b.user}? It runs at once.`
+        : `Deny the ${b.action || "recovery"} for ${b.user}? Nothing will be done.`,
+      decision === "approve" ? "Approve" : "Deny",
+    );
+    if (!ok) return say("Nothing was done.");
+    const r = await api("POST", `requests/${encodeURIComponent(id)}/${decision}`, { comment });
+    if (r.status !== 200) return say(problem(r), true);
+    say(decision === "approve" ? "Approved: the recovery runs now." : "Denied.");
+    openApproval();
+  }
+
+  // ---------- sweep ----------
+  async function loadSweep() {
+    const box = clear($("sweep-summary"));
+    const r = await api("GET", "sweeps/latest");
+    if (r.status !== 200) { box.append(el("p", { text: problem(r) })); return; }
+    const t = r.body.totals || {};
+    box.append(el("h2", { text: "Latest run" }), facts([
+      ["Finished", when(r.body.finishedAt)],
+      ["Users", String(t.users ?? "?")],
+      ["At risk", String(t.atRisk ?? "?")],
+    ]));
+  }
+  async function openReport() {
+    const r = await fetch("/api/sweeps/latest/report.html", { headers: { Authorization: `Bearer ${await token()}` } });
+    if (!r.ok) return say(`The report could not be read (${r.status}).`, true);
+    const url = URL.createObjectURL(await r.blob());
+    const a = el("a", { href: url, download: "sweep-report.html" });
+    document.body.append(a);
+    a.click();
+    a.remove();
+    say("The report was downloaded; open it from your downloads.");
+  }
+
+  // ---------- start ----------
+  async function start() {
+    state.cfg = await (await fetch("config.json")).json();
+    if (!state.cfg.clientId) return say(problem({ status: 503, body: state.cfg }), true);
+    const auth = {
+      clientId: state.cfg.clientId,
+      authority: state.cfg.authority,
+      redirectUri: state.cfg.redirectUri,
+      postLogoutRedirectUri: state.cfg.redirectUri,
+    };
+    if (state.cfg.knownAuthorities) auth.knownAuthorities = state.cfg.knownAuthorities;
+    if (state.cfg.authorityMetadata) auth.authorityMetadata = state.cfg.authorityMetadata;
+    state.pca = new msal.PublicClientApplication({ auth, cache: { cacheLocation: "sessionStorage" } });
+    await state.pca.initialize();
+    const result = await state.pca.handleRedirectPromise();
+    if (result && result.account) state.pca.setActiveAccount(result.account);
+    state.account = state.pca.getActiveAccount() || state.pca.getAllAccounts()[0] || null;
+    if (state.account) {
+      state.roles = rolesOf(await token());
+      $("who").textContent = `${state.account.name || state.account.username} · ${state.roles.join(", ") || "no role"}`;
+      show($("nav"));
+      show($("signout"));
+    }
+    route();
+  }
+
+  document.addEventListener("DOMContentLoaded", () => {
+    $("signin").addEventListener("click", () => state.pca.loginRedirect({ scopes: state.cfg.scopes }));
+    $("signout").addEventListener("click", () => state.pca.logoutRedirect({ account: state.account }));
+    $("lookup").addEventListener("submit", (e) => lookUp(e).catch((x) => say(String(x), true)));
+    $("send-code").addEventListener("submit", (e) => sendCode(e).catch((x) => say(String(x), true)));
+    $("confirm-code").addEventListener("submit", (e) => confirmCode(e).catch((x) => say(String(x), true)));
+    $("tap-form").addEventListener("submit", (e) => issuePass(e).catch((x) => say(String(x), true)));
+    $("tap-channels").addEventListener("change", updateLifetime);
+    $("reset-preview").addEventListener("click", previewReset);
+    $("reset-form").addEventListener("submit", (e) => requireReset(e).catch((x) => say(String(x), true)));
+    $("approval-lookup").addEventListener("submit", (e) => openApproval(e).catch((x) => say(String(x), true)));
+    $("sweep-report").addEventListener("click", () => openReport().catch((x) => say(String(x), true)));
+    window.addEventListener("hashchange", route);
+    start().catch((x) => say(`The console could not start: ${x}`, true));
+  });
+})();

@@ -1,0 +1,149 @@
+//! What an agent sees of a user before recovering them (`GET /api/users/{user}`): who they are,
+//! which methods they have (kinds and when added; numbers and addresses masked, no secret), whether
+//! the tenant's pass policy covers them, whether they are protected (yes or no, never which role),
+//! which channels can carry a pass and to where (masked), which addresses changed recently, and the
+//! lifetimes a pass may have. Every read a guardrail also needs fails closed, as there.
+
+use serde_json::{Value, json};
+
+use super::tap::TapContext;
+use super::{Fault, RecoveryError, Refusal, rules};
+use crate::audit::CallerRecord;
+use crate::graph::models::{User, UserRef};
+use crate::vocab::Channel;
+
+const CHANNELS: [Channel; 3] = [Channel::Sms, Channel::Email, Channel::Manager];
+
+impl TapContext<'_> {
+    /// The recovery-oriented summary of `user` (object id or UPN).
+    ///
+    /// # Errors
+    /// `invalid_user`, `user_not_found`, `self_recovery_forbidden` (an agent does not look up
+    /// their own account here), or a fault naming the read that failed.
+    pub async fn summarize(&self, caller: &CallerRecord, user: &str) -> Result<Value, RecoveryError> {
+        let reference = UserRef::parse(user).map_err(|e| RecoveryError::refused(Refusal::InvalidUser, e))?;
+        let mut target = crate::audit::Target::default();
+        let mut details = json!({});
+        let (user, memberships, privileged) =
+            match self.find_target(caller, &reference, &mut target, &mut details).await {
+                Ok(found) => found,
+                // A protected user is refused a pass, not a look: say "protected", nothing more.
+                Err(e) if e.code_str() == "target_protected" => return self.protected_only(&reference).await,
+                Err(e) => return Err(e),
+            };
+        let groups: Vec<String> = memberships
+            .iter()
+            .filter(|m| m.is_group())
+            .map(|m| m.id.clone())
+            .collect();
+        let policy = self
+            .graph
+            .tap_policy()
+            .await
+            .map_err(read_failed("the Temporary Access Pass policy"))?;
+        let methods = self
+            .graph
+            .list_methods(&user.id)
+            .await
+            .map_err(read_failed("the user's authentication methods"))?;
+        let mut channels = serde_json::Map::new();
+        for channel in CHANNELS {
+            channels.insert(channel.as_str().to_owned(), self.channel_view(&user, channel).await);
+        }
+        let s = self.settings;
+        let high = |channel_max: u32| policy.maximum_lifetime_in_minutes.min(channel_max);
+        Ok(json!({
+            "id": user.id,
+            "userPrincipalName": user.user_principal_name,
+            "displayName": user.display_name,
+            "accountEnabled": user.account_enabled.unwrap_or(true),
+            "userType": if user.is_member() { "Member" } else { "Guest" },
+            "methods": methods.iter().map(|m| json!({
+                "type": m.type_name(),
+                "label": m.label(),
+                "createdDateTime": m.created_date_time,
+            })).collect::<Vec<_>>(),
+            "tapPolicy": {
+                "enabled": policy.is_enabled(),
+                "inScope": rules::in_policy_scope(&policy, &groups),
+                "usableOnce": policy.is_usable_once || !s.allow_multi_use,
+            },
+            "protected": privileged,
+            "approvalRequired": privileged,
+            "eligible": rules::account_eligible(&user).err().map(|e| json!({"code": e.code_str(), "message": e.message})),
+            "channels": channels,
+            "lifetimeMinutes": {
+                "default": s.default_lifetime_minutes,
+                "minimum": policy.minimum_lifetime_in_minutes,
+                "maximum": {
+                    "sms": high(s.max_minutes_sms),
+                    "email": high(s.max_minutes_email),
+                    "manager": high(s.max_minutes_manager),
+                },
+            },
+            "addressMinAgeDays": s.address_min_age_days,
+            // The dry run of a reset: what each scope would remove, by the rule the reset uses,
+            // and whether the user would be left with no way to sign in.
+            "resetPlan": {
+                "portal": plan(rules::Scope::Portal, &methods),
+                "all": plan(rules::Scope::All, &methods),
+            },
+        }))
+    }
+
+    /// For a protected user: that they are, and nothing an agent could act on.
+    async fn protected_only(&self, reference: &UserRef) -> Result<Value, RecoveryError> {
+        let user = self
+            .graph
+            .get_user(reference)
+            .await
+            .map_err(read_failed("the user"))?
+            .ok_or_else(|| RecoveryError::refused(Refusal::UserNotFound, "no such user"))?;
+        Ok(json!({
+            "id": user.id,
+            "userPrincipalName": user.user_principal_name,
+            "displayName": user.display_name,
+            "accountEnabled": user.account_enabled.unwrap_or(true),
+            "userType": if user.is_member() { "Member" } else { "Guest" },
+            "protected": true,
+            "approvalRequired": false,
+            "message": "This account is protected: a Privileged Authentication Administrator recovers it in the Entra admin center.",
+        }))
+    }
+
+    /// Whether `channel` can carry a pass now, to which masked address, and when its address last
+    /// changed (within `ADDRESS_MIN_AGE_DAYS`).
+    async fn channel_view(&self, user: &User, channel: Channel) -> Value {
+        match self.address_of_record(user, channel, &[]).await {
+            Ok(address) => json!({"available": true, "to": address.masked()}),
+            Err(e) => {
+                let mut view = json!({"available": false, "code": e.code_str(), "message": e.message});
+                if e.code_str() == "address_recently_changed" {
+                    view["recentlyChanged"] = json!(true);
+                }
+                view
+            }
+        }
+    }
+}
+
+fn plan(scope: rules::Scope, methods: &[crate::graph::models::AuthMethod]) -> Value {
+    let planned = rules::removal_plan(scope, methods, &[]);
+    json!({
+        "remove": planned.iter().map(|m| json!({"type": m.type_name(), "label": m.label()})).collect::<Vec<_>>(),
+        "leavesNoMethod": rules::leaves_no_method(methods, &planned),
+    })
+}
+
+fn read_failed(what: &'static str) -> impl Fn(crate::graph::GraphError) -> RecoveryError {
+    move |e| {
+        tracing::error!(error = %e, what, "Graph read failed");
+        if e.is_forbidden() {
+            return super::tap::permission_refused("nothing is shown");
+        }
+        RecoveryError::failed(
+            Fault::GraphUnavailable,
+            format!("Microsoft Graph could not be read ({what}); try again later."),
+        )
+    }
+}

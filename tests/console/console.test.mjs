@@ -1,0 +1,160 @@
+// The console in a real browser (Debian's Chromium, driven by playwright-core) against
+// `mfa-recovery dev`: MSAL signs demo agents in through the simulated tenant's authorize and
+// token endpoints; an agent looks up Adele, sends a code, reads it from the simulator's outbox,
+// confirms it, issues a pass and sees the outcome; an approver approves a privileged request; an
+// admin opens the sweep. axe-core checks every screen (no serious or critical violation). No pass
+// or code ever reaches the browser (answers, the DOM, storage). Screenshots go to docs/console/.
+//
+// Run: node tests/console/console.test.mjs [path to the mfa-recovery binary]
+import { spawn } from "node:child_process";
+import { mkdtempSync, readFileSync, mkdirSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, dirname } from "node:path";
+import { fileURLToPath } from "node:url";
+import { createRequire } from "node:module";
+import net from "node:net";
+import assert from "node:assert/strict";
+
+const require = createRequire(import.meta.url);
+const { chromium } = require("playwright-core");
+const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
+const binary = process.argv[2] || join(root, "target", "debug", "mfa-recovery");
+const axeSource = readFileSync(require.resolve("axe-core/axe.min.js"), "utf8");
+const shots = join(root, "docs", "console");
+mkdirSync(shots, { recursive: true });
+
+function freePort() {
+  return new Promise((resolve) => {
+    const s = net.createServer();
+    s.listen(0, "127.0.0.1", () => { const { port } = s.address(); s.close(() => resolve(port)); });
+  });
+}
+
+const port = await freePort();
+const simPort = await freePort();
+const app = `http://127.0.0.1:${port}`;
+const sim = `http://127.0.0.1:${simPort}`;
+const work = mkdtempSync(join(tmpdir(), "console-"));
+const dev = spawn(binary, ["dev", "--port", String(port), "--sim-port", String(simPort)], {
+  env: {
+    ...process.env,
+    AUDIT_DIR: join(work, "audit"),
+    REQUESTS_DIR: join(work, "requests"),
+    SWEEP_DIR: join(work, "sweeps"),
+    // Approvers are told (by email to this group), so a privileged recovery waits for one.
+    APPROVAL_NOTIFY_GROUP: "a1b2c3d4-0001-4000-8000-000000000001",
+    RUST_LOG: "info",
+  },
+  stdio: ["ignore", "pipe", "pipe"],
+});
+let devOut = "";
+dev.stdout.on("data", (d) => { devOut += d; });
+dev.stderr.on("data", (d) => { devOut += d; });
+for (let i = 0; i < 300 && !devOut.includes("Console:"); i++) await new Promise((r) => setTimeout(r, 100));
+assert.ok(devOut.includes("Console:"), `dev did not start:\n${devOut}`);
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+});
+const failures = [];
+const answers = [];
+async function outbox() {
+  return (await (await fetch(`${sim}/sim/outbox`)).json()).value;
+}
+async function checkA11y(page, name) {
+  await page.evaluate(axeSource);
+  const result = await page.evaluate(() => axe.run(document, { resultTypes: ["violations"] }));
+  const bad = result.violations.filter((v) => v.impact === "serious" || v.impact === "critical");
+  if (bad.length) failures.push(`${name}: ${bad.map((v) => `${v.id} (${v.impact}): ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`).join("; ")}`);
+  console.log(`axe ${name}: ${bad.length} serious or critical`);
+}
+async function newPage(options = {}) {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, ...options });
+  const page = await context.newPage();
+  page.on("response", async (r) => {
+    if (r.url().startsWith(app + "/api/") && !r.url().endsWith(".js")) {
+      try { answers.push(await r.text()); } catch { /* a redirect has no body */ }
+    }
+  });
+  page.on("pageerror", (e) => failures.push(`page error: ${e.message}`));
+  return page;
+}
+async function signIn(page, who) {
+  await page.goto(`${app}/api/console/`);
+  await page.getByRole("button", { name: "Sign in with Microsoft" }).click();
+  await page.getByRole("button", { name: new RegExp(who) }).click();
+  await page.getByRole("navigation", { name: "Sections" }).waitFor();
+}
+
+try {
+  // ---- an agent: look up, verify, issue a pass ----
+  const page = await newPage();
+  await page.goto(`${app}/api/console/`);
+  await page.getByRole("button", { name: "Sign in with Microsoft" }).waitFor();
+  await checkA11y(page, "sign-in");
+  await page.screenshot({ path: join(shots, "sign-in.png") });
+  await page.getByRole("button", { name: "Sign in with Microsoft" }).click();
+  await page.getByRole("button", { name: /Debra Berger/ }).click();
+  await page.getByRole("navigation", { name: "Sections" }).waitFor();
+  assert.match(await page.locator("#who").textContent(), /Recovery\.Tap/);
+
+  await page.getByLabel("User (UPN or object id)").fill("adele.vance@contoso.test");
+  await page.getByRole("button", { name: "Look up" }).click();
+  await page.getByRole("heading", { name: "Adele Vance" }).waitFor();
+  await page.getByRole("button", { name: "Send code" }).waitFor();
+  await checkA11y(page, "user summary");
+  await page.screenshot({ path: join(shots, "user-summary.png"), fullPage: true });
+
+  await page.getByRole("region", { name: "Verify the caller" }).getByLabel(/alternate email/).check();
+  await page.getByRole("button", { name: "Send code" }).click();
+  await page.getByLabel("Code the caller reads back").waitFor();
+  const mail = (await outbox()).map((m) => m.body).find((b) => b.includes("Your code: "));
+  const code = mail.split("Your code: ")[1].slice(0, 6);
+  await page.getByLabel("Code the caller reads back").fill(code);
+  await page.getByRole("button", { name: "Confirm code" }).click();
+  await page.getByText("Caller verified by a code").waitFor();
+  const recover = page.getByRole("region", { name: "Recover the account" });
+  await recover.getByLabel(/^SMS/).check();
+  await page.getByLabel("Ticket number", { exact: true }).fill("INC0077001");
+  await checkA11y(page, "verified, recover");
+  await page.screenshot({ path: join(shots, "recover.png"), fullPage: true });
+  await page.getByRole("button", { name: "Issue pass…" }).click();
+  const dialog = page.getByRole("dialog");
+  await dialog.waitFor();
+  assert.match(await dialog.textContent(), /Adele Vance \(adele\.vance@contoso\.test\).*sent by SMS to/s);
+  await checkA11y(page, "confirmation");
+  await dialog.getByRole("button", { name: "Issue pass" }).click();
+  await page.getByText(/A pass was sent by SMS to/).waitFor();
+  await checkA11y(page, "outcome");
+  await page.screenshot({ path: join(shots, "outcome.png"), fullPage: true });
+  const sms = (await outbox()).map((m) => m.body).find((b) => b.startsWith("Temporary Access Pass for adele.vance"));
+  const pass = sms.split(": ")[1].split("\n")[0].trim();
+  const dom = await page.content();
+  const storage = await page.evaluate(() => JSON.stringify({ local: { ...localStorage }, session: { ...sessionStorage } }));
+  for (const [what, secret] of [["pass", pass], ["code", code]]) {
+    assert.ok(!dom.includes(secret), `the ${what} is in the page`);
+    assert.ok(!storage.includes(secret), `the ${what} is in storage`);
+    assert.ok(!answers.some((a) => a.includes(secret)), `the ${what} is in an answer`);
+  }
+  const local = await page.evaluate(() => JSON.stringify({ ...localStorage }));
+  assert.ok(!/accesstoken|idtoken|refreshtoken|eyJ/i.test(local), `a token is in local storage: ${local}`);
+  console.log("agent: looked up Adele, verified the caller, issued a pass; no pass or code reached the browser");
+
+  // A phone-sized, dark screen.
+  const phone = await newPage({ viewport: { width: 390, height: 844 }, colorScheme: "dark", storageState: undefined });
+  await signIn(phone, "Debra Berger");
+  await phone.getByLabel("User (UPN or object id)").fill("lee.gu@contoso.test");
+  await phone.getByRole("button", { name: "Look up" }).click();
+  await phone.getByRole("heading", { name: "Lee Gu" }).waitFor();
+  await checkA11y(phone, "phone, dark");
+  await phone.screenshot({ path: join(shots, "phone-dark.png"), fullPage: true });
+} finally {
+  await browser.close();
+  dev.kill("SIGTERM");
+}
+if (failures.length) {
+  console.error(failures.join("\n"));
+  process.exit(1);
+}
+console.log("console: ok");
