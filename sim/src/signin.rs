@@ -294,7 +294,7 @@ async fn token(
     let origin = cors(&state, &headers);
     let mut response = match redeem(&state, &tenant, &f) {
         Ok(body) => Json(body).into_response(),
-        Err(refusal) => refusal,
+        Err(refusal) => *refusal,
     };
     if let Some(origin) = origin {
         response
@@ -304,14 +304,14 @@ async fn token(
     response
 }
 
-fn redeem(state: &SimState, tenant: &str, f: &Params) -> Result<Value, Response> {
-    let bad = |d: &str| token_error(StatusCode::BAD_REQUEST, "invalid_grant", d);
+fn redeem(state: &SimState, tenant: &str, f: &Params) -> Result<Value, Box<Response>> {
+    let bad = |d: &str| Box::new(token_error(StatusCode::BAD_REQUEST, "invalid_grant", d));
     if !tenant.eq_ignore_ascii_case(&state.seed.tenant_id) {
-        return Err(token_error(
+        return Err(Box::new(token_error(
             StatusCode::BAD_REQUEST,
             "invalid_request",
             "AADSTS90002: Tenant not found.",
-        ));
+        )));
     }
     let client_id = f.get("client_id").cloned().unwrap_or_default();
     let (user, scope, nonce) = match f.get("grant_type").map(String::as_str) {
@@ -360,11 +360,11 @@ fn redeem(state: &SimState, tenant: &str, f: &Params) -> Result<Value, Response>
             (user, asked, None)
         }
         _ => {
-            return Err(token_error(
+            return Err(Box::new(token_error(
                 StatusCode::BAD_REQUEST,
                 "unsupported_grant_type",
                 "AADSTS70003: The app requested an unsupported grant type.",
-            ));
+            )));
         }
     };
     Ok(tokens(state, &client_id, &user, &scope, nonce))
