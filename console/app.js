@@ -334,12 +334,14 @@
     box.append(el("h2", { text: `${b.action || "recovery"} for ${b.user || "a user"}` }));
     const reasons = el("ul", { class: "reasons" });
     for (const reason of (b.approval && b.approval.reasons) || []) reasons.append(el("li", { text: reason }));
+    const decision = b.approval && b.approval.decision;
     box.append(facts([
       ["State", b.status],
-      ["Asked by", (b.requestedBy && (b.requestedBy.name || b.requestedBy.upn)) || "unknown"],
+      ["Ticket", b.source ? `${b.source.system} ${b.source.ticket}` : "none"],
       ["Why it waits", reasons],
       ["Requested", when(b.approval && b.approval.requestedAt)],
       ["Approve before", when(b.approval && b.approval.expiresAt)],
+      ["Decision", decision ? `${decision.approved ? "approved" : "denied"} by ${decision.by}: ${decision.comment}` : "none yet"],
     ]));
     if (b.status === "pending_approval") {
       const form = el("form", { id: "decision" },
@@ -368,8 +370,8 @@
     if (!ok) return say("Nothing was done.");
     const r = await api("POST", `requests/${encodeURIComponent(id)}/${decision}`, { comment });
     if (r.status !== 200) return say(problem(r), true);
+    await openApproval();
     say(decision === "approve" ? "Approved: the recovery runs now." : "Denied.");
-    openApproval();
   }
 
   // ---------- sweep ----------

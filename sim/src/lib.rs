@@ -8,6 +8,7 @@
 //! | `/v1.0/…`, `/beta/…` | Microsoft Graph (`GRAPH_ENDPOINT`) |
 //! | `/msi/token` | the App Service managed identity endpoint (`IDENTITY_ENDPOINT`) |
 //! | `/{tenant}/discovery/v2.0/keys`, `/{tenant}/v2.0/.well-known/openid-configuration` | Entra ID's token issuer for callers (`AUTH_AUTHORITY`) |
+//! | `/{tenant}/oauth2/v2.0/authorize`, `/token`, `/logout` | Entra ID sign-in for single-page apps (authorization code with PKCE: the console), `signin` |
 //! | `/secrets/{name}` | Azure Key Vault secrets |
 //! | `/acs/sms`, `/acs/emails:send` | Azure Communication Services SMS and Email |
 //! | `/twilio/2010-04-01/Accounts/{sid}/Messages.json` | Twilio Programmable Messaging |

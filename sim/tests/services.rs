@@ -498,3 +498,111 @@ async fn issued_passes_are_visible_to_tests_only_through_sim_taps() {
     assert_eq!(taps["value"][0]["temporaryAccessPass"], tap["temporaryAccessPass"]);
     assert_eq!(taps["value"][0]["userId"], ALEX);
 }
+
+/// The SPA sign-in (authorization code with PKCE) as the identity platform documents it: an
+/// unregistered redirect URI is refused on the page; a request without PKCE is refused back to the
+/// app; a code is redeemed once, only with its verifier, for its redirect URI; the access token
+/// carries the user's app roles (directly or through a group) and the scope asked for.
+#[tokio::test]
+async fn spa_sign_in_needs_a_registered_redirect_and_pkce_and_a_code_is_good_once() {
+    let sim = start().await;
+    let tenant = sim.seed().tenant_id.clone();
+    let client_id = sim.seed().api.app_id.clone();
+    let redirect = "http://127.0.0.1:7071/api/console/";
+    let base = format!("{}/{tenant}/oauth2/v2.0", sim.authority());
+    let no_redirects = Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+    let challenge = B64URL.encode(digest::digest(&digest::SHA256, verifier.as_bytes()).as_ref());
+    let params = |challenge: &str| {
+        vec![
+            ("client_id", client_id.clone()),
+            ("response_type", "code".to_owned()),
+            ("redirect_uri", redirect.to_owned()),
+            ("scope", "api://mfa-recovery/user_impersonation openid profile offline_access".to_owned()),
+            ("state", "s1".to_owned()),
+            ("nonce", "n1".to_owned()),
+            ("code_challenge", challenge.to_owned()),
+            ("code_challenge_method", "S256".to_owned()),
+            ("response_mode", "fragment".to_owned()),
+            ("client_info", "1".to_owned()),
+        ]
+    };
+    // Not registered yet: refused on the page (AADSTS50011), never sent to the URI.
+    let r = no_redirects.get(format!("{base}/authorize")).query(&params(&challenge)).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert!(r.text().await.unwrap().contains("AADSTS50011"));
+    sim.register_spa_redirect(redirect);
+    let page = no_redirects.get(format!("{base}/authorize")).query(&params(&challenge)).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    assert!(page.text().await.unwrap().contains("Debra Berger"));
+    // No PKCE: refused back to the app.
+    let r = no_redirects
+        .post(format!("{base}/authorize"))
+        .form(&[params("").as_slice(), &[("user", "debra.berger@contoso.test".to_owned())]].concat())
+        .send()
+        .await
+        .unwrap();
+    let location = r.headers()["location"].to_str().unwrap().to_owned();
+    assert!(location.starts_with(redirect) && location.contains("AADSTS9002325"), "{location}");
+    // Debra signs in: a code and the state come back in the fragment.
+    let debra = "b0000019-0000-4000-8000-000000000019";
+    let r = no_redirects
+        .post(format!("{base}/authorize"))
+        .form(&[params(&challenge).as_slice(), &[("user", debra.to_owned())]].concat())
+        .send()
+        .await
+        .unwrap();
+    let location = r.headers()["location"].to_str().unwrap().to_owned();
+    let fragment: std::collections::HashMap<String, String> =
+        url::form_urlencoded::parse(location.split_once('#').unwrap().1.as_bytes()).into_owned().collect();
+    assert_eq!(fragment["state"], "s1");
+    let code = fragment["code"].clone();
+    let redeem = |verifier: &str, code: &str| {
+        let form = vec![
+            ("grant_type", "authorization_code".to_owned()),
+            ("client_id", client_id.clone()),
+            ("code", code.to_owned()),
+            ("redirect_uri", redirect.to_owned()),
+            ("code_verifier", verifier.to_owned()),
+            ("scope", "api://mfa-recovery/user_impersonation openid profile offline_access".to_owned()),
+        ];
+        Client::new()
+            .post(format!("{base}/token"))
+            .header("origin", "http://127.0.0.1:7071")
+            .form(&form)
+            .send()
+    };
+    // The wrong verifier: refused, and the code is spent.
+    let r = redeem("another-verifier-another-verifier-another-verifier", &code).await.unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let body: Value = r.json().await.unwrap();
+    assert!(body["error_description"].as_str().unwrap().starts_with("AADSTS501481"), "{body}");
+    let r = redeem(verifier, &code).await.unwrap();
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_grant", "a code is good once: {body}");
+    // A new code, redeemed with its verifier, cross-origin from the registered origin.
+    let r = no_redirects
+        .post(format!("{base}/authorize"))
+        .form(&[params(&challenge).as_slice(), &[("user", debra.to_owned())]].concat())
+        .send()
+        .await
+        .unwrap();
+    let location = r.headers()["location"].to_str().unwrap().to_owned();
+    let code: String = url::form_urlencoded::parse(location.split_once('#').unwrap().1.as_bytes())
+        .find(|(k, _)| k == "code")
+        .unwrap()
+        .1
+        .into_owned();
+    let r = redeem(verifier, &code).await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["access-control-allow-origin"], "http://127.0.0.1:7071");
+    let body: Value = r.json().await.unwrap();
+    let access = claims(body["access_token"].as_str().unwrap());
+    assert_eq!(access["aud"], client_id.as_str());
+    assert_eq!(access["scp"], "user_impersonation");
+    assert_eq!(access["oid"], debra);
+    assert_eq!(access["roles"], json!(["Recovery.Tap", "Recovery.Reset"]));
+    let id = claims(body["id_token"].as_str().unwrap());
+    assert_eq!(id["nonce"], "n1");
+    assert!(verify_with_jwks(&sim, body["access_token"].as_str().unwrap()).await);
+}

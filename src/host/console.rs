@@ -117,10 +117,14 @@ fn config(state: &AppState, headers: &HeaderMap) -> Response {
     else {
         return secured(
             state,
-            crate::host::error::ApiError::DependencyUnavailable(
-                "the console needs AUTH_CLIENT_ID (the API's application id, which the templates set) and AUTH_TENANT_ID".into(),
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({"error": {
+                    "code": "console_not_configured",
+                    "message": "the console needs AUTH_CLIENT_ID (the API's application id, which the templates set) and AUTH_TENANT_ID",
+                }})),
             )
-            .into_response(),
+                .into_response(),
         );
     };
     let base = auth.authority.as_str().trim_end_matches('/');

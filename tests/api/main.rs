@@ -8,6 +8,7 @@ mod auth;
 mod azurite;
 mod binary;
 mod connector;
+mod console;
 mod dev_command;
 mod graph_client;
 mod guardrails;

@@ -20,7 +20,8 @@ const { chromium } = require("playwright-core");
 const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const binary = process.argv[2] || join(root, "target", "debug", "mfa-recovery");
 const axeSource = readFileSync(require.resolve("axe-core/axe.min.js"), "utf8");
-const shots = join(root, "docs", "console");
+// Screenshots for docs/console.md: CONSOLE_SCREENSHOTS=docs/console to refresh them.
+const shots = join(root, process.env.CONSOLE_SCREENSHOTS || join("target", "console-screenshots"));
 mkdirSync(shots, { recursive: true });
 
 function freePort() {
@@ -149,6 +150,48 @@ try {
   await phone.getByRole("heading", { name: "Lee Gu" }).waitFor();
   await checkA11y(phone, "phone, dark");
   await phone.screenshot({ path: join(shots, "phone-dark.png"), fullPage: true });
+
+  // ---- a privileged recovery waits; an approver approves it ----
+  await page.getByLabel("User (UPN or object id)").fill("allan.deyoung@contoso.test");
+  await page.getByRole("button", { name: "Look up" }).click();
+  await page.getByText("Yes: a second approver must agree").waitFor();
+  await page.getByRole("region", { name: "Verify the caller" }).getByLabel(/alternate email/).check();
+  await page.getByRole("button", { name: "Send code" }).click();
+  await page.getByLabel("Code the caller reads back").waitFor();
+  const allanMail = (await outbox()).filter((m) => m.to && String(m.to).includes("allan") || true).map((m) => m.body).filter((b) => b.includes("Your code: ")).pop();
+  await page.getByLabel("Code the caller reads back").fill(allanMail.split("Your code: ")[1].slice(0, 6));
+  await page.getByRole("button", { name: "Confirm code" }).click();
+  await page.getByText("Caller verified by a code").waitFor();
+  await page.getByRole("region", { name: "Recover the account" }).getByLabel(/^SMS/).check();
+  await page.getByLabel("Ticket number", { exact: true }).fill("INC0077002");
+  await page.getByRole("button", { name: "Issue pass…" }).click();
+  await page.getByRole("dialog").getByRole("button", { name: "Issue pass" }).click();
+  await page.getByText("This recovery waits for a second approver").waitFor();
+  const requestId = (await page.locator("#outcome-body dd").first().textContent()).trim();
+  assert.match(requestId, /^[0-9a-f-]{36}$/);
+  const passesBefore = (await outbox()).filter((m) => m.body.startsWith("Temporary Access Pass for allan")).length;
+  assert.equal(passesBefore, 0, "no pass before the approval");
+
+  const approver = await newPage();
+  await signIn(approver, "Isaiah Langer");
+  await approver.goto(`${app}/api/console/#approve=${requestId}`);
+  await approver.getByText("pending_approval").first().waitFor();
+  assert.match(await approver.locator("#approval").textContent(), /privileged/);
+  await checkA11y(approver, "approval");
+  await approver.screenshot({ path: join(shots, "approval.png"), fullPage: true });
+  await approver.getByLabel("Comment (kept in the audit trail)").fill("called Allan back on his desk phone");
+  await approver.getByRole("button", { name: "Approve…" }).click();
+  const confirmApprove = approver.getByRole("dialog");
+  assert.match(await confirmApprove.textContent(), /Approve the tap for allan\.deyoung@contoso\.test/);
+  await confirmApprove.getByRole("button", { name: "Approve" }).click();
+  await approver.getByText("Approved: the recovery runs now.").waitFor();
+  let sent = 0;
+  for (let i = 0; i < 100 && !sent; i++) {
+    sent = (await outbox()).filter((m) => m.body.startsWith("Temporary Access Pass for allan")).length;
+    if (!sent) await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.equal(sent, 1, "exactly one pass after the approval");
+  console.log("approver: approved a privileged request; one pass went out");
 } finally {
   await browser.close();
   dev.kill("SIGTERM");

@@ -1,0 +1,156 @@
+//! The console (`/api/console/…`) and the user summary it starts from (`GET /api/users/{user}`).
+
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use crate::helpers::*;
+
+/// Every answer of the console carries a CSP that allows no inline script, no other origin's
+/// script, no framing; the page itself has no inline script or handler to need one.
+#[tokio::test]
+async fn every_console_answer_carries_a_strict_csp_and_the_page_needs_no_inline_script() {
+    let app = spawn_app_with(&[("AUTH_CLIENT_ID", "0d5f3a2e-6a41-4c55-8a57-2b8c1f0e9d31")]).await;
+    for path in [
+        "/api/console/",
+        "/api/console/app.js",
+        "/api/console/app.css",
+        "/api/console/msal-browser.min.js",
+        "/api/console/config.json",
+        "/api/console/nothing-here.js",
+    ] {
+        let r = app.get(path).await;
+        let csp = r.headers()["content-security-policy"].to_str().unwrap().to_owned();
+        for needle in [
+            "default-src 'none'",
+            "script-src 'self';",
+            "frame-ancestors 'none'",
+            "base-uri 'none'",
+            "form-action 'none'",
+        ] {
+            assert!(csp.contains(needle), "{path}: {csp}");
+        }
+        assert!(!csp.contains("unsafe-inline") && !csp.contains("unsafe-eval"), "{path}: {csp}");
+        assert_eq!(r.headers()["x-content-type-options"], "nosniff", "{path}");
+        assert_eq!(r.headers()["x-frame-options"], "DENY", "{path}");
+        assert_eq!(r.headers()["cache-control"], "no-store", "{path}");
+    }
+    let page = std::fs::read_to_string(repo_path("console/index.html")).unwrap();
+    let script_tags = regex::Regex::new(r"<script(?:\s[^>]*)?>").unwrap();
+    for tag in script_tags.find_iter(&page) {
+        assert!(tag.as_str().contains(" src="), "an inline script: {}", tag.as_str());
+    }
+    assert!(!regex::Regex::new(r"(?i)\son[a-z]+=").unwrap().is_match(&page), "an inline handler");
+    assert!(!page.contains("style="), "an inline style");
+    // `/api/console` sends the browser to the page's own folder.
+    let r = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(format!("{}/api/console", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::PERMANENT_REDIRECT);
+    assert_eq!(r.headers()["location"], "/api/console/");
+}
+
+/// The page's MSAL is the npm package's own build (package.json pins its version).
+#[test]
+fn the_vendored_msal_is_the_npm_packages_build() {
+    let vendored = std::fs::read(repo_path("console/msal-browser.min.js")).unwrap();
+    let npm = std::fs::read(repo_path("node_modules/@azure/msal-browser/lib/msal-browser.min.js"))
+        .expect("node_modules/@azure/msal-browser (npm ci, which scripts/test runs)");
+    assert!(vendored == npm, "console/msal-browser.min.js differs from the pinned npm package");
+    let package: Value = serde_json::from_str(&std::fs::read_to_string(repo_path("package.json")).unwrap()).unwrap();
+    let version = package["devDependencies"]["@azure/msal-browser"].as_str().unwrap();
+    assert!(String::from_utf8_lossy(&vendored[..80]).contains(&format!("v{version}")));
+}
+
+/// `config.json` names the API's registration, the tenant's authority and the scope; without the
+/// client id the console says what is missing.
+#[tokio::test]
+async fn the_console_config_names_the_registration_and_says_what_is_missing() {
+    let app = spawn_app_with(&[("AUTH_CLIENT_ID", "0d5f3a2e-6a41-4c55-8a57-2b8c1f0e9d31")]).await;
+    let config: Value = app.get("/api/console/config.json").await.json().await.unwrap();
+    assert_eq!(config["clientId"], "0d5f3a2e-6a41-4c55-8a57-2b8c1f0e9d31");
+    assert_eq!(config["scopes"][0], "api://mfa-recovery/user_impersonation");
+    // The simulated tenant is plain http: MSAL gets an https name and the real endpoints.
+    let authority = config["authority"].as_str().unwrap();
+    assert!(authority.starts_with("https://127.0.0.1:"), "{authority}");
+    let metadata: Value = serde_json::from_str(config["authorityMetadata"].as_str().unwrap()).unwrap();
+    assert!(metadata["token_endpoint"].as_str().unwrap().starts_with(&app.sim.authority()));
+    let bare = spawn_app().await;
+    let r = bare.get("/api/console/config.json").await;
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body: Value = r.json().await.unwrap();
+    assert!(body["error"]["message"].as_str().unwrap().contains("AUTH_CLIENT_ID"), "{body}");
+}
+
+/// The summary an agent sees: methods by kind with masked numbers and no secret, the channels with
+/// masked addresses, the policy scope, the reset's dry run; a protected user only as "protected";
+/// agents only; every look audited; a failed read refuses.
+#[tokio::test]
+async fn the_user_summary_is_masked_for_agents_only_audited_and_fails_closed() {
+    let app = spawn_app().await;
+    let get = |user: &str, roles: &[&str]| {
+        app.client
+            .get(format!("{}/api/users/{user}", app.base))
+            .bearer_auth(app.token(roles))
+            .send()
+    };
+    let r = get("adele.vance@contoso.test", &["Recovery.Tap"]).await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["cache-control"], "no-store");
+    let s: Value = r.json().await.unwrap();
+    assert_eq!(s["displayName"], "Adele Vance");
+    assert_eq!(s["protected"], false);
+    assert_eq!(s["tapPolicy"]["inScope"], true);
+    assert_eq!(s["channels"]["sms"]["available"], true);
+    let text = s.to_string();
+    // The seed's full numbers and addresses never appear, only masked.
+    let view: Value = app
+        .client
+        .get(format!("{}/sim/users/adele.vance@contoso.test", app.sim.base_url()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    for m in view["methods"].as_array().unwrap() {
+        for field in ["phoneNumber", "emailAddress"] {
+            if let Some(value) = m[field].as_str() {
+                assert!(!text.contains(value), "{value} is shown unmasked: {text}");
+            }
+        }
+    }
+    assert!(s["methods"].as_array().unwrap().iter().any(|m| m["type"] == "microsoftAuthenticator"));
+    assert!(!s["resetPlan"]["portal"]["remove"].as_array().unwrap().is_empty());
+    // Allan, an eligible Global Administrator: protected, and nothing says which role.
+    let s: Value = get("allan.deyoung@contoso.test", &["Recovery.Reset"]).await.unwrap().json().await.unwrap();
+    assert_eq!(s["protected"], true, "{s}");
+    assert!(!s.to_string().contains("Global Administrator"), "{s}");
+    assert!(s.get("methods").is_none() && s.get("channels").is_none(), "{s}");
+    // Not an agent: refused.
+    let r = get("adele.vance@contoso.test", &["Audit.Read"]).await.unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    // Each look is in the trail: who looked at whom.
+    let looks = app.audit_of(Some("user.lookup")).await;
+    let targets: Vec<&str> = looks
+        .iter()
+        .filter(|r| r["outcome"]["status"] == "succeeded")
+        .filter_map(|r| r["target"]["upn"].as_str())
+        .collect();
+    assert!(targets.contains(&"adele.vance@contoso.test") && targets.contains(&"allan.deyoung@contoso.test"), "{looks:?}");
+    // A read the summary needs fails: refused, not half shown.
+    app.client
+        .post(format!("{}/sim/faults", app.sim.base_url()))
+        .json(&serde_json::json!({"route": "/v1.0/policies/**", "status": 503, "count": 20}))
+        .send()
+        .await
+        .unwrap();
+    let r = get("lee.gu@contoso.test", &["Recovery.Tap"]).await.unwrap();
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "graph_unavailable", "{body}");
+}
