@@ -375,26 +375,87 @@
   }
 
   // ---------- sweep ----------
+  const LEVELS = ["critical", "high", "medium"];
+  function signed(n) { return n > 0 ? `+${n}` : String(n); }
   async function loadSweep() {
     const box = clear($("sweep-summary"));
-    const r = await api("GET", "sweeps/latest");
-    if (r.status !== 200) { box.append(el("p", { text: problem(r) })); return; }
-    const t = r.body.totals || {};
-    box.append(el("h2", { text: "Latest run" }), facts([
-      ["Finished", when(r.body.finishedAt)],
-      ["Users", String(t.users ?? "?")],
-      ["At risk", String(t.atRisk ?? "?")],
-    ]));
+    const [latest, progress, history] = await Promise.all([api("GET", "sweeps/latest"), api("GET", "sweeps/current"), api("GET", "sweeps/history")]);
+    if (progress.status === 200 && progress.body.running) {
+      box.append(el("p", { class: "warn", text: `Sweep ${progress.body.runId} is running: ${progress.body.users || 0} users read so far.` }));
+    }
+    if (latest.status === 200) {
+      const b = latest.body;
+      const t = b.totals || {};
+      const excluded = Object.entries(t.excluded || {}).map(([k, v]) => `${v} ${{ disabled: "disabled", excludedGroup: "in excluded groups", serviceMailbox: "service mailbox" }[k] || k}`).join(", ") || "none";
+      const change = b.change ? `${signed(b.change.atRisk)} since ${b.change.since}` : "first run";
+      box.append(el("h2", { text: "Latest run" }), facts([
+        ["Run", b.runId],
+        ["Finished", when(b.finishedAt)],
+        ["Users read", String(t.users ?? 0)],
+        ["Members assessed", String(t.members ?? 0)],
+        ["Not assessed", excluded],
+        ["At risk", `${b.atRisk ?? 0} (${change})`],
+      ]));
+      const reasons = el("ul", { class: "reasons" });
+      for (const [reason, n] of Object.entries(t.byReason || {})) reasons.append(el("li", { text: `${reason.replace(/_/g, " ")}: ${n}` }));
+      box.append(el("h3", { text: "Why users are at risk" }), reasons);
+    } else {
+      box.append(el("p", { text: latest.status === 404 ? "No sweep has finished yet: run one now." : problem(latest) }));
+    }
+    const list = clear($("sweep-history"));
+    const runs = history.status === 200 ? history.body.value : [];
+    if (!runs.length) { list.append(el("p", { text: "No run yet." })); return; }
+    const table = el("table", { "aria-labelledby": "history-title" });
+    const head = el("tr", {}, el("th", { scope: "col", text: "Run" }), el("th", { scope: "col", text: "Finished" }), el("th", { scope: "col", text: "Started by" }), el("th", { scope: "col", text: "At risk" }));
+    for (const level of LEVELS) head.append(el("th", { scope: "col", text: level }));
+    table.append(el("thead", {}, head));
+    const body = el("tbody");
+    for (const run of runs) {
+      const row = el("tr", {}, el("td", { text: run.runId }), el("td", {}, when(run.finishedAt)), el("td", { text: run.trigger }),
+        el("td", { text: run.change ? `${run.atRisk} (${signed(run.change.atRisk)})` : String(run.atRisk) }));
+      for (const level of LEVELS) {
+        const n = (run.byRisk || {})[level] || 0;
+        row.append(el("td", { text: run.change ? `${n} (${signed(run.change.byRisk[level])})` : String(n) }));
+      }
+      body.append(row);
+    }
+    table.append(body);
+    list.append(table);
   }
-  async function openReport() {
-    const r = await fetch("/api/sweeps/latest/report.html", { headers: { Authorization: `Bearer ${await token()}` } });
-    if (!r.ok) return say(`The report could not be read (${r.status}).`, true);
-    const url = URL.createObjectURL(await r.blob());
-    const a = el("a", { href: url, download: "sweep-report.html" });
+  async function runSweep() {
+    const ok = await confirmAction("Run the compliance sweep now? It reads every user's registered methods at the usual pace, and may email at-risk users if nudges are on.", "Run the sweep");
+    if (!ok) return say("Nothing was done.");
+    const r = await api("POST", "sweeps");
+    if (r.status !== 202) return say(problem(r), true);
+    say("The sweep started. This page updates when it finishes.");
+    for (let i = 0; i < 600; i++) {
+      await new Promise((res) => setTimeout(res, 1000));
+      const p = await api("GET", "sweeps/current");
+      if (p.status === 200 && !p.body.running) break;
+    }
+    await loadSweep();
+    say("The sweep finished.");
+  }
+  async function fetchReport(file) {
+    const r = await fetch(`/api/sweeps/latest/${file}`, { headers: { Authorization: `Bearer ${await token()}` } });
+    if (!r.ok) throw new Error(`the report could not be read (${r.status})`);
+    return r.blob();
+  }
+  /** The report inside the console: the same HTML, fetched with the token, in a sandboxed frame. */
+  async function showReport() {
+    const url = URL.createObjectURL(await fetchReport("report.html"));
+    const box = clear($("sweep-report"));
+    box.append(el("h2", { text: "Latest report" }), el("iframe", { src: url, sandbox: "", title: "The latest sweep report", class: "report" }));
+    show(box);
+    say("The latest report is shown below.");
+  }
+  async function downloadCsv() {
+    const url = URL.createObjectURL(await fetchReport("report.csv"));
+    const a = el("a", { href: url, download: "sweep-report.csv" });
     document.body.append(a);
     a.click();
     a.remove();
-    say("The report was downloaded; open it from your downloads.");
+    say("The CSV was downloaded.");
   }
 
   // ---------- start ----------
@@ -434,7 +495,9 @@
     $("reset-preview").addEventListener("click", previewReset);
     $("reset-form").addEventListener("submit", (e) => requireReset(e).catch((x) => say(String(x), true)));
     $("approval-lookup").addEventListener("submit", (e) => openApproval(e).catch((x) => say(String(x), true)));
-    $("sweep-report").addEventListener("click", () => openReport().catch((x) => say(String(x), true)));
+    $("sweep-run").addEventListener("click", () => runSweep().catch((x) => say(String(x), true)));
+    $("sweep-report-open").addEventListener("click", () => showReport().catch((x) => say(String(x), true)));
+    $("sweep-csv").addEventListener("click", () => downloadCsv().catch((x) => say(String(x), true)));
     window.addEventListener("hashchange", route);
     start().catch((x) => say(`The console could not start: ${x}`, true));
   });

@@ -510,7 +510,10 @@ async fn spa_sign_in_needs_a_registered_redirect_and_pkce_and_a_code_is_good_onc
     let client_id = sim.seed().api.app_id.clone();
     let redirect = "http://127.0.0.1:7071/api/console/";
     let base = format!("{}/{tenant}/oauth2/v2.0", sim.authority());
-    let no_redirects = Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let no_redirects = Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
     let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
     let challenge = B64URL.encode(digest::digest(&digest::SHA256, verifier.as_bytes()).as_ref());
     let params = |challenge: &str| {
@@ -518,7 +521,10 @@ async fn spa_sign_in_needs_a_registered_redirect_and_pkce_and_a_code_is_good_onc
             ("client_id", client_id.clone()),
             ("response_type", "code".to_owned()),
             ("redirect_uri", redirect.to_owned()),
-            ("scope", "api://mfa-recovery/user_impersonation openid profile offline_access".to_owned()),
+            (
+                "scope",
+                "api://mfa-recovery/user_impersonation openid profile offline_access".to_owned(),
+            ),
             ("state", "s1".to_owned()),
             ("nonce", "n1".to_owned()),
             ("code_challenge", challenge.to_owned()),
@@ -528,22 +534,41 @@ async fn spa_sign_in_needs_a_registered_redirect_and_pkce_and_a_code_is_good_onc
         ]
     };
     // Not registered yet: refused on the page (AADSTS50011), never sent to the URI.
-    let r = no_redirects.get(format!("{base}/authorize")).query(&params(&challenge)).send().await.unwrap();
+    let r = no_redirects
+        .get(format!("{base}/authorize"))
+        .query(&params(&challenge))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     assert!(r.text().await.unwrap().contains("AADSTS50011"));
     sim.register_spa_redirect(redirect);
-    let page = no_redirects.get(format!("{base}/authorize")).query(&params(&challenge)).send().await.unwrap();
+    let page = no_redirects
+        .get(format!("{base}/authorize"))
+        .query(&params(&challenge))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(page.status(), StatusCode::OK);
     assert!(page.text().await.unwrap().contains("Debra Berger"));
     // No PKCE: refused back to the app.
     let r = no_redirects
         .post(format!("{base}/authorize"))
-        .form(&[params("").as_slice(), &[("user", "debra.berger@contoso.test".to_owned())]].concat())
+        .form(
+            &[
+                params("").as_slice(),
+                &[("user", "debra.berger@contoso.test".to_owned())],
+            ]
+            .concat(),
+        )
         .send()
         .await
         .unwrap();
     let location = r.headers()["location"].to_str().unwrap().to_owned();
-    assert!(location.starts_with(redirect) && location.contains("AADSTS9002325"), "{location}");
+    assert!(
+        location.starts_with(redirect) && location.contains("AADSTS9002325"),
+        "{location}"
+    );
     // Debra signs in: a code and the state come back in the fragment.
     let debra = "b0000019-0000-4000-8000-000000000019";
     let r = no_redirects
@@ -554,7 +579,9 @@ async fn spa_sign_in_needs_a_registered_redirect_and_pkce_and_a_code_is_good_onc
         .unwrap();
     let location = r.headers()["location"].to_str().unwrap().to_owned();
     let fragment: std::collections::HashMap<String, String> =
-        url::form_urlencoded::parse(location.split_once('#').unwrap().1.as_bytes()).into_owned().collect();
+        url::form_urlencoded::parse(location.split_once('#').unwrap().1.as_bytes())
+            .into_owned()
+            .collect();
     assert_eq!(fragment["state"], "s1");
     let code = fragment["code"].clone();
     let redeem = |verifier: &str, code: &str| {
@@ -564,7 +591,10 @@ async fn spa_sign_in_needs_a_registered_redirect_and_pkce_and_a_code_is_good_onc
             ("code", code.to_owned()),
             ("redirect_uri", redirect.to_owned()),
             ("code_verifier", verifier.to_owned()),
-            ("scope", "api://mfa-recovery/user_impersonation openid profile offline_access".to_owned()),
+            (
+                "scope",
+                "api://mfa-recovery/user_impersonation openid profile offline_access".to_owned(),
+            ),
         ];
         Client::new()
             .post(format!("{base}/token"))
@@ -573,10 +603,15 @@ async fn spa_sign_in_needs_a_registered_redirect_and_pkce_and_a_code_is_good_onc
             .send()
     };
     // The wrong verifier: refused, and the code is spent.
-    let r = redeem("another-verifier-another-verifier-another-verifier", &code).await.unwrap();
+    let r = redeem("another-verifier-another-verifier-another-verifier", &code)
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     let body: Value = r.json().await.unwrap();
-    assert!(body["error_description"].as_str().unwrap().starts_with("AADSTS501481"), "{body}");
+    assert!(
+        body["error_description"].as_str().unwrap().starts_with("AADSTS501481"),
+        "{body}"
+    );
     let r = redeem(verifier, &code).await.unwrap();
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["error"], "invalid_grant", "a code is good once: {body}");

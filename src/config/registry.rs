@@ -464,6 +464,18 @@ pub const SETTINGS: &[SettingDoc] = &[
         default: "none",
     },
     SettingDoc {
+        keys: &["SWEEP_EXCLUDE_GROUPS"],
+        owner: "sweep",
+        meaning: "Comma-separated group ids whose members (directly or through nested groups) the sweep does not assess: break-glass accounts, service accounts. The service's own mailbox (`MAIL_SENDER`) is never assessed.",
+        default: "none",
+    },
+    SettingDoc {
+        keys: &["SWEEP_INCLUDE_DISABLED"],
+        owner: "sweep",
+        meaning: "`true`: assess disabled accounts too. By default they are counted as excluded, not at risk: nobody signs in with them.",
+        default: "`false`",
+    },
+    SettingDoc {
         keys: &["SWEEP_REQUESTS_PER_10S"],
         owner: "sweep",
         meaning: "Pace of report reads (Graph allows 5 per 10 s per app per tenant; more only against the simulator).",

@@ -34,6 +34,13 @@ pub struct SweepSettings {
     pub nudge_period_days: u32,
     /// `SWEEP_HTML_MAX_ROWS`: at-risk users listed in the HTML report (all are in the CSV).
     pub html_max_rows: u32,
+    /// `SWEEP_EXCLUDE_GROUPS`: members (transitively) are not assessed (break-glass accounts, shared
+    /// devices' accounts, service accounts).
+    pub exclude_groups: Vec<Uuid>,
+    /// `SWEEP_INCLUDE_DISABLED`: assess disabled accounts too (off: nobody signs in with one).
+    pub include_disabled: bool,
+    /// `MAIL_SENDER`: the service's own mailbox, never assessed.
+    pub service_mailbox: Option<String>,
 }
 
 pub(super) fn group_list<'a>(get: &impl Fn(&str) -> Option<&'a str>, key: &str) -> Result<Vec<Uuid>, ConfigError> {
@@ -72,6 +79,9 @@ pub(super) fn sweep_settings<'a>(
         nudge_max_per_run: number(get, "SWEEP_NUDGE_MAX_PER_RUN", 100, 0..=100_000)?,
         nudge_period_days: number(get, "SWEEP_NUDGE_PERIOD_DAYS", 30, 1..=365)?,
         html_max_rows: number(get, "SWEEP_HTML_MAX_ROWS", 2000, 0..=100_000)?,
+        exclude_groups: group_list(get, "SWEEP_EXCLUDE_GROUPS")?,
+        include_disabled: flag(get, "SWEEP_INCLUDE_DISABLED", false)?,
+        service_mailbox: get("MAIL_SENDER").map(str::to_ascii_lowercase),
     })
 }
 

@@ -876,6 +876,31 @@ impl GraphClient {
             .collect())
     }
 
+    /// The ids of the tenant's disabled accounts, lower case (the sweep leaves them out):
+    /// `GET /users?$filter=accountEnabled eq false&$select=id`, paged.
+    /// https://learn.microsoft.com/graph/api/user-list (accountEnabled supports `eq` in default
+    /// queries; User.Read.All)
+    ///
+    /// # Errors
+    /// Graph failed.
+    pub async fn disabled_user_ids(&self) -> Result<std::collections::HashSet<String>, GraphError> {
+        #[derive(serde::Deserialize)]
+        struct Id {
+            id: String,
+        }
+        let url = self.url(
+            "v1.0",
+            &["users"],
+            &[
+                ("$filter", "accountEnabled eq false"),
+                ("$select", "id"),
+                ("$top", "999"),
+            ],
+        );
+        let ids: Vec<Id> = self.list_all(url).await?;
+        Ok(ids.into_iter().map(|i| i.id.to_ascii_lowercase()).collect())
+    }
+
     /// The ids of a group's members of one type (`microsoft.graph.user` or
     /// `microsoft.graph.group`), directly or through nested groups, lower case.
     /// https://learn.microsoft.com/graph/api/group-list-transitivemembers

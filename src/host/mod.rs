@@ -104,6 +104,7 @@ pub fn router(state: AppState, options: HostOptions) -> Router {
         .route("/api/requests/{id}", get(http::get_request))
         .route("/api/requests/{id}/approve", post(http::approve_request))
         .route("/api/requests/{id}/deny", post(http::deny_request))
+        .route("/api/sweeps", post(http::start_sweep))
         .route("/api/sweeps/{run}", get(http::sweep_summary))
         .route("/api/sweeps/{run}/{file}", get(http::sweep_file))
         .route("/{function}", post(invoke::invoke));

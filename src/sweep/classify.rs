@@ -245,12 +245,13 @@ pub fn check_policy(policy: &TapPolicy, helpdesk_groups: &[uuid::Uuid]) -> Vec<F
 }
 
 /// The row written for an at-risk user (pages, CSV, JSON, HTML).
-pub fn at_risk_line(row: &Registration, key_user: bool, a: &Assessment) -> Value {
+pub fn at_risk_line(row: &Registration, key_user: bool, account_enabled: bool, a: &Assessment) -> Value {
     json!({
         "risk": a.risk,
         "id": row.id,
         "userPrincipalName": row.user_principal_name,
         "displayName": row.user_display_name,
+        "accountEnabled": account_enabled,
         "isAdmin": row.is_admin,
         "keyUser": key_user,
         "methods": row.methods_registered,

@@ -49,6 +49,10 @@ pub struct Totals {
     pub by_reason: BTreeMap<String, u64>,
     /// Members with each method registered.
     pub methods: BTreeMap<String, u64>,
+    /// Users not assessed, by why: `disabled`, `excludedGroup` (`SWEEP_EXCLUDE_GROUPS`),
+    /// `serviceMailbox` (`MAIL_SENDER`).
+    #[serde(default)]
+    pub excluded: BTreeMap<String, u64>,
 }
 
 impl Totals {
@@ -85,9 +89,13 @@ pub struct Checkpoint {
 /// Who started the sweep.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Trigger {
-    Timer { past_due: bool },
+    Timer {
+        past_due: bool,
+    },
     Admin,
     Cli,
+    /// `POST /api/sweeps` ("run now" in the console): not held back by `SWEEP_MIN_INTERVAL_HOURS`.
+    Api,
 }
 
 impl Trigger {
@@ -96,6 +104,7 @@ impl Trigger {
             Trigger::Timer { .. } => "timer",
             Trigger::Admin => "admin",
             Trigger::Cli => "cli",
+            Trigger::Api => "api",
         }
     }
 }
@@ -125,6 +134,32 @@ pub struct Progress {
     pub pages: u32,
     pub users: u64,
     pub at_risk: u64,
+}
+
+/// Who a run leaves out, by object id (lower case).
+pub struct Exclusions {
+    pub disabled: HashSet<String>,
+    pub groups: HashSet<String>,
+}
+
+impl Exclusions {
+    /// Why this user is not assessed, if they are not.
+    fn why(&self, id: &str, upn: &str, settings: &SweepSettings) -> Option<&'static str> {
+        if settings
+            .service_mailbox
+            .as_deref()
+            .is_some_and(|m| m.eq_ignore_ascii_case(upn))
+        {
+            return Some("serviceMailbox");
+        }
+        if self.groups.contains(id) {
+            return Some("excludedGroup");
+        }
+        if !settings.include_disabled && self.disabled.contains(id) {
+            return Some("disabled");
+        }
+        None
+    }
 }
 
 /// Keeps report reads within `limit` per window (Graph: 5 per 10 s per app per tenant).
@@ -215,6 +250,7 @@ impl Sweep<'_> {
         };
         checkpoint.invocations += 1;
         let key_users = self.key_users().await?;
+        let excluded = self.exclusions().await?;
         let mut pacer = Pacer::new(self.settings.requests_per_10s, Duration::from_secs(10));
         let first_page = checkpoint.pages;
         loop {
@@ -236,7 +272,7 @@ impl Sweep<'_> {
                     return Err(e.into());
                 }
             };
-            let lines = self.assess_page(&mut checkpoint, rows, &key_users).await;
+            let lines = self.assess_page(&mut checkpoint, rows, &key_users, &excluded).await;
             // The page's file first, then the checkpoint that counts it: a crash in between
             // repeats the page, which rewrites the same file.
             self.store
@@ -256,9 +292,13 @@ impl Sweep<'_> {
             }
         }
         checkpoint.finished_at = Some(OffsetDateTime::now_utc());
-        let summary = report::write(self.store.as_ref(), &checkpoint, self.settings.html_max_rows).await?;
+        let mut summary = report::write(self.store.as_ref(), &checkpoint, self.settings.html_max_rows).await?;
+        let history = self.record_history(trigger, &checkpoint, &mut summary).await?;
         self.store
             .put("latest.json", &serde_json::to_vec(&summary).expect("serializes"))
+            .await?;
+        self.store
+            .put("history.json", &serde_json::to_vec(&history).expect("serializes"))
             .await?;
         self.save(&checkpoint).await?;
         self.record_run(trigger, &checkpoint).await;
@@ -282,7 +322,7 @@ impl Sweep<'_> {
             tracing::info!(run_id = %c.run_id, pages = c.pages, "resuming the sweep");
             return Ok(Ok(c));
         }
-        if let Trigger::Timer { .. } = trigger
+        if matches!(trigger, Trigger::Timer { .. })
             && let Some(latest) = self.load("latest.json").await?
             && let Some(finished) = latest["finishedAt"]
                 .as_str()
@@ -309,23 +349,76 @@ impl Sweep<'_> {
         }))
     }
 
-    /// Count a page's users and return the lines of those at risk (nudging them, if set).
-    async fn assess_page(&self, checkpoint: &mut Checkpoint, rows: Vec<Value>, key_users: &HashSet<String>) -> Vec<u8> {
+    /// Count a page's users and return the lines of those at risk (nudging them, if set). The
+    /// excluded are counted by why, and not assessed.
+    async fn assess_page(
+        &self,
+        checkpoint: &mut Checkpoint,
+        rows: Vec<Value>,
+        key_users: &HashSet<String>,
+        excluded: &Exclusions,
+    ) -> Vec<u8> {
         let mut lines = Vec::new();
         for row in rows {
             let Ok(row) = serde_json::from_value::<Registration>(row) else {
                 continue;
             };
-            let key_user = key_users.contains(&row.id.to_ascii_lowercase());
+            let id = row.id.to_ascii_lowercase();
+            if let Some(why) = excluded.why(&id, &row.user_principal_name, self.settings) {
+                checkpoint.totals.users += 1;
+                *checkpoint.totals.excluded.entry(why.into()).or_default() += 1;
+                continue;
+            }
+            let key_user = key_users.contains(&id);
             let assessment = self.count(&mut checkpoint.totals, &row, key_user);
             if assessment.risk > Risk::None {
                 self.nudge(checkpoint, &row, &assessment).await;
-                serde_json::to_writer(&mut lines, &classify::at_risk_line(&row, key_user, &assessment))
-                    .expect("a line serializes");
+                let enabled = !excluded.disabled.contains(&id);
+                serde_json::to_writer(
+                    &mut lines,
+                    &classify::at_risk_line(&row, key_user, enabled, &assessment),
+                )
+                .expect("a line serializes");
                 lines.push(b'\n');
             }
         }
         lines
+    }
+
+    /// Who is not assessed: disabled accounts (read every invocation, so a run sees the tenant
+    /// as it is) and members of `SWEEP_EXCLUDE_GROUPS`.
+    async fn exclusions(&self) -> Result<Exclusions, SweepError> {
+        let mut groups = HashSet::new();
+        for group in &self.settings.exclude_groups {
+            groups.extend(self.graph.group_user_ids(group).await?);
+        }
+        Ok(Exclusions {
+            disabled: self.graph.disabled_user_ids().await?,
+            groups,
+        })
+    }
+
+    /// Add this run to `history.json` (newest first, the last 100), and tell the summary what
+    /// changed since the run before.
+    async fn record_history(
+        &self,
+        trigger: Trigger,
+        checkpoint: &Checkpoint,
+        summary: &mut Value,
+    ) -> Result<Vec<Value>, SweepError> {
+        let mut history: Vec<Value> = self
+            .load("history.json")
+            .await?
+            .and_then(|v| serde_json::from_value(v).ok())
+            .unwrap_or_default();
+        let entry = report::history_entry(checkpoint, trigger.via());
+        if let Some(previous) = history.first() {
+            summary["previous"] = previous.clone();
+            summary["change"] = report::change(previous, &entry);
+        }
+        history.insert(0, entry);
+        history.truncate(100);
+        Ok(history)
     }
 
     /// The run's outcome record (best effort: the report is written already).

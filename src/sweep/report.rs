@@ -38,6 +38,39 @@ pub fn summary(c: &Checkpoint) -> Value {
     })
 }
 
+/// One line of `history.json`: when, who started it, and the counts a trend needs.
+pub fn history_entry(c: &Checkpoint, via: &str) -> Value {
+    json!({
+        "runId": c.run_id,
+        "startedAt": rfc3339(Some(c.started_at)),
+        "finishedAt": rfc3339(c.finished_at),
+        "trigger": via,
+        "users": c.totals.users,
+        "members": c.totals.members,
+        "atRisk": c.totals.at_risk(),
+        "byRisk": c.totals.by_risk,
+        "excluded": c.totals.excluded,
+    })
+}
+
+/// What changed between two history entries: at-risk users overall and per risk level.
+pub fn change(previous: &Value, current: &Value) -> Value {
+    let n = |v: &Value| v.as_i64().unwrap_or(0);
+    let mut by_risk = serde_json::Map::new();
+    for level in Risk::AT_RISK {
+        let key = level.as_str();
+        by_risk.insert(
+            key.into(),
+            json!(n(&current["byRisk"][key]) - n(&previous["byRisk"][key])),
+        );
+    }
+    json!({
+        "since": previous["runId"],
+        "atRisk": n(&current["atRisk"]) - n(&previous["atRisk"]),
+        "byRisk": by_risk,
+    })
+}
+
 /// A CSV field: quoted, and a leading `= + - @` defused so Excel does not run it as a formula.
 pub fn csv_field(value: &str) -> String {
     crate::vocab::csv::field(value, crate::vocab::csv::Quote::Always)
@@ -78,7 +111,7 @@ pub async fn write(store: &dyn ReportStore, c: &Checkpoint, html_max_rows: u32) 
     json_file
         .write(format!("{},\"atRiskUsers\":[", &head[..head.len() - 1]).as_bytes())
         .await?;
-    csv.write(b"risk,userPrincipalName,displayName,id,isAdmin,keyUser,methods,reasons\r\n")
+    csv.write(b"risk,userPrincipalName,displayName,id,accountEnabled,isAdmin,keyUser,methods,reasons\r\n")
         .await?;
     html.write(html_head(c).as_bytes()).await?;
     let mut first = true;
@@ -108,10 +141,12 @@ pub async fn write(store: &dyn ReportStore, c: &Checkpoint, html_max_rows: u32) 
                     text("userPrincipalName"),
                     text("displayName"),
                     text("id"),
+                    row["accountEnabled"].as_bool().unwrap_or(true).to_string(),
                     row["isAdmin"].as_bool().unwrap_or(false).to_string(),
                     row["keyUser"].as_bool().unwrap_or(false).to_string(),
                     methods.clone(),
-                    reasons.join(";"),
+                    // Each reason on its own line (a line break inside the quoted field).
+                    reasons.iter().map(|r| describe(r)).collect::<Vec<_>>().join("\n"),
                 ]
                 .iter()
                 .map(|f| csv_field(f))
@@ -120,14 +155,17 @@ pub async fn write(store: &dyn ReportStore, c: &Checkpoint, html_max_rows: u32) 
                 csv.write(format!("{record}\r\n").as_bytes()).await?;
                 if shown < html_max_rows {
                     shown += 1;
-                    let why: Vec<String> = reasons.iter().map(|r| html_escape(describe(r))).collect();
+                    let why: String = reasons
+                        .iter()
+                        .map(|r| format!("<li>{}</li>", html_escape(describe(r))))
+                        .collect();
                     html.write(
                         format!(
-                            "<tr class=\"risk-{0}\"><td><span class=\"pill {0}\">{0}</span></td><td>{1}</td><td>{2}</td><td>{3}</td><td>{4}</td></tr>\n",
+                            "<tr class=\"risk-{0}\"><td><span class=\"pill {0}\">{0}</span></td><td>{1}</td><td>{2}</td><td><ul class=\"why\">{3}</ul></td><td>{4}</td></tr>\n",
                             level.as_str(),
                             html_escape(&text("userPrincipalName")),
                             html_escape(&text("displayName")),
-                            why.join("<br>"),
+                            why,
                             html_escape(&methods.replace(';', ", ")),
                         )
                         .as_bytes(),
@@ -177,6 +215,31 @@ fn bars(id: &str, title: &str, rows: &[(String, u64, &str)], of: u64) -> String 
     svg
 }
 
+/// The report's only style sheet, inline so the file stands alone. The console shows the report
+/// in a frame under its CSP, which allows exactly this text by its hash (`report_style_hash`).
+pub const REPORT_CSS: &str = r#"
+body{font-family:"Segoe UI",system-ui,sans-serif;margin:2rem;color:#242424;background:#fafafa}
+h1{font-size:1.6rem;margin-bottom:.2rem} h2{font-size:1.2rem;margin-top:2rem}
+.meta{color:#616161} .cards{display:flex;flex-wrap:wrap;gap:.8rem;margin:1.2rem 0}
+.card{background:#fff;border:1px solid #e0e0e0;border-radius:8px;padding:.8rem 1rem;min-width:9rem}
+.card .value{font-size:1.8rem;font-weight:600} .card .label{color:#616161}
+.card.warn .value{color:#d83b01} .card.critical .value{color:#a4262c} .card.high .value{color:#d83b01} .card.medium .value{color:#8a6d00}
+.charts{display:grid;grid-template-columns:repeat(auto-fit,minmax(320px,1fr));gap:1.5rem}
+figure{background:#fff;border:1px solid #e0e0e0;border-radius:8px;padding:1rem;margin:0} figcaption{font-weight:600;margin-bottom:.5rem}
+table{border-collapse:collapse;width:100%;background:#fff} th,td{border-bottom:1px solid #e0e0e0;padding:.45rem .6rem;text-align:left;vertical-align:top}
+th{background:#f0f0f0} .pill{border-radius:10px;padding:.1rem .5rem;color:#fff;font-size:.8rem;text-transform:uppercase}
+.pill.critical,.pill.high{background:#a4262c} .pill.high{background:#d83b01} .pill.medium{background:#8a6d00} .pill.low,.pill.info{background:#0f6cbd}
+ul.why{margin:0;padding-left:1.1rem} .changes{color:#616161}
+"#;
+
+/// `'sha256-…'` of `REPORT_CSS`, for a Content-Security-Policy `style-src`.
+pub fn report_style_hash() -> String {
+    use base64::Engine;
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(REPORT_CSS.as_bytes());
+    format!("'sha256-{}'", base64::engine::general_purpose::STANDARD.encode(digest))
+}
+
 fn html_head(c: &Checkpoint) -> String {
     let t = &c.totals;
     let risk = |r: Risk| t.by_risk.get(r.as_str()).copied().unwrap_or(0);
@@ -195,6 +258,12 @@ fn html_head(c: &Checkpoint) -> String {
     let cards = [
         card("summary-users", "users scanned", t.users.to_string(), ""),
         card("summary-members", "members assessed", t.members.to_string(), ""),
+        card(
+            "summary-excluded",
+            "not assessed (disabled, excluded groups, the service mailbox)",
+            t.excluded.values().sum::<u64>().to_string(),
+            "",
+        ),
         card("summary-at-risk", "at risk of lockout", t.at_risk().to_string(), "warn"),
         card(
             "summary-critical",
@@ -248,19 +317,7 @@ fn html_head(c: &Checkpoint) -> String {
         r#"<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>MFA lockout risk: sweep {run}</title>
-<style>
-body{{font-family:"Segoe UI",system-ui,sans-serif;margin:2rem;color:#242424;background:#fafafa}}
-h1{{font-size:1.6rem;margin-bottom:.2rem}} h2{{font-size:1.2rem;margin-top:2rem}}
-.meta{{color:#616161}} .cards{{display:flex;flex-wrap:wrap;gap:.8rem;margin:1.2rem 0}}
-.card{{background:#fff;border:1px solid #e0e0e0;border-radius:8px;padding:.8rem 1rem;min-width:9rem}}
-.card .value{{font-size:1.8rem;font-weight:600}} .card .label{{color:#616161}}
-.card.warn .value{{color:#d83b01}} .card.critical .value{{color:#a4262c}} .card.high .value{{color:#d83b01}} .card.medium .value{{color:#8a6d00}}
-.charts{{display:grid;grid-template-columns:repeat(auto-fit,minmax(320px,1fr));gap:1.5rem}}
-figure{{background:#fff;border:1px solid #e0e0e0;border-radius:8px;padding:1rem;margin:0}} figcaption{{font-weight:600;margin-bottom:.5rem}}
-table{{border-collapse:collapse;width:100%;background:#fff}} th,td{{border-bottom:1px solid #e0e0e0;padding:.45rem .6rem;text-align:left;vertical-align:top}}
-th{{background:#f0f0f0}} .pill{{border-radius:10px;padding:.1rem .5rem;color:#fff;font-size:.8rem;text-transform:uppercase}}
-.pill.critical,.pill.high{{background:#a4262c}} .pill.high{{background:#d83b01}} .pill.medium{{background:#8a6d00}} .pill.low,.pill.info{{background:#0f6cbd}}
-</style></head><body>
+<style>{css}</style></head><body>
 <h1>Who would be locked out by losing one device?</h1>
 <p class="meta">Sweep <span id="run-id">{run}</span>, started {started}, finished {finished}. Source: Microsoft Graph <code>userRegistrationDetails</code> (may lag a few hours).</p>
 <div class="cards">{cards}</div>
@@ -272,6 +329,7 @@ th{{background:#f0f0f0}} .pill{{border-radius:10px;padding:.1rem .5rem;color:#ff
 <h2>At-risk users, by risk</h2>
 <table id="users"><thead><tr><th>Risk</th><th>User</th><th>Name</th><th>Why</th><th>Methods registered</th></tr></thead><tbody>
 "#,
+        css = REPORT_CSS,
         run = html_escape(&c.run_id),
         started = rfc3339(Some(c.started_at)),
         finished = rfc3339(c.finished_at),

@@ -86,6 +86,8 @@ codes!(
         /// A privileged target needs an approver with an active Privileged Authentication
         /// Administrator or Global Administrator role.
         ApproverNotAdmin => "approver_not_admin",
+        /// A sweep is already running (`POST /api/sweeps`): watch `GET /api/sweeps/current`.
+        SweepRunning => "sweep_running",
     }
 );
 

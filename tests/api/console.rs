@@ -29,7 +29,10 @@ async fn every_console_answer_carries_a_strict_csp_and_the_page_needs_no_inline_
         ] {
             assert!(csp.contains(needle), "{path}: {csp}");
         }
-        assert!(!csp.contains("unsafe-inline") && !csp.contains("unsafe-eval"), "{path}: {csp}");
+        assert!(
+            !csp.contains("unsafe-inline") && !csp.contains("unsafe-eval"),
+            "{path}: {csp}"
+        );
         assert_eq!(r.headers()["x-content-type-options"], "nosniff", "{path}");
         assert_eq!(r.headers()["x-frame-options"], "DENY", "{path}");
         assert_eq!(r.headers()["cache-control"], "no-store", "{path}");
@@ -39,7 +42,10 @@ async fn every_console_answer_carries_a_strict_csp_and_the_page_needs_no_inline_
     for tag in script_tags.find_iter(&page) {
         assert!(tag.as_str().contains(" src="), "an inline script: {}", tag.as_str());
     }
-    assert!(!regex::Regex::new(r"(?i)\son[a-z]+=").unwrap().is_match(&page), "an inline handler");
+    assert!(
+        !regex::Regex::new(r"(?i)\son[a-z]+=").unwrap().is_match(&page),
+        "an inline handler"
+    );
     assert!(!page.contains("style="), "an inline style");
     // `/api/console` sends the browser to the page's own folder.
     let r = reqwest::Client::builder()
@@ -60,7 +66,10 @@ fn the_vendored_msal_is_the_npm_packages_build() {
     let vendored = std::fs::read(repo_path("console/msal-browser.min.js")).unwrap();
     let npm = std::fs::read(repo_path("node_modules/@azure/msal-browser/lib/msal-browser.min.js"))
         .expect("node_modules/@azure/msal-browser (npm ci, which scripts/test runs)");
-    assert!(vendored == npm, "console/msal-browser.min.js differs from the pinned npm package");
+    assert!(
+        vendored == npm,
+        "console/msal-browser.min.js differs from the pinned npm package"
+    );
     let package: Value = serde_json::from_str(&std::fs::read_to_string(repo_path("package.json")).unwrap()).unwrap();
     let version = package["devDependencies"]["@azure/msal-browser"].as_str().unwrap();
     assert!(String::from_utf8_lossy(&vendored[..80]).contains(&format!("v{version}")));
@@ -78,12 +87,20 @@ async fn the_console_config_names_the_registration_and_says_what_is_missing() {
     let authority = config["authority"].as_str().unwrap();
     assert!(authority.starts_with("https://127.0.0.1:"), "{authority}");
     let metadata: Value = serde_json::from_str(config["authorityMetadata"].as_str().unwrap()).unwrap();
-    assert!(metadata["token_endpoint"].as_str().unwrap().starts_with(&app.sim.authority()));
+    assert!(
+        metadata["token_endpoint"]
+            .as_str()
+            .unwrap()
+            .starts_with(&app.sim.authority())
+    );
     let bare = spawn_app().await;
     let r = bare.get("/api/console/config.json").await;
     assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
     let body: Value = r.json().await.unwrap();
-    assert!(body["error"]["message"].as_str().unwrap().contains("AUTH_CLIENT_ID"), "{body}");
+    assert!(
+        body["error"]["message"].as_str().unwrap().contains("AUTH_CLIENT_ID"),
+        "{body}"
+    );
 }
 
 /// The summary an agent sees: methods by kind with masked numbers and no secret, the channels with
@@ -124,10 +141,21 @@ async fn the_user_summary_is_masked_for_agents_only_audited_and_fails_closed() {
             }
         }
     }
-    assert!(s["methods"].as_array().unwrap().iter().any(|m| m["type"] == "microsoftAuthenticator"));
+    assert!(
+        s["methods"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["type"] == "microsoftAuthenticator")
+    );
     assert!(!s["resetPlan"]["portal"]["remove"].as_array().unwrap().is_empty());
     // Allan, an eligible Global Administrator: protected, and nothing says which role.
-    let s: Value = get("allan.deyoung@contoso.test", &["Recovery.Reset"]).await.unwrap().json().await.unwrap();
+    let s: Value = get("allan.deyoung@contoso.test", &["Recovery.Reset"])
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(s["protected"], true, "{s}");
     assert!(!s.to_string().contains("Global Administrator"), "{s}");
     assert!(s.get("methods").is_none() && s.get("channels").is_none(), "{s}");
@@ -141,7 +169,10 @@ async fn the_user_summary_is_masked_for_agents_only_audited_and_fails_closed() {
         .filter(|r| r["outcome"]["status"] == "succeeded")
         .filter_map(|r| r["target"]["upn"].as_str())
         .collect();
-    assert!(targets.contains(&"adele.vance@contoso.test") && targets.contains(&"allan.deyoung@contoso.test"), "{looks:?}");
+    assert!(
+        targets.contains(&"adele.vance@contoso.test") && targets.contains(&"allan.deyoung@contoso.test"),
+        "{looks:?}"
+    );
     // A read the summary needs fails: refused, not half shown.
     app.client
         .post(format!("{}/sim/faults", app.sim.base_url()))

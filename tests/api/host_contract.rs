@@ -91,6 +91,7 @@ fn every_function_folder_is_in_the_catalog_and_the_other_way_round() {
         // Issue "The helpdesk console": the page and the user summary it starts from.
         "user",
         "console",
+        "sweep-run",
     ]
     .into_iter()
     .map(str::to_owned)

@@ -192,6 +192,35 @@ try {
   }
   assert.equal(sent, 1, "exactly one pass after the approval");
   console.log("approver: approved a privileged request; one pass went out");
+
+  // ---- an admin (Audit.Read): the sweep, run now, its history, the report inside the console ----
+  const cspViolations = [];
+  approver.on("console", (m) => { if (/Content Security Policy|Refused to/.test(m.text())) cspViolations.push(m.text()); });
+  await approver.getByRole("link", { name: "Sweep" }).click();
+  await approver.getByRole("heading", { name: "Compliance sweep" }).waitFor();
+  await approver.getByRole("button", { name: "Run the sweep now…" }).click();
+  await approver.getByRole("dialog").getByRole("button", { name: "Run the sweep" }).click();
+  await approver.getByText("The sweep finished.").waitFor({ timeout: 60000 });
+  await approver.getByRole("heading", { name: "Latest run" }).waitFor();
+  const summaryText = await approver.locator("#sweep-summary").textContent();
+  assert.match(summaryText, /disabled/, "disabled accounts are counted as not assessed");
+  assert.match(summaryText, /service mailbox/, "the service mailbox is not assessed");
+  assert.equal(await approver.locator("#sweep-history tbody tr").count(), 1);
+  await approver.getByRole("button", { name: "Show the latest report" }).click();
+  const frame = approver.frameLocator("iframe.report");
+  await frame.getByRole("heading", { name: /Who would be locked out/ }).waitFor();
+  const font = await frame.locator("body").evaluate((b) => getComputedStyle(b).backgroundColor);
+  assert.equal(font, "rgb(250, 250, 250)", "the report's style sheet applies under the console's CSP");
+  await checkA11y(approver, "sweep");
+  await approver.screenshot({ path: join(shots, "sweep.png"), fullPage: true });
+  assert.deepEqual(cspViolations, [], "no CSP violation");
+  // A second run shows the trend against the first.
+  await approver.getByRole("button", { name: "Run the sweep now…" }).click();
+  await approver.getByRole("dialog").getByRole("button", { name: "Run the sweep" }).click();
+  await approver.getByText("The sweep finished.").waitFor({ timeout: 60000 });
+  await approver.locator("#sweep-history tbody tr").nth(1).waitFor();
+  assert.match(await approver.locator("#sweep-history tbody tr").first().textContent(), /\(\+?-?\d+\)/);
+  console.log("admin: ran the sweep twice from the console; history with trends; report shown under the CSP");
 } finally {
   await browser.close();
   dev.kill("SIGTERM");

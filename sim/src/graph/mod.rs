@@ -135,6 +135,7 @@ pub fn router(state: Arc<SimState>) -> Router<Arc<SimState>> {
 
 fn versioned(version: Version) -> Router<Arc<SimState>> {
     Router::new()
+        .route("/users", get(users::list_users))
         .route("/users/{user}", get(get_user))
         .route("/users/{user}/manager", get(get_manager))
         .route("/users/{user}/transitiveMemberOf", get(transitive_member_of))

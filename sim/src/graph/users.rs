@@ -167,3 +167,47 @@ pub(crate) async fn get_manager(
     out.extend(user_json(manager, &None));
     ok(Value::Object(out))
 }
+
+/// GET /users — https://learn.microsoft.com/graph/api/user-list
+/// User.Read.All (or Directory.Read.All), else 403. `$select`, `$top` (1 to 999, default 100) and
+/// `@odata.nextLink` paging as the doc gives them. `$filter`: only what the sweep asks,
+/// `accountEnabled eq true|false` (the user resource's `accountEnabled` supports `eq` in default
+/// queries); any other filter answers 400 `Request_UnsupportedQuery`, the code Graph gives a filter
+/// it cannot run, so a caller that needs another one fails loudly here.
+pub(crate) async fn list_users(
+    State(state): S,
+    Extension(v): Extension<Version>,
+    Extension(p): Extension<Permissions>,
+    axum::extract::OriginalUri(uri): axum::extract::OriginalUri,
+) -> GraphResult {
+    p.require(READ_USER)?;
+    let q = odata::query(&uri);
+    let select = parse_select(q.get("$select"))?;
+    let enabled = match q.get("$filter").map(|f| f.split_whitespace().collect::<Vec<_>>()) {
+        None => None,
+        Some(parts) if parts.len() == 3 && parts[0] == "accountEnabled" && parts[1] == "eq" => match parts[2] {
+            "true" => Some(true),
+            "false" => Some(false),
+            _ => {
+                return Err(GraphError::bad_request(
+                    "Invalid filter clause: accountEnabled is a Boolean.",
+                ));
+            }
+        },
+        Some(_) => {
+            return Err(GraphError::new(
+                StatusCode::BAD_REQUEST,
+                "Request_UnsupportedQuery",
+                "Unsupported or invalid query filter clause specified for property of resource 'User'.",
+            ));
+        }
+    };
+    let items: Vec<Value> = state
+        .tenant()
+        .users
+        .iter()
+        .filter(|u| enabled.is_none_or(|e| u.account_enabled == e))
+        .map(|u| Value::Object(user_json(u, &select)))
+        .collect();
+    super::memberships::page_of(&state, v, items, &uri, "users")
+}

@@ -45,6 +45,7 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
             | Refusal::WouldLeaveNoMethod
             | Refusal::VerificationUsed
             | Refusal::NotPendingApproval
+            | Refusal::SweepRunning
             | Refusal::AddressRecentlyChanged => StatusCode::CONFLICT,
             Refusal::VerificationStale
             | Refusal::LifetimeOutOfRange

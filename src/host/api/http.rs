@@ -553,6 +553,11 @@ pub async fn sweep_summary(
 ) -> Result<Json<Value>, ApiError> {
     guard(&state, &headers, Role::AuditRead, Action::SweepRead).await?;
     let store = state.sweeps.clone().ok_or_else(sweeps_off)?;
+    match run.as_str() {
+        "current" => return sweep_progress(store.as_ref()).await.map(Json),
+        "history" => return sweep_history(store.as_ref()).await.map(Json),
+        _ => {}
+    }
     let mut summary = latest_summary(store.as_ref()).await?;
     if run != "latest" && summary["runId"] != run.as_str() {
         return Err(sweep_not_found());
@@ -603,6 +608,114 @@ pub async fn sweep_file(
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(response)
+}
+
+/// `GET /api/sweeps/current`: the run in progress, or the last one (finished).
+async fn sweep_progress(store: &dyn crate::storage::reports::ReportStore) -> Result<Value, ApiError> {
+    let data = store
+        .get("current.json")
+        .await
+        .map_err(|e| ApiError::DependencyUnavailable(e.to_string()))?
+        .ok_or_else(sweep_not_found)?;
+    let c: Value =
+        serde_json::from_slice(&data).map_err(|e| ApiError::Unexpected(anyhow::anyhow!("current.json: {e}")))?;
+    let running = c["finishedAt"].is_null();
+    Ok(json!({
+        "runId": c["runId"], "startedAt": c["startedAt"], "finishedAt": c["finishedAt"],
+        "running": running, "pages": c["pages"], "users": c["totals"]["users"],
+        "byRisk": c["totals"]["byRisk"], "excluded": c["totals"]["excluded"],
+    }))
+}
+
+/// `GET /api/sweeps/history`: the last runs, newest first, each with the change from the one
+/// before it.
+async fn sweep_history(store: &dyn crate::storage::reports::ReportStore) -> Result<Value, ApiError> {
+    let runs: Vec<Value> = match store
+        .get("history.json")
+        .await
+        .map_err(|e| ApiError::DependencyUnavailable(e.to_string()))?
+    {
+        Some(data) => {
+            serde_json::from_slice(&data).map_err(|e| ApiError::Unexpected(anyhow::anyhow!("history.json: {e}")))?
+        }
+        None => Vec::new(),
+    };
+    let value: Vec<Value> = runs
+        .iter()
+        .enumerate()
+        .map(|(i, run)| {
+            let mut run = run.clone();
+            if let Some(before) = runs.get(i + 1) {
+                run["change"] = crate::sweep::report::change(before, &run);
+            }
+            run
+        })
+        .collect();
+    Ok(json!({"value": value}))
+}
+
+/// `POST /api/sweeps` (`Audit.Read`): run the sweep now ("run now" in the console), whatever
+/// `SWEEP_MIN_INTERVAL_HOURS` says, at the usual pace, within the usual time budget (a run cut
+/// off resumes at the next timer or run). One at a time: `409 sweep_running` while one runs.
+/// Audited as `sweep.run` with who asked.
+pub async fn start_sweep(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+    let caller = guard(&state, &headers, Role::AuditRead, Action::SweepRun).await?;
+    let store = state.sweeps.clone().ok_or_else(sweeps_off)?;
+    if let Ok(progress) = sweep_progress(store.as_ref()).await
+        && progress["running"] == true
+        && progress["startedAt"]
+            .as_str()
+            .and_then(|t| OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok())
+            .is_some_and(|t| OffsetDateTime::now_utc() - t < time::Duration::hours(24))
+    {
+        return Err(ApiError::Recovery(crate::recovery::RecoveryError::refused(
+            Refusal::SweepRunning,
+            format!(
+                "sweep {} is running; follow it at /api/sweeps/current",
+                progress["runId"].as_str().unwrap_or_default()
+            ),
+        )));
+    }
+    let event = AuditEvent {
+        caller: CallerRecord::from(&caller),
+        action: Action::SweepRun,
+        target: None,
+        ticket: None,
+        request_id: None,
+        phase: Phase::Intent,
+        outcome: None,
+        details: json!({"trigger": "api"}),
+    };
+    state.audit.record(event).await.map_err(|e| {
+        tracing::error!(error = %e, "the sweep's intent could not be recorded");
+        ApiError::Recovery(crate::recovery::RecoveryError::failed(
+            crate::vocab::Fault::AuditUnavailable,
+            "the audit trail is unavailable, so the sweep was not started; try again later",
+        ))
+    })?;
+    let run = state.clone();
+    tokio::spawn(async move {
+        let sweep = crate::sweep::Sweep {
+            graph: &run.graph,
+            store,
+            settings: &run.settings.sweep,
+            deliverer: Some(&run.deliverer),
+            audit: Some(&run.audit),
+            budget: Some(std::time::Duration::from_secs(u64::from(
+                run.settings.sweep.time_budget_seconds,
+            ))),
+        };
+        match sweep.run(crate::sweep::Trigger::Api, &|_| {}).await {
+            Ok(outcome) => tracing::info!(?outcome, "sweep started from the API ended"),
+            Err(e) => tracing::error!(error = %e, "sweep started from the API failed"),
+        }
+    });
+    Ok((
+        axum::http::StatusCode::ACCEPTED,
+        [(header::LOCATION, "/api/sweeps/current")],
+        Json(json!({"status": "started", "statusUrl": "/api/sweeps/current"})),
+    )
+        .into_response())
 }
 
 async fn latest_summary(store: &dyn crate::storage::reports::ReportStore) -> Result<Value, ApiError> {

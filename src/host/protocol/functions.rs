@@ -157,6 +157,16 @@ pub const FUNCTIONS: &[FunctionSpec] = &[
         built: true,
     },
     FunctionSpec {
+        name: "sweep-run",
+        trigger: Trigger::Http {
+            methods: &["POST"],
+            route: "sweeps",
+        },
+        binding: "req",
+        summary: "run the compliance sweep now (the console's \"run now\")",
+        built: true,
+    },
+    FunctionSpec {
         name: "sweeps",
         trigger: Trigger::Http {
             methods: &["GET"],
