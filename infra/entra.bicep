@@ -29,6 +29,9 @@ param principalId string
 @description('Output MFA_RECOVERY_GRAPH_MAIL of the main deployment: email goes through Graph sendMail (grants Mail.Send).')
 param graphMail bool = true
 
+@description('More addresses the console is served at (a custom domain); the function app\'s own is registered always.')
+param consoleRedirectUris array = []
+
 module graph 'modules/graph.bicep' = {
   name: 'graph'
   params: {
@@ -36,6 +39,7 @@ module graph 'modules/graph.bicep' = {
     environmentName: environmentName
     principalId: principalId
     graphMail: graphMail
+    consoleRedirectUris: concat(['https://func-${token}.azurewebsites.net/api/console/'], consoleRedirectUris)
   }
 }
 

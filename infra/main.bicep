@@ -32,6 +32,9 @@ param apiAppId string = ''
 @description('With entraDeployment=separate: the API\'s App ID URI, output MFA_RECOVERY_API_URI of infra/entra.bicep.')
 param apiIdentifierUri string = ''
 
+@description('More addresses the console is served at, such as a custom domain\'s `https://recovery.contoso.com/api/console/` (the function app\'s own is registered always).')
+param consoleRedirectUris array = []
+
 @description('Any other setting of docs/configuration.md as {"NAME": "value"} (for example APPROVAL_NOTIFY_GROUP, TWILIO_*, SERVICENOW_FIELDS): `azd env set MFA_RECOVERY_EXTRA_APP_SETTINGS \'{"APPROVAL_NOTIFY_GROUP":"<group id>"}\'`. They win over the values the other parameters give. Settings added in the portal are replaced at the next provision: put them here.')
 param extraAppSettings object = {}
 
@@ -102,6 +105,9 @@ var tags = {
 }
 var deploymentContainerName = 'app-package-${take(token, 7)}'
 var entraIncluded = entraDeployment == 'included'
+// The function app's default host name (`func-<token>` in modules/functionapp.bicep, without the
+// optional unique-hostname scope): the console's address, registered before the app exists.
+var consoleUrl = 'https://func-${token}.azurewebsites.net/api/console/'
 
 resource group 'Microsoft.Resources/resourceGroups@2024-03-01' = {
   name: 'rg-${environmentName}'
@@ -166,6 +172,7 @@ module graph 'modules/graph.bicep' = if (entraIncluded) {
     environmentName: environmentName
     principalId: identity.outputs.principalId
     graphMail: emailProvider == 'graph'
+    consoleRedirectUris: concat([consoleUrl], consoleRedirectUris)
   }
 }
 
@@ -229,3 +236,5 @@ output MFA_RECOVERY_GRAPH_PERMISSIONS array = entraIncluded ? graph.outputs.gran
 output MFA_RECOVERY_IDENTITY_PRINCIPAL_ID string = identity.outputs.principalId
 output MFA_RECOVERY_DEPLOYMENT_TOKEN string = token
 output MFA_RECOVERY_GRAPH_MAIL bool = emailProvider == 'graph'
+// The helpdesk console (docs/console.md).
+output MFA_RECOVERY_CONSOLE_URL string = 'https://${app.outputs.hostName}/api/console/'

@@ -116,6 +116,7 @@ fn dev_vars(sim: &Simulator, port: u16) -> HashMap<String, String> {
         ("JIRA_API_TOKEN_SECRET", "jira-api-token".to_owned()),
         ("CALLBACK_SIGNING_SECRET", "callback-signing".to_owned()),
         ("CALLBACK_ALLOWED_HOSTS", "127.0.0.1,localhost".to_owned()),
+        ("CONSOLE_URL", format!("http://127.0.0.1:{port}/api/console/")),
     ] {
         vars.entry(k.to_owned()).or_insert(v);
     }

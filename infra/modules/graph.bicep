@@ -10,6 +10,8 @@ param environmentName string
 param principalId string
 @description('Email goes through Graph sendMail (EMAIL_PROVIDER=graph): grants Mail.Send.')
 param graphMail bool
+@description('The console\'s addresses (`https://<function app host>/api/console/`): registered as single-page-app redirect URIs, so agents sign in there with authorization code and PKCE.')
+param consoleRedirectUris array
 
 // Each permission, and the feature that needs it (docs/deploy.md; reference/graph-api.md section 13).
 var always = [
@@ -92,6 +94,10 @@ resource api 'Microsoft.Graph/applications@v1.0' = {
   uniqueName: 'mfa-recovery-${token}'
   displayName: 'mfa-recovery (${environmentName})'
   signInAudience: 'AzureADMyOrg'
+  // The console signs agents in with this registration (MSAL, authorization code with PKCE).
+  spa: {
+    redirectUris: consoleRedirectUris
+  }
   identifierUris: [
     'api://${tenant().tenantId}/mfa-recovery-${token}'
   ]

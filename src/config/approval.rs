@@ -51,6 +51,9 @@ pub struct ApprovalSettings {
     pub webhook: Option<Url>,
     /// `SECURITY_ALERT_WEBHOOK`: told of every attempt on a privileged account.
     pub security_alert_webhook: Option<Url>,
+    /// `CONSOLE_URL` (default `https://{WEBSITE_HOSTNAME}/api/console/`, the host name the
+    /// platform sets): the console's address, linked from approval emails and webhooks.
+    pub console_url: Option<Url>,
 }
 
 /// A webhook URL without its query (a Logic App's or Teams Workflow's `sig=` is a credential):
@@ -73,6 +76,7 @@ impl std::fmt::Debug for ApprovalSettings {
             .field("notify_group", &self.notify_group)
             .field("webhook", &redacted(&self.webhook))
             .field("security_alert_webhook", &redacted(&self.security_alert_webhook))
+            .field("console_url", &self.console_url.as_ref().map(Url::as_str))
             .finish()
     }
 }
@@ -102,6 +106,25 @@ fn webhook_url(key: &str, value: &str) -> Result<Url, ConfigError> {
             "must use https (http is allowed only for 127.0.0.1 and localhost)",
         ))
     }
+}
+
+/// `CONSOLE_URL`, or the platform's `WEBSITE_HOSTNAME` with `/api/console/`.
+fn console_url<'a>(get: &impl Fn(&str) -> Option<&'a str>) -> Result<Option<Url>, ConfigError> {
+    let value = match (get("CONSOLE_URL"), get("WEBSITE_HOSTNAME")) {
+        (Some(url), _) => url.to_owned(),
+        (None, Some(host)) => format!("https://{host}/api/console/"),
+        (None, None) => return Ok(None),
+    };
+    let url = Url::parse(&value)
+        .map_err(|e| ConfigError::new("CONSOLE_URL", format!("'{value}' is not an absolute URL ({e})")))?;
+    let loopback = matches!(url.host_str(), Some("127.0.0.1" | "localhost"));
+    if url.scheme() != "https" && !loopback {
+        return Err(ConfigError::new(
+            "CONSOLE_URL",
+            "must be https (or http on this machine)",
+        ));
+    }
+    Ok(Some(url))
 }
 
 pub(super) fn approval_settings<'a>(get: &impl Fn(&str) -> Option<&'a str>) -> Result<ApprovalSettings, ConfigError> {
@@ -157,6 +180,7 @@ pub(super) fn approval_settings<'a>(get: &impl Fn(&str) -> Option<&'a str>) -> R
         notify_group,
         webhook,
         security_alert_webhook,
+        console_url: console_url(get)?,
     })
 }
 

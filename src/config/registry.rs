@@ -356,6 +356,12 @@ pub const SETTINGS: &[SettingDoc] = &[
         default: "unset",
     },
     SettingDoc {
+        keys: &["CONSOLE_URL", "WEBSITE_HOSTNAME"],
+        owner: "recovery",
+        meaning: "The console's address, linked from approval emails and webhooks (`…/api/console/#approve=<id>`). `WEBSITE_HOSTNAME` is set by the platform; it is read only for this default.",
+        default: "`https://{WEBSITE_HOSTNAME}/api/console/`",
+    },
+    SettingDoc {
         keys: &["TAP_RETURN_TO_CALLER"],
         owner: "recovery",
         meaning: "Put the pass in the HTTP answer. **A risk**: see [tap.md](tap.md).",

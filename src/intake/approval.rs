@@ -124,8 +124,17 @@ impl Intake {
             .clone()
             .or_else(|| record.caller.object_id.clone())
             .unwrap_or_else(|| record.caller.via.clone());
+        let open_it = context.settings.approval.console_url.as_ref().map_or_else(
+            || format!("POST /api/requests/{}/approve or /deny", record.id),
+            |console| {
+                format!(
+                    "{console}#approve={} (or POST /api/requests/{}/approve or /deny)",
+                    record.id, record.id
+                )
+            },
+        );
         let text = format!(
-            "A recovery waits for your approval.\n\nWhat: {} for {}\nWhy it needs a second person: {}\nAsked by: {} ({})\nTicket: {} {}\nExpires: {} UTC\n\nCheck with the requester, through a channel you trust, that this is real. Then approve or deny it, with a comment: POST /api/requests/{}/approve or /deny (or `mfa-recovery approve {}`). If you did not expect this, deny it and tell your security team.",
+            "A recovery waits for your approval.\n\nWhat: {} for {}\nWhy it needs a second person: {}\nAsked by: {} ({})\nTicket: {} {}\nExpires: {} UTC\n\nCheck with the requester, through a channel you trust, that this is real. Then approve or deny it, with a comment: {} (or `mfa-recovery approve {}`). If you did not expect this, deny it and tell your security team.",
             record.action.as_str(),
             approval.target_upn,
             approval.reasons.join(", "),
@@ -134,7 +143,7 @@ impl Intake {
             record.source.system,
             record.source.ticket,
             super::rfc3339(approval.expires_at),
-            record.id,
+            open_it,
             record.id,
         );
         let told = context.tell_approvers(approval, &record.caller, &text).await;
@@ -145,7 +154,13 @@ impl Intake {
                         url,
                         "recovery.approval.requested",
                         format!("msg_{}_approval", record.id.simple()),
-                        record.view(),
+                        {
+                            let mut view = record.view();
+                            if let Some(console) = &context.settings.approval.console_url {
+                                view["consoleUrl"] = json!(format!("{console}#approve={}", record.id));
+                            }
+                            view
+                        },
                     )
                     .await
             }

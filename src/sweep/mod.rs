@@ -334,7 +334,7 @@ impl Sweep<'_> {
             }));
         }
         let policy = self.graph.tap_policy().await?;
-        let fmt = time::macros::format_description!("[year][month][day]-[hour][minute][second]");
+        let fmt = time::macros::format_description!("[year][month][day]-[hour][minute][second]-[subsecond digits:3]");
         Ok(Ok(Checkpoint {
             run_id: now.format(&fmt).unwrap_or_default(),
             started_at: now,

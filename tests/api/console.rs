@@ -185,3 +185,70 @@ async fn the_user_summary_is_masked_for_agents_only_audited_and_fails_closed() {
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["error"]["code"], "graph_unavailable", "{body}");
 }
+
+/// "Run now": `POST /api/sweeps` for `Audit.Read` only, audited with who asked, one at a time
+/// (`409 sweep_running` while one runs, seen through `GET /api/sweeps/current`), and the history
+/// then lists the run.
+#[tokio::test]
+async fn run_now_is_for_auditors_one_at_a_time_audited_and_lands_in_the_history() {
+    let app = spawn_app().await;
+    let post = |roles: &[&str]| {
+        app.client
+            .post(format!("{}/api/sweeps", app.base))
+            .bearer_auth(app.token(roles))
+            .send()
+    };
+    assert_eq!(post(&["Recovery.Tap"]).await.unwrap().status(), StatusCode::FORBIDDEN);
+    // The registration report answers slowly, so the run is still going when asked again.
+    app.client
+        .post(format!("{}/sim/faults", app.sim.base_url()))
+        .json(&serde_json::json!({"route": "/beta/reports/**", "latencyMs": 1500, "count": 1}))
+        .send()
+        .await
+        .unwrap();
+    let r = post(&["Audit.Read"]).await.unwrap();
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    assert_eq!(r.headers()["location"], "/api/sweeps/current");
+    let auditor = app.token(&["Audit.Read"]);
+    let get = |path: &'static str| {
+        app.client
+            .get(format!("{}/api/sweeps/{path}", app.base))
+            .bearer_auth(&auditor)
+            .send()
+    };
+    let mut running = false;
+    for _ in 0..50 {
+        let r = get("current").await.unwrap();
+        if r.status() == StatusCode::OK {
+            running = r.json::<Value>().await.unwrap()["running"] == true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(running, "the run is in progress");
+    let again = post(&["Audit.Read"]).await.unwrap();
+    assert_eq!(again.status(), StatusCode::CONFLICT);
+    let body: Value = again.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "sweep_running", "{body}");
+    let mut finished = false;
+    for _ in 0..100 {
+        let p: Value = get("current").await.unwrap().json().await.unwrap();
+        if p["running"] == false {
+            finished = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(finished, "the run finished");
+    let history: Value = get("history").await.unwrap().json().await.unwrap();
+    assert_eq!(history["value"].as_array().unwrap().len(), 1, "{history}");
+    assert_eq!(history["value"][0]["trigger"], "api");
+    let started: Vec<Value> = app
+        .audit_of(Some("sweep.run"))
+        .await
+        .into_iter()
+        .filter(|r| r["phase"] == "intent")
+        .collect();
+    assert_eq!(started.len(), 1, "{started:?}");
+    assert_eq!(started[0]["caller"]["via"], "token");
+}

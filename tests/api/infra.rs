@@ -400,7 +400,12 @@ fn every_api_uri_in_the_docs_and_the_connector_is_the_one_the_templates_create()
     let mut files: Vec<String> = vec!["README.md".into()];
     for dir in ["docs", "connector"] {
         for entry in std::fs::read_dir(repo_path(dir)).unwrap() {
-            files.push(format!("{dir}/{}", entry.unwrap().file_name().to_string_lossy()));
+            let entry = entry.unwrap();
+            let name = entry.file_name().to_string_lossy().into_owned();
+            // Text only (docs/console/ holds the console's screenshots).
+            if entry.file_type().unwrap().is_file() && !name.ends_with(".png") {
+                files.push(format!("{dir}/{name}"));
+            }
         }
     }
     let any = Regex::new(r"api://[^\s`'\x22)|,]*").unwrap();
@@ -590,6 +595,12 @@ fn the_entra_part_deploys_apart_and_hands_its_outputs_to_the_main_deployment() {
         .expect("pre-authorized apps");
     assert!(pre.contains("appId: '04b07795-8ddb-461a-bbee-02f9e1bf7b46'"));
     assert!(pre.contains("guid(token, 'user_impersonation')"));
+    // The console's address is registered as a SPA redirect URI, both ways, and it is the function
+    // app's own host name.
+    assert!(read("infra/modules/functionapp.bicep").contains("name: 'func-${token}'"));
+    assert!(graph.contains("spa: {\n    redirectUris: consoleRedirectUris"));
+    assert!(main.contains("var consoleUrl = 'https://func-${token}.azurewebsites.net/api/console/'"));
+    assert!(entra.contains("concat(['https://func-${token}.azurewebsites.net/api/console/'], consoleRedirectUris)"));
     let deploy = read("docs/deploy.md");
     assert!(deploy.contains("az account get-access-token --resource \"$(azd env get-value MFA_RECOVERY_API_URI)\""));
     for needle in [

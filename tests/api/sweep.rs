@@ -151,10 +151,25 @@ async fn the_demo_tenant_is_classified_and_three_reports_are_written() {
         .map(|f| f["id"].as_str().unwrap())
         .collect();
     assert_eq!(findings, ["tap_not_one_time", "helpdesk_group_out_of_scope"]);
-    // CSV: a header and one line per at-risk user.
+    // CSV: a header and one record per at-risk user (a record starts with its quoted risk; its
+    // reasons field holds one reason per line).
     let csv = read(&dir, &summary, "csv");
-    assert!(csv.starts_with("risk,userPrincipalName,"));
-    assert_eq!(csv.lines().count() as u64, 1 + summary["atRisk"].as_u64().unwrap());
+    assert!(csv.starts_with("risk,userPrincipalName,displayName,id,accountEnabled,"));
+    let records = csv
+        .lines()
+        .filter(|l| {
+            ["\"critical\",", "\"high\",", "\"medium\","]
+                .iter()
+                .any(|r| l.starts_with(r))
+        })
+        .count();
+    assert_eq!(records as u64, summary["atRisk"].as_u64().unwrap());
+    let johanna_record = csv.split("\r\n").find(|r| r.contains("johanna.lorenz")).unwrap();
+    assert!(
+        johanna_record.contains("\"true\",")
+            && johanna_record.contains("a single MFA method, no backup\nkey user without a backup phone or FIDO2 key"),
+        "{johanna_record}"
+    );
     let html = read(&dir, &summary, "html");
     assert!(html.contains(&format!("id=\"summary-users\">{users}<")) && html.contains("<svg"));
 }
@@ -370,7 +385,14 @@ async fn nudges_are_capped_per_run_and_never_repeat_within_the_period() {
             recipients.extend(m.to);
         }
     }
-    assert_eq!(recipients.len(), 6, "two per run, three runs: {recipients:?}");
+    // Five members are medium risk or worse and enabled: two a run, so the third run tells the
+    // last one; the disabled account (Diego) is not assessed, so never nudged.
+    assert_eq!(
+        recipients.len(),
+        5,
+        "two per run, until each is told once: {recipients:?}"
+    );
+    assert!(!recipients.iter().any(|r| r.starts_with("diego")), "{recipients:?}");
     let mut unique = recipients.clone();
     unique.sort();
     unique.dedup();
@@ -429,4 +451,63 @@ async fn the_html_report_shows_its_numbers_in_headless_chromium() {
         dom.contains("patti.fernandez@contoso.test"),
         "the at-risk table is rendered"
     );
+}
+
+/// Who is not assessed: disabled accounts (unless SWEEP_INCLUDE_DISABLED), members of
+/// SWEEP_EXCLUDE_GROUPS, and the service's own mailbox; each counted by why. A second run says
+/// what changed since the first.
+#[tokio::test]
+async fn disabled_excluded_and_the_service_mailbox_are_not_assessed_and_a_second_run_shows_the_change() {
+    let sim = Simulator::start(Seed::demo(), "127.0.0.1:0").await.unwrap();
+    let dir = temp_dir("sweep-exclusions");
+    // Tier 0 Accounts (Johanna) is excluded: break-glass accounts live in such a group.
+    let s = settings(
+        &sim,
+        &[("SWEEP_EXCLUDE_GROUPS", "a1b2c3d4-0004-4000-8000-000000000004")],
+    );
+    let (summary, _) = sweep_into(&sim, &s, &dir, None).await;
+    assert_eq!(
+        summary["totals"]["excluded"],
+        json!({"disabled": 1, "excludedGroup": 1, "serviceMailbox": 1}),
+        "{summary}"
+    );
+    let report: Value = serde_json::from_str(&read(&dir, &summary, "json")).unwrap();
+    let upns: Vec<&str> = report["atRiskUsers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["userPrincipalName"].as_str().unwrap())
+        .collect();
+    for left_out in [
+        "diego.siciliani@contoso.test",
+        "johanna.lorenz@contoso.test",
+        "mfa-recovery@contoso.test",
+    ] {
+        assert!(!upns.contains(&left_out), "{left_out} was assessed: {upns:?}");
+    }
+    assert!(
+        summary.get("previous").is_none(),
+        "a first run has nothing to compare with"
+    );
+    // Johanna gets into trouble on purpose: the exclusion is lifted, and a second run compares.
+    let s2 = settings(&sim, &[("SWEEP_INCLUDE_DISABLED", "true")]);
+    let (second, _) = sweep_into(&sim, &s2, &dir, None).await;
+    assert_eq!(second["previous"]["runId"], summary["runId"]);
+    let change = &second["change"];
+    assert_eq!(
+        change["atRisk"].as_i64().unwrap(),
+        second["atRisk"].as_i64().unwrap() - summary["atRisk"].as_i64().unwrap()
+    );
+    assert!(
+        change["atRisk"].as_i64().unwrap() >= 1,
+        "Johanna and Diego count now: {change}"
+    );
+    let history: Value = serde_json::from_slice(&std::fs::read(dir.join("history.json")).unwrap()).unwrap();
+    assert_eq!(history.as_array().unwrap().len(), 2);
+    assert_eq!(history[0]["runId"], second["runId"]);
+    // With SWEEP_INCLUDE_DISABLED, the disabled account is assessed and flagged in the CSV.
+    let csv = read(&dir, &second, "csv");
+    if let Some(diego) = csv.split("\r\n").find(|r| r.contains("diego.siciliani")) {
+        assert!(diego.contains("\"false\","), "{diego}");
+    }
 }

@@ -172,9 +172,13 @@ try {
   const passesBefore = (await outbox()).filter((m) => m.body.startsWith("Temporary Access Pass for allan")).length;
   assert.equal(passesBefore, 0, "no pass before the approval");
 
+  // The approvers' email links to the request in the console.
+  const approvalMail = (await outbox()).find((m) => m.subject === "A recovery waits for your approval" && String(m.to).includes("isaiah"));
+  const link = approvalMail.body.match(/http:\/\/\S+#approve=[0-9a-f-]{36}/)[0];
+  assert.equal(link, `${app}/api/console/#approve=${requestId}`);
   const approver = await newPage();
   await signIn(approver, "Isaiah Langer");
-  await approver.goto(`${app}/api/console/#approve=${requestId}`);
+  await approver.goto(link);
   await approver.getByText("pending_approval").first().waitFor();
   assert.match(await approver.locator("#approval").textContent(), /privileged/);
   await checkA11y(approver, "approval");
