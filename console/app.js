@@ -90,6 +90,7 @@
       if (a.dataset.view === name) a.setAttribute("aria-current", "page"); else a.removeAttribute("aria-current");
     }
     if (name === "sweep") loadSweep();
+    if (name === "approvals") loadApprovals();
   }
   function route() {
     const hash = location.hash.slice(1);
@@ -129,6 +130,12 @@
       for (const m of s.methods) body.append(el("tr", {}, el("td", { text: m.type }), el("td", { text: m.label || "" }), el("td", {}, when(m.createdDateTime))));
       table.append(body);
       box.append(table);
+    }
+    if (s.openRequests && s.openRequests.length) {
+      box.append(el("h3", { text: "Open requests" }));
+      const open = el("ul");
+      for (const o of s.openRequests) open.append(el("li", {}, document.createTextNode(`${o.action}, ${o.status.replace(/_/g, " ")}, asked `), when(o.createdAt), document.createTextNode(` (request ${o.requestId})`)));
+      box.append(open);
     }
     if (s.channels) {
       box.append(el("h3", { text: "Addresses of record" }));
@@ -185,6 +192,11 @@
     const s = state.summary;
     const channel = chosen("code-channel");
     if (!channel) return;
+    const ok = await confirmAction(
+      `Send a one-time code to ${s.displayName} (${s.userPrincipalName}) by ${CHANNEL_NAMES[channel]}, to ${s.channels[channel].to}?`,
+      "Send code",
+    );
+    if (!ok) return say("Nothing was sent.");
     const r = await api("POST", `users/${encodeURIComponent(s.userPrincipalName)}/verifications`, { channel });
     if (r.status !== 201 && r.status !== 200) return say(problem(r), true);
     state.verification = { id: r.body.verificationId, channel };
@@ -324,6 +336,28 @@
   }
 
   // ---------- approvals ----------
+  async function loadApprovals() {
+    const box = clear($("approval-list"));
+    const r = await api("GET", "approvals");
+    if (r.status !== 200) { box.append(el("p", { text: problem(r) })); return; }
+    if (!r.body.value.length) { box.append(el("p", { text: "Nothing waits for an approver." })); return; }
+    const table = el("table", { "aria-labelledby": "waiting-title" });
+    table.append(el("thead", {}, el("tr", {},
+      el("th", { scope: "col", text: "What" }), el("th", { scope: "col", text: "User" }),
+      el("th", { scope: "col", text: "Why it waits" }), el("th", { scope: "col", text: "Approve before" }),
+      el("th", { scope: "col", text: "Request" }))));
+    const body = el("tbody");
+    for (const b of r.body.value) {
+      const reasons = el("ul", { class: "reasons" });
+      for (const reason of (b.approval && b.approval.reasons) || []) reasons.append(el("li", { text: reason }));
+      const open = el("button", { type: "button", class: "quiet", text: "Open", "aria-label": `Open the ${b.action} for ${b.user}` });
+      open.addEventListener("click", () => { $("approval-id").value = b.requestId; openApproval().catch((x) => say(String(x), true)); });
+      body.append(el("tr", {}, el("td", { text: b.action }), el("td", { text: b.user }), el("td", {}, reasons),
+        el("td", {}, when(b.approval && b.approval.expiresAt)), el("td", {}, open)));
+    }
+    table.append(body);
+    box.append(table);
+  }
   async function openApproval(event) {
     if (event) event.preventDefault();
     const id = $("approval-id").value.trim();
@@ -336,7 +370,7 @@
     for (const reason of (b.approval && b.approval.reasons) || []) reasons.append(el("li", { text: reason }));
     const decision = b.approval && b.approval.decision;
     box.append(facts([
-      ["State", b.status],
+      ["State", b.status.replace(/_/g, " ")],
       ["Ticket", b.source ? `${b.source.system} ${b.source.ticket}` : "none"],
       ["Why it waits", reasons],
       ["Requested", when(b.approval && b.approval.requestedAt)],
@@ -371,6 +405,7 @@
     const r = await api("POST", `requests/${encodeURIComponent(id)}/${decision}`, { comment });
     if (r.status !== 200) return say(problem(r), true);
     await openApproval();
+    await loadApprovals();
     say(decision === "approve" ? "Approved: the recovery runs now." : "Denied.");
   }
 

@@ -41,6 +41,8 @@ pub struct App {
     pub verifications: Arc<crate::recovery::verification::Verifications>,
     /// Unauthenticated refusals, recorded in aggregate.
     pub refusals: Arc<crate::audit::refusals::RefusalTally>,
+    /// Set while a sweep started through the API (`POST /api/sweeps`) runs in this process.
+    pub sweep_started: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl App {
@@ -126,6 +128,7 @@ impl App {
             limits,
             verifications,
             refusals: Arc::new(crate::audit::refusals::RefusalTally::default()),
+            sweep_started: Arc::new(std::sync::atomic::AtomicBool::new(false)),
         })
     }
 }

@@ -102,6 +102,7 @@ pub fn router(state: AppState, options: HostOptions) -> Router {
         .route("/api/audit", get(http::audit))
         .route("/api/requests", post(http::submit_request))
         .route("/api/requests/{id}", get(http::get_request))
+        .route("/api/approvals", get(http::pending_approvals))
         .route("/api/requests/{id}/approve", post(http::approve_request))
         .route("/api/requests/{id}/deny", post(http::deny_request))
         .route("/api/sweeps", post(http::start_sweep))

@@ -27,7 +27,74 @@ fn unavailable(e: impl std::fmt::Display) -> RecoveryError {
     )
 }
 
+/// The ids of the requests waiting for an approver, kept beside the records (`GET /api/approvals`
+/// reads it; every record it names is read again, so a stale entry shows nothing).
+const PENDING: &str = "approvals-pending.json";
+
 impl Intake {
+    /// Add or remove `id` in the index of waiting requests, with conditional writes (two workers
+    /// never lose each other's change). Best effort: the approvers are told by email and webhook
+    /// whatever happens to the index, and a stale entry is dropped when it is read.
+    async fn index_pending(&self, id: Uuid, waiting: bool) {
+        for _ in 0..5 {
+            let stored = match self.store.read(PENDING).await {
+                Ok(stored) => stored,
+                Err(e) => {
+                    tracing::warn!(error = %e, "the index of waiting requests could not be read");
+                    return;
+                }
+            };
+            let mut ids: Vec<Uuid> = stored
+                .as_ref()
+                .and_then(|s| serde_json::from_slice(&s.data).ok())
+                .unwrap_or_default();
+            ids.retain(|i| *i != id);
+            if waiting {
+                ids.push(id);
+            }
+            let data = serde_json::to_vec(&ids).expect("ids serialize");
+            let written = match &stored {
+                Some(s) => self.store.replace(PENDING, &data, &s.etag).await,
+                None => self.store.create(PENDING, &data).await,
+            };
+            match written {
+                Ok(_) => return,
+                Err(StorageError::Conflict(_)) => continue,
+                Err(e) => {
+                    tracing::warn!(error = %e, "the index of waiting requests could not be written");
+                    return;
+                }
+            }
+        }
+        tracing::warn!("the index of waiting requests kept changing; left as it is");
+    }
+
+    /// The requests waiting for an approver now (not decided, not expired), oldest first.
+    ///
+    /// # Errors
+    /// Storage is down.
+    pub async fn pending(&self) -> Result<Vec<RequestRecord>, RecoveryError> {
+        let ids: Vec<Uuid> = match self.store.read(PENDING).await.map_err(unavailable)? {
+            Some(stored) => serde_json::from_slice(&stored.data).unwrap_or_default(),
+            None => return Ok(Vec::new()),
+        };
+        let now = submission::now();
+        let mut waiting = Vec::new();
+        for id in ids {
+            let Some(stored) = self.store.read(&name(id)).await.map_err(unavailable)? else {
+                continue;
+            };
+            let record = decode(&stored.data).map_err(unavailable)?;
+            let open =
+                record.state == State::PendingApproval && record.approval.as_ref().is_some_and(|a| a.expires_at > now);
+            if open {
+                waiting.push(record);
+            }
+        }
+        waiting.sort_by_key(|r| r.created_at);
+        Ok(waiting)
+    }
+
     /// A queued request's attempt ended in a hold: save it as `pending_approval`, schedule its
     /// expiry, and tell the approvers.
     pub(super) async fn held(&self, context: &TapContext<'_>, mut record: RequestRecord, etag: String) -> WorkOutcome {
@@ -41,6 +108,7 @@ impl Intake {
         if let Err(e) = self.store.replace(&name(record.id), &encode(&record), &etag).await {
             return WorkOutcome::Retry(format!("the hold could not be saved: {e}"));
         }
+        self.index_pending(record.id, true).await;
         self.announce(context, &record).await;
         WorkOutcome::Done(format!("request {} waits for an approver", record.id))
     }
@@ -101,6 +169,7 @@ impl Intake {
             .create(&name(id), &encode(&record))
             .await
             .map_err(unavailable)?;
+        self.index_pending(id, true).await;
         self.announce(context, &record).await;
         Ok(record)
     }
@@ -257,6 +326,7 @@ impl Intake {
             }
             Err(e) => return WorkOutcome::Retry(format!("the expiry could not be saved: {e}")),
         };
+        self.index_pending(record.id, false).await;
         super::audit(
             context,
             &record,
@@ -350,6 +420,7 @@ impl Intake {
                 Err(StorageError::Conflict(_)) => continue,
                 Err(e) => return Err(unavailable(e)),
             }
+            self.index_pending(id, false).await;
             self.audit_decision(context, &record, approver, approved, None).await;
             if approval.privileged {
                 let outcome = if approved { "approved" } else { "denied" };

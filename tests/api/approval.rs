@@ -396,3 +396,50 @@ async fn a_queued_request_for_a_privileged_user_waits_too_and_runs_once_approved
     assert_eq!(done["status"], "succeeded", "{done}");
     assert_eq!(app.passes().await.len(), 1);
 }
+
+/// `GET /api/approvals` lists what waits for an approver, to approvers only; a decided request
+/// leaves the list (the index is a convenience: every entry is read again).
+#[tokio::test]
+async fn approvers_see_what_waits_and_a_decided_request_leaves_the_list() {
+    let app = approval_app().await;
+    let list = |token: String| {
+        let app = &app;
+        async move {
+            let r = app
+                .client
+                .get(format!("{}/api/approvals", app.base))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap();
+            let status = r.status();
+            (status, r.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    let (status, empty) = list(app.person(ISAIAH, &["Recovery.Approve"])).await;
+    assert_eq!(
+        (status, empty["value"].as_array().map(Vec::len)),
+        (StatusCode::OK, Some(0))
+    );
+    let agent = app.person(AGENT, &["Recovery.Tap"]);
+    let (status, held) = app
+        .call(&agent, &format!("/api/users/{ALLAN_UPN}/tap"), &tap_body())
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{held}");
+    let id = held["requestId"].as_str().unwrap().to_owned();
+    let (status, _) = list(agent.clone()).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "an agent does not read the approvals");
+    let (_, waiting) = list(app.person(ISAIAH, &["Recovery.Approve"])).await;
+    let ids: Vec<&str> = waiting["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["requestId"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [id.as_str()]);
+    assert_eq!(waiting["value"][0]["approval"]["reasons"], json!(["privileged"]));
+    let (status, _) = app.decide(ISAIAH, &id, "deny", "not confirmed").await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, after) = list(app.person(ISAIAH, &["Recovery.Approve"])).await;
+    assert_eq!(after["value"].as_array().map(Vec::len), Some(0), "{after}");
+}

@@ -92,6 +92,7 @@ fn every_function_folder_is_in_the_catalog_and_the_other_way_round() {
         "user",
         "console",
         "sweep-run",
+        "approvals",
     ]
     .into_iter()
     .map(str::to_owned)

@@ -109,6 +109,9 @@ try {
 
   await page.getByRole("region", { name: "Verify the caller" }).getByLabel(/alternate email/).check();
   await page.getByRole("button", { name: "Send code" }).click();
+  const sendDialog = page.getByRole("dialog");
+  assert.match(await sendDialog.textContent(), /Send a one-time code to Adele Vance \(adele\.vance@contoso\.test\) by alternate email, to a\*\*\*e@/);
+  await sendDialog.getByRole("button", { name: "Send code" }).click();
   await page.getByLabel("Code the caller reads back").waitFor();
   const mail = (await outbox()).map((m) => m.body).find((b) => b.includes("Your code: "));
   const code = mail.split("Your code: ")[1].slice(0, 6);
@@ -157,6 +160,7 @@ try {
   await page.getByText("Yes: a second approver must agree").waitFor();
   await page.getByRole("region", { name: "Verify the caller" }).getByLabel(/alternate email/).check();
   await page.getByRole("button", { name: "Send code" }).click();
+  await page.getByRole("dialog").getByRole("button", { name: "Send code" }).click();
   await page.getByLabel("Code the caller reads back").waitFor();
   const allanMail = (await outbox()).filter((m) => m.to && String(m.to).includes("allan") || true).map((m) => m.body).filter((b) => b.includes("Your code: ")).pop();
   await page.getByLabel("Code the caller reads back").fill(allanMail.split("Your code: ")[1].slice(0, 6));
@@ -169,6 +173,10 @@ try {
   await page.getByText("This recovery waits for a second approver").waitFor();
   const requestId = (await page.locator("#outcome-body dd").first().textContent()).trim();
   assert.match(requestId, /^[0-9a-f-]{36}$/);
+  // Looking Allan up again shows the request that waits.
+  await page.getByRole("button", { name: "Look up" }).click();
+  await page.getByRole("heading", { name: "Open requests" }).waitFor();
+  assert.match(await page.locator("#summary").textContent(), new RegExp(`tap, pending approval, asked .*${requestId}`));
   const passesBefore = (await outbox()).filter((m) => m.body.startsWith("Temporary Access Pass for allan")).length;
   assert.equal(passesBefore, 0, "no pass before the approval");
 
@@ -178,6 +186,9 @@ try {
   assert.equal(link, `${app}/api/console/#approve=${requestId}`);
   const approver = await newPage();
   await signIn(approver, "Isaiah Langer");
+  // The Approvals tab lists it.
+  await approver.getByRole("link", { name: "Approvals" }).click();
+  await approver.getByRole("button", { name: "Open the tap for allan.deyoung@contoso.test" }).waitFor();
   await approver.goto(link);
   await approver.getByText("pending_approval").first().waitFor();
   assert.match(await approver.locator("#approval").textContent(), /privileged/);
@@ -189,6 +200,7 @@ try {
   assert.match(await confirmApprove.textContent(), /Approve the tap for allan\.deyoung@contoso\.test/);
   await confirmApprove.getByRole("button", { name: "Approve" }).click();
   await approver.getByText("Approved: the recovery runs now.").waitFor();
+  await approver.getByText("Nothing waits for an approver.").waitFor();
   let sent = 0;
   for (let i = 0; i < 100 && !sent; i++) {
     sent = (await outbox()).filter((m) => m.body.startsWith("Temporary Access Pass for allan")).length;

@@ -210,7 +210,28 @@ pub async fn user_summary(
             "the audit trail is unavailable, so the user is not shown; try again later",
         )));
     }
-    let summary = result.map_err(ApiError::Recovery)?;
+    let mut summary = result.map_err(ApiError::Recovery)?;
+    // Requests for this user that wait for an approver (the intake's index of them); queued
+    // requests run within seconds and are not listed.
+    if let Some(intake) = &state.intake {
+        let upn = summary["userPrincipalName"].as_str().unwrap_or_default().to_owned();
+        let id = summary["id"].as_str().unwrap_or_default().to_owned();
+        let open: Vec<Value> = match intake.pending().await {
+            Ok(waiting) => waiting
+                .iter()
+                .filter(|r| r.user.eq_ignore_ascii_case(&upn) || r.user.eq_ignore_ascii_case(&id))
+                .map(|r| {
+                    let v = r.view();
+                    json!({"requestId": v["requestId"], "action": v["action"], "status": v["status"], "createdAt": v["createdAt"]})
+                })
+                .collect(),
+            Err(e) => {
+                tracing::warn!(error = %e, "the waiting requests could not be read");
+                Vec::new()
+            }
+        };
+        summary["openRequests"] = json!(open);
+    }
     let mut response = Json(summary).into_response();
     response
         .headers_mut()
@@ -445,6 +466,17 @@ pub async fn approve_request(
     decide(state, headers, id, body, true).await
 }
 
+/// `GET /api/approvals` (`Recovery.Approve`): the requests waiting for an approver now, oldest
+/// first, as their status views (never a pass: none exists before the approval).
+pub async fn pending_approvals(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
+    guard(&state, &headers, Role::Approve, Action::RequestRead).await?;
+    let intake = state.intake.clone().ok_or_else(intake_off)?;
+    let waiting = intake.pending().await.map_err(ApiError::Recovery)?;
+    Ok(Json(
+        json!({"value": waiting.iter().map(|r| r.view()).collect::<Vec<_>>()}),
+    ))
+}
+
 /// `POST /api/requests/{id}/deny` (`Recovery.Approve`): a second person says no, with a comment.
 pub async fn deny_request(
     State(state): State<AppState>,
@@ -661,6 +693,18 @@ async fn sweep_history(store: &dyn crate::storage::reports::ReportStore) -> Resu
 pub async fn start_sweep(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
     let caller = guard(&state, &headers, Role::AuditRead, Action::SweepRun).await?;
     let store = state.sweeps.clone().ok_or_else(sweeps_off)?;
+    let running = || {
+        ApiError::Recovery(crate::recovery::RecoveryError::refused(
+            Refusal::SweepRunning,
+            "a sweep is running; follow it at /api/sweeps/current",
+        ))
+    };
+    // Two "run now" calls at once in this instance: only one starts (the checkpoint below covers
+    // a run started elsewhere).
+    if state.sweep_started.swap(true, std::sync::atomic::Ordering::SeqCst) {
+        return Err(running());
+    }
+    let release = ReleaseOnDrop(state.sweep_started.clone());
     if let Ok(progress) = sweep_progress(store.as_ref()).await
         && progress["running"] == true
         && progress["startedAt"]
@@ -695,6 +739,8 @@ pub async fn start_sweep(State(state): State<AppState>, headers: HeaderMap) -> R
     })?;
     let run = state.clone();
     tokio::spawn(async move {
+        // The flag stays up until the run ends.
+        let _release = release;
         let sweep = crate::sweep::Sweep {
             graph: &run.graph,
             store,
@@ -716,6 +762,15 @@ pub async fn start_sweep(State(state): State<AppState>, headers: HeaderMap) -> R
         Json(json!({"status": "started", "statusUrl": "/api/sweeps/current"})),
     )
         .into_response())
+}
+
+/// Lowers the flag when dropped (the run ended, or the call was refused or failed).
+struct ReleaseOnDrop(std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl Drop for ReleaseOnDrop {
+    fn drop(&mut self) {
+        self.0.store(false, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 async fn latest_summary(store: &dyn crate::storage::reports::ReportStore) -> Result<Value, ApiError> {

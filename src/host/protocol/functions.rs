@@ -104,6 +104,16 @@ pub const FUNCTIONS: &[FunctionSpec] = &[
         built: true,
     },
     FunctionSpec {
+        name: "approvals",
+        trigger: Trigger::Http {
+            methods: &["GET"],
+            route: "approvals",
+        },
+        binding: "req",
+        summary: "the requests waiting for an approver",
+        built: true,
+    },
+    FunctionSpec {
         name: "request-deny",
         trigger: Trigger::Http {
             methods: &["POST"],
