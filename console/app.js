@@ -369,8 +369,14 @@
     const reasons = el("ul", { class: "reasons" });
     for (const reason of (b.approval && b.approval.reasons) || []) reasons.append(el("li", { text: reason }));
     const decision = b.approval && b.approval.decision;
+    const asked = (b.approval && b.approval.request) || {};
+    const by = asked.requestedBy || {};
     box.append(facts([
       ["State", b.status.replace(/_/g, " ")],
+      ["Asked by", `${by.name || "unknown"}${by.objectId ? ` (object id ${by.objectId})` : ""}, through ${by.via || "?"}`],
+      ["Deliver by", asked.channel ? CHANNEL_NAMES[asked.channel] || asked.channel : "no pass"],
+      ["Lifetime", asked.lifetimeMinutes ? `${asked.lifetimeMinutes} minutes` : "the default"],
+      ["Reason given", asked.reason || "none"],
       ["Ticket", b.source ? `${b.source.system} ${b.source.ticket}` : "none"],
       ["Why it waits", reasons],
       ["Requested", when(b.approval && b.approval.requestedAt)],
@@ -378,6 +384,7 @@
       ["Decision", decision ? `${decision.approved ? "approved" : "denied"} by ${decision.by}: ${decision.comment}` : "none yet"],
     ]));
     if (b.status === "pending_approval") {
+      box.append(el("p", { class: "warn", text: `Before you approve, call ${by.name || "the requester"} back on a number you already know (not one given in the request) and confirm they asked for this.` }));
       const form = el("form", { id: "decision" },
         el("label", { for: "decision-comment", text: "Comment (kept in the audit trail)" }),
         el("input", { id: "decision-comment", type: "text", required: true }),

@@ -145,6 +145,24 @@ resource apiPrincipal 'Microsoft.Graph/servicePrincipals@v1.0' = {
   appRoleAssignmentRequired: true
 }
 
+// Admin consent for the console (the API's own registration signing agents in, docs/console.md):
+// its own scope and sign-in (openid, profile, offline_access) for everyone, so no agent meets a
+// consent prompt in a tenant that restricts user consent. It grants nothing by itself: only
+// principals assigned an app role get a token, and the role decides what they may do.
+resource consoleConsentApi 'Microsoft.Graph/oauth2PermissionGrants@v1.0' = {
+  clientId: apiPrincipal.id
+  consentType: 'AllPrincipals'
+  resourceId: apiPrincipal.id
+  scope: 'user_impersonation'
+}
+
+resource consoleConsentSignIn 'Microsoft.Graph/oauth2PermissionGrants@v1.0' = {
+  clientId: apiPrincipal.id
+  consentType: 'AllPrincipals'
+  resourceId: graph.id
+  scope: 'openid profile offline_access'
+}
+
 output apiAppId string = api.appId
 output apiIdentifierUri string = api.identifierUris[0]
 output grantedPermissions array = permissions

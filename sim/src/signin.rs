@@ -11,8 +11,11 @@
 //! - `POST /{tenant}/oauth2/v2.0/token`, form-encoded: `grant_type=authorization_code` with
 //!   `client_id`, `code`, `redirect_uri`, `code_verifier`, `scope`; or `grant_type=refresh_token`.
 //!   A code is good once, for 10 minutes at most, for the client and redirect URI it was issued
-//!   to, and only with the verifier of its challenge. A SPA's redemption is cross-origin: the
-//!   answer carries `Access-Control-Allow-Origin` for the registered redirect URI's origin.
+//!   to, and only with the verifier of its challenge. A SPA's redemption is cross-origin (without
+//!   an `Origin` header: `AADSTS9002327`); the answer carries `Access-Control-Allow-Origin` for the
+//!   registered redirect URI's origin. A SPA's refresh token lasts 24 hours (`AADSTS700084`).
+//! - The API's service principal requires an assignment (`appRoleAssignmentRequired`): a user with
+//!   no app role on it is refused at sign-in (`AADSTS50105`).
 //!   Errors are `400 {"error": "invalid_grant", "error_description": "AADSTS…", …}`.
 //! - Tokens: the access token for the API (v2, `aud` the API's client id, `scp` the scope asked
 //!   for, `roles` the user's app role assignments, directly or through a group); the id token
@@ -51,7 +54,8 @@ pub struct CodeGrant {
 #[derive(Debug, Default)]
 pub struct SignIn {
     codes: HashMap<String, CodeGrant>,
-    refresh: HashMap<String, (String, String, String)>,
+    /// Refresh tokens: user, scope, client, expiry (a SPA's last 24 hours and are not renewed).
+    refresh: HashMap<String, (String, String, String, i64)>,
     pub spa_redirect_uris: Vec<String>,
 }
 
@@ -222,6 +226,15 @@ async fn sign_in(State(state): State<Arc<SimState>>, Path(tenant): Path<String>,
             "AADSTS50034: The user account does not exist in this directory.",
         );
     }
+    // The API's service principal requires an assignment (appRoleAssignmentRequired, as the
+    // templates set it): a user with no app role, directly or through a group, gets no code.
+    if app_roles(&state, &user).is_empty() {
+        return error_redirect(
+            &q,
+            "access_denied",
+            "AADSTS50105: Your administrator has configured the application to block users unless they are specifically granted ('assigned') access to the application.",
+        );
+    }
     let code = crate::random_token();
     let grant = CodeGrant {
         client_id: q["client_id"].clone(),
@@ -241,6 +254,26 @@ async fn sign_in(State(state): State<Arc<SimState>>, Path(tenant): Path<String>,
         fields.push(("client_info", client_info(&user, &state.seed.tenant_id)));
     }
     back_to_app(&q, &fields)
+}
+
+/// The user's app roles on the API, directly or through a group (transitively).
+fn app_roles(state: &SimState, user_id: &str) -> Vec<String> {
+    let tenant = state.tenant();
+    let Some(user) = tenant.user(user_id) else {
+        return Vec::new();
+    };
+    let id = user.id.to_ascii_lowercase();
+    let groups: Vec<String> = tenant
+        .transitive_groups(&id)
+        .into_iter()
+        .map(|g| g.id.to_ascii_lowercase())
+        .collect();
+    tenant
+        .app_role_assignments
+        .iter()
+        .filter(|a| a.principal_id.eq_ignore_ascii_case(&id) || groups.contains(&a.principal_id.to_ascii_lowercase()))
+        .map(|a| a.app_role.clone())
+        .collect()
 }
 
 fn client_info(user: &str, tenant: &str) -> String {
@@ -292,6 +325,14 @@ async fn token(
     Form(f): Form<Params>,
 ) -> Response {
     let origin = cors(&state, &headers);
+    // A code issued to a SPA redirect URI is redeemed cross-origin, from the browser, or not at all.
+    if headers.get(header::ORIGIN).is_none() {
+        return token_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "AADSTS9002327: Tokens issued for the 'Single-Page Application' client-type may only be redeemed via cross-origin requests.",
+        );
+    }
     let mut response = match redeem(&state, &tenant, &f) {
         Ok(body) => Json(body).into_response(),
         Err(refusal) => *refusal,
@@ -347,12 +388,17 @@ fn redeem(state: &SimState, tenant: &str, f: &Params) -> Result<Value, Box<Respo
         }
         Some("refresh_token") => {
             let token = f.get("refresh_token").cloned().unwrap_or_default();
-            let (user, scope, client) = state
+            let (user, scope, client, expires) = state
                 .signin()
                 .refresh
                 .get(&token)
                 .cloned()
                 .ok_or_else(|| bad("AADSTS70008: The refresh token has expired or was revoked."))?;
+            if expires < jwt::now() {
+                return Err(bad(
+                    "AADSTS700084: The refresh token was issued to a single page app (SPA), and therefore has a fixed, limited lifetime of 1.00:00:00, which cannot be extended.",
+                ));
+            }
             if !client.eq_ignore_ascii_case(&client_id) {
                 return Err(bad("AADSTS70000: The refresh token was issued to another client."));
             }
@@ -372,22 +418,8 @@ fn redeem(state: &SimState, tenant: &str, f: &Params) -> Result<Value, Box<Respo
 
 /// The access token (for the API), the id token and a refresh token for `user`.
 fn tokens(state: &SimState, client_id: &str, user_id: &str, scope: &str, nonce: Option<String>) -> Value {
-    let tenant = state.tenant();
-    let user = tenant.user(user_id).cloned();
-    let groups: Vec<String> = tenant
-        .transitive_groups(user_id)
-        .into_iter()
-        .map(|g| g.id.to_ascii_lowercase())
-        .collect();
-    let roles: Vec<String> = tenant
-        .app_role_assignments
-        .iter()
-        .filter(|a| {
-            a.principal_id.eq_ignore_ascii_case(user_id) || groups.contains(&a.principal_id.to_ascii_lowercase())
-        })
-        .map(|a| a.app_role.clone())
-        .collect();
-    drop(tenant);
+    let roles = app_roles(state, user_id);
+    let user = state.tenant().user(user_id).cloned();
     let (upn, name) = user.map_or((String::new(), String::new()), |u| (u.upn, u.display_name));
     let tid = &state.seed.tenant_id;
     let now = jwt::now();
@@ -415,7 +447,12 @@ fn tokens(state: &SimState, client_id: &str, user_id: &str, scope: &str, nonce: 
     let refresh = crate::random_token();
     state.signin().refresh.insert(
         refresh.clone(),
-        (user_id.to_owned(), scope.to_owned(), client_id.to_owned()),
+        (
+            user_id.to_owned(),
+            scope.to_owned(),
+            client_id.to_owned(),
+            now + 24 * 3600,
+        ),
     );
     json!({
         "token_type": "Bearer",

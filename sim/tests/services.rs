@@ -602,6 +602,22 @@ async fn spa_sign_in_needs_a_registered_redirect_and_pkce_and_a_code_is_good_onc
             .form(&form)
             .send()
     };
+    // Redeemed without an Origin (not from a browser): refused, as Entra refuses a SPA's code.
+    let r = Client::new()
+        .post(format!("{base}/token"))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("client_id", client_id.as_str()),
+            ("code", code.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let body: Value = r.json().await.unwrap();
+    assert!(
+        body["error_description"].as_str().unwrap().starts_with("AADSTS9002327"),
+        "{body}"
+    );
     // The wrong verifier: refused, and the code is spent.
     let r = redeem("another-verifier-another-verifier-another-verifier", &code)
         .await
@@ -640,4 +656,22 @@ async fn spa_sign_in_needs_a_registered_redirect_and_pkce_and_a_code_is_good_onc
     let id = claims(body["id_token"].as_str().unwrap());
     assert_eq!(id["nonce"], "n1");
     assert!(verify_with_jwks(&sim, body["access_token"].as_str().unwrap()).await);
+    // Megan holds no app role on the API, which requires an assignment: no code for her.
+    let r = no_redirects
+        .post(format!("{base}/authorize"))
+        .form(
+            &[
+                params(&challenge).as_slice(),
+                &[("user", "megan.bowen@contoso.test".to_owned())],
+            ]
+            .concat(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let location = r.headers()["location"].to_str().unwrap().to_owned();
+    assert!(
+        location.contains("AADSTS50105") && !location.contains("code="),
+        "{location}"
+    );
 }

@@ -43,6 +43,8 @@ pub struct TapSettings {
     /// `TAP_MAX_PER_TARGET_PER_DAY` and `TAP_MAX_PER_CALLER_PER_HOUR`.
     pub max_per_target_per_day: u32,
     pub max_per_caller_per_hour: u32,
+    /// `USER_LOOKUPS_PER_CALLER_PER_HOUR`: `GET /api/users/{user}` per agent per hour.
+    pub lookups_per_caller_per_hour: u32,
     /// `TAP_REQUIRE_VERIFICATION` and `TAP_VERIFICATION_MAX_AGE_MINUTES`.
     pub verification: VerificationMode,
     pub verification_max_age_minutes: u32,
@@ -160,6 +162,7 @@ pub(super) fn tap_settings<'a>(get: &impl Fn(&str) -> Option<&'a str>) -> Result
         protected_groups,
         max_per_target_per_day: number(get, "TAP_MAX_PER_TARGET_PER_DAY", 2, 1..=100)?,
         max_per_caller_per_hour: number(get, "TAP_MAX_PER_CALLER_PER_HOUR", 20, 1..=10000)?,
+        lookups_per_caller_per_hour: number(get, "USER_LOOKUPS_PER_CALLER_PER_HOUR", 120, 1..=100_000)?,
         verification: verification_mode(get("TAP_REQUIRE_VERIFICATION"))?,
         verification_code_minutes: number(get, "VERIFICATION_CODE_MINUTES", 10, 1..=60)?,
         verification_same_channel: flag(get, "VERIFICATION_SAME_CHANNEL", false)?,

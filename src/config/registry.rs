@@ -290,6 +290,12 @@ pub const SETTINGS: &[SettingDoc] = &[
         default: "`20`",
     },
     SettingDoc {
+        keys: &["USER_LOOKUPS_PER_CALLER_PER_HOUR"],
+        owner: "recovery",
+        meaning: "Look-ups (`GET /api/users/{user}`, the console) per agent per hour, so a stolen agent session cannot list the tenant's users and methods; `429 rate_limited` beyond.",
+        default: "`120`",
+    },
+    SettingDoc {
         keys: &["TAP_REQUIRE_VERIFICATION"],
         owner: "recovery",
         meaning: "How a recovery shows the caller was verified: `service` (only a code the service sent and the caller confirmed, named by `verification.id`: [verification.md](verification.md)), `attested` (the typed block `method`, `verifiedBy`, `verifiedAt`; `true` means the same) or `false`. The templates set `service`.",
@@ -498,6 +504,12 @@ pub const SETTINGS: &[SettingDoc] = &[
         owner: "sweep",
         meaning: "A timer run within this many hours of the last finished run does nothing (so a frequent schedule only resumes).",
         default: "`20`",
+    },
+    SettingDoc {
+        keys: &["SWEEP_RUN_NOW_MIN_MINUTES"],
+        owner: "sweep",
+        meaning: "\"Run now\" (`POST /api/sweeps`, the console) is refused with `429 sweep_too_soon` until this many minutes after the last finished run: the reports API's allowance is the tenant's, shared with the recoveries' audit-log reads.",
+        default: "`15`",
     },
     SettingDoc {
         keys: &["SWEEP_NUDGE"],

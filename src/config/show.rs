@@ -13,6 +13,8 @@ pub fn listing(vars: &HashMap<String, String>) -> Vec<String> {
     for row in SETTINGS {
         for key in row.keys {
             match vars.get(*key).map(|v| v.trim()).filter(|v| !v.is_empty()) {
+                // The managed identity endpoint's secret, which the platform sets.
+                Some(_) if *key == "IDENTITY_HEADER" => lines.push(format!("{key}=<hidden>  # environment")),
                 Some(value) => lines.push(format!("{key}={}  # environment", shown(value))),
                 None => lines.push(format!("# {key}: not set; default {}", plain(row.default))),
             }
@@ -22,8 +24,8 @@ pub fn listing(vars: &HashMap<String, String>) -> Vec<String> {
 }
 
 /// A value as it may be printed: a URL's query and credentials are removed (a Logic App's or a
-/// Teams workflow's `sig=` query is a credential; no other setting holds one, secrets are Key
-/// Vault secret *names*).
+/// Teams workflow's `sig=` query is a credential). Connector secrets are Key Vault secret *names*;
+/// the one secret value among the settings, `IDENTITY_HEADER`, is hidden by the caller.
 fn shown(value: &str) -> String {
     match url::Url::parse(value) {
         Ok(mut url) if url.has_host() && (url.query().is_some() || !url.username().is_empty()) => {
@@ -59,6 +61,11 @@ pub fn warnings(settings: &Settings) -> Vec<String> {
                 .to_owned(),
         );
     }
+    if settings.auth.tenant_id.is_none() {
+        out.push(
+            "AUTH_TENANT_ID is not set: the function app would not start (the command line runs without it)".to_owned(),
+        );
+    }
     if settings.auth.audience.is_none() {
         out.push(
             "AUTH_AUDIENCE is not set: tap, reset and verify refuse, because the holders of the API's app roles cannot be found".to_owned(),
@@ -87,9 +94,14 @@ mod tests {
                 "AUTH_TENANT_ID".to_owned(),
                 "8a3e6b5c-1d2f-4e7a-9b0c-3d4e5f6a7b8c".to_owned(),
             ),
+            ("IDENTITY_HEADER".to_owned(), "c2f1e0d9-secret-header".to_owned()),
         ]);
         let text = listing(&vars).join("\n");
         assert!(!text.contains("SECRETSIG"), "{text}");
+        assert!(
+            !text.contains("secret-header") && text.contains("IDENTITY_HEADER=<hidden>"),
+            "{text}"
+        );
         assert!(text.contains("APPROVAL_WEBHOOK=https://prod.westus.logic.azure.com/workflows/1/triggers/manual/paths/invoke?<query hidden>  # environment"));
         assert!(text.contains("AUTH_TENANT_ID=8a3e6b5c-1d2f-4e7a-9b0c-3d4e5f6a7b8c  # environment"));
         assert!(

@@ -41,6 +41,9 @@ pub struct SweepSettings {
     pub include_disabled: bool,
     /// `MAIL_SENDER`: the service's own mailbox, never assessed.
     pub service_mailbox: Option<String>,
+    /// `SWEEP_RUN_NOW_MIN_MINUTES`: "run now" waits this long after the last finished run (the
+    /// reports API's allowance is the tenant's, shared with the recoveries' audit-log reads).
+    pub run_now_min_minutes: u32,
 }
 
 pub(super) fn group_list<'a>(get: &impl Fn(&str) -> Option<&'a str>, key: &str) -> Result<Vec<Uuid>, ConfigError> {
@@ -82,6 +85,7 @@ pub(super) fn sweep_settings<'a>(
         exclude_groups: group_list(get, "SWEEP_EXCLUDE_GROUPS")?,
         include_disabled: flag(get, "SWEEP_INCLUDE_DISABLED", false)?,
         service_mailbox: get("MAIL_SENDER").map(str::to_ascii_lowercase),
+        run_now_min_minutes: number(get, "SWEEP_RUN_NOW_MIN_MINUTES", 15, 0..=1440)?,
     })
 }
 

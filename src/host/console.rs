@@ -135,7 +135,7 @@ fn config(state: &AppState, headers: &HeaderMap) -> Response {
         "clientId": client_id,
         "authority": format!("{base}/{tenant}"),
         "scopes": [format!("{}/{}", audience.trim_end_matches('/'), auth.scope)],
-        "redirectUri": redirect_uri(headers),
+        "redirectUri": redirect_uri(state, headers),
     });
     if auth.authority.scheme() == "http" {
         let host = auth.authority.host_str().unwrap_or("localhost");
@@ -156,15 +156,22 @@ fn config(state: &AppState, headers: &HeaderMap) -> Response {
     secured(state, Json(body).into_response())
 }
 
-/// The page's own URL, as the SPA redirect URI (registered by the templates for the function
-/// app's host name): the host the browser used.
-fn redirect_uri(headers: &HeaderMap) -> String {
+/// The page's own URL, as the SPA redirect URI the templates register: `CONSOLE_URL` (by default
+/// from the platform's `WEBSITE_HOSTNAME`), never a header a client chose; without either (a
+/// bare local run), the loopback address the browser used.
+fn redirect_uri(state: &AppState, headers: &HeaderMap) -> String {
+    if let Some(url) = &state.settings.tap.approval.console_url {
+        let mut url = url.clone();
+        url.set_fragment(None);
+        return url.to_string();
+    }
     let host = headers
-        .get("x-forwarded-host")
-        .or(headers.get(header::HOST))
+        .get(header::HOST)
         .and_then(|h| h.to_str().ok())
+        .filter(|h| {
+            let name = h.rsplit_once(':').map_or(*h, |(name, _)| name);
+            matches!(name, "127.0.0.1" | "localhost" | "[::1]")
+        })
         .unwrap_or("localhost");
-    let loopback = host.starts_with("127.0.0.1") || host.starts_with("localhost") || host.starts_with("[::1]");
-    let scheme = if loopback { "http" } else { "https" };
-    format!("{scheme}://{host}/api/console/")
+    format!("http://{host}/api/console/")
 }

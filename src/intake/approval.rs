@@ -44,10 +44,17 @@ impl Intake {
                     return;
                 }
             };
-            let mut ids: Vec<Uuid> = stored
-                .as_ref()
-                .and_then(|s| serde_json::from_slice(&s.data).ok())
-                .unwrap_or_default();
+            let mut ids: Vec<Uuid> = match &stored {
+                None => Vec::new(),
+                Some(s) => match serde_json::from_slice(&s.data) {
+                    Ok(ids) => ids,
+                    Err(e) => {
+                        // Never overwrite an index it cannot read: that would drop every entry.
+                        tracing::error!(error = %e, "the index of waiting requests is unreadable; left as it is");
+                        return;
+                    }
+                },
+            };
             ids.retain(|i| *i != id);
             if waiting {
                 ids.push(id);

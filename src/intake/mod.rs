@@ -197,6 +197,21 @@ impl RequestRecord {
         }
         if let Some(approval) = &self.approval {
             v["approval"] = approval.view();
+            // What an approver checks with the requester, through a channel they trust: who
+            // asked, how the pass would go, for how long, and why (the caller's text, as text).
+            let delivery = self.body["delivery"]["channel"]
+                .as_str()
+                .or(self.body["tap"]["delivery"]["channel"].as_str());
+            v["approval"]["request"] = json!({
+                "requestedBy": {
+                    "name": self.caller.name,
+                    "objectId": self.caller.object_id,
+                    "via": self.caller.via,
+                },
+                "channel": delivery,
+                "lifetimeMinutes": self.body["lifetimeMinutes"].as_u64().or(self.body["tap"]["lifetimeMinutes"].as_u64()),
+                "reason": self.body["reason"].as_str().map(|r| r.chars().take(500).collect::<String>()),
+            });
             if self.state == State::PendingApproval {
                 v["approveUrl"] = json!(format!("/api/requests/{}/approve", self.id));
                 v["denyUrl"] = json!(format!("/api/requests/{}/deny", self.id));

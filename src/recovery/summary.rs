@@ -22,6 +22,15 @@ impl TapContext<'_> {
     /// their own account here), or a fault naming the read that failed.
     pub async fn summarize(&self, caller: &CallerRecord, user: &str) -> Result<Value, RecoveryError> {
         let reference = UserRef::parse(user).map_err(|e| RecoveryError::refused(Refusal::InvalidUser, e))?;
+        // A stolen agent session must not list the tenant: look-ups are limited per agent.
+        self.reserve_caller_slot(
+            crate::audit::Action::UserLookup,
+            "look-ups",
+            caller,
+            uuid::Uuid::new_v4(),
+            self.settings.lookups_per_caller_per_hour,
+        )
+        .await?;
         let mut target = crate::audit::Target::default();
         let mut details = json!({});
         let (user, memberships, privileged) =
@@ -58,9 +67,11 @@ impl TapContext<'_> {
             "displayName": user.display_name,
             "accountEnabled": user.account_enabled.unwrap_or(true),
             "userType": if user.is_member() { "Member" } else { "Guest" },
+            // For a privileged user, kinds and dates only: no device names, models or serials
+            // to pick a target from.
             "methods": methods.iter().map(|m| json!({
                 "type": m.type_name(),
-                "label": m.label(),
+                "label": if privileged { String::new() } else { m.label() },
                 "createdDateTime": m.created_date_time,
             })).collect::<Vec<_>>(),
             "tapPolicy": {
@@ -85,8 +96,8 @@ impl TapContext<'_> {
             // The dry run of a reset: what each scope would remove, by the rule the reset uses,
             // and whether the user would be left with no way to sign in.
             "resetPlan": {
-                "portal": plan(rules::Scope::Portal, &methods),
-                "all": plan(rules::Scope::All, &methods),
+                "portal": plan(rules::Scope::Portal, &methods, privileged),
+                "all": plan(rules::Scope::All, &methods, privileged),
             },
         }))
     }
@@ -127,10 +138,11 @@ impl TapContext<'_> {
     }
 }
 
-fn plan(scope: rules::Scope, methods: &[crate::graph::models::AuthMethod]) -> Value {
+fn plan(scope: rules::Scope, methods: &[crate::graph::models::AuthMethod], privileged: bool) -> Value {
     let planned = rules::removal_plan(scope, methods, &[]);
+    let label = |m: &crate::graph::models::AuthMethod| if privileged { String::new() } else { m.label() };
     json!({
-        "remove": planned.iter().map(|m| json!({"type": m.type_name(), "label": m.label()})).collect::<Vec<_>>(),
+        "remove": planned.iter().map(|m| json!({"type": m.type_name(), "label": label(m)})).collect::<Vec<_>>(),
         "leavesNoMethod": rules::leaves_no_method(methods, &planned),
     })
 }

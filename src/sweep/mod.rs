@@ -84,7 +84,14 @@ pub struct Checkpoint {
     pub invocations: u32,
     /// Graph requests made (all invocations).
     pub requests: u64,
+    /// When the checkpoint was last saved (after every page): a run not saved for
+    /// `STALE_MINUTES` is not running any more, whatever `finishedAt` says.
+    #[serde(with = "time::serde::rfc3339::option", default)]
+    pub saved_at: Option<OffsetDateTime>,
 }
+
+/// A checkpoint not saved for this long belongs to a run that stopped (a page takes seconds).
+pub const STALE_MINUTES: i64 = 10;
 
 /// Who started the sweep.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -226,7 +233,9 @@ impl Sweep<'_> {
     }
 
     async fn save(&self, checkpoint: &Checkpoint) -> Result<(), SweepError> {
-        let data = serde_json::to_vec(checkpoint).expect("a checkpoint serializes");
+        let mut checkpoint = checkpoint.clone();
+        checkpoint.saved_at = Some(OffsetDateTime::now_utc());
+        let data = serde_json::to_vec(&checkpoint).expect("a checkpoint serializes");
         Ok(self.store.put("current.json", &data).await?)
     }
 
@@ -346,6 +355,7 @@ impl Sweep<'_> {
             nudged: 0,
             invocations: 0,
             requests: 1,
+            saved_at: None,
         }))
     }
 

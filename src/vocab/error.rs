@@ -88,6 +88,8 @@ codes!(
         ApproverNotAdmin => "approver_not_admin",
         /// A sweep is already running (`POST /api/sweeps`): watch `GET /api/sweeps/current`.
         SweepRunning => "sweep_running",
+        /// The last sweep finished too recently to run another now (`SWEEP_RUN_NOW_MIN_MINUTES`).
+        SweepTooSoon => "sweep_too_soon",
     }
 );
 

@@ -438,6 +438,27 @@ async fn approvers_see_what_waits_and_a_decided_request_leaves_the_list() {
         .collect();
     assert_eq!(ids, [id.as_str()]);
     assert_eq!(waiting["value"][0]["approval"]["reasons"], json!(["privileged"]));
+    // What the approver checks with the requester: who asked, how, for how long, why.
+    let asked = &waiting["value"][0]["approval"]["request"];
+    assert_eq!(asked["requestedBy"]["objectId"], AGENT, "{asked}");
+    assert_eq!(
+        (&asked["channel"], &asked["reason"]),
+        (&json!("email"), &json!("lost phone"))
+    );
+    // An agent sees Allan as protected, his methods by kind only (no device names or numbers).
+    let s: Value = app
+        .client
+        .get(format!("{}/api/users/{ALLAN_UPN}", app.base))
+        .bearer_auth(app.person(MEGAN, &["Recovery.Tap"]))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(s["protected"], true, "{s}");
+    assert!(s["methods"].as_array().unwrap().iter().all(|m| m["label"] == ""), "{s}");
+    assert_eq!(s["openRequests"][0]["requestId"], id.as_str(), "{s}");
     let (status, _) = app.decide(ISAIAH, &id, "deny", "not confirmed").await;
     assert_eq!(status, StatusCode::OK);
     let (_, after) = list(app.person(ISAIAH, &["Recovery.Approve"])).await;

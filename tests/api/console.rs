@@ -242,6 +242,12 @@ async fn run_now_is_for_auditors_one_at_a_time_audited_and_lands_in_the_history(
     assert!(finished, "the run finished");
     let history: Value = get("history").await.unwrap().json().await.unwrap();
     assert_eq!(history["value"].as_array().unwrap().len(), 1, "{history}");
+    // Right after a run, another is refused (the reports API's allowance is the tenant's).
+    let soon = post(&["Audit.Read"]).await.unwrap();
+    assert_eq!(soon.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(soon.headers().contains_key("retry-after"));
+    let body: Value = soon.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "sweep_too_soon", "{body}");
     assert_eq!(history["value"][0]["trigger"], "api");
     let started: Vec<Value> = app
         .audit_of(Some("sweep.run"))
@@ -251,4 +257,80 @@ async fn run_now_is_for_auditors_one_at_a_time_audited_and_lands_in_the_history(
         .collect();
     assert_eq!(started.len(), 1, "{started:?}");
     assert_eq!(started[0]["caller"]["via"], "token");
+}
+
+/// A browser never gets a pass: with TAP_RETURN_TO_CALLER on, a token the console got (issued to
+/// the API's own registration, AUTH_CLIENT_ID) is answered without it; another client still gets
+/// it, as that setting documents.
+#[tokio::test]
+async fn the_console_never_gets_a_pass_even_when_passes_are_returned_to_callers() {
+    const CLIENT: &str = "0d5f3a2e-6a41-4c55-8a57-2b8c1f0e9d31";
+    let app = spawn_app_with(&[("AUTH_CLIENT_ID", CLIENT), ("TAP_RETURN_TO_CALLER", "true")]).await;
+    let body = serde_json::json!({
+        "delivery": {"channel": "sms"},
+        "ticket": {"system": "servicenow", "id": "INC0088001"},
+        "reason": "lost phone",
+        "verification": {"method": "manager callback", "verifiedBy": "agent@contoso.test",
+            "verifiedAt": time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap()},
+    });
+    let tap = |app_id: &str, user: &str| {
+        let token = app.sim.issue_token(&mfa_recovery_sim::TokenRequest {
+            roles: vec!["Recovery.Tap".into()],
+            app_id: Some(app_id.to_owned()),
+            ..Default::default()
+        });
+        app.client
+            .post(format!("{}/api/users/{user}/tap", app.base))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+    };
+    let from_console: Value = tap(CLIENT, "adele.vance@contoso.test")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(from_console["delivery"]["channel"], "sms", "{from_console}");
+    assert!(from_console.get("temporaryAccessPass").is_none(), "{from_console}");
+    let other: Value = tap("7a1d0b9e-3c4f-4e8a-9b2d-5f6e7a8b9c0d", "lee.gu@contoso.test")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        other["temporaryAccessPass"].is_string(),
+        "another client still gets it: {other}"
+    );
+}
+
+/// Look-ups are limited per agent (USER_LOOKUPS_PER_CALLER_PER_HOUR), so a stolen session
+/// cannot list the tenant; a failed look-up records what was asked.
+#[tokio::test]
+async fn look_ups_are_limited_per_agent_and_a_failed_one_records_what_was_asked() {
+    let app = spawn_app_with(&[("USER_LOOKUPS_PER_CALLER_PER_HOUR", "2")]).await;
+    let token = app.token(&["Recovery.Tap"]);
+    let get = |user: &str| {
+        app.client
+            .get(format!("{}/api/users/{user}", app.base))
+            .bearer_auth(&token)
+            .send()
+    };
+    assert_eq!(get("adele.vance@contoso.test").await.unwrap().status(), StatusCode::OK);
+    assert_eq!(
+        get("nobody.here@contoso.test").await.unwrap().status(),
+        StatusCode::NOT_FOUND
+    );
+    let third = get("lee.gu@contoso.test").await.unwrap();
+    assert_eq!(third.status(), StatusCode::TOO_MANY_REQUESTS);
+    let body: Value = third.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "rate_limited", "{body}");
+    let looks = app.audit_of(Some("user.lookup")).await;
+    assert!(
+        looks
+            .iter()
+            .any(|r| r["details"]["requested"] == "nobody.here@contoso.test"),
+        "{looks:?}"
+    );
 }

@@ -599,6 +599,11 @@ fn the_entra_part_deploys_apart_and_hands_its_outputs_to_the_main_deployment() {
     // app's own host name.
     assert!(read("infra/modules/functionapp.bicep").contains("name: 'func-${token}'"));
     assert!(graph.contains("spa: {\n    redirectUris: consoleRedirectUris"));
+    // Admin consent for the console's sign-in, so no agent meets a consent prompt.
+    assert!(
+        graph.contains("consentType: 'AllPrincipals'\n  resourceId: apiPrincipal.id\n  scope: 'user_impersonation'")
+    );
+    assert!(graph.contains("scope: 'openid profile offline_access'"));
     assert!(main.contains("var consoleUrl = 'https://func-${token}.azurewebsites.net/api/console/'"));
     assert!(entra.contains("concat(['https://func-${token}.azurewebsites.net/api/console/'], consoleRedirectUris)"));
     let deploy = read("docs/deploy.md");

@@ -44,6 +44,8 @@ const dev = spawn(binary, ["dev", "--port", String(port), "--sim-port", String(s
     SWEEP_DIR: join(work, "sweeps"),
     // Approvers are told (by email to this group), so a privileged recovery waits for one.
     APPROVAL_NOTIFY_GROUP: "a1b2c3d4-0001-4000-8000-000000000001",
+    // The test runs the sweep twice in a row ("run now" waits 15 minutes otherwise).
+    SWEEP_RUN_NOW_MIN_MINUTES: "0",
     RUST_LOG: "info",
   },
   stdio: ["ignore", "pipe", "pipe"],

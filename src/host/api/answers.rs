@@ -55,7 +55,7 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
             | Refusal::CodeMismatch
             | Refusal::VerificationNotConfirmed
             | Refusal::VerificationChannelReused => StatusCode::UNPROCESSABLE_ENTITY,
-            Refusal::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            Refusal::RateLimited | Refusal::SweepTooSoon => StatusCode::TOO_MANY_REQUESTS,
         },
         ErrorCode::Failed(f) => match f {
             Fault::TapOutcomeUnknown | Fault::DeliveryFailed | Fault::DeliveryUnconfirmed | Fault::ResetIncomplete => {

@@ -141,6 +141,7 @@ pub async fn tap(
 ) -> Result<Response, ApiError> {
     let caller = guard(&state, &headers, Role::Tap, Action::TapIssue).await?;
     let caller = CallerRecord::from(&caller);
+    let console = from_console(&state, &caller);
     let request = match TapRequest::parse(&user, &body) {
         Ok(r) => r,
         Err(e) => return Err(refuse_request(&state, caller, Action::TapIssue, e).await),
@@ -148,7 +149,10 @@ pub async fn tap(
     let context = state.tap_context();
     let journal = crate::recovery::NoJournal::new();
     match context.issue_with(&caller, request, &journal).await {
-        Ok(issued) => {
+        Ok(mut issued) => {
+            if console {
+                issued.pass = None;
+            }
             tracing::info!(request_id = %issued.request_id, tap_method_id = %issued.tap_method_id, channel = issued.channel.as_str(), "pass issued and delivered");
             Ok((
                 axum::http::StatusCode::CREATED,
@@ -198,8 +202,8 @@ pub async fn user_summary(
             Err(e) => e.outcome(),
         }),
         details: match &result {
-            Ok(_) => json!({}),
-            Err(e) => json!({"error": e.message}),
+            Ok(summary) => json!({"protected": summary["protected"]}),
+            Err(e) => json!({"error": e.message, "requested": user.chars().take(256).collect::<String>()}),
         },
     };
     // A look that cannot be recorded is not shown: the trail says who looked at whom.
@@ -227,16 +231,30 @@ pub async fn user_summary(
                 .collect(),
             Err(e) => {
                 tracing::warn!(error = %e, "the waiting requests could not be read");
-                Vec::new()
+                summary["openRequests"] = Value::Null;
+                summary["openRequestsError"] = json!("the waiting requests could not be read; try again");
+                return Ok(no_store(Json(summary).into_response()));
             }
         };
         summary["openRequests"] = json!(open);
     }
-    let mut response = Json(summary).into_response();
+    Ok(no_store(Json(summary).into_response()))
+}
+
+fn no_store(mut response: Response) -> Response {
     response
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    Ok(response)
+    response
+}
+
+/// Whether the caller is the console (its token was issued to the API's own registration,
+/// `AUTH_CLIENT_ID`): a browser never gets a pass, whatever `TAP_RETURN_TO_CALLER` says.
+fn from_console(state: &AppState, caller: &CallerRecord) -> bool {
+    match (&caller.app_id, state.settings.auth.client_id) {
+        (Some(app), Some(console)) => app.eq_ignore_ascii_case(&console.to_string()),
+        _ => false,
+    }
 }
 
 /// A synchronous recovery that ended in a hold is kept as a request waiting for an approver
@@ -376,10 +394,14 @@ pub async fn reset(
     } else {
         crate::intake::Action::Reset
     };
-    let result = match context.reset_with(&caller, request, may_tap, &journal).await {
+    let console = from_console(&state, &caller);
+    let mut result = match context.reset_with(&caller, request, may_tap, &journal).await {
         Ok(r) => r,
         Err(e) => return held_or_refused(&state, &journal, action, &user, &body, caller, e).await,
     };
+    if console && let Some(tap) = result.tap.as_mut() {
+        tap.pass = None;
+    }
     tracing::info!(request_id = %result.request_id, removed = result.removed.len(), failed = result.failed.len(), "reset finished");
     // 200 when everything was done; 502 with the same lists when something is left to do.
     let (status, body) = crate::host::answers::reset_answer(&result);
@@ -651,10 +673,18 @@ async fn sweep_progress(store: &dyn crate::storage::reports::ReportStore) -> Res
         .ok_or_else(sweep_not_found)?;
     let c: Value =
         serde_json::from_slice(&data).map_err(|e| ApiError::Unexpected(anyhow::anyhow!("current.json: {e}")))?;
-    let running = c["finishedAt"].is_null();
+    // Unfinished and saved recently: running. Unfinished and quiet: stopped (the instance was
+    // recycled, or the time budget ran out), and the next run resumes it.
+    let last_saved = c["savedAt"]
+        .as_str()
+        .or(c["startedAt"].as_str())
+        .and_then(|t| OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok());
+    let running = c["finishedAt"].is_null()
+        && last_saved
+            .is_some_and(|t| OffsetDateTime::now_utc() - t < time::Duration::minutes(crate::sweep::STALE_MINUTES));
     Ok(json!({
         "runId": c["runId"], "startedAt": c["startedAt"], "finishedAt": c["finishedAt"],
-        "running": running, "pages": c["pages"], "users": c["totals"]["users"],
+        "running": running, "savedAt": c["savedAt"], "pages": c["pages"], "users": c["totals"]["users"],
         "byRisk": c["totals"]["byRisk"], "excluded": c["totals"]["excluded"],
     }))
 }
@@ -705,12 +735,29 @@ pub async fn start_sweep(State(state): State<AppState>, headers: HeaderMap) -> R
         return Err(running());
     }
     let release = ReleaseOnDrop(state.sweep_started.clone());
-    if let Ok(progress) = sweep_progress(store.as_ref()).await
-        && progress["running"] == true
-        && progress["startedAt"]
+    let wait = i64::from(state.settings.sweep.run_now_min_minutes);
+    if let Ok(latest) = latest_summary(store.as_ref()).await
+        && let Some(finished) = latest["finishedAt"]
             .as_str()
             .and_then(|t| OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok())
-            .is_some_and(|t| OffsetDateTime::now_utc() - t < time::Duration::hours(24))
+        && OffsetDateTime::now_utc() - finished < time::Duration::minutes(wait)
+    {
+        let left = (finished + time::Duration::minutes(wait) - OffsetDateTime::now_utc())
+            .whole_seconds()
+            .max(1);
+        return Err(ApiError::Recovery(
+            crate::recovery::RecoveryError::refused(
+                Refusal::SweepTooSoon,
+                format!(
+                    "the last sweep finished less than {wait} minutes ago (SWEEP_RUN_NOW_MIN_MINUTES); its report is current. Try again in {} minutes",
+                    (left + 59) / 60
+                ),
+            )
+            .with_retry_after(left.unsigned_abs()),
+        ));
+    }
+    if let Ok(progress) = sweep_progress(store.as_ref()).await
+        && progress["running"] == true
     {
         return Err(ApiError::Recovery(crate::recovery::RecoveryError::refused(
             Refusal::SweepRunning,
