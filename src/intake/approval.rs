@@ -27,17 +27,26 @@ fn unavailable(e: impl std::fmt::Display) -> RecoveryError {
     )
 }
 
-/// The ids of the requests waiting for an approver, kept beside the records (`GET /api/approvals`
-/// reads it; every record it names is read again, so a stale entry shows nothing).
-const PENDING: &str = "approvals-pending.json";
+/// The ids of the requests not finished yet (queued, running, retrying, waiting for an approver),
+/// kept beside the records: `GET /api/approvals` and a user's open requests read it. Every record
+/// it names is read again, so a stale entry shows nothing, and finished ones are dropped then.
+const OPEN: &str = "requests-open.json";
+
+/// The most ids the index keeps (the oldest go first): finished requests are dropped whenever it
+/// is read, so only a long quiet spell fills it.
+const OPEN_MAX: usize = 2000;
 
 impl Intake {
-    /// Add or remove `id` in the index of waiting requests, with conditional writes (two workers
+    /// Add or remove `id` in the index of open requests, with conditional writes (two workers
     /// never lose each other's change). Best effort: the approvers are told by email and webhook
     /// whatever happens to the index, and a stale entry is dropped when it is read.
-    async fn index_pending(&self, id: Uuid, waiting: bool) {
+    pub(super) async fn index_open(&self, id: Uuid, open: bool) {
+        self.index_edit(&[id], open).await;
+    }
+
+    async fn index_edit(&self, changed: &[Uuid], open: bool) {
         for _ in 0..5 {
-            let stored = match self.store.read(PENDING).await {
+            let stored = match self.store.read(OPEN).await {
                 Ok(stored) => stored,
                 Err(e) => {
                     tracing::warn!(error = %e, "the index of waiting requests could not be read");
@@ -55,14 +64,16 @@ impl Intake {
                     }
                 },
             };
-            ids.retain(|i| *i != id);
-            if waiting {
-                ids.push(id);
+            ids.retain(|i| !changed.contains(i));
+            if open {
+                ids.extend_from_slice(changed);
+                let over = ids.len().saturating_sub(OPEN_MAX);
+                ids.drain(..over);
             }
             let data = serde_json::to_vec(&ids).expect("ids serialize");
             let written = match &stored {
-                Some(s) => self.store.replace(PENDING, &data, &s.etag).await,
-                None => self.store.create(PENDING, &data).await,
+                Some(s) => self.store.replace(OPEN, &data, &s.etag).await,
+                None => self.store.create(OPEN, &data).await,
             };
             match written {
                 Ok(_) => return,
@@ -81,25 +92,55 @@ impl Intake {
     /// # Errors
     /// Storage is down.
     pub async fn pending(&self) -> Result<Vec<RequestRecord>, RecoveryError> {
-        let ids: Vec<Uuid> = match self.store.read(PENDING).await.map_err(unavailable)? {
-            Some(stored) => serde_json::from_slice(&stored.data).unwrap_or_default(),
+        let now = submission::now();
+        Ok(self
+            .open_requests()
+            .await?
+            .into_iter()
+            .filter(|r| r.state == State::PendingApproval && r.approval.as_ref().is_some_and(|a| a.expires_at > now))
+            .collect())
+    }
+
+    /// Every request not finished yet, oldest first; finished ones found in the index are dropped
+    /// from it.
+    ///
+    /// # Errors
+    /// Storage is down, or the index is unreadable.
+    pub async fn open_requests(&self) -> Result<Vec<RequestRecord>, RecoveryError> {
+        let ids: Vec<Uuid> = match self.store.read(OPEN).await.map_err(unavailable)? {
+            Some(stored) => serde_json::from_slice(&stored.data).map_err(|e| {
+                RecoveryError::failed(
+                    Fault::StorageUnavailable,
+                    format!(
+                        "the index of open requests is unreadable ({e}); the approvers' emails still name each request"
+                    ),
+                )
+            })?,
             None => return Ok(Vec::new()),
         };
-        let now = submission::now();
-        let mut waiting = Vec::new();
+        let mut open = Vec::new();
+        let mut finished = Vec::new();
         for id in ids {
             let Some(stored) = self.store.read(&name(id)).await.map_err(unavailable)? else {
+                finished.push(id);
                 continue;
             };
-            let record = decode(&stored.data).map_err(unavailable)?;
-            let open =
-                record.state == State::PendingApproval && record.approval.as_ref().is_some_and(|a| a.expires_at > now);
-            if open {
-                waiting.push(record);
+            let Ok(record) = decode(&stored.data) else {
+                tracing::error!(request_id = %id, "an open request's record is unreadable; not listed");
+                continue;
+            };
+            if record.state.is_final() {
+                finished.push(id);
+            } else {
+                open.push(record);
             }
         }
-        waiting.sort_by_key(|r| r.created_at);
-        Ok(waiting)
+        // Finished meanwhile: dropped, with one conditional write.
+        if !finished.is_empty() {
+            self.index_edit(&finished, false).await;
+        }
+        open.sort_by_key(|r| r.created_at);
+        Ok(open)
     }
 
     /// A queued request's attempt ended in a hold: save it as `pending_approval`, schedule its
@@ -115,7 +156,7 @@ impl Intake {
         if let Err(e) = self.store.replace(&name(record.id), &encode(&record), &etag).await {
             return WorkOutcome::Retry(format!("the hold could not be saved: {e}"));
         }
-        self.index_pending(record.id, true).await;
+        self.index_open(record.id, true).await;
         self.announce(context, &record).await;
         WorkOutcome::Done(format!("request {} waits for an approver", record.id))
     }
@@ -176,7 +217,7 @@ impl Intake {
             .create(&name(id), &encode(&record))
             .await
             .map_err(unavailable)?;
-        self.index_pending(id, true).await;
+        self.index_open(id, true).await;
         self.announce(context, &record).await;
         Ok(record)
     }
@@ -333,7 +374,7 @@ impl Intake {
             }
             Err(e) => return WorkOutcome::Retry(format!("the expiry could not be saved: {e}")),
         };
-        self.index_pending(record.id, false).await;
+        self.index_open(record.id, false).await;
         super::audit(
             context,
             &record,
@@ -427,7 +468,9 @@ impl Intake {
                 Err(StorageError::Conflict(_)) => continue,
                 Err(e) => return Err(unavailable(e)),
             }
-            self.index_pending(id, false).await;
+            if !approved {
+                self.index_open(id, false).await;
+            }
             self.audit_decision(context, &record, approver, approved, None).await;
             if approval.privileged {
                 let outcome = if approved { "approved" } else { "denied" };

@@ -375,6 +375,9 @@ impl Intake {
             }
             Err(e) => return Err(e.into()),
         };
+        if fresh {
+            self.index_open(id, true).await;
+        }
         // Queue it. A duplicate queues it again only when the first delivery kept it but never
         // marked it queued (it died in between) and is not simply still at it: the sender's later
         // retry mends the crash. A spare message is harmless (the worker acts once).

@@ -863,3 +863,35 @@ async fn a_delayed_message_stays_invisible_until_its_time() {
     let text: Value = serde_json::from_str(message.message_text.as_deref().unwrap()).unwrap();
     assert_eq!(text["requestId"], json!(id));
 }
+
+/// A request a ticket system queued shows among the user's open requests (so an agent in the
+/// console does not open a second one) until the worker finishes it; then it leaves the index.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_queued_request_is_an_open_request_of_its_user_until_it_is_done() {
+    let stack = spawn_stack(Seed::demo(), &[]).await;
+    let (status, accepted) = stack
+        .app
+        .submit(&tap_request("alex.wilber@contoso.test", "INC0040077"))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
+    let id = accepted["requestId"].as_str().unwrap().to_owned();
+    let look = || async {
+        let r = stack
+            .app
+            .client
+            .get(format!("{}/api/users/alex.wilber@contoso.test", stack.base))
+            .bearer_auth(stack.app.token(&["Recovery.Tap"]))
+            .send()
+            .await
+            .unwrap();
+        r.json::<Value>().await.unwrap()
+    };
+    let before = look().await;
+    assert_eq!(before["openRequests"][0]["requestId"], id.as_str(), "{before}");
+    assert_eq!(before["openRequests"][0]["action"], "tap");
+    let run = stack.run_host().await;
+    assert!(run.invocations >= 1, "{run:?}");
+    assert_eq!(stack.app.request_state(&id).await["status"], "succeeded");
+    let after = look().await;
+    assert_eq!(after["openRequests"], json!([]), "{after}");
+}

@@ -215,12 +215,11 @@ pub async fn user_summary(
         )));
     }
     let mut summary = result.map_err(ApiError::Recovery)?;
-    // Requests for this user that wait for an approver (the intake's index of them); queued
-    // requests run within seconds and are not listed.
+    // Requests for this user not finished yet (queued, retrying, waiting for an approver).
     if let Some(intake) = &state.intake {
         let upn = summary["userPrincipalName"].as_str().unwrap_or_default().to_owned();
         let id = summary["id"].as_str().unwrap_or_default().to_owned();
-        let open: Vec<Value> = match intake.pending().await {
+        let open: Vec<Value> = match intake.open_requests().await {
             Ok(waiting) => waiting
                 .iter()
                 .filter(|r| r.user.eq_ignore_ascii_case(&upn) || r.user.eq_ignore_ascii_case(&id))
