@@ -118,10 +118,18 @@ impl Intake {
             })?,
             None => return Ok(Vec::new()),
         };
+        // Read the records 16 at a time: on Blob Storage each is a round trip.
+        use futures::StreamExt;
+        let reads: Vec<(Uuid, Result<Option<crate::storage::records::Versioned>, StorageError>)> =
+            futures::stream::iter(ids)
+                .map(|id| async move { (id, self.store.read(&name(id)).await) })
+                .buffered(16)
+                .collect()
+                .await;
         let mut open = Vec::new();
         let mut finished = Vec::new();
-        for id in ids {
-            let Some(stored) = self.store.read(&name(id)).await.map_err(unavailable)? else {
+        for (id, read) in reads {
+            let Some(stored) = read.map_err(unavailable)? else {
                 finished.push(id);
                 continue;
             };
