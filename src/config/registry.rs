@@ -358,7 +358,7 @@ pub const SETTINGS: &[SettingDoc] = &[
     SettingDoc {
         keys: &["SECURITY_ALERT_WEBHOOK"],
         owner: "recovery",
-        meaning: "An https endpoint sent `recovery.privileged.attempt` for every attempt on a privileged account (held for approval, approved, denied, expired or refused), signed with `CALLBACK_SIGNING_SECRET`, so a SOC sees it.",
+        meaning: "An https endpoint sent `recovery.privileged.attempt` for every attempt on a privileged account (held for approval, approved, denied, expired or refused) and `recovery.privileged.lookup` for every look at one in the console, signed with `CALLBACK_SIGNING_SECRET`, so a SOC sees it.",
         default: "unset",
     },
     SettingDoc {

@@ -459,6 +459,20 @@ async fn approvers_see_what_waits_and_a_decided_request_leaves_the_list() {
     assert_eq!(s["protected"], true, "{s}");
     assert!(s["methods"].as_array().unwrap().iter().all(|m| m["label"] == ""), "{s}");
     assert_eq!(s["openRequests"][0]["requestId"], id.as_str(), "{s}");
+    // The SOC hears of the look at a privileged account, with who looked.
+    let mut told = false;
+    for _ in 0..50 {
+        told = app.sim.itsm().iter().any(|h| {
+            h.path == "/callbacks/soc"
+                && h.body["payload"]["type"] == "recovery.privileged.lookup"
+                && h.body["payload"]["data"]["requester"]["objectId"] == MEGAN
+        });
+        if told {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(told, "the SOC was told of the look-up");
     let (status, _) = app.decide(ISAIAH, &id, "deny", "not confirmed").await;
     assert_eq!(status, StatusCode::OK);
     let (_, after) = list(app.person(ISAIAH, &["Recovery.Approve"])).await;

@@ -182,6 +182,7 @@ pub async fn user_summary(
     )
     .await?;
     let caller = CallerRecord::from(&caller);
+    let caller_record = caller.clone();
     let result = state.tap_context().summarize(&caller, &user).await;
     let target = match &result {
         Ok(summary) => Some(crate::audit::Target {
@@ -215,6 +216,23 @@ pub async fn user_summary(
         )));
     }
     let mut summary = result.map_err(ApiError::Recovery)?;
+    // A look at a privileged account is what an attacker with an agent's session does first:
+    // the SOC hears of it (signed, in the background; the look-up does not wait for it).
+    if summary["protected"] == true
+        && let (Some(intake), Some(url)) = (
+            state.intake.clone(),
+            state.settings.tap.approval.security_alert_webhook.clone(),
+        )
+    {
+        let data = json!({"outcome": "looked_up", "user": summary["userPrincipalName"], "userId": summary["id"], "requester": caller_record});
+        let id = format!("msg_{}_lookup", uuid::Uuid::new_v4().simple());
+        tokio::spawn(async move {
+            intake
+                .writeback
+                .event(&url, "recovery.privileged.lookup", id, data)
+                .await;
+        });
+    }
     // Requests for this user not finished yet (queued, retrying, waiting for an approver).
     if let Some(intake) = &state.intake {
         let upn = summary["userPrincipalName"].as_str().unwrap_or_default().to_owned();
