@@ -55,9 +55,14 @@ impl TapContext<'_> {
             .list_methods(&user.id)
             .await
             .map_err(read_failed("the user's authentication methods"))?;
+        // The directory audit log is read once for the three channels.
+        let changes = self.address_changes(&user, Channel::Sms).await;
         let mut channels = serde_json::Map::new();
         for channel in CHANNELS {
-            channels.insert(channel.as_str().to_owned(), self.channel_view(&user, channel).await);
+            channels.insert(
+                channel.as_str().to_owned(),
+                self.channel_view(&user, channel, &changes).await,
+            );
         }
         let s = self.settings;
         let high = |channel_max: u32| policy.maximum_lifetime_in_minutes.min(channel_max);
@@ -124,8 +129,13 @@ impl TapContext<'_> {
 
     /// Whether `channel` can carry a pass now, to which masked address, and when its address last
     /// changed (within `ADDRESS_MIN_AGE_DAYS`).
-    async fn channel_view(&self, user: &User, channel: Channel) -> Value {
-        match self.address_of_record(user, channel, &[]).await {
+    async fn channel_view(&self, user: &User, channel: Channel, changes: &Result<Vec<Value>, RecoveryError>) -> Value {
+        let checked = async {
+            let address = self.address_unchecked(user, channel, &[]).await?;
+            self.settled_in(changes.as_ref().map_err(Clone::clone)?, channel)?;
+            Ok::<_, RecoveryError>(address)
+        };
+        match checked.await {
             Ok(address) => json!({"available": true, "to": address.masked()}),
             Err(e) => {
                 let mut view = json!({"available": false, "code": e.code_str(), "message": e.message});

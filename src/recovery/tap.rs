@@ -859,6 +859,18 @@ impl TapContext<'_> {
         channel: Channel,
         removing: &[crate::graph::models::AuthMethod],
     ) -> Result<Address, RecoveryError> {
+        let address = self.address_unchecked(user, channel, removing).await?;
+        self.address_settled(user, channel).await?;
+        Ok(address)
+    }
+
+    /// The address of record for `channel`, without the stale-address check.
+    pub(crate) async fn address_unchecked(
+        &self,
+        user: &User,
+        channel: Channel,
+        removing: &[crate::graph::models::AuthMethod],
+    ) -> Result<Address, RecoveryError> {
         let none = |what: &str| {
             RecoveryError::refused(Refusal::NoAddressOfRecord, format!("the user has no {what} of record"))
         };
@@ -889,19 +901,29 @@ impl TapContext<'_> {
                 .and_then(|m| m.mail.clone())
                 .ok_or_else(|| none("manager with mail"))?,
         };
-        self.address_settled(user, channel).await?;
         Ok(Address { channel, to })
     }
 
     /// The address `channel` uses was not changed within `ADDRESS_MIN_AGE_DAYS` (the directory
     /// audit log says who changed what, when). Fails closed when the log cannot be read.
     async fn address_settled(&self, user: &User, channel: Channel) -> Result<(), RecoveryError> {
+        let events = self.address_changes(user, channel).await?;
+        self.settled_in(&events, channel)
+    }
+
+    /// The directory audit events about `user` within `ADDRESS_MIN_AGE_DAYS` (none when the check
+    /// is off), read once for however many channels are judged with `settled_in`.
+    pub(crate) async fn address_changes(
+        &self,
+        user: &User,
+        channel: Channel,
+    ) -> Result<Vec<serde_json::Value>, RecoveryError> {
         let days = self.settings.address_min_age_days;
         if days == 0 {
-            return Ok(());
+            return Ok(Vec::new());
         }
         let since = OffsetDateTime::now_utc() - time::Duration::days(i64::from(days));
-        let events = self.graph.directory_audits_about(&user.id, since).await.map_err(|e| {
+        self.graph.directory_audits_about(&user.id, since).await.map_err(|e| {
             tracing::error!(error = %e, "the directory audit log could not be read; refusing the channel");
             let grant = if e.is_forbidden() {
                 " Grant the function app's identity AuditLog.Read.All and Directory.Read.All (docs/deploy.md)."
@@ -915,7 +937,12 @@ impl TapContext<'_> {
                     channel.as_str()
                 ),
             )
-        })?;
+        })
+    }
+
+    /// Whether `events` (from `address_changes`) change the address `channel` uses.
+    pub(crate) fn settled_in(&self, events: &[serde_json::Value], channel: Channel) -> Result<(), RecoveryError> {
+        let days = self.settings.address_min_age_days;
         let latest = events
             .iter()
             .filter(|e| rules::changes_address(e, channel, self.settings.sms_from_attribute))

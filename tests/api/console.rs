@@ -115,8 +115,18 @@ async fn the_user_summary_is_masked_for_agents_only_audited_and_fails_closed() {
             .bearer_auth(app.token(roles))
             .send()
     };
+    let audit_reads = || {
+        app.sim
+            .requests()
+            .iter()
+            .filter(|r| r.path.ends_with("/auditLogs/directoryAudits"))
+            .count()
+    };
+    let before = audit_reads();
     let r = get("adele.vance@contoso.test", &["Recovery.Tap"]).await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
+    // The directory audit log is read once for the three channels, not once per channel.
+    assert_eq!(audit_reads() - before, 1);
     assert_eq!(r.headers()["cache-control"], "no-store");
     let s: Value = r.json().await.unwrap();
     assert_eq!(s["displayName"], "Adele Vance");

@@ -816,7 +816,10 @@ pub async fn start_sweep(State(state): State<AppState>, headers: HeaderMap) -> R
             ))),
         };
         match sweep.run(crate::sweep::Trigger::Api, &|_| {}).await {
-            Ok(outcome) => tracing::info!(?outcome, "sweep started from the API ended"),
+            Ok(crate::sweep::RunOutcome::Finished(summary)) => {
+                tracing::info!(run_id = %summary["runId"], "sweep started from the API finished");
+            }
+            Ok(_) => tracing::info!("sweep started from the API paused or was up to date; the next run resumes"),
             Err(e) => tracing::error!(error = %e, "sweep started from the API failed"),
         }
     });
