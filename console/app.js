@@ -322,7 +322,6 @@
       reason: $("reset-reason").value.trim(),
       verification: { id: state.verification.id },
     };
-    if (plan.leavesNoMethod) body.allowEmpty = true;
     const r = await api("POST", `users/${encodeURIComponent(s.userPrincipalName)}/mfa/reset`, body);
     if (r.status === 200) {
       say(`${s.displayName} must register MFA again.`);

@@ -91,6 +91,14 @@ param callbackAllowedHosts string = ''
 @description('Group object ids (comma-separated) whose members are refused like role holders.')
 param tapProtectedGroups string = ''
 
+@description('Entra ID Protection risk before a code or a pass (RISK_CHECK): if_available (skip a tenant without Entra ID P2, fail closed otherwise), required (fail closed on every failed read) or off.')
+@allowed([
+  'if_available'
+  'required'
+  'off'
+])
+param riskCheck string = 'if_available'
+
 @description('Compliance sweep: schedule (6-field NCRONTAB, UTC), the groups the helpdesk serves, the key-user groups, and nudges.')
 param sweepSchedule string = '0 0 2 * * *'
 param sweepHelpdeskGroups string = ''
@@ -202,6 +210,7 @@ module app 'modules/functionapp.bicep' = {
       sweepKeyUserGroups: sweepKeyUserGroups
       sweepNudge: sweepNudge
       tapProtectedGroups: tapProtectedGroups
+      riskCheck: riskCheck
       noticeContact: noticeContact
       emailProvider: emailProvider
       mailSender: mailSender

@@ -66,6 +66,7 @@ var appSettings = {
   SWEEP_NUDGE: settings.sweepNudge ? 'true' : 'false'
   TAP_PROTECTED_GROUPS: settings.tapProtectedGroups
   TAP_REQUIRE_VERIFICATION: 'service'
+  RISK_CHECK: settings.riskCheck
   VERIFICATION_KEY_SECRET: 'verification-key'
   NOTICE_CONTACT: settings.noticeContact
   EMAIL_PROVIDER: settings.emailProvider

@@ -39,6 +39,10 @@ var always = [
   // sweep: reports/authenticationMethods/userRegistrationDetails; tap, verifications: the
   // directory audit log (who changed an address of record, when).
   'AuditLog.Read.All'
+  // tap, reset, verifications: Entra ID Protection's risk of the user
+  // (/identityProtection/riskyUsers/{id}, RISK_CHECK); read-only. Without Entra ID P2 Graph
+  // answers 403 and RISK_CHECK=if_available (the default) goes on without it.
+  'IdentityRiskyUser.Read.All'
   // tap, verifications: /auditLogs/directoryAudits needs it with AuditLog.Read.All (the
   // stale-address check, ADDRESS_MIN_AGE_DAYS); audit: includeEntra=true reads the same log.
   'Directory.Read.All'

@@ -26,6 +26,8 @@ pub fn router() -> Router<Arc<SimState>> {
         .route("/sim/taps", get(taps))
         .route("/sim/itsm", get(itsm_items))
         .route("/sim/directory-audits", post(add_directory_audit))
+        .route("/sim/risky-users", post(set_risk))
+        .route("/sim/licenses", post(set_licenses))
         .route("/sim/report", post(report_knobs).delete(clear_report_knobs))
         .route("/sim/users/{user}", get(user_view))
         .route("/sim/keys/rotate", post(rotate_keys))
@@ -275,6 +277,37 @@ async fn add_directory_audit(State(state): State<Arc<SimState>>, Json(body): Jso
     match done {
         Some(()) => StatusCode::NO_CONTENT.into_response(),
         None => (StatusCode::NOT_FOUND, Json(json!({"error": "no such user"}))).into_response(),
+    }
+}
+
+/// `POST /sim/risky-users`: `{user, riskLevel?, riskState?}` sets Identity Protection's rating of
+/// a user (id or UPN); `{user, riskLevel: null}` removes the record (Graph then answers 404).
+async fn set_risk(State(state): State<Arc<SimState>>, Json(body): Json<Value>) -> Response {
+    let mut tenant = state.tenant();
+    let Some(idx) = tenant.user_index(body["user"].as_str().unwrap_or_default()) else {
+        return (StatusCode::NOT_FOUND, Json(json!({"error": "no such user"}))).into_response();
+    };
+    tenant.users[idx].risk = if body.get("riskLevel").is_some_and(Value::is_null) {
+        None
+    } else {
+        Some(json!({"riskLevel": body["riskLevel"].as_str().unwrap_or("none"),
+            "riskState": body["riskState"].as_str().unwrap_or("atRisk")}))
+    };
+    StatusCode::NO_CONTENT.into_response()
+}
+
+/// `POST /sim/licenses`: `{entraIdP2: bool}`: whether the tenant holds Entra ID P2.
+async fn set_licenses(State(state): State<Arc<SimState>>, Json(body): Json<Value>) -> Response {
+    match body["entraIdP2"].as_bool() {
+        Some(p2) => {
+            state.tenant().entra_id_p2 = p2;
+            StatusCode::NO_CONTENT.into_response()
+        }
+        None => (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"error": "entraIdP2 (a boolean) is required"})),
+        )
+            .into_response(),
     }
 }
 

@@ -26,6 +26,9 @@ pub struct Seed {
     #[serde(default = "default_page_size")]
     pub registration_report_page_size: usize,
     pub tap_policy: Value,
+    /// Whether the tenant holds Microsoft Entra ID P2 (Identity Protection's risky users need it).
+    #[serde(default = "yes", rename = "entraIdP2")]
+    pub entra_id_p2: bool,
     #[serde(default)]
     pub groups: Vec<GroupSeed>,
     /// Active, tenant-wide built-in roles (they appear in `transitiveMemberOf` as `directoryRole`).
@@ -284,6 +287,9 @@ pub struct UserSeed {
     /// Shown by `mfa-recovery dev`; not part of the Graph user.
     #[serde(default)]
     pub demo_note: Option<String>,
+    /// Identity Protection's rating (`{"riskLevel", "riskState"}`); absent means no record.
+    #[serde(default)]
+    pub risk: Option<Value>,
     #[serde(default)]
     pub methods: Vec<Map<String, Value>>,
 }

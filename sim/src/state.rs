@@ -28,6 +28,8 @@ pub struct User {
     pub demo_note: Option<String>,
     /// Set by `revokeSignInSessions`.
     pub sessions_revoked_at: Option<String>,
+    /// Identity Protection's rating (`riskLevel`, `riskState`); `None`: no record of the user.
+    pub risk: Option<serde_json::Value>,
 }
 
 impl User {
@@ -81,6 +83,8 @@ pub struct Tenant {
     /// Owners of the API's application and service principal.
     pub api_owners: Vec<String>,
     pub tap_policy: Value,
+    /// Microsoft Entra ID P2 (Identity Protection answers only with it).
+    pub entra_id_p2: bool,
     pub report_page_size: usize,
     pub graph_permissions: Vec<String>,
     pub key_vault_access: bool,
@@ -120,6 +124,7 @@ impl Tenant {
                 methods,
                 demo_note: u.demo_note.clone(),
                 sessions_revoked_at: None,
+                risk: u.risk.clone(),
             });
         }
         Ok(Tenant {
@@ -133,6 +138,7 @@ impl Tenant {
             app_role_assignments: seed.api.app_role_assignments.clone(),
             api_owners: seed.api.owners.clone(),
             tap_policy: seed.tap_policy.clone(),
+            entra_id_p2: seed.entra_id_p2,
             report_page_size: seed.registration_report_page_size.max(1),
             graph_permissions: seed.managed_identity.graph_permissions.clone(),
             key_vault_access: seed.managed_identity.key_vault_secrets_user,

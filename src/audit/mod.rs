@@ -119,10 +119,12 @@ pub enum Action {
     RequestApproval,
     /// A user looked up before a recovery (`GET /api/users/{user}`, the console).
     UserLookup,
+    /// A writer left a chain whose tail it did not write and began a new segment.
+    AuditSegment,
 }
 
 impl Action {
-    pub const ALL: [Action; 13] = [
+    pub const ALL: [Action; 14] = [
         Action::TapIssue,
         Action::MfaReset,
         Action::RequestSubmit,
@@ -136,6 +138,7 @@ impl Action {
         Action::VerificationConfirm,
         Action::RequestApproval,
         Action::UserLookup,
+        Action::AuditSegment,
     ];
 
     /// The action as records store it (and `GET /api/audit?action=` filters on it).
@@ -154,6 +157,7 @@ impl Action {
             Action::VerificationConfirm => "verification.confirm",
             Action::RequestApproval => "request.approval",
             Action::UserLookup => "user.lookup",
+            Action::AuditSegment => "audit.segment",
         }
     }
 }
@@ -224,6 +228,8 @@ pub enum AuditError {
 
 struct ChainState {
     day: String,
+    /// Segments begun today after a chain's tail was found not where this writer left it.
+    segment: u32,
     name: String,
     seq: u64,
     offset: u64,
@@ -300,22 +306,82 @@ impl AuditTrail {
 
     /// Append one record. The record is stored when this returns `Ok`.
     ///
+    /// Only this writer appends to its chain, so a chain whose end is not where this writer left
+    /// it (a foreign byte appended, a damaged tail) is never appended to again: the writer
+    /// begins a new segment (`{instance}-{n}`), whose first record (`audit.segment`) names the
+    /// chain left and why, and `audit verify` reports the foreign bytes in the old one. One bad
+    /// line never stops recoveries.
+    ///
     /// # Errors
     /// The storage refused or failed the append; nothing was recorded, so the caller must not act.
     pub async fn record(&self, event: AuditEvent) -> Result<AuditRecord, AuditError> {
         let mut guard = self.chain.lock().await;
+        match self.append(&mut guard, event.clone()).await {
+            Err(AuditError::Storage(StorageError::Conflict(_))) => {
+                let left = guard.as_ref().map(|c| c.name.clone()).unwrap_or_default();
+                let offset = guard.as_ref().map_or(0, |c| c.offset);
+                tracing::error!(chain = %left, offset, "the audit chain's tail is not where this writer left it (foreign bytes?); continuing in a new segment");
+                let day = day_of(OffsetDateTime::now_utc());
+                let mut segment = guard.as_ref().filter(|c| c.day == day).map_or(0, |c| c.segment);
+                // A segment's name someone else created first is skipped too.
+                let mut tries = 0;
+                loop {
+                    segment += 1;
+                    tries += 1;
+                    match self.begin(&mut guard, day.clone(), segment).await {
+                        Err(AuditError::Storage(StorageError::Conflict(_))) if tries < 16 => continue,
+                        other => break other?,
+                    }
+                }
+                let why = AuditEvent {
+                    caller: CallerRecord {
+                        via: "service".into(),
+                        ..Default::default()
+                    },
+                    action: Action::AuditSegment,
+                    target: None,
+                    ticket: None,
+                    request_id: None,
+                    phase: Phase::Outcome,
+                    outcome: Some(Outcome::Succeeded),
+                    details: serde_json::json!({
+                        "previousChain": left.trim_end_matches(".jsonl"),
+                        "previousLength": offset,
+                        "reason": "the previous chain no longer ends where this writer left it (bytes this writer did not write were appended, or its tail was damaged): it is never appended to again; audit verify reports it",
+                    }),
+                };
+                self.append(&mut guard, why).await?;
+                self.append(&mut guard, event).await
+            }
+            other => other,
+        }
+    }
+
+    /// Start chain `segment` of `day` (0: `{day}/{instance}.jsonl`).
+    async fn begin(&self, guard: &mut Option<ChainState>, day: String, segment: u32) -> Result<(), AuditError> {
+        let name = if segment == 0 {
+            format!("{day}/{}.jsonl", self.instance)
+        } else {
+            format!("{day}/{}-{segment}.jsonl", self.instance)
+        };
+        self.storage.create(&name).await?;
+        *guard = Some(ChainState {
+            day,
+            segment,
+            name,
+            seq: 0,
+            offset: 0,
+            last_hash: GENESIS.into(),
+        });
+        Ok(())
+    }
+
+    /// Append one record to the current chain (a new one each day), then its anchor.
+    async fn append(&self, guard: &mut Option<ChainState>, event: AuditEvent) -> Result<AuditRecord, AuditError> {
         let now = OffsetDateTime::now_utc();
         let day = day_of(now);
         if guard.as_ref().is_none_or(|c| c.day != day) {
-            let name = format!("{day}/{}.jsonl", self.instance);
-            self.storage.create(&name).await?;
-            *guard = Some(ChainState {
-                day,
-                name,
-                seq: 0,
-                offset: 0,
-                last_hash: GENESIS.into(),
-            });
+            self.begin(guard, day, 0).await?;
         }
         let chain = guard.as_mut().expect("set above");
         let mut record = AuditRecord {
@@ -367,14 +433,30 @@ impl AuditTrail {
         Ok(names)
     }
 
-    /// Read every record of one chain, in order.
+    /// Read every line of one chain, in order: a record, or why it is not one. A writer ends
+    /// every line with a newline, so a blank line or bytes after the last newline are foreign.
     async fn read_chain(&self, name: &str) -> Result<Vec<Result<AuditRecord, String>>, AuditError> {
         let bytes = self.storage.read(name).await?;
-        Ok(bytes
-            .split(|b| *b == b'\n')
-            .filter(|l| !l.is_empty())
-            .map(|l| serde_json::from_slice::<AuditRecord>(l).map_err(|_| "not a record".to_owned()))
-            .collect())
+        let mut lines: Vec<&[u8]> = bytes.split(|b| *b == b'\n').collect();
+        // The empty piece after the last newline is not a line.
+        let tail = lines.pop().unwrap_or_default();
+        let mut out: Vec<Result<AuditRecord, String>> = lines
+            .into_iter()
+            .map(|l| {
+                if l.is_empty() {
+                    Err("a blank line: bytes no writer wrote".to_owned())
+                } else {
+                    serde_json::from_slice::<AuditRecord>(l).map_err(|_| "not a record".to_owned())
+                }
+            })
+            .collect();
+        if !tail.is_empty() {
+            out.push(Err(format!(
+                "{} foreign bytes after the chain's last line (no writer leaves a line unended): tampering or a damaged tail",
+                tail.len()
+            )));
+        }
+        Ok(out)
     }
 
     /// Records in `[from, to]` that match `filter`, ordered by `AuditRecord::order_key`. A line

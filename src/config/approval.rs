@@ -14,6 +14,12 @@ pub enum ApprovalTrigger {
     ManagerChannel,
     /// Every recovery.
     All,
+    /// A reset that would leave the user no method, asked with `allowEmpty` (always needs one;
+    /// not a value of `APPROVAL_REQUIRED_FOR`).
+    LeavesNothing,
+    /// Entra ID Protection rates the user high risk or confirmed compromised (always needs one;
+    /// not a value of `APPROVAL_REQUIRED_FOR`).
+    AtRisk,
 }
 
 impl ApprovalTrigger {
@@ -23,6 +29,8 @@ impl ApprovalTrigger {
             ApprovalTrigger::ResetAll => "reset_all",
             ApprovalTrigger::ManagerChannel => "manager_channel",
             ApprovalTrigger::All => "all",
+            ApprovalTrigger::LeavesNothing => "leaves_nothing",
+            ApprovalTrigger::AtRisk => "at_risk",
         }
     }
     pub fn parse(value: &str) -> Option<ApprovalTrigger> {
@@ -85,6 +93,12 @@ impl ApprovalSettings {
     /// How long a request waits for an approver.
     pub fn timeout(&self) -> time::Duration {
         time::Duration::minutes(i64::from(self.timeout_minutes))
+    }
+
+    /// Whether approvals are on at all: some recovery waits for a second approver, so there are
+    /// approvers to hold a request for.
+    pub fn enabled(&self) -> bool {
+        !self.required_for.is_empty()
     }
 
     pub fn requires(&self, trigger: ApprovalTrigger) -> bool {

@@ -27,6 +27,40 @@ pub(super) fn verification_mode(value: Option<&str>) -> Result<VerificationMode,
     }
 }
 
+/// Whether Entra ID Protection's risk of a user is read before a code or a pass (`RISK_CHECK`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RiskCheck {
+    /// Read it; a tenant without the licence (Graph's 403 naming it) is skipped and the audit
+    /// record says so; any other failed read refuses.
+    IfAvailable,
+    /// Read it; every failed read refuses.
+    Required,
+    /// Never read.
+    Off,
+}
+
+impl RiskCheck {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RiskCheck::IfAvailable => "if_available",
+            RiskCheck::Required => "required",
+            RiskCheck::Off => "off",
+        }
+    }
+}
+
+pub(super) fn risk_check(value: Option<&str>) -> Result<RiskCheck, ConfigError> {
+    match value {
+        None | Some("if_available") => Ok(RiskCheck::IfAvailable),
+        Some("required") => Ok(RiskCheck::Required),
+        Some("off") => Ok(RiskCheck::Off),
+        Some(v) => Err(ConfigError::new(
+            "RISK_CHECK",
+            format!("'{v}' is not 'if_available', 'required' or 'off'"),
+        )),
+    }
+}
+
 /// Temporary Access Pass rules and guardrails (`TAP_*`), and how passes are delivered.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TapSettings {
@@ -50,6 +84,10 @@ pub struct TapSettings {
     pub verification_max_age_minutes: u32,
     /// `VERIFICATION_CODE_MINUTES`: how long a code the service sent may be confirmed.
     pub verification_code_minutes: u32,
+    /// `VERIFICATION_MAX_PER_TARGET_PER_DAY`: codes sent to one user per 24 hours, whoever sends.
+    pub verification_max_per_target_per_day: u32,
+    /// `RISK_CHECK`: whether Entra ID Protection's risk of the user is read first.
+    pub risk_check: RiskCheck,
     /// `VERIFICATION_SAME_CHANNEL`: whether the pass may go through the channel the code went to.
     pub verification_same_channel: bool,
     /// `VERIFICATION_KEY_SECRET`: the Key Vault secret that keys the codes' hashes.
@@ -166,6 +204,8 @@ pub(super) fn tap_settings<'a>(get: &impl Fn(&str) -> Option<&'a str>) -> Result
         verification: verification_mode(get("TAP_REQUIRE_VERIFICATION"))?,
         verification_code_minutes: number(get, "VERIFICATION_CODE_MINUTES", 10, 1..=60)?,
         verification_same_channel: flag(get, "VERIFICATION_SAME_CHANNEL", false)?,
+        verification_max_per_target_per_day: number(get, "VERIFICATION_MAX_PER_TARGET_PER_DAY", 5, 1..=100)?,
+        risk_check: risk_check(get("RISK_CHECK"))?,
         address_min_age_days: number(get, "ADDRESS_MIN_AGE_DAYS", 7, 0..=90)?,
         verification_key_secret: get("VERIFICATION_KEY_SECRET").unwrap_or("verification-key").to_owned(),
         verification_max_age_minutes: number(get, "TAP_VERIFICATION_MAX_AGE_MINUTES", 30, 1..=1440)?,

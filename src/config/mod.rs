@@ -23,7 +23,7 @@ pub use approval::{ApprovalSettings, ApprovalTrigger};
 pub use auth::{AuthSettings, WebhookScheme, WebhookSender};
 use auth::{auth_settings, webhook_senders};
 use delivery::tap_settings;
-pub use delivery::{AcsSettings, EmailProvider, SmsProvider, TapSettings, TwilioSettings, VerificationMode};
+pub use delivery::{AcsSettings, EmailProvider, RiskCheck, SmsProvider, TapSettings, TwilioSettings, VerificationMode};
 use intake::intake_settings;
 pub use intake::{FieldMap, IntakeSettings, IntakeStore, JiraSettings, ServiceNowSettings};
 pub use storage::{AuditSettings, LimitsStore, StorageSettings};

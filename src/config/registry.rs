@@ -286,7 +286,7 @@ pub const SETTINGS: &[SettingDoc] = &[
     SettingDoc {
         keys: &["TAP_MAX_PER_CALLER_PER_HOUR"],
         owner: "recovery",
-        meaning: "Passes (and, separately, resets) per caller per hour.",
+        meaning: "Passes and verification codes (one count) and, separately, resets, per caller per hour.",
         default: "`20`",
     },
     SettingDoc {
@@ -306,6 +306,18 @@ pub const SETTINGS: &[SettingDoc] = &[
         owner: "recovery",
         meaning: "How long a verification code may be confirmed (1 to 60).",
         default: "`10`",
+    },
+    SettingDoc {
+        keys: &["VERIFICATION_MAX_PER_TARGET_PER_DAY"],
+        owner: "recovery",
+        meaning: "Verification codes sent to one user per 24 hours, whoever sends them (1 to 100); attempts count, reserved atomically across instances; `429 rate_limited` beyond. Each code also counts in its sender's `TAP_MAX_PER_CALLER_PER_HOUR`, with the passes.",
+        default: "`5`",
+    },
+    SettingDoc {
+        keys: &["RISK_CHECK"],
+        owner: "recovery",
+        meaning: "Entra ID Protection's risk of the user, read before a code or a pass (`GET /identityProtection/riskyUsers/{id}`, IdentityRiskyUser.Read.All, Entra ID P2): `high` or `confirmedCompromised` is refused (`user_at_risk`) or, with approvals on, held (`at_risk`); `medium` is shown and recorded. `if_available` skips a tenant without the licence (and records so) and fails closed on any other failed read; `required` fails closed on every failed read; `off` never reads it. See [security.md](security.md).",
+        default: "`if_available`",
     },
     SettingDoc {
         keys: &["VERIFICATION_SAME_CHANNEL"],
@@ -358,7 +370,7 @@ pub const SETTINGS: &[SettingDoc] = &[
     SettingDoc {
         keys: &["SECURITY_ALERT_WEBHOOK"],
         owner: "recovery",
-        meaning: "An https endpoint sent `recovery.privileged.attempt` for every attempt on a privileged account (held for approval, approved, denied, expired or refused) and `recovery.privileged.lookup` for every look at one in the console, signed with `CALLBACK_SIGNING_SECRET`, so a SOC sees it.",
+        meaning: "An https endpoint sent `recovery.privileged.attempt` for every attempt on a privileged account (a verification code sent, held for approval, approved, denied, expired or refused) and `recovery.privileged.lookup` for every look at one in the console, signed with `CALLBACK_SIGNING_SECRET`, so a SOC sees it.",
         default: "unset",
     },
     SettingDoc {

@@ -1057,3 +1057,65 @@ impl crate::vocab::ports::MailSender for GraphClient {
         }
     }
 }
+
+/// What a read of a user's risk found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RiskRead {
+    /// Identity Protection's record of the user.
+    Rated(models::RiskyUser),
+    /// `404`: Identity Protection has no record of the user (never at risk).
+    NoRecord,
+    /// `403` naming the licence: the tenant has no Entra ID P2, so there is no risk to read.
+    NotLicensed,
+}
+
+impl GraphClient {
+    /// The user's risk in Entra ID Protection. Needs IdentityRiskyUser.Read.All and a tenant with
+    /// Entra ID P2. https://learn.microsoft.com/graph/api/riskyuser-get
+    ///
+    /// The docs list only the `200`. A `404` is read as "no record" (the user was never rated);
+    /// a `403` whose message names the licence (the words "licensed" or "license", as Graph says
+    /// for a tenant without P2) as `NotLicensed`; every other `403` (a missing permission) is an
+    /// error, so a guardrail that needs the read fails closed.
+    ///
+    /// # Errors
+    /// Graph refused (a permission) or failed.
+    pub async fn risky_user(&self, user: &uuid::Uuid) -> Result<RiskRead, GraphError> {
+        let url = self.url("v1.0", &["identityProtection", "riskyUsers", &user.to_string()], &[]);
+        let response = self.send_retrying(reqwest::Method::GET, &url, None).await?;
+        match response.status().as_u16() {
+            200..=299 => {
+                let v: Value = response
+                    .json()
+                    .await
+                    .map_err(|e| GraphError::Unreachable(format!("unreadable answer: {}", e.without_url())))?;
+                serde_json::from_value(v)
+                    .map(RiskRead::Rated)
+                    .map_err(|e| GraphError::Unreachable(format!("unexpected riskyUser shape: {e}")))
+            }
+            404 => Ok(RiskRead::NoRecord),
+            403 => {
+                let request_id = response
+                    .headers()
+                    .get("request-id")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("-")
+                    .to_owned();
+                let body: Value = response.json().await.unwrap_or(Value::Null);
+                let message = body["error"]["message"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_ascii_lowercase();
+                if message.contains("licensed") || message.contains("license") || message.contains("licence") {
+                    return Ok(RiskRead::NotLicensed);
+                }
+                Err(GraphError::Status {
+                    status: 403,
+                    code: body["error"]["code"].as_str().unwrap_or("Forbidden").to_owned(),
+                    request_id,
+                })
+            }
+            _ => Err(error_of(response).await),
+        }
+    }
+}

@@ -319,3 +319,20 @@ impl AuthMethod {
         }
     }
 }
+
+/// A user as Entra ID Protection rates them.
+/// https://learn.microsoft.com/graph/api/resources/riskyuser
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RiskyUser {
+    /// `low`, `medium`, `high`, `hidden`, `none` (or a value Graph adds later).
+    #[serde(default)]
+    pub risk_level: Option<String>,
+    /// `none`, `confirmedSafe`, `remediated`, `dismissed`, `atRisk`, `confirmedCompromised`, ...
+    #[serde(default)]
+    pub risk_state: Option<String>,
+    #[serde(default)]
+    pub risk_detail: Option<String>,
+    #[serde(default)]
+    pub risk_last_updated_date_time: Option<String>,
+}

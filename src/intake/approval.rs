@@ -353,6 +353,22 @@ impl Intake {
             .await;
     }
 
+    /// Tell `SECURITY_ALERT_WEBHOOK` that a verification code went to a privileged account.
+    pub async fn alert_code(&self, context: &TapContext<'_>, id: Uuid, mut data: Value) {
+        let Some(url) = &context.settings.approval.security_alert_webhook else {
+            return;
+        };
+        data["verificationId"] = json!(id);
+        self.writeback
+            .event(
+                url,
+                "recovery.privileged.attempt",
+                format!("msg_{}_code", id.simple()),
+                data,
+            )
+            .await;
+    }
+
     /// A pending request whose wait is over: `refused` with `approval_expired`, audited,
     /// written back.
     pub(super) async fn expire(

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::tap::{Asked, TapContext};
+use super::tap::TapContext;
 use super::{Journal, RecoveryError};
 use crate::audit::CallerRecord;
 use crate::graph::models::User;
@@ -86,25 +86,42 @@ impl Approval {
     }
 }
 
-/// Which of the configured triggers this recovery meets (pure; unit-tested).
-pub fn reasons(
-    settings: &ApprovalSettings,
-    privileged: bool,
-    channel: Option<crate::vocab::Channel>,
-    reset_all: bool,
-) -> Vec<Trigger> {
+/// What about a recovery may call for a second approver.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Why {
+    /// The target holds or is eligible for privilege.
+    pub privileged: bool,
+    /// The channel a pass would take.
+    pub channel: Option<crate::vocab::Channel>,
+    /// A reset of every method (`scope: all`), or any reset whose plan leaves nothing.
+    pub reset_all: bool,
+    /// A reset without a pass that leaves nothing, asked with `allowEmpty`.
+    pub leaves_nothing: bool,
+    /// Entra ID Protection rates the user high risk or confirmed compromised.
+    pub at_risk: bool,
+}
+
+/// Which triggers this recovery meets (pure; unit-tested): the configured ones, and always
+/// `leaves_nothing` and `at_risk` (which are refused outright when approvals are off).
+pub fn reasons(settings: &ApprovalSettings, why: Why) -> Vec<Trigger> {
     let mut met = Vec::new();
     if settings.required_for.contains(&Trigger::All) {
         met.push(Trigger::All);
     }
-    if privileged && settings.requires(Trigger::Privileged) {
+    if why.privileged && settings.requires(Trigger::Privileged) {
         met.push(Trigger::Privileged);
     }
-    if reset_all && settings.required_for.contains(&Trigger::ResetAll) {
+    if why.reset_all && settings.required_for.contains(&Trigger::ResetAll) {
         met.push(Trigger::ResetAll);
     }
-    if channel == Some(crate::vocab::Channel::Manager) && settings.required_for.contains(&Trigger::ManagerChannel) {
+    if why.channel == Some(crate::vocab::Channel::Manager) && settings.required_for.contains(&Trigger::ManagerChannel) {
         met.push(Trigger::ManagerChannel);
+    }
+    if why.leaves_nothing {
+        met.push(Trigger::LeavesNothing);
+    }
+    if why.at_risk {
+        met.push(Trigger::AtRisk);
     }
     met
 }
@@ -134,14 +151,14 @@ impl TapContext<'_> {
     /// hold it for an approver and refuse with `approval_required`.
     pub(crate) async fn approved_or_held(
         &self,
-        asked: &Asked<'_>,
+        why: Why,
         user: &User,
-        privileged: bool,
         journal: &dyn Journal,
         details: &mut Value,
     ) -> Result<(), RecoveryError> {
         let settings = &self.settings.approval;
-        let met = reasons(settings, privileged, asked.channel, asked.reset_all);
+        let privileged = why.privileged;
+        let met = reasons(settings, why);
         if met.is_empty() {
             return Ok(());
         }
@@ -331,23 +348,40 @@ mod tests {
 
     #[test]
     fn only_configured_triggers_are_met() {
+        let why = |privileged, channel, reset_all| Why {
+            privileged,
+            channel,
+            reset_all,
+            ..Why::default()
+        };
         let none = settings(&[]);
-        assert!(reasons(&none, true, Some(Channel::Manager), true).is_empty());
+        assert!(reasons(&none, why(true, Some(Channel::Manager), true)).is_empty());
         let privileged = settings(&[Trigger::Privileged]);
         assert_eq!(
-            reasons(&privileged, true, Some(Channel::Sms), false),
+            reasons(&privileged, why(true, Some(Channel::Sms), false)),
             vec![Trigger::Privileged]
         );
-        assert!(reasons(&privileged, false, Some(Channel::Manager), true).is_empty());
+        assert!(reasons(&privileged, why(false, Some(Channel::Manager), true)).is_empty());
         let more = settings(&[Trigger::ResetAll, Trigger::ManagerChannel]);
         assert_eq!(
-            reasons(&more, false, Some(Channel::Manager), true),
+            reasons(&more, why(false, Some(Channel::Manager), true)),
             vec![Trigger::ResetAll, Trigger::ManagerChannel]
         );
         let all = settings(&[Trigger::All]);
         assert_eq!(
-            reasons(&all, true, None, false),
+            reasons(&all, why(true, None, false)),
             vec![Trigger::All, Trigger::Privileged]
+        );
+        // Leaving nothing and a user at risk always need one (the caller refuses them outright
+        // when approvals are off).
+        let risky = Why {
+            at_risk: true,
+            leaves_nothing: true,
+            ..Why::default()
+        };
+        assert_eq!(
+            reasons(&privileged, risky),
+            vec![Trigger::LeavesNothing, Trigger::AtRisk]
         );
     }
 

@@ -5,6 +5,7 @@ pub mod approval;
 pub mod limits;
 pub mod privilege;
 pub mod reset;
+pub mod risk;
 pub mod rules;
 pub mod summary;
 pub mod tap;

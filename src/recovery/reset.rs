@@ -278,11 +278,16 @@ impl TapContext<'_> {
             verification: request.verification.as_ref(),
             channel: request.tap.as_ref().map(|t| t.channel),
             reset_all: request.scope == rules::Scope::All,
+            defer_approval: true,
         };
-        let (user, memberships) = self.admit(caller, asked, request_id, journal, target, details).await?;
+        let admitted = self.admit(caller, asked, request_id, journal, target, details).await?;
+        let user = admitted.user.clone();
+        let memberships = admitted.memberships.clone();
         let methods = self.graph.list_methods(&user.id).await.map_err(nothing_removed)?;
         let planned = rules::removal_plan(request.scope, &methods, &request.methods);
         details["planned"] = json!(planned.iter().map(entry).collect::<Vec<_>>());
+        self.reset_approved(request, &admitted, &methods, &planned, journal, details)
+            .await?;
         // Nothing is removed unless the whole request can finish: the pass's every pre-flight
         // check (policy, scope, lifetime, the address of record as it will be after the
         // removals, the connector, somebody to notify, its rate limit) runs first.
@@ -303,14 +308,6 @@ impl TapContext<'_> {
                 )
             }
         };
-        // A reset without a pass must not strand the user with no way to sign in, unless the
-        // request says so (the tenant then relies on Conditional Access for registering).
-        if prepared.is_none() && !request.allow_empty && rules::leaves_no_method(&methods, &planned) {
-            return Err(RecoveryError::refused(
-                Refusal::WouldLeaveNoMethod,
-                "the reset would leave the user with no sign-in method, so anyone with the password could register their own. Add a pass (\"tap\": {\"delivery\": {\"channel\": …}}), or send \"allowEmpty\": true once a Conditional Access policy protects registering security information (docs/reset.md)",
-            ));
-        }
         details["allowEmpty"] = json!(request.allow_empty);
         // The user is told what was removed: the notice connector must work before anything is.
         self.deliverer.ready_notices().await.map_err(notices_down)?;
@@ -347,6 +344,48 @@ impl TapContext<'_> {
         }
         result.notified = self.notify_reset(&user, &result, &request.ticket).await;
         Ok(result)
+    }
+
+    /// Whether the reset may go on, judged once its plan is known: a reset that would leave the
+    /// user no method must carry its pass (`tap`, on a channel other than the verification's), or
+    /// be asked with `allowEmpty` and agreed by a second approver (`leaves_nothing`; refused with
+    /// `second_approver_required` where nobody can approve); any reset that leaves nothing counts
+    /// as `reset_all`. Then the second approver, for whatever else calls for one.
+    ///
+    /// # Errors
+    /// `would_leave_no_method`, `second_approver_required`, or `approval_required` (held).
+    async fn reset_approved(
+        &self,
+        request: &ResetRequest,
+        admitted: &super::tap::Admitted,
+        methods: &[AuthMethod],
+        planned: &[AuthMethod],
+        journal: &dyn Journal,
+        details: &mut Value,
+    ) -> Result<(), RecoveryError> {
+        let leaves_nothing = rules::leaves_no_method(methods, planned);
+        details["leavesNothing"] = json!(leaves_nothing);
+        let empty_asked = leaves_nothing && request.tap.is_none();
+        if empty_asked && !request.allow_empty {
+            return Err(RecoveryError::refused(
+                Refusal::WouldLeaveNoMethod,
+                "the reset would leave the user with no sign-in method, so whoever has the password could register their own. Send the pass in the same call (\"tap\": {\"delivery\": {\"channel\": …}}, on another channel than the verification's), or keep a method (scope \"methods\"). \"allowEmpty\": true needs a second approver (docs/reset.md)",
+            ));
+        }
+        if empty_asked && !self.settings.approval.enabled() {
+            return Err(RecoveryError::refused(
+                Refusal::SecondApproverRequired,
+                "a reset that leaves the user with no sign-in method (allowEmpty) needs a second approver, and this deployment has none (APPROVAL_REQUIRED_FOR is empty). Send a pass in the same call instead (\"tap\": {\"delivery\": {\"channel\": …}}), or turn on approvals (docs/approval.md)",
+            ));
+        }
+        let why = super::approval::Why {
+            privileged: admitted.privileged,
+            channel: request.tap.as_ref().map(|t| t.channel),
+            reset_all: request.scope == rules::Scope::All || leaves_nothing,
+            leaves_nothing: empty_asked,
+            at_risk: admitted.at_risk,
+        };
+        self.approved_or_held(why, &admitted.user, journal, details).await
     }
 
     /// A retry that finds the removals done and the pass sent or being sent: only the pass's own

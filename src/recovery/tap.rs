@@ -192,6 +192,20 @@ pub(crate) struct Asked<'a> {
     pub channel: Option<Channel>,
     /// A reset of every method (`scope: all`), which may need a second approver.
     pub reset_all: bool,
+    /// The approval is decided later, by the caller of `admit` (a reset knows what it leaves
+    /// only once it has read the user's methods).
+    pub defer_approval: bool,
+}
+
+/// A target `admit` let through: who, their memberships, and what a second approver may need
+/// to know.
+pub(crate) struct Admitted {
+    pub user: User,
+    pub memberships: Vec<crate::graph::models::DirectoryObject>,
+    pub privileged: bool,
+    /// Entra ID Protection rates the user high risk or confirmed compromised (approvals are on,
+    /// or `admit` would have refused).
+    pub at_risk: bool,
 }
 
 /// Everything issuing a pass needs.
@@ -356,8 +370,10 @@ impl TapContext<'_> {
             verification: request.verification.as_ref(),
             channel: Some(request.channel),
             reset_all: false,
+            defer_approval: false,
         };
-        let (user, memberships) = self.admit(caller, asked, request_id, journal, target, details).await?;
+        let Admitted { user, memberships, .. } =
+            self.admit(caller, asked, request_id, journal, target, details).await?;
         self.clean_up_earlier(journal, &earlier, &user.id).await?;
         let prepared = self
             .prepare(caller, request, request_id, user, &memberships, &[], details)
@@ -369,7 +385,7 @@ impl TapContext<'_> {
     /// The first steps of every recovery, in order: the requester's verification, the caller's
     /// rate-limit slot (every attempt counts, so nobody can probe who is privileged, or anything
     /// else, faster than the caller limit), then the target: found, not the caller, not
-    /// privileged.
+    /// privileged, not at risk in Entra ID Protection; then, unless deferred, the second approver.
     pub(crate) async fn admit(
         &self,
         caller: &CallerRecord,
@@ -378,7 +394,7 @@ impl TapContext<'_> {
         journal: &dyn Journal,
         target: &mut Target,
         details: &mut Value,
-    ) -> Result<(User, Vec<crate::graph::models::DirectoryObject>), RecoveryError> {
+    ) -> Result<Admitted, RecoveryError> {
         check_verification(self.settings, asked.verification, Some(journal.accepted_at()), details)?;
         self.reserve_caller_slot(
             asked.action,
@@ -408,9 +424,26 @@ impl TapContext<'_> {
                 .await?;
             details["verification"] = record.audit_view();
         }
-        self.approved_or_held(&asked, &user, privileged, journal, details)
-            .await?;
-        Ok((user, memberships))
+        let at_risk = self.read_risk(&user, details).await?.is_some_and(|r| r.at_risk);
+        if at_risk && !self.settings.approval.enabled() {
+            return Err(super::risk::at_risk_refused());
+        }
+        if !asked.defer_approval {
+            let why = super::approval::Why {
+                privileged,
+                channel: asked.channel,
+                reset_all: asked.reset_all,
+                leaves_nothing: false,
+                at_risk,
+            };
+            self.approved_or_held(why, &user, journal, details).await?;
+        }
+        Ok(Admitted {
+            user,
+            memberships,
+            privileged,
+            at_risk,
+        })
     }
 
     /// Every check a pass must meet before it exists, in order: the account (enabled, a member),
@@ -1232,7 +1265,7 @@ fn caller_limit(action: Action, caller: &CallerRecord, per_hour: u32) -> super::
     )
 }
 
-fn limit_refused(e: super::limits::LimitError, what: String) -> RecoveryError {
+pub(crate) fn limit_refused(e: super::limits::LimitError, what: String) -> RecoveryError {
     match e {
         super::limits::LimitError::Exceeded { retry_after } => {
             RecoveryError::refused(Refusal::RateLimited, what).with_retry_after(retry_after.as_secs())

@@ -353,8 +353,11 @@ fn too_many() -> RecoveryError {
     )
 }
 
-/// The message that carries a code: who is verifying, for which ticket, read it only to an agent
-/// you called, and whom to contact otherwise. The code is the only secret in it.
+/// The message that carries a code, a fixed template: the code first, so nothing a caller
+/// chose comes before it; then who is verifying (the agent's name from their token, reduced to
+/// letters, spaces and `.'-`), the ticket (reduced to a safe character set, `ticket_id_ok`), to
+/// read it only to an agent you called, and whom to contact otherwise. The code is the only
+/// secret in it.
 pub fn code_message(
     code: &SecretString,
     agent: Option<&str>,
@@ -362,15 +365,35 @@ pub fn code_message(
     minutes: u32,
     contact: &str,
 ) -> SecretString {
-    let who = agent.map_or_else(
-        || "Your IT service desk".to_owned(),
-        |a| format!("{a} (IT service desk)"),
-    );
-    let about = ticket.map_or_else(String::new, |t| format!(" about ticket {t}"));
+    let name: String = agent
+        .unwrap_or_default()
+        .chars()
+        .filter(|c| c.is_alphabetic() || matches!(c, ' ' | '.' | '\'' | '-'))
+        .take(64)
+        .collect();
+    let name = name.split_whitespace().collect::<Vec<_>>().join(" ");
+    let who = if name.is_empty() {
+        "Your IT service desk".to_owned()
+    } else {
+        format!("{name} (IT service desk)")
+    };
+    let about = ticket
+        .filter(|t| ticket_id_ok(t))
+        .map_or_else(String::new, |t| format!(" for ticket {t}"));
     SecretString::from(format!(
-        "{who} is verifying your identity{about}. Your code: {}\nValid {minutes} minutes. Read it only to an agent you called yourself, never to someone who called you.\nDid not ask? Contact {contact}.",
+        "Your code: {}\n{who} is verifying your identity{about}. Valid {minutes} minutes. Read it only to an agent you called yourself, never to someone who called you.\nDid not ask? Contact {contact}.",
         code.expose_secret()
     ))
+}
+
+/// A ticket id that may appear in a code's message: 1 to 64 ASCII letters, digits and `-_.:#/`
+/// (INC0010001, HELP-42, RITM0012345): no spaces, no URLs' `?` or `@`, nothing to read as an
+/// instruction.
+pub fn ticket_id_ok(id: &str) -> bool {
+    (1..=64).contains(&id.len())
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':' | '#' | '/'))
 }
 
 #[cfg(test)]
@@ -399,6 +422,30 @@ mod tests {
         assert!(t.contains("042137") && t.contains("Megan Bowen") && t.contains("INC0010001"));
         assert!(t.contains("only to an agent you called"));
         assert!(t.contains("Contact the service desk"));
+        assert!(t.starts_with("Your code: 042137\n"), "the code comes first: {t}");
+    }
+
+    #[test]
+    fn nothing_a_caller_chose_reaches_the_code_message_unfiltered() {
+        let text = code_message(
+            &SecretString::from("042137"),
+            Some("Megan <b>Bowen</b> call +1 555 0100"),
+            Some("INC1 call +1 555 0100 now"),
+            10,
+            "the service desk",
+        );
+        let t = text.expose_secret();
+        assert!(!t.contains("555") && !t.contains('<') && !t.contains("INC1"), "{t}");
+        assert!(ticket_id_ok("INC0010001") && ticket_id_ok("HELP-42"));
+        assert!(!ticket_id_ok("HELP 42") && !ticket_id_ok("https://evil.example/?x") && !ticket_id_ok(""));
+    }
+
+    #[test]
+    fn addresses_compare_as_addresses() {
+        assert!(same_address("+1 206 555 0100", "+12065550100"));
+        assert!(same_address("Megan@Contoso.test", "megan@contoso.test"));
+        assert!(!same_address("+1 206 555 0100", "+1 206 555 0101"));
+        assert!(!same_address("", ""));
     }
 }
 
@@ -418,6 +465,24 @@ pub struct SentCode {
     /// The address of record it went to, masked.
     pub sent_to: String,
     pub expires_at: OffsetDateTime,
+    /// The user is privileged (approvals are on for them): the SOC hears of the code.
+    pub privileged: bool,
+    pub user_id: Uuid,
+    pub upn: String,
+    /// Entra ID Protection's rating, when worth the agent's attention (`medium`, or `high` held
+    /// for an approver); `{level, state}`.
+    pub risk: Option<serde_json::Value>,
+}
+
+/// Two addresses of record are the same: emails case-insensitively, phone numbers by their
+/// digits (`+1 206 555 0100` is `+12065550100`).
+pub fn same_address(a: &str, b: &str) -> bool {
+    if a.contains('@') || b.contains('@') {
+        return a.trim().eq_ignore_ascii_case(b.trim());
+    }
+    let digits = |s: &str| s.chars().filter(char::is_ascii_digit).collect::<String>();
+    let (a, b) = (digits(a), digits(b));
+    !a.is_empty() && a == b
 }
 
 impl super::tap::TapContext<'_> {
@@ -445,11 +510,11 @@ impl super::tap::TapContext<'_> {
         });
         if ticket
             .as_ref()
-            .is_some_and(|t| !super::text_ok(&t.system, 32) || !super::text_ok(&t.id, 64))
+            .is_some_and(|t| !super::text_ok(&t.system, 32) || !ticket_id_ok(&t.id))
         {
             return Err(RecoveryError::refused(
                 Refusal::InvalidRequest,
-                "ticket.system (up to 32 characters) and ticket.id (up to 64) are required in a ticket",
+                "ticket.system (up to 32 characters) and ticket.id (1 to 64 letters, digits and -_.:#/, as INC0010001 or HELP-42: it is quoted in the message to the user) are required in a ticket",
             ));
         }
         let id = Uuid::new_v4();
@@ -496,16 +561,28 @@ impl super::tap::TapContext<'_> {
         details: &mut serde_json::Value,
     ) -> Result<SentCode, RecoveryError> {
         let s = self.settings;
+        // Codes count with the passes in the caller's hourly limit (one bucket, as documented).
         self.reserve_caller_slot(
-            crate::audit::Action::VerificationSend,
-            "verification codes",
+            crate::audit::Action::TapIssue,
+            "passes and verification codes",
             caller,
             id,
             s.max_per_caller_per_hour,
         )
         .await?;
-        let (user, _, _) = self.find_target(caller, user, target, details).await?;
+        let (user, _, privileged) = self.find_target(caller, user, target, details).await?;
+        if user.account_enabled == Some(false) {
+            return Err(RecoveryError::refused(
+                Refusal::UserDisabled,
+                "the account is disabled: no code was sent. Enable it first (a disabled account cannot be recovered)",
+            ));
+        }
+        let risk = self.read_risk(&user, details).await?;
+        if risk.as_ref().is_some_and(|r| r.at_risk) && !s.approval.enabled() {
+            return Err(super::risk::at_risk_refused());
+        }
         let address = self.address_of_record(&user, channel, &[]).await?;
+        self.not_the_callers(caller, &user, &address).await?;
         self.deliverer.ready(channel).await.map_err(|e| {
             RecoveryError::failed(
                 Fault::DeliveryUnavailable,
@@ -515,6 +592,8 @@ impl super::tap::TapContext<'_> {
                 ),
             )
         })?;
+        // Last: the user's own daily limit, whoever sends (reserved atomically; attempts count).
+        self.reserve_code_slot(&user.id, id).await?;
         let now = OffsetDateTime::now_utc();
         let code = new_code();
         let record = VerificationRecord {
@@ -559,7 +638,92 @@ impl super::tap::TapContext<'_> {
             channel,
             sent_to: record.sent_to,
             expires_at: record.expires_at,
+            privileged,
+            user_id: user.id,
+            upn: user.user_principal_name,
+            risk: risk.filter(|r| r.at_risk || r.elevated).map(|r| r.view()),
         })
+    }
+
+    /// A slot of the user's daily code limit (`VERIFICATION_MAX_PER_TARGET_PER_DAY`), whoever
+    /// sends: reserved atomically across instances, so it cannot be raced.
+    async fn reserve_code_slot(&self, user: &Uuid, id: Uuid) -> Result<(), RecoveryError> {
+        let max = self.settings.verification_max_per_target_per_day;
+        let for_target = super::limits::Limit::per_target(
+            crate::audit::Action::VerificationSend.as_str(),
+            user,
+            max,
+            std::time::Duration::from_secs(86_400),
+        );
+        self.limits
+            .reserve(&for_target, id, OffsetDateTime::now_utc())
+            .await
+            .map_err(|e| {
+                super::tap::limit_refused(
+                    e,
+                    format!("at most {max} verification codes per user per 24 hours, whoever sends them"),
+                )
+            })
+    }
+
+    /// Nobody verifies themselves: the code must not go to the caller. Refused when the channel
+    /// is the manager's and the caller is the manager (`caller_is_manager`), or the address is
+    /// the caller's own mail, alternate email or phone (`address_is_callers`; the caller's user
+    /// and phone methods are read from Graph, and a failed read refuses).
+    async fn not_the_callers(
+        &self,
+        caller: &CallerRecord,
+        user: &crate::graph::models::User,
+        address: &crate::delivery::Address,
+    ) -> Result<(), RecoveryError> {
+        let Some(me) = caller.object_id.as_deref() else {
+            return Ok(());
+        };
+        if address.channel == Channel::Manager && user.manager.as_ref().is_some_and(|m| m.id.eq_ignore_ascii_case(me)) {
+            return Err(RecoveryError::refused(
+                Refusal::CallerIsManager,
+                "the manager channel would send the code to you (you are the user's manager): nobody verifies themselves. Choose sms or email, or ask another agent",
+            ));
+        }
+        // An app (a service principal) has no mailbox or phone: nothing of its own to compare.
+        let Ok(me) = Uuid::parse_str(me) else {
+            return Ok(());
+        };
+        let unreadable = |e: crate::graph::GraphError| {
+            tracing::error!(error = %e, "the caller's own addresses could not be read; refusing");
+            RecoveryError::failed(
+                if e.is_forbidden() {
+                    Fault::PermissionMissing
+                } else {
+                    Fault::GraphUnavailable
+                },
+                "Microsoft Graph could not be read (the caller's own addresses), so the service cannot tell whether the code would go to you; nothing was sent. Try again later.",
+            )
+        };
+        let Some(own) = self
+            .graph
+            .get_user(&crate::graph::models::UserRef::Id(me))
+            .await
+            .map_err(unreadable)?
+        else {
+            return Ok(());
+        };
+        let mut mine: Vec<String> = own.mail.iter().chain(own.other_mails.iter()).cloned().collect();
+        mine.extend(own.mobile_phone.clone());
+        if address.channel == Channel::Sms {
+            let methods = self.graph.list_methods(&me).await.map_err(unreadable)?;
+            mine.extend(methods.iter().filter_map(|m| m.phone_number.clone()));
+        }
+        if mine.iter().any(|a| same_address(a, &address.to)) {
+            return Err(RecoveryError::refused(
+                Refusal::AddressIsCallers,
+                format!(
+                    "the user's {} address of record is also yours: nobody verifies themselves. Choose another channel, or ask another agent",
+                    address.channel.as_str()
+                ),
+            ));
+        }
+        Ok(())
     }
 
     /// Check the code the caller read back. Audited (never the code).

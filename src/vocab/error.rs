@@ -54,6 +54,14 @@ codes!(
         /// Graph refused to create the pass (its policy or the user's state).
         GraphRefused => "graph_refused",
         WouldLeaveNoMethod => "would_leave_no_method",
+        /// What the request asks (a reset that leaves nothing, `allowEmpty`) needs a second
+        /// approver, and this deployment has none (`APPROVAL_REQUIRED_FOR` is empty).
+        SecondApproverRequired => "second_approver_required",
+        /// The code would go to an address of the caller's own (their mail, alternate email or
+        /// phone): nobody verifies themselves.
+        AddressIsCallers => "address_is_callers",
+        /// Entra ID Protection rates the user high risk, or confirmed compromised.
+        UserAtRisk => "user_at_risk",
         RateLimited => "rate_limited",
         /// A verification code that does not match (attempts left in the message).
         CodeMismatch => "code_mismatch",
@@ -114,6 +122,8 @@ codes!(
         VerificationUnavailable => "verification_unavailable",
         /// The directory audit log (who changed the address, when) cannot be read.
         AddressCheckUnavailable => "address_check_unavailable",
+        /// The user's risk (Entra ID Protection) cannot be read, and the check needs it.
+        RiskCheckUnavailable => "risk_check_unavailable",
         /// A reset removed some methods but not all, or its pass failed.
         ResetIncomplete => "reset_incomplete",
         /// A queued request failed every attempt.

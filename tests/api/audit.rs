@@ -557,3 +557,106 @@ async fn include_entra_explains_a_missing_permission_and_needs_a_user() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
 }
+
+/// A byte appended to a chain by someone with write access to the container: the writer's next
+/// conditional append fails. Recoveries must not stop (a new segment, saying why), and
+/// `audit verify` must call the foreign byte tampering.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_foreign_byte_at_a_chains_tail_stops_no_recovery_and_verify_reports_it() {
+    let azurite = Azurite::start();
+    let (base, sim) = spawn_app_on_azurite(&azurite).await;
+    let client = reqwest::Client::new();
+    let agent = sim.issue_token(&TokenRequest {
+        roles: vec!["Recovery.Tap".into(), "Audit.Read".into()],
+        ..Default::default()
+    });
+    let now = time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    let tap = |user: &'static str| {
+        let (client, base, agent, now) = (client.clone(), base.clone(), agent.clone(), now.clone());
+        async move {
+            client
+                .post(format!("{base}/api/users/{user}/tap"))
+                .bearer_auth(&agent)
+                .json(&json!({"delivery": {"channel": "email"}, "ticket": {"system": "jira", "id": "HELP-1"},
+                    "reason": "lost phone", "verification": {"method": "callback", "verifiedBy": "agent@contoso.test", "verifiedAt": now}}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    assert_eq!(tap("alex.wilber@contoso.test").await, StatusCode::CREATED);
+    // One byte appended to the writer's chain (not the anchors).
+    let c = container(&azurite, &sim);
+    let mut pages = c.list_blobs(None).unwrap().into_pages();
+    let chain = pages
+        .try_next()
+        .await
+        .unwrap()
+        .unwrap()
+        .into_model()
+        .unwrap()
+        .blob_items
+        .into_iter()
+        .filter_map(|b| b.name)
+        .find(|n| !n.starts_with("anchors/"))
+        .unwrap();
+    c.blob_client(&chain)
+        .append_blob_client()
+        .append_block(RequestContent::from(b"x".to_vec()), 1, None)
+        .await
+        .unwrap();
+    // The next recovery succeeds, in a new segment whose first record says why.
+    assert_eq!(tap("lee.gu@contoso.test").await, StatusCode::CREATED);
+    let records: Value = client
+        .get(format!("{base}/api/audit?action=audit.segment"))
+        .bearer_auth(&agent)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let segment = &records["value"][0];
+    assert_eq!(
+        segment["details"]["previousChain"],
+        json!(chain.trim_end_matches(".jsonl")),
+        "{records}"
+    );
+    assert!(segment["chain"].as_str().unwrap().ends_with("-1"), "{segment}");
+    let issued: Value = client
+        .get(format!("{base}/api/audit?action=tap.issue&outcome=succeeded"))
+        .bearer_auth(&agent)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(issued["value"].as_array().unwrap().len(), 2, "{issued}");
+    // audit verify reports the foreign byte.
+    let env: Vec<(String, String)> = vec![
+        ("AUTH_TENANT_ID".into(), sim.seed().tenant_id.clone()),
+        ("AUTH_AUDIENCE".into(), "api://mfa-recovery".into()),
+        ("AzureWebJobsStorage__blobServiceUri".into(), azurite.blob_url()),
+        ("AzureWebJobsStorage__queueServiceUri".into(), azurite.blob_url()),
+        ("IDENTITY_ENDPOINT".into(), sim.identity_endpoint()),
+        ("IDENTITY_HEADER".into(), sim.identity_header().to_owned()),
+        ("SSL_CERT_FILE".into(), certs().ca.to_string_lossy().into_owned()),
+    ];
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_mfa-recovery"))
+            .args(["audit", "verify"])
+            .env_clear()
+            .envs(env)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("MISMATCH") && text.contains("foreign bytes"), "{text}");
+}

@@ -23,6 +23,8 @@ const ALEX: &str = "b0000002-0000-4000-8000-000000000002";
 const ADELE: &str = "b0000001-0000-4000-8000-000000000001";
 const LEE: &str = "b0000011-0000-4000-8000-000000000011";
 const MEGAN: &str = "b0000007-0000-4000-8000-000000000007";
+/// Grady keeps methods a portal reset does not touch (FIDO2, Hello, ...): a reset leaves him some.
+const GRADY: &str = "b0000009-0000-4000-8000-000000000009";
 
 fn now() -> String {
     time::OffsetDateTime::now_utc()
@@ -365,12 +367,12 @@ async fn twenty_parallel_passes_or_resets_for_one_user_create_at_most_the_limit(
         .count();
     assert_eq!(created, 2, "no pass was created for a refused request");
 
-    let body = reset_body(json!({"scope": "portal", "allowEmpty": true}));
+    let body = reset_body(json!({"scope": "portal"}));
     let results = burst(
         &app.sim,
         &bases,
         20,
-        &format!("/api/users/{ALEX}/mfa/reset"),
+        &format!("/api/users/{GRADY}/mfa/reset"),
         RESET_AND_TAP,
         body,
     )
@@ -429,12 +431,12 @@ async fn on_azurite_two_instances_share_the_limit_and_cannot_race_it() {
     check_burst(&results, StatusCode::CREATED, 2);
     let sms = sim.outbox().into_iter().filter(|m| m.channel == "sms").count();
     assert_eq!(sms, 2);
-    let body = reset_body(json!({"scope": "portal", "allowEmpty": true}));
+    let body = reset_body(json!({"scope": "portal"}));
     let results = burst(
         &sim,
         &bases,
         20,
-        &format!("/api/users/{ALEX}/mfa/reset"),
+        &format!("/api/users/{GRADY}/mfa/reset"),
         RESET_AND_TAP,
         body,
     )
@@ -475,12 +477,12 @@ async fn reset_with_a_pass_for_an_authenticator_only_user_without_a_phone_remove
 }
 
 #[tokio::test]
-async fn a_reset_that_would_leave_no_method_is_refused_unless_the_request_allows_it() {
+async fn a_reset_that_would_leave_no_method_is_refused_and_allow_empty_needs_a_second_approver() {
     let app = spawn_app().await;
     let (status, response) = reset(&app, ALEX, &reset_body(json!({"scope": "portal"}))).await;
     assert_eq!(status, StatusCode::CONFLICT, "{response}");
     assert_eq!(response["error"]["code"], "would_leave_no_method");
-    assert!(response["error"]["message"].as_str().unwrap().contains("allowEmpty"));
+    assert!(response["error"]["message"].as_str().unwrap().contains("tap"));
     assert_eq!(graph_writes(&app.sim), Vec::<String>::new());
     // Grady keeps methods outside the portal scope (FIDO2, Hello, ...): no refusal.
     let (status, response) = reset(
@@ -490,17 +492,54 @@ async fn a_reset_that_would_leave_no_method_is_refused_unless_the_request_allows
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{response}");
-    // Said explicitly, the reset runs and the record says so.
+    // `allowEmpty` is one person's word: without approvers it is refused, and nothing is removed.
+    let before = graph_writes(&app.sim);
     let (status, response) = reset(&app, ALEX, &reset_body(json!({"scope": "portal", "allowEmpty": true}))).await;
-    assert_eq!(status, StatusCode::OK, "{response}");
-    assert_eq!(response["remaining"], json!([]));
+    assert_eq!(
+        (status, &response["error"]["code"]),
+        (StatusCode::CONFLICT, &json!("second_approver_required")),
+        "{response}"
+    );
+    assert_eq!(graph_writes(&app.sim), before, "nothing was removed");
     let records = audit(&app, "mfa.reset").await;
     let outcome = records
         .iter()
         .rev()
         .find(|r| r["phase"] == "outcome" && r["target"]["objectId"] == ALEX)
         .unwrap();
-    assert_eq!(outcome["details"]["allowEmpty"], true, "{outcome}");
+    assert_eq!(outcome["outcome"]["code"], "second_approver_required", "{outcome}");
+    assert_eq!(outcome["details"]["leavesNothing"], true, "{outcome}");
+
+    // With approvers, the same request waits for one (reason `leaves_nothing`), and a portal
+    // reset that leaves nothing counts as `reset_all` too.
+    let app = spawn_app_with(&[
+        ("APPROVAL_REQUIRED_FOR", "reset_all"),
+        ("APPROVAL_WEBHOOK", "{sim}/callbacks/approvals"),
+        ("CALLBACK_SIGNING_SECRET", "callback-signing"),
+    ])
+    .await;
+    let (status, response) = reset(&app, ALEX, &reset_body(json!({"scope": "portal", "allowEmpty": true}))).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{response}");
+    assert_eq!(response["status"], "pending_approval", "{response}");
+    assert_eq!(
+        response["approval"]["reasons"],
+        json!(["reset_all", "leaves_nothing"]),
+        "{response}"
+    );
+    // With its pass, the portal reset that leaves nothing is still a `reset_all`: held.
+    let (status, response) = reset(
+        &app,
+        ADELE,
+        &reset_body(json!({"scope": "portal", "tap": {"delivery": {"channel": "email"}}})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{response}");
+    assert_eq!(response["approval"]["reasons"], json!(["reset_all"]), "{response}");
+    assert!(
+        graph_writes(&app.sim).iter().all(|w| w.contains("sendMail")),
+        "{:?}",
+        graph_writes(&app.sim)
+    );
 }
 
 #[tokio::test]

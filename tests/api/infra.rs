@@ -116,6 +116,7 @@ fn example(key: &str) -> &'static str {
         }
         "SWEEP_NUDGE" => "false",
         "TAP_REQUIRE_VERIFICATION" => "service",
+        "RISK_CHECK" => "if_available",
         "VERIFICATION_KEY_SECRET" => "verification-key",
         "NOTICE_CONTACT" => "the Contoso service desk, +1 800 555 0100",
         "EMAIL_PROVIDER" => "graph",
@@ -287,6 +288,7 @@ fn the_graph_permissions_are_the_least_the_features_need() {
         "PrivilegedEligibilitySchedule.Read.AzureADGroup",
         "Application.Read.All",
         "Directory.Read.All",
+        "IdentityRiskyUser.Read.All",
     ];
     let permission = Regex::new(r"'([A-Za-z]+\.[A-Za-z.]+)'").unwrap();
     let granted: BTreeSet<String> = permission

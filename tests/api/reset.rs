@@ -7,7 +7,8 @@ use serde_json::{Value, json};
 use crate::helpers::*;
 
 /// A reset body. These tests are about what a reset removes, so they accept leaving the user
-/// empty (`allowEmpty`); `guardrails.rs` tests the refusal without it.
+/// empty (`allowEmpty`), which a second approver must agree to (`reset_approved`); `guardrails.rs`
+/// tests the refusals.
 fn body(extra: Value) -> Value {
     let mut b = json!({
         "ticket": {"system": "jira", "id": "HELP-42"},
@@ -77,14 +78,62 @@ impl TestApp {
 }
 
 const RESET: &[&str] = &["Recovery.Reset"];
+const RESET_TAP: &[&str] = &["Recovery.Reset", "Recovery.Tap"];
+/// Isaiah Langer: an approver (and an active Global Administrator).
+const ISAIAH: &str = "b0000003-0000-4000-8000-000000000003";
+
+/// An app with approvals on, so a reset that leaves the user nothing (`allowEmpty`) can be agreed.
+async fn approving_app() -> TestApp {
+    spawn_app_with(&[
+        ("APPROVAL_REQUIRED_FOR", "privileged"),
+        ("APPROVAL_WEBHOOK", "{sim}/callbacks/approvals"),
+        ("CALLBACK_SIGNING_SECRET", "callback-signing"),
+        ("TAP_MAX_PER_CALLER_PER_HOUR", "100"),
+    ])
+    .await
+}
+
+impl TestApp {
+    /// A reset as `post_reset`; when it leaves the user nothing it is held (`leaves_nothing`),
+    /// Isaiah approves it, and the answer is the finished request's (status and result).
+    async fn reset_approved(&self, user: &str, body: &Value) -> (StatusCode, Value) {
+        let (status, held) = self.post_reset(user, RESET, body).await;
+        if status != StatusCode::ACCEPTED {
+            return (status, held);
+        }
+        assert!(
+            held["approval"]["reasons"]
+                .as_array()
+                .is_some_and(|r| r.contains(&json!("leaves_nothing"))),
+            "{held}"
+        );
+        let id = held["requestId"].as_str().unwrap().to_owned();
+        let approver = self.sim.issue_token(&mfa_recovery_sim::TokenRequest {
+            roles: vec!["Recovery.Approve".into()],
+            object_id: Some(ISAIAH.into()),
+            name: Some("Isaiah Langer".into()),
+            ..Default::default()
+        });
+        let r = self
+            .client
+            .post(format!("{}/api/requests/{id}/approve", self.base))
+            .bearer_auth(approver)
+            .json(&json!({"comment": "called the user back; Conditional Access protects registration"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap_or_default());
+        let done = self.wait_final(&id).await;
+        let status = StatusCode::from_u16(done["resultStatus"].as_u64().unwrap_or(500) as u16).unwrap();
+        (status, done["result"].clone())
+    }
+}
 const ADELE: &str = "b0000001-0000-4000-8000-000000000001";
 
 #[tokio::test]
 async fn a_portal_reset_removes_phones_and_authenticator_in_graphs_order() {
-    let app = spawn_app().await;
-    let (status, result) = app
-        .post_reset("adele.vance@contoso.test", RESET, &body(json!({})))
-        .await;
+    let app = approving_app().await;
+    let (status, result) = app.reset_approved("adele.vance@contoso.test", &body(json!({}))).await;
     assert_eq!(status, StatusCode::OK, "{result}");
     let removed: Vec<&str> = result["removed"]
         .as_array()
@@ -117,7 +166,7 @@ async fn a_portal_reset_removes_phones_and_authenticator_in_graphs_order() {
 
 #[tokio::test]
 async fn each_scope_removes_what_it_says() {
-    let app = spawn_app().await;
+    let app = approving_app().await;
     let grady = "b0000009-0000-4000-8000-000000000009";
     let (status, result) = app.post_reset(grady, RESET, &body(json!({"scope": "portal"}))).await;
     assert_eq!(status, StatusCode::OK, "{result}");
@@ -143,7 +192,7 @@ async fn each_scope_removes_what_it_says() {
             .contains(&json!("hardwareOneTimePasscode")),
         "the token was deactivated"
     );
-    let (status, result) = app.post_reset(grady, RESET, &body(json!({"scope": "all"}))).await;
+    let (status, result) = app.reset_approved(grady, &body(json!({"scope": "all"}))).await;
     assert_eq!(status, StatusCode::OK, "{result}");
     assert!(app.methods_of(grady).await.is_empty(), "only the password is left");
     assert_eq!(result["remaining"], json!([]));
@@ -161,7 +210,7 @@ async fn each_scope_removes_what_it_says() {
 
 #[tokio::test]
 async fn a_default_alternate_mobile_is_moved_off_and_removed() {
-    let app = spawn_app().await;
+    let app = approving_app().await;
     let admin = app.sim.issue_token(&mfa_recovery_sim::TokenRequest {
         audience: Some("https://graph.microsoft.com".into()),
         roles: vec!["UserAuthenticationMethod.ReadWrite.All".into()],
@@ -177,7 +226,7 @@ async fn a_default_alternate_mobile_is_moved_off_and_removed() {
         .send()
         .await
         .unwrap();
-    let (status, result) = app.post_reset(ADELE, RESET, &body(json!({}))).await;
+    let (status, result) = app.reset_approved(ADELE, &body(json!({}))).await;
     assert_eq!(status, StatusCode::OK, "{result}");
     assert_eq!(app.methods_of(ADELE).await, vec!["email"]);
 }
@@ -191,7 +240,9 @@ async fn graph_failing_halfway_is_reported_and_the_same_request_finishes_the_job
         .send()
         .await
         .unwrap();
-    let (status, result) = app.post_reset(ADELE, RESET, &body(json!({}))).await;
+    // With its pass (by email), as a reset that leaves nothing must be.
+    let with_pass = body(json!({"allowEmpty": false, "tap": {"delivery": {"channel": "email"}}}));
+    let (status, result) = app.post_reset(ADELE, RESET_TAP, &with_pass).await;
     assert_eq!(status, StatusCode::BAD_GATEWAY, "{result}");
     assert_eq!(result["error"]["code"], "reset_incomplete");
     assert_eq!(result["removed"].as_array().unwrap().len(), 1, "the authenticator went");
@@ -208,7 +259,7 @@ async fn graph_failing_halfway_is_reported_and_the_same_request_finishes_the_job
         .send()
         .await
         .unwrap();
-    let (status, again) = app.post_reset(ADELE, RESET, &body(json!({}))).await;
+    let (status, again) = app.post_reset(ADELE, RESET_TAP, &with_pass).await;
     assert_eq!(status, StatusCode::OK, "{again}");
     let removed: Vec<&str> = again["removed"]
         .as_array()
@@ -217,12 +268,12 @@ async fn graph_failing_halfway_is_reported_and_the_same_request_finishes_the_job
         .map(|r| r["type"].as_str().unwrap())
         .collect();
     assert_eq!(removed, vec!["phone", "phone"], "what was done is not touched again");
-    assert_eq!(app.methods_of(ADELE).await, vec!["email"]);
+    assert_eq!(app.methods_of(ADELE).await, vec!["email", "temporaryAccessPass"]);
 }
 
 #[tokio::test]
 async fn a_method_removed_meanwhile_counts_as_removed() {
-    let app = spawn_app().await;
+    let app = approving_app().await;
     // Someone deletes Alex's Authenticator between the listing and the delete: the simulator
     // answers the reset's DELETE with 404 after doing it itself.
     app.client
@@ -231,9 +282,7 @@ async fn a_method_removed_meanwhile_counts_as_removed() {
         .send()
         .await
         .unwrap();
-    let (status, result) = app
-        .post_reset("alex.wilber@contoso.test", RESET, &body(json!({})))
-        .await;
+    let (status, result) = app.reset_approved("alex.wilber@contoso.test", &body(json!({}))).await;
     assert_eq!(status, StatusCode::OK, "{result}");
     assert_eq!(result["removed"][0]["type"], "microsoftAuthenticator");
 }
@@ -329,9 +378,9 @@ async fn every_demo_users_method_mix_under_each_scope() {
         ("b0000012-0000-4000-8000-000000000012", "miriam"),
     ];
     for scope in ["portal", "all"] {
-        let app = spawn_app_with(&[("TAP_MAX_PER_CALLER_PER_HOUR", "100")]).await;
+        let app = approving_app().await;
         for (id, name) in users {
-            let (status, result) = app.post_reset(id, RESET, &body(json!({"scope": scope}))).await;
+            let (status, result) = app.reset_approved(id, &body(json!({"scope": scope}))).await;
             assert_eq!(status, StatusCode::OK, "{name} {scope}: {result}");
             let left = app.methods_of(id).await;
             let covered: &[&str] = match scope {
@@ -378,7 +427,8 @@ async fn throttling_past_the_retry_budget_leaves_a_result_that_a_repeat_finishes
         .await
         .unwrap();
     let started = std::time::Instant::now();
-    let (status, result) = app.post_reset(ADELE, RESET, &body(json!({}))).await;
+    let with_pass = body(json!({"allowEmpty": false, "tap": {"delivery": {"channel": "email"}}}));
+    let (status, result) = app.post_reset(ADELE, RESET_TAP, &with_pass).await;
     assert!(
         started.elapsed() < std::time::Duration::from_secs(20),
         "a Retry-After past the budget is not waited out"
@@ -392,7 +442,7 @@ async fn throttling_past_the_retry_budget_leaves_a_result_that_a_repeat_finishes
             .all(|f| f["error"].as_str().unwrap().contains("429")),
         "{result}"
     );
-    let (status, again) = app.post_reset(ADELE, RESET, &body(json!({}))).await;
+    let (status, again) = app.post_reset(ADELE, RESET_TAP, &with_pass).await;
     assert_eq!(status, StatusCode::OK, "{again}");
-    assert_eq!(app.methods_of(ADELE).await, vec!["email"]);
+    assert_eq!(app.methods_of(ADELE).await, vec!["email", "temporaryAccessPass"]);
 }

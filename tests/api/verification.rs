@@ -503,3 +503,406 @@ async fn a_reset_with_its_pass_uses_a_verification_once() {
         .await;
     assert_eq!(e["error"]["code"], "verification_channel_reused", "{e}");
 }
+
+/// Megan Bowen manages Adele, Alex and Lee; she is also an agent here.
+const MEGAN: &str = "b0000007-0000-4000-8000-000000000007";
+
+impl TestApp {
+    async fn post_code(&self, agent: &str, user: &str, channel: &str) -> (StatusCode, Value) {
+        self.post_as(
+            agent,
+            &format!("/api/users/{user}/verifications"),
+            &json!({"channel": channel, "ticket": {"system": "servicenow", "id": "INC0020009"}}),
+        )
+        .await
+    }
+
+    async fn set_risk(&self, user: &str, level: &str, state: &str) {
+        let r = self
+            .client
+            .post(format!("{}/sim/risky-users", self.sim.base_url()))
+            .json(&json!({"user": user, "riskLevel": level, "riskState": state}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    }
+}
+
+/// The SIM swapper reads the SMS code; one code must not be enough to strip the account.
+#[tokio::test]
+async fn one_sms_code_cannot_strip_an_account() {
+    let app = service_app().await;
+    let user = "adele.vance@contoso.test";
+    let path = format!("/api/users/{user}/mfa/reset");
+    // Each attempt on a fresh SMS code (a verification serves one attempt).
+    let attempt = |extra: Value| {
+        let (app, path) = (&app, path.clone());
+        async move {
+            let (id, code) = app.send_code(AGENT, user, "sms").await;
+            assert_eq!(app.confirm(AGENT, &id, &code).await.0, StatusCode::OK);
+            let mut b = json!({"ticket": {"system": "jira", "id": "HELP-90"}, "reason": "lost phone",
+                "scope": "portal", "verification": {"id": id}});
+            for (k, v) in extra.as_object().unwrap() {
+                b[k] = v.clone();
+            }
+            app.post_as(AGENT, &path, &b).await
+        }
+    };
+    // Without a pass: refused, whatever the request says.
+    let (status, e) = attempt(json!({})).await;
+    assert_eq!(
+        (status, e["error"]["code"].as_str()),
+        (StatusCode::CONFLICT, Some("would_leave_no_method")),
+        "{e}"
+    );
+    let (status, e) = attempt(json!({"allowEmpty": true})).await;
+    assert_eq!(
+        (status, e["error"]["code"].as_str()),
+        (StatusCode::CONFLICT, Some("second_approver_required")),
+        "{e}"
+    );
+    // With a pass on the code's own channel: refused (the swapped SIM would get it too).
+    let (status, e) = attempt(json!({"tap": {"delivery": {"channel": "sms"}}})).await;
+    assert_eq!(
+        (status, e["error"]["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("verification_channel_reused")),
+        "{e}"
+    );
+    let removed = app.sim.requests().into_iter().filter(|r| r.method == "DELETE").count();
+    assert_eq!(removed, 0, "nothing was removed");
+    // With its pass on another channel, the reset goes through: the user is never left empty.
+    let (status, done) = attempt(json!({"tap": {"delivery": {"channel": "email"}}})).await;
+    assert_eq!(status, StatusCode::OK, "{done}");
+    assert!(done["tap"]["tapMethodId"].is_string(), "{done}");
+}
+
+#[tokio::test]
+async fn nobody_verifies_themselves() {
+    let app = service_app().await;
+    // Megan manages Adele: a code to the manager channel would land in her own mailbox.
+    let (status, e) = app.post_code(MEGAN, "adele.vance@contoso.test", "manager").await;
+    assert_eq!(
+        (status, e["error"]["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("caller_is_manager")),
+        "{e}"
+    );
+    // Another agent may use the manager channel.
+    let (status, sent) = app.post_code(AGENT, "adele.vance@contoso.test", "manager").await;
+    assert_eq!(status, StatusCode::CREATED, "{sent}");
+    // An alternate email of record that is the caller's own mailbox.
+    app.sim
+        .tenant()
+        .users
+        .iter_mut()
+        .find(|u| u.upn == "lee.gu@contoso.test")
+        .unwrap()
+        .other_mails = vec!["Megan.Bowen@contoso.test".into()];
+    let (status, e) = app.post_code(MEGAN, "lee.gu@contoso.test", "email").await;
+    assert_eq!(
+        (status, e["error"]["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("address_is_callers")),
+        "{e}"
+    );
+    // A mobile of record that is one of the caller's phone numbers.
+    let megans_phone = app
+        .sim
+        .tenant()
+        .users
+        .iter()
+        .find(|u| u.id == MEGAN)
+        .unwrap()
+        .methods
+        .iter()
+        .find_map(|m| m.props.get("phoneNumber").and_then(Value::as_str).map(str::to_owned))
+        .unwrap();
+    for m in &mut app
+        .sim
+        .tenant()
+        .users
+        .iter_mut()
+        .find(|u| u.upn == "lynne.robbins@contoso.test")
+        .unwrap()
+        .methods
+    {
+        if m.props.contains_key("phoneNumber") {
+            m.props
+                .insert("phoneNumber".into(), json!(megans_phone.replace(' ', "")));
+        }
+    }
+    let (status, e) = app.post_code(MEGAN, "lynne.robbins@contoso.test", "sms").await;
+    assert_eq!(
+        (status, e["error"]["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("address_is_callers")),
+        "{e}"
+    );
+    let to_megan = app
+        .sim
+        .outbox()
+        .into_iter()
+        .filter(|m| {
+            m.to.iter().any(|t| {
+                t.eq_ignore_ascii_case("megan.bowen@contoso.test")
+                    || t.replace(' ', "") == megans_phone.replace(' ', "")
+            })
+        })
+        .count();
+    assert_eq!(to_megan, 1, "only the other agent's code reached Megan's mailbox");
+    // The caller's own addresses cannot be read: refused, nothing sent.
+    app.client
+        .post(format!("{}/sim/faults", app.sim.base_url()))
+        .json(&json!({"route": format!("/v1.0/users/{MEGAN}"), "status": 500, "count": 100}))
+        .send()
+        .await
+        .unwrap();
+    let before = app.sim.outbox().len();
+    let (status, e) = app.post_code(MEGAN, "alex.wilber@contoso.test", "email").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{e}");
+    assert_eq!(app.sim.outbox().len(), before);
+}
+
+#[tokio::test]
+async fn six_codes_to_one_user_from_six_agents_the_sixth_is_refused() {
+    let app = service_app().await;
+    let agents: Vec<String> = (1..=6)
+        .map(|i| format!("a0000000-0000-4000-8000-00000000c0{i:02}"))
+        .collect();
+    for (i, agent) in agents.iter().enumerate() {
+        let (status, body) = app.post_code(agent, "alex.wilber@contoso.test", "email").await;
+        if i < 5 {
+            assert_eq!(status, StatusCode::CREATED, "code {}: {body}", i + 1);
+        } else {
+            assert_eq!(
+                (status, body["error"]["code"].as_str()),
+                (StatusCode::TOO_MANY_REQUESTS, Some("rate_limited")),
+                "{body}"
+            );
+            assert!(
+                body["error"]["message"].as_str().unwrap().contains("per user"),
+                "{body}"
+            );
+        }
+    }
+    let codes = app
+        .sim
+        .outbox()
+        .into_iter()
+        .filter(|m| m.body.contains("Your code: "))
+        .count();
+    assert_eq!(codes, 5);
+    // Another user is not affected, and the limit is a setting.
+    let (status, _) = app.post_code(&agents[5], "lee.gu@contoso.test", "email").await;
+    assert_eq!(status, StatusCode::CREATED);
+}
+
+#[tokio::test]
+async fn codes_count_with_passes_in_the_callers_hourly_limit() {
+    let app = spawn_app_with(&[
+        ("TAP_REQUIRE_VERIFICATION", "service"),
+        ("TAP_MAX_PER_CALLER_PER_HOUR", "2"),
+    ])
+    .await;
+    let user = "adele.vance@contoso.test";
+    let (id, code) = app.send_code(AGENT, user, "email").await;
+    assert_eq!(app.confirm(AGENT, &id, &code).await.0, StatusCode::OK);
+    let (status, issued) = app.tap_with(AGENT, user, "sms", json!({"id": id})).await;
+    assert_eq!(status, StatusCode::CREATED, "{issued}");
+    // A code and a pass: the caller's two slots are spent.
+    let (status, e) = app.post_code(AGENT, "lee.gu@contoso.test", "email").await;
+    assert_eq!(
+        (status, e["error"]["code"].as_str()),
+        (StatusCode::TOO_MANY_REQUESTS, Some("rate_limited")),
+        "{e}"
+    );
+}
+
+#[tokio::test]
+async fn no_code_to_a_disabled_account_and_the_message_puts_the_code_first() {
+    let app = service_app().await;
+    let (status, e) = app.post_code(AGENT, "diego.siciliani@contoso.test", "sms").await;
+    assert_eq!(
+        (status, e["error"]["code"].as_str()),
+        (StatusCode::CONFLICT, Some("user_disabled")),
+        "{e}"
+    );
+    assert!(app.sim.outbox().is_empty(), "nothing was sent");
+    // The ticket is quoted only when it is a plain id, and after the code.
+    let (status, e) = app
+        .post_as(
+            AGENT,
+            "/api/users/lee.gu@contoso.test/verifications",
+            &json!({"channel": "email", "ticket": {"system": "servicenow", "id": "call +1 555 0100 now"}}),
+        )
+        .await;
+    assert_eq!(
+        (status, e["error"]["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_request")),
+        "{e}"
+    );
+    let (_, _) = app.send_code(AGENT, "lee.gu@contoso.test", "email").await;
+    let message = app.sim.outbox().pop().unwrap();
+    assert!(message.body.starts_with("Your code: "), "{}", message.body);
+    assert!(message.body.contains("Megan Bowen (IT service desk)") && message.body.contains("INC0020001"));
+}
+
+#[tokio::test]
+async fn a_user_at_high_risk_gets_no_code_and_no_pass_unless_an_approver_agrees() {
+    let app = service_app().await;
+    app.set_risk("lee.gu@contoso.test", "high", "atRisk").await;
+    let (status, e) = app.post_code(AGENT, "lee.gu@contoso.test", "email").await;
+    assert_eq!(
+        (status, e["error"]["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("user_at_risk")),
+        "{e}"
+    );
+    assert!(app.sim.outbox().is_empty());
+    // Confirmed compromised, whatever the level.
+    app.set_risk("alex.wilber@contoso.test", "low", "confirmedCompromised")
+        .await;
+    let (_, e) = app.post_code(AGENT, "alex.wilber@contoso.test", "email").await;
+    assert_eq!(e["error"]["code"], "user_at_risk", "{e}");
+    // A pass under the typed verification: refused too, nothing created.
+    let attested = spawn_app().await;
+    attested.set_risk("lee.gu@contoso.test", "high", "atRisk").await;
+    let typed = json!({"method": "manager callback", "verifiedBy": "agent@contoso.test",
+        "verifiedAt": time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap()});
+    let (status, e) = attested
+        .tap_with(AGENT, "lee.gu@contoso.test", "email", typed.clone())
+        .await;
+    assert_eq!(
+        (status, e["error"]["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("user_at_risk")),
+        "{e}"
+    );
+    assert!(attested.passes().await.is_empty());
+    let record = attested
+        .audit_of(None)
+        .await
+        .into_iter()
+        .rev()
+        .find(|r| r["action"] == "tap.issue")
+        .unwrap();
+    assert_eq!(record["details"]["risk"]["level"], "high", "{record}");
+    // With approvals on, the pass waits for an approver (reason `at_risk`).
+    let held = spawn_app_with(&[
+        ("APPROVAL_REQUIRED_FOR", "privileged"),
+        ("APPROVAL_WEBHOOK", "{sim}/callbacks/approvals"),
+        ("CALLBACK_SIGNING_SECRET", "callback-signing"),
+    ])
+    .await;
+    held.set_risk("lee.gu@contoso.test", "high", "atRisk").await;
+    let (status, body) = held.tap_with(AGENT, "lee.gu@contoso.test", "email", typed).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert_eq!(body["approval"]["reasons"], json!(["at_risk"]), "{body}");
+    assert!(held.passes().await.is_empty());
+    // Medium risk is shown to the agent and recorded; the code goes.
+    app.set_risk("adele.vance@contoso.test", "medium", "atRisk").await;
+    let (status, sent) = app.post_code(AGENT, "adele.vance@contoso.test", "email").await;
+    assert_eq!(status, StatusCode::CREATED, "{sent}");
+    assert_eq!(sent["userRisk"]["level"], "medium", "{sent}");
+    let record = app
+        .audit_of(None)
+        .await
+        .into_iter()
+        .rev()
+        .find(|r| r["action"] == "verification.send" && r["outcome"]["status"] == "succeeded")
+        .unwrap();
+    assert_eq!(record["details"]["risk"]["level"], "medium", "{record}");
+}
+
+#[tokio::test]
+async fn without_the_licence_if_available_goes_on_and_says_so_and_required_refuses() {
+    let app = service_app().await;
+    app.client
+        .post(format!("{}/sim/licenses", app.sim.base_url()))
+        .json(&json!({"entraIdP2": false}))
+        .send()
+        .await
+        .unwrap();
+    let (status, sent) = app.post_code(AGENT, "lee.gu@contoso.test", "email").await;
+    assert_eq!(status, StatusCode::CREATED, "{sent}");
+    let record = app
+        .audit_of(None)
+        .await
+        .into_iter()
+        .rev()
+        .find(|r| r["action"] == "verification.send")
+        .unwrap();
+    assert_eq!(record["details"]["risk"]["checked"], false, "{record}");
+    assert!(
+        record["details"]["risk"]["why"].as_str().unwrap().contains("P2"),
+        "{record}"
+    );
+
+    let strict = spawn_app_with(&[("TAP_REQUIRE_VERIFICATION", "service"), ("RISK_CHECK", "required")]).await;
+    strict
+        .client
+        .post(format!("{}/sim/licenses", strict.sim.base_url()))
+        .json(&json!({"entraIdP2": false}))
+        .send()
+        .await
+        .unwrap();
+    let (status, e) = strict.post_code(AGENT, "lee.gu@contoso.test", "email").await;
+    assert_eq!(
+        (status, e["error"]["code"].as_str()),
+        (StatusCode::SERVICE_UNAVAILABLE, Some("risk_check_unavailable")),
+        "{e}"
+    );
+    assert!(strict.sim.outbox().is_empty());
+    // A missing permission is not a missing licence: refused under if_available too.
+    let app = service_app().await;
+    app.sim
+        .tenant()
+        .graph_permissions
+        .retain(|p| p != "IdentityRiskyUser.Read.All");
+    let (status, e) = app.post_code(AGENT, "lee.gu@contoso.test", "email").await;
+    assert_eq!(
+        (status, e["error"]["code"].as_str()),
+        (StatusCode::SERVICE_UNAVAILABLE, Some("risk_check_unavailable")),
+        "{e}"
+    );
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("IdentityRiskyUser.Read.All"),
+        "{e}"
+    );
+    // RISK_CHECK=off never reads it.
+    let off = spawn_app_with(&[("TAP_REQUIRE_VERIFICATION", "service"), ("RISK_CHECK", "off")]).await;
+    off.set_risk("lee.gu@contoso.test", "high", "atRisk").await;
+    let (status, _) = off.post_code(AGENT, "lee.gu@contoso.test", "email").await;
+    assert_eq!(status, StatusCode::CREATED);
+}
+
+#[tokio::test]
+async fn a_code_to_a_privileged_account_tells_the_soc() {
+    let app = spawn_app_with(&[
+        ("TAP_REQUIRE_VERIFICATION", "service"),
+        ("APPROVAL_REQUIRED_FOR", "privileged"),
+        ("APPROVAL_WEBHOOK", "{sim}/callbacks/approvals"),
+        ("SECURITY_ALERT_WEBHOOK", "{sim}/callbacks/soc"),
+        ("CALLBACK_SIGNING_SECRET", "callback-signing"),
+    ])
+    .await;
+    let (status, sent) = app.post_code(AGENT, "allan.deyoung@contoso.test", "email").await;
+    assert_eq!(status, StatusCode::CREATED, "{sent}");
+    let alert = app
+        .sim
+        .itsm()
+        .into_iter()
+        .find(|h| h.path == "/callbacks/soc")
+        .expect("the SOC was told");
+    assert_eq!(
+        alert.body["payload"]["data"]["outcome"], "code_sent",
+        "{:?}",
+        alert.body
+    );
+    assert_eq!(alert.body["payload"]["data"]["user"], "allan.deyoung@contoso.test");
+    assert_eq!(alert.body["payload"]["data"]["verificationId"], sent["verificationId"]);
+    // A code to an unprivileged user raises nothing.
+    let before = app.sim.itsm().len();
+    let (status, _) = app.post_code(AGENT, "lee.gu@contoso.test", "email").await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(app.sim.itsm().len(), before);
+}

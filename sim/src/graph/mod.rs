@@ -34,6 +34,7 @@ mod mail;
 mod memberships;
 mod policy;
 mod reports;
+mod risk;
 mod users;
 
 #[allow(unused_imports)]
@@ -50,6 +51,8 @@ pub(crate) use memberships::*;
 pub(crate) use policy::*;
 #[allow(unused_imports)]
 pub(crate) use reports::*;
+#[allow(unused_imports)]
+pub(crate) use risk::*;
 #[allow(unused_imports)]
 pub(crate) use users::*;
 
@@ -179,6 +182,7 @@ fn versioned(version: Version) -> Router<Arc<SimState>> {
             get(registration_detail),
         )
         .route("/auditLogs/directoryAudits", get(directory_audits))
+        .route("/identityProtection/riskyUsers/{id}", get(get_risky_user))
         .route("/groups/{group}/transitiveMembers", get(group_transitive_members))
         .route(
             "/groups/{group}/transitiveMembers/{cast}",

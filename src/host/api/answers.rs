@@ -28,7 +28,9 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
             | Refusal::ApprovalDenied
             | Refusal::ApproverIsRequester
             | Refusal::ApproverIsTarget
-            | Refusal::ApproverNotAdmin => StatusCode::FORBIDDEN,
+            | Refusal::ApproverNotAdmin
+            | Refusal::AddressIsCallers
+            | Refusal::UserAtRisk => StatusCode::FORBIDDEN,
             Refusal::ApprovalRequired => StatusCode::ACCEPTED,
             Refusal::RequestNotFound
             | Refusal::SweepNotFound
@@ -43,6 +45,7 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
             | Refusal::UserOutOfScope
             | Refusal::GraphRefused
             | Refusal::WouldLeaveNoMethod
+            | Refusal::SecondApproverRequired
             | Refusal::VerificationUsed
             | Refusal::NotPendingApproval
             | Refusal::SweepRunning
@@ -72,7 +75,8 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
             | Fault::RateLimitUnavailable
             | Fault::StorageUnavailable
             | Fault::VerificationUnavailable
-            | Fault::AddressCheckUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            | Fault::AddressCheckUnavailable
+            | Fault::RiskCheckUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         },
     }
 }
@@ -136,8 +140,12 @@ pub fn reset_answer(result: &ResetResult) -> (StatusCode, Value) {
 
 /// The body of `201 Created` for a verification code sent.
 pub fn sent_code_body(sent: &crate::recovery::verification::SentCode) -> Value {
-    json!({"verificationId": sent.id, "channel": sent.channel.as_str(), "sentTo": sent.sent_to,
-        "expiresAt": crate::audit::rfc3339_millis(sent.expires_at)})
+    let mut body = json!({"verificationId": sent.id, "channel": sent.channel.as_str(), "sentTo": sent.sent_to,
+        "expiresAt": crate::audit::rfc3339_millis(sent.expires_at)});
+    if let Some(risk) = &sent.risk {
+        body["userRisk"] = risk.clone();
+    }
+    body
 }
 
 /// The answers as the HTTP API gives them, for the intake's request records.

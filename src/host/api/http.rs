@@ -364,6 +364,16 @@ pub async fn send_verification(
         .await
         .map_err(ApiError::Recovery)?;
     tracing::info!(verification_id = %sent.id, channel = sent.channel.as_str(), "verification code sent");
+    // A code to a privileged account (approvals let it through) is the first step of taking it
+    // over: the SOC hears of it, signed, before the agent gets the answer.
+    if sent.privileged
+        && let Some(intake) = state.intake.clone()
+    {
+        let data = json!({"action": "verification.send", "user": sent.upn, "userId": sent.user_id,
+            "channel": sent.channel.as_str(), "outcome": "code_sent", "requester": caller,
+            "ticket": body_ticket(&body)});
+        intake.alert_code(&state.tap_context(), sent.id, data).await;
+    }
     Ok((
         axum::http::StatusCode::CREATED,
         Json(crate::host::answers::sent_code_body(&sent)),
