@@ -55,6 +55,9 @@ impl TapContext<'_> {
             .list_methods(&user.id)
             .await
             .map_err(read_failed("the user's authentication methods"))?;
+        // Entra ID Protection's risk (RISK_CHECK), as a code or a pass would read it.
+        let mut risk = json!({});
+        let at_risk = self.read_risk(&user, &mut risk).await?.is_some_and(|r| r.at_risk);
         // The directory audit log is read once for the three channels.
         let changes = self.address_changes(&user, Channel::Sms).await;
         let mut channels = serde_json::Map::new();
@@ -85,7 +88,10 @@ impl TapContext<'_> {
                 "usableOnce": policy.is_usable_once || !s.allow_multi_use,
             },
             "protected": privileged,
-            "approvalRequired": privileged,
+            "approvalRequired": privileged || at_risk,
+            // `{level, state}` (null where Identity Protection has no record), `{checked: false,
+            // why}` without the licence, absent with RISK_CHECK=off.
+            "risk": risk.get("risk").cloned(),
             "eligible": rules::account_eligible(&user).err().map(|e| json!({"code": e.code_str(), "message": e.message})),
             "channels": channels,
             "lifetimeMinutes": {

@@ -229,8 +229,10 @@ async fn run_now_is_for_auditors_one_at_a_time_audited_and_lands_in_the_history(
     let mut running = false;
     for _ in 0..50 {
         let r = get("current").await.unwrap();
-        if r.status() == StatusCode::OK {
-            running = r.json::<Value>().await.unwrap()["running"] == true;
+        // The first checkpoint may not say `running` yet: ask until it does (the slow report
+        // keeps the run going for 1.5 s).
+        if r.status() == StatusCode::OK && r.json::<Value>().await.unwrap()["running"] == true {
+            running = true;
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;

@@ -47,3 +47,16 @@ fn the_openapi_document_lists_exactly_the_routes_the_router_serves() {
         }
     }
 }
+
+/// Every documented error code is named in both API documents (the Error schema's `code`), so a
+/// flow author or a client generator sees the codes a call can answer.
+#[test]
+fn every_error_code_is_named_in_the_openapi_document_and_the_connector() {
+    let openapi = std::fs::read_to_string(repo_path("api/openapi.json")).unwrap();
+    let connector = std::fs::read_to_string(repo_path("connector/apiDefinition.swagger.json")).unwrap();
+    for code in mfa_recovery::vocab::ErrorCode::all() {
+        let code = code.as_str();
+        assert!(openapi.contains(code), "api/openapi.json does not name {code}");
+        assert!(connector.contains(code), "the connector does not name {code}");
+    }
+}

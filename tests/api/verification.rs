@@ -808,6 +808,19 @@ async fn a_user_at_high_risk_gets_no_code_and_no_pass_unless_an_approver_agrees(
         .find(|r| r["action"] == "verification.send" && r["outcome"]["status"] == "succeeded")
         .unwrap();
     assert_eq!(record["details"]["risk"]["level"], "medium", "{record}");
+    // The agent sees it before acting, in the user's summary (the console's look-up).
+    let summary: Value = app
+        .client
+        .get(format!("{}/api/users/adele.vance@contoso.test", app.base))
+        .bearer_auth(app.agent_token(AGENT))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(summary["risk"]["level"], "medium", "{summary}");
+    assert_eq!(summary["approvalRequired"], false, "{summary}");
 }
 
 #[tokio::test]
@@ -900,6 +913,18 @@ async fn a_code_to_a_privileged_account_tells_the_soc() {
     );
     assert_eq!(alert.body["payload"]["data"]["user"], "allan.deyoung@contoso.test");
     assert_eq!(alert.body["payload"]["data"]["verificationId"], sent["verificationId"]);
+    // The alert carries no code.
+    let message = app
+        .sim
+        .outbox()
+        .into_iter()
+        .find(|m| m.body.contains("Your code: "))
+        .unwrap();
+    let code: String = message.body["Your code: ".len()..].chars().take(6).collect();
+    assert!(
+        !alert.body.to_string().contains(&code),
+        "the code reached the SOC alert"
+    );
     // A code to an unprivileged user raises nothing.
     let before = app.sim.itsm().len();
     let (status, _) = app.post_code(AGENT, "lee.gu@contoso.test", "email").await;
