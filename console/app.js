@@ -370,11 +370,26 @@
     const decision = b.approval && b.approval.decision;
     const asked = (b.approval && b.approval.request) || {};
     const by = asked.requestedBy || {};
-    box.append(facts([
+    const plan = (b.approval && b.approval.plan) || {};
+    const verified = (b.approval && b.approval.verification) || null;
+    const person = by.person || {};
+    const kinds = (list) => (list || []).map((m) => `${m.type}${m.label ? ` ${m.label}` : ""}`).join(", ") || "nothing";
+    const rows = [
       ["State", b.status.replace(/_/g, " ")],
-      ["Asked by", `${by.name || "unknown"}${by.objectId ? ` (object id ${by.objectId})` : ""}, through ${by.via || "?"}`],
-      ["Deliver by", asked.channel ? CHANNEL_NAMES[asked.channel] || asked.channel : "no pass"],
-      ["Lifetime", asked.lifetimeMinutes ? `${asked.lifetimeMinutes} minutes` : "the default"],
+      ["Asked by", by.known
+        ? `${person.upn || by.name || "?"} (object id ${person.objectId || "?"}), through ${by.via || "?"}`
+        : `Unknown${by.given ? ` (the ticket names "${by.given}", not found in the directory)` : ""}, through ${by.via || "?"}: any approver may decide; find out who asked first`],
+    ];
+    if (plan.reset) rows.push(["Reset", `scope ${plan.reset.scope || "portal"}: removes ${kinds(plan.reset.removed)}; leaves ${kinds(plan.reset.remaining)}`]);
+    rows.push(["Deliver by", plan.pass
+      ? `${CHANNEL_NAMES[plan.pass.channel] || plan.pass.channel} to ${plan.pass.to || "(no address now)"}`
+      : asked.channel ? CHANNEL_NAMES[asked.channel] || asked.channel : "no pass"]);
+    rows.push(["Lifetime", plan.pass ? `${plan.pass.lifetimeMinutes} minutes` : asked.lifetimeMinutes ? `${asked.lifetimeMinutes} minutes` : "the default"]);
+    rows.push(["Caller verified", verified
+      ? verified.channel ? `code by ${verified.channel} to ${verified.sentTo}, confirmed ${verified.verifiedAt}` : `"${verified.method}" by ${verified.verifiedBy} at ${verified.verifiedAt} (typed)`
+      : "not recorded"]);
+    box.append(facts([
+      ...rows,
       ["Reason given", asked.reason || "none"],
       ["Ticket", b.source ? `${b.source.system} ${b.source.ticket}` : "none"],
       ["Why it waits", reasons],

@@ -41,6 +41,8 @@ pub struct Caller {
     /// The original client address, from the front end's forwarded headers.
     pub source_ip: Option<IpAddr>,
     pub roles: Vec<String>,
+    /// A person signed in (a delegated token with this API's scope), not an application.
+    pub user: bool,
 }
 
 impl Caller {
@@ -242,6 +244,7 @@ impl Authenticator {
             name: claims.upn.or(claims.preferred_username).or(claims.app_displayname),
             source_ip: source_ip(headers),
             roles: claims.roles,
+            user: delegated,
         })
     }
 }
@@ -283,6 +286,8 @@ impl From<&Caller> for crate::vocab::CallerRecord {
             object_id: c.object_id.clone(),
             name: c.name.clone(),
             source_ip: c.source_ip.map(|i| i.to_string()),
+            user: c.user,
+            on_behalf_of: None,
         }
     }
 }

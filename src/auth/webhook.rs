@@ -91,6 +91,7 @@ impl WebhookVerifier {
                         name: Some(format!("webhook:{}", sender.name)),
                         source_ip: source_ip(headers),
                         roles: sender.roles.clone(),
+                        user: false,
                     }));
                 }
             }

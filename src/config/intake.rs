@@ -72,7 +72,7 @@ pub struct IntakeSettings {
     pub claim_seconds: u32,
 }
 
-pub(super) const SERVICENOW_FIELDS: [(&str, &str); 10] = [
+pub(super) const SERVICENOW_FIELDS: [(&str, &str); 11] = [
     ("user", "u_affected_user"),
     ("action", "u_recovery_action"),
     ("channel", "u_delivery_channel"),
@@ -83,9 +83,11 @@ pub(super) const SERVICENOW_FIELDS: [(&str, &str); 10] = [
     ("verifiedBy", "u_verified_by"),
     ("verifiedAt", "u_verified_at"),
     ("verificationId", "u_verification_id"),
+    // The agent who asks (UPN, email or object id): they may not approve their own request.
+    ("requestedBy", "assigned_to"),
 ];
 
-pub(super) const JIRA_FIELDS: [(&str, &str); 10] = [
+pub(super) const JIRA_FIELDS: [(&str, &str); 11] = [
     ("user", "fields.customfield_10050"),
     ("action", "fields.customfield_10051"),
     ("channel", "fields.customfield_10052"),
@@ -96,6 +98,7 @@ pub(super) const JIRA_FIELDS: [(&str, &str); 10] = [
     ("verifiedBy", "fields.customfield_10056"),
     ("verifiedAt", "fields.customfield_10057"),
     ("verificationId", "fields.customfield_10058"),
+    ("requestedBy", "fields.assignee"),
 ];
 
 pub(super) fn field_map(key: &str, value: Option<&str>, defaults: &[(&str, &str)]) -> Result<FieldMap, ConfigError> {

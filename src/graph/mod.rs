@@ -1119,3 +1119,20 @@ impl GraphClient {
         }
     }
 }
+
+impl GraphClient {
+    /// The users whose `mail` is `mail` (id and UPN), for a requester named by email. `mail`
+    /// supports `eq` in default queries. https://learn.microsoft.com/graph/api/user-list
+    ///
+    /// # Errors
+    /// Graph failed.
+    pub async fn users_by_mail(&self, mail: &str) -> Result<Vec<models::UserId>, GraphError> {
+        let filter = format!("mail eq {}", odata::quote(mail));
+        let url = self.url(
+            "v1.0",
+            &["users"],
+            &[("$filter", filter.as_str()), ("$select", "id,userPrincipalName")],
+        );
+        self.list_all_strict(url).await
+    }
+}

@@ -336,3 +336,11 @@ pub struct RiskyUser {
     #[serde(default)]
     pub risk_last_updated_date_time: Option<String>,
 }
+
+/// A user's id and UPN (`$select=id,userPrincipalName`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserId {
+    pub id: Uuid,
+    pub user_principal_name: String,
+}

@@ -27,6 +27,69 @@ fn unavailable(e: impl std::fmt::Display) -> RecoveryError {
     )
 }
 
+/// What an approver agrees to, as lines of text for the email: the reset's dry run, where the
+/// pass goes, how the caller was verified. Masked addresses only; nothing secret.
+fn plan_text(approval: &Value) -> String {
+    let kinds = |list: &Value| {
+        list.as_array()
+            .map(|l| {
+                l.iter()
+                    .map(|m| {
+                        format!(
+                            "{} {}",
+                            m["type"].as_str().unwrap_or("?"),
+                            m["label"].as_str().unwrap_or("")
+                        )
+                        .trim()
+                        .to_owned()
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            })
+            .filter(|t| !t.is_empty())
+            .unwrap_or_else(|| "nothing".to_owned())
+    };
+    let mut out = String::new();
+    let plan = &approval["plan"];
+    if plan["reset"].is_object() {
+        out.push_str(&format!(
+            "Reset (scope {}): removes {}; leaves {}\n",
+            plan["reset"]["scope"].as_str().unwrap_or("portal"),
+            kinds(&plan["reset"]["removed"]),
+            kinds(&plan["reset"]["remaining"])
+        ));
+    }
+    if plan["pass"].is_object() {
+        out.push_str(&format!(
+            "Pass: by {} to {}, valid {} minutes\n",
+            plan["pass"]["channel"].as_str().unwrap_or("?"),
+            plan["pass"]["to"].as_str().unwrap_or("(no address now)"),
+            plan["pass"]["lifetimeMinutes"]
+        ));
+    }
+    let v = &approval["verification"];
+    if v.is_object() {
+        let how = match v["channel"].as_str() {
+            Some(channel) => format!(
+                "a code by {channel} to {}, confirmed {}",
+                v["sentTo"].as_str().unwrap_or("?"),
+                v["verifiedAt"].as_str().unwrap_or("?")
+            ),
+            None => format!(
+                "\"{}\" by {} at {} (typed by the caller)",
+                v["method"].as_str().unwrap_or("?"),
+                v["verifiedBy"].as_str().unwrap_or("?"),
+                v["verifiedAt"].as_str().unwrap_or("?")
+            ),
+        };
+        out.push_str(&format!("Caller verified: {how}\n"));
+    }
+    if let Some(reason) = approval["request"]["reason"].as_str() {
+        out.push_str(&format!("Reason given: {reason}\n"));
+    }
+    out
+}
+
 /// The ids of the requests not finished yet (queued, running, retrying, waiting for an approver),
 /// kept beside the records: `GET /api/approvals` and a user's open requests read it. Every record
 /// it names is read again, so a stale entry shows nothing, and finished ones are dropped then.
@@ -220,6 +283,7 @@ impl Intake {
                 last_error: None,
             },
             approval: Some(approval),
+            requested_by: None,
         };
         self.store
             .create(&name(id), &encode(&record))
@@ -243,12 +307,24 @@ impl Intake {
             // expiry nobody asks about waits.
             tracing::error!(error = %e, request_id = %record.id, "the approval's expiry could not be scheduled");
         }
-        let who = record
-            .caller
-            .name
-            .clone()
-            .or_else(|| record.caller.object_id.clone())
-            .unwrap_or_else(|| record.caller.via.clone());
+        let view = record.view();
+        let asked = &view["approval"]["request"]["requestedBy"];
+        let who = if asked["known"] == true {
+            let p = &asked["person"];
+            format!(
+                "{} (object id {})",
+                p["upn"].as_str().unwrap_or("?"),
+                p["objectId"].as_str().unwrap_or("?")
+            )
+        } else {
+            format!(
+                "UNKNOWN: no person is tied to this request{}. Any approver may decide it; find out who asked first",
+                asked["given"].as_str().map_or_else(String::new, |g| format!(
+                    " (the ticket names \"{g}\", not found in the directory)"
+                ))
+            )
+        };
+        let plan = plan_text(&view["approval"]);
         let open_it = context.settings.approval.console_url.as_ref().map_or_else(
             || format!("POST /api/requests/{}/approve or /deny", record.id),
             |console| {
@@ -259,7 +335,7 @@ impl Intake {
             },
         );
         let text = format!(
-            "A recovery waits for your approval.\n\nWhat: {} for {}\nWhy it needs a second person: {}\nAsked by: {} ({})\nTicket: {} {}\nExpires: {} UTC\n\nCheck with the requester, through a channel you trust, that this is real. Then approve or deny it, with a comment: {} (or `mfa-recovery approve {}`). If you did not expect this, deny it and tell your security team.",
+            "A recovery waits for your approval.\n\nWhat: {} for {}\nWhy it needs a second person: {}\nAsked by: {} (through {})\nTicket: {} {}\n{plan}Expires: {} UTC\n\nCheck with the requester, through a channel you trust, that this is real. Then approve or deny it, with a comment: {} (or `mfa-recovery approve {}`). If you did not expect this, deny it and tell your security team.",
             record.action.as_str(),
             approval.target_upn,
             approval.reasons.join(", "),

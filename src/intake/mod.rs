@@ -157,6 +157,10 @@ pub struct RequestRecord {
     /// Why it waits for a second approver, and what was decided.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approval: Option<crate::recovery::approval::Approval>,
+    /// The agent the ticket or webhook named as asking, as given (resolved, it is
+    /// `caller.onBehalfOf`; not resolved, the requester is unknown).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested_by: Option<String>,
 }
 
 pub(crate) fn rfc3339(t: OffsetDateTime) -> String {
@@ -203,11 +207,11 @@ impl RequestRecord {
                 .as_str()
                 .or(self.body["tap"]["delivery"]["channel"].as_str());
             v["approval"]["request"] = json!({
-                "requestedBy": {
-                    "name": self.caller.name,
-                    "objectId": self.caller.object_id,
-                    "via": self.caller.via,
-                },
+                "requestedBy": self.requester_view(),
+                "target": self.user,
+                "action": self.action.as_str(),
+                "scope": self.body["scope"].as_str().or(matches!(self.action, Action::Reset | Action::ResetTap).then_some("portal")),
+                "ticket": {"system": self.source.system, "id": self.source.ticket},
                 "channel": delivery,
                 "lifetimeMinutes": self.body["lifetimeMinutes"].as_u64().or(self.body["tap"]["lifetimeMinutes"].as_u64()),
                 "reason": self.body["reason"].as_str().map(|r| r.chars().take(500).collect::<String>()),
@@ -221,6 +225,30 @@ impl RequestRecord {
             v["writeBack"] = json!({"target": self.write_back.target, "state": self.write_back.state});
         }
         v
+    }
+
+    /// Who asked, as an approver must know it: a person (the token's user, or the agent the
+    /// ticket named, resolved), or `known: false` (an application, or an agent the directory does
+    /// not know): then any approver may decide, and is told.
+    fn requester_view(&self) -> Value {
+        let person = self.caller.on_behalf_of.as_ref().map_or_else(
+            || {
+                (self.caller.user)
+                    .then(|| json!({"objectId": self.caller.object_id, "upn": self.caller.name}))
+                    .unwrap_or(Value::Null)
+            },
+            |p| json!({"objectId": p.object_id, "upn": p.upn}),
+        );
+        let known = !person.is_null();
+        json!({
+            "known": known,
+            "person": person,
+            "given": self.requested_by,
+            "name": self.caller.name,
+            "objectId": self.caller.object_id,
+            "via": self.caller.via,
+            "note": (!known).then_some("requester unknown: no person could be tied to this request (an application's token, or a ticket whose named agent is not in the directory). Any approver may decide it: confirm with the ticket's owner who asked"),
+        })
     }
 
     fn ticket(&self) -> Ticket {
@@ -357,6 +385,7 @@ impl Intake {
                 last_error: None,
             },
             approval: None,
+            requested_by: submission.requested_by,
         };
         record.write_back.target = self.writeback.target(&record).map(|t| t.as_str().to_owned());
         let (mut record, etag, fresh) = match self.store.create(&name(id), &encode(&record)).await {

@@ -72,6 +72,9 @@ pub struct Submission {
     pub idempotency_key: String,
     /// A digest of what is asked, to tell a duplicate from a different request under the same key.
     pub fingerprint: String,
+    /// The agent the payload names as asking (`requestedBy`; ServiceNow `assigned_to`, Jira
+    /// `assignee` by default), as given: a UPN, an email or an object id, resolved later.
+    pub requested_by: Option<String>,
 }
 
 /// What the HTTP layer knows besides the body.
@@ -102,13 +105,7 @@ pub fn parse(
     let Value::Object(object) = value else {
         return Err(bad(Refusal::InvalidRequest, "the body must be a JSON object"));
     };
-    let (action, user, inner, source) = if object.contains_key("sys_id") && object.contains_key("number") {
-        servicenow(&object, &intake.servicenow_fields)?
-    } else if let Some(issue) = jira_issue(&object) {
-        jira(issue, &intake.jira_fields)?
-    } else {
-        own(object, intake)?
-    };
+    let (requested_by, (action, user, inner, source)) = by_format(object, intake)?;
     let source = Source {
         delivery_id: envelope.delivery_id.map(str::to_owned),
         ..source
@@ -168,7 +165,50 @@ pub fn parse(
         source,
         idempotency_key,
         fingerprint,
+        requested_by,
     })
+}
+
+/// The payload by its format (ServiceNow, Jira, or our own JSON), and the agent it names as
+/// asking.
+fn by_format(object: Map<String, Value>, intake: &IntakeSettings) -> Result<(Option<String>, Parsed), RecoveryError> {
+    let (requested_by, parsed) = if object.contains_key("sys_id") && object.contains_key("number") {
+        (
+            named(&object, &intake.servicenow_fields),
+            servicenow(&object, &intake.servicenow_fields)?,
+        )
+    } else if let Some(issue) = jira_issue(&object) {
+        (named(issue, &intake.jira_fields), jira(issue, &intake.jira_fields)?)
+    } else {
+        let mut object = object;
+        let named = match object.remove("requestedBy") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) => Some(s),
+            Some(_) => {
+                return Err(bad(
+                    Refusal::InvalidRequest,
+                    "requestedBy must be the asking agent's UPN, email or object id",
+                ));
+            }
+        };
+        (named, own(object, intake)?)
+    };
+    let requested_by = match requested_by.map(|r| r.trim().to_owned()) {
+        Some(r) if r.is_empty() => None,
+        Some(r) if !crate::recovery::text_ok(&r, 256) || r.contains(char::is_whitespace) => {
+            return Err(bad(
+                Refusal::InvalidRequest,
+                "requestedBy (the asking agent) must be one UPN, email or object id, up to 256 characters",
+            ));
+        }
+        other => other,
+    };
+    Ok((requested_by, parsed))
+}
+
+/// The agent a ticket names as asking (`requestedBy` in the field map).
+fn named(object: &Map<String, Value>, map: &FieldMap) -> Option<String> {
+    map.get("requestedBy").and_then(|path| field(object, path))
 }
 
 type Parsed = (Action, String, Value, Source);

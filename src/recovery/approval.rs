@@ -43,6 +43,10 @@ pub struct Approval {
     /// The requester's verification, as the audit record keeps it (no code).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verification: Option<Value>,
+    /// What the approver agrees to: a reset's scope and dry run (`removed`, `remaining`), the
+    /// pass's channel, masked address and lifetime. Nothing in it is a secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan: Option<Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub decision: Option<Decision>,
 }
@@ -72,6 +76,10 @@ impl Approval {
             "reasons": self.reasons,
             "requestedAt": crate::audit::rfc3339_millis(self.requested_at),
             "expiresAt": crate::audit::rfc3339_millis(self.expires_at),
+            "target": self.target_upn,
+            "privileged": self.privileged,
+            "verification": self.verification,
+            "plan": self.plan,
         });
         if let Some(d) = &self.decision {
             v["decision"] = json!({
@@ -99,6 +107,8 @@ pub struct Why {
     pub leaves_nothing: bool,
     /// Entra ID Protection rates the user high risk or confirmed compromised.
     pub at_risk: bool,
+    /// The pass's lifetime as asked (`None`: the default), for the approver.
+    pub lifetime_minutes: Option<u32>,
 }
 
 /// Which triggers this recovery meets (pure; unit-tested): the configured ones, and always
@@ -124,6 +134,14 @@ pub fn reasons(settings: &ApprovalSettings, why: Why) -> Vec<Trigger> {
         met.push(Trigger::AtRisk);
     }
     met
+}
+
+/// The refusal of a decision by an application (an app-only token, a webhook): only people decide.
+pub fn approver_must_be_user() -> RecoveryError {
+    RecoveryError::refused(
+        Refusal::ApproverMustBeUser,
+        "approvals are decided by people: sign in as yourself (a delegated token with this API's scope, as the console and `mfa-recovery approve` get); an application's token cannot approve or deny",
+    )
 }
 
 /// A comment on a decision: required, one line of up to 500 characters.
@@ -179,6 +197,7 @@ impl TapContext<'_> {
                 requested_at: now,
                 expires_at: now + settings.timeout(),
                 verification: details.get("verification").cloned(),
+                plan: Some(self.plan_of(&why, user, details).await),
                 decision: None,
             })
             .await;
@@ -193,6 +212,31 @@ impl TapContext<'_> {
         ))
     }
 
+    /// What an approver sees of a held recovery: the reset's scope and dry run, and where the
+    /// pass would go (masked), for how long. A pass's address that cannot be read now is said so,
+    /// not guessed.
+    async fn plan_of(&self, why: &Why, user: &User, details: &Value) -> Value {
+        let mut plan = json!({});
+        if let Some(planned) = details.get("planned") {
+            plan["reset"] = json!({
+                "scope": details.get("scope"),
+                "removed": planned,
+                "remaining": details.get("remaining"),
+                "leavesNothing": details.get("leavesNothing"),
+            });
+        }
+        if let Some(channel) = why.channel {
+            let to = self.address_unchecked(user, channel, &[]).await;
+            plan["pass"] = json!({
+                "channel": channel.as_str(),
+                "to": to.as_ref().ok().map(crate::delivery::Address::masked),
+                "toProblem": to.as_ref().err().map(|e| e.message.clone()),
+                "lifetimeMinutes": why.lifetime_minutes.unwrap_or(self.settings.default_lifetime_minutes),
+            });
+        }
+        plan
+    }
+
     /// Whether `approver` may decide on a request `requester` made: not the requester, not the
     /// target, and for a privileged target an active Privileged Authentication Administrator or
     /// Global Administrator (read now; a read that fails refuses).
@@ -205,14 +249,12 @@ impl TapContext<'_> {
         requester: &CallerRecord,
         approval: &Approval,
     ) -> Result<(), RecoveryError> {
-        let Some(me) = approver.object_id.as_deref() else {
-            return Err(RecoveryError::refused(
-                Refusal::Forbidden,
-                "an approval needs an approver's own Entra token",
-            ));
+        let Some(me) = approver.object_id.as_deref().filter(|_| approver.user) else {
+            return Err(approver_must_be_user());
         };
         let same = |a: Option<&str>, b: &str| a.is_some_and(|a| a.eq_ignore_ascii_case(b));
-        if same(requester.object_id.as_deref(), me) {
+        // The requester: the token's user, and the person a ticket or webhook named.
+        if same(requester.object_id.as_deref(), me) || requester.is_person(me) {
             return Err(RecoveryError::refused(
                 Refusal::ApproverIsRequester,
                 "whoever asked for a recovery cannot approve it; another approver must",
@@ -397,6 +439,7 @@ mod tests {
             requested_at: now,
             expires_at: now,
             verification: None,
+            plan: None,
             decision: None,
         };
         assert!(!a.approves(target, &[Trigger::ManagerChannel]), "undecided");
@@ -414,5 +457,48 @@ mod tests {
         );
         a.decision.as_mut().unwrap().approved = false;
         assert!(!a.approves(target, &[Trigger::ManagerChannel]), "denied");
+    }
+}
+
+impl TapContext<'_> {
+    /// The person a ticket or webhook names as asking (`requestedBy`), given as an object id, a
+    /// UPN or an email, resolved in the directory: `None` when nobody matches (the requester is
+    /// then unknown, and the approver is told).
+    ///
+    /// # Errors
+    /// Graph failed (the request is refused, nothing is kept: the sender tries again).
+    pub async fn resolve_person(&self, given: &str) -> Result<Option<crate::vocab::Person>, RecoveryError> {
+        let failed = |e: crate::graph::GraphError| {
+            tracing::error!(error = %e, "the requester a ticket names could not be looked up");
+            RecoveryError::failed(
+                if e.is_forbidden() {
+                    Fault::PermissionMissing
+                } else {
+                    Fault::GraphUnavailable
+                },
+                "Microsoft Graph could not be read (the agent the request names as asking), so the request was not accepted; send it again",
+            )
+        };
+        let Ok(reference) = crate::graph::models::UserRef::parse(given) else {
+            return Ok(None);
+        };
+        if let Some(user) = self.graph.get_user(&reference).await.map_err(failed)? {
+            return Ok(Some(crate::vocab::Person {
+                object_id: user.id.to_string(),
+                upn: Some(user.user_principal_name),
+            }));
+        }
+        if !given.contains('@') {
+            return Ok(None);
+        }
+        // An email that is not the UPN: the user whose mail it is, when exactly one.
+        let found = self.graph.users_by_mail(given).await.map_err(failed)?;
+        Ok(match found.as_slice() {
+            [one] => Some(crate::vocab::Person {
+                object_id: one.id.to_string(),
+                upn: Some(one.user_principal_name.clone()),
+            }),
+            _ => None,
+        })
     }
 }

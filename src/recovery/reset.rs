@@ -278,6 +278,7 @@ impl TapContext<'_> {
             verification: request.verification.as_ref(),
             channel: request.tap.as_ref().map(|t| t.channel),
             reset_all: request.scope == rules::Scope::All,
+            lifetime_minutes: request.tap.as_ref().and_then(|t| t.lifetime_minutes),
             defer_approval: true,
         };
         let admitted = self.admit(caller, asked, request_id, journal, target, details).await?;
@@ -365,6 +366,15 @@ impl TapContext<'_> {
     ) -> Result<(), RecoveryError> {
         let leaves_nothing = rules::leaves_no_method(methods, planned);
         details["leavesNothing"] = json!(leaves_nothing);
+        // What stays (the dry run an approver sees): every method but the password not planned.
+        details["remaining"] = json!(
+            methods
+                .iter()
+                .filter(|m| m.kind() != MethodKind::Password)
+                .filter(|m| !planned.iter().any(|p| p.id.eq_ignore_ascii_case(&m.id)))
+                .map(entry)
+                .collect::<Vec<_>>()
+        );
         let empty_asked = leaves_nothing && request.tap.is_none();
         if empty_asked && !request.allow_empty {
             return Err(RecoveryError::refused(
@@ -384,6 +394,7 @@ impl TapContext<'_> {
             reset_all: request.scope == rules::Scope::All || leaves_nothing,
             leaves_nothing: empty_asked,
             at_risk: admitted.at_risk,
+            lifetime_minutes: request.tap.as_ref().and_then(|t| t.lifetime_minutes),
         };
         self.approved_or_held(why, &admitted.user, journal, details).await
     }

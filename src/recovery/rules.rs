@@ -31,10 +31,10 @@ pub fn account_eligible(user: &User) -> Result<(), RecoveryError> {
 ///
 /// # Errors
 /// `caller_is_manager`.
-pub fn manager_is_not_caller(channel: Channel, user: &User, caller: Option<&str>) -> Result<(), RecoveryError> {
+pub fn manager_is_not_caller(channel: Channel, user: &User, caller: &[&str]) -> Result<(), RecoveryError> {
     if channel == Channel::Manager
-        && let (Some(manager), Some(me)) = (&user.manager, caller)
-        && manager.id.eq_ignore_ascii_case(me)
+        && let Some(manager) = &user.manager
+        && caller.iter().any(|me| manager.id.eq_ignore_ascii_case(me))
     {
         return Err(RecoveryError::refused(
             Refusal::CallerIsManager,
@@ -284,12 +284,17 @@ mod tests {
     fn a_manager_never_sends_a_pass_to_themselves() {
         let u = user(json!({"manager": {"id": "M-1", "mail": "boss@contoso.test"}}));
         assert_eq!(
-            code(manager_is_not_caller(Channel::Manager, &u, Some("m-1"))),
+            code(manager_is_not_caller(Channel::Manager, &u, &["m-1"])),
             Refusal::CallerIsManager.into()
         );
-        assert!(manager_is_not_caller(Channel::Manager, &u, Some("someone-else")).is_ok());
-        assert!(manager_is_not_caller(Channel::Sms, &u, Some("m-1")).is_ok());
-        assert!(manager_is_not_caller(Channel::Manager, &u, None).is_ok());
+        assert!(manager_is_not_caller(Channel::Manager, &u, &["someone-else"]).is_ok());
+        assert!(manager_is_not_caller(Channel::Sms, &u, &["m-1"]).is_ok());
+        assert!(manager_is_not_caller(Channel::Manager, &u, &[]).is_ok());
+        assert_eq!(
+            code(manager_is_not_caller(Channel::Manager, &u, &["agent-app", "m-1"])),
+            Refusal::CallerIsManager.into(),
+            "the person a ticket names counts"
+        );
     }
 
     #[test]

@@ -192,6 +192,8 @@ pub(crate) struct Asked<'a> {
     pub channel: Option<Channel>,
     /// A reset of every method (`scope: all`), which may need a second approver.
     pub reset_all: bool,
+    /// The pass's lifetime as asked (`None`: the default), for an approver to see.
+    pub lifetime_minutes: Option<u32>,
     /// The approval is decided later, by the caller of `admit` (a reset knows what it leaves
     /// only once it has read the user's methods).
     pub defer_approval: bool,
@@ -370,6 +372,7 @@ impl TapContext<'_> {
             verification: request.verification.as_ref(),
             channel: Some(request.channel),
             reset_all: false,
+            lifetime_minutes: request.lifetime_minutes,
             defer_approval: false,
         };
         let Admitted { user, memberships, .. } =
@@ -423,6 +426,15 @@ impl TapContext<'_> {
                 )
                 .await?;
             details["verification"] = record.audit_view();
+            // The person a ticket names counts as the caller: the code they relied on must not
+            // have gone to them (checked when it was sent only for whoever sent it).
+            if let Some(person) = &caller.on_behalf_of
+                && let Some(channel) = Channel::parse(&record.channel)
+            {
+                let address = self.address_unchecked(&user, channel, &[]).await?;
+                self.not_the_addresses_of(&[person.object_id.as_str()], &user, &address)
+                    .await?;
+            }
         }
         let at_risk = self.read_risk(&user, details).await?.is_some_and(|r| r.at_risk);
         if at_risk && !self.settings.approval.enabled() {
@@ -435,6 +447,7 @@ impl TapContext<'_> {
                 reset_all: asked.reset_all,
                 leaves_nothing: false,
                 at_risk,
+                lifetime_minutes: asked.lifetime_minutes,
             };
             self.approved_or_held(why, &user, journal, details).await?;
         }
@@ -467,7 +480,9 @@ impl TapContext<'_> {
     ) -> Result<Prepared, RecoveryError> {
         let s = self.settings;
         rules::account_eligible(&user)?;
-        rules::manager_is_not_caller(request.channel, &user, caller.object_id.as_deref())?;
+        let mut people = caller.people();
+        people.extend(caller.object_id.as_deref());
+        rules::manager_is_not_caller(request.channel, &user, &people)?;
         // The tenant's policy and scope.
         let policy = self.graph.tap_policy().await.map_err(graph_failed)?;
         if !policy.is_enabled() {
@@ -1148,6 +1163,7 @@ impl TapContext<'_> {
             .object_id
             .as_deref()
             .is_some_and(|me| me.eq_ignore_ascii_case(&user.id.to_string()))
+            || caller.is_person(&user.id.to_string())
         {
             return Err(RecoveryError::refused(
                 Refusal::SelfRecoveryForbidden,

@@ -666,29 +666,59 @@ impl super::tap::TapContext<'_> {
             })
     }
 
-    /// Nobody verifies themselves: the code must not go to the caller. Refused when the channel
-    /// is the manager's and the caller is the manager (`caller_is_manager`), or the address is
-    /// the caller's own mail, alternate email or phone (`address_is_callers`; the caller's user
-    /// and phone methods are read from Graph, and a failed read refuses).
-    async fn not_the_callers(
+    /// Nobody verifies themselves: the code must not go to the caller, nor to the person a
+    /// request names (`CallerRecord::people`). See `not_the_addresses_of`.
+    pub(crate) async fn not_the_callers(
         &self,
         caller: &CallerRecord,
         user: &crate::graph::models::User,
         address: &crate::delivery::Address,
     ) -> Result<(), RecoveryError> {
-        let Some(me) = caller.object_id.as_deref() else {
-            return Ok(());
-        };
-        if address.channel == Channel::Manager && user.manager.as_ref().is_some_and(|m| m.id.eq_ignore_ascii_case(me)) {
-            return Err(RecoveryError::refused(
-                Refusal::CallerIsManager,
-                "the manager channel would send the code to you (you are the user's manager): nobody verifies themselves. Choose sms or email, or ask another agent",
-            ));
+        let mut people: Vec<&str> = caller.object_id.as_deref().into_iter().collect();
+        people.extend(caller.people());
+        self.not_the_addresses_of(&people, user, address).await
+    }
+
+    /// Refused when the channel is the manager's and one of `people` is the manager
+    /// (`caller_is_manager`), or the address is one of theirs: their mail, an alternate email,
+    /// their `mobilePhone` or a phone method (`address_is_callers`). Their user and phone methods
+    /// are read from Graph; a failed read refuses. An id that is not a user (an application) has
+    /// no address to compare.
+    pub(crate) async fn not_the_addresses_of(
+        &self,
+        people: &[&str],
+        user: &crate::graph::models::User,
+        address: &crate::delivery::Address,
+    ) -> Result<(), RecoveryError> {
+        for me in people {
+            if address.channel == Channel::Manager
+                && user.manager.as_ref().is_some_and(|m| m.id.eq_ignore_ascii_case(me))
+            {
+                return Err(RecoveryError::refused(
+                    Refusal::CallerIsManager,
+                    "the manager channel would send the code to the caller (the user's manager): nobody verifies themselves. Choose sms or email, or ask another agent",
+                ));
+            }
+            let Ok(me) = Uuid::parse_str(me) else {
+                continue;
+            };
+            let mine = self.addresses_of(me, address.channel).await?;
+            if mine.iter().any(|a| same_address(a, &address.to)) {
+                return Err(RecoveryError::refused(
+                    Refusal::AddressIsCallers,
+                    format!(
+                        "the user's {} address of record is also the caller's: nobody verifies themselves. Choose another channel, or ask another agent",
+                        address.channel.as_str()
+                    ),
+                ));
+            }
         }
-        // An app (a service principal) has no mailbox or phone: nothing of its own to compare.
-        let Ok(me) = Uuid::parse_str(me) else {
-            return Ok(());
-        };
+        Ok(())
+    }
+
+    /// A person's own addresses for `channel`: mail and alternate emails, `mobilePhone`, and for
+    /// SMS their phone methods. Empty when `id` is not a user.
+    async fn addresses_of(&self, id: Uuid, channel: Channel) -> Result<Vec<String>, RecoveryError> {
         let unreadable = |e: crate::graph::GraphError| {
             tracing::error!(error = %e, "the caller's own addresses could not be read; refusing");
             RecoveryError::failed(
@@ -697,33 +727,24 @@ impl super::tap::TapContext<'_> {
                 } else {
                     Fault::GraphUnavailable
                 },
-                "Microsoft Graph could not be read (the caller's own addresses), so the service cannot tell whether the code would go to you; nothing was sent. Try again later.",
+                "Microsoft Graph could not be read (the caller's own addresses), so the service cannot tell whether the code would go to the caller; nothing was sent. Try again later.",
             )
         };
         let Some(own) = self
             .graph
-            .get_user(&crate::graph::models::UserRef::Id(me))
+            .get_user(&crate::graph::models::UserRef::Id(id))
             .await
             .map_err(unreadable)?
         else {
-            return Ok(());
+            return Ok(Vec::new());
         };
         let mut mine: Vec<String> = own.mail.iter().chain(own.other_mails.iter()).cloned().collect();
         mine.extend(own.mobile_phone.clone());
-        if address.channel == Channel::Sms {
-            let methods = self.graph.list_methods(&me).await.map_err(unreadable)?;
+        if channel == Channel::Sms {
+            let methods = self.graph.list_methods(&id).await.map_err(unreadable)?;
             mine.extend(methods.iter().filter_map(|m| m.phone_number.clone()));
         }
-        if mine.iter().any(|a| same_address(a, &address.to)) {
-            return Err(RecoveryError::refused(
-                Refusal::AddressIsCallers,
-                format!(
-                    "the user's {} address of record is also yours: nobody verifies themselves. Choose another channel, or ask another agent",
-                    address.channel.as_str()
-                ),
-            ));
-        }
-        Ok(())
+        Ok(mine)
     }
 
     /// Check the code the caller read back. Audited (never the code).

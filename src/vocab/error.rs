@@ -87,6 +87,8 @@ codes!(
         ApprovalExpired => "approval_expired",
         /// The request is not waiting for an approval (already decided, or never needed one).
         NotPendingApproval => "not_pending_approval",
+        /// Approvals are decided by people: an application's token cannot approve or deny.
+        ApproverMustBeUser => "approver_must_be_user",
         /// Whoever asked for a recovery cannot approve it.
         ApproverIsRequester => "approver_is_requester",
         /// Nobody approves their own recovery.

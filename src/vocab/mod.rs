@@ -19,7 +19,7 @@ pub mod mask;
 pub mod ports;
 pub mod role;
 
-pub use caller::CallerRecord;
+pub use caller::{CallerRecord, Person};
 pub use channel::{Address, Channel};
 pub use error::{ErrorCode, Fault, Refusal};
 pub use mask::{mask_email, mask_phone};

@@ -60,6 +60,8 @@ impl TestApp {
             roles: roles.iter().map(|r| (*r).to_owned()).collect(),
             object_id: Some(object_id.to_owned()),
             name: Some(format!("person {object_id}")),
+            // A person signed in: a delegated token (approvals are decided only by people).
+            upn: Some(format!("person-{object_id}@contoso.test")),
             ..Default::default()
         })
     }
@@ -477,4 +479,207 @@ async fn approvers_see_what_waits_and_a_decided_request_leaves_the_list() {
     assert_eq!(status, StatusCode::OK);
     let (_, after) = list(app.person(ISAIAH, &["Recovery.Approve"])).await;
     assert_eq!(after["value"].as_array().map(Vec::len), Some(0), "{after}");
+}
+
+impl TestApp {
+    /// An application's token (no person signed in): a Logic App, an ITSM integration.
+    fn app_only(&self, roles: &[&str]) -> String {
+        self.sim.issue_token(&mfa_recovery_sim::TokenRequest {
+            roles: roles.iter().map(|r| (*r).to_owned()).collect(),
+            object_id: Some("a0000000-0000-4000-8000-0000000a0001".into()),
+            name: Some("Some Logic App".into()),
+            ..Default::default()
+        })
+    }
+
+    /// A ServiceNow-shaped request for a pass for Allan (privileged: held), sent by the
+    /// integration's app-only token, naming `agent` as the ticket's assignee.
+    async fn ticket_for_allan(&self, number: &str, agent: &str) -> Value {
+        let body = json!({
+            "sys_id": format!("{:032x}", number.bytes().map(u128::from).sum::<u128>()), "number": number,
+            "u_affected_user": ALLAN_UPN, "u_recovery_action": "tap",
+            "u_delivery_channel": "email", "short_description": "lost phone",
+            "u_verification_method": "callback to HR number", "u_verified_by": "agent@contoso.test",
+            "u_verified_at": now(), "assigned_to": agent,
+        });
+        let (status, accepted) = self
+            .call(&self.app_only(&["Recovery.Request"]), "/api/requests", &body)
+            .await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
+        let id = accepted["requestId"].as_str().unwrap().to_owned();
+        for _ in 0..100 {
+            let v = self.request_state(&id).await;
+            if v["status"] == "pending_approval" {
+                return v;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("not held: {}", self.request_state(&id).await);
+    }
+}
+
+#[tokio::test]
+async fn only_people_decide_an_app_only_token_is_refused_before_anything_is_read() {
+    let app = approval_app().await;
+    let id = app.held_pass().await;
+    let reads = app.sim.requests().len();
+    let (status, body) = app
+        .call(
+            &app.app_only(&["Recovery.Approve"]),
+            &format!("/api/requests/{id}/approve"),
+            &json!({"comment": "approved by a flow"}),
+        )
+        .await;
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (StatusCode::FORBIDDEN, &json!("approver_must_be_user")),
+        "{body}"
+    );
+    assert_eq!(app.sim.requests().len(), reads, "Graph was not read");
+    // Not even an unknown request is looked up for it.
+    let (status, body) = app
+        .call(
+            &app.app_only(&["Recovery.Approve"]),
+            &format!("/api/requests/{}/deny", uuid::Uuid::new_v4()),
+            &json!({"comment": "no"}),
+        )
+        .await;
+    assert_eq!(body["error"]["code"], "approver_must_be_user", "{status} {body}");
+    assert_eq!(app.request_state(&id).await["status"], "pending_approval");
+    assert!(app.passes().await.is_empty());
+}
+
+#[tokio::test]
+async fn the_agent_a_ticket_names_cannot_approve_their_own_request() {
+    let app = approval_app().await;
+    // Isaiah is an active Global Administrator and an approver; the ticket says he asked.
+    let held = app.ticket_for_allan("INC0040001", "isaiah.langer@contoso.test").await;
+    let by = &held["approval"]["request"]["requestedBy"];
+    assert_eq!(by["known"], true, "{held}");
+    assert_eq!(by["person"]["objectId"], ISAIAH, "{held}");
+    assert_eq!(by["given"], "isaiah.langer@contoso.test");
+    let id = held["requestId"].as_str().unwrap();
+    let (status, body) = app.decide(ISAIAH, id, "approve", "looks fine").await;
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (StatusCode::FORBIDDEN, &json!("approver_is_requester")),
+        "{body}"
+    );
+    assert!(app.passes().await.is_empty());
+    assert_eq!(app.request_state(id).await["status"], "pending_approval");
+}
+
+#[tokio::test]
+async fn a_request_whose_agent_is_unknown_is_approved_by_another_person_and_says_so() {
+    let app = approval_app().await;
+    let held = app.ticket_for_allan("INC0040002", "nobody@fabrikam.example").await;
+    let by = &held["approval"]["request"]["requestedBy"];
+    assert_eq!(by["known"], false, "{held}");
+    assert_eq!(by["given"], "nobody@fabrikam.example");
+    assert!(by["note"].as_str().unwrap().contains("requester unknown"), "{held}");
+    let id = held["requestId"].as_str().unwrap();
+    // The approver is told, in the answer to the decision too.
+    let (status, body) = app.decide(ISAIAH, id, "approve", "called the assignee's manager").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["approval"]["request"]["requestedBy"]["known"], false, "{body}");
+    let done = app.wait_final(id).await;
+    assert_eq!(done["status"], "succeeded", "{done}");
+    assert_eq!(app.passes().await.len(), 1);
+    // The trail keeps the requester as unknown: no person on the request.
+    let records = app.audit_of(Some("request.approval")).await;
+    let decided = records
+        .iter()
+        .find(|r| r["details"]["event"] == "approved" || r["details"]["decision"].is_object())
+        .unwrap_or_else(|| records.last().unwrap());
+    assert!(decided["caller"]["objectId"] == ISAIAH, "{decided}");
+    let state = app.request_state(id).await;
+    assert_eq!(state["approval"]["request"]["requestedBy"]["known"], false, "{state}");
+}
+
+#[tokio::test]
+async fn the_agent_a_ticket_names_counts_as_the_caller_for_the_manager_channel() {
+    let app = approval_app().await;
+    // A ticket for Adele's pass to her manager, naming that manager (Megan) as the asking agent.
+    let body = json!({
+        "sys_id": "0123456789abcdef0123456789abc001", "number": "INC0040003",
+        "u_affected_user": "adele.vance@contoso.test", "u_recovery_action": "tap",
+        "u_delivery_channel": "manager", "short_description": "lost phone",
+        "u_verification_method": "callback to HR number", "u_verified_by": "agent@contoso.test",
+        "u_verified_at": now(), "assigned_to": "megan.bowen@contoso.test",
+    });
+    let (status, accepted) = app
+        .call(&app.app_only(&["Recovery.Request"]), "/api/requests", &body)
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
+    let done = app.wait_final(accepted["requestId"].as_str().unwrap()).await;
+    assert_eq!(done["result"]["error"]["code"], "caller_is_manager", "{done}");
+    assert!(app.passes().await.is_empty());
+}
+
+#[tokio::test]
+async fn the_approver_sees_the_plan_of_a_held_pass_and_of_a_held_reset() {
+    let app = approval_app().await;
+    // A held pass (privileged).
+    let id = app.held_pass().await;
+    let v = app.request_state(&id).await;
+    let a = &v["approval"];
+    assert_eq!(a["target"], ALLAN_UPN, "{v}");
+    assert_eq!(a["reasons"], json!(["privileged"]));
+    assert_eq!(a["plan"]["pass"]["channel"], "email", "{v}");
+    assert_eq!(a["plan"]["pass"]["to"], "a***g@personal.example", "{v}");
+    assert_eq!(a["plan"]["pass"]["lifetimeMinutes"], 60, "{v}");
+    assert_eq!(a["verification"]["method"], "video call with badge", "{v}");
+    assert!(a["verification"]["verifiedAt"].is_string(), "{v}");
+    let r = &a["request"];
+    assert_eq!(r["action"], "tap");
+    assert_eq!(r["ticket"], json!({"system": "servicenow", "id": "INC0030001"}));
+    assert_eq!(r["reason"], "lost phone");
+    assert_eq!(r["requestedBy"]["known"], true, "{v}");
+    assert_eq!(r["requestedBy"]["person"]["objectId"], AGENT);
+
+    // A held reset with its pass (reset_all, by a person): scope, removed, remaining, the pass.
+    let reset_app = spawn_app_with(&[
+        ("APPROVAL_REQUIRED_FOR", "reset_all"),
+        ("APPROVAL_WEBHOOK", "{sim}/callbacks/approvals"),
+        ("CALLBACK_SIGNING_SECRET", "callback-signing"),
+    ])
+    .await;
+    let token = reset_app.person(AGENT, &["Recovery.Reset", "Recovery.Tap"]);
+    let (status, held) = reset_app
+        .call(
+            &token,
+            "/api/users/adele.vance@contoso.test/mfa/reset",
+            &json!({"scope": "portal", "tap": {"delivery": {"channel": "email"}, "lifetimeMinutes": 120},
+                "ticket": {"system": "jira", "id": "HELP-501"}, "reason": "lost phone",
+                "verification": {"method": "video call", "verifiedBy": "agent@contoso.test", "verifiedAt": now()}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{held}");
+    let a = &held["approval"];
+    assert_eq!(a["reasons"], json!(["reset_all"]), "{held}");
+    assert_eq!(a["plan"]["reset"]["scope"], "portal", "{held}");
+    let removed: Vec<&str> = a["plan"]["reset"]["removed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(removed, vec!["microsoftAuthenticator", "phone", "phone"], "{held}");
+    assert_eq!(a["plan"]["reset"]["remaining"][0]["type"], "email", "{held}");
+    assert_eq!(a["plan"]["pass"]["to"], "a***e@personal.example", "{held}");
+    assert_eq!(a["plan"]["pass"]["lifetimeMinutes"], 120, "{held}");
+    assert_eq!(a["request"]["scope"], "portal");
+    assert_eq!(a["request"]["ticket"]["id"], "HELP-501");
+    // The approvers' webhook carries the same view; nothing in it is a secret.
+    let hook = reset_app
+        .sim
+        .itsm()
+        .into_iter()
+        .find(|h| h.path.starts_with("/callbacks/approvals"))
+        .unwrap();
+    assert_eq!(
+        hook.body["payload"]["data"]["approval"]["plan"],
+        held["approval"]["plan"]
+    );
+    assert!(reset_app.passes().await.is_empty());
 }

@@ -159,8 +159,22 @@ async fn each_operation_is_served_and_each_body_field_accepted() {
         let mut minimal = example(&doc, &schema, false);
         if ["ApproveRequest", "DenyRequest"].contains(&id) {
             // Served and its body accepted: an unknown request is 404, not a bad body (the
-            // decisions themselves are tested in tests/api/approval.rs).
-            let r = send(Some(minimal.clone())).await.unwrap();
+            // decisions themselves are tested in tests/api/approval.rs). A person decides: the
+            // connector's sign-in is delegated.
+            let person = app.sim.issue_token(&mfa_recovery_sim::TokenRequest {
+                roles: ALL_ROLES.iter().map(|r| (*r).to_owned()).collect(),
+                object_id: Some("a0000000-0000-4000-8000-00000000e001".into()),
+                upn: Some("approver@contoso.test".into()),
+                ..Default::default()
+            });
+            let r = app
+                .client
+                .request(method.clone(), format!("{}{}", app.base, fill(&path, id)))
+                .bearer_auth(&person)
+                .json(&minimal)
+                .send()
+                .await
+                .unwrap();
             let status = r.status();
             let body: Value = r.json().await.unwrap_or(Value::Null);
             assert_eq!(

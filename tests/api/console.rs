@@ -209,10 +209,11 @@ async fn run_now_is_for_auditors_one_at_a_time_audited_and_lands_in_the_history(
             .send()
     };
     assert_eq!(post(&["Recovery.Tap"]).await.unwrap().status(), StatusCode::FORBIDDEN);
-    // The registration report answers slowly, so the run is still going when asked again.
+    // The registration report answers slowly (its first three pages), so the run is still going
+    // when asked again.
     app.client
         .post(format!("{}/sim/faults", app.sim.base_url()))
-        .json(&serde_json::json!({"route": "/beta/reports/**", "latencyMs": 1500, "count": 1}))
+        .json(&serde_json::json!({"route": "/*/reports/**", "latencyMs": 1500, "count": 3}))
         .send()
         .await
         .unwrap();
@@ -227,10 +228,10 @@ async fn run_now_is_for_auditors_one_at_a_time_audited_and_lands_in_the_history(
             .send()
     };
     let mut running = false;
-    for _ in 0..50 {
+    for _ in 0..150 {
         let r = get("current").await.unwrap();
-        // The first checkpoint may not say `running` yet: ask until it does (the slow report
-        // keeps the run going for 1.5 s).
+        // The first checkpoint comes after the first (slow) page: ask until it says `running`
+        // (the next slow pages keep the run going).
         if r.status() == StatusCode::OK && r.json::<Value>().await.unwrap()["running"] == true {
             running = true;
             break;

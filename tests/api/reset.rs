@@ -112,6 +112,7 @@ impl TestApp {
             roles: vec!["Recovery.Approve".into()],
             object_id: Some(ISAIAH.into()),
             name: Some("Isaiah Langer".into()),
+            upn: Some("isaiah.langer@contoso.test".into()),
             ..Default::default()
         });
         let r = self

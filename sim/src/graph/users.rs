@@ -170,9 +170,9 @@ pub(crate) async fn get_manager(
 
 /// GET /users — https://learn.microsoft.com/graph/api/user-list
 /// User.Read.All (or Directory.Read.All), else 403. `$select`, `$top` (1 to 999, default 100) and
-/// `@odata.nextLink` paging as the doc gives them. `$filter`: only what the sweep asks,
-/// `accountEnabled eq true|false` (the user resource's `accountEnabled` supports `eq` in default
-/// queries); any other filter answers 400 `Request_UnsupportedQuery`, the code Graph gives a filter
+/// `@odata.nextLink` paging as the doc gives them. `$filter`: only what the service asks,
+/// `accountEnabled eq true|false` (the sweep) and `mail eq '…'` (a requester named by email; both
+/// properties support `eq` in default queries, per the user resource); any other filter answers 400 `Request_UnsupportedQuery`, the code Graph gives a filter
 /// it cannot run, so a caller that needs another one fails loudly here.
 pub(crate) async fn list_users(
     State(state): S,
@@ -183,6 +183,22 @@ pub(crate) async fn list_users(
     p.require(READ_USER)?;
     let q = odata::query(&uri);
     let select = parse_select(q.get("$select"))?;
+    // `mail eq '…'` (mail supports `eq` in default queries): a requester named by email.
+    if let Some(quoted) = q.get("$filter").and_then(|f| f.strip_prefix("mail eq ")) {
+        let mail = quoted
+            .strip_prefix('\'')
+            .and_then(|m| m.strip_suffix('\''))
+            .map(|m| m.replace("''", "'"))
+            .ok_or_else(|| GraphError::bad_request("Invalid filter clause: mail is a String."))?;
+        let items: Vec<Value> = state
+            .tenant()
+            .users
+            .iter()
+            .filter(|u| u.mail.as_deref().is_some_and(|m| m.eq_ignore_ascii_case(&mail)))
+            .map(|u| Value::Object(user_json(u, &select)))
+            .collect();
+        return super::memberships::page_of(&state, v, items, &uri, "users");
+    }
     let enabled = match q.get("$filter").map(|f| f.split_whitespace().collect::<Vec<_>>()) {
         None => None,
         Some(parts) if parts.len() == 3 && parts[0] == "accountEnabled" && parts[1] == "eq" => match parts[2] {

@@ -30,6 +30,7 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
             | Refusal::ApproverIsTarget
             | Refusal::ApproverNotAdmin
             | Refusal::AddressIsCallers
+            | Refusal::ApproverMustBeUser
             | Refusal::UserAtRisk => StatusCode::FORBIDDEN,
             Refusal::ApprovalRequired => StatusCode::ACCEPTED,
             Refusal::RequestNotFound

@@ -465,6 +465,16 @@ pub async fn submit_request(
             Ok(s) => s,
             Err(e) => return Err(refuse_request(&state, caller, Action::RequestSubmit, e).await),
         };
+    // The person who asks: the token's user, or the agent the signed payload names.
+    let mut caller = caller;
+    if !caller.user
+        && let Some(given) = &submission.requested_by
+    {
+        caller.on_behalf_of = match state.tap_context().resolve_person(given).await {
+            Ok(person) => person,
+            Err(e) => return Err(refuse_request(&state, caller, Action::RequestSubmit, e).await),
+        };
+    }
     let submitted = intake.submit(submission, caller.clone()).await.map_err(|e| match e {
         crate::intake::IntakeError::KeyReused(id) => ApiError::Recovery(crate::recovery::RecoveryError::refused(Refusal::IdempotencyKeyReused,
             format!("request {id} was accepted for this ticket and action (or Idempotency-Key) with different content; use a new key or ticket"),
@@ -545,6 +555,11 @@ async fn decide(
 ) -> Result<Response, ApiError> {
     let caller = guard(&state, &headers, Role::Approve, Action::RequestApproval).await?;
     let caller = CallerRecord::from(&caller);
+    // Only people decide: an app-only token is refused before anything is read.
+    if !caller.user {
+        let e = crate::recovery::approval::approver_must_be_user();
+        return Err(refuse_request(&state, caller, Action::RequestApproval, e).await);
+    }
     let intake = state.intake.clone().ok_or_else(intake_off)?;
     let comment = match crate::recovery::approval::parse_comment(&body) {
         Ok(c) => c,
