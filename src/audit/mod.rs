@@ -359,10 +359,15 @@ impl AuditTrail {
 
     /// Start chain `segment` of `day` (0: `{day}/{instance}.jsonl`).
     async fn begin(&self, guard: &mut Option<ChainState>, day: String, segment: u32) -> Result<(), AuditError> {
+        // A segment's name has a random part: nobody can create it first to stop the writer.
         let name = if segment == 0 {
             format!("{day}/{}.jsonl", self.instance)
         } else {
-            format!("{day}/{}-{segment}.jsonl", self.instance)
+            format!(
+                "{day}/{}-{segment}-{}.jsonl",
+                self.instance,
+                &Uuid::new_v4().simple().to_string()[..12]
+            )
         };
         self.storage.create(&name).await?;
         *guard = Some(ChainState {
@@ -502,6 +507,10 @@ impl AuditTrail {
                 return Ok(report);
             }
         };
+        if let Some(mismatch) = self.left_chains_intact(&names).await? {
+            report.first_mismatch = Some(mismatch);
+            return Ok(report);
+        }
         let mut seen = std::collections::BTreeSet::new();
         for name in &names {
             report.chains += 1;
@@ -537,6 +546,43 @@ impl AuditTrail {
             ));
         }
         Ok(report)
+    }
+
+    /// Every chain a writer left for a new segment (its `audit.segment` record names it and the
+    /// length it had) must still have that length: bytes after it were appended by someone else,
+    /// however well-formed (a forged record with a recomputed hash and its own anchor).
+    async fn left_chains_intact(&self, names: &[String]) -> Result<Option<Mismatch>, AuditError> {
+        for name in names {
+            for line in self.read_chain(name).await?.into_iter().flatten() {
+                if line.action != Action::AuditSegment.as_str() {
+                    continue;
+                }
+                let (Some(left), Some(length)) = (
+                    line.details["previousChain"].as_str(),
+                    line.details["previousLength"].as_u64(),
+                ) else {
+                    continue;
+                };
+                let bytes = self.storage.read(&format!("{left}.jsonl")).await?;
+                if bytes.len() as u64 != length {
+                    return Ok(Some(mismatch_at(
+                        left,
+                        bytes[..(length as usize).min(bytes.len())]
+                            .iter()
+                            .filter(|b| **b == b'\n')
+                            .count() as u64
+                            + 1,
+                        None,
+                        format!(
+                            "{} foreign bytes after offset {length}, where its writer left this chain (audit.segment in {}): appended by someone else",
+                            (bytes.len() as u64).saturating_sub(length),
+                            line.chain
+                        ),
+                    )));
+                }
+            }
+        }
+        Ok(None)
     }
 
     /// The anchors of every day in `[from, to]`, by chain and sequence number; a line that is
@@ -678,6 +724,8 @@ pub struct Mismatch {
 
 #[cfg(test)]
 mod tests {
+    use std::io::Write;
+
     use super::*;
 
     #[test]
@@ -728,6 +776,64 @@ mod tests {
         let mismatch = report.first_mismatch.unwrap();
         assert_eq!(mismatch.line, 2);
         assert!(mismatch.reason.contains("hash"), "{}", mismatch.reason);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    fn event(n: u64) -> AuditEvent {
+        AuditEvent {
+            caller: CallerRecord {
+                via: "cli".into(),
+                ..Default::default()
+            },
+            action: Action::AuditQuery,
+            target: None,
+            ticket: None,
+            request_id: None,
+            phase: Phase::Intent,
+            outcome: None,
+            details: serde_json::json!({"n": n}),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_well_formed_forged_tail_is_caught_once_the_writer_has_moved_on() {
+        let (trail, dir, path) = trail_with(2).await;
+        // Someone with write access appends a valid-looking third record, and its anchor.
+        let text = std::fs::read_to_string(&path).unwrap();
+        let last: AuditRecord = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+        let mut forged = last.clone();
+        forged.id = Uuid::new_v4();
+        forged.seq = 3;
+        forged.prev_hash = last.hash.clone();
+        forged.details = serde_json::json!({"forged": "Megan issued Isaiah a pass"});
+        forged.hash = forged.compute_hash();
+        let line = format!("{}\n", serde_json::to_string(&forged).unwrap());
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap()
+            .write_all(line.as_bytes())
+            .unwrap();
+        let now = OffsetDateTime::now_utc();
+        let anchor = format!(
+            "{}\n",
+            serde_json::to_string(&Anchor {
+                chain: forged.chain.clone(),
+                seq: 3,
+                hash: forged.hash.clone()
+            })
+            .unwrap()
+        );
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(dir.join(anchor_log(now)))
+            .unwrap()
+            .write_all(anchor.as_bytes())
+            .unwrap();
+        // The writer's next record goes to a new segment; the old chain's forged tail is reported.
+        trail.record(event(9)).await.expect("recording goes on");
+        let m = verdict(&trail).await.expect("the forged tail is found");
+        assert!(m.reason.contains("foreign bytes after offset"), "{}", m.reason);
         let _ = std::fs::remove_dir_all(dir);
     }
 

@@ -1074,7 +1074,7 @@ impl GraphClient {
     /// Entra ID P2. https://learn.microsoft.com/graph/api/riskyuser-get
     ///
     /// The docs list only the `200`. A `404` is read as "no record" (the user was never rated);
-    /// a `403` whose message names the licence (the words "licensed" or "license", as Graph says
+    /// a `403` whose message says the tenant is "not licensed" (as Graph says
     /// for a tenant without P2) as `NotLicensed`; every other `403` (a missing permission) is an
     /// error, so a guardrail that needs the read fails closed.
     ///
@@ -1106,7 +1106,9 @@ impl GraphClient {
                     .as_str()
                     .unwrap_or_default()
                     .to_ascii_lowercase();
-                if message.contains("licensed") || message.contains("license") || message.contains("licence") {
+                let code = body["error"]["code"].as_str().unwrap_or_default();
+                // A missing permission (Authorization_RequestDenied) is never a missing licence.
+                if code != "Authorization_RequestDenied" && message.contains("not licensed") {
                     return Ok(RiskRead::NotLicensed);
                 }
                 Err(GraphError::Status {

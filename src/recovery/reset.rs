@@ -233,7 +233,11 @@ impl TapContext<'_> {
                     details["tapMethodId"] = json!(t.tap_method_id);
                 }
             }
-            Err(e) => details["error"] = json!(e.message),
+            Err(e) => {
+                details["error"] = json!(e.message);
+                self.release_verification(caller, request.verification.as_ref(), request_id, e)
+                    .await;
+            }
         }
         self.record_outcome(
             caller,
@@ -376,6 +380,20 @@ impl TapContext<'_> {
                 .collect::<Vec<_>>()
         );
         let empty_asked = leaves_nothing && request.tap.is_none();
+        // A pass that is the user's only way back must not go where the code went, whatever
+        // VERIFICATION_SAME_CHANNEL allows: one swapped SIM would then get both.
+        if leaves_nothing
+            && let Some(tap) = &request.tap
+            && details["verification"]["channel"].as_str() == Some(tap.channel.as_str())
+        {
+            return Err(RecoveryError::refused(
+                Refusal::VerificationChannelReused,
+                format!(
+                    "the reset leaves the user no other method, so its pass must go another way than the code did ({}): one swapped SIM or one changed address must not get both. Choose another channel for the pass; nothing was removed",
+                    tap.channel.as_str()
+                ),
+            ));
+        }
         if empty_asked && !request.allow_empty {
             return Err(RecoveryError::refused(
                 Refusal::WouldLeaveNoMethod,
@@ -628,10 +646,9 @@ impl TapContext<'_> {
             })
             .collect();
         let text = SecretString::from(format!(
-            "These sign-in methods were removed from {} for ticket {} {}: {}.\nAt your next sign-in you will be asked to register again: open https://mysignins.microsoft.com/security-info, register Microsoft Authenticator with cloud backup turned on, and add a second method.\n\nIf you did not ask for this, contact {} now.",
+            "These sign-in methods were removed from {}{}: {}.\nAt your next sign-in you will be asked to register again: open https://mysignins.microsoft.com/security-info, register Microsoft Authenticator with cloud backup turned on, and add a second method.\n\nIf you did not ask for this, contact {} now.",
             user.user_principal_name,
-            ticket.system,
-            ticket.id,
+            rules::ticket_words(ticket),
             kinds.join(", "),
             self.settings.notice_contact
         ));

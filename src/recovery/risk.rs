@@ -34,9 +34,9 @@ pub struct Risk {
 pub fn judge(level: Option<&str>, state: Option<&str>) -> (bool, bool) {
     let cleared = matches!(state, Some("dismissed" | "remediated" | "confirmedSafe" | "none"));
     let compromised = state == Some("confirmedCompromised");
-    let at_risk = compromised || (!cleared && level == Some("high"));
-    // `hidden`: Graph does not say the level; shown to the agent, like `medium`.
-    let elevated = !at_risk && !cleared && matches!(level, Some("medium" | "hidden"));
+    // `hidden`: Graph does not say the level, which may be high: fail safe.
+    let at_risk = compromised || (!cleared && matches!(level, Some("high" | "hidden")));
+    let elevated = !at_risk && !cleared && level == Some("medium");
     (at_risk, elevated)
 }
 
@@ -132,7 +132,7 @@ mod tests {
         assert_eq!(judge(Some("high"), Some("remediated")), (false, false));
         assert_eq!(judge(Some("medium"), Some("atRisk")), (false, true));
         assert_eq!(judge(Some("low"), Some("atRisk")), (false, false));
-        assert_eq!(judge(Some("hidden"), Some("atRisk")), (false, true));
+        assert_eq!(judge(Some("hidden"), Some("atRisk")), (true, false));
         assert_eq!(judge(None, None), (false, false));
     }
 }

@@ -26,6 +26,17 @@ pub fn account_eligible(user: &User) -> Result<(), RecoveryError> {
     Ok(())
 }
 
+/// How a notice to the user names the ticket: ` for ticket INC0010001` when its id is a plain id
+/// (`verification::ticket_id_ok`), else nothing: a caller's words never reach a warning the user
+/// must trust ("INC1 planned maintenance, ignore this").
+pub fn ticket_words(ticket: &crate::audit::Ticket) -> String {
+    if super::verification::ticket_id_ok(&ticket.id) {
+        format!(" for ticket {}", ticket.id)
+    } else {
+        String::new()
+    }
+}
+
 /// Separation of duties on the manager channel: it hands the pass to the user's manager, who must
 /// not be the caller (`caller` is the caller's object id, when a person called).
 ///

@@ -338,6 +338,8 @@ impl TapContext<'_> {
         };
         if let Err(e) = &result {
             details["error"] = json!(e.message);
+            self.release_verification(caller, request.verification.as_ref(), request_id, e)
+                .await;
         }
         self.record_outcome(
             caller,
@@ -483,25 +485,7 @@ impl TapContext<'_> {
         let mut people = caller.people();
         people.extend(caller.object_id.as_deref());
         rules::manager_is_not_caller(request.channel, &user, &people)?;
-        // The tenant's policy and scope.
-        let policy = self.graph.tap_policy().await.map_err(graph_failed)?;
-        if !policy.is_enabled() {
-            return Err(RecoveryError::refused(
-                Refusal::PolicyDisabled,
-                "the tenant's Temporary Access Pass policy is disabled",
-            ));
-        }
-        let groups: Vec<String> = memberships
-            .iter()
-            .filter(|m| m.is_group())
-            .map(|m| m.id.clone())
-            .collect();
-        if !rules::in_policy_scope(&policy, &groups) {
-            return Err(RecoveryError::refused(
-                Refusal::UserOutOfScope,
-                "the user is not in the scope of the tenant's Temporary Access Pass policy",
-            ));
-        }
+        let policy = self.policy_covering(memberships).await?;
         // Lifetime: the policy's range and the channel's limit.
         let channel_max = match request.channel {
             Channel::Sms => s.max_minutes_sms,
@@ -518,6 +502,8 @@ impl TapContext<'_> {
         let usable_once = rules::usable_once(request.usable_once, &policy, s.allow_multi_use)?;
         // The address of record, as it will be when the pass goes out.
         let address = self.address_of_record(&user, request.channel, removing).await?;
+        // Nobody sends a pass to themselves, on any channel.
+        self.not_the_callers(caller, &user, &address).await?;
         details["to"] = json!(address.masked());
         // The connector must work before a pass exists: a pass that cannot be delivered is
         // worse than none.
@@ -567,6 +553,33 @@ impl TapContext<'_> {
             address,
             notice_to,
         })
+    }
+
+    /// The tenant's Temporary Access Pass policy, when it is enabled and covers a user with these
+    /// memberships.
+    async fn policy_covering(
+        &self,
+        memberships: &[crate::graph::models::DirectoryObject],
+    ) -> Result<crate::graph::models::TapPolicy, RecoveryError> {
+        let policy = self.graph.tap_policy().await.map_err(graph_failed)?;
+        if !policy.is_enabled() {
+            return Err(RecoveryError::refused(
+                Refusal::PolicyDisabled,
+                "the tenant's Temporary Access Pass policy is disabled",
+            ));
+        }
+        let groups: Vec<String> = memberships
+            .iter()
+            .filter(|m| m.is_group())
+            .map(|m| m.id.clone())
+            .collect();
+        if !rules::in_policy_scope(&policy, &groups) {
+            return Err(RecoveryError::refused(
+                Refusal::UserOutOfScope,
+                "the user is not in the scope of the tenant's Temporary Access Pass policy",
+            ));
+        }
+        Ok(policy)
     }
 
     /// Record the intent, create the pass (never resent blindly), deliver it, tell the user.
@@ -949,6 +962,14 @@ impl TapContext<'_> {
                 .and_then(|m| m.mail.clone())
                 .ok_or_else(|| none("manager with mail"))?,
         };
+        // A number no provider can send to fails only at delivery, after a reset's removals:
+        // refuse it now, before anything exists.
+        if channel == Channel::Sms && crate::delivery::e164(&to).is_none() {
+            return Err(RecoveryError::refused(
+                Refusal::NoAddressOfRecord,
+                "the user's mobile phone of record is not a number in international form (+country code), so no text message can reach it; correct it in the directory or choose another channel",
+            ));
+        }
         Ok(Address { channel, to })
     }
 
@@ -1021,15 +1042,14 @@ impl TapContext<'_> {
     ) -> Vec<String> {
         let fmt = &time::format_description::well_known::Rfc3339;
         let text = SecretString::from(format!(
-            "A Temporary Access Pass was issued for {} at {} UTC for ticket {} {} and sent to {}. It expires at {} UTC.\n\nIf you did not ask for this, contact {} now.",
+            "A Temporary Access Pass was issued for {} at {} UTC{} and sent to {}. It expires at {} UTC.\n\nIf you did not ask for this, contact {} now.",
             user.user_principal_name,
             OffsetDateTime::now_utc()
                 .replace_nanosecond(0)
                 .unwrap_or(OffsetDateTime::now_utc())
                 .format(fmt)
                 .unwrap_or_default(),
-            ticket.system,
-            ticket.id,
+            rules::ticket_words(ticket),
             used.masked(),
             expires_at.format(fmt).unwrap_or_default(),
             self.settings.notice_contact,
@@ -1110,6 +1130,26 @@ pub(crate) fn check_verification(
 }
 
 impl TapContext<'_> {
+    /// A recovery refused before it changed anything gives back the service verification it took,
+    /// so one refusal (a channel, a rule) does not cost the user another code. A held recovery
+    /// keeps it for when it is approved.
+    pub(crate) async fn release_verification(
+        &self,
+        caller: &CallerRecord,
+        verification: Option<&VerificationBody>,
+        request_id: Uuid,
+        error: &RecoveryError,
+    ) {
+        if let Some(VerificationBody::Service(v)) = verification
+            && error.is_refusal()
+            && error.code != crate::vocab::ErrorCode::Refused(Refusal::ApprovalRequired)
+        {
+            self.verifications
+                .release(v.id, &super::verification::caller_key(caller), request_id)
+                .await;
+        }
+    }
+
     /// The outcome record of an attempt. What was done is already done, so a failure to write
     /// it is logged loudly rather than changing the answer.
     #[allow(clippy::too_many_arguments)]

@@ -273,6 +273,24 @@ impl Verifications {
         }
     }
 
+    /// Give verification `id` back when recovery `request` took it and was then refused before
+    /// changing anything: the caller may use it again (a held request keeps it).
+    pub async fn release(&self, id: Uuid, caller: &str, request: Uuid) {
+        for _ in 0..5 {
+            let Ok((mut record, etag)) = self.get(id, caller).await else {
+                return;
+            };
+            if record.used_by != Some(request) {
+                return;
+            }
+            record.used_by = None;
+            match self.replace(&record, &etag).await {
+                Ok(false) => continue,
+                _ => return,
+            }
+        }
+    }
+
     /// Take verification `id` for recovery `request` of `user` through `channel` (the pass's
     /// channel; `None` for a reset without a pass): it must be this caller's, for this user,
     /// verified within `max_age` of `as_of`, not used by another recovery, and (unless
@@ -365,10 +383,13 @@ pub fn code_message(
     minutes: u32,
     contact: &str,
 ) -> SecretString {
+    // A UPN or username (`megan.bowen@contoso.com`): its local part, as words ("megan bowen"), so
+    // no domain or link reaches the user.
+    let agent = agent.unwrap_or_default();
+    let agent = agent.split('@').next().unwrap_or_default().replace(['.', '_'], " ");
     let name: String = agent
-        .unwrap_or_default()
         .chars()
-        .filter(|c| c.is_alphabetic() || matches!(c, ' ' | '.' | '\'' | '-'))
+        .filter(|c| c.is_alphabetic() || matches!(c, ' ' | '\'' | '-'))
         .take(64)
         .collect();
     let name = name.split_whitespace().collect::<Vec<_>>().join(" ");
@@ -386,14 +407,13 @@ pub fn code_message(
     ))
 }
 
-/// A ticket id that may appear in a code's message: 1 to 64 ASCII letters, digits and `-_.:#/`
-/// (INC0010001, HELP-42, RITM0012345): no spaces, no URLs' `?` or `@`, nothing to read as an
-/// instruction.
+/// A ticket id that may appear in a message to the user: 1 to 32 ASCII letters, digits, `-` and
+/// `_`, starting with a letter or digit (INC0010001, HELP-42, RITM0012345): no spaces, no dots
+/// or slashes (no link, no domain), nothing to read as an instruction.
 pub fn ticket_id_ok(id: &str) -> bool {
-    (1..=64).contains(&id.len())
-        && id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':' | '#' | '/'))
+    (1..=32).contains(&id.len())
+        && id.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'))
 }
 
 #[cfg(test)]
@@ -438,11 +458,27 @@ mod tests {
         assert!(!t.contains("555") && !t.contains('<') && !t.contains("INC1"), "{t}");
         assert!(ticket_id_ok("INC0010001") && ticket_id_ok("HELP-42"));
         assert!(!ticket_id_ok("HELP 42") && !ticket_id_ok("https://evil.example/?x") && !ticket_id_ok(""));
+        assert!(!ticket_id_ok("evil.example") && !ticket_id_ok("a/b") && !ticket_id_ok("-x"));
+        // A UPN as the agent's name: words, no domain.
+        let text = code_message(
+            &SecretString::from("042137"),
+            Some("megan.bowen@evil.example"),
+            None,
+            10,
+            "IT",
+        );
+        let t = text.expose_secret();
+        assert!(
+            t.contains("megan bowen (IT service desk)") && !t.contains("evil"),
+            "{t}"
+        );
     }
 
     #[test]
     fn addresses_compare_as_addresses() {
         assert!(same_address("+1 206 555 0100", "+12065550100"));
+        assert!(same_address("+1 206 555 0100", "(206) 555-0100"));
+        assert!(same_address("+44 20 7946 0958", "020 7946 0958"));
         assert!(same_address("Megan@Contoso.test", "megan@contoso.test"));
         assert!(!same_address("+1 206 555 0100", "+1 206 555 0101"));
         assert!(!same_address("", ""));
@@ -482,7 +518,17 @@ pub fn same_address(a: &str, b: &str) -> bool {
     }
     let digits = |s: &str| s.chars().filter(char::is_ascii_digit).collect::<String>();
     let (a, b) = (digits(a), digits(b));
-    !a.is_empty() && a == b
+    if a.len() < 7 || b.len() < 7 {
+        return false;
+    }
+    // `+1 425 555 0100`, `(425) 555-0100` and `0425 555 0100` are one number: compare the last
+    // nine digits (a subscriber number with its area code) when both have them, else the whole.
+    let tail = |s: &str| s[s.len().saturating_sub(9)..].to_owned();
+    if a.len() >= 9 && b.len() >= 9 {
+        tail(&a) == tail(&b)
+    } else {
+        a == b
+    }
 }
 
 impl super::tap::TapContext<'_> {
@@ -514,7 +560,7 @@ impl super::tap::TapContext<'_> {
         {
             return Err(RecoveryError::refused(
                 Refusal::InvalidRequest,
-                "ticket.system (up to 32 characters) and ticket.id (1 to 64 letters, digits and -_.:#/, as INC0010001 or HELP-42: it is quoted in the message to the user) are required in a ticket",
+                "ticket.system (up to 32 characters) and ticket.id (1 to 32 letters, digits, - and _, as INC0010001 or HELP-42: it is quoted in the message to the user) are required in a ticket",
             ));
         }
         let id = Uuid::new_v4();
@@ -739,6 +785,7 @@ impl super::tap::TapContext<'_> {
             return Ok(Vec::new());
         };
         let mut mine: Vec<String> = own.mail.iter().chain(own.other_mails.iter()).cloned().collect();
+        mine.push(own.user_principal_name.clone());
         mine.extend(own.mobile_phone.clone());
         if channel == Channel::Sms {
             let methods = self.graph.list_methods(&id).await.map_err(unreadable)?;

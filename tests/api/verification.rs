@@ -931,3 +931,113 @@ async fn a_code_to_a_privileged_account_tells_the_soc() {
     assert_eq!(status, StatusCode::CREATED);
     assert_eq!(app.sim.itsm().len(), before);
 }
+
+#[tokio::test]
+async fn a_refused_recovery_gives_its_verification_back() {
+    let app = service_app().await;
+    let user = "adele.vance@contoso.test";
+    let (id, code) = app.send_code(AGENT, user, "sms").await;
+    assert_eq!(app.confirm(AGENT, &id, &code).await.0, StatusCode::OK);
+    let path = format!("/api/users/{user}/mfa/reset");
+    let body = |extra: Value| {
+        let mut b = json!({"ticket": {"system": "jira", "id": "HELP-91"}, "reason": "lost phone",
+            "scope": "portal", "verification": {"id": id}});
+        for (k, v) in extra.as_object().unwrap() {
+            b[k] = v.clone();
+        }
+        b
+    };
+    let (_, e) = app.post_as(AGENT, &path, &body(json!({}))).await;
+    assert_eq!(e["error"]["code"], "would_leave_no_method", "{e}");
+    // The same verification serves the corrected request.
+    let (status, done) = app
+        .post_as(AGENT, &path, &body(json!({"tap": {"delivery": {"channel": "email"}}})))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{done}");
+    // And, once used, no other.
+    let (_, e) = app
+        .post_as(AGENT, &path, &body(json!({"tap": {"delivery": {"channel": "email"}}})))
+        .await;
+    assert_eq!(e["error"]["code"], "verification_used", "{e}");
+}
+
+#[tokio::test]
+async fn a_reset_that_leaves_nothing_sends_its_pass_another_way_than_the_code_even_when_allowed() {
+    let app = spawn_app_with(&[
+        ("TAP_REQUIRE_VERIFICATION", "service"),
+        ("VERIFICATION_SAME_CHANNEL", "true"),
+    ])
+    .await;
+    let user = "adele.vance@contoso.test";
+    let (id, code) = app.send_code(AGENT, user, "email").await;
+    assert_eq!(app.confirm(AGENT, &id, &code).await.0, StatusCode::OK);
+    let (status, e) = app
+        .post_as(
+            AGENT,
+            &format!("/api/users/{user}/mfa/reset"),
+            &json!({"ticket": {"system": "jira", "id": "HELP-92"}, "reason": "lost phone", "scope": "portal",
+                "tap": {"delivery": {"channel": "email"}}, "verification": {"id": id}}),
+        )
+        .await;
+    assert_eq!(
+        (status, e["error"]["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("verification_channel_reused")),
+        "{e}"
+    );
+    assert_eq!(
+        app.sim.requests().into_iter().filter(|r| r.method == "DELETE").count(),
+        0
+    );
+}
+
+#[tokio::test]
+async fn no_pass_goes_to_an_address_of_the_callers_own() {
+    let app = spawn_app().await;
+    app.sim
+        .tenant()
+        .users
+        .iter_mut()
+        .find(|u| u.upn == "lee.gu@contoso.test")
+        .unwrap()
+        .other_mails = vec!["megan.bowen@contoso.test".into()];
+    let typed = json!({"method": "callback", "verifiedBy": "agent@contoso.test",
+        "verifiedAt": time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap()});
+    let (status, e) = app.tap_with(MEGAN, "lee.gu@contoso.test", "email", typed).await;
+    assert_eq!(
+        (status, e["error"]["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("address_is_callers")),
+        "{e}"
+    );
+    assert!(app.passes().await.is_empty());
+}
+
+#[tokio::test]
+async fn a_mobile_no_provider_can_reach_is_refused_before_anything_is_removed() {
+    let app = spawn_app_with(&[("SMS_NUMBER_SOURCE", "attribute")]).await;
+    app.sim
+        .tenant()
+        .users
+        .iter_mut()
+        .find(|u| u.upn == "lee.gu@contoso.test")
+        .unwrap()
+        .mobile_phone = Some("(425) 555-0112".into());
+    let typed = json!({"method": "callback", "verifiedBy": "agent@contoso.test",
+        "verifiedAt": time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap()});
+    let (status, e) = app
+        .post_as(
+            AGENT,
+            "/api/users/lee.gu@contoso.test/mfa/reset",
+            &json!({"ticket": {"system": "jira", "id": "HELP-93"}, "reason": "lost phone", "scope": "portal",
+                "tap": {"delivery": {"channel": "sms"}}, "verification": typed}),
+        )
+        .await;
+    assert_eq!(
+        (status, e["error"]["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("no_address_of_record")),
+        "{e}"
+    );
+    assert_eq!(
+        app.sim.requests().into_iter().filter(|r| r.method == "DELETE").count(),
+        0
+    );
+}

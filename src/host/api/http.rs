@@ -288,6 +288,13 @@ async fn held_or_refused(
 ) -> Result<Response, ApiError> {
     let context = state.tap_context();
     let Some(intake) = state.intake.clone() else {
+        // Held, but nowhere to keep it: say so, rather than a 202 for a request nobody can find.
+        if journal.held().is_some() {
+            return Err(ApiError::Recovery(crate::recovery::RecoveryError::failed(
+                crate::vocab::Fault::StorageUnavailable,
+                "this recovery needs a second approver, but the intake has no storage to keep it waiting (set AzureWebJobsStorage__* or REQUESTS_DIR); nothing was changed",
+            )));
+        }
         return Err(ApiError::Recovery(e));
     };
     if e.code == crate::vocab::ErrorCode::Refused(Refusal::TargetProtected) {
