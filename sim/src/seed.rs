@@ -274,6 +274,10 @@ pub struct UserSeed {
     pub mobile_phone: Option<String>,
     #[serde(default)]
     pub job_title: Option<String>,
+    #[serde(default)]
+    pub department: Option<String>,
+    #[serde(default)]
+    pub office_location: Option<String>,
     #[serde(default = "yes")]
     pub account_enabled: bool,
     #[serde(default = "member")]

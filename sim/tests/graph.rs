@@ -523,3 +523,36 @@ async fn group_user_members_honour_select() {
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
 }
+
+/// `$search` needs `ConsistencyLevel: eventual` (https://learn.microsoft.com/graph/search-query-parameter).
+#[tokio::test]
+async fn search_needs_the_eventual_header_and_matches_word_prefixes() {
+    let sim = mfa_recovery_sim::Simulator::start(mfa_recovery_sim::Seed::demo(), "127.0.0.1:0")
+        .await
+        .unwrap();
+    let token = sim.issue_token(&mfa_recovery_sim::TokenRequest {
+        audience: Some("https://graph.microsoft.com".into()),
+        roles: vec!["User.Read.All".into()],
+        ..Default::default()
+    });
+    let url = format!(
+        "{}/v1.0/users?$search=\"displayName:van\" OR \"mail:van\"&$count=true&$select=id,userPrincipalName",
+        sim.base_url()
+    );
+    let client = reqwest::Client::new();
+    let r = client.get(&url).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    let e: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(e["error"]["code"], "Request_UnsupportedQuery");
+    let r = client
+        .get(&url)
+        .bearer_auth(&token)
+        .header("ConsistencyLevel", "eventual")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(v["@odata.count"], 1, "{v}");
+    assert_eq!(v["value"][0]["userPrincipalName"], "adele.vance@contoso.test");
+}

@@ -121,10 +121,12 @@ pub enum Action {
     UserLookup,
     /// A writer left a chain whose tail it did not write and began a new segment.
     AuditSegment,
+    /// Users searched by name before a recovery (`GET /api/users?search=`, the console).
+    UserSearch,
 }
 
 impl Action {
-    pub const ALL: [Action; 14] = [
+    pub const ALL: [Action; 15] = [
         Action::TapIssue,
         Action::MfaReset,
         Action::RequestSubmit,
@@ -139,6 +141,7 @@ impl Action {
         Action::RequestApproval,
         Action::UserLookup,
         Action::AuditSegment,
+        Action::UserSearch,
     ];
 
     /// The action as records store it (and `GET /api/audit?action=` filters on it).
@@ -158,6 +161,7 @@ impl Action {
             Action::RequestApproval => "request.approval",
             Action::UserLookup => "user.lookup",
             Action::AuditSegment => "audit.segment",
+            Action::UserSearch => "user.search",
         }
     }
 }

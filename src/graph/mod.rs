@@ -196,12 +196,27 @@ impl GraphClient {
         url: &Url,
         body: Option<&Value>,
     ) -> Result<reqwest::Response, GraphError> {
+        self.send_retrying_with(method, url, body, &[]).await
+    }
+
+    /// `send_retrying` with extra request headers (`ConsistencyLevel: eventual` for advanced
+    /// queries).
+    async fn send_retrying_with(
+        &self,
+        method: reqwest::Method,
+        url: &Url,
+        body: Option<&Value>,
+        headers: &[(&str, &str)],
+    ) -> Result<reqwest::Response, GraphError> {
         let started = Instant::now();
         let mut attempt = 0;
         loop {
             attempt += 1;
             let token = self.token().await?;
             let mut request = self.http.request(method.clone(), url.clone()).bearer_auth(token);
+            for (name, value) in headers {
+                request = request.header(*name, *value);
+            }
             if let Some(b) = body {
                 request = request.json(b);
             }
@@ -1136,5 +1151,49 @@ impl GraphClient {
             &[("$filter", filter.as_str()), ("$select", "id,userPrincipalName")],
         );
         self.list_all_strict(url).await
+    }
+}
+
+impl GraphClient {
+    /// Up to 10 users whose display name, mail or UPN matches `text` (Graph's `$search`, which
+    /// needs the advanced-query header `ConsistencyLevel: eventual` and `$count=true`), with the
+    /// properties an agent tells people apart by.
+    /// https://learn.microsoft.com/graph/api/user-list (example "Use $search to get users with
+    /// display names that contain the letters 'wa' including a count of returned objects") and
+    /// https://learn.microsoft.com/graph/search-query-parameter
+    ///
+    /// # Errors
+    /// Graph failed.
+    pub async fn search_users(&self, text: &str) -> Result<Vec<Value>, GraphError> {
+        // `$search` takes `"property:text"` clauses; the text is stripped of quotes and
+        // backslashes by the caller, so it cannot close a clause.
+        let search = format!("\"displayName:{text}\" OR \"mail:{text}\" OR \"userPrincipalName:{text}\"");
+        let url = self.url(
+            "v1.0",
+            &["users"],
+            &[
+                ("$search", search.as_str()),
+                ("$count", "true"),
+                ("$top", "10"),
+                (
+                    "$select",
+                    "id,displayName,userPrincipalName,mail,mobilePhone,department,jobTitle,officeLocation,accountEnabled,userType",
+                ),
+            ],
+        );
+        let response = self
+            .send_retrying_with(reqwest::Method::GET, &url, None, &[("ConsistencyLevel", "eventual")])
+            .await?;
+        if !response.status().is_success() {
+            return Err(error_of(response).await);
+        }
+        let mut page: Value = response
+            .json()
+            .await
+            .map_err(|e| GraphError::Unreachable(format!("unreadable answer: {}", e.without_url())))?;
+        Ok(match page["value"].take() {
+            Value::Array(items) => items.into_iter().take(10).collect(),
+            _ => Vec::new(),
+        })
     }
 }

@@ -91,6 +91,7 @@ pub fn router(state: AppState, options: HostOptions) -> Router {
     let mut router = Router::new()
         .route("/", get(http::ready))
         .route("/api/health", get(http::health))
+        .route("/api/users", get(http::search_users))
         .route("/api/users/{user}", get(http::user_summary))
         .route("/api/console", get(console::root))
         .route("/api/console/", get(console::index))

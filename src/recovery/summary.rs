@@ -175,3 +175,53 @@ fn read_failed(what: &'static str) -> impl Fn(crate::graph::GraphError) -> Recov
         )
     }
 }
+
+impl TapContext<'_> {
+    /// Up to 10 users whose name, mail or UPN matches `text`, with what tells them apart
+    /// (department, job title, office, masked mail and mobile). Counted in the caller's look-up
+    /// limit (a search is a look).
+    ///
+    /// # Errors
+    /// `invalid_request` (2 to 64 characters), `rate_limited`, or Graph failed.
+    pub async fn search(&self, caller: &CallerRecord, text: &str) -> Result<Vec<Value>, RecoveryError> {
+        let text: String = text.chars().filter(|c| !matches!(c, '"' | '\\')).collect();
+        let text = text.trim();
+        if !(2..=64).contains(&text.chars().count()) || text.chars().any(char::is_control) {
+            return Err(RecoveryError::refused(
+                Refusal::InvalidRequest,
+                "search must be 2 to 64 characters of a name, an email or a UPN",
+            ));
+        }
+        self.reserve_caller_slot(
+            crate::audit::Action::UserLookup,
+            "look-ups",
+            caller,
+            uuid::Uuid::new_v4(),
+            self.settings.lookups_per_caller_per_hour,
+        )
+        .await?;
+        let found = self
+            .graph
+            .search_users(text)
+            .await
+            .map_err(read_failed("the directory (a search for users)"))?;
+        Ok(found.iter().map(candidate).collect())
+    }
+}
+
+/// A search result: who it is and how to tell them apart, contact details masked.
+fn candidate(u: &Value) -> Value {
+    let text = |k: &str| u[k].as_str().map(str::to_owned);
+    json!({
+        "id": u["id"],
+        "displayName": u["displayName"],
+        "userPrincipalName": u["userPrincipalName"],
+        "department": u["department"],
+        "jobTitle": u["jobTitle"],
+        "officeLocation": u["officeLocation"],
+        "mail": text("mail").map(|m| crate::vocab::mask_email(&m)),
+        "mobilePhone": text("mobilePhone").map(|m| crate::vocab::mask_phone(&m)),
+        "accountEnabled": u["accountEnabled"],
+        "userType": u["userType"],
+    })
+}

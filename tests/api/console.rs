@@ -347,3 +347,60 @@ async fn look_ups_are_limited_per_agent_and_a_failed_one_records_what_was_asked(
         "{looks:?}"
     );
 }
+
+/// `GET /api/users?search=`: a partial name finds candidates, with what tells them apart and
+/// contact details masked; counted in the look-up limit; audited as `user.search`.
+#[tokio::test]
+async fn a_partial_name_finds_candidates_masked_limited_and_audited() {
+    let app = spawn_app_with(&[("USER_LOOKUPS_PER_CALLER_PER_HOUR", "3")]).await;
+    let token = app.token(&["Recovery.Tap"]);
+    let search = |q: &str| {
+        app.client
+            .get(format!("{}/api/users", app.base))
+            .query(&[("search", q)])
+            .bearer_auth(&token)
+            .send()
+    };
+    let r = search("adele").await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let body: Value = r.json().await.unwrap();
+    let found = body["value"].as_array().unwrap();
+    assert_eq!(found.len(), 1, "{body}");
+    assert_eq!(found[0]["userPrincipalName"], "adele.vance@contoso.test");
+    assert_eq!(found[0]["mail"], "a***e@contoso.test", "{body}");
+    assert!(found[0]["mobilePhone"].as_str().unwrap().contains('*'), "{body}");
+    // A first name shared by nobody else, a surname prefix, a mail prefix.
+    let body: Value = search("Gu").await.unwrap().json().await.unwrap();
+    assert!(
+        body["value"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|u| u["userPrincipalName"] == "lee.gu@contoso.test"),
+        "{body}"
+    );
+    // Too short: refused, and still counted? No: refused before the slot.
+    let r = search("a").await.unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let r = search("megan").await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    // The fourth search in the hour is over the look-up limit.
+    let r = search("isaiah").await.unwrap();
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    // Only agents who may recover search.
+    let r = app
+        .client
+        .get(format!("{}/api/users?search=adele", app.base))
+        .bearer_auth(app.token(&["Audit.Read"]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let records = app.audit_of(Some("user.search")).await;
+    assert!(
+        records
+            .iter()
+            .any(|r| r["details"]["search"] == "adele" && r["details"]["found"] == 1),
+        "{records:?}"
+    );
+}

@@ -38,6 +38,7 @@ pub(crate) const KNOWN_USER_PROPS: &[&str] = &[
     "onPremisesSyncEnabled",
     "mailNickname",
     "manager",
+    "department",
 ];
 
 pub(crate) fn user_property(user: &User, name: &str) -> Value {
@@ -51,6 +52,8 @@ pub(crate) fn user_property(user: &User, name: &str) -> Value {
         "accountEnabled" => json!(user.account_enabled),
         "userType" => json!(user.user_type),
         "jobTitle" => json!(user.job_title),
+        "department" => json!(user.department),
+        "officeLocation" => json!(user.office_location),
         "businessPhones" => json!([]),
         "onPremisesSyncEnabled" => Value::Null,
         "givenName" => json!(user.display_name.split(' ').next()),
@@ -168,6 +171,94 @@ pub(crate) async fn get_manager(
     ok(Value::Object(out))
 }
 
+/// `GET /users?$search=…`: the advanced query. https://learn.microsoft.com/graph/search-query-parameter
+/// and https://learn.microsoft.com/graph/aad-advanced-queries: `$search` needs the header
+/// `ConsistencyLevel: eventual` (else 400 `Request_UnsupportedQuery`, "Request with $search query
+/// parameter only works through MSGraph with a special request header: 'ConsistencyLevel:
+/// eventual'"); clauses are `"property:text"` joined by `OR`/`AND`, on displayName, mail,
+/// userPrincipalName (and other string properties); values are tokenized (at spaces, `.`, `@`,
+/// `_`, `-` and case changes) and a clause matches a property one of whose tokens starts with the
+/// text's (the docs' "tokenized search"; the simulator does not model camel-case splitting).
+fn search_users(
+    state: &SimState,
+    v: Version,
+    headers: &HeaderMap,
+    q: &std::collections::BTreeMap<String, String>,
+    search: &str,
+    select: &Option<Vec<String>>,
+    uri: &Uri,
+) -> GraphResult {
+    let eventual = headers
+        .get("consistencylevel")
+        .and_then(|h| h.to_str().ok())
+        .is_some_and(|h| h.eq_ignore_ascii_case("eventual"));
+    if !eventual {
+        return Err(GraphError::new(
+            StatusCode::BAD_REQUEST,
+            "Request_UnsupportedQuery",
+            "Request with $search query parameter only works through MSGraph with a special request header: 'ConsistencyLevel: eventual'",
+        ));
+    }
+    let mut clauses: Vec<(String, String)> = Vec::new();
+    for part in search.split(" OR ") {
+        let part = part.trim().trim_matches('"');
+        let Some((prop, text)) = part.split_once(':') else {
+            return Err(GraphError::bad_request(format!(
+                "Syntax error: '{part}' is not a \"property:value\" clause."
+            )));
+        };
+        if ![
+            "displayName",
+            "mail",
+            "userPrincipalName",
+            "givenName",
+            "surname",
+            "mailNickname",
+        ]
+        .contains(&prop)
+        {
+            return Err(GraphError::bad_request(format!("Property '{prop}' is not searchable.")));
+        }
+        clauses.push((prop.to_owned(), text.to_lowercase()));
+    }
+    let tokens = |s: &str| -> Vec<String> {
+        s.to_lowercase()
+            .split(|c: char| c.is_whitespace() || matches!(c, '.' | '@' | '_' | '-'))
+            .filter(|t| !t.is_empty())
+            .map(str::to_owned)
+            .collect()
+    };
+    let matches = |u: &User| {
+        clauses.iter().any(|(prop, text)| {
+            let value = user_property(u, prop);
+            let wanted = tokens(text);
+            let have = tokens(value.as_str().unwrap_or_default());
+            !wanted.is_empty() && wanted.iter().all(|w| have.iter().any(|h| h.starts_with(w.as_str())))
+        })
+    };
+    let items: Vec<Value> = state
+        .tenant()
+        .users
+        .iter()
+        .filter(|u| matches(u))
+        .map(|u| Value::Object(user_json(u, select)))
+        .collect();
+    let count = items.len();
+    let size = match q.get("$top") {
+        Some(t) => t
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=999).contains(n))
+            .ok_or_else(|| GraphError::bad_request("Invalid $top: expected 1 to 999."))?,
+        None => 100,
+    };
+    let mut page = odata::page(items, uri, &state.base_url, size, &context(state, v, "users"))?;
+    if q.get("$count").is_some_and(|c| c == "true") {
+        page["@odata.count"] = json!(count);
+    }
+    ok(page)
+}
+
 /// GET /users — https://learn.microsoft.com/graph/api/user-list
 /// User.Read.All (or Directory.Read.All), else 403. `$select`, `$top` (1 to 999, default 100) and
 /// `@odata.nextLink` paging as the doc gives them. `$filter`: only what the service asks,
@@ -178,11 +269,15 @@ pub(crate) async fn list_users(
     State(state): S,
     Extension(v): Extension<Version>,
     Extension(p): Extension<Permissions>,
+    headers: HeaderMap,
     axum::extract::OriginalUri(uri): axum::extract::OriginalUri,
 ) -> GraphResult {
     p.require(READ_USER)?;
     let q = odata::query(&uri);
     let select = parse_select(q.get("$select"))?;
+    if let Some(search) = q.get("$search") {
+        return search_users(&state, v, &headers, &q, search, &select, &uri);
+    }
     // `mail eq '…'` (mail supports `eq` in default queries): a requester named by email.
     if let Some(quoted) = q.get("$filter").and_then(|f| f.strip_prefix("mail eq ")) {
         let mail = quoted

@@ -258,6 +258,55 @@ pub async fn user_summary(
     Ok(no_store(Json(summary).into_response()))
 }
 
+/// `GET /api/users?search=<text>` (`Recovery.Tap` or `Recovery.Reset`): up to 10 users whose
+/// name, mail or UPN matches, with what tells them apart (contact details masked). Counted in the
+/// look-up limit, audited as `user.search`.
+pub async fn search_users(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let authenticated = state.auth.authenticate(&headers).await;
+    let caller = check_roles(
+        &state,
+        &headers,
+        &[Role::Tap, Role::Reset],
+        Action::UserSearch,
+        authenticated,
+    )
+    .await?;
+    let caller = CallerRecord::from(&caller);
+    let text = query.get("search").cloned().unwrap_or_default();
+    let result = state.tap_context().search(&caller, &text).await;
+    let event = AuditEvent {
+        caller,
+        action: Action::UserSearch,
+        target: None,
+        ticket: None,
+        request_id: None,
+        phase: Phase::Outcome,
+        outcome: Some(match &result {
+            Ok(_) => Outcome::Succeeded,
+            Err(e) => e.outcome(),
+        }),
+        details: match &result {
+            Ok(found) => json!({"search": text.chars().take(64).collect::<String>(), "found": found.len(),
+                "users": found.iter().map(|u| u["id"].clone()).collect::<Vec<_>>()}),
+            Err(e) => json!({"search": text.chars().take(64).collect::<String>(), "error": e.message}),
+        },
+    };
+    // A search that cannot be recorded is not answered: the trail says who looked for whom.
+    if let Err(e) = state.audit.record(event).await {
+        tracing::error!(error = %e, "could not record a user search");
+        return Err(ApiError::Recovery(crate::recovery::RecoveryError::failed(
+            crate::vocab::Fault::AuditUnavailable,
+            "the audit trail is unavailable, so no user is shown; try again later",
+        )));
+    }
+    let found = result.map_err(ApiError::Recovery)?;
+    Ok(no_store(Json(json!({"value": found})).into_response()))
+}
+
 fn no_store(mut response: Response) -> Response {
     response
         .headers_mut()

@@ -147,6 +147,16 @@ pub const FUNCTIONS: &[FunctionSpec] = &[
         built: true,
     },
     FunctionSpec {
+        name: "users",
+        trigger: Trigger::Http {
+            methods: &["GET"],
+            route: "users",
+        },
+        binding: "req",
+        summary: "find a user by name, mail or UPN (up to 10 candidates, contact details masked)",
+        built: true,
+    },
+    FunctionSpec {
         name: "user",
         trigger: Trigger::Http {
             methods: &["GET"],
