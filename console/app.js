@@ -26,11 +26,14 @@
     s.className = bad ? "status bad" : "status";
   }
   /** A time in the agent's zone, with UTC on hover. */
-  function when(iso) {
+  function when(iso, dateOnly = false) {
     if (!iso) return document.createTextNode("unknown");
     const d = new Date(iso);
     if (Number.isNaN(d.getTime())) return document.createTextNode(iso);
-    return el("time", { datetime: d.toISOString(), title: d.toISOString().replace(".000Z", "Z") + " (UTC)", text: d.toLocaleString() });
+    const text = dateOnly
+      ? d.toLocaleDateString(undefined, { year: "numeric", month: "short", day: "numeric" })
+      : d.toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" });
+    return el("time", { datetime: d.toISOString(), title: d.toISOString().replace(".000Z", "Z") + " (UTC)", text });
   }
   function facts(pairs) {
     const dl = el("dl", { class: "facts" });
@@ -92,20 +95,71 @@
     if (name === "sweep") loadSweep();
     if (name === "approvals") loadApprovals();
   }
+  /** The sections the signed-in person's roles open, in the order of the menu. */
+  function allowedViews() {
+    const views = [];
+    for (const li of document.querySelectorAll("#nav li[data-roles]")) {
+      const ok = li.dataset.roles.split(" ").some((r) => state.roles.includes(r));
+      show(li, ok);
+      if (ok) views.push(li.querySelector("a").dataset.view);
+    }
+    return views;
+  }
   function route() {
     const hash = location.hash.slice(1);
     if (!state.account) return view("signin");
-    if (hash.startsWith("approve=")) {
+    const allowed = allowedViews();
+    say("");
+    if (hash.startsWith("approve=") && allowed.includes("approvals")) {
       view("approvals");
       $("approval-id").value = decodeURIComponent(hash.slice(8));
       openApproval();
       return;
     }
-    view(["approvals", "sweep"].includes(hash) ? hash : "recover");
+    if (!allowed.length) {
+      view("signin");
+      return say("Your account holds no role on mfa-recovery: ask an administrator for one.", true);
+    }
+    view(allowed.includes(hash) ? hash : allowed[0]);
   }
 
   // ---------- look up ----------
   const CHANNEL_NAMES = { sms: "SMS", email: "alternate email", manager: "the manager" };
+  const METHOD_NAMES = {
+    microsoftAuthenticator: "Microsoft Authenticator", phone: "Phone", fido2: "Passkey (FIDO2)",
+    windowsHelloForBusiness: "Windows Hello for Business", softwareOath: "Authenticator app code (OATH)",
+    hardwareOath: "Hardware token (OATH)", email: "Email (password reset only)", password: "Password",
+    temporaryAccessPass: "Temporary Access Pass", platformCredential: "Platform credential (macOS)",
+    external: "External method", qrCodePin: "QR code and PIN", x509Certificate: "Certificate",
+  };
+  /** A method kind in words: "Phone (mobile)", "Microsoft Authenticator". */
+  function methodName(m) {
+    const name = METHOD_NAMES[m.type] || m.type;
+    if (m.type === "phone" && m.label) {
+      const kind = { mobile: "mobile", alternateMobile: "alternate mobile", office: "office" }[m.label.split(" ")[0]];
+      if (kind) return `${name} (${kind})`;
+    }
+    return name;
+  }
+  /** A method's detail without the kind the name already says. */
+  function methodDetail(m) {
+    if (m.type === "phone" && m.label) return m.label.split(" ").slice(1).join(" ");
+    return m.label || "";
+  }
+  function methodList(list) {
+    return (list || []).map((m) => `${methodName(m)}${methodDetail(m) ? ` ${methodDetail(m)}` : ""}`).join(", ") || "nothing";
+  }
+  /** Why no action is offered for this user, or null. */
+  function cannotHelp(s) {
+    if (!s.accountEnabled) return "The account is disabled: enable it in the Entra admin center first. No code or pass is offered.";
+    if (s.userType === "Guest") return "A guest cannot get a Temporary Access Pass: their home organisation recovers them.";
+    if (s.protected && !s.approvalRequired) return s.message || "This account is protected: a Privileged Authentication Administrator recovers it.";
+    const r = s.risk || {};
+    const atRisk = r.state === "confirmedCompromised" || ((r.level === "high" || r.level === "hidden") && !["dismissed", "remediated", "confirmedSafe"].includes(r.state));
+    if (atRisk && !s.approvalRequired) return "Microsoft Entra ID Protection rates this user high risk: the account may already be an attacker's. Investigate and remediate the risk first.";
+    if (s.eligible) return s.eligible.message;
+    return null;
+  }
 
   function renderSummary(s) {
     const box = clear($("summary"));
@@ -114,22 +168,23 @@
     const policy = s.tapPolicy
       ? (!s.tapPolicy.enabled ? "the tenant's pass policy is off" : s.tapPolicy.inScope ? "in scope" : "not in scope")
       : "unknown";
+    const risk = s.risk ? (s.risk.checked === false ? "not checked (no Entra ID P2)" : s.risk.level ? `${s.risk.level} (${s.risk.state || "?"})` : "none recorded") : null;
     box.append(facts([
       ["UPN", s.userPrincipalName],
       ["Account", s.accountEnabled ? "enabled" : "disabled"],
       ["Type", s.userType],
       ["Protected", protectedText],
       ["Pass policy", policy],
+      ...(risk ? [["Sign-in risk", risk]] : []),
     ]));
     if (s.message) box.append(el("p", { class: "warn", text: s.message }));
-    if (s.eligible) box.append(el("p", { class: "bad", text: s.eligible.message }));
     if (s.methods) {
       box.append(el("h3", { text: "Sign-in methods" }));
       const table = el("table", {}, el("thead", {}, el("tr", {}, el("th", { scope: "col", text: "Kind" }), el("th", { scope: "col", text: "Detail" }), el("th", { scope: "col", text: "Added" }))));
       const body = el("tbody");
-      for (const m of s.methods) body.append(el("tr", {}, el("td", { text: m.type }), el("td", { text: m.label || "" }), el("td", {}, when(m.createdDateTime))));
+      for (const m of s.methods) body.append(el("tr", {}, el("td", { text: methodName(m) }), el("td", { text: methodDetail(m) }), el("td", {}, when(m.createdDateTime, true))));
       table.append(body);
-      box.append(table);
+      box.append(el("div", { class: "scroll" }, table));
     }
     if (s.openRequests && s.openRequests.length) {
       box.append(el("h3", { text: "Open requests" }));
@@ -149,41 +204,101 @@
     show(box);
   }
 
-  function radios(container, group, channels, skip) {
+  /** The usable channels as radio buttons: none chosen (the agent chooses), the manager last and,
+   * when another channel exists, with a warning. */
+  function radios(container, group, channels, skip, required = true) {
     clear(container);
-    let first = true;
-    for (const [name, c] of Object.entries(channels)) {
-      if (!c.available || name === skip) continue;
+    const names = Object.keys(channels).filter((n) => channels[n].available && n !== skip)
+      .sort((a, b) => (a === "manager") - (b === "manager"));
+    for (const name of names) {
+      const c = channels[name];
       const id = `${group}-${name}`;
-      const input = el("input", { type: "radio", name: group, id, value: name, checked: first });
+      const input = el("input", { type: "radio", name: group, id, value: name, required });
       container.append(el("label", { for: id }, input, document.createTextNode(`${CHANNEL_NAMES[name]} (${c.to})`)));
-      first = false;
     }
-    if (first) container.append(el("p", { class: "bad", text: "No address of record can be used." }));
+    if (names.includes("manager") && names.length > 1) {
+      container.append(el("p", { class: "warn hint", text: "The manager channel hands the pass to another person: use it only when the user's own phone and email are lost." }));
+    }
+    if (!names.length) container.append(el("p", { class: "bad", text: "No address of record can be used." }));
   }
   function chosen(group) {
     const c = document.querySelector(`input[name="${group}"]:checked`);
     return c ? c.value : null;
   }
 
-  async function lookUp(event) {
-    event.preventDefault();
-    const user = $("lookup-user").value.trim();
-    for (const id of ["summary", "verify", "act", "outcome"]) show($(id), false);
+  /** A UPN or an object id opens the user at once; anything else is searched for. */
+  function isReference(text) {
+    return /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(text) || /^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(text);
+  }
+  function resetRecover() {
+    for (const id of ["candidates", "summary", "cannot-help", "verify", "act", "outcome"]) show($(id), false);
     state.summary = null;
     state.verification = null;
-    say(`Looking up ${user}…`);
-    const r = await api("GET", `users/${encodeURIComponent(user)}`);
+  }
+  async function lookUp(event) {
+    event.preventDefault();
+    const text = $("lookup-user").value.trim();
+    resetRecover();
+    if (isReference(text)) return openUser(text);
+    say(`Searching for ${text}…`);
+    const r = await api("GET", `users?search=${encodeURIComponent(text)}`);
     if (r.status !== 200) return say(problem(r), true);
-    state.summary = r.body;
-    renderSummary(r.body);
-    say(`Found ${r.body.displayName || r.body.userPrincipalName}.`);
-    if (r.body.channels && r.body.accountEnabled && !r.body.eligible) {
-      radios($("code-channels"), "code-channel", r.body.channels);
-      show($("confirm-code"), false);
-      show($("verified"), false);
-      show($("verify"));
+    const found = r.body.value || [];
+    if (found.length === 1) return openUser(found[0].id);
+    const box = clear($("candidates"));
+    box.append(el("h2", { text: found.length ? `${found.length} users match “${text}”` : `No user matches “${text}”` }));
+    const list = el("ul", { class: "candidates" });
+    for (const u of found) {
+      const cues = [u.jobTitle, u.department, u.officeLocation, u.mail, u.mobilePhone].filter(Boolean).join(" · ");
+      const choose = el("button", { type: "button", class: "quiet", text: `${u.displayName || u.userPrincipalName}` });
+      choose.setAttribute("aria-label", `Choose ${u.displayName || u.userPrincipalName} (${u.userPrincipalName})`);
+      choose.addEventListener("click", () => openUser(u.id).catch((x) => say(String(x), true)));
+      list.append(el("li", {}, choose, el("span", { class: "hint", text: ` ${u.userPrincipalName}${cues ? ` · ${cues}` : ""}` })));
     }
+    box.append(list);
+    show(box);
+    say(found.length ? "Choose the user the caller is about." : `No user matches “${text}”.`, !found.length);
+  }
+  async function openUser(ref) {
+    resetRecover();
+    say("Looking up the user…");
+    const r = await api("GET", `users/${encodeURIComponent(ref)}`);
+    if (r.status !== 200) return say(problem(r), true);
+    showSummary(r.body);
+    say(`Found ${r.body.displayName || r.body.userPrincipalName}.`);
+  }
+  /** Show a summary and offer what can be done for this user (or say why nothing can). */
+  function showSummary(s) {
+    state.summary = s;
+    renderSummary(s);
+    const why = cannotHelp(s);
+    $("cannot-help").textContent = why || "";
+    show($("cannot-help"), Boolean(why));
+    if (why || !s.channels) {
+      show($("verify"), false);
+      show($("act"), false);
+      return;
+    }
+    radios($("code-channels"), "code-channel", s.channels);
+    show($("confirm-code"), false);
+    show($("verified"), false);
+    show($("send-code"));
+    show($("verify"));
+  }
+  /** After an action: the summary read again, and the verification marked used. */
+  async function refreshSummary() {
+    const s = state.summary;
+    if (!s) return;
+    const r = await api("GET", `users/${encodeURIComponent(s.id)}`);
+    if (r.status === 200) {
+      state.summary = r.body;
+      renderSummary(r.body);
+    }
+    state.verification = null;
+    $("verified").textContent = "The verification was used by this recovery: verify the caller again for another one.";
+    show($("send-code"));
+    radios($("code-channels"), "code-channel", state.summary.channels || {});
+    show($("act"), false);
   }
 
   // ---------- verify ----------
@@ -221,14 +336,16 @@
   // ---------- recover ----------
   function prepareAct() {
     const s = state.summary;
-    radios($("tap-channels"), "tap-channel", s.channels, state.verification && state.verification.channel);
+    const used = state.verification && state.verification.channel;
+    radios($("tap-channels"), "tap-channel", s.channels, used);
     updateLifetime();
-    show($("reset-plan"), false);
+    previewReset();
+    show($("outcome"), false);
     show($("act"));
   }
   function updateLifetime() {
     const s = state.summary;
-    const channel = chosen("tap-channel") || "sms";
+    const channel = chosen("tap-channel") || "email";
     const max = s.lifetimeMinutes.maximum[channel];
     const min = s.lifetimeMinutes.minimum;
     const input = $("lifetime");
@@ -266,6 +383,7 @@
       verification: { id: state.verification.id },
     };
     const r = await api("POST", `users/${encodeURIComponent(s.userPrincipalName)}/tap`, body);
+    if (r.status === 201 || r.status === 202) await refreshSummary();
     if (r.status === 201) {
       const b = r.body;
       say(`Pass issued to ${s.displayName}.`);
@@ -291,18 +409,22 @@
     say(problem(r), true);
     outcome([el("p", { class: "bad", text: problem(r) })]);
   }
+  /** The dry run of the chosen scope: what goes, what stays; the reset without a pass is offered
+   * only when something stays. */
   function previewReset() {
     const s = state.summary;
-    const scope = $("reset-scope").value;
-    const plan = s.resetPlan[scope];
+    const plan = s.resetPlan[$("reset-scope").value];
     const box = clear($("reset-plan"));
-    box.append(el("h4", { text: "Would remove" }));
-    const list = el("ul");
-    for (const m of plan.remove) list.append(el("li", { text: `${m.type} ${m.label || ""}`.trim() }));
-    if (!plan.remove.length) list.append(el("li", { text: "nothing" }));
-    box.append(list);
-    if (plan.leavesNoMethod) box.append(el("p", { class: "warn", text: "The user would be left with no way to sign in: issue a pass too." }));
-    show(box);
+    box.append(facts([["Removes", methodList(plan.remove)], ["Keeps", methodList(plan.keep)]]));
+    if (plan.leavesNoMethod) box.append(el("p", { class: "warn", text: "Nothing usable stays: the pass in the same call is the user's way back in." }));
+    show($("reset-only"), !plan.leavesNoMethod);
+    // The pass cannot go to the mobile phone this reset removes, nor where the code went.
+    const removesMobile = plan.remove.some((m) => m.type === "phone" && (m.label || "").startsWith("mobile"));
+    const keep = chosen("reset-channel");
+    const channels = Object.fromEntries(Object.entries(s.channels || {}).filter(([n]) => !(n === "sms" && removesMobile)));
+    radios($("reset-channels"), "reset-channel", channels, state.verification && state.verification.channel, false);
+    const again = keep && document.getElementById(`reset-channel-${keep}`);
+    if (again) again.checked = true;
     return plan;
   }
   async function requireReset(event) {
@@ -310,10 +432,14 @@
     const s = state.summary;
     const scope = $("reset-scope").value;
     const plan = previewReset();
-    const what = plan.remove.map((m) => m.type).join(", ") || "nothing";
+    const withPass = !(event.submitter && event.submitter.value === "only") || plan.leavesNoMethod;
+    const channel = chosen("reset-channel");
+    if (withPass && !channel) return say("Choose how the pass is sent.", true);
+    const what = methodList(plan.remove);
+    const pass = withPass ? ` A pass goes by ${CHANNEL_NAMES[channel]} to ${s.channels[channel].to}.` : "";
     const ok = await confirmAction(
-      `Require ${s.displayName} (${s.userPrincipalName}) to register MFA again? This removes: ${what}, and signs them out everywhere.`,
-      "Require re-registration",
+      `Require ${s.displayName} (${s.userPrincipalName}) to register MFA again? This removes: ${what}, and signs them out everywhere.${pass}`,
+      withPass ? "Reset and send the pass" : "Require re-registration",
     );
     if (!ok) return say("Nothing was done.");
     const body = {
@@ -322,12 +448,28 @@
       reason: $("reset-reason").value.trim(),
       verification: { id: state.verification.id },
     };
+    if (withPass) body.tap = { delivery: { channel } };
     const r = await api("POST", `users/${encodeURIComponent(s.userPrincipalName)}/mfa/reset`, body);
+    if (r.status === 200 || r.status === 202 || r.status === 502) await refreshSummary();
     if (r.status === 200) {
+      const t = r.body.tap;
       say(`${s.displayName} must register MFA again.`);
       return outcome([
-        el("p", { class: "ok", text: `Removed: ${(r.body.removed || []).map((m) => m.type).join(", ") || "nothing"}.` }),
-        facts([["Signed out", r.body.sessionsRevoked ? "yes" : "no"], ["Told", (r.body.notified || []).join(", ") || "nobody"]]),
+        el("p", { class: "ok", text: `Removed: ${methodList(r.body.removed)}.` }),
+        t ? el("p", { class: "ok", text: `A pass was sent by ${CHANNEL_NAMES[t.delivery.channel]} to ${t.delivery.to}.` }) : null,
+        facts([
+          ["Keeps", methodList(r.body.remaining)],
+          ["Signed out", r.body.sessionsRevoked ? "yes" : "no"],
+          ["Told", (r.body.notified || []).join(", ") || "nobody"],
+          ...(t ? [["Pass expires", when(t.expiresAt)]] : []),
+        ]),
+      ].filter(Boolean));
+    }
+    if (r.status === 202) {
+      say("Waiting for a second approver.");
+      return outcome([
+        el("p", { class: "warn", text: "This reset waits for a second approver; nothing was removed yet." }),
+        facts([["Request id", r.body.requestId], ["Approve before", when(r.body.approval && r.body.approval.expiresAt)]]),
       ]);
     }
     say(problem(r), true);
@@ -340,7 +482,7 @@
     const r = await api("GET", "approvals");
     if (r.status !== 200) { box.append(el("p", { text: problem(r) })); return; }
     if (!r.body.value.length) { box.append(el("p", { text: "Nothing waits for an approver." })); return; }
-    const table = el("table", { "aria-labelledby": "waiting-title" });
+    const table = el("table", { "aria-labelledby": "waiting-title", class: "stack" });
     table.append(el("thead", {}, el("tr", {},
       el("th", { scope: "col", text: "What" }), el("th", { scope: "col", text: "User" }),
       el("th", { scope: "col", text: "Why it waits" }), el("th", { scope: "col", text: "Approve before" }),
@@ -351,8 +493,8 @@
       for (const reason of (b.approval && b.approval.reasons) || []) reasons.append(el("li", { text: reason }));
       const open = el("button", { type: "button", class: "quiet", text: "Open", "aria-label": `Open the ${b.action} for ${b.user}` });
       open.addEventListener("click", () => { $("approval-id").value = b.requestId; openApproval().catch((x) => say(String(x), true)); });
-      body.append(el("tr", {}, el("td", { text: b.action }), el("td", { text: b.user }), el("td", {}, reasons),
-        el("td", {}, when(b.approval && b.approval.expiresAt)), el("td", {}, open)));
+      body.append(el("tr", {}, el("td", { text: b.action, "data-label": "What" }), el("td", { text: b.user, "data-label": "User" }), el("td", { "data-label": "Why it waits" }, reasons),
+        el("td", { "data-label": "Approve before" }, when(b.approval && b.approval.expiresAt)), el("td", { "data-label": "Request" }, open)));
     }
     table.append(body);
     box.append(table);
@@ -461,17 +603,17 @@
     const list = clear($("sweep-history"));
     const runs = history.status === 200 ? history.body.value : [];
     if (!runs.length) { list.append(el("p", { text: "No run yet." })); return; }
-    const table = el("table", { "aria-labelledby": "history-title" });
+    const table = el("table", { "aria-labelledby": "history-title", class: "stack" });
     const head = el("tr", {}, el("th", { scope: "col", text: "Run" }), el("th", { scope: "col", text: "Finished" }), el("th", { scope: "col", text: "Started by" }), el("th", { scope: "col", text: "At risk" }));
     for (const level of LEVELS) head.append(el("th", { scope: "col", text: level }));
     table.append(el("thead", {}, head));
     const body = el("tbody");
     for (const run of runs) {
-      const row = el("tr", {}, el("td", { text: run.runId }), el("td", {}, when(run.finishedAt)), el("td", { text: run.trigger }),
-        el("td", { text: run.change ? `${run.atRisk} (${signed(run.change.atRisk)})` : String(run.atRisk) }));
+      const row = el("tr", {}, el("td", { text: run.runId, "data-label": "Run" }), el("td", { "data-label": "Finished" }, when(run.finishedAt)), el("td", { text: run.trigger, "data-label": "Started by" }),
+        el("td", { text: run.change ? `${run.atRisk} (${signed(run.change.atRisk)})` : String(run.atRisk), "data-label": "At risk" }));
       for (const level of LEVELS) {
         const n = (run.byRisk || {})[level] || 0;
-        row.append(el("td", { text: run.change ? `${n} (${signed(run.change.byRisk[level])})` : String(n) }));
+        row.append(el("td", { text: run.change ? `${n} (${signed(run.change.byRisk[level])})` : String(n), "data-label": level }));
       }
       body.append(row);
     }
@@ -544,11 +686,14 @@
     $("signin").addEventListener("click", () => state.pca.loginRedirect({ scopes: state.cfg.scopes }));
     $("signout").addEventListener("click", () => state.pca.logoutRedirect({ account: state.account }));
     $("lookup").addEventListener("submit", (e) => lookUp(e).catch((x) => say(String(x), true)));
+    for (const v of ["recover", "approvals", "sweep"]) {
+      document.querySelector(`#nav a[data-view="${v}"]`).addEventListener("click", () => say(""));
+    }
     $("send-code").addEventListener("submit", (e) => sendCode(e).catch((x) => say(String(x), true)));
     $("confirm-code").addEventListener("submit", (e) => confirmCode(e).catch((x) => say(String(x), true)));
     $("tap-form").addEventListener("submit", (e) => issuePass(e).catch((x) => say(String(x), true)));
     $("tap-channels").addEventListener("change", updateLifetime);
-    $("reset-preview").addEventListener("click", previewReset);
+    $("reset-scope").addEventListener("change", previewReset);
     $("reset-form").addEventListener("submit", (e) => requireReset(e).catch((x) => say(String(x), true)));
     $("approval-lookup").addEventListener("submit", (e) => openApproval(e).catch((x) => say(String(x), true)));
     $("sweep-run").addEventListener("click", () => runSweep().catch((x) => say(String(x), true)));

@@ -157,8 +157,13 @@ impl TapContext<'_> {
 fn plan(scope: rules::Scope, methods: &[crate::graph::models::AuthMethod], privileged: bool) -> Value {
     let planned = rules::removal_plan(scope, methods, &[]);
     let label = |m: &crate::graph::models::AuthMethod| if privileged { String::new() } else { m.label() };
+    let keep = methods
+        .iter()
+        .filter(|m| m.kind() != crate::graph::models::MethodKind::Password)
+        .filter(|m| !planned.iter().any(|p| p.id.eq_ignore_ascii_case(&m.id)));
     json!({
         "remove": planned.iter().map(|m| json!({"type": m.type_name(), "label": label(m)})).collect::<Vec<_>>(),
+        "keep": keep.map(|m| json!({"type": m.type_name(), "label": label(m)})).collect::<Vec<_>>(),
         "leavesNoMethod": rules::leaves_no_method(methods, &planned),
     })
 }

@@ -83,6 +83,26 @@ async function newPage(options = {}) {
   page.on("pageerror", (e) => failures.push(`page error: ${e.message}`));
   return page;
 }
+/** Every visible control inside the viewport, no page-level `overflow: hidden`, no sideways scroll. */
+async function fits(page, name) {
+  const fit = await page.evaluate(() => {
+    const vw = document.documentElement.clientWidth;
+    const outside = [];
+    for (const c of document.querySelectorAll("button, input, select, textarea, a")) {
+      const r = c.getBoundingClientRect();
+      if ((r.width === 0 && r.height === 0) || c.classList.contains("skip")) continue;
+      if (r.left < -1 || r.right > vw + 1) outside.push(`${c.tagName.toLowerCase()}#${c.id || c.textContent.trim().slice(0, 30)} ${Math.round(r.left)}..${Math.round(r.right)}`);
+    }
+    const clipped = [document.documentElement, document.body, document.querySelector("main")]
+      .filter((e) => ["hidden", "clip"].includes(getComputedStyle(e).overflowX))
+      .map((e) => e.tagName.toLowerCase());
+    return { outside, clipped, scrollWidth: document.documentElement.scrollWidth, vw };
+  });
+  if (fit.outside.length) failures.push(`${name}: controls outside the viewport: ${fit.outside.join(", ")}`);
+  if (fit.clipped.length) failures.push(`${name}: the page hides its overflow (${fit.clipped.join(", ")})`);
+  if (fit.scrollWidth > fit.vw + 1) failures.push(`${name}: the page scrolls sideways (${fit.scrollWidth} px in ${fit.vw} px)`);
+  console.log(`fit ${name}: ${fit.outside.length} controls outside, page ${fit.scrollWidth} of ${fit.vw} px`);
+}
 async function signIn(page, who) {
   await page.goto(`${app}/api/console/`);
   await page.getByRole("button", { name: "Sign in with Microsoft" }).click();
@@ -101,11 +121,24 @@ try {
   await page.getByRole("button", { name: /Debra Berger/ }).click();
   await page.getByRole("navigation", { name: "Sections" }).waitFor();
   assert.match(await page.locator("#who").textContent(), /Recovery\.Tap/);
+  // Tabs follow the roles: an agent without Recovery.Approve or Audit.Read sees neither.
+  assert.equal(await page.getByRole("link", { name: "Approvals" }).count(), 0, "an agent sees no Approvals tab");
+  assert.equal(await page.getByRole("link", { name: "Sweep" }).count(), 0, "an agent sees no Sweep tab");
 
-  await page.getByLabel("User (UPN or object id)").fill("adele.vance@contoso.test");
+  // A partial name finds the candidates; the agent chooses one.
+  await page.getByLabel("User (name, UPN or object id)").fill("al");
+  await page.getByRole("button", { name: "Look up" }).click();
+  await page.getByRole("button", { name: /Choose Alex Wilber/ }).waitFor();
+  assert.ok(await page.getByRole("button", { name: /Choose Allan Deyoung/ }).count(), "both Al… users are listed");
+  await checkA11y(page, "candidates");
+  await page.screenshot({ path: join(shots, "search.png"), fullPage: true });
+  // One match opens the user at once.
+  await page.getByLabel("User (name, UPN or object id)").fill("adele");
   await page.getByRole("button", { name: "Look up" }).click();
   await page.getByRole("heading", { name: "Adele Vance" }).waitFor();
   await page.getByRole("button", { name: "Send code" }).waitFor();
+  assert.equal(await page.locator("#code-channels input:checked").count(), 0, "no channel is chosen for the agent");
+  assert.match(await page.locator("#summary").textContent(), /Microsoft Authenticator/, "method kinds in words");
   await checkA11y(page, "user summary");
   await page.screenshot({ path: join(shots, "user-summary.png"), fullPage: true });
 
@@ -120,8 +153,8 @@ try {
   await page.getByLabel("Code the caller reads back").fill(code);
   await page.getByRole("button", { name: "Confirm code" }).click();
   await page.getByText("Caller verified by a code").waitFor();
-  const recover = page.getByRole("region", { name: "Recover the account" });
-  await recover.getByLabel(/^SMS/).check();
+  assert.equal(await page.locator("#tap-channels input:checked").count(), 0, "no pass channel is chosen for the agent");
+  await page.locator("#tap-channels").getByLabel(/^SMS/).check();
   await page.getByLabel("Ticket number", { exact: true }).fill("INC0077001");
   await checkA11y(page, "verified, recover");
   await page.screenshot({ path: join(shots, "recover.png"), fullPage: true });
@@ -132,6 +165,8 @@ try {
   await checkA11y(page, "confirmation");
   await dialog.getByRole("button", { name: "Issue pass" }).click();
   await page.getByText(/A pass was sent by SMS to/).waitFor();
+  // The verification is spent: the page says so and asks for a new one.
+  await page.getByText(/The verification was used by this recovery/).waitFor();
   await checkA11y(page, "outcome");
   await page.screenshot({ path: join(shots, "outcome.png"), fullPage: true });
   const sms = (await outbox()).map((m) => m.body).find((b) => b.startsWith("Temporary Access Pass for adele.vance"));
@@ -147,17 +182,45 @@ try {
   assert.ok(!/accesstoken|idtoken|refreshtoken|eyJ/i.test(local), `a token is in local storage: ${local}`);
   console.log("agent: looked up Adele, verified the caller, issued a pass; no pass or code reached the browser");
 
-  // A phone-sized, dark screen.
+  // A phone-sized, dark screen: Lee's reset, with its pass in the same call.
   const phone = await newPage({ viewport: { width: 390, height: 844 }, colorScheme: "dark", storageState: undefined });
+  const resets = [];
+  phone.on("request", (r) => { if (r.url().endsWith("/mfa/reset") && r.method() === "POST") resets.push(JSON.parse(r.postData())); });
   await signIn(phone, "Debra Berger");
-  await phone.getByLabel("User (UPN or object id)").fill("lee.gu@contoso.test");
+  await phone.getByLabel("User (name, UPN or object id)").fill("lee.gu@contoso.test");
   await phone.getByRole("button", { name: "Look up" }).click();
   await phone.getByRole("heading", { name: "Lee Gu" }).waitFor();
+  await phone.getByRole("region", { name: "Verify the caller" }).getByLabel(/^SMS/).check();
+  await phone.getByRole("button", { name: "Send code" }).click();
+  await phone.getByRole("dialog").getByRole("button", { name: "Send code" }).click();
+  await phone.getByLabel("Code the caller reads back").waitFor();
+  const leeSms = (await outbox()).filter((m) => m.channel === "sms").map((m) => m.body).filter((b) => b.includes("Your code: ")).pop();
+  await phone.getByLabel("Code the caller reads back").fill(leeSms.split("Your code: ")[1].slice(0, 6));
+  await phone.getByRole("button", { name: "Confirm code" }).click();
+  await phone.getByText("Caller verified by a code").waitFor();
+  // Every control lies inside the 390 px viewport, and nothing is cut off by overflow: hidden.
+  await fits(phone, "phone, verified");
   await checkA11y(phone, "phone, dark");
   await phone.screenshot({ path: join(shots, "phone-dark.png"), fullPage: true });
+  // Lee would keep nothing: only the reset with its pass is offered, and no channel is chosen.
+  assert.ok(await phone.locator("#reset-only").isHidden(), "no reset without a pass when nothing would stay");
+  assert.equal(await phone.locator("#reset-channels input:checked").count(), 0);
+  await phone.locator("#reset-channels").getByLabel(/^alternate email/).check();
+  await phone.getByLabel("Ticket number (same system as above)").fill("INC0077003");
+  await phone.getByRole("button", { name: "Require re-registration and send a pass…" }).click();
+  const resetDialog = phone.getByRole("dialog");
+  assert.match(await resetDialog.textContent(), /Lee Gu .*A pass goes by alternate email to/s);
+  await resetDialog.getByRole("button", { name: "Reset and send the pass" }).click();
+  await phone.getByText(/A pass was sent by alternate email to/).waitFor();
+  await checkA11y(phone, "phone, reset done");
+  await fits(phone, "phone, reset done");
+  assert.equal(resets.length, 1);
+  assert.deepEqual(resets[0].tap, { delivery: { channel: "email" } }, "the pass in the same call");
+  assert.ok(!("allowEmpty" in resets[0]), "the console never sends allowEmpty");
+  console.log("agent on a phone: found Lee, verified by SMS, reset with a pass by email in one call; every control fits 390 px");
 
   // ---- a privileged recovery waits; an approver approves it ----
-  await page.getByLabel("User (UPN or object id)").fill("allan.deyoung@contoso.test");
+  await page.getByLabel("User (name, UPN or object id)").fill("allan.deyoung@contoso.test");
   await page.getByRole("button", { name: "Look up" }).click();
   await page.getByText("Yes: a second approver must agree").waitFor();
   await page.getByRole("region", { name: "Verify the caller" }).getByLabel(/alternate email/).check();
@@ -168,7 +231,7 @@ try {
   await page.getByLabel("Code the caller reads back").fill(allanMail.split("Your code: ")[1].slice(0, 6));
   await page.getByRole("button", { name: "Confirm code" }).click();
   await page.getByText("Caller verified by a code").waitFor();
-  await page.getByRole("region", { name: "Recover the account" }).getByLabel(/^SMS/).check();
+  await page.locator("#tap-channels").getByLabel(/^SMS/).check();
   await page.getByLabel("Ticket number", { exact: true }).fill("INC0077002");
   await page.getByRole("button", { name: "Issue pass…" }).click();
   await page.getByRole("dialog").getByRole("button", { name: "Issue pass" }).click();
@@ -239,6 +302,17 @@ try {
   await approver.locator("#sweep-history tbody tr").nth(1).waitFor();
   assert.match(await approver.locator("#sweep-history tbody tr").first().textContent(), /\(\+?-?\d+\)/);
   console.log("admin: ran the sweep twice from the console; history with trends; report shown under the CSP");
+
+  // The approver's and the admin's screens on a phone.
+  const phone2 = await newPage({ viewport: { width: 390, height: 844 } });
+  await signIn(phone2, "Isaiah Langer");
+  assert.equal(await phone2.getByRole("link", { name: "Recover a user" }).count(), 0, "an approver without agent roles sees no Recover tab");
+  await phone2.getByRole("heading", { name: "Approvals" }).waitFor();
+  await fits(phone2, "phone, approvals");
+  await phone2.getByRole("link", { name: "Sweep" }).click();
+  await phone2.locator("#sweep-history tbody tr").first().waitFor();
+  await fits(phone2, "phone, sweep");
+  await checkA11y(phone2, "phone, sweep");
 } finally {
   await browser.close();
   dev.kill("SIGTERM");
