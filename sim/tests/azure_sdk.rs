@@ -36,6 +36,7 @@ impl HttpClient for ToSimulator {
 }
 
 #[tokio::test]
+#[allow(unsafe_code)] // std::env::set_var is unsafe since Rust 2024; see SAFETY below.
 async fn the_azure_sdk_gets_tokens_and_secrets_from_the_simulator() {
     let sim = common::start().await;
     // SAFETY: the only test in this process; set before any credential reads the environment.

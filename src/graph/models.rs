@@ -45,30 +45,6 @@ impl UserRef {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::UserRef;
-
-    #[test]
-    fn user_refs_are_ids_or_upns() {
-        assert!(matches!(
-            UserRef::parse("b0000001-0000-4000-8000-000000000001"),
-            Ok(UserRef::Id(_))
-        ));
-        assert!(matches!(
-            UserRef::parse("adele.vance@contoso.test"),
-            Ok(UserRef::Upn(_))
-        ));
-        assert!(matches!(
-            UserRef::parse("pat.guest_fabrikam.example#EXT#@contoso.test"),
-            Ok(UserRef::Upn(_))
-        ));
-        for bad in ["adele", "a b@c.d", "../x@y.z", "x@y", "@contoso.test", "a@b@c.d"] {
-            assert!(UserRef::parse(bad).is_err(), "{bad}");
-        }
-    }
-}
-
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Manager {
@@ -343,4 +319,28 @@ pub struct RiskyUser {
 pub struct UserId {
     pub id: Uuid,
     pub user_principal_name: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::UserRef;
+
+    #[test]
+    fn user_refs_are_ids_or_upns() {
+        assert!(matches!(
+            UserRef::parse("b0000001-0000-4000-8000-000000000001"),
+            Ok(UserRef::Id(_))
+        ));
+        assert!(matches!(
+            UserRef::parse("adele.vance@contoso.test"),
+            Ok(UserRef::Upn(_))
+        ));
+        assert!(matches!(
+            UserRef::parse("pat.guest_fabrikam.example#EXT#@contoso.test"),
+            Ok(UserRef::Upn(_))
+        ));
+        for bad in ["adele", "a b@c.d", "../x@y.z", "x@y", "@contoso.test", "a@b@c.d"] {
+            assert!(UserRef::parse(bad).is_err(), "{bad}");
+        }
+    }
 }

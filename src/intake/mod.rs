@@ -233,9 +233,11 @@ impl RequestRecord {
     fn requester_view(&self) -> Value {
         let person = self.caller.on_behalf_of.as_ref().map_or_else(
             || {
-                (self.caller.user)
-                    .then(|| json!({"objectId": self.caller.object_id, "upn": self.caller.name}))
-                    .unwrap_or(Value::Null)
+                if self.caller.user {
+                    json!({"objectId": self.caller.object_id, "upn": self.caller.name})
+                } else {
+                    Value::Null
+                }
             },
             |p| json!({"objectId": p.object_id, "upn": p.upn}),
         );

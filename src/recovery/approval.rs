@@ -375,6 +375,49 @@ impl TapContext<'_> {
     }
 }
 
+impl TapContext<'_> {
+    /// The person a ticket or webhook names as asking (`requestedBy`), given as an object id, a
+    /// UPN or an email, resolved in the directory: `None` when nobody matches (the requester is
+    /// then unknown, and the approver is told).
+    ///
+    /// # Errors
+    /// Graph failed (the request is refused, nothing is kept: the sender tries again).
+    pub async fn resolve_person(&self, given: &str) -> Result<Option<crate::vocab::Person>, RecoveryError> {
+        let failed = |e: crate::graph::GraphError| {
+            tracing::error!(error = %e, "the requester a ticket names could not be looked up");
+            RecoveryError::failed(
+                if e.is_forbidden() {
+                    Fault::PermissionMissing
+                } else {
+                    Fault::GraphUnavailable
+                },
+                "Microsoft Graph could not be read (the agent the request names as asking), so the request was not accepted; send it again",
+            )
+        };
+        let Ok(reference) = crate::graph::models::UserRef::parse(given) else {
+            return Ok(None);
+        };
+        if let Some(user) = self.graph.get_user(&reference).await.map_err(failed)? {
+            return Ok(Some(crate::vocab::Person {
+                object_id: user.id.to_string(),
+                upn: Some(user.user_principal_name),
+            }));
+        }
+        if !given.contains('@') {
+            return Ok(None);
+        }
+        // An email that is not the UPN: the user whose mail it is, when exactly one.
+        let found = self.graph.users_by_mail(given).await.map_err(failed)?;
+        Ok(match found.as_slice() {
+            [one] => Some(crate::vocab::Person {
+                object_id: one.id.to_string(),
+                upn: Some(one.user_principal_name.clone()),
+            }),
+            _ => None,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -457,48 +500,5 @@ mod tests {
         );
         a.decision.as_mut().unwrap().approved = false;
         assert!(!a.approves(target, &[Trigger::ManagerChannel]), "denied");
-    }
-}
-
-impl TapContext<'_> {
-    /// The person a ticket or webhook names as asking (`requestedBy`), given as an object id, a
-    /// UPN or an email, resolved in the directory: `None` when nobody matches (the requester is
-    /// then unknown, and the approver is told).
-    ///
-    /// # Errors
-    /// Graph failed (the request is refused, nothing is kept: the sender tries again).
-    pub async fn resolve_person(&self, given: &str) -> Result<Option<crate::vocab::Person>, RecoveryError> {
-        let failed = |e: crate::graph::GraphError| {
-            tracing::error!(error = %e, "the requester a ticket names could not be looked up");
-            RecoveryError::failed(
-                if e.is_forbidden() {
-                    Fault::PermissionMissing
-                } else {
-                    Fault::GraphUnavailable
-                },
-                "Microsoft Graph could not be read (the agent the request names as asking), so the request was not accepted; send it again",
-            )
-        };
-        let Ok(reference) = crate::graph::models::UserRef::parse(given) else {
-            return Ok(None);
-        };
-        if let Some(user) = self.graph.get_user(&reference).await.map_err(failed)? {
-            return Ok(Some(crate::vocab::Person {
-                object_id: user.id.to_string(),
-                upn: Some(user.user_principal_name),
-            }));
-        }
-        if !given.contains('@') {
-            return Ok(None);
-        }
-        // An email that is not the UPN: the user whose mail it is, when exactly one.
-        let found = self.graph.users_by_mail(given).await.map_err(failed)?;
-        Ok(match found.as_slice() {
-            [one] => Some(crate::vocab::Person {
-                object_id: one.id.to_string(),
-                upn: Some(one.user_principal_name.clone()),
-            }),
-            _ => None,
-        })
     }
 }

@@ -416,75 +416,6 @@ pub fn ticket_id_ok(id: &str) -> bool {
         && id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn codes_are_six_digits() {
-        for _ in 0..200 {
-            let c = new_code();
-            assert_eq!(c.expose_secret().len(), 6);
-            assert!(c.expose_secret().chars().all(|d| d.is_ascii_digit()));
-        }
-    }
-
-    #[test]
-    fn the_code_message_names_the_agent_and_the_ticket_and_warns() {
-        let text = code_message(
-            &SecretString::from("042137"),
-            Some("Megan Bowen"),
-            Some("INC0010001"),
-            10,
-            "the service desk",
-        );
-        let t = text.expose_secret();
-        assert!(t.contains("042137") && t.contains("Megan Bowen") && t.contains("INC0010001"));
-        assert!(t.contains("only to an agent you called"));
-        assert!(t.contains("Contact the service desk"));
-        assert!(t.starts_with("Your code: 042137\n"), "the code comes first: {t}");
-    }
-
-    #[test]
-    fn nothing_a_caller_chose_reaches_the_code_message_unfiltered() {
-        let text = code_message(
-            &SecretString::from("042137"),
-            Some("Megan <b>Bowen</b> call +1 555 0100"),
-            Some("INC1 call +1 555 0100 now"),
-            10,
-            "the service desk",
-        );
-        let t = text.expose_secret();
-        assert!(!t.contains("555") && !t.contains('<') && !t.contains("INC1"), "{t}");
-        assert!(ticket_id_ok("INC0010001") && ticket_id_ok("HELP-42"));
-        assert!(!ticket_id_ok("HELP 42") && !ticket_id_ok("https://evil.example/?x") && !ticket_id_ok(""));
-        assert!(!ticket_id_ok("evil.example") && !ticket_id_ok("a/b") && !ticket_id_ok("-x"));
-        // A UPN as the agent's name: words, no domain.
-        let text = code_message(
-            &SecretString::from("042137"),
-            Some("megan.bowen@evil.example"),
-            None,
-            10,
-            "IT",
-        );
-        let t = text.expose_secret();
-        assert!(
-            t.contains("megan bowen (IT service desk)") && !t.contains("evil"),
-            "{t}"
-        );
-    }
-
-    #[test]
-    fn addresses_compare_as_addresses() {
-        assert!(same_address("+1 206 555 0100", "+12065550100"));
-        assert!(same_address("+1 206 555 0100", "(206) 555-0100"));
-        assert!(same_address("+44 20 7946 0958", "020 7946 0958"));
-        assert!(same_address("Megan@Contoso.test", "megan@contoso.test"));
-        assert!(!same_address("+1 206 555 0100", "+1 206 555 0101"));
-        assert!(!same_address("", ""));
-    }
-}
-
 /// `POST /api/users/{user}/verifications`, as sent.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -864,5 +795,74 @@ impl super::tap::TapContext<'_> {
             tracing::error!(error = %e, "a verification's confirmation record could not be written");
         }
         verified_at
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_six_digits() {
+        for _ in 0..200 {
+            let c = new_code();
+            assert_eq!(c.expose_secret().len(), 6);
+            assert!(c.expose_secret().chars().all(|d| d.is_ascii_digit()));
+        }
+    }
+
+    #[test]
+    fn the_code_message_names_the_agent_and_the_ticket_and_warns() {
+        let text = code_message(
+            &SecretString::from("042137"),
+            Some("Megan Bowen"),
+            Some("INC0010001"),
+            10,
+            "the service desk",
+        );
+        let t = text.expose_secret();
+        assert!(t.contains("042137") && t.contains("Megan Bowen") && t.contains("INC0010001"));
+        assert!(t.contains("only to an agent you called"));
+        assert!(t.contains("Contact the service desk"));
+        assert!(t.starts_with("Your code: 042137\n"), "the code comes first: {t}");
+    }
+
+    #[test]
+    fn nothing_a_caller_chose_reaches_the_code_message_unfiltered() {
+        let text = code_message(
+            &SecretString::from("042137"),
+            Some("Megan <b>Bowen</b> call +1 555 0100"),
+            Some("INC1 call +1 555 0100 now"),
+            10,
+            "the service desk",
+        );
+        let t = text.expose_secret();
+        assert!(!t.contains("555") && !t.contains('<') && !t.contains("INC1"), "{t}");
+        assert!(ticket_id_ok("INC0010001") && ticket_id_ok("HELP-42"));
+        assert!(!ticket_id_ok("HELP 42") && !ticket_id_ok("https://evil.example/?x") && !ticket_id_ok(""));
+        assert!(!ticket_id_ok("evil.example") && !ticket_id_ok("a/b") && !ticket_id_ok("-x"));
+        // A UPN as the agent's name: words, no domain.
+        let text = code_message(
+            &SecretString::from("042137"),
+            Some("megan.bowen@evil.example"),
+            None,
+            10,
+            "IT",
+        );
+        let t = text.expose_secret();
+        assert!(
+            t.contains("megan bowen (IT service desk)") && !t.contains("evil"),
+            "{t}"
+        );
+    }
+
+    #[test]
+    fn addresses_compare_as_addresses() {
+        assert!(same_address("+1 206 555 0100", "+12065550100"));
+        assert!(same_address("+1 206 555 0100", "(206) 555-0100"));
+        assert!(same_address("+44 20 7946 0958", "020 7946 0958"));
+        assert!(same_address("Megan@Contoso.test", "megan@contoso.test"));
+        assert!(!same_address("+1 206 555 0100", "+1 206 555 0101"));
+        assert!(!same_address("", ""));
     }
 }

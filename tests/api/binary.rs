@@ -100,6 +100,7 @@ impl Drop for Running {
 }
 
 /// Send SIGTERM, as the host and the platform do on shutdown.
+#[allow(unsafe_code)] // libc::kill; see SAFETY below.
 pub fn sigterm(pid: u32) {
     // SAFETY: kill(2) on a child this test started and has not reaped.
     let rc = unsafe { libc::kill(pid as libc::pid_t, libc::SIGTERM) };

@@ -289,20 +289,6 @@ fn glibc_versions(dump: &str) -> Vec<(u32, u32)> {
         .collect()
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn glibc_versions_are_read_from_objdump() {
-        let dump = "0000000000000000      DF *UND*\t0000000000000000 (GLIBC_2.34) __libc_start_main\n\
-                    0000000000000000      DF *UND*\t0000000000000000  GLIBC_2.2.5 memcpy\n\
-                    0000000000000000  w   D  *UND*\t0000000000000000  Base        __gmon_start__\n";
-        let mut found = super::glibc_versions(dump);
-        found.sort();
-        assert_eq!(found, vec![(2, 2), (2, 34)]);
-        assert!(found.into_iter().max().unwrap() > super::GLIBC);
-    }
-}
-
 /// `ldd`: only the libraries every glibc system has.
 fn libraries(binary: &Path) -> Result<()> {
     let out = Command::new("ldd").arg(binary).output().context("running ldd")?;
@@ -385,4 +371,18 @@ fn first_answer(binary: &Path) -> Result<Duration> {
     let _ = child.kill();
     let _ = child.wait();
     Ok(answered)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn glibc_versions_are_read_from_objdump() {
+        let dump = "0000000000000000      DF *UND*\t0000000000000000 (GLIBC_2.34) __libc_start_main\n\
+                    0000000000000000      DF *UND*\t0000000000000000  GLIBC_2.2.5 memcpy\n\
+                    0000000000000000  w   D  *UND*\t0000000000000000  Base        __gmon_start__\n";
+        let mut found = super::glibc_versions(dump);
+        found.sort();
+        assert_eq!(found, vec![(2, 2), (2, 34)]);
+        assert!(found.into_iter().max().unwrap() > super::GLIBC);
+    }
 }
