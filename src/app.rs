@@ -202,7 +202,7 @@ async fn intake(
     answers: Arc<dyn Answers>,
 ) -> anyhow::Result<Option<Arc<Intake>>> {
     use crate::config::IntakeStore;
-    use crate::intake::queue::{LocalQueue, StorageQueue};
+    use crate::storage::queue::{LocalQueue, StorageQueue};
     use crate::storage::records::{BlobRecords, FileRecords};
     let writeback = crate::intake::writeback::WriteBack::new(
         crate::itsm::ItsmClient::new(http, secrets, settings.intake.clone()),

@@ -473,7 +473,7 @@ async fn decide(args: DecisionArgs, decision: &str) -> ExitCode {
 }
 
 /// The app's clients for a CLI run (managed identity or the developer's sign-in) and the CLI caller.
-async fn cli_state(settings: Settings) -> anyhow::Result<(crate::app::App, crate::audit::CallerRecord)> {
+async fn cli_state(settings: Settings) -> anyhow::Result<(crate::app::App, crate::vocab::CallerRecord)> {
     #[allow(unused_mut)]
     let mut overrides = crate::azure::AzureOverrides {
         credential: Some(crate::azure::cli_credential(&settings)?),
@@ -488,7 +488,7 @@ async fn cli_state(settings: Settings) -> anyhow::Result<(crate::app::App, crate
         )));
     }
     let state = crate::app::App::new(settings, &overrides, std::sync::Arc::new(host::answers::HttpAnswers)).await?;
-    let caller = crate::audit::CallerRecord {
+    let caller = crate::vocab::CallerRecord {
         via: "cli".into(),
         name: crate::config::operator_name(),
         ..Default::default()

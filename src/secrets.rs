@@ -18,7 +18,7 @@ const TTL: Duration = Duration::from_secs(5 * 60);
 /// yet must not turn every unauthenticated request into a Key Vault read.
 const MISSING_TTL: Duration = Duration::from_secs(60);
 
-pub use crate::vocab::ports::SecretsUnavailable;
+use crate::vocab::ports::SecretsUnavailable;
 
 pub struct SecretCache {
     client: Option<SecretClient>,

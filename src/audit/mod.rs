@@ -20,7 +20,6 @@
 //! the same layout (`dev`, `crate::storage::chains::FileStorage`).
 
 pub mod refusals;
-pub use crate::storage::chains as storage;
 
 use std::sync::Arc;
 
@@ -31,8 +30,8 @@ use time::OffsetDateTime;
 use tokio::sync::Mutex;
 use uuid::Uuid;
 
-pub use crate::storage::StorageError;
-pub use crate::storage::chains::{AuditStorage, BlobStorage, FileStorage};
+use crate::storage::StorageError;
+use crate::storage::chains::AuditStorage;
 
 /// `prev_hash` of the first record of a chain.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -72,7 +71,7 @@ impl Outcome {
     }
 }
 
-pub use crate::vocab::CallerRecord;
+use crate::vocab::CallerRecord;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -731,6 +730,7 @@ mod tests {
     use std::io::Write;
 
     use super::*;
+    use crate::storage::chains::FileStorage;
 
     #[test]
     fn record_times_have_a_fixed_width() {

@@ -25,7 +25,7 @@ use serde_json::json;
 use crate::config::AuthSettings;
 pub use jwks::JwksCache;
 
-pub use crate::vocab::Role;
+use crate::vocab::Role;
 
 /// An authenticated caller. Attached to every log line of the request once known.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -30,7 +30,7 @@ type HmacSha256 = Hmac<Sha256>;
 pub const TOLERANCE: Duration = Duration::from_secs(5 * 60);
 
 use crate::vocab::ports::SecretSource;
-pub use crate::vocab::ports::SecretsUnavailable;
+use crate::vocab::ports::SecretsUnavailable;
 
 pub struct WebhookVerifier {
     senders: Vec<WebhookSender>,

@@ -15,7 +15,7 @@ use secrecy::SecretString;
 use crate::config::{EmailProvider, SmsProvider, TapSettings};
 use crate::vocab::ports::{MailSender, SecretSource};
 
-pub use crate::vocab::{Address, Channel};
+use crate::vocab::{Address, Channel};
 pub use acs::{AcsEmail, AcsSms};
 pub use graph_mail::GraphMail;
 pub use twilio::Twilio;

@@ -9,7 +9,7 @@ pub mod api;
 pub mod console;
 pub mod protocol;
 
-pub use crate::audit::refusals;
+use crate::audit::refusals;
 pub use api::{answers, error, http};
 pub use protocol::{admin, envelope, functions, invocation, invoke};
 
@@ -26,7 +26,7 @@ use crate::azure::AzureOverrides;
 use crate::config::Settings;
 use error::ApiError;
 
-pub use crate::app::App as AppState;
+use crate::app::App as AppState;
 
 /// `dev`: play the host's part for the in-process queue. Each request is run by the worker, retried
 /// with backoff when it asks to be, and handed to the poison function after five attempts.

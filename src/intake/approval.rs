@@ -12,11 +12,12 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::{Intake, RequestRecord, State, WorkOutcome, decode, encode, name, submission};
-use crate::audit::{Action as AuditAction, CallerRecord, Outcome};
+use crate::audit::{Action as AuditAction, Outcome};
 use crate::recovery::approval::{Approval, Decision};
 use crate::recovery::tap::TapContext;
 use crate::recovery::{Answer, RecoveryError};
 use crate::storage::StorageError;
+use crate::vocab::CallerRecord;
 use crate::vocab::{Fault, Refusal};
 
 fn unavailable(e: impl std::fmt::Display) -> RecoveryError {

@@ -12,8 +12,7 @@
 //! - Every step of the pass is saved before the next starts (`recovery::Journal`): a retry knows
 //!   whether the pass was created, handed to the provider, or delivered, and never sends a second.
 
-pub use crate::storage::queue;
-pub use crate::storage::records as store;
+use crate::storage::queue;
 pub mod approval;
 pub mod submission;
 pub mod writeback;
@@ -27,12 +26,13 @@ use time::OffsetDateTime;
 use tokio::sync::Mutex;
 use uuid::Uuid;
 
-use crate::audit::{Action as AuditAction, AuditEvent, CallerRecord, Outcome, Phase, Target, Ticket};
+use crate::audit::{Action as AuditAction, AuditEvent, Outcome, Phase, Target, Ticket};
 use crate::recovery::reset::ResetRequest;
 use crate::recovery::tap::{TapContext, TapRequest};
 use crate::recovery::{Answer, Answers, Journal, RecoveryError, TapProgress};
 use crate::storage::StorageError;
 use crate::storage::records::RecordStore;
+use crate::vocab::CallerRecord;
 use crate::vocab::Fault;
 use queue::RequestQueue;
 pub use submission::{Action, Source, Submission};

@@ -8,7 +8,7 @@ use serde_json::Value;
 use super::RequestRecord;
 use crate::config::IntakeSettings;
 use crate::itsm::Outgoing;
-pub use crate::itsm::{ItsmClient, Target, WriteBackError, sign_standard};
+use crate::itsm::{ItsmClient, Target, WriteBackError};
 
 pub struct WriteBack {
     client: ItsmClient,

@@ -16,11 +16,11 @@ use uuid::Uuid;
 
 use super::tap::TapContext;
 use super::{Journal, RecoveryError};
-use crate::audit::CallerRecord;
 use crate::graph::models::User;
+use crate::vocab::CallerRecord;
 use crate::vocab::{Fault, Refusal};
 
-pub use crate::config::{ApprovalSettings, ApprovalTrigger as Trigger};
+use crate::config::{ApprovalSettings, ApprovalTrigger as Trigger};
 
 /// Built-in role template ids (the same in every tenant).
 /// https://learn.microsoft.com/entra/identity/role-based-access-control/permissions-reference
@@ -229,7 +229,7 @@ impl TapContext<'_> {
             let to = self.address_unchecked(user, channel, &[]).await;
             plan["pass"] = json!({
                 "channel": channel.as_str(),
-                "to": to.as_ref().ok().map(crate::delivery::Address::masked),
+                "to": to.as_ref().ok().map(crate::vocab::Address::masked),
                 "toProblem": to.as_ref().err().map(|e| e.message.clone()),
                 "lifetimeMinutes": why.lifetime_minutes.unwrap_or(self.settings.default_lifetime_minutes),
             });

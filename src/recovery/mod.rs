@@ -13,7 +13,7 @@ pub mod verification;
 
 use serde_json::Value;
 
-pub use crate::vocab::{ErrorCode, Fault, Refusal};
+use crate::vocab::{ErrorCode, Fault, Refusal};
 
 /// A refusal or failure with the documented code a caller can act on. Which HTTP status it
 /// answers is the HTTP layer's business (`host::error::status_of`).

@@ -14,8 +14,9 @@ use uuid::Uuid;
 use super::rules;
 use super::tap::{Asked, TapContext, TapRequest, TicketBody, VerificationBody};
 use super::{Journal, RecoveryError, text_ok};
-use crate::audit::{Action, AuditEvent, CallerRecord, Outcome, Phase, Target, Ticket};
+use crate::audit::{Action, AuditEvent, Outcome, Phase, Target, Ticket};
 use crate::graph::models::{AuthMethod, MethodKind, User, UserRef};
+use crate::vocab::CallerRecord;
 use crate::vocab::{Fault, Refusal};
 
 pub use super::rules::Scope;

@@ -8,8 +8,8 @@ use serde_json::{Value, json};
 
 use super::tap::TapContext;
 use super::{Fault, RecoveryError, Refusal, rules};
-use crate::audit::CallerRecord;
 use crate::graph::models::{User, UserRef};
+use crate::vocab::CallerRecord;
 use crate::vocab::Channel;
 
 const CHANNELS: [Channel; 3] = [Channel::Sms, Channel::Email, Channel::Manager];

@@ -19,16 +19,18 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::approval::Trigger;
 use super::limits::Limits;
 use super::privilege::PrivilegeCheck;
 use super::rules;
 use super::{Delivered, Journal, RecoveryError, TapProgress, text_ok};
-use crate::audit::{Action, AuditEvent, AuditTrail, CallerRecord, Outcome, Phase, Target, Ticket};
+use crate::audit::{Action, AuditEvent, AuditTrail, Outcome, Phase, Target, Ticket};
+use crate::config::ApprovalTrigger as Trigger;
 use crate::config::{TapSettings, VerificationMode};
-use crate::delivery::{Address, Channel, Deliverer};
+use crate::delivery::Deliverer;
 use crate::graph::models::{User, UserRef};
 use crate::graph::{CreateTapError, GraphClient};
+use crate::vocab::CallerRecord;
+use crate::vocab::{Address, Channel};
 use crate::vocab::{Fault, Refusal};
 
 /// The body of `POST /api/users/{user}/tap`, as sent.

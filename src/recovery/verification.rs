@@ -22,9 +22,9 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::RecoveryError;
-use crate::audit::CallerRecord;
 use crate::storage::StorageError;
 use crate::storage::records::RecordStore;
+use crate::vocab::CallerRecord;
 use crate::vocab::ports::SecretSource;
 use crate::vocab::{Channel, Fault, Refusal};
 
@@ -649,7 +649,7 @@ impl super::tap::TapContext<'_> {
         &self,
         caller: &CallerRecord,
         user: &crate::graph::models::User,
-        address: &crate::delivery::Address,
+        address: &crate::vocab::Address,
     ) -> Result<(), RecoveryError> {
         let mut people: Vec<&str> = caller.object_id.as_deref().into_iter().collect();
         people.extend(caller.people());
@@ -665,7 +665,7 @@ impl super::tap::TapContext<'_> {
         &self,
         people: &[&str],
         user: &crate::graph::models::User,
-        address: &crate::delivery::Address,
+        address: &crate::vocab::Address,
     ) -> Result<(), RecoveryError> {
         for me in people {
             if address.channel == Channel::Manager

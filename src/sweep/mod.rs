@@ -13,7 +13,6 @@
 
 pub mod classify;
 pub mod report;
-pub use crate::storage::reports as store;
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
@@ -24,12 +23,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
-use crate::audit::{Action, AuditEvent, AuditTrail, CallerRecord, Outcome, Phase};
+use crate::audit::{Action, AuditEvent, AuditTrail, Outcome, Phase};
 use crate::config::SweepSettings;
 use crate::delivery::Deliverer;
 use crate::graph::GraphClient;
 use crate::storage::StorageError;
 use crate::storage::reports::ReportStore;
+use crate::vocab::CallerRecord;
 use classify::{Assessment, Finding, Registration, Risk};
 
 /// Counters over the whole tenant: the only state that grows with the run, and it does not grow

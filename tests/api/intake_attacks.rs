@@ -355,7 +355,7 @@ async fn a_flood_of_unauthenticated_calls_writes_a_bounded_number_of_records() {
         .unwrap();
     let records = v["value"].as_array().unwrap();
     assert!(
-        records.len() <= mfa_recovery::host::refusals::MAX_SOURCES + 1,
+        records.len() <= mfa_recovery::audit::refusals::MAX_SOURCES + 1,
         "{} records",
         records.len()
     );

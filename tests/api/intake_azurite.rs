@@ -826,7 +826,7 @@ async fn load_run() {
 /// visibility timeout (Put Message `visibilitytimeout`) and cannot be received before.
 #[tokio::test]
 async fn a_delayed_message_stays_invisible_until_its_time() {
-    use mfa_recovery::intake::queue::{RequestQueue, StorageQueue};
+    use mfa_recovery::storage::queue::{RequestQueue, StorageQueue};
     let azurite = Azurite::start_with_queue();
     let sim = Simulator::start(Seed::demo(), "127.0.0.1:0").await.unwrap();
     let o = overrides(&sim);

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use mfa_recovery::config::Settings;
 use mfa_recovery::graph::GraphClient;
-use mfa_recovery::sweep::store::DirStore;
+use mfa_recovery::storage::reports::DirStore;
 use mfa_recovery::sweep::{RunOutcome, Sweep, Trigger};
 use mfa_recovery_sim::{Seed, Simulator};
 use reqwest::StatusCode;

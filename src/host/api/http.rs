@@ -12,13 +12,14 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
-use crate::audit::{Action, AuditEvent, AuditFilter, AuditRecord, CallerRecord, Outcome, Phase};
-use crate::auth::{AuthError, Caller, Role};
+use crate::audit::{Action, AuditEvent, AuditFilter, AuditRecord, Outcome, Phase};
+use crate::auth::{AuthError, Caller};
 use crate::host::AppState;
 use crate::host::error::ApiError;
 use crate::recovery::reset::ResetRequest;
 use crate::recovery::tap::TapRequest;
 use crate::vocab::Refusal;
+use crate::vocab::{CallerRecord, Role};
 
 /// `GET /api/health`: liveness, unauthenticated; reveals nothing but the version.
 pub async fn health() -> Json<Value> {
