@@ -17,6 +17,7 @@ use crate::recovery::approval::{Approval, Decision};
 use crate::recovery::tap::TapContext;
 use crate::recovery::{Answer, RecoveryError};
 use crate::storage::StorageError;
+use crate::storage::records::{Update, update};
 use crate::vocab::CallerRecord;
 use crate::vocab::{Fault, Refusal};
 
@@ -109,46 +110,22 @@ impl Intake {
     }
 
     async fn index_edit(&self, changed: &[Uuid], open: bool) {
-        for _ in 0..5 {
-            let stored = match self.store.read(OPEN).await {
-                Ok(stored) => stored,
-                Err(e) => {
-                    tracing::warn!(error = %e, "the index of waiting requests could not be read");
-                    return;
-                }
-            };
-            let mut ids: Vec<Uuid> = match &stored {
-                None => Vec::new(),
-                Some(s) => match serde_json::from_slice(&s.data) {
-                    Ok(ids) => ids,
-                    Err(e) => {
-                        // Never overwrite an index it cannot read: that would drop every entry.
-                        tracing::error!(error = %e, "the index of waiting requests is unreadable; left as it is");
-                        return;
-                    }
-                },
-            };
+        let edited = update(&*self.store, OPEN, 5, |ids: Option<Vec<Uuid>>| {
+            let mut ids = ids.unwrap_or_default();
             ids.retain(|i| !changed.contains(i));
             if open {
                 ids.extend_from_slice(changed);
                 let over = ids.len().saturating_sub(OPEN_MAX);
                 ids.drain(..over);
             }
-            let data = serde_json::to_vec(&ids).expect("ids serialize");
-            let written = match &stored {
-                Some(s) => self.store.replace(OPEN, &data, &s.etag).await,
-                None => self.store.create(OPEN, &data).await,
-            };
-            match written {
-                Ok(_) => return,
-                Err(StorageError::Conflict(_)) => continue,
-                Err(e) => {
-                    tracing::warn!(error = %e, "the index of waiting requests could not be written");
-                    return;
-                }
-            }
+            Ok::<_, ()>(Update::Write(ids, ()))
+        })
+        .await;
+        // An index it cannot read is never overwritten (that would drop every entry): `update`
+        // stops at a record that is not readable.
+        if let Err(e) = edited {
+            tracing::warn!(error = ?e, "the index of waiting requests could not be changed; left as it is");
         }
-        tracing::warn!("the index of waiting requests kept changing; left as it is");
     }
 
     /// The requests waiting for an approver now (not decided, not expired), oldest first.

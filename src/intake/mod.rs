@@ -31,7 +31,7 @@ use crate::recovery::reset::ResetRequest;
 use crate::recovery::tap::{TapContext, TapRequest};
 use crate::recovery::{Answer, Answers, Journal, RecoveryError, TapProgress};
 use crate::storage::StorageError;
-use crate::storage::records::RecordStore;
+use crate::storage::records::{RecordStore, Update, UpdateError, update_versioned};
 use crate::vocab::CallerRecord;
 use crate::vocab::Fault;
 use queue::RequestQueue;
@@ -251,6 +251,51 @@ impl RequestRecord {
             "via": self.caller.via,
             "note": (!known).then_some("requester unknown: no person could be tied to this request (an application's token, or a ticket whose named agent is not in the directory). Any approver may decide it: confirm with the ticket's owner who asked"),
         })
+    }
+
+    /// Whether a worker holding `delivery` may take this request now: `None` when it may (claim
+    /// it with `claim_for`), else what to do instead (it is final, its approval expired, it
+    /// waits for an approver, or another invocation holds it).
+    #[allow(clippy::type_complexity)]
+    fn claimable(&self, delivery: &Delivery, now: OffsetDateTime) -> Option<fn(RequestRecord) -> ClaimDecision> {
+        if self.state.is_final() {
+            return Some(ClaimDecision::Final);
+        }
+        if self.state == State::PendingApproval {
+            if self.approval.as_ref().is_some_and(|a| a.expires_at <= now) {
+                return Some(ClaimDecision::Expired);
+            }
+            return Some(|r| ClaimDecision::Skip(format!("request {} waits for an approver", r.id)));
+        }
+        let free = match &self.claim {
+            None => true,
+            Some(c) => {
+                c.until < now
+                    || (c.message_id.is_some()
+                        && c.message_id == delivery.message_id
+                        && c.dequeue_count < delivery.dequeue_count)
+            }
+        };
+        (!free).then_some(|r: RequestRecord| {
+            ClaimDecision::Skip(format!(
+                "request {} is being run by another invocation; this delivery is complete",
+                r.id
+            ))
+        })
+    }
+
+    /// Take the request for the worker holding `delivery`, until `now + hold`.
+    fn claim_for(&mut self, delivery: &Delivery, now: OffsetDateTime, hold: time::Duration) {
+        self.state = State::Running;
+        self.attempts += 1;
+        self.started_at.get_or_insert(now);
+        self.updated_at = now;
+        self.claim = Some(Claim {
+            message_id: delivery.message_id.clone(),
+            dequeue_count: delivery.dequeue_count,
+            at: now,
+            until: now + hold,
+        });
     }
 
     fn ticket(&self) -> Ticket {
@@ -526,54 +571,39 @@ impl Intake {
     }
 
     async fn claim(&self, delivery: &Delivery, id: Uuid) -> Result<Claimed, StorageError> {
-        for _ in 0..5 {
-            let Some(stored) = self.store.read(&name(id)).await? else {
-                return Ok(Claimed::Skip(format!("no request {id}: nothing to do")));
+        let decided = update_versioned(&*self.store, &name(id), 5, |current: Option<RequestRecord>| {
+            let Some(mut record) = current else {
+                return Ok::<_, std::convert::Infallible>(Update::Keep(ClaimDecision::Skip(format!(
+                    "no request {id}: nothing to do"
+                ))));
             };
-            let mut record = decode(&stored.data)?;
-            if record.state.is_final() {
-                return Ok(Claimed::Final(record, stored.etag));
-            }
             let now = submission::now();
-            if record.state == State::PendingApproval {
-                if record.approval.as_ref().is_some_and(|a| a.expires_at <= now) {
-                    return Ok(Claimed::Expired(record, stored.etag));
+            Ok(match record.claimable(delivery, now) {
+                Some(decision) => Update::Keep(decision(record)),
+                None => {
+                    record.claim_for(delivery, now, self.claim);
+                    Update::Write(record.clone(), ClaimDecision::Go(record))
                 }
-                return Ok(Claimed::Skip(format!("request {id} waits for an approver")));
-            }
-            let take = match &record.claim {
-                None => true,
-                Some(c) => {
-                    c.until < now
-                        || (c.message_id.is_some()
-                            && c.message_id == delivery.message_id
-                            && c.dequeue_count < delivery.dequeue_count)
-                }
-            };
-            if !take {
+            })
+        })
+        .await;
+        let (decision, etag) = match decided {
+            Ok(done) => done,
+            Err(UpdateError::Storage(StorageError::Conflict(_))) => {
                 return Ok(Claimed::Skip(format!(
-                    "request {id} is being run by another invocation; this delivery is complete"
+                    "request {id} is contended; another invocation has it"
                 )));
             }
-            record.state = State::Running;
-            record.attempts += 1;
-            record.started_at.get_or_insert(now);
-            record.updated_at = now;
-            record.claim = Some(Claim {
-                message_id: delivery.message_id.clone(),
-                dequeue_count: delivery.dequeue_count,
-                at: now,
-                until: now + self.claim,
-            });
-            match self.store.replace(&name(id), &encode(&record), &stored.etag).await {
-                Ok(etag) => return Ok(Claimed::Go(record, etag)),
-                Err(StorageError::Conflict(_)) => continue,
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(Claimed::Skip(format!(
-            "request {id} is contended; another invocation has it"
-        )))
+            Err(UpdateError::Storage(e)) => return Err(e),
+            Err(UpdateError::Refused(never)) => match never {},
+        };
+        let etag = etag.unwrap_or_default();
+        Ok(match decision {
+            ClaimDecision::Go(r) => Claimed::Go(r, etag),
+            ClaimDecision::Final(r) => Claimed::Final(r, etag),
+            ClaimDecision::Expired(r) => Claimed::Expired(r, etag),
+            ClaimDecision::Skip(why) => Claimed::Skip(why),
+        })
     }
 
     /// Write a finished request's result back, if it has somewhere to go and has not gone yet.
@@ -708,6 +738,14 @@ impl Intake {
         }
         WorkOutcome::Retry(format!("request {id} is contended"))
     }
+}
+
+/// What a claim decided, before the version is known.
+enum ClaimDecision {
+    Go(RequestRecord),
+    Final(RequestRecord),
+    Expired(RequestRecord),
+    Skip(String),
 }
 
 enum Claimed {

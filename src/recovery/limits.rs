@@ -20,7 +20,7 @@ use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::storage::records::{RecordStore, StorageError};
+use crate::storage::records::{RecordStore, Update, UpdateError, update};
 
 /// Why a slot could not be reserved.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -100,26 +100,11 @@ impl Limits {
     pub async fn reserve(&self, limit: &Limit, id: Uuid, now: OffsetDateTime) -> Result<(), LimitError> {
         let name = limit.name();
         let window = time::Duration::try_from(limit.window).unwrap_or(time::Duration::DAY);
-        let unavailable = |e: StorageError| LimitError::Unavailable(e.to_string());
-        for round in 0..MAX_ROUNDS {
-            if round > 0 {
-                // Lost a race: let the winner finish, with jitter so the losers spread out.
-                let jitter = u64::from(Uuid::new_v4().as_bytes()[0] % 20);
-                tokio::time::sleep(Duration::from_millis(2 + jitter + u64::from(round.min(10)) * 2)).await;
-            }
-            let current = self.store.read(&name).await.map_err(unavailable)?;
-            let (mut slots, etag) = match &current {
-                None => (Slots::default(), None),
-                Some(v) => {
-                    let slots = serde_json::from_slice::<Slots>(&v.data).map_err(|_| {
-                        LimitError::Unavailable(format!("the rate-limit record {name} is not readable"))
-                    })?;
-                    (slots, Some(v.etag.clone()))
-                }
-            };
+        let decided = update(&*self.store, &name, MAX_ROUNDS, |current: Option<Slots>| {
+            let mut slots = current.unwrap_or_default();
             slots.attempts.retain(|a| a.at > now - window);
             if slots.attempts.iter().any(|a| a.id == id) {
-                return Ok(());
+                return Ok(Update::Keep(()));
             }
             if slots.attempts.len() >= limit.max as usize {
                 let oldest = slots.attempts.iter().map(|a| a.at).min().unwrap_or(now);
@@ -129,44 +114,34 @@ impl Limits {
                 });
             }
             slots.attempts.push(Attempt { at: now, id });
-            let data = serde_json::to_vec(&slots).expect("slots serialize");
-            let written = match etag {
-                None => self.store.create(&name, &data).await,
-                Some(etag) => self.store.replace(&name, &data, &etag).await,
-            };
-            match written {
-                Ok(_) => return Ok(()),
-                Err(StorageError::Conflict(_)) => continue,
-                Err(e) => return Err(unavailable(e)),
-            }
+            Ok(Update::Write(slots, ()))
+        })
+        .await;
+        match decided {
+            Ok(()) => Ok(()),
+            Err(UpdateError::Refused(e)) => Err(e),
+            Err(UpdateError::Storage(e)) => Err(LimitError::Unavailable(format!(
+                "the rate-limit record {name} could not be reserved ({e}); try again"
+            ))),
         }
-        Err(LimitError::Unavailable(format!(
-            "{MAX_ROUNDS} writers raced for {name}; try again"
-        )))
     }
 
     /// Give back the slot of attempt `id` when nothing was done with it (a later limit of the
     /// same attempt refused it). Best effort: a slot that stays only makes the limit stricter.
     pub async fn release(&self, limit: &Limit, id: Uuid) {
-        let name = limit.name();
-        for _ in 0..MAX_ROUNDS {
-            let Ok(Some(current)) = self.store.read(&name).await else {
-                return;
-            };
-            let Ok(mut slots) = serde_json::from_slice::<Slots>(&current.data) else {
-                return;
+        let _ = update(&*self.store, &limit.name(), MAX_ROUNDS, |current: Option<Slots>| {
+            let Some(mut slots) = current else {
+                return Ok::<_, ()>(Update::Keep(()));
             };
             let before = slots.attempts.len();
             slots.attempts.retain(|a| a.id != id);
-            if slots.attempts.len() == before {
-                return;
-            }
-            let data = serde_json::to_vec(&slots).expect("slots serialize");
-            match self.store.replace(&name, &data, &current.etag).await {
-                Err(StorageError::Conflict(_)) => continue,
-                _ => return,
-            }
-        }
+            Ok(if slots.attempts.len() == before {
+                Update::Keep(())
+            } else {
+                Update::Write(slots, ())
+            })
+        })
+        .await;
     }
 }
 

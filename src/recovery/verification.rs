@@ -22,8 +22,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::RecoveryError;
-use crate::storage::StorageError;
-use crate::storage::records::RecordStore;
+use crate::storage::records::{RecordStore, Update, UpdateError, update};
 use crate::vocab::CallerRecord;
 use crate::vocab::ports::SecretSource;
 use crate::vocab::{Channel, Fault, Refusal};
@@ -183,16 +182,6 @@ impl Verifications {
         Ok(Some((record, v.etag)))
     }
 
-    /// `Ok(true)` when written, `Ok(false)` when someone wrote it first (read again).
-    async fn replace(&self, record: &VerificationRecord, etag: &str) -> Result<bool, RecoveryError> {
-        let data = serde_json::to_vec(record).expect("a verification serializes");
-        match self.store.replace(&name(record.id), &data, etag).await {
-            Ok(_) => Ok(true),
-            Err(StorageError::Conflict(_)) => Ok(false),
-            Err(e) => Err(unavailable(e)),
-        }
-    }
-
     /// The verification `id` as its caller sees it; someone else's is not found.
     ///
     /// # Errors
@@ -218,77 +207,83 @@ impl Verifications {
         code: &SecretString,
         now: OffsetDateTime,
     ) -> Result<(VerificationRecord, Confirmed), RecoveryError> {
-        loop {
-            let (mut record, etag) = self.get(id, caller).await?;
-            match record.status {
-                Status::Verified => {
-                    let at = record.verified_at.unwrap_or(record.created_at);
-                    return Ok((record, Confirmed::Verified(at)));
-                }
-                Status::Dead => return Err(too_many()),
-                Status::Pending => {}
-            }
-            if now >= record.expires_at {
-                return Err(RecoveryError::refused(
-                    Refusal::VerificationExpired,
-                    "the code has expired; send a new one",
-                ));
-            }
+        // A spent, dead or expired verification answers without the key.
+        let (first, _) = self.get(id, caller).await?;
+        if first.status == Status::Pending && now < first.expires_at {
             let mut mac = self.mac(id).await?;
             mac.update(code.expose_secret().trim().as_bytes());
-            let expected = B64.decode(&record.code_hash).map_err(unavailable)?;
-            // `verify_slice` compares in constant time.
-            let right = mac.verify_slice(&expected).is_ok();
-            if right {
-                record.status = Status::Verified;
-                record.verified_at = Some(now);
-            } else {
-                record.attempts += 1;
-                if record.attempts >= MAX_ATTEMPTS {
-                    record.status = Status::Dead;
-                }
-            }
-            if !self.replace(&record, &etag).await? {
-                continue;
-            }
-            return match (right, record.status) {
-                (true, _) => Ok((record, Confirmed::Verified(now))),
-                (false, Status::Dead) => Err(too_many()),
-                (false, _) => Err(RecoveryError::refused(
-                    Refusal::CodeMismatch,
-                    format!(
-                        "the code does not match; {} attempts left",
-                        MAX_ATTEMPTS - record.attempts
-                    ),
-                )),
-            };
+            return self
+                .modify(id, caller, |mut record| {
+                    if let Some(done) = settled(&record, now) {
+                        return Ok(Update::Keep(done));
+                    }
+                    let expected = B64.decode(&record.code_hash).map_err(unavailable)?;
+                    // `verify_slice` compares in constant time.
+                    let right = mac.clone().verify_slice(&expected).is_ok();
+                    if right {
+                        record.status = Status::Verified;
+                        record.verified_at = Some(now);
+                    } else {
+                        record.attempts += 1;
+                        if record.attempts >= MAX_ATTEMPTS {
+                            record.status = Status::Dead;
+                        }
+                    }
+                    let answer = confirmed(record.clone(), right, now);
+                    Ok(Update::Write(record, answer))
+                })
+                .await
+                .and_then(|answer| answer);
         }
+        settled(&first, now).unwrap_or_else(|| Err(unavailable("a pending verification changed")))
+    }
+
+    /// Read verification `id` (this caller's), let `change` decide, write conditionally; again
+    /// when another writer won (`storage::records::update`).
+    async fn modify<R>(
+        &self,
+        id: Uuid,
+        caller: &str,
+        mut change: impl FnMut(VerificationRecord) -> Result<Update<VerificationRecord, R>, RecoveryError>,
+    ) -> Result<R, RecoveryError> {
+        update(
+            &*self.store,
+            &name(id),
+            16,
+            |current: Option<VerificationRecord>| match current {
+                Some(record) if record.caller == caller => change(record),
+                _ => Err(not_found()),
+            },
+        )
+        .await
+        .map_err(|e| match e {
+            UpdateError::Refused(e) => e,
+            UpdateError::Storage(e) => unavailable(e),
+        })
     }
 
     /// Mark a verification dead (its code could not be sent).
     pub async fn kill(&self, id: Uuid, caller: &str) {
-        if let Ok((mut record, etag)) = self.get(id, caller).await {
-            record.status = Status::Dead;
-            let _ = self.replace(&record, &etag).await;
-        }
+        let _ = self
+            .modify(id, caller, |mut record| {
+                record.status = Status::Dead;
+                Ok(Update::Write(record, ()))
+            })
+            .await;
     }
 
     /// Give verification `id` back when recovery `request` took it and was then refused before
     /// changing anything: the caller may use it again (a held request keeps it).
     pub async fn release(&self, id: Uuid, caller: &str, request: Uuid) {
-        for _ in 0..5 {
-            let Ok((mut record, etag)) = self.get(id, caller).await else {
-                return;
-            };
-            if record.used_by != Some(request) {
-                return;
-            }
-            record.used_by = None;
-            match self.replace(&record, &etag).await {
-                Ok(false) => continue,
-                _ => return,
-            }
-        }
+        let _ = self
+            .modify(id, caller, |mut record| {
+                if record.used_by != Some(request) {
+                    return Ok(Update::Keep(()));
+                }
+                record.used_by = None;
+                Ok(Update::Write(record, ()))
+            })
+            .await;
     }
 
     /// Take verification `id` for recovery `request` of `user` through `channel` (the pass's
@@ -310,57 +305,114 @@ impl Verifications {
         max_age: time::Duration,
         as_of: OffsetDateTime,
     ) -> Result<VerificationRecord, RecoveryError> {
-        loop {
-            let (mut record, etag) = self.get(id, caller).await?;
-            if record.user_id != user {
-                return Err(RecoveryError::refused(
-                    Refusal::VerificationNotFound,
-                    "this verification is for another user; verify this one",
-                ));
-            }
-            let Some(verified_at) = record.verified_at.filter(|_| record.status == Status::Verified) else {
-                return Err(RecoveryError::refused(
-                    Refusal::VerificationNotConfirmed,
-                    "the verification's code was not confirmed (POST /api/verifications/{id}/confirm)",
-                ));
-            };
-            let age = as_of - verified_at;
-            if age > max_age || age < -time::Duration::minutes(2) {
-                return Err(RecoveryError::refused(
-                    Refusal::VerificationStale,
-                    format!(
-                        "the verification must be from the last {} minutes; verify again",
-                        max_age.whole_minutes()
-                    ),
-                ));
-            }
-            if let Some(channel) = channel
-                && !same_channel
-                && channel.as_str() == record.channel
-            {
-                return Err(RecoveryError::refused(
-                    Refusal::VerificationChannelReused,
-                    format!(
-                        "the code went by {}; the pass must go another way, so one swapped SIM or one changed address is not enough",
-                        record.channel
-                    ),
-                ));
-            }
-            match record.used_by {
-                Some(other) if other != request => {
-                    return Err(RecoveryError::refused(
-                        Refusal::VerificationUsed,
-                        "this verification served another recovery; verify again",
-                    ));
-                }
-                Some(_) => return Ok(record),
-                None => {}
+        self.modify(id, caller, |mut record| {
+            usable(
+                &record,
+                user,
+                request,
+                channel.filter(|_| !same_channel),
+                max_age,
+                as_of,
+            )?;
+            if record.used_by == Some(request) {
+                return Ok(Update::Keep(record));
             }
             record.used_by = Some(request);
-            if self.replace(&record, &etag).await? {
-                return Ok(record);
-            }
+            Ok(Update::Write(record.clone(), record))
+        })
+        .await
+    }
+}
+
+/// Whether a verification may serve recovery `request` of `user` (its pass going by `channel`,
+/// when the channels must differ), as of `as_of`: for this user, confirmed, recent, another
+/// channel, and not used by another recovery.
+fn usable(
+    record: &VerificationRecord,
+    user: Uuid,
+    request: Uuid,
+    channel: Option<Channel>,
+    max_age: time::Duration,
+    as_of: OffsetDateTime,
+) -> Result<(), RecoveryError> {
+    if record.user_id != user {
+        return Err(RecoveryError::refused(
+            Refusal::VerificationNotFound,
+            "this verification is for another user; verify this one",
+        ));
+    }
+    let Some(verified_at) = record.verified_at.filter(|_| record.status == Status::Verified) else {
+        return Err(RecoveryError::refused(
+            Refusal::VerificationNotConfirmed,
+            "the verification's code was not confirmed (POST /api/verifications/{id}/confirm)",
+        ));
+    };
+    let age = as_of - verified_at;
+    if age > max_age || age < -time::Duration::minutes(2) {
+        return Err(RecoveryError::refused(
+            Refusal::VerificationStale,
+            format!(
+                "the verification must be from the last {} minutes; verify again",
+                max_age.whole_minutes()
+            ),
+        ));
+    }
+    if let Some(channel) = channel
+        && channel.as_str() == record.channel
+    {
+        return Err(RecoveryError::refused(
+            Refusal::VerificationChannelReused,
+            format!(
+                "the code went by {}; the pass must go another way, so one swapped SIM or one changed address is not enough",
+                record.channel
+            ),
+        ));
+    }
+    match record.used_by {
+        Some(other) if other != request => Err(RecoveryError::refused(
+            Refusal::VerificationUsed,
+            "this verification served another recovery; verify again",
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// A verification that no code can change any more: spent (the first confirmation's answer),
+/// dead, or expired. `None` while it waits for its code.
+fn settled(
+    record: &VerificationRecord,
+    now: OffsetDateTime,
+) -> Option<Result<(VerificationRecord, Confirmed), RecoveryError>> {
+    match record.status {
+        Status::Verified => {
+            let at = record.verified_at.unwrap_or(record.created_at);
+            Some(Ok((record.clone(), Confirmed::Verified(at))))
         }
+        Status::Dead => Some(Err(too_many())),
+        Status::Pending if now >= record.expires_at => Some(Err(RecoveryError::refused(
+            Refusal::VerificationExpired,
+            "the code has expired; send a new one",
+        ))),
+        Status::Pending => None,
+    }
+}
+
+/// The answer to a confirmation that was written: verified, or the attempts left (or dead).
+fn confirmed(
+    record: VerificationRecord,
+    right: bool,
+    now: OffsetDateTime,
+) -> Result<(VerificationRecord, Confirmed), RecoveryError> {
+    match (right, record.status) {
+        (true, _) => Ok((record, Confirmed::Verified(now))),
+        (false, Status::Dead) => Err(too_many()),
+        (false, _) => Err(RecoveryError::refused(
+            Refusal::CodeMismatch,
+            format!(
+                "the code does not match; {} attempts left",
+                MAX_ATTEMPTS - record.attempts
+            ),
+        )),
     }
 }
 

@@ -193,3 +193,93 @@ impl RecordStore for BlobRecords {
         Ok(Some(Versioned { data, etag }))
     }
 }
+
+/// What a change made of a record: write this new value (and answer `R`), or leave it (and answer
+/// `R`).
+pub enum Update<T, R> {
+    Write(T, R),
+    Keep(R),
+}
+
+/// Why `update` stopped.
+#[derive(Debug)]
+pub enum UpdateError<E> {
+    /// The store failed, the record is not readable JSON of its type, or `rounds` writers won.
+    Storage(StorageError),
+    /// The change itself said no.
+    Refused(E),
+}
+
+/// Read `name`, let `change` decide on it, and write its decision conditionally (create when
+/// absent, replace at the version read), again from the read when another writer won, at most
+/// `rounds` times: the one compare-and-swap loop of the crate.
+///
+/// # Errors
+/// `Refused` with the change's own error, or `Storage` (including a record that is not readable
+/// as `T`, and `Conflict` after `rounds` lost races).
+pub async fn update<T, R, E>(
+    store: &dyn RecordStore,
+    name: &str,
+    rounds: u32,
+    change: impl FnMut(Option<T>) -> Result<Update<T, R>, E>,
+) -> Result<R, UpdateError<E>>
+where
+    T: serde::Serialize + serde::de::DeserializeOwned,
+{
+    update_versioned(store, name, rounds, change)
+        .await
+        .map(|(answer, _)| answer)
+}
+
+/// `update`, with the record's version after it (the one written, or the one read when the
+/// change kept it; `None` when there is no record): what the next conditional write needs.
+///
+/// # Errors
+/// As `update`.
+pub async fn update_versioned<T, R, E>(
+    store: &dyn RecordStore,
+    name: &str,
+    rounds: u32,
+    mut change: impl FnMut(Option<T>) -> Result<Update<T, R>, E>,
+) -> Result<(R, Option<String>), UpdateError<E>>
+where
+    T: serde::Serialize + serde::de::DeserializeOwned,
+{
+    for round in 0..rounds {
+        if round > 0 {
+            // Lost a race: let the winner finish, with jitter so the losers spread out.
+            let jitter = u64::from(uuid::Uuid::new_v4().as_bytes()[0] % 20);
+            tokio::time::sleep(std::time::Duration::from_millis(
+                2 + jitter + u64::from(round.min(10)) * 2,
+            ))
+            .await;
+        }
+        let current = store.read(name).await.map_err(UpdateError::Storage)?;
+        let (value, etag) = match current {
+            None => (None, None),
+            Some(v) => {
+                let value = serde_json::from_slice::<T>(&v.data).map_err(|e| {
+                    UpdateError::Storage(StorageError::Unavailable(format!("{name} is not readable: {e}")))
+                })?;
+                (Some(value), Some(v.etag))
+            }
+        };
+        let (next, answer) = match change(value).map_err(UpdateError::Refused)? {
+            Update::Keep(answer) => return Ok((answer, etag)),
+            Update::Write(next, answer) => (next, answer),
+        };
+        let data = serde_json::to_vec(&next).expect("records serialize");
+        let written = match etag {
+            None => store.create(name, &data).await,
+            Some(etag) => store.replace(name, &data, &etag).await,
+        };
+        match written {
+            Ok(version) => return Ok((answer, Some(version))),
+            Err(StorageError::Conflict(_)) => continue,
+            Err(e) => return Err(UpdateError::Storage(e)),
+        }
+    }
+    Err(UpdateError::Storage(StorageError::Conflict(format!(
+        "{rounds} writers raced for {name}"
+    ))))
+}
