@@ -23,6 +23,11 @@ pub fn init(format: LogFormat) {
             .with_span_list(false)
             .with_span_events(FmtSpan::NONE)
             .try_init(),
-        LogFormat::Text => builder.compact().with_target(false).try_init(),
+        // Colours only on a terminal: a file, a pipe or a log collector gets plain text.
+        LogFormat::Text => builder
+            .compact()
+            .with_target(false)
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
+            .try_init(),
     };
 }

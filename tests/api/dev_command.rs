@@ -373,6 +373,8 @@ async fn dev_runs_the_function_set_on_the_simulated_tenant() {
     logs.extend(errors.lock().unwrap().iter().cloned());
     let logs = logs.join("\n");
     assert!(logs.contains("verification code sent"), "the logs were read");
+    // Not a terminal (a pipe): plain text, no colour codes.
+    assert!(!logs.contains('\u{1b}'), "ANSI colour codes in logs written to a pipe");
     for secret in passes.iter().chain(std::iter::once(&code)) {
         assert!(!standalone(&logs, secret), "{secret} is in the logs");
         assert!(!standalone(&stdout, secret), "{secret} is in an answer");
