@@ -11,7 +11,7 @@
 //
 //   az deployment group create -g rg-<environment> -n mfa-recovery-entra -f infra/entra.bicep \
 //     -p environmentName=<environment> token=<MFA_RECOVERY_DEPLOYMENT_TOKEN> \
-//        principalId=<MFA_RECOVERY_IDENTITY_PRINCIPAL_ID> graphMail=<MFA_RECOVERY_GRAPH_MAIL>
+//        principalId=<MFA_RECOVERY_IDENTITY_PRINCIPAL_ID>
 targetScope = 'resourceGroup'
 
 @minLength(1)
@@ -26,9 +26,6 @@ param token string
 @description('Output MFA_RECOVERY_IDENTITY_PRINCIPAL_ID of the main deployment: the identity that gets the Graph permissions.')
 param principalId string
 
-@description('Output MFA_RECOVERY_GRAPH_MAIL of the main deployment: email goes through Graph sendMail (grants Mail.Send).')
-param graphMail bool = true
-
 @description('More addresses the console is served at (a custom domain); the function app\'s own is registered always.')
 param consoleRedirectUris array = []
 
@@ -38,7 +35,6 @@ module graph 'modules/graph.bicep' = {
     token: token
     environmentName: environmentName
     principalId: principalId
-    graphMail: graphMail
     consoleRedirectUris: concat(['https://func-${token}.azurewebsites.net/api/console/'], consoleRedirectUris)
   }
 }

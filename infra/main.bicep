@@ -57,7 +57,7 @@ param noticeContact string = 'your IT service desk'
   'graph'
   'acs'
 ])
-@description('Email delivery and notices: Graph sendMail from mailSender (grants Mail.Send), or Azure Communication Services.')
+@description('Email delivery and notices: Graph sendMail from mailSender (allowed for that mailbox alone with Exchange RBAC for Applications, docs/deploy.md), or Azure Communication Services.')
 param emailProvider string = 'graph'
 
 @description('UPN of the service mailbox that sends email (emailProvider graph).')
@@ -179,7 +179,6 @@ module graph 'modules/graph.bicep' = if (entraIncluded) {
     token: token
     environmentName: environmentName
     principalId: identity.outputs.principalId
-    graphMail: emailProvider == 'graph'
     consoleRedirectUris: concat([consoleUrl], consoleRedirectUris)
   }
 }
@@ -244,6 +243,7 @@ output MFA_RECOVERY_GRAPH_PERMISSIONS array = entraIncluded ? graph.outputs.gran
 // What infra/entra.bicep takes (entraDeployment=separate): the identity to grant, the names' token.
 output MFA_RECOVERY_IDENTITY_PRINCIPAL_ID string = identity.outputs.principalId
 output MFA_RECOVERY_DEPLOYMENT_TOKEN string = token
+// Email goes through Graph sendMail: the Exchange RBAC for Applications step of docs/deploy.md applies.
 output MFA_RECOVERY_GRAPH_MAIL bool = emailProvider == 'graph'
 // The helpdesk console (docs/console.md).
 output MFA_RECOVERY_CONSOLE_URL string = 'https://${app.outputs.hostName}/api/console/'

@@ -8,8 +8,6 @@ param token string
 param environmentName string
 @description('Principal id (object id) of the function app identity.')
 param principalId string
-@description('Email goes through Graph sendMail (EMAIL_PROVIDER=graph): grants Mail.Send.')
-param graphMail bool
 @description('The console\'s addresses (`https://<function app host>/api/console/`): registered as single-page-app redirect URIs, so agents sign in there with authorization code and PKCE.')
 param consoleRedirectUris array
 
@@ -47,13 +45,11 @@ var always = [
   // stale-address check, ADDRESS_MIN_AGE_DAYS); audit: includeEntra=true reads the same log.
   'Directory.Read.All'
 ]
-var optional = concat(
-  // email delivery and notices through Graph sendMail; restrict it to MAIL_SENDER with an
-  // Exchange Online application access policy (docs/deploy.md).
-  graphMail ? ['Mail.Send'] : [],
-  []
-)
-var permissions = concat(always, optional)
+// Mail.Send is not granted here: an Entra grant lets the identity send as any mailbox. Email through
+// Graph sendMail (EMAIL_PROVIDER=graph) is allowed for the service mailbox alone with Exchange
+// Online RBAC for Applications ("Application Mail.Send" on a management scope), which Bicep cannot
+// set: docs/deploy.md gives the commands.
+var permissions = always
 
 resource graph 'Microsoft.Graph/servicePrincipals@v1.0' existing = {
   appId: '00000003-0000-0000-c000-000000000000'

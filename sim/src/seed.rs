@@ -178,6 +178,11 @@ pub struct ManagedIdentitySeed {
     /// Whether the identity holds `Key Vault Secrets User` on the vault.
     #[serde(default = "yes")]
     pub key_vault_secrets_user: bool,
+    /// Exchange Online RBAC for Applications: the mailboxes the identity's "Application Mail.Send"
+    /// role assignment covers (its management scope). Graph `sendMail` from one of them works
+    /// without the tenant-wide Entra `Mail.Send`.
+    #[serde(default)]
+    pub exchange_mail_send: Vec<String>,
 }
 
 fn yes() -> bool {

@@ -89,6 +89,8 @@ pub struct Tenant {
     pub entra_id_p2: bool,
     pub report_page_size: usize,
     pub graph_permissions: Vec<String>,
+    /// Exchange RBAC for Applications: (app id, mailbox) pairs "Application Mail.Send" covers.
+    pub exchange_mail_send: Vec<(String, String)>,
     pub key_vault_access: bool,
     /// Responses already given to ACS repeatable requests, by repeatability id.
     pub acs_repeatability: HashMap<String, Value>,
@@ -145,6 +147,12 @@ impl Tenant {
             entra_id_p2: seed.entra_id_p2,
             report_page_size: seed.registration_report_page_size.max(1),
             graph_permissions: seed.managed_identity.graph_permissions.clone(),
+            exchange_mail_send: seed
+                .managed_identity
+                .exchange_mail_send
+                .iter()
+                .map(|m| (seed.managed_identity.client_id.clone(), m.clone()))
+                .collect(),
             key_vault_access: seed.managed_identity.key_vault_secrets_user,
             acs_repeatability: HashMap::new(),
             directory_audits: Vec::new(),

@@ -675,3 +675,41 @@ async fn spa_sign_in_needs_a_registered_redirect_and_pkce_and_a_code_is_good_onc
         "{location}"
     );
 }
+
+/// sendMail through Exchange RBAC for Applications: the demo identity holds no Entra Mail.Send,
+/// only "Application Mail.Send" scoped to the service mailbox: it sends as that mailbox, not as
+/// anyone else (403 ErrorAccessDenied).
+#[tokio::test]
+async fn the_identity_sends_only_as_the_mailbox_its_exchange_scope_holds() {
+    let sim = mfa_recovery_sim::Simulator::start(mfa_recovery_sim::Seed::demo(), "127.0.0.1:0")
+        .await
+        .unwrap();
+    assert!(
+        !sim.seed()
+            .managed_identity
+            .graph_permissions
+            .iter()
+            .any(|p| p == "Mail.Send")
+    );
+    let token = sim.issue_token(&mfa_recovery_sim::TokenRequest {
+        audience: Some("https://graph.microsoft.com".into()),
+        roles: sim.seed().managed_identity.graph_permissions.clone(),
+        app_id: Some(sim.seed().managed_identity.client_id.clone()),
+        ..Default::default()
+    });
+    let mail = serde_json::json!({"message": {"subject": "s", "body": {"contentType": "Text", "content": "t"},
+        "toRecipients": [{"emailAddress": {"address": "adele.vance@contoso.test"}}]}, "saveToSentItems": false});
+    let client = reqwest::Client::new();
+    let send = |from: &str| {
+        client
+            .post(format!("{}/v1.0/users/{from}/sendMail", sim.base_url()))
+            .bearer_auth(&token)
+            .json(&mail)
+            .send()
+    };
+    assert_eq!(send("mfa-recovery@contoso.test").await.unwrap().status(), 202);
+    let denied = send("megan.bowen@contoso.test").await.unwrap();
+    assert_eq!(denied.status(), 403);
+    let e: serde_json::Value = denied.json().await.unwrap();
+    assert_eq!(e["error"]["code"], "ErrorAccessDenied");
+}

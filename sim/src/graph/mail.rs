@@ -33,13 +33,33 @@ pub(crate) fn addresses(list: Option<&Value>) -> Vec<String> {
 }
 
 /// POST /users/{id}/sendMail — https://learn.microsoft.com/graph/api/user-sendmail (202, recorded in the outbox)
+///
+/// Authorized by the Entra application permission `Mail.Send` (any mailbox), or by Exchange Online
+/// RBAC for Applications: an "Application Mail.Send" role assignment whose management scope holds
+/// the sending mailbox (https://learn.microsoft.com/exchange/permissions-exo/application-rbac).
+/// Neither: 403 `ErrorAccessDenied` "Access is denied. Check credentials and try again."
 pub(crate) async fn send_mail(
     State(state): S,
     Extension(p): Extension<Permissions>,
     Path(key): Path<String>,
     body: axum::body::Bytes,
 ) -> GraphResult {
-    p.require(SEND_MAIL)?;
+    if p.require(SEND_MAIL).is_err() {
+        let mailbox = with_user(&state, &key, |u| (u.upn.clone(), u.mail.clone()))?;
+        let app = p.app_id().unwrap_or_default().to_owned();
+        let scoped = state.tenant().exchange_mail_send.iter().any(|(a, m)| {
+            a.eq_ignore_ascii_case(&app)
+                && (m.eq_ignore_ascii_case(&mailbox.0)
+                    || mailbox.1.as_deref().is_some_and(|x| x.eq_ignore_ascii_case(m)))
+        });
+        if !scoped {
+            return Err(GraphError::new(
+                StatusCode::FORBIDDEN,
+                "ErrorAccessDenied",
+                "Access is denied. Check credentials and try again.",
+            ));
+        }
+    }
     let body = json_body(&body)?;
     let from = with_user(&state, &key, |u| u.mail.clone())?.ok_or_else(|| {
         GraphError::new(

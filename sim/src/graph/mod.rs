@@ -80,7 +80,7 @@ impl Version {
 
 /// The application permissions (`roles`) of the token that made the call.
 #[derive(Debug, Clone)]
-pub(crate) struct Permissions(Vec<String>);
+pub(crate) struct Permissions(Vec<String>, Option<String>);
 
 impl Permissions {
     /// Pass when the token holds any of `needed` (Graph lists permissions least to most privileged).
@@ -90,6 +90,11 @@ impl Permissions {
         } else {
             Err(GraphError::denied())
         }
+    }
+
+    /// The calling application's client id (`appid` in v1 tokens, `azp` in v2).
+    pub(crate) fn app_id(&self) -> Option<&str> {
+        self.1.as_deref()
     }
 }
 
@@ -227,7 +232,12 @@ async fn authenticate(State(state): S, mut request: Request, next: Next) -> Resp
         .and_then(Value::as_array)
         .map(|r| r.iter().filter_map(Value::as_str).map(str::to_owned).collect())
         .unwrap_or_default();
-    request.extensions_mut().insert(Permissions(roles));
+    let app = claims
+        .get("appid")
+        .or_else(|| claims.get("azp"))
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    request.extensions_mut().insert(Permissions(roles, app));
     let mut response = next.run(request).await;
     let id = uuid::Uuid::new_v4().to_string();
     response
