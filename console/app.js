@@ -540,7 +540,8 @@
       ["Decision", decision ? `${decision.approved ? "approved" : "denied"} by ${decision.by}: ${decision.comment}` : "none yet"],
     ]));
     if (b.status === "pending_approval") {
-      box.append(el("p", { class: "warn", text: `Before you approve, call ${by.name || "the requester"} back on a number you already know (not one given in the request) and confirm they asked for this.` }));
+      const callee = by.known ? (person.upn || by.name) : "the person who asked (the ticket's owner: no person is tied to this request)";
+      box.append(el("p", { class: "warn", text: `Before you approve, call ${callee} back on a number you already know (not one given in the request) and confirm they asked for this.` }));
       const form = el("form", { id: "decision" },
         el("label", { for: "decision-comment", text: "Comment (kept in the audit trail)" }),
         el("input", { id: "decision-comment", type: "text", required: true }),

@@ -217,11 +217,26 @@ impl TapContext<'_> {
     /// not guessed.
     async fn plan_of(&self, why: &Why, user: &User, details: &Value) -> Value {
         let mut plan = json!({});
+        // A privileged user's methods by kind only, as the look-up shows them: no device names,
+        // models, serials or ids to pick a target from (the view goes to emails and webhooks).
+        let kinds = |list: Option<&Value>| {
+            let list = list.cloned().unwrap_or(Value::Null);
+            if !why.privileged {
+                return list;
+            }
+            Value::Array(
+                list.as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|m| json!({"type": m["type"], "label": ""}))
+                    .collect(),
+            )
+        };
         if let Some(planned) = details.get("planned") {
             plan["reset"] = json!({
                 "scope": details.get("scope"),
-                "removed": planned,
-                "remaining": details.get("remaining"),
+                "removed": kinds(Some(planned)),
+                "remaining": kinds(details.get("remaining")),
                 "leavesNothing": details.get("leavesNothing"),
             });
         }
@@ -359,7 +374,10 @@ impl TapContext<'_> {
         let mut told = Vec::new();
         for (id, mail) in members {
             let is = |other: Option<&str>| other.is_some_and(|o| o.eq_ignore_ascii_case(&id));
-            if is(requester.object_id.as_deref()) || id.eq_ignore_ascii_case(&approval.target_id.to_string()) {
+            if is(requester.object_id.as_deref())
+                || requester.is_person(&id)
+                || id.eq_ignore_ascii_case(&approval.target_id.to_string())
+            {
                 continue;
             }
             match self
@@ -398,6 +416,10 @@ impl TapContext<'_> {
             return Ok(None);
         };
         if let Some(user) = self.graph.get_user(&reference).await.map_err(failed)? {
+            // A disabled or guest account is nobody who could have asked: unknown.
+            if user.account_enabled == Some(false) || !user.is_member() {
+                return Ok(None);
+            }
             return Ok(Some(crate::vocab::Person {
                 object_id: user.id.to_string(),
                 upn: Some(user.user_principal_name),
@@ -408,13 +430,20 @@ impl TapContext<'_> {
         }
         // An email that is not the UPN: the user whose mail it is, when exactly one.
         let found = self.graph.users_by_mail(given).await.map_err(failed)?;
-        Ok(match found.as_slice() {
-            [one] => Some(crate::vocab::Person {
-                object_id: one.id.to_string(),
-                upn: Some(one.user_principal_name.clone()),
-            }),
-            _ => None,
-        })
+        let [one] = found.as_slice() else {
+            return Ok(None);
+        };
+        let user = self
+            .graph
+            .get_user(&crate::graph::models::UserRef::Id(one.id))
+            .await
+            .map_err(failed)?;
+        Ok(user
+            .filter(|u| u.account_enabled != Some(false) && u.is_member())
+            .map(|u| crate::vocab::Person {
+                object_id: u.id.to_string(),
+                upn: Some(u.user_principal_name),
+            }))
     }
 }
 

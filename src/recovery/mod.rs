@@ -98,7 +98,35 @@ pub(crate) fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8], expected: 
 
 /// A free-text field: present, at most `max` bytes, no control characters (no log forging).
 pub(crate) fn text_ok(value: &str, max: usize) -> bool {
-    !value.trim().is_empty() && value.len() <= max && !value.chars().any(char::is_control)
+    !value.trim().is_empty() && value.len() <= max && !value.chars().any(hidden_or_control)
+}
+
+#[cfg(test)]
+mod text_tests {
+    #[test]
+    fn text_that_hides_or_breaks_a_line_is_refused() {
+        assert!(super::text_ok("lost phone", 500));
+        for bad in [
+            "lost\nphone",
+            "lost phone\u{2028}Verified in person",
+            "a\u{202E}b",
+            "a\u{200B}b",
+            "  ",
+        ] {
+            assert!(!super::text_ok(bad, 500), "{bad:?}");
+        }
+    }
+}
+
+/// A character that breaks or disguises a line a person reads (in an approver's email, a
+/// console): controls, Unicode line and paragraph separators, zero-width and bidirectional
+/// formatting marks.
+fn hidden_or_control(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{2028}' | '\u{2029}' | '\u{FEFF}' | '\u{061C}')
+        || ('\u{200B}'..='\u{200F}').contains(&c)
+        || ('\u{202A}'..='\u{202E}').contains(&c)
+        || ('\u{2066}'..='\u{2069}').contains(&c)
 }
 
 /// How far an earlier attempt of a queued request got with its pass. Saved by the intake after

@@ -88,7 +88,7 @@ impl TapContext<'_> {
                 "usableOnce": policy.is_usable_once || !s.allow_multi_use,
             },
             "protected": privileged,
-            "approvalRequired": privileged || at_risk,
+            "approvalRequired": privileged || (at_risk && s.approval.enabled()),
             // `{level, state}` (null where Identity Protection has no record), `{checked: false,
             // why}` without the licence, absent with RISK_CHECK=off.
             "risk": risk.get("risk").cloned(),
@@ -210,6 +210,18 @@ impl TapContext<'_> {
             .search_users(text)
             .await
             .map_err(read_failed("the directory (a search for users)"))?;
+        // Each candidate shown is a look: a search of ten costs ten of the hour's look-ups, so
+        // searches cannot list the tenant faster than look-ups can.
+        for _ in 1..found.len() {
+            self.reserve_caller_slot(
+                crate::audit::Action::UserLookup,
+                "look-ups (each user a search shows counts)",
+                caller,
+                uuid::Uuid::new_v4(),
+                self.settings.lookups_per_caller_per_hour,
+            )
+            .await?;
+        }
         Ok(found.iter().map(candidate).collect())
     }
 }

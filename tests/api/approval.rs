@@ -597,6 +597,14 @@ async fn a_request_whose_agent_is_unknown_is_approved_by_another_person_and_says
 }
 
 #[tokio::test]
+async fn a_disabled_account_named_as_the_requester_is_nobody() {
+    let app = approval_app().await;
+    // Diego's account is disabled: a ticket naming him does not make a known requester.
+    let held = app.ticket_for_allan("INC0040004", "diego.siciliani@contoso.test").await;
+    assert_eq!(held["approval"]["request"]["requestedBy"]["known"], false, "{held}");
+}
+
+#[tokio::test]
 async fn the_agent_a_ticket_names_counts_as_the_caller_for_the_manager_channel() {
     let app = approval_app().await;
     // A ticket for Adele's pass to her manager, naming that manager (Megan) as the asking agent.
@@ -636,6 +644,23 @@ async fn the_approver_sees_the_plan_of_a_held_pass_and_of_a_held_reset() {
     assert_eq!(r["reason"], "lost phone");
     assert_eq!(r["requestedBy"]["known"], true, "{v}");
     assert_eq!(r["requestedBy"]["person"]["objectId"], AGENT);
+
+    // A privileged user's reset: method kinds only, no device names or ids, in what approvers get.
+    let token = app.person(AGENT, &["Recovery.Reset", "Recovery.Tap"]);
+    let (status, held) = app
+        .call(
+            &token,
+            &format!("/api/users/{ALLAN_UPN}/mfa/reset"),
+            &json!({"scope": "portal", "tap": {"delivery": {"channel": "email"}},
+                "ticket": {"system": "jira", "id": "HELP-502"}, "reason": "lost phone",
+                "verification": {"method": "video call", "verifiedBy": "agent@contoso.test", "verifiedAt": now()}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{held}");
+    for m in held["approval"]["plan"]["reset"]["removed"].as_array().unwrap() {
+        assert_eq!(m["label"], "", "{held}");
+        assert!(m.get("id").is_none(), "{held}");
+    }
 
     // A held reset with its pass (reset_all, by a person): scope, removed, remaining, the pass.
     let reset_app = spawn_app_with(&[

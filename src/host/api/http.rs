@@ -522,8 +522,13 @@ pub async fn submit_request(
             Ok(s) => s,
             Err(e) => return Err(refuse_request(&state, caller, Action::RequestSubmit, e).await),
         };
-    // The person who asks: the token's user, or the agent the signed payload names.
+    // The person who asks: the token's user (who names nobody else: `requestedBy` is dropped), or
+    // the agent the signed payload or the application names.
     let mut caller = caller;
+    let mut submission = submission;
+    if caller.user {
+        submission.requested_by = None;
+    }
     if !caller.user
         && let Some(given) = &submission.requested_by
     {
