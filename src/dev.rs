@@ -338,11 +338,12 @@ pub fn banner(sim: &Simulator, port: u16, schedule: &str) -> String {
     );
     let _ = writeln!(
         out,
-        "  # queued, as a ticket system would (then GET the statusUrl; the ticket note is in /sim/itsm):"
+        "  # queued, as ServiceNow's business rule sends an incident (then GET the statusUrl; the work note it gets back is in {}/sim/itsm):",
+        sim.base_url()
     );
     let _ = writeln!(
         out,
-        "  curl -s -X POST {app}/api/requests -H \"Authorization: Bearer $TOKEN\" -H 'Content-Type: application/json' -d \"{{\\\"action\\\":\\\"tap\\\",\\\"user\\\":\\\"alex.wilber@contoso.test\\\",\\\"delivery\\\":{{\\\"channel\\\":\\\"email\\\"}},\\\"ticket\\\":{{\\\"system\\\":\\\"servicenow\\\",\\\"id\\\":\\\"INC0010002\\\"}},\\\"reason\\\":\\\"lost phone\\\",\\\"verification\\\":{{\\\"method\\\":\\\"manager callback\\\",\\\"verifiedBy\\\":\\\"helpdesk.agent@contoso.test\\\",\\\"verifiedAt\\\":\\\"$(date -u +%FT%TZ)\\\"}}}}\""
+        "  curl -s -X POST {app}/api/requests -H \"Authorization: Bearer $TOKEN\" -H 'Content-Type: application/json' -d \"{{\\\"sys_id\\\":\\\"9d385017c611228701d22104cc95c371\\\",\\\"number\\\":\\\"INC0010002\\\",\\\"u_affected_user\\\":\\\"alex.wilber@contoso.test\\\",\\\"u_recovery_action\\\":\\\"tap\\\",\\\"u_delivery_channel\\\":\\\"email\\\",\\\"short_description\\\":\\\"lost phone\\\",\\\"u_verification_method\\\":\\\"manager callback\\\",\\\"u_verified_by\\\":\\\"helpdesk.agent@contoso.test\\\",\\\"u_verified_at\\\":\\\"$(date -u +%FT%TZ)\\\"}}\""
     );
     let _ = writeln!(
         out,

@@ -196,6 +196,59 @@ async fn dev_runs_the_function_set_on_the_simulated_tenant() {
     .unwrap();
     let refused: Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(refused["error"]["code"], "target_protected", "{refused}");
+    // The banner's queued request, as ServiceNow sends it: it runs, and its work note reaches the
+    // simulated ServiceNow (/sim/itsm).
+    let line = text
+        .lines()
+        .find(|l| l.contains("/api/requests -H"))
+        .expect("the queued request")
+        .trim()
+        .to_owned();
+    let token = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("export TOKEN="))
+        .unwrap()
+        .to_owned();
+    let queued_token = token.clone();
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new("bash")
+            .arg("-c")
+            .arg(format!("export TOKEN={queued_token}; {line}"))
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let accepted: Value = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&output.stdout)));
+    let id = accepted["requestId"].as_str().expect("a request id").to_owned();
+    let mut noted = Value::Null;
+    for _ in 0..100 {
+        let items: Value = client
+            .get(format!("{sim}/sim/itsm"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if let Some(item) = items["value"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["body"]["work_notes"].as_str().is_some_and(|n| n.contains(&id)))
+        {
+            noted = item.clone();
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        noted["path"]
+            .as_str()
+            .is_some_and(|p| p.contains("9d385017c611228701d22104cc95c371")),
+        "no work note in /sim/itsm: {noted}"
+    );
     let view: Value = client
         .get(format!("{sim}/sim/users/adele.vance@contoso.test"))
         .send()
