@@ -23,14 +23,7 @@ impl TapContext<'_> {
     pub async fn summarize(&self, caller: &CallerRecord, user: &str) -> Result<Value, RecoveryError> {
         let reference = UserRef::parse(user).map_err(|e| RecoveryError::refused(Refusal::InvalidUser, e))?;
         // A stolen agent session must not list the tenant: look-ups are limited per agent.
-        self.reserve_caller_slot(
-            crate::audit::Action::UserLookup,
-            "look-ups",
-            caller,
-            uuid::Uuid::new_v4(),
-            self.settings.lookups_per_caller_per_hour,
-        )
-        .await?;
+        self.reserve_lookup(caller).await?;
         let mut target = crate::audit::Target::default();
         let mut details = json!({});
         let (user, memberships, privileged) =
@@ -197,14 +190,7 @@ impl TapContext<'_> {
                 "search must be 2 to 64 characters of a name, an email or a UPN",
             ));
         }
-        self.reserve_caller_slot(
-            crate::audit::Action::UserLookup,
-            "look-ups",
-            caller,
-            uuid::Uuid::new_v4(),
-            self.settings.lookups_per_caller_per_hour,
-        )
-        .await?;
+        self.reserve_lookup(caller).await?;
         let found = self
             .graph
             .search_users(text)
@@ -213,16 +199,24 @@ impl TapContext<'_> {
         // Each candidate shown is a look: a search of ten costs ten of the hour's look-ups, so
         // searches cannot list the tenant faster than look-ups can.
         for _ in 1..found.len() {
-            self.reserve_caller_slot(
-                crate::audit::Action::UserLookup,
-                "look-ups (each user a search shows counts)",
-                caller,
-                uuid::Uuid::new_v4(),
-                self.settings.lookups_per_caller_per_hour,
-            )
-            .await?;
+            self.reserve_lookup(caller).await?;
         }
         Ok(found.iter().map(candidate).collect())
+    }
+}
+
+impl TapContext<'_> {
+    /// One of the caller's hourly look-ups (`USER_LOOKUPS_PER_CALLER_PER_HOUR`): a summary, or
+    /// each user a search shows.
+    async fn reserve_lookup(&self, caller: &CallerRecord) -> Result<(), RecoveryError> {
+        self.reserve_caller_slot(
+            crate::audit::Action::UserLookup,
+            "look-ups (a summary, or each user a search shows)",
+            caller,
+            uuid::Uuid::new_v4(),
+            self.settings.lookups_per_caller_per_hour,
+        )
+        .await
     }
 }
 

@@ -61,6 +61,12 @@ async fn check_role(
     check_roles(state, headers, &[role], action, authenticated).await
 }
 
+/// `guard` for calls any of `roles` may make, with an Entra token.
+async fn guard_any(state: &AppState, headers: &HeaderMap, roles: &[Role], action: Action) -> Result<Caller, ApiError> {
+    let authenticated = state.auth.authenticate(headers).await;
+    check_roles(state, headers, roles, action, authenticated).await
+}
+
 /// `check_role` for calls any of `roles` may make (the first is named in a refusal).
 async fn check_roles(
     state: &AppState,
@@ -173,15 +179,7 @@ pub async fn user_summary(
     headers: HeaderMap,
     Path(user): Path<String>,
 ) -> Result<Response, ApiError> {
-    let authenticated = state.auth.authenticate(&headers).await;
-    let caller = check_roles(
-        &state,
-        &headers,
-        &[Role::Tap, Role::Reset],
-        Action::UserLookup,
-        authenticated,
-    )
-    .await?;
+    let caller = guard_any(&state, &headers, &[Role::Tap, Role::Reset], Action::UserLookup).await?;
     let caller = CallerRecord::from(&caller);
     let caller_record = caller.clone();
     let result = state.tap_context().summarize(&caller, &user).await;
@@ -267,15 +265,7 @@ pub async fn search_users(
     headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
-    let authenticated = state.auth.authenticate(&headers).await;
-    let caller = check_roles(
-        &state,
-        &headers,
-        &[Role::Tap, Role::Reset],
-        Action::UserSearch,
-        authenticated,
-    )
-    .await?;
+    let caller = guard_any(&state, &headers, &[Role::Tap, Role::Reset], Action::UserSearch).await?;
     let caller = CallerRecord::from(&caller);
     let text = query.get("search").cloned().unwrap_or_default();
     let result = state.tap_context().search(&caller, &text).await;
