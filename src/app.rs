@@ -250,8 +250,8 @@ async fn intake(
 
 impl App {
     /// The recovery procedures' view of the shared clients.
-    pub fn tap_context(&self) -> crate::recovery::tap::TapContext<'_> {
-        crate::recovery::tap::TapContext {
+    pub fn tap_context(&self) -> crate::recovery::context::TapContext<'_> {
+        crate::recovery::context::TapContext {
             graph: &self.graph,
             audit: &self.audit,
             deliverer: &self.deliverer,

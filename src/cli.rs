@@ -523,7 +523,7 @@ async fn tap(settings: Settings, args: TapArgs) -> ExitCode {
         if let Some(l) = args.lifetime {
             body["lifetimeMinutes"] = serde_json::json!(l);
         }
-        let request = crate::recovery::tap::TapRequest::parse(&args.user, body.to_string().as_bytes())
+        let request = crate::recovery::request::TapRequest::parse(&args.user, body.to_string().as_bytes())
             .map_err(|e| anyhow::anyhow!("{}: {}", e.code, e.message))?;
         let (state, caller) = cli_state(settings).await?;
         state

@@ -14,7 +14,7 @@ use uuid::Uuid;
 use super::{Intake, RequestRecord, State, WorkOutcome, decode, encode, name, submission};
 use crate::audit::{Action as AuditAction, Outcome};
 use crate::recovery::approval::{Approval, Decision};
-use crate::recovery::tap::TapContext;
+use crate::recovery::context::TapContext;
 use crate::recovery::{Answer, RecoveryError};
 use crate::storage::StorageError;
 use crate::storage::records::{Update, update};

@@ -27,8 +27,9 @@ use tokio::sync::Mutex;
 use uuid::Uuid;
 
 use crate::audit::{Action as AuditAction, AuditEvent, Outcome, Phase, Target, Ticket};
+use crate::recovery::context::TapContext;
+use crate::recovery::request::TapRequest;
 use crate::recovery::reset::ResetRequest;
-use crate::recovery::tap::{TapContext, TapRequest};
 use crate::recovery::{Answer, Answers, Journal, RecoveryError, TapProgress};
 use crate::storage::StorageError;
 use crate::storage::records::{RecordStore, Update, UpdateError, update_versioned};

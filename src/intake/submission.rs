@@ -9,8 +9,9 @@ use time::OffsetDateTime;
 
 use crate::config::{FieldMap, IntakeSettings, TapSettings};
 use crate::recovery::RecoveryError;
+use crate::recovery::admit::check_verification;
+use crate::recovery::request::TapRequest;
 use crate::recovery::reset::ResetRequest;
-use crate::recovery::tap::{TapRequest, check_verification};
 use crate::vocab::Refusal;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

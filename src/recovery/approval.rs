@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::tap::TapContext;
+use super::context::TapContext;
 use super::{Journal, RecoveryError};
 use crate::graph::models::User;
 use crate::vocab::CallerRecord;

@@ -1,15 +1,22 @@
 //! The recovery domain: what a request may ask for, the rules a Temporary Access Pass must meet,
 //! and the guardrails around it. `tap` runs the whole procedure for the HTTP function and the CLI.
 
+pub mod addresses;
+pub mod admit;
 pub mod approval;
+pub mod context;
 pub mod limits;
+pub mod prepare;
 pub mod privilege;
+pub mod request;
 pub mod reset;
 pub mod risk;
 pub mod rules;
 pub mod summary;
 pub mod tap;
+pub mod target;
 pub mod verification;
+pub mod verify;
 
 use serde_json::Value;
 

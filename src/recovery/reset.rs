@@ -11,8 +11,10 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+use super::admit::Asked;
+use super::context::TapContext;
+use super::request::{TapRequest, TicketBody, VerificationBody};
 use super::rules;
-use super::tap::{Asked, TapContext, TapRequest, TicketBody, VerificationBody};
 use super::{Journal, RecoveryError, text_ok};
 use crate::audit::{Action, AuditEvent, Outcome, Phase, Target, Ticket};
 use crate::graph::models::{AuthMethod, MethodKind, User, UserRef};
@@ -162,7 +164,7 @@ fn notices_down(e: crate::delivery::DeliveryError) -> RecoveryError {
 fn nothing_removed(e: crate::graph::GraphError) -> RecoveryError {
     tracing::error!(error = %e, "Graph call failed");
     if e.is_forbidden() {
-        return super::tap::permission_refused("nothing was removed");
+        return super::context::permission_refused("nothing was removed");
     }
     RecoveryError::failed(
         Fault::GraphUnavailable,
@@ -363,7 +365,7 @@ impl TapContext<'_> {
     async fn reset_approved(
         &self,
         request: &ResetRequest,
-        admitted: &super::tap::Admitted,
+        admitted: &super::admit::Admitted,
         methods: &[AuthMethod],
         planned: &[AuthMethod],
         journal: &dyn Journal,
@@ -452,7 +454,7 @@ impl TapContext<'_> {
         earlier: &super::TapProgress,
         journal: &dyn Journal,
         details: &mut Value,
-    ) -> Result<(TapRequest, super::tap::Prepared), RecoveryError> {
+    ) -> Result<(TapRequest, super::prepare::Prepared), RecoveryError> {
         self.clean_up_earlier(journal, earlier, &pass.user.id).await?;
         let tap = TapRequest {
             user: UserRef::Id(pass.user.id),
@@ -601,7 +603,7 @@ impl TapContext<'_> {
         caller: &CallerRecord,
         tap: &TapRequest,
         tap_id: Uuid,
-        prepared: super::tap::Prepared,
+        prepared: super::prepare::Prepared,
         journal: &dyn Journal,
         user: &User,
         result: &mut ResetResult,

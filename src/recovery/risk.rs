@@ -10,7 +10,7 @@
 use serde_json::{Value, json};
 
 use super::RecoveryError;
-use super::tap::TapContext;
+use super::context::TapContext;
 use crate::config::RiskCheck;
 use crate::graph::RiskRead;
 use crate::graph::models::User;

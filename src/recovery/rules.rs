@@ -27,10 +27,10 @@ pub fn account_eligible(user: &User) -> Result<(), RecoveryError> {
 }
 
 /// How a notice to the user names the ticket: ` for ticket INC0010001` when its id is a plain id
-/// (`verification::ticket_id_ok`), else nothing: a caller's words never reach a warning the user
+/// (`ticket_id_ok`), else nothing: a caller's words never reach a warning the user
 /// must trust ("INC1 planned maintenance, ignore this").
 pub fn ticket_words(ticket: &crate::audit::Ticket) -> String {
-    if super::verification::ticket_id_ok(&ticket.id) {
+    if ticket_id_ok(&ticket.id) {
         format!(" for ticket {}", ticket.id)
     } else {
         String::new()
@@ -249,6 +249,15 @@ pub fn changes_address(event: &serde_json::Value, channel: Channel, sms_from_att
         Channel::Email => update_user && touched(&["othermail", "othermails"]),
         Channel::Manager => activity.contains("manager") || (update_user && touched(&["manager"])),
     }
+}
+
+/// A ticket id that may appear in a message to the user: 1 to 32 ASCII letters, digits, `-` and
+/// `_`, starting with a letter or digit (INC0010001, HELP-42, RITM0012345): no spaces, no dots
+/// or slashes (no link, no domain), nothing to read as an instruction.
+pub fn ticket_id_ok(id: &str) -> bool {
+    (1..=32).contains(&id.len())
+        && id.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'))
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@
 
 use serde_json::{Value, json};
 
-use super::tap::TapContext;
+use super::context::TapContext;
 use super::{Fault, RecoveryError, Refusal, rules};
 use crate::graph::models::{User, UserRef};
 use crate::vocab::CallerRecord;
@@ -165,7 +165,7 @@ fn read_failed(what: &'static str) -> impl Fn(crate::graph::GraphError) -> Recov
     move |e| {
         tracing::error!(error = %e, what, "Graph read failed");
         if e.is_forbidden() {
-            return super::tap::permission_refused("nothing is shown");
+            return super::context::permission_refused("nothing is shown");
         }
         RecoveryError::failed(
             Fault::GraphUnavailable,

@@ -120,7 +120,7 @@ fn unavailable(what: impl std::fmt::Display) -> RecoveryError {
     )
 }
 
-fn not_found() -> RecoveryError {
+pub(crate) fn not_found() -> RecoveryError {
     RecoveryError::refused(
         Refusal::VerificationNotFound,
         "no such verification for this caller; send a new code (POST /api/users/{user}/verifications)",
@@ -451,29 +451,12 @@ pub fn code_message(
         format!("{name} (IT service desk)")
     };
     let about = ticket
-        .filter(|t| ticket_id_ok(t))
+        .filter(|t| super::rules::ticket_id_ok(t))
         .map_or_else(String::new, |t| format!(" for ticket {t}"));
     SecretString::from(format!(
         "Your code: {}\n{who} is verifying your identity{about}. Valid {minutes} minutes. Read it only to an agent you called yourself, never to someone who called you.\nDid not ask? Contact {contact}.",
         code.expose_secret()
     ))
-}
-
-/// A ticket id that may appear in a message to the user: 1 to 32 ASCII letters, digits, `-` and
-/// `_`, starting with a letter or digit (INC0010001, HELP-42, RITM0012345): no spaces, no dots
-/// or slashes (no link, no domain), nothing to read as an instruction.
-pub fn ticket_id_ok(id: &str) -> bool {
-    (1..=32).contains(&id.len())
-        && id.starts_with(|c: char| c.is_ascii_alphanumeric())
-        && id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'))
-}
-
-/// `POST /api/users/{user}/verifications`, as sent.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct SendBody {
-    channel: String,
-    ticket: Option<super::tap::TicketBody>,
 }
 
 /// A code sent: what the caller is told.
@@ -511,342 +494,6 @@ pub fn same_address(a: &str, b: &str) -> bool {
         tail(&a) == tail(&b)
     } else {
         a == b
-    }
-}
-
-impl super::tap::TapContext<'_> {
-    /// Send a verification code to `user`'s address of record on the channel the body names,
-    /// and keep the verification (only the code's keyed hash). Audited, intent first: no record,
-    /// no code.
-    ///
-    /// # Errors
-    /// A refusal (bad body, unknown, own or privileged user, no address, rate limit), or a fault
-    /// (Graph, the connector, the store, the key, the audit trail).
-    pub async fn send_verification(
-        &self,
-        caller: &CallerRecord,
-        user: &str,
-        body: &[u8],
-    ) -> Result<SentCode, RecoveryError> {
-        let user =
-            crate::graph::models::UserRef::parse(user).map_err(|e| RecoveryError::refused(Refusal::InvalidUser, e))?;
-        let body: SendBody = super::parse_body(body, "{channel: sms | email | manager, ticket?: {system, id}}")?;
-        let channel = Channel::parse(&body.channel)
-            .ok_or_else(|| RecoveryError::refused(Refusal::InvalidRequest, "channel must be sms, email or manager"))?;
-        let ticket = body.ticket.as_ref().map(|t| crate::audit::Ticket {
-            system: t.system.clone(),
-            id: t.id.clone(),
-        });
-        if ticket
-            .as_ref()
-            .is_some_and(|t| !super::text_ok(&t.system, 32) || !ticket_id_ok(&t.id))
-        {
-            return Err(RecoveryError::refused(
-                Refusal::InvalidRequest,
-                "ticket.system (up to 32 characters) and ticket.id (1 to 32 letters, digits, - and _, as INC0010001 or HELP-42: it is quoted in the message to the user) are required in a ticket",
-            ));
-        }
-        let id = Uuid::new_v4();
-        let mut target = crate::audit::Target {
-            object_id: None,
-            upn: Some(user.segment()),
-        };
-        let mut details = json!({"verificationId": id, "channel": channel.as_str()});
-        let result = self
-            .send_code(caller, &user, channel, ticket.as_ref(), id, &mut target, &mut details)
-            .await;
-        if let Err(e) = &result {
-            details["error"] = json!(e.message);
-        }
-        let event = crate::audit::AuditEvent {
-            caller: caller.clone(),
-            action: crate::audit::Action::VerificationSend,
-            target: Some(target),
-            ticket,
-            request_id: Some(id),
-            phase: crate::audit::Phase::Outcome,
-            outcome: Some(
-                result
-                    .as_ref()
-                    .map_or_else(RecoveryError::outcome, |_| crate::audit::Outcome::Succeeded),
-            ),
-            details,
-        };
-        if let Err(e) = self.audit.record(event).await {
-            tracing::error!(error = %e, "a verification's outcome record could not be written");
-        }
-        result
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    async fn send_code(
-        &self,
-        caller: &CallerRecord,
-        user: &crate::graph::models::UserRef,
-        channel: Channel,
-        ticket: Option<&crate::audit::Ticket>,
-        id: Uuid,
-        target: &mut crate::audit::Target,
-        details: &mut serde_json::Value,
-    ) -> Result<SentCode, RecoveryError> {
-        let s = self.settings;
-        // Codes count with the passes in the caller's hourly limit (one bucket, as documented).
-        self.reserve_caller_slot(
-            crate::audit::Action::TapIssue,
-            "passes and verification codes",
-            caller,
-            id,
-            s.max_per_caller_per_hour,
-        )
-        .await?;
-        let (user, _, privileged) = self.find_target(caller, user, target, details).await?;
-        if user.account_enabled == Some(false) {
-            return Err(RecoveryError::refused(
-                Refusal::UserDisabled,
-                "the account is disabled: no code was sent. Enable it first (a disabled account cannot be recovered)",
-            ));
-        }
-        let risk = self.read_risk(&user, details).await?;
-        if risk.as_ref().is_some_and(|r| r.at_risk) && !s.approval.enabled() {
-            return Err(super::risk::at_risk_refused());
-        }
-        let address = self.address_of_record(&user, channel, &[]).await?;
-        self.not_the_callers(caller, &user, &address).await?;
-        self.deliverer.ready(channel).await.map_err(|e| {
-            RecoveryError::failed(
-                Fault::DeliveryUnavailable,
-                format!(
-                    "the {} connector is not available ({e}); no code was sent",
-                    channel.as_str()
-                ),
-            )
-        })?;
-        // Last: the user's own daily limit, whoever sends (reserved atomically; attempts count).
-        self.reserve_code_slot(&user.id, id).await?;
-        let now = OffsetDateTime::now_utc();
-        let code = new_code();
-        let record = VerificationRecord {
-            id,
-            caller: caller_key(caller),
-            user_id: user.id,
-            upn: user.user_principal_name.clone(),
-            channel: channel.as_str().to_owned(),
-            sent_to: address.masked(),
-            code_hash: self.verifications.hash(id, &code).await?,
-            created_at: now,
-            expires_at: now + time::Duration::minutes(i64::from(s.verification_code_minutes)),
-            attempts: 0,
-            status: Status::Pending,
-            verified_at: None,
-            used_by: None,
-        };
-        details["sentTo"] = json!(record.sent_to);
-        details["expiresAt"] = json!(crate::audit::rfc3339_millis(record.expires_at));
-        self.verifications.create(&record).await?;
-        let text = code_message(
-            &code,
-            caller.name.as_deref(),
-            ticket.map(|t| t.id.as_str()),
-            s.verification_code_minutes,
-            &s.notice_contact,
-        );
-        if let Err(e) = self
-            .deliverer
-            .send(&address, "Your verification code", &text, &id.to_string())
-            .await
-        {
-            tracing::error!(error = %e, "the verification code could not be sent");
-            self.verifications.kill(id, &record.caller).await;
-            return Err(RecoveryError::failed(
-                Fault::DeliveryFailed,
-                format!("the code could not be sent ({e}); send a new one or choose another channel"),
-            ));
-        }
-        Ok(SentCode {
-            id,
-            channel,
-            sent_to: record.sent_to,
-            expires_at: record.expires_at,
-            privileged,
-            user_id: user.id,
-            upn: user.user_principal_name,
-            risk: risk.filter(|r| r.at_risk || r.elevated).map(|r| r.view()),
-        })
-    }
-
-    /// A slot of the user's daily code limit (`VERIFICATION_MAX_PER_TARGET_PER_DAY`), whoever
-    /// sends: reserved atomically across instances, so it cannot be raced.
-    async fn reserve_code_slot(&self, user: &Uuid, id: Uuid) -> Result<(), RecoveryError> {
-        let max = self.settings.verification_max_per_target_per_day;
-        let for_target = super::limits::Limit::per_target(
-            crate::audit::Action::VerificationSend.as_str(),
-            user,
-            max,
-            std::time::Duration::from_secs(86_400),
-        );
-        self.limits
-            .reserve(&for_target, id, OffsetDateTime::now_utc())
-            .await
-            .map_err(|e| {
-                super::tap::limit_refused(
-                    e,
-                    format!("at most {max} verification codes per user per 24 hours, whoever sends them"),
-                )
-            })
-    }
-
-    /// Nobody verifies themselves: the code must not go to the caller, nor to the person a
-    /// request names (`CallerRecord::people`). See `not_the_addresses_of`.
-    pub(crate) async fn not_the_callers(
-        &self,
-        caller: &CallerRecord,
-        user: &crate::graph::models::User,
-        address: &crate::vocab::Address,
-    ) -> Result<(), RecoveryError> {
-        let mut people: Vec<&str> = caller.object_id.as_deref().into_iter().collect();
-        people.extend(caller.people());
-        self.not_the_addresses_of(&people, user, address).await
-    }
-
-    /// Refused when the channel is the manager's and one of `people` is the manager
-    /// (`caller_is_manager`), or the address is one of theirs: their mail, an alternate email,
-    /// their `mobilePhone` or a phone method (`address_is_callers`). Their user and phone methods
-    /// are read from Graph; a failed read refuses. An id that is not a user (an application) has
-    /// no address to compare.
-    pub(crate) async fn not_the_addresses_of(
-        &self,
-        people: &[&str],
-        user: &crate::graph::models::User,
-        address: &crate::vocab::Address,
-    ) -> Result<(), RecoveryError> {
-        for me in people {
-            if address.channel == Channel::Manager
-                && user.manager.as_ref().is_some_and(|m| m.id.eq_ignore_ascii_case(me))
-            {
-                return Err(RecoveryError::refused(
-                    Refusal::CallerIsManager,
-                    "the manager channel would send the code to the caller (the user's manager): nobody verifies themselves. Choose sms or email, or ask another agent",
-                ));
-            }
-            let Ok(me) = Uuid::parse_str(me) else {
-                continue;
-            };
-            let mine = self.addresses_of(me, address.channel).await?;
-            if mine.iter().any(|a| same_address(a, &address.to)) {
-                return Err(RecoveryError::refused(
-                    Refusal::AddressIsCallers,
-                    format!(
-                        "the user's {} address of record is also the caller's: nobody verifies themselves. Choose another channel, or ask another agent",
-                        address.channel.as_str()
-                    ),
-                ));
-            }
-        }
-        Ok(())
-    }
-
-    /// A person's own addresses for `channel`: mail and alternate emails, `mobilePhone`, and for
-    /// SMS their phone methods. Empty when `id` is not a user.
-    async fn addresses_of(&self, id: Uuid, channel: Channel) -> Result<Vec<String>, RecoveryError> {
-        let unreadable = |e: crate::graph::GraphError| {
-            tracing::error!(error = %e, "the caller's own addresses could not be read; refusing");
-            RecoveryError::failed(
-                if e.is_forbidden() {
-                    Fault::PermissionMissing
-                } else {
-                    Fault::GraphUnavailable
-                },
-                "Microsoft Graph could not be read (the caller's own addresses), so the service cannot tell whether the code would go to the caller; nothing was sent. Try again later.",
-            )
-        };
-        let Some(own) = self
-            .graph
-            .get_user(&crate::graph::models::UserRef::Id(id))
-            .await
-            .map_err(unreadable)?
-        else {
-            return Ok(Vec::new());
-        };
-        let mut mine: Vec<String> = own.mail.iter().chain(own.other_mails.iter()).cloned().collect();
-        mine.push(own.user_principal_name.clone());
-        mine.extend(own.mobile_phone.clone());
-        if channel == Channel::Sms {
-            let methods = self.graph.list_methods(&id).await.map_err(unreadable)?;
-            mine.extend(methods.iter().filter_map(|m| m.phone_number.clone()));
-        }
-        Ok(mine)
-    }
-
-    /// Check the code the caller read back. Audited (never the code).
-    ///
-    /// # Errors
-    /// As `Verifications::confirm`; a body without a code is `invalid_request` (its text is never
-    /// echoed: it may hold the code).
-    pub async fn confirm_verification(
-        &self,
-        caller: &CallerRecord,
-        id: &str,
-        body: &[u8],
-    ) -> Result<OffsetDateTime, RecoveryError> {
-        let parsed = Uuid::parse_str(id).ok();
-        let code = serde_json::from_slice::<serde_json::Value>(body)
-            .ok()
-            .and_then(|v| {
-                v.get("code")
-                    .and_then(|c| c.as_str())
-                    .map(|c| SecretString::from(c.to_owned()))
-            })
-            .filter(|c| {
-                let c = c.expose_secret().trim();
-                !c.is_empty() && c.len() <= 12 && c.chars().all(|d| d.is_ascii_digit())
-            });
-        let result = match (parsed, code) {
-            (None, _) => Err(not_found()),
-            (Some(_), None) => Err(RecoveryError::refused(
-                Refusal::InvalidRequest,
-                "the body must be {\"code\": \"<the digits the user read out>\"}",
-            )),
-            (Some(id), Some(code)) => {
-                self.verifications
-                    .confirm(id, &caller_key(caller), &code, OffsetDateTime::now_utc())
-                    .await
-            }
-        };
-        let mut details = json!({"verificationId": parsed});
-        let (target, verified_at) = match &result {
-            Ok((record, Confirmed::Verified(at))) => {
-                details["verification"] = record.audit_view();
-                (
-                    Some(crate::audit::Target {
-                        object_id: Some(record.user_id.to_string()),
-                        upn: Some(record.upn.clone()),
-                    }),
-                    Ok(*at),
-                )
-            }
-            Err(e) => {
-                details["error"] = json!(e.message);
-                (None, Err(e.clone()))
-            }
-        };
-        let event = crate::audit::AuditEvent {
-            caller: caller.clone(),
-            action: crate::audit::Action::VerificationConfirm,
-            target,
-            ticket: None,
-            request_id: parsed,
-            phase: crate::audit::Phase::Outcome,
-            outcome: Some(
-                verified_at
-                    .as_ref()
-                    .map_or_else(RecoveryError::outcome, |_| crate::audit::Outcome::Succeeded),
-            ),
-            details,
-        };
-        if let Err(e) = self.audit.record(event).await {
-            tracing::error!(error = %e, "a verification's confirmation record could not be written");
-        }
-        verified_at
     }
 }
 
@@ -890,9 +537,17 @@ mod tests {
         );
         let t = text.expose_secret();
         assert!(!t.contains("555") && !t.contains('<') && !t.contains("INC1"), "{t}");
-        assert!(ticket_id_ok("INC0010001") && ticket_id_ok("HELP-42"));
-        assert!(!ticket_id_ok("HELP 42") && !ticket_id_ok("https://evil.example/?x") && !ticket_id_ok(""));
-        assert!(!ticket_id_ok("evil.example") && !ticket_id_ok("a/b") && !ticket_id_ok("-x"));
+        assert!(crate::recovery::rules::ticket_id_ok("INC0010001") && crate::recovery::rules::ticket_id_ok("HELP-42"));
+        assert!(
+            !crate::recovery::rules::ticket_id_ok("HELP 42")
+                && !crate::recovery::rules::ticket_id_ok("https://evil.example/?x")
+                && !crate::recovery::rules::ticket_id_ok("")
+        );
+        assert!(
+            !crate::recovery::rules::ticket_id_ok("evil.example")
+                && !crate::recovery::rules::ticket_id_ok("a/b")
+                && !crate::recovery::rules::ticket_id_ok("-x")
+        );
         // A UPN as the agent's name: words, no domain.
         let text = code_message(
             &SecretString::from("042137"),

@@ -382,3 +382,125 @@ fn the_checker_rejects_each_forbidden_pattern_and_passes_the_allowed_ones() {
         assert!(found.is_empty(), "`{snippet}` in {module} was rejected: {found:?}");
     }
 }
+
+/// The sibling files one file of a folder names (`super::tap::…`, `crate::recovery::tap::…`),
+/// test modules left out. `siblings` are the folder's file stems.
+fn sibling_imports(folder: &str, text: &str, siblings: &BTreeSet<String>) -> BTreeSet<String> {
+    let code = code_only(text);
+    let code = code.split("#[cfg(test)]").next().unwrap_or_default();
+    let mut out = BTreeSet::new();
+    let within = format!("crate::{folder}::");
+    for prefix in ["super::", within.as_str()] {
+        for (i, _) in code.match_indices(prefix) {
+            let rest = &code[i + prefix.len()..];
+            let names: Vec<&str> = match rest.strip_prefix('{') {
+                Some(group) => group[..group.find('}').unwrap_or(group.len())].split(',').collect(),
+                None => vec![rest],
+            };
+            for name in names {
+                let name = name.trim();
+                let end = name
+                    .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                    .unwrap_or(name.len());
+                if siblings.contains(&name[..end]) {
+                    out.insert(name[..end].to_owned());
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The first import cycle among `edges` (file -> the sibling files it names), as a path.
+fn cycle(edges: &BTreeMap<String, BTreeSet<String>>) -> Option<Vec<String>> {
+    fn visit(
+        node: &str,
+        edges: &BTreeMap<String, BTreeSet<String>>,
+        path: &mut Vec<String>,
+        done: &mut BTreeSet<String>,
+    ) -> Option<Vec<String>> {
+        if let Some(at) = path.iter().position(|p| p == node) {
+            let mut found = path[at..].to_vec();
+            found.push(node.to_owned());
+            return Some(found);
+        }
+        if done.contains(node) {
+            return None;
+        }
+        path.push(node.to_owned());
+        for next in edges.get(node).into_iter().flatten() {
+            if let Some(found) = visit(next, edges, path, done) {
+                return Some(found);
+            }
+        }
+        path.pop();
+        done.insert(node.to_owned());
+        None
+    }
+    let mut done = BTreeSet::new();
+    edges
+        .keys()
+        .find_map(|start| visit(start, edges, &mut Vec::new(), &mut done))
+}
+
+/// The files of one folder import each other without a cycle: each is a stage or a port a later
+/// one builds on (ARCHITECTURE.md, "The recovery as stages").
+fn folder_cycle(folder: &str, files: &[(String, String)]) -> Option<Vec<String>> {
+    let siblings: BTreeSet<String> = files.iter().map(|(stem, _)| stem.clone()).filter(|s| s != "mod").collect();
+    let edges = files
+        .iter()
+        .filter(|(stem, _)| stem != "mod")
+        .map(|(stem, text)| {
+            let mut to = sibling_imports(folder, text, &siblings);
+            to.remove(stem);
+            (stem.clone(), to)
+        })
+        .collect();
+    cycle(&edges)
+}
+
+#[test]
+fn no_folder_of_src_has_an_import_cycle() {
+    let src = repo_path("src");
+    let mut problems = Vec::new();
+    for entry in std::fs::read_dir(&src).unwrap() {
+        let dir = entry.unwrap().path();
+        if !dir.is_dir() {
+            continue;
+        }
+        let folder = dir.file_name().unwrap().to_string_lossy().into_owned();
+        let mut files = Vec::new();
+        for file in std::fs::read_dir(&dir).unwrap() {
+            let path = file.unwrap().path();
+            if path.extension().is_some_and(|e| e == "rs") {
+                let stem = path.file_stem().unwrap().to_string_lossy().into_owned();
+                files.push((stem, std::fs::read_to_string(&path).unwrap()));
+            }
+        }
+        if let Some(found) = folder_cycle(&folder, &files) {
+            problems.push(format!("src/{folder}: {}", found.join(" -> ")));
+        }
+    }
+    assert!(problems.is_empty(), "import cycles:\n{}", problems.join("\n"));
+}
+
+#[test]
+fn the_cycle_checker_finds_a_planted_cycle_and_passes_a_chain() {
+    let file = |stem: &str, text: &str| (stem.to_owned(), text.to_owned());
+    let planted = [
+        file("tap", "use super::approval::Why;\nuse super::context::TapContext;"),
+        file("approval", "use crate::recovery::{context::TapContext, verify};"),
+        file("verify", "impl super::tap::TapContext<'_> {}"),
+        file("context", "use super::RecoveryError;"),
+        file("mod", "pub mod tap;"),
+    ];
+    let found = folder_cycle("recovery", &planted).expect("the planted cycle is found");
+    assert_eq!(found.first(), found.last(), "{found:?}");
+    assert!(found.contains(&"verify".to_owned()) && found.contains(&"tap".to_owned()), "{found:?}");
+    let chain = [
+        file("tap", "use super::approval::Why;\n#[cfg(test)]\nmod tests { use super::*; use crate::recovery::tap::x; }"),
+        file("approval", "use super::context::TapContext; // super::tap in a comment"),
+        file("context", "let s = \"super::tap::TapContext\";"),
+    ];
+    assert_eq!(folder_cycle("recovery", &chain), None);
+}

@@ -10,8 +10,8 @@ use mfa_recovery::config::Settings;
 use mfa_recovery::graph::models::UserRef;
 use mfa_recovery::host::envelope::{InvocationRequest, QueueInvocation, TimerInfo, decode_host_string};
 use mfa_recovery::intake::submission::{self, Envelope};
+use mfa_recovery::recovery::request::TapRequest;
 use mfa_recovery::recovery::reset::ResetRequest;
-use mfa_recovery::recovery::tap::TapRequest;
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
 

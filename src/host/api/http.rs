@@ -16,8 +16,8 @@ use crate::audit::{Action, AuditEvent, AuditFilter, AuditRecord, Outcome, Phase}
 use crate::auth::{AuthError, Caller};
 use crate::host::AppState;
 use crate::host::error::ApiError;
+use crate::recovery::request::TapRequest;
 use crate::recovery::reset::ResetRequest;
-use crate::recovery::tap::TapRequest;
 use crate::vocab::Refusal;
 use crate::vocab::{CallerRecord, Role};
 

@@ -1,0 +1,201 @@
+//! The ports every recovery stage reaches through (Graph, the audit trail, the connectors, the
+//! settings, the privilege check, the rate limits, the verification store), and what all stages
+//! share: the audit write, the rate-limit slots, the errors a failed read becomes.
+
+use serde_json::Value;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::RecoveryError;
+use super::limits::Limits;
+use super::privilege::PrivilegeCheck;
+use super::request::VerificationBody;
+use crate::audit::{Action, AuditEvent, AuditTrail, Outcome, Phase, Target, Ticket};
+use crate::config::TapSettings;
+use crate::delivery::Deliverer;
+use crate::graph::GraphClient;
+use crate::vocab::CallerRecord;
+use crate::vocab::{Fault, Refusal};
+
+/// Everything issuing a pass needs.
+pub struct TapContext<'a> {
+    pub graph: &'a GraphClient,
+    pub audit: &'a AuditTrail,
+    pub deliverer: &'a Deliverer,
+    pub settings: &'a TapSettings,
+    pub privilege: &'a PrivilegeCheck,
+    pub limits: &'a Limits,
+    pub verifications: &'a super::verification::Verifications,
+}
+
+pub(crate) fn graph_failed(e: crate::graph::GraphError) -> RecoveryError {
+    tracing::error!(error = %e, "Graph call failed");
+    if e.is_forbidden() {
+        return permission_refused("nothing was changed");
+    }
+    RecoveryError::failed(
+        Fault::GraphUnavailable,
+        "Microsoft Graph could not be reached or refused the call; nothing was changed. Try again later.",
+    )
+}
+
+/// Graph answered 403: the identity this runs as lacks a Graph permission. Retrying does not help;
+/// granting it does (docs/deploy.md lists them).
+pub(crate) fn permission_refused(what_happened: &str) -> RecoveryError {
+    RecoveryError::failed(
+        Fault::PermissionMissing,
+        format!(
+            "Microsoft Graph refused the call (403): the identity this runs as lacks a Graph permission the recovery needs (docs/deploy.md lists them); {what_happened}."
+        ),
+    )
+}
+
+impl TapContext<'_> {
+    pub(crate) async fn record(&self, event: AuditEvent) -> Result<(), RecoveryError> {
+        self.audit.record(event).await.map(|_| ()).map_err(|e| {
+            tracing::error!(error = %e, "audit record failed");
+            RecoveryError::failed(
+                Fault::AuditUnavailable,
+                "the audit trail is unavailable, so nothing was changed; try again later",
+            )
+        })
+    }
+}
+
+impl TapContext<'_> {
+    /// A recovery refused before it changed anything gives back the service verification it took,
+    /// so one refusal (a channel, a rule) does not cost the user another code. A held recovery
+    /// keeps it for when it is approved.
+    pub(crate) async fn release_verification(
+        &self,
+        caller: &CallerRecord,
+        verification: Option<&VerificationBody>,
+        request_id: Uuid,
+        error: &RecoveryError,
+    ) {
+        if let Some(VerificationBody::Service(v)) = verification
+            && error.is_refusal()
+            && error.code != crate::vocab::ErrorCode::Refused(Refusal::ApprovalRequired)
+        {
+            self.verifications
+                .release(v.id, &super::verification::caller_key(caller), request_id)
+                .await;
+        }
+    }
+
+    /// The outcome record of an attempt. What was done is already done, so a failure to write
+    /// it is logged loudly rather than changing the answer.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn record_outcome(
+        &self,
+        caller: &CallerRecord,
+        action: Action,
+        target: Target,
+        ticket: &Ticket,
+        request_id: Uuid,
+        outcome: Outcome,
+        details: Value,
+    ) {
+        let event = AuditEvent {
+            caller: caller.clone(),
+            action,
+            target: Some(target),
+            ticket: Some(ticket.clone()),
+            request_id: Some(request_id),
+            phase: Phase::Outcome,
+            outcome: Some(outcome),
+            details,
+        };
+        if let Err(e) = self.audit.record(event).await {
+            tracing::error!(error = %e, %request_id, "the outcome record could not be written");
+        }
+    }
+}
+
+impl TapContext<'_> {
+    /// Reserve the caller's slot of `action` (per hour) for `attempt`; the same attempt reserves
+    /// once, so calling this early and again from `reserve_slots` counts one.
+    ///
+    /// # Errors
+    /// `rate_limited` (429, with the seconds to wait) or `rate_limit_unavailable` (503).
+    pub(crate) async fn reserve_caller_slot(
+        &self,
+        action: Action,
+        noun: &str,
+        caller: &CallerRecord,
+        attempt: Uuid,
+        per_caller_per_hour: u32,
+    ) -> Result<(), RecoveryError> {
+        let limit = caller_limit(action, caller, per_caller_per_hour);
+        self.limits
+            .reserve(&limit, attempt, OffsetDateTime::now_utc())
+            .await
+            .map_err(|e| limit_refused(e, format!("at most {per_caller_per_hour} {noun} per caller per hour")))
+    }
+
+    /// Reserve one slot of `action` for the caller (per hour), then for the target (per 24 hours),
+    /// atomically across instances. A caller slot is given back when the target's limit refuses
+    /// (nothing was attempted on anyone).
+    ///
+    /// # Errors
+    /// `rate_limited` (429, with the seconds to wait) or `rate_limit_unavailable` (503).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn reserve_slots(
+        &self,
+        action: Action,
+        noun: &str,
+        caller: &CallerRecord,
+        user: &Uuid,
+        attempt: Uuid,
+        per_target_per_day: u32,
+        per_caller_per_hour: u32,
+    ) -> Result<(), RecoveryError> {
+        use super::limits::Limit;
+        self.reserve_caller_slot(action, noun, caller, attempt, per_caller_per_hour)
+            .await?;
+        let for_target = Limit::per_target(
+            action.as_str(),
+            user,
+            per_target_per_day,
+            std::time::Duration::from_secs(86_400),
+        );
+        if let Err(e) = self
+            .limits
+            .reserve(&for_target, attempt, OffsetDateTime::now_utc())
+            .await
+        {
+            let for_caller = caller_limit(action, caller, per_caller_per_hour);
+            self.limits.release(&for_caller, attempt).await;
+            return Err(limit_refused(
+                e,
+                format!("at most {per_target_per_day} {noun} per user per 24 hours"),
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn caller_limit(action: Action, caller: &CallerRecord, per_hour: u32) -> super::limits::Limit {
+    super::limits::Limit::per_caller(
+        action.as_str(),
+        &caller.via,
+        caller.object_id.as_deref(),
+        per_hour,
+        std::time::Duration::from_secs(3600),
+    )
+}
+
+pub(crate) fn limit_refused(e: super::limits::LimitError, what: String) -> RecoveryError {
+    match e {
+        super::limits::LimitError::Exceeded { retry_after } => {
+            RecoveryError::refused(Refusal::RateLimited, what).with_retry_after(retry_after.as_secs())
+        }
+        super::limits::LimitError::Unavailable(cause) => {
+            tracing::error!(%cause, "the rate-limit store is unavailable; refusing");
+            RecoveryError::failed(
+                Fault::RateLimitUnavailable,
+                "the rate-limit store is unavailable, so nothing was changed; try again later",
+            )
+        }
+    }
+}

@@ -1,0 +1,143 @@
+//! The commands a recovery starts from: the bodies of `POST /api/users/{user}/tap` as sent, and
+//! the request they parse into. Every problem in them is a refusal the caller can fix.
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::{RecoveryError, text_ok};
+use crate::audit::Ticket;
+use crate::graph::models::UserRef;
+use crate::vocab::Channel;
+use crate::vocab::Refusal;
+
+/// The body of `POST /api/users/{user}/tap`, as sent.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TapBody {
+    pub lifetime_minutes: Option<u32>,
+    pub usable_once: Option<bool>,
+    pub delivery: DeliveryBody,
+    pub ticket: TicketBody,
+    pub reason: String,
+    pub verification: Option<VerificationBody>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeliveryBody {
+    pub channel: String,
+    /// Anything else here (an address, a number) is refused: passes go to addresses of record only.
+    #[serde(flatten)]
+    pub other: serde_json::Map<String, Value>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TicketBody {
+    pub system: String,
+    pub id: String,
+    pub url: Option<String>,
+}
+
+/// How the caller shows the requester was verified: a verification the service made (its id),
+/// or, where `TAP_REQUIRE_VERIFICATION=attested`, the block the caller types.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum VerificationBody {
+    Service(ServiceVerification),
+    Attested(AttestedVerification),
+}
+
+impl VerificationBody {
+    /// The block as a request carries it.
+    pub fn to_json(&self) -> Value {
+        match self {
+            VerificationBody::Service(v) => json!({"id": v.id}),
+            VerificationBody::Attested(v) => json!({"method": v.method, "verifiedBy": v.verified_by,
+                "verifiedAt": v.verified_at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()}),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ServiceVerification {
+    pub id: Uuid,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AttestedVerification {
+    pub method: String,
+    pub verified_by: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub verified_at: OffsetDateTime,
+}
+
+/// A parsed, valid request.
+#[derive(Debug)]
+pub struct TapRequest {
+    pub user: UserRef,
+    pub lifetime_minutes: Option<u32>,
+    pub usable_once: Option<bool>,
+    pub channel: Channel,
+    pub ticket: Ticket,
+    pub reason: String,
+    pub verification: Option<VerificationBody>,
+}
+
+fn bad(code: Refusal, message: impl Into<String>) -> RecoveryError {
+    RecoveryError::refused(code, message)
+}
+
+impl TapRequest {
+    /// Parse the route's `{user}` and the body; every problem is a 400 the caller can fix.
+    ///
+    /// # Errors
+    /// `invalid_request`, `address_not_allowed`, `invalid_user`.
+    pub fn parse(user: &str, body: &[u8]) -> Result<TapRequest, RecoveryError> {
+        let user = UserRef::parse(user).map_err(|e| bad(Refusal::InvalidUser, e))?;
+        let body: TapBody = super::parse_body(
+            body,
+            "{delivery: {channel}, ticket: {system, id}, reason, lifetimeMinutes?, usableOnce?, verification?}",
+        )?;
+        if !body.delivery.other.is_empty() {
+            return Err(bad(
+                Refusal::AddressNotAllowed,
+                "a pass goes only to an address of record; remove everything but delivery.channel",
+            ));
+        }
+        let channel = Channel::parse(&body.delivery.channel).ok_or_else(|| {
+            bad(
+                Refusal::InvalidRequest,
+                "delivery.channel must be sms, email or manager",
+            )
+        })?;
+        if !text_ok(&body.ticket.system, 32) || !text_ok(&body.ticket.id, 64) {
+            return Err(bad(
+                Refusal::InvalidRequest,
+                "ticket.system (up to 32 characters) and ticket.id (up to 64) are required",
+            ));
+        }
+        if !text_ok(&body.reason, 500) {
+            return Err(bad(
+                Refusal::InvalidRequest,
+                "reason is required (up to 500 characters)",
+            ));
+        }
+        Ok(TapRequest {
+            user,
+            lifetime_minutes: body.lifetime_minutes,
+            usable_once: body.usable_once,
+            channel,
+            ticket: Ticket {
+                system: body.ticket.system,
+                id: body.ticket.id,
+            },
+            reason: body.reason,
+            verification: body.verification,
+        })
+    }
+}

@@ -1,0 +1,280 @@
+//! The verification procedure: send a code to the user's address of record, and confirm the code
+//! the caller reads back. The records and the code's hash live in `verification`.
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use serde_json::json;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::RecoveryError;
+use super::context::{TapContext, limit_refused};
+use super::rules::ticket_id_ok;
+use super::verification::{
+    Confirmed, SentCode, Status, VerificationRecord, caller_key, code_message, new_code, not_found,
+};
+use crate::vocab::CallerRecord;
+use crate::vocab::Channel;
+use crate::vocab::{Fault, Refusal};
+
+/// `POST /api/users/{user}/verifications`, as sent.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct SendBody {
+    channel: String,
+    ticket: Option<super::request::TicketBody>,
+}
+
+impl TapContext<'_> {
+    /// Send a verification code to `user`'s address of record on the channel the body names,
+    /// and keep the verification (only the code's keyed hash). Audited, intent first: no record,
+    /// no code.
+    ///
+    /// # Errors
+    /// A refusal (bad body, unknown, own or privileged user, no address, rate limit), or a fault
+    /// (Graph, the connector, the store, the key, the audit trail).
+    pub async fn send_verification(
+        &self,
+        caller: &CallerRecord,
+        user: &str,
+        body: &[u8],
+    ) -> Result<SentCode, RecoveryError> {
+        let user =
+            crate::graph::models::UserRef::parse(user).map_err(|e| RecoveryError::refused(Refusal::InvalidUser, e))?;
+        let body: SendBody = super::parse_body(body, "{channel: sms | email | manager, ticket?: {system, id}}")?;
+        let channel = Channel::parse(&body.channel)
+            .ok_or_else(|| RecoveryError::refused(Refusal::InvalidRequest, "channel must be sms, email or manager"))?;
+        let ticket = body.ticket.as_ref().map(|t| crate::audit::Ticket {
+            system: t.system.clone(),
+            id: t.id.clone(),
+        });
+        if ticket
+            .as_ref()
+            .is_some_and(|t| !super::text_ok(&t.system, 32) || !ticket_id_ok(&t.id))
+        {
+            return Err(RecoveryError::refused(
+                Refusal::InvalidRequest,
+                "ticket.system (up to 32 characters) and ticket.id (1 to 32 letters, digits, - and _, as INC0010001 or HELP-42: it is quoted in the message to the user) are required in a ticket",
+            ));
+        }
+        let id = Uuid::new_v4();
+        let mut target = crate::audit::Target {
+            object_id: None,
+            upn: Some(user.segment()),
+        };
+        let mut details = json!({"verificationId": id, "channel": channel.as_str()});
+        let result = self
+            .send_code(caller, &user, channel, ticket.as_ref(), id, &mut target, &mut details)
+            .await;
+        if let Err(e) = &result {
+            details["error"] = json!(e.message);
+        }
+        let event = crate::audit::AuditEvent {
+            caller: caller.clone(),
+            action: crate::audit::Action::VerificationSend,
+            target: Some(target),
+            ticket,
+            request_id: Some(id),
+            phase: crate::audit::Phase::Outcome,
+            outcome: Some(
+                result
+                    .as_ref()
+                    .map_or_else(RecoveryError::outcome, |_| crate::audit::Outcome::Succeeded),
+            ),
+            details,
+        };
+        if let Err(e) = self.audit.record(event).await {
+            tracing::error!(error = %e, "a verification's outcome record could not be written");
+        }
+        result
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn send_code(
+        &self,
+        caller: &CallerRecord,
+        user: &crate::graph::models::UserRef,
+        channel: Channel,
+        ticket: Option<&crate::audit::Ticket>,
+        id: Uuid,
+        target: &mut crate::audit::Target,
+        details: &mut serde_json::Value,
+    ) -> Result<SentCode, RecoveryError> {
+        let s = self.settings;
+        // Codes count with the passes in the caller's hourly limit (one bucket, as documented).
+        self.reserve_caller_slot(
+            crate::audit::Action::TapIssue,
+            "passes and verification codes",
+            caller,
+            id,
+            s.max_per_caller_per_hour,
+        )
+        .await?;
+        let (user, _, privileged) = self.find_target(caller, user, target, details).await?;
+        if user.account_enabled == Some(false) {
+            return Err(RecoveryError::refused(
+                Refusal::UserDisabled,
+                "the account is disabled: no code was sent. Enable it first (a disabled account cannot be recovered)",
+            ));
+        }
+        let risk = self.read_risk(&user, details).await?;
+        if risk.as_ref().is_some_and(|r| r.at_risk) && !s.approval.enabled() {
+            return Err(super::risk::at_risk_refused());
+        }
+        let address = self.address_of_record(&user, channel, &[]).await?;
+        self.not_the_callers(caller, &user, &address).await?;
+        self.deliverer.ready(channel).await.map_err(|e| {
+            RecoveryError::failed(
+                Fault::DeliveryUnavailable,
+                format!(
+                    "the {} connector is not available ({e}); no code was sent",
+                    channel.as_str()
+                ),
+            )
+        })?;
+        // Last: the user's own daily limit, whoever sends (reserved atomically; attempts count).
+        self.reserve_code_slot(&user.id, id).await?;
+        let now = OffsetDateTime::now_utc();
+        let code = new_code();
+        let record = VerificationRecord {
+            id,
+            caller: caller_key(caller),
+            user_id: user.id,
+            upn: user.user_principal_name.clone(),
+            channel: channel.as_str().to_owned(),
+            sent_to: address.masked(),
+            code_hash: self.verifications.hash(id, &code).await?,
+            created_at: now,
+            expires_at: now + time::Duration::minutes(i64::from(s.verification_code_minutes)),
+            attempts: 0,
+            status: Status::Pending,
+            verified_at: None,
+            used_by: None,
+        };
+        details["sentTo"] = json!(record.sent_to);
+        details["expiresAt"] = json!(crate::audit::rfc3339_millis(record.expires_at));
+        self.verifications.create(&record).await?;
+        let text = code_message(
+            &code,
+            caller.name.as_deref(),
+            ticket.map(|t| t.id.as_str()),
+            s.verification_code_minutes,
+            &s.notice_contact,
+        );
+        if let Err(e) = self
+            .deliverer
+            .send(&address, "Your verification code", &text, &id.to_string())
+            .await
+        {
+            tracing::error!(error = %e, "the verification code could not be sent");
+            self.verifications.kill(id, &record.caller).await;
+            return Err(RecoveryError::failed(
+                Fault::DeliveryFailed,
+                format!("the code could not be sent ({e}); send a new one or choose another channel"),
+            ));
+        }
+        Ok(SentCode {
+            id,
+            channel,
+            sent_to: record.sent_to,
+            expires_at: record.expires_at,
+            privileged,
+            user_id: user.id,
+            upn: user.user_principal_name,
+            risk: risk.filter(|r| r.at_risk || r.elevated).map(|r| r.view()),
+        })
+    }
+
+    /// A slot of the user's daily code limit (`VERIFICATION_MAX_PER_TARGET_PER_DAY`), whoever
+    /// sends: reserved atomically across instances, so it cannot be raced.
+    async fn reserve_code_slot(&self, user: &Uuid, id: Uuid) -> Result<(), RecoveryError> {
+        let max = self.settings.verification_max_per_target_per_day;
+        let for_target = super::limits::Limit::per_target(
+            crate::audit::Action::VerificationSend.as_str(),
+            user,
+            max,
+            std::time::Duration::from_secs(86_400),
+        );
+        self.limits
+            .reserve(&for_target, id, OffsetDateTime::now_utc())
+            .await
+            .map_err(|e| {
+                limit_refused(
+                    e,
+                    format!("at most {max} verification codes per user per 24 hours, whoever sends them"),
+                )
+            })
+    }
+
+    /// Check the code the caller read back. Audited (never the code).
+    ///
+    /// # Errors
+    /// As `Verifications::confirm`; a body without a code is `invalid_request` (its text is never
+    /// echoed: it may hold the code).
+    pub async fn confirm_verification(
+        &self,
+        caller: &CallerRecord,
+        id: &str,
+        body: &[u8],
+    ) -> Result<OffsetDateTime, RecoveryError> {
+        let parsed = Uuid::parse_str(id).ok();
+        let code = serde_json::from_slice::<serde_json::Value>(body)
+            .ok()
+            .and_then(|v| {
+                v.get("code")
+                    .and_then(|c| c.as_str())
+                    .map(|c| SecretString::from(c.to_owned()))
+            })
+            .filter(|c| {
+                let c = c.expose_secret().trim();
+                !c.is_empty() && c.len() <= 12 && c.chars().all(|d| d.is_ascii_digit())
+            });
+        let result = match (parsed, code) {
+            (None, _) => Err(not_found()),
+            (Some(_), None) => Err(RecoveryError::refused(
+                Refusal::InvalidRequest,
+                "the body must be {\"code\": \"<the digits the user read out>\"}",
+            )),
+            (Some(id), Some(code)) => {
+                self.verifications
+                    .confirm(id, &caller_key(caller), &code, OffsetDateTime::now_utc())
+                    .await
+            }
+        };
+        let mut details = json!({"verificationId": parsed});
+        let (target, verified_at) = match &result {
+            Ok((record, Confirmed::Verified(at))) => {
+                details["verification"] = record.audit_view();
+                (
+                    Some(crate::audit::Target {
+                        object_id: Some(record.user_id.to_string()),
+                        upn: Some(record.upn.clone()),
+                    }),
+                    Ok(*at),
+                )
+            }
+            Err(e) => {
+                details["error"] = json!(e.message);
+                (None, Err(e.clone()))
+            }
+        };
+        let event = crate::audit::AuditEvent {
+            caller: caller.clone(),
+            action: crate::audit::Action::VerificationConfirm,
+            target,
+            ticket: None,
+            request_id: parsed,
+            phase: crate::audit::Phase::Outcome,
+            outcome: Some(
+                verified_at
+                    .as_ref()
+                    .map_or_else(RecoveryError::outcome, |_| crate::audit::Outcome::Succeeded),
+            ),
+            details,
+        };
+        if let Err(e) = self.audit.record(event).await {
+            tracing::error!(error = %e, "a verification's confirmation record could not be written");
+        }
+        verified_at
+    }
+}
