@@ -10,6 +10,7 @@ use time::OffsetDateTime;
 use crate::config::{FieldMap, IntakeSettings, TapSettings};
 use crate::recovery::RecoveryError;
 use crate::recovery::admit::check_verification;
+use crate::recovery::details::Details;
 use crate::recovery::request::TapRequest;
 use crate::recovery::reset::ResetRequest;
 use crate::vocab::Refusal;
@@ -134,7 +135,7 @@ pub fn parse(
             }
         }
     };
-    check_verification(tap, verification.as_ref(), None, &mut json!({}))?;
+    check_verification(tap, verification.as_ref(), None, &mut Details::default())?;
     let idempotency_key = match envelope.idempotency_key {
         Some(key) if crate::recovery::text_ok(key, 200) => format!("key:{}:{key}", envelope.caller),
         Some(_) => {

@@ -2,11 +2,11 @@
 //! the target (`target`), its risk (`risk`) and, unless deferred, the second approver
 //! (`approval`). What it lets through is an `Admitted` target.
 
-use serde_json::{Value, json};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::context::TapContext;
+use super::details::{Details, VerificationSeen};
 use super::request::VerificationBody;
 
 use super::{Journal, RecoveryError};
@@ -58,7 +58,7 @@ impl TapContext<'_> {
         request_id: Uuid,
         journal: &dyn Journal,
         target: &mut Target,
-        details: &mut Value,
+        details: &mut Details,
     ) -> Result<Admitted, RecoveryError> {
         check_verification(self.settings, asked.verification, Some(journal.accepted_at()), details)?;
         self.reserve_caller_slot(
@@ -87,7 +87,7 @@ impl TapContext<'_> {
                     journal.accepted_at(),
                 )
                 .await?;
-            details["verification"] = record.audit_view();
+            details.verification = Some(record.audit_view());
             // The person a ticket names counts as the caller: the code they relied on must not
             // have gone to them (checked when it was sent only for whoever sent it).
             if let Some(person) = &caller.on_behalf_of
@@ -129,7 +129,7 @@ pub(crate) fn check_verification(
     s: &TapSettings,
     verification: Option<&VerificationBody>,
     as_of: Option<OffsetDateTime>,
-    details: &mut Value,
+    details: &mut Details,
 ) -> Result<(), RecoveryError> {
     let v = match (s.verification, verification) {
         (VerificationMode::Off, _) => return Ok(()),
@@ -165,7 +165,13 @@ pub(crate) fn check_verification(
             ),
         ));
     }
-    details["verification"] = json!({"method": v.method, "verifiedBy": v.verified_by,
-        "verifiedAt": v.verified_at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()});
+    details.verification = Some(VerificationSeen::Attested {
+        method: v.method.clone(),
+        verified_by: v.verified_by.clone(),
+        verified_at: v
+            .verified_at
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default(),
+    });
     Ok(())
 }

@@ -42,7 +42,7 @@ pub struct Approval {
     pub expires_at: OffsetDateTime,
     /// The requester's verification, as the audit record keeps it (no code).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub verification: Option<Value>,
+    pub verification: Option<super::details::VerificationSeen>,
     /// What the approver agrees to: a reset's scope and dry run (`removed`, `remaining`), the
     /// pass's channel, masked address and lifetime. Nothing in it is a secret.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -172,7 +172,7 @@ impl TapContext<'_> {
         why: Why,
         user: &User,
         journal: &dyn Journal,
-        details: &mut Value,
+        details: &mut super::details::Details,
     ) -> Result<(), RecoveryError> {
         let settings = &self.settings.approval;
         let privileged = why.privileged;
@@ -183,7 +183,7 @@ impl TapContext<'_> {
         if let Some(approval) = journal.approval()
             && approval.approves(user.id, &met)
         {
-            details["approval"] = approval.view();
+            details.approval = Some(approval.view());
             return Ok(());
         }
         let names: Vec<String> = met.iter().map(|t| t.as_str().to_owned()).collect();
@@ -196,12 +196,12 @@ impl TapContext<'_> {
                 target_upn: user.user_principal_name.clone(),
                 requested_at: now,
                 expires_at: now + settings.timeout(),
-                verification: details.get("verification").cloned(),
+                verification: details.verification.clone(),
                 plan: Some(self.plan_of(&why, user, details).await),
                 decision: None,
             })
             .await;
-        details["approval"] = json!({"required": names});
+        details.approval = Some(json!({"required": names}));
         Err(RecoveryError::refused(
             Refusal::ApprovalRequired,
             format!(
@@ -215,29 +215,25 @@ impl TapContext<'_> {
     /// What an approver sees of a held recovery: the reset's scope and dry run, and where the
     /// pass would go (masked), for how long. A pass's address that cannot be read now is said so,
     /// not guessed.
-    async fn plan_of(&self, why: &Why, user: &User, details: &Value) -> Value {
+    async fn plan_of(&self, why: &Why, user: &User, details: &super::details::Details) -> Value {
         let mut plan = json!({});
         // A privileged user's methods by kind only, as the look-up shows them: no device names,
         // models, serials or ids to pick a target from (the view goes to emails and webhooks).
-        let kinds = |list: Option<&Value>| {
-            let list = list.cloned().unwrap_or(Value::Null);
-            if !why.privileged {
-                return list;
-            }
-            Value::Array(
-                list.as_array()
-                    .into_iter()
-                    .flatten()
-                    .map(|m| json!({"type": m["type"], "label": ""}))
-                    .collect(),
-            )
+        let kinds = |list: Option<&Vec<super::details::MethodEntry>>| match list {
+            None => Value::Null,
+            Some(list) if why.privileged => json!(
+                list.iter()
+                    .map(|m| json!({"type": m.kind, "label": ""}))
+                    .collect::<Vec<_>>()
+            ),
+            Some(list) => json!(list),
         };
-        if let Some(planned) = details.get("planned") {
+        if let Some(planned) = &details.planned {
             plan["reset"] = json!({
-                "scope": details.get("scope"),
+                "scope": details.scope,
                 "removed": kinds(Some(planned)),
-                "remaining": kinds(details.get("remaining")),
-                "leavesNothing": details.get("leavesNothing"),
+                "remaining": kinds(details.remaining.as_ref()),
+                "leavesNothing": details.leaves_nothing,
             });
         }
         if let Some(channel) = why.channel {

@@ -2,7 +2,6 @@
 //! settings, the privilege check, the rate limits, the verification store), and what all stages
 //! share: the audit write, the rate-limit slots, the errors a failed read becomes.
 
-use serde_json::Value;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -94,7 +93,7 @@ impl TapContext<'_> {
         ticket: &Ticket,
         request_id: Uuid,
         outcome: Outcome,
-        details: Value,
+        details: &super::details::Details,
     ) {
         let event = AuditEvent {
             caller: caller.clone(),
@@ -104,7 +103,7 @@ impl TapContext<'_> {
             request_id: Some(request_id),
             phase: Phase::Outcome,
             outcome: Some(outcome),
-            details,
+            details: details.to_value(),
         };
         if let Err(e) = self.audit.record(event).await {
             tracing::error!(error = %e, %request_id, "the outcome record could not be written");

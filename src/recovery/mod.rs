@@ -5,6 +5,7 @@ pub mod addresses;
 pub mod admit;
 pub mod approval;
 pub mod context;
+pub mod details;
 pub mod limits;
 pub mod prepare;
 pub mod privilege;

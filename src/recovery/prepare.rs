@@ -1,7 +1,6 @@
 //! The pre-flight stage of a pass: every check it must meet before it exists. What it lets through
 //! is a `Prepared` pass with its rate-limit slot reserved.
 
-use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::context::{TapContext, graph_failed};
@@ -44,7 +43,7 @@ impl TapContext<'_> {
         user: User,
         memberships: &[crate::graph::models::DirectoryObject],
         removing: &[crate::graph::models::AuthMethod],
-        details: &mut Value,
+        details: &mut super::details::Details,
     ) -> Result<Prepared, RecoveryError> {
         let s = self.settings;
         rules::account_eligible(&user)?;
@@ -70,7 +69,7 @@ impl TapContext<'_> {
         let address = self.address_of_record(&user, request.channel, removing).await?;
         // Nobody sends a pass to themselves, on any channel.
         self.not_the_callers(caller, &user, &address).await?;
-        details["to"] = json!(address.masked());
+        details.to = Some(address.masked());
         // The connector must work before a pass exists: a pass that cannot be delivered is
         // worse than none.
         self.deliverer.ready(request.channel).await.map_err(|e| {
@@ -99,8 +98,8 @@ impl TapContext<'_> {
                 format!("notices cannot be sent ({e}), so no pass was created"),
             )
         })?;
-        details["lifetimeMinutes"] = json!(lifetime);
-        details["usableOnce"] = json!(usable_once);
+        details.lifetime_minutes = Some(lifetime);
+        details.usable_once = Some(usable_once);
         // Last: a slot, reserved atomically (attempts count, whatever happens next).
         self.reserve_slots(
             Action::TapIssue,

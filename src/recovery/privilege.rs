@@ -18,17 +18,16 @@
 //! caller.
 
 use futures::StreamExt;
-use serde_json::{Value, json};
 use tokio::sync::OnceCell;
 use uuid::Uuid;
 
 use super::RecoveryError;
-use crate::graph::models::{DirectoryObject, RoleInstance};
+use crate::graph::models::{AppRoleAssignment, DirectoryObject, GroupEligibility, RoleInstance};
 use crate::graph::{GraphClient, GraphError};
 use crate::vocab::Fault;
 
 /// One way the target holds privilege, for the audit record.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Privilege {
     /// `directoryRole`, `protectedGroup`, `appRole`, `groupOwner` or `apiOwner`.
     pub kind: &'static str,
@@ -43,14 +42,6 @@ pub struct Privilege {
     /// Through which group, when not held directly: `group:{id}` (member) or `pimGroup:{id}`
     /// (eligible through PIM for Groups).
     pub via: Option<String>,
-}
-
-impl Privilege {
-    /// The audit record's `privilege` detail.
-    pub fn detail(&self) -> Value {
-        json!({"kind": self.kind, "assignment": self.assignment, "id": self.id, "name": self.name,
-            "scope": self.scope, "via": self.via})
-    }
 }
 
 /// What the check needs beyond Graph: the protected groups and how to find this API's service
@@ -106,12 +97,9 @@ impl PrivilegeCheck {
         }
     }
 
-    fn protected(&self, id: &str) -> bool {
-        Uuid::parse_str(id).is_ok_and(|g| self.protected_groups.contains(&g))
-    }
-
     /// The first privilege found for `user` (whose transitive `memberships` were read already),
-    /// or `None` when every read succeeded and found none.
+    /// or `None` when every read succeeded and found none: the reads (`gather`), then the pure
+    /// judgement (`judge`), then the role's name for the audit record (best effort).
     ///
     /// # Errors
     /// `permission_missing` (Graph answered 403) or `privilege_check_unavailable`: nothing may
@@ -122,28 +110,35 @@ impl PrivilegeCheck {
         user: &Uuid,
         memberships: &[DirectoryObject],
     ) -> Result<Option<Privilege>, RecoveryError> {
-        // Active, tenant-wide built-in roles show up as directory roles among the memberships.
-        if let Some(role) = memberships.iter().find(|m| m.is_role()) {
-            return Ok(Some(Privilege {
-                kind: "directoryRole",
-                assignment: "active",
-                id: role.role_template_id.clone().unwrap_or_else(|| role.id.clone()),
-                name: role.display_name.clone(),
-                scope: Some("/".into()),
-                via: None,
-            }));
+        // Active, tenant-wide built-in roles and protected groups show among the memberships:
+        // judged before any further read.
+        let mut evidence = Evidence {
+            memberships: memberships.to_vec(),
+            ..Evidence::default()
+        };
+        if let Some(found) = judge(&user.to_string(), &self.protected_groups, &evidence) {
+            return Ok(Some(found));
         }
-        let groups: Vec<&DirectoryObject> = memberships.iter().filter(|m| m.is_group()).collect();
-        if let Some(g) = groups.iter().find(|g| self.protected(&g.id)) {
-            return Ok(Some(protected_group(
-                g.id.clone(),
-                g.display_name.clone(),
-                "active",
-                None,
-            )));
+        self.gather(graph, user, &mut evidence).await?;
+        let Some(mut found) = judge(&user.to_string(), &self.protected_groups, &evidence) else {
+            return Ok(None);
+        };
+        if found.kind == "directoryRole" && found.name.is_none() {
+            found.name = match graph.role_definition_name(&found.id).await {
+                Ok(name) => name,
+                Err(e) => {
+                    tracing::warn!(error = %e, "the role's name could not be read");
+                    None
+                }
+            };
         }
+        Ok(Some(found))
+    }
+
+    /// Every read the judgement needs beyond the memberships; the independent ones at once. Any
+    /// read that fails refuses.
+    async fn gather(&self, graph: &GraphClient, user: &Uuid, evidence: &mut Evidence) -> Result<(), RecoveryError> {
         let user_id = user.to_string();
-        // The reads that do not depend on each other, at once.
         let (eligible_groups, holders) = tokio::try_join!(
             async {
                 graph
@@ -153,142 +148,88 @@ impl PrivilegeCheck {
             },
             self.app_role_holders(graph),
         )?;
-        // PIM for Groups: a group the user may join (or own, and so join) counts as theirs.
-        if let Some(e) = eligible_groups.iter().find(|e| self.protected(&e.group_id)) {
-            return Ok(Some(protected_group(
-                e.group_id.clone(),
-                None,
-                "eligible",
-                Some(format!("pimGroup:{}", e.group_id)),
-            )));
+        evidence.eligible_groups = eligible_groups;
+        evidence.app_role_holders = holders;
+        if !evidence.eligible_groups.is_empty() {
+            for p in &self.protected_groups {
+                let nested = graph
+                    .group_transitive_member_ids(p, "microsoft.graph.group")
+                    .await
+                    .map_err(read_failed("the members of a protected group", MEMBERS_READ))?;
+                evidence.protected_nesting.push((*p, nested));
+            }
         }
-        if let Some(found) = self.eligible_through_nesting(graph, &eligible_groups).await? {
-            return Ok(Some(found));
-        }
+        self.gather_owners(graph, evidence).await?;
         // Who may hold a role: the user, each group it is in that can hold roles (or may: when
-        // Graph did not say, ask), and each group it is eligible for.
-        let mut principals: Vec<(String, Option<String>)> = vec![(user_id.clone(), None)];
-        principals.extend(
-            groups
-                .iter()
-                .filter(|g| g.is_assignable_to_role != Some(false))
-                .map(|g| (g.id.clone(), Some(format!("group:{}", g.id)))),
-        );
-        principals.extend(
-            eligible_groups
-                .iter()
-                .map(|e| (e.group_id.clone(), Some(format!("pimGroup:{}", e.group_id)))),
-        );
-        if let Some(found) = app_role_held(&user_id, &groups, &eligible_groups, &holders) {
-            return Ok(Some(found));
+        // Graph did not say, ask), and each group it is eligible for; read side by side.
+        let principals = role_principals(&user_id, evidence);
+        let reads = futures::stream::iter(principals.into_iter().map(|(principal, via)| async move {
+            let read = tokio::try_join!(
+                async {
+                    graph
+                        .role_assignment_instances(&principal)
+                        .await
+                        .map_err(read_failed("the directory role assignments", ROLE_READ))
+                },
+                async {
+                    graph
+                        .role_eligibility_instances(&principal)
+                        .await
+                        .map_err(read_failed("the directory role eligibilities", ROLE_READ))
+                },
+            );
+            read.map(|(active, eligible)| RolesOf {
+                principal,
+                via,
+                active,
+                eligible,
+            })
+        }))
+        .buffered(8)
+        .collect::<Vec<_>>()
+        .await;
+        for read in reads {
+            evidence.roles.push(read?);
         }
-        if let Some(owner) = self.owned(graph, &user_id).await? {
-            return Ok(Some(owner));
-        }
-        for (principal, via) in &principals {
-            if let Some(found) = self.role_held(graph, principal, via).await? {
-                return Ok(Some(found));
-            }
-        }
-        Ok(None)
+        Ok(())
     }
 
-    /// A protected group the user may join through PIM for Groups by way of a group nested in it.
-    async fn eligible_through_nesting(
-        &self,
-        graph: &GraphClient,
-        eligible_groups: &[crate::graph::models::GroupEligibility],
-    ) -> Result<Option<Privilege>, RecoveryError> {
-        if eligible_groups.is_empty() {
-            return Ok(None);
-        }
-        for p in &self.protected_groups {
-            let nested = graph
-                .group_transitive_member_ids(p, "microsoft.graph.group")
-                .await
-                .map_err(read_failed("the members of a protected group", MEMBERS_READ))?;
-            if let Some(e) = eligible_groups
-                .iter()
-                .find(|e| nested.contains(&e.group_id.to_ascii_lowercase()))
-            {
-                return Ok(Some(protected_group(
-                    p.to_string(),
-                    None,
-                    "eligible",
-                    Some(format!("pimGroup:{}", e.group_id)),
-                )));
-            }
-        }
-        Ok(None)
-    }
-
-    /// The first active or eligible directory role `principal` holds (at any scope), as held
-    /// `via` a group or directly.
-    async fn role_held(
-        &self,
-        graph: &GraphClient,
-        principal: &str,
-        via: &Option<String>,
-    ) -> Result<Option<Privilege>, RecoveryError> {
-        let (active, eligible) = tokio::try_join!(
-            async {
+    /// The owners of this API's application and service principal, and of every group that can
+    /// hold roles or is protected.
+    async fn gather_owners(&self, graph: &GraphClient, evidence: &mut Evidence) -> Result<(), RecoveryError> {
+        let api = self.api_objects(graph).await?.clone();
+        let mut api_owners = graph
+            .owner_ids("servicePrincipals", &api.service_principal)
+            .await
+            .map_err(read_failed("the owners of this API's service principal", APP_READ))?;
+        if let Some(app) = &api.application {
+            api_owners.extend(
                 graph
-                    .role_assignment_instances(principal)
+                    .owner_ids("applications", app)
                     .await
-                    .map_err(read_failed("the directory role assignments", ROLE_READ))
-            },
-            async {
-                graph
-                    .role_eligibility_instances(principal)
-                    .await
-                    .map_err(read_failed("the directory role eligibilities", ROLE_READ))
-            },
-        )?;
-        let found = active
-            .first()
-            .map(|r| (r, "active"))
-            .or_else(|| eligible.first().map(|r| (r, "eligible")));
-        let Some((role, held)) = found else {
-            return Ok(None);
-        };
-        // Held through a PIM-eligible group: eligible, whatever the group's assignment.
-        let assignment = if via.as_deref().is_some_and(|v| v.starts_with("pimGroup:")) {
-            "eligible"
-        } else {
-            held
-        };
-        Ok(Some(self.role(graph, role, assignment, via.clone()).await))
-    }
-
-    /// A role found, with its name when the definition can be read (best effort: the decision is
-    /// made already).
-    async fn role(
-        &self,
-        graph: &GraphClient,
-        role: &RoleInstance,
-        assignment: &'static str,
-        via: Option<String>,
-    ) -> Privilege {
-        let name = match graph.role_definition_name(&role.role_definition_id).await {
-            Ok(name) => name,
-            Err(e) => {
-                tracing::warn!(error = %e, "the role's name could not be read");
-                None
-            }
-        };
-        let scope = match (&role.directory_scope_id, &role.app_scope_id) {
-            (_, Some(app)) if app != "/" => Some(format!("app:{app}")),
-            (Some(dir), _) => Some(dir.clone()),
-            _ => None,
-        };
-        Privilege {
-            kind: "directoryRole",
-            assignment,
-            id: role.role_definition_id.clone(),
-            name,
-            scope,
-            via,
+                    .map_err(read_failed("the owners of this API's application", APP_READ))?,
+            );
         }
+        evidence.api = Some((api.service_principal, api_owners));
+        let mut groups = graph
+            .role_assignable_group_ids()
+            .await
+            .map_err(read_failed("the groups that can hold roles", MEMBERS_READ))?;
+        groups.extend(self.protected_groups.iter().map(Uuid::to_string));
+        groups.sort();
+        groups.dedup();
+        let owners = futures::stream::iter(groups.into_iter().map(|g| async move {
+            let owners = graph.owner_ids("groups", &g).await;
+            (g, owners)
+        }))
+        .buffered(8)
+        .collect::<Vec<_>>()
+        .await;
+        for (group, found) in owners {
+            let found = found.map_err(read_failed("the owners of a privileged group", MEMBERS_READ))?;
+            evidence.group_owners.push((group, found));
+        }
+        Ok(())
     }
 
     /// This API's service principal and application, found once by the API's name
@@ -340,62 +281,158 @@ impl PrivilegeCheck {
             .await
             .map_err(read_failed("the holders of this API's app roles", APP_READ))
     }
+}
 
-    /// Whether the user owns this API's application or service principal, a group that can hold
-    /// roles, or a protected group: each lets its owner make themselves privileged.
-    async fn owned(&self, graph: &GraphClient, user: &str) -> Result<Option<Privilege>, RecoveryError> {
-        let api = self.api_objects(graph).await?.clone();
-        let mut api_owners = graph
-            .owner_ids("servicePrincipals", &api.service_principal)
-            .await
-            .map_err(read_failed("the owners of this API's service principal", APP_READ))?;
-        if let Some(app) = &api.application {
-            api_owners.extend(
-                graph
-                    .owner_ids("applications", app)
-                    .await
-                    .map_err(read_failed("the owners of this API's application", APP_READ))?,
-            );
-        }
-        if api_owners.iter().any(|o| o.eq_ignore_ascii_case(user)) {
-            return Ok(Some(Privilege {
-                kind: "apiOwner",
-                assignment: "active",
-                id: api.service_principal,
-                name: None,
-                scope: None,
-                via: None,
-            }));
-        }
-        let mut groups = graph
-            .role_assignable_group_ids()
-            .await
-            .map_err(read_failed("the groups that can hold roles", MEMBERS_READ))?;
-        groups.extend(self.protected_groups.iter().map(Uuid::to_string));
-        groups.sort();
-        groups.dedup();
-        let owners = futures::stream::iter(groups.into_iter().map(|g| async move {
-            let owners = graph.owner_ids("groups", &g).await;
-            (g, owners)
-        }))
-        .buffer_unordered(8)
-        .collect::<Vec<_>>()
-        .await;
-        for (group, found) in owners {
-            let found = found.map_err(read_failed("the owners of a privileged group", MEMBERS_READ))?;
-            if found.iter().any(|o| o.eq_ignore_ascii_case(user)) {
-                return Ok(Some(Privilege {
-                    kind: "groupOwner",
-                    assignment: "active",
-                    id: group,
-                    name: None,
-                    scope: None,
-                    via: None,
-                }));
-            }
-        }
-        Ok(None)
+/// What Graph said about a user that the judgement needs (the gathering stage's output).
+#[derive(Debug, Default, Clone)]
+pub struct Evidence {
+    /// The user's transitive memberships (directory roles, groups).
+    pub memberships: Vec<DirectoryObject>,
+    /// The groups the user may join or own through PIM for Groups.
+    pub eligible_groups: Vec<GroupEligibility>,
+    /// Each protected group with the ids of the groups nested in it (read only when the user is
+    /// eligible for some group).
+    pub protected_nesting: Vec<(Uuid, Vec<String>)>,
+    /// Every holder of one of this API's app roles.
+    pub app_role_holders: Vec<AppRoleAssignment>,
+    /// This API's service principal id, and the owners of it and of its application.
+    pub api: Option<(String, Vec<String>)>,
+    /// Each group that can hold roles or is protected, with its owners.
+    pub group_owners: Vec<(String, Vec<String>)>,
+    /// The directory roles each principal that may hold one holds, active and eligible.
+    pub roles: Vec<RolesOf>,
+}
+
+/// The directory roles one principal (the user, or a group it is in or eligible for) holds.
+#[derive(Debug, Clone)]
+pub struct RolesOf {
+    pub principal: String,
+    /// `None` for the user, `group:{id}` or `pimGroup:{id}`.
+    pub via: Option<String>,
+    pub active: Vec<RoleInstance>,
+    pub eligible: Vec<RoleInstance>,
+}
+
+/// The principals whose directory roles count as the user's, in the order they are judged.
+fn role_principals(user_id: &str, evidence: &Evidence) -> Vec<(String, Option<String>)> {
+    let mut principals: Vec<(String, Option<String>)> = vec![(user_id.to_owned(), None)];
+    principals.extend(
+        evidence
+            .memberships
+            .iter()
+            .filter(|g| g.is_group() && g.is_assignable_to_role != Some(false))
+            .map(|g| (g.id.clone(), Some(format!("group:{}", g.id)))),
+    );
+    principals.extend(
+        evidence
+            .eligible_groups
+            .iter()
+            .map(|e| (e.group_id.clone(), Some(format!("pimGroup:{}", e.group_id)))),
+    );
+    principals
+}
+
+fn is_protected(protected: &[Uuid], id: &str) -> bool {
+    Uuid::parse_str(id).is_ok_and(|g| protected.contains(&g))
+}
+
+/// Held through a PIM-eligible group: eligible, whatever the group's own assignment.
+fn through(via: Option<&str>, held: &'static str) -> &'static str {
+    if via.is_some_and(|v| v.starts_with("pimGroup:")) {
+        "eligible"
+    } else {
+        held
     }
+}
+
+/// The first privilege `evidence` shows (pure: no reads), in this order: an active directory role
+/// among the memberships, a protected group (member, eligible, or eligible for a group nested in
+/// it), one of this API's app roles, ownership of the API or of a privileged group, a directory
+/// role at any scope held by the user or a group it is in or eligible for.
+pub fn judge(user_id: &str, protected: &[Uuid], evidence: &Evidence) -> Option<Privilege> {
+    let groups: Vec<&DirectoryObject> = evidence.memberships.iter().filter(|m| m.is_group()).collect();
+    if let Some(role) = evidence.memberships.iter().find(|m| m.is_role()) {
+        return Some(Privilege {
+            kind: "directoryRole",
+            assignment: "active",
+            id: role.role_template_id.clone().unwrap_or_else(|| role.id.clone()),
+            name: role.display_name.clone(),
+            scope: Some("/".into()),
+            via: None,
+        });
+    }
+    if let Some(g) = groups.iter().find(|g| is_protected(protected, &g.id)) {
+        return Some(protected_group(g.id.clone(), g.display_name.clone(), "active", None));
+    }
+    let eligible = &evidence.eligible_groups;
+    if let Some(e) = eligible.iter().find(|e| is_protected(protected, &e.group_id)) {
+        let via = Some(format!("pimGroup:{}", e.group_id));
+        return Some(protected_group(e.group_id.clone(), None, "eligible", via));
+    }
+    for (p, nested) in &evidence.protected_nesting {
+        if let Some(e) = eligible
+            .iter()
+            .find(|e| nested.iter().any(|n| n.eq_ignore_ascii_case(&e.group_id)))
+        {
+            let via = Some(format!("pimGroup:{}", e.group_id));
+            return Some(protected_group(p.to_string(), None, "eligible", via));
+        }
+    }
+    if let Some(found) = app_role_held(user_id, &groups, eligible, &evidence.app_role_holders) {
+        return Some(found);
+    }
+    if let Some(found) = owned(user_id, evidence) {
+        return Some(found);
+    }
+    role_held(evidence)
+}
+
+/// Ownership of this API's application or service principal, of a group that can hold roles or
+/// of a protected group: each lets its owner make themselves privileged.
+fn owned(user_id: &str, evidence: &Evidence) -> Option<Privilege> {
+    let owns = |owners: &[String]| owners.iter().any(|o| o.eq_ignore_ascii_case(user_id));
+    let owner = |kind: &'static str, id: &str| Privilege {
+        kind,
+        assignment: "active",
+        id: id.to_owned(),
+        name: None,
+        scope: None,
+        via: None,
+    };
+    if let Some((sp, owners)) = &evidence.api
+        && owns(owners)
+    {
+        return Some(owner("apiOwner", sp));
+    }
+    evidence
+        .group_owners
+        .iter()
+        .find(|(_, owners)| owns(owners))
+        .map(|(group, _)| owner("groupOwner", group))
+}
+
+/// The first directory role (active before eligible) of the first principal holding one.
+fn role_held(evidence: &Evidence) -> Option<Privilege> {
+    evidence.roles.iter().find_map(|r| {
+        let (role, held) = r
+            .active
+            .first()
+            .map(|role| (role, "active"))
+            .or_else(|| r.eligible.first().map(|role| (role, "eligible")))?;
+        let scope = match (&role.directory_scope_id, &role.app_scope_id) {
+            (_, Some(app)) if app != "/" => Some(format!("app:{app}")),
+            (Some(dir), _) => Some(dir.clone()),
+            _ => None,
+        };
+        Some(Privilege {
+            kind: "directoryRole",
+            assignment: through(r.via.as_deref(), held),
+            id: role.role_definition_id.clone(),
+            name: None,
+            scope,
+            via: r.via.clone(),
+        })
+    })
 }
 
 fn protected_group(id: String, name: Option<String>, assignment: &'static str, via: Option<String>) -> Privilege {
@@ -430,17 +467,293 @@ fn app_role_held(
                 .find(|h| h.principal_id.eq_ignore_ascii_case(&p))
                 .map(|h| (h.app_role_id.clone(), via))
         })?;
-    let assignment = if via.as_deref().is_some_and(|v| v.starts_with("pimGroup:")) {
-        "eligible"
-    } else {
-        "active"
-    };
     Some(Privilege {
         kind: "appRole",
-        assignment,
+        assignment: through(via.as_deref(), "active"),
         id: app_role_id,
         name: None,
         scope: None,
         via,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const USER: &str = "11111111-1111-1111-1111-111111111111";
+    const PROTECTED: &str = "22222222-2222-2222-2222-222222222222";
+    const GROUP: &str = "33333333-3333-3333-3333-333333333333";
+    const PIM_GROUP: &str = "44444444-4444-4444-4444-444444444444";
+    const ROLE: &str = "62e90394-69f5-4237-9190-012177145e10";
+
+    fn object(kind: &str, id: &str, assignable: Option<bool>) -> DirectoryObject {
+        serde_json::from_value(
+            serde_json::json!({"@odata.type": format!("#microsoft.graph.{kind}"), "id": id,
+            "displayName": "x", "roleTemplateId": (kind == "directoryRole").then_some(ROLE),
+            "isAssignableToRole": assignable}),
+        )
+        .unwrap()
+    }
+    fn eligible_for(group: &str) -> GroupEligibility {
+        GroupEligibility {
+            principal_id: USER.into(),
+            group_id: group.into(),
+            access_id: "member".into(),
+        }
+    }
+    fn role(dir: Option<&str>, app: Option<&str>) -> RoleInstance {
+        RoleInstance {
+            principal_id: "p".into(),
+            role_definition_id: ROLE.into(),
+            directory_scope_id: dir.map(str::to_owned),
+            app_scope_id: app.map(str::to_owned),
+        }
+    }
+    fn roles_of(principal: &str, via: Option<&str>, active: Vec<RoleInstance>, eligible: Vec<RoleInstance>) -> RolesOf {
+        RolesOf {
+            principal: principal.into(),
+            via: via.map(str::to_owned),
+            active,
+            eligible,
+        }
+    }
+    fn holder(principal: &str) -> AppRoleAssignment {
+        AppRoleAssignment {
+            principal_id: principal.into(),
+            principal_type: None,
+            app_role_id: "recovery-operator".into(),
+        }
+    }
+
+    /// (case, evidence, expected (kind, assignment, scope, via) or None).
+    #[allow(clippy::type_complexity)]
+    fn cases() -> Vec<(
+        &'static str,
+        Evidence,
+        Option<(&'static str, &'static str, Option<String>, Option<String>)>,
+    )> {
+        let e = Evidence::default;
+        let pim = Some(format!("pimGroup:{PIM_GROUP}"));
+        let grp = Some(format!("group:{GROUP}"));
+        vec![
+            ("nothing at all", e(), None),
+            (
+                "a plain group, no roles",
+                Evidence {
+                    memberships: vec![object("group", GROUP, Some(false))],
+                    ..e()
+                },
+                None,
+            ),
+            (
+                "an active tenant-wide role among the memberships",
+                Evidence {
+                    memberships: vec![object("directoryRole", "r1", None)],
+                    ..e()
+                },
+                Some(("directoryRole", "active", Some("/".into()), None)),
+            ),
+            (
+                "a member of a protected group",
+                Evidence {
+                    memberships: vec![object("group", PROTECTED, None)],
+                    ..e()
+                },
+                Some(("protectedGroup", "active", None, None)),
+            ),
+            (
+                "eligible for a protected group through PIM for Groups",
+                Evidence {
+                    eligible_groups: vec![eligible_for(PROTECTED)],
+                    ..e()
+                },
+                Some((
+                    "protectedGroup",
+                    "eligible",
+                    None,
+                    Some(format!("pimGroup:{PROTECTED}")),
+                )),
+            ),
+            (
+                "eligible for a group nested in a protected group",
+                Evidence {
+                    eligible_groups: vec![eligible_for(PIM_GROUP)],
+                    protected_nesting: vec![(PROTECTED.parse().unwrap(), vec![PIM_GROUP.to_uppercase()])],
+                    ..e()
+                },
+                Some(("protectedGroup", "eligible", None, pim.clone())),
+            ),
+            (
+                "this API's app role held directly",
+                Evidence {
+                    app_role_holders: vec![holder(USER)],
+                    ..e()
+                },
+                Some(("appRole", "active", None, None)),
+            ),
+            (
+                "this API's app role through a group",
+                Evidence {
+                    memberships: vec![object("group", GROUP, Some(false))],
+                    app_role_holders: vec![holder(GROUP)],
+                    ..e()
+                },
+                Some(("appRole", "active", None, grp.clone())),
+            ),
+            (
+                "this API's app role through a PIM-eligible group",
+                Evidence {
+                    eligible_groups: vec![eligible_for(PIM_GROUP)],
+                    app_role_holders: vec![holder(PIM_GROUP)],
+                    ..e()
+                },
+                Some(("appRole", "eligible", None, pim.clone())),
+            ),
+            (
+                "an owner of this API's service principal or application",
+                Evidence {
+                    api: Some(("sp".into(), vec![USER.to_uppercase()])),
+                    ..e()
+                },
+                Some(("apiOwner", "active", None, None)),
+            ),
+        ]
+    }
+
+    /// Directory roles read per principal: (case, evidence, expected).
+    #[allow(clippy::type_complexity)]
+    fn role_cases() -> Vec<(
+        &'static str,
+        Evidence,
+        Option<(&'static str, &'static str, Option<String>, Option<String>)>,
+    )> {
+        let e = Evidence::default;
+        let pim = Some(format!("pimGroup:{PIM_GROUP}"));
+        let grp = Some(format!("group:{GROUP}"));
+        vec![
+            (
+                "an owner of a role-assignable or protected group",
+                Evidence {
+                    api: Some(("sp".into(), vec![])),
+                    group_owners: vec![
+                        (GROUP.into(), vec!["other".into()]),
+                        (PROTECTED.into(), vec![USER.into()]),
+                    ],
+                    ..e()
+                },
+                Some(("groupOwner", "active", None, None)),
+            ),
+            (
+                "an active role at an administrative unit",
+                Evidence {
+                    roles: vec![roles_of(
+                        USER,
+                        None,
+                        vec![role(Some("/administrativeUnits/au1"), None)],
+                        vec![],
+                    )],
+                    ..e()
+                },
+                Some(("directoryRole", "active", Some("/administrativeUnits/au1".into()), None)),
+            ),
+            (
+                "a PIM-eligible role, tenant-wide",
+                Evidence {
+                    roles: vec![roles_of(USER, None, vec![], vec![role(Some("/"), None)])],
+                    ..e()
+                },
+                Some(("directoryRole", "eligible", Some("/".into()), None)),
+            ),
+            (
+                "a role scoped to one application",
+                Evidence {
+                    roles: vec![roles_of(USER, None, vec![role(Some("/"), Some("app-1"))], vec![])],
+                    ..e()
+                },
+                Some(("directoryRole", "active", Some("app:app-1".into()), None)),
+            ),
+            (
+                "an active role held by a group the user is in",
+                Evidence {
+                    roles: vec![
+                        roles_of(USER, None, vec![], vec![]),
+                        roles_of(GROUP, grp.as_deref(), vec![role(Some("/"), None)], vec![]),
+                    ],
+                    ..e()
+                },
+                Some(("directoryRole", "active", Some("/".into()), grp.clone())),
+            ),
+            (
+                "an active role of a group the user is only eligible for counts as eligible",
+                Evidence {
+                    roles: vec![roles_of(PIM_GROUP, pim.as_deref(), vec![role(Some("/"), None)], vec![])],
+                    ..e()
+                },
+                Some(("directoryRole", "eligible", Some("/".into()), pim.clone())),
+            ),
+            (
+                "the active role wins over the eligible one of the same principal",
+                Evidence {
+                    roles: vec![roles_of(
+                        USER,
+                        None,
+                        vec![role(Some("/administrativeUnits/au1"), None)],
+                        vec![role(Some("/"), None)],
+                    )],
+                    ..e()
+                },
+                Some(("directoryRole", "active", Some("/administrativeUnits/au1".into()), None)),
+            ),
+            (
+                "somebody else owning the API and the groups is no privilege of the user's",
+                Evidence {
+                    api: Some(("sp".into(), vec!["someone".into()])),
+                    group_owners: vec![(GROUP.into(), vec!["someone".into()])],
+                    app_role_holders: vec![holder("someone")],
+                    ..e()
+                },
+                None,
+            ),
+        ]
+    }
+
+    #[test]
+    fn each_way_of_holding_privilege_is_judged_privileged_and_nothing_else_is() {
+        let protected: Vec<Uuid> = vec![PROTECTED.parse().unwrap()];
+        for (case, evidence, expected) in cases().into_iter().chain(role_cases()) {
+            let found = judge(USER, &protected, &evidence).map(|p| (p.kind, p.assignment, p.scope, p.via));
+            assert_eq!(found, expected, "{case}");
+        }
+    }
+
+    #[test]
+    fn the_user_is_judged_before_the_groups_and_memberships_before_reads() {
+        let protected: Vec<Uuid> = vec![PROTECTED.parse().unwrap()];
+        // A role among the memberships is found even when the app role read says more.
+        let both = Evidence {
+            memberships: vec![object("directoryRole", "r1", None), object("group", PROTECTED, None)],
+            app_role_holders: vec![holder(USER)],
+            ..Evidence::default()
+        };
+        assert_eq!(judge(USER, &protected, &both).unwrap().kind, "directoryRole");
+        // Only groups that may hold roles are asked for theirs.
+        let evidence = Evidence {
+            memberships: vec![object("group", GROUP, Some(false)), object("group", PIM_GROUP, None)],
+            eligible_groups: vec![eligible_for("55555555-5555-5555-5555-555555555555")],
+            ..Evidence::default()
+        };
+        let asked: Vec<Option<String>> = role_principals(USER, &evidence)
+            .into_iter()
+            .map(|(_, via)| via)
+            .collect();
+        assert_eq!(
+            asked,
+            vec![
+                None,
+                Some(format!("group:{PIM_GROUP}")),
+                Some("pimGroup:55555555-5555-5555-5555-555555555555".into())
+            ]
+        );
+    }
 }

@@ -13,6 +13,7 @@ use uuid::Uuid;
 
 use super::admit::Asked;
 use super::context::TapContext;
+use super::details::{Details, MethodEntry, VerificationSeen};
 use super::request::{TapRequest, TicketBody, VerificationBody};
 use super::rules;
 use super::{Journal, RecoveryError, text_ok};
@@ -126,9 +127,9 @@ impl ResetRequest {
 pub struct ResetResult {
     pub request_id: Uuid,
     pub user_id: Option<Uuid>,
-    pub removed: Vec<Value>,
-    pub failed: Vec<Value>,
-    pub remaining: Vec<Value>,
+    pub removed: Vec<MethodEntry>,
+    pub failed: Vec<MethodEntry>,
+    pub remaining: Vec<MethodEntry>,
     pub sessions_revoked: bool,
     /// The pass issued with the reset (`reset+tap`).
     pub tap: Option<super::tap::Issued>,
@@ -172,10 +173,6 @@ fn nothing_removed(e: crate::graph::GraphError) -> RecoveryError {
     )
 }
 
-fn entry(method: &AuthMethod) -> Value {
-    json!({"type": method.type_name(), "id": method.id, "label": method.label()})
-}
-
 impl TapContext<'_> {
     /// Run a reset and record intent and outcome. `may_tap` says whether the caller holds
     /// `Recovery.Tap` (checked before anything is removed).
@@ -209,7 +206,10 @@ impl TapContext<'_> {
             object_id: None,
             upn: Some(request.user.segment()),
         };
-        let mut details = json!({"scope": format!("{:?}", request.scope).to_lowercase()});
+        let mut details = Details {
+            scope: Some(format!("{:?}", request.scope).to_lowercase()),
+            ..Details::default()
+        };
         let result = self
             .run_reset(
                 caller,
@@ -228,16 +228,16 @@ impl TapContext<'_> {
         };
         match &result {
             Ok(r) => {
-                details["removed"] = json!(r.removed);
-                details["failed"] = json!(r.failed);
-                details["sessionsRevoked"] = json!(r.sessions_revoked);
-                details["notified"] = json!(r.notified);
+                details.removed = Some(r.removed.clone());
+                details.failed = Some(r.failed.clone());
+                details.sessions_revoked = Some(r.sessions_revoked);
+                details.notified = Some(r.notified.clone());
                 if let Some(t) = &r.tap {
-                    details["tapMethodId"] = json!(t.tap_method_id);
+                    details.tap_method_id = Some(t.tap_method_id.clone());
                 }
             }
             Err(e) => {
-                details["error"] = json!(e.message);
+                details.error = Some(e.message.clone());
                 self.release_verification(caller, request.verification.as_ref(), request_id, e)
                     .await;
             }
@@ -249,7 +249,7 @@ impl TapContext<'_> {
             &request.ticket,
             request_id,
             outcome,
-            details,
+            &details,
         )
         .await;
         result
@@ -262,7 +262,7 @@ impl TapContext<'_> {
         request: &ResetRequest,
         request_id: Uuid,
         target: &mut Target,
-        details: &mut Value,
+        details: &mut Details,
         may_tap: bool,
         journal: &dyn Journal,
     ) -> Result<ResetResult, RecoveryError> {
@@ -293,7 +293,7 @@ impl TapContext<'_> {
         let memberships = admitted.memberships.clone();
         let methods = self.graph.list_methods(&user.id).await.map_err(nothing_removed)?;
         let planned = rules::removal_plan(request.scope, &methods, &request.methods);
-        details["planned"] = json!(planned.iter().map(entry).collect::<Vec<_>>());
+        details.planned = Some(planned.iter().map(MethodEntry::of).collect());
         self.reset_approved(request, &admitted, &methods, &planned, journal, details)
             .await?;
         // Nothing is removed unless the whole request can finish: the pass's every pre-flight
@@ -316,7 +316,7 @@ impl TapContext<'_> {
                 )
             }
         };
-        details["allowEmpty"] = json!(request.allow_empty);
+        details.allow_empty = Some(request.allow_empty);
         // The user is told what was removed: the notice connector must work before anything is.
         self.deliverer.ready_notices().await.map_err(notices_down)?;
         self.reserve_slots(
@@ -369,25 +369,25 @@ impl TapContext<'_> {
         methods: &[AuthMethod],
         planned: &[AuthMethod],
         journal: &dyn Journal,
-        details: &mut Value,
+        details: &mut Details,
     ) -> Result<(), RecoveryError> {
         let leaves_nothing = rules::leaves_no_method(methods, planned);
-        details["leavesNothing"] = json!(leaves_nothing);
+        details.leaves_nothing = Some(leaves_nothing);
         // What stays (the dry run an approver sees): every method but the password not planned.
-        details["remaining"] = json!(
+        details.remaining = Some(
             methods
                 .iter()
                 .filter(|m| m.kind() != MethodKind::Password)
                 .filter(|m| !planned.iter().any(|p| p.id.eq_ignore_ascii_case(&m.id)))
-                .map(entry)
-                .collect::<Vec<_>>()
+                .map(MethodEntry::of)
+                .collect(),
         );
         let empty_asked = leaves_nothing && request.tap.is_none();
         // A pass that is the user's only way back must not go where the code went, whatever
         // VERIFICATION_SAME_CHANNEL allows: one swapped SIM would then get both.
         if leaves_nothing
             && let Some(tap) = &request.tap
-            && details["verification"]["channel"].as_str() == Some(tap.channel.as_str())
+            && details.verification.as_ref().and_then(VerificationSeen::channel) == Some(tap.channel.as_str())
         {
             return Err(RecoveryError::refused(
                 Refusal::VerificationChannelReused,
@@ -453,14 +453,17 @@ impl TapContext<'_> {
         pass: PassPlan<'_>,
         earlier: &super::TapProgress,
         journal: &dyn Journal,
-        details: &mut Value,
+        details: &mut Details,
     ) -> Result<(TapRequest, super::prepare::Prepared), RecoveryError> {
         self.clean_up_earlier(journal, earlier, &pass.user.id).await?;
         let tap = TapRequest {
             user: UserRef::Id(pass.user.id),
             ..clone_tap(pass.tap)
         };
-        let mut tap_details = json!({"channel": tap.channel.as_str()});
+        let mut tap_details = Details {
+            channel: Some(tap.channel.as_str()),
+            ..Details::default()
+        };
         let prepared = self
             .prepare(
                 caller,
@@ -479,7 +482,7 @@ impl TapContext<'_> {
                 ),
                 ..e
             })?;
-        details["tap"] = tap_details;
+        details.tap = Some(Box::new(tap_details));
         Ok((tap, prepared))
     }
 
@@ -490,7 +493,7 @@ impl TapContext<'_> {
         request: &ResetRequest,
         request_id: Uuid,
         target: &Target,
-        details: &Value,
+        details: &Details,
     ) -> Result<(), RecoveryError> {
         self.audit
             .record(AuditEvent {
@@ -501,7 +504,7 @@ impl TapContext<'_> {
                 request_id: Some(request_id),
                 phase: Phase::Intent,
                 outcome: None,
-                details: details.clone(),
+                details: details.to_value(),
             })
             .await
             .map(|_| ())
@@ -528,14 +531,15 @@ impl TapContext<'_> {
             match self.remove_method(user, scope, methods, method, &gone).await {
                 Ok(()) => {
                     gone.push(method.id.clone());
-                    result.removed.push(entry(method));
+                    result.removed.push(MethodEntry::of(method));
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, kind = method.type_name(), "a method could not be removed");
-                    let mut failed = entry(method);
-                    failed["error"] = json!(match &e {
-                        crate::graph::GraphError::Status { status, code, .. } =>
-                            format!("Graph answered {status} {code}"),
+                    let mut failed = MethodEntry::of(method);
+                    failed.error = Some(match &e {
+                        crate::graph::GraphError::Status { status, code, .. } => {
+                            format!("Graph answered {status} {code}")
+                        }
                         crate::graph::GraphError::Unreachable(_) => "Graph could not be reached".into(),
                     });
                     result.failed.push(failed);
@@ -575,13 +579,13 @@ impl TapContext<'_> {
     }
 
     /// What is left (read again: the truth, not the plan); empty when it cannot be read.
-    async fn remaining_methods(&self, user: &User, scope: Scope, gone: &[String]) -> Vec<Value> {
+    async fn remaining_methods(&self, user: &User, scope: Scope, gone: &[String]) -> Vec<MethodEntry> {
         match self.graph.list_methods(&user.id).await {
             Ok(now) => now
                 .iter()
                 .filter(|m| m.kind() != MethodKind::Password)
                 .filter(|m| !(scope == Scope::Portal && m.kind() == MethodKind::HardwareOath && gone.contains(&m.id)))
-                .map(entry)
+                .map(MethodEntry::of)
                 .collect(),
             Err(_) => Vec::new(),
         }
@@ -592,7 +596,12 @@ impl TapContext<'_> {
             Ok(()) => result.sessions_revoked = true,
             Err(e) => {
                 tracing::warn!(error = %e, "sessions could not be revoked");
-                result.failed.push(json!({"type": "sessions", "id": null, "label": "sign-in sessions", "error": "revokeSignInSessions failed"}));
+                result.failed.push(MethodEntry {
+                    kind: "sessions".into(),
+                    id: None,
+                    label: "sign-in sessions".into(),
+                    error: Some("revokeSignInSessions failed".into()),
+                });
             }
         }
     }
@@ -640,13 +649,7 @@ impl TapContext<'_> {
         let kinds: Vec<String> = result
             .removed
             .iter()
-            .map(|r| {
-                format!(
-                    "{} {}",
-                    r["type"].as_str().unwrap_or_default(),
-                    r["label"].as_str().unwrap_or_default()
-                )
-            })
+            .map(|r| format!("{} {}", r.kind, r.label))
             .collect();
         let text = SecretString::from(format!(
             "These sign-in methods were removed from {}{}: {}.\nAt your next sign-in you will be asked to register again: open https://mysignins.microsoft.com/security-info, register Microsoft Authenticator with cloud backup turned on, and add a second method.\n\nIf you did not ask for this, contact {} now.",

@@ -7,10 +7,9 @@
 //! `if_available` (the default) that is recorded and the recovery goes on; any other failed read
 //! refuses (fail closed).
 
-use serde_json::{Value, json};
-
 use super::RecoveryError;
 use super::context::TapContext;
+use super::details::RiskSeen;
 use crate::config::RiskCheck;
 use crate::graph::RiskRead;
 use crate::graph::models::User;
@@ -42,8 +41,11 @@ pub fn judge(level: Option<&str>, state: Option<&str>) -> (bool, bool) {
 
 impl Risk {
     /// What the agent and the audit record are told.
-    pub fn view(&self) -> Value {
-        json!({"level": self.level, "state": self.state})
+    pub fn view(&self) -> RiskSeen {
+        RiskSeen::Rated {
+            level: self.level.clone(),
+            state: self.state.clone(),
+        }
     }
 }
 
@@ -72,13 +74,17 @@ fn unavailable(e: &crate::graph::GraphError) -> RecoveryError {
 }
 
 impl TapContext<'_> {
-    /// Read the user's risk as `RISK_CHECK` says and record what was found in `details["risk"]`.
+    /// Read the user's risk as `RISK_CHECK` says and record what was found in `details.risk`.
     /// `None` when the check is off or the tenant has no licence for it (under `if_available`).
     ///
     /// # Errors
     /// `risk_check_unavailable` when a read the check needs fails (every failed read under
     /// `required`; all but a missing licence under `if_available`).
-    pub(crate) async fn read_risk(&self, user: &User, details: &mut Value) -> Result<Option<Risk>, RecoveryError> {
+    pub(crate) async fn read_risk(
+        &self,
+        user: &User,
+        details: &mut super::details::Details,
+    ) -> Result<Option<Risk>, RecoveryError> {
         let mode = self.settings.risk_check;
         if mode == RiskCheck::Off {
             return Ok(None);
@@ -86,7 +92,10 @@ impl TapContext<'_> {
         let read = self.graph.risky_user(&user.id).await.map_err(|e| unavailable(&e))?;
         let risk = match read {
             RiskRead::NotLicensed if mode == RiskCheck::IfAvailable => {
-                details["risk"] = json!({"checked": false, "why": "the tenant has no Microsoft Entra ID P2 licence (Identity Protection); RISK_CHECK=if_available skipped the check"});
+                details.risk = Some(RiskSeen::Skipped {
+                    checked: false,
+                    why: "the tenant has no Microsoft Entra ID P2 licence (Identity Protection); RISK_CHECK=if_available skipped the check",
+                });
                 return Ok(None);
             }
             RiskRead::NotLicensed => {
@@ -112,7 +121,7 @@ impl TapContext<'_> {
                 }
             }
         };
-        details["risk"] = risk.view();
+        details.risk = Some(risk.view());
         if risk.at_risk {
             tracing::warn!(level = ?risk.level, state = ?risk.state, "the target is at risk in Identity Protection");
         }

@@ -25,7 +25,7 @@ impl TapContext<'_> {
         // A stolen agent session must not list the tenant: look-ups are limited per agent.
         self.reserve_lookup(caller).await?;
         let mut target = crate::audit::Target::default();
-        let mut details = json!({});
+        let mut details = super::details::Details::default();
         let (user, memberships, privileged) =
             match self.find_target(caller, &reference, &mut target, &mut details).await {
                 Ok(found) => found,
@@ -49,7 +49,7 @@ impl TapContext<'_> {
             .await
             .map_err(read_failed("the user's authentication methods"))?;
         // Entra ID Protection's risk (RISK_CHECK), as a code or a pass would read it.
-        let mut risk = json!({});
+        let mut risk = super::details::Details::default();
         let at_risk = self.read_risk(&user, &mut risk).await?.is_some_and(|r| r.at_risk);
         // The directory audit log is read once for the three channels.
         let changes = self.address_changes(&user, Channel::Sms).await;
@@ -84,7 +84,7 @@ impl TapContext<'_> {
             "approvalRequired": privileged || (at_risk && s.approval.enabled()),
             // `{level, state}` (null where Identity Protection has no record), `{checked: false,
             // why}` without the licence, absent with RISK_CHECK=off.
-            "risk": risk.get("risk").cloned(),
+            "risk": risk.risk,
             "eligible": rules::account_eligible(&user).err().map(|e| json!({"code": e.code_str(), "message": e.message})),
             "channels": channels,
             "lifetimeMinutes": {

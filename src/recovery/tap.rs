@@ -14,12 +14,12 @@
 //! else: not in logs, errors, audit records or responses (unless `TAP_RETURN_TO_CALLER`).
 
 use secrecy::{ExposeSecret, SecretString};
-use serde_json::{Value, json};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::admit::{Admitted, Asked};
 use super::context::{TapContext, graph_failed};
+use super::details::Details;
 use super::prepare::Prepared;
 use super::request::TapRequest;
 use super::rules;
@@ -101,16 +101,19 @@ impl TapContext<'_> {
                 upn: None,
             };
         }
-        let mut details = json!({"channel": request.channel.as_str()});
+        let mut details = Details {
+            channel: Some(request.channel.as_str()),
+            ..Details::default()
+        };
         let result = match prepared {
             Some(prepared) => {
                 target = Target {
                     object_id: Some(prepared.user.id.to_string()),
                     upn: Some(prepared.user.user_principal_name.clone()),
                 };
-                details["to"] = json!(prepared.address.masked());
-                details["lifetimeMinutes"] = json!(prepared.lifetime);
-                details["usableOnce"] = json!(prepared.usable_once);
+                details.to = Some(prepared.address.masked());
+                details.lifetime_minutes = Some(prepared.lifetime);
+                details.usable_once = Some(prepared.usable_once);
                 self.execute(caller, request, request_id, &target, &mut details, prepared, journal)
                     .await
             }
@@ -124,7 +127,7 @@ impl TapContext<'_> {
             Err(e) => e.outcome(),
         };
         if let Err(e) = &result {
-            details["error"] = json!(e.message);
+            details.error = Some(e.message.clone());
             self.release_verification(caller, request.verification.as_ref(), request_id, e)
                 .await;
         }
@@ -135,7 +138,7 @@ impl TapContext<'_> {
             &request.ticket,
             request_id,
             outcome,
-            details,
+            &details,
         )
         .await;
         result
@@ -147,7 +150,7 @@ impl TapContext<'_> {
         request: &TapRequest,
         request_id: Uuid,
         target: &mut Target,
-        details: &mut Value,
+        details: &mut Details,
         journal: &dyn Journal,
     ) -> Result<Issued, RecoveryError> {
         let earlier = journal.progress();
@@ -182,7 +185,7 @@ impl TapContext<'_> {
         request: &TapRequest,
         request_id: Uuid,
         target: &Target,
-        details: &mut Value,
+        details: &mut Details,
         prepared: Prepared,
         journal: &dyn Journal,
     ) -> Result<Issued, RecoveryError> {
@@ -198,7 +201,7 @@ impl TapContext<'_> {
         self.record_intent(caller, request, request_id, target, details, journal, now)
             .await?;
         let created = self.create_pass(&user, lifetime, usable_once).await?;
-        details["tapMethodId"] = json!(created.method.id);
+        details.tap_method_id = Some(created.method.id.clone());
         let start = created.method.start_date_time.unwrap_or(now);
         let expires_at = start + time::Duration::minutes(i64::from(lifetime));
         // A queued request saves each step before the next one: the pass exists, then the
@@ -224,8 +227,8 @@ impl TapContext<'_> {
         let sent = self
             .deliver_pass(&address, &text, request_id, &user, &created.method.id, journal)
             .await?;
-        details["provider"] = json!(sent.provider);
-        details["messageId"] = json!(sent.message_id);
+        details.provider = Some(sent.provider.to_owned());
+        details.message_id.clone_from(&sent.message_id);
         progress.delivering = false;
         progress.delivered = Some(Delivered {
             channel: request.channel.as_str().to_owned(),
@@ -241,7 +244,7 @@ impl TapContext<'_> {
         let notified = self
             .notify(&user, &notice_to, &address, expires_at, &request.ticket)
             .await;
-        details["notified"] = json!(notified);
+        details.notified = Some(notified.clone());
         let warning = no_notice_warning(&notified, details);
         Ok(Issued {
             request_id,
@@ -271,7 +274,7 @@ impl TapContext<'_> {
         request: &TapRequest,
         request_id: Uuid,
         target: &Target,
-        details: &Value,
+        details: &Details,
         journal: &dyn Journal,
         now: OffsetDateTime,
     ) -> Result<(), RecoveryError> {
@@ -283,7 +286,7 @@ impl TapContext<'_> {
             request_id: Some(request_id),
             phase: Phase::Intent,
             outcome: None,
-            details: details.clone(),
+            details: details.to_value(),
         })
         .await?;
         journal
@@ -401,7 +404,7 @@ impl TapContext<'_> {
         earlier: &TapProgress,
         request: &TapRequest,
         target: &mut Target,
-        details: &mut Value,
+        details: &mut Details,
     ) -> Result<Issued, RecoveryError> {
         let user = self
             .graph
@@ -415,8 +418,8 @@ impl TapContext<'_> {
         };
         let now = OffsetDateTime::now_utc();
         let expires_at = earlier.expires_at.unwrap_or(now);
-        details["tapMethodId"] = json!(earlier.method_id);
-        details["resumed"] = json!(true);
+        details.tap_method_id.clone_from(&earlier.method_id);
+        details.resumed = Some(true);
         let Some(delivered) = &earlier.delivered else {
             let fmt = &time::format_description::well_known::Rfc3339;
             return Err(RecoveryError::failed(
@@ -427,14 +430,14 @@ impl TapContext<'_> {
                 ),
             ));
         };
-        details["to"] = json!(delivered.to);
-        details["provider"] = json!(delivered.provider);
+        details.to = Some(delivered.to.clone());
+        details.provider = Some(delivered.provider.clone());
         let address = self.address_of_record(&user, request.channel, &[]).await?;
         let notice_to = rules::notice_recipients(&user, &address);
         let notified = self
             .notify(&user, &notice_to, &address, expires_at, &request.ticket)
             .await;
-        details["notified"] = json!(notified);
+        details.notified = Some(notified.clone());
         let warning = no_notice_warning(&notified, details);
         Ok(Issued {
             request_id: journal.request_id(),
@@ -546,12 +549,12 @@ impl TapContext<'_> {
 /// Who is told about a pass: the user's mailbox, other addresses of record and the manager,
 /// never the address that carried the pass.
 /// When no notice went out, say so loudly: in the answer and in the audit record.
-fn no_notice_warning(notified: &[String], details: &mut Value) -> Option<String> {
+fn no_notice_warning(notified: &[String], details: &mut Details) -> Option<String> {
     if !notified.is_empty() {
         return None;
     }
     tracing::error!("the pass was delivered but no notice could be sent");
-    details["noticeFailed"] = json!(true);
+    details.notice_failed = Some(true);
     Some("no notice could be sent to the user or the manager: tell them yourself that a pass was issued".into())
 }
 
@@ -609,7 +612,7 @@ mod tests {
     use super::*;
 
     fn user(upn: &str) -> User {
-        serde_json::from_value(json!({"id": Uuid::nil(), "userPrincipalName": upn})).unwrap()
+        serde_json::from_value(serde_json::json!({"id": Uuid::nil(), "userPrincipalName": upn})).unwrap()
     }
 
     #[test]

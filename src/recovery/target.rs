@@ -1,8 +1,6 @@
 //! The target stage: the user found, not the caller, and (`privilege`) not privileged unless a
 //! second approver will agree.
 
-use serde_json::Value;
-
 use super::RecoveryError;
 use super::context::{TapContext, graph_failed};
 use crate::audit::Target;
@@ -20,7 +18,7 @@ impl TapContext<'_> {
         caller: &CallerRecord,
         user: &UserRef,
         target: &mut Target,
-        details: &mut Value,
+        details: &mut super::details::Details,
     ) -> Result<(User, Vec<crate::graph::models::DirectoryObject>, bool), RecoveryError> {
         let user = self
             .graph
@@ -60,7 +58,7 @@ impl TapContext<'_> {
         let privileged = match self.privilege.find(self.graph, &user.id, &memberships).await? {
             None => false,
             Some(privilege) => {
-                details["privilege"] = privilege.detail();
+                details.privilege = Some(privilege.clone());
                 if !self.settings.approval.requires(Trigger::Privileged) {
                     tracing::warn!(
                         kind = privilege.kind,

@@ -16,7 +16,6 @@ use base64::engine::general_purpose::STANDARD as B64;
 use hmac::{Hmac, Mac};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use sha2::Sha256;
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -76,10 +75,14 @@ pub struct VerificationRecord {
 
 impl VerificationRecord {
     /// What an audit record keeps of it: no code, no hash.
-    pub fn audit_view(&self) -> serde_json::Value {
-        json!({"id": self.id, "channel": self.channel, "sentTo": self.sent_to,
-            "createdAt": crate::audit::rfc3339_millis(self.created_at),
-            "verifiedAt": self.verified_at.map(crate::audit::rfc3339_millis)})
+    pub fn audit_view(&self) -> super::details::VerificationSeen {
+        super::details::VerificationSeen::Service {
+            id: self.id,
+            channel: self.channel.clone(),
+            sent_to: self.sent_to.clone(),
+            created_at: crate::audit::rfc3339_millis(self.created_at),
+            verified_at: self.verified_at.map(crate::audit::rfc3339_millis),
+        }
     }
 }
 
@@ -473,7 +476,7 @@ pub struct SentCode {
     pub upn: String,
     /// Entra ID Protection's rating, when worth the agent's attention (`medium`, or `high` held
     /// for an approver); `{level, state}`.
-    pub risk: Option<serde_json::Value>,
+    pub risk: Option<super::details::RiskSeen>,
 }
 
 /// Two addresses of record are the same: emails case-insensitively, phone numbers by their

@@ -3,12 +3,12 @@
 
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
-use serde_json::json;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::RecoveryError;
 use super::context::{TapContext, limit_refused};
+use super::details::Details;
 use super::rules::ticket_id_ok;
 use super::verification::{
     Confirmed, SentCode, Status, VerificationRecord, caller_key, code_message, new_code, not_found,
@@ -62,12 +62,16 @@ impl TapContext<'_> {
             object_id: None,
             upn: Some(user.segment()),
         };
-        let mut details = json!({"verificationId": id, "channel": channel.as_str()});
+        let mut details = Details {
+            verification_id: Some(id),
+            channel: Some(channel.as_str()),
+            ..Details::default()
+        };
         let result = self
             .send_code(caller, &user, channel, ticket.as_ref(), id, &mut target, &mut details)
             .await;
         if let Err(e) = &result {
-            details["error"] = json!(e.message);
+            details.error = Some(e.message.clone());
         }
         let event = crate::audit::AuditEvent {
             caller: caller.clone(),
@@ -81,7 +85,7 @@ impl TapContext<'_> {
                     .as_ref()
                     .map_or_else(RecoveryError::outcome, |_| crate::audit::Outcome::Succeeded),
             ),
-            details,
+            details: details.to_value(),
         };
         if let Err(e) = self.audit.record(event).await {
             tracing::error!(error = %e, "a verification's outcome record could not be written");
@@ -98,7 +102,7 @@ impl TapContext<'_> {
         ticket: Option<&crate::audit::Ticket>,
         id: Uuid,
         target: &mut crate::audit::Target,
-        details: &mut serde_json::Value,
+        details: &mut Details,
     ) -> Result<SentCode, RecoveryError> {
         let s = self.settings;
         // Codes count with the passes in the caller's hourly limit (one bucket, as documented).
@@ -151,8 +155,8 @@ impl TapContext<'_> {
             verified_at: None,
             used_by: None,
         };
-        details["sentTo"] = json!(record.sent_to);
-        details["expiresAt"] = json!(crate::audit::rfc3339_millis(record.expires_at));
+        details.sent_to = Some(record.sent_to.clone());
+        details.expires_at = Some(crate::audit::rfc3339_millis(record.expires_at));
         self.verifications.create(&record).await?;
         let text = code_message(
             &code,
@@ -241,10 +245,13 @@ impl TapContext<'_> {
                     .await
             }
         };
-        let mut details = json!({"verificationId": parsed});
+        let mut details = Details {
+            verification_id: parsed,
+            ..Details::default()
+        };
         let (target, verified_at) = match &result {
             Ok((record, Confirmed::Verified(at))) => {
-                details["verification"] = record.audit_view();
+                details.verification = Some(record.audit_view());
                 (
                     Some(crate::audit::Target {
                         object_id: Some(record.user_id.to_string()),
@@ -254,7 +261,7 @@ impl TapContext<'_> {
                 )
             }
             Err(e) => {
-                details["error"] = json!(e.message);
+                details.error = Some(e.message.clone());
                 (None, Err(e.clone()))
             }
         };
@@ -270,7 +277,7 @@ impl TapContext<'_> {
                     .as_ref()
                     .map_or_else(RecoveryError::outcome, |_| crate::audit::Outcome::Succeeded),
             ),
-            details,
+            details: details.to_value(),
         };
         if let Err(e) = self.audit.record(event).await {
             tracing::error!(error = %e, "a verification's confirmation record could not be written");

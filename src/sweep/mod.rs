@@ -302,7 +302,11 @@ impl Sweep<'_> {
         }
         checkpoint.finished_at = Some(OffsetDateTime::now_utc());
         let mut summary = report::write(self.store.as_ref(), &checkpoint, self.settings.html_max_rows).await?;
-        let history = self.record_history(trigger, &checkpoint, &mut summary).await?;
+        let (history, since) = self.record_history(trigger, &checkpoint).await?;
+        if let Some((previous, change)) = since {
+            summary["previous"] = previous;
+            summary["change"] = change;
+        }
         self.store
             .put("latest.json", &serde_json::to_vec(&summary).expect("serializes"))
             .await?;
@@ -408,27 +412,25 @@ impl Sweep<'_> {
         })
     }
 
-    /// Add this run to `history.json` (newest first, the last 100), and tell the summary what
-    /// changed since the run before.
+    /// Add this run to `history.json` (newest first, the last 100); with the run before and what
+    /// changed since, for the summary.
     async fn record_history(
         &self,
         trigger: Trigger,
         checkpoint: &Checkpoint,
-        summary: &mut Value,
-    ) -> Result<Vec<Value>, SweepError> {
+    ) -> Result<(Vec<Value>, Option<(Value, Value)>), SweepError> {
         let mut history: Vec<Value> = self
             .load("history.json")
             .await?
             .and_then(|v| serde_json::from_value(v).ok())
             .unwrap_or_default();
         let entry = report::history_entry(checkpoint, trigger.via());
-        if let Some(previous) = history.first() {
-            summary["previous"] = previous.clone();
-            summary["change"] = report::change(previous, &entry);
-        }
+        let since = history
+            .first()
+            .map(|previous| (previous.clone(), report::change(previous, &entry)));
         history.insert(0, entry);
         history.truncate(100);
-        Ok(history)
+        Ok((history, since))
     }
 
     /// The run's outcome record (best effort: the report is written already).

@@ -307,6 +307,15 @@ fn problems(module: &str, text: &str, allowed: &BTreeSet<String>) -> Vec<String>
             ));
         }
     }
+    if DOMAIN.contains(&module) && module != "audit" {
+        let threaded = regex::Regex::new(r"&mut\s+(serde_json::)?(Value|Map<)").unwrap();
+        if let Some(m) = threaded.find(&code) {
+            found.push(format!(
+                "threads untyped JSON through the domain (`{}`): give the stage a typed value to fill",
+                m.as_str()
+            ));
+        }
+    }
     if !SPEAKS_HTTP.contains(&module) {
         let status =
             regex::Regex::new(r"(StatusCode|status_of|\bstatus\s*(==|!=|:|\()\s*[45]\d\d\b|\bSome\([45]\d\d\))")
@@ -355,6 +364,17 @@ fn the_checker_rejects_each_forbidden_pattern_and_passes_the_allowed_ones() {
         ("sweep", "let s = axum::http::StatusCode::CONFLICT;", "HTTP status"),
         ("audit", "record.status = Some(409);", "HTTP status"),
         ("recovery", "let code = host::status_of(e);", "HTTP status"),
+        (
+            "recovery",
+            "async fn admit(&self, details: &mut Value) {}",
+            "untyped JSON",
+        ),
+        ("sweep", "fn f(summary: &mut serde_json::Value) {}", "untyped JSON"),
+        (
+            "intake",
+            "fn f(m: &mut serde_json::Map<String, Value>) {}",
+            "untyped JSON",
+        ),
     ];
     for (module, snippet, why) in rejected {
         let found = problems(module, snippet, &vocab);
@@ -376,6 +396,8 @@ fn the_checker_rejects_each_forbidden_pattern_and_passes_the_allowed_ones() {
         ("graph", "if status == 404 { return Ok(None) }"),
         ("host", "StatusCode::CONFLICT"),
         ("vocab", "pub use caller::CallerRecord;"),
+        ("recovery", "fn admit(&self, details: &mut Details) {}"),
+        ("host", "fn answer(body: &mut Value) {}"),
     ];
     for (module, snippet) in passed {
         let found = problems(module, snippet, &vocab);
@@ -446,7 +468,11 @@ fn cycle(edges: &BTreeMap<String, BTreeSet<String>>) -> Option<Vec<String>> {
 /// The files of one folder import each other without a cycle: each is a stage or a port a later
 /// one builds on (ARCHITECTURE.md, "The recovery as stages").
 fn folder_cycle(folder: &str, files: &[(String, String)]) -> Option<Vec<String>> {
-    let siblings: BTreeSet<String> = files.iter().map(|(stem, _)| stem.clone()).filter(|s| s != "mod").collect();
+    let siblings: BTreeSet<String> = files
+        .iter()
+        .map(|(stem, _)| stem.clone())
+        .filter(|s| s != "mod")
+        .collect();
     let edges = files
         .iter()
         .filter(|(stem, _)| stem != "mod")
@@ -496,9 +522,15 @@ fn the_cycle_checker_finds_a_planted_cycle_and_passes_a_chain() {
     ];
     let found = folder_cycle("recovery", &planted).expect("the planted cycle is found");
     assert_eq!(found.first(), found.last(), "{found:?}");
-    assert!(found.contains(&"verify".to_owned()) && found.contains(&"tap".to_owned()), "{found:?}");
+    assert!(
+        found.contains(&"verify".to_owned()) && found.contains(&"tap".to_owned()),
+        "{found:?}"
+    );
     let chain = [
-        file("tap", "use super::approval::Why;\n#[cfg(test)]\nmod tests { use super::*; use crate::recovery::tap::x; }"),
+        file(
+            "tap",
+            "use super::approval::Why;\n#[cfg(test)]\nmod tests { use super::*; use crate::recovery::tap::x; }",
+        ),
         file("approval", "use super::context::TapContext; // super::tap in a comment"),
         file("context", "let s = \"super::tap::TapContext\";"),
     ];

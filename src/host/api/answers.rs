@@ -144,7 +144,7 @@ pub fn sent_code_body(sent: &crate::recovery::verification::SentCode) -> Value {
     let mut body = json!({"verificationId": sent.id, "channel": sent.channel.as_str(), "sentTo": sent.sent_to,
         "expiresAt": crate::audit::rfc3339_millis(sent.expires_at)});
     if let Some(risk) = &sent.risk {
-        body["userRisk"] = risk.clone();
+        body["userRisk"] = json!(risk);
     }
     body
 }
