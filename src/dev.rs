@@ -82,7 +82,7 @@ pub fn dev_settings(sim: &Simulator, port: u16) -> anyhow::Result<Settings> {
 }
 
 /// The environment `dev` runs the function set with.
-fn dev_vars(sim: &Simulator, port: u16) -> HashMap<String, String> {
+pub fn dev_vars(sim: &Simulator, port: u16) -> HashMap<String, String> {
     let mut vars: HashMap<String, String> = crate::config::environment();
     let seed = sim.seed();
     for (k, v) in [

@@ -10,6 +10,7 @@ mod binary;
 mod connector;
 mod console;
 mod dev_command;
+mod defaults_agree;
 mod docs_agree;
 mod graph_client;
 mod guardrails;
