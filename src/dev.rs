@@ -34,7 +34,27 @@ pub struct DevArgs {
     /// (by default each run starts clean, like the simulated tenant it runs on).
     #[arg(long)]
     pub keep: bool,
+    /// The posture of earlier versions: a typed verification block is accepted
+    /// (`TAP_REQUIRE_VERIFICATION=attested`), no approvals, no protected group. By default `dev`
+    /// runs the templates' posture.
+    #[arg(long)]
+    pub relaxed: bool,
 }
+
+/// How `dev` guards recoveries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Posture {
+    /// The templates' settings (`tests/api/defaults_agree.rs` holds the two together), with the
+    /// demo tenant's groups where a deployment names the admin's: approvals are on (Recovery
+    /// Approvers: Isaiah Langer), Johanna is protected (Tier 0 Accounts).
+    Shipped,
+    /// `--relaxed`: a typed verification block, no approvals, no protected group.
+    Relaxed,
+}
+
+/// The demo tenant's approvers (Isaiah Langer) and protected group (Johanna Lorenz).
+pub const DEMO_APPROVERS: &str = "a1b2c3d4-0007-4000-8000-000000000007";
+pub const DEMO_PROTECTED: &str = "a1b2c3d4-0004-4000-8000-000000000004";
 
 /// The local directories `dev` defaults to (those the environment does not name), which a run
 /// empties unless `--keep`: the simulated tenant starts fresh every time, so a trail, rate-limit
@@ -77,12 +97,12 @@ fn load_seed(path: Option<&PathBuf>) -> anyhow::Result<Seed> {
 
 /// The settings `dev` runs with: the process environment, with every endpoint pointed at the
 /// simulator.
-pub fn dev_settings(sim: &Simulator, port: u16) -> anyhow::Result<Settings> {
-    Ok(Settings::from_map(&dev_vars(sim, port))?)
+pub fn dev_settings(sim: &Simulator, port: u16, posture: Posture) -> anyhow::Result<Settings> {
+    Ok(Settings::from_map(&dev_vars(sim, port, posture))?)
 }
 
 /// The environment `dev` runs the function set with.
-pub fn dev_vars(sim: &Simulator, port: u16) -> HashMap<String, String> {
+pub fn dev_vars(sim: &Simulator, port: u16, posture: Posture) -> HashMap<String, String> {
     let mut vars: HashMap<String, String> = crate::config::environment();
     let seed = sim.seed();
     for (k, v) in [
@@ -120,6 +140,9 @@ pub fn dev_vars(sim: &Simulator, port: u16) -> HashMap<String, String> {
     ] {
         vars.entry(k.to_owned()).or_insert(v);
     }
+    for (k, v) in posture_vars(sim, posture) {
+        vars.entry(k.to_owned()).or_insert(v);
+    }
     vars.entry("NOTICE_CONTACT".into())
         .or_insert_with(|| "the Contoso service desk, +1 800 555 0100".into());
     // The audit trail goes to a local directory unless you point dev at a storage account.
@@ -134,13 +157,30 @@ pub fn dev_vars(sim: &Simulator, port: u16) -> HashMap<String, String> {
     vars
 }
 
+/// The guardrails `dev` sets (the shell's own values win): the templates' verification, and the
+/// demo groups that turn approvals on and protect Johanna (only when the seed has them).
+fn posture_vars(sim: &Simulator, posture: Posture) -> Vec<(&'static str, String)> {
+    if posture == Posture::Relaxed {
+        return vec![("TAP_REQUIRE_VERIFICATION", "attested".to_owned())];
+    }
+    let mut vars = vec![("TAP_REQUIRE_VERIFICATION", "service".to_owned())];
+    let has = |id: &str| sim.seed().groups.iter().any(|g| g.id == id);
+    if has(DEMO_APPROVERS) {
+        vars.push(("APPROVAL_NOTIFY_GROUP", DEMO_APPROVERS.to_owned()));
+    }
+    if has(DEMO_PROTECTED) {
+        vars.push(("TAP_PROTECTED_GROUPS", DEMO_PROTECTED.to_owned()));
+    }
+    vars
+}
+
 /// What the command line needs to act on this simulated tenant, as `export` lines for a fresh
 /// shell: Graph, the simulator's managed identity endpoint (the real credential uses it), Key
 /// Vault through the simulator (`MFA_RECOVERY_SIM`, a `dev`-build hook), the connectors, the
 /// API's App ID URI (the privilege check finds the API by it) and `dev`'s own audit directory,
 /// made absolute, so the trail is one. No `AUTH_TENANT_ID`: the command line accepts no tokens.
-pub fn cli_exports(sim: &Simulator) -> Vec<(String, String)> {
-    let vars = dev_vars(sim, 0);
+pub fn cli_exports(sim: &Simulator, posture: Posture) -> Vec<(String, String)> {
+    let vars = dev_vars(sim, 0, posture);
     let mut out = vec![
         ("IDENTITY_ENDPOINT".to_owned(), sim.identity_endpoint()),
         ("IDENTITY_HEADER".to_owned(), sim.identity_header().to_owned()),
@@ -157,6 +197,7 @@ pub fn cli_exports(sim: &Simulator) -> Vec<(String, String)> {
         "ACS_SMS_FROM",
         "NOTICE_CONTACT",
         "TAP_REQUIRE_VERIFICATION",
+        "TAP_PROTECTED_GROUPS",
         "AUDIT_DIR",
         "LIMITS_DIR",
         "SWEEP_DIR",
@@ -203,7 +244,12 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
             }
         }
     }
-    let settings = dev_settings(&sim, args.port)?;
+    let posture = if args.relaxed {
+        Posture::Relaxed
+    } else {
+        Posture::Shipped
+    };
+    let settings = dev_settings(&sim, args.port, posture)?;
     telemetry::init(settings.log_format);
     let schedule = settings.sweep_schedule.clone();
     let app = Application::build(
@@ -220,7 +266,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     for host in ["127.0.0.1", "localhost"] {
         sim.register_spa_redirect(&format!("http://{host}:{}/api/console/", app.port()));
     }
-    print!("{}", banner(&sim, app.port(), &schedule));
+    print!("{}", banner(&sim, app.port(), &schedule, posture));
     app.run_until_stopped(host::shutdown_signal()).await?;
     sim.shutdown().await;
     Ok(())
@@ -238,7 +284,7 @@ pub async fn run_sim(args: SimArgs) -> anyhow::Result<()> {
 
 /// What `dev` prints at start: the functions with their URLs, the demo users, and commands to
 /// copy, with a caller token from the simulator.
-pub fn banner(sim: &Simulator, port: u16, schedule: &str) -> String {
+pub fn banner(sim: &Simulator, port: u16, schedule: &str, posture: Posture) -> String {
     let app = format!("http://127.0.0.1:{port}");
     let token = sim.issue_token(&TokenRequest {
         roles: all_roles().into_iter().map(str::to_owned).collect(),
@@ -297,54 +343,49 @@ pub fn banner(sim: &Simulator, port: u16, schedule: &str) -> String {
         "\nTry it (the token carries {} and is valid 8 h)",
         all_roles().join(", ")
     );
+    out.push_str(&posture_lines(posture));
     let _ = writeln!(out, "  export TOKEN={token}");
     let _ = writeln!(out, "  curl -s {app}/api/health");
-    let _ = writeln!(
-        out,
-        "  curl -s -X POST {app}/api/users/adele.vance@contoso.test/tap -H \"Authorization: Bearer $TOKEN\" -H 'Content-Type: application/json' -d \"{{\\\"delivery\\\":{{\\\"channel\\\":\\\"sms\\\"}},\\\"ticket\\\":{{\\\"system\\\":\\\"servicenow\\\",\\\"id\\\":\\\"INC0010001\\\"}},\\\"reason\\\":\\\"lost phone\\\",\\\"verification\\\":{{\\\"method\\\":\\\"manager callback\\\",\\\"verifiedBy\\\":\\\"helpdesk.agent@contoso.test\\\",\\\"verifiedAt\\\":\\\"$(date -u +%FT%TZ)\\\"}}}}\""
-    );
-    let _ = writeln!(
-        out,
-        "  curl -s -X POST {app}/api/users/adele.vance@contoso.test/mfa/reset -H \"Authorization: Bearer $TOKEN\" -H 'Content-Type: application/json' -d \"{{\\\"tap\\\":{{\\\"delivery\\\":{{\\\"channel\\\":\\\"email\\\"}}}},\\\"ticket\\\":{{\\\"system\\\":\\\"jira\\\",\\\"id\\\":\\\"HELP-42\\\"}},\\\"reason\\\":\\\"lost phone\\\",\\\"verification\\\":{{\\\"method\\\":\\\"manager callback\\\",\\\"verifiedBy\\\":\\\"helpdesk.agent@contoso.test\\\",\\\"verifiedAt\\\":\\\"$(date -u +%FT%TZ)\\\"}}}}\""
-    );
-    let _ = writeln!(
-        out,
-        "  # a verified pass in four curls (docs/verification.md): a code by email, read from the outbox as the user would, confirmed; then the pass by SMS"
-    );
-    let _ = writeln!(
-        out,
-        "  V=$(curl -s -X POST {app}/api/users/lee.gu@contoso.test/verifications -H \"Authorization: Bearer $TOKEN\" -H 'Content-Type: application/json' -d '{{\"channel\":\"email\"}}' | sed 's/.*\"verificationId\":\"\\([^\"]*\\)\".*/\\1/')"
-    );
-    let _ = writeln!(
-        out,
-        "  CODE=$(curl -s {}/sim/outbox | grep -o 'Your code: [0-9]*' | tail -1 | cut -d' ' -f3)",
-        sim.base_url()
-    );
-    let _ = writeln!(
-        out,
-        "  curl -s -X POST {app}/api/verifications/$V/confirm -H \"Authorization: Bearer $TOKEN\" -H 'Content-Type: application/json' -d \"{{\\\"code\\\":\\\"$CODE\\\"}}\""
-    );
-    let _ = writeln!(
-        out,
-        "  curl -s -X POST {app}/api/users/lee.gu@contoso.test/tap -H \"Authorization: Bearer $TOKEN\" -H 'Content-Type: application/json' -d \"{{\\\"delivery\\\":{{\\\"channel\\\":\\\"sms\\\"}},\\\"ticket\\\":{{\\\"system\\\":\\\"servicenow\\\",\\\"id\\\":\\\"INC0010004\\\"}},\\\"reason\\\":\\\"lost phone\\\",\\\"verification\\\":{{\\\"id\\\":\\\"$V\\\"}}}}\""
-    );
-    let _ = writeln!(
-        out,
-        "  # refused: an eligible (PIM) Global Administrator; the audit record says which role"
-    );
-    let _ = writeln!(
-        out,
-        "  curl -s -X POST {app}/api/users/allan.deyoung@contoso.test/tap -H \"Authorization: Bearer $TOKEN\" -H 'Content-Type: application/json' -d \"{{\\\"delivery\\\":{{\\\"channel\\\":\\\"sms\\\"}},\\\"ticket\\\":{{\\\"system\\\":\\\"servicenow\\\",\\\"id\\\":\\\"INC0010003\\\"}},\\\"reason\\\":\\\"lost phone\\\",\\\"verification\\\":{{\\\"method\\\":\\\"manager callback\\\",\\\"verifiedBy\\\":\\\"helpdesk.agent@contoso.test\\\",\\\"verifiedAt\\\":\\\"$(date -u +%FT%TZ)\\\"}}}}\""
-    );
-    let _ = writeln!(
-        out,
-        "  # queued, as ServiceNow's business rule sends an incident (then GET the statusUrl; the work note it gets back is in {}/sim/itsm):",
-        sim.base_url()
-    );
-    let _ = writeln!(
-        out,
-        "  curl -s -X POST {app}/api/requests -H \"Authorization: Bearer $TOKEN\" -H 'Content-Type: application/json' -d \"{{\\\"sys_id\\\":\\\"9d385017c611228701d22104cc95c371\\\",\\\"number\\\":\\\"INC0010002\\\",\\\"u_affected_user\\\":\\\"alex.wilber@contoso.test\\\",\\\"u_recovery_action\\\":\\\"tap\\\",\\\"u_delivery_channel\\\":\\\"email\\\",\\\"short_description\\\":\\\"lost phone\\\",\\\"u_verification_method\\\":\\\"manager callback\\\",\\\"u_verified_by\\\":\\\"helpdesk.agent@contoso.test\\\",\\\"u_verified_at\\\":\\\"$(date -u +%FT%TZ)\\\"}}\""
-    );
+    let sim_url = sim.base_url();
+    let recipes = [
+        (
+            "a verified pass (docs/verification.md): a code to Lee by email, read from the outbox as Lee would, confirmed; then the pass by SMS",
+            "lee.gu",
+            "email",
+            format!(
+                "curl -s -X POST {app}/api/users/lee.gu@contoso.test/tap {AUTH} -d \"{{\\\"delivery\\\":{{\\\"channel\\\":\\\"sms\\\"}},\\\"ticket\\\":{{\\\"system\\\":\\\"servicenow\\\",\\\"id\\\":\\\"INC0010004\\\"}},\\\"reason\\\":\\\"lost phone\\\",\\\"verification\\\":{{\\\"id\\\":\\\"$V\\\"}}}}\""
+            ),
+        ),
+        (
+            "a verified reset (docs/reset.md): a code to Adele by SMS; her Authenticator and phones are removed and, in the same call, a pass goes to her alternate email",
+            "adele.vance",
+            "sms",
+            format!(
+                "curl -s -X POST {app}/api/users/adele.vance@contoso.test/mfa/reset {AUTH} -d \"{{\\\"tap\\\":{{\\\"delivery\\\":{{\\\"channel\\\":\\\"email\\\"}}}},\\\"ticket\\\":{{\\\"system\\\":\\\"jira\\\",\\\"id\\\":\\\"HELP-42\\\"}},\\\"reason\\\":\\\"lost phone\\\",\\\"verification\\\":{{\\\"id\\\":\\\"$V\\\"}}}}\""
+            ),
+        ),
+        (
+            "a privileged user (docs/approval.md): Allan, an eligible (PIM) Global Administrator; his pass waits (202, approval_required) for a second approver: sign in to the console as Isaiah Langer",
+            "allan.deyoung",
+            "email",
+            format!(
+                "curl -s -X POST {app}/api/users/allan.deyoung@contoso.test/tap {AUTH} -d \"{{\\\"delivery\\\":{{\\\"channel\\\":\\\"sms\\\"}},\\\"ticket\\\":{{\\\"system\\\":\\\"servicenow\\\",\\\"id\\\":\\\"INC0010003\\\"}},\\\"reason\\\":\\\"lost phone\\\",\\\"verification\\\":{{\\\"id\\\":\\\"$V\\\"}}}}\""
+            ),
+        ),
+        (
+            "queued, as ServiceNow's business rule sends an incident with the verification's id (docs/servicenow.md); a code to Alex's manager; then GET the statusUrl, and the work note it gets back is in /sim/itsm",
+            "alex.wilber",
+            "manager",
+            format!(
+                "curl -s -X POST {app}/api/requests {AUTH} -d \"{{\\\"sys_id\\\":\\\"9d385017c611228701d22104cc95c371\\\",\\\"number\\\":\\\"INC0010002\\\",\\\"u_affected_user\\\":\\\"alex.wilber@contoso.test\\\",\\\"u_recovery_action\\\":\\\"tap\\\",\\\"u_delivery_channel\\\":\\\"email\\\",\\\"short_description\\\":\\\"lost phone\\\",\\\"u_verification_id\\\":\\\"$V\\\"}}\""
+            ),
+        ),
+    ];
+    for (number, (what, user, channel, recovery)) in recipes.iter().enumerate() {
+        let _ = writeln!(out, "  # {}. {what}", number + 1);
+        out.push_str(&code_lines(&app, sim_url, user, channel));
+        let _ = writeln!(out, "  {recovery}");
+    }
     let _ = writeln!(
         out,
         "  curl -s -H \"Authorization: Bearer $TOKEN\" {app}/api/requests/<requestId>"
@@ -357,22 +398,44 @@ pub fn banner(sim: &Simulator, port: u16, schedule: &str) -> String {
         out,
         "  curl -s -H \"Authorization: Bearer $TOKEN\" {app}/api/sweeps/latest   # then open {app}/api/sweeps/latest/report.html with the token"
     );
-    let _ = writeln!(out, "  curl -s {}/sim/outbox", sim.base_url());
+    let _ = writeln!(out, "  curl -s {sim_url}/sim/outbox");
     let _ = writeln!(
         out,
-        "  another token: curl -s -X POST {}/sim/token -d '{{\"roles\":[\"Recovery.Tap\"]}}'\n",
-        sim.base_url()
+        "  another token: curl -s -X POST {sim_url}/sim/token -d '{{\"roles\":[\"Recovery.Tap\"]}}'\n"
     );
     let _ = writeln!(
         out,
-        "The command line on this tenant (paste into another shell, then run mfa-recovery tap, reset, verify, sweep or audit verify):"
+        "The command line on this tenant (paste into another shell; `verify` asks for the code: read it from the outbox):"
     );
-    out.push_str(&export_lines(&cli_exports(sim)));
+    out.push_str(&export_lines(&cli_exports(sim, posture)));
     let _ = writeln!(
         out,
-        "  mfa-recovery tap --user alex.wilber@contoso.test --channel email --ticket servicenow:INC0010009 --reason 'lost phone' --verification-method 'manager callback' --verified-by helpdesk.agent@contoso.test\n"
+        "  V=$(mfa-recovery verify --user alex.wilber@contoso.test --channel manager --ticket servicenow:INC0010009)"
+    );
+    let _ = writeln!(
+        out,
+        "  mfa-recovery tap --user alex.wilber@contoso.test --channel email --ticket servicenow:INC0010009 --reason 'lost phone' --verification-id \"$V\"\n"
     );
     out
+}
+
+/// The headers of every banner `curl` that sends JSON with the banner's token.
+const AUTH: &str = "-H \"Authorization: Bearer $TOKEN\" -H 'Content-Type: application/json'";
+
+/// The three `curl` lines that verify the caller: a code to `user` by `channel`, read from the
+/// simulator's outbox as the user would read it out, confirmed; `$V` is the verification's id.
+fn code_lines(app: &str, sim: &str, user: &str, channel: &str) -> String {
+    format!(
+        "  V=$(curl -s -X POST {app}/api/users/{user}@contoso.test/verifications {AUTH} -d '{{\"channel\":\"{channel}\"}}' | sed 's/.*\"verificationId\":\"\\([^\"]*\\)\".*/\\1/')\n  CODE=$(curl -s {sim}/sim/outbox | grep -o 'Your code: [0-9]*' | tail -1 | cut -d' ' -f3)\n  curl -s -X POST {app}/api/verifications/$V/confirm {AUTH} -d \"{{\\\"code\\\":\\\"$CODE\\\"}}\"\n"
+    )
+}
+
+/// What the banner says of the posture `dev` runs.
+fn posture_lines(posture: Posture) -> String {
+    match posture {
+        Posture::Shipped => "  dev runs the templates' posture: a recovery names a code the service sent and the caller confirmed\n  (TAP_REQUIRE_VERIFICATION=service); a privileged or at-risk user's recovery waits for a second approver\n  (Recovery Approvers: Isaiah Langer); Johanna is protected (Tier 0 Accounts). `dev --relaxed` turns these off.\n".to_owned(),
+        Posture::Relaxed => "  dev --relaxed: a typed verification block is accepted, approvals are off, no group is protected;\n  a deployment runs without `--relaxed`'s posture (docs/verification.md).\n".to_owned(),
+    }
 }
 
 /// Tokens from the simulator's managed identity endpoint, the way `ManagedIdentityCredential`

@@ -32,11 +32,10 @@ const EXCEPTIONS: &[(&str, &str)] = &[
     ("CALLBACK_SIGNING_SECRET", "the simulator's Key Vault secret for signed callbacks"),
     ("CALLBACK_ALLOWED_HOSTS", "callbacks go to the simulator on this machine"),
     ("NOTICE_CONTACT", "the demo tenant's service desk"),
-    // The known gap of issue 27, item 1: the banner's recipes still type the verification block,
-    // so dev keeps `attested` until they send a code first. docs/configuration.md says so.
+    // Ids of the admin's tenant the templates cannot know: dev names the demo tenant's group.
     (
-        "TAP_REQUIRE_VERIFICATION",
-        "dev keeps `attested` until the banner's recipes send a code first (issue 27); the templates set `service`",
+        "TAP_PROTECTED_GROUPS",
+        "the admin's own groups; dev protects the demo tenant's Tier 0 Accounts (Johanna)",
     ),
 ];
 
@@ -52,6 +51,10 @@ const DEV_ONLY: &[(&str, &str)] = &[
     ("JIRA_CALLERS", "the banner's token stands for the Jira integration"),
     ("CONSOLE_URL", "the console on this machine"),
     ("MFA_RECOVERY_LOG_FORMAT", "text logs on a terminal; Azure reads JSON"),
+    (
+        "APPROVAL_NOTIFY_GROUP",
+        "the admin's approvers group (MFA_RECOVERY_EXTRA_APP_SETTINGS); dev names the demo tenant's Recovery Approvers (Isaiah), so approvals are on",
+    ),
 ];
 
 /// `KEY: expression` lines of the block that starts with `start` and ends at the first line
@@ -179,11 +182,15 @@ async fn the_templates_and_dev_run_the_same_settings_but_the_listed_ones() {
     assert_eq!(template["RISK_CHECK"].as_deref(), Some("if_available"));
     assert_eq!(template["SWEEP_NUDGE"].as_deref(), Some("false"));
     assert_eq!(template["AZURE_CLIENT_ID"], None);
+    // What the banner promises: the templates' verification, approvals on, Johanna protected.
     let sim = Simulator::start(Seed::demo(), "127.0.0.1:0").await.unwrap();
-    let dev: BTreeMap<String, String> = mfa_recovery::dev::dev_vars(&sim, 7071)
+    let dev: BTreeMap<String, String> = mfa_recovery::dev::dev_vars(&sim, 7071, mfa_recovery::dev::Posture::Shipped)
         .into_iter()
         .filter(|(k, _)| mfa_recovery::config::registry::is_registered(k) || template.contains_key(k))
         .collect();
+    assert_eq!(dev["TAP_REQUIRE_VERIFICATION"], "service");
+    assert_eq!(dev["APPROVAL_NOTIFY_GROUP"], mfa_recovery::dev::DEMO_APPROVERS);
+    assert_eq!(dev["TAP_PROTECTED_GROUPS"], mfa_recovery::dev::DEMO_PROTECTED);
     let found = disagreements(&template, &dev, EXCEPTIONS, DEV_ONLY);
     assert!(found.is_empty(), "dev and the templates differ:\n{}", found.join("\n"));
     // Every exception still names a setting one of them has, with a reason.
@@ -223,4 +230,20 @@ fn a_planted_difference_is_found_and_a_listed_one_is_not() {
     // Listed, it is not.
     let listed = [("RISK_CHECK", "a reason"), ("AZURE_CLIENT_ID", "the deployment's identity")];
     assert!(disagreements(&template, &dev(&[("RISK_CHECK", "off")]), &listed, &[]).is_empty());
+}
+
+#[tokio::test]
+async fn dev_relaxed_is_the_old_posture_and_a_seed_without_the_demo_groups_names_none() {
+    let sim = Simulator::start(Seed::demo(), "127.0.0.1:0").await.unwrap();
+    let relaxed = mfa_recovery::dev::dev_vars(&sim, 7071, mfa_recovery::dev::Posture::Relaxed);
+    assert_eq!(relaxed["TAP_REQUIRE_VERIFICATION"], "attested");
+    assert!(!relaxed.contains_key("APPROVAL_NOTIFY_GROUP") && !relaxed.contains_key("TAP_PROTECTED_GROUPS"));
+    sim.shutdown().await;
+    let mut seed = Seed::demo();
+    seed.groups.clear();
+    let sim = Simulator::start(seed, "127.0.0.1:0").await.unwrap();
+    let shipped = mfa_recovery::dev::dev_vars(&sim, 7071, mfa_recovery::dev::Posture::Shipped);
+    assert_eq!(shipped["TAP_REQUIRE_VERIFICATION"], "service");
+    assert!(!shipped.contains_key("APPROVAL_NOTIFY_GROUP") && !shipped.contains_key("TAP_PROTECTED_GROUPS"));
+    sim.shutdown().await;
 }

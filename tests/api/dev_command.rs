@@ -95,133 +95,54 @@ async fn dev_runs_the_function_set_on_the_simulated_tenant() {
         .await
         .unwrap();
     assert_eq!(r.status(), 400);
-    // The README's command issues a pass for a demo user; the pass is only in the simulator's outbox.
-    let line = text
-        .lines()
-        .find(|l| l.contains("adele.vance@contoso.test/tap"))
-        .expect("the tap command")
-        .trim()
-        .to_owned();
-    let output = tokio::task::spawn_blocking(move || {
-        Command::new("bash")
-            .arg("-c")
-            .arg(format!("export TOKEN={token}; {line}"))
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
-    let issued: Value = serde_json::from_slice(&output.stdout)
-        .unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&output.stdout)));
-    assert_eq!(issued["delivery"]["channel"], "sms", "{issued}");
-    let outbox: Value = client
-        .get(format!("{sim}/sim/outbox"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let sms = outbox["value"]
-        .as_array()
-        .unwrap()
+    // Every recipe the banner prints, run as printed, under the templates' posture: each names a
+    // code the service sent (read from the outbox) and the caller confirmed.
+    let lines: Vec<&str> = text.lines().map(str::trim).collect();
+    assert!(
+        text.contains("TAP_REQUIRE_VERIFICATION=service"),
+        "the banner says the posture:\n{text}"
+    );
+    assert!(!text.contains("verifiedBy"), "a banner recipe types a verification block:\n{text}");
+    let mut answers = String::new();
+    // 1. A verified pass for Lee: the code by email, the pass by SMS, only in the outbox.
+    let out = run_script(&token, &recipe(&lines, 1)).await;
+    answers.push_str(&out);
+    assert!(out.contains("\"status\":\"verified\""), "{out}");
+    let issued: Value = last_json(&out);
+    assert_eq!(issued["delivery"]["channel"], "sms", "{out}");
+    let outbox = outbox_bodies(&client, &sim).await;
+    let lee_pass = outbox
         .iter()
-        .find(|m| m["channel"] == "sms")
-        .unwrap();
+        .find_map(|b| b.strip_prefix("Temporary Access Pass for lee.gu@contoso.test: "))
+        .and_then(|b| b.lines().next())
+        .expect("Lee's pass went by SMS")
+        .to_owned();
+    assert!(!out.contains(&lee_pass), "the pass is in the answer");
+    // 2. A verified reset: Adele (Authenticator, a default mobile phone and an alternate mobile)
+    // ends with no MFA method but a pass at her alternate email, sent in the same call.
+    let out = run_script(&token, &recipe(&lines, 2)).await;
+    answers.push_str(&out);
+    let reset = last_json(&out);
+    assert_eq!(reset["removed"].as_array().map(Vec::len), Some(3), "{out}");
+    assert_eq!(reset["tap"]["delivery"]["channel"], "email", "{out}");
+    // 3. A privileged user: Allan, an eligible Global Administrator, gets no pass; it waits for a
+    // second approver, and the approvers' group (Isaiah) is told.
+    let out = run_script(&token, &recipe(&lines, 3)).await;
+    answers.push_str(&out);
+    let held = last_json(&out);
+    assert_eq!(held["status"], "pending_approval", "{out}");
+    assert_eq!(held["approval"]["reasons"], json!(["privileged"]), "{out}");
+    let outbox = outbox_bodies(&client, &sim).await;
     assert!(
-        sms["body"]
-            .as_str()
-            .unwrap()
-            .starts_with("Temporary Access Pass for adele.vance@contoso.test: ")
+        !outbox.iter().any(|b| b.starts_with("Temporary Access Pass for allan.deyoung")),
+        "Allan got a pass: {outbox:?}"
     );
-    assert!(
-        !issued.to_string().contains(
-            sms["body"]
-                .as_str()
-                .unwrap()
-                .split(": ")
-                .nth(1)
-                .unwrap()
-                .lines()
-                .next()
-                .unwrap()
-        )
-    );
-    // The README's reset command: Adele (Authenticator, a default mobile phone and an alternate
-    // mobile) ends with no MFA method but a pass at her alternate email, sent in the same call.
-    let line = text
-        .lines()
-        .find(|l| l.contains("adele.vance@contoso.test/mfa/reset"))
-        .expect("the reset command")
-        .trim()
-        .to_owned();
-    let token_for_reset = text
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("export TOKEN="))
-        .unwrap()
-        .to_owned();
-    let output = tokio::task::spawn_blocking(move || {
-        Command::new("bash")
-            .arg("-c")
-            .arg(format!("export TOKEN={token_for_reset}; {line}"))
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
-    let reset: Value = serde_json::from_slice(&output.stdout)
-        .unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&output.stdout)));
-    assert_eq!(reset["removed"].as_array().map(Vec::len), Some(3), "{reset}");
-    assert_eq!(reset["tap"]["delivery"]["channel"], "email", "{reset}");
-    // The banner's refusal: an eligible Global Administrator gets no pass.
-    let line = text
-        .lines()
-        .find(|l| l.contains("allan.deyoung@contoso.test/tap"))
-        .expect("the refusal command")
-        .trim()
-        .to_owned();
-    let token = text
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("export TOKEN="))
-        .unwrap()
-        .to_owned();
-    let output = tokio::task::spawn_blocking(move || {
-        Command::new("bash")
-            .arg("-c")
-            .arg(format!("export TOKEN={token}; {line}"))
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
-    let refused: Value = serde_json::from_slice(&output.stdout).unwrap();
-    assert_eq!(refused["error"]["code"], "target_protected", "{refused}");
-    // The banner's queued request, as ServiceNow sends it: it runs, and its work note reaches the
-    // simulated ServiceNow (/sim/itsm).
-    let line = text
-        .lines()
-        .find(|l| l.contains("/api/requests -H"))
-        .expect("the queued request")
-        .trim()
-        .to_owned();
-    let token = text
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("export TOKEN="))
-        .unwrap()
-        .to_owned();
-    let queued_token = token.clone();
-    let output = tokio::task::spawn_blocking(move || {
-        Command::new("bash")
-            .arg("-c")
-            .arg(format!("export TOKEN={queued_token}; {line}"))
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
-    let accepted: Value = serde_json::from_slice(&output.stdout)
-        .unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&output.stdout)));
-    let id = accepted["requestId"].as_str().expect("a request id").to_owned();
+    // 4. Queued, as ServiceNow's business rule sends an incident with the verification's id: it
+    // runs, and its work note reaches the simulated ServiceNow (/sim/itsm).
+    let out = run_script(&token, &recipe(&lines, 4)).await;
+    answers.push_str(&out);
+    let accepted = last_json(&out);
+    let id = accepted["requestId"].as_str().unwrap_or_else(|| panic!("{out}")).to_owned();
     let mut noted = Value::Null;
     for _ in 0..100 {
         let items: Value = client
@@ -249,6 +170,11 @@ async fn dev_runs_the_function_set_on_the_simulated_tenant() {
             .is_some_and(|p| p.contains("9d385017c611228701d22104cc95c371")),
         "no work note in /sim/itsm: {noted}"
     );
+    assert!(
+        noted["body"]["work_notes"].as_str().is_some_and(|n| n.contains("succeeded")),
+        "{noted}"
+    );
+    let mut stdout = answers;
     let view: Value = client
         .get(format!("{sim}/sim/users/adele.vance@contoso.test"))
         .send()
@@ -297,63 +223,9 @@ async fn dev_runs_the_function_set_on_the_simulated_tenant() {
         .unwrap();
     assert_eq!(info["tenantId"], "8f0c2c1e-3b7a-4c57-9a3e-5b2f6d1c9e10");
 
-    // The banner's verified pass in four curls: a code by email, read from the outbox, confirmed,
-    // then a pass by SMS that names the verification.
-    let lines: Vec<&str> = text.lines().map(str::trim).collect();
-    let first = lines
-        .iter()
-        .position(|l| l.contains("lee.gu@contoso.test/verifications"))
-        .expect("the verification commands");
-    let script = lines[first..first + 4].join("\n");
-    assert!(script.contains("lee.gu@contoso.test/tap"), "{script}");
-    let token = lines
-        .iter()
-        .find_map(|l| l.strip_prefix("export TOKEN="))
-        .unwrap()
-        .to_string();
-    let output = tokio::task::spawn_blocking(move || {
-        Command::new("bash")
-            .arg("-c")
-            .arg(format!("export TOKEN={token}\n{script}"))
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    assert!(stdout.contains("\"status\":\"verified\""), "{stdout}");
-    assert!(stdout.contains("\"channel\":\"sms\""), "{stdout}");
-    let outbox: Value = client
-        .get(format!("{sim}/sim/outbox"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let bodies: Vec<String> = outbox["value"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|m| m["body"].as_str().map(str::to_owned))
-        .collect();
-    let code: String = bodies
-        .iter()
-        .find_map(|b| b.split("Your code: ").nth(1))
-        .expect("the code went out")
-        .chars()
-        .take(6)
-        .collect();
-    let passes: Vec<String> = bodies
-        .iter()
-        .filter_map(|b| b.strip_prefix("Temporary Access Pass for "))
-        .filter_map(|b| b.split(": ").nth(1))
-        .filter_map(|b| b.lines().next().map(str::to_owned))
-        .collect();
-    assert!(passes.len() >= 2, "{bodies:?}");
-
     // The command line from a fresh shell with only what the banner printed: its exports, then
-    // its `mfa-recovery tap` line (the binary on PATH), no AUTH_TENANT_ID, nothing else.
+    // its `verify` line (the code typed in, read from the outbox) and its `tap` line (the binary
+    // on PATH), no AUTH_TENANT_ID, nothing else.
     let start = lines
         .iter()
         .position(|l| l.starts_with("The command line on this tenant"))
@@ -365,30 +237,49 @@ async fn dev_runs_the_function_set_on_the_simulated_tenant() {
         .collect();
     assert!(exports.len() >= 8, "{exports:?}");
     assert!(!exports.iter().any(|l| l.contains("AUTH_TENANT_ID")), "{exports:?}");
-    let cli_line = lines[start + 1 + exports.len()].to_owned();
-    assert!(
-        cli_line.starts_with("mfa-recovery tap --user alex.wilber"),
-        "{cli_line}"
-    );
+    assert!(exports.iter().any(|l| l.contains("TAP_REQUIRE_VERIFICATION='service'")), "{exports:?}");
+    let verify_line = lines[start + 1 + exports.len()].to_owned();
+    let cli_line = lines[start + 2 + exports.len()].to_owned();
+    assert!(verify_line.starts_with("V=$(mfa-recovery verify --user alex.wilber"), "{verify_line}");
+    assert!(cli_line.starts_with("mfa-recovery tap --user alex.wilber"), "{cli_line}");
     let bin_dir = std::path::Path::new(env!("CARGO_BIN_EXE_mfa-recovery"))
         .parent()
         .unwrap()
         .to_string_lossy()
         .into_owned();
-    let script = format!("{}\n{cli_line}", exports.join("\n"));
-    let output = tokio::task::spawn_blocking(move || {
-        Command::new("bash")
-            .arg("--noprofile")
-            .arg("--norc")
-            .arg("-c")
-            .arg(script)
-            .env_clear()
-            .env("PATH", format!("{bin_dir}:/usr/bin:/bin"))
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
+    let codes_before = codes_in(&outbox_bodies(&client, &sim).await).len();
+    let script = format!("{}\n{verify_line}\n{cli_line}", exports.join("\n"));
+    let mut shell = Command::new("bash")
+        .arg("--noprofile")
+        .arg("--norc")
+        .arg("-c")
+        .arg(script)
+        .env_clear()
+        .env("PATH", format!("{bin_dir}:/usr/bin:/bin"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The agent reads the code off the user (here: the outbox) and types it.
+    let mut code = None;
+    for _ in 0..200 {
+        let codes = codes_in(&outbox_bodies(&client, &sim).await);
+        if codes.len() > codes_before {
+            code = codes.last().cloned();
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let code = code.expect("the CLI's code went to Alex's manager");
+    {
+        use std::io::Write as _;
+        let mut stdin = shell.stdin.take().unwrap();
+        writeln!(stdin, "{code}").unwrap();
+    }
+    let output = tokio::task::spawn_blocking(move || shell.wait_with_output().unwrap())
+        .await
+        .unwrap();
     let cli_out = String::from_utf8_lossy(&output.stdout).into_owned();
     assert!(
         output.status.success(),
@@ -397,24 +288,27 @@ async fn dev_runs_the_function_set_on_the_simulated_tenant() {
     );
     let issued: Value = serde_json::from_str(&cli_out).unwrap();
     assert_eq!(issued["delivery"]["channel"], "email", "{issued}");
-    let outbox: Value = client
-        .get(format!("{sim}/sim/outbox"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let cli_pass = outbox["value"]
-        .as_array()
-        .unwrap()
+    let bodies = outbox_bodies(&client, &sim).await;
+    let cli_pass = bodies
         .iter()
-        .filter_map(|m| m["body"].as_str())
-        .find_map(|b| b.split("Temporary Access Pass for alex.wilber@contoso.test: ").nth(1))
-        .and_then(|b| b.lines().next())
+        .filter_map(|b| b.split("Temporary Access Pass for alex.wilber@contoso.test: ").nth(1))
+        .filter_map(|b| b.lines().next())
+        .next_back()
         .expect("the CLI's pass went by email")
         .to_owned();
     assert!(!standalone(&cli_out, &cli_pass), "the CLI printed the pass");
+    stdout.push_str(&cli_out);
+    stdout.push_str(&String::from_utf8_lossy(&output.stderr));
+    let bodies = outbox_bodies(&client, &sim).await;
+    let passes: Vec<String> = bodies
+        .iter()
+        .filter_map(|b| b.strip_prefix("Temporary Access Pass for "))
+        .filter_map(|b| b.split(": ").nth(1))
+        .filter_map(|b| b.lines().next().map(str::to_owned))
+        .collect();
+    assert!(passes.len() >= 4, "{bodies:?}");
+    let codes = codes_in(&bodies);
+    assert!(codes.len() >= 5, "{bodies:?}");
 
     crate::binary::sigterm(child.id());
     let status = child.wait().unwrap();
@@ -428,7 +322,7 @@ async fn dev_runs_the_function_set_on_the_simulated_tenant() {
     assert!(logs.contains("verification code sent"), "the logs were read");
     // Not a terminal (a pipe): plain text, no colour codes.
     assert!(!logs.contains('\u{1b}'), "ANSI colour codes in logs written to a pipe");
-    for secret in passes.iter().chain(std::iter::once(&code)) {
+    for secret in passes.iter().chain(codes.iter()) {
         assert!(!standalone(&logs, secret), "{secret} is in the logs");
         assert!(!standalone(&stdout, secret), "{secret} is in an answer");
     }
@@ -443,4 +337,60 @@ fn standalone(text: &str, secret: &str) -> bool {
         let digit = |c: Option<char>| c.is_some_and(|c| c.is_ascii_digit());
         !digit(before) && !digit(after) && before != Some('.')
     })
+}
+
+/// The lines of the banner's recipe `n` (`# n. …` up to the next recipe or the request status
+/// line), as a script.
+fn recipe(lines: &[&str], n: usize) -> String {
+    let start = lines
+        .iter()
+        .position(|l| l.starts_with(&format!("# {n}. ")))
+        .unwrap_or_else(|| panic!("no recipe {n} in the banner"));
+    lines[start + 1..]
+        .iter()
+        .take_while(|l| !l.starts_with('#') && !l.contains("/api/requests/<requestId>"))
+        .copied()
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Run a banner script with the banner's token, as a reader pastes it; what it printed.
+async fn run_script(token: &str, script: &str) -> String {
+    let script = format!("export TOKEN={token}\n{script}");
+    let output = tokio::task::spawn_blocking(move || Command::new("bash").arg("-c").arg(script).output().unwrap())
+        .await
+        .unwrap();
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// The last JSON document a script printed (the recipe's recovery; before it, the confirmation).
+fn last_json(out: &str) -> Value {
+    let start = out.rfind("}{").map_or(0, |i| i + 1);
+    serde_json::from_str(&out[start..]).unwrap_or_else(|_| panic!("not JSON: {out}"))
+}
+
+async fn outbox_bodies(client: &reqwest::Client, sim: &str) -> Vec<String> {
+    let outbox: Value = client
+        .get(format!("{sim}/sim/outbox"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    outbox["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["body"].as_str().map(str::to_owned))
+        .collect()
+}
+
+/// The verification codes in the outbox, oldest first.
+fn codes_in(bodies: &[String]) -> Vec<String> {
+    bodies
+        .iter()
+        .filter_map(|b| b.split("Your code: ").nth(1))
+        .map(|b| b.chars().take(6).collect())
+        .collect()
 }
