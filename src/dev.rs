@@ -300,7 +300,6 @@ pub fn banner(sim: &Simulator, port: u16, schedule: &str, posture: Posture) -> S
     );
     let _ = writeln!(out, "Functions on {app}");
     for f in FUNCTIONS {
-        let status = if f.built { "" } else { "  (not built yet: answers 501)" };
         let line = match f.trigger {
             Trigger::Http { methods, route } => {
                 format!("{:<18} {:<9} {app}/api/{route}", f.name, methods.join(","))
@@ -318,7 +317,7 @@ pub fn banner(sim: &Simulator, port: u16, schedule: &str, posture: Posture) -> S
                 )
             }
         };
-        let _ = writeln!(out, "  {line}{status}");
+        let _ = writeln!(out, "  {line}");
     }
     let _ = writeln!(
         out,

@@ -338,7 +338,11 @@ async fn registration_report_pages_through_every_user() {
     assert!(first["@odata.nextLink"].is_string());
     let rows = all_report_rows(&g, "/v1.0/reports/authenticationMethods/userRegistrationDetails").await;
     let mut ids: Vec<&str> = rows.iter().map(|r| r["id"].as_str().unwrap()).collect();
-    assert_eq!(ids.len(), 21, "every user of the demo tenant (21 with Cameron, at risk)");
+    assert_eq!(
+        ids.len(),
+        21,
+        "every user of the demo tenant (21 with Cameron, at risk)"
+    );
     ids.sort();
     ids.dedup();
     assert_eq!(ids.len(), 21, "no row twice");

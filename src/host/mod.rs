@@ -8,9 +8,10 @@
 pub mod api;
 pub mod console;
 pub mod protocol;
+pub mod routes;
 
 use crate::audit::refusals;
-pub use api::{answers, error, http};
+pub use api::{answers, error};
 pub use protocol::{admin, envelope, functions, invocation, invoke};
 
 use std::future::Future;
@@ -88,28 +89,11 @@ impl Default for HostOptions {
 
 /// The router for the whole function set.
 pub fn router(state: AppState, options: HostOptions) -> Router {
-    let mut router = Router::new()
-        .route("/", get(http::ready))
-        .route("/api/health", get(http::health))
-        .route("/api/users", get(http::search_users))
-        .route("/api/users/{user}", get(http::user_summary))
-        .route("/api/console", get(console::root))
-        .route("/api/console/", get(console::index))
-        .route("/api/console/{*path}", get(console::file))
-        .route("/api/users/{user}/tap", post(http::tap))
-        .route("/api/users/{user}/mfa/reset", post(http::reset))
-        .route("/api/users/{user}/verifications", post(http::send_verification))
-        .route("/api/verifications/{id}/confirm", post(http::confirm_verification))
-        .route("/api/audit", get(http::audit))
-        .route("/api/requests", post(http::submit_request))
-        .route("/api/requests/{id}", get(http::get_request))
-        .route("/api/approvals", get(http::pending_approvals))
-        .route("/api/requests/{id}/approve", post(http::approve_request))
-        .route("/api/requests/{id}/deny", post(http::deny_request))
-        .route("/api/sweeps", post(http::start_sweep))
-        .route("/api/sweeps/{run}", get(http::sweep_summary))
-        .route("/api/sweeps/{run}/{file}", get(http::sweep_file))
-        .route("/{function}", post(invoke::invoke));
+    let mut router = Router::new().route("/", get(api::health::ready));
+    for (path, handler) in routes::served() {
+        router = router.route(path, handler);
+    }
+    let mut router = router.route("/{function}", post(invoke::invoke));
     if options.admin_api {
         router = router.route("/admin/functions/{name}", post(admin::run_function));
     }

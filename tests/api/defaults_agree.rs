@@ -12,10 +12,19 @@ use crate::helpers::repo_path;
 /// Where `dev` and a deployment differ on purpose, and why.
 const EXCEPTIONS: &[(&str, &str)] = &[
     // What only a deployment has: its identity, its tenant, its API registration, its vault.
-    ("AZURE_CLIENT_ID", "the deployment's managed identity; dev's is the simulator's"),
+    (
+        "AZURE_CLIENT_ID",
+        "the deployment's managed identity; dev's is the simulator's",
+    ),
     ("AUTH_TENANT_ID", "the admin's tenant; dev's is the simulated tenant"),
-    ("AUTH_AUDIENCE", "the API registration the templates create; dev's is the simulated one"),
-    ("AUTH_CLIENT_ID", "the API registration the templates create; dev's is the simulated one"),
+    (
+        "AUTH_AUDIENCE",
+        "the API registration the templates create; dev's is the simulated one",
+    ),
+    (
+        "AUTH_CLIENT_ID",
+        "the API registration the templates create; dev's is the simulated one",
+    ),
     ("KEY_VAULT_URI", "the deployment's Key Vault; dev's is the simulator's"),
     // Connectors: the templates leave them for the admin to choose; dev points them at the
     // simulator's providers, so every channel works without an account anywhere.
@@ -25,12 +34,21 @@ const EXCEPTIONS: &[(&str, &str)] = &[
     ("ACS_SMS_FROM", "the simulator's ACS number"),
     ("SERVICENOW_INSTANCE_URL", "the simulator's ServiceNow"),
     ("SERVICENOW_USER", "the simulator's ServiceNow"),
-    ("SERVICENOW_PASSWORD_SECRET", "the simulator's Key Vault secret for its ServiceNow"),
+    (
+        "SERVICENOW_PASSWORD_SECRET",
+        "the simulator's Key Vault secret for its ServiceNow",
+    ),
     ("JIRA_BASE_URL", "the simulator's Jira"),
     ("JIRA_USER", "the simulator's Jira"),
     ("JIRA_API_TOKEN_SECRET", "the simulator's Key Vault secret for its Jira"),
-    ("CALLBACK_SIGNING_SECRET", "the simulator's Key Vault secret for signed callbacks"),
-    ("CALLBACK_ALLOWED_HOSTS", "callbacks go to the simulator on this machine"),
+    (
+        "CALLBACK_SIGNING_SECRET",
+        "the simulator's Key Vault secret for signed callbacks",
+    ),
+    (
+        "CALLBACK_ALLOWED_HOSTS",
+        "callbacks go to the simulator on this machine",
+    ),
     ("NOTICE_CONTACT", "the demo tenant's service desk"),
     // Ids of the admin's tenant the templates cannot know: dev names the demo tenant's group.
     (
@@ -46,8 +64,14 @@ const DEV_ONLY: &[(&str, &str)] = &[
     ("SWEEP_DIR", "local directories instead of Azure Storage"),
     ("GRAPH_ENDPOINT", "the simulated tenant's Graph"),
     ("AUTH_AUTHORITY", "the simulated tenant's sign-in"),
-    ("FUNCTIONS_CUSTOMHANDLER_PORT", "the port dev serves on (the Functions host sets it in Azure)"),
-    ("SERVICENOW_CALLERS", "the banner's token stands for the ServiceNow integration"),
+    (
+        "FUNCTIONS_CUSTOMHANDLER_PORT",
+        "the port dev serves on (the Functions host sets it in Azure)",
+    ),
+    (
+        "SERVICENOW_CALLERS",
+        "the banner's token stands for the ServiceNow integration",
+    ),
     ("JIRA_CALLERS", "the banner's token stands for the Jira integration"),
     ("CONSOLE_URL", "the console on this machine"),
     ("MFA_RECOVERY_LOG_FORMAT", "text logs on a terminal; Azure reads JSON"),
@@ -153,10 +177,15 @@ fn disagreements(
             continue;
         }
         let Some(value) = value else {
-            found.push(format!("{key}: a deployment's own value, and no exception says what dev does"));
+            found.push(format!(
+                "{key}: a deployment's own value, and no exception says what dev does"
+            ));
             continue;
         };
-        let (t, d) = (effective(Some(value), key), effective(dev.get(key).map(String::as_str), key));
+        let (t, d) = (
+            effective(Some(value), key),
+            effective(dev.get(key).map(String::as_str), key),
+        );
         if t != d {
             found.push(format!("{key}: the templates give `{t}`, dev `{d}`"));
         }
@@ -166,7 +195,10 @@ fn disagreements(
             continue;
         }
         if value.trim() != code_default(key) {
-            found.push(format!("{key}: dev sets `{value}`, the templates leave the default `{}`", code_default(key)));
+            found.push(format!(
+                "{key}: dev sets `{value}`, the templates leave the default `{}`",
+                code_default(key)
+            ));
         }
     }
     found
@@ -175,8 +207,16 @@ fn disagreements(
 #[tokio::test]
 async fn the_templates_and_dev_run_the_same_settings_but_the_listed_ones() {
     let template = template_settings();
-    for key in ["TAP_REQUIRE_VERIFICATION", "RISK_CHECK", "TAP_PROTECTED_GROUPS", "AUDIT_CONTAINER"] {
-        assert!(template.contains_key(key), "the templates' app settings lack {key}: {template:?}");
+    for key in [
+        "TAP_REQUIRE_VERIFICATION",
+        "RISK_CHECK",
+        "TAP_PROTECTED_GROUPS",
+        "AUDIT_CONTAINER",
+    ] {
+        assert!(
+            template.contains_key(key),
+            "the templates' app settings lack {key}: {template:?}"
+        );
     }
     assert_eq!(template["TAP_REQUIRE_VERIFICATION"].as_deref(), Some("service"));
     assert_eq!(template["RISK_CHECK"].as_deref(), Some("if_available"));
@@ -195,7 +235,10 @@ async fn the_templates_and_dev_run_the_same_settings_but_the_listed_ones() {
     assert!(found.is_empty(), "dev and the templates differ:\n{}", found.join("\n"));
     // Every exception still names a setting one of them has, with a reason.
     for (key, why) in EXCEPTIONS.iter().chain(DEV_ONLY) {
-        assert!(template.contains_key(*key) || dev.contains_key(*key), "{key} is listed but neither sets it");
+        assert!(
+            template.contains_key(*key) || dev.contains_key(*key),
+            "{key} is listed but neither sets it"
+        );
         assert!(!why.is_empty());
     }
     sim.shutdown().await;
@@ -215,7 +258,10 @@ fn a_planted_difference_is_found_and_a_listed_one_is_not() {
     };
     let exceptions = [("AZURE_CLIENT_ID", "the deployment's identity")];
     // The same posture (dev leaving RISK_CHECK to its default, which is the templates' value).
-    assert_eq!(disagreements(&template, &dev(&[]), &exceptions, &[]), Vec::<String>::new());
+    assert_eq!(
+        disagreements(&template, &dev(&[]), &exceptions, &[]),
+        Vec::<String>::new()
+    );
     // A planted difference in a template setting, and a posture setting only dev sets.
     let found = disagreements(
         &template,
@@ -228,7 +274,10 @@ fn a_planted_difference_is_found_and_a_listed_one_is_not() {
     // A deployment's own value with no exception is a difference too.
     assert_eq!(disagreements(&template, &dev(&[]), &[], &[]).len(), 1);
     // Listed, it is not.
-    let listed = [("RISK_CHECK", "a reason"), ("AZURE_CLIENT_ID", "the deployment's identity")];
+    let listed = [
+        ("RISK_CHECK", "a reason"),
+        ("AZURE_CLIENT_ID", "the deployment's identity"),
+    ];
     assert!(disagreements(&template, &dev(&[("RISK_CHECK", "off")]), &listed, &[]).is_empty());
 }
 

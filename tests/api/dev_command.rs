@@ -102,7 +102,10 @@ async fn dev_runs_the_function_set_on_the_simulated_tenant() {
         text.contains("TAP_REQUIRE_VERIFICATION=service"),
         "the banner says the posture:\n{text}"
     );
-    assert!(!text.contains("verifiedBy"), "a banner recipe types a verification block:\n{text}");
+    assert!(
+        !text.contains("verifiedBy"),
+        "a banner recipe types a verification block:\n{text}"
+    );
     let mut answers = String::new();
     // 1. A verified pass for Lee: the code by email, the pass by SMS, only in the outbox.
     let out = run_script(&token, &recipe(&lines, 1)).await;
@@ -134,7 +137,9 @@ async fn dev_runs_the_function_set_on_the_simulated_tenant() {
     assert_eq!(held["approval"]["reasons"], json!(["privileged"]), "{out}");
     let outbox = outbox_bodies(&client, &sim).await;
     assert!(
-        !outbox.iter().any(|b| b.starts_with("Temporary Access Pass for allan.deyoung")),
+        !outbox
+            .iter()
+            .any(|b| b.starts_with("Temporary Access Pass for allan.deyoung")),
         "Allan got a pass: {outbox:?}"
     );
     // 4. Queued, as ServiceNow's business rule sends an incident with the verification's id: it
@@ -142,7 +147,10 @@ async fn dev_runs_the_function_set_on_the_simulated_tenant() {
     let out = run_script(&token, &recipe(&lines, 4)).await;
     answers.push_str(&out);
     let accepted = last_json(&out);
-    let id = accepted["requestId"].as_str().unwrap_or_else(|| panic!("{out}")).to_owned();
+    let id = accepted["requestId"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{out}"))
+        .to_owned();
     let mut noted = Value::Null;
     for _ in 0..100 {
         let items: Value = client
@@ -171,7 +179,9 @@ async fn dev_runs_the_function_set_on_the_simulated_tenant() {
         "no work note in /sim/itsm: {noted}"
     );
     assert!(
-        noted["body"]["work_notes"].as_str().is_some_and(|n| n.contains("succeeded")),
+        noted["body"]["work_notes"]
+            .as_str()
+            .is_some_and(|n| n.contains("succeeded")),
         "{noted}"
     );
     let mut stdout = answers;
@@ -237,11 +247,20 @@ async fn dev_runs_the_function_set_on_the_simulated_tenant() {
         .collect();
     assert!(exports.len() >= 8, "{exports:?}");
     assert!(!exports.iter().any(|l| l.contains("AUTH_TENANT_ID")), "{exports:?}");
-    assert!(exports.iter().any(|l| l.contains("TAP_REQUIRE_VERIFICATION='service'")), "{exports:?}");
+    assert!(
+        exports.iter().any(|l| l.contains("TAP_REQUIRE_VERIFICATION='service'")),
+        "{exports:?}"
+    );
     let verify_line = lines[start + 1 + exports.len()].to_owned();
     let cli_line = lines[start + 2 + exports.len()].to_owned();
-    assert!(verify_line.starts_with("V=$(mfa-recovery verify --user alex.wilber"), "{verify_line}");
-    assert!(cli_line.starts_with("mfa-recovery tap --user alex.wilber"), "{cli_line}");
+    assert!(
+        verify_line.starts_with("V=$(mfa-recovery verify --user alex.wilber"),
+        "{verify_line}"
+    );
+    assert!(
+        cli_line.starts_with("mfa-recovery tap --user alex.wilber"),
+        "{cli_line}"
+    );
     let bin_dir = std::path::Path::new(env!("CARGO_BIN_EXE_mfa-recovery"))
         .parent()
         .unwrap()

@@ -104,13 +104,12 @@ fn not_a_setting(name: &str) -> bool {
 }
 
 /// HTTP-layer codes (not `ErrorCode`s): the edge's own answers.
-const EDGE_CODES: [&str; 8] = [
+const EDGE_CODES: [&str; 7] = [
     "unauthorized",
     "forbidden",
     "not_found",
     "method_not_allowed",
     "payload_too_large",
-    "not_implemented",
     "console_not_configured",
     "unauthenticated",
 ];

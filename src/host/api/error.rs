@@ -12,12 +12,7 @@ use crate::host::invocation::current_invocation_id;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
-    /// The function is declared in `functions/` but a later issue builds its body.
-    #[error("the {function} function is not built yet ({issue})")]
-    NotImplemented {
-        function: &'static str,
-        issue: &'static str,
-    },
+    /// No function serves this method and path.
     #[error("no function serves {method} {path}")]
     NotFound { method: String, path: String },
     #[error("{method} is not allowed on {path}")]
@@ -51,7 +46,6 @@ pub enum ApiError {
 impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
-            ApiError::NotImplemented { .. } => StatusCode::NOT_IMPLEMENTED,
             ApiError::NotFound { .. } => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
@@ -67,7 +61,6 @@ impl ApiError {
     /// The documented error code callers branch on.
     pub fn code(&self) -> &'static str {
         match self {
-            ApiError::NotImplemented { .. } => "not_implemented",
             ApiError::NotFound { .. } => "not_found",
             ApiError::MethodNotAllowed { .. } => "method_not_allowed",
             ApiError::BadRequest(_) => "bad_request",

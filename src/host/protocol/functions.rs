@@ -23,8 +23,6 @@ pub struct FunctionSpec {
     /// The trigger binding's name in function.json (`Data.<binding>` in the envelope).
     pub binding: &'static str,
     pub summary: &'static str,
-    /// Whether the function's body is built; an unbuilt one answers 501 `not_implemented`.
-    pub built: bool,
 }
 
 /// The queue the intake writes to and the worker reads.
@@ -41,7 +39,6 @@ pub const FUNCTIONS: &[FunctionSpec] = &[
         },
         binding: "req",
         summary: "issue a Temporary Access Pass and deliver it out of band",
-        built: true,
     },
     FunctionSpec {
         name: "reset",
@@ -51,7 +48,6 @@ pub const FUNCTIONS: &[FunctionSpec] = &[
         },
         binding: "req",
         summary: "require re-registration of MFA; optional TAP in the same call",
-        built: true,
     },
     FunctionSpec {
         name: "verifications",
@@ -61,7 +57,6 @@ pub const FUNCTIONS: &[FunctionSpec] = &[
         },
         binding: "req",
         summary: "send a one-time code to the user's address of record, to verify a caller",
-        built: true,
     },
     FunctionSpec {
         name: "verification-confirm",
@@ -71,7 +66,6 @@ pub const FUNCTIONS: &[FunctionSpec] = &[
         },
         binding: "req",
         summary: "check the code the user read back",
-        built: true,
     },
     FunctionSpec {
         name: "audit",
@@ -81,7 +75,6 @@ pub const FUNCTIONS: &[FunctionSpec] = &[
         },
         binding: "req",
         summary: "query the audit trail",
-        built: true,
     },
     FunctionSpec {
         name: "requests",
@@ -91,7 +84,6 @@ pub const FUNCTIONS: &[FunctionSpec] = &[
         },
         binding: "req",
         summary: "asynchronous intake for ITSM webhooks and flows; status",
-        built: true,
     },
     FunctionSpec {
         name: "request-approve",
@@ -101,7 +93,6 @@ pub const FUNCTIONS: &[FunctionSpec] = &[
         },
         binding: "req",
         summary: "a second approver agrees to a held recovery; it runs",
-        built: true,
     },
     FunctionSpec {
         name: "approvals",
@@ -111,7 +102,6 @@ pub const FUNCTIONS: &[FunctionSpec] = &[
         },
         binding: "req",
         summary: "the requests waiting for an approver",
-        built: true,
     },
     FunctionSpec {
         name: "request-deny",
@@ -121,21 +111,18 @@ pub const FUNCTIONS: &[FunctionSpec] = &[
         },
         binding: "req",
         summary: "a second approver refuses a held recovery",
-        built: true,
     },
     FunctionSpec {
         name: "recovery-worker",
         trigger: Trigger::Queue { queue: REQUESTS_QUEUE },
         binding: "message",
         summary: "run queued requests",
-        built: true,
     },
     FunctionSpec {
         name: "recovery-poison",
         trigger: Trigger::Queue { queue: POISON_QUEUE },
         binding: "message",
         summary: "close requests that exhausted their retries",
-        built: true,
     },
     FunctionSpec {
         name: "compliance-sweep",
@@ -144,7 +131,6 @@ pub const FUNCTIONS: &[FunctionSpec] = &[
         },
         binding: "timer",
         summary: "lockout-risk and TAP policy sweep",
-        built: true,
     },
     FunctionSpec {
         name: "users",
@@ -154,7 +140,6 @@ pub const FUNCTIONS: &[FunctionSpec] = &[
         },
         binding: "req",
         summary: "find a user by name, mail or UPN (up to 10 candidates, contact details masked)",
-        built: true,
     },
     FunctionSpec {
         name: "user",
@@ -164,7 +149,6 @@ pub const FUNCTIONS: &[FunctionSpec] = &[
         },
         binding: "req",
         summary: "what an agent needs to know before recovering a user (masked)",
-        built: true,
     },
     FunctionSpec {
         name: "console",
@@ -174,7 +158,6 @@ pub const FUNCTIONS: &[FunctionSpec] = &[
         },
         binding: "req",
         summary: "the helpdesk console (static page; data from the API with the agent's token)",
-        built: true,
     },
     FunctionSpec {
         name: "sweep-run",
@@ -184,7 +167,6 @@ pub const FUNCTIONS: &[FunctionSpec] = &[
         },
         binding: "req",
         summary: "run the compliance sweep now (the console's \"run now\")",
-        built: true,
     },
     FunctionSpec {
         name: "sweeps",
@@ -194,7 +176,6 @@ pub const FUNCTIONS: &[FunctionSpec] = &[
         },
         binding: "req",
         summary: "the latest sweep's summary and its reports",
-        built: true,
     },
     FunctionSpec {
         name: "health",
@@ -204,7 +185,6 @@ pub const FUNCTIONS: &[FunctionSpec] = &[
         },
         binding: "req",
         summary: "liveness, unauthenticated",
-        built: true,
     },
 ];
 
