@@ -261,4 +261,19 @@ impl App {
             verifications: &self.verifications,
         }
     }
+
+    /// The compliance sweep on the shared clients, within the time budget of one invocation;
+    /// `None` when it has no storage.
+    pub fn sweep(&self) -> Option<crate::sweep::Sweep<'_>> {
+        Some(crate::sweep::Sweep {
+            graph: &self.graph,
+            store: self.sweeps.clone()?,
+            settings: &self.settings.sweep,
+            deliverer: Some(&self.deliverer),
+            audit: Some(&self.audit),
+            budget: Some(std::time::Duration::from_secs(u64::from(
+                self.settings.sweep.time_budget_seconds,
+            ))),
+        })
+    }
 }

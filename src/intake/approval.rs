@@ -408,6 +408,50 @@ impl Intake {
     }
 
     /// Tell `SECURITY_ALERT_WEBHOOK` that a verification code went to a privileged account.
+    /// A look at a privileged account (`protected` in the summary) is what an attacker with an
+    /// agent's session does first: the SOC hears of it, signed, in the background (the look-up
+    /// does not wait for it).
+    pub fn alert_lookup(
+        self: &std::sync::Arc<Self>,
+        context: &TapContext<'_>,
+        summary: &Value,
+        requester: &CallerRecord,
+    ) {
+        let Some(url) = context.settings.approval.security_alert_webhook.clone() else {
+            return;
+        };
+        if summary["protected"] != true {
+            return;
+        }
+        let data = json!({"outcome": "looked_up", "user": summary["userPrincipalName"], "userId": summary["id"], "requester": requester});
+        let id = format!("msg_{}_lookup", Uuid::new_v4().simple());
+        let intake = std::sync::Arc::clone(self);
+        tokio::spawn(async move {
+            intake
+                .writeback
+                .event(&url, "recovery.privileged.lookup", id, data)
+                .await;
+        });
+    }
+
+    /// The requests about the user (UPN or object id) not finished yet: queued, retrying, or
+    /// waiting for an approver; each as its id, action, status and creation.
+    ///
+    /// # Errors
+    /// The index of open requests or a record cannot be read.
+    pub async fn open_for(&self, upn: &str, id: &str) -> Result<Vec<Value>, RecoveryError> {
+        Ok(self
+            .open_requests()
+            .await?
+            .iter()
+            .filter(|r| r.user.eq_ignore_ascii_case(upn) || r.user.eq_ignore_ascii_case(id))
+            .map(|r| {
+                let v = r.view();
+                json!({"requestId": v["requestId"], "action": v["action"], "status": v["status"], "createdAt": v["createdAt"]})
+            })
+            .collect())
+    }
+
     pub async fn alert_code(&self, context: &TapContext<'_>, id: Uuid, mut data: Value) {
         let Some(url) = &context.settings.approval.security_alert_webhook else {
             return;

@@ -15,6 +15,106 @@ use crate::vocab::Channel;
 const CHANNELS: [Channel; 3] = [Channel::Sms, Channel::Email, Channel::Manager];
 
 impl TapContext<'_> {
+    /// `summarize`, recorded as `user.lookup` (who looked at whom, whether the user is protected;
+    /// nothing else of what was shown). A look that cannot be recorded is not shown.
+    ///
+    /// # Errors
+    /// As `summarize`, or `audit_unavailable`.
+    pub async fn look_up(&self, caller: &CallerRecord, user: &str) -> Result<Value, RecoveryError> {
+        let result = self.summarize(caller, user).await;
+        let target = result.as_ref().ok().map(|summary| crate::audit::Target {
+            object_id: summary["id"].as_str().map(str::to_owned),
+            upn: summary["userPrincipalName"].as_str().map(str::to_owned),
+        });
+        let details = match &result {
+            Ok(summary) => json!({"protected": summary["protected"]}),
+            Err(e) => json!({"error": e.message, "requested": user.chars().take(256).collect::<String>()}),
+        };
+        self.record_look(
+            caller,
+            crate::audit::Action::UserLookup,
+            target,
+            &result,
+            details,
+            "the user is not shown",
+        )
+        .await?;
+        result
+    }
+
+    /// `search`, recorded as `user.search` (the text, how many were found and their ids). A
+    /// search that cannot be recorded is not answered.
+    ///
+    /// # Errors
+    /// As `search`, or `audit_unavailable`.
+    pub async fn find_users(&self, caller: &CallerRecord, text: &str) -> Result<Vec<Value>, RecoveryError> {
+        let result = self.search(caller, text).await;
+        let asked = text.chars().take(64).collect::<String>();
+        let details = match &result {
+            Ok(found) => json!({"search": asked, "found": found.len(),
+                "users": found.iter().map(|u| u["id"].clone()).collect::<Vec<_>>()}),
+            Err(e) => json!({"search": asked, "error": e.message}),
+        };
+        self.record_look(
+            caller,
+            crate::audit::Action::UserSearch,
+            None,
+            &result,
+            details,
+            "no user is shown",
+        )
+        .await?;
+        result
+    }
+
+    async fn record_look<T>(
+        &self,
+        caller: &CallerRecord,
+        action: crate::audit::Action,
+        target: Option<crate::audit::Target>,
+        result: &Result<T, RecoveryError>,
+        details: Value,
+        withheld: &str,
+    ) -> Result<(), RecoveryError> {
+        let event = crate::audit::AuditEvent {
+            caller: caller.clone(),
+            action,
+            target,
+            ticket: None,
+            request_id: None,
+            phase: crate::audit::Phase::Outcome,
+            outcome: Some(match result {
+                Ok(_) => crate::audit::Outcome::Succeeded,
+                Err(e) => e.outcome(),
+            }),
+            details,
+        };
+        self.audit.record(event).await.map(|_| ()).map_err(|e| {
+            tracing::error!(error = %e, action = action.as_str(), "could not record a look at the directory");
+            RecoveryError::failed(
+                Fault::AuditUnavailable,
+                format!("the audit trail is unavailable, so {withheld}; try again later"),
+            )
+        })
+    }
+
+    /// The user's "Authentication Methods" events in Entra's own directory audit log, for an
+    /// auditor to read beside this service's trail. The error is Graph's, as text.
+    ///
+    /// # Errors
+    /// Graph could not be read (or refused: AuditLog.Read.All).
+    pub async fn entra_method_events(
+        &self,
+        user: &str,
+        from: time::OffsetDateTime,
+        to: time::OffsetDateTime,
+    ) -> Result<Vec<Value>, String> {
+        self.graph
+            .authentication_method_events(user, from, to)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
     /// The recovery-oriented summary of `user` (object id or UPN).
     ///
     /// # Errors

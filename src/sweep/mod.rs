@@ -13,6 +13,7 @@
 
 pub mod classify;
 pub mod report;
+pub mod view;
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
@@ -92,6 +93,24 @@ pub struct Checkpoint {
 
 /// A checkpoint not saved for this long belongs to a run that stopped (a page takes seconds).
 pub const STALE_MINUTES: i64 = 10;
+
+/// The intent of a run someone asked for now ("run now"): who asked, before it starts.
+///
+/// # Errors
+/// The audit trail cannot be written: the run must not start.
+pub async fn record_run_now(audit: &AuditTrail, caller: CallerRecord) -> Result<(), crate::audit::AuditError> {
+    let event = AuditEvent {
+        caller,
+        action: Action::SweepRun,
+        target: None,
+        ticket: None,
+        request_id: None,
+        phase: Phase::Intent,
+        outcome: None,
+        details: json!({"trigger": "api"}),
+    };
+    audit.record(event).await.map(|_| ())
+}
 
 /// Who started the sweep.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -170,6 +170,18 @@ fn no_adapter_imports_another_adapter() {
     }
 }
 
+/// The edge reaches the outside world only through the domain: `host` names no adapter but
+/// `auth` (who the caller is belongs at the edge), not `graph`, not `storage`.
+#[test]
+fn the_edge_imports_no_adapter_but_auth() {
+    let allowed = allowed();
+    let bad: Vec<&String> = allowed["host"]
+        .iter()
+        .filter(|t| ADAPTERS.contains(&t.as_str()) && *t != "auth")
+        .collect();
+    assert!(bad.is_empty(), "ARCHITECTURE.md lets `host` import {bad:?}");
+}
+
 #[test]
 fn only_config_reads_the_environment() {
     let mut violations = Vec::new();

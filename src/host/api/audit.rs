@@ -8,7 +8,7 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
-use serde_json::{Value, json};
+use serde_json::json;
 use time::OffsetDateTime;
 
 use crate::audit::{Action, AuditEvent, AuditFilter, AuditRecord, Outcome, Phase};
@@ -71,7 +71,13 @@ pub async fn audit(
     let (from, to) = (filter.from, filter.to);
     let records = state.audit.query(&filter).await.map_err(ApiError::AuditUnavailable)?;
     let entra = match (include_entra, filter.user.as_deref()) {
-        (true, Some(user)) => Some(entra_events(&state, user, from, to).await?),
+        (true, Some(user)) => Some(
+            state
+                .tap_context()
+                .entra_method_events(user, from, to)
+                .await
+                .map_err(ApiError::EntraAudit)?,
+        ),
         _ => None,
     };
     let start = match &after {
@@ -202,20 +208,6 @@ fn parse_audit_query(q: &HashMap<String, String>) -> Result<AuditQuery, ApiError
         page_size,
         after,
     })
-}
-
-/// The user's "Authentication Methods" events from Entra's directory audit.
-async fn entra_events(
-    state: &AppState,
-    user: &str,
-    from: OffsetDateTime,
-    to: OffsetDateTime,
-) -> Result<Vec<Value>, ApiError> {
-    state
-        .graph
-        .authentication_method_events(user, from, to)
-        .await
-        .map_err(ApiError::EntraAudit)
 }
 
 /// One CSV cell: quoted when needed, and defused when a spreadsheet would run it as a formula.

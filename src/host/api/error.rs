@@ -29,7 +29,7 @@ pub enum ApiError {
     #[error(
         "the Entra directory audit could not be read ({0}); the managed identity needs AuditLog.Read.All and Directory.Read.All"
     )]
-    EntraAudit(crate::graph::GraphError),
+    EntraAudit(String),
     /// A recovery refused by a rule or failed on a fault, with its documented code.
     #[error(transparent)]
     Recovery(crate::recovery::RecoveryError),

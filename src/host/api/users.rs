@@ -9,7 +9,7 @@ use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use crate::audit::{Action, AuditEvent, Outcome, Phase};
+use crate::audit::Action;
 use crate::host::AppState;
 use crate::host::error::ApiError;
 use crate::recovery::request::TapRequest;
@@ -94,78 +94,25 @@ pub async fn user_summary(
     Path(user): Path<String>,
 ) -> Result<Response, ApiError> {
     let caller = who.record();
-    let caller_record = caller.clone();
-    let result = state.tap_context().summarize(&caller, &user).await;
-    let target = match &result {
-        Ok(summary) => Some(crate::audit::Target {
-            object_id: summary["id"].as_str().map(str::to_owned),
-            upn: summary["userPrincipalName"].as_str().map(str::to_owned),
-        }),
-        Err(_) => None,
+    let mut summary = state
+        .tap_context()
+        .look_up(&caller, &user)
+        .await
+        .map_err(ApiError::Recovery)?;
+    let Some(intake) = &state.intake else {
+        return Ok(no_store(Json(summary).into_response()));
     };
-    let event = AuditEvent {
-        caller,
-        action: Action::UserLookup,
-        target,
-        ticket: None,
-        request_id: None,
-        phase: Phase::Outcome,
-        outcome: Some(match &result {
-            Ok(_) => Outcome::Succeeded,
-            Err(e) => e.outcome(),
-        }),
-        details: match &result {
-            Ok(summary) => json!({"protected": summary["protected"]}),
-            Err(e) => json!({"error": e.message, "requested": user.chars().take(256).collect::<String>()}),
-        },
-    };
-    // A look that cannot be recorded is not shown: the trail says who looked at whom.
-    if let Err(e) = state.audit.record(event).await {
-        tracing::error!(error = %e, "could not record a user lookup");
-        return Err(ApiError::Recovery(crate::recovery::RecoveryError::failed(
-            crate::vocab::Fault::AuditUnavailable,
-            "the audit trail is unavailable, so the user is not shown; try again later",
-        )));
-    }
-    let mut summary = result.map_err(ApiError::Recovery)?;
-    // A look at a privileged account is what an attacker with an agent's session does first:
-    // the SOC hears of it (signed, in the background; the look-up does not wait for it).
-    if summary["protected"] == true
-        && let (Some(intake), Some(url)) = (
-            state.intake.clone(),
-            state.settings.tap.approval.security_alert_webhook.clone(),
-        )
-    {
-        let data = json!({"outcome": "looked_up", "user": summary["userPrincipalName"], "userId": summary["id"], "requester": caller_record});
-        let id = format!("msg_{}_lookup", uuid::Uuid::new_v4().simple());
-        tokio::spawn(async move {
-            intake
-                .writeback
-                .event(&url, "recovery.privileged.lookup", id, data)
-                .await;
-        });
-    }
+    intake.alert_lookup(&state.tap_context(), &summary, &caller);
     // Requests for this user not finished yet (queued, retrying, waiting for an approver).
-    if let Some(intake) = &state.intake {
-        let upn = summary["userPrincipalName"].as_str().unwrap_or_default().to_owned();
-        let id = summary["id"].as_str().unwrap_or_default().to_owned();
-        let open: Vec<Value> = match intake.open_requests().await {
-            Ok(waiting) => waiting
-                .iter()
-                .filter(|r| r.user.eq_ignore_ascii_case(&upn) || r.user.eq_ignore_ascii_case(&id))
-                .map(|r| {
-                    let v = r.view();
-                    json!({"requestId": v["requestId"], "action": v["action"], "status": v["status"], "createdAt": v["createdAt"]})
-                })
-                .collect(),
-            Err(e) => {
-                tracing::warn!(error = %e, "the waiting requests could not be read");
-                summary["openRequests"] = Value::Null;
-                summary["openRequestsError"] = json!("the waiting requests could not be read; try again");
-                return Ok(no_store(Json(summary).into_response()));
-            }
-        };
-        summary["openRequests"] = json!(open);
+    let upn = summary["userPrincipalName"].as_str().unwrap_or_default().to_owned();
+    let id = summary["id"].as_str().unwrap_or_default().to_owned();
+    match intake.open_for(&upn, &id).await {
+        Ok(open) => summary["openRequests"] = json!(open),
+        Err(e) => {
+            tracing::warn!(error = %e, "the waiting requests could not be read");
+            summary["openRequests"] = Value::Null;
+            summary["openRequestsError"] = json!("the waiting requests could not be read; try again");
+        }
     }
     Ok(no_store(Json(summary).into_response()))
 }
@@ -180,33 +127,11 @@ pub async fn search_users(
 ) -> Result<Response, ApiError> {
     let caller = who.record();
     let text = query.get("search").cloned().unwrap_or_default();
-    let result = state.tap_context().search(&caller, &text).await;
-    let event = AuditEvent {
-        caller,
-        action: Action::UserSearch,
-        target: None,
-        ticket: None,
-        request_id: None,
-        phase: Phase::Outcome,
-        outcome: Some(match &result {
-            Ok(_) => Outcome::Succeeded,
-            Err(e) => e.outcome(),
-        }),
-        details: match &result {
-            Ok(found) => json!({"search": text.chars().take(64).collect::<String>(), "found": found.len(),
-                "users": found.iter().map(|u| u["id"].clone()).collect::<Vec<_>>()}),
-            Err(e) => json!({"search": text.chars().take(64).collect::<String>(), "error": e.message}),
-        },
-    };
-    // A search that cannot be recorded is not answered: the trail says who looked for whom.
-    if let Err(e) = state.audit.record(event).await {
-        tracing::error!(error = %e, "could not record a user search");
-        return Err(ApiError::Recovery(crate::recovery::RecoveryError::failed(
-            crate::vocab::Fault::AuditUnavailable,
-            "the audit trail is unavailable, so no user is shown; try again later",
-        )));
-    }
-    let found = result.map_err(ApiError::Recovery)?;
+    let found = state
+        .tap_context()
+        .find_users(&caller, &text)
+        .await
+        .map_err(ApiError::Recovery)?;
     Ok(no_store(Json(json!({"value": found})).into_response()))
 }
 

@@ -141,20 +141,10 @@ async fn timer(state: &AppState, spec: &FunctionSpec, envelope: &InvocationReque
         Err(e) => return Ok(discard(spec, None, &e.to_string())),
     };
     tracing::info!(function = spec.name, is_past_due = info.is_past_due, "timer fired");
-    let Some(store) = state.sweeps.clone() else {
+    let Some(sweep) = state.sweep() else {
         return Err(ApiError::DependencyUnavailable(
             "the sweep has no storage (AzureWebJobsStorage__* or SWEEP_DIR)".into(),
         ));
-    };
-    let sweep = crate::sweep::Sweep {
-        graph: &state.graph,
-        store,
-        settings: &state.settings.sweep,
-        deliverer: Some(&state.deliverer),
-        audit: Some(&state.audit),
-        budget: Some(std::time::Duration::from_secs(u64::from(
-            state.settings.sweep.time_budget_seconds,
-        ))),
     };
     let trigger = crate::sweep::Trigger::Timer {
         past_due: info.is_past_due,
