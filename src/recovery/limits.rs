@@ -6,7 +6,8 @@
 //! document back *only if nobody wrote it since* (`If-Match` on the blob's ETag, or the local
 //! store's compare-and-swap). A writer that loses the race reads again, so N parallel requests
 //! for one key reserve at most the limit, on every instance. Attempts are counted, not only
-//! successes, and a slot that was used is never given back. The cost of a check is one read and
+//! successes, and a slot that was used is not given back (but for a caller's slot when the user's
+//! own limit refuses the same attempt: nothing was tried on anyone). The cost of a check is one read and
 //! one write, whatever the size of the audit trail.
 //!
 //! The same attempt (a queued request retried after a crash) finds its own slot and reserves

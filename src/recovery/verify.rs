@@ -27,8 +27,8 @@ struct SendBody {
 
 impl TapContext<'_> {
     /// Send a verification code to `user`'s address of record on the channel the body names,
-    /// and keep the verification (only the code's keyed hash). Audited, intent first: no record,
-    /// no code.
+    /// and keep the verification (only the code's keyed hash). Audited, intent first (written
+    /// before the code is sent; a trail that cannot be written sends nothing), then the outcome.
     ///
     /// # Errors
     /// A refusal (bad body, unknown, own or privileged user, no address, rate limit), or a fault
@@ -158,6 +158,11 @@ impl TapContext<'_> {
         details.sent_to = Some(record.sent_to.clone());
         details.expires_at = Some(crate::audit::rfc3339_millis(record.expires_at));
         self.verifications.create(&record).await?;
+        // No record, no code: the intent is in the trail before the code leaves.
+        if let Err(e) = self.record_code_intent(caller, target, ticket, id, details).await {
+            self.verifications.kill(id, &record.caller).await;
+            return Err(e);
+        }
         let text = code_message(
             &code,
             caller.name.as_deref(),
@@ -187,6 +192,27 @@ impl TapContext<'_> {
             upn: user.user_principal_name,
             risk: risk.filter(|r| r.at_risk || r.elevated).map(|r| r.view()),
         })
+    }
+
+    async fn record_code_intent(
+        &self,
+        caller: &CallerRecord,
+        target: &crate::audit::Target,
+        ticket: Option<&crate::audit::Ticket>,
+        id: Uuid,
+        details: &Details,
+    ) -> Result<(), RecoveryError> {
+        self.record(crate::audit::AuditEvent {
+            caller: caller.clone(),
+            action: crate::audit::Action::VerificationSend,
+            target: Some(target.clone()),
+            ticket: ticket.cloned(),
+            request_id: Some(id),
+            phase: crate::audit::Phase::Intent,
+            outcome: None,
+            details: details.to_value(),
+        })
+        .await
     }
 
     /// A slot of the user's daily code limit (`VERIFICATION_MAX_PER_TARGET_PER_DAY`), whoever

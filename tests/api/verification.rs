@@ -1041,3 +1041,24 @@ async fn a_mobile_no_provider_can_reach_is_refused_before_anything_is_removed() 
         0
     );
 }
+
+/// No record, no code: the intent of a code is in the trail before the code leaves, and the trail
+/// holds no code (the outcome follows with the same id).
+#[tokio::test]
+async fn a_codes_intent_is_recorded_before_it_is_sent() {
+    let app = service_app().await;
+    let (id, code) = app.send_code(AGENT, "lee.gu@contoso.test", "email").await;
+    let records: Vec<Value> = app
+        .audit_of(Some("verification.send"))
+        .await
+        .into_iter()
+        .filter(|r| r["requestId"] == id.as_str())
+        .collect();
+    let phases: Vec<&str> = records.iter().filter_map(|r| r["phase"].as_str()).collect();
+    assert_eq!(phases, ["intent", "outcome"], "{records:?}");
+    assert!(records[0]["details"]["sentTo"].is_string(), "{records:?}");
+    assert!(
+        !serde_json::to_string(&records).unwrap().contains(&code),
+        "a code in the trail"
+    );
+}
