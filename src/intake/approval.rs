@@ -195,13 +195,8 @@ impl Intake {
     /// A queued request's attempt ended in a hold: save it as `pending_approval`, schedule its
     /// expiry, and tell the approvers.
     pub(super) async fn held(&self, context: &TapContext<'_>, mut record: RequestRecord, etag: String) -> WorkOutcome {
-        record.state = State::PendingApproval;
         // Nothing was decided yet: no result, only the approval it waits for.
-        record.status = None;
-        record.result = None;
-        record.last_error = None;
-        record.updated_at = submission::now();
-        record.claim = None;
+        record.hold(submission::now());
         if let Err(e) = self.store.replace(&name(record.id), &encode(&record), &etag).await {
             return WorkOutcome::Retry(format!("the hold could not be saved: {e}"));
         }
@@ -481,14 +476,7 @@ impl Intake {
             "nobody approved the recovery in time; nothing was changed. Ask again if it is still needed",
         );
         let (status, result) = self.answers.render(Answer::Error(&error));
-        record.state = State::Refused;
-        record.status = Some(status);
-        record.result = Some(result);
-        record.finished_at = Some(now);
-        record.updated_at = now;
-        if record.write_back.target.is_some() {
-            record.write_back.state = super::WriteBackState::Pending;
-        }
+        record.finish(State::Refused, status, result, now);
         let etag = match self.store.replace(&name(record.id), &encode(&record), &etag).await {
             Ok(etag) => etag,
             Err(StorageError::Conflict(_)) => {
@@ -565,25 +553,15 @@ impl Intake {
                 decision: Some(decision.clone()),
                 ..approval.clone()
             });
-            record.updated_at = now;
             if approved {
-                record.state = State::Accepted;
-                record.status = None;
-                record.result = None;
-                record.queued_at = None;
+                record.approve(now);
             } else {
                 let error = RecoveryError::refused(
                     Refusal::ApprovalDenied,
                     format!("an approver denied the recovery: {}", decision.comment),
                 );
                 let (status, result) = self.answers.render(Answer::Error(&error));
-                record.state = State::Refused;
-                record.status = Some(status);
-                record.result = Some(result);
-                record.finished_at = Some(now);
-                if record.write_back.target.is_some() {
-                    record.write_back.state = super::WriteBackState::Pending;
-                }
+                record.finish(State::Refused, status, result, now);
             }
             match self.store.replace(&name(id), &encode(&record), &stored.etag).await {
                 Ok(_) => {}

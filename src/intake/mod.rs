@@ -57,6 +57,20 @@ pub enum State {
 }
 
 impl State {
+    /// Whether a request in this state may move to `next`: accepted (or approved) → running →
+    /// a final state, or held for an approver; held → accepted (approved) or refused (denied,
+    /// expired); a running request whose worker died is claimed again; one whose messages ran out
+    /// of retries fails, wherever it was. A final state is final.
+    pub fn may_become(self, next: State) -> bool {
+        use State::{Accepted, Failed, PendingApproval, Refused, Running, Succeeded};
+        matches!(
+            (self, next),
+            (Accepted, Running | PendingApproval | Failed)
+                | (Running, Running | Succeeded | Refused | Failed | PendingApproval)
+                | (PendingApproval, Accepted | Refused | Failed)
+        )
+    }
+
     pub fn is_final(self) -> bool {
         matches!(self, State::Succeeded | State::Refused | State::Failed)
     }
@@ -285,9 +299,52 @@ impl RequestRecord {
         })
     }
 
+    /// Move to `next`, which the lifecycle must allow (`State::may_become`).
+    fn become_(&mut self, next: State, now: OffsetDateTime) {
+        debug_assert!(
+            self.state.may_become(next),
+            "request {}: {} may not become {}",
+            self.id,
+            self.state.as_str(),
+            next.as_str()
+        );
+        self.state = next;
+        self.updated_at = now;
+    }
+
+    /// Held for a second approver: nothing decided yet (no result), no worker holds it.
+    pub(crate) fn hold(&mut self, now: OffsetDateTime) {
+        self.become_(State::PendingApproval, now);
+        self.status = None;
+        self.result = None;
+        self.last_error = None;
+        self.claim = None;
+    }
+
+    /// Approved: queued again, to run as if just accepted.
+    pub(crate) fn approve(&mut self, now: OffsetDateTime) {
+        self.become_(State::Accepted, now);
+        self.status = None;
+        self.result = None;
+        self.queued_at = None;
+    }
+
+    /// Finished (`state` is final) with the answer a synchronous call would have given; the
+    /// result is then due to the ticket, if it has one to go to.
+    pub(crate) fn finish(&mut self, state: State, status: u16, result: serde_json::Value, now: OffsetDateTime) {
+        debug_assert!(state.is_final(), "{} is not final", state.as_str());
+        self.become_(state, now);
+        self.status = Some(status);
+        self.result = Some(result);
+        self.finished_at = Some(now);
+        if self.write_back.target.is_some() {
+            self.write_back.state = WriteBackState::Pending;
+        }
+    }
+
     /// Take the request for the worker holding `delivery`, until `now + hold`.
     fn claim_for(&mut self, delivery: &Delivery, now: OffsetDateTime, hold: time::Duration) {
-        self.state = State::Running;
+        self.become_(State::Running, now);
         self.attempts += 1;
         self.started_at.get_or_insert(now);
         self.updated_at = now;
@@ -553,13 +610,7 @@ impl Intake {
                 Err(e) => WorkOutcome::Retry(format!("{reason}; and the record was not saved: {e}")),
             };
         }
-        record.state = ran.state;
-        record.status = Some(ran.status);
-        record.result = Some(ran.result);
-        record.finished_at = Some(now);
-        if record.write_back.target.is_some() {
-            record.write_back.state = WriteBackState::Pending;
-        }
+        record.finish(ran.state, ran.status, ran.result, now);
         let etag = match self.store.replace(&name(id), &encode(&record), &etag).await {
             Ok(etag) => etag,
             Err(StorageError::Conflict(_)) => {
@@ -705,18 +756,11 @@ impl Intake {
                 "the request failed {} times and will not be tried again; the last error: {last}.{cleanup}",
                 record.attempts
             );
-            record.state = State::Failed;
             let (status, result) = self
                 .answers
                 .render(Answer::Error(&RecoveryError::failed(Fault::RetriesExhausted, message)));
-            record.status = Some(status);
-            record.result = Some(result);
-            record.finished_at = Some(now);
-            record.updated_at = now;
+            record.finish(State::Failed, status, result, now);
             record.claim = None;
-            if record.write_back.target.is_some() {
-                record.write_back.state = WriteBackState::Pending;
-            }
             match self.store.replace(&name(id), &encode(&record), &stored.etag).await {
                 Ok(etag) => {
                     audit(
@@ -930,5 +974,90 @@ impl Journal for RecordJournal {
             crash_point("after_tap_created");
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ALL: [State; 6] = [
+        State::Accepted,
+        State::PendingApproval,
+        State::Running,
+        State::Succeeded,
+        State::Refused,
+        State::Failed,
+    ];
+
+    /// The lifecycle, whole: every pair of states, allowed or not.
+    #[test]
+    fn the_lifecycle_allows_exactly_these_moves() {
+        let allowed = [
+            ("accepted", "running"),
+            ("accepted", "pending_approval"),
+            ("accepted", "failed"),
+            ("running", "running"),
+            ("running", "succeeded"),
+            ("running", "refused"),
+            ("running", "failed"),
+            ("running", "pending_approval"),
+            ("pending_approval", "accepted"),
+            ("pending_approval", "refused"),
+            ("pending_approval", "failed"),
+        ];
+        for from in ALL {
+            for to in ALL {
+                let expected = allowed.contains(&(from.as_str(), to.as_str()));
+                assert_eq!(from.may_become(to), expected, "{} -> {}", from.as_str(), to.as_str());
+            }
+            if from.is_final() {
+                assert!(ALL.iter().all(|to| !from.may_become(*to)), "{} is final", from.as_str());
+            }
+        }
+    }
+
+    fn record(state: &str, write_back_to: Option<&str>) -> RequestRecord {
+        serde_json::from_value(json!({
+            "id": "c0000000-0000-4000-8000-000000000001", "idempotencyKey": "k", "fingerprint": "f",
+            "action": "tap", "user": "adele.vance@contoso.test",
+            "body": {}, "state": state, "createdAt": "2026-11-28T10:00:00Z", "updatedAt": "2026-11-28T10:01:00Z",
+            "attempts": 1, "writeBack": {"state": "none", "target": write_back_to},
+            "caller": {"via": "token"}, "lastError": "Graph answered 503", "status": 503, "result": {"error": {}},
+            "source": {"system": "servicenow", "ticket": "INC0010001"},
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_held_request_has_no_result_and_an_approved_one_runs_again() {
+        let now = OffsetDateTime::now_utc();
+        let mut r = record("running", None);
+        r.hold(now);
+        assert_eq!(r.state, State::PendingApproval);
+        assert!(r.status.is_none() && r.result.is_none() && r.last_error.is_none() && r.claim.is_none());
+        r.approve(now);
+        assert_eq!(r.state, State::Accepted);
+        assert!(r.status.is_none() && r.result.is_none() && r.queued_at.is_none());
+    }
+
+    #[test]
+    fn a_finished_request_keeps_its_answer_and_is_due_to_its_ticket() {
+        let now = OffsetDateTime::now_utc();
+        let mut r = record("pending_approval", Some("servicenow"));
+        let answered = 403;
+        r.finish(State::Refused, answered, json!({"error": {"code": "approval_denied"}}), now);
+        assert_eq!((r.state, r.status), (State::Refused, Some(answered)));
+        assert_eq!(r.finished_at, Some(now));
+        assert_eq!(r.write_back.state, WriteBackState::Pending);
+        let mut quiet = record("running", None);
+        quiet.finish(State::Succeeded, 201, json!({}), now);
+        assert_eq!(quiet.write_back.state, WriteBackState::None, "no ticket to write to");
+    }
+
+    #[test]
+    #[should_panic(expected = "may not become")]
+    fn a_final_request_cannot_be_held() {
+        record("succeeded", None).hold(OffsetDateTime::now_utc());
     }
 }

@@ -94,6 +94,36 @@ impl Approval {
     }
 }
 
+/// Who may decide, as far as it can be judged without a read (pure): a person (a delegated
+/// token), not the requester (the token's user, or the person a ticket or webhook named), not the
+/// target. Their object id, for the admin check a privileged target still needs.
+///
+/// # Errors
+/// `approver_must_be_user`, `approver_is_requester`, `approver_is_target`.
+pub fn eligible_approver<'a>(
+    approver: &'a CallerRecord,
+    requester: &CallerRecord,
+    approval: &Approval,
+) -> Result<&'a str, RecoveryError> {
+    let Some(me) = approver.object_id.as_deref().filter(|_| approver.user) else {
+        return Err(approver_must_be_user());
+    };
+    let same = |a: Option<&str>, b: &str| a.is_some_and(|a| a.eq_ignore_ascii_case(b));
+    if same(requester.object_id.as_deref(), me) || requester.is_person(me) {
+        return Err(RecoveryError::refused(
+            Refusal::ApproverIsRequester,
+            "whoever asked for a recovery cannot approve it; another approver must",
+        ));
+    }
+    if same(Some(&approval.target_id.to_string()), me) {
+        return Err(RecoveryError::refused(
+            Refusal::ApproverIsTarget,
+            "nobody approves the recovery of their own account",
+        ));
+    }
+    Ok(me)
+}
+
 /// What about a recovery may call for a second approver.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Why {
@@ -260,23 +290,7 @@ impl TapContext<'_> {
         requester: &CallerRecord,
         approval: &Approval,
     ) -> Result<(), RecoveryError> {
-        let Some(me) = approver.object_id.as_deref().filter(|_| approver.user) else {
-            return Err(approver_must_be_user());
-        };
-        let same = |a: Option<&str>, b: &str| a.is_some_and(|a| a.eq_ignore_ascii_case(b));
-        // The requester: the token's user, and the person a ticket or webhook named.
-        if same(requester.object_id.as_deref(), me) || requester.is_person(me) {
-            return Err(RecoveryError::refused(
-                Refusal::ApproverIsRequester,
-                "whoever asked for a recovery cannot approve it; another approver must",
-            ));
-        }
-        if same(Some(&approval.target_id.to_string()), me) {
-            return Err(RecoveryError::refused(
-                Refusal::ApproverIsTarget,
-                "nobody approves the recovery of their own account",
-            ));
-        }
+        let me = eligible_approver(approver, requester, approval)?;
         if approval.privileged && !self.is_admin(me).await? {
             return Err(RecoveryError::refused(
                 Refusal::ApproverNotAdmin,
@@ -525,5 +539,62 @@ mod tests {
         );
         a.decision.as_mut().unwrap().approved = false;
         assert!(!a.approves(target, &[Trigger::ManagerChannel]), "denied");
+    }
+
+    #[test]
+    fn an_approver_is_a_person_who_neither_asked_nor_is_the_target() {
+        let target = Uuid::new_v4();
+        let now = OffsetDateTime::now_utc();
+        let approval = Approval {
+            reasons: vec!["privileged".into()],
+            privileged: true,
+            target_id: target,
+            target_upn: "t@contoso.com".into(),
+            requested_at: now,
+            expires_at: now,
+            verification: None,
+            plan: None,
+            decision: None,
+        };
+        let person = |id: &str| CallerRecord {
+            via: "token".into(),
+            object_id: Some(id.into()),
+            user: true,
+            ..CallerRecord::default()
+        };
+        let app = |id: &str| CallerRecord {
+            via: "token".into(),
+            object_id: Some(id.into()),
+            ..CallerRecord::default()
+        };
+        let agent = person("a1");
+        let ticket_app = CallerRecord {
+            on_behalf_of: Some(crate::vocab::Person {
+                object_id: "A2".into(),
+                upn: None,
+            }),
+            ..app("s1")
+        };
+        fn code(r: Result<&str, RecoveryError>) -> Result<String, String> {
+            r.map(str::to_owned).map_err(|e| e.code_str().to_owned())
+        }
+        // (approver, requester, expected)
+        let cases: [(CallerRecord, &CallerRecord, Result<&str, &str>); 6] = [
+            (person("b1"), &agent, Ok("b1")),
+            (app("b1"), &agent, Err("approver_must_be_user")),
+            (person("A1"), &agent, Err("approver_is_requester")),
+            (person("a2"), &ticket_app, Err("approver_is_requester")),
+            (
+                person(&target.to_string().to_uppercase()),
+                &agent,
+                Err("approver_is_target"),
+            ),
+            (person("S1"), &ticket_app, Err("approver_is_requester")),
+        ];
+        for (approver, requester, expected) in cases {
+            let got = code(eligible_approver(&approver, requester, &approval));
+            let expected = expected.map(str::to_owned).map_err(str::to_owned);
+            assert_eq!(got, expected, "{approver:?} for {requester:?}");
+        }
     }
 }
