@@ -29,6 +29,9 @@ pub struct App {
     pub graph: Arc<GraphClient>,
     pub secrets: Arc<SecretCache>,
     pub deliverer: Arc<Deliverer>,
+    /// Who tells people of a pass, a reset or a waiting approval: email through the deliverer
+    /// (`EMAIL_PROVIDER`). Another channel is one `vocab::ports::Notifier` wired here.
+    pub notifier: Arc<dyn crate::vocab::ports::Notifier>,
     /// The asynchronous intake; `None` when neither storage nor `REQUESTS_DIR` is set.
     pub intake: Option<Arc<Intake>>,
     /// Where sweeps are kept; `None` when neither storage nor `SWEEP_DIR` is set.
@@ -121,6 +124,7 @@ impl App {
             webhooks,
             graph,
             secrets,
+            notifier: deliverer.clone(),
             deliverer,
             intake,
             sweeps,
@@ -258,6 +262,7 @@ impl App {
             settings: &self.settings.tap,
             privilege: &self.privilege,
             limits: &self.limits,
+            notifier: self.notifier.as_ref(),
             verifications: &self.verifications,
         }
     }

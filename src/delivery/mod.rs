@@ -178,6 +178,23 @@ impl Deliverer {
     }
 }
 
+/// Notices by email through `EMAIL_PROVIDER` (the default notifier).
+#[async_trait::async_trait]
+impl crate::vocab::ports::Notifier for Deliverer {
+    async fn ready(&self) -> Result<(), crate::vocab::ports::NoticeError> {
+        self.ready_notices()
+            .await
+            .map_err(|e| crate::vocab::ports::NoticeError(e.to_string()))
+    }
+
+    async fn notify(&self, to: &str, subject: &str, text: &SecretString) -> Result<(), crate::vocab::ports::NoticeError> {
+        self.send_notice(to, subject, text)
+            .await
+            .map(|_| ())
+            .map_err(|e| crate::vocab::ports::NoticeError(e.to_string()))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::e164;

@@ -391,8 +391,8 @@ impl TapContext<'_> {
                 continue;
             }
             match self
-                .deliverer
-                .send_notice(&mail, "A recovery waits for your approval", &text)
+                .notifier
+                .notify(&mail, "A recovery waits for your approval", &text)
                 .await
             {
                 Ok(_) => told.push(crate::vocab::mask_email(&mail)),

@@ -24,6 +24,8 @@ pub struct TapContext<'a> {
     pub settings: &'a TapSettings,
     pub privilege: &'a PrivilegeCheck,
     pub limits: &'a Limits,
+    /// Who is told of a pass, a reset or a waiting approval (email by default).
+    pub notifier: &'a dyn crate::vocab::ports::Notifier,
     pub verifications: &'a super::verification::Verifications,
 }
 

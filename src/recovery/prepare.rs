@@ -91,7 +91,7 @@ impl TapContext<'_> {
                 "nobody can be told about the pass: the user has no mailbox, alternate email or manager with mail besides the address the pass would go to. Add one, or choose another channel",
             ));
         }
-        self.deliverer.ready_notices().await.map_err(|e| {
+        self.notifier.ready().await.map_err(|e| {
             tracing::error!(error = %e, "the notice connector is not ready");
             RecoveryError::failed(
                 Fault::NoticeUnavailable,

@@ -154,7 +154,7 @@ struct PassPlan<'a> {
     planned: &'a [AuthMethod],
 }
 
-fn notices_down(e: crate::delivery::DeliveryError) -> RecoveryError {
+fn notices_down(e: crate::vocab::ports::NoticeError) -> RecoveryError {
     tracing::error!(error = %e, "the notice connector is not ready");
     RecoveryError::failed(
         Fault::NoticeUnavailable,
@@ -318,7 +318,7 @@ impl TapContext<'_> {
         };
         details.allow_empty = Some(request.allow_empty);
         // The user is told what was removed: the notice connector must work before anything is.
-        self.deliverer.ready_notices().await.map_err(notices_down)?;
+        self.notifier.ready().await.map_err(notices_down)?;
         self.reserve_slots(
             Action::MfaReset,
             "resets",
@@ -661,8 +661,8 @@ impl TapContext<'_> {
         let mut notified = Vec::new();
         for address in to {
             match self
-                .deliverer
-                .send_notice(&address, "Your sign-in methods were reset", &text)
+                .notifier
+                .notify(&address, "Your sign-in methods were reset", &text)
                 .await
             {
                 Ok(_) => notified.push(crate::vocab::mask_email(&address)),

@@ -534,8 +534,8 @@ impl TapContext<'_> {
         let mut notified = Vec::new();
         for address in to {
             match self
-                .deliverer
-                .send_notice(address, "A Temporary Access Pass was issued for your account", &text)
+                .notifier
+                .notify(address, "A Temporary Access Pass was issued for your account", &text)
                 .await
             {
                 Ok(_) => notified.push(crate::vocab::mask_email(address)),

@@ -43,3 +43,28 @@ pub trait MailSender: Send + Sync {
     /// The service refused or failed.
     async fn send_text_mail(&self, from: &str, to: &str, subject: &str, text: &SecretString) -> Result<(), MailError>;
 }
+
+/// Why a notice did not go out (the message names the channel and the cause, never the text).
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{0}")]
+pub struct NoticeError(pub String);
+
+/// Notices to people: a pass was issued, methods were reset, a recovery waits for an approver.
+/// Never a pass or a code (those go through `delivery::Deliverer::send`, to an address of
+/// record). Email through `EMAIL_PROVIDER` is `delivery::Deliverer`'s implementation; another
+/// channel (a Teams chat) is one more implementation, lent to the recovery in
+/// `App::tap_context`.
+#[async_trait]
+pub trait Notifier: Send + Sync {
+    /// The channel can send now (configured, its secret readable): checked before a pass exists,
+    /// since a pass nobody is told about must not be issued.
+    ///
+    /// # Errors
+    /// Not configured, or its secret cannot be read.
+    async fn ready(&self) -> Result<(), NoticeError>;
+    /// Tell the person whose address of record (mail) is `to`.
+    ///
+    /// # Errors
+    /// The channel refused or failed.
+    async fn notify(&self, to: &str, subject: &str, text: &SecretString) -> Result<(), NoticeError>;
+}
