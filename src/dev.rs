@@ -250,6 +250,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         Posture::Shipped
     };
     let settings = dev_settings(&sim, args.port, posture)?;
+    let described = posture_lines(&settings);
     telemetry::init(settings.log_format);
     let schedule = settings.sweep_schedule.clone();
     let app = Application::build(
@@ -266,7 +267,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     for host in ["127.0.0.1", "localhost"] {
         sim.register_spa_redirect(&format!("http://{host}:{}/api/console/", app.port()));
     }
-    print!("{}", banner(&sim, app.port(), &schedule, posture));
+    print!("{}", banner(&sim, app.port(), &schedule, posture, &described));
     app.run_until_stopped(host::shutdown_signal()).await?;
     sim.shutdown().await;
     Ok(())
@@ -284,7 +285,7 @@ pub async fn run_sim(args: SimArgs) -> anyhow::Result<()> {
 
 /// What `dev` prints at start: the functions with their URLs, the demo users, and commands to
 /// copy, with a caller token from the simulator.
-pub fn banner(sim: &Simulator, port: u16, schedule: &str, posture: Posture) -> String {
+pub fn banner(sim: &Simulator, port: u16, schedule: &str, posture: Posture, described: &str) -> String {
     let app = format!("http://127.0.0.1:{port}");
     let token = sim.issue_token(&TokenRequest {
         roles: all_roles().into_iter().map(str::to_owned).collect(),
@@ -342,7 +343,7 @@ pub fn banner(sim: &Simulator, port: u16, schedule: &str, posture: Posture) -> S
         "\nTry it (the token carries {} and is valid 8 h)",
         all_roles().join(", ")
     );
-    out.push_str(&posture_lines(posture));
+    out.push_str(described);
     let _ = writeln!(out, "  export TOKEN={token}");
     let _ = writeln!(out, "  curl -s {app}/api/health");
     let sim_url = sim.base_url();
@@ -429,12 +430,46 @@ fn code_lines(app: &str, sim: &str, user: &str, channel: &str) -> String {
     )
 }
 
-/// What the banner says of the posture `dev` runs.
-fn posture_lines(posture: Posture) -> String {
-    match posture {
-        Posture::Shipped => "  dev runs the templates' posture: a recovery names a code the service sent and the caller confirmed\n  (TAP_REQUIRE_VERIFICATION=service); a privileged or at-risk user's recovery waits for a second approver\n  (Recovery Approvers: Isaiah Langer); Johanna is protected (Tier 0 Accounts). `dev --relaxed` turns these off.\n".to_owned(),
-        Posture::Relaxed => "  dev --relaxed: a typed verification block is accepted, approvals are off, no group is protected;\n  a deployment runs without `--relaxed`'s posture (docs/verification.md).\n".to_owned(),
-    }
+/// What the banner says of the posture `dev` runs, read from the settings it runs with (a value
+/// from your shell wins over dev's, and the banner says what it is).
+pub fn posture_lines(settings: &Settings) -> String {
+    use crate::config::VerificationMode;
+    let t = &settings.tap;
+    let verification = match t.verification {
+        VerificationMode::Service => {
+            "a recovery names a code the service sent and the caller confirmed (TAP_REQUIRE_VERIFICATION=service, as deployed)"
+        }
+        VerificationMode::Attested => {
+            "a typed verification block is accepted (TAP_REQUIRE_VERIFICATION=attested; a deployment runs service)"
+        }
+        VerificationMode::Off => "no verification is asked (TAP_REQUIRE_VERIFICATION=false; a deployment runs service)",
+    };
+    let approvals = if t.approval.enabled() {
+        let reasons: Vec<&str> = t.approval.required_for.iter().map(|r| r.as_str()).collect();
+        let who = if t.approval.notify_group.is_some_and(|g| g.to_string() == DEMO_APPROVERS) {
+            " (Recovery Approvers: Isaiah Langer)"
+        } else {
+            ""
+        };
+        format!(
+            "a recovery that is {} waits for a second approver{who}",
+            reasons.join(" or ")
+        )
+    } else {
+        "approvals are off: a privileged user is refused".to_owned()
+    };
+    let protected = if t.protected_groups.iter().any(|g| g.to_string() == DEMO_PROTECTED) {
+        "Johanna is protected (Tier 0 Accounts)".to_owned()
+    } else if t.protected_groups.is_empty() {
+        "no group is protected (TAP_PROTECTED_GROUPS)".to_owned()
+    } else {
+        format!("{} protected group(s) (TAP_PROTECTED_GROUPS)", t.protected_groups.len())
+    };
+    format!(
+        "  Posture: {verification};
+  {approvals}; {protected}. `dev --relaxed` is the looser posture of earlier versions.
+"
+    )
 }
 
 /// Tokens from the simulator's managed identity endpoint, the way `ManagedIdentityCredential`

@@ -187,7 +187,12 @@ impl crate::vocab::ports::Notifier for Deliverer {
             .map_err(|e| crate::vocab::ports::NoticeError(e.to_string()))
     }
 
-    async fn notify(&self, to: &str, subject: &str, text: &SecretString) -> Result<(), crate::vocab::ports::NoticeError> {
+    async fn notify(
+        &self,
+        to: &str,
+        subject: &str,
+        text: &SecretString,
+    ) -> Result<(), crate::vocab::ports::NoticeError> {
         self.send_notice(to, subject, text)
             .await
             .map(|_| ())

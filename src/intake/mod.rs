@@ -301,7 +301,7 @@ impl RequestRecord {
 
     /// Move to `next`, which the lifecycle must allow (`State::may_become`).
     fn become_(&mut self, next: State, now: OffsetDateTime) {
-        debug_assert!(
+        assert!(
             self.state.may_become(next),
             "request {}: {} may not become {}",
             self.id,
@@ -332,7 +332,7 @@ impl RequestRecord {
     /// Finished (`state` is final) with the answer a synchronous call would have given; the
     /// result is then due to the ticket, if it has one to go to.
     pub(crate) fn finish(&mut self, state: State, status: u16, result: serde_json::Value, now: OffsetDateTime) {
-        debug_assert!(state.is_final(), "{} is not final", state.as_str());
+        assert!(state.is_final(), "{} is not final", state.as_str());
         self.become_(state, now);
         self.status = Some(status);
         self.result = Some(result);
@@ -1046,7 +1046,12 @@ mod tests {
         let now = OffsetDateTime::now_utc();
         let mut r = record("pending_approval", Some("servicenow"));
         let answered = 403;
-        r.finish(State::Refused, answered, json!({"error": {"code": "approval_denied"}}), now);
+        r.finish(
+            State::Refused,
+            answered,
+            json!({"error": {"code": "approval_denied"}}),
+            now,
+        );
         assert_eq!((r.state, r.status), (State::Refused, Some(answered)));
         assert_eq!(r.finished_at, Some(now));
         assert_eq!(r.write_back.state, WriteBackState::Pending);

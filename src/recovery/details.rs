@@ -159,16 +159,6 @@ impl MethodEntry {
             error: None,
         }
     }
-
-    /// The same method as a privileged user's plan shows it to an approver: its kind only.
-    pub fn kind_only(&self) -> MethodEntry {
-        MethodEntry {
-            kind: self.kind.clone(),
-            id: None,
-            label: String::new(),
-            error: None,
-        }
-    }
 }
 
 #[cfg(test)]

@@ -178,12 +178,7 @@ impl PrivilegeCheck {
                         .map_err(read_failed("the directory role eligibilities", ROLE_READ))
                 },
             );
-            read.map(|(active, eligible)| RolesOf {
-                principal,
-                via,
-                active,
-                eligible,
-            })
+            read.map(|(active, eligible)| RolesOf { via, active, eligible })
         }))
         .buffered(8)
         .collect::<Vec<_>>()
@@ -283,34 +278,35 @@ impl PrivilegeCheck {
     }
 }
 
-/// What Graph said about a user that the judgement needs (the gathering stage's output).
+/// What Graph said about a user that the judgement needs (the gathering stage's output). Built
+/// only here, by `find` and `gather` (every read succeeded, or the check refused): "not read"
+/// never passes for "nothing found".
 #[derive(Debug, Default, Clone)]
-pub struct Evidence {
+struct Evidence {
     /// The user's transitive memberships (directory roles, groups).
-    pub memberships: Vec<DirectoryObject>,
+    memberships: Vec<DirectoryObject>,
     /// The groups the user may join or own through PIM for Groups.
-    pub eligible_groups: Vec<GroupEligibility>,
+    eligible_groups: Vec<GroupEligibility>,
     /// Each protected group with the ids of the groups nested in it (read only when the user is
     /// eligible for some group).
-    pub protected_nesting: Vec<(Uuid, Vec<String>)>,
+    protected_nesting: Vec<(Uuid, Vec<String>)>,
     /// Every holder of one of this API's app roles.
-    pub app_role_holders: Vec<AppRoleAssignment>,
+    app_role_holders: Vec<AppRoleAssignment>,
     /// This API's service principal id, and the owners of it and of its application.
-    pub api: Option<(String, Vec<String>)>,
+    api: Option<(String, Vec<String>)>,
     /// Each group that can hold roles or is protected, with its owners.
-    pub group_owners: Vec<(String, Vec<String>)>,
+    group_owners: Vec<(String, Vec<String>)>,
     /// The directory roles each principal that may hold one holds, active and eligible.
-    pub roles: Vec<RolesOf>,
+    roles: Vec<RolesOf>,
 }
 
 /// The directory roles one principal (the user, or a group it is in or eligible for) holds.
 #[derive(Debug, Clone)]
-pub struct RolesOf {
-    pub principal: String,
+struct RolesOf {
     /// `None` for the user, `group:{id}` or `pimGroup:{id}`.
-    pub via: Option<String>,
-    pub active: Vec<RoleInstance>,
-    pub eligible: Vec<RoleInstance>,
+    via: Option<String>,
+    active: Vec<RoleInstance>,
+    eligible: Vec<RoleInstance>,
 }
 
 /// The principals whose directory roles count as the user's, in the order they are judged.
@@ -349,7 +345,7 @@ fn through(via: Option<&str>, held: &'static str) -> &'static str {
 /// among the memberships, a protected group (member, eligible, or eligible for a group nested in
 /// it), one of this API's app roles, ownership of the API or of a privileged group, a directory
 /// role at any scope held by the user or a group it is in or eligible for.
-pub fn judge(user_id: &str, protected: &[Uuid], evidence: &Evidence) -> Option<Privilege> {
+fn judge(user_id: &str, protected: &[Uuid], evidence: &Evidence) -> Option<Privilege> {
     let groups: Vec<&DirectoryObject> = evidence.memberships.iter().filter(|m| m.is_group()).collect();
     if let Some(role) = evidence.memberships.iter().find(|m| m.is_role()) {
         return Some(Privilege {
@@ -510,9 +506,8 @@ mod tests {
             app_scope_id: app.map(str::to_owned),
         }
     }
-    fn roles_of(principal: &str, via: Option<&str>, active: Vec<RoleInstance>, eligible: Vec<RoleInstance>) -> RolesOf {
+    fn roles_of(via: Option<&str>, active: Vec<RoleInstance>, eligible: Vec<RoleInstance>) -> RolesOf {
         RolesOf {
-            principal: principal.into(),
             via: via.map(str::to_owned),
             active,
             eligible,
@@ -648,7 +643,6 @@ mod tests {
                 "an active role at an administrative unit",
                 Evidence {
                     roles: vec![roles_of(
-                        USER,
                         None,
                         vec![role(Some("/administrativeUnits/au1"), None)],
                         vec![],
@@ -660,7 +654,7 @@ mod tests {
             (
                 "a PIM-eligible role, tenant-wide",
                 Evidence {
-                    roles: vec![roles_of(USER, None, vec![], vec![role(Some("/"), None)])],
+                    roles: vec![roles_of(None, vec![], vec![role(Some("/"), None)])],
                     ..e()
                 },
                 Some(("directoryRole", "eligible", Some("/".into()), None)),
@@ -668,7 +662,7 @@ mod tests {
             (
                 "a role scoped to one application",
                 Evidence {
-                    roles: vec![roles_of(USER, None, vec![role(Some("/"), Some("app-1"))], vec![])],
+                    roles: vec![roles_of(None, vec![role(Some("/"), Some("app-1"))], vec![])],
                     ..e()
                 },
                 Some(("directoryRole", "active", Some("app:app-1".into()), None)),
@@ -677,8 +671,8 @@ mod tests {
                 "an active role held by a group the user is in",
                 Evidence {
                     roles: vec![
-                        roles_of(USER, None, vec![], vec![]),
-                        roles_of(GROUP, grp.as_deref(), vec![role(Some("/"), None)], vec![]),
+                        roles_of(None, vec![], vec![]),
+                        roles_of(grp.as_deref(), vec![role(Some("/"), None)], vec![]),
                     ],
                     ..e()
                 },
@@ -687,7 +681,7 @@ mod tests {
             (
                 "an active role of a group the user is only eligible for counts as eligible",
                 Evidence {
-                    roles: vec![roles_of(PIM_GROUP, pim.as_deref(), vec![role(Some("/"), None)], vec![])],
+                    roles: vec![roles_of(pim.as_deref(), vec![role(Some("/"), None)], vec![])],
                     ..e()
                 },
                 Some(("directoryRole", "eligible", Some("/".into()), pim.clone())),
@@ -696,7 +690,6 @@ mod tests {
                 "the active role wins over the eligible one of the same principal",
                 Evidence {
                     roles: vec![roles_of(
-                        USER,
                         None,
                         vec![role(Some("/administrativeUnits/au1"), None)],
                         vec![role(Some("/"), None)],

@@ -136,6 +136,10 @@ impl TapContext<'_> {
                 ),
             )
         })?;
+        // No record, no code: the intent is in the trail before anything is reserved for the user
+        // or sent (a trail that cannot be written costs the user no code of their day's limit).
+        details.sent_to = Some(address.masked());
+        self.record_code_intent(caller, target, ticket, id, details).await?;
         // Last: the user's own daily limit, whoever sends (reserved atomically; attempts count).
         self.reserve_code_slot(&user.id, id).await?;
         let now = OffsetDateTime::now_utc();
@@ -155,14 +159,8 @@ impl TapContext<'_> {
             verified_at: None,
             used_by: None,
         };
-        details.sent_to = Some(record.sent_to.clone());
         details.expires_at = Some(crate::audit::rfc3339_millis(record.expires_at));
         self.verifications.create(&record).await?;
-        // No record, no code: the intent is in the trail before the code leaves.
-        if let Err(e) = self.record_code_intent(caller, target, ticket, id, details).await {
-            self.verifications.kill(id, &record.caller).await;
-            return Err(e);
-        }
         let text = code_message(
             &code,
             caller.name.as_deref(),

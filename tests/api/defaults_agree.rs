@@ -287,6 +287,22 @@ async fn dev_relaxed_is_the_old_posture_and_a_seed_without_the_demo_groups_names
     let relaxed = mfa_recovery::dev::dev_vars(&sim, 7071, mfa_recovery::dev::Posture::Relaxed);
     assert_eq!(relaxed["TAP_REQUIRE_VERIFICATION"], "attested");
     assert!(!relaxed.contains_key("APPROVAL_NOTIFY_GROUP") && !relaxed.contains_key("TAP_PROTECTED_GROUPS"));
+    // The banner says the posture the settings give, whichever it is.
+    let said = |vars| mfa_recovery::dev::posture_lines(&mfa_recovery::config::Settings::from_map(&vars).unwrap());
+    let loose = said(relaxed);
+    assert!(
+        loose.contains("attested") && loose.contains("approvals are off") && loose.contains("no group is protected"),
+        "{loose}"
+    );
+    let shipped = said(mfa_recovery::dev::dev_vars(
+        &sim,
+        7071,
+        mfa_recovery::dev::Posture::Shipped,
+    ));
+    assert!(
+        shipped.contains("=service") && shipped.contains("Isaiah Langer") && shipped.contains("Johanna"),
+        "{shipped}"
+    );
     sim.shutdown().await;
     let mut seed = Seed::demo();
     seed.groups.clear();

@@ -1062,3 +1062,41 @@ async fn a_codes_intent_is_recorded_before_it_is_sent() {
         "a code in the trail"
     );
 }
+
+/// A code whose intent cannot be recorded is not sent, and costs the user nothing of their day's
+/// codes (`VERIFICATION_MAX_PER_TARGET_PER_DAY`, 5): the intent comes before the user's slot.
+#[tokio::test]
+async fn a_code_the_trail_cannot_record_is_not_sent_and_costs_the_user_no_code() {
+    let root = temp_dir("broken-audit");
+    let audit = root.join("audit");
+    let limits = root.join("limits");
+    let app = spawn_app_with(&[
+        ("TAP_REQUIRE_VERIFICATION", "service"),
+        ("AUDIT_DIR", audit.to_str().unwrap()),
+        ("LIMITS_DIR", limits.to_str().unwrap()),
+    ])
+    .await;
+    // The trail's directory becomes a file: every append fails.
+    let _ = std::fs::remove_dir_all(&audit);
+    std::fs::write(&audit, b"not a directory").unwrap();
+    let before = app.sim.outbox().len();
+    let (status, e) = app.post_code(AGENT, "lee.gu@contoso.test", "email").await;
+    assert_eq!(
+        (status, e["error"]["code"].as_str()),
+        (StatusCode::SERVICE_UNAVAILABLE, Some("audit_unavailable")),
+        "{e}"
+    );
+    assert_eq!(app.sim.outbox().len(), before, "a code went out without a record");
+    // The trail is back: the user still has their five codes for the day.
+    std::fs::remove_file(&audit).unwrap();
+    for n in 1..=5 {
+        let (status, sent) = app
+            .post_code(
+                &format!("a0000000-0000-4000-8000-00000000a9e{n}"),
+                "lee.gu@contoso.test",
+                "email",
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "code {n}: {sent}");
+    }
+}
