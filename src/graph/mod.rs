@@ -979,7 +979,7 @@ impl GraphClient {
         &self,
         user: &uuid::Uuid,
         since: time::OffsetDateTime,
-    ) -> Result<Vec<serde_json::Value>, GraphError> {
+    ) -> Result<Vec<models::DirectoryAudit>, GraphError> {
         let millis =
             time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
         let since = since

@@ -344,3 +344,34 @@ mod tests {
         }
     }
 }
+
+/// A directory audit event (`/auditLogs/directoryAudits`), as far as the stale-address check reads
+/// it. Every property may be missing; a missing one reads as empty.
+/// https://learn.microsoft.com/graph/api/resources/directoryaudit
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct DirectoryAudit {
+    /// When it happened (RFC 3339, UTC).
+    pub activity_date_time: Option<String>,
+    pub activity_display_name: Option<String>,
+    /// `Core Directory`, `Authentication Methods`, …
+    pub logged_by_service: Option<String>,
+    /// `success`, `failure`, `timeout`, `unknownFutureValue`.
+    pub result: Option<String>,
+    pub result_reason: Option<String>,
+    pub target_resources: Vec<AuditTarget>,
+}
+
+/// One resource an audit event changed.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct AuditTarget {
+    pub modified_properties: Vec<ModifiedProperty>,
+}
+
+/// A property an audit event changed (only its name is read).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ModifiedProperty {
+    pub display_name: Option<String>,
+}

@@ -88,7 +88,7 @@ impl TapContext<'_> {
         &self,
         user: &User,
         channel: Channel,
-    ) -> Result<Vec<serde_json::Value>, RecoveryError> {
+    ) -> Result<Vec<crate::graph::models::DirectoryAudit>, RecoveryError> {
         let days = self.settings.address_min_age_days;
         if days == 0 {
             return Ok(Vec::new());
@@ -112,12 +112,16 @@ impl TapContext<'_> {
     }
 
     /// Whether `events` (from `address_changes`) change the address `channel` uses.
-    pub(crate) fn settled_in(&self, events: &[serde_json::Value], channel: Channel) -> Result<(), RecoveryError> {
+    pub(crate) fn settled_in(
+        &self,
+        events: &[crate::graph::models::DirectoryAudit],
+        channel: Channel,
+    ) -> Result<(), RecoveryError> {
         let days = self.settings.address_min_age_days;
         let latest = events
             .iter()
             .filter(|e| rules::changes_address(e, channel, self.settings.sms_from_attribute))
-            .filter_map(|e| e["activityDateTime"].as_str())
+            .filter_map(|e| e.activity_date_time.as_deref())
             .max();
         if let Some(when) = latest {
             return Err(RecoveryError::refused(

@@ -1,7 +1,7 @@
 //! The rules of a recovery, as plain functions over plain types: no Graph, no storage, no clock
 //! unless given one. The procedures (`tap`, `reset`) read what they need, then ask these.
 
-use crate::graph::models::{AuthMethod, MethodKind, TapPolicy, User};
+use crate::graph::models::{AuthMethod, DirectoryAudit, MethodKind, TapPolicy, User};
 use crate::vocab::{Address, Channel, Refusal};
 
 use super::RecoveryError;
@@ -212,26 +212,26 @@ pub fn next_default<'a>(methods: &'a [AuthMethod], removing: &AuthMethod, gone: 
 /// - `sms` from `mobilePhone`, `email` (`otherMails`): "Update user" touching that property (or
 ///   not saying which it touched);
 /// - `manager`: any event naming the manager, or "Update user" touching it (or not saying).
-pub fn changes_address(event: &serde_json::Value, channel: Channel, sms_from_attribute: bool) -> bool {
-    let text = |k: &str| event[k].as_str().unwrap_or_default().to_ascii_lowercase();
+pub fn changes_address(event: &DirectoryAudit, channel: Channel, sms_from_attribute: bool) -> bool {
+    let text = |v: &Option<String>| v.as_deref().unwrap_or_default().to_ascii_lowercase();
     let (activity, service, reason) = (
-        text("activityDisplayName"),
-        text("loggedByService"),
-        text("resultReason"),
+        text(&event.activity_display_name),
+        text(&event.logged_by_service),
+        text(&event.result_reason),
     );
-    if event["result"]
-        .as_str()
+    if event
+        .result
+        .as_deref()
         .is_some_and(|r| !r.eq_ignore_ascii_case("success"))
     {
         return false;
     }
     let touched = |names: &[&str]| -> bool {
-        let modified: Vec<String> = event["targetResources"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .flat_map(|t| t["modifiedProperties"].as_array().cloned().unwrap_or_default())
-            .filter_map(|p| p["displayName"].as_str().map(str::to_ascii_lowercase))
+        let modified: Vec<String> = event
+            .target_resources
+            .iter()
+            .flat_map(|t| &t.modified_properties)
+            .filter_map(|p| p.display_name.as_deref().map(str::to_ascii_lowercase))
             .collect();
         modified.is_empty() || modified.iter().any(|m| names.iter().any(|n| m == n))
     };
@@ -439,10 +439,17 @@ mod tests {
 
     #[test]
     fn an_address_changed_is_told_from_what_adds_no_address() {
-        let auth = |activity: &str, reason: &str| json!({"activityDisplayName": activity, "loggedByService": "Authentication Methods", "result": "success", "resultReason": reason});
+        let event = |v: serde_json::Value| -> DirectoryAudit { serde_json::from_value(v).unwrap() };
+        let auth = |activity: &str, reason: &str| {
+            event(
+                json!({"activityDisplayName": activity, "loggedByService": "Authentication Methods", "result": "success", "resultReason": reason}),
+            )
+        };
         let update = |props: &[&str]| {
-            json!({"activityDisplayName": "Update user", "loggedByService": "Core Directory", "result": "success",
-                "targetResources": [{"modifiedProperties": props.iter().map(|p| json!({"displayName": p})).collect::<Vec<_>>()}]})
+            event(
+                json!({"activityDisplayName": "Update user", "loggedByService": "Core Directory", "result": "success",
+                "targetResources": [{"modifiedProperties": props.iter().map(|p| json!({"displayName": p})).collect::<Vec<_>>()}]}),
+            )
         };
         let phone = auth("User registered security info", "User registered phone method");
         assert!(changes_address(&phone, Channel::Sms, false));
@@ -473,11 +480,11 @@ mod tests {
         assert!(changes_address(&update(&["Mobile"]), Channel::Sms, true));
         assert!(!changes_address(&update(&["Mobile"]), Channel::Sms, false));
         assert!(changes_address(
-            &json!({"activityDisplayName": "Set manager", "result": "success"}),
+            &event(json!({"activityDisplayName": "Set manager", "result": "success"})),
             Channel::Manager,
             false
         ));
-        let failed = json!({"activityDisplayName": "Update user", "result": "failure"});
+        let failed = event(json!({"activityDisplayName": "Update user", "result": "failure"}));
         assert!(!changes_address(&failed, Channel::Email, false));
     }
 

@@ -228,7 +228,12 @@ impl TapContext<'_> {
 
     /// Whether `channel` can carry a pass now, to which masked address, and when its address last
     /// changed (within `ADDRESS_MIN_AGE_DAYS`).
-    async fn channel_view(&self, user: &User, channel: Channel, changes: &Result<Vec<Value>, RecoveryError>) -> Value {
+    async fn channel_view(
+        &self,
+        user: &User,
+        channel: Channel,
+        changes: &Result<Vec<crate::graph::models::DirectoryAudit>, RecoveryError>,
+    ) -> Value {
         let checked = async {
             let address = self.address_unchecked(user, channel, &[]).await?;
             self.settled_in(changes.as_ref().map_err(Clone::clone)?, channel)?;
