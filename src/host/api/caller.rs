@@ -67,6 +67,20 @@ pub(super) async fn check_roles(
     } else {
         "unauthenticated"
     };
+    let details = json!({"reason": refusal.to_string(), "requiredRole": role.as_str()});
+    record_refusal(state, caller, action, Outcome::Refused(code.to_owned()), details).await;
+    Err(refusal.into())
+}
+
+/// The record of a refusal that changed nothing (best effort: a refusal that cannot be recorded is
+/// still a refusal, and the failure is logged).
+async fn record_refusal(
+    state: &AppState,
+    caller: CallerRecord,
+    action: Action,
+    outcome: Outcome,
+    details: serde_json::Value,
+) {
     let event = AuditEvent {
         caller,
         action,
@@ -74,13 +88,12 @@ pub(super) async fn check_roles(
         ticket: None,
         request_id: None,
         phase: Phase::Outcome,
-        outcome: Some(Outcome::Refused(code.to_owned())),
-        details: json!({"reason": refusal.to_string(), "requiredRole": role.as_str()}),
+        outcome: Some(outcome),
+        details,
     };
     if let Err(e) = state.audit.record(event).await {
-        tracing::error!(error = %e, "could not record a refused call");
+        tracing::error!(error = %e, action = action.as_str(), "could not record a refusal");
     }
-    Err(refusal.into())
 }
 
 /// A malformed request is still an attempt: record the refusal (best effort), then answer it.
@@ -90,19 +103,7 @@ pub(super) async fn refuse_request(
     action: Action,
     e: crate::recovery::RecoveryError,
 ) -> ApiError {
-    let event = AuditEvent {
-        caller,
-        action,
-        target: None,
-        ticket: None,
-        request_id: None,
-        phase: Phase::Outcome,
-        outcome: Some(e.outcome()),
-        details: json!({"error": e.message}),
-    };
-    if let Err(err) = state.audit.record(event).await {
-        tracing::error!(error = %err, "could not record a refused request");
-    }
+    record_refusal(state, caller, action, e.outcome(), json!({"error": e.message})).await;
     ApiError::Recovery(e)
 }
 
