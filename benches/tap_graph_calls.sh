@@ -2,11 +2,14 @@
 # Graph calls and wall time of one pass (attested verification, by SMS) with every simulated answer
 # delayed by LAT ms (default 50), run by hand: `benches/tap_graph_calls.sh [path/to/mfa-recovery] [LAT]`
 # (default: the release build). Issue "A recovery in four round trips" will hold it to a target.
+# It types the verification block, so a build whose `dev` runs the templates' posture runs with
+# `--relaxed` (the same guardrails the earlier measurements had).
 set -euo pipefail
 BIN=${1:-}; LAT=${2:-50}
 if [ -z "$BIN" ]; then (cd "$(dirname "$0")/.." && cargo build --release --quiet --bin mfa-recovery); BIN="$(cd "$(dirname "$0")/.." && pwd)/target/release/mfa-recovery"; fi; P=7581; S=7582
 W=$(mktemp -d); cd "$W"
-AUDIT_DIR=$W/a REQUESTS_DIR=$W/r SWEEP_DIR=$W/s "$BIN" dev --port $P --sim-port $S > out.txt 2>&1 &
+DEV_ARGS=(); "$BIN" dev --help | grep -q -- --relaxed && DEV_ARGS=(--relaxed)
+AUDIT_DIR=$W/a REQUESTS_DIR=$W/r SWEEP_DIR=$W/s "$BIN" dev "${DEV_ARGS[@]}" --port $P --sim-port $S > out.txt 2>&1 &
 PID=$!; trap 'kill $PID 2>/dev/null; rm -rf "$W"' EXIT
 for i in $(seq 1 100); do grep -q "export TOKEN=" out.txt && break; sleep 0.2; done
 TOKEN=$(grep -o 'export TOKEN=[^ ]*' out.txt | head -1 | cut -d= -f2)
