@@ -17,9 +17,34 @@ use crate::recovery::approval::{Approval, Decision};
 use crate::recovery::context::TapContext;
 use crate::recovery::{Answer, RecoveryError};
 use crate::storage::StorageError;
-use crate::storage::records::{Update, update};
+use crate::storage::records::{Update, UpdateError, update};
 use crate::vocab::CallerRecord;
 use crate::vocab::{Fault, Refusal};
+
+fn not_found() -> RecoveryError {
+    RecoveryError::refused(Refusal::RequestNotFound, "no request with this id")
+}
+
+fn expired() -> RecoveryError {
+    RecoveryError::refused(
+        Refusal::ApprovalExpired,
+        "the request waited too long and expired; nothing was changed",
+    )
+}
+
+/// The approval a request waits for, or why it waits for none.
+fn waiting(record: &RequestRecord) -> Result<Approval, RecoveryError> {
+    record
+        .approval
+        .clone()
+        .filter(|_| record.state == State::PendingApproval)
+        .ok_or_else(|| {
+            RecoveryError::refused(
+                Refusal::NotPendingApproval,
+                format!("the request is {}, not waiting for an approval", record.state.as_str()),
+            )
+        })
+}
 
 fn unavailable(e: impl std::fmt::Display) -> RecoveryError {
     tracing::error!(error = %e, "request storage failed during an approval");
@@ -385,20 +410,19 @@ impl Intake {
             .await;
     }
 
-    /// Tell `SECURITY_ALERT_WEBHOOK` of a synchronous call on a privileged account that was
-    /// refused (no request record exists for it).
-    pub async fn alert_call(&self, context: &TapContext<'_>, id: Uuid, mut data: Value) {
+    /// Tell `SECURITY_ALERT_WEBHOOK` of an attempt on a privileged account that left no request
+    /// record (a synchronous call refused, a code sent): `id` names the message.
+    pub(crate) async fn alert_attempt(
+        &self,
+        context: &TapContext<'_>,
+        id: &str,
+        attempt: &super::call::PrivilegedAttempt<'_>,
+    ) {
         let Some(url) = &context.settings.approval.security_alert_webhook else {
             return;
         };
-        data["requestId"] = json!(id);
         self.writeback
-            .event(
-                url,
-                "recovery.privileged.attempt",
-                format!("msg_{}_refused", id.simple()),
-                data,
-            )
+            .event(url, "recovery.privileged.attempt", id.to_owned(), attempt)
             .await;
     }
 
@@ -445,21 +469,6 @@ impl Intake {
                 json!({"requestId": v["requestId"], "action": v["action"], "status": v["status"], "createdAt": v["createdAt"]})
             })
             .collect())
-    }
-
-    pub async fn alert_code(&self, context: &TapContext<'_>, id: Uuid, mut data: Value) {
-        let Some(url) = &context.settings.approval.security_alert_webhook else {
-            return;
-        };
-        data["verificationId"] = json!(id);
-        self.writeback
-            .event(
-                url,
-                "recovery.privileged.attempt",
-                format!("msg_{}_code", id.simple()),
-                data,
-            )
-            .await;
     }
 
     /// A pending request whose wait is over: `refused` with `approval_expired`, audited,
@@ -512,46 +521,49 @@ impl Intake {
         approved: bool,
         comment: String,
     ) -> Result<RequestRecord, RecoveryError> {
-        for _ in 0..5 {
-            let stored = self
-                .store
-                .read(&name(id))
-                .await
-                .map_err(unavailable)?
-                .ok_or_else(|| RecoveryError::refused(Refusal::RequestNotFound, "no request with this id"))?;
-            let mut record = decode(&stored.data).map_err(unavailable)?;
-            let Some(approval) = record
-                .approval
-                .clone()
-                .filter(|_| record.state == State::PendingApproval)
-            else {
+        // Read, and check the approver against the directory, before any write: the checks
+        // call Graph, which must not sit between a read and its conditional write.
+        let stored = self
+            .store
+            .read(&name(id))
+            .await
+            .map_err(unavailable)?
+            .ok_or_else(not_found)?;
+        let record = decode(&stored.data).map_err(unavailable)?;
+        let approval = waiting(&record)?;
+        if approval.expires_at <= submission::now() {
+            let _ = self.expire(context, record, stored.etag).await;
+            return Err(expired());
+        }
+        if let Err(e) = context.check_approver(approver, &record.caller, &approval).await {
+            self.audit_decision(context, &record, approver, approved, Some(&e))
+                .await;
+            return Err(e);
+        }
+        let decision = Decision {
+            approved,
+            by: approver.clone(),
+            at: submission::now(),
+            comment,
+        };
+        let answers = &self.answers;
+        // The one decision: written only if the request still waits for the approval checked.
+        let record = update(&*self.store, &name(id), 5, |current: Option<RequestRecord>| {
+            let mut record = current.ok_or_else(not_found)?;
+            let now = decision.at;
+            let pending = waiting(&record)?;
+            if pending.requested_at != approval.requested_at {
                 return Err(RecoveryError::refused(
                     Refusal::NotPendingApproval,
-                    format!("the request is {}, not waiting for an approval", record.state.as_str()),
-                ));
-            };
-            let now = submission::now();
-            if approval.expires_at <= now {
-                let _ = self.expire(context, record, stored.etag).await;
-                return Err(RecoveryError::refused(
-                    Refusal::ApprovalExpired,
-                    "the request waited too long and expired; nothing was changed",
+                    "the request was held again since it was read; read it and decide again",
                 ));
             }
-            if let Err(e) = context.check_approver(approver, &record.caller, &approval).await {
-                self.audit_decision(context, &record, approver, approved, Some(&e))
-                    .await;
-                return Err(e);
+            if pending.expires_at <= now {
+                return Err(expired());
             }
-            let decision = Decision {
-                approved,
-                by: approver.clone(),
-                at: now,
-                comment: comment.clone(),
-            };
             record.approval = Some(Approval {
                 decision: Some(decision.clone()),
-                ..approval.clone()
+                ..pending
             });
             if approved {
                 record.approve(now);
@@ -560,33 +572,34 @@ impl Intake {
                     Refusal::ApprovalDenied,
                     format!("an approver denied the recovery: {}", decision.comment),
                 );
-                let (status, result) = self.answers.render(Answer::Error(&error));
+                let (status, result) = answers.render(Answer::Error(&error));
                 record.finish(State::Refused, status, result, now);
             }
-            match self.store.replace(&name(id), &encode(&record), &stored.etag).await {
-                Ok(_) => {}
-                Err(StorageError::Conflict(_)) => continue,
-                Err(e) => return Err(unavailable(e)),
-            }
-            if !approved {
-                self.index_open(id, false).await;
-            }
-            self.audit_decision(context, &record, approver, approved, None).await;
-            if approval.privileged {
-                let outcome = if approved { "approved" } else { "denied" };
-                self.alert_privileged(context, &record, outcome, Some(approver)).await;
-            }
-            // Approved: run it. Denied: the worker writes the result back. If the message cannot
-            // be sent, the expiry message already on the queue runs it (or writes it back).
-            if let Err(e) = self.queue.send(id).await {
-                tracing::error!(error = %e, request_id = %id, "a decided request could not be queued; its expiry message will pick it up");
-            }
-            return Ok(record);
+            Ok(Update::Write(record.clone(), record))
+        })
+        .await
+        .map_err(|e| match e {
+            UpdateError::Refused(e) => e,
+            UpdateError::Storage(StorageError::Conflict(_)) => RecoveryError::failed(
+                Fault::ClaimLost,
+                "the request changed while it was being decided; read it and try again",
+            ),
+            UpdateError::Storage(e) => unavailable(e),
+        })?;
+        if !approved {
+            self.index_open(id, false).await;
         }
-        Err(RecoveryError::failed(
-            Fault::ClaimLost,
-            "the request changed while it was being decided; read it and try again",
-        ))
+        self.audit_decision(context, &record, approver, approved, None).await;
+        if approval.privileged {
+            let outcome = if approved { "approved" } else { "denied" };
+            self.alert_privileged(context, &record, outcome, Some(approver)).await;
+        }
+        // Approved: run it. Denied: the worker writes the result back. If the message cannot
+        // be sent, the expiry message already on the queue runs it (or writes it back).
+        if let Err(e) = self.queue.send(id).await {
+            tracing::error!(error = %e, request_id = %id, "a decided request could not be queued; its expiry message will pick it up");
+        }
+        Ok(record)
     }
 
     async fn audit_decision(

@@ -14,6 +14,7 @@
 
 use crate::storage::queue;
 pub mod approval;
+pub mod call;
 pub mod submission;
 pub mod writeback;
 
@@ -32,7 +33,7 @@ use crate::recovery::request::TapRequest;
 use crate::recovery::reset::ResetRequest;
 use crate::recovery::{Answer, Answers, Journal, RecoveryError, TapProgress};
 use crate::storage::StorageError;
-use crate::storage::records::{RecordStore, Update, UpdateError, update_versioned};
+use crate::storage::records::{RecordStore, Update, UpdateError, update, update_versioned};
 use crate::vocab::CallerRecord;
 use crate::vocab::Fault;
 use queue::RequestQueue;
@@ -706,83 +707,121 @@ impl Intake {
     /// The `recovery-poison` function: a request whose message exhausted its retries ends `failed`
     /// (an undelivered pass is deleted first), is audited, and is written back.
     pub async fn poison(&self, context: &TapContext<'_>, id: Uuid) -> WorkOutcome {
-        for _ in 0..5 {
-            let stored = match self.store.read(&name(id)).await {
-                Ok(Some(s)) => s,
-                Ok(None) => return WorkOutcome::Done(format!("no request {id}: nothing to close")),
-                Err(e) => return WorkOutcome::Retry(format!("request storage: {e}")),
+        let stored = match self.store.read(&name(id)).await {
+            Ok(Some(s)) => s,
+            Ok(None) => return WorkOutcome::Done(format!("no request {id}: nothing to close")),
+            Err(e) => return WorkOutcome::Retry(format!("request storage: {e}")),
+        };
+        let record = match decode(&stored.data) {
+            Ok(r) => r,
+            Err(e) => return WorkOutcome::Done(e.to_string()),
+        };
+        if record.state.is_final() {
+            return self.give_up_write_back(context, record, stored.etag).await;
+        }
+        if let Some(busy) = still_running(&record, submission::now()) {
+            return WorkOutcome::Done(busy);
+        }
+        // A pass created and never handed to a provider must not stay usable (a Graph call:
+        // made before the record is read for its write, never between the two).
+        let mut cleanup = "";
+        if let Some(method) = &record.progress.method_id
+            && !record.progress.delivering
+            && record.progress.delivered.is_none()
+        {
+            cleanup = if context.discard_undelivered(&record.user, method).await {
+                " The undelivered pass was deleted."
+            } else {
+                " A pass may exist for the user: delete it in the admin center."
             };
-            let mut record = match decode(&stored.data) {
-                Ok(r) => r,
-                Err(e) => return WorkOutcome::Done(e.to_string()),
+        }
+        let answers = &self.answers;
+        let closed = update_versioned(&*self.store, &name(id), 5, |current: Option<RequestRecord>| {
+            let Some(mut record) = current else {
+                return Ok(Update::Keep(Err(format!("no request {id}: nothing to close"))));
             };
-            if record.state.is_final() {
-                if record.write_back.state != WriteBackState::Pending {
-                    return WorkOutcome::Done(format!("request {id} is already {}", record.state.as_str()));
-                }
-                // The write-back exhausted the retries: one last try, then it is marked failed.
-                let outcome = self.write_back(context, record.clone(), stored.etag.clone()).await;
-                if let WorkOutcome::Retry(why) = outcome {
-                    if let Ok(Some(latest)) = self.store.read(&name(id)).await
-                        && let Ok(mut r) = decode(&latest.data)
-                    {
-                        r.write_back.state = WriteBackState::Failed;
-                        let _ = self.store.replace(&name(id), &encode(&r), &latest.etag).await;
-                    }
-                    return WorkOutcome::Done(format!("request {id}: write-back given up: {why}"));
-                }
-                return outcome;
-            }
             let now = submission::now();
-            if record.claim.as_ref().is_some_and(|c| c.until > now) {
-                return WorkOutcome::Done(format!(
-                    "request {id} is being run by another invocation; it will finish it"
-                ));
+            if record.state.is_final() {
+                return Ok(Update::Keep(Err(format!(
+                    "request {id} is already {}",
+                    record.state.as_str()
+                ))));
             }
-            // A pass created and never handed to a provider must not stay usable.
-            let mut cleanup = "";
-            if let Some(method) = &record.progress.method_id
-                && !record.progress.delivering
-                && record.progress.delivered.is_none()
-            {
-                cleanup = if context.discard_undelivered(&record.user, method).await {
-                    " The undelivered pass was deleted."
-                } else {
-                    " A pass may exist for the user: delete it in the admin center."
-                };
+            if let Some(busy) = still_running(&record, now) {
+                return Ok(Update::Keep(Err(busy)));
             }
             let last = record.last_error.clone().unwrap_or_else(|| "no detail".into());
             let message = format!(
                 "the request failed {} times and will not be tried again; the last error: {last}.{cleanup}",
                 record.attempts
             );
-            let (status, result) = self
-                .answers
-                .render(Answer::Error(&RecoveryError::failed(Fault::RetriesExhausted, message)));
+            let (status, result) =
+                answers.render(Answer::Error(&RecoveryError::failed(Fault::RetriesExhausted, message)));
             record.finish(State::Failed, status, result, now);
             record.claim = None;
-            match self.store.replace(&name(id), &encode(&record), &stored.etag).await {
-                Ok(etag) => {
-                    audit(
-                        context,
-                        &record,
-                        AuditAction::RequestClose,
-                        Outcome::Failed("retries_exhausted".into()),
-                        json!({"attempts": record.attempts, "lastError": last}),
-                    )
-                    .await;
-                    let outcome = self.write_back(context, record, etag).await;
-                    return match outcome {
-                        WorkOutcome::Retry(why) => WorkOutcome::Done(format!("request {id} closed as failed; {why}")),
-                        done => done,
-                    };
-                }
-                Err(StorageError::Conflict(_)) => continue,
-                Err(e) => return WorkOutcome::Retry(format!("request storage: {e}")),
+            Ok::<_, std::convert::Infallible>(Update::Write(record.clone(), Ok((record, last))))
+        })
+        .await;
+        let ((record, last), etag) = match closed {
+            Ok((Ok(closed), Some(etag))) => (closed, etag),
+            Ok((Err(done), _)) => return WorkOutcome::Done(done),
+            Ok((Ok(_), None)) => return WorkOutcome::Retry(format!("request {id}: no version after the close")),
+            Err(UpdateError::Storage(StorageError::Conflict(_))) => {
+                return WorkOutcome::Retry(format!("request {id} is contended"));
             }
+            Err(UpdateError::Storage(e)) => return WorkOutcome::Retry(format!("request storage: {e}")),
+            Err(UpdateError::Refused(never)) => match never {},
+        };
+        audit(
+            context,
+            &record,
+            AuditAction::RequestClose,
+            Outcome::Failed("retries_exhausted".into()),
+            json!({"attempts": record.attempts, "lastError": last}),
+        )
+        .await;
+        match self.write_back(context, record, etag).await {
+            WorkOutcome::Retry(why) => WorkOutcome::Done(format!("request {id} closed as failed; {why}")),
+            done => done,
         }
-        WorkOutcome::Retry(format!("request {id} is contended"))
     }
+
+    /// A final request whose write-back exhausted the retries: one last try, then it is marked
+    /// failed.
+    async fn give_up_write_back(&self, context: &TapContext<'_>, record: RequestRecord, etag: String) -> WorkOutcome {
+        let id = record.id;
+        if record.write_back.state != WriteBackState::Pending {
+            return WorkOutcome::Done(format!("request {id} is already {}", record.state.as_str()));
+        }
+        let why = match self.write_back(context, record, etag).await {
+            WorkOutcome::Retry(why) => why,
+            outcome => return outcome,
+        };
+        let marked = update(&*self.store, &name(id), 5, |current: Option<RequestRecord>| {
+            Ok::<_, std::convert::Infallible>(match current {
+                Some(mut r) if r.write_back.state == WriteBackState::Pending => {
+                    r.write_back.state = WriteBackState::Failed;
+                    Update::Write(r, ())
+                }
+                _ => Update::Keep(()),
+            })
+        })
+        .await;
+        if let Err(e) = marked {
+            tracing::warn!(request_id = %id, error = ?e, "a given-up write-back could not be marked failed");
+        }
+        WorkOutcome::Done(format!("request {id}: write-back given up: {why}"))
+    }
+}
+
+/// Why a request another invocation still holds is not closed here, if it is.
+fn still_running(record: &RequestRecord, now: OffsetDateTime) -> Option<String> {
+    record.claim.as_ref().is_some_and(|c| c.until > now).then(|| {
+        format!(
+            "request {} is being run by another invocation; it will finish it",
+            record.id
+        )
+    })
 }
 
 /// What a claim decided, before the version is known.

@@ -35,12 +35,12 @@ impl WriteBack {
 
     /// Send a signed `event` about a request to a configured webhook (best effort: logged, not
     /// retried beyond the client's own attempts). The URL is never logged.
-    pub async fn event(&self, url: &url::Url, event: &'static str, id: String, data: Value) -> bool {
+    pub async fn event(&self, url: &url::Url, event: &'static str, id: String, data: impl serde::Serialize) -> bool {
         let message = Outgoing::Event {
             url: url.to_string(),
             id,
             event,
-            data,
+            data: serde_json::to_value(data).expect("an event serializes"),
         };
         match self.client.send(&message).await {
             Ok(()) => true,

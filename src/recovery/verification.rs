@@ -477,6 +477,8 @@ pub struct SentCode {
     /// Entra ID Protection's rating, when worth the agent's attention (`medium`, or `high` held
     /// for an approver); `{level, state}`.
     pub risk: Option<super::details::RiskSeen>,
+    /// The ticket the request named, if any.
+    pub ticket: Option<crate::audit::Ticket>,
 }
 
 /// Two addresses of record are the same: emails case-insensitively, phone numbers by their

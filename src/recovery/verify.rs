@@ -189,6 +189,7 @@ impl TapContext<'_> {
             user_id: user.id,
             upn: user.user_principal_name,
             risk: risk.filter(|r| r.at_risk || r.elevated).map(|r| r.view()),
+            ticket: ticket.cloned(),
         })
     }
 

@@ -89,12 +89,20 @@ pub async fn submit_request(State(state): State<AppState>, signed: Signed<Submit
         tracing::error!(error = %e, "could not record an accepted request");
     }
     tracing::info!(request_id = %record.id, duplicate, "request accepted");
-    let location = format!("/api/requests/{}", record.id);
+    Ok(with_location(status, &record))
+}
+
+/// A request kept (accepted, or held for an approver): `202` with its view and where to look.
+pub(super) fn accepted(record: &crate::intake::RequestRecord) -> Response {
+    with_location(axum::http::StatusCode::ACCEPTED, record)
+}
+
+fn with_location(status: axum::http::StatusCode, record: &crate::intake::RequestRecord) -> Response {
     let mut response = (status, Json(record.view())).into_response();
-    if let Ok(value) = HeaderValue::from_str(&location) {
+    if let Ok(value) = HeaderValue::from_str(&format!("/api/requests/{}", record.id)) {
         response.headers_mut().insert(header::LOCATION, value);
     }
-    Ok(response)
+    response
 }
 
 /// `GET /api/requests/{id}`: the request's state and, once finished, the same result body the

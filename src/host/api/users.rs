@@ -12,9 +12,9 @@ use serde_json::{Value, json};
 use crate::audit::Action;
 use crate::host::AppState;
 use crate::host::error::ApiError;
+use crate::intake::call::{self, Call, Called};
 use crate::recovery::request::TapRequest;
 use crate::recovery::reset::ResetRequest;
-use crate::vocab::Refusal;
 use crate::vocab::{CallerRecord, Role};
 
 use super::caller::*;
@@ -27,27 +27,11 @@ pub async fn tap(
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     let caller = who.record();
-    let console = from_console(&state, &caller);
     let request = match TapRequest::parse(&user, &body) {
         Ok(r) => r,
         Err(e) => return Err(refuse_request(&state, caller, Action::TapIssue, e).await),
     };
-    let context = state.tap_context();
-    let journal = crate::recovery::NoJournal::new();
-    match context.issue_with(&caller, request, &journal).await {
-        Ok(mut issued) => {
-            if console {
-                issued.pass = None;
-            }
-            tracing::info!(request_id = %issued.request_id, tap_method_id = %issued.tap_method_id, channel = issued.channel.as_str(), "pass issued and delivered");
-            Ok((
-                axum::http::StatusCode::CREATED,
-                Json(crate::host::answers::issued_body(&issued)),
-            )
-                .into_response())
-        }
-        Err(e) => held_or_refused(&state, &journal, crate::intake::Action::Tap, &user, &body, caller, e).await,
-    }
+    run_call(&state, caller, Call::Tap(request), &body).await
 }
 
 /// `POST /api/users/{user}/mfa/reset`: require re-registration of MFA (and optionally issue a
@@ -64,25 +48,40 @@ pub async fn reset(
         Ok(r) => r,
         Err(e) => return Err(refuse_request(&state, caller, Action::MfaReset, e).await),
     };
-    let context = state.tap_context();
-    let journal = crate::recovery::NoJournal::new();
-    let action = if request.tap.is_some() {
-        crate::intake::Action::ResetTap
-    } else {
-        crate::intake::Action::Reset
-    };
-    let console = from_console(&state, &caller);
-    let mut result = match context.reset_with(&caller, request, may_tap, &journal).await {
-        Ok(r) => r,
-        Err(e) => return held_or_refused(&state, &journal, action, &user, &body, caller, e).await,
-    };
-    if console && let Some(tap) = result.tap.as_mut() {
-        tap.pass = None;
-    }
-    tracing::info!(request_id = %result.request_id, removed = result.removed.len(), failed = result.failed.len(), "reset finished");
-    // 200 when everything was done; 502 with the same lists when something is left to do.
-    let (status, body) = crate::host::answers::reset_answer(&result);
-    Ok((status, Json(body)).into_response())
+    run_call(&state, caller, Call::Reset { request, may_tap }, &body).await
+}
+
+/// Run a recovery now (`intake::call`) and answer it: `201` with the pass, the reset's `200`
+/// (or `502` with what is left to do), or `202` with the status URL of a request held for an
+/// approver. The console never gets a pass, whatever `TAP_RETURN_TO_CALLER` says.
+async fn run_call(state: &AppState, caller: CallerRecord, call: Call, body: &[u8]) -> Result<Response, ApiError> {
+    let console = from_console(state, &caller);
+    let called = call::run(state.intake.as_deref(), &state.tap_context(), caller, call, body)
+        .await
+        .map_err(ApiError::Recovery)?;
+    Ok(match called {
+        Called::Issued(mut issued) => {
+            if console {
+                issued.pass = None;
+            }
+            tracing::info!(request_id = %issued.request_id, tap_method_id = %issued.tap_method_id, channel = issued.channel.as_str(), "pass issued and delivered");
+            (
+                axum::http::StatusCode::CREATED,
+                Json(crate::host::answers::issued_body(&issued)),
+            )
+                .into_response()
+        }
+        Called::Reset(mut result) => {
+            if console && let Some(tap) = result.tap.as_mut() {
+                tap.pass = None;
+            }
+            tracing::info!(request_id = %result.request_id, removed = result.removed.len(), failed = result.failed.len(), "reset finished");
+            // 200 when everything was done; 502 with the same lists when something is left to do.
+            let (status, body) = crate::host::answers::reset_answer(&result);
+            (status, Json(body)).into_response()
+        }
+        Called::Held(record) => super::requests::accepted(&record),
+    })
 }
 
 /// `GET /api/users/{user}`: what an agent needs to know before recovering the user
@@ -149,63 +148,4 @@ pub(super) fn from_console(state: &AppState, caller: &CallerRecord) -> bool {
         (Some(app), Some(console)) => app.eq_ignore_ascii_case(&console.to_string()),
         _ => false,
     }
-}
-
-/// A synchronous recovery that ended in a hold is kept as a request waiting for an approver
-/// (`202` with its status URL); a refused privileged target is reported to the SOC; anything
-/// else is the error it was.
-pub(super) async fn held_or_refused(
-    state: &AppState,
-    journal: &crate::recovery::NoJournal,
-    action: crate::intake::Action,
-    user: &str,
-    body: &[u8],
-    caller: CallerRecord,
-    e: crate::recovery::RecoveryError,
-) -> Result<Response, ApiError> {
-    let context = state.tap_context();
-    let Some(intake) = state.intake.clone() else {
-        // Held, but nowhere to keep it: say so, rather than a 202 for a request nobody can find.
-        if journal.held().is_some() {
-            return Err(ApiError::Recovery(crate::recovery::RecoveryError::failed(
-                crate::vocab::Fault::StorageUnavailable,
-                "this recovery needs a second approver, but the intake has no storage to keep it waiting (set AzureWebJobsStorage__* or REQUESTS_DIR); nothing was changed",
-            )));
-        }
-        return Err(ApiError::Recovery(e));
-    };
-    if e.code == crate::vocab::ErrorCode::Refused(Refusal::TargetProtected) {
-        let data = json!({"action": action.as_str(), "user": user, "ticket": body_ticket(body), "outcome": "refused", "requester": caller});
-        intake
-            .alert_call(&context, crate::recovery::Journal::request_id(journal), data)
-            .await;
-        return Err(ApiError::Recovery(e));
-    }
-    let Some(approval) = journal.held() else {
-        return Err(ApiError::Recovery(e));
-    };
-    let record = intake
-        .hold_call(
-            &context,
-            crate::recovery::Journal::request_id(journal),
-            action,
-            body,
-            caller,
-            approval,
-        )
-        .await
-        .map_err(ApiError::Recovery)?;
-    tracing::info!(request_id = %record.id, "recovery held for a second approver");
-    let mut response = (axum::http::StatusCode::ACCEPTED, Json(record.view())).into_response();
-    if let Ok(value) = HeaderValue::from_str(&format!("/api/requests/{}", record.id)) {
-        response.headers_mut().insert(header::LOCATION, value);
-    }
-    Ok(response)
-}
-
-/// The ticket of a request body, for an alert (the body was parsed already).
-pub(super) fn body_ticket(body: &[u8]) -> Value {
-    serde_json::from_slice::<Value>(body)
-        .map(|b| b["ticket"].clone())
-        .unwrap_or(Value::Null)
 }

@@ -11,7 +11,6 @@ use crate::host::error::ApiError;
 use crate::vocab::CallerRecord;
 
 use super::caller::*;
-use super::users::body_ticket;
 
 /// `POST /api/users/{user}/verifications`: send a one-time code to the user's address of record
 /// on the channel asked for; `201` with where it went (masked) and until when.
@@ -28,16 +27,7 @@ pub async fn send_verification(
         .await
         .map_err(ApiError::Recovery)?;
     tracing::info!(verification_id = %sent.id, channel = sent.channel.as_str(), "verification code sent");
-    // A code to a privileged account (approvals let it through) is the first step of taking it
-    // over: the SOC hears of it, signed, before the agent gets the answer.
-    if sent.privileged
-        && let Some(intake) = state.intake.clone()
-    {
-        let data = json!({"action": "verification.send", "user": sent.upn, "userId": sent.user_id,
-            "channel": sent.channel.as_str(), "outcome": "code_sent", "requester": caller,
-            "ticket": body_ticket(&body)});
-        intake.alert_code(&state.tap_context(), sent.id, data).await;
-    }
+    crate::intake::call::code_sent(state.intake.as_deref(), &state.tap_context(), &caller, &sent).await;
     Ok((
         axum::http::StatusCode::CREATED,
         Json(crate::host::answers::sent_code_body(&sent)),

@@ -1,0 +1,170 @@
+//! A synchronous call (`POST /api/users/{user}/tap`, `/mfa/reset`, `/verifications`): the
+//! recovery runs now, and what follows it is decided here, in the domain, not back in the HTTP
+//! layer: a recovery that ends in a hold becomes a request waiting for an approver (the same
+//! request id, so its verification and caller slot carry over), and an attempt on a privileged
+//! account refused, or a code sent to one, is told to the SOC.
+
+use serde::Serialize;
+use uuid::Uuid;
+
+use super::{Action, Intake, RequestRecord};
+use crate::audit::Ticket;
+use crate::recovery::context::TapContext;
+use crate::recovery::request::TapRequest;
+use crate::recovery::reset::{ResetRequest, ResetResult};
+use crate::recovery::tap::Issued;
+use crate::recovery::verification::SentCode;
+use crate::recovery::{Journal, NoJournal, RecoveryError};
+use crate::vocab::{CallerRecord, ErrorCode, Fault, Refusal};
+
+/// A recovery to run now, parsed at the edge.
+pub enum Call {
+    Tap(TapRequest),
+    /// `may_tap`: the caller also holds `Recovery.Tap` (a pass with the reset).
+    Reset {
+        request: ResetRequest,
+        may_tap: bool,
+    },
+}
+
+impl Call {
+    fn action(&self) -> Action {
+        match self {
+            Call::Tap(_) => Action::Tap,
+            Call::Reset { request, .. } if request.tap.is_some() => Action::ResetTap,
+            Call::Reset { .. } => Action::Reset,
+        }
+    }
+
+    fn ticket(&self) -> Ticket {
+        let t = match self {
+            Call::Tap(r) => &r.ticket,
+            Call::Reset { request, .. } => &request.ticket,
+        };
+        Ticket {
+            system: t.system.clone(),
+            id: t.id.clone(),
+        }
+    }
+}
+
+/// How a call ended, when it did not fail.
+pub enum Called {
+    Issued(Box<Issued>),
+    Reset(Box<ResetResult>),
+    /// Kept as a request waiting for an approver.
+    Held(Box<RequestRecord>),
+}
+
+/// What the SOC (`SECURITY_ALERT_WEBHOOK`) hears of an attempt on a privileged account that
+/// left no request record (a call refused, a code sent); nothing secret.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct PrivilegedAttempt<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<Uuid>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verification_id: Option<Uuid>,
+    pub action: &'a str,
+    pub user: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<Uuid>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub channel: Option<&'a str>,
+    pub outcome: &'a str,
+    pub requester: &'a CallerRecord,
+    pub ticket: Option<&'a Ticket>,
+}
+
+/// Run `call` for `caller` now. `body` is the request as it came (kept as the held request's
+/// body, so an approved request runs what was asked).
+///
+/// # Errors
+/// The recovery's own refusal or fault; a hold with no intake to keep it (`storage_unavailable`).
+pub async fn run(
+    intake: Option<&Intake>,
+    context: &TapContext<'_>,
+    caller: CallerRecord,
+    call: Call,
+    body: &[u8],
+) -> Result<Called, RecoveryError> {
+    let journal = NoJournal::new();
+    let (action, ticket) = (call.action(), call.ticket());
+    let user = match &call {
+        Call::Tap(r) => r.user.segment(),
+        Call::Reset { request, .. } => request.user.segment(),
+    };
+    let e = match call {
+        Call::Tap(request) => match context.issue_with(&caller, request, &journal).await {
+            Ok(issued) => return Ok(Called::Issued(Box::new(issued))),
+            Err(e) => e,
+        },
+        Call::Reset { request, may_tap } => match context.reset_with(&caller, request, may_tap, &journal).await {
+            Ok(done) => return Ok(Called::Reset(Box::new(done))),
+            Err(e) => e,
+        },
+    };
+    let held = journal.held();
+    let Some(intake) = intake else {
+        // Held, but nowhere to keep it: say so, rather than a 202 for a request nobody can find.
+        return Err(if held.is_some() {
+            RecoveryError::failed(
+                Fault::StorageUnavailable,
+                "this recovery needs a second approver, but the intake has no storage to keep it waiting (set AzureWebJobsStorage__* or REQUESTS_DIR); nothing was changed",
+            )
+        } else {
+            e
+        });
+    };
+    if e.code == ErrorCode::Refused(Refusal::TargetProtected) {
+        let attempt = PrivilegedAttempt {
+            request_id: Some(journal.request_id()),
+            verification_id: None,
+            action: action.as_str(),
+            user: &user,
+            user_id: None,
+            channel: None,
+            outcome: "refused",
+            requester: &caller,
+            ticket: Some(&ticket),
+        };
+        intake
+            .alert_attempt(
+                context,
+                &format!("msg_{}_refused", journal.request_id().simple()),
+                &attempt,
+            )
+            .await;
+        return Err(e);
+    }
+    let Some(approval) = held else {
+        return Err(e);
+    };
+    let record = intake
+        .hold_call(context, journal.request_id(), action, body, caller, approval)
+        .await?;
+    tracing::info!(request_id = %record.id, "recovery held for a second approver");
+    Ok(Called::Held(Box::new(record)))
+}
+
+/// A code just sent: to a privileged account (approvals let it through) it is the first step of
+/// taking it over, so the SOC hears of it, signed, before the agent gets the answer.
+pub async fn code_sent(intake: Option<&Intake>, context: &TapContext<'_>, caller: &CallerRecord, sent: &SentCode) {
+    let Some(intake) = intake.filter(|_| sent.privileged) else {
+        return;
+    };
+    let attempt = PrivilegedAttempt {
+        request_id: None,
+        verification_id: Some(sent.id),
+        action: "verification.send",
+        user: &sent.upn,
+        user_id: Some(sent.user_id),
+        channel: Some(sent.channel.as_str()),
+        outcome: "code_sent",
+        requester: caller,
+        ticket: sent.ticket.as_ref(),
+    };
+    intake
+        .alert_attempt(context, &format!("msg_{}_code", sent.id.simple()), &attempt)
+        .await;
+}
