@@ -42,6 +42,9 @@ pub struct App {
     pub limits: Arc<crate::recovery::limits::Limits>,
     /// Verifications the service made (kept beside the rate-limit slots).
     pub verifications: Arc<crate::recovery::verification::Verifications>,
+    /// How the user proves it is them: a code read back. Another method (a confirmation link,
+    /// a Verified ID Face Check) is one `recovery::verifier::Verifier` wired here.
+    pub verifier: Arc<dyn crate::recovery::verifier::Verifier>,
     /// Unauthenticated refusals, recorded in aggregate.
     pub refusals: Arc<crate::audit::refusals::RefusalTally>,
     /// Set while a sweep started through the API (`POST /api/sweeps`) runs in this process.
@@ -112,8 +115,8 @@ impl App {
         ));
         let slots = limits_store(&settings, azure)?;
         let limits = Arc::new(crate::recovery::limits::Limits::new(slots.clone()));
-        let verifications = Arc::new(crate::recovery::verification::Verifications::new(
-            slots,
+        let verifications = Arc::new(crate::recovery::verification::Verifications::new(slots));
+        let verifier = Arc::new(crate::recovery::code::CodeVerifier::new(
             secrets.clone(),
             settings.tap.verification_key_secret.clone(),
         ));
@@ -131,6 +134,7 @@ impl App {
             privilege,
             limits,
             verifications,
+            verifier,
             refusals: Arc::new(crate::audit::refusals::RefusalTally::default()),
             sweep_started: Arc::new(std::sync::atomic::AtomicBool::new(false)),
         })
@@ -264,6 +268,7 @@ impl App {
             limits: &self.limits,
             notifier: self.notifier.as_ref(),
             verifications: &self.verifications,
+            verifier: self.verifier.as_ref(),
         }
     }
 

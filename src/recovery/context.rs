@@ -27,6 +27,8 @@ pub struct TapContext<'a> {
     /// Who is told of a pass, a reset or a waiting approval (email by default).
     pub notifier: &'a dyn crate::vocab::ports::Notifier,
     pub verifications: &'a super::verification::Verifications,
+    /// How the user proves it is them (a code read back by default).
+    pub verifier: &'a dyn super::verifier::Verifier,
 }
 
 pub(crate) fn graph_failed(e: crate::graph::GraphError) -> RecoveryError {

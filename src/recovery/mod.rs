@@ -4,6 +4,7 @@
 pub mod addresses;
 pub mod admit;
 pub mod approval;
+pub mod code;
 pub mod context;
 pub mod details;
 pub mod limits;
@@ -17,6 +18,7 @@ pub mod summary;
 pub mod tap;
 pub mod target;
 pub mod verification;
+pub mod verifier;
 pub mod verify;
 
 use serde_json::Value;

@@ -1,35 +1,28 @@
-//! Verifications the service makes and checks: a one-time numeric code sent to an address of
-//! record, read back by the caller, checked here. A recovery then names the verification by id
+//! The store of verifications the service makes and checks: a challenge sent to an address of
+//! record (a code read back today, by `recovery::code`, behind the `recovery::verifier` port),
+//! answered by the caller, checked here. A recovery then names the verification by id
 //! (`TAP_REQUIRE_VERIFICATION=service`) instead of a block the caller typed.
 //!
-//! A code exists in clear only in a `SecretString` between its generation and the provider; the
-//! record keeps an HMAC-SHA256 of it, keyed with a Key Vault secret (`VERIFICATION_KEY_SECRET`),
-//! so whoever can read the storage cannot try the million codes. It is compared in constant time,
-//! is single use, dies after five wrong tries and expires after `VERIFICATION_CODE_MINUTES`.
+//! A record keeps only what the method kept (a keyed hash, never the secret). A verification is
+//! single use, dies after five wrong answers and expires after `VERIFICATION_CODE_MINUTES`.
 //! Records sit beside the rate-limit slots (`verifications/{id}.json`), written only
 //! conditionally.
 
 use std::sync::Arc;
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD as B64;
-use hmac::{Hmac, Mac};
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
-use sha2::Sha256;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::RecoveryError;
+use super::verifier::Verifier;
 use crate::storage::records::{RecordStore, Update, UpdateError, update};
 use crate::vocab::CallerRecord;
-use crate::vocab::ports::SecretSource;
 use crate::vocab::{Channel, Fault, Refusal};
 
 /// Wrong codes before a verification dies.
 pub const MAX_ATTEMPTS: u32 = 5;
-/// Digits in a code (read aloud easily).
-const DIGITS: u32 = 6;
 
 /// Where a verification stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -91,13 +84,6 @@ pub fn caller_key(caller: &CallerRecord) -> String {
     format!("{}:{}", caller.via, caller.object_id.as_deref().unwrap_or("-"))
 }
 
-/// A fresh code: `DIGITS` decimal digits from the operating system's random source (through
-/// a v4 UUID's 122 random bits; the modulo bias is below 10^-30).
-pub fn new_code() -> SecretString {
-    let n = Uuid::new_v4().as_u128() % 10u128.pow(DIGITS);
-    SecretString::from(format!("{n:0width$}", width = DIGITS as usize))
-}
-
 /// The outcome of a confirmation that changed nothing lasting (or killed the verification).
 #[derive(Debug, PartialEq, Eq)]
 pub enum Confirmed {
@@ -107,15 +93,13 @@ pub enum Confirmed {
 /// The store of verifications and the key of their codes' hashes.
 pub struct Verifications {
     store: Arc<dyn RecordStore>,
-    secrets: Arc<dyn SecretSource>,
-    key_secret: String,
 }
 
 fn name(id: Uuid) -> String {
     format!("verifications/{id}.json")
 }
 
-fn unavailable(what: impl std::fmt::Display) -> RecoveryError {
+pub(crate) fn unavailable(what: impl std::fmt::Display) -> RecoveryError {
     tracing::error!(error = %what, "verifications are unavailable");
     RecoveryError::failed(
         Fault::VerificationUnavailable,
@@ -131,36 +115,8 @@ pub(crate) fn not_found() -> RecoveryError {
 }
 
 impl Verifications {
-    pub fn new(store: Arc<dyn RecordStore>, secrets: Arc<dyn SecretSource>, key_secret: String) -> Verifications {
-        Verifications {
-            store,
-            secrets,
-            key_secret,
-        }
-    }
-
-    /// The keyed hash of `code` for verification `id` (the id binds a hash to its record).
-    async fn mac(&self, id: Uuid) -> Result<Hmac<Sha256>, RecoveryError> {
-        let key = self
-            .secrets
-            .get(&self.key_secret)
-            .await
-            .map_err(unavailable)?
-            .ok_or_else(|| unavailable(format!("the Key Vault secret {} does not exist", self.key_secret)))?;
-        let mut mac =
-            Hmac::<Sha256>::new_from_slice(key.expose_secret().as_bytes()).expect("HMAC takes any key length");
-        mac.update(id.as_bytes());
-        Ok(mac)
-    }
-
-    /// The hash to store for a new code.
-    ///
-    /// # Errors
-    /// The key cannot be read.
-    pub async fn hash(&self, id: Uuid, code: &SecretString) -> Result<String, RecoveryError> {
-        let mut mac = self.mac(id).await?;
-        mac.update(code.expose_secret().as_bytes());
-        Ok(B64.encode(mac.finalize().into_bytes()))
+    pub fn new(store: Arc<dyn RecordStore>) -> Verifications {
+        Verifications { store }
     }
 
     /// Keep a new verification (before its code is sent).
@@ -196,33 +152,31 @@ impl Verifications {
         }
     }
 
-    /// Check `code` against verification `id`, by its caller. A wrong code counts; the fifth
-    /// kills the verification. Single use: once verified, the code is spent (another confirmation
-    /// answers as the first did, and changes nothing).
+    /// Check `answer` against verification `id`, by its caller, with the method that made it. A
+    /// wrong answer counts; the fifth kills the verification. Single use: once verified, the
+    /// answer is spent (another confirmation answers as the first did, and changes nothing).
     ///
     /// # Errors
     /// `verification_not_found`, `verification_expired`, `too_many_attempts`, `code_mismatch`
-    /// (with the attempts left), or the store or key is unavailable.
+    /// (with the attempts left), or the store or the method's key is unavailable.
     pub async fn confirm(
         &self,
         id: Uuid,
         caller: &str,
-        code: &SecretString,
+        verifier: &dyn Verifier,
+        answer: &SecretString,
         now: OffsetDateTime,
     ) -> Result<(VerificationRecord, Confirmed), RecoveryError> {
         // A spent, dead or expired verification answers without the key.
         let (first, _) = self.get(id, caller).await?;
         if first.status == Status::Pending && now < first.expires_at {
-            let mut mac = self.mac(id).await?;
-            mac.update(code.expose_secret().trim().as_bytes());
+            // What was kept never changes: the verdict holds for whichever write wins below.
+            let right = verifier.check(id, &first.code_hash, answer).await?;
             return self
                 .modify(id, caller, |mut record| {
                     if let Some(done) = settled(&record, now) {
                         return Ok(Update::Keep(done));
                     }
-                    let expected = B64.decode(&record.code_hash).map_err(unavailable)?;
-                    // `verify_slice` compares in constant time.
-                    let right = mac.clone().verify_slice(&expected).is_ok();
                     if right {
                         record.status = Status::Verified;
                         record.verified_at = Some(now);
@@ -426,42 +380,6 @@ fn too_many() -> RecoveryError {
     )
 }
 
-/// The message that carries a code, a fixed template: the code first, so nothing a caller
-/// chose comes before it; then who is verifying (the agent's name from their token, reduced to
-/// letters, spaces and `.'-`), the ticket (reduced to a safe character set, `ticket_id_ok`), to
-/// read it only to an agent you called, and whom to contact otherwise. The code is the only
-/// secret in it.
-pub fn code_message(
-    code: &SecretString,
-    agent: Option<&str>,
-    ticket: Option<&str>,
-    minutes: u32,
-    contact: &str,
-) -> SecretString {
-    // A UPN or username (`megan.bowen@contoso.com`): its local part, as words ("megan bowen"), so
-    // no domain or link reaches the user.
-    let agent = agent.unwrap_or_default();
-    let agent = agent.split('@').next().unwrap_or_default().replace(['.', '_'], " ");
-    let name: String = agent
-        .chars()
-        .filter(|c| c.is_alphabetic() || matches!(c, ' ' | '\'' | '-'))
-        .take(64)
-        .collect();
-    let name = name.split_whitespace().collect::<Vec<_>>().join(" ");
-    let who = if name.is_empty() {
-        "Your IT service desk".to_owned()
-    } else {
-        format!("{name} (IT service desk)")
-    };
-    let about = ticket
-        .filter(|t| super::rules::ticket_id_ok(t))
-        .map_or_else(String::new, |t| format!(" for ticket {t}"));
-    SecretString::from(format!(
-        "Your code: {}\n{who} is verifying your identity{about}. Valid {minutes} minutes. Read it only to an agent you called yourself, never to someone who called you.\nDid not ask? Contact {contact}.",
-        code.expose_secret()
-    ))
-}
-
 /// A code sent: what the caller is told.
 #[derive(Debug)]
 pub struct SentCode {
@@ -505,68 +423,6 @@ pub fn same_address(a: &str, b: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn codes_are_six_digits() {
-        for _ in 0..200 {
-            let c = new_code();
-            assert_eq!(c.expose_secret().len(), 6);
-            assert!(c.expose_secret().chars().all(|d| d.is_ascii_digit()));
-        }
-    }
-
-    #[test]
-    fn the_code_message_names_the_agent_and_the_ticket_and_warns() {
-        let text = code_message(
-            &SecretString::from("042137"),
-            Some("Megan Bowen"),
-            Some("INC0010001"),
-            10,
-            "the service desk",
-        );
-        let t = text.expose_secret();
-        assert!(t.contains("042137") && t.contains("Megan Bowen") && t.contains("INC0010001"));
-        assert!(t.contains("only to an agent you called"));
-        assert!(t.contains("Contact the service desk"));
-        assert!(t.starts_with("Your code: 042137\n"), "the code comes first: {t}");
-    }
-
-    #[test]
-    fn nothing_a_caller_chose_reaches_the_code_message_unfiltered() {
-        let text = code_message(
-            &SecretString::from("042137"),
-            Some("Megan <b>Bowen</b> call +1 555 0100"),
-            Some("INC1 call +1 555 0100 now"),
-            10,
-            "the service desk",
-        );
-        let t = text.expose_secret();
-        assert!(!t.contains("555") && !t.contains('<') && !t.contains("INC1"), "{t}");
-        assert!(crate::recovery::rules::ticket_id_ok("INC0010001") && crate::recovery::rules::ticket_id_ok("HELP-42"));
-        assert!(
-            !crate::recovery::rules::ticket_id_ok("HELP 42")
-                && !crate::recovery::rules::ticket_id_ok("https://evil.example/?x")
-                && !crate::recovery::rules::ticket_id_ok("")
-        );
-        assert!(
-            !crate::recovery::rules::ticket_id_ok("evil.example")
-                && !crate::recovery::rules::ticket_id_ok("a/b")
-                && !crate::recovery::rules::ticket_id_ok("-x")
-        );
-        // A UPN as the agent's name: words, no domain.
-        let text = code_message(
-            &SecretString::from("042137"),
-            Some("megan.bowen@evil.example"),
-            None,
-            10,
-            "IT",
-        );
-        let t = text.expose_secret();
-        assert!(
-            t.contains("megan bowen (IT service desk)") && !t.contains("evil"),
-            "{t}"
-        );
-    }
 
     #[test]
     fn addresses_compare_as_addresses() {

@@ -1,7 +1,7 @@
 //! The verification procedure: send a code to the user's address of record, and confirm the code
 //! the caller reads back. The records and the code's hash live in `verification`.
 
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use serde::Deserialize;
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -10,9 +10,8 @@ use super::RecoveryError;
 use super::context::{TapContext, limit_refused};
 use super::details::Details;
 use super::rules::ticket_id_ok;
-use super::verification::{
-    Confirmed, SentCode, Status, VerificationRecord, caller_key, code_message, new_code, not_found,
-};
+use super::verification::{Confirmed, SentCode, Status, VerificationRecord, caller_key, not_found};
+use super::verifier::About;
 use crate::vocab::CallerRecord;
 use crate::vocab::Channel;
 use crate::vocab::{Fault, Refusal};
@@ -142,44 +141,10 @@ impl TapContext<'_> {
         self.record_code_intent(caller, target, ticket, id, details).await?;
         // Last: the user's own daily limit, whoever sends (reserved atomically; attempts count).
         self.reserve_code_slot(&user.id, id).await?;
-        let now = OffsetDateTime::now_utc();
-        let code = new_code();
-        let record = VerificationRecord {
-            id,
-            caller: caller_key(caller),
-            user_id: user.id,
-            upn: user.user_principal_name.clone(),
-            channel: channel.as_str().to_owned(),
-            sent_to: address.masked(),
-            code_hash: self.verifications.hash(id, &code).await?,
-            created_at: now,
-            expires_at: now + time::Duration::minutes(i64::from(s.verification_code_minutes)),
-            attempts: 0,
-            status: Status::Pending,
-            verified_at: None,
-            used_by: None,
-        };
+        let record = self
+            .challenge_and_send(caller, &user, (channel, &address), ticket, id)
+            .await?;
         details.expires_at = Some(crate::audit::rfc3339_millis(record.expires_at));
-        self.verifications.create(&record).await?;
-        let text = code_message(
-            &code,
-            caller.name.as_deref(),
-            ticket.map(|t| t.id.as_str()),
-            s.verification_code_minutes,
-            &s.notice_contact,
-        );
-        if let Err(e) = self
-            .deliverer
-            .send(&address, "Your verification code", &text, &id.to_string())
-            .await
-        {
-            tracing::error!(error = %e, "the verification code could not be sent");
-            self.verifications.kill(id, &record.caller).await;
-            return Err(RecoveryError::failed(
-                Fault::DeliveryFailed,
-                format!("the code could not be sent ({e}); send a new one or choose another channel"),
-            ));
-        }
         Ok(SentCode {
             id,
             channel,
@@ -191,6 +156,56 @@ impl TapContext<'_> {
             risk: risk.filter(|r| r.at_risk || r.elevated).map(|r| r.view()),
             ticket: ticket.cloned(),
         })
+    }
+
+    /// The method's challenge, kept (its keyed hash) before it is sent; a challenge that could
+    /// not be sent is killed.
+    async fn challenge_and_send(
+        &self,
+        caller: &CallerRecord,
+        user: &crate::graph::models::User,
+        (channel, address): (Channel, &crate::vocab::Address),
+        ticket: Option<&crate::audit::Ticket>,
+        id: Uuid,
+    ) -> Result<VerificationRecord, RecoveryError> {
+        let s = self.settings;
+        let now = OffsetDateTime::now_utc();
+        let about = About {
+            agent: caller.name.as_deref(),
+            ticket: ticket.map(|t| t.id.as_str()),
+            minutes: s.verification_code_minutes,
+            contact: &s.notice_contact,
+        };
+        let challenge = self.verifier.challenge(id, about).await?;
+        let record = VerificationRecord {
+            id,
+            caller: caller_key(caller),
+            user_id: user.id,
+            upn: user.user_principal_name.clone(),
+            channel: channel.as_str().to_owned(),
+            sent_to: address.masked(),
+            code_hash: challenge.kept,
+            created_at: now,
+            expires_at: now + time::Duration::minutes(i64::from(s.verification_code_minutes)),
+            attempts: 0,
+            status: Status::Pending,
+            verified_at: None,
+            used_by: None,
+        };
+        self.verifications.create(&record).await?;
+        if let Err(e) = self
+            .deliverer
+            .send(address, challenge.subject, &challenge.text, &id.to_string())
+            .await
+        {
+            tracing::error!(error = %e, "the verification code could not be sent");
+            self.verifications.kill(id, &record.caller).await;
+            return Err(RecoveryError::failed(
+                Fault::DeliveryFailed,
+                format!("the code could not be sent ({e}); send a new one or choose another channel"),
+            ));
+        }
+        Ok(record)
     }
 
     async fn record_code_intent(
@@ -254,10 +269,7 @@ impl TapContext<'_> {
                     .and_then(|c| c.as_str())
                     .map(|c| SecretString::from(c.to_owned()))
             })
-            .filter(|c| {
-                let c = c.expose_secret().trim();
-                !c.is_empty() && c.len() <= 12 && c.chars().all(|d| d.is_ascii_digit())
-            });
+            .filter(|c| self.verifier.well_formed(c));
         let result = match (parsed, code) {
             (None, _) => Err(not_found()),
             (Some(_), None) => Err(RecoveryError::refused(
@@ -266,7 +278,7 @@ impl TapContext<'_> {
             )),
             (Some(id), Some(code)) => {
                 self.verifications
-                    .confirm(id, &caller_key(caller), &code, OffsetDateTime::now_utc())
+                    .confirm(id, &caller_key(caller), self.verifier, &code, OffsetDateTime::now_utc())
                     .await
             }
         };
