@@ -29,67 +29,48 @@ fn at(function: &'static str, method: Method, path: &'static str, handler: Metho
 
 /// The table, in the order the functions are listed.
 pub fn endpoints() -> Vec<Endpoint> {
+    use crate::vocab::paths as P;
     use Method as M;
     vec![
-        at("tap", M::POST, "/api/users/{user}/tap", post(api::users::tap)),
-        at("reset", M::POST, "/api/users/{user}/mfa/reset", post(api::users::reset)),
+        at("tap", M::POST, P::TAP, post(api::users::tap)),
+        at("reset", M::POST, P::RESET, post(api::users::reset)),
         at(
             "verifications",
             M::POST,
-            "/api/users/{user}/verifications",
+            P::VERIFICATIONS,
             post(api::verifications::send_verification),
         ),
         at(
             "verification-confirm",
             M::POST,
-            "/api/verifications/{id}/confirm",
+            P::VERIFICATION_CONFIRM,
             post(api::verifications::confirm_verification),
         ),
-        at("audit", M::GET, "/api/audit", get(api::audit::audit)),
-        at(
-            "requests",
-            M::POST,
-            "/api/requests",
-            post(api::requests::submit_request),
-        ),
-        at(
-            "requests",
-            M::GET,
-            "/api/requests/{id}",
-            get(api::requests::get_request),
-        ),
+        at("audit", M::GET, P::AUDIT, get(api::audit::audit)),
+        at("requests", M::POST, P::REQUESTS, post(api::requests::submit_request)),
+        at("requests", M::GET, P::REQUEST, get(api::requests::get_request)),
         at(
             "request-approve",
             M::POST,
-            "/api/requests/{id}/approve",
+            P::REQUEST_APPROVE,
             post(api::requests::approve_request),
         ),
-        at(
-            "approvals",
-            M::GET,
-            "/api/approvals",
-            get(api::requests::pending_approvals),
-        ),
+        at("approvals", M::GET, P::APPROVALS, get(api::requests::pending_approvals)),
         at(
             "request-deny",
             M::POST,
-            "/api/requests/{id}/deny",
+            P::REQUEST_DENY,
             post(api::requests::deny_request),
         ),
-        at("users", M::GET, "/api/users", get(api::users::search_users)),
-        at("user", M::GET, "/api/users/{user}", get(api::users::user_summary)),
-        at("console", M::GET, "/api/console", get(console::root)),
-        at("console", M::GET, "/api/console/", get(console::index)),
-        at("console", M::GET, "/api/console/{*path}", get(console::file)),
-        at("sweep-run", M::POST, "/api/sweeps", post(api::sweeps::start_sweep)),
-        at("sweeps", M::GET, "/api/sweeps/{run}", get(api::sweeps::sweep_summary)),
-        at(
-            "sweeps",
-            M::GET,
-            "/api/sweeps/{run}/{file}",
-            get(api::sweeps::sweep_file),
-        ),
-        at("health", M::GET, "/api/health", get(api::health::health)),
+        at("users", M::GET, P::USERS, get(api::users::search_users)),
+        at("user", M::GET, P::USER, get(api::users::user_summary)),
+        at("console", M::GET, P::CONSOLE, get(console::root)),
+        at("console", M::GET, P::CONSOLE_INDEX, get(console::index)),
+        at("console", M::GET, P::CONSOLE_FILE, get(console::file)),
+        at("sweep-run", M::POST, P::SWEEPS, post(api::sweeps::start_sweep)),
+        at("sweeps", M::GET, P::SWEEP, get(api::sweeps::sweep_summary)),
+        at("sweeps", M::GET, P::SWEEP_FILE, get(api::sweeps::sweep_file)),
+        at("health", M::GET, P::HEALTH, get(api::health::health)),
     ]
 }
 

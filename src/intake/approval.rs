@@ -19,6 +19,7 @@ use crate::recovery::{Answer, RecoveryError};
 use crate::storage::StorageError;
 use crate::storage::records::{Update, UpdateError, update};
 use crate::vocab::CallerRecord;
+use crate::vocab::paths;
 use crate::vocab::{Fault, Refusal};
 
 fn not_found() -> RecoveryError {
@@ -271,7 +272,7 @@ impl Intake {
             claim: None,
             progress: crate::recovery::TapProgress::default(),
             last_error: None,
-            status: None,
+            answered: None,
             result: None,
             finished_at: None,
             write_back: super::WriteBackStatus {
@@ -305,30 +306,25 @@ impl Intake {
             // expiry nobody asks about waits.
             tracing::error!(error = %e, request_id = %record.id, "the approval's expiry could not be scheduled");
         }
-        let view = record.view();
-        let asked = &view["approval"]["request"]["requestedBy"];
-        let who = if asked["known"] == true {
-            let p = &asked["person"];
-            format!(
-                "{} (object id {})",
-                p["upn"].as_str().unwrap_or("?"),
-                p["objectId"].as_str().unwrap_or("?")
-            )
-        } else {
-            format!(
+        let asked = record.requester();
+        let who = match &asked.person {
+            Some(p) => format!("{} (object id {})", p.upn.unwrap_or("?"), p.object_id.unwrap_or("?")),
+            None => format!(
                 "UNKNOWN: no person is tied to this request{}. Any approver may decide it; find out who asked first",
-                asked["given"].as_str().map_or_else(String::new, |g| format!(
+                asked.given.map_or_else(String::new, |g| format!(
                     " (the ticket names \"{g}\", not found in the directory)"
                 ))
-            )
+            ),
         };
-        let plan = plan_text(&view["approval"]);
+        let plan = plan_text(&serde_json::to_value(approval.view()).expect("an approval serializes"));
         let open_it = context.settings.approval.console_url.as_ref().map_or_else(
-            || format!("POST /api/requests/{}/approve or /deny", record.id),
+            || format!("POST {} or {}", paths::approve(record.id), paths::deny(record.id)),
             |console| {
                 format!(
-                    "{console}#approve={} (or POST /api/requests/{}/approve or /deny)",
-                    record.id, record.id
+                    "{console}#approve={} (or POST {} or {})",
+                    record.id,
+                    paths::approve(record.id),
+                    paths::deny(record.id)
                 )
             },
         );
@@ -354,10 +350,13 @@ impl Intake {
                         "recovery.approval.requested",
                         format!("msg_{}_approval", record.id.simple()),
                         {
-                            let mut view = record.view();
-                            if let Some(console) = &context.settings.approval.console_url {
-                                view["consoleUrl"] = json!(format!("{console}#approve={}", record.id));
-                            }
+                            let mut view = record.view(self.answers.as_ref());
+                            view.console_url = context
+                                .settings
+                                .approval
+                                .console_url
+                                .as_ref()
+                                .map(|console| format!("{console}#approve={}", record.id));
                             view
                         },
                     )
@@ -458,16 +457,13 @@ impl Intake {
     ///
     /// # Errors
     /// The index of open requests or a record cannot be read.
-    pub async fn open_for(&self, upn: &str, id: &str) -> Result<Vec<Value>, RecoveryError> {
+    pub async fn open_for(&self, upn: &str, id: &str) -> Result<Vec<super::view::OpenRequest>, RecoveryError> {
         Ok(self
             .open_requests()
             .await?
             .iter()
             .filter(|r| r.user.eq_ignore_ascii_case(upn) || r.user.eq_ignore_ascii_case(id))
-            .map(|r| {
-                let v = r.view();
-                json!({"requestId": v["requestId"], "action": v["action"], "status": v["status"], "createdAt": v["createdAt"]})
-            })
+            .map(RequestRecord::open_view)
             .collect())
     }
 
@@ -484,8 +480,8 @@ impl Intake {
             Refusal::ApprovalExpired,
             "nobody approved the recovery in time; nothing was changed. Ask again if it is still needed",
         );
-        let (status, result) = self.answers.render(Answer::Error(&error));
-        record.finish(State::Refused, status, result, now);
+        let (answered, result) = super::rendered(self.answers.as_ref(), Answer::Error(&error));
+        record.finish(State::Refused, answered, result, now);
         let etag = match self.store.replace(&name(record.id), &encode(&record), &etag).await {
             Ok(etag) => etag,
             Err(StorageError::Conflict(_)) => {
@@ -572,8 +568,8 @@ impl Intake {
                     Refusal::ApprovalDenied,
                     format!("an approver denied the recovery: {}", decision.comment),
                 );
-                let (status, result) = answers.render(Answer::Error(&error));
-                record.finish(State::Refused, status, result, now);
+                let (answered, result) = super::rendered(answers.as_ref(), Answer::Error(&error));
+                record.finish(State::Refused, answered, result, now);
             }
             Ok(Update::Write(record.clone(), record))
         })

@@ -16,6 +16,7 @@ use crate::storage::queue;
 pub mod approval;
 pub mod call;
 pub mod submission;
+pub mod view;
 pub mod writeback;
 
 use std::sync::Arc;
@@ -31,7 +32,7 @@ use crate::audit::{Action as AuditAction, AuditEvent, Outcome, Phase, Target, Ti
 use crate::recovery::context::TapContext;
 use crate::recovery::request::TapRequest;
 use crate::recovery::reset::ResetRequest;
-use crate::recovery::{Answer, Answers, Journal, RecoveryError, TapProgress};
+use crate::recovery::{Answer, Answered, Answers, Journal, RecoveryError, TapProgress};
 use crate::storage::StorageError;
 use crate::storage::records::{RecordStore, Update, UpdateError, update, update_versioned};
 use crate::vocab::CallerRecord;
@@ -158,9 +159,11 @@ pub struct RequestRecord {
     pub progress: TapProgress,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
-    /// The status code the synchronous function would have answered, and its body.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub status: Option<u16>,
+    /// What the synchronous function would have come to (a pass, a reset, an error code), and
+    /// the body it would have answered (rendered by `recovery::Answers`); the status is the
+    /// wire's to choose from the kind (`view`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answered: Option<Answered>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub result: Option<Value>,
     #[serde(
@@ -187,88 +190,6 @@ pub(crate) fn rfc3339(t: OffsetDateTime) -> String {
 }
 
 impl RequestRecord {
-    /// What a caller sees (`GET /api/requests/{id}`, the callback): state and result, never the
-    /// request's verification details and never a pass.
-    pub fn view(&self) -> Value {
-        let mut v = json!({
-            "requestId": self.id,
-            "status": self.state.as_str(),
-            "statusUrl": format!("/api/requests/{}", self.id),
-            "action": self.action.as_str(),
-            "user": self.user,
-            "source": {"system": self.source.system, "ticket": self.source.ticket},
-            "createdAt": rfc3339(self.created_at),
-            "updatedAt": rfc3339(self.updated_at),
-            "attempts": self.attempts,
-        });
-        if let Some(status) = self.status {
-            v["resultStatus"] = json!(status);
-        }
-        if let Some(result) = &self.result {
-            v["result"] = result.clone();
-        }
-        if let Some(at) = self.finished_at {
-            v["finishedAt"] = json!(rfc3339(at));
-        }
-        if let Some(e) = &self.last_error
-            && !self.state.is_final()
-        {
-            v["lastError"] = json!(e);
-        }
-        if let Some(approval) = &self.approval {
-            v["approval"] = approval.view();
-            // What an approver checks with the requester, through a channel they trust: who
-            // asked, how the pass would go, for how long, and why (the caller's text, as text).
-            let delivery = self.body["delivery"]["channel"]
-                .as_str()
-                .or(self.body["tap"]["delivery"]["channel"].as_str());
-            v["approval"]["request"] = json!({
-                "requestedBy": self.requester_view(),
-                "target": self.user,
-                "action": self.action.as_str(),
-                "scope": self.body["scope"].as_str().or(matches!(self.action, Action::Reset | Action::ResetTap).then_some("portal")),
-                "ticket": {"system": self.source.system, "id": self.source.ticket},
-                "channel": delivery,
-                "lifetimeMinutes": self.body["lifetimeMinutes"].as_u64().or(self.body["tap"]["lifetimeMinutes"].as_u64()),
-                "reason": self.body["reason"].as_str().map(|r| r.chars().take(500).collect::<String>()),
-            });
-            if self.state == State::PendingApproval {
-                v["approveUrl"] = json!(format!("/api/requests/{}/approve", self.id));
-                v["denyUrl"] = json!(format!("/api/requests/{}/deny", self.id));
-            }
-        }
-        if self.write_back.state != WriteBackState::None {
-            v["writeBack"] = json!({"target": self.write_back.target, "state": self.write_back.state});
-        }
-        v
-    }
-
-    /// Who asked, as an approver must know it: a person (the token's user, or the agent the
-    /// ticket named, resolved), or `known: false` (an application, or an agent the directory does
-    /// not know): then any approver may decide, and is told.
-    fn requester_view(&self) -> Value {
-        let person = self.caller.on_behalf_of.as_ref().map_or_else(
-            || {
-                if self.caller.user {
-                    json!({"objectId": self.caller.object_id, "upn": self.caller.name})
-                } else {
-                    Value::Null
-                }
-            },
-            |p| json!({"objectId": p.object_id, "upn": p.upn}),
-        );
-        let known = !person.is_null();
-        json!({
-            "known": known,
-            "person": person,
-            "given": self.requested_by,
-            "name": self.caller.name,
-            "objectId": self.caller.object_id,
-            "via": self.caller.via,
-            "note": (!known).then_some("requester unknown: no person could be tied to this request (an application's token, or a ticket whose named agent is not in the directory). Any approver may decide it: confirm with the ticket's owner who asked"),
-        })
-    }
-
     /// Whether a worker holding `delivery` may take this request now: `None` when it may (claim
     /// it with `claim_for`), else what to do instead (it is final, its approval expired, it
     /// waits for an approver, or another invocation holds it).
@@ -316,7 +237,7 @@ impl RequestRecord {
     /// Held for a second approver: nothing decided yet (no result), no worker holds it.
     pub(crate) fn hold(&mut self, now: OffsetDateTime) {
         self.become_(State::PendingApproval, now);
-        self.status = None;
+        self.answered = None;
         self.result = None;
         self.last_error = None;
         self.claim = None;
@@ -325,17 +246,17 @@ impl RequestRecord {
     /// Approved: queued again, to run as if just accepted.
     pub(crate) fn approve(&mut self, now: OffsetDateTime) {
         self.become_(State::Accepted, now);
-        self.status = None;
+        self.answered = None;
         self.result = None;
         self.queued_at = None;
     }
 
     /// Finished (`state` is final) with the answer a synchronous call would have given; the
     /// result is then due to the ticket, if it has one to go to.
-    pub(crate) fn finish(&mut self, state: State, status: u16, result: serde_json::Value, now: OffsetDateTime) {
+    pub(crate) fn finish(&mut self, state: State, answered: Answered, result: serde_json::Value, now: OffsetDateTime) {
         assert!(state.is_final(), "{} is not final", state.as_str());
         self.become_(state, now);
-        self.status = Some(status);
+        self.answered = Some(answered);
         self.result = Some(result);
         self.finished_at = Some(now);
         if self.write_back.target.is_some() {
@@ -421,7 +342,24 @@ fn encode(record: &RequestRecord) -> Vec<u8> {
 }
 
 fn decode(data: &[u8]) -> Result<RequestRecord, StorageError> {
-    serde_json::from_slice(data).map_err(|e| StorageError::Unavailable(format!("a request record is unreadable: {e}")))
+    let mut record: RequestRecord = serde_json::from_slice(data)
+        .map_err(|e| StorageError::Unavailable(format!("a request record is unreadable: {e}")))?;
+    if record.answered.is_none()
+        && let Some(result) = &record.result
+    {
+        record.answered = written_before_kinds(record.action, result);
+    }
+    Ok(record)
+}
+
+/// A record written before outcomes had a kind kept its status instead: the kind is read back
+/// from its body (an error's code, else what the action gives).
+fn written_before_kinds(action: Action, result: &Value) -> Option<Answered> {
+    match result["error"]["code"].as_str() {
+        Some(code) => Answered::try_from(code.to_owned()).ok(),
+        None if action == Action::Tap => Some(Answered::Issued),
+        None => Some(Answered::Reset),
+    }
 }
 
 /// Test hook (`dev` builds only): `MFA_RECOVERY_CRASH_AT=<step>` aborts the process right after
@@ -481,7 +419,7 @@ impl Intake {
             claim: None,
             progress: TapProgress::default(),
             last_error: None,
-            status: None,
+            answered: None,
             result: None,
             finished_at: None,
             write_back: WriteBackStatus {
@@ -604,14 +542,14 @@ impl Intake {
         }
         if let Some(reason) = ran.retry {
             record.last_error = Some(reason.clone());
-            record.status = Some(ran.status);
+            record.answered = Some(ran.answered);
             record.result = Some(ran.result);
             return match self.store.replace(&name(id), &encode(&record), &etag).await {
                 Ok(_) => WorkOutcome::Retry(reason),
                 Err(e) => WorkOutcome::Retry(format!("{reason}; and the record was not saved: {e}")),
             };
         }
-        record.finish(ran.state, ran.status, ran.result, now);
+        record.finish(ran.state, ran.answered, ran.result, now);
         let etag = match self.store.replace(&name(id), &encode(&record), &etag).await {
             Ok(etag) => etag,
             Err(StorageError::Conflict(_)) => {
@@ -667,7 +605,7 @@ impl Intake {
         let Some(target) = self.writeback.target(&record) else {
             return WorkOutcome::Done("no write-back target".into());
         };
-        let sent = self.writeback.send(target, &record).await;
+        let sent = self.writeback.send(target, &record, self.answers.as_ref()).await;
         record.write_back.attempts += 1;
         record.updated_at = submission::now();
         let outcome = match &sent {
@@ -755,9 +693,11 @@ impl Intake {
                 "the request failed {} times and will not be tried again; the last error: {last}.{cleanup}",
                 record.attempts
             );
-            let (status, result) =
-                answers.render(Answer::Error(&RecoveryError::failed(Fault::RetriesExhausted, message)));
-            record.finish(State::Failed, status, result, now);
+            let (answered, result) = rendered(
+                answers.as_ref(),
+                Answer::Error(&RecoveryError::failed(Fault::RetriesExhausted, message)),
+            );
+            record.finish(State::Failed, answered, result, now);
             record.claim = None;
             Ok::<_, std::convert::Infallible>(Update::Write(record.clone(), Ok((record, last))))
         })
@@ -868,7 +808,7 @@ async fn audit(
 /// What one attempt came to.
 struct Ran {
     state: State,
-    status: u16,
+    answered: Answered,
     result: Value,
     /// Set when the attempt should be repeated (a fault another try may get past).
     retry: Option<String>,
@@ -878,11 +818,16 @@ struct Ran {
     target_protected: bool,
 }
 
+/// An outcome as a record keeps it: its kind and the body the synchronous function answers.
+fn rendered(answers: &dyn Answers, answer: Answer<'_>) -> (Answered, Value) {
+    (answer.answered(), answers.render(answer))
+}
+
 fn from_error(answers: &dyn Answers, e: &RecoveryError) -> Ran {
-    let (status, result) = answers.render(Answer::Error(e));
+    let (answered, result) = rendered(answers, Answer::Error(e));
     Ran {
         state: if e.is_refusal() { State::Refused } else { State::Failed },
-        status,
+        answered,
         result,
         retry: e.worth_retry().then(|| format!("{} ({})", e.message, e.code)),
         held: e.code == crate::vocab::ErrorCode::Refused(crate::vocab::Refusal::ApprovalRequired),
@@ -902,10 +847,10 @@ async fn run(context: &TapContext<'_>, answers: &dyn Answers, record: &RequestRe
                 Ok(mut issued) => {
                     // A queued request never returns the pass, whatever TAP_RETURN_TO_CALLER says.
                     issued.pass = None;
-                    let (status, result) = answers.render(Answer::Issued(&issued));
+                    let (answered, result) = rendered(answers, Answer::Issued(&issued));
                     Ran {
                         state: State::Succeeded,
-                        status,
+                        answered,
                         result,
                         retry: None,
                         held: false,
@@ -922,11 +867,11 @@ async fn run(context: &TapContext<'_>, answers: &dyn Answers, record: &RequestRe
             };
             match context.reset_with(&record.caller, request, true, journal).await {
                 Ok(r) => {
-                    let (status, result) = answers.render(Answer::Reset(&r));
+                    let (answered, result) = rendered(answers, Answer::Reset(&r));
                     if r.complete() {
                         return Ran {
                             state: State::Succeeded,
-                            status,
+                            answered,
                             result,
                             retry: None,
                             held: false,
@@ -936,7 +881,7 @@ async fn run(context: &TapContext<'_>, answers: &dyn Answers, record: &RequestRe
                     let again = !r.failed.is_empty() || r.tap_error.as_ref().is_some_and(RecoveryError::worth_retry);
                     Ran {
                         state: State::Failed,
-                        status,
+                        answered,
                         result,
                         retry: again.then(|| format!("the reset is incomplete ({})", Fault::ResetIncomplete.as_str())),
                         held: false,
@@ -1062,10 +1007,29 @@ mod tests {
             "action": "tap", "user": "adele.vance@contoso.test",
             "body": {}, "state": state, "createdAt": "2026-11-28T10:00:00Z", "updatedAt": "2026-11-28T10:01:00Z",
             "attempts": 1, "writeBack": {"state": "none", "target": write_back_to},
-            "caller": {"via": "token"}, "lastError": "Graph answered 503", "status": 503, "result": {"error": {}},
+            "caller": {"via": "token"}, "lastError": "Graph answered 503", "answered": "graph_unavailable", "result": {"error": {}},
             "source": {"system": "servicenow", "ticket": "INC0010001"},
         }))
         .unwrap()
+    }
+
+    #[test]
+    fn a_record_written_with_a_status_reads_back_with_its_kind() {
+        let mut old = serde_json::to_value(record("succeeded", None)).unwrap();
+        old.as_object_mut().unwrap().remove("answered");
+        old["status"] = json!(201);
+        old["result"] = json!({"requestId": "x", "tapMethodId": "m"});
+        let r = decode(&serde_json::to_vec(&old).unwrap()).unwrap();
+        assert_eq!(r.answered, Some(Answered::Issued));
+        old["status"] = json!(403);
+        old["result"] = json!({"error": {"code": "target_protected", "message": "m"}});
+        let r = decode(&serde_json::to_vec(&old).unwrap()).unwrap();
+        assert_eq!(
+            r.answered,
+            Some(Answered::Error(crate::vocab::ErrorCode::Refused(
+                crate::vocab::Refusal::TargetProtected
+            )))
+        );
     }
 
     #[test]
@@ -1074,28 +1038,28 @@ mod tests {
         let mut r = record("running", None);
         r.hold(now);
         assert_eq!(r.state, State::PendingApproval);
-        assert!(r.status.is_none() && r.result.is_none() && r.last_error.is_none() && r.claim.is_none());
+        assert!(r.answered.is_none() && r.result.is_none() && r.last_error.is_none() && r.claim.is_none());
         r.approve(now);
         assert_eq!(r.state, State::Accepted);
-        assert!(r.status.is_none() && r.result.is_none() && r.queued_at.is_none());
+        assert!(r.answered.is_none() && r.result.is_none() && r.queued_at.is_none());
     }
 
     #[test]
     fn a_finished_request_keeps_its_answer_and_is_due_to_its_ticket() {
         let now = OffsetDateTime::now_utc();
         let mut r = record("pending_approval", Some("servicenow"));
-        let answered = 403;
+        let answered = Answered::Error(crate::vocab::ErrorCode::Refused(crate::vocab::Refusal::ApprovalDenied));
         r.finish(
             State::Refused,
             answered,
             json!({"error": {"code": "approval_denied"}}),
             now,
         );
-        assert_eq!((r.state, r.status), (State::Refused, Some(answered)));
+        assert_eq!((r.state, r.answered), (State::Refused, Some(answered)));
         assert_eq!(r.finished_at, Some(now));
         assert_eq!(r.write_back.state, WriteBackState::Pending);
         let mut quiet = record("running", None);
-        quiet.finish(State::Succeeded, 201, json!({}), now);
+        quiet.finish(State::Succeeded, Answered::Issued, json!({}), now);
         assert_eq!(quiet.write_back.state, WriteBackState::None, "no ticket to write to");
     }
 

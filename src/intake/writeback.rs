@@ -29,8 +29,13 @@ impl WriteBack {
     ///
     /// # Errors
     /// Every attempt failed, or the target refused.
-    pub async fn send(&self, target: Target, record: &RequestRecord) -> Result<(), WriteBackError> {
-        self.client.send(&outgoing(target, record)).await
+    pub async fn send(
+        &self,
+        target: Target,
+        record: &RequestRecord,
+        answers: &dyn crate::recovery::Answers,
+    ) -> Result<(), WriteBackError> {
+        self.client.send(&outgoing(target, record, answers)).await
     }
 
     /// Send a signed `event` about a request to a configured webhook (best effort: logged, not
@@ -53,7 +58,7 @@ impl WriteBack {
 }
 
 /// What goes to `target` for a record: the note, or the callback with the record's view.
-fn outgoing(target: Target, record: &RequestRecord) -> Outgoing {
+fn outgoing(target: Target, record: &RequestRecord, answers: &dyn crate::recovery::Answers) -> Outgoing {
     match target {
         Target::ServiceNow => Outgoing::ServiceNowNote {
             sys_id: record.source.sys_id.clone().unwrap_or_default(),
@@ -66,7 +71,7 @@ fn outgoing(target: Target, record: &RequestRecord) -> Outgoing {
         Target::Callback => Outgoing::Callback {
             url: record.source.callback_url.clone().unwrap_or_default(),
             id: format!("msg_{}_{}", record.id.simple(), record.state.as_str()),
-            data: record.view(),
+            data: serde_json::to_value(record.view(answers)).expect("a view serializes"),
         },
         // Events are sent by `WriteBack::event`, never as a record's write-back.
         Target::Webhook => Outgoing::Callback {

@@ -16,6 +16,7 @@ use crate::graph::models::{User, UserRef};
 use crate::vocab::CallerRecord;
 use crate::vocab::Channel;
 use crate::vocab::Refusal;
+use crate::vocab::paths;
 
 /// What a recovery asks for, as its first steps need it.
 pub(crate) struct Asked<'a> {
@@ -137,13 +138,19 @@ pub(crate) fn check_verification(
         (VerificationMode::Service, Some(VerificationBody::Attested(_))) => {
             return Err(RecoveryError::refused(
                 Refusal::VerificationRequired,
-                "this deployment accepts only verifications the service made: send a code (POST /api/users/{user}/verifications), confirm it, then pass verification: {id}",
+                format!(
+                    "this deployment accepts only verifications the service made: send a code (POST {}), confirm it, then pass verification: {{id}}",
+                    paths::VERIFICATIONS
+                ),
             ));
         }
         (VerificationMode::Service, None) => {
             return Err(RecoveryError::refused(
                 Refusal::VerificationRequired,
-                "verification {id} is required: send a code (POST /api/users/{user}/verifications) and confirm it first",
+                format!(
+                    "verification {{id}} is required: send a code (POST {}) and confirm it first",
+                    paths::VERIFICATIONS
+                ),
             ));
         }
         (VerificationMode::Attested, None) => {

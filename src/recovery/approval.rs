@@ -71,27 +71,50 @@ impl Approval {
     }
 
     /// What the request's status shows and the audit record keeps.
-    pub fn view(&self) -> Value {
-        let mut v = json!({
-            "reasons": self.reasons,
-            "requestedAt": crate::audit::rfc3339_millis(self.requested_at),
-            "expiresAt": crate::audit::rfc3339_millis(self.expires_at),
-            "target": self.target_upn,
-            "privileged": self.privileged,
-            "verification": self.verification,
-            "plan": self.plan,
-        });
-        if let Some(d) = &self.decision {
-            v["decision"] = json!({
-                "approved": d.approved,
-                "by": d.by.name.clone().or_else(|| d.by.object_id.clone()),
-                "byObjectId": d.by.object_id,
-                "at": crate::audit::rfc3339_millis(d.at),
-                "comment": d.comment,
-            });
+    pub fn view(&self) -> ApprovalView<'_> {
+        ApprovalView {
+            reasons: &self.reasons,
+            requested_at: crate::audit::rfc3339_millis(self.requested_at),
+            expires_at: crate::audit::rfc3339_millis(self.expires_at),
+            target: &self.target_upn,
+            privileged: self.privileged,
+            verification: self.verification.as_ref(),
+            plan: self.plan.as_ref(),
+            decision: self.decision.as_ref().map(|d| DecisionView {
+                approved: d.approved,
+                by: d.by.name.as_deref().or(d.by.object_id.as_deref()),
+                by_object_id: d.by.object_id.as_deref(),
+                at: crate::audit::rfc3339_millis(d.at),
+                comment: &d.comment,
+            }),
         }
-        v
     }
+}
+
+/// An approval as a request's status shows it and the audit record keeps it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApprovalView<'a> {
+    pub reasons: &'a [String],
+    pub requested_at: String,
+    pub expires_at: String,
+    pub target: &'a str,
+    pub privileged: bool,
+    pub verification: Option<&'a super::details::VerificationSeen>,
+    pub plan: Option<&'a Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decision: Option<DecisionView<'a>>,
+}
+
+/// An approver's answer, as shown: who (name, else object id), when, why.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DecisionView<'a> {
+    pub approved: bool,
+    pub by: Option<&'a str>,
+    pub by_object_id: Option<&'a str>,
+    pub at: String,
+    pub comment: &'a str,
 }
 
 /// Who may decide, as far as it can be judged without a read (pure): a person (a delegated
@@ -213,7 +236,7 @@ impl TapContext<'_> {
         if let Some(approval) = journal.approval()
             && approval.approves(user.id, &met)
         {
-            details.approval = Some(approval.view());
+            details.approval = Some(serde_json::to_value(approval.view()).expect("an approval serializes"));
             return Ok(());
         }
         let names: Vec<String> = met.iter().map(|t| t.as_str().to_owned()).collect();

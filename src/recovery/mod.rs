@@ -88,10 +88,61 @@ pub enum Answer<'a> {
     Error(&'a RecoveryError),
 }
 
-/// Renders an outcome as the synchronous API answers it: its status and body. The intake keeps
-/// these in a request record; the HTTP layer implements it (`host::answers`).
+impl Answer<'_> {
+    /// What kind of outcome it is, as a record keeps it.
+    pub fn answered(&self) -> Answered {
+        match self {
+            Answer::Issued(_) => Answered::Issued,
+            Answer::Reset(r) if r.complete() => Answered::Reset,
+            Answer::Reset(_) => Answered::Error(ErrorCode::Failed(Fault::ResetIncomplete)),
+            Answer::Error(e) => Answered::Error(e.code),
+        }
+    }
+}
+
+/// What kind of outcome a finished request had: a pass issued, a reset done, or an error code
+/// (`reset_incomplete` for a reset that left something to do). A request record keeps this, not
+/// a status: whoever owns the wire format chooses the status (`Answers::status`). Kept as its
+/// name (`issued`, `reset`, or the code).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(into = "String", try_from = "String")]
+pub enum Answered {
+    Issued,
+    Reset,
+    Error(ErrorCode),
+}
+
+impl From<Answered> for String {
+    fn from(a: Answered) -> String {
+        match a {
+            Answered::Issued => "issued".into(),
+            Answered::Reset => "reset".into(),
+            Answered::Error(code) => code.as_str().into(),
+        }
+    }
+}
+
+impl TryFrom<String> for Answered {
+    type Error = String;
+    fn try_from(name: String) -> Result<Answered, String> {
+        match name.as_str() {
+            "issued" => Ok(Answered::Issued),
+            "reset" => Ok(Answered::Reset),
+            _ => ErrorCode::all()
+                .find(|c| c.as_str() == name)
+                .map(Answered::Error)
+                .ok_or_else(|| format!("unknown outcome {name}")),
+        }
+    }
+}
+
+/// Renders an outcome as the synchronous API answers it: its body, and the status that goes
+/// with a kind of outcome. The intake keeps the body and the kind in a request record; the HTTP
+/// layer implements it (`host::answers`).
 pub trait Answers: Send + Sync {
-    fn render(&self, answer: Answer<'_>) -> (u16, Value);
+    fn render(&self, answer: Answer<'_>) -> Value;
+    /// The status the synchronous function answers for this kind of outcome.
+    fn status(&self, answered: Answered) -> u16;
 }
 
 /// Parse a request body at the edge; `expected` names the fields for the caller. serde's message

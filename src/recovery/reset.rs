@@ -623,8 +623,9 @@ impl TapContext<'_> {
                 tracing::error!(code = e.code_str(), "the reset removed methods but its pass failed");
                 result.tap_error = Some(RecoveryError {
                     message: format!(
-                        "{} The methods listed in \"removed\" are gone: issue a pass now (POST /api/users/{}/tap) so the user is not left without a way in.",
-                        e.message, user.id
+                        "{} The methods listed in \"removed\" are gone: issue a pass now (POST {}) so the user is not left without a way in.",
+                        e.message,
+                        crate::vocab::paths::fill(crate::vocab::paths::TAP, &user.id.to_string())
                     ),
                     ..e
                 });

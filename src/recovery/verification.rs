@@ -19,6 +19,7 @@ use super::RecoveryError;
 use super::verifier::Verifier;
 use crate::storage::records::{RecordStore, Update, UpdateError, update};
 use crate::vocab::CallerRecord;
+use crate::vocab::paths;
 use crate::vocab::{Channel, Fault, Refusal};
 
 /// Wrong codes before a verification dies.
@@ -110,7 +111,10 @@ pub(crate) fn unavailable(what: impl std::fmt::Display) -> RecoveryError {
 pub(crate) fn not_found() -> RecoveryError {
     RecoveryError::refused(
         Refusal::VerificationNotFound,
-        "no such verification for this caller; send a new code (POST /api/users/{user}/verifications)",
+        format!(
+            "no such verification for this caller; send a new code (POST {})",
+            paths::VERIFICATIONS
+        ),
     )
 }
 
@@ -301,7 +305,10 @@ fn usable(
     let Some(verified_at) = record.verified_at.filter(|_| record.status == Status::Verified) else {
         return Err(RecoveryError::refused(
             Refusal::VerificationNotConfirmed,
-            "the verification's code was not confirmed (POST /api/verifications/{id}/confirm)",
+            format!(
+                "the verification's code was not confirmed (POST {})",
+                paths::VERIFICATION_CONFIRM
+            ),
         ));
     };
     let age = as_of - verified_at;

@@ -6,6 +6,7 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 
 use crate::storage::reports::{ReportStore, content_type};
+use crate::vocab::paths;
 
 /// Why a view could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -47,9 +48,9 @@ pub async fn summary(store: &dyn ReportStore, run: &str) -> Result<Value, ViewEr
     }
     let id = summary["runId"].as_str().unwrap_or_default().to_owned();
     summary["links"] = json!({
-        "html": format!("/api/sweeps/{id}/report.html"),
-        "csv": format!("/api/sweeps/{id}/report.csv"),
-        "json": format!("/api/sweeps/{id}/report.json"),
+        "html": paths::sweep_file(&id, "report.html"),
+        "csv": paths::sweep_file(&id, "report.csv"),
+        "json": paths::sweep_file(&id, "report.json"),
     });
     Ok(summary)
 }

@@ -8,6 +8,7 @@
 //! - `csv`: CSV fields a spreadsheet opens safely;
 //! - `error`: the documented error codes, refusals apart from faults;
 //! - `role`: the API's app roles;
+//! - `paths`: the API's paths, which the router is built from and views and messages fill;
 //! - `ports`: the small traits by which one adapter is lent to another (a secret source, a mail
 //!   sender), wired in `app.rs`.
 
@@ -16,6 +17,7 @@ pub mod channel;
 pub mod csv;
 pub mod error;
 pub mod mask;
+pub mod paths;
 pub mod ports;
 pub mod role;
 

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use crate::recovery::reset::ResetResult;
 use crate::recovery::tap::Issued;
-use crate::recovery::{Answer, Answers, RecoveryError};
+use crate::recovery::{Answer, Answered, Answers, RecoveryError};
 use crate::vocab::{ErrorCode, Fault, Refusal};
 
 /// The status each documented code answers.
@@ -153,13 +153,21 @@ pub fn sent_code_body(sent: &crate::recovery::verification::SentCode) -> Value {
 pub struct HttpAnswers;
 
 impl Answers for HttpAnswers {
-    fn render(&self, answer: Answer<'_>) -> (u16, Value) {
-        let (status, body) = match answer {
-            Answer::Issued(i) => (StatusCode::CREATED, issued_body(i)),
-            Answer::Reset(r) => reset_answer(r),
-            Answer::Error(e) => (status_of(e.code), error_body(e)),
-        };
-        (status.as_u16(), body)
+    fn render(&self, answer: Answer<'_>) -> Value {
+        match answer {
+            Answer::Issued(i) => issued_body(i),
+            Answer::Reset(r) => reset_answer(r).1,
+            Answer::Error(e) => error_body(e),
+        }
+    }
+
+    fn status(&self, answered: Answered) -> u16 {
+        match answered {
+            Answered::Issued => StatusCode::CREATED,
+            Answered::Reset => StatusCode::OK,
+            Answered::Error(code) => status_of(code),
+        }
+        .as_u16()
     }
 }
 

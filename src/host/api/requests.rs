@@ -98,8 +98,8 @@ pub(super) fn accepted(record: &crate::intake::RequestRecord) -> Response {
 }
 
 fn with_location(status: axum::http::StatusCode, record: &crate::intake::RequestRecord) -> Response {
-    let mut response = (status, Json(record.view())).into_response();
-    if let Ok(value) = HeaderValue::from_str(&format!("/api/requests/{}", record.id)) {
+    let mut response = (status, Json(view(record))).into_response();
+    if let Ok(value) = HeaderValue::from_str(&crate::vocab::paths::request(record.id)) {
         response.headers_mut().insert(header::LOCATION, value);
     }
     response
@@ -157,7 +157,13 @@ pub async fn get_request(
     if !own && !to_approve && !caller.has(Role::AuditRead) {
         return Err(not_found());
     }
-    Ok(Json(record.view()))
+    Ok(Json(view(&record)))
+}
+
+/// A request as the API shows it (`intake::view`), with the status the synchronous function
+/// would have answered.
+pub(super) fn view(record: &crate::intake::RequestRecord) -> Value {
+    serde_json::to_value(record.view(&crate::host::answers::HttpAnswers)).expect("a view serializes")
 }
 
 /// `GET /api/approvals` (`Recovery.Approve`): the requests waiting for an approver now, oldest
@@ -168,9 +174,7 @@ pub async fn pending_approvals(
 ) -> Result<Json<Value>, ApiError> {
     let intake = state.intake.clone().ok_or_else(intake_off)?;
     let waiting = intake.pending().await.map_err(ApiError::Recovery)?;
-    Ok(Json(
-        json!({"value": waiting.iter().map(|r| r.view()).collect::<Vec<_>>()}),
-    ))
+    Ok(Json(json!({"value": waiting.iter().map(view).collect::<Vec<_>>()})))
 }
 
 /// `POST /api/requests/{id}/approve` (`Recovery.Approve`): a second person agrees; the request
@@ -224,7 +228,7 @@ pub(super) async fn decide(
         .await
         .map_err(ApiError::Recovery)?;
     tracing::info!(request_id = %record.id, approved, "approval decided");
-    Ok(Json(record.view()).into_response())
+    Ok(Json(view(&record)).into_response())
 }
 
 pub(super) fn intake_off() -> ApiError {
