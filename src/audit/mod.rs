@@ -88,6 +88,12 @@ pub struct Ticket {
     pub id: String,
 }
 
+/// A record's typed details (a recovery's `recovery::details::Details`, a view), serialized here,
+/// at the trail's boundary, once.
+pub fn details(details: &impl Serialize) -> Value {
+    serde_json::to_value(details).unwrap_or_default()
+}
+
 /// What an audit record is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Action {

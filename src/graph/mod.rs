@@ -1006,7 +1006,7 @@ impl GraphClient {
         user: &str,
         from: time::OffsetDateTime,
         to: time::OffsetDateTime,
-    ) -> Result<Vec<serde_json::Value>, GraphError> {
+    ) -> Result<Vec<models::MethodEvent>, GraphError> {
         let millis =
             time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
         let at = |t: time::OffsetDateTime| t.to_offset(time::UtcOffset::UTC).format(&millis).unwrap_or_default();
@@ -1033,15 +1033,16 @@ impl GraphClient {
                 events
                     .iter()
                     .map(|e| {
-                        serde_json::json!({
-                            "time": e["activityDateTime"],
-                            "activity": e["activityDisplayName"],
-                            "result": e["result"],
-                            "resultReason": e["resultReason"],
-                            "initiatedBy": e["initiatedBy"]["user"]["userPrincipalName"].as_str()
-                                .or(e["initiatedBy"]["app"]["displayName"].as_str()),
-                            "correlationId": e["correlationId"],
-                        })
+                        let text = |v: &Value| v.as_str().map(str::to_owned);
+                        models::MethodEvent {
+                            time: text(&e["activityDateTime"]),
+                            activity: text(&e["activityDisplayName"]),
+                            result: text(&e["result"]),
+                            result_reason: text(&e["resultReason"]),
+                            initiated_by: text(&e["initiatedBy"]["user"]["userPrincipalName"])
+                                .or_else(|| text(&e["initiatedBy"]["app"]["displayName"])),
+                            correlation_id: text(&e["correlationId"]),
+                        }
                     })
                     .collect()
             })

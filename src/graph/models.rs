@@ -1,7 +1,7 @@
 //! The Graph shapes the function set reads, typed at the edge.
 
 use secrecy::SecretString;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 /// A user named by object id or UPN, as `{user}` in the routes. Parsed once, at the edge.
@@ -360,6 +360,19 @@ pub struct DirectoryAudit {
     pub result: Option<String>,
     pub result_reason: Option<String>,
     pub target_resources: Vec<AuditTarget>,
+}
+
+/// An "Authentication Methods" event of the directory audit log, as an auditor reads it beside
+/// this service's trail: when, what, the result, who did it (a user's UPN or an app's name).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MethodEvent {
+    pub time: Option<String>,
+    pub activity: Option<String>,
+    pub result: Option<String>,
+    pub result_reason: Option<String>,
+    pub initiated_by: Option<String>,
+    pub correlation_id: Option<String>,
 }
 
 /// One resource an audit event changed.

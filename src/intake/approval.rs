@@ -425,23 +425,24 @@ impl Intake {
             .await;
     }
 
-    /// Tell `SECURITY_ALERT_WEBHOOK` that a verification code went to a privileged account.
     /// A look at a privileged account (`protected` in the summary) is what an attacker with an
     /// agent's session does first: the SOC hears of it, signed, in the background (the look-up
     /// does not wait for it).
-    pub fn alert_lookup(
+    pub(crate) fn alert_lookup(
         self: &std::sync::Arc<Self>,
         context: &TapContext<'_>,
-        summary: &Value,
+        summary: &crate::recovery::summary::UserSummary,
         requester: &CallerRecord,
     ) {
         let Some(url) = context.settings.approval.security_alert_webhook.clone() else {
             return;
         };
-        if summary["protected"] != true {
+        if !summary.protected() {
             return;
         }
-        let data = json!({"outcome": "looked_up", "user": summary["userPrincipalName"], "userId": summary["id"], "requester": requester});
+        let who = summary.who();
+        let data =
+            json!({"outcome": "looked_up", "user": who.user_principal_name, "userId": who.id, "requester": requester});
         let id = format!("msg_{}_lookup", Uuid::new_v4().simple());
         let intake = std::sync::Arc::clone(self);
         tokio::spawn(async move {

@@ -12,6 +12,7 @@ use crate::audit::Ticket;
 use crate::recovery::context::TapContext;
 use crate::recovery::request::TapRequest;
 use crate::recovery::reset::{ResetRequest, ResetResult};
+use crate::recovery::summary::UserSummary;
 use crate::recovery::tap::Issued;
 use crate::recovery::verification::SentCode;
 use crate::recovery::{Journal, NoJournal, RecoveryError};
@@ -167,4 +168,54 @@ pub async fn code_sent(intake: Option<&Intake>, context: &TapContext<'_>, caller
     intake
         .alert_attempt(context, &format!("msg_{}_code", sent.id.simple()), &attempt)
         .await;
+}
+
+/// A user's summary as an agent gets it: the summary, and the requests for the user not finished
+/// yet (queued, retrying, waiting for an approver), when there is an intake to ask.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LookedUp {
+    #[serde(flatten)]
+    pub summary: UserSummary,
+    /// Absent without an intake; `null` when the requests could not be read (and then
+    /// `openRequestsError` says so).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub open_requests: Option<Option<Vec<super::view::OpenRequest>>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub open_requests_error: Option<&'static str>,
+}
+
+/// `GET /api/users/{user}`: the summary (`TapContext::look_up`, audited), a look at a privileged
+/// account told to the SOC, and the user's open requests.
+///
+/// # Errors
+/// As `TapContext::look_up`.
+pub async fn look_up(
+    intake: Option<&std::sync::Arc<Intake>>,
+    context: &TapContext<'_>,
+    caller: &CallerRecord,
+    user: &str,
+) -> Result<LookedUp, RecoveryError> {
+    let summary = context.look_up(caller, user).await?;
+    let Some(intake) = intake else {
+        return Ok(LookedUp {
+            summary,
+            open_requests: None,
+            open_requests_error: None,
+        });
+    };
+    intake.alert_lookup(context, &summary, caller);
+    let who = summary.who();
+    let (open, error) = match intake.open_for(&who.user_principal_name, &who.id.to_string()).await {
+        Ok(open) => (Some(open), None),
+        Err(e) => {
+            tracing::warn!(error = %e, "the waiting requests could not be read");
+            (None, Some("the waiting requests could not be read; try again"))
+        }
+    };
+    Ok(LookedUp {
+        summary,
+        open_requests: Some(open),
+        open_requests_error: error,
+    })
 }

@@ -235,7 +235,7 @@ impl RequestRecord {
     }
 
     /// Held for a second approver: nothing decided yet (no result), no worker holds it.
-    pub(crate) fn hold(&mut self, now: OffsetDateTime) {
+    fn hold(&mut self, now: OffsetDateTime) {
         self.become_(State::PendingApproval, now);
         self.answered = None;
         self.result = None;
@@ -244,7 +244,7 @@ impl RequestRecord {
     }
 
     /// Approved: queued again, to run as if just accepted.
-    pub(crate) fn approve(&mut self, now: OffsetDateTime) {
+    fn approve(&mut self, now: OffsetDateTime) {
         self.become_(State::Accepted, now);
         self.answered = None;
         self.result = None;
@@ -253,7 +253,7 @@ impl RequestRecord {
 
     /// Finished (`state` is final) with the answer a synchronous call would have given; the
     /// result is then due to the ticket, if it has one to go to.
-    pub(crate) fn finish(&mut self, state: State, answered: Answered, result: serde_json::Value, now: OffsetDateTime) {
+    fn finish(&mut self, state: State, answered: Answered, result: serde_json::Value, now: OffsetDateTime) {
         assert!(state.is_final(), "{} is not final", state.as_str());
         self.become_(state, now);
         self.answered = Some(answered);

@@ -107,7 +107,7 @@ impl TapContext<'_> {
             request_id: Some(request_id),
             phase: Phase::Outcome,
             outcome: Some(outcome),
-            details: details.to_value(),
+            details: crate::audit::details(&details),
         };
         if let Err(e) = self.audit.record(event).await {
             tracing::error!(error = %e, %request_id, "the outcome record could not be written");

@@ -86,13 +86,6 @@ pub struct Details {
     pub error: Option<String>,
 }
 
-impl Details {
-    /// The details as the audit record keeps them.
-    pub(crate) fn to_value(&self) -> serde_json::Value {
-        serde_json::to_value(self).unwrap_or_default()
-    }
-}
-
 /// How the requester was verified, as an audit record or an approver sees it (never a code, never
 /// its hash).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -182,7 +175,7 @@ mod tests {
             ..Details::default()
         };
         assert_eq!(
-            d.to_value(),
+            crate::audit::details(&d),
             serde_json::json!({"channel": "sms", "lifetimeMinutes": 60,
                 "verification": {"method": "callback", "verifiedBy": "agent", "verifiedAt": "2026-12-06T10:00:00Z"},
                 "risk": {"level": "medium", "state": null}})

@@ -1,8 +1,8 @@
 //! The commands a recovery starts from: the bodies of `POST /api/users/{user}/tap` as sent, and
 //! the request they parse into. Every problem in them is a refusal the caller can fix.
 
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -43,31 +43,20 @@ pub struct TicketBody {
 
 /// How the caller shows the requester was verified: a verification the service made (its id),
 /// or, where `TAP_REQUIRE_VERIFICATION=attested`, the block the caller types.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum VerificationBody {
     Service(ServiceVerification),
     Attested(AttestedVerification),
 }
 
-impl VerificationBody {
-    /// The block as a request carries it.
-    pub fn to_json(&self) -> Value {
-        match self {
-            VerificationBody::Service(v) => json!({"id": v.id}),
-            VerificationBody::Attested(v) => json!({"method": v.method, "verifiedBy": v.verified_by,
-                "verifiedAt": v.verified_at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()}),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ServiceVerification {
     pub id: Uuid,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AttestedVerification {
     pub method: String,

@@ -89,7 +89,7 @@ impl ResetRequest {
                 );
                 t.insert("reason".into(), json!(body.reason));
                 if let Some(v) = &body.verification {
-                    t.insert("verification".into(), v.to_json());
+                    t.insert("verification".into(), json!(v));
                 }
                 Some(TapRequest::parse(user, Value::Object(t).to_string().as_bytes())?)
             }
@@ -504,7 +504,7 @@ impl TapContext<'_> {
                 request_id: Some(request_id),
                 phase: Phase::Intent,
                 outcome: None,
-                details: details.to_value(),
+                details: crate::audit::details(&details),
             })
             .await
             .map(|_| ())

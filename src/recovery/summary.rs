@@ -4,9 +4,14 @@
 //! which channels can carry a pass and to where (masked), which addresses changed recently, and the
 //! lifetimes a pass may have. Every read a guardrail also needs fails closed, as there.
 
+use std::collections::BTreeMap;
+
+use serde::Serialize;
 use serde_json::{Value, json};
+use uuid::Uuid;
 
 use super::context::TapContext;
+use super::details::RiskSeen;
 use super::{Fault, RecoveryError, Refusal, rules};
 use crate::graph::models::{User, UserRef};
 use crate::vocab::CallerRecord;
@@ -20,14 +25,14 @@ impl TapContext<'_> {
     ///
     /// # Errors
     /// As `summarize`, or `audit_unavailable`.
-    pub async fn look_up(&self, caller: &CallerRecord, user: &str) -> Result<Value, RecoveryError> {
+    pub async fn look_up(&self, caller: &CallerRecord, user: &str) -> Result<UserSummary, RecoveryError> {
         let result = self.summarize(caller, user).await;
         let target = result.as_ref().ok().map(|summary| crate::audit::Target {
-            object_id: summary["id"].as_str().map(str::to_owned),
-            upn: summary["userPrincipalName"].as_str().map(str::to_owned),
+            object_id: Some(summary.who().id.to_string()),
+            upn: Some(summary.who().user_principal_name.clone()),
         });
         let details = match &result {
-            Ok(summary) => json!({"protected": summary["protected"]}),
+            Ok(summary) => json!({"protected": summary.protected()}),
             Err(e) => json!({"error": e.message, "requested": user.chars().take(256).collect::<String>()}),
         };
         self.record_look(
@@ -47,12 +52,12 @@ impl TapContext<'_> {
     ///
     /// # Errors
     /// As `search`, or `audit_unavailable`.
-    pub async fn find_users(&self, caller: &CallerRecord, text: &str) -> Result<Vec<Value>, RecoveryError> {
+    pub async fn find_users(&self, caller: &CallerRecord, text: &str) -> Result<Vec<Candidate>, RecoveryError> {
         let result = self.search(caller, text).await;
         let asked = text.chars().take(64).collect::<String>();
         let details = match &result {
             Ok(found) => json!({"search": asked, "found": found.len(),
-                "users": found.iter().map(|u| u["id"].clone()).collect::<Vec<_>>()}),
+                "users": found.iter().map(|u| u.id.clone()).collect::<Vec<_>>()}),
             Err(e) => json!({"search": asked, "error": e.message}),
         };
         self.record_look(
@@ -108,7 +113,7 @@ impl TapContext<'_> {
         user: &str,
         from: time::OffsetDateTime,
         to: time::OffsetDateTime,
-    ) -> Result<Vec<Value>, String> {
+    ) -> Result<Vec<crate::graph::models::MethodEvent>, String> {
         self.graph
             .authentication_method_events(user, from, to)
             .await
@@ -120,7 +125,7 @@ impl TapContext<'_> {
     /// # Errors
     /// `invalid_user`, `user_not_found`, `self_recovery_forbidden` (an agent does not look up
     /// their own account here), or a fault naming the read that failed.
-    pub async fn summarize(&self, caller: &CallerRecord, user: &str) -> Result<Value, RecoveryError> {
+    pub async fn summarize(&self, caller: &CallerRecord, user: &str) -> Result<UserSummary, RecoveryError> {
         let reference = UserRef::parse(user).map_err(|e| RecoveryError::refused(Refusal::InvalidUser, e))?;
         // A stolen agent session must not list the tenant: look-ups are limited per agent.
         self.reserve_lookup(caller).await?;
@@ -153,76 +158,69 @@ impl TapContext<'_> {
         let at_risk = self.read_risk(&user, &mut risk).await?.is_some_and(|r| r.at_risk);
         // The directory audit log is read once for the three channels.
         let changes = self.address_changes(&user, Channel::Sms).await;
-        let mut channels = serde_json::Map::new();
+        let mut channels = BTreeMap::new();
         for channel in CHANNELS {
-            channels.insert(
-                channel.as_str().to_owned(),
-                self.channel_view(&user, channel, &changes).await,
-            );
+            channels.insert(channel.as_str(), self.channel_view(&user, channel, &changes).await);
         }
         let s = self.settings;
         let high = |channel_max: u32| policy.maximum_lifetime_in_minutes.min(channel_max);
-        Ok(json!({
-            "id": user.id,
-            "userPrincipalName": user.user_principal_name,
-            "displayName": user.display_name,
-            "accountEnabled": user.account_enabled.unwrap_or(true),
-            "userType": if user.is_member() { "Member" } else { "Guest" },
+        Ok(UserSummary::Full(Box::new(FullSummary {
+            who: Who::of(&user),
             // For a privileged user, kinds and dates only: no device names, models or serials
             // to pick a target from.
-            "methods": methods.iter().map(|m| json!({
-                "type": m.type_name(),
-                "label": if privileged { String::new() } else { m.label() },
-                "createdDateTime": m.created_date_time,
-            })).collect::<Vec<_>>(),
-            "tapPolicy": {
-                "enabled": policy.is_enabled(),
-                "inScope": rules::in_policy_scope(&policy, &groups),
-                "usableOnce": policy.is_usable_once || !s.allow_multi_use,
+            methods: methods
+                .iter()
+                .map(|m| MethodSeen {
+                    kind: m.type_name().to_owned(),
+                    label: if privileged { String::new() } else { m.label() },
+                    created_date_time: m.created_date_time.clone(),
+                })
+                .collect(),
+            tap_policy: PolicySeen {
+                enabled: policy.is_enabled(),
+                in_scope: rules::in_policy_scope(&policy, &groups),
+                usable_once: policy.is_usable_once || !s.allow_multi_use,
             },
-            "protected": privileged,
-            "approvalRequired": privileged || (at_risk && s.approval.enabled()),
-            // `{level, state}` (null where Identity Protection has no record), `{checked: false,
-            // why}` without the licence, absent with RISK_CHECK=off.
-            "risk": risk.risk,
-            "eligible": rules::account_eligible(&user).err().map(|e| json!({"code": e.code_str(), "message": e.message})),
-            "channels": channels,
-            "lifetimeMinutes": {
-                "default": s.default_lifetime_minutes,
-                "minimum": policy.minimum_lifetime_in_minutes,
-                "maximum": {
-                    "sms": high(s.max_minutes_sms),
-                    "email": high(s.max_minutes_email),
-                    "manager": high(s.max_minutes_manager),
+            protected: privileged,
+            approval_required: privileged || (at_risk && s.approval.enabled()),
+            risk: risk.risk,
+            eligible: rules::account_eligible(&user).err().map(|e| Refused {
+                code: e.code_str(),
+                message: e.message,
+            }),
+            channels,
+            lifetime_minutes: Lifetimes {
+                default: s.default_lifetime_minutes,
+                minimum: policy.minimum_lifetime_in_minutes,
+                maximum: PerChannel {
+                    sms: high(s.max_minutes_sms),
+                    email: high(s.max_minutes_email),
+                    manager: high(s.max_minutes_manager),
                 },
             },
-            "addressMinAgeDays": s.address_min_age_days,
+            address_min_age_days: s.address_min_age_days,
             // The dry run of a reset: what each scope would remove, by the rule the reset uses,
             // and whether the user would be left with no way to sign in.
-            "resetPlan": {
-                "portal": plan(rules::Scope::Portal, &methods, privileged),
-                "all": plan(rules::Scope::All, &methods, privileged),
+            reset_plan: ResetPlans {
+                portal: plan(rules::Scope::Portal, &methods, privileged),
+                all: plan(rules::Scope::All, &methods, privileged),
             },
-        }))
+        })))
     }
 
     /// For a protected user: that they are, and nothing an agent could act on.
-    async fn protected_only(&self, reference: &UserRef) -> Result<Value, RecoveryError> {
+    async fn protected_only(&self, reference: &UserRef) -> Result<UserSummary, RecoveryError> {
         let user = self
             .graph
             .get_user(reference)
             .await
             .map_err(read_failed("the user"))?
             .ok_or_else(|| RecoveryError::refused(Refusal::UserNotFound, "no such user"))?;
-        Ok(json!({
-            "id": user.id,
-            "userPrincipalName": user.user_principal_name,
-            "displayName": user.display_name,
-            "accountEnabled": user.account_enabled.unwrap_or(true),
-            "userType": if user.is_member() { "Member" } else { "Guest" },
-            "protected": true,
-            "approvalRequired": false,
-            "message": "This account is protected: a Privileged Authentication Administrator recovers it in the Entra admin center.",
+        Ok(UserSummary::Protected(ProtectedSummary {
+            who: Who::of(&user),
+            protected: true,
+            approval_required: false,
+            message: "This account is protected: a Privileged Authentication Administrator recovers it in the Entra admin center.",
         }))
     }
 
@@ -233,37 +231,47 @@ impl TapContext<'_> {
         user: &User,
         channel: Channel,
         changes: &Result<Vec<crate::graph::models::DirectoryAudit>, RecoveryError>,
-    ) -> Value {
+    ) -> ChannelSeen {
         let checked = async {
             let address = self.address_unchecked(user, channel, &[]).await?;
             self.settled_in(changes.as_ref().map_err(Clone::clone)?, channel)?;
             Ok::<_, RecoveryError>(address)
         };
         match checked.await {
-            Ok(address) => json!({"available": true, "to": address.masked()}),
-            Err(e) => {
-                let mut view = json!({"available": false, "code": e.code_str(), "message": e.message});
-                if e.code_str() == "address_recently_changed" {
-                    view["recentlyChanged"] = json!(true);
-                }
-                view
-            }
+            Ok(address) => ChannelSeen {
+                available: true,
+                to: Some(address.masked()),
+                refused: None,
+                recently_changed: None,
+            },
+            Err(e) => ChannelSeen {
+                available: false,
+                to: None,
+                recently_changed: (e.code_str() == "address_recently_changed").then_some(true),
+                refused: Some(Refused {
+                    code: e.code_str(),
+                    message: e.message,
+                }),
+            },
         }
     }
 }
 
-fn plan(scope: rules::Scope, methods: &[crate::graph::models::AuthMethod], privileged: bool) -> Value {
+fn plan(scope: rules::Scope, methods: &[crate::graph::models::AuthMethod], privileged: bool) -> Plan {
     let planned = rules::removal_plan(scope, methods, &[]);
-    let label = |m: &crate::graph::models::AuthMethod| if privileged { String::new() } else { m.label() };
+    let seen = |m: &crate::graph::models::AuthMethod| Labelled {
+        kind: m.type_name().to_owned(),
+        label: if privileged { String::new() } else { m.label() },
+    };
     let keep = methods
         .iter()
         .filter(|m| m.kind() != crate::graph::models::MethodKind::Password)
         .filter(|m| !planned.iter().any(|p| p.id.eq_ignore_ascii_case(&m.id)));
-    json!({
-        "remove": planned.iter().map(|m| json!({"type": m.type_name(), "label": label(m)})).collect::<Vec<_>>(),
-        "keep": keep.map(|m| json!({"type": m.type_name(), "label": label(m)})).collect::<Vec<_>>(),
-        "leavesNoMethod": rules::leaves_no_method(methods, &planned),
-    })
+    Plan {
+        remove: planned.iter().map(seen).collect(),
+        keep: keep.map(seen).collect(),
+        leaves_no_method: rules::leaves_no_method(methods, &planned),
+    }
 }
 
 fn read_failed(what: &'static str) -> impl Fn(crate::graph::GraphError) -> RecoveryError {
@@ -286,7 +294,7 @@ impl TapContext<'_> {
     ///
     /// # Errors
     /// `invalid_request` (2 to 64 characters), `rate_limited`, or Graph failed.
-    pub async fn search(&self, caller: &CallerRecord, text: &str) -> Result<Vec<Value>, RecoveryError> {
+    pub async fn search(&self, caller: &CallerRecord, text: &str) -> Result<Vec<Candidate>, RecoveryError> {
         let text: String = text.chars().filter(|c| !matches!(c, '"' | '\\')).collect();
         let text = text.trim();
         if !(2..=64).contains(&text.chars().count()) || text.chars().any(char::is_control) {
@@ -326,18 +334,183 @@ impl TapContext<'_> {
 }
 
 /// A search result: who it is and how to tell them apart, contact details masked.
-fn candidate(u: &Value) -> Value {
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Candidate {
+    pub id: Option<String>,
+    pub display_name: Option<String>,
+    pub user_principal_name: Option<String>,
+    pub department: Option<String>,
+    pub job_title: Option<String>,
+    pub office_location: Option<String>,
+    pub mail: Option<String>,
+    pub mobile_phone: Option<String>,
+    pub account_enabled: Option<bool>,
+    pub user_type: Option<String>,
+}
+
+fn candidate(u: &Value) -> Candidate {
     let text = |k: &str| u[k].as_str().map(str::to_owned);
-    json!({
-        "id": u["id"],
-        "displayName": u["displayName"],
-        "userPrincipalName": u["userPrincipalName"],
-        "department": u["department"],
-        "jobTitle": u["jobTitle"],
-        "officeLocation": u["officeLocation"],
-        "mail": text("mail").map(|m| crate::vocab::mask_email(&m)),
-        "mobilePhone": text("mobilePhone").map(|m| crate::vocab::mask_phone(&m)),
-        "accountEnabled": u["accountEnabled"],
-        "userType": u["userType"],
-    })
+    Candidate {
+        id: text("id"),
+        display_name: text("displayName"),
+        user_principal_name: text("userPrincipalName"),
+        department: text("department"),
+        job_title: text("jobTitle"),
+        office_location: text("officeLocation"),
+        mail: text("mail").map(|m| crate::vocab::mask_email(&m)),
+        mobile_phone: text("mobilePhone").map(|m| crate::vocab::mask_phone(&m)),
+        account_enabled: u["accountEnabled"].as_bool(),
+        user_type: text("userType"),
+    }
+}
+
+/// What an agent sees of a user before a recovery: everything (`Full`), or for a protected user
+/// only that they are (`Protected`).
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum UserSummary {
+    Full(Box<FullSummary>),
+    Protected(ProtectedSummary),
+}
+
+impl UserSummary {
+    pub fn who(&self) -> &Who {
+        match self {
+            UserSummary::Full(f) => &f.who,
+            UserSummary::Protected(p) => &p.who,
+        }
+    }
+
+    pub fn protected(&self) -> bool {
+        match self {
+            UserSummary::Full(f) => f.protected,
+            UserSummary::Protected(p) => p.protected,
+        }
+    }
+}
+
+/// Who the user is.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Who {
+    pub id: Uuid,
+    pub user_principal_name: String,
+    pub display_name: Option<String>,
+    pub account_enabled: bool,
+    pub user_type: &'static str,
+}
+
+impl Who {
+    fn of(user: &User) -> Who {
+        Who {
+            id: user.id,
+            user_principal_name: user.user_principal_name.clone(),
+            display_name: user.display_name.clone(),
+            account_enabled: user.account_enabled.unwrap_or(true),
+            user_type: if user.is_member() { "Member" } else { "Guest" },
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProtectedSummary {
+    #[serde(flatten)]
+    pub who: Who,
+    pub protected: bool,
+    pub approval_required: bool,
+    pub message: &'static str,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FullSummary {
+    #[serde(flatten)]
+    pub who: Who,
+    pub methods: Vec<MethodSeen>,
+    pub tap_policy: PolicySeen,
+    pub protected: bool,
+    pub approval_required: bool,
+    /// `{level, state}` (null where Identity Protection has no record), `{checked: false, why}`
+    /// without the licence, null with RISK_CHECK=off.
+    pub risk: Option<RiskSeen>,
+    pub eligible: Option<Refused>,
+    pub channels: BTreeMap<&'static str, ChannelSeen>,
+    pub lifetime_minutes: Lifetimes,
+    pub address_min_age_days: u32,
+    pub reset_plan: ResetPlans,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MethodSeen {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub label: String,
+    pub created_date_time: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PolicySeen {
+    pub enabled: bool,
+    pub in_scope: bool,
+    pub usable_once: bool,
+}
+
+/// A rule's refusal as shown: its code and message.
+#[derive(Debug, Clone, Serialize)]
+pub struct Refused {
+    pub code: &'static str,
+    pub message: String,
+}
+
+/// Whether a channel can carry a pass now, and to where (masked), or why not.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChannelSeen {
+    pub available: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub refused: Option<Refused>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recently_changed: Option<bool>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Lifetimes {
+    pub default: u32,
+    pub minimum: u32,
+    pub maximum: PerChannel,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PerChannel {
+    pub sms: u32,
+    pub email: u32,
+    pub manager: u32,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ResetPlans {
+    pub portal: Plan,
+    pub all: Plan,
+}
+
+/// A reset's dry run for one scope.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Plan {
+    pub remove: Vec<Labelled>,
+    pub keep: Vec<Labelled>,
+    pub leaves_no_method: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Labelled {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub label: String,
 }

@@ -286,7 +286,7 @@ impl TapContext<'_> {
             request_id: Some(request_id),
             phase: Phase::Intent,
             outcome: None,
-            details: details.to_value(),
+            details: crate::audit::details(&details),
         })
         .await?;
         journal

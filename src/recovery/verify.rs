@@ -84,7 +84,7 @@ impl TapContext<'_> {
                     .as_ref()
                     .map_or_else(RecoveryError::outcome, |_| crate::audit::Outcome::Succeeded),
             ),
-            details: details.to_value(),
+            details: crate::audit::details(&details),
         };
         if let Err(e) = self.audit.record(event).await {
             tracing::error!(error = %e, "a verification's outcome record could not be written");
@@ -224,7 +224,7 @@ impl TapContext<'_> {
             request_id: Some(id),
             phase: crate::audit::Phase::Intent,
             outcome: None,
-            details: details.to_value(),
+            details: crate::audit::details(&details),
         })
         .await
     }
@@ -314,7 +314,7 @@ impl TapContext<'_> {
                     .as_ref()
                     .map_or_else(RecoveryError::outcome, |_| crate::audit::Outcome::Succeeded),
             ),
-            details: details.to_value(),
+            details: crate::audit::details(&details),
         };
         if let Err(e) = self.audit.record(event).await {
             tracing::error!(error = %e, "a verification's confirmation record could not be written");

@@ -7,7 +7,7 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::audit::Action;
 use crate::host::AppState;
@@ -93,27 +93,10 @@ pub async fn user_summary(
     Path(user): Path<String>,
 ) -> Result<Response, ApiError> {
     let caller = who.record();
-    let mut summary = state
-        .tap_context()
-        .look_up(&caller, &user)
+    let looked = call::look_up(state.intake.as_ref(), &state.tap_context(), &caller, &user)
         .await
         .map_err(ApiError::Recovery)?;
-    let Some(intake) = &state.intake else {
-        return Ok(no_store(Json(summary).into_response()));
-    };
-    intake.alert_lookup(&state.tap_context(), &summary, &caller);
-    // Requests for this user not finished yet (queued, retrying, waiting for an approver).
-    let upn = summary["userPrincipalName"].as_str().unwrap_or_default().to_owned();
-    let id = summary["id"].as_str().unwrap_or_default().to_owned();
-    match intake.open_for(&upn, &id).await {
-        Ok(open) => summary["openRequests"] = json!(open),
-        Err(e) => {
-            tracing::warn!(error = %e, "the waiting requests could not be read");
-            summary["openRequests"] = Value::Null;
-            summary["openRequestsError"] = json!("the waiting requests could not be read; try again");
-        }
-    }
-    Ok(no_store(Json(summary).into_response()))
+    Ok(no_store(Json(looked).into_response()))
 }
 
 /// `GET /api/users?search=<text>` (`Recovery.Tap` or `Recovery.Reset`): up to 10 users whose
