@@ -637,11 +637,12 @@ async fn sweep(settings: Settings, args: SweepArgs) -> ExitCode {
         if let Some(bar) = &bar {
             bar.finish_and_clear();
         }
-        let crate::sweep::RunOutcome::Finished(mut summary) = outcome else {
+        let crate::sweep::RunOutcome::Finished(summary) = outcome else {
             anyhow::bail!("the sweep did not finish");
         };
         let elapsed = started.elapsed().as_secs_f64();
-        let users = summary["totals"]["users"].as_u64().unwrap_or(0);
+        let users = summary.totals.users;
+        let mut summary = serde_json::to_value(&summary)?;
         summary["thisInvocation"] = serde_json::json!({
             "elapsedSeconds": (elapsed * 1000.0).round() / 1000.0,
             "usersPerSecond": if elapsed > 0.0 { (users as f64 / elapsed).round() } else { 0.0 },

@@ -2,7 +2,6 @@
 //! let them back in.
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
 
 use crate::graph::models::TapPolicy;
 
@@ -245,23 +244,38 @@ pub fn check_policy(policy: &TapPolicy, helpdesk_groups: &[uuid::Uuid]) -> Vec<F
 }
 
 /// The row written for an at-risk user (pages, CSV, JSON, HTML).
-pub fn at_risk_line(row: &Registration, key_user: bool, account_enabled: bool, a: &Assessment) -> Value {
-    json!({
-        "risk": a.risk,
-        "id": row.id,
-        "userPrincipalName": row.user_principal_name,
-        "displayName": row.user_display_name,
-        "accountEnabled": account_enabled,
-        "isAdmin": row.is_admin,
-        "keyUser": key_user,
-        "methods": row.methods_registered,
-        "reasons": a.reasons,
-    })
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AtRiskLine {
+    pub risk: Risk,
+    pub id: String,
+    pub user_principal_name: String,
+    pub display_name: Option<String>,
+    pub account_enabled: bool,
+    pub is_admin: bool,
+    pub key_user: bool,
+    pub methods: Vec<String>,
+    pub reasons: Vec<String>,
+}
+
+pub fn at_risk_line(row: &Registration, key_user: bool, account_enabled: bool, a: &Assessment) -> AtRiskLine {
+    AtRiskLine {
+        risk: a.risk,
+        id: row.id.clone(),
+        user_principal_name: row.user_principal_name.clone(),
+        display_name: row.user_display_name.clone(),
+        account_enabled,
+        is_admin: row.is_admin,
+        key_user,
+        methods: row.methods_registered.clone(),
+        reasons: a.reasons.iter().map(|r| (*r).to_owned()).collect(),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::{Value, json};
 
     fn row(methods: &[&str], admin: bool) -> Registration {
         Registration {

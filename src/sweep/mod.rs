@@ -139,7 +139,7 @@ impl Trigger {
 #[derive(Debug)]
 pub enum RunOutcome {
     /// The run finished; its summary (`latest.json`).
-    Finished(Value),
+    Finished(Box<report::RunSummary>),
     /// The time budget ran out; the next invocation resumes after page `pages`.
     Paused { run_id: String, pages: u32 },
     /// The last finished run is recent enough (`SWEEP_MIN_INTERVAL_HOURS`).
@@ -323,8 +323,8 @@ impl Sweep<'_> {
         let mut summary = report::write(self.store.as_ref(), &checkpoint, self.settings.html_max_rows).await?;
         let (history, since) = self.record_history(trigger, &checkpoint).await?;
         if let Some((previous, change)) = since {
-            summary["previous"] = previous;
-            summary["change"] = change;
+            summary.previous = Some(previous);
+            summary.change = Some(change);
         }
         self.store
             .put("latest.json", &serde_json::to_vec(&summary).expect("serializes"))
@@ -335,7 +335,7 @@ impl Sweep<'_> {
         self.save(&checkpoint).await?;
         self.record_run(trigger, &checkpoint).await;
         tracing::info!(run_id = %checkpoint.run_id, users = checkpoint.totals.users, at_risk = checkpoint.totals.at_risk(), "sweep finished");
-        Ok(RunOutcome::Finished(summary))
+        Ok(RunOutcome::Finished(Box::new(summary)))
     }
 
     /// The run to continue: an unfinished one from the last 24 hours, or a new one (its policy
@@ -355,15 +355,15 @@ impl Sweep<'_> {
             return Ok(Ok(c));
         }
         if matches!(trigger, Trigger::Timer { .. })
-            && let Some(latest) = self.load("latest.json").await?
-            && let Some(finished) = latest["finishedAt"]
-                .as_str()
-                .and_then(|t| OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok())
+            && let Some(latest) = self
+                .load("latest.json")
+                .await?
+                .and_then(|v| serde_json::from_value::<report::RunSummary>(v).ok())
+            && let Ok(finished) =
+                OffsetDateTime::parse(&latest.finished_at, &time::format_description::well_known::Rfc3339)
             && now - finished < time::Duration::hours(i64::from(self.settings.min_interval_hours))
         {
-            return Ok(Err(RunOutcome::UpToDate {
-                run_id: latest["runId"].as_str().unwrap_or_default().to_owned(),
-            }));
+            return Ok(Err(RunOutcome::UpToDate { run_id: latest.run_id }));
         }
         let policy = self.graph.tap_policy().await?;
         let fmt = time::macros::format_description!("[year][month][day]-[hour][minute][second]-[subsecond digits:3]");
@@ -437,8 +437,14 @@ impl Sweep<'_> {
         &self,
         trigger: Trigger,
         checkpoint: &Checkpoint,
-    ) -> Result<(Vec<Value>, Option<(Value, Value)>), SweepError> {
-        let mut history: Vec<Value> = self
+    ) -> Result<
+        (
+            Vec<report::HistoryEntry>,
+            Option<(report::HistoryEntry, report::Change)>,
+        ),
+        SweepError,
+    > {
+        let mut history: Vec<report::HistoryEntry> = self
             .load("history.json")
             .await?
             .and_then(|v| serde_json::from_value(v).ok())

@@ -3,10 +3,12 @@
 //! Written by streaming the per-page files once per risk level, so memory does not grow with the
 //! tenant.
 
-use serde_json::{Value, json};
+use std::collections::BTreeMap;
 
-use super::Checkpoint;
-use super::classify::{Risk, describe};
+use serde::{Deserialize, Serialize};
+
+use super::classify::{AtRiskLine, Finding, Risk, describe};
+use super::{Checkpoint, Totals};
 use crate::storage::StorageError;
 use crate::storage::reports::ReportStore;
 
@@ -21,54 +23,123 @@ fn rfc3339(t: Option<time::OffsetDateTime>) -> String {
 }
 
 /// The run's summary (`latest.json`, `GET /api/sweeps/latest`, the head of `report.json`).
-pub fn summary(c: &Checkpoint) -> Value {
-    let base = format!("runs/{}", c.run_id);
-    json!({
-        "runId": c.run_id,
-        "startedAt": rfc3339(Some(c.started_at)),
-        "finishedAt": rfc3339(c.finished_at),
-        "pages": c.pages,
-        "invocations": c.invocations,
-        "graphRequests": c.requests,
-        "nudged": c.nudged,
-        "totals": c.totals,
-        "atRisk": c.totals.at_risk(),
-        "findings": c.findings,
-        "files": {"json": format!("{base}/report.json"), "csv": format!("{base}/report.csv"), "html": format!("{base}/report.html")},
-    })
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunSummary {
+    pub run_id: String,
+    pub started_at: String,
+    pub finished_at: String,
+    pub pages: u32,
+    pub invocations: u32,
+    pub graph_requests: u64,
+    pub nudged: u32,
+    pub totals: Totals,
+    pub at_risk: u64,
+    pub findings: Vec<Finding>,
+    /// Where the reports are in the store.
+    pub files: Files,
+    /// The run before, and what changed since (`latest.json`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous: Option<HistoryEntry>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub change: Option<Change>,
+    /// Where the API serves the reports (`GET /api/sweeps/latest`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub links: Option<Files>,
+}
+
+/// The three reports of a run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Files {
+    pub json: String,
+    pub csv: String,
+    pub html: String,
 }
 
 /// One line of `history.json`: when, who started it, and the counts a trend needs.
-pub fn history_entry(c: &Checkpoint, via: &str) -> Value {
-    json!({
-        "runId": c.run_id,
-        "startedAt": rfc3339(Some(c.started_at)),
-        "finishedAt": rfc3339(c.finished_at),
-        "trigger": via,
-        "users": c.totals.users,
-        "members": c.totals.members,
-        "atRisk": c.totals.at_risk(),
-        "byRisk": c.totals.by_risk,
-        "excluded": c.totals.excluded,
-    })
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct HistoryEntry {
+    pub run_id: String,
+    pub started_at: String,
+    pub finished_at: String,
+    pub trigger: String,
+    pub users: u64,
+    pub members: u64,
+    pub at_risk: u64,
+    pub by_risk: BTreeMap<String, u64>,
+    pub excluded: BTreeMap<String, u64>,
+    /// What changed from the run before (`GET /api/sweeps/history`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub change: Option<Change>,
 }
 
-/// What changed between two history entries: at-risk users overall and per risk level.
-pub fn change(previous: &Value, current: &Value) -> Value {
-    let n = |v: &Value| v.as_i64().unwrap_or(0);
-    let mut by_risk = serde_json::Map::new();
-    for level in Risk::AT_RISK {
-        let key = level.as_str();
-        by_risk.insert(
-            key.into(),
-            json!(n(&current["byRisk"][key]) - n(&previous["byRisk"][key])),
-        );
+/// What changed between two runs: at-risk users overall and per risk level.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Change {
+    pub since: String,
+    pub at_risk: i64,
+    pub by_risk: BTreeMap<String, i64>,
+}
+
+/// The run's summary.
+pub fn summary(c: &Checkpoint) -> RunSummary {
+    let base = format!("runs/{}", c.run_id);
+    RunSummary {
+        run_id: c.run_id.clone(),
+        started_at: rfc3339(Some(c.started_at)),
+        finished_at: rfc3339(c.finished_at),
+        pages: c.pages,
+        invocations: c.invocations,
+        graph_requests: c.requests,
+        nudged: c.nudged,
+        totals: c.totals.clone(),
+        at_risk: c.totals.at_risk(),
+        findings: c.findings.clone(),
+        files: Files {
+            json: format!("{base}/report.json"),
+            csv: format!("{base}/report.csv"),
+            html: format!("{base}/report.html"),
+        },
+        previous: None,
+        change: None,
+        links: None,
     }
-    json!({
-        "since": previous["runId"],
-        "atRisk": n(&current["atRisk"]) - n(&previous["atRisk"]),
-        "byRisk": by_risk,
-    })
+}
+
+/// The run's line of `history.json`.
+pub fn history_entry(c: &Checkpoint, via: &str) -> HistoryEntry {
+    HistoryEntry {
+        run_id: c.run_id.clone(),
+        started_at: rfc3339(Some(c.started_at)),
+        finished_at: rfc3339(c.finished_at),
+        trigger: via.to_owned(),
+        users: c.totals.users,
+        members: c.totals.members,
+        at_risk: c.totals.at_risk(),
+        by_risk: c.totals.by_risk.clone(),
+        excluded: c.totals.excluded.clone(),
+        change: None,
+    }
+}
+
+/// What changed between two history entries.
+pub fn change(previous: &HistoryEntry, current: &HistoryEntry) -> Change {
+    let n = |e: &HistoryEntry, key: &str| e.by_risk.get(key).copied().unwrap_or(0) as i64;
+    Change {
+        since: previous.run_id.clone(),
+        at_risk: current.at_risk as i64 - previous.at_risk as i64,
+        by_risk: Risk::AT_RISK
+            .iter()
+            .map(|level| {
+                (
+                    level.as_str().to_owned(),
+                    n(current, level.as_str()) - n(previous, level.as_str()),
+                )
+            })
+            .collect(),
+    }
 }
 
 /// A CSV field: quoted, and a leading `= + - @` defused so Excel does not run it as a formula.
@@ -91,17 +162,11 @@ pub fn html_escape(value: &str) -> String {
     out
 }
 
-fn list(v: &Value) -> Vec<String> {
-    v.as_array()
-        .map(|a| a.iter().filter_map(Value::as_str).map(str::to_owned).collect())
-        .unwrap_or_default()
-}
-
 /// Write the three reports and return the summary.
 ///
 /// # Errors
 /// Storage failed.
-pub async fn write(store: &dyn ReportStore, c: &Checkpoint, html_max_rows: u32) -> Result<Value, StorageError> {
+pub async fn write(store: &dyn ReportStore, c: &Checkpoint, html_max_rows: u32) -> Result<RunSummary, StorageError> {
     let summary = summary(c);
     let base = format!("runs/{}", c.run_id);
     let mut json_file = store.open(&format!("{base}/report.json")).await?;
@@ -122,10 +187,10 @@ pub async fn write(store: &dyn ReportStore, c: &Checkpoint, html_max_rows: u32) 
                 continue;
             };
             for line in data.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
-                let Ok(row) = serde_json::from_slice::<Value>(line) else {
+                let Ok(row) = serde_json::from_slice::<AtRiskLine>(line) else {
                     continue;
                 };
-                if row["risk"] != level.as_str() {
+                if row.risk != level {
                     continue;
                 }
                 if !first {
@@ -133,17 +198,17 @@ pub async fn write(store: &dyn ReportStore, c: &Checkpoint, html_max_rows: u32) 
                 }
                 first = false;
                 json_file.write(line).await?;
-                let text = |k: &str| row[k].as_str().unwrap_or_default().to_owned();
-                let methods = list(&row["methods"]).join(";");
-                let reasons = list(&row["reasons"]);
+                let methods = row.methods.join(";");
+                let reasons = &row.reasons;
+                let display_name = row.display_name.clone().unwrap_or_default();
                 let record = [
                     level.as_str().to_owned(),
-                    text("userPrincipalName"),
-                    text("displayName"),
-                    text("id"),
-                    row["accountEnabled"].as_bool().unwrap_or(true).to_string(),
-                    row["isAdmin"].as_bool().unwrap_or(false).to_string(),
-                    row["keyUser"].as_bool().unwrap_or(false).to_string(),
+                    row.user_principal_name.clone(),
+                    display_name.clone(),
+                    row.id.clone(),
+                    row.account_enabled.to_string(),
+                    row.is_admin.to_string(),
+                    row.key_user.to_string(),
                     methods.clone(),
                     // Each reason on its own line (a line break inside the quoted field).
                     reasons.iter().map(|r| describe(r)).collect::<Vec<_>>().join("\n"),
@@ -163,8 +228,8 @@ pub async fn write(store: &dyn ReportStore, c: &Checkpoint, html_max_rows: u32) 
                         format!(
                             "<tr class=\"risk-{0}\"><td><span class=\"pill {0}\">{0}</span></td><td>{1}</td><td>{2}</td><td><ul class=\"why\">{3}</ul></td><td>{4}</td></tr>\n",
                             level.as_str(),
-                            html_escape(&text("userPrincipalName")),
-                            html_escape(&text("displayName")),
+                            html_escape(&row.user_principal_name),
+                            html_escape(&display_name),
                             why,
                             html_escape(&methods.replace(';', ", ")),
                         )

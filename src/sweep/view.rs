@@ -2,9 +2,13 @@
 //! its reports, the run in progress, the history with the change between runs, and whether a
 //! "run now" may start. The HTTP layer only renders what these return.
 
-use serde_json::{Value, json};
+use std::collections::BTreeMap;
+
+use serde::Serialize;
 use time::OffsetDateTime;
 
+use super::Checkpoint;
+use super::report::{Files, HistoryEntry, RunSummary};
 use crate::storage::reports::{ReportStore, content_type};
 use crate::vocab::paths;
 
@@ -31,7 +35,7 @@ pub enum NotNow {
     Running { run_id: String },
 }
 
-async fn read(store: &dyn ReportStore, name: &str) -> Result<Value, ViewError> {
+async fn read<T: serde::de::DeserializeOwned>(store: &dyn ReportStore, name: &str) -> Result<T, ViewError> {
     let data = store
         .get(name)
         .await
@@ -41,16 +45,16 @@ async fn read(store: &dyn ReportStore, name: &str) -> Result<Value, ViewError> {
 }
 
 /// The latest finished run's summary (`latest`, or that run's id), with links to its reports.
-pub async fn summary(store: &dyn ReportStore, run: &str) -> Result<Value, ViewError> {
-    let mut summary = read(store, "latest.json").await?;
-    if run != "latest" && summary["runId"] != run {
+pub async fn summary(store: &dyn ReportStore, run: &str) -> Result<RunSummary, ViewError> {
+    let mut summary: RunSummary = read(store, "latest.json").await?;
+    if run != "latest" && summary.run_id != run {
         return Err(ViewError::NotFound);
     }
-    let id = summary["runId"].as_str().unwrap_or_default().to_owned();
-    summary["links"] = json!({
-        "html": paths::sweep_file(&id, "report.html"),
-        "csv": paths::sweep_file(&id, "report.csv"),
-        "json": paths::sweep_file(&id, "report.json"),
+    let id = summary.run_id.clone();
+    summary.links = Some(Files {
+        html: paths::sweep_file(&id, "report.html"),
+        csv: paths::sweep_file(&id, "report.csv"),
+        json: paths::sweep_file(&id, "report.json"),
     });
     Ok(summary)
 }
@@ -61,10 +65,7 @@ pub async fn file(store: &dyn ReportStore, run: &str, file: &str) -> Result<(Vec
         return Err(ViewError::NotFound);
     }
     let run = if run == "latest" {
-        read(store, "latest.json").await?["runId"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned()
+        read::<RunSummary>(store, "latest.json").await?.run_id
     } else {
         run.to_owned()
     };
@@ -81,52 +82,77 @@ pub async fn file(store: &dyn ReportStore, run: &str, file: &str) -> Result<(Vec
 }
 
 /// The run in progress, or the last one (finished).
-pub async fn progress(store: &dyn ReportStore) -> Result<Value, ViewError> {
-    let c = read(store, "current.json").await?;
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Progress {
+    pub run_id: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub started_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub finished_at: Option<OffsetDateTime>,
+    pub running: bool,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub saved_at: Option<OffsetDateTime>,
+    pub pages: u32,
+    pub users: u64,
+    pub by_risk: BTreeMap<String, u64>,
+    pub excluded: BTreeMap<String, u64>,
+}
+
+/// The run in progress, or the last one (finished).
+pub async fn progress(store: &dyn ReportStore) -> Result<Progress, ViewError> {
+    let c: Checkpoint = read(store, "current.json").await?;
     // Unfinished and saved recently: running. Unfinished and quiet: stopped (the instance was
     // recycled, or the time budget ran out), and the next run resumes it.
-    let last_saved = c["savedAt"]
-        .as_str()
-        .or(c["startedAt"].as_str())
-        .and_then(|t| OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok());
-    let running = c["finishedAt"].is_null()
-        && last_saved.is_some_and(|t| OffsetDateTime::now_utc() - t < time::Duration::minutes(super::STALE_MINUTES));
-    Ok(json!({
-        "runId": c["runId"], "startedAt": c["startedAt"], "finishedAt": c["finishedAt"],
-        "running": running, "savedAt": c["savedAt"], "pages": c["pages"], "users": c["totals"]["users"],
-        "byRisk": c["totals"]["byRisk"], "excluded": c["totals"]["excluded"],
-    }))
+    let last_saved = c.saved_at.unwrap_or(c.started_at);
+    let running = c.finished_at.is_none()
+        && OffsetDateTime::now_utc() - last_saved < time::Duration::minutes(super::STALE_MINUTES);
+    Ok(Progress {
+        run_id: c.run_id,
+        started_at: c.started_at,
+        finished_at: c.finished_at,
+        running,
+        saved_at: c.saved_at,
+        pages: c.pages,
+        users: c.totals.users,
+        by_risk: c.totals.by_risk,
+        excluded: c.totals.excluded,
+    })
 }
 
 /// The last runs, newest first, each with the change from the one before it.
-pub async fn history(store: &dyn ReportStore) -> Result<Value, ViewError> {
-    let runs: Vec<Value> = match read(store, "history.json").await {
-        Ok(v) => serde_json::from_value(v).map_err(|e| ViewError::Corrupt(format!("history.json: {e}")))?,
+#[derive(Debug, Clone, Serialize)]
+pub struct History {
+    pub value: Vec<HistoryEntry>,
+}
+
+/// The last runs, newest first, each with the change from the one before it.
+pub async fn history(store: &dyn ReportStore) -> Result<History, ViewError> {
+    let runs: Vec<HistoryEntry> = match read(store, "history.json").await {
+        Ok(runs) => runs,
         Err(ViewError::NotFound) => Vec::new(),
         Err(e) => return Err(e),
     };
-    let value: Vec<Value> = runs
+    let value = runs
         .iter()
         .enumerate()
         .map(|(i, run)| {
             let mut run = run.clone();
             if let Some(before) = runs.get(i + 1) {
-                run["change"] = super::report::change(before, &run);
+                run.change = Some(super::report::change(before, &run));
             }
             run
         })
         .collect();
-    Ok(json!({"value": value}))
+    Ok(History { value })
 }
 
 /// Whether "run now" may start: not within `wait` minutes of the last finished run (its report is
 /// current), and not while a run is in progress. A store that cannot be read does not stop it
 /// (the run itself will say).
 pub async fn may_start_now(store: &dyn ReportStore, wait: i64) -> Result<(), NotNow> {
-    if let Ok(latest) = read(store, "latest.json").await
-        && let Some(finished) = latest["finishedAt"]
-            .as_str()
-            .and_then(|t| OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok())
+    if let Ok(latest) = read::<RunSummary>(store, "latest.json").await
+        && let Ok(finished) = OffsetDateTime::parse(&latest.finished_at, &time::format_description::well_known::Rfc3339)
         && OffsetDateTime::now_utc() - finished < time::Duration::minutes(wait)
     {
         let left = (finished + time::Duration::minutes(wait) - OffsetDateTime::now_utc())
@@ -138,11 +164,9 @@ pub async fn may_start_now(store: &dyn ReportStore, wait: i64) -> Result<(), Not
         });
     }
     if let Ok(p) = progress(store).await
-        && p["running"] == true
+        && p.running
     {
-        return Err(NotNow::Running {
-            run_id: p["runId"].as_str().unwrap_or_default().to_owned(),
-        });
+        return Err(NotNow::Running { run_id: p.run_id });
     }
     Ok(())
 }

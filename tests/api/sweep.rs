@@ -48,7 +48,7 @@ async fn sweep_into(sim: &Simulator, settings: &Settings, dir: &Path, budget: Op
             budget,
         };
         match sweep.run(Trigger::Cli, &|_| {}).await.unwrap() {
-            RunOutcome::Finished(summary) => return (summary, invocations),
+            RunOutcome::Finished(summary) => return (serde_json::to_value(&summary).unwrap(), invocations),
             RunOutcome::Paused { .. } => continue,
             RunOutcome::UpToDate { .. } => panic!("a CLI run is never skipped"),
         }
@@ -375,6 +375,7 @@ async fn nudges_are_capped_per_run_and_never_repeat_within_the_period() {
         let RunOutcome::Finished(summary) = sweep.run(Trigger::Cli, &|_| {}).await.unwrap() else {
             panic!("finished");
         };
+        let summary = serde_json::to_value(&summary).unwrap();
         assert!(summary["nudged"].as_u64().unwrap() <= 2);
     }
     for m in sim.outbox() {

@@ -39,9 +39,9 @@ pub async fn sweep_summary(
 ) -> Result<Json<Value>, ApiError> {
     let store = state.sweeps.clone().ok_or_else(sweeps_off)?;
     let shown = match run.as_str() {
-        "current" => view::progress(store.as_ref()).await,
-        "history" => view::history(store.as_ref()).await,
-        _ => view::summary(store.as_ref(), &run).await,
+        "current" => view::progress(store.as_ref()).await.map(|v| json!(v)),
+        "history" => view::history(store.as_ref()).await.map(|v| json!(v)),
+        _ => view::summary(store.as_ref(), &run).await.map(|v| json!(v)),
     };
     shown.map(Json).map_err(unreadable)
 }
@@ -116,7 +116,7 @@ pub async fn start_sweep(State(state): State<AppState>, who: Authorized<SweepRun
         let Some(sweep) = run.sweep() else { return };
         match sweep.run(crate::sweep::Trigger::Api, &|_| {}).await {
             Ok(crate::sweep::RunOutcome::Finished(summary)) => {
-                tracing::info!(run_id = %summary["runId"], "sweep started from the API finished");
+                tracing::info!(run_id = %summary.run_id, "sweep started from the API finished");
             }
             Ok(_) => tracing::info!("sweep started from the API paused or was up to date; the next run resumes"),
             Err(e) => tracing::error!(error = %e, "sweep started from the API failed"),

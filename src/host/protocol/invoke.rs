@@ -152,9 +152,7 @@ async fn timer(state: &AppState, spec: &FunctionSpec, envelope: &InvocationReque
     let log = match sweep.run(trigger, &|_| {}).await {
         Ok(crate::sweep::RunOutcome::Finished(summary)) => format!(
             "sweep {} finished: {} users, {} at risk",
-            summary["runId"].as_str().unwrap_or_default(),
-            summary["totals"]["users"],
-            summary["atRisk"]
+            summary.run_id, summary.totals.users, summary.at_risk
         ),
         Ok(crate::sweep::RunOutcome::Paused { run_id, pages }) => {
             format!("sweep {run_id} paused after page {pages}; the next run resumes")
