@@ -24,7 +24,7 @@ pub mod refusals;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use tokio::sync::Mutex;
@@ -473,6 +473,45 @@ impl AuditTrail {
         Ok(out)
     }
 
+    /// One page of the trail for `caller` (`GET /api/audit`): the records `filter` selects, after
+    /// the order key `after` (the last record of the page before), at most `page_size`; the query
+    /// itself is recorded (`audit.query`: who asked, with what filter, how many came back). A
+    /// query that cannot be recorded is not answered.
+    ///
+    /// # Errors
+    /// The trail cannot be read or written.
+    pub async fn read_page(
+        &self,
+        caller: CallerRecord,
+        filter: &AuditFilter,
+        after: Option<(String, String, u64)>,
+        page_size: usize,
+    ) -> Result<Page, AuditError> {
+        let records = self.query(filter).await?;
+        let start = match &after {
+            None => 0,
+            Some((time, chain, seq)) => {
+                records.partition_point(|r| r.order_key() <= (time.as_str(), chain.as_str(), *seq))
+            }
+        };
+        let page: Vec<AuditRecord> = records.iter().skip(start).take(page_size).cloned().collect();
+        let more = start + page.len() < records.len();
+        self.record(AuditEvent {
+            caller,
+            action: Action::AuditQuery,
+            target: None,
+            ticket: None,
+            request_id: None,
+            phase: Phase::Outcome,
+            outcome: Some(Outcome::Succeeded),
+            details: json!({"returned": page.len(), "filter": {
+                "user": filter.user, "ticket": filter.ticket, "action": filter.action, "outcome": filter.outcome,
+                "from": rfc3339_millis(filter.from), "to": rfc3339_millis(filter.to)}}),
+        })
+        .await?;
+        Ok(Page { records: page, more })
+    }
+
     /// Records in `[from, to]` that match `filter`, ordered by `AuditRecord::order_key`. A line
     /// that is not a record is skipped and logged (`audit verify` reports it): one damaged line
     /// must not hide the rest of the trail.
@@ -675,6 +714,13 @@ impl AuditTrail {
         }
         Ok(Ok(count))
     }
+}
+
+/// A page of the trail, and whether more records follow it.
+#[derive(Debug, Clone)]
+pub struct Page {
+    pub records: Vec<AuditRecord>,
+    pub more: bool,
 }
 
 /// What `GET /api/audit` and the CLI filter on.

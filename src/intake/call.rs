@@ -219,3 +219,60 @@ pub async fn look_up(
         open_requests_error: error,
     })
 }
+
+/// Why a submission was not kept.
+#[derive(Debug)]
+pub enum NotKept {
+    /// The person the request names could not be looked up (a refusal or a fault).
+    Person(RecoveryError),
+    /// The store, or a key used for other content.
+    Intake(super::IntakeError),
+}
+
+/// `POST /api/requests`: who asks (the token's user, who names nobody else; or the agent the
+/// signed payload or the application names, resolved in the directory), the request kept and
+/// queued (or the one already kept under its key), and its acceptance recorded.
+///
+/// # Errors
+/// `NotKept`: nothing was kept.
+pub async fn submit(
+    intake: &Intake,
+    context: &TapContext<'_>,
+    mut submission: super::submission::Submission,
+    mut caller: CallerRecord,
+) -> Result<super::Submitted, NotKept> {
+    if caller.user {
+        submission.requested_by = None;
+    }
+    if !caller.user
+        && let Some(given) = &submission.requested_by
+    {
+        caller.on_behalf_of = context.resolve_person(given).await.map_err(NotKept::Person)?;
+    }
+    let submitted = intake
+        .submit(submission, caller.clone())
+        .await
+        .map_err(NotKept::Intake)?;
+    let (record, duplicate) = match &submitted {
+        super::Submitted::Accepted(r) => (r, false),
+        super::Submitted::Duplicate(r) => (r, true),
+    };
+    let event = crate::audit::AuditEvent {
+        caller,
+        action: crate::audit::Action::RequestSubmit,
+        target: Some(crate::audit::Target {
+            object_id: None,
+            upn: Some(record.user.clone()),
+        }),
+        ticket: Some(record.ticket()),
+        request_id: Some(record.id),
+        phase: crate::audit::Phase::Outcome,
+        outcome: Some(crate::audit::Outcome::Succeeded),
+        details: serde_json::json!({"requestAction": record.action.as_str(), "duplicate": duplicate, "state": record.state.as_str()}),
+    };
+    if let Err(e) = context.audit.record(event).await {
+        tracing::error!(error = %e, "could not record an accepted request");
+    }
+    tracing::info!(request_id = %record.id, duplicate, "request accepted");
+    Ok(submitted)
+}

@@ -31,8 +31,45 @@ pub enum ViewError {
 pub enum NotNow {
     /// The last run finished less than `wait` minutes ago; `retry_after` seconds to go.
     TooSoon { wait: i64, retry_after: u64 },
-    /// A run is in progress.
-    Running { run_id: String },
+    /// A run is in progress (`None`: one started in this process a moment ago).
+    Running { run_id: Option<String> },
+    /// Who asked could not be recorded: nothing starts.
+    Unrecorded(crate::audit::AuditError),
+}
+
+/// A "run now" admitted: this process starts no other until it is dropped (the run ended, or
+/// failed to start).
+pub struct RunNowSlot(std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl Drop for RunNowSlot {
+    fn drop(&mut self) {
+        self.0.store(false, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// "Run now" (`POST /api/sweeps`): one at a time in this process (`started` is its flag), none
+/// while a run is in progress anywhere (the checkpoint), none within `wait` minutes of the last
+/// finished run; who asked is recorded before it starts. The slot is held for the run.
+///
+/// # Errors
+/// `NotNow`: nothing was started.
+pub async fn begin_run_now(
+    started: &std::sync::Arc<std::sync::atomic::AtomicBool>,
+    store: &dyn ReportStore,
+    wait: i64,
+    audit: &crate::audit::AuditTrail,
+    caller: crate::vocab::CallerRecord,
+) -> Result<RunNowSlot, NotNow> {
+    if started.swap(true, std::sync::atomic::Ordering::SeqCst) {
+        return Err(NotNow::Running { run_id: None });
+    }
+    let slot = RunNowSlot(started.clone());
+    may_start_now(store, wait).await?;
+    super::record_run_now(audit, caller).await.map_err(|e| {
+        tracing::error!(error = %e, "the sweep's intent could not be recorded");
+        NotNow::Unrecorded(e)
+    })?;
+    Ok(slot)
 }
 
 async fn read<T: serde::de::DeserializeOwned>(store: &dyn ReportStore, name: &str) -> Result<T, ViewError> {
@@ -166,7 +203,7 @@ pub async fn may_start_now(store: &dyn ReportStore, wait: i64) -> Result<(), Not
     if let Ok(p) = progress(store).await
         && p.running
     {
-        return Err(NotNow::Running { run_id: p.run_id });
+        return Err(NotNow::Running { run_id: Some(p.run_id) });
     }
     Ok(())
 }

@@ -11,7 +11,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use serde_json::json;
 use time::OffsetDateTime;
 
-use crate::audit::{Action, AuditEvent, AuditFilter, AuditRecord, Outcome, Phase};
+use crate::audit::{AuditFilter, AuditRecord, Phase};
 use crate::host::AppState;
 use crate::host::error::ApiError;
 use crate::vocab::CallerRecord;
@@ -69,7 +69,6 @@ pub async fn audit(
         after,
     } = parse_audit_query(&q)?;
     let (from, to) = (filter.from, filter.to);
-    let records = state.audit.query(&filter).await.map_err(ApiError::AuditUnavailable)?;
     let entra = match (include_entra, filter.user.as_deref()) {
         (true, Some(user)) => Some(
             state
@@ -80,30 +79,13 @@ pub async fn audit(
         ),
         _ => None,
     };
-    let start = match &after {
-        None => 0,
-        Some((time, chain, seq)) => records.partition_point(|r| r.order_key() <= (time.as_str(), chain.as_str(), *seq)),
-    };
-    let page: Vec<AuditRecord> = records.iter().skip(start).take(page_size).cloned().collect();
-    let next = (start + page.len() < records.len())
-        .then(|| page.last().map(continuation_of))
-        .flatten();
-    state
+    let read = state
         .audit
-        .record(AuditEvent {
-            caller: CallerRecord::from(&caller),
-            action: Action::AuditQuery,
-            target: None,
-            ticket: None,
-            request_id: None,
-            phase: Phase::Outcome,
-            outcome: Some(Outcome::Succeeded),
-            details: json!({"returned": page.len(), "filter": {
-                "user": filter.user, "ticket": filter.ticket, "action": filter.action, "outcome": filter.outcome,
-                "from": crate::audit::rfc3339_millis(from), "to": crate::audit::rfc3339_millis(to)}}),
-        })
+        .read_page(CallerRecord::from(&caller), &filter, after, page_size)
         .await
         .map_err(ApiError::AuditUnavailable)?;
+    let page = read.records;
+    let next = read.more.then(|| page.last().map(continuation_of)).flatten();
     let wants_csv = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())

@@ -7,10 +7,11 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use crate::audit::{Action, AuditEvent, Outcome, Phase};
+use crate::audit::Action;
 use crate::auth::{AuthError, Caller};
 use crate::host::AppState;
 use crate::host::error::ApiError;
+use crate::intake::call::NotKept;
 use crate::vocab::Refusal;
 use crate::vocab::{CallerRecord, Role};
 
@@ -44,51 +45,25 @@ pub async fn submit_request(State(state): State<AppState>, signed: Signed<Submit
             Ok(s) => s,
             Err(e) => return Err(refuse_request(&state, caller, Action::RequestSubmit, e).await),
         };
-    // The person who asks: the token's user (who names nobody else: `requestedBy` is dropped), or
-    // the agent the signed payload or the application names.
-    let mut caller = caller;
-    let mut submission = submission;
-    if caller.user {
-        submission.requested_by = None;
-    }
-    if !caller.user
-        && let Some(given) = &submission.requested_by
-    {
-        caller.on_behalf_of = match state.tap_context().resolve_person(given).await {
-            Ok(person) => person,
-            Err(e) => return Err(refuse_request(&state, caller, Action::RequestSubmit, e).await),
-        };
-    }
-    let submitted = intake.submit(submission, caller.clone()).await.map_err(|e| match e {
-        crate::intake::IntakeError::KeyReused(id) => ApiError::Recovery(crate::recovery::RecoveryError::refused(Refusal::IdempotencyKeyReused,
-            format!("request {id} was accepted for this ticket and action (or Idempotency-Key) with different content; use a new key or ticket"),
-        )),
-        crate::intake::IntakeError::Unavailable(e) => ApiError::DependencyUnavailable(e),
-    })?;
-    let (status, record, duplicate) = match submitted {
-        crate::intake::Submitted::Accepted(r) => (axum::http::StatusCode::ACCEPTED, r, false),
-        crate::intake::Submitted::Duplicate(r) => (axum::http::StatusCode::OK, r, true),
+    let submitted = match crate::intake::call::submit(&intake, &state.tap_context(), submission, caller.clone()).await {
+        Ok(s) => s,
+        Err(NotKept::Person(e)) => return Err(refuse_request(&state, caller, Action::RequestSubmit, e).await),
+        Err(NotKept::Intake(crate::intake::IntakeError::KeyReused(id))) => {
+            return Err(ApiError::Recovery(crate::recovery::RecoveryError::refused(
+                Refusal::IdempotencyKeyReused,
+                format!(
+                    "request {id} was accepted for this ticket and action (or Idempotency-Key) with different content; use a new key or ticket"
+                ),
+            )));
+        }
+        Err(NotKept::Intake(crate::intake::IntakeError::Unavailable(e))) => {
+            return Err(ApiError::DependencyUnavailable(e));
+        }
     };
-    let event = AuditEvent {
-        caller,
-        action: Action::RequestSubmit,
-        target: Some(crate::audit::Target {
-            object_id: None,
-            upn: Some(record.user.clone()),
-        }),
-        ticket: Some(crate::audit::Ticket {
-            system: record.source.system.clone(),
-            id: record.source.ticket.clone(),
-        }),
-        request_id: Some(record.id),
-        phase: Phase::Outcome,
-        outcome: Some(Outcome::Succeeded),
-        details: json!({"requestAction": record.action.as_str(), "duplicate": duplicate, "state": record.state.as_str()}),
+    let (status, record) = match submitted {
+        crate::intake::Submitted::Accepted(r) => (axum::http::StatusCode::ACCEPTED, r),
+        crate::intake::Submitted::Duplicate(r) => (axum::http::StatusCode::OK, r),
     };
-    if let Err(e) = state.audit.record(event).await {
-        tracing::error!(error = %e, "could not record an accepted request");
-    }
-    tracing::info!(request_id = %record.id, duplicate, "request accepted");
     Ok(with_location(status, &record))
 }
 

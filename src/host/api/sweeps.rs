@@ -77,16 +77,12 @@ pub async fn start_sweep(State(state): State<AppState>, who: Authorized<SweepRun
             format!("{which} is running; follow it at /api/sweeps/current"),
         ))
     };
-    // Two "run now" calls at once in this instance: only one starts (the checkpoint covers a run
-    // started elsewhere).
-    if state.sweep_started.swap(true, std::sync::atomic::Ordering::SeqCst) {
-        return Err(running(None));
-    }
-    let release = ReleaseOnDrop(state.sweep_started.clone());
     let wait = i64::from(state.settings.sweep.run_now_min_minutes);
-    match view::may_start_now(store.as_ref(), wait).await {
-        Ok(()) => {}
-        Err(NotNow::Running { run_id }) => return Err(running(Some(&run_id))),
+    let release = match view::begin_run_now(&state.sweep_started, store.as_ref(), wait, &state.audit, who.record())
+        .await
+    {
+        Ok(slot) => slot,
+        Err(NotNow::Running { run_id }) => return Err(running(run_id.as_deref())),
         Err(NotNow::TooSoon { wait, retry_after }) => {
             return Err(ApiError::Recovery(
                 crate::recovery::RecoveryError::refused(
@@ -99,16 +95,13 @@ pub async fn start_sweep(State(state): State<AppState>, who: Authorized<SweepRun
                 .with_retry_after(retry_after),
             ));
         }
-    }
-    crate::sweep::record_run_now(&state.audit, who.record())
-        .await
-        .map_err(|e| {
-            tracing::error!(error = %e, "the sweep's intent could not be recorded");
-            ApiError::Recovery(crate::recovery::RecoveryError::failed(
+        Err(NotNow::Unrecorded(_)) => {
+            return Err(ApiError::Recovery(crate::recovery::RecoveryError::failed(
                 crate::vocab::Fault::AuditUnavailable,
                 "the audit trail is unavailable, so the sweep was not started; try again later",
-            ))
-        })?;
+            )));
+        }
+    };
     let run = state.clone();
     tokio::spawn(async move {
         // The flag stays up until the run ends.
@@ -128,13 +121,4 @@ pub async fn start_sweep(State(state): State<AppState>, who: Authorized<SweepRun
         Json(json!({"status": "started", "statusUrl": "/api/sweeps/current"})),
     )
         .into_response())
-}
-
-/// Lowers the flag when dropped (the run ended, or the call was refused or failed).
-struct ReleaseOnDrop(std::sync::Arc<std::sync::atomic::AtomicBool>);
-
-impl Drop for ReleaseOnDrop {
-    fn drop(&mut self) {
-        self.0.store(false, std::sync::atomic::Ordering::SeqCst);
-    }
 }
