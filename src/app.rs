@@ -145,7 +145,7 @@ impl App {
 ///
 /// # Errors
 /// The storage client cannot be built.
-pub fn limits_store(
+pub(crate) fn limits_store(
     settings: &Settings,
     azure: &AzureOverrides,
 ) -> anyhow::Result<Arc<dyn crate::storage::records::RecordStore>> {
@@ -169,7 +169,10 @@ pub fn limits_store(
 ///
 /// # Errors
 /// The storage client cannot be built.
-pub async fn audit_storage(settings: &Settings, azure: &AzureOverrides) -> anyhow::Result<Arc<dyn AuditStorage>> {
+pub(crate) async fn audit_storage(
+    settings: &Settings,
+    azure: &AzureOverrides,
+) -> anyhow::Result<Arc<dyn AuditStorage>> {
     Ok(match &settings.audit {
         AuditSettings::Directory(dir) => Arc::new(FileStorage::new(dir.clone())),
         AuditSettings::Blob { service_uri, container } => {
@@ -184,7 +187,7 @@ pub async fn audit_storage(settings: &Settings, azure: &AzureOverrides) -> anyho
 ///
 /// # Errors
 /// The storage client cannot be built.
-pub async fn sweep_store(
+pub(crate) async fn sweep_store(
     settings: &Settings,
     azure: &AzureOverrides,
 ) -> anyhow::Result<Option<Arc<dyn crate::storage::reports::ReportStore>>> {
@@ -258,7 +261,7 @@ async fn intake(
 
 impl App {
     /// The recovery procedures' view of the shared clients.
-    pub fn tap_context(&self) -> crate::recovery::context::TapContext<'_> {
+    pub(crate) fn tap_context(&self) -> crate::recovery::context::TapContext<'_> {
         crate::recovery::context::TapContext {
             graph: &self.graph,
             audit: &self.audit,

@@ -31,7 +31,7 @@ pub fn managed_identity(settings: &Settings) -> anyhow::Result<Arc<dyn TokenCred
 ///
 /// # Errors
 /// The credential cannot be built.
-pub fn managed_identity_with(
+pub(crate) fn managed_identity_with(
     settings: &Settings,
     transport: Option<Transport>,
 ) -> anyhow::Result<Arc<dyn TokenCredential>> {
@@ -54,7 +54,7 @@ pub fn managed_identity_with(
 ///
 /// # Errors
 /// No credential can be built.
-pub fn cli_credential(settings: &Settings) -> anyhow::Result<Arc<dyn TokenCredential>> {
+pub(crate) fn cli_credential(settings: &Settings) -> anyhow::Result<Arc<dyn TokenCredential>> {
     if crate::config::platform_identity_available() {
         return managed_identity(settings);
     }

@@ -506,7 +506,7 @@ fn fail(what: &str, e: &anyhow::Error) -> ExitCode {
 }
 
 /// Why Graph refuses a command line run with the developer's own sign-in (docs/tap.md).
-pub const DEVELOPER_CREDENTIAL_403: &str = "mfa-recovery: this run used your own sign-in (az login or azd auth login), not the function app's managed identity. Microsoft Graph gives the Azure CLI's token only the scopes that app is pre-authorized for, which exclude UserAuthenticationMethod.*, so it answers 403 whatever your admin roles. Run where the managed identity is (IDENTITY_ENDPOINT), or call the API with your own token (docs/tap.md, \"From the command line\").";
+pub(crate) const DEVELOPER_CREDENTIAL_403: &str = "mfa-recovery: this run used your own sign-in (az login or azd auth login), not the function app's managed identity. Microsoft Graph gives the Azure CLI's token only the scopes that app is pre-authorized for, which exclude UserAuthenticationMethod.*, so it answers 403 whatever your admin roles. Run where the managed identity is (IDENTITY_ENDPOINT), or call the API with your own token (docs/tap.md, \"From the command line\").";
 
 /// `mfa-recovery tap`: the same procedure as `POST /api/users/{user}/tap`, recorded with the
 /// caller `cli` and the operating-system user.
@@ -588,7 +588,7 @@ async fn reset(settings: Settings, args: ResetArgs) -> ExitCode {
 }
 
 /// The process's peak resident set size (Linux), in KiB.
-pub fn peak_rss_kib() -> Option<u64> {
+pub(crate) fn peak_rss_kib() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     status
         .lines()

@@ -15,7 +15,7 @@ use crate::telemetry;
 
 /// Roles a demo caller token carries.
 /// Every app role, as demo tokens carry them.
-pub fn all_roles() -> Vec<&'static str> {
+pub(crate) fn all_roles() -> Vec<&'static str> {
     crate::vocab::Role::ALL.iter().map(|r| r.as_str()).collect()
 }
 
@@ -60,7 +60,7 @@ pub const DEMO_PROTECTED: &str = "a1b2c3d4-0004-4000-8000-000000000004";
 /// empties unless `--keep`: the simulated tenant starts fresh every time, so a trail, rate-limit
 /// slots and requests about its users from an earlier run would only get in the way (the
 /// README's third pass would answer 429).
-pub fn own_directories(vars: &HashMap<String, String>) -> Vec<&'static str> {
+pub(crate) fn own_directories(vars: &HashMap<String, String>) -> Vec<&'static str> {
     if vars.keys().any(|k| k.starts_with("AzureWebJobsStorage__")) {
         return Vec::new();
     }
@@ -97,7 +97,7 @@ fn load_seed(path: Option<&PathBuf>) -> anyhow::Result<Seed> {
 
 /// The settings `dev` runs with: the process environment, with every endpoint pointed at the
 /// simulator.
-pub fn dev_settings(sim: &Simulator, port: u16, posture: Posture) -> anyhow::Result<Settings> {
+pub(crate) fn dev_settings(sim: &Simulator, port: u16, posture: Posture) -> anyhow::Result<Settings> {
     Ok(Settings::from_map(&dev_vars(sim, port, posture))?)
 }
 
@@ -179,7 +179,7 @@ fn posture_vars(sim: &Simulator, posture: Posture) -> Vec<(&'static str, String)
 /// Vault through the simulator (`MFA_RECOVERY_SIM`, a `dev`-build hook), the connectors, the
 /// API's App ID URI (the privilege check finds the API by it) and `dev`'s own audit directory,
 /// made absolute, so the trail is one. No `AUTH_TENANT_ID`: the command line accepts no tokens.
-pub fn cli_exports(sim: &Simulator, posture: Posture) -> Vec<(String, String)> {
+pub(crate) fn cli_exports(sim: &Simulator, posture: Posture) -> Vec<(String, String)> {
     let vars = dev_vars(sim, 0, posture);
     let mut out = vec![
         ("IDENTITY_ENDPOINT".to_owned(), sim.identity_endpoint()),
@@ -273,7 +273,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub async fn run_sim(args: SimArgs) -> anyhow::Result<()> {
+pub(crate) async fn run_sim(args: SimArgs) -> anyhow::Result<()> {
     let seed = load_seed(args.seed.as_ref())?;
     let sim = Simulator::start(seed, &format!("127.0.0.1:{}", args.port)).await?;
     println!("Simulated tenant on {}", sim.base_url());

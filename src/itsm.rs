@@ -218,7 +218,7 @@ impl ItsmClient {
 }
 
 /// `v1,<base64 HMAC-SHA256 of "{id}.{timestamp}.{body}">` with a `whsec_` (or plain base64) secret.
-pub fn sign_standard(secret: &str, id: &str, timestamp: &str, body: &str) -> String {
+pub(crate) fn sign_standard(secret: &str, id: &str, timestamp: &str, body: &str) -> String {
     let raw = secret.strip_prefix("whsec_").unwrap_or(secret);
     let key = B64.decode(raw).unwrap_or_else(|_| raw.as_bytes().to_vec());
     let mut mac = Hmac::<Sha256>::new_from_slice(&key).expect("HMAC takes any key length");

@@ -97,7 +97,7 @@ impl SecretCache {
     }
 
     /// Forget a cached value (a provider refused it: it may have been rotated).
-    pub async fn invalidate(&self, name: &str) {
+    pub(crate) async fn invalidate(&self, name: &str) {
         self.cache.lock().await.remove(name);
     }
 }

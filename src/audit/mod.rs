@@ -214,13 +214,13 @@ pub struct AuditRecord {
 impl AuditRecord {
     /// Time, then chain and place in it: records of one chain keep their order even within a
     /// millisecond, and the order is the same on every read.
-    pub fn order_key(&self) -> (&str, &str, u64) {
+    pub(crate) fn order_key(&self) -> (&str, &str, u64) {
         (self.time.as_str(), self.chain.as_str(), self.seq)
     }
 
     /// SHA-256 (hex) of the record's JSON with `hash` empty. Field order is the struct's and
     /// `details` keys are sorted, so the bytes are the same wherever the record is re-read.
-    pub fn compute_hash(&self) -> String {
+    pub(crate) fn compute_hash(&self) -> String {
         let mut unhashed = self.clone();
         unhashed.hash = String::new();
         let bytes = serde_json::to_vec(&unhashed).expect("records serialize");
@@ -296,7 +296,7 @@ fn anchor_log(t: OffsetDateTime) -> String {
 
 /// UTC, RFC 3339, always with three decimals (`2026-11-28T09:14:03.120Z`): fixed width, so the
 /// text sorts in time order.
-pub fn rfc3339_millis(t: OffsetDateTime) -> String {
+pub(crate) fn rfc3339_millis(t: OffsetDateTime) -> String {
     let fmt = time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
     t.to_offset(time::UtcOffset::UTC).format(&fmt).expect("formattable")
 }
@@ -480,7 +480,7 @@ impl AuditTrail {
     ///
     /// # Errors
     /// The trail cannot be read or written.
-    pub async fn read_page(
+    pub(crate) async fn read_page(
         &self,
         caller: CallerRecord,
         filter: &AuditFilter,

@@ -52,7 +52,7 @@ impl Caller {
     }
 
     /// Record the caller on the current span, so every later log line of the request carries it.
-    pub fn record_on_span(&self) {
+    pub(crate) fn record_on_span(&self) {
         let span = tracing::Span::current();
         span.record("caller_app", self.app_id.as_deref().unwrap_or("-"));
         span.record("caller_oid", self.object_id.as_deref().unwrap_or("-"));

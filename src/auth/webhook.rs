@@ -27,7 +27,7 @@ use crate::config::{WebhookScheme, WebhookSender};
 type HmacSha256 = Hmac<Sha256>;
 
 /// How far a Standard Webhooks timestamp may be from now.
-pub const TOLERANCE: Duration = Duration::from_secs(5 * 60);
+pub(crate) const TOLERANCE: Duration = Duration::from_secs(5 * 60);
 
 use crate::vocab::ports::SecretSource;
 use crate::vocab::ports::SecretsUnavailable;
@@ -43,7 +43,7 @@ impl WebhookVerifier {
     }
 
     /// Whether the request carries a webhook signature of a configured scheme.
-    pub fn is_signed(&self, headers: &axum::http::HeaderMap) -> bool {
+    pub(crate) fn is_signed(&self, headers: &axum::http::HeaderMap) -> bool {
         !self.senders.is_empty()
             && (headers.contains_key("webhook-signature") || headers.contains_key("x-hub-signature"))
     }

@@ -159,10 +159,10 @@ impl fmt::Debug for Settings {
 }
 
 /// Defaults from DESIGN.md's configuration contract.
-pub const DEFAULT_PORT: u16 = 7071;
-pub const DEFAULT_GRAPH_ENDPOINT: &str = "https://graph.microsoft.com";
-pub const DEFAULT_AUTHORITY: &str = "https://login.microsoftonline.com";
-pub const DEFAULT_SWEEP_SCHEDULE: &str = "0 0 2 * * *";
+pub(crate) const DEFAULT_PORT: u16 = 7071;
+pub(crate) const DEFAULT_GRAPH_ENDPOINT: &str = "https://graph.microsoft.com";
+pub(crate) const DEFAULT_AUTHORITY: &str = "https://login.microsoftonline.com";
+pub(crate) const DEFAULT_SWEEP_SCHEDULE: &str = "0 0 2 * * *";
 
 /// Environment variables that show the process runs under a Functions host.
 use registry::HOST_MARKERS;
@@ -174,12 +174,12 @@ pub fn environment() -> HashMap<String, String> {
 
 /// Whether the platform provides a managed identity here (`IDENTITY_ENDPOINT`, set by App
 /// Service and Functions): the CLI uses it there and the developer's sign-in elsewhere.
-pub fn platform_identity_available() -> bool {
+pub(crate) fn platform_identity_available() -> bool {
     std::env::var_os("IDENTITY_ENDPOINT").is_some()
 }
 
 /// Who runs the command line (`USER` or `USERNAME`), for its audit records.
-pub fn operator_name() -> Option<String> {
+pub(crate) fn operator_name() -> Option<String> {
     std::env::var("USER").ok().or_else(|| std::env::var("USERNAME").ok())
 }
 
@@ -190,7 +190,8 @@ pub fn crash_at() -> Option<String> {
 
 /// Test hook (`dev` builds): the simulated tenant a CLI run reaches Key Vault through
 /// (`MFA_RECOVERY_SIM`, its base URL), since the vault's https name cannot resolve here.
-pub fn sim_url() -> Option<String> {
+#[cfg(feature = "dev")]
+pub(crate) fn sim_url() -> Option<String> {
     std::env::var("MFA_RECOVERY_SIM").ok()
 }
 
@@ -199,7 +200,7 @@ impl Settings {
     ///
     /// # Errors
     /// A required setting is missing or a value cannot be used; the error names the key.
-    pub fn from_env() -> Result<Settings, ConfigError> {
+    pub(crate) fn from_env() -> Result<Settings, ConfigError> {
         Self::from_map(&environment())
     }
 
@@ -216,7 +217,7 @@ impl Settings {
     ///
     /// # Errors
     /// A setting that is present cannot be used, or a required one is missing.
-    pub fn for_command_line() -> Result<Settings, ConfigError> {
+    pub(crate) fn for_command_line() -> Result<Settings, ConfigError> {
         Self::read(&environment(), false)
     }
 

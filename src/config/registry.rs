@@ -20,7 +20,7 @@ pub fn is_registered(key: &str) -> bool {
 }
 
 /// Read only to tell whether a Functions host runs this process (JSON logs by default).
-pub const HOST_MARKERS: [&str; 3] = [
+pub(crate) const HOST_MARKERS: [&str; 3] = [
     "FUNCTIONS_CUSTOMHANDLER_WORKER_ID",
     "FUNCTIONS_WORKER_RUNTIME",
     "WEBSITE_SITE_NAME",

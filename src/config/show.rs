@@ -44,7 +44,7 @@ fn plain(text: &str) -> String {
 }
 
 /// What an admin should hear about before relying on these settings.
-pub fn warnings(settings: &Settings) -> Vec<String> {
+pub(crate) fn warnings(settings: &Settings) -> Vec<String> {
     let mut out = Vec::new();
     let tap = &settings.tap;
     if tap.return_to_caller {

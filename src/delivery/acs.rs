@@ -88,10 +88,6 @@ impl AcsSms {
 
 #[async_trait]
 impl Provider for AcsSms {
-    fn name(&self) -> &'static str {
-        "acs"
-    }
-
     async fn ready(&self) -> Result<(), DeliveryError> {
         let acs = self.0.settings("SMS (ACS_ENDPOINT)")?;
         acs.sms_from
@@ -153,10 +149,6 @@ impl AcsEmail {
 
 #[async_trait]
 impl Provider for AcsEmail {
-    fn name(&self) -> &'static str {
-        "acs"
-    }
-
     async fn ready(&self) -> Result<(), DeliveryError> {
         let acs = self.0.settings("email (ACS_ENDPOINT)")?;
         acs.email_from

@@ -28,10 +28,6 @@ impl GraphMail {
 
 #[async_trait]
 impl Provider for GraphMail {
-    fn name(&self) -> &'static str {
-        "graph"
-    }
-
     async fn ready(&self) -> Result<(), DeliveryError> {
         self.sender().map(|_| ())
     }

@@ -38,16 +38,14 @@ pub enum DeliveryError {
 }
 
 /// A phone number of record as E.164 (`+1 4255550101` -> `+14255550101`).
-pub fn e164(number: &str) -> Option<String> {
+pub(crate) fn e164(number: &str) -> Option<String> {
     let digits: String = number.chars().filter(|c| c.is_ascii_digit()).collect();
     (number.trim_start().starts_with('+') && (8..=15).contains(&digits.len())).then(|| format!("+{digits}"))
 }
 
 /// One connector: a way to send a text to an address.
 #[async_trait]
-pub trait Provider: Send + Sync {
-    /// As records and answers name it (`acs`, `twilio`, `graph`).
-    fn name(&self) -> &'static str;
+pub(crate) trait Provider: Send + Sync {
     /// Configured, and its credential readable now: checked before a pass exists.
     ///
     /// # Errors
@@ -148,7 +146,7 @@ impl Deliverer {
     ///
     /// # Errors
     /// Not configured, or its secret cannot be read.
-    pub async fn ready(&self, channel: Channel) -> Result<(), DeliveryError> {
+    pub(crate) async fn ready(&self, channel: Channel) -> Result<(), DeliveryError> {
         self.provider(channel)?.ready().await
     }
 
@@ -156,7 +154,7 @@ impl Deliverer {
     ///
     /// # Errors
     /// Not configured, or its secret cannot be read.
-    pub async fn ready_notices(&self) -> Result<(), DeliveryError> {
+    pub(crate) async fn ready_notices(&self) -> Result<(), DeliveryError> {
         self.email.ready().await
     }
 
@@ -164,7 +162,12 @@ impl Deliverer {
     ///
     /// # Errors
     /// The provider is not configured, refused or failed.
-    pub async fn send_notice(&self, to: &str, subject: &str, text: &SecretString) -> Result<Sent, DeliveryError> {
+    pub(crate) async fn send_notice(
+        &self,
+        to: &str,
+        subject: &str,
+        text: &SecretString,
+    ) -> Result<Sent, DeliveryError> {
         let operation = uuid::Uuid::new_v4().to_string();
         self.email.send(to, subject, text, &operation).await
     }

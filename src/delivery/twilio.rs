@@ -35,10 +35,6 @@ impl Twilio {
 
 #[async_trait]
 impl Provider for Twilio {
-    fn name(&self) -> &'static str {
-        "twilio"
-    }
-
     async fn ready(&self) -> Result<(), DeliveryError> {
         let twilio = self.settings()?;
         read_secret(self.secrets.as_ref(), &twilio.auth_token_secret)

@@ -38,15 +38,15 @@ impl GraphError {
         }
     }
     /// Graph said the identity lacks a permission (403): granting it is the fix.
-    pub fn is_forbidden(&self) -> bool {
+    pub(crate) fn is_forbidden(&self) -> bool {
         self.status() == Some(403)
     }
     /// Graph said there is no such object (404).
-    pub fn is_not_found(&self) -> bool {
+    pub(crate) fn is_not_found(&self) -> bool {
         self.status() == Some(404)
     }
     /// Graph refused the request as such (400), for example a method it will not delete.
-    pub fn is_bad_request(&self) -> bool {
+    pub(crate) fn is_bad_request(&self) -> bool {
         self.status() == Some(400)
     }
 }
@@ -116,7 +116,7 @@ impl GraphClient {
     ///
     /// # Errors
     /// Graph's error, or unreachable after the retry budget.
-    pub async fn get_json(&self, url: &Url) -> Result<Value, GraphError> {
+    pub(crate) async fn get_json(&self, url: &Url) -> Result<Value, GraphError> {
         let response = self.send_retrying(reqwest::Method::GET, url, None).await?;
         if !response.status().is_success() {
             return Err(error_of(response).await);
@@ -150,7 +150,7 @@ impl GraphClient {
     ///
     /// # Errors
     /// Graph failed, or a nextLink points away from `GRAPH_ENDPOINT`.
-    pub async fn list_all<T: serde::de::DeserializeOwned>(&self, first: Url) -> Result<Vec<T>, GraphError> {
+    pub(crate) async fn list_all<T: serde::de::DeserializeOwned>(&self, first: Url) -> Result<Vec<T>, GraphError> {
         self.list_pages(first, false).await
     }
 
@@ -159,7 +159,10 @@ impl GraphClient {
     ///
     /// # Errors
     /// As `list_all`, and an item of another shape.
-    pub async fn list_all_strict<T: serde::de::DeserializeOwned>(&self, first: Url) -> Result<Vec<T>, GraphError> {
+    pub(crate) async fn list_all_strict<T: serde::de::DeserializeOwned>(
+        &self,
+        first: Url,
+    ) -> Result<Vec<T>, GraphError> {
         self.list_pages(first, true).await
     }
 
@@ -484,7 +487,7 @@ impl GraphClient {
     ///
     /// # Errors
     /// Graph failed.
-    pub async fn mobile_phone_method(&self, user: &uuid::Uuid) -> Result<Option<String>, GraphError> {
+    pub(crate) async fn mobile_phone_method(&self, user: &uuid::Uuid) -> Result<Option<String>, GraphError> {
         let url = self.url(
             "v1.0",
             &["users", &user.to_string(), "authentication", "phoneMethods"],
@@ -571,7 +574,7 @@ impl GraphClient {
     ///
     /// # Errors
     /// Graph refused or failed.
-    pub async fn deactivate_hardware_oath(&self, user: &uuid::Uuid, id: &str) -> Result<bool, GraphError> {
+    pub(crate) async fn deactivate_hardware_oath(&self, user: &uuid::Uuid, id: &str) -> Result<bool, GraphError> {
         let url = self.url(
             "beta",
             &[
@@ -591,7 +594,7 @@ impl GraphClient {
     ///
     /// # Errors
     /// Graph refused or failed.
-    pub async fn set_default_method(&self, user: &uuid::Uuid, preference: &str) -> Result<(), GraphError> {
+    pub(crate) async fn set_default_method(&self, user: &uuid::Uuid, preference: &str) -> Result<(), GraphError> {
         let url = self.url(
             "beta",
             &["users", &user.to_string(), "authentication", "signInPreferences"],
@@ -654,7 +657,10 @@ impl GraphClient {
     ///
     /// # Errors
     /// Graph failed (403 when `RoleManagement.Read.Directory` is missing).
-    pub async fn role_assignment_instances(&self, principal: &str) -> Result<Vec<models::RoleInstance>, GraphError> {
+    pub(crate) async fn role_assignment_instances(
+        &self,
+        principal: &str,
+    ) -> Result<Vec<models::RoleInstance>, GraphError> {
         let url = self.by_principal(
             &["roleManagement", "directory", "roleAssignmentScheduleInstances"],
             principal,
@@ -702,7 +708,7 @@ impl GraphClient {
     ///
     /// # Errors
     /// Graph failed.
-    pub async fn role_definition_name(&self, id: &str) -> Result<Option<String>, GraphError> {
+    pub(crate) async fn role_definition_name(&self, id: &str) -> Result<Option<String>, GraphError> {
         let url = self.url(
             "v1.0",
             &["roleManagement", "directory", "roleDefinitions", id],
@@ -718,7 +724,7 @@ impl GraphClient {
     ///
     /// # Errors
     /// Graph failed (403 when `Application.Read.All` is missing).
-    pub async fn service_principal_by_name(&self, name: &str) -> Result<Option<(String, String)>, GraphError> {
+    pub(crate) async fn service_principal_by_name(&self, name: &str) -> Result<Option<(String, String)>, GraphError> {
         #[derive(serde::Deserialize)]
         #[serde(rename_all = "camelCase")]
         struct Sp {
@@ -763,7 +769,7 @@ impl GraphClient {
     ///
     /// # Errors
     /// Graph failed.
-    pub async fn owner_ids(&self, collection: &str, id: &str) -> Result<Vec<String>, GraphError> {
+    pub(crate) async fn owner_ids(&self, collection: &str, id: &str) -> Result<Vec<String>, GraphError> {
         #[derive(serde::Deserialize)]
         struct Id {
             id: String,
@@ -782,7 +788,7 @@ impl GraphClient {
     ///
     /// # Errors
     /// Graph failed (403 when `GroupMember.Read.All` is missing).
-    pub async fn role_assignable_group_ids(&self) -> Result<Vec<String>, GraphError> {
+    pub(crate) async fn role_assignable_group_ids(&self) -> Result<Vec<String>, GraphError> {
         #[derive(serde::Deserialize)]
         struct Id {
             id: String,
@@ -828,7 +834,10 @@ impl GraphClient {
     ///
     /// # Errors
     /// Graph failed after the retry budget, or the next link points elsewhere.
-    pub async fn registration_page(&self, next: Option<&str>) -> Result<(Vec<Value>, Option<String>), GraphError> {
+    pub(crate) async fn registration_page(
+        &self,
+        next: Option<&str>,
+    ) -> Result<(Vec<Value>, Option<String>), GraphError> {
         let url = match next {
             None => self.url(
                 "v1.0",
@@ -851,7 +860,10 @@ impl GraphClient {
     ///
     /// # Errors
     /// Graph failed.
-    pub async fn group_user_ids(&self, group: &uuid::Uuid) -> Result<std::collections::HashSet<String>, GraphError> {
+    pub(crate) async fn group_user_ids(
+        &self,
+        group: &uuid::Uuid,
+    ) -> Result<std::collections::HashSet<String>, GraphError> {
         Ok(self
             .group_transitive_member_ids(group, "microsoft.graph.user")
             .await?
@@ -865,7 +877,7 @@ impl GraphClient {
     ///
     /// # Errors
     /// Graph failed (403 without GroupMember.Read.All).
-    pub async fn group_user_mails(&self, group: &uuid::Uuid) -> Result<Vec<(String, String)>, GraphError> {
+    pub(crate) async fn group_user_mails(&self, group: &uuid::Uuid) -> Result<Vec<(String, String)>, GraphError> {
         #[derive(serde::Deserialize)]
         #[serde(rename_all = "camelCase")]
         struct Member {
@@ -898,7 +910,7 @@ impl GraphClient {
     ///
     /// # Errors
     /// Graph failed.
-    pub async fn disabled_user_ids(&self) -> Result<std::collections::HashSet<String>, GraphError> {
+    pub(crate) async fn disabled_user_ids(&self) -> Result<std::collections::HashSet<String>, GraphError> {
         #[derive(serde::Deserialize)]
         struct Id {
             id: String,
@@ -922,7 +934,11 @@ impl GraphClient {
     ///
     /// # Errors
     /// Graph failed.
-    pub async fn group_transitive_member_ids(&self, group: &uuid::Uuid, cast: &str) -> Result<Vec<String>, GraphError> {
+    pub(crate) async fn group_transitive_member_ids(
+        &self,
+        group: &uuid::Uuid,
+        cast: &str,
+    ) -> Result<Vec<String>, GraphError> {
         #[derive(serde::Deserialize)]
         struct Id {
             id: String,
@@ -975,7 +991,7 @@ impl GraphClient {
     ///
     /// # Errors
     /// Graph refused or failed, or a page is not what the docs describe.
-    pub async fn directory_audits_about(
+    pub(crate) async fn directory_audits_about(
         &self,
         user: &uuid::Uuid,
         since: time::OffsetDateTime,
@@ -1001,7 +1017,7 @@ impl GraphClient {
     ///
     /// # Errors
     /// Graph refused or failed.
-    pub async fn authentication_method_events(
+    pub(crate) async fn authentication_method_events(
         &self,
         user: &str,
         from: time::OffsetDateTime,
@@ -1076,7 +1092,7 @@ impl crate::vocab::ports::MailSender for GraphClient {
 
 /// What a read of a user's risk found.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RiskRead {
+pub(crate) enum RiskRead {
     /// Identity Protection's record of the user.
     Rated(models::RiskyUser),
     /// `404`: Identity Protection has no record of the user (never at risk).
@@ -1096,7 +1112,7 @@ impl GraphClient {
     ///
     /// # Errors
     /// Graph refused (a permission) or failed.
-    pub async fn risky_user(&self, user: &uuid::Uuid) -> Result<RiskRead, GraphError> {
+    pub(crate) async fn risky_user(&self, user: &uuid::Uuid) -> Result<RiskRead, GraphError> {
         let url = self.url("v1.0", &["identityProtection", "riskyUsers", &user.to_string()], &[]);
         let response = self.send_retrying(reqwest::Method::GET, &url, None).await?;
         match response.status().as_u16() {
@@ -1144,7 +1160,7 @@ impl GraphClient {
     ///
     /// # Errors
     /// Graph failed.
-    pub async fn users_by_mail(&self, mail: &str) -> Result<Vec<models::UserId>, GraphError> {
+    pub(crate) async fn users_by_mail(&self, mail: &str) -> Result<Vec<models::UserId>, GraphError> {
         let filter = format!("mail eq {}", odata::quote(mail));
         let url = self.url(
             "v1.0",

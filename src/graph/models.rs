@@ -71,9 +71,9 @@ pub struct User {
 
 impl User {
     /// The `$select` and `$expand` that fill this type.
-    pub const SELECT: &'static str =
+    pub(crate) const SELECT: &'static str =
         "id,displayName,userPrincipalName,mail,otherMails,mobilePhone,accountEnabled,userType";
-    pub const EXPAND: &'static str = "manager($select=id,displayName,mail)";
+    pub(crate) const EXPAND: &'static str = "manager($select=id,displayName,mail)";
 
     pub fn is_member(&self) -> bool {
         !self
@@ -255,7 +255,7 @@ pub struct AuthMethod {
 impl AuthMethod {
     /// The type without its namespace: `phoneAuthenticationMethod` -> `phone` (as records and
     /// answers show it).
-    pub fn type_name(&self) -> &str {
+    pub(crate) fn type_name(&self) -> &str {
         self.odata_type
             .trim_start_matches("#microsoft.graph.")
             .trim_end_matches("AuthenticationMethod")
@@ -266,7 +266,7 @@ impl AuthMethod {
     }
 
     /// A registered mobile phone (what SMS goes to).
-    pub fn is_mobile_phone(&self) -> bool {
+    pub(crate) fn is_mobile_phone(&self) -> bool {
         self.kind() == MethodKind::Phone && self.phone_type.as_deref() == Some("mobile")
     }
 
@@ -300,7 +300,7 @@ impl AuthMethod {
 /// https://learn.microsoft.com/graph/api/resources/riskyuser
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct RiskyUser {
+pub(crate) struct RiskyUser {
     /// `low`, `medium`, `high`, `hidden`, `none` (or a value Graph adds later).
     #[serde(default)]
     pub risk_level: Option<String>,
@@ -316,7 +316,7 @@ pub struct RiskyUser {
 /// A user's id and UPN (`$select=id,userPrincipalName`).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct UserId {
+pub(crate) struct UserId {
     pub id: Uuid,
     pub user_principal_name: String,
 }
@@ -350,7 +350,7 @@ mod tests {
 /// https://learn.microsoft.com/graph/api/resources/directoryaudit
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
-pub struct DirectoryAudit {
+pub(crate) struct DirectoryAudit {
     /// When it happened (RFC 3339, UTC).
     pub activity_date_time: Option<String>,
     pub activity_display_name: Option<String>,
@@ -366,7 +366,7 @@ pub struct DirectoryAudit {
 /// this service's trail: when, what, the result, who did it (a user's UPN or an app's name).
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct MethodEvent {
+pub(crate) struct MethodEvent {
     pub time: Option<String>,
     pub activity: Option<String>,
     pub result: Option<String>,
@@ -378,13 +378,13 @@ pub struct MethodEvent {
 /// One resource an audit event changed.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
-pub struct AuditTarget {
+pub(crate) struct AuditTarget {
     pub modified_properties: Vec<ModifiedProperty>,
 }
 
 /// A property an audit event changed (only its name is read).
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
-pub struct ModifiedProperty {
+pub(crate) struct ModifiedProperty {
     pub display_name: Option<String>,
 }

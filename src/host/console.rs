@@ -87,7 +87,7 @@ fn authority_origin(state: &AppState) -> String {
 
 /// The console's security headers: a CSP allowing only this origin's scripts and styles and
 /// connections to this origin and the authority; no framing; no referrer; no caching.
-pub fn secured(state: &AppState, mut response: Response) -> Response {
+pub(crate) fn secured(state: &AppState, mut response: Response) -> Response {
     // The sweep report is shown in a sandboxed frame from a `blob:` URL, which inherits this
     // policy: its one inline style sheet is allowed by its hash, nothing else inline.
     let csp = format!(

@@ -31,7 +31,7 @@ use crate::app::App as AppState;
 
 /// `dev`: play the host's part for the in-process queue. Each request is run by the worker, retried
 /// with backoff when it asks to be, and handed to the poison function after five attempts.
-pub async fn pump_local_queue(state: AppState) {
+pub(crate) async fn pump_local_queue(state: AppState) {
     let Some(intake) = state.intake.clone() else {
         return;
     };
@@ -167,7 +167,7 @@ impl Application {
 }
 
 /// Completes on SIGTERM (what the host and the platform send) or Ctrl-C.
-pub async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

@@ -173,7 +173,7 @@ impl Intake {
     ///
     /// # Errors
     /// Storage is down, or the index is unreadable.
-    pub async fn open_requests(&self) -> Result<Vec<RequestRecord>, RecoveryError> {
+    pub(crate) async fn open_requests(&self) -> Result<Vec<RequestRecord>, RecoveryError> {
         let ids: Vec<Uuid> = match self.store.read(OPEN).await.map_err(unavailable)? {
             Some(stored) => serde_json::from_slice(&stored.data).map_err(|e| {
                 RecoveryError::failed(
@@ -236,7 +236,7 @@ impl Intake {
     ///
     /// # Errors
     /// Storage is down: the recovery is refused (nothing was changed).
-    pub async fn hold_call(
+    pub(crate) async fn hold_call(
         &self,
         context: &TapContext<'_>,
         id: Uuid,
@@ -378,7 +378,7 @@ impl Intake {
     }
 
     /// Tell `SECURITY_ALERT_WEBHOOK` of an attempt on a privileged account.
-    pub async fn alert_privileged(
+    pub(crate) async fn alert_privileged(
         &self,
         context: &TapContext<'_>,
         record: &RequestRecord,
@@ -458,7 +458,7 @@ impl Intake {
     ///
     /// # Errors
     /// The index of open requests or a record cannot be read.
-    pub async fn open_for(&self, upn: &str, id: &str) -> Result<Vec<super::view::OpenRequest>, RecoveryError> {
+    pub(crate) async fn open_for(&self, upn: &str, id: &str) -> Result<Vec<super::view::OpenRequest>, RecoveryError> {
         Ok(self
             .open_requests()
             .await?

@@ -174,7 +174,7 @@ pub async fn code_sent(intake: Option<&Intake>, context: &TapContext<'_>, caller
 /// yet (queued, retrying, waiting for an approver), when there is an intake to ask.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct LookedUp {
+pub(crate) struct LookedUp {
     #[serde(flatten)]
     pub summary: UserSummary,
     /// Absent without an intake; `null` when the requests could not be read (and then
@@ -190,7 +190,7 @@ pub struct LookedUp {
 ///
 /// # Errors
 /// As `TapContext::look_up`.
-pub async fn look_up(
+pub(crate) async fn look_up(
     intake: Option<&std::sync::Arc<Intake>>,
     context: &TapContext<'_>,
     caller: &CallerRecord,

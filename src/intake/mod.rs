@@ -63,7 +63,7 @@ impl State {
     /// a final state, or held for an approver; held → accepted (approved) or refused (denied,
     /// expired); a running request whose worker died is claimed again; one whose messages ran out
     /// of retries fails, wherever it was. A final state is final.
-    pub fn may_become(self, next: State) -> bool {
+    pub(crate) fn may_become(self, next: State) -> bool {
         use State::{Accepted, Failed, PendingApproval, Refused, Running, Succeeded};
         matches!(
             (self, next),
@@ -73,7 +73,7 @@ impl State {
         )
     }
 
-    pub fn is_final(self) -> bool {
+    pub(crate) fn is_final(self) -> bool {
         matches!(self, State::Succeeded | State::Refused | State::Failed)
     }
     pub fn as_str(self) -> &'static str {

@@ -112,7 +112,7 @@ pub struct PersonSeen<'a> {
 /// A request not finished yet, as a user's summary lists it.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct OpenRequest {
+pub(crate) struct OpenRequest {
     pub request_id: Uuid,
     pub action: &'static str,
     pub status: &'static str,
@@ -158,7 +158,7 @@ impl RequestRecord {
     }
 
     /// As a user's summary lists it.
-    pub fn open_view(&self) -> OpenRequest {
+    pub(crate) fn open_view(&self) -> OpenRequest {
         OpenRequest {
             request_id: self.id,
             action: self.action.as_str(),

@@ -24,8 +24,8 @@ use crate::config::{ApprovalSettings, ApprovalTrigger as Trigger};
 
 /// Built-in role template ids (the same in every tenant).
 /// https://learn.microsoft.com/entra/identity/role-based-access-control/permissions-reference
-pub const GLOBAL_ADMINISTRATOR: &str = "62e90394-69f5-4237-9190-012177145e10";
-pub const PRIVILEGED_AUTHENTICATION_ADMINISTRATOR: &str = "7be44c8a-adaf-4e2a-84d6-ab2649e08a13";
+pub(crate) const GLOBAL_ADMINISTRATOR: &str = "62e90394-69f5-4237-9190-012177145e10";
+pub(crate) const PRIVILEGED_AUTHENTICATION_ADMINISTRATOR: &str = "7be44c8a-adaf-4e2a-84d6-ab2649e08a13";
 
 /// Why a request waits, whom it is about, until when, and what was decided.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -123,7 +123,7 @@ pub struct DecisionView<'a> {
 ///
 /// # Errors
 /// `approver_must_be_user`, `approver_is_requester`, `approver_is_target`.
-pub fn eligible_approver<'a>(
+pub(crate) fn eligible_approver<'a>(
     approver: &'a CallerRecord,
     requester: &CallerRecord,
     approval: &Approval,
@@ -201,7 +201,7 @@ pub fn approver_must_be_user() -> RecoveryError {
 ///
 /// # Errors
 /// `invalid_request`, naming what is expected.
-pub fn parse_comment(body: &[u8]) -> Result<String, RecoveryError> {
+pub(crate) fn parse_comment(body: &[u8]) -> Result<String, RecoveryError> {
     #[derive(Deserialize)]
     #[serde(deny_unknown_fields)]
     struct Body {
@@ -307,7 +307,7 @@ impl TapContext<'_> {
     ///
     /// # Errors
     /// `approver_is_requester`, `approver_is_target`, `approver_not_admin` (403), or a fault.
-    pub async fn check_approver(
+    pub(crate) async fn check_approver(
         &self,
         approver: &CallerRecord,
         requester: &CallerRecord,
@@ -392,7 +392,12 @@ impl TapContext<'_> {
 
     /// Email the members of `APPROVAL_NOTIFY_GROUP` (not the requester, not the target) that a
     /// request waits; the masked addresses told.
-    pub async fn tell_approvers(&self, approval: &Approval, requester: &CallerRecord, text: &str) -> Vec<String> {
+    pub(crate) async fn tell_approvers(
+        &self,
+        approval: &Approval,
+        requester: &CallerRecord,
+        text: &str,
+    ) -> Vec<String> {
         let Some(group) = self.settings.approval.notify_group else {
             return Vec::new();
         };
@@ -433,7 +438,7 @@ impl TapContext<'_> {
     ///
     /// # Errors
     /// Graph failed (the request is refused, nothing is kept: the sender tries again).
-    pub async fn resolve_person(&self, given: &str) -> Result<Option<crate::vocab::Person>, RecoveryError> {
+    pub(crate) async fn resolve_person(&self, given: &str) -> Result<Option<crate::vocab::Person>, RecoveryError> {
         let failed = |e: crate::graph::GraphError| {
             tracing::error!(error = %e, "the requester a ticket names could not be looked up");
             RecoveryError::failed(

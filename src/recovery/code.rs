@@ -25,7 +25,7 @@ use crate::vocab::ports::SecretSource;
 const DIGITS: u32 = 6;
 
 /// Codes read back, hashed with the Key Vault secret named `key_secret`.
-pub struct CodeVerifier {
+pub(crate) struct CodeVerifier {
     secrets: Arc<dyn SecretSource>,
     key_secret: String,
 }
@@ -83,7 +83,7 @@ impl Verifier for CodeVerifier {
 
 /// A fresh code: `DIGITS` decimal digits from the operating system's random source (through
 /// a v4 UUID's 122 random bits; the modulo bias is below 10^-30).
-pub fn new_code() -> SecretString {
+pub(crate) fn new_code() -> SecretString {
     let n = Uuid::new_v4().as_u128() % 10u128.pow(DIGITS);
     SecretString::from(format!("{n:0width$}", width = DIGITS as usize))
 }
@@ -93,7 +93,7 @@ pub fn new_code() -> SecretString {
 /// letters, spaces and `.'-`), the ticket (reduced to a safe character set, `ticket_id_ok`), to
 /// read it only to an agent you called, and whom to contact otherwise. The code is the only
 /// secret in it.
-pub fn code_message(
+pub(crate) fn code_message(
     code: &SecretString,
     agent: Option<&str>,
     ticket: Option<&str>,

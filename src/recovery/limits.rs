@@ -25,7 +25,7 @@ use crate::storage::records::{RecordStore, Update, UpdateError, update};
 
 /// Why a slot could not be reserved.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum LimitError {
+pub(crate) enum LimitError {
     /// The limit is reached; a slot frees up after `retry_after`.
     #[error("the limit is reached")]
     Exceeded { retry_after: Duration },
@@ -45,7 +45,7 @@ pub struct Limit {
 
 impl Limit {
     /// The per-target limit of `action` for `user`.
-    pub fn per_target(action: &str, user: &Uuid, max: u32, window: Duration) -> Limit {
+    pub(crate) fn per_target(action: &str, user: &Uuid, max: u32, window: Duration) -> Limit {
         Limit {
             key: format!("{action}/target/{user}"),
             max,
@@ -55,7 +55,7 @@ impl Limit {
 
     /// The per-caller limit of `action`; the caller is named by a hash of how it called and who
     /// it is (ids only, but the path needs no more than a stable name).
-    pub fn per_caller(action: &str, via: &str, object_id: Option<&str>, max: u32, window: Duration) -> Limit {
+    pub(crate) fn per_caller(action: &str, via: &str, object_id: Option<&str>, max: u32, window: Duration) -> Limit {
         let digest = Sha256::digest(format!("{via}|{}", object_id.unwrap_or("-")).as_bytes());
         Limit {
             key: format!("{action}/caller/{}", hex::encode(&digest[..16])),
@@ -98,7 +98,7 @@ impl Limits {
     ///
     /// # Errors
     /// `Exceeded` with the wait until the oldest attempt leaves the window, or `Unavailable`.
-    pub async fn reserve(&self, limit: &Limit, id: Uuid, now: OffsetDateTime) -> Result<(), LimitError> {
+    pub(crate) async fn reserve(&self, limit: &Limit, id: Uuid, now: OffsetDateTime) -> Result<(), LimitError> {
         let name = limit.name();
         let window = time::Duration::try_from(limit.window).unwrap_or(time::Duration::DAY);
         let decided = update(&*self.store, &name, MAX_ROUNDS, |current: Option<Slots>| {

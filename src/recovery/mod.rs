@@ -47,7 +47,7 @@ impl RecoveryError {
     }
     /// The same error, telling the caller when to try again.
     #[must_use]
-    pub fn with_retry_after(mut self, seconds: u64) -> Self {
+    pub(crate) fn with_retry_after(mut self, seconds: u64) -> Self {
         self.retry_after = Some(seconds);
         self
     }
@@ -64,7 +64,7 @@ impl RecoveryError {
         self.code.is_refusal()
     }
     /// Whether a queued request should be tried again: a fault another attempt may get past.
-    pub fn worth_retry(&self) -> bool {
+    pub(crate) fn worth_retry(&self) -> bool {
         matches!(self.code, ErrorCode::Failed(f) if f.worth_retry())
     }
     /// The documented code, as text.
@@ -241,7 +241,7 @@ pub struct Delivered {
 /// The intake's record of one request, seen from the recovery procedures: where an earlier
 /// attempt stopped, and a way to save each step before the next one starts.
 #[async_trait::async_trait]
-pub trait Journal: Send + Sync {
+pub(crate) trait Journal: Send + Sync {
     /// The request's id, used as the audit records' request id.
     fn request_id(&self) -> uuid::Uuid;
     /// When the request was accepted (the requester's verification is judged as of then).
@@ -269,7 +269,7 @@ pub trait Journal: Send + Sync {
 
 /// The journal of a synchronous call: a fresh request id, nothing earlier to resume, and
 /// nothing kept (the caller gets the answer at once).
-pub struct NoJournal {
+pub(crate) struct NoJournal {
     id: uuid::Uuid,
     at: time::OffsetDateTime,
     held: std::sync::Mutex<Option<approval::Approval>>,

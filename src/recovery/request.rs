@@ -15,7 +15,7 @@ use crate::vocab::Refusal;
 /// The body of `POST /api/users/{user}/tap`, as sent.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct TapBody {
+pub(crate) struct TapBody {
     pub lifetime_minutes: Option<u32>,
     pub usable_once: Option<bool>,
     pub delivery: DeliveryBody,
@@ -26,7 +26,7 @@ pub struct TapBody {
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct DeliveryBody {
+pub(crate) struct DeliveryBody {
     pub channel: String,
     /// Anything else here (an address, a number) is refused: passes go to addresses of record only.
     #[serde(flatten)]
@@ -35,9 +35,11 @@ pub struct DeliveryBody {
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct TicketBody {
+pub(crate) struct TicketBody {
     pub system: String,
     pub id: String,
+    /// Accepted (a ticket's link, as ServiceNow and Jira send it) and kept nowhere.
+    #[allow(dead_code)]
     pub url: Option<String>,
 }
 

@@ -194,7 +194,7 @@ impl TapContext<'_> {
     ///
     /// # Errors
     /// As `reset`.
-    pub async fn reset_with(
+    pub(crate) async fn reset_with(
         &self,
         caller: &CallerRecord,
         request: ResetRequest,

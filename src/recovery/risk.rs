@@ -17,7 +17,7 @@ use crate::vocab::{Fault, Refusal};
 
 /// What the risk read found, as the rules use it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Risk {
+pub(crate) struct Risk {
     /// `riskLevel`, when Identity Protection has a record.
     pub level: Option<String>,
     /// `riskState`, when Identity Protection has a record.
@@ -30,7 +30,7 @@ pub struct Risk {
 
 /// Whether a rating makes the user "at risk" (refused or held) or "elevated" (shown). A risk an
 /// admin dismissed or remediated is no risk now, whatever its level says.
-pub fn judge(level: Option<&str>, state: Option<&str>) -> (bool, bool) {
+pub(crate) fn judge(level: Option<&str>, state: Option<&str>) -> (bool, bool) {
     let cleared = matches!(state, Some("dismissed" | "remediated" | "confirmedSafe" | "none"));
     let compromised = state == Some("confirmedCompromised");
     // `hidden`: Graph does not say the level, which may be high: fail safe.
@@ -50,7 +50,7 @@ impl Risk {
 }
 
 /// The refusal for a user at risk where nobody can approve.
-pub fn at_risk_refused() -> RecoveryError {
+pub(crate) fn at_risk_refused() -> RecoveryError {
     RecoveryError::refused(
         Refusal::UserAtRisk,
         "Microsoft Entra ID Protection rates this user high risk (or their compromise was confirmed): the account may already be an attacker's. Nothing was sent. Investigate the risk in the Entra admin center (Identity Protection > Risky users), remediate it, then recover the user; or turn on approvals so a second approver can decide (docs/security.md)",

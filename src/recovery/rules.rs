@@ -10,7 +10,7 @@ use super::RecoveryError;
 ///
 /// # Errors
 /// `user_disabled` or `user_is_guest`.
-pub fn account_eligible(user: &User) -> Result<(), RecoveryError> {
+pub(crate) fn account_eligible(user: &User) -> Result<(), RecoveryError> {
     if user.account_enabled == Some(false) {
         return Err(RecoveryError::refused(
             Refusal::UserDisabled,
@@ -29,7 +29,7 @@ pub fn account_eligible(user: &User) -> Result<(), RecoveryError> {
 /// How a notice to the user names the ticket: ` for ticket INC0010001` when its id is a plain id
 /// (`ticket_id_ok`), else nothing: a caller's words never reach a warning the user
 /// must trust ("INC1 planned maintenance, ignore this").
-pub fn ticket_words(ticket: &crate::audit::Ticket) -> String {
+pub(crate) fn ticket_words(ticket: &crate::audit::Ticket) -> String {
     if ticket_id_ok(&ticket.id) {
         format!(" for ticket {}", ticket.id)
     } else {
@@ -42,7 +42,7 @@ pub fn ticket_words(ticket: &crate::audit::Ticket) -> String {
 ///
 /// # Errors
 /// `caller_is_manager`.
-pub fn manager_is_not_caller(channel: Channel, user: &User, caller: &[&str]) -> Result<(), RecoveryError> {
+pub(crate) fn manager_is_not_caller(channel: Channel, user: &User, caller: &[&str]) -> Result<(), RecoveryError> {
     if channel == Channel::Manager
         && let Some(manager) = &user.manager
         && caller.iter().any(|me| manager.id.eq_ignore_ascii_case(me))
@@ -57,7 +57,7 @@ pub fn manager_is_not_caller(channel: Channel, user: &User, caller: &[&str]) -> 
 
 /// Whether the tenant's TAP policy covers a user in `groups` (their group ids): included (all
 /// users, or one of their groups) and not excluded.
-pub fn in_policy_scope(policy: &TapPolicy, groups: &[String]) -> bool {
+pub(crate) fn in_policy_scope(policy: &TapPolicy, groups: &[String]) -> bool {
     let member = |id: &str| groups.iter().any(|g| g.eq_ignore_ascii_case(id));
     let included = policy
         .include_targets
@@ -99,7 +99,11 @@ pub fn lifetime(
 ///
 /// # Errors
 /// `multi_use_not_allowed`.
-pub fn usable_once(requested: Option<bool>, policy: &TapPolicy, allow_multi_use: bool) -> Result<bool, RecoveryError> {
+pub(crate) fn usable_once(
+    requested: Option<bool>,
+    policy: &TapPolicy,
+    allow_multi_use: bool,
+) -> Result<bool, RecoveryError> {
     let once = requested.unwrap_or(true);
     if !once && (policy.is_usable_once || !allow_multi_use) {
         return Err(RecoveryError::refused(
@@ -112,7 +116,7 @@ pub fn usable_once(requested: Option<bool>, policy: &TapPolicy, allow_multi_use:
 
 /// Who is told about a pass: the user's mailbox, alternate emails and manager, never the address
 /// that carries the pass, each once.
-pub fn notice_recipients(user: &User, used: &Address) -> Vec<String> {
+pub(crate) fn notice_recipients(user: &User, used: &Address) -> Vec<String> {
     let mut to: Vec<String> = Vec::new();
     to.extend(user.mail.clone());
     to.extend(user.other_mails.iter().cloned());
@@ -135,7 +139,7 @@ pub enum Scope {
 }
 
 /// What each scope removes, by method kind.
-pub fn in_scope(scope: Scope, method: &AuthMethod, listed: &[String]) -> bool {
+pub(crate) fn in_scope(scope: Scope, method: &AuthMethod, listed: &[String]) -> bool {
     match scope {
         Scope::Portal => matches!(
             method.kind(),
@@ -162,7 +166,7 @@ fn removal_rank(method: &AuthMethod) -> u8 {
 }
 
 /// The methods a reset removes, in the order it removes them.
-pub fn removal_plan(scope: Scope, methods: &[AuthMethod], listed: &[String]) -> Vec<AuthMethod> {
+pub(crate) fn removal_plan(scope: Scope, methods: &[AuthMethod], listed: &[String]) -> Vec<AuthMethod> {
     let mut planned: Vec<AuthMethod> = methods.iter().filter(|m| in_scope(scope, m, listed)).cloned().collect();
     planned.sort_by_key(removal_rank);
     planned
@@ -170,7 +174,7 @@ pub fn removal_plan(scope: Scope, methods: &[AuthMethod], listed: &[String]) -> 
 
 /// Whether the user would be left with no way to sign in with MFA after `planned` is removed.
 /// The password, the SSPR-only email and an old pass (expired or used, most likely) do not count.
-pub fn leaves_no_method(methods: &[AuthMethod], planned: &[AuthMethod]) -> bool {
+pub(crate) fn leaves_no_method(methods: &[AuthMethod], planned: &[AuthMethod]) -> bool {
     !methods
         .iter()
         .filter(|m| {
@@ -183,7 +187,7 @@ pub fn leaves_no_method(methods: &[AuthMethod], planned: &[AuthMethod]) -> bool 
 }
 
 /// The `signInPreferences` value that points at `method`, if it can be a default.
-pub fn preference_for(method: &AuthMethod) -> Option<&'static str> {
+pub(crate) fn preference_for(method: &AuthMethod) -> Option<&'static str> {
     match (method.kind(), method.phone_type.as_deref()) {
         (MethodKind::Phone, Some("mobile")) => Some("sms"),
         (MethodKind::Phone, Some("alternateMobile")) => Some("voiceAlternateMobile"),
@@ -196,7 +200,11 @@ pub fn preference_for(method: &AuthMethod) -> Option<&'static str> {
 
 /// Where the default moves when the default phone cannot go: the first method still there
 /// (not `removing`, not already `gone`) that can be a default.
-pub fn next_default<'a>(methods: &'a [AuthMethod], removing: &AuthMethod, gone: &[String]) -> Option<&'static str> {
+pub(crate) fn next_default<'a>(
+    methods: &'a [AuthMethod],
+    removing: &AuthMethod,
+    gone: &[String],
+) -> Option<&'static str> {
     methods
         .iter()
         .filter(|m: &&'a AuthMethod| m.id != removing.id && !gone.contains(&m.id))
@@ -212,7 +220,7 @@ pub fn next_default<'a>(methods: &'a [AuthMethod], removing: &AuthMethod, gone: 
 /// - `sms` from `mobilePhone`, `email` (`otherMails`): "Update user" touching that property (or
 ///   not saying which it touched);
 /// - `manager`: any event naming the manager, or "Update user" touching it (or not saying).
-pub fn changes_address(event: &DirectoryAudit, channel: Channel, sms_from_attribute: bool) -> bool {
+pub(crate) fn changes_address(event: &DirectoryAudit, channel: Channel, sms_from_attribute: bool) -> bool {
     let text = |v: &Option<String>| v.as_deref().unwrap_or_default().to_ascii_lowercase();
     let (activity, service, reason) = (
         text(&event.activity_display_name),
@@ -254,7 +262,7 @@ pub fn changes_address(event: &DirectoryAudit, channel: Channel, sms_from_attrib
 /// A ticket id that may appear in a message to the user: 1 to 32 ASCII letters, digits, `-` and
 /// `_`, starting with a letter or digit (INC0010001, HELP-42, RITM0012345): no spaces, no dots
 /// or slashes (no link, no domain), nothing to read as an instruction.
-pub fn ticket_id_ok(id: &str) -> bool {
+pub(crate) fn ticket_id_ok(id: &str) -> bool {
     (1..=32).contains(&id.len())
         && id.starts_with(|c: char| c.is_ascii_alphanumeric())
         && id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'))

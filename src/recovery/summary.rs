@@ -25,7 +25,7 @@ impl TapContext<'_> {
     ///
     /// # Errors
     /// As `summarize`, or `audit_unavailable`.
-    pub async fn look_up(&self, caller: &CallerRecord, user: &str) -> Result<UserSummary, RecoveryError> {
+    pub(crate) async fn look_up(&self, caller: &CallerRecord, user: &str) -> Result<UserSummary, RecoveryError> {
         let result = self.summarize(caller, user).await;
         let target = result.as_ref().ok().map(|summary| crate::audit::Target {
             object_id: Some(summary.who().id.to_string()),
@@ -52,7 +52,7 @@ impl TapContext<'_> {
     ///
     /// # Errors
     /// As `search`, or `audit_unavailable`.
-    pub async fn find_users(&self, caller: &CallerRecord, text: &str) -> Result<Vec<Candidate>, RecoveryError> {
+    pub(crate) async fn find_users(&self, caller: &CallerRecord, text: &str) -> Result<Vec<Candidate>, RecoveryError> {
         let result = self.search(caller, text).await;
         let asked = text.chars().take(64).collect::<String>();
         let details = match &result {
@@ -108,7 +108,7 @@ impl TapContext<'_> {
     ///
     /// # Errors
     /// Graph could not be read (or refused: AuditLog.Read.All).
-    pub async fn entra_method_events(
+    pub(crate) async fn entra_method_events(
         &self,
         user: &str,
         from: time::OffsetDateTime,
@@ -125,7 +125,7 @@ impl TapContext<'_> {
     /// # Errors
     /// `invalid_user`, `user_not_found`, `self_recovery_forbidden` (an agent does not look up
     /// their own account here), or a fault naming the read that failed.
-    pub async fn summarize(&self, caller: &CallerRecord, user: &str) -> Result<UserSummary, RecoveryError> {
+    pub(crate) async fn summarize(&self, caller: &CallerRecord, user: &str) -> Result<UserSummary, RecoveryError> {
         let reference = UserRef::parse(user).map_err(|e| RecoveryError::refused(Refusal::InvalidUser, e))?;
         // A stolen agent session must not list the tenant: look-ups are limited per agent.
         self.reserve_lookup(caller).await?;
@@ -369,7 +369,7 @@ fn candidate(u: &Value) -> Candidate {
 /// only that they are (`Protected`).
 #[derive(Debug, Clone, Serialize)]
 #[serde(untagged)]
-pub enum UserSummary {
+pub(crate) enum UserSummary {
     Full(Box<FullSummary>),
     Protected(ProtectedSummary),
 }
@@ -415,7 +415,7 @@ impl Who {
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct ProtectedSummary {
+pub(crate) struct ProtectedSummary {
     #[serde(flatten)]
     pub who: Who,
     pub protected: bool,
@@ -425,7 +425,7 @@ pub struct ProtectedSummary {
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct FullSummary {
+pub(crate) struct FullSummary {
     #[serde(flatten)]
     pub who: Who,
     pub methods: Vec<MethodSeen>,
@@ -444,7 +444,7 @@ pub struct FullSummary {
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct MethodSeen {
+pub(crate) struct MethodSeen {
     #[serde(rename = "type")]
     pub kind: String,
     pub label: String,
@@ -453,7 +453,7 @@ pub struct MethodSeen {
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct PolicySeen {
+pub(crate) struct PolicySeen {
     pub enabled: bool,
     pub in_scope: bool,
     pub usable_once: bool,
@@ -469,7 +469,7 @@ pub struct Refused {
 /// Whether a channel can carry a pass now, and to where (masked), or why not.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct ChannelSeen {
+pub(crate) struct ChannelSeen {
     pub available: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub to: Option<String>,
@@ -494,7 +494,7 @@ pub struct PerChannel {
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct ResetPlans {
+pub(crate) struct ResetPlans {
     pub portal: Plan,
     pub all: Plan,
 }
@@ -502,14 +502,14 @@ pub struct ResetPlans {
 /// A reset's dry run for one scope.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Plan {
+pub(crate) struct Plan {
     pub remove: Vec<Labelled>,
     pub keep: Vec<Labelled>,
     pub leaves_no_method: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct Labelled {
+pub(crate) struct Labelled {
     #[serde(rename = "type")]
     pub kind: String,
     pub label: String,

@@ -59,7 +59,7 @@ impl TapContext<'_> {
 
     /// `issue` for a queued request: its id and its journal, so a retry after a crash picks up
     /// where the last attempt stopped and never delivers a second pass.
-    pub async fn issue_with(
+    pub(crate) async fn issue_with(
         &self,
         caller: &CallerRecord,
         request: TapRequest,
@@ -458,7 +458,7 @@ impl TapContext<'_> {
 
     /// Delete a pass that a request given up on created and never handed to a provider (`user`
     /// as the request named them). Whether it is gone: `false` means it may still exist.
-    pub async fn discard_undelivered(&self, user: &str, method_id: &str) -> bool {
+    pub(crate) async fn discard_undelivered(&self, user: &str, method_id: &str) -> bool {
         let Ok(user) = UserRef::parse(user) else {
             return false;
         };
@@ -560,7 +560,7 @@ fn no_notice_warning(notified: &[String], details: &mut Details) -> Option<Strin
 
 /// The built-in text that carries the pass; `TAP_MESSAGE_TEMPLATE` replaces it. It holds no text
 /// a caller chose (no ticket, no reason): an attacker's words never travel with a pass.
-pub const DEFAULT_MESSAGE: &str = "Temporary Access Pass for {upn}: {pass}\nValid until {expires} UTC{usage}.\nSign in with your password and this pass, open https://mysignins.microsoft.com/security-info, register Microsoft Authenticator with cloud backup turned on, and add a second method.\nNot you? Contact {contact}.";
+pub(crate) const DEFAULT_MESSAGE: &str = "Temporary Access Pass for {upn}: {pass}\nValid until {expires} UTC{usage}.\nSign in with your password and this pass, open https://mysignins.microsoft.com/security-info, register Microsoft Authenticator with cloud backup turned on, and add a second method.\nNot you? Contact {contact}.";
 
 /// Fill the template in one pass: each placeholder of the template is replaced once and the text
 /// put in is never read again, so no value can smuggle in a placeholder (a `{pass}` in a UPN or a

@@ -23,7 +23,7 @@ use crate::vocab::paths;
 use crate::vocab::{Channel, Fault, Refusal};
 
 /// Wrong codes before a verification dies.
-pub const MAX_ATTEMPTS: u32 = 5;
+pub(crate) const MAX_ATTEMPTS: u32 = 5;
 
 /// Where a verification stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -69,7 +69,7 @@ pub struct VerificationRecord {
 
 impl VerificationRecord {
     /// What an audit record keeps of it: no code, no hash.
-    pub fn audit_view(&self) -> super::details::VerificationSeen {
+    pub(crate) fn audit_view(&self) -> super::details::VerificationSeen {
         super::details::VerificationSeen::Service {
             id: self.id,
             channel: self.channel.clone(),
@@ -81,7 +81,7 @@ impl VerificationRecord {
 }
 
 /// The key a caller is known by across its calls: how it proved itself and who it is.
-pub fn caller_key(caller: &CallerRecord) -> String {
+pub(crate) fn caller_key(caller: &CallerRecord) -> String {
     format!("{}:{}", caller.via, caller.object_id.as_deref().unwrap_or("-"))
 }
 
@@ -408,7 +408,7 @@ pub struct SentCode {
 
 /// Two addresses of record are the same: emails case-insensitively, phone numbers by their
 /// digits (`+1 206 555 0100` is `+12065550100`).
-pub fn same_address(a: &str, b: &str) -> bool {
+pub(crate) fn same_address(a: &str, b: &str) -> bool {
     if a.contains('@') || b.contains('@') {
         return a.trim().eq_ignore_ascii_case(b.trim());
     }

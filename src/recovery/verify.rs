@@ -32,7 +32,7 @@ impl TapContext<'_> {
     /// # Errors
     /// A refusal (bad body, unknown, own or privileged user, no address, rate limit), or a fault
     /// (Graph, the connector, the store, the key, the audit trail).
-    pub async fn send_verification(
+    pub(crate) async fn send_verification(
         &self,
         caller: &CallerRecord,
         user: &str,
@@ -255,7 +255,7 @@ impl TapContext<'_> {
     /// # Errors
     /// As `Verifications::confirm`; a body without a code is `invalid_request` (its text is never
     /// echoed: it may hold the code).
-    pub async fn confirm_verification(
+    pub(crate) async fn confirm_verification(
         &self,
         caller: &CallerRecord,
         id: &str,

@@ -33,7 +33,7 @@ pub trait AuditStorage: Send + Sync {
 }
 
 /// A directory tree, one file per chain (`dev`).
-pub struct FileStorage {
+pub(crate) struct FileStorage {
     root: PathBuf,
 }
 

@@ -34,7 +34,7 @@ pub enum StorageError {
 ///
 /// # Errors
 /// The URL is not usable with a credential (not https).
-pub fn container_client(
+pub(crate) fn container_client(
     service_uri: &Url,
     container: &str,
     credential: Arc<dyn TokenCredential>,
@@ -57,7 +57,7 @@ pub fn container_client(
 ///
 /// # Errors
 /// Storage is unreachable or refuses the identity.
-pub async fn create_container(container: &BlobContainerClient) -> Result<(), StorageError> {
+pub(crate) async fn create_container(container: &BlobContainerClient) -> Result<(), StorageError> {
     match container.create(None).await {
         Ok(_) => Ok(()),
         Err(e) if e.http_status() == Some(StatusCode::Conflict) => Ok(()),
@@ -69,7 +69,7 @@ pub fn azure(e: azure_core::Error) -> StorageError {
     StorageError::Unavailable(format!("blob storage: {e}"))
 }
 
-pub fn conflict_or(name: &str, e: azure_core::Error) -> StorageError {
+pub(crate) fn conflict_or(name: &str, e: azure_core::Error) -> StorageError {
     match e.http_status() {
         Some(StatusCode::Conflict | StatusCode::PreconditionFailed) => StorageError::Conflict(name.into()),
         _ => azure(e),

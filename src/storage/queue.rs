@@ -68,7 +68,7 @@ impl StorageQueue {
     ///
     /// # Errors
     /// Storage is unreachable or refuses the identity.
-    pub async fn ensure_queue(&self) -> Result<(), StorageError> {
+    pub(crate) async fn ensure_queue(&self) -> Result<(), StorageError> {
         match self.client.create(None).await {
             Ok(_) => Ok(()),
             Err(e) if e.http_status() == Some(azure_core::http::StatusCode::Conflict) => Ok(()),
@@ -116,7 +116,7 @@ impl StorageQueue {
 }
 
 /// `dev`: an in-process queue; `host::pump_local_queue` plays the host's part.
-pub struct LocalQueue {
+pub(crate) struct LocalQueue {
     tx: mpsc::UnboundedSender<Uuid>,
 }
 

@@ -33,7 +33,7 @@ pub trait RecordStore: Send + Sync {
 
 /// A directory, one file per record; a lock makes compare-and-swap atomic within the process
 /// (`dev` runs one process).
-pub struct FileRecords {
+pub(crate) struct FileRecords {
     root: PathBuf,
     lock: tokio::sync::Mutex<()>,
 }
@@ -101,7 +101,7 @@ impl RecordStore for FileRecords {
 }
 
 /// Block blobs in one container, through azure_storage_blob with an Entra token credential.
-pub struct BlobRecords {
+pub(crate) struct BlobRecords {
     container: BlobContainerClient,
 }
 
@@ -236,7 +236,7 @@ where
 ///
 /// # Errors
 /// As `update`.
-pub async fn update_versioned<T, R, E>(
+pub(crate) async fn update_versioned<T, R, E>(
     store: &dyn RecordStore,
     name: &str,
     rounds: u32,

@@ -31,7 +31,7 @@ pub trait ReportStore: Send + Sync {
     async fn open(&self, name: &str) -> Result<Box<dyn ReportFile>, StorageError>;
 }
 
-pub fn content_type(name: &str) -> &'static str {
+pub(crate) fn content_type(name: &str) -> &'static str {
     match name.rsplit('.').next() {
         Some("json") => "application/json",
         Some("jsonl") => "application/x-ndjson",
@@ -107,7 +107,7 @@ impl ReportStore for DirStore {
 }
 
 /// Block blobs in one container, through azure_storage_blob with an Entra token credential.
-pub struct BlobStore {
+pub(crate) struct BlobStore {
     container: Arc<BlobContainerClient>,
 }
 

@@ -8,7 +8,7 @@ use crate::graph::models::TapPolicy;
 /// A user's lockout risk, lowest first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Risk {
+pub(crate) enum Risk {
     None,
     Medium,
     High,
@@ -16,7 +16,7 @@ pub enum Risk {
 }
 
 impl Risk {
-    pub const AT_RISK: [Risk; 3] = [Risk::Critical, Risk::High, Risk::Medium];
+    pub(crate) const AT_RISK: [Risk; 3] = [Risk::Critical, Risk::High, Risk::Medium];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -57,11 +57,11 @@ impl Registration {
 
 /// Methods that are a second factor (email and security questions are for self-service password
 /// reset only; a Temporary Access Pass is temporary).
-pub fn is_mfa_method(m: &str) -> bool {
+pub(crate) fn is_mfa_method(m: &str) -> bool {
     !matches!(m, "email" | "securityQuestion" | "temporaryAccessPass" | "password")
 }
 
-pub fn is_phishing_resistant(m: &str) -> bool {
+pub(crate) fn is_phishing_resistant(m: &str) -> bool {
     m.starts_with("fido2")
         || m.starts_with("passKey")
         || matches!(
@@ -70,23 +70,23 @@ pub fn is_phishing_resistant(m: &str) -> bool {
         )
 }
 
-pub fn is_phone(m: &str) -> bool {
+pub(crate) fn is_phone(m: &str) -> bool {
     matches!(m, "mobilePhone" | "alternateMobilePhone" | "officePhone")
 }
 
-pub fn is_authenticator(m: &str) -> bool {
+pub(crate) fn is_authenticator(m: &str) -> bool {
     m.starts_with("microsoftAuthenticator")
 }
 
 /// What was found about one user.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Assessment {
+pub(crate) struct Assessment {
     pub risk: Risk,
     pub reasons: Vec<&'static str>,
 }
 
 /// Reasons, with the level each one carries and the words an administrator reads.
-pub const REASONS: [(&str, &str); 5] = [
+pub(crate) const REASONS: [(&str, &str); 5] = [
     ("not_mfa_registered", "no MFA method registered: cannot pass MFA at all"),
     (
         "admin_without_phishing_resistant",
@@ -108,7 +108,7 @@ pub fn describe(reason: &str) -> &'static str {
 }
 
 /// Classify a member (guests sign in at home and are not assessed).
-pub fn classify(row: &Registration, key_user: bool) -> Assessment {
+pub(crate) fn classify(row: &Registration, key_user: bool) -> Assessment {
     let mfa: Vec<&str> = row
         .methods_registered
         .iter()
@@ -169,7 +169,7 @@ fn finding(id: &str, severity: &str, title: &str, detail: String, fix: &str) -> 
 
 /// Is the TAP policy ready for a recovery: enabled, one-time (EIDSCA.AT02), sane lifetimes, and
 /// the helpdesk's groups in scope?
-pub fn check_policy(policy: &TapPolicy, helpdesk_groups: &[uuid::Uuid]) -> Vec<Finding> {
+pub(crate) fn check_policy(policy: &TapPolicy, helpdesk_groups: &[uuid::Uuid]) -> Vec<Finding> {
     let mut out = Vec::new();
     if !policy.is_enabled() {
         out.push(finding(
@@ -246,7 +246,7 @@ pub fn check_policy(policy: &TapPolicy, helpdesk_groups: &[uuid::Uuid]) -> Vec<F
 /// The row written for an at-risk user (pages, CSV, JSON, HTML).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct AtRiskLine {
+pub(crate) struct AtRiskLine {
     pub risk: Risk,
     pub id: String,
     pub user_principal_name: String,
@@ -258,7 +258,7 @@ pub struct AtRiskLine {
     pub reasons: Vec<String>,
 }
 
-pub fn at_risk_line(row: &Registration, key_user: bool, account_enabled: bool, a: &Assessment) -> AtRiskLine {
+pub(crate) fn at_risk_line(row: &Registration, key_user: bool, account_enabled: bool, a: &Assessment) -> AtRiskLine {
     AtRiskLine {
         risk: a.risk,
         id: row.id.clone(),

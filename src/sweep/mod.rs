@@ -92,13 +92,13 @@ pub struct Checkpoint {
 }
 
 /// A checkpoint not saved for this long belongs to a run that stopped (a page takes seconds).
-pub const STALE_MINUTES: i64 = 10;
+pub(crate) const STALE_MINUTES: i64 = 10;
 
 /// The intent of a run someone asked for now ("run now"): who asked, before it starts.
 ///
 /// # Errors
 /// The audit trail cannot be written: the run must not start.
-pub async fn record_run_now(audit: &AuditTrail, caller: CallerRecord) -> Result<(), crate::audit::AuditError> {
+pub(crate) async fn record_run_now(audit: &AuditTrail, caller: CallerRecord) -> Result<(), crate::audit::AuditError> {
     let event = AuditEvent {
         caller,
         action: Action::SweepRun,
@@ -163,7 +163,7 @@ pub struct Progress {
 }
 
 /// Who a run leaves out, by object id (lower case).
-pub struct Exclusions {
+pub(crate) struct Exclusions {
     pub disabled: HashSet<String>,
     pub groups: HashSet<String>,
 }
@@ -189,7 +189,7 @@ impl Exclusions {
 }
 
 /// Keeps report reads within `limit` per window (Graph: 5 per 10 s per app per tenant).
-pub struct Pacer {
+pub(crate) struct Pacer {
     limit: usize,
     window: Duration,
     sent: std::collections::VecDeque<Instant>,

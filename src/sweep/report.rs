@@ -109,7 +109,7 @@ pub fn summary(c: &Checkpoint) -> RunSummary {
 }
 
 /// The run's line of `history.json`.
-pub fn history_entry(c: &Checkpoint, via: &str) -> HistoryEntry {
+pub(crate) fn history_entry(c: &Checkpoint, via: &str) -> HistoryEntry {
     HistoryEntry {
         run_id: c.run_id.clone(),
         started_at: rfc3339(Some(c.started_at)),
@@ -143,11 +143,11 @@ pub fn change(previous: &HistoryEntry, current: &HistoryEntry) -> Change {
 }
 
 /// A CSV field: quoted, and a leading `= + - @` defused so Excel does not run it as a formula.
-pub fn csv_field(value: &str) -> String {
+pub(crate) fn csv_field(value: &str) -> String {
     crate::vocab::csv::field(value, crate::vocab::csv::Quote::Always)
 }
 
-pub fn html_escape(value: &str) -> String {
+pub(crate) fn html_escape(value: &str) -> String {
     let mut out = String::with_capacity(value.len());
     for c in value.chars() {
         match c {
@@ -282,7 +282,7 @@ fn bars(id: &str, title: &str, rows: &[(String, u64, &str)], of: u64) -> String 
 
 /// The report's only style sheet, inline so the file stands alone. The console shows the report
 /// in a frame under its CSP, which allows exactly this text by its hash (`report_style_hash`).
-pub const REPORT_CSS: &str = r#"
+pub(crate) const REPORT_CSS: &str = r#"
 body{font-family:"Segoe UI",system-ui,sans-serif;margin:2rem;color:#242424;background:#fafafa}
 h1{font-size:1.6rem;margin-bottom:.2rem} h2{font-size:1.2rem;margin-top:2rem}
 .meta{color:#616161} .cards{display:flex;flex-wrap:wrap;gap:.8rem;margin:1.2rem 0}
@@ -298,7 +298,7 @@ ul.why{margin:0;padding-left:1.1rem} .changes{color:#616161}
 "#;
 
 /// `'sha256-…'` of `REPORT_CSS`, for a Content-Security-Policy `style-src`.
-pub fn report_style_hash() -> String {
+pub(crate) fn report_style_hash() -> String {
     use base64::Engine;
     use sha2::Digest;
     let digest = sha2::Sha256::digest(REPORT_CSS.as_bytes());

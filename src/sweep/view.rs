@@ -28,18 +28,18 @@ pub enum ViewError {
 
 /// Why "run now" may not start.
 #[derive(Debug)]
-pub enum NotNow {
+pub(crate) enum NotNow {
     /// The last run finished less than `wait` minutes ago; `retry_after` seconds to go.
     TooSoon { wait: i64, retry_after: u64 },
     /// A run is in progress (`None`: one started in this process a moment ago).
     Running { run_id: Option<String> },
-    /// Who asked could not be recorded: nothing starts.
-    Unrecorded(crate::audit::AuditError),
+    /// Who asked could not be recorded (logged): nothing starts.
+    Unrecorded,
 }
 
 /// A "run now" admitted: this process starts no other until it is dropped (the run ended, or
 /// failed to start).
-pub struct RunNowSlot(std::sync::Arc<std::sync::atomic::AtomicBool>);
+pub(crate) struct RunNowSlot(std::sync::Arc<std::sync::atomic::AtomicBool>);
 
 impl Drop for RunNowSlot {
     fn drop(&mut self) {
@@ -53,7 +53,7 @@ impl Drop for RunNowSlot {
 ///
 /// # Errors
 /// `NotNow`: nothing was started.
-pub async fn begin_run_now(
+pub(crate) async fn begin_run_now(
     started: &std::sync::Arc<std::sync::atomic::AtomicBool>,
     store: &dyn ReportStore,
     wait: i64,
@@ -67,7 +67,7 @@ pub async fn begin_run_now(
     may_start_now(store, wait).await?;
     super::record_run_now(audit, caller).await.map_err(|e| {
         tracing::error!(error = %e, "the sweep's intent could not be recorded");
-        NotNow::Unrecorded(e)
+        NotNow::Unrecorded
     })?;
     Ok(slot)
 }
@@ -187,7 +187,7 @@ pub async fn history(store: &dyn ReportStore) -> Result<History, ViewError> {
 /// Whether "run now" may start: not within `wait` minutes of the last finished run (its report is
 /// current), and not while a run is in progress. A store that cannot be read does not stop it
 /// (the run itself will say).
-pub async fn may_start_now(store: &dyn ReportStore, wait: i64) -> Result<(), NotNow> {
+pub(crate) async fn may_start_now(store: &dyn ReportStore, wait: i64) -> Result<(), NotNow> {
     if let Ok(latest) = read::<RunSummary>(store, "latest.json").await
         && let Ok(finished) = OffsetDateTime::parse(&latest.finished_at, &time::format_description::well_known::Rfc3339)
         && OffsetDateTime::now_utc() - finished < time::Duration::minutes(wait)

@@ -52,12 +52,7 @@ impl CallerRecord {
     }
 
     /// Whether `id` is one of `people()` (object ids compare case-insensitively).
-    pub fn is_person(&self, id: &str) -> bool {
+    pub(crate) fn is_person(&self, id: &str) -> bool {
         self.people().iter().any(|p| p.eq_ignore_ascii_case(id))
-    }
-
-    /// A person is known behind this caller.
-    pub fn person_known(&self) -> bool {
-        !self.people().is_empty()
     }
 }

@@ -137,7 +137,7 @@ impl Fault {
     /// Whether a queued request should be tried again after this fault. Every fault is worth
     /// another attempt except an unconfirmed delivery: the pass may have reached the user, and a
     /// second one must not follow it.
-    pub fn worth_retry(self) -> bool {
+    pub(crate) fn worth_retry(self) -> bool {
         !matches!(self, Fault::DeliveryUnconfirmed | Fault::RetriesExhausted)
     }
 }

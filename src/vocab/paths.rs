@@ -6,23 +6,23 @@ use uuid::Uuid;
 
 pub const TAP: &str = "/api/users/{user}/tap";
 pub const RESET: &str = "/api/users/{user}/mfa/reset";
-pub const VERIFICATIONS: &str = "/api/users/{user}/verifications";
-pub const VERIFICATION_CONFIRM: &str = "/api/verifications/{id}/confirm";
-pub const AUDIT: &str = "/api/audit";
-pub const REQUESTS: &str = "/api/requests";
-pub const REQUEST: &str = "/api/requests/{id}";
-pub const REQUEST_APPROVE: &str = "/api/requests/{id}/approve";
-pub const REQUEST_DENY: &str = "/api/requests/{id}/deny";
-pub const APPROVALS: &str = "/api/approvals";
-pub const USERS: &str = "/api/users";
+pub(crate) const VERIFICATIONS: &str = "/api/users/{user}/verifications";
+pub(crate) const VERIFICATION_CONFIRM: &str = "/api/verifications/{id}/confirm";
+pub(crate) const AUDIT: &str = "/api/audit";
+pub(crate) const REQUESTS: &str = "/api/requests";
+pub(crate) const REQUEST: &str = "/api/requests/{id}";
+pub(crate) const REQUEST_APPROVE: &str = "/api/requests/{id}/approve";
+pub(crate) const REQUEST_DENY: &str = "/api/requests/{id}/deny";
+pub(crate) const APPROVALS: &str = "/api/approvals";
+pub(crate) const USERS: &str = "/api/users";
 pub const USER: &str = "/api/users/{user}";
-pub const CONSOLE: &str = "/api/console";
-pub const CONSOLE_INDEX: &str = "/api/console/";
-pub const CONSOLE_FILE: &str = "/api/console/{*path}";
-pub const SWEEPS: &str = "/api/sweeps";
-pub const SWEEP: &str = "/api/sweeps/{run}";
-pub const SWEEP_FILE: &str = "/api/sweeps/{run}/{file}";
-pub const HEALTH: &str = "/api/health";
+pub(crate) const CONSOLE: &str = "/api/console";
+pub(crate) const CONSOLE_INDEX: &str = "/api/console/";
+pub(crate) const CONSOLE_FILE: &str = "/api/console/{*path}";
+pub(crate) const SWEEPS: &str = "/api/sweeps";
+pub(crate) const SWEEP: &str = "/api/sweeps/{run}";
+pub(crate) const SWEEP_FILE: &str = "/api/sweeps/{run}/{file}";
+pub(crate) const HEALTH: &str = "/api/health";
 
 /// `path` with its one parameter (`{…}`) filled.
 pub fn fill(path: &str, value: &str) -> String {
@@ -48,7 +48,7 @@ pub fn deny(id: Uuid) -> String {
 }
 
 /// A sweep's report file (`report.html`, `report.csv`, `report.json`).
-pub fn sweep_file(run: &str, file: &str) -> String {
+pub(crate) fn sweep_file(run: &str, file: &str) -> String {
     fill(SWEEP_FILE, run).replace("{file}", file)
 }
 

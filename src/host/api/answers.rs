@@ -83,13 +83,13 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
 }
 
 /// `{"error": {"code", "message"}}`.
-pub fn error_body(e: &RecoveryError) -> Value {
+pub(crate) fn error_body(e: &RecoveryError) -> Value {
     json!({"error": {"code": e.code_str(), "message": e.message}})
 }
 
 /// The body of `201 Created` for an issued pass. The pass itself only when the procedure kept it
 /// (`TAP_RETURN_TO_CALLER` on a synchronous call).
-pub fn issued_body(issued: &Issued) -> Value {
+pub(crate) fn issued_body(issued: &Issued) -> Value {
     let fmt = &time::format_description::well_known::Rfc3339;
     let mut body = json!({
         "requestId": issued.request_id,
@@ -111,7 +111,7 @@ pub fn issued_body(issued: &Issued) -> Value {
 }
 
 /// A reset: `200` when everything was done, `502` with the same lists when something is left.
-pub fn reset_answer(result: &ResetResult) -> (StatusCode, Value) {
+pub(crate) fn reset_answer(result: &ResetResult) -> (StatusCode, Value) {
     let mut body = json!({
         "requestId": result.request_id, "userId": result.user_id,
         "removed": result.removed, "failed": result.failed, "remaining": result.remaining,
@@ -140,7 +140,7 @@ pub fn reset_answer(result: &ResetResult) -> (StatusCode, Value) {
 }
 
 /// The body of `201 Created` for a verification code sent.
-pub fn sent_code_body(sent: &crate::recovery::verification::SentCode) -> Value {
+pub(crate) fn sent_code_body(sent: &crate::recovery::verification::SentCode) -> Value {
     let mut body = json!({"verificationId": sent.id, "channel": sent.channel.as_str(), "sentTo": sent.sent_to,
         "expiresAt": crate::audit::rfc3339_millis(sent.expires_at)});
     if let Some(risk) = &sent.risk {
@@ -150,7 +150,7 @@ pub fn sent_code_body(sent: &crate::recovery::verification::SentCode) -> Value {
 }
 
 /// The answers as the HTTP API gives them, for the intake's request records.
-pub struct HttpAnswers;
+pub(crate) struct HttpAnswers;
 
 impl Answers for HttpAnswers {
     fn render(&self, answer: Answer<'_>) -> Value {

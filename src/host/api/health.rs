@@ -9,6 +9,6 @@ pub async fn health() -> Json<Value> {
 }
 
 /// `GET /`: the host polls this until the handler answers (any status means ready).
-pub async fn ready() -> Json<Value> {
+pub(crate) async fn ready() -> Json<Value> {
     Json(json!({"status": "ready"}))
 }

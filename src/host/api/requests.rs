@@ -20,7 +20,10 @@ use super::caller::*;
 /// `POST /api/requests` (a token with `Recovery.Request`, or a signed webhook): validate fully,
 /// keep the record, queue it, answer 202 with where to look. A duplicate (same idempotency key)
 /// answers 200 with the original request and changes nothing.
-pub async fn submit_request(State(state): State<AppState>, signed: Signed<Submit>) -> Result<Response, ApiError> {
+pub(crate) async fn submit_request(
+    State(state): State<AppState>,
+    signed: Signed<Submit>,
+) -> Result<Response, ApiError> {
     let Signed {
         caller, headers, body, ..
     } = signed;
@@ -82,7 +85,7 @@ fn with_location(status: axum::http::StatusCode, record: &crate::intake::Request
 
 /// `GET /api/requests/{id}`: the request's state and, once finished, the same result body the
 /// synchronous function gives (never the pass).
-pub async fn get_request(
+pub(crate) async fn get_request(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(id): Path<String>,
@@ -143,7 +146,7 @@ pub(super) fn view(record: &crate::intake::RequestRecord) -> Value {
 
 /// `GET /api/approvals` (`Recovery.Approve`): the requests waiting for an approver now, oldest
 /// first, as their status views (never a pass: none exists before the approval).
-pub async fn pending_approvals(
+pub(crate) async fn pending_approvals(
     State(state): State<AppState>,
     _who: Authorized<Waiting>,
 ) -> Result<Json<Value>, ApiError> {
@@ -155,7 +158,7 @@ pub async fn pending_approvals(
 /// `POST /api/requests/{id}/approve` (`Recovery.Approve`): a second person agrees; the request
 /// runs. Not by its requester, not by its target, and for a privileged target only by an active
 /// Privileged Authentication Administrator or Global Administrator.
-pub async fn approve_request(
+pub(crate) async fn approve_request(
     State(state): State<AppState>,
     who: Authorized<Decide>,
     Path(id): Path<String>,
@@ -165,7 +168,7 @@ pub async fn approve_request(
 }
 
 /// `POST /api/requests/{id}/deny` (`Recovery.Approve`): a second person says no, with a comment.
-pub async fn deny_request(
+pub(crate) async fn deny_request(
     State(state): State<AppState>,
     who: Authorized<Decide>,
     Path(id): Path<String>,

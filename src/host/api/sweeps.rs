@@ -32,7 +32,7 @@ fn sweeps_off() -> ApiError {
 
 /// `GET /api/sweeps/latest` (or a run id, `current`, `history`): the sweep's summary and links to
 /// its reports, the run in progress, or the last runs. Needs `Audit.Read`.
-pub async fn sweep_summary(
+pub(crate) async fn sweep_summary(
     State(state): State<AppState>,
     _who: Authorized<SweepRead>,
     Path(run): Path<String>,
@@ -47,7 +47,7 @@ pub async fn sweep_summary(
 }
 
 /// `GET /api/sweeps/{run}/report.{html,csv,json}`: a report of the latest run.
-pub async fn sweep_file(
+pub(crate) async fn sweep_file(
     State(state): State<AppState>,
     _who: Authorized<SweepRead>,
     Path((run, file)): Path<(String, String)>,
@@ -68,7 +68,10 @@ pub async fn sweep_file(
 /// `SWEEP_MIN_INTERVAL_HOURS` says, at the usual pace, within the usual time budget (a run cut
 /// off resumes at the next timer or run). One at a time: `409 sweep_running` while one runs.
 /// Audited as `sweep.run` with who asked.
-pub async fn start_sweep(State(state): State<AppState>, who: Authorized<SweepRun>) -> Result<Response, ApiError> {
+pub(crate) async fn start_sweep(
+    State(state): State<AppState>,
+    who: Authorized<SweepRun>,
+) -> Result<Response, ApiError> {
     let store = state.sweeps.clone().ok_or_else(sweeps_off)?;
     let running = |run: Option<&str>| {
         let which = run.map_or_else(|| "a sweep".to_owned(), |id| format!("sweep {id}"));
@@ -95,7 +98,7 @@ pub async fn start_sweep(State(state): State<AppState>, who: Authorized<SweepRun
                 .with_retry_after(retry_after),
             ));
         }
-        Err(NotNow::Unrecorded(_)) => {
+        Err(NotNow::Unrecorded) => {
             return Err(ApiError::Recovery(crate::recovery::RecoveryError::failed(
                 crate::vocab::Fault::AuditUnavailable,
                 "the audit trail is unavailable, so the sweep was not started; try again later",

@@ -87,7 +87,7 @@ async fn run_call(state: &AppState, caller: CallerRecord, call: Call, body: &[u8
 /// `GET /api/users/{user}`: what an agent needs to know before recovering the user
 /// (`recovery::summary`): agents (`Recovery.Tap` or `Recovery.Reset`) only, and each look is
 /// audited as `user.lookup` (who looked at whom; nothing of what was shown).
-pub async fn user_summary(
+pub(crate) async fn user_summary(
     State(state): State<AppState>,
     who: Authorized<LookUp>,
     Path(user): Path<String>,

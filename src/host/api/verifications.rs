@@ -14,7 +14,7 @@ use super::caller::*;
 
 /// `POST /api/users/{user}/verifications`: send a one-time code to the user's address of record
 /// on the channel asked for; `201` with where it went (masked) and until when.
-pub async fn send_verification(
+pub(crate) async fn send_verification(
     State(state): State<AppState>,
     Path(user): Path<String>,
     signed: Signed<SendCode>,
@@ -37,7 +37,7 @@ pub async fn send_verification(
 
 /// `POST /api/verifications/{id}/confirm`: check the code the user read back, by the caller that
 /// asked for it.
-pub async fn confirm_verification(
+pub(crate) async fn confirm_verification(
     State(state): State<AppState>,
     Path(id): Path<String>,
     signed: Signed<ConfirmCode>,

@@ -34,7 +34,7 @@ fn host_string(s: &str) -> Value {
 }
 
 /// The envelope a real host sends for `input` to `name`.
-pub fn envelope_for(name: &str, binding: &str, trigger: Trigger, input: Option<&str>) -> Value {
+pub(crate) fn envelope_for(name: &str, binding: &str, trigger: Trigger, input: Option<&str>) -> Value {
     let now = time::OffsetDateTime::now_utc();
     let sys = json!({"MethodName": name, "UtcNow": rfc3339(now), "RandGuid": uuid::Uuid::new_v4().to_string()});
     match trigger {
@@ -57,7 +57,7 @@ pub fn envelope_for(name: &str, binding: &str, trigger: Trigger, input: Option<&
     }
 }
 
-pub async fn run_function(
+pub(crate) async fn run_function(
     State(state): State<AppState>,
     Path(name): Path<String>,
     body: Bytes,

@@ -24,7 +24,7 @@ pub struct InvocationRequest {
 
 /// The response body of a non-HTTP invocation.
 #[derive(Debug, Clone, Default, Serialize)]
-pub struct InvocationResponse {
+pub(crate) struct InvocationResponse {
     #[serde(rename = "Outputs")]
     pub outputs: Map<String, Value>,
     /// Written by the host as Information logs of the invocation: ids and outcomes only.
@@ -35,7 +35,7 @@ pub struct InvocationResponse {
 }
 
 impl InvocationResponse {
-    pub fn with_log(message: impl Into<String>) -> Self {
+    pub(crate) fn with_log(message: impl Into<String>) -> Self {
         Self {
             logs: vec![message.into()],
             ..Self::default()

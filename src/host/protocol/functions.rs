@@ -26,7 +26,7 @@ pub struct FunctionSpec {
 }
 
 /// The queue the intake writes to and the worker reads.
-pub const REQUESTS_QUEUE: &str = crate::intake::QUEUE;
+pub(crate) const REQUESTS_QUEUE: &str = crate::intake::QUEUE;
 /// Where the host moves a message after `maxDequeueCount` failed attempts.
 pub const POISON_QUEUE: &str = crate::intake::POISON_QUEUE;
 

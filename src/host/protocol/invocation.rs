@@ -10,14 +10,14 @@ use axum::middleware::Next;
 use axum::response::Response;
 use tracing::Instrument;
 
-pub const INVOCATION_HEADER: &str = "x-azure-functions-invocationid";
+pub(crate) const INVOCATION_HEADER: &str = "x-azure-functions-invocationid";
 
 tokio::task_local! {
     static INVOCATION_ID: String;
 }
 
 /// The id of the invocation being served, if any.
-pub fn current_invocation_id() -> Option<String> {
+pub(crate) fn current_invocation_id() -> Option<String> {
     INVOCATION_ID.try_with(Clone::clone).ok()
 }
 
@@ -72,7 +72,7 @@ pub async fn middleware(request: Request, next: Next) -> Response {
 
 /// Paths carry user ids or UPNs; a UPN is personal data, so it is replaced by a placeholder.
 /// Object ids (GUIDs) are kept: they are the ids an operator correlates on.
-pub fn redact_path(path: &str) -> String {
+pub(crate) fn redact_path(path: &str) -> String {
     path.split('/')
         .map(|seg| {
             if seg.contains('@') || seg.contains("%40") {

@@ -45,7 +45,7 @@ fn describe(e: &serde_json::Error) -> String {
 ///
 /// # Errors
 /// A description of what is wrong that never includes the text.
-pub fn parse_message(text: &str) -> Result<QueueMessage, String> {
+pub(crate) fn parse_message(text: &str) -> Result<QueueMessage, String> {
     serde_json::from_str(text).map_err(|e| describe(&e))
 }
 
