@@ -116,6 +116,26 @@ fn fault_response(status: u16, retry_after: Option<u64>) -> Response {
 pub async fn middleware(State(state): State<Arc<SimState>>, request: Request, next: Next) -> Response {
     let method = request.method().to_string();
     let path = request.uri().path().to_owned();
+    let query = request.uri().query().map(str::to_owned);
+    let headers: std::collections::BTreeMap<String, String> = ["consistencylevel", "prefer", "content-type"]
+        .iter()
+        .filter_map(|h| {
+            request
+                .headers()
+                .get(*h)
+                .and_then(|v| v.to_str().ok())
+                .map(|v| ((*h).to_owned(), v.to_owned()))
+        })
+        .collect();
+    let graph = path.starts_with("/v1.0/") || path.starts_with("/beta/");
+    let (request, body) = if graph {
+        let (parts, body) = request.into_parts();
+        let bytes = axum::body::to_bytes(body, 4 << 20).await.unwrap_or_default();
+        let json = serde_json::from_slice::<serde_json::Value>(&bytes).ok();
+        (Request::from_parts(parts, axum::body::Body::from(bytes)), json)
+    } else {
+        (request, None)
+    };
     let fault = take_fault(&state, &method, &path);
     let (response, faulted) = match fault {
         None => (next.run(request).await, false),
@@ -136,6 +156,9 @@ pub async fn middleware(State(state): State<Arc<SimState>>, request: Request, ne
     state.requests.lock().unwrap().push(RequestRecord {
         method,
         path,
+        query,
+        headers,
+        body,
         status: response.status().as_u16(),
         faulted,
     });

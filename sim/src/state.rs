@@ -67,6 +67,17 @@ pub struct OutboxItem {
 pub struct RequestRecord {
     pub method: String,
     pub path: String,
+    /// The query string as sent (percent-encoded), if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub query: Option<String>,
+    /// The headers that change what Graph does (`consistencylevel`, `prefer`, `content-type`),
+    /// lower-case names.
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub headers: std::collections::BTreeMap<String, String>,
+    /// A Graph request's JSON body (Graph routes only: other services' bodies carry credentials
+    /// and message text). Each sub-request of a `$batch` is recorded on its own as well.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub body: Option<serde_json::Value>,
     pub status: u16,
     /// Whether a configured fault answered instead of the endpoint.
     pub faulted: bool,

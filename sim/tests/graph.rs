@@ -504,35 +504,76 @@ async fn directory_audits_record_admin_changes_and_need_both_permissions() {
 }
 
 /// `transitiveMembers/microsoft.graph.user` gives users as `GET /users` does: the default
-/// properties, or exactly those `$select` names (how the approvers' mail is read).
+/// properties, or exactly those `$select` names (how the approvers' mail is read). A cast is an
+/// advanced query (group-list-transitivemembers): `ConsistencyLevel: eventual` and `$count=true`.
 #[tokio::test]
 async fn group_user_members_honour_select() {
     let sim = start().await;
     let g = Graph::as_app(&sim).await;
     let group = "a1b2c3d4-0001-4000-8000-000000000001";
     let (status, plain) = g
-        .get(&format!("/v1.0/groups/{group}/transitiveMembers/microsoft.graph.user"))
+        .get_eventual(&format!(
+            "/v1.0/groups/{group}/transitiveMembers/microsoft.graph.user?$count=true"
+        ))
         .await;
     assert_eq!(status, StatusCode::OK, "{plain}");
     let (status, selected) = g
-        .get(&format!(
-            "/v1.0/groups/{group}/transitiveMembers/microsoft.graph.user?$select=id,mail,accountEnabled"
+        .get_eventual(&format!(
+            "/v1.0/groups/{group}/transitiveMembers/microsoft.graph.user?$select=id,mail,accountEnabled&$count=true"
         ))
         .await;
     assert_eq!(status, StatusCode::OK, "{selected}");
     let users = selected["value"].as_array().unwrap();
     assert_eq!(users.len(), plain["value"].as_array().unwrap().len());
+    assert_eq!(selected["@odata.count"], users.len());
     let adele = users.iter().find(|u| u["id"] == ADELE).expect("Adele is a member");
     assert_eq!(adele["mail"], "adele.vance@contoso.test");
     assert_eq!(adele["accountEnabled"], true);
     assert!(adele.get("displayName").is_none(), "{adele}");
     assert!(users.iter().any(|u| u["accountEnabled"] == false), "Diego is disabled");
     let (status, body) = g
-        .get(&format!(
-            "/v1.0/groups/{group}/transitiveMembers/microsoft.graph.user?$select=id,favouriteColour"
+        .get_eventual(&format!(
+            "/v1.0/groups/{group}/transitiveMembers/microsoft.graph.user?$select=id,favouriteColour&$count=true"
         ))
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+}
+
+/// A cast without the advanced-query parameters is refused as Graph refuses it: without the
+/// header, or without `$count=true` (group-list-transitivemembers). The request log keeps the
+/// query and the header, so a test can see what the product sent.
+#[tokio::test]
+async fn a_cast_on_members_needs_the_advanced_query_parameters() {
+    let sim = start().await;
+    let g = Graph::as_app(&sim).await;
+    let group = "a1b2c3d4-0001-4000-8000-000000000001";
+    for cast in ["microsoft.graph.user", "microsoft.graph.group"] {
+        let (status, body) = g
+            .get(&format!("/v1.0/groups/{group}/transitiveMembers/{cast}?$count=true"))
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert_eq!(body["error"]["code"], "Request_UnsupportedQuery", "{body}");
+        let (status, body) = g
+            .get_eventual(&format!("/v1.0/groups/{group}/transitiveMembers/{cast}"))
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert_eq!(body["error"]["code"], "Request_UnsupportedQuery", "{body}");
+        let (status, body) = g
+            .get_eventual(&format!("/v1.0/groups/{group}/transitiveMembers/{cast}?$count=true"))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    let sent = sim
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.ends_with("/transitiveMembers/microsoft.graph.user") && r.status == 200)
+        .collect::<Vec<_>>();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].query.as_deref(), Some("$count=true"));
+    assert_eq!(
+        sent[0].headers.get("consistencylevel").map(String::as_str),
+        Some("eventual")
+    );
 }
 
 /// `$search` needs `ConsistencyLevel: eventual` (https://learn.microsoft.com/graph/search-query-parameter).

@@ -117,7 +117,13 @@ impl GraphClient {
     /// # Errors
     /// Graph's error, or unreachable after the retry budget.
     pub(crate) async fn get_json(&self, url: &Url) -> Result<Value, GraphError> {
-        let response = self.send_retrying(reqwest::Method::GET, url, None).await?;
+        self.get_json_with(url, &[]).await
+    }
+
+    async fn get_json_with(&self, url: &Url, headers: &[(&str, &str)]) -> Result<Value, GraphError> {
+        let response = self
+            .send_retrying_with(reqwest::Method::GET, url, None, headers)
+            .await?;
         if !response.status().is_success() {
             return Err(error_of(response).await);
         }
@@ -151,7 +157,20 @@ impl GraphClient {
     /// # Errors
     /// Graph failed, or a nextLink points away from `GRAPH_ENDPOINT`.
     pub(crate) async fn list_all<T: serde::de::DeserializeOwned>(&self, first: Url) -> Result<Vec<T>, GraphError> {
-        self.list_pages(first, false).await
+        self.list_pages(first, false, &[]).await
+    }
+
+    /// `list_all` for an advanced query (an OData cast on a member list): `ConsistencyLevel:
+    /// eventual` on every page's request; the URL carries `$count=true`.
+    /// https://learn.microsoft.com/graph/aad-advanced-queries
+    ///
+    /// # Errors
+    /// As `list_all`.
+    pub(crate) async fn list_all_advanced<T: serde::de::DeserializeOwned>(
+        &self,
+        first: Url,
+    ) -> Result<Vec<T>, GraphError> {
+        self.list_pages(first, false, &[("ConsistencyLevel", "eventual")]).await
     }
 
     /// `list_all` for reads a guardrail decides on: an item that does not have the expected shape
@@ -163,14 +182,19 @@ impl GraphClient {
         &self,
         first: Url,
     ) -> Result<Vec<T>, GraphError> {
-        self.list_pages(first, true).await
+        self.list_pages(first, true, &[]).await
     }
 
-    async fn list_pages<T: serde::de::DeserializeOwned>(&self, first: Url, strict: bool) -> Result<Vec<T>, GraphError> {
+    async fn list_pages<T: serde::de::DeserializeOwned>(
+        &self,
+        first: Url,
+        strict: bool,
+        headers: &[(&str, &str)],
+    ) -> Result<Vec<T>, GraphError> {
         let mut url = first;
         let mut out = Vec::new();
         loop {
-            let mut page = self.get_json(&url).await?;
+            let mut page = self.get_json_with(&url, headers).await?;
             if let Value::Array(items) = page["value"].take() {
                 for item in items {
                     match serde_json::from_value(item) {
@@ -893,9 +917,13 @@ impl GraphClient {
                 "transitiveMembers",
                 "microsoft.graph.user",
             ],
-            &[("$select", "id,mail,accountEnabled"), ("$top", "999")],
+            &[
+                ("$select", "id,mail,accountEnabled"),
+                ("$count", "true"),
+                ("$top", "999"),
+            ],
         );
-        let members: Vec<Member> = self.list_all(url).await?;
+        let members: Vec<Member> = self.list_all_advanced(url).await?;
         Ok(members
             .into_iter()
             .filter(|m| m.account_enabled != Some(false))
@@ -946,9 +974,9 @@ impl GraphClient {
         let url = self.url(
             "v1.0",
             &["groups", &group.to_string(), "transitiveMembers", cast],
-            &[("$select", "id"), ("$top", "999")],
+            &[("$select", "id"), ("$count", "true"), ("$top", "999")],
         );
-        let ids: Vec<Id> = self.list_all(url).await?;
+        let ids: Vec<Id> = self.list_all_advanced(url).await?;
         Ok(ids.into_iter().map(|i| i.id.to_ascii_lowercase()).collect())
     }
 }

@@ -64,6 +64,10 @@ pub(crate) async fn transitive_member_of_cast(
 }
 
 pub(crate) fn page_of(state: &SimState, v: Version, items: Vec<Value>, uri: &Uri, what: &str) -> GraphResult {
+    ok(page_value(state, v, items, uri, what)?)
+}
+
+fn page_value(state: &SimState, v: Version, items: Vec<Value>, uri: &Uri, what: &str) -> Result<Value, GraphError> {
     let q = odata::query(uri);
     let size = match q.get("$top") {
         Some(t) => t
@@ -74,7 +78,7 @@ pub(crate) fn page_of(state: &SimState, v: Version, items: Vec<Value>, uri: &Uri
         None => 100,
     };
     let ctx = context(state, v, what);
-    ok(odata::page(items, uri, &state.base_url, size, &ctx)?)
+    odata::page(items, uri, &state.base_url, size, &ctx)
 }
 
 // ---------------------------------------------------------------- group members
@@ -95,12 +99,18 @@ pub(crate) async fn group_transitive_members(
 
 /// The cast form `/transitiveMembers/microsoft.graph.user` (or `.group`), with `$select` on users as
 /// `GET /users` takes it; GroupMember.Read.All, else 403.
-/// https://learn.microsoft.com/graph/api/group-list-transitivemembers
+/// https://learn.microsoft.com/graph/api/group-list-transitivemembers: "To filter the results on
+/// the OData type, such as microsoft.graph.user or microsoft.graph.group, you must use the advanced
+/// query parameters. That is, the ConsistencyLevel header set to eventual and $count=true." A
+/// cast without them answers 400 `Request_UnsupportedQuery`, the code Graph gives an advanced
+/// query sent as a default one (https://learn.microsoft.com/graph/aad-advanced-queries; the
+/// docs do not quote this exact message). With `$count=true` the page carries `@odata.count`.
 pub(crate) async fn group_transitive_members_cast(
     State(state): S,
     Extension(v): Extension<Version>,
     Extension(p): Extension<Permissions>,
     Path((group, cast)): Path<(String, String)>,
+    headers: axum::http::HeaderMap,
     axum::extract::OriginalUri(uri): axum::extract::OriginalUri,
 ) -> GraphResult {
     p.require(READ_MEMBERSHIP)?;
@@ -108,6 +118,18 @@ pub(crate) async fn group_transitive_members_cast(
         url::form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
             .into_owned()
             .collect();
+    let eventual = headers
+        .get("consistencylevel")
+        .and_then(|h| h.to_str().ok())
+        .is_some_and(|h| h.eq_ignore_ascii_case("eventual"));
+    let counted = query.get("$count").is_some_and(|c| c.eq_ignore_ascii_case("true"));
+    if !eventual || !counted {
+        return Err(GraphError::new(
+            axum::http::StatusCode::BAD_REQUEST,
+            "Request_UnsupportedQuery",
+            "Filtering on the OData type (a cast) is an advanced query: send the header ConsistencyLevel: eventual and $count=true.",
+        ));
+    }
     let select = super::users::parse_select(query.get("$select"))?;
     let items = match cast.as_str() {
         // Users as `GET /users` gives them: the default properties, or those `$select` names.
@@ -139,7 +161,12 @@ pub(crate) async fn group_transitive_members_cast(
     } else {
         "groups"
     };
-    page_of(&state, v, items, &uri, what)
+    let count = items.len();
+    let mut page = page_value(&state, v, items, &uri, what)?;
+    if let Some(body) = page.as_object_mut() {
+        body.insert("@odata.count".into(), json!(count));
+    }
+    ok(page)
 }
 
 /// The groups nested in `group`, at any depth.

@@ -105,6 +105,22 @@ impl Graph {
     pub async fn get(&self, path: &str) -> (StatusCode, Value) {
         self.call(Method::GET, path, None).await
     }
+
+    /// A GET as an advanced query: with `ConsistencyLevel: eventual`.
+    pub async fn get_eventual(&self, path: &str) -> (StatusCode, Value) {
+        let url = format!("{}{path}", self.base);
+        let response = self
+            .client
+            .get(url)
+            .bearer_auth(&self.token)
+            .header("ConsistencyLevel", "eventual")
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        let text = response.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
     pub async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
         self.call(Method::POST, path, Some(body)).await
     }
