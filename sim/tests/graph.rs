@@ -476,7 +476,10 @@ async fn directory_audits_record_admin_changes_and_need_both_permissions() {
         &sim,
         graph_token_with(&sim, &["AuditLog.Read.All", "Directory.Read.All"]),
     );
-    let (status, all) = auditor.get("/v1.0/auditLogs/directoryAudits").await;
+    // Newest first only when asked (`$orderby`): the docs state no order without it.
+    let (status, all) = auditor
+        .get("/v1.0/auditLogs/directoryAudits?$orderby=activityDateTime desc")
+        .await;
     assert_eq!(status, StatusCode::OK);
     let activities: Vec<&str> = all["value"]
         .as_array()
@@ -501,6 +504,16 @@ async fn directory_audits_record_admin_changes_and_need_both_permissions() {
         .get("/v1.0/auditLogs/directoryAudits?$filter=activityDateTime ge 2099-01-01T00:00:00Z")
         .await;
     assert_eq!(none["value"], json!([]));
+    // `targetResources` filters on id and displayName only (directoryaudit-list).
+    let (status, body) = auditor
+        .get("/v1.0/auditLogs/directoryAudits?$filter=targetResources/any(t:t/userPrincipalName eq 'alex.wilber@contoso.test')")
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["error"]["code"], "Request_UnsupportedQuery");
+    let (status, body) = auditor
+        .get("/v1.0/auditLogs/directoryAudits?$orderby=displayName")
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
 }
 
 /// `transitiveMembers/microsoft.graph.user` gives users as `GET /users` does: the default

@@ -206,7 +206,7 @@ pub(super) fn tap_settings<'a>(get: &impl Fn(&str) -> Option<&'a str>) -> Result
         verification_same_channel: flag(get, "VERIFICATION_SAME_CHANNEL", false)?,
         verification_max_per_target_per_day: number(get, "VERIFICATION_MAX_PER_TARGET_PER_DAY", 5, 1..=100)?,
         risk_check: risk_check(get("RISK_CHECK"))?,
-        address_min_age_days: number(get, "ADDRESS_MIN_AGE_DAYS", 7, 0..=90)?,
+        address_min_age_days: address_min_age_days(get)?,
         verification_key_secret: get("VERIFICATION_KEY_SECRET").unwrap_or("verification-key").to_owned(),
         verification_max_age_minutes: number(get, "TAP_VERIFICATION_MAX_AGE_MINUTES", 30, 1..=1440)?,
         mail_sender,
@@ -322,5 +322,21 @@ pub(super) fn message_template(template: Option<&str>) -> Result<Option<String>,
             "must not use {ticket}: ticket text comes from the caller and never travels with a pass (the notices name the ticket)",
         )),
         other => Ok(other.map(|t| t.replace("\\n", "\n"))),
+    }
+}
+
+/// `ADDRESS_MIN_AGE_DAYS`, at most the directory audit log's retention: Entra keeps audit data
+/// 30 days by default (directoryaudit-list, "Microsoft Entra data retention"), so a longer window
+/// would pass an address whose change the log no longer shows.
+fn address_min_age_days<'a>(get: &impl Fn(&str) -> Option<&'a str>) -> Result<u32, ConfigError> {
+    const RETENTION_DAYS: u32 = 30;
+    match get("ADDRESS_MIN_AGE_DAYS") {
+        Some(v) if v.parse::<u32>().is_ok_and(|n| n > RETENTION_DAYS) => Err(ConfigError::new(
+            "ADDRESS_MIN_AGE_DAYS",
+            format!(
+                "'{v}' is longer than the {RETENTION_DAYS} days Entra keeps its directory audit log: an address changed before that could not be seen. Use 0 to {RETENTION_DAYS}"
+            ),
+        )),
+        _ => number(get, "ADDRESS_MIN_AGE_DAYS", 7, 0..=RETENTION_DAYS),
     }
 }

@@ -499,6 +499,8 @@ mod tests {
             (&[("SWEEP_SCHEDULE", "0 2 * * *")], "SWEEP_SCHEDULE"),
             (&[("SWEEP_SCHEDULE", "0 0 25 * * *")], "SWEEP_SCHEDULE"),
             (&[("MFA_RECOVERY_LOG_FORMAT", "xml")], "MFA_RECOVERY_LOG_FORMAT"),
+            (&[("ADDRESS_MIN_AGE_DAYS", "31")], "ADDRESS_MIN_AGE_DAYS"),
+            (&[("ADDRESS_MIN_AGE_DAYS", "90")], "ADDRESS_MIN_AGE_DAYS"),
             (
                 &[("AzureWebJobsStorage__accountName", "Bad_Name")],
                 "AzureWebJobsStorage__accountName",

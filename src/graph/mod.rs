@@ -1038,59 +1038,58 @@ impl GraphClient {
         self.list_all_strict(url).await
     }
 
-    /// A user's "Authentication Methods" events from Entra's directory audit in `[from, to]`
-    /// (first 100, newest first), summarised: time, activity, result, who. `user` is an object id
-    /// or a UPN and goes into `$filter` only through `odata::quote`. Needs AuditLog.Read.All.
+    /// A user's "Authentication Methods" events from Entra's directory audit in `[from, to]`,
+    /// every page, newest first (`$orderby`), summarised: time, activity, result, who. The target
+    /// is filtered by object id: `targetResources` filters only on `id` and `displayName`
+    /// (directoryaudit-list). Needs AuditLog.Read.All (with Directory.Read.All, as the page lists).
     /// https://learn.microsoft.com/graph/api/directoryaudit-list
     ///
     /// # Errors
     /// Graph refused or failed.
     pub(crate) async fn authentication_method_events(
         &self,
-        user: &str,
+        user: &uuid::Uuid,
         from: time::OffsetDateTime,
         to: time::OffsetDateTime,
     ) -> Result<Vec<models::MethodEvent>, GraphError> {
+        #[derive(serde::Deserialize, Default)]
+        #[serde(rename_all = "camelCase", default)]
+        struct Event {
+            activity_date_time: Option<String>,
+            activity_display_name: Option<String>,
+            result: Option<String>,
+            result_reason: Option<String>,
+            initiated_by: Value,
+            correlation_id: Option<String>,
+        }
         let millis =
             time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
         let at = |t: time::OffsetDateTime| t.to_offset(time::UtcOffset::UTC).format(&millis).unwrap_or_default();
-        let property = if uuid::Uuid::parse_str(user).is_ok() {
-            "id"
-        } else {
-            "userPrincipalName"
-        };
         let filter = format!(
-            "loggedByService eq 'Authentication Methods' and activityDateTime ge {} and activityDateTime le {} and targetResources/any(t:t/{property} eq {})",
+            "loggedByService eq 'Authentication Methods' and activityDateTime ge {} and activityDateTime le {} and targetResources/any(t:t/id eq {})",
             at(from),
             at(to),
-            odata::quote(user)
+            odata::quote(&user.to_string())
         );
         let url = self.url(
             "v1.0",
             &["auditLogs", "directoryAudits"],
-            &[("$filter", &filter), ("$top", "100")],
+            &[("$filter", &filter), ("$orderby", "activityDateTime desc")],
         );
-        let body = self.get_json(&url).await?;
-        Ok(body["value"]
-            .as_array()
-            .map(|events| {
-                events
-                    .iter()
-                    .map(|e| {
-                        let text = |v: &Value| v.as_str().map(str::to_owned);
-                        models::MethodEvent {
-                            time: text(&e["activityDateTime"]),
-                            activity: text(&e["activityDisplayName"]),
-                            result: text(&e["result"]),
-                            result_reason: text(&e["resultReason"]),
-                            initiated_by: text(&e["initiatedBy"]["user"]["userPrincipalName"])
-                                .or_else(|| text(&e["initiatedBy"]["app"]["displayName"])),
-                            correlation_id: text(&e["correlationId"]),
-                        }
-                    })
-                    .collect()
+        let events: Vec<Event> = self.list_all(url).await?;
+        let text = |v: &Value| v.as_str().map(str::to_owned);
+        Ok(events
+            .into_iter()
+            .map(|e| models::MethodEvent {
+                time: e.activity_date_time,
+                activity: e.activity_display_name,
+                result: e.result,
+                result_reason: e.result_reason,
+                initiated_by: text(&e.initiated_by["user"]["userPrincipalName"])
+                    .or_else(|| text(&e.initiated_by["app"]["displayName"])),
+                correlation_id: e.correlation_id,
             })
-            .unwrap_or_default())
+            .collect())
     }
 }
 

@@ -382,9 +382,11 @@ pub(crate) struct AuditTarget {
     pub modified_properties: Vec<ModifiedProperty>,
 }
 
-/// A property an audit event changed (only its name is read).
+/// A property an audit event changed: its name, and its new value (read only for "Included
+/// Updated Properties", which lists the names of the properties an "Update user" changed).
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
-pub(crate) struct ModifiedProperty {
+pub struct ModifiedProperty {
     pub display_name: Option<String>,
+    pub new_value: Option<String>,
 }

@@ -234,14 +234,29 @@ pub(crate) fn changes_address(event: &DirectoryAudit, channel: Channel, sms_from
     {
         return false;
     }
+    // The names Microsoft gives `modifiedProperties` are not documented: no names, or the list of
+    // "Included Updated Properties" without a value to read, counts as touching everything.
     let touched = |names: &[&str]| -> bool {
-        let modified: Vec<String> = event
+        let modified: Vec<(String, Option<String>)> = event
             .target_resources
             .iter()
             .flat_map(|t| &t.modified_properties)
-            .filter_map(|p| p.display_name.as_deref().map(str::to_ascii_lowercase))
+            .map(|p| {
+                (
+                    p.display_name.as_deref().unwrap_or_default().to_ascii_lowercase(),
+                    p.new_value.as_deref().map(str::to_ascii_lowercase),
+                )
+            })
             .collect();
-        modified.is_empty() || modified.iter().any(|m| names.iter().any(|n| m == n))
+        modified.is_empty()
+            || modified.iter().any(|(name, value)| {
+                names.iter().any(|n| name == n)
+                    || (name == "included updated properties"
+                        && value.as_deref().is_none_or(|v| {
+                            v.split(|c: char| !c.is_ascii_alphanumeric())
+                                .any(|w| names.contains(&w))
+                        }))
+            })
     };
     let update_user = activity == "update user";
     match channel {
@@ -250,13 +265,33 @@ pub(crate) fn changes_address(event: &DirectoryAudit, channel: Channel, sms_from
                 && ["registered", "updated", "changed"]
                     .iter()
                     .any(|w| activity.contains(w))
-                && !reason.contains("temporary access pass")
-                && (reason.is_empty() || reason.contains("phone"))
+                && (reason.contains("phone") || !names_another_method(&reason))
         }
         Channel::Sms => update_user && touched(&["mobile", "mobilephone"]),
         Channel::Email => update_user && touched(&["othermail", "othermails"]),
         Channel::Manager => activity.contains("manager") || (update_user && touched(&["manager"])),
     }
+}
+
+/// A reason that names a method which carries no phone number (the service's own passes among
+/// them). The reasons' texts are not documented: one that names no method, or none of these,
+/// counts as a phone change (fail safe).
+fn names_another_method(reason: &str) -> bool {
+    [
+        "temporary access pass",
+        "email",
+        "fido",
+        "passkey",
+        "authenticator app",
+        "microsoft authenticator",
+        "software oath",
+        "hardware oath",
+        "windows hello",
+        "password",
+        "certificate",
+    ]
+    .iter()
+    .any(|m| reason.contains(m))
 }
 
 /// A ticket id that may appear in a message to the user: 1 to 32 ASCII letters, digits, `-` and
@@ -494,6 +529,108 @@ mod tests {
         ));
         let failed = event(json!({"activityDisplayName": "Update user", "result": "failure"}));
         assert!(!changes_address(&failed, Channel::Email, false));
+    }
+
+    /// Events shaped as Microsoft's directoryAudit resource documents them (an "Update user" whose
+    /// "Included Updated Properties" lists what changed; activity names from the audit activity
+    /// reference), with what the docs leave open read fail safe: no resultReason, an unknown
+    /// reason, unknown property names, a list without a value. The service's own pass is never a
+    /// change of address.
+    #[test]
+    fn documented_event_shapes_are_read_and_the_unknown_fails_safe() {
+        let event = |v: serde_json::Value| -> DirectoryAudit { serde_json::from_value(v).unwrap() };
+        let update = |props: serde_json::Value| {
+            event(json!({
+                "id": "Directory_0c8d2a3f", "category": "UserManagement", "correlationId": "8a0b7c2d",
+                "result": "success", "resultReason": "", "activityDisplayName": "Update user",
+                "activityDateTime": "2026-12-01T10:00:00Z", "loggedByService": "Core Directory",
+                "operationType": "Update",
+                "initiatedBy": {"user": {"id": "1", "userPrincipalName": "admin@contoso.test"}},
+                "targetResources": [{"id": "u", "displayName": null, "type": "User",
+                    "userPrincipalName": "adele.vance@contoso.test", "modifiedProperties": props}],
+                "additionalDetails": []
+            }))
+        };
+        let listed = |names: &str| {
+            update(json!([{"displayName": "Included Updated Properties", "oldValue": null,
+                "newValue": format!("\"{names}\"")}]))
+        };
+        assert!(changes_address(&listed("OtherMail"), Channel::Email, false));
+        assert!(changes_address(&listed("Department, OtherMail"), Channel::Email, false));
+        assert!(!changes_address(&listed("Department"), Channel::Email, false));
+        assert!(changes_address(&listed("Mobile"), Channel::Sms, true));
+        assert!(
+            changes_address(
+                &update(json!([{"displayName": "Included Updated Properties"}])),
+                Channel::Email,
+                false
+            ),
+            "a list with no value: fail safe"
+        );
+        assert!(
+            changes_address(
+                &update(json!([{"displayName": "SomethingNew"}, {"displayName": "Included Updated Properties"}])),
+                Channel::Manager,
+                false
+            ),
+            "unknown names: fail safe"
+        );
+        let auth = |activity: &str, reason: Option<&str>| {
+            let mut v = json!({"activityDisplayName": activity, "loggedByService": "Authentication Methods",
+                "category": "UserManagement", "result": "success"});
+            if let Some(r) = reason {
+                v["resultReason"] = json!(r);
+            }
+            event(v)
+        };
+        for activity in [
+            "User registered security info",
+            "User updated security info",
+            "User changed default security info",
+            "Admin registered security info",
+            "Admin updated security info",
+        ] {
+            assert!(
+                changes_address(&auth(activity, None), Channel::Sms, false),
+                "{activity}: no reason"
+            );
+            assert!(
+                changes_address(
+                    &auth(activity, Some("something Microsoft may say")),
+                    Channel::Sms,
+                    false
+                ),
+                "{activity}: an unknown reason fails safe"
+            );
+        }
+        assert!(!changes_address(
+            &auth(
+                "Admin registered security info",
+                Some("Admin registered temporary access pass method for user")
+            ),
+            Channel::Sms,
+            false
+        ));
+        assert!(!changes_address(
+            &auth(
+                "User registered security info",
+                Some("User registered Fido2 Authentication Method")
+            ),
+            Channel::Sms,
+            false
+        ));
+        assert!(!changes_address(
+            &auth("User deleted security info", None),
+            Channel::Sms,
+            false
+        ));
+        assert!(changes_address(
+            &event(
+                json!({"activityDisplayName": "Set user manager", "loggedByService": "Core Directory", "result": "success"})
+            ),
+            Channel::Manager,
+            false
+        ));
     }
 
     #[test]

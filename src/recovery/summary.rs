@@ -114,8 +114,19 @@ impl TapContext<'_> {
         from: time::OffsetDateTime,
         to: time::OffsetDateTime,
     ) -> Result<Vec<crate::graph::models::MethodEvent>, String> {
+        // The directory audit filters a target by object id only: a UPN is looked up first. What
+        // names nobody (not an id or a UPN, or no such user) has no events; the text never
+        // reaches the filter.
+        let id = match UserRef::parse(user) {
+            Ok(UserRef::Id(id)) => id,
+            Ok(upn) => match self.graph.get_user(&upn).await.map_err(|e| e.to_string())? {
+                Some(found) => found.id,
+                None => return Ok(Vec::new()),
+            },
+            Err(_) => return Ok(Vec::new()),
+        };
         self.graph
-            .authentication_method_events(user, from, to)
+            .authentication_method_events(&id, from, to)
             .await
             .map_err(|e| e.to_string())
     }
