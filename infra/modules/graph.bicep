@@ -15,8 +15,9 @@ param consoleRedirectUris array
 var always = [
   // tap, reset: create, list and delete Temporary Access Passes; list and delete methods.
   'UserAuthenticationMethod.ReadWrite.All'
-  // tap, sweep: read the Temporary Access Pass policy.
-  'Policy.Read.All'
+  // tap, sweep: read the Temporary Access Pass policy (the current
+  // temporaryaccesspassauthenticationmethodconfiguration-get page; Policy.Read.All is broader).
+  'Policy.Read.AuthenticationMethod'
   // tap, reset: the user, their manager, otherMails, mobilePhone, transitive memberships (roles).
   'User.Read.All'
   // tap, reset (privileged targets are refused): active and PIM-eligible directory role

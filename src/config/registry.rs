@@ -328,7 +328,7 @@ pub const SETTINGS: &[SettingDoc] = &[
     SettingDoc {
         keys: &["ADDRESS_MIN_AGE_DAYS"],
         owner: "recovery",
-        meaning: "An address of record (the phone methods, `mobilePhone`, `otherMails`, the manager) changed in the directory audit log within this many days is not used for a code or a pass: `address_recently_changed`. 0 turns the check off. Needs AuditLog.Read.All and Directory.Read.All. See [verification.md](verification.md).",
+        meaning: "An address of record (the phone methods, `mobilePhone`, `otherMails`, the manager) changed in the directory audit log within this many days is not used for a code or a pass: `address_recently_changed`. 0 turns the check off; at most 30, the days Entra keeps its directory audit log by default (a longer window would pass an address whose change the log no longer shows: a start-up error). Needs AuditLog.Read.All and Directory.Read.All. See [verification.md](verification.md).",
         default: "`7`",
     },
     SettingDoc {

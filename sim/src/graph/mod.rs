@@ -116,7 +116,14 @@ const READ_METHODS: &[&str] = &[
     "UserAuthenticationMethod.ReadWrite.All",
 ];
 const WRITE_METHODS: &[&str] = &["UserAuthenticationMethod.ReadWrite.All"];
-const READ_POLICY: &[&str] = &["Policy.Read.All", "Policy.ReadWrite.AuthenticationMethod"];
+/// The TAP policy's read: the current temporaryaccesspassauthenticationmethodconfiguration-get
+/// page lists Policy.Read.AuthenticationMethod (least privileged) and
+/// Policy.ReadWrite.AuthenticationMethod; Policy.Read.All appears only on an older version of the
+/// page, so it is not accepted here (fail safe: a grant the current docs do not list is refused).
+const READ_POLICY: &[&str] = &[
+    "Policy.Read.AuthenticationMethod",
+    "Policy.ReadWrite.AuthenticationMethod",
+];
 const WRITE_POLICY: &[&str] = &["Policy.ReadWrite.AuthenticationMethod"];
 const REVOKE: &[&str] = &[
     "User.RevokeSessions.All",
