@@ -24,6 +24,8 @@ pub enum GraphError {
         status: u16,
         code: String,
         request_id: String,
+        /// The permission the refused call needs (`permission_for` its path), when known.
+        needs: Option<&'static str>,
     },
     /// No answer: connection, timeout, or no token.
     #[error("Graph could not be reached: {0}")]
@@ -40,6 +42,13 @@ impl GraphError {
     /// Graph said the identity lacks a permission (403): granting it is the fix.
     pub(crate) fn is_forbidden(&self) -> bool {
         self.status() == Some(403)
+    }
+    /// The permission the refused call needs, when its path says.
+    pub(crate) fn needs(&self) -> Option<&'static str> {
+        match self {
+            GraphError::Status { needs, .. } => *needs,
+            GraphError::Unreachable(_) => None,
+        }
     }
     /// Graph said there is no such object (404).
     pub(crate) fn is_not_found(&self) -> bool {
@@ -585,6 +594,7 @@ impl GraphClient {
                     status: 400,
                     code: format!("unsupportedType:{}", method.type_name()),
                     request_id: "-".into(),
+                    needs: None,
                 });
             }
         };
@@ -642,6 +652,7 @@ impl GraphClient {
                 status: 404,
                 code: "Request_ResourceNotFound".into(),
                 request_id: "-".into(),
+                needs: None,
             }),
             _ => Ok(()),
         }
@@ -999,13 +1010,45 @@ async fn error_of(response: reqwest::Response) -> GraphError {
         .and_then(|v| v.to_str().ok())
         .unwrap_or("-")
         .to_owned();
+    let needs = permission_for(response.url().path());
     let body: Value = response.json().await.unwrap_or(Value::Null);
     let code = body["error"]["code"].as_str().unwrap_or("unknown").to_owned();
     GraphError::Status {
         status,
         code,
         request_id,
+        needs,
     }
+}
+
+/// The application permission (of the templates' grants, docs/deploy.md) a Graph call on `path`
+/// needs, as the call's own doc page lists it: what a 403 tells the admin to grant.
+pub(crate) fn permission_for(path: &str) -> Option<&'static str> {
+    let table: [(&str, &str); 13] = [
+        ("/authentication/", "UserAuthenticationMethod.ReadWrite.All"),
+        (
+            "/policies/authenticationMethodsPolicy",
+            "Policy.Read.AuthenticationMethod",
+        ),
+        ("/identityProtection/riskyUsers", "IdentityRiskyUser.Read.All"),
+        ("/auditLogs/directoryAudits", "AuditLog.Read.All and Directory.Read.All"),
+        ("/reports/authenticationMethods", "AuditLog.Read.All"),
+        ("/revokeSignInSessions", "User.RevokeSessions.All"),
+        (
+            "/identityGovernance/privilegedAccess/group",
+            "PrivilegedEligibilitySchedule.Read.AzureADGroup",
+        ),
+        ("/roleManagement/", "RoleManagement.Read.Directory"),
+        ("/servicePrincipals", "Application.Read.All"),
+        ("/applications", "Application.Read.All"),
+        ("/groups", "GroupMember.Read.All"),
+        (
+            "/sendMail",
+            "Mail.Send (Exchange RBAC for Applications, docs/deploy.md)",
+        ),
+        ("/users", "User.Read.All"),
+    ];
+    table.iter().find(|(part, _)| path.contains(part)).map(|(_, p)| *p)
 }
 
 fn backoff(attempt: u32) -> Duration {
@@ -1174,6 +1217,7 @@ impl GraphClient {
                     status: 403,
                     code: body["error"]["code"].as_str().unwrap_or("Forbidden").to_owned(),
                     request_id,
+                    needs: None,
                 })
             }
             _ => Err(error_of(response).await),

@@ -34,7 +34,7 @@ pub struct TapContext<'a> {
 pub(crate) fn graph_failed(e: crate::graph::GraphError) -> RecoveryError {
     tracing::error!(error = %e, "Graph call failed");
     if e.is_forbidden() {
-        return permission_refused("nothing was changed");
+        return permission_refused(e.needs(), "nothing was changed");
     }
     RecoveryError::failed(
         Fault::GraphUnavailable,
@@ -42,13 +42,17 @@ pub(crate) fn graph_failed(e: crate::graph::GraphError) -> RecoveryError {
     )
 }
 
-/// Graph answered 403: the identity this runs as lacks a Graph permission. Retrying does not help;
-/// granting it does (docs/deploy.md lists them).
-pub(crate) fn permission_refused(what_happened: &str) -> RecoveryError {
+/// Graph answered 403: the identity this runs as lacks a Graph permission (`needs`, when the call
+/// says which). Retrying does not help; granting it does (docs/deploy.md lists them).
+pub(crate) fn permission_refused(needs: Option<&str>, what_happened: &str) -> RecoveryError {
+    let which = needs.map_or_else(
+        || "a Graph permission the recovery needs".to_owned(),
+        |p| format!("the Graph permission {p}"),
+    );
     RecoveryError::failed(
         Fault::PermissionMissing,
         format!(
-            "Microsoft Graph refused the call (403): the identity this runs as lacks a Graph permission the recovery needs (docs/deploy.md lists them); {what_happened}."
+            "Microsoft Graph refused the call (403): the identity this runs as lacks {which} (docs/deploy.md lists them); {what_happened}."
         ),
     )
 }

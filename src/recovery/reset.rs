@@ -165,7 +165,7 @@ fn notices_down(e: crate::vocab::ports::NoticeError) -> RecoveryError {
 fn nothing_removed(e: crate::graph::GraphError) -> RecoveryError {
     tracing::error!(error = %e, "Graph call failed");
     if e.is_forbidden() {
-        return super::context::permission_refused("nothing was removed");
+        return super::context::permission_refused(e.needs(), "nothing was removed");
     }
     RecoveryError::failed(
         Fault::GraphUnavailable,
@@ -600,7 +600,12 @@ impl TapContext<'_> {
                     kind: "sessions".into(),
                     id: None,
                     label: "sign-in sessions".into(),
-                    error: Some("revokeSignInSessions failed".into()),
+                    error: Some(match e.needs().filter(|_| e.is_forbidden()) {
+                        Some(permission) => format!(
+                            "revokeSignInSessions was refused (403): grant the function app's identity {permission} (docs/deploy.md)"
+                        ),
+                        None => "revokeSignInSessions failed".into(),
+                    }),
                 });
             }
         }

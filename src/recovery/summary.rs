@@ -245,7 +245,14 @@ impl TapContext<'_> {
     ) -> ChannelSeen {
         let checked = async {
             let address = self.address_unchecked(user, channel, &[]).await?;
-            self.settled_in(changes.as_ref().map_err(Clone::clone)?, channel)?;
+            // The log is read once for the three channels: its error names this one.
+            let changes = changes.as_ref().map_err(|e| RecoveryError {
+                message: e
+                    .message
+                    .replace("user's sms address", &format!("user's {} address", channel.as_str())),
+                ..e.clone()
+            })?;
+            self.settled_in(changes, channel)?;
             Ok::<_, RecoveryError>(address)
         };
         match checked.await {
@@ -289,7 +296,7 @@ fn read_failed(what: &'static str) -> impl Fn(crate::graph::GraphError) -> Recov
     move |e| {
         tracing::error!(error = %e, what, "Graph read failed");
         if e.is_forbidden() {
-            return super::context::permission_refused("nothing is shown");
+            return super::context::permission_refused(e.needs(), "nothing is shown");
         }
         RecoveryError::failed(
             Fault::GraphUnavailable,

@@ -22,6 +22,7 @@ mod intake_attacks;
 mod intake_azurite;
 mod invocations;
 mod openapi;
+mod permissions;
 mod properties;
 mod reset;
 mod sweep;
