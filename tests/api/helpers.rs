@@ -25,7 +25,31 @@ impl Drop for TestApp {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
+        record_graph_requests(&self.sim);
     }
+}
+
+/// The Graph requests the product sent in this test, one JSON line each
+/// (`target/graph-requests/<uuid>.jsonl`): `cargo xtask graph-requests` holds every one to
+/// Microsoft's published schema after the tests (scripts/test).
+pub fn record_graph_requests(sim: &Simulator) {
+    let lines: String = sim
+        .requests()
+        .iter()
+        .filter(|r| r.path.starts_with("/v1.0/") || r.path.starts_with("/beta/"))
+        .map(|r| {
+            format!(
+                "{}\n",
+                serde_json::json!({"method": r.method, "path": r.path, "query": r.query, "status": r.status})
+            )
+        })
+        .collect();
+    if lines.is_empty() {
+        return;
+    }
+    let dir = repo_path("target/graph-requests");
+    let _ = std::fs::create_dir_all(&dir);
+    let _ = std::fs::write(dir.join(format!("{}.jsonl", uuid::Uuid::new_v4())), lines);
 }
 
 /// The settings a test app runs with: every endpoint on the simulator, port 0.

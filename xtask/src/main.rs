@@ -15,6 +15,7 @@
 //! Written by hand on purpose: a zip with Unix modes is a few lines with the `zip` crate, and no
 //! packaging tool for custom handlers exists on crates.io.
 
+mod graph_schema;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -59,8 +60,12 @@ fn main() -> Result<()> {
             let runs: usize = arg(&args, "--measure").map(|n| n.parse()).transpose()?.unwrap_or(1);
             check(&zip, runs)
         }
+        Some("graph-requests") => {
+            let dir = arg(&args, "--dir").map_or_else(|| root().join("target/graph-requests"), PathBuf::from);
+            graph_schema::check_recorded(&root().join("xtask/graph/v1.0-Prod.csdl"), &dir)
+        }
         _ => bail!(
-            "usage: cargo xtask package [--debug] [--out DIR] [--host-glibc] | check-package [--zip PATH] [--measure N]"
+            "usage: cargo xtask package [--debug] [--out DIR] [--host-glibc] | check-package [--zip PATH] [--measure N] | graph-requests [--dir DIR]"
         ),
     }
 }
