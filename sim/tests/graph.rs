@@ -445,6 +445,21 @@ async fn batch_runs_up_to_twenty_requests_and_honours_depends_on() {
     assert_eq!(by_id("2")["status"], 404);
     assert_eq!(by_id("3")["status"], 424);
     assert_eq!(by_id("4")["status"], 200);
+    // The request log keeps the batch and each sub-request it ran, as its own record.
+    let log = sim.requests();
+    let batch = log
+        .iter()
+        .find(|r| r.path == "/v1.0/$batch")
+        .expect("the batch is logged");
+    assert_eq!(batch.body.as_ref().unwrap()["requests"].as_array().unwrap().len(), 4);
+    assert!(
+        log.iter()
+            .any(|r| r.method == "POST" && r.path == format!("/v1.0/users/{ALEX}/revokeSignInSessions"))
+    );
+    assert!(
+        log.iter()
+            .any(|r| r.method == "GET" && r.path == format!("/v1.0/users/{ADELE}"))
+    );
     let many: Vec<Value> = (0..21)
         .map(|i| json!({"id": i.to_string(), "method": "GET", "url": format!("/users/{ADELE}")}))
         .collect();
