@@ -107,6 +107,11 @@ pub struct Tenant {
     pub acs_repeatability: HashMap<String, Value>,
     /// Entra directory audit events (`/auditLogs/directoryAudits`) for changes made through Graph.
     pub directory_audits: Vec<Value>,
+    /// The user's default phone may be deleted when no other method could become the default.
+    /// Off by default, as documented (phoneauthenticationmethod-delete: "If the phone number is
+    /// the user's default … it can't be deleted"); on, the behaviour earlier versions of the
+    /// simulator had, for a tenant that turns out to allow it.
+    pub lenient_default_phone: bool,
     /// The managed identity, as `initiatedBy.app` of those events.
     pub app: (String, String),
 }
@@ -167,6 +172,7 @@ impl Tenant {
             key_vault_access: seed.managed_identity.key_vault_secrets_user,
             acs_repeatability: HashMap::new(),
             directory_audits: Vec::new(),
+            lenient_default_phone: false,
             app: (
                 seed.managed_identity.client_id.clone(),
                 seed.managed_identity.object_id.clone(),

@@ -481,6 +481,8 @@ async fn directory_audits_record_admin_changes_and_need_both_permissions() {
     let sim = start().await;
     let app = Graph::as_app(&sim).await;
     app.create_tap(ALEX, json!({})).await;
+    // An admin deletion to log (the default-phone rule is not under test here).
+    sim.tenant().lenient_default_phone = true;
     app.delete(&format!("/v1.0/users/{LYNNE}/authentication/phoneMethods/{MOBILE}"))
         .await;
     // AuditLog.Read.All alone is not enough.

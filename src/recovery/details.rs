@@ -76,6 +76,9 @@ pub struct Details {
     pub removed: Option<Vec<MethodEntry>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub failed: Option<Vec<MethodEntry>>,
+    /// Methods Graph does not delete (the default phone with no other method to take the default).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kept: Option<Vec<MethodEntry>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sessions_revoked: Option<bool>,
     /// A reset's pass: its own details.

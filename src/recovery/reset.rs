@@ -129,6 +129,11 @@ pub struct ResetResult {
     pub user_id: Option<Uuid>,
     pub removed: Vec<MethodEntry>,
     pub failed: Vec<MethodEntry>,
+    /// Kept because Graph does not delete them, as documented: the user's default phone while no
+    /// other method could become the default (phoneauthenticationmethod-delete). Not a failure
+    /// (sending the request again changes nothing): the user changes their default after signing
+    /// in with the pass, then an admin deletes it (docs/reset.md).
+    pub kept: Vec<MethodEntry>,
     pub remaining: Vec<MethodEntry>,
     pub sessions_revoked: bool,
     /// The pass issued with the reset (`reset+tap`).
@@ -230,6 +235,7 @@ impl TapContext<'_> {
             Ok(r) => {
                 details.removed = Some(r.removed.clone());
                 details.failed = Some(r.failed.clone());
+                details.kept = Some(r.kept.clone()).filter(|k| !k.is_empty());
                 details.sessions_revoked = Some(r.sessions_revoked);
                 details.notified = Some(r.notified.clone());
                 if let Some(t) = &r.tap {
@@ -527,14 +533,41 @@ impl TapContext<'_> {
         result: &mut ResetResult,
     ) -> Vec<String> {
         let mut gone: Vec<String> = Vec::new();
+        // A phone that could not go yet keeps the methods that can take the default: the same
+        // request again must still be able to move the default off it.
+        let mut phone_left = false;
         for method in planned {
+            if phone_left && rules::preference_for(method).is_some() && method.kind() != MethodKind::Phone {
+                let mut waiting = MethodEntry::of(method);
+                waiting.error = Some(
+                    "not removed yet: it stays to take the default while a phone is still to go; send the same request again to finish".into(),
+                );
+                result.failed.push(waiting);
+                continue;
+            }
             match self.remove_method(user, scope, methods, method, &gone).await {
                 Ok(()) => {
                     gone.push(method.id.clone());
                     result.removed.push(MethodEntry::of(method));
                 }
+                Err(e)
+                    if method.kind() == MethodKind::Phone
+                        && e.is_bad_request()
+                        && rules::next_default(methods, method, &gone).is_none() =>
+                {
+                    tracing::info!(
+                        kind = method.type_name(),
+                        "the default phone is kept: no other method can be the default"
+                    );
+                    let mut kept = MethodEntry::of(method);
+                    kept.error = Some(
+                        "kept: Graph does not delete a user's default phone, and no other method remains to be the default. The user signs in (with the pass), changes their default sign-in method, then delete the phone (docs/reset.md)".into(),
+                    );
+                    result.kept.push(kept);
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, kind = method.type_name(), "a method could not be removed");
+                    phone_left |= method.kind() == MethodKind::Phone;
                     let mut failed = MethodEntry::of(method);
                     failed.error = Some(match &e {
                         crate::graph::GraphError::Status { status, code, .. } => {

@@ -155,13 +155,16 @@ pub(crate) fn in_scope(scope: Scope, method: &AuthMethod, listed: &[String]) -> 
     }
 }
 
-/// Graph's order of removal: everything but phones, then office and alternate mobile, then the
-/// mobile (Graph refuses to remove the default phone while another method could be default).
+/// Graph's order of removal: phones first, the alternate mobile and the office phone before the
+/// mobile ("a user can't have an alternateMobile number without a mobile number"), then the rest.
+/// Graph never deletes the user's default phone (phoneauthenticationmethod-delete): while another
+/// method that can be the default is still there, the default moves to it and the phone goes; a
+/// default phone left with no such method is kept.
 fn removal_rank(method: &AuthMethod) -> u8 {
     match (method.kind(), method.phone_type.as_deref()) {
-        (MethodKind::Phone, Some("mobile")) => 2,
-        (MethodKind::Phone, _) => 1,
-        _ => 0,
+        (MethodKind::Phone, Some("mobile")) => 1,
+        (MethodKind::Phone, _) => 0,
+        _ => 2,
     }
 }
 
@@ -453,7 +456,7 @@ mod tests {
     }
 
     #[test]
-    fn a_reset_removes_the_mobile_phone_last() {
+    fn a_reset_removes_the_phones_first_and_the_mobile_after_the_other_phones() {
         let methods = [
             method("phone", "p-mobile", Some("mobile")),
             method("phone", "p-office", Some("office")),
@@ -464,7 +467,7 @@ mod tests {
             .into_iter()
             .map(|m| m.id)
             .collect();
-        assert_eq!(order, ["totp", "app", "p-office", "p-mobile"]);
+        assert_eq!(order, ["p-office", "p-mobile", "totp", "app"]);
     }
 
     #[test]

@@ -691,7 +691,7 @@ async fn the_approver_sees_the_plan_of_a_held_pass_and_of_a_held_reset() {
         .iter()
         .map(|m| m["type"].as_str().unwrap())
         .collect();
-    assert_eq!(removed, vec!["microsoftAuthenticator", "phone", "phone"], "{held}");
+    assert_eq!(removed, vec!["phone", "phone", "microsoftAuthenticator"], "{held}");
     assert_eq!(a["plan"]["reset"]["remaining"][0]["type"], "email", "{held}");
     assert_eq!(a["plan"]["pass"]["to"], "a***e@personal.example", "{held}");
     assert_eq!(a["plan"]["pass"]["lifetimeMinutes"], 120, "{held}");

@@ -309,17 +309,17 @@ pub(crate) fn remove_method(tenant: &mut Tenant, idx: usize, kind: Kind, id: &st
             "The mobile phone cannot be deleted while an alternate mobile phone is registered.",
         ));
     }
-    // "If the phone number is the user's default MFA method, it can't be deleted" (while another
-    // method that could become the default remains).
+    // phoneauthenticationmethod-delete: "If the phone number is the user's default Azure
+    // multi-factor authentication (MFA) authentication method, it can't be deleted. Have the user
+    // change their default authentication method, and then delete the number." No exception is
+    // documented; the lenient option allows it when no other method could become the default.
     let is_default = methods::is_default(method, user.default_method.as_deref());
-    if kind == Kind::Phone
-        && is_default
-        && user
-            .methods
-            .iter()
-            .enumerate()
-            .any(|(i, m)| i != pos && m.kind.can_be_default() && usable_as_default(m))
-    {
+    let another_could_be_default = user
+        .methods
+        .iter()
+        .enumerate()
+        .any(|(i, m)| i != pos && m.kind.can_be_default() && usable_as_default(m));
+    if kind == Kind::Phone && is_default && (another_could_be_default || !tenant.lenient_default_phone) {
         return Err(GraphError::bad_request(
             "The default authentication method cannot be deleted. Change the user's default sign-in method first.",
         ));

@@ -114,7 +114,7 @@ pub(crate) fn issued_body(issued: &Issued) -> Value {
 pub(crate) fn reset_answer(result: &ResetResult) -> (StatusCode, Value) {
     let mut body = json!({
         "requestId": result.request_id, "userId": result.user_id,
-        "removed": result.removed, "failed": result.failed, "remaining": result.remaining,
+        "removed": result.removed, "failed": result.failed, "remaining": result.remaining, "kept": result.kept,
         "sessionsRevoked": result.sessions_revoked, "notified": result.notified,
     });
     if let Some(t) = &result.tap {
@@ -124,6 +124,11 @@ pub(crate) fn reset_answer(result: &ResetResult) -> (StatusCode, Value) {
         body["resumed"] = json!(true);
         body["note"] =
             json!("an earlier attempt removed the methods and sent the pass; this attempt only finished the request");
+    }
+    if !result.kept.is_empty() {
+        body["note"] = json!(
+            "Graph does not delete a user's default phone while no other method can take the default (\"kept\"). The user signs in with the pass, changes their default sign-in method, then delete the phone (docs/reset.md)."
+        );
     }
     if let Some(e) = &result.tap_error {
         body["tap"] = error_body(e);
