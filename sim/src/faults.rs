@@ -153,12 +153,21 @@ pub async fn middleware(State(state): State<Arc<SimState>>, request: Request, ne
             }
         }
     };
+    let (response, answered) = if graph && response.status().is_success() {
+        let (parts, body) = response.into_parts();
+        let bytes = axum::body::to_bytes(body, 16 << 20).await.unwrap_or_default();
+        let json = serde_json::from_slice::<serde_json::Value>(&bytes).ok();
+        (Response::from_parts(parts, axum::body::Body::from(bytes)), json)
+    } else {
+        (response, None)
+    };
     state.requests.lock().unwrap().push(RequestRecord {
         method,
         path,
         query,
         headers,
         body,
+        response: answered,
         status: response.status().as_u16(),
         faulted,
     });

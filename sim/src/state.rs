@@ -78,6 +78,10 @@ pub struct RequestRecord {
     /// and message text). Each sub-request of a `$batch` is recorded on its own as well.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub body: Option<serde_json::Value>,
+    /// A Graph answer's JSON body (2xx), so a test can hold what the simulator answers to the
+    /// published schema too.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub response: Option<serde_json::Value>,
     pub status: u16,
     /// Whether a configured fault answered instead of the endpoint.
     pub faulted: bool,

@@ -29,6 +29,23 @@ impl Drop for TestApp {
     }
 }
 
+/// A JSON value with every string, number and boolean blanked: its shape and property names, no
+/// data (a simulated pass never lands on disk).
+fn keys_only(v: &serde_json::Value) -> serde_json::Value {
+    match v {
+        serde_json::Value::Object(m) => serde_json::Value::Object(
+            m.iter()
+                .map(|(k, v)| {
+                    let keep = k.ends_with("@odata.type") || k == "@odata.type";
+                    (k.clone(), if keep { v.clone() } else { keys_only(v) })
+                })
+                .collect(),
+        ),
+        serde_json::Value::Array(a) => serde_json::Value::Array(a.iter().map(keys_only).collect()),
+        _ => serde_json::Value::Null,
+    }
+}
+
 /// The Graph requests the product sent in this test, one JSON line each
 /// (`target/graph-requests/<uuid>.jsonl`): `cargo xtask graph-requests` holds every one to
 /// Microsoft's published schema after the tests (scripts/test).
@@ -40,7 +57,8 @@ pub fn record_graph_requests(sim: &Simulator) {
         .map(|r| {
             format!(
                 "{}\n",
-                serde_json::json!({"method": r.method, "path": r.path, "query": r.query, "status": r.status})
+                serde_json::json!({"method": r.method, "path": r.path, "query": r.query, "status": r.status,
+                    "response": r.response.as_ref().map(keys_only)})
             )
         })
         .collect();

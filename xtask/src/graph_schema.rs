@@ -206,6 +206,12 @@ impl Schema {
     /// # Errors
     /// What does not resolve, named.
     pub fn check(&self, method: &str, path: &str, query: Option<&str>) -> Result<()> {
+        self.resolve_request(method, path, query).map(|_| ())
+    }
+
+    /// `check`, and what the answer is: its type and whether it is a collection (`None` for a
+    /// beta call, a batch, `$ref`/`$count`/`$value`, or an action that returns nothing).
+    fn resolve_request(&self, method: &str, path: &str, query: Option<&str>) -> Result<Option<(String, bool)>> {
         if let Some(rest) = path.strip_prefix("/beta/") {
             let segments: Vec<&str> = rest.split('/').collect();
             let known = BETA.iter().any(|(m, p, _)| {
@@ -217,13 +223,13 @@ impl Schema {
             if !known {
                 bail!("{method} {path}: a beta call with no doc page listed (xtask graph_schema::BETA)");
             }
-            return Ok(());
+            return Ok(None);
         }
         let Some(rest) = path.strip_prefix("/v1.0/") else {
             bail!("{path}: not a Graph v1.0 or beta path");
         };
         if rest == "$batch" {
-            return Ok(());
+            return Ok(None);
         }
         let mut segments = rest.split('/').map(|s| {
             url::form_urlencoded::parse(s.as_bytes())
@@ -290,7 +296,49 @@ impl Schema {
             }
             bail!("{path}: {ty} has no property, navigation property, function or action '{segment}'");
         }
-        self.check_query(path, &ty, query)
+        self.check_query(path, &ty, query)?;
+        Ok((!ended).then_some((ty, collection)))
+    }
+
+    /// An answer's properties against the type the request resolved to: each item of `value`
+    /// for a collection, else the object; an item's own `@odata.type` (a derived type) when it
+    /// names one. Annotations (`@…`) are not properties.
+    ///
+    /// # Errors
+    /// A property the type does not have.
+    pub fn check_response(
+        &self,
+        method: &str,
+        path: &str,
+        query: Option<&str>,
+        body: &serde_json::Value,
+    ) -> Result<()> {
+        let Some((ty, collection)) = self.resolve_request(method, path, query)? else {
+            return Ok(());
+        };
+        if !self.types.contains_key(&ty) {
+            return Ok(()); // a primitive or an enum
+        }
+        let items: Vec<&serde_json::Value> = if collection {
+            body["value"].as_array().map(|v| v.iter().collect()).unwrap_or_default()
+        } else {
+            vec![body]
+        };
+        for item in items {
+            let Some(object) = item.as_object() else { continue };
+            let own = object
+                .get("@odata.type")
+                .and_then(|t| t.as_str())
+                .map(|t| short(t.trim_start_matches('#')))
+                .filter(|t| self.types.contains_key(t))
+                .unwrap_or_else(|| ty.clone());
+            for key in object.keys().filter(|k| !k.contains('@')) {
+                if self.member(&own, key).is_none() && self.derived_member(&own, key).is_none() {
+                    bail!("{method} {path}: the answer has '{key}', not a property of {own}");
+                }
+            }
+        }
+        Ok(())
     }
 
     fn check_query(&self, path: &str, ty: &str, query: Option<&str>) -> Result<()> {
@@ -487,6 +535,11 @@ pub fn check_recorded(schema_path: &std::path::Path, dir: &std::path::Path) -> R
             let method = r["method"].as_str().unwrap_or_default();
             let path = r["path"].as_str().unwrap_or_default();
             let query = r["query"].as_str();
+            if let Some(body) = r.get("response").filter(|b| !b.is_null())
+                && let Err(e) = schema.check_response(method, path, query, body)
+            {
+                problems.insert(e.to_string());
+            }
             if !checked.insert((method.to_owned(), path.to_owned(), query.map(str::to_owned))) {
                 continue;
             }
@@ -567,6 +620,35 @@ mod tests {
         for (method, path, query) in ok {
             s.check(method, path, query).unwrap_or_else(|e| panic!("{e}"));
         }
+    }
+
+    #[test]
+    fn an_answer_with_a_property_its_type_lacks_is_rejected() {
+        let s = schema();
+        let user =
+            serde_json::json!({"@odata.context": "x", "id": "u1", "userPrincipalName": "a@b.c", "otherMails": []});
+        s.check_response("GET", "/v1.0/users/u1", None, &user).unwrap();
+        let invented = serde_json::json!({"id": "u1", "favouriteColour": "teal"});
+        let e = s
+            .check_response("GET", "/v1.0/users/u1", None, &invented)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("favouriteColour"), "{e}");
+        let members = serde_json::json!({"value": [
+            {"@odata.type": "#microsoft.graph.user", "id": "u1", "mail": "a@b.c"},
+            {"@odata.type": "#microsoft.graph.group", "id": "g1", "displayName": "G"}
+        ]});
+        s.check_response("GET", "/v1.0/users/u1/transitiveMemberOf", None, &members)
+            .unwrap();
+        let tap =
+            serde_json::json!({"id": "t", "temporaryAccessPass": "x", "lifetimeInMinutes": 60, "isUsableOnce": true});
+        s.check_response(
+            "POST",
+            "/v1.0/users/u1/authentication/temporaryAccessPassMethods",
+            None,
+            &tap,
+        )
+        .unwrap();
     }
 
     #[test]
