@@ -492,6 +492,17 @@ async fn a_default_phone_with_no_method_to_take_the_default_is_kept_and_said() {
         records.iter().any(|r| r["details"]["kept"][0]["type"] == "phone"),
         "the trail keeps what was kept: {records:?}"
     );
+    // With a pass asked for in the same call, the pass still goes out (Lynne in the pass
+    // policy's scope: all users).
+    let app = approving_app().await;
+    app.sim.tenant().tap_policy["includeTargets"] =
+        json!([{"targetType": "group", "id": "all_users", "isRegistrationRequired": false}]);
+    let with_pass = body(json!({"tap": {"delivery": {"channel": "email"}}}));
+    let (status, result) = app.post_reset(lynne, RESET_TAP, &with_pass).await;
+    assert_eq!(status, StatusCode::OK, "{result}");
+    assert_eq!(result["kept"][0]["type"], "phone", "{result}");
+    assert!(result["tap"]["tapMethodId"].is_string(), "the pass went out: {result}");
+    assert_eq!(app.passes().await.len(), 1, "{result}");
     let lenient = approving_app().await;
     lenient.sim.tenant().lenient_default_phone = true;
     let (status, result) = lenient.reset_approved(lynne, &body(json!({}))).await;
