@@ -88,12 +88,13 @@
 
   // ---------- views ----------
   function view(name) {
-    for (const v of ["signin", "recover", "approvals", "sweep"]) show($(`view-${v}`), v === name);
+    for (const v of ["signin", "recover", "approvals", "sweep", "health"]) show($(`view-${v}`), v === name);
     for (const a of document.querySelectorAll("#nav a")) {
       if (a.dataset.view === name) a.setAttribute("aria-current", "page"); else a.removeAttribute("aria-current");
     }
     if (name === "sweep") loadSweep();
     if (name === "approvals") loadApprovals();
+    if (name === "health") loadHealth().catch((x) => say(String(x), true));
   }
   /** The sections the signed-in person's roles open, in the order of the menu. */
   function allowedViews() {
@@ -657,6 +658,33 @@
     say("The CSV was downloaded.");
   }
 
+  // ---------- health ----------
+  const HEALTH_STATUS = {
+    works: ["Works", "ok"], missing_permission: ["Missing permission", "bad"], not_licensed: ["Not licensed", "bad"],
+    not_configured: ["Not configured", "warn"], not_checked: ["Not checked here", "warn"], failed: ["Failed", "bad"],
+  };
+  /** The doctor's report (GET /api/doctor): one row a read, problems first. */
+  async function loadHealth() {
+    const box = clear($("health-report"));
+    say("Checking…");
+    const r = await api("GET", "doctor");
+    if (r.status !== 200) return say(problem(r), true);
+    const b = r.body;
+    const order = ["missing_permission", "not_licensed", "failed", "not_configured", "not_checked", "works"];
+    const rows = [...b.rows].sort((x, y) => order.indexOf(x.status) - order.indexOf(y.status));
+    const table = el("table", {},
+      el("caption", { text: `${b.works} work, ${b.problems} need you. ${b.note}` }),
+      el("thead", {}, el("tr", {}, ...["Status", "Feature", "Read", "Permission", "What was found"].map((h) => el("th", { scope: "col", text: h })))),
+      el("tbody", {}, ...rows.map((row) => {
+        const [label, tone] = HEALTH_STATUS[row.status] || [row.status, ""];
+        return el("tr", { "data-status": row.status },
+          el("td", { class: "nowrap" }, el("span", { class: tone, text: label })), el("td", { text: row.feature }), el("td", { text: row.check }),
+          el("td", { text: row.permission || "" }), el("td", { text: row.detail }));
+      })));
+    box.append(el("div", { class: "scroll" }, table));
+    say(b.problems ? `${b.problems} of the service's reads need you: see the rows marked in red.` : "Every read the service needs works.", b.problems > 0);
+  }
+
   // ---------- start ----------
   async function start() {
     state.cfg = await (await fetch("config.json")).json();
@@ -687,7 +715,7 @@
     $("signin").addEventListener("click", () => state.pca.loginRedirect({ scopes: state.cfg.scopes }));
     $("signout").addEventListener("click", () => state.pca.logoutRedirect({ account: state.account }));
     $("lookup").addEventListener("submit", (e) => lookUp(e).catch((x) => say(String(x), true)));
-    for (const v of ["recover", "approvals", "sweep"]) {
+    for (const v of ["recover", "approvals", "sweep", "health"]) {
       document.querySelector(`#nav a[data-view="${v}"]`).addEventListener("click", () => say(""));
     }
     $("send-code").addEventListener("submit", (e) => sendCode(e).catch((x) => say(String(x), true)));
@@ -700,6 +728,7 @@
     $("sweep-run").addEventListener("click", () => runSweep().catch((x) => say(String(x), true)));
     $("sweep-report-open").addEventListener("click", () => showReport().catch((x) => say(String(x), true)));
     $("sweep-csv").addEventListener("click", () => downloadCsv().catch((x) => say(String(x), true)));
+    $("health-run").addEventListener("click", () => loadHealth().catch((x) => say(String(x), true)));
     window.addEventListener("hashchange", route);
     start().catch((x) => say(`The console could not start: ${x}`, true));
   });

@@ -49,6 +49,8 @@ pub struct App {
     pub refusals: Arc<crate::audit::refusals::RefusalTally>,
     /// Set while a sweep started through the API (`POST /api/sweeps`) runs in this process.
     pub sweep_started: Arc<std::sync::atomic::AtomicBool>,
+    /// `GET /api/doctor`: the identity's reads, checked at most once a minute.
+    pub doctor: Arc<crate::doctor::Checkup>,
 }
 
 impl App {
@@ -137,6 +139,7 @@ impl App {
             verifier,
             refusals: Arc::new(crate::audit::refusals::RefusalTally::default()),
             sweep_started: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+            doctor: Arc::new(crate::doctor::Checkup::default()),
         })
     }
 }

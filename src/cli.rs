@@ -36,6 +36,11 @@ pub enum Command {
     Deny(DecisionArgs),
     /// Run the compliance sweep now (or resume an unfinished one) and write its reports.
     Sweep(SweepArgs),
+    /// Check, without writing anything, that this tenant grants, licenses and answers every read
+    /// the service needs: per feature, works / missing permission (named) / not licensed / not
+    /// configured, with the fix (docs/verify-in-a-tenant.md). With the managed identity (in
+    /// Azure) it checks the identity's grants; from a workstation (`az login`), what you can read.
+    Doctor(DoctorArgs),
     /// Work with the audit trail.
     Audit {
         #[command(subcommand)]
@@ -105,6 +110,17 @@ pub struct DecisionArgs {
     /// `az account get-access-token --resource <AUTH_AUDIENCE> --query accessToken -o tsv`).
     #[arg(long, env = "MFA_RECOVERY_TOKEN", hide_env_values = true)]
     pub token: String,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct DoctorArgs {
+    /// The account whose reads are tried (object id or UPN; nothing is changed on it). Without
+    /// it, the first user the directory lists.
+    #[arg(long)]
+    pub user: Option<String>,
+    /// Print the report as JSON (what `GET /api/doctor` answers) instead of lines.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -232,6 +248,10 @@ pub async fn run(cli: Cli) -> ExitCode {
             Ok(settings) => sweep(settings, args).await,
             Err(e) => config_error(&e),
         },
+        Command::Doctor(args) => match Settings::for_doctor() {
+            Ok(settings) => doctor(settings, args).await,
+            Err(e) => config_error(&e),
+        },
         Command::Audit {
             command: AuditCommand::Verify { from, to, allow_empty },
         } => match Settings::for_command_line() {
@@ -274,6 +294,64 @@ fn show_config() -> ExitCode {
         }
         Err(e) => config_error(&e),
     }
+}
+
+/// `mfa-recovery doctor`: the report as lines (or JSON); exit 1 when a row needs the admin.
+async fn doctor(settings: Settings, args: DoctorArgs) -> ExitCode {
+    let user = match args
+        .user
+        .as_deref()
+        .map(crate::graph::models::UserRef::parse)
+        .transpose()
+    {
+        Ok(user) => user,
+        Err(e) => {
+            eprintln!("mfa-recovery doctor: --user: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let graph = match doctor_graph(&settings) {
+        Ok(graph) => graph,
+        Err(e) => return fail("doctor", &e),
+    };
+    let report = crate::doctor::run(&graph, &settings, user.as_ref()).await;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
+    } else {
+        println!("{}", report.note);
+        for row in &report.rows {
+            let status = serde_json::to_value(row.status).unwrap_or_default();
+            println!(
+                "{:<18} {}: {}: {}",
+                status.as_str().unwrap_or("?"),
+                row.feature,
+                row.check,
+                row.detail
+            );
+        }
+        println!("{} work, {} need you.", report.works, report.problems);
+    }
+    if report.problems == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+/// A Graph client with the command line's credential: the managed identity where the platform
+/// has one, otherwise the developer's sign-in. Only Graph: the doctor needs no storage.
+fn doctor_graph(settings: &Settings) -> anyhow::Result<crate::graph::GraphClient> {
+    let http = reqwest::Client::builder()
+        .connect_timeout(std::time::Duration::from_secs(10))
+        .timeout(std::time::Duration::from_secs(30))
+        .user_agent(concat!("mfa-recovery/", env!("CARGO_PKG_VERSION")))
+        .build()?;
+    let credential = crate::azure::cli_credential(settings)?;
+    Ok(crate::graph::GraphClient::new(
+        http,
+        settings.graph_endpoint.clone(),
+        credential,
+    ))
 }
 
 fn config_error(e: &crate::config::ConfigError) -> ExitCode {

@@ -16,6 +16,7 @@ pub mod config;
 pub mod delivery;
 #[cfg(feature = "dev")]
 pub mod dev;
+pub mod doctor;
 pub mod graph;
 pub mod host;
 pub mod intake;

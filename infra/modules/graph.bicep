@@ -62,6 +62,18 @@ resource grants 'Microsoft.Graph/appRoleAssignedTo@v1.0' = [for permission in pe
   resourceId: graph.id
 }]
 
+// The API's one delegated scope. Its id, like each app role's, is a guid of the deployment token
+// and its name: the same on every re-provisioning, as Graph requires (an enabled scope or role
+// cannot be changed or removed, CannotDeleteOrUpdateEnabledEntitlement, until it is disabled).
+var scope = {
+  id: guid(token, 'user_impersonation')
+  value: 'user_impersonation'
+  type: 'User'
+  isEnabled: true
+  adminConsentDisplayName: 'Use mfa-recovery as the signed-in user'
+  adminConsentDescription: 'Lets an app (the Power Automate connector) call mfa-recovery as the signed-in user; the user\'s app roles still apply.'
+}
+
 // The API's registration: callers get tokens for it with one of these roles.
 var roles = [
   {
@@ -105,26 +117,7 @@ resource api 'Microsoft.Graph/applications@v1.0' = {
   api: {
     requestedAccessTokenVersion: 2
     oauth2PermissionScopes: [
-      {
-        id: guid(token, 'user_impersonation')
-        value: 'user_impersonation'
-        type: 'User'
-        isEnabled: true
-        adminConsentDisplayName: 'Use mfa-recovery as the signed-in user'
-        adminConsentDescription: 'Lets an app (the Power Automate connector) call mfa-recovery as the signed-in user; the user\'s app roles still apply.'
-      }
-    ]
-    // The Azure CLI (its well-known client id) may get a token for the API without a consent
-    // prompt, so an agent or approver can `az account get-access-token --resource <App ID URI>`
-    // (docs/deploy.md, "A first verified pass"). It grants nothing: the API's app roles still
-    // decide, and only principals assigned one get a token (appRoleAssignmentRequired).
-    preAuthorizedApplications: [
-      {
-        appId: '04b07795-8ddb-461a-bbee-02f9e1bf7b46'
-        delegatedPermissionIds: [
-          guid(token, 'user_impersonation')
-        ]
-      }
+      scope
     ]
   }
   appRoles: [for role in roles: {
@@ -138,6 +131,25 @@ resource api 'Microsoft.Graph/applications@v1.0' = {
     ]
     isEnabled: true
   }]
+}
+
+// The Azure CLI (its well-known client id) may get a token for the API without a consent prompt,
+// so an agent or approver can `az account get-access-token --resource <App ID URI>` (docs/deploy.md,
+// "A first verified pass"). It grants nothing: the API's app roles still decide, and only
+// principals assigned one get a token (appRoleAssignmentRequired). Graph refuses a
+// pre-authorization of a scope it does not hold yet ("cannot be found"), so it is a second write
+// of the registration, in a module that runs once the first has created the scope (one template
+// cannot declare the same application twice).
+module preAuthorize 'graph-preauthorize.bicep' = {
+  name: 'graph-preauthorize-${take(token, 7)}'
+  params: {
+    uniqueName: api.uniqueName
+    displayName: api.displayName
+    scopes: [
+      scope
+    ]
+    clientAppId: '04b07795-8ddb-461a-bbee-02f9e1bf7b46'
+  }
 }
 
 // Only principals given a role may get a token for the API.

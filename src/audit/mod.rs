@@ -128,10 +128,12 @@ pub enum Action {
     AuditSegment,
     /// Users searched by name before a recovery (`GET /api/users?search=`, the console).
     UserSearch,
+    /// The doctor's report read (`GET /api/doctor`); recorded only as a refusal.
+    DoctorRead,
 }
 
 impl Action {
-    pub const ALL: [Action; 15] = [
+    pub const ALL: [Action; 16] = [
         Action::TapIssue,
         Action::MfaReset,
         Action::RequestSubmit,
@@ -147,6 +149,7 @@ impl Action {
         Action::UserLookup,
         Action::AuditSegment,
         Action::UserSearch,
+        Action::DoctorRead,
     ];
 
     /// The action as records store it (and `GET /api/audit?action=` filters on it).
@@ -167,6 +170,7 @@ impl Action {
             Action::UserLookup => "user.lookup",
             Action::AuditSegment => "audit.segment",
             Action::UserSearch => "user.search",
+            Action::DoctorRead => "doctor.read",
         }
     }
 }

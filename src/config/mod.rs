@@ -221,6 +221,24 @@ impl Settings {
         Self::read(&environment(), false)
     }
 
+    /// The command line's settings for `doctor`, which writes nothing: the audit trail's storage
+    /// is not required (a workstation with `az login` has none set), so where none is named a
+    /// directory that is never written stands in for it.
+    pub(crate) fn for_doctor() -> Result<Settings, ConfigError> {
+        let mut vars = environment();
+        let named = [
+            "AUDIT_DIR",
+            "AzureWebJobsStorage__blobServiceUri",
+            "AzureWebJobsStorage__accountName",
+        ]
+        .iter()
+        .any(|k| vars.get(*k).is_some_and(|v| !v.trim().is_empty()));
+        if !named {
+            vars.insert("AUDIT_DIR".into(), std::env::temp_dir().to_string_lossy().into_owned());
+        }
+        Self::read(&vars, false)
+    }
+
     fn read(vars: &HashMap<String, String>, serving: bool) -> Result<Settings, ConfigError> {
         let get = |key: &str| {
             debug_assert!(

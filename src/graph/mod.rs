@@ -50,6 +50,12 @@ impl GraphError {
             GraphError::Unreachable(_) => None,
         }
     }
+    /// Graph said the tenant lacks the licence for a report: `403
+    /// Authentication_RequestFromNonPremiumTenantOrB2CTenant` (the reports need Entra ID P1 or P2).
+    pub(crate) fn is_not_licensed(&self) -> bool {
+        matches!(self, GraphError::Status { status: 403, code, .. }
+            if code == "Authentication_RequestFromNonPremiumTenantOrB2CTenant")
+    }
     /// Graph said there is no such object (404).
     pub(crate) fn is_not_found(&self) -> bool {
         self.status() == Some(404)
@@ -118,6 +124,36 @@ impl GraphClient {
             .await
             .map_err(|e| GraphError::Unreachable(format!("no token for Graph: {e}")))?;
         Ok(token.token.secret().to_owned())
+    }
+
+    /// Who Graph sees: the `roles` (application permissions) of the token, for an application
+    /// token, or `None` for a signed-in user's (delegated: it carries `scp`, and its roles are the
+    /// user's, not grants). The token's payload is read, not verified: Graph verifies it; this only
+    /// says which grants the token carries, and nothing of it is logged or returned.
+    ///
+    /// # Errors
+    /// No token, or a token that is not a JWT.
+    pub(crate) async fn token_grants(&self) -> Result<Option<Vec<String>>, GraphError> {
+        use base64::Engine as _;
+        let token = self.token().await?;
+        let unreadable = || GraphError::Unreachable("the Graph token is not a JWT".into());
+        let payload = token.split('.').nth(1).ok_or_else(unreadable)?;
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload.trim_end_matches('='))
+            .map_err(|_| unreadable())?;
+        let claims: Value = serde_json::from_slice(&bytes).map_err(|_| unreadable())?;
+        if claims.get("scp").is_some() {
+            return Ok(None);
+        }
+        Ok(Some(
+            claims["roles"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect(),
+        ))
     }
 
     /// GET a JSON document, retrying 429, 503 and 504 (with `Retry-After` as the minimum wait,
@@ -1226,6 +1262,18 @@ impl GraphClient {
 }
 
 impl GraphClient {
+    /// The id of the first user the directory lists (`GET /users?$select=id&$top=1`): the
+    /// doctor's default account to try reads on; the features never list users this way.
+    /// https://learn.microsoft.com/graph/api/user-list
+    ///
+    /// # Errors
+    /// Graph failed.
+    pub(crate) async fn first_user_id(&self) -> Result<Option<uuid::Uuid>, GraphError> {
+        let url = self.url("v1.0", &["users"], &[("$select", "id"), ("$top", "1")]);
+        let page = self.get_json(&url).await?;
+        Ok(page["value"][0]["id"].as_str().and_then(|id| id.parse().ok()))
+    }
+
     /// The users whose `mail` is `mail` (id and UPN), for a requester named by email. `mail`
     /// supports `eq` in default queries. https://learn.microsoft.com/graph/api/user-list
     ///

@@ -71,6 +71,7 @@ pub fn endpoints() -> Vec<Endpoint> {
         at("sweeps", M::GET, P::SWEEP, get(api::sweeps::sweep_summary)),
         at("sweeps", M::GET, P::SWEEP_FILE, get(api::sweeps::sweep_file)),
         at("health", M::GET, P::HEALTH, get(api::health::health)),
+        at("doctor", M::GET, P::DOCTOR, get(api::health::doctor)),
     ]
 }
 

@@ -23,6 +23,7 @@ pub(crate) const SWEEPS: &str = "/api/sweeps";
 pub(crate) const SWEEP: &str = "/api/sweeps/{run}";
 pub(crate) const SWEEP_FILE: &str = "/api/sweeps/{run}/{file}";
 pub(crate) const HEALTH: &str = "/api/health";
+pub(crate) const DOCTOR: &str = "/api/doctor";
 
 /// `path` with its one parameter (`{…}`) filled.
 pub fn fill(path: &str, value: &str) -> String {

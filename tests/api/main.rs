@@ -12,6 +12,7 @@ mod console;
 mod defaults_agree;
 mod dev_command;
 mod docs_agree;
+mod doctor;
 mod graph_client;
 mod guardrails;
 mod helpers;

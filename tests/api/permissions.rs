@@ -17,7 +17,7 @@ fn now() -> String {
         .unwrap()
 }
 
-fn grants() -> BTreeSet<String> {
+pub(crate) fn grants() -> BTreeSet<String> {
     let graph = std::fs::read_to_string(repo_path("infra/modules/graph.bicep")).unwrap();
     let always = &graph[graph.find("var always = [").unwrap()..];
     let always = &always[..always.find("\n]").unwrap()];

@@ -303,6 +303,24 @@ try {
   assert.match(await approver.locator("#sweep-history tbody tr").first().textContent(), /\(\+?-?\d+\)/);
   console.log("admin: ran the sweep twice from the console; history with trends; report shown under the CSP");
 
+  // ---- an admin (Audit.Read): the health view, the doctor's report (GET /api/doctor) ----
+  // The tenant loses Entra ID P2 first: the risk row says so (not a permission, and not red).
+  await fetch(`${sim}/sim/licenses`, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ entraIdP2: false }) });
+  await approver.getByRole("link", { name: "Health" }).click();
+  await approver.getByRole("heading", { name: "Health" }).waitFor();
+  await approver.locator("#health-report tbody tr").first().waitFor();
+  const healthRows = await approver.locator("#health-report tbody tr").allTextContents();
+  assert.ok(healthRows.length >= 20, `one row a read: ${healthRows.length}`);
+  assert.ok(healthRows.some((r) => /^WorksTemporary Access Passthe Temporary Access Pass policy/.test(r)), healthRows.join("\n"));
+  assert.ok(healthRows.some((r) => /^Not configuredRisky users held.*Entra ID P2/.test(r)), healthRows.join("\n"));
+  assert.ok(healthRows.some((r) => /^Not checked here.*Mail\.Send/.test(r)), healthRows.join("\n"));
+  assert.equal(await approver.locator('#health-report tr[data-status="missing_permission"]').count(), 0);
+  assert.match(await approver.locator("#health-report caption").textContent(), /0 need you\. Checked with the function app's identity/);
+  await checkA11y(approver, "health");
+  await approver.screenshot({ path: join(shots, "health.png"), fullPage: true });
+  assert.equal(await page.getByRole("link", { name: "Health" }).count(), 0, "an agent sees no Health tab");
+  console.log(`admin: the health view lists ${healthRows.length} reads; the missing P2 licence is said on its row`);
+
   // The approver's and the admin's screens on a phone.
   const phone2 = await newPage({ viewport: { width: 390, height: 844 } });
   await signIn(phone2, "Isaiah Langer");
@@ -313,6 +331,9 @@ try {
   await phone2.locator("#sweep-history tbody tr").first().waitFor();
   await fits(phone2, "phone, sweep");
   await checkA11y(phone2, "phone, sweep");
+  await phone2.getByRole("link", { name: "Health" }).click();
+  await phone2.locator("#health-report tbody tr").first().waitFor();
+  await fits(phone2, "phone, health");
 } finally {
   await browser.close();
   dev.kill("SIGTERM");

@@ -108,7 +108,7 @@ fn package(debug: bool, host_glibc: bool, out: &Path) -> Result<()> {
     } else {
         if !zigbuild_available() {
             bail!(
-                "cargo zigbuild is not installed: it links the binary against glibc {}.{}, which every Functions Linux image has. Install it (pip install ziglang; cargo install --locked cargo-zigbuild), use the release's mfa-recovery.zip (docs/deploy.md), or pass --host-glibc on Linux x86-64 (check-package then tells whether the platform can run it)",
+                "cargo zigbuild is not installed: it links the binary against glibc {}.{}, which every Functions Linux image has. Install it (ziglang from PyPI in a virtual environment on your PATH, and cargo install --locked cargo-zigbuild: docs/deploy.md, Prerequisites), use the release's mfa-recovery.zip (docs/deploy.md), or pass --host-glibc on Linux x86-64 (check-package then tells whether the platform can run it)",
                 GLIBC.0,
                 GLIBC.1
             );

@@ -170,6 +170,8 @@ needs! {
     SweepRun: [AuditRead] as SweepRun;
     /// `GET /api/audit`.
     QueryTrail: [AuditRead] as AuditQuery;
+    /// `GET /api/doctor`.
+    Diagnose: [AuditRead] as DoctorRead;
 }
 
 /// A caller with an Entra token holding one of `N::ROLES`. A refusal is answered (401/403, the

@@ -8,6 +8,15 @@ pub async fn health() -> Json<Value> {
     Json(json!({"status": "healthy", "version": env!("CARGO_PKG_VERSION")}))
 }
 
+/// `GET /api/doctor`: every read the service depends on, run with the function app's identity
+/// (`doctor::run`), per feature. Needs `Audit.Read`; writes nothing.
+pub(crate) async fn doctor(
+    axum::extract::State(state): axum::extract::State<crate::host::AppState>,
+    _who: super::caller::Authorized<super::caller::Diagnose>,
+) -> Json<Value> {
+    Json(json!(state.doctor.report(&state.graph, &state.settings).await))
+}
+
 /// `GET /`: the host polls this until the handler answers (any status means ready).
 pub(crate) async fn ready() -> Json<Value> {
     Json(json!({"status": "ready"}))

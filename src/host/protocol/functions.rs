@@ -186,6 +186,15 @@ pub const FUNCTIONS: &[FunctionSpec] = &[
         binding: "req",
         summary: "liveness, unauthenticated",
     },
+    FunctionSpec {
+        name: "doctor",
+        trigger: Trigger::Http {
+            methods: &["GET"],
+            route: "doctor",
+        },
+        binding: "req",
+        summary: "every read the service depends on, per feature (Audit.Read)",
+    },
 ];
 
 /// The function called `name`.
