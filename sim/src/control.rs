@@ -296,19 +296,25 @@ async fn set_risk(State(state): State<Arc<SimState>>, Json(body): Json<Value>) -
     StatusCode::NO_CONTENT.into_response()
 }
 
-/// `POST /sim/licenses`: `{entraIdP2: bool}`: whether the tenant holds Entra ID P2.
+/// `POST /sim/licenses`: `{entraIdP1?: bool, entraIdP2?: bool}`: whether the tenant holds Entra
+/// ID P1 and P2 (at least one of the two given).
 async fn set_licenses(State(state): State<Arc<SimState>>, Json(body): Json<Value>) -> Response {
-    match body["entraIdP2"].as_bool() {
-        Some(p2) => {
-            state.tenant().entra_id_p2 = p2;
-            StatusCode::NO_CONTENT.into_response()
-        }
-        None => (
+    let (p1, p2) = (body["entraIdP1"].as_bool(), body["entraIdP2"].as_bool());
+    if p1.is_none() && p2.is_none() {
+        return (
             StatusCode::BAD_REQUEST,
-            Json(json!({"error": "entraIdP2 (a boolean) is required"})),
+            Json(json!({"error": "entraIdP1 or entraIdP2 (a boolean) is required"})),
         )
-            .into_response(),
+            .into_response();
     }
+    let mut tenant = state.tenant();
+    if let Some(p1) = p1 {
+        tenant.entra_id_p1 = p1;
+    }
+    if let Some(p2) = p2 {
+        tenant.entra_id_p2 = p2;
+    }
+    StatusCode::NO_CONTENT.into_response()
 }
 
 /// `GET /sim/itsm`: every write-back received (ServiceNow, Jira, callbacks).

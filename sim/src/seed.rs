@@ -29,6 +29,9 @@ pub struct Seed {
     /// Whether the tenant holds Microsoft Entra ID P2 (Identity Protection's risky users need it).
     #[serde(default = "yes", rename = "entraIdP2")]
     pub entra_id_p2: bool,
+    /// Whether the tenant holds Microsoft Entra ID P1 (the reports need P1 or P2).
+    #[serde(default = "yes", rename = "entraIdP1")]
+    pub entra_id_p1: bool,
     #[serde(default)]
     pub groups: Vec<GroupSeed>,
     /// Active, tenant-wide built-in roles (they appear in `transitiveMemberOf` as `directoryRole`).

@@ -102,6 +102,8 @@ pub struct Tenant {
     pub tap_policy: Value,
     /// Microsoft Entra ID P2 (Identity Protection answers only with it).
     pub entra_id_p2: bool,
+    /// Microsoft Entra ID P1 (with P2, the registration report answers).
+    pub entra_id_p1: bool,
     pub report_page_size: usize,
     pub graph_permissions: Vec<String>,
     /// Exchange RBAC for Applications: (app id, mailbox) pairs "Application Mail.Send" covers.
@@ -165,6 +167,7 @@ impl Tenant {
             api_owners: seed.api.owners.clone(),
             tap_policy: seed.tap_policy.clone(),
             entra_id_p2: seed.entra_id_p2,
+            entra_id_p1: seed.entra_id_p1,
             report_page_size: seed.registration_report_page_size.max(1),
             graph_permissions: seed.managed_identity.graph_permissions.clone(),
             exchange_mail_send: seed

@@ -161,6 +161,32 @@ async fn a_tenant_without_p2_is_told_apart_from_a_missing_permission() {
     }
 }
 
+/// A tenant with no premium licence: the sweep's report row says the licence (a problem: the
+/// sweep cannot run), not a permission.
+#[tokio::test]
+async fn a_tenant_without_p1_cannot_run_the_sweep_and_is_told_so() {
+    let app = spawn_app().await;
+    let r = app
+        .client
+        .post(format!("{}/sim/licenses", app.sim.base_url()))
+        .json(&json!({"entraIdP1": false, "entraIdP2": false}))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success());
+    let report = doctor(&app).await;
+    let lines = rows(&report);
+    assert_eq!(
+        status_of(&report, "the authentication methods registration report"),
+        "not_licensed",
+        "{lines:#?}"
+    );
+    assert!(lines.iter().any(|l| l.contains("needs Microsoft Entra ID P1 or P2")));
+    assert!(report["problems"].as_u64().unwrap() >= 1);
+    // The report's JSON carries no token (a JWT starts "eyJ").
+    assert!(!report.to_string().contains("eyJ"));
+}
+
 /// A report under a minute old is served again: a caller refreshing the console cannot spend
 /// the identity's Graph budget.
 #[tokio::test]

@@ -83,6 +83,12 @@ pub(crate) fn registration_row(tenant: &Tenant, user: &User, v: Version) -> Valu
 /// GET /reports/authenticationMethods/userRegistrationDetails — `$filter` and `$orderby` only,
 /// pages through `@odata.nextLink`.
 /// https://learn.microsoft.com/graph/api/authenticationmethodsroot-list-userregistrationdetails
+///
+/// A tenant with neither Entra ID P1 nor P2 (the report's licence: howto-authentication-methods-
+/// activity) is refused. The reporting guide (howto-configure-prerequisites-for-reporting-api,
+/// "Common errors") documents the message, "Neither tenant is B2C or tenant doesn't have premium
+/// license"; the error code is not documented, and the simulator answers the one Graph's
+/// reports send, `403 Authentication_RequestFromNonPremiumTenantOrB2CTenant`.
 pub(crate) async fn registration_report(
     State(state): S,
     Extension(v): Extension<Version>,
@@ -90,6 +96,16 @@ pub(crate) async fn registration_report(
     axum::extract::OriginalUri(uri): axum::extract::OriginalUri,
 ) -> GraphResult {
     p.require(READ_REPORT)?;
+    {
+        let tenant = state.tenant();
+        if !tenant.entra_id_p1 && !tenant.entra_id_p2 {
+            return Err(GraphError::new(
+                StatusCode::FORBIDDEN,
+                "Authentication_RequestFromNonPremiumTenantOrB2CTenant",
+                "Neither tenant is B2C or tenant doesn't have premium license",
+            ));
+        }
+    }
     let q = odata::query(&uri);
     for key in q.keys() {
         if !matches!(key.as_str(), "$filter" | "$orderby" | "$skiptoken") {
