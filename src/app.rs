@@ -45,6 +45,8 @@ pub struct App {
     /// How the user proves it is them: a code read back. Another method (a confirmation link,
     /// a Verified ID Face Check) is one `recovery::verifier::Verifier` wired here.
     pub verifier: Arc<dyn crate::recovery::verifier::Verifier>,
+    /// A confirmation link the user answers on their own device (`mode: link`).
+    pub link: Arc<dyn crate::recovery::verifier::Verifier>,
     /// Unauthenticated refusals, recorded in aggregate.
     pub refusals: Arc<crate::audit::refusals::RefusalTally>,
     /// Set while a sweep started through the API (`POST /api/sweeps`) runs in this process.
@@ -122,6 +124,15 @@ impl App {
             secrets.clone(),
             settings.tap.verification_key_secret.clone(),
         ));
+        let link = Arc::new(crate::recovery::link::LinkVerifier::new(
+            crate::recovery::code::KeyedHash::new(secrets.clone(), settings.tap.verification_key_secret.clone()),
+            settings
+                .tap
+                .approval
+                .console_url
+                .as_ref()
+                .map(|u| u.origin().ascii_serialization()),
+        ));
         Ok(App {
             settings: Arc::new(settings),
             auth,
@@ -137,6 +148,7 @@ impl App {
             limits,
             verifications,
             verifier,
+            link,
             refusals: Arc::new(crate::audit::refusals::RefusalTally::default()),
             sweep_started: Arc::new(std::sync::atomic::AtomicBool::new(false)),
             doctor: Arc::new(crate::doctor::Checkup::default()),
@@ -275,6 +287,7 @@ impl App {
             notifier: self.notifier.as_ref(),
             verifications: &self.verifications,
             verifier: self.verifier.as_ref(),
+            link: self.link.as_ref(),
         }
     }
 

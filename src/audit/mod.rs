@@ -130,10 +130,13 @@ pub enum Action {
     UserSearch,
     /// The doctor's report read (`GET /api/doctor`); recorded only as a refusal.
     DoctorRead,
+    /// A user's recoveries blocked after "this is not me", or the block lifted by an approver
+    /// (`POST /api/users/{user}/recovery-block/lift`).
+    RecoveryBlock,
 }
 
 impl Action {
-    pub const ALL: [Action; 16] = [
+    pub const ALL: [Action; 17] = [
         Action::TapIssue,
         Action::MfaReset,
         Action::RequestSubmit,
@@ -150,6 +153,7 @@ impl Action {
         Action::AuditSegment,
         Action::UserSearch,
         Action::DoctorRead,
+        Action::RecoveryBlock,
     ];
 
     /// The action as records store it (and `GET /api/audit?action=` filters on it).
@@ -171,6 +175,7 @@ impl Action {
             Action::AuditSegment => "audit.segment",
             Action::UserSearch => "user.search",
             Action::DoctorRead => "doctor.read",
+            Action::RecoveryBlock => "recovery.block",
         }
     }
 }

@@ -84,6 +84,11 @@ pub struct TapSettings {
     pub verification_max_age_minutes: u32,
     /// `VERIFICATION_CODE_MINUTES`: how long a code the service sent may be confirmed.
     pub verification_code_minutes: u32,
+    /// `NOT_ME_BLOCK_HOURS`: after a user answers a confirmation link "this is not me", no
+    /// recovery (nor code, nor link) for them for this many hours, unless an approver lifts it.
+    pub not_me_block_hours: u32,
+    /// `NOT_ME_REVOKE_SESSIONS`: "this is not me" also revokes the user's sessions.
+    pub not_me_revoke_sessions: bool,
     /// `VERIFICATION_MAX_PER_TARGET_PER_DAY`: codes sent to one user per 24 hours, whoever sends.
     pub verification_max_per_target_per_day: u32,
     /// `RISK_CHECK`: whether Entra ID Protection's risk of the user is read first.
@@ -203,6 +208,8 @@ pub(super) fn tap_settings<'a>(get: &impl Fn(&str) -> Option<&'a str>) -> Result
         lookups_per_caller_per_hour: number(get, "USER_LOOKUPS_PER_CALLER_PER_HOUR", 120, 1..=100_000)?,
         verification: verification_mode(get("TAP_REQUIRE_VERIFICATION"))?,
         verification_code_minutes: number(get, "VERIFICATION_CODE_MINUTES", 10, 1..=60)?,
+        not_me_block_hours: number(get, "NOT_ME_BLOCK_HOURS", 24, 1..=720)?,
+        not_me_revoke_sessions: flag(get, "NOT_ME_REVOKE_SESSIONS", false)?,
         verification_same_channel: flag(get, "VERIFICATION_SAME_CHANNEL", false)?,
         verification_max_per_target_per_day: number(get, "VERIFICATION_MAX_PER_TARGET_PER_DAY", 5, 1..=100)?,
         risk_check: risk_check(get("RISK_CHECK"))?,

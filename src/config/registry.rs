@@ -320,6 +320,18 @@ pub const SETTINGS: &[SettingDoc] = &[
         default: "`if_available`",
     },
     SettingDoc {
+        keys: &["NOT_ME_BLOCK_HOURS"],
+        owner: "recovery",
+        meaning: "After the user answers a confirmation link \"This is not me\", no recovery for them (no pass, no reset, no code, no link) for this many hours: `423 recovery_blocked`. An approver may lift it earlier (`POST /api/users/{user}/recovery-block/lift`). 1 to 720. See [verification.md](verification.md).",
+        default: "`24`",
+    },
+    SettingDoc {
+        keys: &["NOT_ME_REVOKE_SESSIONS"],
+        owner: "recovery",
+        meaning: "\"This is not me\" also revokes the user's sessions (Graph `revokeSignInSessions`), so whoever may already be signed in as them must sign in again.",
+        default: "`false`",
+    },
+    SettingDoc {
         keys: &["VERIFICATION_SAME_CHANNEL"],
         owner: "recovery",
         meaning: "Let the pass go through the channel the code went to (by default it must be another, so one swapped SIM or one edited address is not enough).",

@@ -35,6 +35,17 @@ const ASSETS: &[Asset] = &[
         content_type: "text/css; charset=utf-8",
         body: include_bytes!("../../console/app.css"),
     },
+    // The confirmation page's script and style (`host::confirm`).
+    Asset {
+        name: "confirm.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../../console/confirm.js"),
+    },
+    Asset {
+        name: "confirm.css",
+        content_type: "text/css; charset=utf-8",
+        body: include_bytes!("../../console/confirm.css"),
+    },
     // MSAL for the browser, the npm package's UMD build (package.json pins it; a test holds this
     // copy to it).
     Asset {

@@ -6,6 +6,7 @@
 //! rules (in `recovery`), remote calls (in the adapters).
 
 pub mod api;
+pub mod confirm;
 pub mod console;
 pub mod protocol;
 pub mod routes;

@@ -72,6 +72,20 @@ pub fn endpoints() -> Vec<Endpoint> {
         at("sweeps", M::GET, P::SWEEP_FILE, get(api::sweeps::sweep_file)),
         at("health", M::GET, P::HEALTH, get(api::health::health)),
         at("doctor", M::GET, P::DOCTOR, get(api::health::doctor)),
+        at(
+            "verification",
+            M::GET,
+            P::VERIFICATION,
+            get(api::verifications::get_verification),
+        ),
+        at("confirm", M::GET, P::CONFIRM, get(crate::host::confirm::page)),
+        at("confirm", M::POST, P::CONFIRM, post(crate::host::confirm::answer)),
+        at(
+            "recovery-block-lift",
+            M::POST,
+            P::RECOVERY_BLOCK_LIFT,
+            post(api::verifications::lift_block),
+        ),
     ]
 }
 

@@ -409,6 +409,38 @@ impl Intake {
             .await;
     }
 
+    /// Tell `SECURITY_ALERT_WEBHOOK` that a user answered a confirmation link "this is not me".
+    pub(crate) async fn alert_repudiated(
+        &self,
+        context: &TapContext<'_>,
+        record: &crate::recovery::verification::VerificationRecord,
+    ) {
+        let Some(url) = &context.settings.approval.security_alert_webhook else {
+            return;
+        };
+        let data = json!({
+            "verificationId": record.id,
+            "user": record.upn,
+            "userId": record.user_id,
+            "outcome": "repudiated",
+            "requester": record.caller,
+            "agent": record.agent,
+            "channel": record.channel,
+            "sentTo": record.sent_to,
+            "ticket": record.ticket,
+            "action": record.action,
+            "blockedHours": context.settings.not_me_block_hours,
+        });
+        self.writeback
+            .event(
+                url,
+                "recovery.repudiated",
+                format!("msg_{}_repudiated", record.id.simple()),
+                data,
+            )
+            .await;
+    }
+
     /// Tell `SECURITY_ALERT_WEBHOOK` of an attempt on a privileged account that left no request
     /// record (a synchronous call refused, a code sent): `id` names the message.
     pub(crate) async fn alert_attempt(

@@ -14,7 +14,7 @@ use crate::recovery::request::TapRequest;
 use crate::recovery::reset::{ResetRequest, ResetResult};
 use crate::recovery::summary::UserSummary;
 use crate::recovery::tap::Issued;
-use crate::recovery::verification::SentCode;
+use crate::recovery::verification::{SentCode, VerificationRecord};
 use crate::recovery::{Journal, NoJournal, RecoveryError};
 use crate::vocab::{CallerRecord, ErrorCode, Fault, Refusal};
 
@@ -168,6 +168,16 @@ pub async fn code_sent(intake: Option<&Intake>, context: &TapContext<'_>, caller
     intake
         .alert_attempt(context, &format!("msg_{}_code", sent.id.simple()), &attempt)
         .await;
+}
+
+/// "This is not me": the user says the recovery an agent started was not theirs. The SOC hears
+/// of it at once (`recovery.repudiated`, signed, to `SECURITY_ALERT_WEBHOOK`): who sent the link,
+/// through which channel, for which ticket.
+pub async fn repudiated(intake: Option<&Intake>, context: &TapContext<'_>, record: &VerificationRecord) {
+    let Some(intake) = intake else {
+        return;
+    };
+    intake.alert_repudiated(context, record).await;
 }
 
 /// A user's summary as an agent gets it: the summary, and the requests for the user not finished

@@ -71,6 +71,7 @@ impl TapContext<'_> {
         )
         .await?;
         let (user, memberships, privileged) = self.find_target(caller, asked.user, target, details).await?;
+        self.not_blocked(&user.id).await?;
         if let Some(VerificationBody::Service(v)) = asked.verification
             && self.settings.verification != VerificationMode::Off
         {

@@ -26,13 +26,44 @@ const DIGITS: u32 = 6;
 
 /// Codes read back, hashed with the Key Vault secret named `key_secret`.
 pub(crate) struct CodeVerifier {
+    keyed: KeyedHash,
+}
+
+/// The keyed hash every verifier keeps instead of its secret: HMAC-SHA256 with the Key Vault
+/// secret named `key_secret`, bound to the verification's id.
+#[derive(Clone)]
+pub(crate) struct KeyedHash {
     secrets: Arc<dyn SecretSource>,
     key_secret: String,
 }
 
 impl CodeVerifier {
     pub fn new(secrets: Arc<dyn SecretSource>, key_secret: String) -> CodeVerifier {
-        CodeVerifier { secrets, key_secret }
+        CodeVerifier {
+            keyed: KeyedHash { secrets, key_secret },
+        }
+    }
+}
+
+impl KeyedHash {
+    pub fn new(secrets: Arc<dyn SecretSource>, key_secret: String) -> KeyedHash {
+        KeyedHash { secrets, key_secret }
+    }
+
+    /// What is kept of `secret` for verification `id`.
+    pub(crate) async fn keep(&self, id: Uuid, secret: &SecretString) -> Result<String, RecoveryError> {
+        let mut mac = self.mac(id).await?;
+        mac.update(secret.expose_secret().as_bytes());
+        Ok(B64.encode(mac.finalize().into_bytes()))
+    }
+
+    /// Whether `answer` is the secret kept as `kept` for verification `id` (constant time).
+    pub(crate) async fn matches(&self, id: Uuid, kept: &str, answer: &str) -> Result<bool, RecoveryError> {
+        let mut mac = self.mac(id).await?;
+        mac.update(answer.as_bytes());
+        let expected = B64.decode(kept).map_err(unavailable)?;
+        // `verify_slice` compares in constant time.
+        Ok(mac.verify_slice(&expected).is_ok())
     }
 
     /// The keyed hash's state for verification `id` (the id binds a hash to its record).
@@ -58,21 +89,15 @@ impl Verifier for CodeVerifier {
 
     async fn challenge(&self, id: Uuid, about: About<'_>) -> Result<Challenge, RecoveryError> {
         let code = new_code();
-        let mut mac = self.mac(id).await?;
-        mac.update(code.expose_secret().as_bytes());
         Ok(Challenge {
-            kept: B64.encode(mac.finalize().into_bytes()),
+            kept: self.keyed.keep(id, &code).await?,
             subject: "Your verification code",
             text: code_message(&code, about.agent, about.ticket, about.minutes, about.contact),
         })
     }
 
     async fn check(&self, id: Uuid, kept: &str, answer: &SecretString) -> Result<bool, RecoveryError> {
-        let mut mac = self.mac(id).await?;
-        mac.update(answer.expose_secret().trim().as_bytes());
-        let expected = B64.decode(kept).map_err(unavailable)?;
-        // `verify_slice` compares in constant time.
-        Ok(mac.verify_slice(&expected).is_ok())
+        self.keyed.matches(id, kept, answer.expose_secret().trim()).await
     }
 
     fn well_formed(&self, answer: &SecretString) -> bool {
@@ -88,6 +113,20 @@ pub(crate) fn new_code() -> SecretString {
     SecretString::from(format!("{n:0width$}", width = DIGITS as usize))
 }
 
+/// An agent as words a user reads: a UPN or username (`megan.bowen@contoso.com`) becomes its
+/// local part ("megan bowen"), reduced to letters, spaces and `'-`, so no domain or link from a
+/// token reaches the user.
+pub(crate) fn agent_words(agent: Option<&str>) -> String {
+    let agent = agent.unwrap_or_default();
+    let agent = agent.split('@').next().unwrap_or_default().replace(['.', '_'], " ");
+    let name: String = agent
+        .chars()
+        .filter(|c| c.is_alphabetic() || matches!(c, ' ' | '\'' | '-'))
+        .take(64)
+        .collect();
+    name.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
 /// The message that carries a code, a fixed template: the code first, so nothing a caller
 /// chose comes before it; then who is verifying (the agent's name from their token, reduced to
 /// letters, spaces and `.'-`), the ticket (reduced to a safe character set, `ticket_id_ok`), to
@@ -100,16 +139,7 @@ pub(crate) fn code_message(
     minutes: u32,
     contact: &str,
 ) -> SecretString {
-    // A UPN or username (`megan.bowen@contoso.com`): its local part, as words ("megan bowen"), so
-    // no domain or link reaches the user.
-    let agent = agent.unwrap_or_default();
-    let agent = agent.split('@').next().unwrap_or_default().replace(['.', '_'], " ");
-    let name: String = agent
-        .chars()
-        .filter(|c| c.is_alphabetic() || matches!(c, ' ' | '\'' | '-'))
-        .take(64)
-        .collect();
-    let name = name.split_whitespace().collect::<Vec<_>>().join(" ");
+    let name = agent_words(agent);
     let who = if name.is_empty() {
         "Your IT service desk".to_owned()
     } else {
@@ -144,6 +174,7 @@ mod tests {
         About {
             agent: Some("Megan Bowen"),
             ticket: Some("INC0010001"),
+            action: None,
             minutes: 10,
             contact: "the service desk",
         }

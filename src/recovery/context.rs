@@ -29,6 +29,8 @@ pub struct TapContext<'a> {
     pub verifications: &'a super::verification::Verifications,
     /// How the user proves it is them (a code read back by default).
     pub verifier: &'a dyn super::verifier::Verifier,
+    /// Or a confirmation link they answer on their own device (`mode: link`).
+    pub link: &'a dyn super::verifier::Verifier,
 }
 
 pub(crate) fn graph_failed(e: crate::graph::GraphError) -> RecoveryError {

@@ -84,6 +84,15 @@ pub struct Details {
     /// A reset's pass: its own details.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tap: Option<Box<Details>>,
+    /// A confirmation link's answer: `confirm` or `not_me`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decision: Option<&'static str>,
+    /// Recoveries for the user blocked until then ("this is not me"), or the block lifted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub blocked_until: Option<String>,
+    /// What an approver said when lifting a block.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
     /// Why the attempt did not succeed (the message the caller got).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,

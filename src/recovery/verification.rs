@@ -35,6 +35,28 @@ pub enum Status {
     Verified,
     /// Too many wrong codes.
     Dead,
+    /// The user answered the confirmation link "this is not me".
+    Repudiated,
+}
+
+/// How the user proves it is them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// A code the user reads back to the agent.
+    #[default]
+    Code,
+    /// A link the user opens on their own device and answers: "it is me" or "this is not me".
+    Link,
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Code => "code",
+            Mode::Link => "link",
+        }
+    }
 }
 
 /// One verification, as stored. Never the code: only its keyed hash.
@@ -65,6 +87,24 @@ pub struct VerificationRecord {
     /// The recovery that used it (a retry of the same request may use it again).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub used_by: Option<Uuid>,
+    /// A code read back, or a confirmation link.
+    #[serde(default)]
+    pub mode: Mode,
+    /// What the confirmation page shows the user (nothing secret): the agent as words, the
+    /// action to come, the ticket.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ticket: Option<String>,
+    /// When the user's browser first opened the link with its secret (the page's script).
+    #[serde(
+        with = "time::serde::rfc3339::option",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub opened_at: Option<OffsetDateTime>,
 }
 
 impl VerificationRecord {
@@ -145,6 +185,14 @@ impl Verifications {
         Ok(Some((record, v.etag)))
     }
 
+    /// Verification `id` whoever made it, for its confirmation page (reads only).
+    ///
+    /// # Errors
+    /// The store is unavailable.
+    pub async fn peek(&self, id: Uuid) -> Result<Option<VerificationRecord>, RecoveryError> {
+        Ok(self.read(id).await?.map(|(record, _)| record))
+    }
+
     /// The verification `id` as its caller sees it; someone else's is not found.
     ///
     /// # Errors
@@ -173,6 +221,15 @@ impl Verifications {
     ) -> Result<(VerificationRecord, Confirmed), RecoveryError> {
         // A spent, dead or expired verification answers without the key.
         let (first, _) = self.get(id, caller).await?;
+        if first.mode == Mode::Link {
+            return Err(RecoveryError::refused(
+                Refusal::InvalidRequest,
+                format!(
+                    "this verification is a confirmation link: the user answers it on their own device; watch GET {}",
+                    paths::fill(paths::VERIFICATION, &id.to_string())
+                ),
+            ));
+        }
         if first.status == Status::Pending && now < first.expires_at {
             // What was kept never changes: the verdict holds for whichever write wins below.
             let right = verifier.check(id, &first.code_hash, answer).await?;
@@ -285,6 +342,144 @@ impl Verifications {
     }
 }
 
+/// What the user asks of a confirmation link.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Decision {
+    /// The page opened with its secret (changes no outcome: the status says `opened`).
+    Open,
+    /// "It is me".
+    Confirm,
+    /// "This is not me".
+    NotMe,
+}
+
+/// A block on a user's recoveries after "this is not me".
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Block {
+    pub user_id: Uuid,
+    #[serde(with = "time::serde::rfc3339")]
+    pub until: OffsetDateTime,
+    /// The verification the user repudiated.
+    pub verification_id: Uuid,
+}
+
+fn block_name(user: Uuid) -> String {
+    format!("blocks/{user}.json")
+}
+
+impl Verifications {
+    /// The user's answer to link `id`: with the right secret, while it is pending and fresh,
+    /// `Open` notes the first opening, `Confirm` verifies, `NotMe` repudiates; the record as
+    /// written. `None` for anything else (no such id, a code, used, expired, a wrong secret):
+    /// the caller answers all of them alike.
+    ///
+    /// # Errors
+    /// The store or the key is unavailable.
+    pub async fn answer_link(
+        &self,
+        id: Uuid,
+        verifier: &dyn Verifier,
+        secret: &SecretString,
+        decision: Decision,
+        now: OffsetDateTime,
+    ) -> Result<Option<VerificationRecord>, RecoveryError> {
+        let open = |r: &VerificationRecord| r.mode == Mode::Link && r.status == Status::Pending && now < r.expires_at;
+        let Some((first, _)) = self.read(id).await? else {
+            return Ok(None);
+        };
+        if !open(&first) || !verifier.well_formed(secret) || !verifier.check(id, &first.code_hash, secret).await? {
+            return Ok(None);
+        }
+        update(&*self.store, &name(id), 16, |current: Option<VerificationRecord>| {
+            let Some(mut record) = current.filter(|r| open(r)) else {
+                return Ok::<_, RecoveryError>(Update::Keep(None));
+            };
+            match decision {
+                Decision::Open if record.opened_at.is_some() => return Ok(Update::Keep(Some(record))),
+                Decision::Open => record.opened_at = Some(now),
+                Decision::Confirm => {
+                    record.status = Status::Verified;
+                    record.verified_at = Some(now);
+                }
+                Decision::NotMe => record.status = Status::Repudiated,
+            }
+            record.opened_at.get_or_insert(now);
+            Ok(Update::Write(record.clone(), Some(record)))
+        })
+        .await
+        .map_err(|e| match e {
+            UpdateError::Refused(e) => e,
+            UpdateError::Storage(e) => unavailable(e),
+        })
+    }
+
+    /// Block `user`'s recoveries until `until` (a longer block already there stays).
+    ///
+    /// # Errors
+    /// The store is unavailable: the caller must not say the user is protected.
+    pub async fn block(&self, user: Uuid, until: OffsetDateTime, verification_id: Uuid) -> Result<(), RecoveryError> {
+        update(&*self.store, &block_name(user), 16, |current: Option<Block>| {
+            if current.as_ref().is_some_and(|b| b.until >= until) {
+                return Ok::<_, RecoveryError>(Update::Keep(()));
+            }
+            let block = Block {
+                user_id: user,
+                until,
+                verification_id,
+            };
+            Ok(Update::Write(block, ()))
+        })
+        .await
+        .map_err(|e| match e {
+            UpdateError::Refused(e) => e,
+            UpdateError::Storage(e) => unavailable(e),
+        })
+    }
+
+    /// The block on `user`'s recoveries in force at `now`, if any.
+    ///
+    /// # Errors
+    /// The store is unavailable (the caller fails closed).
+    pub async fn block_of(&self, user: Uuid, now: OffsetDateTime) -> Result<Option<Block>, RecoveryError> {
+        let Some(v) = self.store.read(&block_name(user)).await.map_err(unavailable)? else {
+            return Ok(None);
+        };
+        let block: Block =
+            serde_json::from_slice(&v.data).map_err(|e| unavailable(format!("unreadable block: {e}")))?;
+        Ok(Some(block).filter(|b| b.until > now))
+    }
+
+    /// End the block on `user`'s recoveries now; the block that was lifted.
+    ///
+    /// # Errors
+    /// `not_blocked` when none is in force, or the store is unavailable.
+    pub async fn lift(&self, user: Uuid, now: OffsetDateTime) -> Result<Block, RecoveryError> {
+        update(
+            &*self.store,
+            &block_name(user),
+            16,
+            |current: Option<Block>| match current {
+                Some(mut block) if block.until > now => {
+                    let lifted = block.clone();
+                    block.until = now;
+                    Ok(Update::Write(block, lifted))
+                }
+                _ => Err(RecoveryError::refused(
+                    Refusal::NotBlocked,
+                    "no block is in force on this user's recoveries",
+                )),
+            },
+        )
+        .await
+        .map_err(|e| match e {
+            UpdateError::Refused(e) => e,
+            UpdateError::Storage(e) => unavailable(e),
+        })
+    }
+}
+
 /// Whether a verification may serve recovery `request` of `user` (its pass going by `channel`,
 /// when the channels must differ), as of `as_of`: for this user, confirmed, recent, another
 /// channel, and not used by another recovery.
@@ -353,6 +548,10 @@ fn settled(
             Some(Ok((record.clone(), Confirmed::Verified(at))))
         }
         Status::Dead => Some(Err(too_many())),
+        Status::Repudiated => Some(Err(RecoveryError::refused(
+            Refusal::RecoveryBlocked,
+            "the user answered this verification's link \"this is not me\": no recovery for them now",
+        ))),
         Status::Pending if now >= record.expires_at => Some(Err(RecoveryError::refused(
             Refusal::VerificationExpired,
             "the code has expired; send a new one",
@@ -404,6 +603,8 @@ pub struct SentCode {
     pub risk: Option<super::details::RiskSeen>,
     /// The ticket the request named, if any.
     pub ticket: Option<crate::audit::Ticket>,
+    /// A code read back, or a link the user answers.
+    pub mode: Mode,
 }
 
 /// Two addresses of record are the same: emails case-insensitively, phone numbers by their

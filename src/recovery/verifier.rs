@@ -19,6 +19,8 @@ pub struct About<'a> {
     /// The agent, as their token names them (reduced to words by the method's template).
     pub agent: Option<&'a str>,
     pub ticket: Option<&'a str>,
+    /// What is to come once the user is verified (`tap`, `reset`), when the caller said.
+    pub action: Option<&'a str>,
     pub minutes: u32,
     pub contact: &'a str,
 }

@@ -2,7 +2,7 @@
 //! the caller reads back. The records and the code's hash live in `verification`.
 
 use secrecy::SecretString;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -10,7 +10,7 @@ use super::RecoveryError;
 use super::context::{TapContext, limit_refused};
 use super::details::Details;
 use super::rules::ticket_id_ok;
-use super::verification::{Confirmed, SentCode, Status, VerificationRecord, caller_key, not_found};
+use super::verification::{Confirmed, Mode, SentCode, Status, VerificationRecord, caller_key, not_found};
 use super::verifier::About;
 use crate::vocab::CallerRecord;
 use crate::vocab::Channel;
@@ -22,6 +22,18 @@ use crate::vocab::{Fault, Refusal};
 struct SendBody {
     channel: String,
     ticket: Option<super::request::TicketBody>,
+    /// `code` (the default) or `link`.
+    mode: Option<String>,
+    /// What is to come (`tap` or `reset`), named in a link's message and page.
+    action: Option<String>,
+}
+
+/// How a verification is sent, as the body asked.
+#[derive(Clone, Copy)]
+struct Asked<'a> {
+    channel: Channel,
+    mode: Mode,
+    action: Option<&'a str>,
 }
 
 impl TapContext<'_> {
@@ -40,9 +52,33 @@ impl TapContext<'_> {
     ) -> Result<SentCode, RecoveryError> {
         let user =
             crate::graph::models::UserRef::parse(user).map_err(|e| RecoveryError::refused(Refusal::InvalidUser, e))?;
-        let body: SendBody = super::parse_body(body, "{channel: sms | email | manager, ticket?: {system, id}}")?;
+        let body: SendBody = super::parse_body(
+            body,
+            "{channel: sms | email | manager, mode?: code | link, action?: tap | reset, ticket?: {system, id}}",
+        )?;
         let channel = Channel::parse(&body.channel)
             .ok_or_else(|| RecoveryError::refused(Refusal::InvalidRequest, "channel must be sms, email or manager"))?;
+        let mode = match body.mode.as_deref() {
+            None | Some("code") => Mode::Code,
+            Some("link") => Mode::Link,
+            Some(_) => {
+                return Err(RecoveryError::refused(
+                    Refusal::InvalidRequest,
+                    "mode must be code or link",
+                ));
+            }
+        };
+        if body.action.as_deref().is_some_and(|a| a != "tap" && a != "reset") {
+            return Err(RecoveryError::refused(
+                Refusal::InvalidRequest,
+                "action must be tap or reset",
+            ));
+        }
+        let asked = Asked {
+            channel,
+            mode,
+            action: body.action.as_deref(),
+        };
         let ticket = body.ticket.as_ref().map(|t| crate::audit::Ticket {
             system: t.system.clone(),
             id: t.id.clone(),
@@ -67,7 +103,7 @@ impl TapContext<'_> {
             ..Details::default()
         };
         let result = self
-            .send_code(caller, &user, channel, ticket.as_ref(), id, &mut target, &mut details)
+            .send_code(caller, &user, asked, ticket.as_ref(), id, &mut target, &mut details)
             .await;
         if let Err(e) = &result {
             details.error = Some(e.message.clone());
@@ -97,13 +133,14 @@ impl TapContext<'_> {
         &self,
         caller: &CallerRecord,
         user: &crate::graph::models::UserRef,
-        channel: Channel,
+        asked: Asked<'_>,
         ticket: Option<&crate::audit::Ticket>,
         id: Uuid,
         target: &mut crate::audit::Target,
         details: &mut Details,
     ) -> Result<SentCode, RecoveryError> {
         let s = self.settings;
+        let channel = asked.channel;
         // Codes count with the passes in the caller's hourly limit (one bucket, as documented).
         self.reserve_caller_slot(
             crate::audit::Action::TapIssue,
@@ -114,6 +151,7 @@ impl TapContext<'_> {
         )
         .await?;
         let (user, _, privileged) = self.find_target(caller, user, target, details).await?;
+        self.not_blocked(&user.id).await?;
         if user.account_enabled == Some(false) {
             return Err(RecoveryError::refused(
                 Refusal::UserDisabled,
@@ -142,7 +180,7 @@ impl TapContext<'_> {
         // Last: the user's own daily limit, whoever sends (reserved atomically; attempts count).
         self.reserve_code_slot(&user.id, id).await?;
         let record = self
-            .challenge_and_send(caller, &user, (channel, &address), ticket, id)
+            .challenge_and_send(caller, &user, (asked, &address), ticket, id)
             .await?;
         details.expires_at = Some(crate::audit::rfc3339_millis(record.expires_at));
         Ok(SentCode {
@@ -155,6 +193,7 @@ impl TapContext<'_> {
             upn: user.user_principal_name,
             risk: risk.filter(|r| r.at_risk || r.elevated).map(|r| r.view()),
             ticket: ticket.cloned(),
+            mode: asked.mode,
         })
     }
 
@@ -164,19 +203,31 @@ impl TapContext<'_> {
         &self,
         caller: &CallerRecord,
         user: &crate::graph::models::User,
-        (channel, address): (Channel, &crate::vocab::Address),
+        (asked, address): (Asked<'_>, &crate::vocab::Address),
         ticket: Option<&crate::audit::Ticket>,
         id: Uuid,
     ) -> Result<VerificationRecord, RecoveryError> {
         let s = self.settings;
+        let channel = asked.channel;
         let now = OffsetDateTime::now_utc();
+        // The human a ticket names, or the caller's own name (from the token).
+        let agent = caller
+            .on_behalf_of
+            .as_ref()
+            .and_then(|p| p.upn.as_deref())
+            .or(caller.name.as_deref());
         let about = About {
-            agent: caller.name.as_deref(),
+            agent,
             ticket: ticket.map(|t| t.id.as_str()),
+            action: asked.action,
             minutes: s.verification_code_minutes,
             contact: &s.notice_contact,
         };
-        let challenge = self.verifier.challenge(id, about).await?;
+        let verifier = match asked.mode {
+            Mode::Code => self.verifier,
+            Mode::Link => self.link,
+        };
+        let challenge = verifier.challenge(id, about).await?;
         let record = VerificationRecord {
             id,
             caller: caller_key(caller),
@@ -191,6 +242,11 @@ impl TapContext<'_> {
             status: Status::Pending,
             verified_at: None,
             used_by: None,
+            mode: asked.mode,
+            agent: Some(super::code::agent_words(agent)).filter(|a| !a.is_empty()),
+            action: asked.action.map(str::to_owned),
+            ticket: ticket.map(|t| t.id.clone()).filter(|t| super::rules::ticket_id_ok(t)),
+            opened_at: None,
         };
         self.verifications.create(&record).await?;
         if let Err(e) = self
@@ -320,5 +376,125 @@ impl TapContext<'_> {
             tracing::error!(error = %e, "a verification's confirmation record could not be written");
         }
         verified_at
+    }
+}
+
+/// What the confirmation page shows the user: nothing secret, and only for a link that still
+/// waits for its answer.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConfirmPage {
+    /// The agent as words ("megan bowen"), or none.
+    pub agent: Option<String>,
+    /// What is to come, in words.
+    pub action: &'static str,
+    pub ticket: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub asked_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
+}
+
+/// What a verification's caller may see of it (`GET /api/verifications/{id}`).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VerificationView {
+    pub id: Uuid,
+    /// `sent`, `opened`, `verified`, `repudiated`, `expired` (or `dead`: too many wrong codes).
+    pub status: &'static str,
+    pub mode: &'static str,
+    pub channel: String,
+    pub sent_to: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option", skip_serializing_if = "Option::is_none")]
+    pub verified_at: Option<OffsetDateTime>,
+}
+
+/// The user's answer to a link, once taken: what the page tells them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answered {
+    Opened,
+    Verified,
+    Repudiated,
+}
+
+impl VerificationRecord {
+    fn view(&self, now: OffsetDateTime) -> VerificationView {
+        let status = match self.status {
+            Status::Verified => "verified",
+            Status::Repudiated => "repudiated",
+            Status::Dead => "dead",
+            Status::Pending if now >= self.expires_at => "expired",
+            Status::Pending if self.opened_at.is_some() => "opened",
+            Status::Pending => "sent",
+        };
+        VerificationView {
+            id: self.id,
+            status,
+            mode: self.mode.as_str(),
+            channel: self.channel.clone(),
+            sent_to: self.sent_to.clone(),
+            expires_at: self.expires_at,
+            verified_at: self.verified_at,
+        }
+    }
+}
+
+impl TapContext<'_> {
+    /// Verification `id` as the caller that made it sees it; anyone else's is not found.
+    ///
+    /// # Errors
+    /// `verification_not_found`, or the store is unavailable.
+    pub(crate) async fn verification_view(
+        &self,
+        caller: &CallerRecord,
+        id: &str,
+    ) -> Result<VerificationView, RecoveryError> {
+        let id = Uuid::parse_str(id).map_err(|_| not_found())?;
+        let (record, _) = self.verifications.get(id, &caller_key(caller)).await?;
+        Ok(record.view(OffsetDateTime::now_utc()))
+    }
+
+    /// The page for link `id`, when it waits for its answer; `None` otherwise (unknown, a code,
+    /// answered, expired): the page then says one neutral thing. Reads only.
+    ///
+    /// # Errors
+    /// The store is unavailable.
+    pub(crate) async fn confirm_page(&self, id: &str) -> Result<Option<ConfirmPage>, RecoveryError> {
+        let Ok(id) = Uuid::parse_str(id) else {
+            return Ok(None);
+        };
+        let now = OffsetDateTime::now_utc();
+        Ok(self
+            .verifications
+            .peek(id)
+            .await?
+            .filter(|r| r.mode == Mode::Link && r.status == Status::Pending && now < r.expires_at)
+            .map(|r| ConfirmPage {
+                agent: r.agent.clone(),
+                action: super::link::action_words(r.action.as_deref()),
+                ticket: r.ticket.clone(),
+                asked_at: r.created_at,
+                expires_at: r.expires_at,
+            }))
+    }
+
+    /// Block recoveries for a user who was shown to be impersonated.
+    ///
+    /// # Errors
+    /// `recovery_blocked` while a block is in force; the store unavailable fails closed.
+    pub(crate) async fn not_blocked(&self, user: &Uuid) -> Result<(), RecoveryError> {
+        match self.verifications.block_of(*user, OffsetDateTime::now_utc()).await? {
+            None => Ok(()),
+            Some(block) => Err(RecoveryError::refused(
+                Refusal::RecoveryBlocked,
+                format!(
+                    "the user answered a confirmation link \"this is not me\": no recovery for them until {} (an approver may lift it: POST {})",
+                    crate::audit::rfc3339_millis(block.until),
+                    crate::vocab::paths::RECOVERY_BLOCK_LIFT
+                ),
+            )),
+        }
     }
 }

@@ -79,6 +79,14 @@ codes!(
         VerificationChannelReused => "verification_channel_reused",
         /// The address of record changed too recently to be trusted.
         AddressRecentlyChanged => "address_recently_changed",
+        /// The user answered a confirmation link "this is not me": no recovery for them until
+        /// the block ends or an approver lifts it.
+        RecoveryBlocked => "recovery_blocked",
+        /// There is no block on the user's recoveries to lift.
+        NotBlocked => "not_blocked",
+        /// A confirmation link or its secret that cannot be used (unknown, answered, expired or
+        /// wrong): one neutral answer for all.
+        LinkUnusable => "link_unusable",
         /// The recovery waits for a second approver (kept as `pending_approval`).
         ApprovalRequired => "approval_required",
         /// An approver said no.

@@ -97,6 +97,10 @@ fn every_function_folder_is_in_the_catalog_and_the_other_way_round() {
         "approvals",
         // Issue "… a `doctor` for real tenants": the report, to Audit.Read holders.
         "doctor",
+        // Issue "The user confirms…": a verification's status, the link's page, lifting a block.
+        "verification",
+        "confirm",
+        "recovery-block-lift",
     ]
     .into_iter()
     .map(str::to_owned)

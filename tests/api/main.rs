@@ -7,6 +7,7 @@ mod audit;
 mod auth;
 mod azurite;
 mod binary;
+mod confirm;
 mod connector;
 mod console;
 mod defaults_agree;

@@ -36,9 +36,10 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
             Refusal::RequestNotFound
             | Refusal::SweepNotFound
             | Refusal::UserNotFound
-            | Refusal::VerificationNotFound => StatusCode::NOT_FOUND,
+            | Refusal::VerificationNotFound
+            | Refusal::LinkUnusable => StatusCode::NOT_FOUND,
             Refusal::VerificationExpired | Refusal::ApprovalExpired => StatusCode::GONE,
-            Refusal::TooManyAttempts => StatusCode::LOCKED,
+            Refusal::TooManyAttempts | Refusal::RecoveryBlocked => StatusCode::LOCKED,
             Refusal::IdempotencyKeyReused
             | Refusal::UserDisabled
             | Refusal::UserIsGuest
@@ -50,6 +51,7 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
             | Refusal::VerificationUsed
             | Refusal::NotPendingApproval
             | Refusal::SweepRunning
+            | Refusal::NotBlocked
             | Refusal::AddressRecentlyChanged => StatusCode::CONFLICT,
             Refusal::VerificationStale
             | Refusal::LifetimeOutOfRange
@@ -146,7 +148,7 @@ pub(crate) fn reset_answer(result: &ResetResult) -> (StatusCode, Value) {
 
 /// The body of `201 Created` for a verification code sent.
 pub(crate) fn sent_code_body(sent: &crate::recovery::verification::SentCode) -> Value {
-    let mut body = json!({"verificationId": sent.id, "channel": sent.channel.as_str(), "sentTo": sent.sent_to,
+    let mut body = json!({"verificationId": sent.id, "mode": sent.mode.as_str(), "channel": sent.channel.as_str(), "sentTo": sent.sent_to,
         "expiresAt": crate::audit::rfc3339_millis(sent.expires_at)});
     if let Some(risk) = &sent.risk {
         body["userRisk"] = json!(risk);

@@ -172,6 +172,10 @@ needs! {
     QueryTrail: [AuditRead] as AuditQuery;
     /// `GET /api/doctor`.
     Diagnose: [AuditRead] as DoctorRead;
+    /// `GET /api/verifications/{id}`.
+    ReadVerification: [Tap, Reset, Request] as VerificationConfirm;
+    /// `POST /api/users/{user}/recovery-block/lift`.
+    LiftBlock: [Approve] as RecoveryBlock;
 }
 
 /// A caller with an Entra token holding one of `N::ROLES`. A refusal is answered (401/403, the

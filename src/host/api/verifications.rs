@@ -35,6 +35,38 @@ pub(crate) async fn send_verification(
         .into_response())
 }
 
+/// `GET /api/verifications/{id}`: where a verification stands (`sent`, `opened`, `verified`,
+/// `repudiated`, `expired`), for the caller that made it.
+pub(crate) async fn get_verification(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    who: Authorized<ReadVerification>,
+) -> Result<Response, ApiError> {
+    let caller = CallerRecord::from(&who.caller);
+    let view = state
+        .tap_context()
+        .verification_view(&caller, &id)
+        .await
+        .map_err(ApiError::Recovery)?;
+    Ok(Json(json!(view)).into_response())
+}
+
+/// `POST /api/users/{user}/recovery-block/lift`: an approver ends the block "this is not me"
+/// put on the user's recoveries, with a comment.
+pub(crate) async fn lift_block(
+    State(state): State<AppState>,
+    Path(user): Path<String>,
+    signed: Signed<LiftBlock>,
+) -> Result<Response, ApiError> {
+    let caller = CallerRecord::from(&signed.caller);
+    let until = state
+        .tap_context()
+        .lift_block(&caller, &user, &signed.body)
+        .await
+        .map_err(ApiError::Recovery)?;
+    Ok(Json(json!({"status": "lifted", "wasBlockedUntil": crate::audit::rfc3339_millis(until)})).into_response())
+}
+
 /// `POST /api/verifications/{id}/confirm`: check the code the user read back, by the caller that
 /// asked for it.
 pub(crate) async fn confirm_verification(

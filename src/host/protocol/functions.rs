@@ -187,6 +187,33 @@ pub const FUNCTIONS: &[FunctionSpec] = &[
         summary: "liveness, unauthenticated",
     },
     FunctionSpec {
+        name: "verification",
+        trigger: Trigger::Http {
+            methods: &["GET"],
+            route: "verifications/{id}",
+        },
+        binding: "req",
+        summary: "where a verification stands, for its caller",
+    },
+    FunctionSpec {
+        name: "confirm",
+        trigger: Trigger::Http {
+            methods: &["GET", "POST"],
+            route: "confirm/{id}",
+        },
+        binding: "req",
+        summary: "the confirmation link's page and the user's answer (anonymous: the secret is the proof)",
+    },
+    FunctionSpec {
+        name: "recovery-block-lift",
+        trigger: Trigger::Http {
+            methods: &["POST"],
+            route: "users/{user}/recovery-block/lift",
+        },
+        binding: "req",
+        summary: "an approver lifts the block \"this is not me\" put on a user's recoveries",
+    },
+    FunctionSpec {
         name: "doctor",
         trigger: Trigger::Http {
             methods: &["GET"],

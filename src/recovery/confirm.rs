@@ -1,0 +1,196 @@
+//! The user's answer to a confirmation link (`POST /api/confirm/{id}`): "it is me" verifies the
+//! verification exactly as a confirmed code does; "this is not me" repudiates it and contains the
+//! attack: recoveries for the user are blocked for `NOT_ME_BLOCK_HOURS` (race-proof: a
+//! conditional write the admission stage reads), their sessions revoked when
+//! `NOT_ME_REVOKE_SESSIONS` says so, and the trail records it (the SOC hears of it from the
+//! intake, `intake::call::repudiated`). An approver may lift the block early (`lift_block`).
+
+use secrecy::SecretString;
+use serde::Deserialize;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::RecoveryError;
+use super::context::TapContext;
+use super::details::Details;
+use super::verification::{Decision, VerificationRecord};
+use super::verify::Answered;
+use crate::audit::{Action, AuditEvent, Outcome, Phase, Target};
+use crate::vocab::{CallerRecord, Refusal};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AnswerBody {
+    secret: String,
+    decision: Decision,
+}
+
+/// The user, as the trail names whoever answered a link (they proved it by opening it).
+fn the_user(record: &VerificationRecord) -> CallerRecord {
+    CallerRecord {
+        via: "link".into(),
+        object_id: Some(record.user_id.to_string()),
+        name: Some(record.upn.clone()),
+        ..CallerRecord::default()
+    }
+}
+
+impl TapContext<'_> {
+    /// Take the user's answer to link `id`. `None` for every answer that cannot be taken (an
+    /// unknown, used or expired link, a wrong secret, a body that is not an answer): the caller
+    /// answers them all with one neutral message.
+    ///
+    /// # Errors
+    /// The store or the key is unavailable, or the trail cannot record a "not me" (then the
+    /// block is still in force: it is written first).
+    pub(crate) async fn answer_link(
+        &self,
+        id: &str,
+        body: &[u8],
+    ) -> Result<Option<(Answered, VerificationRecord)>, RecoveryError> {
+        let (Ok(id), Ok(body)) = (Uuid::parse_str(id), serde_json::from_slice::<AnswerBody>(body)) else {
+            return Ok(None);
+        };
+        let secret = SecretString::from(body.secret);
+        let now = OffsetDateTime::now_utc();
+        let Some(record) = self
+            .verifications
+            .answer_link(id, self.link, &secret, body.decision, now)
+            .await?
+        else {
+            return Ok(None);
+        };
+        match body.decision {
+            Decision::Open => Ok(Some((Answered::Opened, record))),
+            Decision::Confirm => {
+                self.record_answer(&record, "confirm", Outcome::Succeeded, None).await;
+                Ok(Some((Answered::Verified, record)))
+            }
+            Decision::NotMe => {
+                self.contain(&record, now).await?;
+                Ok(Some((Answered::Repudiated, record)))
+            }
+        }
+    }
+
+    /// "This is not me": block the user's recoveries, revoke their sessions if configured, and
+    /// record both.
+    async fn contain(&self, record: &VerificationRecord, now: OffsetDateTime) -> Result<(), RecoveryError> {
+        let until = now + time::Duration::hours(i64::from(self.settings.not_me_block_hours));
+        self.verifications.block(record.user_id, until, record.id).await?;
+        let mut revoked = None;
+        if self.settings.not_me_revoke_sessions {
+            revoked = Some(self.graph.revoke_sessions(&record.user_id).await.is_ok());
+        }
+        let outcome = Outcome::Refused(Refusal::RecoveryBlocked.as_str().to_owned());
+        self.record_answer(record, "not_me", outcome, Some((until, revoked)))
+            .await;
+        Ok(())
+    }
+
+    async fn record_answer(
+        &self,
+        record: &VerificationRecord,
+        decision: &'static str,
+        outcome: Outcome,
+        block: Option<(OffsetDateTime, Option<bool>)>,
+    ) {
+        let details = Details {
+            verification_id: Some(record.id),
+            channel: crate::vocab::Channel::parse(&record.channel).map(|c| c.as_str()),
+            decision: Some(decision),
+            blocked_until: block.map(|(until, _)| crate::audit::rfc3339_millis(until)),
+            sessions_revoked: block.and_then(|(_, revoked)| revoked),
+            ..Details::default()
+        };
+        let event = AuditEvent {
+            caller: the_user(record),
+            action: if block.is_some() {
+                Action::RecoveryBlock
+            } else {
+                Action::VerificationConfirm
+            },
+            target: Some(Target {
+                object_id: Some(record.user_id.to_string()),
+                upn: Some(record.upn.clone()),
+            }),
+            ticket: None,
+            request_id: Some(record.id),
+            phase: Phase::Outcome,
+            outcome: Some(outcome),
+            details: crate::audit::details(&details),
+        };
+        if let Err(e) = self.audit.record(event).await {
+            tracing::error!(error = %e, "a confirmation link's answer could not be recorded");
+        }
+    }
+
+    /// Lift the block on `user`'s recoveries: an approver, signed in (a delegated token), who did
+    /// not send the link the user repudiated; with a comment; audited.
+    ///
+    /// # Errors
+    /// `invalid_request`, `approver_must_be_user`, `approver_is_requester`, `not_blocked`,
+    /// `user_not_found`, or the store or the trail is unavailable.
+    pub(crate) async fn lift_block(
+        &self,
+        approver: &CallerRecord,
+        user: &str,
+        body: &[u8],
+    ) -> Result<OffsetDateTime, RecoveryError> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct LiftBody {
+            comment: String,
+        }
+        let body: LiftBody = super::parse_body(body, "{comment: why the block may end now}")?;
+        if !super::text_ok(&body.comment, 500) || body.comment.trim().is_empty() {
+            return Err(RecoveryError::refused(
+                Refusal::InvalidRequest,
+                "comment (1 to 500 characters) says why the block may end now; it is kept in the audit trail",
+            ));
+        }
+        if approver.object_id.is_none() || !approver.user {
+            return Err(super::approval::approver_must_be_user());
+        }
+        let reference =
+            crate::graph::models::UserRef::parse(user).map_err(|e| RecoveryError::refused(Refusal::InvalidUser, e))?;
+        let found = self
+            .graph
+            .get_user(&reference)
+            .await
+            .map_err(super::context::graph_failed)?
+            .ok_or_else(|| RecoveryError::refused(Refusal::UserNotFound, "no such user"))?;
+        let now = OffsetDateTime::now_utc();
+        if let Some(block) = self.verifications.block_of(found.id, now).await?
+            && let Some(sent) = self.verifications.peek(block.verification_id).await?
+            && sent.caller == super::verification::caller_key(approver)
+        {
+            return Err(RecoveryError::refused(
+                Refusal::ApproverIsRequester,
+                "whoever sent the link the user repudiated cannot lift the block",
+            ));
+        }
+        let lifted = self.verifications.lift(found.id, now).await?;
+        let details = Details {
+            verification_id: Some(lifted.verification_id),
+            blocked_until: Some(crate::audit::rfc3339_millis(now)),
+            comment: Some(body.comment.trim().to_owned()),
+            ..Details::default()
+        };
+        self.record(AuditEvent {
+            caller: approver.clone(),
+            action: Action::RecoveryBlock,
+            target: Some(Target {
+                object_id: Some(found.id.to_string()),
+                upn: Some(found.user_principal_name.clone()),
+            }),
+            ticket: None,
+            request_id: Some(lifted.verification_id),
+            phase: Phase::Outcome,
+            outcome: Some(Outcome::Succeeded),
+            details: crate::audit::details(&details),
+        })
+        .await?;
+        Ok(lifted.until)
+    }
+}

@@ -1,0 +1,437 @@
+//! Confirmation links (`"mode": "link"`), end to end on the simulated tenant: the link read from
+//! the outbox as the user's phone would, the page, the user's answer, the agent's view; "this is
+//! not me" refusing the next recovery, telling the SOC, and an approver lifting the block; and
+//! the secret in no answer, record or audit line.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+
+const AGENT: &str = "a0000000-0000-4000-8000-00000000a9e1";
+const APPROVER: &str = "a0000000-0000-4000-8000-00000000c0c3";
+const USER: &str = "adele.vance@contoso.test";
+
+async fn link_app(extra: &[(&str, &str)]) -> TestApp {
+    let mut settings = vec![
+        ("TAP_REQUIRE_VERIFICATION", "service"),
+        ("CONSOLE_URL", "https://func-test.azurewebsites.net/api/console/"),
+        ("SECURITY_ALERT_WEBHOOK", "{sim}/callbacks/soc"),
+        ("CALLBACK_SIGNING_SECRET", "callback-signing"),
+    ];
+    settings.extend_from_slice(extra);
+    spawn_app_with(&settings).await
+}
+
+/// A link sent, as the agent got it and as the user's message carries it.
+struct Sent {
+    id: String,
+    secret: String,
+    message: String,
+}
+
+impl TestApp {
+    fn agent(&self) -> String {
+        self.sim.issue_token(&mfa_recovery_sim::TokenRequest {
+            roles: vec!["Recovery.Tap".into(), "Recovery.Reset".into()],
+            object_id: Some(AGENT.to_owned()),
+            name: Some("Megan Bowen".into()),
+            ..Default::default()
+        })
+    }
+
+    fn approver(&self, object_id: &str) -> String {
+        self.sim.issue_token(&mfa_recovery_sim::TokenRequest {
+            roles: vec!["Recovery.Approve".into(), "Recovery.Tap".into()],
+            object_id: Some(object_id.to_owned()),
+            name: Some("Isaiah Langer".into()),
+            upn: Some(format!("person-{object_id}@contoso.test")),
+            ..Default::default()
+        })
+    }
+
+    async fn send(&self, token: &str, method: reqwest::Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+        let mut r = self.client.request(method, format!("{}{path}", self.base));
+        if !token.is_empty() {
+            r = r.bearer_auth(token);
+        }
+        if let Some(b) = body {
+            r = r.json(&b);
+        }
+        let r = r.send().await.unwrap();
+        let status = r.status();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn send_link(&self, channel: &str) -> Sent {
+        let before = self.sim.outbox().len();
+        let (status, sent) = self
+            .send(
+                &self.agent(),
+                reqwest::Method::POST,
+                &format!("/api/users/{USER}/verifications"),
+                Some(
+                    json!({"channel": channel, "mode": "link", "action": "tap", "ticket": {"system": "servicenow", "id": "INC0040001"}}),
+                ),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{sent}");
+        assert_eq!(sent["mode"], "link");
+        let message = self
+            .sim
+            .outbox()
+            .into_iter()
+            .nth(before)
+            .expect("the link was sent")
+            .body;
+        let link =
+            regex::Regex::new(r"https://func-test\.azurewebsites\.net/api/confirm/([0-9a-f-]{36})#([A-Za-z0-9_-]{43})")
+                .unwrap()
+                .captures(&message)
+                .unwrap_or_else(|| panic!("no link in {message}"));
+        assert_eq!(&link[1], sent["verificationId"].as_str().unwrap());
+        Sent {
+            id: link[1].to_owned(),
+            secret: link[2].to_owned(),
+            message,
+        }
+    }
+
+    async fn answer(&self, id: &str, secret: &str, decision: &str) -> (StatusCode, Value) {
+        self.send(
+            "",
+            reqwest::Method::POST,
+            &format!("/api/confirm/{id}"),
+            Some(json!({"secret": secret, "decision": decision})),
+        )
+        .await
+    }
+
+    async fn status_of(&self, id: &str) -> Value {
+        let (status, view) = self
+            .send(
+                &self.agent(),
+                reqwest::Method::GET,
+                &format!("/api/verifications/{id}"),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{view}");
+        view
+    }
+
+    async fn page(&self, id: &str) -> (reqwest::header::HeaderMap, String) {
+        let r = self
+            .client
+            .get(format!("{}/api/confirm/{id}", self.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        (r.headers().clone(), r.text().await.unwrap())
+    }
+
+    async fn tap(&self, verification: &str) -> (StatusCode, Value) {
+        self.send(
+            &self.agent(),
+            reqwest::Method::POST,
+            &format!("/api/users/{USER}/tap"),
+            Some(
+                json!({"delivery": {"channel": "sms"}, "ticket": {"system": "servicenow", "id": "INC0040001"},
+                "reason": "lost phone", "verification": {"id": verification}}),
+            ),
+        )
+        .await
+    }
+}
+
+/// The user opens the link and confirms: the verification is verified exactly as a code is, and
+/// a pass by another channel goes out. The message names the agent, the action and the ticket.
+#[tokio::test]
+async fn a_link_the_user_confirms_verifies_and_a_pass_follows() {
+    let app = link_app(&[]).await;
+    let sent = app.send_link("email").await;
+    assert!(
+        sent.message
+            .starts_with("Megan Bowen (IT service desk) asks to give you a Temporary Access Pass"),
+        "{}",
+        sent.message
+    );
+    assert!(sent.message.contains("(ticket INC0040001)"));
+    let (headers, html) = app.page(&sent.id).await;
+    assert!(
+        html.contains("Megan Bowen (IT service desk)") && html.contains("INC0040001"),
+        "{html}"
+    );
+    assert!(html.contains("Yes, it is me") && html.contains("This is not me"));
+    let csp = headers["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.contains("script-src 'self'") && csp.contains("connect-src 'self'") && csp.contains("default-src 'none'")
+    );
+    assert_eq!(
+        app.status_of(&sent.id).await["status"],
+        "sent",
+        "a GET of the page changes nothing"
+    );
+    assert_eq!(
+        app.answer(&sent.id, &sent.secret, "open").await,
+        (StatusCode::OK, json!({"status": "opened"}))
+    );
+    assert_eq!(app.status_of(&sent.id).await["status"], "opened");
+    assert_eq!(
+        app.answer(&sent.id, &sent.secret, "confirm").await,
+        (StatusCode::OK, json!({"status": "verified"}))
+    );
+    let view = app.status_of(&sent.id).await;
+    assert_eq!(
+        (view["status"].as_str(), view["mode"].as_str()),
+        (Some("verified"), Some("link"))
+    );
+    // The agent cannot answer a link for the user.
+    let (status, body) = app
+        .send(
+            &app.agent(),
+            reqwest::Method::POST,
+            &format!("/api/verifications/{}/confirm", sent.id),
+            Some(json!({"code": "123456"})),
+        )
+        .await;
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (StatusCode::BAD_REQUEST, &json!("invalid_request"))
+    );
+    let (status, issued) = app.tap(&sent.id).await;
+    assert_eq!(status, StatusCode::CREATED, "{issued}");
+    let confirm = app.audit_of(Some("verification.confirm")).await;
+    assert!(
+        confirm
+            .iter()
+            .any(|r| r["details"]["decision"] == "confirm" && r["caller"]["via"] == "link"),
+        "{confirm:#?}"
+    );
+}
+
+/// Mail scanners open links: the page never confirms. A wrong secret, one used twice, one for
+/// another link, an unknown id, a code's id and a malformed body all get the same neutral 404.
+#[tokio::test]
+async fn the_page_never_confirms_and_every_unusable_secret_gets_one_neutral_answer() {
+    let app = link_app(&[]).await;
+    let first = app.send_link("email").await;
+    let second = app.send_link("sms").await;
+    for _ in 0..3 {
+        app.page(&first.id).await;
+    }
+    assert_eq!(app.status_of(&first.id).await["status"], "sent");
+    let mut wrong = first.secret.clone();
+    wrong.replace_range(0..1, if wrong.starts_with('A') { "B" } else { "A" });
+    let neutral = app.answer(&first.id, &wrong, "confirm").await;
+    assert_eq!(neutral.0, StatusCode::NOT_FOUND);
+    assert_eq!(neutral.1["error"]["code"], "link_unusable");
+    // The other link's secret on this id, an unknown id, a code for a secret, a bad decision.
+    assert_eq!(app.answer(&first.id, &second.secret, "confirm").await, neutral);
+    assert_eq!(
+        app.answer(&uuid::Uuid::new_v4().to_string(), &first.secret, "confirm")
+            .await,
+        neutral
+    );
+    assert_eq!(app.answer(&first.id, "123456", "confirm").await, neutral);
+    assert_eq!(app.answer("not-an-id", &first.secret, "confirm").await, neutral);
+    assert_eq!(app.answer(&first.id, &first.secret, "maybe").await, neutral);
+    assert_eq!(
+        app.status_of(&first.id).await["status"],
+        "sent",
+        "none of them changed anything"
+    );
+    // Used once, never again; the page then says the neutral sentence too.
+    assert_eq!(app.answer(&first.id, &first.secret, "confirm").await.0, StatusCode::OK);
+    assert_eq!(app.answer(&first.id, &first.secret, "confirm").await, neutral);
+    assert_eq!(app.answer(&first.id, &first.secret, "not_me").await, neutral);
+    let (_, html) = app.page(&first.id).await;
+    assert!(html.contains("This link cannot be used") && !html.contains("Yes, it is me"));
+    // A code's verification has no page either.
+    let (_, html) = app.page(&uuid::Uuid::new_v4().to_string()).await;
+    assert!(html.contains("This link cannot be used"));
+}
+
+/// A link whose time ran out (`VERIFICATION_CODE_MINUTES`) cannot be answered: neutral 404.
+#[tokio::test]
+async fn an_expired_link_cannot_be_answered() {
+    let app = link_app(&[("VERIFICATION_CODE_MINUTES", "1")]).await;
+    let sent = app.send_link("email").await;
+    // The record's expiry moved into the past, as a minute later.
+    let dir = std::path::Path::new(&app.settings_value("AUDIT_DIR")).join("limits/verifications");
+    let path = dir.join(format!("{}.json", sent.id));
+    let mut record: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    record["expiresAt"] = json!("2020-01-01T00:00:00Z");
+    std::fs::write(&path, record.to_string()).unwrap();
+    let (status, body) = app.answer(&sent.id, &sent.secret, "confirm").await;
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (StatusCode::NOT_FOUND, &json!("link_unusable"))
+    );
+    assert_eq!(app.status_of(&sent.id).await["status"], "expired");
+}
+
+/// "This is not me": the verification is repudiated and cannot serve a recovery; the next
+/// recovery for the user (a pass, a new link) is refused `423 recovery_blocked`; the SOC is told;
+/// the trail records it; the agent who sent the link cannot lift the block, an app cannot, an
+/// approver can, once, and then recoveries go on.
+#[tokio::test]
+async fn not_me_blocks_the_user_s_recoveries_tells_the_soc_and_an_approver_lifts_it() {
+    let app = link_app(&[("NOT_ME_REVOKE_SESSIONS", "true")]).await;
+    let sent = app.send_link("email").await;
+    assert_eq!(
+        app.answer(&sent.id, &sent.secret, "not_me").await,
+        (StatusCode::OK, json!({"status": "repudiated"}))
+    );
+    assert_eq!(app.status_of(&sent.id).await["status"], "repudiated");
+    let (status, body) = app.tap(&sent.id).await;
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (StatusCode::LOCKED, &json!("recovery_blocked")),
+        "{body}"
+    );
+    let (status, body) = app
+        .send(
+            &app.agent(),
+            reqwest::Method::POST,
+            &format!("/api/users/{USER}/verifications"),
+            Some(json!({"channel": "sms", "mode": "link"})),
+        )
+        .await;
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (StatusCode::LOCKED, &json!("recovery_blocked")),
+        "{body}"
+    );
+    // The SOC heard, signed.
+    let alert = app
+        .sim
+        .itsm()
+        .into_iter()
+        .find(|h| h.path == "/callbacks/soc" && h.body["payload"]["type"] == "recovery.repudiated")
+        .expect("the SOC was told");
+    let data = &alert.body["payload"]["data"];
+    assert_eq!(
+        (data["user"].as_str(), data["channel"].as_str()),
+        (Some(USER), Some("email"))
+    );
+    assert_eq!(data["ticket"], "INC0040001");
+    assert_eq!(data["agent"], "Megan Bowen");
+    // The trail: the block, by the user, with the sessions revoked.
+    let blocks = app.audit_of(Some("recovery.block")).await;
+    let block = blocks
+        .iter()
+        .find(|r| r["details"]["decision"] == "not_me")
+        .expect("the block is recorded");
+    assert_eq!(block["caller"]["via"], "link");
+    assert_eq!(block["outcome"], json!({"status": "refused", "code": "recovery_blocked"}));
+    assert_eq!(block["details"]["sessionsRevoked"], true);
+    assert!(
+        app.graph_writes().iter().any(|w| w.ends_with("/revokeSignInSessions")),
+        "{:?}",
+        app.graph_writes()
+    );
+    // Lifting: not an application, not the agent who sent the link, not without a comment.
+    let lift = format!("/api/users/{USER}/recovery-block/lift");
+    let app_token = app.token(&["Recovery.Approve"]);
+    let (status, body) = app
+        .send(&app_token, reqwest::Method::POST, &lift, Some(json!({"comment": "ok"})))
+        .await;
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (StatusCode::FORBIDDEN, &json!("approver_must_be_user"))
+    );
+    let (status, body) = app
+        .send(
+            &app.approver(AGENT),
+            reqwest::Method::POST,
+            &lift,
+            Some(json!({"comment": "ok"})),
+        )
+        .await;
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (StatusCode::FORBIDDEN, &json!("approver_is_requester")),
+        "{body}"
+    );
+    let (status, _) = app
+        .send(
+            &app.approver(APPROVER),
+            reqwest::Method::POST,
+            &lift,
+            Some(json!({"comment": " "})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, body) = app
+        .send(
+            &app.approver(APPROVER),
+            reqwest::Method::POST,
+            &lift,
+            Some(json!({"comment": "called the user back on their desk phone"})),
+        )
+        .await;
+    assert_eq!((status, &body["status"]), (StatusCode::OK, &json!("lifted")), "{body}");
+    let (status, body) = app
+        .send(
+            &app.approver(APPROVER),
+            reqwest::Method::POST,
+            &lift,
+            Some(json!({"comment": "again"})),
+        )
+        .await;
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (StatusCode::CONFLICT, &json!("not_blocked"))
+    );
+    let lifted = app.audit_of(Some("recovery.block")).await;
+    assert!(
+        lifted
+            .iter()
+            .any(|r| r["details"]["comment"] == "called the user back on their desk phone")
+    );
+    // Recoveries go on: a new link, confirmed, serves a pass.
+    let again = app.send_link("email").await;
+    assert_eq!(app.answer(&again.id, &again.secret, "confirm").await.0, StatusCode::OK);
+    assert_eq!(app.tap(&again.id).await.0, StatusCode::CREATED);
+}
+
+/// The secret is in no answer, no stored record, no audit record and no SOC message: only in the
+/// message to the user.
+#[tokio::test]
+async fn the_secret_reaches_no_answer_record_or_audit_line() {
+    let app = link_app(&[]).await;
+    let sent = app.send_link("email").await;
+    let mut seen = vec![
+        app.answer(&sent.id, &sent.secret, "open").await.1.to_string(),
+        app.status_of(&sent.id).await.to_string(),
+        app.page(&sent.id).await.1,
+        app.answer(&sent.id, &sent.secret, "not_me").await.1.to_string(),
+        app.answer(&sent.id, &sent.secret, "confirm").await.1.to_string(),
+    ];
+    seen.push(json!(app.audit_of(None).await).to_string());
+    let dir = std::path::Path::new(&app.settings_value("AUDIT_DIR")).join("limits");
+    for entry in walk(&dir) {
+        seen.push(std::fs::read_to_string(entry).unwrap());
+    }
+    for hook in app.sim.itsm() {
+        seen.push(hook.body.to_string());
+    }
+    for text in &seen {
+        assert!(!text.contains(&sent.secret), "the secret leaked: {text}");
+    }
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
