@@ -282,6 +282,7 @@
     }
     radios($("code-channels"), "code-channel", s.channels);
     show($("confirm-code"), false);
+    show($("link-status"), false);
     show($("verified"), false);
     show($("send-code"));
     show($("verify"));
@@ -303,22 +304,69 @@
   }
 
   // ---------- verify ----------
+  function verifyMode() {
+    const m = document.querySelector('input[name="verify-mode"]:checked');
+    return m ? m.value : "link";
+  }
+  function updateSendLabel() {
+    $("send-verification").textContent = verifyMode() === "link" ? "Send link" : "Send code";
+  }
   async function sendCode(event) {
     event.preventDefault();
     const s = state.summary;
     const channel = chosen("code-channel");
     if (!channel) return;
+    const mode = verifyMode();
+    const what = mode === "link" ? "a confirmation link" : "a one-time code";
     const ok = await confirmAction(
-      `Send a one-time code to ${s.displayName} (${s.userPrincipalName}) by ${CHANNEL_NAMES[channel]}, to ${s.channels[channel].to}?`,
-      "Send code",
+      `Send ${what} to ${s.displayName} (${s.userPrincipalName}) by ${CHANNEL_NAMES[channel]}, to ${s.channels[channel].to}?`,
+      mode === "link" ? "Send link" : "Send code",
     );
     if (!ok) return say("Nothing was sent.");
-    const r = await api("POST", `users/${encodeURIComponent(s.userPrincipalName)}/verifications`, { channel });
+    const r = await api("POST", `users/${encodeURIComponent(s.userPrincipalName)}/verifications`, { channel, mode });
     if (r.status !== 201 && r.status !== 200) return say(problem(r), true);
-    state.verification = { id: r.body.verificationId, channel };
+    state.verification = { id: r.body.verificationId, channel, mode };
+    if (mode === "link") {
+      say(`A confirmation link went by ${CHANNEL_NAMES[channel]} to ${r.body.sentTo}. Ask the caller to open it on their own device and answer; this page follows.`);
+      show($("confirm-code"), false);
+      return watchLink(state.verification);
+    }
     say(`A code went by ${CHANNEL_NAMES[channel]} to ${r.body.sentTo}. Ask the caller to read it to you.`);
+    show($("link-status"), false);
     show($("confirm-code"));
     $("code").focus();
+  }
+  const LINK_SAID = {
+    sent: ["Link sent: waiting for the caller to open it.", ""],
+    opened: ["The caller opened the link: waiting for their answer.", ""],
+    expired: ["The link expired before the caller answered. Send a new one.", "bad"],
+    dead: ["The verification is closed. Send a new one.", "bad"],
+    repudiated: ["The user answered \u201cThis is not me\u201d. Nothing was done; recoveries for them are blocked and the security team was told. End the call.", "bad"],
+  };
+  /** Follow a link's status (GET /api/verifications/{id}) until the user answers or it expires. */
+  async function watchLink(v) {
+    const box = $("link-status");
+    show(box);
+    for (let seen = ""; state.verification === v; await new Promise((res) => setTimeout(res, 1500))) {
+      const r = await api("GET", `verifications/${encodeURIComponent(v.id)}`);
+      if (state.verification !== v) return;
+      if (r.status !== 200) return say(problem(r), true);
+      const status = r.body.status;
+      if (status === "verified") {
+        show(box, false);
+        $("verified").textContent = `Caller verified by a confirmation link sent by ${CHANNEL_NAMES[v.channel]}.`;
+        show($("verified"));
+        say("Caller verified. Choose how to recover the account.");
+        return prepareAct();
+      }
+      if (status !== seen) {
+        seen = status;
+        const [text, tone] = LINK_SAID[status] || [status, ""];
+        box.textContent = text;
+        box.className = tone;
+        if (tone === "bad") return say(text, true);
+      }
+    }
   }
   async function confirmCode(event) {
     event.preventDefault();
@@ -719,6 +767,7 @@
       document.querySelector(`#nav a[data-view="${v}"]`).addEventListener("click", () => say(""));
     }
     $("send-code").addEventListener("submit", (e) => sendCode(e).catch((x) => say(String(x), true)));
+    for (const r of document.querySelectorAll('input[name="verify-mode"]')) r.addEventListener("change", updateSendLabel);
     $("confirm-code").addEventListener("submit", (e) => confirmCode(e).catch((x) => say(String(x), true)));
     $("tap-form").addEventListener("submit", (e) => issuePass(e).catch((x) => say(String(x), true)));
     $("tap-channels").addEventListener("change", updateLifetime);

@@ -43,6 +43,11 @@
     }
   }
   document.addEventListener("DOMContentLoaded", () => {
+    // Times in the user's own zone (the page carries them in UTC).
+    for (const t of document.querySelectorAll("time[datetime]")) {
+      const d = new Date(t.getAttribute("datetime"));
+      if (!Number.isNaN(d.getTime())) t.textContent = d.toLocaleString([], { dateStyle: "medium", timeStyle: "short" });
+    }
     const nojs = document.getElementById("nojs");
     if (nojs) nojs.hidden = true;
     const buttons = document.getElementById("buttons");

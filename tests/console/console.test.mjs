@@ -103,6 +103,41 @@ async function fits(page, name) {
   if (fit.scrollWidth > fit.vw + 1) failures.push(`${name}: the page scrolls sideways (${fit.scrollWidth} px in ${fit.vw} px)`);
   console.log(`fit ${name}: ${fit.outside.length} controls outside, page ${fit.scrollWidth} of ${fit.vw} px`);
 }
+/**
+ * The user's side of a confirmation link: the newest link to `who` in the outbox, opened on a
+ * phone-sized page; the page under its own CSP, axe clean, every control inside 390 px; the
+ * answer given with the keyboard alone (Tab to the button, Enter); the secret gone from the
+ * address bar. Returns the link's secret.
+ */
+async function answerLink(who, button, said, shot) {
+  const message = (await outbox()).filter((m) => String(m.to).includes(who) && m.body.includes("/api/confirm/")).pop();
+  const link = message.body.match(/https?:\/\/\S+\/api\/confirm\/[0-9a-f-]{36}#[A-Za-z0-9_-]{43}/)[0];
+  const secret = link.split("#")[1];
+  const user = await newPage({ viewport: { width: 390, height: 844 } });
+  const csp = [];
+  user.on("console", (m) => { if (/Content Security Policy|Refused to/.test(m.text())) csp.push(m.text()); });
+  const opened = user.waitForResponse((r) => r.url().includes("/api/confirm/") && r.request().method() === "POST");
+  const response = await user.goto(link);
+  assert.match(response.headers()["content-security-policy"], /default-src 'none'; script-src 'self'/);
+  await user.getByRole("heading", { name: "Is it you?" }).waitFor();
+  await opened;
+  assert.ok(!user.url().includes(secret), "the secret is dropped from the address bar");
+  await checkA11y(user, `confirmation page (${shot})`);
+  await fits(user, `confirmation page (${shot})`);
+  for (let i = 0; i < 6; i++) {
+    await user.keyboard.press("Tab");
+    if (await user.evaluate((b) => document.activeElement && document.activeElement.textContent === b, button)) break;
+  }
+  assert.equal(await user.evaluate(() => document.activeElement.textContent), button, `${button} is reached with Tab`);
+  await user.keyboard.press("Enter");
+  await user.getByText(said).waitFor();
+  await checkA11y(user, `confirmation answered (${shot})`);
+  await user.screenshot({ path: join(shots, `confirm-${shot}.png`), fullPage: true });
+  assert.deepEqual(csp, [], "no CSP violation on the confirmation page");
+  assert.ok(!(await user.content()).includes(secret), "the secret is not in the page");
+  await user.context().close();
+  return { secret };
+}
 async function signIn(page, who) {
   await page.goto(`${app}/api/console/`);
   await page.getByRole("button", { name: "Sign in with Microsoft" }).click();
@@ -136,23 +171,22 @@ try {
   await page.getByLabel("User (name, UPN or object id)").fill("adele");
   await page.getByRole("button", { name: "Look up" }).click();
   await page.getByRole("heading", { name: "Adele Vance" }).waitFor();
-  await page.getByRole("button", { name: "Send code" }).waitFor();
+  await page.getByRole("button", { name: "Send link" }).waitFor();
   assert.equal(await page.locator("#code-channels input:checked").count(), 0, "no channel is chosen for the agent");
+  assert.ok(await page.getByLabel(/A confirmation link they answer on their own device/).isChecked(), "a link is the default");
   assert.match(await page.locator("#summary").textContent(), /Microsoft Authenticator/, "method kinds in words");
   await checkA11y(page, "user summary");
   await page.screenshot({ path: join(shots, "user-summary.png"), fullPage: true });
 
   await page.getByRole("region", { name: "Verify the caller" }).getByLabel(/alternate email/).check();
-  await page.getByRole("button", { name: "Send code" }).click();
+  await page.getByRole("button", { name: "Send link" }).click();
   const sendDialog = page.getByRole("dialog");
-  assert.match(await sendDialog.textContent(), /Send a one-time code to Adele Vance \(adele\.vance@contoso\.test\) by alternate email, to a\*\*\*e@/);
-  await sendDialog.getByRole("button", { name: "Send code" }).click();
-  await page.getByLabel("Code the caller reads back").waitFor();
-  const mail = (await outbox()).map((m) => m.body).find((b) => b.includes("Your code: "));
-  const code = mail.split("Your code: ")[1].slice(0, 6);
-  await page.getByLabel("Code the caller reads back").fill(code);
-  await page.getByRole("button", { name: "Confirm code" }).click();
-  await page.getByText("Caller verified by a code").waitFor();
+  assert.match(await sendDialog.textContent(), /Send a confirmation link to Adele Vance \(adele\.vance@contoso\.test\) by alternate email, to a\*\*\*e@/);
+  await sendDialog.getByRole("button", { name: "Send link" }).click();
+  await page.getByText("Link sent: waiting for the caller to open it.").waitFor();
+  // The user opens the link on their own phone and answers with the keyboard alone.
+  const { secret: code } = await answerLink("adele.vance", "Yes, it is me", /you are verified/, "confirm");
+  await page.getByText("Caller verified by a confirmation link").waitFor();
   assert.equal(await page.locator("#tap-channels input:checked").count(), 0, "no pass channel is chosen for the agent");
   await page.locator("#tap-channels").getByLabel(/^SMS/).check();
   await page.getByLabel("Ticket number", { exact: true }).fill("INC0077001");
@@ -173,14 +207,27 @@ try {
   const pass = sms.split(": ")[1].split("\n")[0].trim();
   const dom = await page.content();
   const storage = await page.evaluate(() => JSON.stringify({ local: { ...localStorage }, session: { ...sessionStorage } }));
-  for (const [what, secret] of [["pass", pass], ["code", code]]) {
+  for (const [what, secret] of [["pass", pass], ["link's secret", code]]) {
     assert.ok(!dom.includes(secret), `the ${what} is in the page`);
     assert.ok(!storage.includes(secret), `the ${what} is in storage`);
     assert.ok(!answers.some((a) => a.includes(secret)), `the ${what} is in an answer`);
   }
   const local = await page.evaluate(() => JSON.stringify({ ...localStorage }));
   assert.ok(!/accesstoken|idtoken|refreshtoken|eyJ/i.test(local), `a token is in local storage: ${local}`);
-  console.log("agent: looked up Adele, verified the caller, issued a pass; no pass or code reached the browser");
+  console.log("agent: looked up Adele, verified the caller by a link, issued a pass; no pass or secret reached the agent's browser");
+
+  // "This is not me": Alex's link, answered by the user with the keyboard; the agent is told.
+  await page.getByLabel("User (name, UPN or object id)").fill("alex.wilber@contoso.test");
+  await page.getByRole("button", { name: "Look up" }).click();
+  await page.getByRole("heading", { name: "Alex Wilber" }).waitFor();
+  await page.getByRole("region", { name: "Verify the caller" }).getByLabel(/alternate email/).check();
+  await page.getByRole("button", { name: "Send link" }).click();
+  await page.getByRole("dialog").getByRole("button", { name: "Send link" }).click();
+  await page.getByText("Link sent: waiting for the caller to open it.").waitFor();
+  await answerLink("alex.wilber", "This is not me", /Nothing will be done to your account/, "not-me");
+  await page.locator("#link-status").getByText(/answered .This is not me./).waitFor();
+  assert.ok(await page.locator("#act").isHidden(), "nothing to recover with");
+  console.log("user: answered Alex's link \"This is not me\" with the keyboard; the agent's console says so");
 
   // A phone-sized, dark screen: Lee's reset, with its pass in the same call.
   const phone = await newPage({ viewport: { width: 390, height: 844 }, colorScheme: "dark", storageState: undefined });
@@ -191,6 +238,7 @@ try {
   await phone.getByRole("button", { name: "Look up" }).click();
   await phone.getByRole("heading", { name: "Lee Gu" }).waitFor();
   await phone.getByRole("region", { name: "Verify the caller" }).getByLabel(/^SMS/).check();
+  await phone.getByLabel(/A code they read back to you/).check();
   await phone.getByRole("button", { name: "Send code" }).click();
   await phone.getByRole("dialog").getByRole("button", { name: "Send code" }).click();
   await phone.getByLabel("Code the caller reads back").waitFor();
@@ -224,6 +272,7 @@ try {
   await page.getByRole("button", { name: "Look up" }).click();
   await page.getByText("Yes: a second approver must agree").waitFor();
   await page.getByRole("region", { name: "Verify the caller" }).getByLabel(/alternate email/).check();
+  await page.getByLabel(/A code they read back to you/).check();
   await page.getByRole("button", { name: "Send code" }).click();
   await page.getByRole("dialog").getByRole("button", { name: "Send code" }).click();
   await page.getByLabel("Code the caller reads back").waitFor();
