@@ -9,7 +9,7 @@
   const NEUTRAL = "This link cannot be used: it may have expired or been answered already. If you did not expect it, contact your IT service desk.";
   const SAID = {
     verified: "Thank you: you are verified. Tell the agent you confirmed. If you are not talking to your IT service desk right now, contact them at once.",
-    repudiated: "Thank you. Nothing will be done to your account: recoveries for it are blocked for now and your IT security team has been told. If someone called you saying they are the service desk, hang up and call the service desk yourself.",
+    repudiated: "Thank you. Nothing will be done to your account: recoveries for it are blocked for now and your answer is recorded for your IT security team. If someone called you saying they are the service desk, hang up and call the service desk yourself.",
   };
   async function send(decision) {
     const r = await fetch(`/api/confirm/${encodeURIComponent(id)}`, {
@@ -21,7 +21,7 @@
     });
     let body = null;
     try { body = await r.json(); } catch { body = null; }
-    return { ok: r.ok, status: body && body.status, message: body && body.error && body.error.message };
+    return { ok: r.ok, code: r.status, status: body && body.status, message: body && body.error && body.error.message };
   }
   function say(text, tone) {
     const box = result();
@@ -34,6 +34,10 @@
     for (const b of buttons.querySelectorAll("button")) b.disabled = true;
     try {
       const r = await send(decision);
+      if (r.code === 503) {
+        for (const b of buttons.querySelectorAll("button")) b.disabled = false;
+        return say(r.message || "Your answer could not be taken now. Try again in a moment.", "bad");
+      }
       buttons.hidden = true;
       if (r.ok && SAID[r.status]) say(SAID[r.status], r.status === "verified" ? "ok" : "warn");
       else say(r.message || NEUTRAL, "bad");
@@ -48,17 +52,19 @@
       const d = new Date(t.getAttribute("datetime"));
       if (!Number.isNaN(d.getTime())) t.textContent = d.toLocaleString([], { dateStyle: "medium", timeStyle: "short" });
     }
+    // The secret leaves the address bar and the history first, whatever the page says.
+    history.replaceState(null, "", location.pathname);
     const nojs = document.getElementById("nojs");
     if (nojs) nojs.hidden = true;
     const buttons = document.getElementById("buttons");
     if (!buttons) return;
-    history.replaceState(null, "", location.pathname);
     if (!secret) {
       say(NEUTRAL, "bad");
       return;
     }
     buttons.hidden = false;
-    document.getElementById("confirm").addEventListener("click", () => answer("confirm"));
+    const yes = document.getElementById("confirm");
+    if (yes) yes.addEventListener("click", () => answer("confirm"));
     document.getElementById("not-me").addEventListener("click", () => answer("not_me"));
     send("open").then((r) => { if (!r.ok) { buttons.hidden = true; say(r.message || NEUTRAL, "bad"); } }).catch(() => {});
   });

@@ -55,19 +55,36 @@ pub(crate) async fn page(State(state): State<AppState>, Path(id): Path<String>) 
                 .ticket
                 .as_deref()
                 .map_or_else(String::new, |t| format!("<dt>Ticket</dt><dd>{}</dd>", esc(t)));
+            let (when, question, yes) = match p.confirmed_at {
+                None => (
+                    format!(
+                        "<dt>Answer before</dt><dd><time datetime=\"{0}\">{0} UTC</time></dd>",
+                        crate::audit::rfc3339_millis(p.expires_at)
+                    ),
+                    "Answer only if you are talking to your IT service desk right now, because you asked them for help.",
+                    r#"<button type="button" id="confirm">Yes, it is me</button>"#,
+                ),
+                Some(at) => (
+                    format!(
+                        "<dt>Confirmed at</dt><dd><time datetime=\"{0}\">{0} UTC</time></dd>",
+                        crate::audit::rfc3339_millis(at)
+                    ),
+                    "Someone confirmed this already. If that was not you, say so now: nothing more will be done and your IT security team is alerted.",
+                    "",
+                ),
+            };
             format!(
                 r#"<h1 id="title">Is it you?</h1>
 <p>{who} asks to {action}.</p>
-<dl><dt>Asked at</dt><dd><time datetime="{asked}">{asked} UTC</time></dd>{ticket}<dt>Answer before</dt><dd><time datetime="{expires}">{expires} UTC</time></dd></dl>
-<p>Answer only if you are talking to your IT service desk right now, because you asked them for help.</p>
+<dl><dt>Asked at</dt><dd><time datetime="{asked}">{asked} UTC</time></dd>{ticket}{when}</dl>
+<p>{question}</p>
 <div class="buttons" id="buttons" hidden>
-<button type="button" id="confirm">Yes, it is me</button>
+{yes}
 <button type="button" id="not-me" class="danger">This is not me</button>
 </div>
 <p id="nojs">This page needs JavaScript to send your answer.</p>"#,
                 action = esc(p.action),
                 asked = crate::audit::rfc3339_millis(p.asked_at),
-                expires = crate::audit::rfc3339_millis(p.expires_at),
             )
         }
         Ok(None) => format!(r#"<h1 id="title">Confirmation</h1><p>{NEUTRAL}</p>"#),

@@ -180,6 +180,40 @@ pub async fn repudiated(intake: Option<&Intake>, context: &TapContext<'_>, recor
     intake.alert_repudiated(context, record).await;
 }
 
+/// A block "this is not me" put on a user's recoveries, lifted by an approver: the SOC hears of
+/// it (`recovery.block.lifted`), since it reopens the account to recovery.
+pub async fn block_lifted(
+    intake: Option<&Intake>,
+    context: &TapContext<'_>,
+    by: &CallerRecord,
+    lifted: &crate::recovery::confirm::Lifted,
+) {
+    let (Some(intake), Some(url)) = (intake, &context.settings.approval.security_alert_webhook) else {
+        return;
+    };
+    let data = serde_json::json!({
+        "user": lifted.upn,
+        "userId": lifted.user_id,
+        "outcome": "lifted",
+        "verificationId": lifted.verification_id,
+        "wasBlockedUntil": crate::audit::rfc3339_millis(lifted.was_until),
+        "liftedBy": by,
+    });
+    intake
+        .writeback
+        .event(
+            url,
+            "recovery.block.lifted",
+            format!(
+                "msg_{}_lifted_{}",
+                lifted.verification_id.simple(),
+                Uuid::new_v4().simple()
+            ),
+            data,
+        )
+        .await;
+}
+
 /// A user's summary as an agent gets it: the summary, and the requests for the user not finished
 /// yet (queued, retrying, waiting for an approver), when there is an intake to ask.
 #[derive(Debug, Serialize)]

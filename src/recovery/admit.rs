@@ -90,6 +90,7 @@ impl TapContext<'_> {
                 )
                 .await?;
             details.verification = Some(record.audit_view());
+            self.link_still_good(&record, asked.action).await?;
             // The person a ticket names counts as the caller: the code they relied on must not
             // have gone to them (checked when it was sent only for whoever sent it).
             if let Some(person) = &caller.on_behalf_of
@@ -121,6 +122,48 @@ impl TapContext<'_> {
             privileged,
             at_risk,
         })
+    }
+}
+
+impl TapContext<'_> {
+    /// A verification the user confirmed (a link, or a code) serves no recovery once the user
+    /// has said "this is not me" after it, even when the block was lifted; and a link that named
+    /// what was to come (a pass, a reset) serves only that.
+    async fn link_still_good(
+        &self,
+        record: &super::verification::VerificationRecord,
+        action: Action,
+    ) -> Result<(), RecoveryError> {
+        let repudiated = self
+            .verifications
+            .block_record(record.user_id)
+            .await?
+            .and_then(|b| b.repudiated_at);
+        if let (Some(at), Some(verified)) = (repudiated, record.verified_at)
+            && verified <= at
+        {
+            return Err(RecoveryError::refused(
+                Refusal::RecoveryBlocked,
+                "the user said \"this is not me\" after this verification was confirmed: verify the user again",
+            ));
+        }
+        let named = match record.action.as_deref() {
+            Some("tap") => Some(Action::TapIssue),
+            Some("reset") => Some(Action::MfaReset),
+            _ => None,
+        };
+        if let Some(named) = named
+            && named != action
+        {
+            return Err(RecoveryError::refused(
+                Refusal::InvalidRequest,
+                format!(
+                    "the user confirmed a link for {}, not this: send a link that names what you will do",
+                    if named == Action::TapIssue { "a pass" } else { "a reset" }
+                ),
+            ));
+        }
+        Ok(())
     }
 }
 

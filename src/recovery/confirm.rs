@@ -40,9 +40,11 @@ impl TapContext<'_> {
     /// unknown, used or expired link, a wrong secret, a body that is not an answer): the caller
     /// answers them all with one neutral message.
     ///
+    /// "This is not me" writes the block before the answer: a failure leaves the link answerable,
+    /// and an answer given again (to a repudiated link) runs the containment again.
+    ///
     /// # Errors
-    /// The store or the key is unavailable, or the trail cannot record a "not me" (then the
-    /// block is still in force: it is written first).
+    /// The store or the key is unavailable (nothing more was done; the user may answer again).
     pub(crate) async fn answer_link(
         &self,
         id: &str,
@@ -53,6 +55,17 @@ impl TapContext<'_> {
         };
         let secret = SecretString::from(body.secret);
         let now = OffsetDateTime::now_utc();
+        if body.decision == Decision::NotMe {
+            let Some(first) = self
+                .verifications
+                .check_link(id, self.link, &secret, body.decision, now)
+                .await?
+            else {
+                return Ok(None);
+            };
+            let until = now + time::Duration::hours(i64::from(self.settings.not_me_block_hours));
+            self.verifications.block(first.user_id, until, &first, now).await?;
+        }
         let Some(record) = self
             .verifications
             .answer_link(id, self.link, &secret, body.decision, now)
@@ -73,11 +86,10 @@ impl TapContext<'_> {
         }
     }
 
-    /// "This is not me": block the user's recoveries, revoke their sessions if configured, and
-    /// record both.
+    /// "This is not me" (the block written already): revoke the user's sessions if configured,
+    /// and record it.
     async fn contain(&self, record: &VerificationRecord, now: OffsetDateTime) -> Result<(), RecoveryError> {
         let until = now + time::Duration::hours(i64::from(self.settings.not_me_block_hours));
-        self.verifications.block(record.user_id, until, record.id).await?;
         let mut revoked = None;
         if self.settings.not_me_revoke_sessions {
             revoked = Some(self.graph.revoke_sessions(&record.user_id).await.is_ok());
@@ -125,18 +137,20 @@ impl TapContext<'_> {
         }
     }
 
-    /// Lift the block on `user`'s recoveries: an approver, signed in (a delegated token), who did
-    /// not send the link the user repudiated; with a comment; audited.
+    /// Lift the block on `user`'s recoveries: an approver, signed in (a delegated token), who is
+    /// not the user and sent none of the links the user repudiated; with a comment; audited.
+    /// Verifications confirmed before the user's "not me" stay unusable.
     ///
     /// # Errors
-    /// `invalid_request`, `approver_must_be_user`, `approver_is_requester`, `not_blocked`,
-    /// `user_not_found`, or the store or the trail is unavailable.
+    /// `invalid_request`, `approver_must_be_user`, `approver_is_requester`,
+    /// `approver_is_target`, `not_blocked`, `user_not_found`, or the store or the trail is
+    /// unavailable.
     pub(crate) async fn lift_block(
         &self,
         approver: &CallerRecord,
         user: &str,
         body: &[u8],
-    ) -> Result<OffsetDateTime, RecoveryError> {
+    ) -> Result<Lifted, RecoveryError> {
         #[derive(Deserialize)]
         #[serde(deny_unknown_fields)]
         struct LiftBody {
@@ -161,13 +175,27 @@ impl TapContext<'_> {
             .map_err(super::context::graph_failed)?
             .ok_or_else(|| RecoveryError::refused(Refusal::UserNotFound, "no such user"))?;
         let now = OffsetDateTime::now_utc();
+        if approver
+            .object_id
+            .as_deref()
+            .is_some_and(|me| me.eq_ignore_ascii_case(&found.id.to_string()))
+        {
+            return Err(RecoveryError::refused(
+                Refusal::ApproverIsTarget,
+                "nobody lifts the block on their own recoveries",
+            ));
+        }
+        let me = super::verification::caller_key(approver);
         if let Some(block) = self.verifications.block_of(found.id, now).await?
-            && let Some(sent) = self.verifications.peek(block.verification_id).await?
-            && sent.caller == super::verification::caller_key(approver)
+            && (block.senders.contains(&me)
+                || approver
+                    .object_id
+                    .as_deref()
+                    .is_some_and(|o| block.senders.iter().any(|s| s.ends_with(&format!(":{o}")))))
         {
             return Err(RecoveryError::refused(
                 Refusal::ApproverIsRequester,
-                "whoever sent the link the user repudiated cannot lift the block",
+                "whoever sent a link the user repudiated cannot lift the block",
             ));
         }
         let lifted = self.verifications.lift(found.id, now).await?;
@@ -191,6 +219,20 @@ impl TapContext<'_> {
             details: crate::audit::details(&details),
         })
         .await?;
-        Ok(lifted.until)
+        Ok(Lifted {
+            user_id: found.id,
+            upn: found.user_principal_name,
+            was_until: lifted.until,
+            verification_id: lifted.verification_id,
+        })
     }
+}
+
+/// A block lifted: whose, and until when it would have run.
+#[derive(Debug, Clone)]
+pub struct Lifted {
+    pub user_id: Uuid,
+    pub upn: String,
+    pub was_until: OffsetDateTime,
+    pub verification_id: Uuid,
 }

@@ -354,6 +354,25 @@ pub enum Decision {
     NotMe,
 }
 
+/// How long after it was sent a link still takes "this is not me", even once confirmed: an
+/// attacker who got the secret and confirmed first does not silence the user.
+pub(crate) const NOT_ME_WINDOW: time::Duration = time::Duration::hours(24);
+
+/// Whether link `r` takes `decision` at `now`: "open" and "this is not me" while it waits for
+/// its answer, and within `NOT_ME_WINDOW` once confirmed or repudiated; "it is me" only while
+/// it waits.
+pub(crate) fn answerable(r: &VerificationRecord, decision: Decision, now: OffsetDateTime) -> bool {
+    if r.mode != Mode::Link {
+        return false;
+    }
+    let waiting = r.status == Status::Pending && now < r.expires_at;
+    let after = matches!(r.status, Status::Verified | Status::Repudiated) && now < r.created_at + NOT_ME_WINDOW;
+    match decision {
+        Decision::Confirm => waiting,
+        Decision::Open | Decision::NotMe => waiting || after,
+    }
+}
+
 /// A block on a user's recoveries after "this is not me".
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -361,8 +380,15 @@ pub struct Block {
     pub user_id: Uuid,
     #[serde(with = "time::serde::rfc3339")]
     pub until: OffsetDateTime,
-    /// The verification the user repudiated.
+    /// The verification the user repudiated (the latest).
     pub verification_id: Uuid,
+    /// Who sent each link the user repudiated (caller keys): none of them may lift the block.
+    #[serde(default)]
+    pub senders: Vec<String>,
+    /// When the user last said "this is not me": a verification confirmed before then serves no
+    /// recovery, even after the block is lifted.
+    #[serde(with = "time::serde::rfc3339::option", default)]
+    pub repudiated_at: Option<OffsetDateTime>,
 }
 
 fn block_name(user: Uuid) -> String {
@@ -370,6 +396,30 @@ fn block_name(user: Uuid) -> String {
 }
 
 impl Verifications {
+    /// Link `id` when it takes `decision` now and `secret` is its own; reads only.
+    ///
+    /// # Errors
+    /// The store or the key is unavailable.
+    pub async fn check_link(
+        &self,
+        id: Uuid,
+        verifier: &dyn Verifier,
+        secret: &SecretString,
+        decision: Decision,
+        now: OffsetDateTime,
+    ) -> Result<Option<VerificationRecord>, RecoveryError> {
+        let Some((first, _)) = self.read(id).await? else {
+            return Ok(None);
+        };
+        if !answerable(&first, decision, now)
+            || !verifier.well_formed(secret)
+            || !verifier.check(id, &first.code_hash, secret).await?
+        {
+            return Ok(None);
+        }
+        Ok(Some(first))
+    }
+
     /// The user's answer to link `id`: with the right secret, while it is pending and fresh,
     /// `Open` notes the first opening, `Confirm` verifies, `NotMe` repudiates; the record as
     /// written. `None` for anything else (no such id, a code, used, expired, a wrong secret):
@@ -385,25 +435,23 @@ impl Verifications {
         decision: Decision,
         now: OffsetDateTime,
     ) -> Result<Option<VerificationRecord>, RecoveryError> {
-        let open = |r: &VerificationRecord| r.mode == Mode::Link && r.status == Status::Pending && now < r.expires_at;
-        let Some((first, _)) = self.read(id).await? else {
-            return Ok(None);
-        };
-        if !open(&first) || !verifier.well_formed(secret) || !verifier.check(id, &first.code_hash, secret).await? {
+        if self.check_link(id, verifier, secret, decision, now).await?.is_none() {
             return Ok(None);
         }
         update(&*self.store, &name(id), 16, |current: Option<VerificationRecord>| {
-            let Some(mut record) = current.filter(|r| open(r)) else {
+            let Some(mut record) = current.filter(|r| answerable(r, decision, now)) else {
                 return Ok::<_, RecoveryError>(Update::Keep(None));
             };
-            match decision {
-                Decision::Open if record.opened_at.is_some() => return Ok(Update::Keep(Some(record))),
-                Decision::Open => record.opened_at = Some(now),
-                Decision::Confirm => {
+            match (decision, record.status) {
+                (Decision::Open, Status::Pending) if record.opened_at.is_none() => record.opened_at = Some(now),
+                (Decision::Confirm, Status::Pending) => {
                     record.status = Status::Verified;
                     record.verified_at = Some(now);
                 }
-                Decision::NotMe => record.status = Status::Repudiated,
+                (Decision::NotMe, Status::Pending | Status::Verified) => record.status = Status::Repudiated,
+                // Opened already, or repudiated already (the containment runs again: a retry
+                // after a failure finishes it).
+                _ => return Ok(Update::Keep(Some(record))),
             }
             record.opened_at.get_or_insert(now);
             Ok(Update::Write(record.clone(), Some(record)))
@@ -419,16 +467,30 @@ impl Verifications {
     ///
     /// # Errors
     /// The store is unavailable: the caller must not say the user is protected.
-    pub async fn block(&self, user: Uuid, until: OffsetDateTime, verification_id: Uuid) -> Result<(), RecoveryError> {
+    pub async fn block(
+        &self,
+        user: Uuid,
+        until: OffsetDateTime,
+        repudiated: &VerificationRecord,
+        now: OffsetDateTime,
+    ) -> Result<(), RecoveryError> {
         update(&*self.store, &block_name(user), 16, |current: Option<Block>| {
-            if current.as_ref().is_some_and(|b| b.until >= until) {
-                return Ok::<_, RecoveryError>(Update::Keep(()));
-            }
-            let block = Block {
+            let mut block = current.unwrap_or(Block {
                 user_id: user,
                 until,
-                verification_id,
-            };
+                verification_id: repudiated.id,
+                senders: Vec::new(),
+                repudiated_at: None,
+            });
+            if block.verification_id == repudiated.id && block.until >= until && block.repudiated_at.is_some() {
+                return Ok::<_, RecoveryError>(Update::Keep(()));
+            }
+            block.until = block.until.max(until);
+            block.verification_id = repudiated.id;
+            if !block.senders.contains(&repudiated.caller) {
+                block.senders.push(repudiated.caller.clone());
+            }
+            block.repudiated_at = Some(block.repudiated_at.map_or(now, |at| at.max(now)));
             Ok(Update::Write(block, ()))
         })
         .await
@@ -443,12 +505,20 @@ impl Verifications {
     /// # Errors
     /// The store is unavailable (the caller fails closed).
     pub async fn block_of(&self, user: Uuid, now: OffsetDateTime) -> Result<Option<Block>, RecoveryError> {
+        Ok(self.block_record(user).await?.filter(|b| b.until > now))
+    }
+
+    /// The user's block record, in force or not (lifted, ended): when they last repudiated.
+    ///
+    /// # Errors
+    /// The store is unavailable (the caller fails closed).
+    pub async fn block_record(&self, user: Uuid) -> Result<Option<Block>, RecoveryError> {
         let Some(v) = self.store.read(&block_name(user)).await.map_err(unavailable)? else {
             return Ok(None);
         };
-        let block: Block =
-            serde_json::from_slice(&v.data).map_err(|e| unavailable(format!("unreadable block: {e}")))?;
-        Ok(Some(block).filter(|b| b.until > now))
+        serde_json::from_slice(&v.data)
+            .map(Some)
+            .map_err(|e| unavailable(format!("unreadable block: {e}")))
     }
 
     /// End the block on `user`'s recoveries now; the block that was lifted.

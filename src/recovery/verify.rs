@@ -68,6 +68,12 @@ impl TapContext<'_> {
                 ));
             }
         };
+        if mode == Mode::Link && channel == Channel::Manager {
+            return Err(RecoveryError::refused(
+                Refusal::InvalidRequest,
+                "a confirmation link asks the user \"is it you?\": it goes to the user (sms or email), never to their manager; use a code for the manager channel",
+            ));
+        }
         if body.action.as_deref().is_some_and(|a| a != "tap" && a != "reset") {
             return Err(RecoveryError::refused(
                 Refusal::InvalidRequest,
@@ -393,6 +399,9 @@ pub struct ConfirmPage {
     pub asked_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
     pub expires_at: OffsetDateTime,
+    /// Confirmed already: the page then offers only "this is not me" (within its window).
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub confirmed_at: Option<OffsetDateTime>,
 }
 
 /// What a verification's caller may see of it (`GET /api/verifications/{id}`).
@@ -470,13 +479,17 @@ impl TapContext<'_> {
             .verifications
             .peek(id)
             .await?
-            .filter(|r| r.mode == Mode::Link && r.status == Status::Pending && now < r.expires_at)
+            .filter(|r| {
+                r.status != Status::Repudiated
+                    && super::verification::answerable(r, super::verification::Decision::NotMe, now)
+            })
             .map(|r| ConfirmPage {
                 agent: r.agent.clone(),
                 action: super::link::action_words(r.action.as_deref()),
                 ticket: r.ticket.clone(),
                 asked_at: r.created_at,
                 expires_at: r.expires_at,
+                confirmed_at: r.verified_at.filter(|_| r.status == Status::Verified),
             }))
     }
 

@@ -242,12 +242,15 @@ async fn the_page_never_confirms_and_every_unusable_secret_gets_one_neutral_answ
         "sent",
         "none of them changed anything"
     );
-    // Used once, never again; the page then says the neutral sentence too.
+    // Confirmed once, never again; the page then offers only "this is not me".
     assert_eq!(app.answer(&first.id, &first.secret, "confirm").await.0, StatusCode::OK);
     assert_eq!(app.answer(&first.id, &first.secret, "confirm").await, neutral);
-    assert_eq!(app.answer(&first.id, &first.secret, "not_me").await, neutral);
     let (_, html) = app.page(&first.id).await;
-    assert!(html.contains("This link cannot be used") && !html.contains("Yes, it is me"));
+    assert!(html.contains("Confirmed at") && html.contains("This is not me") && !html.contains("Yes, it is me"));
+    // Repudiated, the page is neutral.
+    assert_eq!(app.answer(&first.id, &first.secret, "not_me").await.0, StatusCode::OK);
+    let (_, html) = app.page(&first.id).await;
+    assert!(html.contains("This link cannot be used") && !html.contains("This is not me"));
     // A code's verification has no page either.
     let (_, html) = app.page(&uuid::Uuid::new_v4().to_string()).await;
     assert!(html.contains("This link cannot be used"));
@@ -325,7 +328,10 @@ async fn not_me_blocks_the_user_s_recoveries_tells_the_soc_and_an_approver_lifts
         .find(|r| r["details"]["decision"] == "not_me")
         .expect("the block is recorded");
     assert_eq!(block["caller"]["via"], "link");
-    assert_eq!(block["outcome"], json!({"status": "refused", "code": "recovery_blocked"}));
+    assert_eq!(
+        block["outcome"],
+        json!({"status": "refused", "code": "recovery_blocked"})
+    );
     assert_eq!(block["details"]["sessionsRevoked"], true);
     assert!(
         app.graph_writes().iter().any(|w| w.ends_with("/revokeSignInSessions")),
@@ -395,6 +401,136 @@ async fn not_me_blocks_the_user_s_recoveries_tells_the_soc_and_an_approver_lifts
     let again = app.send_link("email").await;
     assert_eq!(app.answer(&again.id, &again.secret, "confirm").await.0, StatusCode::OK);
     assert_eq!(app.tap(&again.id).await.0, StatusCode::CREATED);
+}
+
+/// An attacker who got the secret (a swapped SIM, a relay) and confirmed first does not silence
+/// the user: "this is not me" still works on the confirmed link, the verification then serves
+/// nothing, and an answer given again runs the containment again. A link for a pass does not
+/// serve a reset; a link never goes to the manager.
+#[tokio::test]
+async fn not_me_after_an_attacker_confirmed_still_contains_and_a_link_serves_only_its_action() {
+    let app = link_app(&[]).await;
+    let stolen = app.send_link("sms").await;
+    assert_eq!(
+        app.answer(&stolen.id, &stolen.secret, "confirm").await.0,
+        StatusCode::OK
+    );
+    // The user's own "not me", twice (a retry after a failure finishes the containment).
+    for _ in 0..2 {
+        assert_eq!(
+            app.answer(&stolen.id, &stolen.secret, "not_me").await,
+            (StatusCode::OK, json!({"status": "repudiated"}))
+        );
+    }
+    let (status, body) = app.tap(&stolen.id).await;
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (StatusCode::LOCKED, &json!("recovery_blocked")),
+        "{body}"
+    );
+    let alerts = app
+        .sim
+        .itsm()
+        .into_iter()
+        .filter(|h| h.path == "/callbacks/soc" && h.body["payload"]["type"] == "recovery.repudiated")
+        .count();
+    assert!(alerts >= 1);
+
+    let app = link_app(&[]).await;
+    let for_a_pass = app.send_link("email").await;
+    assert_eq!(
+        app.answer(&for_a_pass.id, &for_a_pass.secret, "confirm").await.0,
+        StatusCode::OK
+    );
+    let (status, body) = app
+        .send(
+            &app.agent(),
+            reqwest::Method::POST,
+            &format!("/api/users/{USER}/mfa/reset"),
+            Some(json!({"ticket": {"system": "servicenow", "id": "INC0040001"}, "reason": "lost phone",
+                "verification": {"id": for_a_pass.id}, "revokeSessions": true, "tap": {"delivery": {"channel": "sms"}}})),
+        )
+        .await;
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (StatusCode::BAD_REQUEST, &json!("invalid_request")),
+        "{body}"
+    );
+    assert!(body["error"]["message"].as_str().unwrap().contains("a link for a pass"));
+    let (status, body) = app
+        .send(
+            &app.agent(),
+            reqwest::Method::POST,
+            &format!("/api/users/{USER}/verifications"),
+            Some(json!({"channel": "manager", "mode": "link"})),
+        )
+        .await;
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (StatusCode::BAD_REQUEST, &json!("invalid_request"))
+    );
+}
+
+/// A block is lifted by nobody it concerns: not the user, not any agent whose link the user
+/// repudiated; the SOC hears of the lift; and a verification confirmed before the "not me"
+/// stays unusable after it.
+#[tokio::test]
+async fn a_lift_is_nobody_s_own_and_an_earlier_verification_stays_dead() {
+    let app = link_app(&[]).await;
+    let earlier = app.send_link("email").await;
+    assert_eq!(
+        app.answer(&earlier.id, &earlier.secret, "confirm").await.0,
+        StatusCode::OK
+    );
+    let refused = app.send_link("sms").await;
+    assert_eq!(
+        app.answer(&refused.id, &refused.secret, "not_me").await.0,
+        StatusCode::OK
+    );
+    let user_id = app
+        .sim
+        .tenant()
+        .users
+        .iter()
+        .find(|u| u.upn == USER)
+        .unwrap()
+        .id
+        .clone();
+    let lift = format!("/api/users/{USER}/recovery-block/lift");
+    let (status, body) = app
+        .send(
+            &app.approver(&user_id),
+            reqwest::Method::POST,
+            &lift,
+            Some(json!({"comment": "it is me"})),
+        )
+        .await;
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (StatusCode::FORBIDDEN, &json!("approver_is_target")),
+        "{body}"
+    );
+    let (status, _) = app
+        .send(
+            &app.approver(APPROVER),
+            reqwest::Method::POST,
+            &lift,
+            Some(json!({"comment": "checked in person"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        app.sim
+            .itsm()
+            .iter()
+            .any(|h| h.path == "/callbacks/soc" && h.body["payload"]["type"] == "recovery.block.lifted")
+    );
+    let (status, body) = app.tap(&earlier.id).await;
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (StatusCode::LOCKED, &json!("recovery_blocked")),
+        "{body}"
+    );
 }
 
 /// The secret is in no answer, no stored record, no audit record and no SOC message: only in the

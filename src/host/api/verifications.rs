@@ -59,12 +59,16 @@ pub(crate) async fn lift_block(
     signed: Signed<LiftBlock>,
 ) -> Result<Response, ApiError> {
     let caller = CallerRecord::from(&signed.caller);
-    let until = state
-        .tap_context()
+    let context = state.tap_context();
+    let lifted = context
         .lift_block(&caller, &user, &signed.body)
         .await
         .map_err(ApiError::Recovery)?;
-    Ok(Json(json!({"status": "lifted", "wasBlockedUntil": crate::audit::rfc3339_millis(until)})).into_response())
+    crate::intake::call::block_lifted(state.intake.as_deref(), &context, &caller, &lifted).await;
+    Ok(
+        Json(json!({"status": "lifted", "wasBlockedUntil": crate::audit::rfc3339_millis(lifted.was_until)}))
+            .into_response(),
+    )
 }
 
 /// `POST /api/verifications/{id}/confirm`: check the code the user read back, by the caller that
