@@ -72,7 +72,7 @@ pub struct IntakeSettings {
     pub claim_seconds: u32,
 }
 
-pub(super) const SERVICENOW_FIELDS: [(&str, &str); 11] = [
+pub(super) const SERVICENOW_FIELDS: [(&str, &str); 12] = [
     ("user", "u_affected_user"),
     ("action", "u_recovery_action"),
     ("channel", "u_delivery_channel"),
@@ -83,11 +83,13 @@ pub(super) const SERVICENOW_FIELDS: [(&str, &str); 11] = [
     ("verifiedBy", "u_verified_by"),
     ("verifiedAt", "u_verified_at"),
     ("verificationId", "u_verification_id"),
+    // `sms` or `email`: the service sends the user a confirmation link and the request waits.
+    ("verificationLink", "u_verification_link"),
     // The agent who asks (UPN, email or object id): they may not approve their own request.
     ("requestedBy", "assigned_to"),
 ];
 
-pub(super) const JIRA_FIELDS: [(&str, &str); 11] = [
+pub(super) const JIRA_FIELDS: [(&str, &str); 12] = [
     ("user", "fields.customfield_10050"),
     ("action", "fields.customfield_10051"),
     ("channel", "fields.customfield_10052"),
@@ -98,6 +100,7 @@ pub(super) const JIRA_FIELDS: [(&str, &str); 11] = [
     ("verifiedBy", "fields.customfield_10056"),
     ("verifiedAt", "fields.customfield_10057"),
     ("verificationId", "fields.customfield_10058"),
+    ("verificationLink", "fields.customfield_10059"),
     ("requestedBy", "fields.assignee"),
 ];
 

@@ -144,6 +144,9 @@ pub(crate) async fn answer(State(state): State<AppState>, Path(id): Path<String>
             "repudiated"
         }
     };
+    if answered != Answered::Opened {
+        crate::intake::call::link_answered(state.intake.as_deref(), &context, record.id, answered).await;
+    }
     tracing::info!(verification_id = %record.id, status, "a confirmation link was answered");
     secured(Json(json!({"status": status})).into_response())
 }

@@ -283,6 +283,7 @@ impl Intake {
             },
             approval: Some(approval),
             requested_by: None,
+            awaiting_link: None,
         };
         self.store
             .create(&name(id), &encode(&record))

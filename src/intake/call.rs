@@ -180,6 +180,19 @@ pub async fn repudiated(intake: Option<&Intake>, context: &TapContext<'_>, recor
     intake.alert_repudiated(context, record).await;
 }
 
+/// The user answered a confirmation link: a queued request waiting on it runs (confirmed) or
+/// ends (repudiated).
+pub async fn link_answered(
+    intake: Option<&Intake>,
+    context: &TapContext<'_>,
+    verification: Uuid,
+    answered: crate::recovery::verify::Answered,
+) {
+    if let Some(intake) = intake {
+        intake.link_answered(context, verification, answered).await;
+    }
+}
+
 /// A block "this is not me" put on a user's recoveries, lifted by an approver: the SOC hears of
 /// it (`recovery.block.lifted`), since it reopens the account to recovery.
 pub async fn block_lifted(
@@ -293,10 +306,20 @@ pub async fn submit(
     {
         caller.on_behalf_of = context.resolve_person(given).await.map_err(NotKept::Person)?;
     }
-    let submitted = intake
+    let mut submitted = intake
         .submit(submission, caller.clone())
         .await
         .map_err(NotKept::Intake)?;
+    // A request that waits for the user: the link goes out now, as its caller (once: a
+    // duplicate finds it sent, or ended).
+    if let super::Submitted::Accepted(record) = &submitted
+        && record.state == super::State::AwaitingConfirmation
+    {
+        intake.send_link(context, record).await;
+        if let Ok(Some(now)) = intake.get(record.id).await {
+            submitted = super::Submitted::Accepted(now);
+        }
+    }
     let (record, duplicate) = match &submitted {
         super::Submitted::Accepted(r) => (r, false),
         super::Submitted::Duplicate(r) => (r, true),

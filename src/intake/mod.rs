@@ -15,6 +15,7 @@
 use crate::storage::queue;
 pub mod approval;
 pub mod call;
+pub mod link;
 pub mod submission;
 pub mod view;
 pub mod writeback;
@@ -52,6 +53,10 @@ pub enum State {
     /// Held for a second approver (`recovery::approval`); not run until approved.
     #[serde(rename = "pending_approval")]
     PendingApproval,
+    /// Waits for the user to answer the confirmation link the service sent
+    /// (`"verification": {"mode": "link"}`); runs once they confirm.
+    #[serde(rename = "awaiting_confirmation")]
+    AwaitingConfirmation,
     Running,
     Succeeded,
     Refused,
@@ -64,12 +69,13 @@ impl State {
     /// expired); a running request whose worker died is claimed again; one whose messages ran out
     /// of retries fails, wherever it was. A final state is final.
     pub(crate) fn may_become(self, next: State) -> bool {
-        use State::{Accepted, Failed, PendingApproval, Refused, Running, Succeeded};
+        use State::{Accepted, AwaitingConfirmation, Failed, PendingApproval, Refused, Running, Succeeded};
         matches!(
             (self, next),
             (Accepted, Running | PendingApproval | Failed)
                 | (Running, Running | Succeeded | Refused | Failed | PendingApproval)
                 | (PendingApproval, Accepted | Refused | Failed)
+                | (AwaitingConfirmation, Accepted | Refused | Failed)
         )
     }
 
@@ -80,6 +86,7 @@ impl State {
         match self {
             State::Accepted => "accepted",
             State::PendingApproval => "pending_approval",
+            State::AwaitingConfirmation => "awaiting_confirmation",
             State::Running => "running",
             State::Succeeded => "succeeded",
             State::Refused => "refused",
@@ -180,6 +187,18 @@ pub struct RequestRecord {
     /// `caller.onBehalfOf`; not resolved, the requester is unknown).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub requested_by: Option<String>,
+    /// The confirmation link the service sent for it, while it waits for the user's answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub awaiting_link: Option<AwaitingLink>,
+}
+
+/// The link a request waits on: which verification, and until when the user may answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AwaitingLink {
+    pub verification_id: Uuid,
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
 }
 
 pub(crate) fn rfc3339(t: OffsetDateTime) -> String {
@@ -203,6 +222,13 @@ impl RequestRecord {
                 return Some(ClaimDecision::Expired);
             }
             return Some(|r| ClaimDecision::Skip(format!("request {} waits for an approver", r.id)));
+        }
+        if self.state == State::AwaitingConfirmation {
+            // Sent, and not answered in time (the delayed message), or never sent at all.
+            if self.awaiting_link.as_ref().is_none_or(|a| a.expires_at <= now) {
+                return Some(ClaimDecision::Expired);
+            }
+            return Some(|r| ClaimDecision::Skip(format!("request {} waits for the user's confirmation", r.id)));
         }
         let free = match &self.claim {
             None => true,
@@ -430,7 +456,11 @@ impl Intake {
             },
             approval: None,
             requested_by: submission.requested_by,
+            awaiting_link: None,
         };
+        if submission.link.is_some() {
+            record.state = State::AwaitingConfirmation;
+        }
         record.write_back.target = self.writeback.target(&record).map(|t| t.as_str().to_owned());
         let (mut record, etag, fresh) = match self.store.create(&name(id), &encode(&record)).await {
             Ok(etag) => (record, etag, true),
@@ -512,6 +542,9 @@ impl Intake {
         let (record, etag) = match self.claim(delivery, id).await {
             Ok(Claimed::Go(record, etag)) => (record, etag),
             Ok(Claimed::Final(record, etag)) => return self.write_back(context, record, etag).await,
+            Ok(Claimed::Expired(record, etag)) if record.state == State::AwaitingConfirmation => {
+                return self.link_ended(context, record, etag, link::Ended::Expired).await;
+            }
             Ok(Claimed::Expired(record, etag)) => return self.expire(context, record, etag).await,
             Ok(Claimed::Skip(why)) => return WorkOutcome::Done(why),
             Err(e) => return WorkOutcome::Retry(format!("request storage: {e}")),

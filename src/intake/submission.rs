@@ -77,6 +77,9 @@ pub struct Submission {
     /// The agent the payload names as asking (`requestedBy`; ServiceNow `assigned_to`, Jira
     /// `assignee` by default), as given: a UPN, an email or an object id, resolved later.
     pub requested_by: Option<String>,
+    /// `"verification": {"mode": "link", "channel"}`: the service sends the user a confirmation
+    /// link on this channel, and the request waits for their answer.
+    pub link: Option<crate::vocab::Channel>,
 }
 
 /// What the HTTP layer knows besides the body.
@@ -136,6 +139,10 @@ pub fn parse(
         }
     };
     check_verification(tap, verification.as_ref(), None, &mut Details::default())?;
+    let link = match &verification {
+        Some(crate::recovery::request::VerificationBody::Link(l)) => Some(l.channel()?),
+        _ => None,
+    };
     let idempotency_key = match envelope.idempotency_key {
         Some(key) if crate::recovery::text_ok(key, 200) => format!("key:{}:{key}", envelope.caller),
         Some(_) => {
@@ -168,6 +175,7 @@ pub fn parse(
         idempotency_key,
         fingerprint,
         requested_by,
+        link,
     })
 }
 
@@ -353,6 +361,9 @@ fn from_fields(
     if let Some(id) = get("verificationId") {
         // A verification the service made (the agent's form sent the code and confirmed it).
         body["verification"] = json!({"id": id.trim()});
+    } else if let Some(channel) = get("verificationLink") {
+        // The service sends the user a confirmation link; the request waits for the answer.
+        body["verification"] = json!({"mode": "link", "channel": channel.trim()});
     } else if let (Some(method), Some(by), Some(at)) = (get("verificationMethod"), get("verifiedBy"), get("verifiedAt"))
     {
         body["verification"] = json!({"method": method, "verifiedBy": by, "verifiedAt": at});

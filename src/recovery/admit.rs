@@ -177,6 +177,19 @@ pub(crate) fn check_verification(
     details: &mut Details,
 ) -> Result<(), RecoveryError> {
     let v = match (s.verification, verification) {
+        // A link the service is to send: a queued request asks for it (judged at submission,
+        // `as_of` unknown); when the request runs it names the verification the link made.
+        (_, Some(VerificationBody::Link(_))) if as_of.is_none() => return Ok(()),
+        (_, Some(VerificationBody::Link(_))) => {
+            return Err(RecoveryError::refused(
+                Refusal::InvalidRequest,
+                format!(
+                    "verification {{mode: link}} is for queued requests (POST {}); here send the link yourself (POST {} with mode link) and pass verification: {{id}} once the user confirmed",
+                    paths::REQUESTS,
+                    paths::VERIFICATIONS
+                ),
+            ));
+        }
         (VerificationMode::Off, _) => return Ok(()),
         (_, Some(VerificationBody::Service(_))) => return Ok(()),
         (VerificationMode::Service, Some(VerificationBody::Attested(_))) => {

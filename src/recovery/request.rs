@@ -49,7 +49,35 @@ pub(crate) struct TicketBody {
 #[serde(untagged)]
 pub enum VerificationBody {
     Service(ServiceVerification),
+    /// Queued requests only: the service sends the user a confirmation link and runs the
+    /// request once they confirm (`intake`); it then carries `{"id"}` like any other.
+    Link(LinkVerification),
     Attested(AttestedVerification),
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LinkVerification {
+    /// `link`.
+    pub mode: String,
+    /// `sms` or `email`: where the link goes.
+    pub channel: String,
+}
+
+impl LinkVerification {
+    /// The channel the link goes by.
+    ///
+    /// # Errors
+    /// `invalid_request`: not `mode: link`, or a channel a link cannot take.
+    pub fn channel(&self) -> Result<Channel, RecoveryError> {
+        match (self.mode.as_str(), Channel::parse(&self.channel)) {
+            ("link", Some(c)) if c != Channel::Manager => Ok(c),
+            _ => Err(RecoveryError::refused(
+                crate::vocab::Refusal::InvalidRequest,
+                "verification {mode: link, channel: sms | email}: the service sends the user a confirmation link and the request waits for their answer",
+            )),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

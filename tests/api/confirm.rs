@@ -571,3 +571,82 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+/// The newest link in the outbox: its id and secret.
+fn newest_link(app: &TestApp) -> (String, String) {
+    let re = regex::Regex::new(r"/api/confirm/([0-9a-f-]{36})#([A-Za-z0-9_-]{43})").unwrap();
+    let message = app
+        .sim
+        .outbox()
+        .into_iter()
+        .rev()
+        .find(|m| re.is_match(&m.body))
+        .expect("a link was sent");
+    let c = re.captures(&message.body).unwrap();
+    (c[1].to_owned(), c[2].to_owned())
+}
+
+fn queued_tap(ticket: &str) -> Value {
+    json!({"action": "tap", "user": USER, "delivery": {"channel": "sms"},
+        "ticket": {"system": "servicenow", "id": ticket}, "reason": "lost phone",
+        "verification": {"mode": "link", "channel": "email"}})
+}
+
+/// A queued request that asks the service to verify the user waits `awaiting_confirmation` (the
+/// link sent at once, as its caller) and runs only once the user confirms; the result is the
+/// pass, as for any request.
+#[tokio::test]
+async fn a_queued_request_waits_for_the_user_and_runs_once_they_confirm() {
+    let app = link_app(&[]).await;
+    let (status, accepted) = app.submit(&queued_tap("INC0040101")).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
+    assert_eq!(accepted["status"], "awaiting_confirmation");
+    let id = accepted["requestId"].as_str().unwrap().to_owned();
+    let (link, secret) = newest_link(&app);
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(app.request_state(&id).await["status"], "awaiting_confirmation");
+    assert!(app.passes().await.is_empty(), "nothing runs before the user answers");
+    assert_eq!(app.answer(&link, &secret, "confirm").await.0, StatusCode::OK);
+    let done = app.wait_final(&id).await;
+    assert_eq!(done["status"], "succeeded", "{done}");
+    assert_eq!(app.passes().await.len(), 1);
+    // A resend of the same ticket finds it, and sends no second link.
+    let before = app.sim.outbox().len();
+    let (status, again) = app.submit(&queued_tap("INC0040101")).await;
+    assert_eq!(
+        (status, again["requestId"].as_str()),
+        (StatusCode::OK, Some(id.as_str()))
+    );
+    assert_eq!(app.sim.outbox().len(), before);
+}
+
+/// "This is not me" ends the waiting request `refused` (`recovery_blocked`), written back like
+/// any result; nothing runs. A synchronous call cannot wait for a link.
+#[tokio::test]
+async fn not_me_refuses_the_waiting_request_and_a_synchronous_call_cannot_wait() {
+    let app = link_app(&[]).await;
+    let (_, accepted) = app.submit(&queued_tap("INC0040102")).await;
+    let id = accepted["requestId"].as_str().unwrap().to_owned();
+    let (link, secret) = newest_link(&app);
+    assert_eq!(app.answer(&link, &secret, "not_me").await.0, StatusCode::OK);
+    let done = app.wait_final(&id).await;
+    assert_eq!(done["status"], "refused", "{done}");
+    assert_eq!(done["result"]["error"]["code"], "recovery_blocked", "{done}");
+    assert!(app.passes().await.is_empty());
+    let (status, body) = app
+        .send(
+            &app.agent(),
+            reqwest::Method::POST,
+            &format!("/api/users/{USER}/tap"),
+            Some(
+                json!({"delivery": {"channel": "sms"}, "ticket": {"system": "servicenow", "id": "INC0040103"},
+                "reason": "lost phone", "verification": {"mode": "link", "channel": "email"}}),
+            ),
+        )
+        .await;
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (StatusCode::BAD_REQUEST, &json!("invalid_request")),
+        "{body}"
+    );
+}
