@@ -1,11 +1,12 @@
-// The confirmation page (GET /api/confirm/{id}): reads the secret from the URL's fragment (the
-// browser never sends it), drops it from the address bar, and posts the user's answer to
-// POST /api/confirm/{id}. No other script, no third party, nothing stored.
+// The confirmation page (GET /api/confirm/{id}, the same for every id): reads the secret from the
+// URL's fragment (the browser never sends it), drops it from the address bar, proves it
+// (POST /api/confirm/{id} "open") and shows what the answer carries: who asks, for what, when.
+// Then it posts the user's answer. No other script, no third party, nothing stored.
 (function () {
   "use strict";
   const secret = location.hash.slice(1);
   const id = location.pathname.split("/").pop();
-  const result = () => document.getElementById("result");
+  const $ = (x) => document.getElementById(x);
   const NEUTRAL = "This link cannot be used: it may have expired or been answered already. If you did not expect it, contact your IT service desk.";
   const SAID = {
     verified: "Thank you: you are verified. Tell the agent you confirmed. If you are not talking to your IT service desk right now, contact them at once.",
@@ -21,16 +22,42 @@
     });
     let body = null;
     try { body = await r.json(); } catch { body = null; }
-    return { ok: r.ok, code: r.status, status: body && body.status, message: body && body.error && body.error.message };
+    return { ok: r.ok, code: r.status, status: body && body.status, page: body && body.page, message: body && body.error && body.error.message };
   }
   function say(text, tone) {
-    const box = result();
+    const box = $("result");
     box.textContent = text;
     box.className = tone || "";
     box.focus();
   }
+  function when(iso) {
+    const d = new Date(iso);
+    return Number.isNaN(d.getTime()) ? iso : d.toLocaleString([], { dateStyle: "medium", timeStyle: "short" });
+  }
+  /** What the proven link carries, as text nodes only. */
+  function show(page) {
+    const who = page.agent ? `${page.agent} (IT service desk)` : "Your IT service desk";
+    $("asks").textContent = `${who} asks to ${page.action}.`;
+    const facts = $("facts");
+    const rows = [["Asked at", when(page.askedAt)]];
+    if (page.ticket) rows.push(["Ticket", page.ticket]);
+    rows.push(page.confirmedAt ? ["Confirmed at", when(page.confirmedAt)] : ["Answer before", when(page.expiresAt)]);
+    for (const [k, v] of rows) {
+      const dt = document.createElement("dt");
+      dt.textContent = k;
+      const dd = document.createElement("dd");
+      dd.textContent = v;
+      facts.append(dt, dd);
+    }
+    $("question").textContent = page.confirmedAt
+      ? "Someone confirmed this already. If that was not you, say so now: nothing more will be done and your IT security team is alerted."
+      : "Answer only if you are talking to your IT service desk right now, because you asked them for help.";
+    if (page.confirmedAt) $("confirm").remove();
+    $("details").hidden = false;
+    $("buttons").hidden = false;
+  }
   async function answer(decision) {
-    const buttons = document.getElementById("buttons");
+    const buttons = $("buttons");
     for (const b of buttons.querySelectorAll("button")) b.disabled = true;
     try {
       const r = await send(decision);
@@ -46,26 +73,19 @@
       say("Your answer could not be sent. Check your connection and try again.", "bad");
     }
   }
-  document.addEventListener("DOMContentLoaded", () => {
-    // Times in the user's own zone (the page carries them in UTC).
-    for (const t of document.querySelectorAll("time[datetime]")) {
-      const d = new Date(t.getAttribute("datetime"));
-      if (!Number.isNaN(d.getTime())) t.textContent = d.toLocaleString([], { dateStyle: "medium", timeStyle: "short" });
-    }
-    // The secret leaves the address bar and the history first, whatever the page says.
+  document.addEventListener("DOMContentLoaded", async () => {
+    // The secret leaves the address bar and the history first, whatever happens next.
     history.replaceState(null, "", location.pathname);
-    const nojs = document.getElementById("nojs");
-    if (nojs) nojs.hidden = true;
-    const buttons = document.getElementById("buttons");
-    if (!buttons) return;
-    if (!secret) {
-      say(NEUTRAL, "bad");
-      return;
+    $("nojs").hidden = true;
+    if (!secret) return say(NEUTRAL, "bad");
+    $("confirm").addEventListener("click", () => answer("confirm"));
+    $("not-me").addEventListener("click", () => answer("not_me"));
+    try {
+      const r = await send("open");
+      if (r.ok && r.page) show(r.page);
+      else say(r.code === 503 ? "The service cannot answer now. Try again in a few minutes." : (r.message || NEUTRAL), "bad");
+    } catch {
+      say("The request could not be loaded. Check your connection and try again.", "bad");
     }
-    buttons.hidden = false;
-    const yes = document.getElementById("confirm");
-    if (yes) yes.addEventListener("click", () => answer("confirm"));
-    document.getElementById("not-me").addEventListener("click", () => answer("not_me"));
-    send("open").then((r) => { if (!r.ok) { buttons.hidden = true; say(r.message || NEUTRAL, "bad"); } }).catch(() => {});
   });
 })();

@@ -1,11 +1,11 @@
 //! `/api/confirm/{id}`: the page a user opens from a confirmation link, and their answer.
 //!
-//! `GET` serves the page: who is asking, for what, when, and two buttons. It changes nothing
-//! (mail scanners and Safe Links open links) and says one neutral thing for an unknown, used or
-//! expired link. Its own script (`/api/console/confirm.js`, `script-src 'self'`) reads the secret
-//! from the URL's fragment, which the browser never sends, and posts the answer: `POST` with
-//! `{"secret", "decision": "open" | "confirm" | "not_me"}`, answered `200 {"status"}`, or one
-//! neutral `404` for every answer that cannot be taken. Anonymous: the secret is the proof.
+//! `GET` serves the page, the same for every id: it reads and changes nothing (mail scanners and
+//! Safe Links open links). Its own script (`/api/console/confirm.js`, `script-src 'self'`) reads
+//! the secret from the URL's fragment, which the browser never sends, and posts `open`: the answer
+//! (`200 {"status": "opened", "page"}`) carries who is asking, for what and when, shown with two
+//! buttons; then `confirm` or `not_me`, answered `200 {"status"}`. Every answer that cannot be
+//! taken gets one neutral `404 link_unusable`. Anonymous: the secret is the proof.
 
 use axum::Json;
 use axum::body::Bytes;
@@ -38,61 +38,11 @@ fn secured(mut response: Response) -> Response {
     response
 }
 
-fn esc(value: &str) -> String {
-    crate::sweep::report::html_escape(value)
-}
-
-/// `GET /api/confirm/{id}`: the page. Reads only.
-pub(crate) async fn page(State(state): State<AppState>, Path(id): Path<String>) -> Response {
-    let shown = state.tap_context().confirm_page(&id).await;
-    let main = match shown {
-        Ok(Some(p)) => {
-            let who = p.agent.as_deref().map_or_else(
-                || "Your IT service desk".to_owned(),
-                |a| format!("{} (IT service desk)", esc(a)),
-            );
-            let ticket = p
-                .ticket
-                .as_deref()
-                .map_or_else(String::new, |t| format!("<dt>Ticket</dt><dd>{}</dd>", esc(t)));
-            let (when, question, yes) = match p.confirmed_at {
-                None => (
-                    format!(
-                        "<dt>Answer before</dt><dd><time datetime=\"{0}\">{0} UTC</time></dd>",
-                        crate::audit::rfc3339_millis(p.expires_at)
-                    ),
-                    "Answer only if you are talking to your IT service desk right now, because you asked them for help.",
-                    r#"<button type="button" id="confirm">Yes, it is me</button>"#,
-                ),
-                Some(at) => (
-                    format!(
-                        "<dt>Confirmed at</dt><dd><time datetime=\"{0}\">{0} UTC</time></dd>",
-                        crate::audit::rfc3339_millis(at)
-                    ),
-                    "Someone confirmed this already. If that was not you, say so now: nothing more will be done and your IT security team is alerted.",
-                    "",
-                ),
-            };
-            format!(
-                r#"<h1 id="title">Is it you?</h1>
-<p>{who} asks to {action}.</p>
-<dl><dt>Asked at</dt><dd><time datetime="{asked}">{asked} UTC</time></dd>{ticket}{when}</dl>
-<p>{question}</p>
-<div class="buttons" id="buttons" hidden>
-{yes}
-<button type="button" id="not-me" class="danger">This is not me</button>
-</div>
-<p id="nojs">This page needs JavaScript to send your answer.</p>"#,
-                action = esc(p.action),
-                asked = crate::audit::rfc3339_millis(p.asked_at),
-            )
-        }
-        Ok(None) => format!(r#"<h1 id="title">Confirmation</h1><p>{NEUTRAL}</p>"#),
-        Err(_) => {
-            r#"<h1 id="title">Confirmation</h1><p>The service cannot answer now. Try again in a few minutes.</p>"#
-                .to_owned()
-        }
-    };
+/// `GET /api/confirm/{id}`: the page, the same for every id: it reads nothing, so it tells
+/// nothing to whoever holds only the id (request logs, a link-scanning service) and takes no
+/// time that depends on it. Its script proves the secret (`open`) and shows what the answer
+/// carries: who asks, for what, when.
+pub(crate) async fn page() -> Response {
     let html = format!(
         r#"<!doctype html>
 <html lang="en">
@@ -106,8 +56,19 @@ pub(crate) async fn page(State(state): State<AppState>, Path(id): Path<String>) 
 </head>
 <body>
 <main aria-labelledby="title">
-{main}
+<h1 id="title">Is it you?</h1>
+<p id="nojs">This page needs JavaScript to show the request and send your answer.</p>
+<div id="details" hidden>
+<p id="asks"></p>
+<dl id="facts"></dl>
+<p id="question"></p>
+</div>
+<div class="buttons" id="buttons" hidden>
+<button type="button" id="confirm">Yes, it is me</button>
+<button type="button" id="not-me" class="danger">This is not me</button>
+</div>
 <div id="result" role="status" aria-live="polite" tabindex="-1"></div>
+<noscript><p>{NEUTRAL}</p></noscript>
 </main>
 </body>
 </html>
@@ -136,6 +97,10 @@ pub(crate) async fn answer(State(state): State<AppState>, Path(id): Path<String>
         let body = json!({"error": {"code": crate::vocab::Refusal::LinkUnusable.as_str(), "message": NEUTRAL}});
         return secured((StatusCode::NOT_FOUND, Json(body)).into_response());
     };
+    if answered == Answered::Opened {
+        let page = crate::recovery::verify::ConfirmPage::of(&record);
+        return secured(Json(json!({"status": "opened", "page": page})).into_response());
+    }
     let status = match answered {
         Answered::Opened => "opened",
         Answered::Verified => "verified",

@@ -369,7 +369,9 @@ pub(crate) fn answerable(r: &VerificationRecord, decision: Decision, now: Offset
     let after = matches!(r.status, Status::Verified | Status::Repudiated) && now < r.created_at + NOT_ME_WINDOW;
     match decision {
         Decision::Confirm => waiting,
-        Decision::Open | Decision::NotMe => waiting || after,
+        // A repudiated link's page is neutral; "not me" again only finishes a containment.
+        Decision::Open => waiting || (after && r.status == Status::Verified),
+        Decision::NotMe => waiting || after,
     }
 }
 

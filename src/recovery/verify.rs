@@ -385,8 +385,8 @@ impl TapContext<'_> {
     }
 }
 
-/// What the confirmation page shows the user: nothing secret, and only for a link that still
-/// waits for its answer.
+/// What the confirmation page shows the user once its script proved the secret (`open`):
+/// nothing secret.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ConfirmPage {
@@ -418,6 +418,20 @@ pub struct VerificationView {
     pub expires_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339::option", skip_serializing_if = "Option::is_none")]
     pub verified_at: Option<OffsetDateTime>,
+}
+
+impl ConfirmPage {
+    /// The page's content for a link the user opened.
+    pub fn of(r: &VerificationRecord) -> ConfirmPage {
+        ConfirmPage {
+            agent: r.agent.clone(),
+            action: super::link::action_words(r.action.as_deref()),
+            ticket: r.ticket.clone(),
+            asked_at: r.created_at,
+            expires_at: r.expires_at,
+            confirmed_at: r.verified_at.filter(|_| r.status == Status::Verified),
+        }
+    }
 }
 
 /// The user's answer to a link, once taken: what the page tells them.
@@ -463,34 +477,6 @@ impl TapContext<'_> {
         let id = Uuid::parse_str(id).map_err(|_| not_found())?;
         let (record, _) = self.verifications.get(id, &caller_key(caller)).await?;
         Ok(record.view(OffsetDateTime::now_utc()))
-    }
-
-    /// The page for link `id`, when it waits for its answer; `None` otherwise (unknown, a code,
-    /// answered, expired): the page then says one neutral thing. Reads only.
-    ///
-    /// # Errors
-    /// The store is unavailable.
-    pub(crate) async fn confirm_page(&self, id: &str) -> Result<Option<ConfirmPage>, RecoveryError> {
-        let Ok(id) = Uuid::parse_str(id) else {
-            return Ok(None);
-        };
-        let now = OffsetDateTime::now_utc();
-        Ok(self
-            .verifications
-            .peek(id)
-            .await?
-            .filter(|r| {
-                r.status != Status::Repudiated
-                    && super::verification::answerable(r, super::verification::Decision::NotMe, now)
-            })
-            .map(|r| ConfirmPage {
-                agent: r.agent.clone(),
-                action: super::link::action_words(r.action.as_deref()),
-                ticket: r.ticket.clone(),
-                asked_at: r.created_at,
-                expires_at: r.expires_at,
-                confirmed_at: r.verified_at.filter(|_| r.status == Status::Verified),
-            }))
     }
 
     /// Block recoveries for a user who was shown to be impersonated.

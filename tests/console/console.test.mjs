@@ -121,6 +121,8 @@ async function answerLink(who, button, said, shot) {
   assert.match(response.headers()["content-security-policy"], /default-src 'none'; script-src 'self'/);
   await user.getByRole("heading", { name: "Is it you?" }).waitFor();
   await opened;
+  await user.locator("#buttons").waitFor();
+  assert.match(await user.locator("#asks").textContent(), /\(IT service desk\) asks to/);
   assert.ok(!user.url().includes(secret), "the secret is dropped from the address bar");
   await checkA11y(user, `confirmation page (${shot})`);
   await fits(user, `confirmation page (${shot})`);
