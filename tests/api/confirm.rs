@@ -654,3 +654,28 @@ async fn not_me_refuses_the_waiting_request_and_a_synchronous_call_cannot_wait()
         "{body}"
     );
 }
+
+/// Nobody answers: when the link's time is over, a message made invisible until then ends the
+/// request `refused` with `verification_expired`; nothing runs. (`VERIFICATION_CODE_MINUTES`
+/// is at least a minute, so this test waits a little over one.)
+#[tokio::test]
+async fn an_unanswered_queued_request_ends_refused_when_the_link_expires() {
+    let app = link_app(&[("VERIFICATION_CODE_MINUTES", "1")]).await;
+    let (_, accepted) = app.submit(&queued_tap("INC0040104")).await;
+    assert_eq!(accepted["status"], "awaiting_confirmation", "{accepted}");
+    let id = accepted["requestId"].as_str().unwrap().to_owned();
+    let (link, secret) = newest_link(&app);
+    let mut done = Value::Null;
+    for _ in 0..100 {
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        done = app.request_state(&id).await;
+        if done["status"] == "refused" {
+            break;
+        }
+    }
+    assert_eq!(done["status"], "refused", "{done}");
+    assert_eq!(done["result"]["error"]["code"], "verification_expired", "{done}");
+    assert!(app.passes().await.is_empty());
+    // Too late to answer now.
+    assert_eq!(app.answer(&link, &secret, "confirm").await.0, StatusCode::NOT_FOUND);
+}
