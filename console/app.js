@@ -551,8 +551,11 @@
   async function openApproval(event) {
     if (event) event.preventDefault();
     const id = $("approval-id").value.trim();
-    const box = clear($("approval"));
+    // A newer opening (a hash change and a click at once) wins: only the last one renders.
+    const seq = (state.approvalSeq = (state.approvalSeq || 0) + 1);
     const r = await api("GET", `requests/${encodeURIComponent(id)}`);
+    if (seq !== state.approvalSeq) return;
+    const box = clear($("approval"));
     if (r.status !== 200) { say(problem(r), true); return; }
     const b = r.body;
     box.append(el("h2", { text: `${b.action || "recovery"} for ${b.user || "a user"}` }));

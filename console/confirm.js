@@ -51,8 +51,10 @@
     }
     $("question").textContent = page.confirmedAt
       ? "Someone confirmed this already. If that was not you, say so now: nothing more will be done and your IT security team is alerted."
-      : "Answer only if you are talking to your IT service desk right now, because you asked them for help.";
-    if (page.confirmedAt) $("confirm").remove();
+      : page.canConfirm
+        ? "Answer only if you are talking to your IT service desk right now, because you asked them for help."
+        : "This request has expired. If you did not ask for it, say so: nothing will be done and your IT security team is alerted.";
+    if (!page.canConfirm) $("confirm").remove();
     $("details").hidden = false;
     $("buttons").hidden = false;
   }

@@ -1,5 +1,5 @@
 // Microsoft Graph through its Bicep extension: the application permissions the function app's
-// identity needs for the features turned on, and the app registration of the API with its four
+// identity needs for the features turned on, and the app registration of the API with its five
 // app roles. The deployer needs Privileged Role Administrator (to grant application permissions)
 // and Application Administrator or Cloud Application Administrator (for the registration).
 extension microsoftGraphV1
@@ -33,7 +33,7 @@ var always = [
   // tap, reset: whether a group the user is eligible for sits inside a protected group; sweep:
   // members of key-user groups, transitively.
   'GroupMember.Read.All'
-  // reset: revokeSignInSessions.
+  // reset, and "this is not me" with NOT_ME_REVOKE_SESSIONS: revokeSignInSessions.
   'User.RevokeSessions.All'
   // sweep: reports/authenticationMethods/userRegistrationDetails; tap, verifications: the
   // directory audit log (who changed an address of record, when).

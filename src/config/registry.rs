@@ -298,13 +298,13 @@ pub const SETTINGS: &[SettingDoc] = &[
     SettingDoc {
         keys: &["TAP_REQUIRE_VERIFICATION"],
         owner: "recovery",
-        meaning: "How a recovery shows the caller was verified: `service` (only a code the service sent and the caller confirmed, named by `verification.id`: [verification.md](verification.md)), `attested` (the typed block `method`, `verifiedBy`, `verifiedAt`; `true` means the same) or `false`. The templates set `service`.",
+        meaning: "How a recovery shows the caller was verified: `service` (only a verification the service made, named by `verification.id`: a code the service sent and the caller confirmed, or a confirmation link the user answered: [verification.md](verification.md)), `attested` (the typed block `method`, `verifiedBy`, `verifiedAt`; `true` means the same) or `false`. The templates set `service`.",
         default: "`attested`",
     },
     SettingDoc {
         keys: &["VERIFICATION_CODE_MINUTES"],
         owner: "recovery",
-        meaning: "How long a verification code may be confirmed (1 to 60).",
+        meaning: "How long a verification code may be confirmed, or a confirmation link answered \"it is me\" (1 to 60).",
         default: "`10`",
     },
     SettingDoc {
@@ -346,7 +346,7 @@ pub const SETTINGS: &[SettingDoc] = &[
     SettingDoc {
         keys: &["VERIFICATION_KEY_SECRET"],
         owner: "recovery",
-        meaning: "Key Vault secret (any random text) that keys the hashes of verification codes; codes are stored only as that keyed hash.",
+        meaning: "Key Vault secret (any random text) that keys the hashes of verification codes and links' secrets; they are stored only as that keyed hash.",
         default: "`verification-key`",
     },
     SettingDoc {
@@ -382,13 +382,13 @@ pub const SETTINGS: &[SettingDoc] = &[
     SettingDoc {
         keys: &["SECURITY_ALERT_WEBHOOK"],
         owner: "recovery",
-        meaning: "An https endpoint sent `recovery.privileged.attempt` for every attempt on a privileged account (a verification code sent, held for approval, approved, denied, expired or refused) and `recovery.privileged.lookup` for every look at one in the console, signed with `CALLBACK_SIGNING_SECRET`, so a SOC sees it.",
+        meaning: "An https endpoint sent `recovery.privileged.attempt` for every attempt on a privileged account (a verification code sent, held for approval, approved, denied, expired or refused) and `recovery.privileged.lookup` for every look at one in the console, `recovery.repudiated` when a user answers a confirmation link \"this is not me\" and `recovery.block.lifted` when an approver ends that block, signed with `CALLBACK_SIGNING_SECRET`, so a SOC sees it.",
         default: "unset",
     },
     SettingDoc {
         keys: &["CONSOLE_URL", "WEBSITE_HOSTNAME"],
         owner: "recovery",
-        meaning: "The console's address, linked from approval emails and webhooks (`…/api/console/#approve=<id>`). `WEBSITE_HOSTNAME` is set by the platform; it is read only for this default.",
+        meaning: "The console's address, linked from approval emails and webhooks (`…/api/console/#approve=<id>`); its origin is also the confirmation links' (`…/api/confirm/{id}`). `WEBSITE_HOSTNAME` is set by the platform; it is read only for this default.",
         default: "`https://{WEBSITE_HOSTNAME}/api/console/`",
     },
     SettingDoc {

@@ -89,7 +89,7 @@ pub(crate) async fn answer(State(state): State<AppState>, Path(id): Path<String>
         Ok(answered) => answered,
         Err(e) => {
             tracing::error!(error = %e.message, "a confirmation link's answer could not be taken");
-            let body = json!({"error": {"code": "unavailable", "message": "The service cannot take your answer now. Try again in a few minutes."}});
+            let body = json!({"error": {"code": crate::vocab::Fault::VerificationUnavailable.as_str(), "message": "The service cannot take your answer now. Try again in a few minutes."}});
             return secured((StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response());
         }
     };

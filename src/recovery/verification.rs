@@ -358,20 +358,22 @@ pub enum Decision {
 /// attacker who got the secret and confirmed first does not silence the user.
 pub(crate) const NOT_ME_WINDOW: time::Duration = time::Duration::hours(24);
 
-/// Whether link `r` takes `decision` at `now`: "open" and "this is not me" while it waits for
-/// its answer, and within `NOT_ME_WINDOW` once confirmed or repudiated; "it is me" only while
-/// it waits.
+/// Whether link `r` takes `decision` at `now`: "it is me" only while it waits for its answer
+/// (`VERIFICATION_CODE_MINUTES`); "open" and "this is not me" within `NOT_ME_WINDOW` of its
+/// sending, answered or not (not a repudiated link's "open": its page is neutral).
 pub(crate) fn answerable(r: &VerificationRecord, decision: Decision, now: OffsetDateTime) -> bool {
     if r.mode != Mode::Link {
         return false;
     }
     let waiting = r.status == Status::Pending && now < r.expires_at;
-    let after = matches!(r.status, Status::Verified | Status::Repudiated) && now < r.created_at + NOT_ME_WINDOW;
+    // "This is not me" outlives the answer's time: the message asks a user who did not ask to
+    // say so, whenever they read it (within the window).
+    let within = now < r.created_at + NOT_ME_WINDOW;
     match decision {
         Decision::Confirm => waiting,
         // A repudiated link's page is neutral; "not me" again only finishes a containment.
-        Decision::Open => waiting || (after && r.status == Status::Verified),
-        Decision::NotMe => waiting || after,
+        Decision::Open => within && matches!(r.status, Status::Pending | Status::Verified),
+        Decision::NotMe => within && matches!(r.status, Status::Pending | Status::Verified | Status::Repudiated),
     }
 }
 

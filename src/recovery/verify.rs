@@ -402,6 +402,8 @@ pub struct ConfirmPage {
     /// Confirmed already: the page then offers only "this is not me" (within its window).
     #[serde(with = "time::serde::rfc3339::option")]
     pub confirmed_at: Option<OffsetDateTime>,
+    /// Whether "it is me" may still be answered (pending, in time); otherwise only "not me".
+    pub can_confirm: bool,
 }
 
 /// What a verification's caller may see of it (`GET /api/verifications/{id}`).
@@ -430,6 +432,7 @@ impl ConfirmPage {
             asked_at: r.created_at,
             expires_at: r.expires_at,
             confirmed_at: r.verified_at.filter(|_| r.status == Status::Verified),
+            can_confirm: r.status == Status::Pending && OffsetDateTime::now_utc() < r.expires_at,
         }
     }
 }

@@ -260,7 +260,8 @@ async fn the_page_never_confirms_and_every_unusable_secret_gets_one_neutral_answ
     assert_eq!(app.answer(&first.id, &first.secret, "open").await, neutral);
 }
 
-/// A link whose time ran out (`VERIFICATION_CODE_MINUTES`) cannot be answered: neutral 404.
+/// A link whose time ran out (`VERIFICATION_CODE_MINUTES`) cannot be confirmed (neutral 404),
+/// but still takes "this is not me".
 #[tokio::test]
 async fn an_expired_link_cannot_be_answered() {
     let app = link_app(&[("VERIFICATION_CODE_MINUTES", "1")]).await;
@@ -277,6 +278,13 @@ async fn an_expired_link_cannot_be_answered() {
         (StatusCode::NOT_FOUND, &json!("link_unusable"))
     );
     assert_eq!(app.status_of(&sent.id).await["status"], "expired");
+    // "This is not me" outlives the answer's time: the message asks for it whenever it is read.
+    let (status, opened) = app.answer(&sent.id, &sent.secret, "open").await;
+    assert_eq!((status, &opened["page"]["canConfirm"]), (StatusCode::OK, &json!(false)));
+    assert_eq!(
+        app.answer(&sent.id, &sent.secret, "not_me").await,
+        (StatusCode::OK, json!({"status": "repudiated"}))
+    );
 }
 
 /// "This is not me": the verification is repudiated and cannot serve a recovery; the next
