@@ -26,6 +26,7 @@ mod invocations;
 mod openapi;
 mod permissions;
 mod properties;
+mod recipes;
 mod reset;
 mod sweep;
 mod tap;
