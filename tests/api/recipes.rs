@@ -159,3 +159,113 @@ async fn the_jira_recipe_signed_as_jira_signs_works_under_the_shipped_default() 
     );
     assert_eq!(app.passes().await.len(), 1);
 }
+
+/// The flow `connector/flows/pass-verified-by-link.json` (checked against the connector by
+/// `scripts/check-flows.py`) run against the API as Power Automate would: each connector action
+/// becomes the connector's request (its path and method, the body built from `body/…`
+/// parameters, the trigger's values and earlier answers put in), and the Until loop asks until the
+/// request is final. The test plays the user in between.
+#[tokio::test]
+async fn the_power_automate_flow_runs_against_the_api_under_the_shipped_default() {
+    let app = shipped_app().await;
+    let flow: Value = serde_json::from_str(
+        &std::fs::read_to_string(repo_path("connector/flows/pass-verified-by-link.json")).unwrap(),
+    )
+    .unwrap();
+    let connector: Value =
+        serde_json::from_str(&std::fs::read_to_string(repo_path("connector/apiDefinition.swagger.json")).unwrap())
+            .unwrap();
+    let trigger = json!({"user": "adele.vance@contoso.test", "ticket": "FLOW-0001"});
+    let actions = &flow["properties"]["definition"]["actions"];
+    let mut answers: std::collections::HashMap<String, Value> = std::collections::HashMap::new();
+    let token = app.token(&["Recovery.Request"]);
+    // An expression of the flow, evaluated as far as this flow uses them.
+    let value_of = |text: &str, answers: &std::collections::HashMap<String, Value>| -> Value {
+        let trig = regex::Regex::new(r"^@triggerBody\(\)\['(\w+)'\]$").unwrap();
+        let body = regex::Regex::new(r"^@body\('(\w+)'\)\?\['(\w+)'\]$").unwrap();
+        if let Some(c) = trig.captures(text) {
+            return trigger[&c[1]].clone();
+        }
+        if let Some(c) = body.captures(text) {
+            return answers[&c[1]][&c[2]].clone();
+        }
+        json!(text)
+    };
+    let call = |name: String, action: Value, answers: std::collections::HashMap<String, Value>| {
+        let app = &app;
+        let connector = &connector;
+        let token = token.clone();
+        async move {
+            let op_id = action["inputs"]["host"]["operationId"].as_str().unwrap().to_owned();
+            let (path, method) = connector["paths"]
+                .as_object()
+                .unwrap()
+                .iter()
+                .flat_map(|(p, ops)| ops.as_object().unwrap().iter().map(move |(m, o)| (p, m, o)))
+                .find(|(_, _, o)| o["operationId"] == op_id.as_str())
+                .map(|(p, m, _)| (p.clone(), m.clone()))
+                .unwrap();
+            let mut url_path = path.clone();
+            let mut body = json!({});
+            for (key, raw) in action["inputs"]["parameters"].as_object().unwrap() {
+                let v = value_of(raw.as_str().unwrap(), &answers);
+                if let Some(rest) = key.strip_prefix("body/") {
+                    let mut at = &mut body;
+                    let parts: Vec<&str> = rest.split('/').collect();
+                    for part in &parts[..parts.len() - 1] {
+                        at = at.as_object_mut().unwrap().entry(*part).or_insert(json!({}));
+                    }
+                    at[parts[parts.len() - 1]] = v;
+                } else {
+                    url_path = url_path.replace(&format!("{{{key}}}"), v.as_str().unwrap());
+                }
+            }
+            let mut r = app
+                .client
+                .request(
+                    method.to_uppercase().parse().unwrap(),
+                    format!("{}{url_path}", app.base),
+                )
+                .bearer_auth(token);
+            if method == "post" {
+                r = r.json(&body);
+            }
+            let r = r.send().await.unwrap();
+            assert!(r.status().is_success(), "{name}: {}", r.status());
+            r.json::<Value>().await.unwrap()
+        }
+    };
+    let submit = "Submit_a_recovery_request".to_owned();
+    let answer = call(submit.clone(), actions[&submit].clone(), answers.clone()).await;
+    assert_eq!(answer["status"], "awaiting_confirmation", "{answer}");
+    answers.insert(submit, answer);
+    user_answers(&app, "adele.vance@personal.example", "confirm").await;
+    let until = &actions["Until_the_request_is_final"];
+    let waiting: Vec<String> = regex::Regex::new(r"'(\w+)'")
+        .unwrap()
+        .captures_iter(
+            until["expression"]
+                .as_str()
+                .unwrap()
+                .split("createArray(")
+                .nth(1)
+                .unwrap()
+                .split(')')
+                .next()
+                .unwrap(),
+        )
+        .map(|c| c[1].to_owned())
+        .collect();
+    assert!(waiting.contains(&"awaiting_confirmation".to_owned()));
+    let get = "Get_recovery_request_status".to_owned();
+    let mut last = Value::Null;
+    for _ in 0..100 {
+        last = call(get.clone(), until["actions"][&get].clone(), answers.clone()).await;
+        if !waiting.iter().any(|w| last["status"] == w.as_str()) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(last["status"], "succeeded", "{last}");
+    assert_eq!(app.passes().await.len(), 1);
+}
