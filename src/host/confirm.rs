@@ -22,20 +22,11 @@ const NEUTRAL: &str = "This link cannot be used: it may have expired or been ans
 
 /// The page's own headers: its script and style from this origin, its answers to this origin,
 /// nothing else; never framed, cached or referred.
-fn secured(mut response: Response) -> Response {
-    let h = response.headers_mut();
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
-        ),
-    );
-    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert("cross-origin-opener-policy", HeaderValue::from_static("same-origin"));
-    response
+fn secured(response: Response) -> Response {
+    crate::host::console::hardened(
+        response,
+        "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+    )
 }
 
 /// `GET /api/confirm/{id}`: the page, the same for every id: it reads nothing, so it tells

@@ -98,7 +98,7 @@ fn authority_origin(state: &AppState) -> String {
 
 /// The console's security headers: a CSP allowing only this origin's scripts and styles and
 /// connections to this origin and the authority; no framing; no referrer; no caching.
-pub(crate) fn secured(state: &AppState, mut response: Response) -> Response {
+pub(crate) fn secured(state: &AppState, response: Response) -> Response {
     // The sweep report is shown in a sandboxed frame from a `blob:` URL, which inherits this
     // policy: its one inline style sheet is allowed by its hash, nothing else inline.
     let csp = format!(
@@ -107,8 +107,14 @@ pub(crate) fn secured(state: &AppState, mut response: Response) -> Response {
         authority_origin(state),
         authority_origin(state),
     );
+    hardened(response, &csp)
+}
+
+/// A page's security headers: `csp`, and never sniffed, framed, referred, cached or shared with
+/// another window (the console's and the confirmation page's).
+pub(crate) fn hardened(mut response: Response, csp: &str) -> Response {
     let h = response.headers_mut();
-    if let Ok(v) = HeaderValue::from_str(&csp) {
+    if let Ok(v) = HeaderValue::from_str(csp) {
         h.insert(header::CONTENT_SECURITY_POLICY, v);
     }
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));

@@ -71,7 +71,7 @@ impl TapContext<'_> {
         )
         .await?;
         let (user, memberships, privileged) = self.find_target(caller, asked.user, target, details).await?;
-        self.not_blocked(&user.id).await?;
+        let block = self.not_blocked(&user.id).await?;
         if let Some(VerificationBody::Service(v)) = asked.verification
             && self.settings.verification != VerificationMode::Off
         {
@@ -90,7 +90,7 @@ impl TapContext<'_> {
                 )
                 .await?;
             details.verification = Some(record.audit_view());
-            self.link_still_good(&record, asked.action).await?;
+            link_still_good(&record, block.as_ref().and_then(|b| b.repudiated_at), asked.action)?;
             // The person a ticket names counts as the caller: the code they relied on must not
             // have gone to them (checked when it was sent only for whoever sent it).
             if let Some(person) = &caller.on_behalf_of
@@ -125,46 +125,39 @@ impl TapContext<'_> {
     }
 }
 
-impl TapContext<'_> {
-    /// A verification the user confirmed (a link, or a code) serves no recovery once the user
-    /// has said "this is not me" after it, even when the block was lifted; and a link that named
-    /// what was to come (a pass, a reset) serves only that.
-    async fn link_still_good(
-        &self,
-        record: &super::verification::VerificationRecord,
-        action: Action,
-    ) -> Result<(), RecoveryError> {
-        let repudiated = self
-            .verifications
-            .block_record(record.user_id)
-            .await?
-            .and_then(|b| b.repudiated_at);
-        if let (Some(at), Some(verified)) = (repudiated, record.verified_at)
-            && verified <= at
-        {
-            return Err(RecoveryError::refused(
-                Refusal::RecoveryBlocked,
-                "the user said \"this is not me\" after this verification was confirmed: verify the user again",
-            ));
-        }
-        let named = match record.action.as_deref() {
-            Some("tap") => Some(Action::TapIssue),
-            Some("reset") => Some(Action::MfaReset),
-            _ => None,
-        };
-        if let Some(named) = named
-            && named != action
-        {
-            return Err(RecoveryError::refused(
-                Refusal::InvalidRequest,
-                format!(
-                    "the user confirmed a link for {}, not this: send a link that names what you will do",
-                    if named == Action::TapIssue { "a pass" } else { "a reset" }
-                ),
-            ));
-        }
-        Ok(())
+/// A verification the user confirmed (a link, or a code) serves no recovery once the user has
+/// said "this is not me" after it (`repudiated_at`), even when the block was lifted; and a link
+/// that named what was to come (a pass, a reset) serves only that.
+fn link_still_good(
+    record: &super::verification::VerificationRecord,
+    repudiated_at: Option<OffsetDateTime>,
+    action: Action,
+) -> Result<(), RecoveryError> {
+    if let (Some(at), Some(verified)) = (repudiated_at, record.verified_at)
+        && verified <= at
+    {
+        return Err(RecoveryError::refused(
+            Refusal::RecoveryBlocked,
+            "the user said \"this is not me\" after this verification was confirmed: verify the user again",
+        ));
     }
+    let named = match record.action.as_deref() {
+        Some("tap") => Some(Action::TapIssue),
+        Some("reset") => Some(Action::MfaReset),
+        _ => None,
+    };
+    if let Some(named) = named
+        && named != action
+    {
+        return Err(RecoveryError::refused(
+            Refusal::InvalidRequest,
+            format!(
+                "the user confirmed a link for {}, not this: send a link that names what you will do",
+                if named == Action::TapIssue { "a pass" } else { "a reset" }
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// The requester's identity check (how the helpdesk proved who is calling), as far as it can be

@@ -148,6 +148,14 @@ pub(crate) fn unavailable(what: impl std::fmt::Display) -> RecoveryError {
     )
 }
 
+/// A conditional update's failure as a recovery error: the change's own refusal, or the store.
+fn updated(e: UpdateError<RecoveryError>) -> RecoveryError {
+    match e {
+        UpdateError::Refused(e) => e,
+        UpdateError::Storage(e) => unavailable(e),
+    }
+}
+
 pub(crate) fn not_found() -> RecoveryError {
     RecoveryError::refused(
         Refusal::VerificationNotFound,
@@ -274,10 +282,7 @@ impl Verifications {
             },
         )
         .await
-        .map_err(|e| match e {
-            UpdateError::Refused(e) => e,
-            UpdateError::Storage(e) => unavailable(e),
-        })
+        .map_err(updated)
     }
 
     /// Mark a verification dead (its code could not be sent).
@@ -461,10 +466,7 @@ impl Verifications {
             Ok(Update::Write(record.clone(), Some(record)))
         })
         .await
-        .map_err(|e| match e {
-            UpdateError::Refused(e) => e,
-            UpdateError::Storage(e) => unavailable(e),
-        })
+        .map_err(updated)
     }
 
     /// Block `user`'s recoveries until `until` (a longer block already there stays).
@@ -498,10 +500,7 @@ impl Verifications {
             Ok(Update::Write(block, ()))
         })
         .await
-        .map_err(|e| match e {
-            UpdateError::Refused(e) => e,
-            UpdateError::Storage(e) => unavailable(e),
-        })
+        .map_err(updated)
     }
 
     /// The block on `user`'s recoveries in force at `now`, if any.
@@ -547,10 +546,7 @@ impl Verifications {
             },
         )
         .await
-        .map_err(|e| match e {
-            UpdateError::Refused(e) => e,
-            UpdateError::Storage(e) => unavailable(e),
-        })
+        .map_err(updated)
     }
 }
 

@@ -482,13 +482,15 @@ impl TapContext<'_> {
         Ok(record.view(OffsetDateTime::now_utc()))
     }
 
-    /// Block recoveries for a user who was shown to be impersonated.
+    /// Block recoveries for a user who was shown to be impersonated; the user's block record
+    /// otherwise (lifted or ended: when they last said "this is not me"), read once.
     ///
     /// # Errors
     /// `recovery_blocked` while a block is in force; the store unavailable fails closed.
-    pub(crate) async fn not_blocked(&self, user: &Uuid) -> Result<(), RecoveryError> {
-        match self.verifications.block_of(*user, OffsetDateTime::now_utc()).await? {
-            None => Ok(()),
+    pub(crate) async fn not_blocked(&self, user: &Uuid) -> Result<Option<super::verification::Block>, RecoveryError> {
+        let record = self.verifications.block_record(*user).await?;
+        match record.as_ref().filter(|b| b.until > OffsetDateTime::now_utc()) {
+            None => Ok(record),
             Some(block) => Err(RecoveryError::refused(
                 Refusal::RecoveryBlocked,
                 format!(
