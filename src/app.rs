@@ -38,6 +38,8 @@ pub struct App {
     pub sweeps: Option<Arc<dyn crate::storage::reports::ReportStore>>,
     /// Whether a target is privileged (caches the API's service principal).
     pub privilege: Arc<crate::recovery::privilege::PrivilegeCheck>,
+    /// The tenant's facts a recovery may take at most 60 s old (the TAP policy).
+    pub facts: Arc<crate::recovery::fresh::TenantFacts>,
     /// Rate-limit slots.
     pub limits: Arc<crate::recovery::limits::Limits>,
     /// Verifications the service made (kept beside the rate-limit slots).
@@ -145,6 +147,7 @@ impl App {
             intake,
             sweeps,
             privilege,
+            facts: Arc::default(),
             limits,
             verifications,
             verifier,
@@ -288,6 +291,8 @@ impl App {
             verifications: &self.verifications,
             verifier: self.verifier.as_ref(),
             link: self.link.as_ref(),
+            facts: &self.facts,
+            started: time::OffsetDateTime::now_utc(),
         }
     }
 

@@ -481,6 +481,9 @@ pub struct SimCredential {
     pub endpoint: String,
     pub header: String,
     http: reqwest::Client,
+    /// Tokens by resource, kept until five minutes before they expire, as the real credential's
+    /// cache does (a token per call would count a round trip the real one never makes).
+    cache: std::sync::Mutex<std::collections::HashMap<String, azure_core::credentials::AccessToken>>,
 }
 
 impl SimCredential {
@@ -489,6 +492,7 @@ impl SimCredential {
             endpoint: sim.identity_endpoint(),
             header: sim.identity_header().to_owned(),
             http: reqwest::Client::new(),
+            cache: std::sync::Mutex::default(),
         }
     }
 }
@@ -506,6 +510,11 @@ impl azure_core::credentials::TokenCredential for SimCredential {
             .copied()
             .unwrap_or_default()
             .trim_end_matches("/.default");
+        if let Some(token) = self.cache.lock().expect("token cache").get(resource)
+            && token.expires_on > time::OffsetDateTime::now_utc() + time::Duration::minutes(5)
+        {
+            return Ok(token.clone());
+        }
         let body: serde_json::Value = self
             .http
             .get(&self.endpoint)
@@ -526,7 +535,12 @@ impl azure_core::credentials::TokenCredential for SimCredential {
             .and_then(|s| s.parse().ok())
             .ok_or_else(|| fail("no expires_on".into()))?;
         let expires_on = time::OffsetDateTime::from_unix_timestamp(expires).map_err(|e| fail(e.to_string()))?;
-        Ok(azure_core::credentials::AccessToken::new(token.to_owned(), expires_on))
+        let token = azure_core::credentials::AccessToken::new(token.to_owned(), expires_on);
+        self.cache
+            .lock()
+            .expect("token cache")
+            .insert(resource.to_owned(), token.clone());
+        Ok(token)
     }
 }
 

@@ -23,6 +23,8 @@ pub fn router() -> Router<Arc<SimState>> {
         .route("/sim/faults", get(list_faults).post(add_fault).delete(clear_faults))
         .route("/sim/reset", post(reset))
         .route("/sim/requests", get(requests).delete(clear_requests))
+        .route("/sim/latency", post(crate::cost::set_latency))
+        .route("/sim/scale", post(crate::cost::scale))
         .route("/sim/taps", get(taps))
         .route("/sim/itsm", get(itsm_items))
         .route("/sim/directory-audits", post(add_directory_audit))

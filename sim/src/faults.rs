@@ -128,6 +128,8 @@ pub async fn middleware(State(state): State<Arc<SimState>>, request: Request, ne
         })
         .collect();
     let graph = path.starts_with("/v1.0/") || path.starts_with("/beta/");
+    let in_batch = request.headers().contains_key(crate::graph::BATCH_ITEM);
+    let started_us = state.epoch.elapsed().as_micros() as u64;
     let (request, body) = if graph {
         let (parts, body) = request.into_parts();
         let bytes = axum::body::to_bytes(body, 4 << 20).await.unwrap_or_default();
@@ -136,6 +138,10 @@ pub async fn middleware(State(state): State<Arc<SimState>>, request: Request, ne
     } else {
         (request, None)
     };
+    let far = state.graph_latency_ms.load(std::sync::atomic::Ordering::Relaxed);
+    if graph && !in_batch && far > 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(far)).await;
+    }
     let fault = take_fault(&state, &method, &path);
     let (response, faulted) = match fault {
         None => (next.run(request).await, false),
@@ -170,6 +176,9 @@ pub async fn middleware(State(state): State<Arc<SimState>>, request: Request, ne
         response: answered,
         status: response.status().as_u16(),
         faulted,
+        in_batch,
+        started_us,
+        ended_us: state.epoch.elapsed().as_micros() as u64,
     });
     response
 }

@@ -21,6 +21,7 @@
 //! `providers`, `control` (one module per remote party), `faults` and `odata` (shared helpers).
 
 mod control;
+pub mod cost;
 mod error;
 mod faults;
 mod graph;
@@ -72,6 +73,11 @@ pub(crate) struct SimState {
     pub router: OnceLock<Router>,
     /// Sign-in (authorization codes, refresh tokens, SPA redirect URIs).
     pub signin: Mutex<signin::SignIn>,
+    /// Added to every Graph answer (`POST /sim/latency`): Graph far away. A `$batch` waits once,
+    /// its sub-requests not again (Graph runs them together).
+    pub graph_latency_ms: std::sync::atomic::AtomicU64,
+    /// When the simulator started (the request log's clock).
+    pub epoch: std::time::Instant,
 }
 
 impl SimState {
@@ -169,6 +175,8 @@ impl Simulator {
             identity_header: uuid::Uuid::new_v4().to_string(),
             router: OnceLock::new(),
             signin: Mutex::new(signin::SignIn::default()),
+            graph_latency_ms: std::sync::atomic::AtomicU64::new(0),
+            epoch: std::time::Instant::now(),
         });
         let router = router(state.clone());
         let _ = state.router.set(router.clone());
@@ -249,6 +257,31 @@ impl Simulator {
     /// Every request the simulator served so far (`GET /sim/requests`).
     pub fn requests(&self) -> Vec<RequestRecord> {
         self.state.requests.lock().unwrap().clone()
+    }
+
+    /// Forget the request log (`DELETE /sim/requests`).
+    pub fn clear_requests(&self) {
+        self.state.requests.lock().unwrap().clear();
+    }
+
+    /// Graph calls and sequential round trips since the log was last cleared.
+    pub fn graph_cost(&self) -> cost::GraphCost {
+        cost::graph_cost(&self.state.requests.lock().unwrap())
+    }
+
+    /// Every Graph answer waits `ms` (the same as `POST /sim/latency`).
+    pub fn set_graph_latency(&self, ms: u64) {
+        self.state
+            .graph_latency_ms
+            .store(ms, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Grow the tenant (the same as `POST /sim/scale`).
+    ///
+    /// # Errors
+    /// A user `scale` names does not exist.
+    pub fn scale(&self, scale: &cost::Scale) -> Result<(), String> {
+        cost::apply_scale(&self.state, scale)
     }
 
     /// What the simulated providers have sent so far.

@@ -91,6 +91,8 @@ pub(crate) fn routes() -> Router<Arc<SimState>> {
         .route("/applications/{id}/owners", get(application_owners))
         .route("/groups", get(list_groups))
         .route("/groups/{group}/owners", get(group_owners))
+        .route("/users/{user}/appRoleAssignments", get(user_app_role_assignments))
+        .route("/groups/{group}/appRoleAssignments", get(group_app_role_assignments))
 }
 
 /// https://learn.microsoft.com/graph/api/group-list and group-list-owners
@@ -117,6 +119,13 @@ fn objects(state: &SimState, ids: &[String]) -> Vec<Value> {
 
 /// GET /groups?$filter=isAssignableToRole eq true — https://learn.microsoft.com/graph/api/group-list
 /// (`isAssignableToRole` supports `$filter` with `eq`, `ne`, `not`).
+///
+/// `$expand=owners` (optionally `owners($select=id)`: resources/group.md, `owners`: "Supports
+/// `$expand` including nested `$select`"): each group carries its owners, at most 20 of them
+/// (concepts/query-parameters.md: "`$expand` typically returns a maximum of 20 items for the
+/// expanded relationship and has no @odata.nextLink"). The docs are silent on the page size of an
+/// expanded list; Graph is reported to give 100 per page whatever `$top` says, and this does the
+/// same (fail safe: a client that reads one page of 999 would miss groups).
 async fn list_groups(
     State(state): S,
     Extension(v): Extension<Version>,
@@ -125,16 +134,35 @@ async fn list_groups(
 ) -> GraphResult {
     p.require(READ_GROUPS)?;
     let f = filter(&uri, &["isAssignableToRole", "id", "displayName", "securityEnabled"])?;
-    let rows: Vec<Value> = state
-        .tenant()
-        .groups
+    let expand = odata::query(&uri).get("$expand").cloned();
+    let owners = match expand.as_deref() {
+        None => false,
+        Some("owners" | "owners($select=id)") => true,
+        Some(other) => {
+            return Err(GraphError::bad_request(format!(
+                "Could not find a property named '{other}' on type 'microsoft.graph.group'."
+            )));
+        }
+    };
+    let groups = state.tenant().groups.clone();
+    let rows: Vec<Value> = groups
         .iter()
         .map(|g| {
-            json!({"id": g.id, "displayName": g.display_name, "isAssignableToRole": g.is_assignable_to_role,
-                "securityEnabled": true})
+            let mut row = json!({"id": g.id, "displayName": g.display_name,
+                "isAssignableToRole": g.is_assignable_to_role, "securityEnabled": true});
+            if owners {
+                let first: Vec<String> = g.owners.iter().take(20).cloned().collect();
+                row["owners"] = Value::Array(objects(&state, &first));
+            }
+            row
         })
         .collect();
-    page_of(&state, v, keep(rows, f.as_ref()), &uri, "groups")
+    if !owners {
+        return page_of(&state, v, keep(rows, f.as_ref()), &uri, "groups");
+    }
+    let rows = keep(rows, f.as_ref());
+    let ctx = context(&state, v, "groups");
+    ok(odata::page(rows, &uri, &state.base_url, 100, &ctx)?)
 }
 
 /// GET /groups/{id}/owners — https://learn.microsoft.com/graph/api/group-list-owners
@@ -495,5 +523,105 @@ async fn app_role_assigned_to(
         keep(rows, f.as_ref()),
         &uri,
         &format!("servicePrincipals('{}')/appRoleAssignedTo", api.service_principal_id),
+    )
+}
+
+/// Who may read app role assignments from the principal's side: user-list-approleassignments and
+/// group-list-approleassignments list Directory.Read.All as the least privileged application
+/// permission (AppRoleAssignment.ReadWrite.All higher).
+const READ_ASSIGNMENTS: &[&str] = &[
+    "Directory.Read.All",
+    "AppRoleAssignment.ReadWrite.All",
+    "Directory.ReadWrite.All",
+];
+
+fn assignment_row(state: &SimState, a: &crate::seed::AppRoleAssignmentSeed) -> Value {
+    let api = &state.seed.api;
+    json!({"id": row_id(&a.principal_id, &a.app_role, "app"), "deletedDateTime": null,
+        "appRoleId": app_role_id(&a.app_role), "createdDateTime": "2026-01-05T09:00:00Z",
+        "principalDisplayName": a.principal_display_name, "principalId": a.principal_id,
+        "principalType": a.principal_type, "resourceDisplayName": "mfa-recovery",
+        "resourceId": api.service_principal_id})
+}
+
+/// GET /users/{id | upn}/appRoleAssignments — https://learn.microsoft.com/graph/api/user-list-approleassignments
+/// The user's app role assignments and, as the page says, "app role assignments granted to
+/// groups that the user is a direct member of". The page adds: "To ensure complete results for
+/// users with many indirect app role assignments, use the ConsistencyLevel header set to eventual
+/// and $count"; without them this answers the user's own assignments only (fail safe: a client
+/// that leaves them out misses the groups' ones here too). `$filter` on `resourceId` (`eq`).
+async fn user_app_role_assignments(
+    State(state): S,
+    Extension(v): Extension<Version>,
+    Extension(p): Extension<Permissions>,
+    Path(user): Path<String>,
+    OriginalUri(uri): OriginalUri,
+    headers: axum::http::HeaderMap,
+) -> GraphResult {
+    p.require(READ_ASSIGNMENTS)?;
+    let f = filter(&uri, &["resourceId"])?;
+    let advanced = headers
+        .get("consistencylevel")
+        .and_then(|h| h.to_str().ok())
+        .is_some_and(|h| h.eq_ignore_ascii_case("eventual"))
+        && odata::query(&uri).get("$count").is_some_and(|c| c == "true");
+    let rows: Vec<Value> = {
+        let tenant = state.tenant();
+        let u = tenant.user(&user).ok_or_else(|| GraphError::user_not_found(&user))?;
+        let mut principals = vec![u.id.to_lowercase()];
+        if advanced {
+            principals.extend(
+                tenant
+                    .groups
+                    .iter()
+                    .filter(|g| g.members.iter().any(|m| m.eq_ignore_ascii_case(&u.id)))
+                    .map(|g| g.id.to_lowercase()),
+            );
+        }
+        tenant
+            .app_role_assignments
+            .iter()
+            .filter(|a| principals.contains(&a.principal_id.to_lowercase()))
+            .map(|a| assignment_row(&state, a))
+            .collect()
+    };
+    page_of(
+        &state,
+        v,
+        keep(rows, f.as_ref()),
+        &uri,
+        &format!("users('{user}')/appRoleAssignments"),
+    )
+}
+
+/// GET /groups/{id}/appRoleAssignments — https://learn.microsoft.com/graph/api/group-list-approleassignments
+/// The app roles granted to the group itself.
+async fn group_app_role_assignments(
+    State(state): S,
+    Extension(v): Extension<Version>,
+    Extension(p): Extension<Permissions>,
+    Path(group): Path<String>,
+    OriginalUri(uri): OriginalUri,
+) -> GraphResult {
+    p.require(READ_ASSIGNMENTS)?;
+    let f = filter(&uri, &["resourceId"])?;
+    let rows: Vec<Value> = {
+        let tenant = state.tenant();
+        if !tenant.groups.iter().any(|g| g.id.eq_ignore_ascii_case(&group)) {
+            return Err(GraphError::user_not_found(&group));
+        }
+        tenant
+            .app_role_assignments
+            .iter()
+            .filter(|a| a.principal_id.eq_ignore_ascii_case(&group))
+            .map(|a| assignment_row(&state, a))
+            .collect()
+    };
+    page_of(
+        &state,
+        v,
+        keep(rows, f.as_ref()),
+        &uri,
+        &format!("groups('{group}')/appRoleAssignments"),
     )
 }

@@ -85,6 +85,13 @@ pub struct RequestRecord {
     pub status: u16,
     /// Whether a configured fault answered instead of the endpoint.
     pub faulted: bool,
+    /// A sub-request of a `$batch` (each is a call Graph throttles on its own, but not a round
+    /// trip of its own: the `$batch` request carrying it is).
+    pub in_batch: bool,
+    /// When the request arrived and when its answer left, in microseconds since the simulator
+    /// started: which calls waited on which (`Simulator::graph_cost`).
+    pub started_us: u64,
+    pub ended_us: u64,
 }
 
 #[derive(Debug, Clone)]

@@ -5,6 +5,7 @@
 //! Every value that goes into `$filter` passes through `odata::quote`, and URLs are built with
 //! `Url::query_pairs_mut`, which percent-encodes them.
 
+mod batch;
 pub mod models;
 pub mod odata;
 
@@ -76,6 +77,8 @@ pub struct GraphClient {
     base: Url,
     credential: Arc<dyn TokenCredential>,
     scope: String,
+    /// A recovery's reads (`scoped`): answered once, sent together.
+    scope_state: Option<Arc<batch::Scope>>,
 }
 
 impl GraphClient {
@@ -94,6 +97,7 @@ impl GraphClient {
             base,
             credential,
             scope,
+            scope_state: None,
         }
     }
 
@@ -166,16 +170,42 @@ impl GraphClient {
     }
 
     async fn get_json_with(&self, url: &Url, headers: &[(&str, &str)]) -> Result<Value, GraphError> {
+        self.get_raw(url, headers).await?.into_result(url.path())
+    }
+
+    /// A GET's answer whatever its status: through the recovery's scope when there is one.
+    pub(crate) async fn get_raw(&self, url: &Url, headers: &[(&str, &str)]) -> Result<Raw, GraphError> {
+        if let Some(scope) = &self.scope_state {
+            return self.scoped_get(scope, url, headers).await;
+        }
+        self.get_raw_direct(url, headers).await
+    }
+
+    /// `get_raw`, sent now whatever the scope (with the retry policy).
+    async fn get_raw_direct(&self, url: &Url, headers: &[(&str, &str)]) -> Result<Raw, GraphError> {
         let response = self
             .send_retrying_with(reqwest::Method::GET, url, None, headers)
             .await?;
-        if !response.status().is_success() {
-            return Err(error_of(response).await);
-        }
-        response
-            .json()
-            .await
-            .map_err(|e| GraphError::Unreachable(format!("unreadable answer: {}", e.without_url())))
+        let status = response.status().as_u16();
+        let request_id = response
+            .headers()
+            .get("request-id")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("-")
+            .to_owned();
+        let body = if response.status().is_success() {
+            response
+                .json()
+                .await
+                .map_err(|e| GraphError::Unreachable(format!("unreadable answer: {}", e.without_url())))?
+        } else {
+            response.json().await.unwrap_or(Value::Null)
+        };
+        Ok(Raw {
+            status,
+            request_id,
+            body,
+        })
     }
 
     /// A page's `@odata.nextLink`, followed whole (never rebuilt) but only when it points at
@@ -280,6 +310,11 @@ impl GraphClient {
         body: Option<&Value>,
         headers: &[(&str, &str)],
     ) -> Result<reqwest::Response, GraphError> {
+        if method != reqwest::Method::GET
+            && let Some(scope) = &self.scope_state
+        {
+            scope.forget();
+        }
         let started = Instant::now();
         let mut attempt = 0;
         loop {
@@ -330,6 +365,9 @@ impl GraphClient {
         url: &Url,
         body: &Value,
     ) -> Result<Result<reqwest::Response, reqwest::Error>, GraphError> {
+        if let Some(scope) = &self.scope_state {
+            scope.forget();
+        }
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -354,6 +392,30 @@ impl GraphClient {
             }
             return Ok(Ok(response));
         }
+    }
+}
+
+/// A GET's answer as Graph gave it (a `$batch` part or a request of its own).
+#[derive(Debug, Clone)]
+pub(crate) struct Raw {
+    pub status: u16,
+    pub request_id: String,
+    pub body: Value,
+}
+
+impl Raw {
+    /// The body of a 2xx; otherwise the error the status and Graph's code make (naming the
+    /// permission a call on `path` needs).
+    pub(crate) fn into_result(self, path: &str) -> Result<Value, GraphError> {
+        if (200..300).contains(&self.status) {
+            return Ok(self.body);
+        }
+        Err(GraphError::Status {
+            status: self.status,
+            code: self.body["error"]["code"].as_str().unwrap_or("unknown").to_owned(),
+            request_id: self.request_id,
+            needs: permission_for(path),
+        })
     }
 }
 
@@ -877,6 +939,72 @@ impl GraphClient {
         Ok(groups.into_iter().map(|g| g.id.to_ascii_lowercase()).collect())
     }
 
+    /// Every group that can hold directory roles with its owners' ids, one listing:
+    /// `$expand=owners($select=id)` (resources/group.md: owners "Supports `$expand` including
+    /// nested `$select`"). An expansion stops at 20 items (concepts/query-parameters.md: "`$expand`
+    /// typically returns a maximum of 20 items for the expanded relationship"), so a group showing
+    /// 20 owners has them all read (`owner_ids`). Pages are followed whatever their size.
+    /// https://learn.microsoft.com/graph/api/group-list
+    ///
+    /// # Errors
+    /// Graph failed (403 when `GroupMember.Read.All` is missing).
+    pub(crate) async fn role_assignable_group_owners(&self) -> Result<Vec<(String, Vec<String>)>, GraphError> {
+        #[derive(serde::Deserialize)]
+        struct Id {
+            id: String,
+        }
+        #[derive(serde::Deserialize)]
+        struct Group {
+            id: String,
+            #[serde(default)]
+            owners: Option<Vec<Id>>,
+        }
+        let url = self.url(
+            "v1.0",
+            &["groups"],
+            &[
+                ("$filter", "isAssignableToRole eq true"),
+                ("$select", "id"),
+                ("$expand", "owners($select=id)"),
+                ("$top", "999"),
+            ],
+        );
+        let groups: Vec<Group> = self.list_all_strict(url).await?;
+        let mut out = Vec::with_capacity(groups.len());
+        for g in groups {
+            let id = g.id.to_ascii_lowercase();
+            // Not expanded at all is not "no owners": read them.
+            let owners = match g.owners {
+                Some(o) if o.len() < 20 => o.into_iter().map(|o| o.id.to_ascii_lowercase()).collect(),
+                _ => self.owner_ids("groups", &id).await?,
+            };
+            out.push((id, owners));
+        }
+        Ok(out)
+    }
+
+    /// The app roles a principal holds: a user's own and, as the page says, "app role
+    /// assignments granted to groups that the user is a direct member of" (with `ConsistencyLevel:
+    /// eventual` and `$count`, which the page asks for "to ensure complete results"); a group's
+    /// own. Needs Directory.Read.All (the pages' least privileged application permission).
+    /// https://learn.microsoft.com/graph/api/user-list-approleassignments
+    /// https://learn.microsoft.com/graph/api/group-list-approleassignments
+    ///
+    /// # Errors
+    /// Graph failed.
+    pub(crate) async fn app_roles_of(
+        &self,
+        collection: &str,
+        principal: &str,
+    ) -> Result<Vec<models::AppRoleAssignmentOf>, GraphError> {
+        let url = self.url(
+            "v1.0",
+            &[collection, principal, "appRoleAssignments"],
+            &[("$count", "true"), ("$top", "999")],
+        );
+        self.list_pages(url, true, &[("ConsistencyLevel", "eventual")]).await
+    }
+
     /// Everyone granted one of a service principal's app roles (users, groups, applications). The
     /// API has no `$filter` on `principalId`, so the whole list is read.
     /// https://learn.microsoft.com/graph/api/serviceprincipal-list-approleassignedto
@@ -1060,7 +1188,8 @@ async fn error_of(response: reqwest::Response) -> GraphError {
 /// The application permission (of the templates' grants, docs/deploy.md) a Graph call on `path`
 /// needs, as the call's own doc page lists it: what a 403 tells the admin to grant.
 pub(crate) fn permission_for(path: &str) -> Option<&'static str> {
-    let table: [(&str, &str); 13] = [
+    let table: [(&str, &str); 14] = [
+        ("/appRoleAssignments", "Directory.Read.All"),
         ("/authentication/", "UserAuthenticationMethod.ReadWrite.All"),
         (
             "/policies/authenticationMethodsPolicy",
@@ -1220,43 +1349,33 @@ impl GraphClient {
     /// Graph refused (a permission) or failed.
     pub(crate) async fn risky_user(&self, user: &uuid::Uuid) -> Result<RiskRead, GraphError> {
         let url = self.url("v1.0", &["identityProtection", "riskyUsers", &user.to_string()], &[]);
-        let response = self.send_retrying(reqwest::Method::GET, &url, None).await?;
-        match response.status().as_u16() {
-            200..=299 => {
-                let v: Value = response
-                    .json()
-                    .await
-                    .map_err(|e| GraphError::Unreachable(format!("unreadable answer: {}", e.without_url())))?;
-                serde_json::from_value(v)
-                    .map(RiskRead::Rated)
-                    .map_err(|e| GraphError::Unreachable(format!("unexpected riskyUser shape: {e}")))
-            }
+        let raw = self.get_raw(&url, &[]).await?;
+        match raw.status {
+            200..=299 => serde_json::from_value(raw.body)
+                .map(RiskRead::Rated)
+                .map_err(|e| GraphError::Unreachable(format!("unexpected riskyUser shape: {e}"))),
             404 => Ok(RiskRead::NoRecord),
             403 => {
-                let request_id = response
-                    .headers()
-                    .get("request-id")
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or("-")
-                    .to_owned();
-                let body: Value = response.json().await.unwrap_or(Value::Null);
-                let message = body["error"]["message"]
+                let message = raw.body["error"]["message"]
                     .as_str()
                     .unwrap_or_default()
                     .to_ascii_lowercase();
-                let code = body["error"]["code"].as_str().unwrap_or_default();
+                let code = raw.body["error"]["code"].as_str().unwrap_or_default();
                 // A missing permission (Authorization_RequestDenied) is never a missing licence.
                 if code != "Authorization_RequestDenied" && message.contains("not licensed") {
                     return Ok(RiskRead::NotLicensed);
                 }
                 Err(GraphError::Status {
                     status: 403,
-                    code: body["error"]["code"].as_str().unwrap_or("Forbidden").to_owned(),
-                    request_id,
+                    code: raw.body["error"]["code"].as_str().unwrap_or("Forbidden").to_owned(),
+                    request_id: raw.request_id,
                     needs: None,
                 })
             }
-            _ => Err(error_of(response).await),
+            _ => Err(raw
+                .into_result(url.path())
+                .err()
+                .unwrap_or_else(|| GraphError::Unreachable("unexpected status".into()))),
         }
     }
 }

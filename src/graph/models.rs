@@ -132,6 +132,18 @@ pub struct AppRoleAssignment {
     pub app_role_id: String,
 }
 
+/// An app role assignment read from the principal's side: which resource (service principal)
+/// the role is of.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AppRoleAssignmentOf {
+    pub principal_id: String,
+    #[serde(default)]
+    pub principal_type: Option<String>,
+    pub app_role_id: String,
+    pub resource_id: String,
+}
+
 impl DirectoryObject {
     pub fn is_role(&self) -> bool {
         self.odata_type == "#microsoft.graph.directoryRole"

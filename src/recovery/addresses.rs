@@ -1,7 +1,6 @@
 //! Addresses of record: which one a channel uses (as it will be after a reset's removals), whether
 //! it changed recently (the directory audit log), and that it is nobody's who asked.
 
-use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::RecoveryError;
@@ -93,7 +92,7 @@ impl TapContext<'_> {
         if days == 0 {
             return Ok(Vec::new());
         }
-        let since = OffsetDateTime::now_utc() - time::Duration::days(i64::from(days));
+        let since = self.started - time::Duration::days(i64::from(days));
         self.graph.directory_audits_about(&user.id, since).await.map_err(|e| {
             tracing::error!(error = %e, "the directory audit log could not be read; refusing the channel");
             let grant = if e.is_forbidden() {
@@ -144,9 +143,7 @@ impl TapContext<'_> {
         user: &crate::graph::models::User,
         address: &crate::vocab::Address,
     ) -> Result<(), RecoveryError> {
-        let mut people: Vec<&str> = caller.object_id.as_deref().into_iter().collect();
-        people.extend(caller.people());
-        self.not_the_addresses_of(&people, user, address).await
+        self.not_the_addresses_of(&callers_people(caller), user, address).await
     }
 
     /// Refused when the channel is the manager's and one of `people` is the manager
@@ -188,6 +185,18 @@ impl TapContext<'_> {
 
     /// A person's own addresses for `channel`: mail and alternate emails, `mobilePhone`, and for
     /// SMS their phone methods. Empty when `id` is not a user.
+    /// Ask, together, for the reads `not_the_callers` will make for `channel` (the recovery's
+    /// scoped client keeps their answers).
+    pub(crate) async fn prefetch_callers_addresses(&self, caller: &CallerRecord, channel: Channel) {
+        let reads = callers_people(caller)
+            .into_iter()
+            .filter_map(|me| Uuid::parse_str(me).ok())
+            .map(|me| async move {
+                let _ = self.addresses_of(me, channel).await;
+            });
+        futures::future::join_all(reads).await;
+    }
+
     async fn addresses_of(&self, id: Uuid, channel: Channel) -> Result<Vec<String>, RecoveryError> {
         let unreadable = |e: crate::graph::GraphError| {
             tracing::error!(error = %e, "the caller's own addresses could not be read; refusing");
@@ -217,4 +226,13 @@ impl TapContext<'_> {
         }
         Ok(mine)
     }
+}
+
+/// Whose addresses a pass or a code must not go to: the caller (by its object id, whatever the
+/// token says it is: an application's has no user, and Graph says so with a 404) and the person a
+/// ticket names.
+fn callers_people(caller: &CallerRecord) -> Vec<&str> {
+    let mut people: Vec<&str> = caller.object_id.as_deref().into_iter().collect();
+    people.extend(caller.people());
+    people
 }

@@ -70,7 +70,9 @@ impl TapContext<'_> {
             self.settings.max_per_caller_per_hour,
         )
         .await?;
-        let (user, memberships, privileged) = self.find_target(caller, asked.user, target, details).await?;
+        let (user, memberships, privileged) = self
+            .find_target(caller, asked.user, target, details, asked.channel)
+            .await?;
         let block = self.not_blocked(&user.id).await?;
         if let Some(VerificationBody::Service(v)) = asked.verification
             && self.settings.verification != VerificationMode::Off

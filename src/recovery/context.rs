@@ -31,6 +31,11 @@ pub struct TapContext<'a> {
     pub verifier: &'a dyn super::verifier::Verifier,
     /// Or a confirmation link they answer on their own device (`mode: link`).
     pub link: &'a dyn super::verifier::Verifier,
+    /// The tenant's facts kept at most 60 s (the TAP policy).
+    pub facts: &'a super::fresh::TenantFacts,
+    /// When the recovery started: the one "now" its reads are asked with (so the same read asked
+    /// twice is the same URL, answered once).
+    pub started: OffsetDateTime,
 }
 
 pub(crate) fn graph_failed(e: crate::graph::GraphError) -> RecoveryError {

@@ -8,6 +8,7 @@ pub mod code;
 pub mod confirm;
 pub mod context;
 pub mod details;
+pub mod fresh;
 pub mod limits;
 pub mod link;
 pub mod prepare;

@@ -120,13 +120,23 @@ impl TapContext<'_> {
         })
     }
 
+    /// The tenant's Temporary Access Pass policy (a tenant fact: at most 60 s old).
+    pub(crate) async fn tap_policy(&self) -> Result<crate::graph::models::TapPolicy, RecoveryError> {
+        let policy = self
+            .facts
+            .tap_policy
+            .get(|| async { self.graph.tap_policy().await.map_err(graph_failed) })
+            .await?;
+        Ok(policy.as_ref().clone())
+    }
+
     /// The tenant's Temporary Access Pass policy, when it is enabled and covers a user with these
     /// memberships.
     async fn policy_covering(
         &self,
         memberships: &[crate::graph::models::DirectoryObject],
     ) -> Result<crate::graph::models::TapPolicy, RecoveryError> {
-        let policy = self.graph.tap_policy().await.map_err(graph_failed)?;
+        let policy = self.tap_policy().await?;
         if !policy.is_enabled() {
             return Err(RecoveryError::refused(
                 Refusal::PolicyDisabled,

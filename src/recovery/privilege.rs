@@ -17,7 +17,6 @@
 //! (fail closed), never "not privileged". What was found goes to the audit record, not to the
 //! caller.
 
-use futures::StreamExt;
 use tokio::sync::OnceCell;
 use uuid::Uuid;
 
@@ -87,6 +86,32 @@ const ROLE_READ: &str = "RoleManagement.Read.Directory";
 const PIM_GROUPS_READ: &str = "PrivilegedEligibilitySchedule.Read.AzureADGroup";
 const APP_READ: &str = "Application.Read.All";
 const MEMBERS_READ: &str = "GroupMember.Read.All";
+const DIRECTORY_READ: &str = "Directory.Read.All";
+
+/// The directory roles each principal holds, active and eligible, read side by side.
+async fn roles_of(
+    graph: &GraphClient,
+    principals: Vec<(String, Option<String>)>,
+) -> Result<Vec<RolesOf>, RecoveryError> {
+    futures::future::try_join_all(principals.into_iter().map(|(principal, via)| async move {
+        let (active, eligible) = tokio::try_join!(
+            async {
+                graph
+                    .role_assignment_instances(&principal)
+                    .await
+                    .map_err(read_failed("the directory role assignments", ROLE_READ))
+            },
+            async {
+                graph
+                    .role_eligibility_instances(&principal)
+                    .await
+                    .map_err(read_failed("the directory role eligibilities", ROLE_READ))
+            },
+        )?;
+        Ok(RolesOf { via, active, eligible })
+    }))
+    .await
+}
 
 impl PrivilegeCheck {
     pub fn new(protected_groups: Vec<Uuid>, api_name: Option<String>) -> PrivilegeCheck {
@@ -95,6 +120,19 @@ impl PrivilegeCheck {
             api_name,
             api_principal: OnceCell::new(),
         }
+    }
+
+    /// Ask for every read about `user` the check needs that does not wait on another, together
+    /// (their answers stay with the recovery's scoped client, so `find` reads none twice).
+    pub(crate) async fn prefetch(&self, graph: &GraphClient, user: &Uuid) {
+        let user_id = user.to_string();
+        let _ = tokio::join!(
+            graph.group_eligibility_instances(&user_id),
+            graph.app_roles_of("users", &user_id),
+            graph.role_assignment_instances(&user_id),
+            graph.role_eligibility_instances(&user_id),
+            self.owners(graph),
+        );
     }
 
     /// The first privilege found for `user` (whose transitive `memberships` were read already),
@@ -135,96 +173,144 @@ impl PrivilegeCheck {
         Ok(Some(found))
     }
 
-    /// Every read the judgement needs beyond the memberships; the independent ones at once. Any
-    /// read that fails refuses.
+    /// Every read the judgement needs beyond the memberships, in two rounds: what needs only the
+    /// user (at once), then what needs what that found (the groups it may hold roles or app
+    /// roles through, the protected groups' nesting), at once. Any read that fails refuses.
     async fn gather(&self, graph: &GraphClient, user: &Uuid, evidence: &mut Evidence) -> Result<(), RecoveryError> {
         let user_id = user.to_string();
-        let (eligible_groups, holders) = tokio::try_join!(
+        // The API's own objects first: a tenant that never granted Application.Read.All hears
+        // about that grant first.
+        let (owners, eligible_groups, own_app_roles) = tokio::try_join!(
+            self.owners(graph),
             async {
                 graph
                     .group_eligibility_instances(&user_id)
                     .await
                     .map_err(read_failed("the PIM for Groups eligibilities", PIM_GROUPS_READ))
             },
-            self.app_role_holders(graph),
+            async {
+                graph
+                    .app_roles_of("users", &user_id)
+                    .await
+                    .map_err(read_failed("the user's app role assignments", DIRECTORY_READ))
+            },
         )?;
         evidence.eligible_groups = eligible_groups;
-        evidence.app_role_holders = holders;
-        if !evidence.eligible_groups.is_empty() {
-            for p in &self.protected_groups {
-                let nested = graph
-                    .group_transitive_member_ids(p, "microsoft.graph.group")
-                    .await
-                    .map_err(read_failed("the members of a protected group", MEMBERS_READ))?;
-                evidence.protected_nesting.push((*p, nested));
-            }
-        }
-        self.gather_owners(graph, evidence).await?;
-        // Who may hold a role: the user, each group it is in that can hold roles (or may: when
-        // Graph did not say, ask), and each group it is eligible for; read side by side.
+        let (api, api_owners, group_owners) = owners;
+        evidence.api = Some((api.clone(), api_owners));
+        evidence.group_owners = group_owners;
         let principals = role_principals(&user_id, evidence);
-        let reads = futures::stream::iter(principals.into_iter().map(|(principal, via)| async move {
-            let read = tokio::try_join!(
-                async {
-                    graph
-                        .role_assignment_instances(&principal)
-                        .await
-                        .map_err(read_failed("the directory role assignments", ROLE_READ))
-                },
-                async {
-                    graph
-                        .role_eligibility_instances(&principal)
-                        .await
-                        .map_err(read_failed("the directory role eligibilities", ROLE_READ))
-                },
-            );
-            read.map(|(active, eligible)| RolesOf { via, active, eligible })
-        }))
-        .buffered(8)
-        .collect::<Vec<_>>()
-        .await;
-        for read in reads {
-            evidence.roles.push(read?);
-        }
+        let (nesting, pim_app_roles, roles) = tokio::try_join!(
+            self.protected_nesting(graph, !evidence.eligible_groups.is_empty()),
+            self.eligible_groups_app_roles(graph, &evidence.eligible_groups),
+            roles_of(graph, principals),
+        )?;
+        evidence.protected_nesting = nesting;
+        evidence.roles = roles;
+        evidence.app_role_holders = own_app_roles
+            .into_iter()
+            .chain(pim_app_roles)
+            .filter(|a| a.resource_id.eq_ignore_ascii_case(&api))
+            .map(|a| AppRoleAssignment {
+                principal_id: a.principal_id,
+                principal_type: a.principal_type,
+                app_role_id: a.app_role_id,
+            })
+            .collect();
         Ok(())
     }
 
-    /// The owners of this API's application and service principal, and of every group that can
-    /// hold roles or is protected.
-    async fn gather_owners(&self, graph: &GraphClient, evidence: &mut Evidence) -> Result<(), RecoveryError> {
-        let api = self.api_objects(graph).await?.clone();
-        let mut api_owners = graph
-            .owner_ids("servicePrincipals", &api.service_principal)
-            .await
-            .map_err(read_failed("the owners of this API's service principal", APP_READ))?;
-        if let Some(app) = &api.application {
-            api_owners.extend(
-                graph
-                    .owner_ids("applications", app)
-                    .await
-                    .map_err(read_failed("the owners of this API's application", APP_READ))?,
-            );
+    /// The groups nested in each protected group, when the user is eligible for some group.
+    async fn protected_nesting(
+        &self,
+        graph: &GraphClient,
+        needed: bool,
+    ) -> Result<Vec<(Uuid, Vec<String>)>, RecoveryError> {
+        if !needed {
+            return Ok(Vec::new());
         }
-        evidence.api = Some((api.service_principal, api_owners));
-        let mut groups = graph
-            .role_assignable_group_ids()
-            .await
-            .map_err(read_failed("the groups that can hold roles", MEMBERS_READ))?;
-        groups.extend(self.protected_groups.iter().map(Uuid::to_string));
-        groups.sort();
-        groups.dedup();
-        let owners = futures::stream::iter(groups.into_iter().map(|g| async move {
-            let owners = graph.owner_ids("groups", &g).await;
-            (g, owners)
+        futures::future::try_join_all(self.protected_groups.iter().map(|p| async move {
+            graph
+                .group_transitive_member_ids(p, "microsoft.graph.group")
+                .await
+                .map(|nested| (*p, nested))
+                .map_err(read_failed("the members of a protected group", MEMBERS_READ))
         }))
-        .buffered(8)
-        .collect::<Vec<_>>()
-        .await;
-        for (group, found) in owners {
-            let found = found.map_err(read_failed("the owners of a privileged group", MEMBERS_READ))?;
-            evidence.group_owners.push((group, found));
-        }
-        Ok(())
+        .await
+    }
+
+    /// The app roles of each group the user is eligible for through PIM for Groups.
+    async fn eligible_groups_app_roles(
+        &self,
+        graph: &GraphClient,
+        eligible: &[GroupEligibility],
+    ) -> Result<Vec<crate::graph::models::AppRoleAssignmentOf>, RecoveryError> {
+        let reads = futures::future::try_join_all(eligible.iter().map(|e| async move {
+            graph
+                .app_roles_of("groups", &e.group_id)
+                .await
+                .map_err(read_failed("the app role assignments of a group", DIRECTORY_READ))
+        }))
+        .await?;
+        Ok(reads.into_iter().flatten().collect())
+    }
+
+    /// This API's service principal, its owners and its application's, and each group that can
+    /// hold roles or is protected with its owners: read by every recovery (ownership lets its
+    /// holder make themselves privileged, so it is never taken from a cache).
+    async fn owners(
+        &self,
+        graph: &GraphClient,
+    ) -> Result<(String, Vec<String>, Vec<(String, Vec<String>)>), RecoveryError> {
+        let api = self.api_objects(graph).await?.clone();
+        let (sp_owners, app_owners, group_owners) = tokio::try_join!(
+            async {
+                graph
+                    .owner_ids("servicePrincipals", &api.service_principal)
+                    .await
+                    .map_err(read_failed("the owners of this API's service principal", APP_READ))
+            },
+            async {
+                match &api.application {
+                    Some(app) => graph
+                        .owner_ids("applications", app)
+                        .await
+                        .map_err(read_failed("the owners of this API's application", APP_READ)),
+                    None => Ok(Vec::new()),
+                }
+            },
+            self.read_group_owners(graph),
+        )?;
+        Ok((
+            api.service_principal,
+            sp_owners.into_iter().chain(app_owners).collect(),
+            group_owners,
+        ))
+    }
+
+    /// Every group that can hold roles with its owners (one listing), and each protected group
+    /// that cannot with its owners.
+    async fn read_group_owners(&self, graph: &GraphClient) -> Result<Vec<(String, Vec<String>)>, RecoveryError> {
+        let mut groups = graph.role_assignable_group_owners().await.map_err(read_failed(
+            "the groups that can hold roles and their owners",
+            MEMBERS_READ,
+        ))?;
+        let others: Vec<String> = self
+            .protected_groups
+            .iter()
+            .map(Uuid::to_string)
+            .filter(|p| !groups.iter().any(|(g, _)| g.eq_ignore_ascii_case(p)))
+            .collect();
+        let more = futures::future::try_join_all(others.into_iter().map(|g| async move {
+            graph
+                .owner_ids("groups", &g)
+                .await
+                .map(|owners| (g, owners))
+                .map_err(read_failed("the owners of a protected group", MEMBERS_READ))
+        }))
+        .await?;
+        groups.extend(more);
+        Ok(groups)
     }
 
     /// This API's service principal and application, found once by the API's name
@@ -263,18 +349,6 @@ impl PrivilegeCheck {
                 })
             })
             .await
-    }
-
-    /// Everyone holding one of this API's app roles.
-    async fn app_role_holders(
-        &self,
-        graph: &GraphClient,
-    ) -> Result<Vec<crate::graph::models::AppRoleAssignment>, RecoveryError> {
-        let api = self.api_objects(graph).await?;
-        graph
-            .app_role_assigned_to(&api.service_principal)
-            .await
-            .map_err(read_failed("the holders of this API's app roles", APP_READ))
     }
 }
 

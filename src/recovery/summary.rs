@@ -142,13 +142,15 @@ impl TapContext<'_> {
         self.reserve_lookup(caller).await?;
         let mut target = crate::audit::Target::default();
         let mut details = super::details::Details::default();
-        let (user, memberships, privileged) =
-            match self.find_target(caller, &reference, &mut target, &mut details).await {
-                Ok(found) => found,
-                // A protected user is refused a pass, not a look: say "protected", nothing more.
-                Err(e) if e.code_str() == "target_protected" => return self.protected_only(&reference).await,
-                Err(e) => return Err(e),
-            };
+        let (user, memberships, privileged) = match self
+            .find_target(caller, &reference, &mut target, &mut details, None)
+            .await
+        {
+            Ok(found) => found,
+            // A protected user is refused a pass, not a look: say "protected", nothing more.
+            Err(e) if e.code_str() == "target_protected" => return self.protected_only(&reference).await,
+            Err(e) => return Err(e),
+        };
         let groups: Vec<String> = memberships
             .iter()
             .filter(|m| m.is_group())

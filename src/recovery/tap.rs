@@ -66,7 +66,11 @@ impl TapContext<'_> {
         journal: &dyn Journal,
     ) -> Result<Issued, RecoveryError> {
         let request_id = journal.request_id();
-        self.recorded(caller, &request, request_id, None, journal).await
+        let graph = self.graph.scoped();
+        let scoped = TapContext { graph: &graph, ..*self };
+        graph
+            .drive(scoped.recorded(caller, &request, request_id, None, journal))
+            .await
     }
 
     /// The pass of a reset that already passed every pre-flight check (before its removals).

@@ -19,6 +19,7 @@ impl TapContext<'_> {
         user: &UserRef,
         target: &mut Target,
         details: &mut super::details::Details,
+        channel: Option<crate::vocab::Channel>,
     ) -> Result<(User, Vec<crate::graph::models::DirectoryObject>, bool), RecoveryError> {
         let user = self
             .graph
@@ -42,10 +43,13 @@ impl TapContext<'_> {
                 "a caller cannot recover its own account; ask another agent",
             ));
         }
-        let memberships = self
-            .graph
-            .transitive_member_of(&user.id)
-            .await
+        // Every read about the user that waits on nothing else, asked together with the
+        // memberships: one round trip; the stages that judge them find them read.
+        let (memberships, ()) = tokio::join!(
+            self.graph.transitive_member_of(&user.id),
+            self.prefetch(caller, &user, channel)
+        );
+        let memberships = memberships
             .map_err(|e| {
                 tracing::error!(error = %e, "the target's memberships could not be read; refusing");
                 let (code, message) = if e.is_forbidden() {
@@ -79,5 +83,49 @@ impl TapContext<'_> {
             }
         };
         Ok((user, memberships, privileged))
+    }
+}
+
+impl TapContext<'_> {
+    /// Ask, together, for the reads about `user` the later stages make and that wait on nothing
+    /// else: the privilege check's, the risk, the policy and, for a channel, its address and
+    /// whether it changed lately. Their answers (or failures) stay with the recovery's scoped
+    /// client; each stage still judges its own, in its order, failing closed as before.
+    async fn prefetch(&self, caller: &CallerRecord, user: &User, channel: Option<crate::vocab::Channel>) {
+        use crate::config::RiskCheck;
+        use crate::vocab::Channel;
+        let risk = async {
+            if self.settings.risk_check != RiskCheck::Off {
+                let _ = self.graph.risky_user(&user.id).await;
+            }
+        };
+        let policy = async {
+            if channel.is_some() {
+                let _ = self.tap_policy().await;
+            }
+        };
+        let phone = async {
+            if channel == Some(Channel::Sms) && !self.settings.sms_from_attribute {
+                let _ = self.graph.mobile_phone_method(&user.id).await;
+            }
+        };
+        let changes = async {
+            if let Some(c) = channel {
+                let _ = self.address_changes(user, c).await;
+            }
+        };
+        let callers = async {
+            if let Some(c) = channel {
+                self.prefetch_callers_addresses(caller, c).await;
+            }
+        };
+        tokio::join!(
+            risk,
+            policy,
+            phone,
+            changes,
+            callers,
+            self.privilege.prefetch(self.graph, &user.id)
+        );
     }
 }

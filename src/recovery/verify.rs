@@ -156,7 +156,7 @@ impl TapContext<'_> {
             s.max_per_caller_per_hour,
         )
         .await?;
-        let (user, _, privileged) = self.find_target(caller, user, target, details).await?;
+        let (user, _, privileged) = self.find_target(caller, user, target, details, None).await?;
         self.not_blocked(&user.id).await?;
         if user.account_enabled == Some(false) {
             return Err(RecoveryError::refused(

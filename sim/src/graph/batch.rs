@@ -5,6 +5,10 @@ use super::*;
 
 // ---------------------------------------------------------------- $batch
 
+/// Marks a `$batch` sub-request dispatched through the router, for the request log (not a
+/// round trip of its own); never sent by a client.
+pub(crate) const BATCH_ITEM: &str = "x-sim-batch-item";
+
 /// POST /$batch — up to 20 requests, unique ids, `dependsOn` (a failed dependency answers 424).
 /// https://learn.microsoft.com/graph/json-batching
 pub(crate) async fn batch(
@@ -76,6 +80,7 @@ pub(crate) async fn batch(
         if let Some(a) = &auth {
             builder = builder.header("authorization", a);
         }
+        builder = builder.header(BATCH_ITEM, "1");
         if let Some(h) = r.get("headers").and_then(Value::as_object) {
             for (k, val) in h {
                 if let Some(s) = val.as_str() {
