@@ -24,6 +24,7 @@ pub fn router() -> Router<Arc<SimState>> {
         .route("/sim/reset", post(reset))
         .route("/sim/requests", get(requests).delete(clear_requests))
         .route("/sim/latency", post(crate::cost::set_latency))
+        .route("/sim/cost", get(crate::cost::cost_route))
         .route("/sim/scale", post(crate::cost::scale))
         .route("/sim/taps", get(taps))
         .route("/sim/itsm", get(itsm_items))

@@ -72,6 +72,11 @@ pub fn graph_cost(log: &[RequestRecord]) -> GraphCost {
     }
 }
 
+/// GET /sim/cost: the Graph calls and round trips of the request log so far.
+pub(crate) async fn cost_route(State(state): State<Arc<SimState>>) -> Response {
+    Json(graph_cost(&state.requests.lock().expect("requests lock"))).into_response()
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(crate) struct Latency {

@@ -49,6 +49,8 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 pub use control::TokenRequest;
+/// A fault's route glob (`*` within a segment, `**` across), for tests that match the request log.
+pub use faults::glob_match as faults_glob;
 pub use seed::Seed;
 pub use state::{OutboxItem, RequestRecord};
 

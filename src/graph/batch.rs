@@ -80,8 +80,14 @@ fn key(url: &Url, headers: &[(&str, &str)]) -> String {
 
 impl GraphClient {
     /// A client for one recovery: its reads are answered once and sent together (run the
-    /// recovery with `drive`).
+    /// recovery with `drive`). On a scoped client, the same scope (a step of a recovery).
     pub fn scoped(&self) -> GraphClient {
+        if self.scope_state.is_some() {
+            return GraphClient {
+                scope_state: self.scope_state.clone(),
+                ..self.unscoped()
+            };
+        }
         GraphClient {
             scope_state: Some(Arc::new(Scope::default())),
             ..self.unscoped()
@@ -104,9 +110,14 @@ impl GraphClient {
         let Some(scope) = self.scope_state.clone() else {
             return work.await;
         };
+        // A step of a recovery already driven: the recovery's drive sends its reads.
+        if scope.driving.load(std::sync::atomic::Ordering::SeqCst) {
+            return work.await;
+        }
         let sender = self.unscoped();
         scope.driving.store(true, std::sync::atomic::Ordering::SeqCst);
-        let mut work = std::pin::pin!(work);
+        // On the heap: a recovery's future is large, and a step may drive another.
+        let mut work = Box::pin(work);
         let out = std::future::poll_fn(|cx| {
             let polled = work.as_mut().poll(cx);
             if polled.is_pending() {

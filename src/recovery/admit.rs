@@ -71,7 +71,18 @@ impl TapContext<'_> {
         )
         .await?;
         let (user, memberships, privileged) = self
-            .find_target(caller, asked.user, target, details, asked.channel)
+            .find_target(
+                caller,
+                asked.user,
+                target,
+                details,
+                super::target::Wants {
+                    channel: asked.channel,
+                    policy: asked.channel.is_some(),
+                    methods: asked.action == Action::MfaReset,
+                    callers: true,
+                },
+            )
             .await?;
         let block = self.not_blocked(&user.id).await?;
         if let Some(VerificationBody::Service(v)) = asked.verification

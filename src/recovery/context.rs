@@ -64,6 +64,16 @@ pub(crate) fn permission_refused(needs: Option<&str>, what_happened: &str) -> Re
     )
 }
 
+impl<'a> TapContext<'a> {
+    /// This context on another Graph client (a recovery's scoped one, `GraphClient::scoped`).
+    pub(crate) fn with_graph<'g>(&self, graph: &'g GraphClient) -> TapContext<'g>
+    where
+        'a: 'g,
+    {
+        TapContext { graph, ..*self }
+    }
+}
+
 impl TapContext<'_> {
     pub(crate) async fn record(&self, event: AuditEvent) -> Result<(), RecoveryError> {
         self.audit.record(event).await.map(|_| ()).map_err(|e| {

@@ -54,3 +54,34 @@ impl<T> Fresh<T> {
 pub struct TenantFacts {
     pub tap_policy: Fresh<crate::graph::models::TapPolicy>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Fresh;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    #[tokio::test]
+    async fn a_fact_is_read_once_while_fresh_and_a_failed_read_keeps_nothing() {
+        let fresh: Fresh<u32> = Fresh::default();
+        let reads = AtomicU32::new(0);
+        let failed: Result<_, &str> = fresh
+            .get(|| async {
+                reads.fetch_add(1, Ordering::SeqCst);
+                Err("Graph is down")
+            })
+            .await;
+        assert_eq!(failed, Err("Graph is down"));
+        for _ in 0..3 {
+            let fact = fresh
+                .get(|| async {
+                    reads.fetch_add(1, Ordering::SeqCst);
+                    Ok::<_, &str>(7)
+                })
+                .await
+                .unwrap();
+            assert_eq!(*fact, 7);
+        }
+        // The failed read, then one read that is kept.
+        assert_eq!(reads.load(Ordering::SeqCst), 2);
+    }
+}

@@ -215,8 +215,9 @@ impl TapContext<'_> {
             scope: Some(format!("{:?}", request.scope).to_lowercase()),
             ..Details::default()
         };
-        let result = self
-            .run_reset(
+        let graph = self.graph.scoped();
+        let result = graph
+            .drive(self.with_graph(&graph).run_reset(
                 caller,
                 &request,
                 request_id,
@@ -224,7 +225,7 @@ impl TapContext<'_> {
                 &mut details,
                 may_tap,
                 journal,
-            )
+            ))
             .await;
         let outcome = match &result {
             Ok(r) if r.complete() => Outcome::Succeeded,
@@ -697,18 +698,25 @@ impl TapContext<'_> {
             kinds.join(", "),
             self.settings.notice_contact
         ));
-        let mut notified = Vec::new();
-        for address in to {
-            match self
+        // Side by side: one round trip for every notice, not one each.
+        let text = &text;
+        let sent = futures::future::join_all(to.iter().map(|address| async move {
+            let sent = self
                 .notifier
-                .notify(&address, "Your sign-in methods were reset", &text)
-                .await
-            {
-                Ok(_) => notified.push(crate::vocab::mask_email(&address)),
-                Err(e) => tracing::warn!(error = %e, "a notice could not be sent"),
-            }
-        }
-        notified
+                .notify(address, "Your sign-in methods were reset", text)
+                .await;
+            (address, sent)
+        }))
+        .await;
+        sent.into_iter()
+            .filter_map(|(address, sent)| match sent {
+                Ok(()) => Some(crate::vocab::mask_email(address)),
+                Err(e) => {
+                    tracing::warn!(error = %e, "a notice could not be sent");
+                    None
+                }
+            })
+            .collect()
     }
 }
 

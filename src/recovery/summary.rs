@@ -26,7 +26,8 @@ impl TapContext<'_> {
     /// # Errors
     /// As `summarize`, or `audit_unavailable`.
     pub(crate) async fn look_up(&self, caller: &CallerRecord, user: &str) -> Result<UserSummary, RecoveryError> {
-        let result = self.summarize(caller, user).await;
+        let graph = self.graph.scoped();
+        let result = graph.drive(self.with_graph(&graph).summarize(caller, user)).await;
         let target = result.as_ref().ok().map(|summary| crate::audit::Target {
             object_id: Some(summary.who().id.to_string()),
             upn: Some(summary.who().user_principal_name.clone()),
@@ -143,7 +144,18 @@ impl TapContext<'_> {
         let mut target = crate::audit::Target::default();
         let mut details = super::details::Details::default();
         let (user, memberships, privileged) = match self
-            .find_target(caller, &reference, &mut target, &mut details, None)
+            .find_target(
+                caller,
+                &reference,
+                &mut target,
+                &mut details,
+                super::target::Wants {
+                    channel: Some(Channel::Sms),
+                    policy: true,
+                    methods: true,
+                    callers: false,
+                },
+            )
             .await
         {
             Ok(found) => found,
@@ -157,10 +169,15 @@ impl TapContext<'_> {
             .map(|m| m.id.clone())
             .collect();
         let policy = self
-            .graph
-            .tap_policy()
-            .await
-            .map_err(read_failed("the Temporary Access Pass policy"))?;
+            .facts
+            .tap_policy
+            .get(|| async {
+                self.graph
+                    .tap_policy()
+                    .await
+                    .map_err(read_failed("the Temporary Access Pass policy"))
+            })
+            .await?;
         let methods = self
             .graph
             .list_methods(&user.id)

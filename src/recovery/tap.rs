@@ -67,9 +67,11 @@ impl TapContext<'_> {
     ) -> Result<Issued, RecoveryError> {
         let request_id = journal.request_id();
         let graph = self.graph.scoped();
-        let scoped = TapContext { graph: &graph, ..*self };
         graph
-            .drive(scoped.recorded(caller, &request, request_id, None, journal))
+            .drive(
+                self.with_graph(&graph)
+                    .recorded(caller, &request, request_id, None, journal),
+            )
             .await
     }
 
@@ -535,18 +537,25 @@ impl TapContext<'_> {
             expires_at.format(fmt).unwrap_or_default(),
             self.settings.notice_contact,
         ));
-        let mut notified = Vec::new();
-        for address in to {
-            match self
+        // Side by side: one round trip for every notice, not one each.
+        let text = &text;
+        let sent = futures::future::join_all(to.iter().map(|address| async move {
+            let sent = self
                 .notifier
-                .notify(address, "A Temporary Access Pass was issued for your account", &text)
-                .await
-            {
-                Ok(_) => notified.push(crate::vocab::mask_email(address)),
-                Err(e) => tracing::warn!(error = %e, "a notice could not be sent"),
-            }
-        }
-        notified
+                .notify(address, "A Temporary Access Pass was issued for your account", text)
+                .await;
+            (address, sent)
+        }))
+        .await;
+        sent.into_iter()
+            .filter_map(|(address, sent)| match sent {
+                Ok(()) => Some(crate::vocab::mask_email(address)),
+                Err(e) => {
+                    tracing::warn!(error = %e, "a notice could not be sent");
+                    None
+                }
+            })
+            .collect()
     }
 }
 

@@ -9,6 +9,20 @@ use crate::graph::models::{User, UserRef};
 use crate::vocab::CallerRecord;
 use crate::vocab::{Fault, Refusal};
 
+/// What the stages after the target will read, so it is asked for with the memberships.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Wants {
+    /// The channel a pass or a code would take: its address, whether it changed lately, and
+    /// whether it is the caller's.
+    pub channel: Option<crate::vocab::Channel>,
+    /// The TAP policy (a pass is coming, or the console shows it).
+    pub policy: bool,
+    /// The user's methods (a reset, the console).
+    pub methods: bool,
+    /// Whether the channel's address is the caller's (a pass or a code is coming).
+    pub callers: bool,
+}
+
 impl TapContext<'_> {
     /// The user, refused when it is the caller or privileged in any way (`privilege`), unless
     /// privileged targets wait for a second approver (then `true`); what was found goes into the
@@ -19,7 +33,7 @@ impl TapContext<'_> {
         user: &UserRef,
         target: &mut Target,
         details: &mut super::details::Details,
-        channel: Option<crate::vocab::Channel>,
+        wants: Wants,
     ) -> Result<(User, Vec<crate::graph::models::DirectoryObject>, bool), RecoveryError> {
         let user = self
             .graph
@@ -47,7 +61,7 @@ impl TapContext<'_> {
         // memberships: one round trip; the stages that judge them find them read.
         let (memberships, ()) = tokio::join!(
             self.graph.transitive_member_of(&user.id),
-            self.prefetch(caller, &user, channel)
+            Box::pin(self.prefetch(caller, &user, wants))
         );
         let memberships = memberships
             .map_err(|e| {
@@ -91,16 +105,17 @@ impl TapContext<'_> {
     /// else: the privilege check's, the risk, the policy and, for a channel, its address and
     /// whether it changed lately. Their answers (or failures) stay with the recovery's scoped
     /// client; each stage still judges its own, in its order, failing closed as before.
-    async fn prefetch(&self, caller: &CallerRecord, user: &User, channel: Option<crate::vocab::Channel>) {
+    async fn prefetch(&self, caller: &CallerRecord, user: &User, wants: Wants) {
         use crate::config::RiskCheck;
         use crate::vocab::Channel;
+        let channel = wants.channel;
         let risk = async {
             if self.settings.risk_check != RiskCheck::Off {
                 let _ = self.graph.risky_user(&user.id).await;
             }
         };
         let policy = async {
-            if channel.is_some() {
+            if wants.policy {
                 let _ = self.tap_policy().await;
             }
         };
@@ -115,8 +130,13 @@ impl TapContext<'_> {
             }
         };
         let callers = async {
-            if let Some(c) = channel {
+            if let Some(c) = channel.filter(|_| wants.callers) {
                 self.prefetch_callers_addresses(caller, c).await;
+            }
+        };
+        let methods = async {
+            if wants.methods {
+                let _ = self.graph.list_methods(&user.id).await;
             }
         };
         tokio::join!(
@@ -125,6 +145,7 @@ impl TapContext<'_> {
             phone,
             changes,
             callers,
+            methods,
             self.privilege.prefetch(self.graph, &user.id)
         );
     }

@@ -50,6 +50,18 @@ impl TapContext<'_> {
         user: &str,
         body: &[u8],
     ) -> Result<SentCode, RecoveryError> {
+        let graph = self.graph.scoped();
+        graph
+            .drive(self.with_graph(&graph).send_verification_now(caller, user, body))
+            .await
+    }
+
+    async fn send_verification_now(
+        &self,
+        caller: &CallerRecord,
+        user: &str,
+        body: &[u8],
+    ) -> Result<SentCode, RecoveryError> {
         let user =
             crate::graph::models::UserRef::parse(user).map_err(|e| RecoveryError::refused(Refusal::InvalidUser, e))?;
         let body: SendBody = super::parse_body(
@@ -156,7 +168,20 @@ impl TapContext<'_> {
             s.max_per_caller_per_hour,
         )
         .await?;
-        let (user, _, privileged) = self.find_target(caller, user, target, details, None).await?;
+        let (user, _, privileged) = self
+            .find_target(
+                caller,
+                user,
+                target,
+                details,
+                super::target::Wants {
+                    channel: Some(channel),
+                    policy: false,
+                    methods: false,
+                    callers: true,
+                },
+            )
+            .await?;
         self.not_blocked(&user.id).await?;
         if user.account_enabled == Some(false) {
             return Err(RecoveryError::refused(

@@ -183,10 +183,11 @@ async fn the_user_summary_is_masked_for_agents_only_audited_and_fails_closed() {
         targets.contains(&"adele.vance@contoso.test") && targets.contains(&"allan.deyoung@contoso.test"),
         "{looks:?}"
     );
-    // A read the summary needs fails: refused, not half shown.
+    // A read the summary needs fails: refused, not half shown. (The TAP policy, read by the
+    // looks above, is a tenant fact kept 60 s; the user's methods are read by every look.)
     app.client
         .post(format!("{}/sim/faults", app.sim.base_url()))
-        .json(&serde_json::json!({"route": "/v1.0/policies/**", "status": 503, "count": 20}))
+        .json(&serde_json::json!({"route": "/beta/users/*/authentication/methods", "status": 503, "count": 20}))
         .send()
         .await
         .unwrap();

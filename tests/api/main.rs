@@ -10,6 +10,7 @@ mod binary;
 mod confirm;
 mod connector;
 mod console;
+mod cost;
 mod defaults_agree;
 mod dev_command;
 mod docs_agree;

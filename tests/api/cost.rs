@@ -1,0 +1,282 @@
+//! What each operation costs in Microsoft Graph, with Graph far away (every simulated answer
+//! delayed): the calls (each `$batch` part counted, as Graph throttles each) and the round trips
+//! one after another on the critical path, in tenants of different sizes. The numbers are exact:
+//! a change that adds a call or a round trip fails here, and says which.
+//!
+//! The sizes (`POST /sim/scale`): role-assignable groups (0, 50, 500; each owned by somebody else),
+//! ordinary groups the user is in (30), holders of this API's app roles (5,000).
+
+use mfa_recovery_sim::cost::{GraphCost, Scale};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, spawn_app};
+
+/// Each Graph answer waits this long: well above the simulator's own work, so requests sent
+/// together overlap and requests sent one after another do not.
+const FAR_MS: u64 = 60;
+
+fn now() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap()
+}
+
+fn typed() -> Value {
+    json!({"method": "manager callback", "verifiedBy": "agent@contoso.test", "verifiedAt": now()})
+}
+
+async fn post(app: &TestApp, path: &str, roles: &[&str], body: &Value) -> (StatusCode, Value) {
+    let r = app
+        .client
+        .post(format!("{}{path}", app.base))
+        .bearer_auth(app.token(roles))
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+/// One operation as a caller makes it.
+#[derive(Debug, Clone, Copy)]
+enum Op {
+    /// A pass by text message (typed verification).
+    Tap,
+    /// A reset of the lost methods with a pass by email.
+    ResetWithPass,
+    /// A verification code sent by email.
+    Verification,
+    /// The console's look-up of a user.
+    LookUp,
+}
+
+async fn run(app: &TestApp, op: Op, user: &str) -> (StatusCode, Value) {
+    match op {
+        Op::Tap => {
+            let body = json!({"delivery": {"channel": "sms"}, "ticket": {"system": "jira", "id": "HELP-1"},
+                "reason": "lost phone", "verification": typed()});
+            post(app, &format!("/api/users/{user}/tap"), &["Recovery.Tap"], &body).await
+        }
+        Op::ResetWithPass => {
+            let body = json!({"ticket": {"system": "jira", "id": "HELP-2"}, "reason": "lost phone",
+                "verification": typed(), "tap": {"delivery": {"channel": "email"}}});
+            post(
+                app,
+                &format!("/api/users/{user}/mfa/reset"),
+                &["Recovery.Reset", "Recovery.Tap"],
+                &body,
+            )
+            .await
+        }
+        Op::Verification => {
+            let body = json!({"channel": "email"});
+            post(
+                app,
+                &format!("/api/users/{user}/verifications"),
+                &["Recovery.Tap"],
+                &body,
+            )
+            .await
+        }
+        Op::LookUp => {
+            let r = app
+                .client
+                .get(format!("{}/api/users/{user}", app.base))
+                .bearer_auth(app.token(&["Recovery.Tap"]))
+                .send()
+                .await
+                .unwrap();
+            let status = r.status();
+            (status, r.json().await.unwrap_or(Value::Null))
+        }
+    }
+}
+
+/// The cost of `op` on `user` in a tenant grown by `scale`, after one operation of the same kind
+/// on another user (a warm process: this API's own objects found, the TAP policy read).
+async fn cost(op: Op, user: &str, scale: Scale) -> GraphCost {
+    let app = spawn_app().await;
+    app.sim.scale(&scale).unwrap();
+    let (status, body) = run(&app, op, "adele.vance@contoso.test").await;
+    assert!(status.is_success(), "warm-up {op:?}: {status} {body}");
+    app.sim.set_graph_latency(FAR_MS);
+    app.sim.clear_requests();
+    let (status, body) = run(&app, op, user).await;
+    assert!(status.is_success(), "{op:?}: {status} {body}");
+    app.sim.graph_cost()
+}
+
+fn sizes() -> Vec<(&'static str, Scale)> {
+    vec![
+        ("the demo tenant", Scale::default()),
+        (
+            "50 role-assignable groups",
+            Scale {
+                role_assignable_groups: 50,
+                ..Scale::default()
+            },
+        ),
+        (
+            "500 role-assignable groups",
+            Scale {
+                role_assignable_groups: 500,
+                ..Scale::default()
+            },
+        ),
+        (
+            "the user in 30 more groups",
+            Scale {
+                groups_of: Some(("lee.gu@contoso.test".into(), 30)),
+                ..Scale::default()
+            },
+        ),
+        (
+            "5,000 holders of this API's roles",
+            Scale {
+                api_role_holders: 5000,
+                ..Scale::default()
+            },
+        ),
+    ]
+}
+
+/// Each operation in each tenant: (size, calls, round trips), as measured.
+async fn holds(op: Op, expected: [(usize, usize); 5]) {
+    let mut seen = Vec::new();
+    for ((name, scale), want) in sizes().into_iter().zip(expected) {
+        let c = cost(op, "lee.gu@contoso.test", scale).await;
+        seen.push((name, c.calls, c.round_trips, want));
+    }
+    let wrong: Vec<_> = seen.iter().filter(|(_, c, r, w)| (*c, *r) != *w).collect();
+    assert!(
+        wrong.is_empty(),
+        "{op:?}: (tenant, calls, round trips, expected (calls, round trips)): {seen:#?}"
+    );
+}
+
+// A pass by SMS: the user (1); one $batch of every read that waits only on the user (12:
+// memberships, risk, phone methods, audit log, the caller's own user, PIM for Groups, app roles,
+// active and eligible roles, the owners of this API's service principal and application, and of
+// every role-assignable group); the pass; the three notices side by side (3). 14 calls before
+// the pass, 4 round trips. The owners of role-assignable groups come 100 groups to a page (the
+// docs are silent on an expanded list's page size; the simulator gives what Graph is reported
+// to): 500 groups take 5 more pages, one after another.
+#[tokio::test]
+async fn a_pass_costs_the_same_in_any_tenant_but_one_with_hundreds_of_role_assignable_groups() {
+    holds(Op::Tap, [(17, 4), (17, 4), (22, 9), (17, 4), (17, 4)]).await;
+}
+
+// A code by email: the user; the batch (12, less the phone methods and with the caller's own
+// user); the code's mail.
+#[tokio::test]
+async fn a_verification_code_costs_three_round_trips() {
+    holds(Op::Verification, [(13, 3), (13, 3), (18, 8), (13, 3), (13, 3)]).await;
+}
+
+// The console's look-up: the user; one batch with everything the summary shows (its methods
+// alone beside it, from beta).
+#[tokio::test]
+async fn a_look_up_costs_two_round_trips() {
+    holds(Op::LookUp, [(13, 2), (13, 2), (18, 7), (13, 2), (13, 2)]).await;
+}
+
+// A reset with a pass: the reads as a pass's (its methods beside the batch); then the removals,
+// one after another on purpose (a default method is moved before it is removed: Graph refuses
+// to remove it first), the methods read again, sessions revoked, the pass, the notices.
+#[tokio::test]
+async fn a_reset_reads_together_and_writes_in_order() {
+    holds(Op::ResetWithPass, [(26, 12), (26, 12), (31, 17), (26, 12), (26, 12)]).await;
+}
+
+async fn fault(app: &TestApp, fault: Value) {
+    let r = app
+        .client
+        .post(format!("{}/sim/faults", app.sim.base_url()))
+        .json(&fault)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success());
+}
+
+fn graph_writes(app: &TestApp) -> Vec<String> {
+    app.sim
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.starts_with("/v1.0/") && r.method != "GET" && !r.path.ends_with("/$batch"))
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect()
+}
+
+/// A part of a `$batch` that fails is the read failing: the privilege check cannot tell, so
+/// nothing is written; the part that failed was inside a batch.
+#[tokio::test]
+async fn a_part_of_a_batch_that_fails_refuses_the_pass() {
+    for (route, code) in [
+        ("/v1.0/users/*/appRoleAssignments", "privilege_check_unavailable"),
+        ("/v1.0/groups", "privilege_check_unavailable"),
+        ("/v1.0/auditLogs/directoryAudits", "address_check_unavailable"),
+    ] {
+        let app = spawn_app().await;
+        fault(&app, json!({"route": route, "status": 500, "count": 100})).await;
+        let (status, body) = run(&app, Op::Tap, "lee.gu@contoso.test").await;
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (StatusCode::SERVICE_UNAVAILABLE, Some(code)),
+            "{route}: {body}"
+        );
+        assert!(
+            app.sim
+                .requests()
+                .iter()
+                .any(|r| r.in_batch && r.status == 500 && mfa_recovery_sim::faults_glob(route, &r.path)),
+            "{route}: the failing read was a part of a $batch"
+        );
+        assert_eq!(graph_writes(&app), Vec::<String>::new(), "{route}");
+        assert!(app.sim.outbox().is_empty(), "{route}");
+    }
+}
+
+/// A throttled part is sent again on its own (after its wait) and the pass goes out; a `$batch`
+/// refused as a whole has its reads sent one by one. One pass each time.
+#[tokio::test]
+async fn a_throttled_part_or_a_refused_batch_is_read_again_alone() {
+    let app = spawn_app().await;
+    let eligibility = "/v1.0/roleManagement/directory/roleEligibilityScheduleInstances";
+    fault(
+        &app,
+        json!({"route": eligibility, "status": 429, "retryAfter": 1, "count": 1}),
+    )
+    .await;
+    let (status, body) = run(&app, Op::Tap, "lee.gu@contoso.test").await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let reads: Vec<(bool, u16)> = app
+        .sim
+        .requests()
+        .iter()
+        .filter(|r| r.path == eligibility)
+        .map(|r| (r.in_batch, r.status))
+        .collect();
+    assert_eq!(reads, vec![(true, 429), (false, 200)]);
+
+    let app = spawn_app().await;
+    fault(&app, json!({"route": "/v1.0/$batch", "status": 503, "count": 100})).await;
+    let (status, body) = run(&app, Op::Tap, "lee.gu@contoso.test").await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert!(app.sim.requests().iter().all(|r| !r.in_batch));
+    assert!(
+        app.sim
+            .requests()
+            .iter()
+            .any(|r| r.path == eligibility && r.status == 200)
+    );
+    let passes = app
+        .sim
+        .requests()
+        .iter()
+        .filter(|r| r.method == "POST" && r.path.ends_with("/temporaryAccessPassMethods"))
+        .count();
+    assert_eq!(passes, 1);
+}
