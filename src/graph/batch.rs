@@ -94,7 +94,8 @@ impl GraphClient {
         }
     }
 
-    fn unscoped(&self) -> GraphClient {
+    /// The same client outside any recovery's scope (a read another recovery may share).
+    pub(crate) fn unscoped(&self) -> GraphClient {
         GraphClient {
             http: self.http.clone(),
             base: self.base.clone(),
@@ -308,9 +309,51 @@ fn item_answer(item: &Value) -> ItemAnswer {
     if status == 0 {
         return ItemAnswer::Done(Err(GraphError::Unreachable("a $batch part without a status".into())));
     }
+    // A read answered 2xx carries a JSON object (Graph base64-encodes a body that is not JSON);
+    // anything else is unreadable, as the same answer alone would be, never an empty list.
+    if (200..300).contains(&status) && !item.get("body").is_some_and(Value::is_object) {
+        return ItemAnswer::Done(Err(GraphError::Unreachable(
+            "a $batch part answered without a JSON body".into(),
+        )));
+    }
     ItemAnswer::Done(Ok(Raw {
         status,
         request_id,
         body: item.get("body").cloned().unwrap_or(Value::Null),
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{ItemAnswer, item_answer};
+    use serde_json::json;
+
+    fn answer(item: serde_json::Value) -> Result<u16, String> {
+        match item_answer(&item) {
+            ItemAnswer::Done(Ok(raw)) => Ok(raw.status),
+            ItemAnswer::Done(Err(e)) => Err(e.to_string()),
+            ItemAnswer::Again => Err("again".into()),
+        }
+    }
+
+    #[test]
+    fn a_part_is_taken_as_the_read_alone_would_be_and_never_as_an_empty_answer() {
+        assert_eq!(
+            answer(json!({"id": "0", "status": 200, "body": {"value": []}})),
+            Ok(200)
+        );
+        // 2xx without a JSON object (absent, or base64 text) is unreadable, not "nothing found".
+        assert!(answer(json!({"id": "0", "status": 200})).is_err());
+        assert!(answer(json!({"id": "0", "status": 200, "body": "eyJ2YWx1ZSI6W119"})).is_err());
+        assert!(answer(json!({"id": "0"})).is_err());
+        // A refusal is the read's own status (the caller names the permission).
+        assert_eq!(
+            answer(json!({"id": "0", "status": 403, "body": {"error": {"code": "Authorization_RequestDenied"}}})),
+            Ok(403)
+        );
+        // Throttled or busy: sent again alone.
+        for status in [429, 503, 504] {
+            assert_eq!(answer(json!({"id": "0", "status": status})), Err("again".into()));
+        }
+    }
 }

@@ -270,7 +270,11 @@ impl GraphClient {
         let mut out = Vec::new();
         loop {
             let mut page = self.get_json_with(&url, headers).await?;
-            if let Value::Array(items) = page["value"].take() {
+            // A page without its `value` is unreadable, never an empty list.
+            let Value::Array(items) = page["value"].take() else {
+                return Err(GraphError::Unreachable("a page without a value array".into()));
+            };
+            {
                 for item in items {
                     match serde_json::from_value(item) {
                         Ok(v) => out.push(v),
@@ -310,11 +314,25 @@ impl GraphClient {
         body: Option<&Value>,
         headers: &[(&str, &str)],
     ) -> Result<reqwest::Response, GraphError> {
-        if method != reqwest::Method::GET
-            && let Some(scope) = &self.scope_state
-        {
+        let writes = method != reqwest::Method::GET;
+        if writes && let Some(scope) = &self.scope_state {
             scope.forget();
         }
+        let sent = self.send_retrying_now(method, url, body, headers).await;
+        // And after: a read asked while the write was under way may hold what was before it.
+        if writes && let Some(scope) = &self.scope_state {
+            scope.forget();
+        }
+        sent
+    }
+
+    async fn send_retrying_now(
+        &self,
+        method: reqwest::Method,
+        url: &Url,
+        body: Option<&Value>,
+        headers: &[(&str, &str)],
+    ) -> Result<reqwest::Response, GraphError> {
         let started = Instant::now();
         let mut attempt = 0;
         loop {
@@ -368,6 +386,18 @@ impl GraphClient {
         if let Some(scope) = &self.scope_state {
             scope.forget();
         }
+        let sent = self.send_unrepeatable_now(url, body).await;
+        if let Some(scope) = &self.scope_state {
+            scope.forget();
+        }
+        sent
+    }
+
+    async fn send_unrepeatable_now(
+        &self,
+        url: &Url,
+        body: &Value,
+    ) -> Result<Result<reqwest::Response, reqwest::Error>, GraphError> {
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -958,6 +988,9 @@ impl GraphClient {
             id: String,
             #[serde(default)]
             owners: Option<Vec<Id>>,
+            /// Any sign that the expansion was cut short.
+            #[serde(default, rename = "owners@odata.nextLink")]
+            more_owners: Option<String>,
         }
         let url = self.url(
             "v1.0",
@@ -975,7 +1008,9 @@ impl GraphClient {
             let id = g.id.to_ascii_lowercase();
             // Not expanded at all is not "no owners": read them.
             let owners = match g.owners {
-                Some(o) if o.len() < 20 => o.into_iter().map(|o| o.id.to_ascii_lowercase()).collect(),
+                Some(o) if o.len() < 20 && g.more_owners.is_none() => {
+                    o.into_iter().map(|o| o.id.to_ascii_lowercase()).collect()
+                }
                 _ => self.owner_ids("groups", &id).await?,
             };
             out.push((id, owners));

@@ -122,10 +122,13 @@ impl TapContext<'_> {
 
     /// The tenant's Temporary Access Pass policy (a tenant fact: at most 60 s old).
     pub(crate) async fn tap_policy(&self) -> Result<crate::graph::models::TapPolicy, RecoveryError> {
+        // Read outside the recovery's scope: other recoveries wait for this read, and must not
+        // wait for the rest of this one's batch.
+        let graph = self.graph.unscoped();
         let policy = self
             .facts
             .tap_policy
-            .get(|| async { self.graph.tap_policy().await.map_err(graph_failed) })
+            .get(|| async { graph.tap_policy().await.map_err(graph_failed) })
             .await?;
         Ok(policy.as_ref().clone())
     }

@@ -137,6 +137,20 @@ impl TapContext<'_> {
     /// # Errors
     /// `invalid_user`, `user_not_found`, `self_recovery_forbidden` (an agent does not look up
     /// their own account here), or a fault naming the read that failed.
+    /// The TAP policy (a tenant fact kept at most 60 s), read outside the recovery's scope.
+    async fn policy_shown(&self) -> Result<std::sync::Arc<crate::graph::models::TapPolicy>, RecoveryError> {
+        self.facts
+            .tap_policy
+            .get(|| async {
+                self.graph
+                    .unscoped()
+                    .tap_policy()
+                    .await
+                    .map_err(read_failed("the Temporary Access Pass policy"))
+            })
+            .await
+    }
+
     pub(crate) async fn summarize(&self, caller: &CallerRecord, user: &str) -> Result<UserSummary, RecoveryError> {
         let reference = UserRef::parse(user).map_err(|e| RecoveryError::refused(Refusal::InvalidUser, e))?;
         // A stolen agent session must not list the tenant: look-ups are limited per agent.
@@ -168,16 +182,7 @@ impl TapContext<'_> {
             .filter(|m| m.is_group())
             .map(|m| m.id.clone())
             .collect();
-        let policy = self
-            .facts
-            .tap_policy
-            .get(|| async {
-                self.graph
-                    .tap_policy()
-                    .await
-                    .map_err(read_failed("the Temporary Access Pass policy"))
-            })
-            .await?;
+        let policy = self.policy_shown().await?;
         let methods = self
             .graph
             .list_methods(&user.id)
