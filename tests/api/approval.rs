@@ -711,14 +711,14 @@ async fn the_approver_sees_the_plan_of_a_held_pass_and_of_a_held_reset() {
     assert!(reset_app.passes().await.is_empty());
 }
 
-/// What an approval costs in Graph with Graph far away (every answer 60 ms): the approver's
+/// What an approval costs in Graph with Graph far away (every answer 150 ms): the approver's
 /// decision (who they are, that they hold an active admin role), then the held pass run by the
 /// worker on its own scoped client. Exact, as `tests/api/cost.rs` holds the other operations.
 #[tokio::test]
 async fn an_approval_costs_a_few_round_trips_and_its_pass_runs_as_any_pass() {
     let app = approval_app().await;
     let id = app.held_pass().await;
-    app.sim.set_graph_latency(60);
+    app.sim.set_graph_latency(150);
     app.sim.clear_requests();
     let (status, body) = app.decide(ISAIAH, &id, "approve", "called Allan back").await;
     assert_eq!(status, StatusCode::OK, "{body}");

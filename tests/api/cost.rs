@@ -14,7 +14,7 @@ use crate::helpers::{TestApp, spawn_app};
 
 /// Each Graph answer waits this long: well above the simulator's own work, so requests sent
 /// together overlap and requests sent one after another do not.
-const FAR_MS: u64 = 60;
+const FAR_MS: u64 = 150;
 
 fn now() -> String {
     time::OffsetDateTime::now_utc()
