@@ -168,8 +168,8 @@ async fn a_pass_costs_the_same_in_any_tenant_but_one_with_hundreds_of_role_assig
     holds(Op::Tap, [(17, 4), (17, 4), (22, 9), (17, 4), (17, 4)]).await;
 }
 
-// A code by email: the user; the batch (12, less the phone methods and with the caller's own
-// user); the code's mail.
+// A code by email: the user; the batch (the pass's 12 reads but the phone methods: 11); the
+// code's mail.
 #[tokio::test]
 async fn a_verification_code_costs_three_round_trips() {
     holds(Op::Verification, [(13, 3), (13, 3), (18, 8), (13, 3), (13, 3)]).await;
