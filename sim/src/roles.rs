@@ -509,13 +509,7 @@ async fn app_role_assigned_to(
         .tenant()
         .app_role_assignments
         .iter()
-        .map(|a| {
-            json!({"id": row_id(&a.principal_id, &a.app_role, "app"), "deletedDateTime": null,
-                "appRoleId": app_role_id(&a.app_role), "createdDateTime": "2026-01-05T09:00:00Z",
-                "principalDisplayName": a.principal_display_name, "principalId": a.principal_id,
-                "principalType": a.principal_type, "resourceDisplayName": "mfa-recovery",
-                "resourceId": api.service_principal_id})
-        })
+        .map(|a| assignment_row(&state, a))
         .collect();
     page_of(
         &state,

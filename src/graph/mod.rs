@@ -187,12 +187,7 @@ impl GraphClient {
             .send_retrying_with(reqwest::Method::GET, url, None, headers)
             .await?;
         let status = response.status().as_u16();
-        let request_id = response
-            .headers()
-            .get("request-id")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("-")
-            .to_owned();
+        let request_id = request_id_of(&response);
         let body = if response.status().is_success() {
             response
                 .json()
@@ -1202,22 +1197,25 @@ fn retry_after(response: &reqwest::Response) -> Option<Duration> {
 }
 
 async fn error_of(response: reqwest::Response) -> GraphError {
-    let status = response.status().as_u16();
-    let request_id = response
+    let path = response.url().path().to_owned();
+    let raw = Raw {
+        status: response.status().as_u16(),
+        request_id: request_id_of(&response),
+        body: response.json().await.unwrap_or(Value::Null),
+    };
+    raw.into_result(&path)
+        .err()
+        .unwrap_or_else(|| GraphError::Unreachable("a success taken for an error".into()))
+}
+
+/// The `request-id` Graph answered with (`-` when none), for the error a caller may quote.
+fn request_id_of(response: &reqwest::Response) -> String {
+    response
         .headers()
         .get("request-id")
         .and_then(|v| v.to_str().ok())
         .unwrap_or("-")
-        .to_owned();
-    let needs = permission_for(response.url().path());
-    let body: Value = response.json().await.unwrap_or(Value::Null);
-    let code = body["error"]["code"].as_str().unwrap_or("unknown").to_owned();
-    GraphError::Status {
-        status,
-        code,
-        request_id,
-        needs,
-    }
+        .to_owned()
 }
 
 /// The application permission (of the templates' grants, docs/deploy.md) a Graph call on `path`

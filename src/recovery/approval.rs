@@ -409,31 +409,23 @@ impl TapContext<'_> {
             }
         };
         let text = secrecy::SecretString::from(text.to_owned());
-        let approvers = members.into_iter().filter(|(id, _)| {
-            let is = |other: Option<&str>| other.is_some_and(|o| o.eq_ignore_ascii_case(id));
-            !(is(requester.object_id.as_deref())
-                || requester.is_person(id)
-                || id.eq_ignore_ascii_case(&approval.target_id.to_string()))
-        });
-        // Side by side: one round trip for every approver, not one each.
-        let text = &text;
-        let sent = futures::future::join_all(approvers.map(|(_, mail)| async move {
-            let sent = self
-                .notifier
-                .notify(&mail, "A recovery waits for your approval", text)
-                .await;
-            (mail, sent)
-        }))
-        .await;
-        sent.into_iter()
-            .filter_map(|(mail, sent)| match sent {
-                Ok(()) => Some(crate::vocab::mask_email(&mail)),
-                Err(e) => {
-                    tracing::warn!(error = %e, "an approver could not be emailed");
-                    None
-                }
+        let approvers: Vec<String> = members
+            .into_iter()
+            .filter(|(id, _)| {
+                let is = |other: Option<&str>| other.is_some_and(|o| o.eq_ignore_ascii_case(id));
+                !(is(requester.object_id.as_deref())
+                    || requester.is_person(id)
+                    || id.eq_ignore_ascii_case(&approval.target_id.to_string()))
             })
-            .collect()
+            .map(|(_, mail)| mail)
+            .collect();
+        self.tell(
+            &approvers,
+            "A recovery waits for your approval",
+            &text,
+            "approver email",
+        )
+        .await
     }
 }
 

@@ -75,6 +75,31 @@ impl<'a> TapContext<'a> {
 }
 
 impl TapContext<'_> {
+    /// Tell each of `to` (mail) by the notifier, side by side (one round trip for all, not one
+    /// each). Best effort: the addresses told, masked; a failure is logged as `what`.
+    pub(crate) async fn tell(
+        &self,
+        to: &[String],
+        subject: &str,
+        text: &secrecy::SecretString,
+        what: &'static str,
+    ) -> Vec<String> {
+        let sent = futures::future::join_all(
+            to.iter()
+                .map(|address| async move { (address, self.notifier.notify(address, subject, text).await) }),
+        )
+        .await;
+        sent.into_iter()
+            .filter_map(|(address, sent)| match sent {
+                Ok(()) => Some(crate::vocab::mask_email(address)),
+                Err(e) => {
+                    tracing::warn!(error = %e, what, "a notice could not be sent");
+                    None
+                }
+            })
+            .collect()
+    }
+
     pub(crate) async fn record(&self, event: AuditEvent) -> Result<(), RecoveryError> {
         self.audit.record(event).await.map(|_| ()).map_err(|e| {
             tracing::error!(error = %e, "audit record failed");

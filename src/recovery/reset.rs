@@ -698,25 +698,8 @@ impl TapContext<'_> {
             kinds.join(", "),
             self.settings.notice_contact
         ));
-        // Side by side: one round trip for every notice, not one each.
-        let text = &text;
-        let sent = futures::future::join_all(to.iter().map(|address| async move {
-            let sent = self
-                .notifier
-                .notify(address, "Your sign-in methods were reset", text)
-                .await;
-            (address, sent)
-        }))
-        .await;
-        sent.into_iter()
-            .filter_map(|(address, sent)| match sent {
-                Ok(()) => Some(crate::vocab::mask_email(address)),
-                Err(e) => {
-                    tracing::warn!(error = %e, "a notice could not be sent");
-                    None
-                }
-            })
-            .collect()
+        self.tell(&to, "Your sign-in methods were reset", &text, "reset notice")
+            .await
     }
 }
 

@@ -537,25 +537,13 @@ impl TapContext<'_> {
             expires_at.format(fmt).unwrap_or_default(),
             self.settings.notice_contact,
         ));
-        // Side by side: one round trip for every notice, not one each.
-        let text = &text;
-        let sent = futures::future::join_all(to.iter().map(|address| async move {
-            let sent = self
-                .notifier
-                .notify(address, "A Temporary Access Pass was issued for your account", text)
-                .await;
-            (address, sent)
-        }))
-        .await;
-        sent.into_iter()
-            .filter_map(|(address, sent)| match sent {
-                Ok(()) => Some(crate::vocab::mask_email(address)),
-                Err(e) => {
-                    tracing::warn!(error = %e, "a notice could not be sent");
-                    None
-                }
-            })
-            .collect()
+        self.tell(
+            to,
+            "A Temporary Access Pass was issued for your account",
+            &text,
+            "pass notice",
+        )
+        .await
     }
 }
 
