@@ -34,6 +34,9 @@ pub struct App {
     pub notifier: Arc<dyn crate::vocab::ports::Notifier>,
     /// The asynchronous intake; `None` when neither storage nor `REQUESTS_DIR` is set.
     pub intake: Option<Arc<Intake>>,
+    /// Where notices wait to be sent after the answer (`recovery-notices`), on the intake's
+    /// storage; `None` (notices sent at once) without it, and on the command line.
+    pub outbox: Option<Arc<crate::recovery::notice::Outbox>>,
     /// Where sweeps are kept; `None` when neither storage nor `SWEEP_DIR` is set.
     pub sweeps: Option<Arc<dyn crate::storage::reports::ReportStore>>,
     /// Whether a target is privileged (caches the API's service principal).
@@ -114,6 +117,7 @@ impl App {
             settings.tap.clone(),
         ));
         let intake = intake(&settings, azure, http_for_write_back, secrets.clone(), answers).await?;
+        let outbox = outbox(&settings, azure)?;
         let sweeps = sweep_store(&settings, azure).await?;
         let privilege = Arc::new(crate::recovery::privilege::PrivilegeCheck::new(
             settings.tap.protected_groups.clone(),
@@ -145,6 +149,7 @@ impl App {
             notifier: deliverer.clone(),
             deliverer,
             intake,
+            outbox,
             sweeps,
             privilege,
             facts: Arc::default(),
@@ -222,6 +227,43 @@ pub(crate) async fn sweep_store(
     })
 }
 
+/// The notice outbox on the intake's storage: the `recovery-notices` queue, or in `dev` an
+/// in-process queue the host's pump drains.
+///
+/// # Errors
+/// The queue client cannot be built.
+fn outbox(settings: &Settings, azure: &AzureOverrides) -> anyhow::Result<Option<Arc<crate::recovery::notice::Outbox>>> {
+    use crate::config::IntakeStore;
+    use crate::recovery::notice::{Outbox, QUEUE};
+    use crate::storage::queue::{LocalQueue, StorageQueue};
+    use crate::storage::records::{BlobRecords, FileRecords};
+    Ok(match &settings.intake.store {
+        None => None,
+        Some(IntakeStore::Directory(dir)) => {
+            let (queue, rx) = LocalQueue::<String>::new();
+            Some(Arc::new(Outbox {
+                store: Arc::new(FileRecords::new(dir.clone())),
+                queue: Arc::new(queue),
+                local: tokio::sync::Mutex::new(Some(rx)),
+            }))
+        }
+        Some(IntakeStore::Storage {
+            blob_service_uri,
+            queue_service_uri,
+            container,
+        }) => {
+            let credential = crate::azure::credential(settings, azure)?;
+            let store = BlobRecords::new(blob_service_uri, container, credential.clone(), azure.transport.clone())?;
+            let queue = StorageQueue::new(queue_service_uri, QUEUE, credential, azure.transport.clone())?;
+            Some(Arc::new(Outbox {
+                store: Arc::new(store),
+                queue: Arc::new(queue),
+                local: tokio::sync::Mutex::new(None),
+            }))
+        }
+    })
+}
+
 /// The intake's record store and queue from the settings.
 async fn intake(
     settings: &Settings,
@@ -292,6 +334,7 @@ impl App {
             verifier: self.verifier.as_ref(),
             link: self.link.as_ref(),
             facts: &self.facts,
+            outbox: self.outbox.as_deref(),
             started: time::OffsetDateTime::now_utc(),
         }
     }

@@ -565,7 +565,9 @@ async fn cli_state(settings: Settings) -> anyhow::Result<(crate::app::App, crate
             crate::dev::VaultToSimulator::to(target, azure_core::http::new_http_client(None)),
         )));
     }
-    let state = crate::app::App::new(settings, &overrides, std::sync::Arc::new(host::answers::HttpAnswers)).await?;
+    let mut state = crate::app::App::new(settings, &overrides, std::sync::Arc::new(host::answers::HttpAnswers)).await?;
+    // A command runs once and ends: its notices are sent before it does, not left to a queue.
+    state.outbox = None;
     let caller = crate::vocab::CallerRecord {
         via: "cli".into(),
         name: crate::config::operator_name(),

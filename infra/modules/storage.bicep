@@ -97,6 +97,12 @@ resource poisonQueue 'Microsoft.Storage/storageAccounts/queueServices/queues@202
   name: 'recovery-requests-poison'
 }
 
+// A recovery posts its notices here (their records beside the requests'); notice-worker reads it.
+resource noticeQueue 'Microsoft.Storage/storageAccounts/queueServices/queues@2023-05-01' = {
+  parent: queues
+  name: 'recovery-notices'
+}
+
 // Host storage (timers, leases, deployment package), audit, request records, sweeps.
 resource blobRole 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(account.id, principalId, roleIds.storageBlobDataOwner)

@@ -271,6 +271,20 @@ impl Simulator {
         cost::graph_cost(&self.state.requests.lock().unwrap())
     }
 
+    /// The request log's clock now (microseconds, as `startedUs` and `endedUs`).
+    pub fn clock_us(&self) -> u64 {
+        u64::try_from(self.state.epoch.elapsed().as_micros()).unwrap_or(u64::MAX)
+    }
+
+    /// Graph calls and round trips of the requests answered by `us` on the log's clock: what a
+    /// caller waited for when its answer came at `us` (work that goes on after the answer, such
+    /// as the outbox's notices, is left out).
+    pub fn graph_cost_until(&self, us: u64) -> cost::GraphCost {
+        let log = self.state.requests.lock().unwrap();
+        let answered: Vec<_> = log.iter().filter(|r| r.ended_us <= us).cloned().collect();
+        cost::graph_cost(&answered)
+    }
+
     /// Every Graph answer waits `ms` (the same as `POST /sim/latency`).
     pub fn set_graph_latency(&self, ms: u64) {
         self.state

@@ -133,10 +133,13 @@ pub enum Action {
     /// A user's recoveries blocked after "this is not me", or the block lifted by an approver
     /// (`POST /api/users/{user}/recovery-block/lift`).
     RecoveryBlock,
+    /// A notice from the outbox (a pass's, a reset's, an approver's email) sent, or failed after
+    /// its last try.
+    NoticeSend,
 }
 
 impl Action {
-    pub const ALL: [Action; 17] = [
+    pub const ALL: [Action; 18] = [
         Action::TapIssue,
         Action::MfaReset,
         Action::RequestSubmit,
@@ -154,6 +157,7 @@ impl Action {
         Action::UserSearch,
         Action::DoctorRead,
         Action::RecoveryBlock,
+        Action::NoticeSend,
     ];
 
     /// The action as records store it (and `GET /api/audit?action=` filters on it).
@@ -176,6 +180,7 @@ impl Action {
             Action::UserSearch => "user.search",
             Action::DoctorRead => "doctor.read",
             Action::RecoveryBlock => "recovery.block",
+            Action::NoticeSend => "notice.send",
         }
     }
 }

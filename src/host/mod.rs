@@ -69,6 +69,38 @@ pub(crate) async fn pump_local_queue(state: AppState) {
     }
 }
 
+/// `dev`: play the host's part for the notice outbox's in-process queue, trying each notice
+/// as often as the host would (`notice::ATTEMPTS`), a little later each time.
+pub(crate) async fn pump_local_notices(state: AppState) {
+    let Some(outbox) = state.outbox.clone() else {
+        return;
+    };
+    let Some(mut rx) = outbox.local.lock().await.take() else {
+        return;
+    };
+    while let Some(text) = rx.recv().await {
+        let state = state.clone();
+        let outbox = outbox.clone();
+        tokio::spawn(async move {
+            for dequeue_count in 1..=crate::recovery::notice::ATTEMPTS {
+                let sent = outbox
+                    .deliver(state.notifier.as_ref(), &state.audit, &text, dequeue_count)
+                    .await;
+                match sent {
+                    crate::recovery::notice::Sent::Done(why) => {
+                        tracing::info!(%why, "local notice queue: message complete");
+                        return;
+                    }
+                    crate::recovery::notice::Sent::Retry(why) => {
+                        tracing::warn!(%why, dequeue_count, "local notice queue: will retry");
+                        tokio::time::sleep(std::time::Duration::from_millis(250 << dequeue_count)).await;
+                    }
+                }
+            }
+        });
+    }
+}
+
 /// Options that differ between a real host, `mfa-recovery dev` and the tests.
 #[derive(Debug, Clone)]
 pub struct HostOptions {
@@ -137,6 +169,7 @@ impl Application {
             .map_err(|e| anyhow::anyhow!("binding {addr} (FUNCTIONS_CUSTOMHANDLER_PORT): {e}"))?;
         let state = AppState::new(settings, &options.azure, Arc::new(answers::HttpAnswers)).await?;
         tokio::spawn(pump_local_queue(state.clone()));
+        tokio::spawn(pump_local_notices(state.clone()));
         tokio::spawn(refusals::run(
             state.refusals.clone(),
             state.audit.clone(),

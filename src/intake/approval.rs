@@ -342,7 +342,7 @@ impl Intake {
             open_it,
             record.id,
         );
-        let told = context.tell_approvers(approval, &record.caller, &text).await;
+        let told = context.tell_approvers(record.id, approval, &record.caller, &text).await;
         let webhook = match &context.settings.approval.webhook {
             Some(url) => {
                 self.writeback

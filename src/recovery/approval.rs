@@ -394,6 +394,7 @@ impl TapContext<'_> {
     /// request waits; the masked addresses told.
     pub(crate) async fn tell_approvers(
         &self,
+        request_id: Uuid,
         approval: &Approval,
         requester: &CallerRecord,
         text: &str,
@@ -419,11 +420,19 @@ impl TapContext<'_> {
             })
             .map(|(_, mail)| mail)
             .collect();
+        let about = super::notice::About {
+            request_id,
+            target: crate::audit::Target {
+                object_id: Some(approval.target_id.to_string()),
+                upn: Some(approval.target_upn.clone()),
+            },
+        };
         self.tell(
+            super::notice::NoticeKind::Approver,
+            &about,
             &approvers,
             "A recovery waits for your approval",
             &text,
-            "approver email",
         )
         .await
     }

@@ -33,6 +33,8 @@ pub struct TapContext<'a> {
     pub link: &'a dyn super::verifier::Verifier,
     /// The tenant's facts kept at most 60 s (the TAP policy).
     pub facts: &'a super::fresh::TenantFacts,
+    /// Where notices go to be sent after the answer; `None` sends them at once (the command line).
+    pub outbox: Option<&'a super::notice::Outbox>,
     /// When the recovery started: the one "now" its reads are asked with (so the same read asked
     /// twice is the same URL, answered once).
     pub started: OffsetDateTime,
@@ -75,19 +77,31 @@ impl<'a> TapContext<'a> {
 }
 
 impl TapContext<'_> {
-    /// Tell each of `to` (mail) by the notifier, side by side (one round trip for all, not one
-    /// each). Best effort: the addresses told, masked; a failure is logged as `what`.
+    /// Tell each of `to` (mail) of `about`. With an outbox (`recovery-notices`), each notice is
+    /// posted there, side by side, and sent after the answer by `notice-worker`, retried and
+    /// audited; a notice the queue refused, or every notice when there is no outbox (the command
+    /// line), is sent now, side by side. The addresses told or to be told, masked; a failure is
+    /// logged.
     pub(crate) async fn tell(
         &self,
+        kind: super::notice::NoticeKind,
+        about: &super::notice::About,
         to: &[String],
         subject: &str,
         text: &secrecy::SecretString,
-        what: &'static str,
     ) -> Vec<String> {
-        let sent = futures::future::join_all(
-            to.iter()
-                .map(|address| async move { (address, self.notifier.notify(address, subject, text).await) }),
-        )
+        use secrecy::ExposeSecret;
+        let what = kind.what();
+        let sent = futures::future::join_all(to.iter().map(|address| async move {
+            if let Some(outbox) = self.outbox {
+                let notice = super::notice::Notice::new(kind, about, address, subject, text.expose_secret());
+                match outbox.post(&notice).await {
+                    Ok(()) => return (address, Ok(())),
+                    Err(e) => tracing::warn!(error = %e, what, "the outbox refused a notice; sending it now"),
+                }
+            }
+            (address, self.notifier.notify(address, subject, text).await)
+        }))
         .await;
         sent.into_iter()
             .filter_map(|(address, sent)| match sent {

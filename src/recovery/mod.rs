@@ -11,6 +11,7 @@ pub mod details;
 pub mod fresh;
 pub mod limits;
 pub mod link;
+pub mod notice;
 pub mod prepare;
 pub mod privilege;
 pub mod request;

@@ -698,8 +698,21 @@ impl TapContext<'_> {
             kinds.join(", "),
             self.settings.notice_contact
         ));
-        self.tell(&to, "Your sign-in methods were reset", &text, "reset notice")
-            .await
+        let about = super::notice::About {
+            request_id: result.request_id,
+            target: crate::audit::Target {
+                object_id: Some(user.id.to_string()),
+                upn: Some(user.user_principal_name.clone()),
+            },
+        };
+        self.tell(
+            super::notice::NoticeKind::Reset,
+            &about,
+            &to,
+            "Your sign-in methods were reset",
+            &text,
+        )
+        .await
     }
 }
 

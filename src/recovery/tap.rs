@@ -248,7 +248,7 @@ impl TapContext<'_> {
         }
         // Tell the user on every other channel of record, and the manager.
         let notified = self
-            .notify(&user, &notice_to, &address, expires_at, &request.ticket)
+            .notify(request_id, &user, &notice_to, &address, expires_at, &request.ticket)
             .await;
         details.notified = Some(notified.clone());
         let warning = no_notice_warning(&notified, details);
@@ -441,7 +441,14 @@ impl TapContext<'_> {
         let address = self.address_of_record(&user, request.channel, &[]).await?;
         let notice_to = rules::notice_recipients(&user, &address);
         let notified = self
-            .notify(&user, &notice_to, &address, expires_at, &request.ticket)
+            .notify(
+                journal.request_id(),
+                &user,
+                &notice_to,
+                &address,
+                expires_at,
+                &request.ticket,
+            )
             .await;
         details.notified = Some(notified.clone());
         let warning = no_notice_warning(&notified, details);
@@ -517,6 +524,7 @@ impl TapContext<'_> {
     /// is listed (masked).
     async fn notify(
         &self,
+        request_id: Uuid,
         user: &User,
         to: &[String],
         used: &Address,
@@ -537,11 +545,19 @@ impl TapContext<'_> {
             expires_at.format(fmt).unwrap_or_default(),
             self.settings.notice_contact,
         ));
+        let about = super::notice::About {
+            request_id,
+            target: crate::audit::Target {
+                object_id: Some(user.id.to_string()),
+                upn: Some(user.user_principal_name.clone()),
+            },
+        };
         self.tell(
+            super::notice::NoticeKind::Pass,
+            &about,
             to,
             "A Temporary Access Pass was issued for your account",
             &text,
-            "pass notice",
         )
         .await
     }

@@ -1,8 +1,10 @@
-//! The `recovery-requests` queue: a Storage queue in Azure (azure_storage_queue with the managed
+//! The service's queues: a Storage queue in Azure (azure_storage_queue with the managed
 //! identity), or, in `dev`, an in-process channel that a pump drains the way the host would.
 //!
-//! Messages are the JSON text `{"requestId": "<uuid>"}`, unencoded (`messageEncoding: none` in
-//! host.json); the request itself lives in its record.
+//! `recovery-requests` (`RequestQueue`): messages are the JSON text `{"requestId": "<uuid>"}`,
+//! unencoded (`messageEncoding: none` in host.json); the request itself lives in its record.
+//! `recovery-notices` (`MessageQueue`): the notices a recovery sends after its answer, each message
+//! one notice as its owner wrote it (JSON text; never a pass or a code).
 
 use std::sync::Arc;
 
@@ -24,6 +26,13 @@ pub trait RequestQueue: Send + Sync {
     /// Put a request on the queue, invisible until `delay` has passed (at most 7 days): how a
     /// request waiting for an approver comes back to expire.
     async fn send_after(&self, request_id: Uuid, delay: std::time::Duration) -> Result<(), StorageError>;
+}
+
+/// A queue that carries whole messages (the notice outbox).
+#[async_trait]
+pub trait MessageQueue: Send + Sync {
+    /// Put `text` on the queue.
+    async fn post(&self, text: String) -> Result<(), StorageError>;
 }
 
 /// The message text for a request.
@@ -80,23 +89,33 @@ impl StorageQueue {
 #[async_trait]
 impl RequestQueue for StorageQueue {
     async fn send(&self, request_id: Uuid) -> Result<(), StorageError> {
-        self.put(request_id, None).await
+        self.put(message_text(request_id), None).await
     }
     async fn send_after(&self, request_id: Uuid, delay: std::time::Duration) -> Result<(), StorageError> {
         // The service's bounds: 1 second to 7 days.
         let seconds = delay.as_secs().clamp(1, 7 * 86_400);
-        self.put(request_id, Some(i32::try_from(seconds).unwrap_or(i32::MAX)))
-            .await
+        self.put(
+            message_text(request_id),
+            Some(i32::try_from(seconds).unwrap_or(i32::MAX)),
+        )
+        .await
+    }
+}
+
+#[async_trait]
+impl MessageQueue for StorageQueue {
+    async fn post(&self, text: String) -> Result<(), StorageError> {
+        self.put(text, None).await
     }
 }
 
 impl StorageQueue {
     /// Put Message, with a visibility timeout when `invisible_for` is set.
     /// https://learn.microsoft.com/rest/api/storageservices/put-message
-    async fn put(&self, request_id: Uuid, invisible_for: Option<i32>) -> Result<(), StorageError> {
+    async fn put(&self, text: String, invisible_for: Option<i32>) -> Result<(), StorageError> {
         let send = || async {
             let message = SdkMessage {
-                message_text: Some(message_text(request_id)),
+                message_text: Some(text.clone()),
             };
             let options = invisible_for.map(|seconds| azure_storage_queue::models::QueueClientSendMessageOptions {
                 visibility_timeout: Some(seconds),
@@ -115,20 +134,30 @@ impl StorageQueue {
     }
 }
 
-/// `dev`: an in-process queue; `host::pump_local_queue` plays the host's part.
-pub(crate) struct LocalQueue {
-    tx: mpsc::UnboundedSender<Uuid>,
+/// `dev`: an in-process queue; `host::pump_local_queue` and `host::pump_local_notices` play the
+/// host's part.
+pub(crate) struct LocalQueue<T> {
+    tx: mpsc::UnboundedSender<T>,
 }
 
-impl LocalQueue {
-    pub fn new() -> (LocalQueue, mpsc::UnboundedReceiver<Uuid>) {
+impl<T> LocalQueue<T> {
+    pub fn new() -> (LocalQueue<T>, mpsc::UnboundedReceiver<T>) {
         let (tx, rx) = mpsc::unbounded_channel();
         (LocalQueue { tx }, rx)
     }
 }
 
 #[async_trait]
-impl RequestQueue for LocalQueue {
+impl MessageQueue for LocalQueue<String> {
+    async fn post(&self, text: String) -> Result<(), StorageError> {
+        self.tx
+            .send(text)
+            .map_err(|_| StorageError::Unavailable("the local queue is closed".into()))
+    }
+}
+
+#[async_trait]
+impl RequestQueue for LocalQueue<Uuid> {
     async fn send(&self, request_id: Uuid) -> Result<(), StorageError> {
         self.tx
             .send(request_id)

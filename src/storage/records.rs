@@ -29,6 +29,8 @@ pub trait RecordStore: Send + Sync {
     /// Replace `name` if it is still at `etag`; `Conflict` when someone wrote it since.
     async fn replace(&self, name: &str, data: &[u8], etag: &str) -> Result<String, StorageError>;
     async fn read(&self, name: &str) -> Result<Option<Versioned>, StorageError>;
+    /// Delete `name`; nothing to do when it is gone already.
+    async fn delete(&self, name: &str) -> Result<(), StorageError>;
 }
 
 /// A directory, one file per record; a lock makes compare-and-swap atomic within the process
@@ -97,6 +99,14 @@ impl RecordStore for FileRecords {
             etag: version(&data),
             data,
         }))
+    }
+
+    async fn delete(&self, name: &str) -> Result<(), StorageError> {
+        let _guard = self.lock.lock().await;
+        match tokio::fs::remove_file(self.root.join(name)).await {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io(e)),
+            _ => Ok(()),
+        }
     }
 }
 
@@ -191,6 +201,14 @@ impl RecordStore for BlobRecords {
             .ok_or_else(|| StorageError::Unavailable("blob storage returned no ETag".into()))?;
         let data = response.body.collect().await.map_err(azure)?.to_vec();
         Ok(Some(Versioned { data, etag }))
+    }
+
+    /// https://learn.microsoft.com/rest/api/storageservices/delete-blob
+    async fn delete(&self, name: &str) -> Result<(), StorageError> {
+        match self.container.blob_client(name).delete(None).await {
+            Err(e) if e.http_status() != Some(StatusCode::NotFound) => Err(azure(e)),
+            _ => Ok(()),
+        }
     }
 }
 

@@ -97,6 +97,8 @@ fn every_function_folder_is_in_the_catalog_and_the_other_way_round() {
         "approvals",
         // Issue "… a `doctor` for real tenants": the report, to Audit.Read holders.
         "doctor",
+        // Issue "A recovery in four round trips": notices after the answer, from the outbox.
+        "notice-worker",
         // Issue "The user confirms…": a verification's status, the link's page, lifting a block.
         "verification",
         "confirm",
@@ -162,6 +164,10 @@ fn each_function_json_declares_what_the_catalog_says() {
     assert_eq!(
         function_json("recovery-poison")["bindings"][0]["queueName"],
         "recovery-requests-poison"
+    );
+    assert_eq!(
+        function_json("notice-worker")["bindings"][0]["queueName"],
+        "recovery-notices"
     );
 }
 

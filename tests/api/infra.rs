@@ -195,7 +195,7 @@ fn the_queues_the_functions_read_are_the_ones_the_templates_create() {
     }
     assert_eq!(
         queues,
-        ["recovery-requests", "recovery-requests-poison"]
+        ["recovery-requests", "recovery-requests-poison", "recovery-notices"]
             .map(String::from)
             .into_iter()
             .collect()
@@ -213,6 +213,7 @@ fn the_queues_the_functions_read_are_the_ones_the_templates_create() {
     // The intake writes to the queue the worker reads.
     assert_eq!(mfa_recovery::intake::QUEUE, "recovery-requests");
     assert_eq!(mfa_recovery::intake::POISON_QUEUE, "recovery-requests-poison");
+    assert_eq!(mfa_recovery::recovery::notice::QUEUE, "recovery-notices");
 }
 
 /// Built-in role definition ids, from https://learn.microsoft.com/azure/role-based-access-control/built-in-roles.

@@ -29,6 +29,8 @@ pub struct FunctionSpec {
 pub(crate) const REQUESTS_QUEUE: &str = crate::intake::QUEUE;
 /// Where the host moves a message after `maxDequeueCount` failed attempts.
 pub const POISON_QUEUE: &str = crate::intake::POISON_QUEUE;
+/// The notice outbox's queue.
+pub(crate) const NOTICES_QUEUE: &str = crate::recovery::notice::QUEUE;
 
 pub const FUNCTIONS: &[FunctionSpec] = &[
     FunctionSpec {
@@ -123,6 +125,12 @@ pub const FUNCTIONS: &[FunctionSpec] = &[
         trigger: Trigger::Queue { queue: POISON_QUEUE },
         binding: "message",
         summary: "close requests that exhausted their retries",
+    },
+    FunctionSpec {
+        name: "notice-worker",
+        trigger: Trigger::Queue { queue: NOTICES_QUEUE },
+        binding: "message",
+        summary: "send the notices a recovery left in the outbox",
     },
     FunctionSpec {
         name: "compliance-sweep",

@@ -8,7 +8,8 @@
 //! The queue message contract (written by the `requests` function, read by the worker): the
 //! JSON text `{"requestId": "<uuid>"}`, unencoded (`messageEncoding: none` in host.json). It
 //! carries only the id; the request itself lives in its record in Blob Storage, so no personal
-//! data and never a secret sits in a queue.
+//! data and never a secret sits in a queue. The same holds for `recovery-notices`
+//! (`{"noticeId": "<uuid>"}`, read by `notice-worker`; the notice is a record too).
 
 use axum::Json;
 use axum::body::Bytes;
@@ -94,6 +95,9 @@ async fn queue(state: &AppState, spec: &FunctionSpec, envelope: &InvocationReque
         Err(e) => return Ok(discard(spec, None, &e.to_string())),
     };
     let message_id = invocation.message_id.as_deref();
+    if spec.name == "notice-worker" {
+        return notice(state, spec, &invocation).await;
+    }
     let message = match parse_message(&invocation.text) {
         Ok(m) => m,
         Err(reason) => return Ok(discard(spec, message_id, &reason)),
@@ -130,6 +134,33 @@ async fn queue(state: &AppState, spec: &FunctionSpec, envelope: &InvocationReque
         }
         crate::intake::WorkOutcome::Retry(why) => {
             tracing::warn!(function = spec.name, request_id = %message.request_id, %why, "invocation failed; the host will retry");
+            Err(ApiError::Retry(why))
+        }
+    }
+}
+
+/// `notice-worker`: one notice from the outbox (`recovery::notice`).
+async fn notice(state: &AppState, spec: &FunctionSpec, invocation: &QueueInvocation) -> Result<Response, ApiError> {
+    let Some(outbox) = state.outbox.clone() else {
+        return Err(ApiError::DependencyUnavailable(
+            "the outbox has no storage (AzureWebJobsStorage__* or REQUESTS_DIR)".into(),
+        ));
+    };
+    let sent = outbox
+        .deliver(
+            state.notifier.as_ref(),
+            &state.audit,
+            &invocation.text,
+            invocation.dequeue_count,
+        )
+        .await;
+    match sent {
+        crate::recovery::notice::Sent::Done(why) => {
+            tracing::info!(function = spec.name, %why, "message complete");
+            Ok(Json(InvocationResponse::with_log(format!("{}: {why}", spec.name))).into_response())
+        }
+        crate::recovery::notice::Sent::Retry(why) => {
+            tracing::warn!(function = spec.name, %why, "invocation failed; the host will retry");
             Err(ApiError::Retry(why))
         }
     }

@@ -1,0 +1,259 @@
+//! Notices after the answer, durably: the user's notices of a pass or a reset and the approvers'
+//! emails go through the outbox, one notice per person: the notice is kept as a record
+//! (`notices/{id}.json`, beside the request records) and its id put on the `recovery-notices`
+//! queue (`{"noticeId": "<uuid>"}`: no address, no text in a queue). The `notice-worker` function
+//! sends it, retried by the host, deletes the record, and audits it (`notice.send`), sent or
+//! failed after its last try. The agent's answer waits for the outbox, not for the mail provider.
+//!
+//! A notice never holds a pass or a code (the pass travels only on its own channel, on the
+//! critical path). Its id is the same however often a resumed recovery posts it, and a message
+//! whose record is gone was sent already, so a notice goes out once, except when a worker dies
+//! between the provider's acceptance and the record's deletion: then it goes out again.
+
+use std::sync::Arc;
+
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+use tokio::sync::{Mutex, mpsc};
+use uuid::Uuid;
+
+use crate::audit::{Action, AuditEvent, AuditTrail, Outcome, Phase, Target};
+use crate::storage::StorageError;
+use crate::storage::queue::MessageQueue;
+use crate::storage::records::RecordStore;
+use crate::vocab::ports::Notifier;
+use crate::vocab::{CallerRecord, Fault};
+
+/// The queue the outbox writes and `notice-worker` reads.
+pub const QUEUE: &str = "recovery-notices";
+
+/// How often a notice is tried before it is recorded as failed: the host's `maxDequeueCount`.
+pub const ATTEMPTS: u32 = 5;
+
+/// Which notice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NoticeKind {
+    /// A pass was issued: to the user's other addresses and the manager.
+    Pass,
+    /// Methods were removed: to the user and the manager.
+    Reset,
+    /// A recovery waits for a second approver: to each approver.
+    Approver,
+}
+
+impl NoticeKind {
+    /// How logs name it.
+    pub fn what(self) -> &'static str {
+        match self {
+            NoticeKind::Pass => "pass notice",
+            NoticeKind::Reset => "reset notice",
+            NoticeKind::Approver => "approver email",
+        }
+    }
+}
+
+/// What a set of notices is about: the recovery's request and its user.
+#[derive(Debug, Clone)]
+pub struct About {
+    pub request_id: Uuid,
+    pub target: Target,
+}
+
+/// One notice to one person, as the outbox carries it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Notice {
+    /// The same for the same notice to the same person about the same request, however often a
+    /// resumed recovery posts it.
+    pub id: Uuid,
+    pub kind: NoticeKind,
+    pub request_id: Uuid,
+    pub target: Target,
+    pub to: String,
+    pub subject: String,
+    pub text: String,
+}
+
+impl Notice {
+    pub fn new(kind: NoticeKind, about: &About, to: &str, subject: &str, text: &str) -> Notice {
+        let name = format!("{}:{}", kind.what(), to.to_ascii_lowercase());
+        Notice {
+            id: Uuid::new_v5(&about.request_id, name.as_bytes()),
+            kind,
+            request_id: about.request_id,
+            target: about.target.clone(),
+            to: to.to_owned(),
+            subject: subject.to_owned(),
+            text: text.to_owned(),
+        }
+    }
+}
+
+/// The message on `recovery-notices`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NoticeMessage {
+    pub notice_id: Uuid,
+}
+
+/// The outbox: where notices are kept until sent and the queue that carries their ids; in `dev`
+/// and the tests the queue is in-process and `host::pump_local_notices` drains it the way the
+/// host would.
+pub struct Outbox {
+    pub store: Arc<dyn RecordStore>,
+    pub queue: Arc<dyn MessageQueue>,
+    pub local: Mutex<Option<mpsc::UnboundedReceiver<String>>>,
+}
+
+fn record_name(id: Uuid) -> String {
+    format!("notices/{id}.json")
+}
+
+impl Outbox {
+    /// Keep `notice` and queue its id. A notice kept already (a resumed recovery posting it again)
+    /// is queued again: the worker sends it once.
+    ///
+    /// # Errors
+    /// The record or the queue cannot be written.
+    pub async fn post(&self, notice: &Notice) -> Result<(), StorageError> {
+        let data = serde_json::to_vec(notice).unwrap_or_default();
+        match self.store.create(&record_name(notice.id), &data).await {
+            Ok(_) | Err(StorageError::Conflict(_)) => {}
+            Err(e) => return Err(e),
+        }
+        let message = NoticeMessage { notice_id: notice.id };
+        self.queue
+            .post(serde_json::to_string(&message).unwrap_or_default())
+            .await
+    }
+
+    /// `notice-worker`: send the notice `message` names (its `dequeue_count`th try), record it and
+    /// forget it. A message that names no notice is dropped (logged without its text); one whose
+    /// notice is gone was sent already.
+    pub async fn deliver(
+        &self,
+        notifier: &dyn Notifier,
+        audit: &AuditTrail,
+        message: &str,
+        dequeue_count: u32,
+    ) -> Sent {
+        let id = match serde_json::from_str::<NoticeMessage>(message) {
+            Ok(m) => m.notice_id,
+            Err(e) => {
+                tracing::error!(
+                    line = e.line(),
+                    column = e.column(),
+                    "a message on the notice queue names no notice; dropped"
+                );
+                return Sent::Done("not a notice; dropped".into());
+            }
+        };
+        let notice = match self.store.read(&record_name(id)).await {
+            Ok(Some(kept)) => match serde_json::from_slice::<Notice>(&kept.data) {
+                Ok(n) if n.id == id => n,
+                _ => {
+                    tracing::error!(notice_id = %id, "a kept notice is unreadable; dropped");
+                    return Sent::Done("unreadable notice; dropped".into());
+                }
+            },
+            Ok(None) => return Sent::Done("sent already".into()),
+            Err(e) => return Sent::Retry(format!("the notice could not be read: {e}")),
+        };
+        let outcome = match notifier
+            .notify(&notice.to, &notice.subject, &SecretString::from(notice.text.clone()))
+            .await
+        {
+            Ok(()) => Outcome::Succeeded,
+            Err(e) if dequeue_count < ATTEMPTS => {
+                tracing::warn!(error = %e, notice_id = %id, dequeue_count, what = notice.kind.what(), "a notice could not be sent; the host tries again");
+                return Sent::Retry(format!(
+                    "{} not sent (try {dequeue_count} of {ATTEMPTS})",
+                    notice.kind.what()
+                ));
+            }
+            Err(e) => {
+                tracing::error!(error = %e, notice_id = %id, what = notice.kind.what(), "a notice could not be sent after its last try");
+                Outcome::Failed(Fault::NoticeUnavailable.as_str().to_owned())
+            }
+        };
+        let sent = outcome == Outcome::Succeeded;
+        if let Err(e) = self.store.delete(&record_name(id)).await {
+            tracing::warn!(error = %e, notice_id = %id, "a sent notice's record could not be deleted");
+        }
+        if let Err(e) = audit.record(event(&notice, outcome, dequeue_count)).await {
+            // Not retried: a retry would send the notice again.
+            tracing::error!(error = %e, notice_id = %id, "a notice's audit record could not be written");
+        }
+        if sent {
+            Sent::Done(format!("{} sent", notice.kind.what()))
+        } else {
+            Sent::Done(format!(
+                "{} failed after {ATTEMPTS} tries; recorded",
+                notice.kind.what()
+            ))
+        }
+    }
+}
+
+/// The audit record of a notice: who it went to (masked), never its text.
+fn event(notice: &Notice, outcome: Outcome, tries: u32) -> AuditEvent {
+    AuditEvent {
+        caller: CallerRecord {
+            via: "service".into(),
+            ..CallerRecord::default()
+        },
+        action: Action::NoticeSend,
+        target: Some(notice.target.clone()),
+        ticket: None,
+        request_id: Some(notice.request_id),
+        phase: Phase::Outcome,
+        outcome: Some(outcome),
+        details: serde_json::json!({
+            "noticeId": notice.id,
+            "kind": notice.kind,
+            "to": crate::vocab::mask_email(&notice.to),
+            "tries": tries,
+        }),
+    }
+}
+
+/// What became of one try at a notice.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Sent {
+    /// Finished: sent, recorded as failed after its last try, or a message that can never be sent.
+    Done(String),
+    /// Failed this time; the host tries again.
+    Retry(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn about() -> About {
+        About {
+            request_id: Uuid::from_u128(7),
+            target: Target {
+                object_id: Some("u1".into()),
+                upn: Some("lee@contoso.test".into()),
+            },
+        }
+    }
+
+    #[test]
+    fn the_same_notice_to_the_same_person_has_the_same_id() {
+        let a = Notice::new(NoticeKind::Pass, &about(), "Lee@Contoso.test", "s", "t");
+        let b = Notice::new(NoticeKind::Pass, &about(), "lee@contoso.test", "s", "t");
+        let other = Notice::new(NoticeKind::Reset, &about(), "lee@contoso.test", "s", "t");
+        assert_eq!(a.id, b.id);
+        assert_ne!(a.id, other.id);
+    }
+
+    #[test]
+    fn a_notice_goes_through_the_queue_as_it_was() {
+        let n = Notice::new(NoticeKind::Approver, &about(), "a@contoso.test", "subject", "text");
+        let back: Notice = serde_json::from_str(&serde_json::to_string(&n).unwrap()).unwrap();
+        assert_eq!(back, n);
+    }
+}
