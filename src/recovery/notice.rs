@@ -250,6 +250,167 @@ mod tests {
         assert_ne!(a.id, other.id);
     }
 
+    /// A mail connector that fails the first `fail` sends and counts the rest.
+    struct Mail {
+        fail: std::sync::atomic::AtomicU32,
+        sent: std::sync::Mutex<Vec<String>>,
+    }
+
+    #[async_trait::async_trait]
+    impl Notifier for Mail {
+        async fn ready(&self) -> Result<(), crate::vocab::ports::NoticeError> {
+            Ok(())
+        }
+        async fn notify(&self, to: &str, _: &str, _: &SecretString) -> Result<(), crate::vocab::ports::NoticeError> {
+            let left = self.fail.load(std::sync::atomic::Ordering::SeqCst);
+            if left > 0 {
+                self.fail.store(left - 1, std::sync::atomic::Ordering::SeqCst);
+                return Err(crate::vocab::ports::NoticeError("the provider answered 503".into()));
+            }
+            self.sent.lock().unwrap().push(to.to_owned());
+            Ok(())
+        }
+    }
+
+    /// An outbox on a directory, its queue's messages, a mail connector and a trail.
+    fn outbox(
+        fail: u32,
+    ) -> (
+        Outbox,
+        mpsc::UnboundedReceiver<String>,
+        Mail,
+        AuditTrail,
+        std::path::PathBuf,
+    ) {
+        let dir = std::env::temp_dir().join(format!("mfa-recovery-notices-{}", Uuid::new_v4()));
+        let (queue, rx) = crate::storage::queue::LocalQueue::<String>::new();
+        let outbox = Outbox {
+            store: Arc::new(crate::storage::records::FileRecords::new(dir.join("records"))),
+            queue: Arc::new(queue),
+            local: Mutex::new(None),
+        };
+        let trail = AuditTrail::new(Arc::new(crate::storage::chains::FileStorage::new(dir.join("audit"))));
+        let mail = Mail {
+            fail: fail.into(),
+            sent: std::sync::Mutex::default(),
+        };
+        (outbox, rx, mail, trail, dir)
+    }
+
+    async fn trail(audit: &AuditTrail) -> Vec<crate::audit::AuditRecord> {
+        let filter = crate::audit::AuditFilter {
+            from: time::OffsetDateTime::now_utc() - time::Duration::hours(1),
+            to: time::OffsetDateTime::now_utc() + time::Duration::hours(1),
+            user: None,
+            ticket: None,
+            action: Some("notice.send".into()),
+            outcome: None,
+        };
+        audit.query(&filter).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_notice_posted_twice_and_its_message_delivered_twice_goes_out_once() {
+        let (outbox, mut rx, mail, audit, dir) = outbox(0);
+        let notice = Notice::new(
+            NoticeKind::Pass,
+            &about(),
+            "lee@contoso.test",
+            "subject",
+            "A pass was issued",
+        );
+        outbox.post(&notice).await.unwrap();
+        // A resumed recovery posts it again: the same id, a second message.
+        outbox.post(&notice).await.unwrap();
+        let first = rx.recv().await.unwrap();
+        let second = rx.recv().await.unwrap();
+        assert_eq!(first, second);
+        assert_eq!(
+            first,
+            format!("{{\"noticeId\":\"{}\"}}", notice.id),
+            "only the id is queued"
+        );
+        let kept = std::fs::read_to_string(dir.join("records").join(record_name(notice.id))).unwrap();
+        assert!(kept.contains("lee@contoso.test"), "the notice is a record");
+        assert_eq!(
+            outbox.deliver(&mail, &audit, &first, 1).await,
+            Sent::Done("pass notice sent".into())
+        );
+        assert_eq!(
+            outbox.deliver(&mail, &audit, &second, 1).await,
+            Sent::Done("sent already".into())
+        );
+        assert_eq!(*mail.sent.lock().unwrap(), vec!["lee@contoso.test".to_owned()]);
+        assert!(
+            !dir.join("records").join(record_name(notice.id)).exists(),
+            "a sent notice is forgotten"
+        );
+        let records = trail(&audit).await;
+        assert_eq!(records.len(), 1);
+        assert_eq!(records[0].outcome, Some(Outcome::Succeeded));
+        assert_eq!(records[0].request_id, Some(about().request_id));
+        assert_eq!(records[0].details["to"], "l***e@contoso.test");
+        assert!(
+            !serde_json::to_string(&records[0])
+                .unwrap()
+                .contains("A pass was issued"),
+            "the text is not audited"
+        );
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[tokio::test]
+    async fn a_notice_is_tried_again_and_recorded_as_failed_after_its_last_try() {
+        let (outbox, mut rx, mail, audit, dir) = outbox(ATTEMPTS + 1);
+        let notice = Notice::new(NoticeKind::Reset, &about(), "lee@contoso.test", "s", "t");
+        outbox.post(&notice).await.unwrap();
+        let message = rx.recv().await.unwrap();
+        for tries in 1..ATTEMPTS {
+            assert!(matches!(
+                outbox.deliver(&mail, &audit, &message, tries).await,
+                Sent::Retry(_)
+            ));
+            assert!(trail(&audit).await.is_empty(), "a retry is not a record yet");
+        }
+        assert_eq!(
+            outbox.deliver(&mail, &audit, &message, ATTEMPTS).await,
+            Sent::Done(format!("reset notice failed after {ATTEMPTS} tries; recorded"))
+        );
+        let records = trail(&audit).await;
+        assert_eq!(records.len(), 1);
+        assert_eq!(records[0].outcome, Some(Outcome::Failed("notice_unavailable".into())));
+        assert_eq!(records[0].details["tries"], ATTEMPTS);
+        assert!(mail.sent.lock().unwrap().is_empty());
+        // A message that names no notice is dropped, never retried.
+        assert!(matches!(
+            outbox.deliver(&mail, &audit, "{\"requestId\":1}", 1).await,
+            Sent::Done(_)
+        ));
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[tokio::test]
+    async fn a_notice_that_fails_once_goes_out_on_its_second_try() {
+        let (outbox, mut rx, mail, audit, dir) = outbox(1);
+        let notice = Notice::new(NoticeKind::Approver, &about(), "isaiah@contoso.test", "s", "t");
+        outbox.post(&notice).await.unwrap();
+        let message = rx.recv().await.unwrap();
+        assert!(matches!(
+            outbox.deliver(&mail, &audit, &message, 1).await,
+            Sent::Retry(_)
+        ));
+        assert!(matches!(
+            outbox.deliver(&mail, &audit, &message, 2).await,
+            Sent::Done(_)
+        ));
+        let records = trail(&audit).await;
+        assert_eq!(
+            (records.len(), &records[0].details["tries"]),
+            (1, &serde_json::json!(2))
+        );
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
     #[test]
     fn a_notice_goes_through_the_queue_as_it_was() {
         let n = Notice::new(NoticeKind::Approver, &about(), "a@contoso.test", "subject", "text");

@@ -64,7 +64,7 @@ impl TestApp {
     }
 
     async fn send_link(&self, channel: &str) -> Sent {
-        let before = self.sim.outbox().len();
+        let before = self.outbox().await.len();
         let (status, sent) = self
             .send(
                 &self.agent(),
@@ -623,13 +623,13 @@ async fn a_queued_request_waits_for_the_user_and_runs_once_they_confirm() {
     assert_eq!(done["status"], "succeeded", "{done}");
     assert_eq!(app.passes().await.len(), 1);
     // A resend of the same ticket finds it, and sends no second link.
-    let before = app.sim.outbox().len();
+    let before = app.outbox().await.len();
     let (status, again) = app.submit(&queued_tap("INC0040101")).await;
     assert_eq!(
         (status, again["requestId"].as_str()),
         (StatusCode::OK, Some(id.as_str()))
     );
-    assert_eq!(app.sim.outbox().len(), before);
+    assert_eq!(app.outbox().await.len(), before);
 }
 
 /// "This is not me" ends the waiting request `refused` (`recovery_blocked`), written back like

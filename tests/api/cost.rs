@@ -300,7 +300,7 @@ async fn a_part_of_a_batch_that_fails_refuses_the_pass() {
             "{route}: the failing read was a part of a $batch"
         );
         assert_eq!(graph_writes(&app), Vec::<String>::new(), "{route}");
-        assert!(app.sim.outbox().is_empty(), "{route}");
+        assert!(app.outbox().await.is_empty(), "{route}");
     }
 }
 

@@ -161,7 +161,7 @@ async fn every_privileged_target_is_refused_however_the_privilege_is_held_and_no
         }
     }
     assert_eq!(graph_writes(&app.sim), Vec::<String>::new());
-    assert!(app.sim.outbox().is_empty(), "nothing was sent");
+    assert!(app.outbox().await.is_empty(), "nothing was sent");
     // The audit trail says which privilege was found, for each action.
     for action in ["tap.issue", "mfa.reset"] {
         let records = audit(&app, action).await;
@@ -358,7 +358,7 @@ async fn twenty_parallel_passes_or_resets_for_one_user_create_at_most_the_limit(
     )
     .await;
     check_burst(&results, StatusCode::CREATED, 2);
-    let sms: Vec<_> = app.sim.outbox().into_iter().filter(|m| m.channel == "sms").collect();
+    let sms: Vec<_> = app.outbox().await.into_iter().filter(|m| m.channel == "sms").collect();
     assert_eq!(sms.len(), 2, "exactly two passes went out");
     let created = app
         .sim
@@ -598,7 +598,7 @@ async fn caller_text_never_travels_with_a_pass_and_no_placeholder_is_expanded_tw
     body["reason"] = json!("{pass}");
     let (status, response) = tap(&app, ADELE, &body).await;
     assert_eq!(status, StatusCode::CREATED, "{response}");
-    let sms = app.sim.outbox().into_iter().find(|m| m.channel == "sms").unwrap();
+    let sms = app.outbox().await.into_iter().find(|m| m.channel == "sms").unwrap();
     assert!(!sms.body.contains("555 0100"), "{}", sms.body);
     assert!(!sms.body.contains("{pass}"), "{}", sms.body);
     let taps: Value = app

@@ -159,6 +159,17 @@ impl TestApp {
         self.vars.get(key).cloned().unwrap_or_default()
     }
 
+    /// What the simulated providers were sent, once the outbox has sent every notice it holds
+    /// (its records in `REQUESTS_DIR/notices` gone; at most 30 s).
+    pub async fn outbox(&self) -> Vec<mfa_recovery_sim::OutboxItem> {
+        let dir = std::path::Path::new(&self.settings_value("REQUESTS_DIR")).join("notices");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while std::fs::read_dir(&dir).is_ok_and(|mut d| d.next().is_some()) && std::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        self.sim.outbox()
+    }
+
     /// A caller token from the simulated tenant with `roles`.
     pub fn token(&self, roles: &[&str]) -> String {
         self.sim.issue_token(&mfa_recovery_sim::TokenRequest {

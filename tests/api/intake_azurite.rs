@@ -70,6 +70,7 @@ struct Stack {
     base: String,
     queue: QueueClient,
     poison: QueueClient,
+    notices: QueueClient,
     _azurite: Azurite,
 }
 
@@ -98,11 +99,13 @@ async fn spawn_stack(seed: Seed, extra: &[(&str, &str)]) -> Stack {
     let queue = queue_client(&azurite, &sim, "recovery-requests");
     let poison = queue_client(&azurite, &sim, "recovery-requests-poison");
     poison.create(None).await.unwrap();
+    let notices = queue_client(&azurite, &sim, "recovery-notices");
     Stack {
         app: TestApp::attach(base.clone(), sim),
         base,
         queue,
         poison,
+        notices,
         _azurite: azurite,
     }
 }
@@ -138,6 +141,8 @@ struct HostRun {
     invocations: usize,
     failures: usize,
     poisoned: usize,
+    /// `notice-worker` invocations that completed.
+    notices: usize,
 }
 
 impl Stack {
@@ -154,7 +159,9 @@ impl Stack {
             };
             let received = self.queue.receive_messages(Some(options)).await.unwrap();
             let messages = received.into_model().unwrap().items.unwrap_or_default();
-            if messages.is_empty() {
+            let notices = self.run_notices().await;
+            run.notices += notices;
+            if messages.is_empty() && notices == 0 {
                 idle += 1;
                 tokio::time::sleep(Duration::from_millis(250)).await;
                 continue;
@@ -206,6 +213,37 @@ impl Stack {
             }
         }
         run
+    }
+}
+
+impl Stack {
+    /// Play the host for `recovery-notices` once: `notice-worker` for each message there, which
+    /// is deleted when it completes and made visible again when it fails. The completed count.
+    async fn run_notices(&self) -> usize {
+        let received = match self.notices.receive_messages(None).await {
+            Ok(r) => r,
+            // Nothing was ever posted: the queue is made on first use.
+            Err(e) if e.http_status() == Some(azure_core::http::StatusCode::NotFound) => return 0,
+            Err(e) => panic!("{e}"),
+        };
+        let client = reqwest::Client::new();
+        let mut done = 0;
+        for m in received.into_model().unwrap().items.unwrap_or_default() {
+            let body = envelope(
+                m.message_text.as_deref().unwrap(),
+                m.message_id.as_deref().unwrap(),
+                m.dequeue_count.unwrap(),
+            );
+            let status = invoke(&client, &self.base, "notice-worker", body).await;
+            let (id, pop) = (m.message_id.as_deref().unwrap(), m.pop_receipt.as_deref().unwrap());
+            if status.is_some_and(|s| s.is_success()) {
+                let _ = self.notices.delete_message(id, pop, None).await;
+                done += 1;
+            } else {
+                let _ = self.notices.update_message(id, pop, 0, None).await;
+            }
+        }
+        done
     }
 }
 
@@ -285,6 +323,16 @@ async fn fifty_duplicate_webhooks_make_one_request_and_one_pass() {
     assert_eq!(done["status"], "succeeded", "{done}");
     assert_eq!(creates(sim), 1);
     assert_eq!(pass_messages(sim).len(), 1);
+    // The pass's notices went through the outbox on Azure Storage (a blob each, its id on
+    // `recovery-notices`) and `notice-worker`: Alex's mailbox and his manager.
+    let noticed: Vec<_> = sim
+        .outbox()
+        .into_iter()
+        .filter(|m| m.body.contains("A Temporary Access Pass was issued"))
+        .flat_map(|m| m.to)
+        .collect();
+    assert_eq!(run.notices, noticed.len(), "{noticed:?}");
+    assert!(noticed.len() >= 2, "{noticed:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

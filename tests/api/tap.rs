@@ -69,7 +69,7 @@ async fn a_pass_by_sms_reaches_only_the_registered_mobile_and_graph_holds_one() 
     let taps = app.sim_taps().await;
     assert_eq!(taps.len(), 1);
     let pass = taps[0]["temporaryAccessPass"].as_str().unwrap();
-    let outbox = app.sim.outbox();
+    let outbox = app.outbox().await;
     let with_pass: Vec<_> = outbox.iter().filter(|m| m.body.contains(pass)).collect();
     assert_eq!(with_pass.len(), 1, "the pass is sent once");
     assert_eq!(with_pass[0].to, vec!["+14255550101".to_owned()]);
@@ -247,7 +247,7 @@ async fn every_refusal_has_its_code_and_creates_nothing() {
         );
     }
     assert!(app.sim_taps().await.is_empty(), "no pass was created");
-    assert!(app.sim.outbox().is_empty(), "nothing was sent");
+    assert!(app.outbox().await.is_empty(), "nothing was sent");
     // Each refusal is on the record.
     let refused = app
         .audit_records()
@@ -393,7 +393,7 @@ async fn a_create_with_an_unknown_outcome_is_cleaned_up_and_reported() {
         "{response}"
     );
     assert!(app.sim_taps().await.is_empty());
-    assert!(app.sim.outbox().is_empty());
+    assert!(app.outbox().await.is_empty());
 }
 
 #[tokio::test]
@@ -557,11 +557,112 @@ async fn the_message_template_can_be_replaced() {
         .as_str()
         .unwrap()
         .to_owned();
-    let sms = app.sim.outbox().into_iter().find(|m| m.channel == "sms").unwrap();
+    let sms = app.outbox().await.into_iter().find(|m| m.channel == "sms").unwrap();
     assert!(
         sms.body
             .starts_with(&format!("Code for adele.vance@contoso.test: {pass} (until ")),
         "{}",
         sms.body
     );
+}
+
+/// The notices go through the outbox after the answer: when the caller has the answer (Graph far
+/// away, so no notice can have been sent yet) each notice is a record without the pass and only
+/// its id is queued; then each is sent once and audited (`notice.send`) with the request's id, and
+/// its record is gone. A mail connector that fails once is tried again.
+#[tokio::test]
+async fn notices_leave_through_the_outbox_after_the_answer_and_each_is_audited_once_sent() {
+    let app = spawn_app().await;
+    app.fault(json!({"route": "/v1.0/users/*/sendMail", "status": 503, "count": 1}))
+        .await;
+    app.sim.set_graph_latency(150);
+    let (status, response) = app.post_tap("adele.vance@contoso.test", &body("sms")).await;
+    assert_eq!(status, StatusCode::CREATED, "{response}");
+    let dir = std::path::Path::new(&app.settings_value("REQUESTS_DIR")).join("notices");
+    let kept: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .collect();
+    assert_eq!(kept.len(), 3, "three notices wait in the outbox when the answer comes");
+    assert!(
+        app.sim.outbox().iter().all(|m| m.to == vec!["+14255550101".to_owned()]),
+        "only the pass went out before the answer"
+    );
+    let pass = app.sim_taps().await[0]["temporaryAccessPass"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for notice in &kept {
+        assert!(!notice.contains(&pass), "a notice holds the pass: {notice}");
+        assert!(notice.contains("A Temporary Access Pass was issued for adele.vance@contoso.test"));
+    }
+    let sent: Vec<_> = app
+        .outbox()
+        .await
+        .into_iter()
+        .filter(|m| !m.body.contains(&pass))
+        .collect();
+    assert_eq!(sent.len(), 3, "{sent:?}");
+    assert_eq!(
+        std::fs::read_dir(&dir).unwrap().count(),
+        0,
+        "a sent notice is forgotten"
+    );
+    // The audit record comes just after the send.
+    let mut records = Vec::new();
+    for _ in 0..100 {
+        records = app.audit_of(Some("notice.send")).await;
+        if records.len() == 3 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(records.len(), 3, "{records:?}");
+    let mut tries: Vec<u64> = records
+        .iter()
+        .map(|r| r["details"]["tries"].as_u64().unwrap())
+        .collect();
+    tries.sort_unstable();
+    assert_eq!(
+        tries,
+        vec![1, 1, 2],
+        "the notice the connector refused went out on its second try"
+    );
+    for r in &records {
+        assert_eq!(r["outcome"]["status"], "succeeded", "{r}");
+        assert_eq!(r["requestId"], response["requestId"], "{r}");
+        assert_eq!(r["details"]["kind"], "pass");
+        assert!(
+            !r.to_string().contains(&pass) && !r.to_string().contains("was issued"),
+            "{r}"
+        );
+    }
+}
+
+/// A notice that cannot be sent does not hold up the answer, and after its last try it is on the
+/// trail as failed, so an administrator can find the user who was not told.
+#[tokio::test]
+async fn a_notice_that_never_goes_out_is_recorded_as_failed() {
+    let app = spawn_app().await;
+    app.fault(json!({"route": "/v1.0/users/*/sendMail", "status": 500, "count": 1000}))
+        .await;
+    let (status, response) = app.post_tap("adele.vance@contoso.test", &body("sms")).await;
+    assert_eq!(status, StatusCode::CREATED, "{response}");
+    let mut records = Vec::new();
+    for _ in 0..300 {
+        records = app.audit_of(Some("notice.send")).await;
+        if records.len() == 3 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(records.len(), 3, "{records:?}");
+    for r in &records {
+        assert_eq!(
+            r["outcome"],
+            json!({"status": "failed", "code": "notice_unavailable"}),
+            "{r}"
+        );
+        assert_eq!(r["details"]["tries"], 5);
+    }
 }

@@ -43,7 +43,7 @@ impl TestApp {
 
     /// Send a code to `user` on `channel`; the verification id and the code as the user reads it.
     async fn send_code(&self, agent: &str, user: &str, channel: &str) -> (String, String) {
-        let before = self.sim.outbox().len();
+        let before = self.outbox().await.len();
         let (status, sent) = self
             .post_as(
                 agent,
@@ -52,7 +52,7 @@ impl TestApp {
             )
             .await;
         assert_eq!(status, StatusCode::CREATED, "{sent}");
-        let message = self.sim.outbox().into_iter().nth(before).expect("the code was sent");
+        let message = self.outbox().await.into_iter().nth(before).expect("the code was sent");
         let code = message
             .body
             .split("Your code: ")
@@ -89,7 +89,7 @@ fn wrong(code: &str) -> String {
 async fn a_code_by_email_confirmed_then_a_pass_by_sms() {
     let app = service_app().await;
     let user = "adele.vance@contoso.test";
-    let before = app.sim.outbox().len();
+    let before = app.outbox().await.len();
     let (status, sent) = app
         .post_as(
             AGENT,
@@ -101,7 +101,7 @@ async fn a_code_by_email_confirmed_then_a_pass_by_sms() {
     assert_eq!(sent["channel"], "email");
     assert_eq!(sent["sentTo"], "a***e@personal.example");
     assert!(sent["expiresAt"].is_string());
-    let message = app.sim.outbox().into_iter().nth(before).unwrap();
+    let message = app.outbox().await.into_iter().nth(before).unwrap();
     assert_eq!(message.to, vec!["adele.vance@personal.example"]);
     assert!(message.body.contains("Megan Bowen"), "{}", message.body);
     assert!(message.body.contains("only to an agent you called"));
@@ -232,7 +232,7 @@ async fn under_service_a_typed_block_is_refused() {
         (status, e["error"]["code"].as_str()),
         (StatusCode::BAD_REQUEST, Some("verification_required"))
     );
-    assert!(app.sim.outbox().is_empty(), "nothing was sent");
+    assert!(app.outbox().await.is_empty(), "nothing was sent");
 }
 
 #[tokio::test]
@@ -472,7 +472,7 @@ async fn an_unreadable_audit_log_fails_closed() {
         e["error"]["message"].as_str().unwrap().contains("AuditLog.Read.All"),
         "{e}"
     );
-    assert!(app.sim.outbox().is_empty(), "nothing was sent");
+    assert!(app.outbox().await.is_empty(), "nothing was sent");
 }
 
 #[tokio::test]
@@ -655,10 +655,10 @@ async fn nobody_verifies_themselves() {
         .send()
         .await
         .unwrap();
-    let before = app.sim.outbox().len();
+    let before = app.outbox().await.len();
     let (status, e) = app.post_code(MEGAN, "alex.wilber@contoso.test", "email").await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{e}");
-    assert_eq!(app.sim.outbox().len(), before);
+    assert_eq!(app.outbox().await.len(), before);
 }
 
 #[tokio::test]
@@ -725,7 +725,7 @@ async fn no_code_to_a_disabled_account_and_the_message_puts_the_code_first() {
         (StatusCode::CONFLICT, Some("user_disabled")),
         "{e}"
     );
-    assert!(app.sim.outbox().is_empty(), "nothing was sent");
+    assert!(app.outbox().await.is_empty(), "nothing was sent");
     // The ticket is quoted only when it is a plain id, and after the code.
     let (status, e) = app
         .post_as(
@@ -740,7 +740,7 @@ async fn no_code_to_a_disabled_account_and_the_message_puts_the_code_first() {
         "{e}"
     );
     let (_, _) = app.send_code(AGENT, "lee.gu@contoso.test", "email").await;
-    let message = app.sim.outbox().pop().unwrap();
+    let message = app.outbox().await.pop().unwrap();
     assert!(message.body.starts_with("Your code: "), "{}", message.body);
     assert!(message.body.contains("Megan Bowen (IT service desk)") && message.body.contains("INC0020001"));
 }
@@ -755,7 +755,7 @@ async fn a_user_at_high_risk_gets_no_code_and_no_pass_unless_an_approver_agrees(
         (StatusCode::FORBIDDEN, Some("user_at_risk")),
         "{e}"
     );
-    assert!(app.sim.outbox().is_empty());
+    assert!(app.outbox().await.is_empty());
     // Confirmed compromised, whatever the level.
     app.set_risk("alex.wilber@contoso.test", "low", "confirmedCompromised")
         .await;
@@ -861,7 +861,7 @@ async fn without_the_licence_if_available_goes_on_and_says_so_and_required_refus
         (StatusCode::SERVICE_UNAVAILABLE, Some("risk_check_unavailable")),
         "{e}"
     );
-    assert!(strict.sim.outbox().is_empty());
+    assert!(strict.outbox().await.is_empty());
     // A missing permission is not a missing licence: refused under if_available too.
     let app = service_app().await;
     app.sim
@@ -1079,14 +1079,14 @@ async fn a_code_the_trail_cannot_record_is_not_sent_and_costs_the_user_no_code()
     // The trail's directory becomes a file: every append fails.
     let _ = std::fs::remove_dir_all(&audit);
     std::fs::write(&audit, b"not a directory").unwrap();
-    let before = app.sim.outbox().len();
+    let before = app.outbox().await.len();
     let (status, e) = app.post_code(AGENT, "lee.gu@contoso.test", "email").await;
     assert_eq!(
         (status, e["error"]["code"].as_str()),
         (StatusCode::SERVICE_UNAVAILABLE, Some("audit_unavailable")),
         "{e}"
     );
-    assert_eq!(app.sim.outbox().len(), before, "a code went out without a record");
+    assert_eq!(app.outbox().await.len(), before, "a code went out without a record");
     // The trail is back: the user still has their five codes for the day.
     std::fs::remove_file(&audit).unwrap();
     for n in 1..=5 {
