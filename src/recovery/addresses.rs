@@ -228,11 +228,10 @@ impl TapContext<'_> {
     }
 }
 
-/// Whose addresses a pass or a code must not go to: the caller (by its object id, whatever the
-/// token says it is: an application's has no user, and Graph says so with a 404) and the person a
-/// ticket names.
+/// Whose addresses a pass or a code must not go to: `CallerRecord::people`, the caller when it is
+/// a person (a delegated token: any sign of a user) and the person a ticket names. An
+/// application's token carries its service principal's object id, which is no user's: reading it
+/// would be a call Graph always answers 404.
 fn callers_people(caller: &CallerRecord) -> Vec<&str> {
-    let mut people: Vec<&str> = caller.object_id.as_deref().into_iter().collect();
-    people.extend(caller.people());
-    people
+    caller.people()
 }

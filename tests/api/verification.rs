@@ -24,6 +24,15 @@ impl TestApp {
             ],
             object_id: Some(object_id.to_owned()),
             name: Some("Megan Bowen".into()),
+            // A person of the tenant signs in (a delegated token: Entra gives an application's
+            // token its service principal's id, never a user's); any other id is an application.
+            upn: self
+                .sim
+                .tenant()
+                .users
+                .iter()
+                .find(|u| u.id.eq_ignore_ascii_case(object_id))
+                .map(|u| u.upn.clone()),
             ..Default::default()
         })
     }
