@@ -346,9 +346,17 @@ impl TapContext<'_> {
         let gone = self
             .remove_methods(&user, request.scope, &methods, &planned, &mut result)
             .await;
-        result.remaining = self.remaining_methods(&user, request.scope, &gone).await;
-        if request.revoke_sessions {
-            self.revoke_sessions(&user, &mut result).await;
+        // What remains is read while the sessions are revoked: neither waits on the other.
+        let revoke = async {
+            match request.revoke_sessions {
+                true => Some(self.graph.revoke_sessions(&user.id).await),
+                false => None,
+            }
+        };
+        let (remaining, revoked) = futures::join!(self.remaining_methods(&user, request.scope, &gone), revoke);
+        result.remaining = remaining;
+        if let Some(revoked) = revoked {
+            sessions_revoked(revoked, &mut result);
         }
         // The pass, already checked and its slot reserved (its own records and notices). It is
         // issued even when a removal or the session revocation failed: whatever was removed, the
@@ -625,26 +633,6 @@ impl TapContext<'_> {
         }
     }
 
-    async fn revoke_sessions(&self, user: &User, result: &mut ResetResult) {
-        match self.graph.revoke_sessions(&user.id).await {
-            Ok(()) => result.sessions_revoked = true,
-            Err(e) => {
-                tracing::warn!(error = %e, "sessions could not be revoked");
-                result.failed.push(MethodEntry {
-                    kind: "sessions".into(),
-                    id: None,
-                    label: "sign-in sessions".into(),
-                    error: Some(match e.needs().filter(|_| e.is_forbidden()) {
-                        Some(permission) => format!(
-                            "revokeSignInSessions was refused (403): grant the function app's identity {permission} (docs/deploy.md)"
-                        ),
-                        None => "revokeSignInSessions failed".into(),
-                    }),
-                });
-            }
-        }
-    }
-
     #[allow(clippy::too_many_arguments)]
     async fn issue_reset_pass(
         &self,
@@ -725,5 +713,26 @@ fn clone_tap(t: &TapRequest) -> TapRequest {
         ticket: t.ticket.clone(),
         reason: t.reason.clone(),
         verification: t.verification.clone(),
+    }
+}
+
+/// What `revokeSignInSessions` answered, in the result: revoked, or why not.
+fn sessions_revoked(revoked: Result<(), crate::graph::GraphError>, result: &mut ResetResult) {
+    match revoked {
+        Ok(()) => result.sessions_revoked = true,
+        Err(e) => {
+            tracing::warn!(error = %e, "sessions could not be revoked");
+            result.failed.push(MethodEntry {
+                kind: "sessions".into(),
+                id: None,
+                label: "sign-in sessions".into(),
+                error: Some(match e.needs().filter(|_| e.is_forbidden()) {
+                    Some(permission) => format!(
+                        "revokeSignInSessions was refused (403): grant the function app's identity {permission} (docs/deploy.md)"
+                    ),
+                    None => "revokeSignInSessions failed".into(),
+                }),
+            });
+        }
     }
 }
