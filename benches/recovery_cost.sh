@@ -48,9 +48,15 @@ op() { # $1 name; prints one row
   local t0 t1 status
   t0=$(date +%s%N); status=$(call $method "$path" "$body"); t1=$(date +%s%N)
   local ms=$(( (t1 - t0) / 1000000 ))
-  local calls rts
-  calls=$(curl -s "http://127.0.0.1:$S/sim/requests" | python3 -c 'import json,sys; v=json.load(sys.stdin)["value"]; print(len([r for r in v if r["path"].startswith(("/v1.0/","/beta/")) and not r["path"].endswith("/$batch")]))')
-  rts=$(curl -s -f "http://127.0.0.1:$S/sim/cost" 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["roundTrips"])' 2>/dev/null || echo "-")
+  local calls rts cost
+  # At once, before anything sent after the answer (the outbox's notices, LAT ms away) is answered.
+  if cost=$(curl -s -f "http://127.0.0.1:$S/sim/cost" 2>/dev/null); then
+    calls=$(echo "$cost" | python3 -c 'import json,sys; print(json.load(sys.stdin)["calls"])')
+    rts=$(echo "$cost" | python3 -c 'import json,sys; print(json.load(sys.stdin)["roundTrips"])')
+  else
+    calls=$(curl -s "http://127.0.0.1:$S/sim/requests" | python3 -c 'import json,sys; v=json.load(sys.stdin)["value"]; print(len([r for r in v if r["path"].startswith(("/v1.0/","/beta/")) and not r["path"].endswith("/$batch")]))')
+    rts="-"
+  fi
   printf '| %s | %s | %s | %s | %s | %s | %d ms | %.1f |\n' "$2" "$3" "$1" "$status" "$calls" "$rts" "$ms" "$(echo "$ms / $LAT" | bc -l)"
 }
 measure() { # $1 binary $2 label $3 tenant label $4 scale JSON or ""
@@ -60,7 +66,8 @@ measure() { # $1 binary $2 label $3 tenant label $4 scale JSON or ""
   far "$LAT"
   local ops=(tap verification look-up reset)
   [ -n "$4" ] && ops=(tap)
-  for o in "${ops[@]}"; do op "$o" "$2" "$3"; done
+  # A second between operations: the outbox sends the last one's notices before the next begins.
+  for o in "${ops[@]}"; do op "$o" "$2" "$3"; sleep 1; done
   stop
 }
 

@@ -118,40 +118,60 @@ fn plan_text(approval: &Value) -> String {
     out
 }
 
-/// The ids of the requests not finished yet (queued, running, retrying, waiting for an approver),
-/// kept beside the records: `GET /api/approvals` and a user's open requests read it. Every record
-/// it names is read again, so a stale entry shows nothing, and finished ones are dropped then.
-const OPEN: &str = "requests-open.json";
+/// The requests not finished yet (queued, running, retrying, waiting for an approver): one empty
+/// entry per request, `open/{id}`, beside the records, made when the request opens and deleted
+/// when it finishes. `GET /api/approvals` and a user's open requests list them. No document is
+/// shared between requests, so concurrent intakes never wait on one another (issue "An intake
+/// without a hot spot"). Every record an entry names is read again, so a stale entry shows
+/// nothing, and an entry whose request finished is deleted then.
+const OPEN: &str = "open/";
 
-/// The most ids the index keeps (the oldest go first): finished requests are dropped whenever it
-/// is read, so only a long quiet spell fills it.
-const OPEN_MAX: usize = 2000;
+/// The single document earlier versions kept instead (every id in one JSON array): read once
+/// after an upgrade, each id given its own entry, then deleted.
+const OPEN_BEFORE: &str = "requests-open.json";
+
+fn open_entry(id: Uuid) -> String {
+    format!("{OPEN}{id}")
+}
 
 impl Intake {
-    /// Add or remove `id` in the index of open requests, with conditional writes (two workers
-    /// never lose each other's change). Best effort: the approvers are told by email and webhook
-    /// whatever happens to the index, and a stale entry is dropped when it is read.
+    /// Open or close `id`'s entry among the open requests. Best effort: the approvers are told by
+    /// email and webhook whatever happens to it, and a stale entry is deleted when it is read.
     pub(super) async fn index_open(&self, id: Uuid, open: bool) {
-        self.index_edit(&[id], open).await;
+        let done = if open {
+            match self.store.create(&open_entry(id), b"{}").await {
+                Err(StorageError::Conflict(_)) => Ok(()),
+                other => other.map(|_| ()),
+            }
+        } else {
+            self.store.delete(&open_entry(id)).await
+        };
+        if let Err(e) = done {
+            tracing::warn!(error = %e, request_id = %id, open, "an open request's entry could not be changed");
+        }
     }
 
-    async fn index_edit(&self, changed: &[Uuid], open: bool) {
-        let edited = update(&*self.store, OPEN, 5, |ids: Option<Vec<Uuid>>| {
-            let mut ids = ids.unwrap_or_default();
-            ids.retain(|i| !changed.contains(i));
-            if open {
-                ids.extend_from_slice(changed);
-                let over = ids.len().saturating_sub(OPEN_MAX);
-                ids.drain(..over);
+    /// Give each id of the earlier single document its own entry, then delete it (once, after an
+    /// upgrade). The document is deleted only when every entry was made.
+    async fn open_entries_from_before(&self) -> Result<(), RecoveryError> {
+        let Some(stored) = self.store.read(OPEN_BEFORE).await.map_err(unavailable)? else {
+            return Ok(());
+        };
+        let ids: Vec<Uuid> = serde_json::from_slice(&stored.data).map_err(|e| {
+            RecoveryError::failed(
+                Fault::StorageUnavailable,
+                format!(
+                    "the index of open requests is unreadable ({e}); the approvers' emails still name each request"
+                ),
+            )
+        })?;
+        for id in ids {
+            match self.store.create(&open_entry(id), b"{}").await {
+                Ok(_) | Err(StorageError::Conflict(_)) => {}
+                Err(e) => return Err(unavailable(e)),
             }
-            Ok::<_, ()>(Update::Write(ids, ()))
-        })
-        .await;
-        // An index it cannot read is never overwritten (that would drop every entry): `update`
-        // stops at a record that is not readable.
-        if let Err(e) = edited {
-            tracing::warn!(error = ?e, "the index of waiting requests could not be changed; left as it is");
         }
+        self.store.delete(OPEN_BEFORE).await.map_err(unavailable)
     }
 
     /// The requests waiting for an approver now (not decided, not expired), oldest first.
@@ -168,23 +188,21 @@ impl Intake {
             .collect())
     }
 
-    /// Every request not finished yet, oldest first; finished ones found in the index are dropped
-    /// from it.
+    /// Every request not finished yet, oldest first; the entries of finished ones found among
+    /// them are deleted.
     ///
     /// # Errors
     /// Storage is down, or the index is unreadable.
     pub(crate) async fn open_requests(&self) -> Result<Vec<RequestRecord>, RecoveryError> {
-        let ids: Vec<Uuid> = match self.store.read(OPEN).await.map_err(unavailable)? {
-            Some(stored) => serde_json::from_slice(&stored.data).map_err(|e| {
-                RecoveryError::failed(
-                    Fault::StorageUnavailable,
-                    format!(
-                        "the index of open requests is unreadable ({e}); the approvers' emails still name each request"
-                    ),
-                )
-            })?,
-            None => return Ok(Vec::new()),
-        };
+        self.open_entries_from_before().await?;
+        let ids: Vec<Uuid> = self
+            .store
+            .list(OPEN)
+            .await
+            .map_err(unavailable)?
+            .iter()
+            .filter_map(|n| n.strip_prefix(OPEN).and_then(|id| Uuid::parse_str(id).ok()))
+            .collect();
         // Read the records 16 at a time: on Blob Storage each is a round trip.
         use futures::StreamExt;
         let reads: Vec<(Uuid, Result<Option<crate::storage::records::Versioned>, StorageError>)> =
@@ -210,10 +228,8 @@ impl Intake {
                 open.push(record);
             }
         }
-        // Finished meanwhile: dropped, with one conditional write.
-        if !finished.is_empty() {
-            self.index_edit(&finished, false).await;
-        }
+        // Finished meanwhile: their entries go.
+        futures::future::join_all(finished.into_iter().map(|id| self.index_open(id, false))).await;
         open.sort_by_key(|r| r.created_at);
         Ok(open)
     }

@@ -591,6 +591,7 @@ impl Intake {
             Err(e) => return WorkOutcome::Retry(format!("the result could not be saved: {e}")),
         };
         tracing::info!(request_id = %id, state = record.state.as_str(), "queued request finished");
+        self.index_open(id, false).await;
         self.write_back(context, record, etag).await
     }
 
@@ -745,6 +746,7 @@ impl Intake {
             Err(UpdateError::Storage(e)) => return WorkOutcome::Retry(format!("request storage: {e}")),
             Err(UpdateError::Refused(never)) => match never {},
         };
+        self.index_open(id, false).await;
         audit(
             context,
             &record,

@@ -10,6 +10,7 @@ use azure_core::credentials::TokenCredential;
 use azure_core::http::{RequestContent, StatusCode, Transport};
 use azure_storage_blob::BlobContainerClient;
 use azure_storage_blob::models::BlobClientUploadOptions;
+use futures::TryStreamExt;
 use sha2::{Digest, Sha256};
 use url::Url;
 
@@ -31,6 +32,8 @@ pub trait RecordStore: Send + Sync {
     async fn read(&self, name: &str) -> Result<Option<Versioned>, StorageError>;
     /// Delete `name`; nothing to do when it is gone already.
     async fn delete(&self, name: &str) -> Result<(), StorageError>;
+    /// The names that begin with `prefix` (a folder: `open/`), in no particular order.
+    async fn list(&self, prefix: &str) -> Result<Vec<String>, StorageError>;
 }
 
 /// A directory, one file per record; a lock makes compare-and-swap atomic within the process
@@ -107,6 +110,28 @@ impl RecordStore for FileRecords {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io(e)),
             _ => Ok(()),
         }
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<String>, StorageError> {
+        let (folder, start) = prefix.rsplit_once('/').map_or(("", prefix), |(f, s)| (f, s));
+        let mut entries = match tokio::fs::read_dir(self.root.join(folder)).await {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(io(e)),
+        };
+        let mut names = Vec::new();
+        while let Some(entry) = entries.next_entry().await.map_err(io)? {
+            let file = entry.file_name().to_string_lossy().into_owned();
+            // A write in progress is `<name>.tmp` until its rename.
+            if file.starts_with(start) && !file.ends_with(".tmp") {
+                names.push(if folder.is_empty() {
+                    file
+                } else {
+                    format!("{folder}/{file}")
+                });
+            }
+        }
+        Ok(names)
     }
 }
 
@@ -209,6 +234,28 @@ impl RecordStore for BlobRecords {
             Err(e) if e.http_status() != Some(StatusCode::NotFound) => Err(azure(e)),
             _ => Ok(()),
         }
+    }
+
+    /// https://learn.microsoft.com/rest/api/storageservices/list-blobs (up to 5,000 a page).
+    async fn list(&self, prefix: &str) -> Result<Vec<String>, StorageError> {
+        let options = azure_storage_blob::models::BlobContainerClientListBlobsOptions {
+            prefix: Some(prefix.to_owned()),
+            ..Default::default()
+        };
+        let mut pages = self.container.list_blobs(Some(options)).map_err(azure)?.into_pages();
+        let mut names = Vec::new();
+        loop {
+            let page = match pages.try_next().await {
+                Ok(Some(page)) => page,
+                Ok(None) => break,
+                // No container yet: nothing in it.
+                Err(e) if e.http_status() == Some(StatusCode::NotFound) => break,
+                Err(e) => return Err(azure(e)),
+            };
+            let page = page.into_model().map_err(azure)?;
+            names.extend(page.blob_items.into_iter().filter_map(|b| b.name));
+        }
+        Ok(names)
     }
 }
 

@@ -736,3 +736,31 @@ async fn an_approval_costs_a_few_round_trips_and_its_pass_runs_as_any_pass() {
     assert_eq!((all.calls, all.round_trips), (16, 6), "{all:?}");
     assert_eq!(notices.len(), 2);
 }
+
+/// An upgrade from a version that kept every open request's id in one `requests-open.json`: the
+/// first read of the list gives each id its own entry and deletes the document, so a request held
+/// before the upgrade still waits in the Approvals tab.
+#[tokio::test]
+async fn requests_held_before_the_upgrade_still_wait_in_the_approvals_list() {
+    let app = approval_app().await;
+    let id = app.held_pass().await;
+    let dir = std::path::Path::new(&app.settings_value("REQUESTS_DIR")).to_owned();
+    assert!(
+        dir.join("open").join(&id).exists(),
+        "the held request has its own entry"
+    );
+    // As the earlier version left it: no entry, the id in the shared document.
+    std::fs::remove_file(dir.join("open").join(&id)).unwrap();
+    std::fs::write(dir.join("requests-open.json"), json!([id]).to_string()).unwrap();
+    let r = app
+        .client
+        .get(format!("{}/api/approvals", app.base))
+        .bearer_auth(app.person(ISAIAH, &["Recovery.Approve"]))
+        .send()
+        .await
+        .unwrap();
+    let waiting: Value = r.json().await.unwrap();
+    assert_eq!(waiting["value"][0]["requestId"], id.as_str(), "{waiting}");
+    assert!(dir.join("open").join(&id).exists());
+    assert!(!dir.join("requests-open.json").exists(), "the shared document is gone");
+}

@@ -347,4 +347,3 @@ async fn a_throttled_part_or_a_refused_batch_is_read_again_alone() {
         .count();
     assert_eq!(passes, 1);
 }
-

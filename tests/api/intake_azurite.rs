@@ -943,3 +943,90 @@ async fn a_queued_request_is_an_open_request_of_its_user_until_it_is_done() {
     let after = look().await;
     assert_eq!(after["openRequests"], json!([]), "{after}");
 }
+
+/// Fifty intakes at once on Azure Storage (Azurite): each lands among the open requests (its own
+/// entry, no shared document to contend for) and shows in its user's look-up; once the worker has
+/// run them all, none is open any more and their entries are gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_concurrent_intakes_all_land_among_the_open_requests_and_leave_them_when_done() {
+    let stack = spawn_stack(seed_with_users(50), &[("TAP_MAX_PER_CALLER_PER_HOUR", "1000")]).await;
+    let app = &stack.app;
+    let submitted = join_all((0..50).map(|i| async move {
+        let user = format!("user{i:03}@contoso.test");
+        let (status, accepted) = app.submit(&tap_request(&user, &format!("INC00{i:05}"))).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
+        (user, accepted["requestId"].as_str().unwrap().to_owned())
+    }))
+    .await;
+    let look = |user: String| {
+        let stack = &stack;
+        async move {
+            let r = stack
+                .app
+                .client
+                .get(format!("{}/api/users/{user}", stack.base))
+                .bearer_auth(stack.app.token(&["Recovery.Tap"]))
+                .send()
+                .await
+                .unwrap();
+            let v = r.json::<Value>().await.unwrap();
+            v["openRequests"]
+                .as_array()
+                .unwrap_or_else(|| panic!("{v}"))
+                .iter()
+                .map(|o| o["requestId"].as_str().unwrap().to_owned())
+                .collect::<Vec<_>>()
+        }
+    };
+    use futures::StreamExt;
+    let open: Vec<Vec<String>> = futures::stream::iter(submitted.iter().map(|(u, _)| look(u.clone())))
+        .buffered(8)
+        .collect()
+        .await;
+    for ((user, id), open) in submitted.iter().zip(&open) {
+        assert_eq!(open, &vec![id.clone()], "{user}'s open requests");
+    }
+    let run = stack.run_host().await;
+    assert_eq!(run.failures, 0, "{run:?}");
+    for (_, id) in &submitted {
+        assert_eq!(stack.app.request_state(id).await["status"], "succeeded", "{id}");
+    }
+    let open: Vec<Vec<String>> = futures::stream::iter(submitted.iter().map(|(u, _)| look(u.clone())))
+        .buffered(8)
+        .collect()
+        .await;
+    assert!(open.iter().all(Vec::is_empty), "{open:?}");
+    // The entries themselves are gone (deleted as each request finished), not only hidden.
+    let blobs = blob_names(&stack, "recovery-requests", "open/").await;
+    assert!(blobs.is_empty(), "{blobs:?}");
+}
+
+/// The names under `prefix` in a container of the stack's Azurite.
+async fn blob_names(stack: &Stack, container: &str, prefix: &str) -> Vec<String> {
+    use azure_storage_blob::models::BlobContainerClientListBlobsOptions;
+    use azure_storage_blob::{BlobContainerClient, BlobContainerClientOptions};
+    use futures::TryStreamExt;
+    let o = overrides(&stack.app.sim);
+    let client = BlobContainerClient::new(
+        format!("{}/{container}", stack._azurite.blob_url()).parse().unwrap(),
+        o.credential,
+        Some(BlobContainerClientOptions {
+            client_options: azure_core::http::ClientOptions {
+                transport: o.transport,
+                ..Default::default()
+            },
+            ..Default::default()
+        }),
+    )
+    .unwrap();
+    let options = BlobContainerClientListBlobsOptions {
+        prefix: Some(prefix.to_owned()),
+        ..Default::default()
+    };
+    let mut pages = client.list_blobs(Some(options)).unwrap().into_pages();
+    let mut names = Vec::new();
+    while let Some(page) = pages.try_next().await.unwrap() {
+        names.extend(page.into_model().unwrap().blob_items.into_iter().filter_map(|b| b.name));
+    }
+    names
+}
