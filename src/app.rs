@@ -67,11 +67,7 @@ impl App {
     /// # Errors
     /// A client cannot be built.
     pub async fn new(settings: Settings, azure: &AzureOverrides, answers: Arc<dyn Answers>) -> anyhow::Result<App> {
-        let http = reqwest::Client::builder()
-            .connect_timeout(std::time::Duration::from_secs(10))
-            .timeout(std::time::Duration::from_secs(30))
-            .user_agent(concat!("mfa-recovery/", env!("CARGO_PKG_VERSION")))
-            .build()?;
+        let (http, http_for_write_back) = http_clients()?;
         // One transport and one credential for every Azure SDK client: the root certificates are
         // loaded once and tokens cached once, so a cold start builds one HTTP client, not six.
         let transport = azure
@@ -88,16 +84,6 @@ impl App {
         };
         let auth = Arc::new(Authenticator::new(&settings.auth, http.clone()));
         let http_for_delivery = http.clone();
-        // Write-back (ServiceNow, Jira, callbacks) never follows a redirect: a callback host on
-        // the allow-list must not be able to send the signed result (or a Power Automate `sig=`
-        // in a Referer) to a host that is not. reqwest sends a Referer only on redirects.
-        let http_for_write_back = reqwest::Client::builder()
-            .connect_timeout(std::time::Duration::from_secs(10))
-            .timeout(std::time::Duration::from_secs(30))
-            .user_agent(concat!("mfa-recovery/", env!("CARGO_PKG_VERSION")))
-            .redirect(reqwest::redirect::Policy::none())
-            .referer(false)
-            .build()?;
         let graph = Arc::new(GraphClient::new(
             http,
             settings.graph_endpoint.clone(),
@@ -162,6 +148,35 @@ impl App {
             doctor: Arc::new(crate::doctor::Checkup::default()),
         })
     }
+}
+
+/// The HTTP clients every outbound call goes through, on one TLS configuration (the platform's
+/// roots loaded once, on a thread of their own while the process starts: src/tls.rs): one for
+/// Microsoft and the connectors, and one for write-back that never follows a redirect.
+///
+/// # Errors
+/// A client cannot be built.
+fn http_clients() -> anyhow::Result<(reqwest::Client, reqwest::Client)> {
+    let (tls, roots) = crate::tls::client_config()?;
+    crate::tls::warm(&roots);
+    let http = reqwest::Client::builder()
+        .tls_backend_preconfigured(tls.clone())
+        .connect_timeout(std::time::Duration::from_secs(10))
+        .timeout(std::time::Duration::from_secs(30))
+        .user_agent(concat!("mfa-recovery/", env!("CARGO_PKG_VERSION")))
+        .build()?;
+    // Write-back (ServiceNow, Jira, callbacks) never follows a redirect: a callback host on
+    // the allow-list must not be able to send the signed result (or a Power Automate `sig=`
+    // in a Referer) to a host that is not. reqwest sends a Referer only on redirects.
+    let http_for_write_back = reqwest::Client::builder()
+        .tls_backend_preconfigured(tls)
+        .connect_timeout(std::time::Duration::from_secs(10))
+        .timeout(std::time::Duration::from_secs(30))
+        .user_agent(concat!("mfa-recovery/", env!("CARGO_PKG_VERSION")))
+        .redirect(reqwest::redirect::Policy::none())
+        .referer(false)
+        .build()?;
+    Ok((http, http_for_write_back))
 }
 
 /// The rate-limit slots' store from the settings.

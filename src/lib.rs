@@ -26,4 +26,5 @@ pub mod secrets;
 pub mod storage;
 pub mod sweep;
 pub mod telemetry;
+pub mod tls;
 pub mod vocab;

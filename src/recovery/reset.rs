@@ -346,18 +346,7 @@ impl TapContext<'_> {
         let gone = self
             .remove_methods(&user, request.scope, &methods, &planned, &mut result)
             .await;
-        // What remains is read while the sessions are revoked: neither waits on the other.
-        let revoke = async {
-            match request.revoke_sessions {
-                true => Some(self.graph.revoke_sessions(&user.id).await),
-                false => None,
-            }
-        };
-        let (remaining, revoked) = futures::join!(self.remaining_methods(&user, request.scope, &gone), revoke);
-        result.remaining = remaining;
-        if let Some(revoked) = revoked {
-            sessions_revoked(revoked, &mut result);
-        }
+        self.remaining_and_revoked(&user, request, &gone, &mut result).await;
         // The pass, already checked and its slot reserved (its own records and notices). It is
         // issued even when a removal or the session revocation failed: whatever was removed, the
         // user must not be left without a way in.
@@ -621,6 +610,27 @@ impl TapContext<'_> {
     }
 
     /// What is left (read again: the truth, not the plan); empty when it cannot be read.
+    /// What remains, read while the sessions are revoked (when asked): neither waits on the other.
+    async fn remaining_and_revoked(
+        &self,
+        user: &User,
+        request: &ResetRequest,
+        gone: &[String],
+        result: &mut ResetResult,
+    ) {
+        let revoke = async {
+            match request.revoke_sessions {
+                true => Some(self.graph.revoke_sessions(&user.id).await),
+                false => None,
+            }
+        };
+        let (remaining, revoked) = futures::join!(self.remaining_methods(user, request.scope, gone), revoke);
+        result.remaining = remaining;
+        if let Some(revoked) = revoked {
+            sessions_revoked(revoked, result);
+        }
+    }
+
     async fn remaining_methods(&self, user: &User, scope: Scope, gone: &[String]) -> Vec<MethodEntry> {
         match self.graph.list_methods(&user.id).await {
             Ok(now) => now

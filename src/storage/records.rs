@@ -36,19 +36,29 @@ pub trait RecordStore: Send + Sync {
     async fn list(&self, prefix: &str) -> Result<Vec<String>, StorageError>;
 }
 
-/// A directory, one file per record; a lock makes compare-and-swap atomic within the process
-/// (`dev` runs one process).
+/// A directory, one file per record; a lock per record makes compare-and-swap atomic within the
+/// process (`dev` runs one process). The locks are striped by the record's name: writes to
+/// different records seldom wait on each other, writes to one record always do.
 pub(crate) struct FileRecords {
     root: PathBuf,
-    lock: tokio::sync::Mutex<()>,
+    locks: Vec<tokio::sync::Mutex<()>>,
 }
+
+/// How many locks a directory store stripes its records over.
+const STRIPES: usize = 64;
 
 impl FileRecords {
     pub fn new(root: PathBuf) -> FileRecords {
         FileRecords {
             root,
-            lock: tokio::sync::Mutex::new(()),
+            locks: (0..STRIPES).map(|_| tokio::sync::Mutex::new(())).collect(),
         }
+    }
+
+    /// The lock of the record `name`.
+    async fn lock(&self, name: &str) -> tokio::sync::MutexGuard<'_, ()> {
+        let stripe = Sha256::digest(name.as_bytes())[0] as usize % STRIPES;
+        self.locks[stripe].lock().await
     }
 
     async fn write(&self, name: &str, data: &[u8]) -> Result<String, StorageError> {
@@ -82,7 +92,7 @@ fn version(data: &[u8]) -> String {
 #[async_trait]
 impl RecordStore for FileRecords {
     async fn create(&self, name: &str, data: &[u8]) -> Result<String, StorageError> {
-        let _guard = self.lock.lock().await;
+        let _guard = self.lock(name).await;
         if self.read_file(name).await?.is_some() {
             return Err(StorageError::Conflict(name.into()));
         }
@@ -90,7 +100,7 @@ impl RecordStore for FileRecords {
     }
 
     async fn replace(&self, name: &str, data: &[u8], etag: &str) -> Result<String, StorageError> {
-        let _guard = self.lock.lock().await;
+        let _guard = self.lock(name).await;
         match self.read_file(name).await? {
             Some(current) if version(&current) == etag => self.write(name, data).await,
             _ => Err(StorageError::Conflict(name.into())),
@@ -105,7 +115,7 @@ impl RecordStore for FileRecords {
     }
 
     async fn delete(&self, name: &str) -> Result<(), StorageError> {
-        let _guard = self.lock.lock().await;
+        let _guard = self.lock(name).await;
         match tokio::fs::remove_file(self.root.join(name)).await {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io(e)),
             _ => Ok(()),

@@ -11,6 +11,9 @@
 //!   the layout, the executable bit, an x86-64 ELF, no simulator inside, only glibc (and the GCC
 //!   runtime) as shared libraries and no glibc symbol newer than 2.28, and a binary that starts
 //!   and answers `GET /` with only the variables Azure sets. `--measure N` starts it N times and reports the time to the first answer.
+//! - `cold-start BINARY... [--runs N]`: the same start with the same variables, N times (30 by
+//!   default) for each binary, one after another in turn: the median and the slowest time from
+//!   exec to the first answer on `GET /` (`benches/cold_start.sh`).
 //!
 //! Written by hand on purpose: a zip with Unix modes is a few lines with the `zip` crate, and no
 //! packaging tool for custom handlers exists on crates.io.
@@ -60,12 +63,22 @@ fn main() -> Result<()> {
             let runs: usize = arg(&args, "--measure").map(|n| n.parse()).transpose()?.unwrap_or(1);
             check(&zip, runs)
         }
+        Some("cold-start") => {
+            let runs: usize = arg(&args, "--runs").map(|n| n.parse()).transpose()?.unwrap_or(30);
+            let binaries: Vec<PathBuf> = args[1..]
+                .iter()
+                .enumerate()
+                .filter(|(i, a)| !a.starts_with("--") && (*i == 0 || args[*i] != "--runs"))
+                .map(|(_, a)| PathBuf::from(a))
+                .collect();
+            cold_start(&binaries, runs.max(1))
+        }
         Some("graph-requests") => {
             let dir = arg(&args, "--dir").map_or_else(|| root().join("target/graph-requests"), PathBuf::from);
             graph_schema::check_recorded(&root().join("xtask/graph/v1.0-Prod.csdl"), &dir)
         }
         _ => bail!(
-            "usage: cargo xtask package [--debug] [--out DIR] [--host-glibc] | check-package [--zip PATH] [--measure N] | graph-requests [--dir DIR]"
+            "usage: cargo xtask package [--debug] [--out DIR] [--host-glibc] | check-package [--zip PATH] [--measure N] | cold-start BINARY... [--runs N] | graph-requests [--dir DIR]"
         ),
     }
 }
@@ -236,6 +249,34 @@ fn check(zip_path: &Path, runs: usize) -> Result<()> {
         times.len()
     );
     let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+/// Start each of `binaries` `runs` times, taking turns (so a busy moment of the machine falls on
+/// all of them alike), and print each one's median and slowest exec-to-first-answer.
+fn cold_start(binaries: &[PathBuf], runs: usize) -> Result<()> {
+    if binaries.is_empty() {
+        bail!("usage: cargo xtask cold-start BINARY... [--runs N]");
+    }
+    let mut times: Vec<Vec<Duration>> = vec![Vec::new(); binaries.len()];
+    for _ in 0..runs {
+        for (binary, times) in binaries.iter().zip(&mut times) {
+            times.push(first_answer(binary)?);
+        }
+    }
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    println!("| binary | starts | median (ms) | slowest (ms) |");
+    println!("|---|---|---|---|");
+    for (binary, times) in binaries.iter().zip(&mut times) {
+        times.sort();
+        println!(
+            "| {} | {} | {:.2} | {:.2} |",
+            binary.display(),
+            times.len(),
+            ms(times[times.len() / 2]),
+            ms(*times.last().expect("a run"))
+        );
+    }
     Ok(())
 }
 
