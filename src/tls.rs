@@ -98,12 +98,16 @@ pub fn client_config() -> Result<(rustls::ClientConfig, Arc<PlatformRoots>), rus
     Ok((config, roots))
 }
 
-/// Load the roots on a thread of its own, beside the start-up.
+/// Load the roots on a thread of its own, beside the start-up, and log when they are ready
+/// (`roots_ms`: since `warm` was called, early in the start; `cargo xtask cold-start` reads it).
 pub fn warm(roots: &Arc<PlatformRoots>) {
     let roots = roots.clone();
-    let _ = std::thread::Builder::new()
-        .name("tls-roots".into())
-        .spawn(move || roots.load());
+    let began = std::time::Instant::now();
+    let _ = std::thread::Builder::new().name("tls-roots".into()).spawn(move || {
+        roots.load();
+        let roots_ms = began.elapsed().as_secs_f64() * 1000.0;
+        tracing::info!(roots_ms, "the platform's root certificates are loaded");
+    });
 }
 
 #[cfg(test)]

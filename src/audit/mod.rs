@@ -264,6 +264,25 @@ pub struct AuditTrail {
     storage: Arc<dyn AuditStorage>,
     instance: String,
     chain: Mutex<Option<ChainState>>,
+    /// Records asked for and not written yet: whoever holds `chain` next writes them all.
+    waiting: std::sync::Mutex<Vec<Waiting>>,
+}
+
+/// A record waiting for the writer, and where its outcome goes.
+struct Waiting {
+    event: AuditEvent,
+    done: tokio::sync::oneshot::Sender<Result<AuditRecord, AuditError>>,
+}
+
+/// The most records one append carries (a line is about 1 KB; an append takes up to 4 MiB).
+const GROUP_MAX: usize = 256;
+
+/// The same failure for each record of a group that failed together.
+fn each(e: &AuditError) -> AuditError {
+    match e {
+        AuditError::Storage(StorageError::Conflict(c)) => AuditError::Storage(StorageError::Conflict(c.clone())),
+        other => AuditError::Storage(StorageError::Unavailable(other.to_string())),
+    }
 }
 
 fn day_of(t: OffsetDateTime) -> String {
@@ -324,6 +343,7 @@ impl AuditTrail {
             storage,
             instance,
             chain: Mutex::new(None),
+            waiting: std::sync::Mutex::default(),
         }
     }
 
@@ -338,8 +358,47 @@ impl AuditTrail {
     /// # Errors
     /// The storage refused or failed the append; nothing was recorded, so the caller must not act.
     pub async fn record(&self, event: AuditEvent) -> Result<AuditRecord, AuditError> {
+        // Group commit: records asked for at the same moment go out as one append to the chain and
+        // one to the anchor log, in the order they were asked, each still a line of its own with
+        // its own hash and anchor. Whoever holds the chain writes every record waiting, so
+        // concurrent callers wait for one write, not for each other's.
+        let (done, mut outcome) = tokio::sync::oneshot::channel();
+        self.waiting.lock().expect("waiting lock").push(Waiting { event, done });
         let mut guard = self.chain.lock().await;
-        match self.append(&mut guard, event.clone()).await {
+        loop {
+            // The writer before us may have written ours.
+            if let Ok(written) = outcome.try_recv() {
+                return written;
+            }
+            let group: Vec<Waiting> = {
+                let mut waiting = self.waiting.lock().expect("waiting lock");
+                let n = waiting.len().min(GROUP_MAX);
+                waiting.drain(..n).collect()
+            };
+            let events: Vec<AuditEvent> = group.iter().map(|w| w.event.clone()).collect();
+            match self.write_group(&mut guard, events).await {
+                Ok(records) => {
+                    for (w, r) in group.into_iter().zip(records) {
+                        let _ = w.done.send(Ok(r));
+                    }
+                }
+                Err(e) => {
+                    for w in group {
+                        let _ = w.done.send(Err(each(&e)));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Append `events` to this writer's chain. A chain whose end is not where this writer left it
+    /// is never appended to again: a new segment begins with an `audit.segment` record.
+    async fn write_group(
+        &self,
+        guard: &mut Option<ChainState>,
+        events: Vec<AuditEvent>,
+    ) -> Result<Vec<AuditRecord>, AuditError> {
+        match self.append(guard, events.clone()).await {
             Err(AuditError::Storage(StorageError::Conflict(_))) => {
                 let left = guard.as_ref().map(|c| c.name.clone()).unwrap_or_default();
                 let offset = guard.as_ref().map_or(0, |c| c.offset);
@@ -351,7 +410,7 @@ impl AuditTrail {
                 loop {
                     segment += 1;
                     tries += 1;
-                    match self.begin(&mut guard, day.clone(), segment).await {
+                    match self.begin(guard, day.clone(), segment).await {
                         Err(AuditError::Storage(StorageError::Conflict(_))) if tries < 16 => continue,
                         other => break other?,
                     }
@@ -373,8 +432,9 @@ impl AuditTrail {
                         "reason": "the previous chain no longer ends where this writer left it (bytes this writer did not write were appended, or its tail was damaged): it is never appended to again; audit verify reports it",
                     }),
                 };
-                self.append(&mut guard, why).await?;
-                self.append(&mut guard, event).await
+                let mut records = self.append(guard, std::iter::once(why).chain(events).collect()).await?;
+                records.remove(0);
+                Ok(records)
             }
             other => other,
         }
@@ -404,51 +464,65 @@ impl AuditTrail {
         Ok(())
     }
 
-    /// Append one record to the current chain (a new one each day), then its anchor.
-    async fn append(&self, guard: &mut Option<ChainState>, event: AuditEvent) -> Result<AuditRecord, AuditError> {
+    /// Append records to the current chain (a new one each day) in one write, then their anchors
+    /// in one write.
+    async fn append(
+        &self,
+        guard: &mut Option<ChainState>,
+        events: Vec<AuditEvent>,
+    ) -> Result<Vec<AuditRecord>, AuditError> {
         let now = OffsetDateTime::now_utc();
         let day = day_of(now);
         if guard.as_ref().is_none_or(|c| c.day != day) {
             self.begin(guard, day, 0).await?;
         }
         let chain = guard.as_mut().expect("set above");
-        let mut record = AuditRecord {
-            id: Uuid::new_v4(),
-            time: rfc3339_millis(now),
-            chain: chain.name.trim_end_matches(".jsonl").to_owned(),
-            seq: chain.seq + 1,
-            caller: event.caller,
-            action: event.action.as_str().to_owned(),
-            target: event.target,
-            ticket: event.ticket,
-            request_id: event.request_id,
-            phase: event.phase,
-            outcome: event.outcome,
-            details: if event.details.is_null() {
-                Value::Object(Default::default())
-            } else {
-                event.details
-            },
-            prev_hash: chain.last_hash.clone(),
-            hash: String::new(),
-        };
-        record.hash = record.compute_hash();
-        let mut line = serde_json::to_vec(&record).expect("records serialize");
-        line.push(b'\n');
-        self.storage.append(&chain.name, chain.offset, &line).await?;
-        chain.offset += line.len() as u64;
-        chain.seq += 1;
-        chain.last_hash = record.hash.clone();
-        // The anchor: without it the record does not count as kept (the caller acts on `Ok`).
-        let anchor = Anchor {
-            chain: record.chain.clone(),
-            seq: record.seq,
-            hash: record.hash.clone(),
-        };
-        let mut anchor_line = serde_json::to_vec(&anchor).expect("anchors serialize");
-        anchor_line.push(b'\n');
-        self.storage.append_shared(&anchor_log(now), &anchor_line).await?;
-        Ok(record)
+        let (mut seq, mut last_hash) = (chain.seq, chain.last_hash.clone());
+        let mut lines = Vec::new();
+        let mut anchor_lines = Vec::new();
+        let mut records = Vec::with_capacity(events.len());
+        for event in events {
+            let mut record = AuditRecord {
+                id: Uuid::new_v4(),
+                time: rfc3339_millis(now),
+                chain: chain.name.trim_end_matches(".jsonl").to_owned(),
+                seq: seq + 1,
+                caller: event.caller,
+                action: event.action.as_str().to_owned(),
+                target: event.target,
+                ticket: event.ticket,
+                request_id: event.request_id,
+                phase: event.phase,
+                outcome: event.outcome,
+                details: if event.details.is_null() {
+                    Value::Object(Default::default())
+                } else {
+                    event.details
+                },
+                prev_hash: last_hash.clone(),
+                hash: String::new(),
+            };
+            record.hash = record.compute_hash();
+            lines.extend(serde_json::to_vec(&record).expect("records serialize"));
+            lines.push(b'\n');
+            let anchor = Anchor {
+                chain: record.chain.clone(),
+                seq: record.seq,
+                hash: record.hash.clone(),
+            };
+            anchor_lines.extend(serde_json::to_vec(&anchor).expect("anchors serialize"));
+            anchor_lines.push(b'\n');
+            seq += 1;
+            last_hash = record.hash.clone();
+            records.push(record);
+        }
+        self.storage.append(&chain.name, chain.offset, &lines).await?;
+        chain.offset += lines.len() as u64;
+        chain.seq = seq;
+        chain.last_hash = last_hash;
+        // The anchors: without them the records do not count as kept (the callers act on `Ok`).
+        self.storage.append_shared(&anchor_log(now), &anchor_lines).await?;
+        Ok(records)
     }
 
     /// Every chain (blob) whose day is within `[from, to]`.
@@ -806,6 +880,92 @@ mod tests {
             rfc3339_millis(t + time::Duration::milliseconds(120)),
             "2026-11-28T09:14:03.120Z"
         );
+    }
+
+    /// A storage that counts its appends and takes its time, as Blob Storage does.
+    struct Slow {
+        inner: FileStorage,
+        appends: std::sync::atomic::AtomicUsize,
+    }
+
+    #[async_trait::async_trait]
+    impl AuditStorage for Slow {
+        async fn create(&self, name: &str) -> Result<(), StorageError> {
+            self.inner.create(name).await
+        }
+        async fn append(&self, name: &str, offset: u64, data: &[u8]) -> Result<(), StorageError> {
+            self.appends.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            self.inner.append(name, offset, data).await
+        }
+        async fn append_shared(&self, name: &str, data: &[u8]) -> Result<(), StorageError> {
+            self.inner.append_shared(name, data).await
+        }
+        async fn list(&self, prefix: &str) -> Result<Vec<String>, StorageError> {
+            self.inner.list(prefix).await
+        }
+        async fn read(&self, name: &str) -> Result<Vec<u8>, StorageError> {
+            self.inner.read(name).await
+        }
+    }
+
+    /// Records asked for at once are written together (one append each for the chain and the
+    /// anchors, not one each), in order, each its own line with its own hash and anchor: the
+    /// trail verifies and every caller gets its own record.
+    #[tokio::test]
+    async fn records_asked_for_at_once_share_one_append_and_the_chain_verifies() {
+        let dir = std::env::temp_dir().join(format!("audit-unit-{}", Uuid::new_v4()));
+        let storage = Arc::new(Slow {
+            inner: FileStorage::new(dir.clone()),
+            appends: 0.into(),
+        });
+        let trail = AuditTrail::new(storage.clone());
+        let event = |i: usize| AuditEvent {
+            caller: CallerRecord {
+                via: "cli".into(),
+                ..Default::default()
+            },
+            action: Action::RequestSubmit,
+            target: None,
+            ticket: Some(Ticket {
+                system: "jira".into(),
+                id: format!("HELP-{i}"),
+            }),
+            request_id: None,
+            phase: Phase::Outcome,
+            outcome: Some(Outcome::Succeeded),
+            details: Value::Null,
+        };
+        let started = std::time::Instant::now();
+        let written = futures::future::join_all((0..200).map(|i| trail.record(event(i)))).await;
+        let mut seqs: Vec<u64> = written.iter().map(|r| r.as_ref().unwrap().seq).collect();
+        for (i, r) in written.iter().enumerate() {
+            assert_eq!(
+                r.as_ref().unwrap().ticket.as_ref().unwrap().id,
+                format!("HELP-{i}"),
+                "each caller gets its own record"
+            );
+        }
+        seqs.sort_unstable();
+        assert_eq!(seqs, (1..=200).collect::<Vec<u64>>());
+        let appends = storage.appends.load(std::sync::atomic::Ordering::SeqCst);
+        assert!(appends <= 3, "200 records at once took {appends} appends");
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
+        let now = OffsetDateTime::now_utc();
+        let report = trail
+            .verify(now - time::Duration::hours(1), now + time::Duration::hours(1), false)
+            .await
+            .unwrap();
+        assert_eq!(
+            (report.records, report.first_mismatch.is_none()),
+            (200, true),
+            "{report:?}"
+        );
+        let _ = std::fs::remove_dir_all(dir);
     }
 
     #[tokio::test]

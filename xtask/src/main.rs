@@ -259,22 +259,29 @@ fn cold_start(binaries: &[PathBuf], runs: usize) -> Result<()> {
         bail!("usage: cargo xtask cold-start BINARY... [--runs N]");
     }
     let mut times: Vec<Vec<Duration>> = vec![Vec::new(); binaries.len()];
+    let mut roots: Vec<Vec<f64>> = vec![Vec::new(); binaries.len()];
     for _ in 0..runs {
-        for (binary, times) in binaries.iter().zip(&mut times) {
-            times.push(first_answer(binary)?);
+        for ((binary, times), roots) in binaries.iter().zip(&mut times).zip(&mut roots) {
+            let (answered, ready) = started(binary, true)?;
+            times.push(answered);
+            roots.extend(ready);
         }
     }
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-    println!("| binary | starts | median (ms) | slowest (ms) |");
-    println!("|---|---|---|---|");
-    for (binary, times) in binaries.iter().zip(&mut times) {
+    println!("| binary | starts | median (ms) | slowest (ms) | TLS roots ready, median (ms) |");
+    println!("|---|---|---|---|---|");
+    for ((binary, times), roots) in binaries.iter().zip(&mut times).zip(&mut roots) {
         times.sort();
+        roots.sort_by(f64::total_cmp);
         println!(
-            "| {} | {} | {:.2} | {:.2} |",
+            "| {} | {} | {:.2} | {:.2} | {} |",
             binary.display(),
             times.len(),
             ms(times[times.len() / 2]),
-            ms(*times.last().expect("a run"))
+            ms(*times.last().expect("a run")),
+            roots
+                .get(roots.len() / 2)
+                .map_or("not logged".to_owned(), |r| format!("{r:.2}"))
         );
     }
     Ok(())
@@ -353,6 +360,13 @@ fn libraries(binary: &Path) -> Result<()> {
 /// settings; storage and identity endpoints that are not reachable here) and time the first
 /// answer on `GET /`, the host's readiness probe.
 fn first_answer(binary: &Path) -> Result<Duration> {
+    started(binary, false).map(|(answered, _)| answered)
+}
+
+/// Start `binary` as the platform would; the time to its first answer on `GET /`, and with
+/// `roots`, when its TLS roots were ready (the `roots_ms` it logs, waited for up to 2 s after the
+/// answer; `None` from a build that does not log it).
+fn started(binary: &Path, roots: bool) -> Result<(Duration, Option<f64>)> {
     let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
     let platform = [
         ("FUNCTIONS_CUSTOMHANDLER_PORT", port.to_string()),
@@ -390,9 +404,25 @@ fn first_answer(binary: &Path) -> Result<Duration> {
     let mut child = Command::new(binary)
         .env_clear()
         .envs(platform)
-        .stdout(Stdio::null())
+        .stdout(if roots { Stdio::piped() } else { Stdio::null() })
         .stderr(Stdio::piped())
         .spawn()?;
+    let (tx, rx) = std::sync::mpsc::channel::<f64>();
+    if let Some(out) = child.stdout.take() {
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+                let ms = line
+                    .split("\"roots_ms\":")
+                    .nth(1)
+                    .and_then(|rest| rest.split([',', '}']).next())
+                    .and_then(|n| n.trim().parse::<f64>().ok());
+                if let Some(ms) = ms {
+                    let _ = tx.send(ms);
+                }
+            }
+        });
+    }
     let deadline = started + Duration::from_secs(10);
     let answered = loop {
         if let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) {
@@ -414,9 +444,14 @@ fn first_answer(binary: &Path) -> Result<Duration> {
         }
         std::thread::sleep(Duration::from_micros(200));
     };
+    let ready = if roots {
+        rx.recv_timeout(Duration::from_secs(2)).ok()
+    } else {
+        None
+    };
     let _ = child.kill();
     let _ = child.wait();
-    Ok(answered)
+    Ok((answered, ready))
 }
 
 #[cfg(test)]
