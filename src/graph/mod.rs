@@ -450,6 +450,10 @@ pub enum CreateTapError {
     /// Graph refused it (4xx): nothing was created.
     #[error(transparent)]
     Refused(GraphError),
+    /// Graph throttled it (429) every time it was sent: nothing was created, and trying again
+    /// later may succeed.
+    #[error("Graph throttled the TAP create every time it was sent: {0}")]
+    Throttled(GraphError),
     /// No clear answer (timeout, connection reset, 5xx). The user's TAPs were listed afterwards:
     /// `orphan` is a pass that may have been created by this call and whose value nobody has.
     #[error("the outcome of the TAP create is unknown ({cause})")]
@@ -616,7 +620,13 @@ impl GraphClient {
                 }),
             };
         }
-        if (400..500).contains(&status) {
+        // Throttled (still, after its retries): Graph did not process it. Not a refusal of this
+        // pass: the request is worth another try.
+        if status == 429 {
+            return Err(CreateTapError::Throttled(error_of(response).await));
+        }
+        // 408: the request timed out on its way; whether Graph acted is not known.
+        if (400..500).contains(&status) && status != 408 {
             return Err(CreateTapError::Refused(error_of(response).await));
         }
         let cause = error_of(response).await.to_string();

@@ -320,6 +320,13 @@ impl TapContext<'_> {
                     "Microsoft Graph refused to create the pass (check the TAP policy and the user's scope)",
                 ))
             }
+            Err(CreateTapError::Throttled(e)) => {
+                tracing::warn!(error = %e, "Graph throttled the TAP create; nothing was created");
+                Err(RecoveryError::failed(
+                    Fault::GraphUnavailable,
+                    "Microsoft Graph throttled the request to create the pass (429) each time it was sent; no pass was created. Try again in a minute.",
+                ))
+            }
             Err(CreateTapError::Unknown { cause, orphan }) => {
                 tracing::error!(%cause, "TAP create outcome unknown");
                 let cleaned = match orphan {

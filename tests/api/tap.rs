@@ -666,3 +666,31 @@ async fn a_notice_that_never_goes_out_is_recorded_as_failed() {
         assert_eq!(r["details"]["tries"], 5);
     }
 }
+
+/// A create Graph throttles (429) every time it is sent is not a refusal of the pass (Graph did
+/// not process it): nothing was created, the caller is told to try again, and a queued request is
+/// tried again and gets its one pass. It was answered `graph_refused` (final) before.
+#[tokio::test]
+async fn a_create_throttled_every_time_is_a_fault_to_retry_not_a_refusal() {
+    let app = spawn_app().await;
+    let create = "/v1.0/users/*/authentication/temporaryAccessPassMethods";
+    app.fault(json!({"route": create, "method": "POST", "status": 429, "retryAfter": 1, "count": 4}))
+        .await;
+    let (status, response) = app.post_tap("adele.vance@contoso.test", &body("sms")).await;
+    assert_eq!(
+        (status, response["error"]["code"].as_str()),
+        (StatusCode::SERVICE_UNAVAILABLE, Some("graph_unavailable")),
+        "{response}"
+    );
+    assert!(app.sim_taps().await.is_empty(), "nothing was created");
+    // Queued: the worker tries again and the pass goes out once.
+    app.fault(json!({"route": create, "method": "POST", "status": 429, "retryAfter": 1, "count": 4}))
+        .await;
+    let (status, accepted) = app
+        .submit(&crate::intake::tap_request("alex.wilber@contoso.test", "INC0077001"))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
+    let done = app.wait_final(accepted["requestId"].as_str().unwrap()).await;
+    assert_eq!(done["status"], "succeeded", "{done}");
+    assert_eq!(app.sim_taps().await.len(), 1);
+}
