@@ -277,6 +277,26 @@ struct Waiting {
 /// The most records one append carries (a line is about 1 KB; an append takes up to 4 MiB).
 const GROUP_MAX: usize = 256;
 
+/// A group being written. If the writer stops before it has answered them (its caller went
+/// away, it panicked), each record still waiting is told it may not have been kept, so nobody
+/// waits for it forever and nobody acts on it.
+struct Group(Vec<Waiting>);
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        for w in self.0.drain(..) {
+            let _ = w.done.send(Err(stopped()));
+        }
+    }
+}
+
+/// What a record whose writer stopped before answering gets.
+fn stopped() -> AuditError {
+    AuditError::Storage(StorageError::Unavailable(
+        "the audit writer stopped before this record was confirmed; it may not have been kept".into(),
+    ))
+}
+
 /// The same failure for each record of a group that failed together.
 fn each(e: &AuditError) -> AuditError {
     match e {
@@ -366,24 +386,33 @@ impl AuditTrail {
         self.waiting.lock().expect("waiting lock").push(Waiting { event, done });
         let mut guard = self.chain.lock().await;
         loop {
-            // The writer before us may have written ours.
-            if let Ok(written) = outcome.try_recv() {
-                return written;
+            // The writer before us may have written ours, or stopped before it could say.
+            match outcome.try_recv() {
+                Ok(written) => return written,
+                Err(tokio::sync::oneshot::error::TryRecvError::Closed) => return Err(stopped()),
+                Err(tokio::sync::oneshot::error::TryRecvError::Empty) => {}
             }
-            let group: Vec<Waiting> = {
+            let mut group = Group(std::mem::take(&mut *self.waiting.lock().expect("waiting lock")));
+            if group.0.len() > GROUP_MAX {
+                // The rest wait for the next write, first in line.
+                let rest = group.0.split_off(GROUP_MAX);
                 let mut waiting = self.waiting.lock().expect("waiting lock");
-                let n = waiting.len().min(GROUP_MAX);
-                waiting.drain(..n).collect()
-            };
-            let events: Vec<AuditEvent> = group.iter().map(|w| w.event.clone()).collect();
+                let later = std::mem::replace(&mut *waiting, rest);
+                waiting.extend(later);
+            }
+            if group.0.is_empty() {
+                // Ours is neither waiting nor answered: never spin on nothing.
+                return Err(stopped());
+            }
+            let events: Vec<AuditEvent> = group.0.iter().map(|w| w.event.clone()).collect();
             match self.write_group(&mut guard, events).await {
                 Ok(records) => {
-                    for (w, r) in group.into_iter().zip(records) {
+                    for (w, r) in group.0.drain(..).zip(records) {
                         let _ = w.done.send(Ok(r));
                     }
                 }
                 Err(e) => {
-                    for w in group {
+                    for w in group.0.drain(..) {
                         let _ = w.done.send(Err(each(&e)));
                     }
                 }
@@ -965,6 +994,76 @@ mod tests {
             (200, true),
             "{report:?}"
         );
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    /// Appends that take their time: the first 50 ms, the second ten seconds (a storage that
+    /// stopped answering), the rest at once.
+    struct Stalling {
+        inner: FileStorage,
+        appends: std::sync::atomic::AtomicUsize,
+    }
+
+    #[async_trait::async_trait]
+    impl AuditStorage for Stalling {
+        async fn create(&self, name: &str) -> Result<(), StorageError> {
+            self.inner.create(name).await
+        }
+        async fn append(&self, name: &str, offset: u64, data: &[u8]) -> Result<(), StorageError> {
+            let n = self.appends.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let wait = [50, 10_000].get(n).copied().unwrap_or(0);
+            tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
+            self.inner.append(name, offset, data).await
+        }
+        async fn append_shared(&self, name: &str, data: &[u8]) -> Result<(), StorageError> {
+            self.inner.append_shared(name, data).await
+        }
+        async fn list(&self, prefix: &str) -> Result<Vec<String>, StorageError> {
+            self.inner.list(prefix).await
+        }
+        async fn read(&self, name: &str) -> Result<Vec<u8>, StorageError> {
+            self.inner.read(name).await
+        }
+    }
+
+    /// A writer whose caller goes away in the middle of a group's append (a client that hung up
+    /// drops its handler) answers the others of its group with an error at once: nobody waits
+    /// forever, nobody is told a record was kept that may not be, and the trail goes on.
+    #[tokio::test]
+    async fn a_writer_dropped_mid_append_leaves_nobody_waiting() {
+        let dir = std::env::temp_dir().join(format!("audit-unit-{}", Uuid::new_v4()));
+        let storage = Arc::new(Stalling {
+            inner: FileStorage::new(dir.clone()),
+            appends: 0.into(),
+        });
+        let trail = AuditTrail::new(storage);
+        let event = || AuditEvent {
+            caller: CallerRecord {
+                via: "cli".into(),
+                ..Default::default()
+            },
+            action: Action::AuditQuery,
+            target: None,
+            ticket: None,
+            request_id: None,
+            phase: Phase::Outcome,
+            outcome: Some(Outcome::Succeeded),
+            details: Value::Null,
+        };
+        let ms = std::time::Duration::from_millis;
+        // The first writes alone (50 ms); meanwhile two more ask; the first of them writes both
+        // and stalls; its caller gives up after 300 ms.
+        let (first, dropped, other) = tokio::join!(
+            trail.record(event()),
+            tokio::time::timeout(ms(300), trail.record(event())),
+            tokio::time::timeout(ms(3000), trail.record(event())),
+        );
+        assert!(first.is_ok());
+        assert!(dropped.is_err(), "the stalled writer's caller gave up");
+        let other = other.expect("the other record of the group is answered, not left waiting");
+        assert!(other.is_err(), "and told it may not have been kept");
+        let next = tokio::time::timeout(ms(3000), trail.record(event())).await;
+        assert!(next.expect("the trail goes on").is_ok());
         let _ = std::fs::remove_dir_all(dir);
     }
 

@@ -126,8 +126,9 @@ fn plan_text(approval: &Value) -> String {
 /// nothing, and an entry whose request finished is deleted then.
 const OPEN: &str = "open/";
 
-/// The single document earlier versions kept instead (every id in one JSON array): read once
-/// after an upgrade, each id given its own entry, then deleted.
+/// The single document earlier versions kept instead (every id in one JSON array): each id it
+/// holds is given its own entry, then it is emptied, at the version read (an instance of the
+/// earlier version adding an id meanwhile keeps it for the next read).
 const OPEN_BEFORE: &str = "requests-open.json";
 
 fn open_entry(id: Uuid) -> String {
@@ -151,8 +152,9 @@ impl Intake {
         }
     }
 
-    /// Give each id of the earlier single document its own entry, then delete it (once, after an
-    /// upgrade). The document is deleted only when every entry was made.
+    /// Give each id of the earlier single document its own entry, then empty it at the version
+    /// read (after an upgrade, and while instances of the earlier version still run). It is
+    /// emptied only when every entry was made.
     async fn open_entries_from_before(&self) -> Result<(), RecoveryError> {
         let Some(stored) = self.store.read(OPEN_BEFORE).await.map_err(unavailable)? else {
             return Ok(());
@@ -165,13 +167,20 @@ impl Intake {
                 ),
             )
         })?;
+        if ids.is_empty() {
+            return Ok(());
+        }
         for id in ids {
             match self.store.create(&open_entry(id), b"{}").await {
                 Ok(_) | Err(StorageError::Conflict(_)) => {}
                 Err(e) => return Err(unavailable(e)),
             }
         }
-        self.store.delete(OPEN_BEFORE).await.map_err(unavailable)
+        match self.store.replace(OPEN_BEFORE, b"[]", &stored.etag).await {
+            // Written meanwhile: its new ids get their entries at the next read.
+            Ok(_) | Err(StorageError::Conflict(_)) => Ok(()),
+            Err(e) => Err(unavailable(e)),
+        }
     }
 
     /// The requests waiting for an approver now (not decided, not expired), oldest first.

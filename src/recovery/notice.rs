@@ -123,9 +123,16 @@ impl Outbox {
             Err(e) => return Err(e),
         }
         let message = NoticeMessage { notice_id: notice.id };
-        self.queue
+        if let Err(e) = self
+            .queue
             .post(serde_json::to_string(&message).unwrap_or_default())
             .await
+        {
+            // The caller sends it at once instead: no record is left behind to be sent again.
+            let _ = self.store.delete(&record_name(notice.id)).await;
+            return Err(e);
+        }
+        Ok(())
     }
 
     /// `notice-worker`: send the notice `message` names (its `dequeue_count`th try), record it and
@@ -158,7 +165,28 @@ impl Outbox {
                 }
             },
             Ok(None) => return Sent::Done("sent already".into()),
-            Err(e) => return Sent::Retry(format!("the notice could not be read: {e}")),
+            Err(e) if dequeue_count < ATTEMPTS => return Sent::Retry(format!("the notice could not be read: {e}")),
+            Err(e) => {
+                // Its last try: on the trail as failed, so somebody can tell the user.
+                tracing::error!(error = %e, notice_id = %id, "a notice could not be read after its last try");
+                let event = AuditEvent {
+                    caller: CallerRecord {
+                        via: "service".into(),
+                        ..CallerRecord::default()
+                    },
+                    action: Action::NoticeSend,
+                    target: None,
+                    ticket: None,
+                    request_id: None,
+                    phase: Phase::Outcome,
+                    outcome: Some(Outcome::Failed(Fault::NoticeUnavailable.as_str().to_owned())),
+                    details: serde_json::json!({"noticeId": id, "tries": dequeue_count, "why": "its record could not be read"}),
+                };
+                if let Err(e) = audit.record(event).await {
+                    tracing::error!(error = %e, notice_id = %id, "a notice's audit record could not be written");
+                }
+                return Sent::Done("unreadable after its last try; recorded".into());
+            }
         };
         let outcome = match notifier
             .notify(&notice.to, &notice.subject, &SecretString::from(notice.text.clone()))

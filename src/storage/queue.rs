@@ -4,7 +4,7 @@
 //! `recovery-requests` (`RequestQueue`): messages are the JSON text `{"requestId": "<uuid>"}`,
 //! unencoded (`messageEncoding: none` in host.json); the request itself lives in its record.
 //! `recovery-notices` (`MessageQueue`): the notices a recovery sends after its answer, each message
-//! one notice as its owner wrote it (JSON text; never a pass or a code).
+//! `{"noticeId": "<uuid>"}` (the notice itself is a record: `recovery::notice`).
 
 use std::sync::Arc;
 

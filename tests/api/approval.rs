@@ -738,7 +738,7 @@ async fn an_approval_costs_a_few_round_trips_and_its_pass_runs_as_any_pass() {
 }
 
 /// An upgrade from a version that kept every open request's id in one `requests-open.json`: the
-/// first read of the list gives each id its own entry and deletes the document, so a request held
+/// first read of the list gives each id its own entry and empties the document, so a request held
 /// before the upgrade still waits in the Approvals tab.
 #[tokio::test]
 async fn requests_held_before_the_upgrade_still_wait_in_the_approvals_list() {
@@ -762,5 +762,9 @@ async fn requests_held_before_the_upgrade_still_wait_in_the_approvals_list() {
     let waiting: Value = r.json().await.unwrap();
     assert_eq!(waiting["value"][0]["requestId"], id.as_str(), "{waiting}");
     assert!(dir.join("open").join(&id).exists());
-    assert!(!dir.join("requests-open.json").exists(), "the shared document is gone");
+    assert_eq!(
+        std::fs::read_to_string(dir.join("requests-open.json")).unwrap(),
+        "[]",
+        "the shared document holds nothing any more"
+    );
 }
