@@ -103,7 +103,7 @@ impl App {
             settings.tap.clone(),
         ));
         let intake = intake(&settings, azure, http_for_write_back, secrets.clone(), answers).await?;
-        let outbox = outbox(&settings, azure)?;
+        let outbox = outbox(&settings, azure, secrets.clone())?;
         let sweeps = sweep_store(&settings, azure).await?;
         let privilege = Arc::new(crate::recovery::privilege::PrivilegeCheck::new(
             settings.tap.protected_groups.clone(),
@@ -247,7 +247,12 @@ pub(crate) async fn sweep_store(
 ///
 /// # Errors
 /// The queue client cannot be built.
-fn outbox(settings: &Settings, azure: &AzureOverrides) -> anyhow::Result<Option<Arc<crate::recovery::notice::Outbox>>> {
+fn outbox(
+    settings: &Settings,
+    azure: &AzureOverrides,
+    secrets: Arc<SecretCache>,
+) -> anyhow::Result<Option<Arc<crate::recovery::notice::Outbox>>> {
+    let keyed = crate::recovery::code::KeyedHash::new(secrets, settings.tap.verification_key_secret.clone());
     use crate::config::IntakeStore;
     use crate::recovery::notice::{Outbox, QUEUE};
     use crate::storage::queue::{LocalQueue, StorageQueue};
@@ -257,6 +262,7 @@ fn outbox(settings: &Settings, azure: &AzureOverrides) -> anyhow::Result<Option<
         Some(IntakeStore::Directory(dir)) => {
             let (queue, rx) = LocalQueue::<String>::new();
             Some(Arc::new(Outbox {
+                keyed,
                 store: Arc::new(FileRecords::new(dir.clone())),
                 queue: Arc::new(queue),
                 local: tokio::sync::Mutex::new(Some(rx)),
@@ -271,6 +277,7 @@ fn outbox(settings: &Settings, azure: &AzureOverrides) -> anyhow::Result<Option<
             let store = BlobRecords::new(blob_service_uri, container, credential.clone(), azure.transport.clone())?;
             let queue = StorageQueue::new(queue_service_uri, QUEUE, credential, azure.transport.clone())?;
             Some(Arc::new(Outbox {
+                keyed,
                 store: Arc::new(store),
                 queue: Arc::new(queue),
                 local: tokio::sync::Mutex::new(None),

@@ -5,6 +5,12 @@
 //! sends it, retried by the host, deletes the record, and audits it (`notice.send`), sent or
 //! failed after its last try. The agent's answer waits for the outbox, not for the mail provider.
 //!
+//! Each record carries a keyed hash (HMAC-SHA256 with the Key Vault secret that keys codes,
+//! `VERIFICATION_KEY_SECRET`) over its kind, request, user, address, subject and text, bound to
+//! its id: a notice written into storage by anyone but the service, or edited there, is never
+//! sent (it is on the trail as failed). Storage access alone cannot make the service mail an
+//! address of someone's choosing.
+//!
 //! A notice never holds a pass or a code (the pass travels only on its own channel, on the
 //! critical path). Its id is the same however often a resumed recovery posts it, and a message
 //! whose record is gone was sent already, so a notice goes out once, except when a worker dies
@@ -12,7 +18,7 @@
 
 use std::sync::Arc;
 
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{Mutex, mpsc};
 use uuid::Uuid;
@@ -73,6 +79,16 @@ pub struct Notice {
     pub to: String,
     pub subject: String,
     pub text: String,
+    /// The keyed hash of the rest (`Outbox::post` sets it; empty until then).
+    #[serde(default)]
+    pub mac: String,
+}
+
+/// What a notice's keyed hash covers: everything it says, in a fixed order.
+fn signed(n: &Notice) -> SecretString {
+    SecretString::from(
+        serde_json::to_string(&(n.kind, n.request_id, &n.target, &n.to, &n.subject, &n.text)).unwrap_or_default(),
+    )
 }
 
 impl Notice {
@@ -86,6 +102,7 @@ impl Notice {
             to: to.to_owned(),
             subject: subject.to_owned(),
             text: text.to_owned(),
+            mac: String::new(),
         }
     }
 }
@@ -102,6 +119,8 @@ pub struct NoticeMessage {
 /// host would.
 pub struct Outbox {
     pub store: Arc<dyn RecordStore>,
+    /// Signs each notice kept, and checks it before it is sent.
+    pub(crate) keyed: super::code::KeyedHash,
     pub queue: Arc<dyn MessageQueue>,
     pub local: Mutex<Option<mpsc::UnboundedReceiver<String>>>,
 }
@@ -117,6 +136,13 @@ impl Outbox {
     /// # Errors
     /// The record or the queue cannot be written.
     pub async fn post(&self, notice: &Notice) -> Result<(), StorageError> {
+        let mut notice = notice.clone();
+        notice.mac = self
+            .keyed
+            .keep(notice.id, &signed(&notice))
+            .await
+            .map_err(|e| StorageError::Unavailable(format!("the notice could not be signed: {}", e.message)))?;
+        let notice = &notice;
         let data = serde_json::to_vec(notice).unwrap_or_default();
         match self.store.create(&record_name(notice.id), &data).await {
             Ok(_) | Err(StorageError::Conflict(_)) => {}
@@ -133,6 +159,76 @@ impl Outbox {
             return Err(e);
         }
         Ok(())
+    }
+
+    /// The notice `id` as the service kept it: read, and its keyed hash checked. `Err` is what
+    /// becomes of the message instead: sent already, retried, or dropped (a forged or unreadable
+    /// notice, on the trail as failed).
+    async fn kept(&self, audit: &AuditTrail, id: Uuid, dequeue_count: u32) -> Result<Notice, Sent> {
+        let notice = match self.store.read(&record_name(id)).await {
+            Ok(Some(kept)) => match serde_json::from_slice::<Notice>(&kept.data) {
+                Ok(n) if n.id == id => n,
+                _ => {
+                    tracing::error!(notice_id = %id, "a kept notice is unreadable; dropped");
+                    return Err(Sent::Done("unreadable notice; dropped".into()));
+                }
+            },
+            Ok(None) => return Err(Sent::Done("sent already".into())),
+            Err(e) if dequeue_count < ATTEMPTS => {
+                return Err(Sent::Retry(format!("the notice could not be read: {e}")));
+            }
+            Err(e) => {
+                // Its last try: on the trail as failed, so somebody can tell the user.
+                tracing::error!(error = %e, notice_id = %id, "a notice could not be read after its last try");
+                let event = AuditEvent {
+                    caller: CallerRecord {
+                        via: "service".into(),
+                        ..CallerRecord::default()
+                    },
+                    action: Action::NoticeSend,
+                    target: None,
+                    ticket: None,
+                    request_id: None,
+                    phase: Phase::Outcome,
+                    outcome: Some(Outcome::Failed(Fault::NoticeUnavailable.as_str().to_owned())),
+                    details: serde_json::json!({"noticeId": id, "tries": dequeue_count, "why": "its record could not be read"}),
+                };
+                if let Err(e) = audit.record(event).await {
+                    tracing::error!(error = %e, notice_id = %id, "a notice's audit record could not be written");
+                }
+                return Err(Sent::Done("unreadable after its last try; recorded".into()));
+            }
+        };
+        match self
+            .keyed
+            .matches(id, &notice.mac, signed(&notice).expose_secret())
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::error!(notice_id = %id, "a kept notice fails its keyed hash (written or edited by someone other than the service); not sent");
+                let _ = self.store.delete(&record_name(id)).await;
+                let mut event = event(
+                    &notice,
+                    Outcome::Failed(Fault::NoticeUnavailable.as_str().to_owned()),
+                    dequeue_count,
+                );
+                event.details["why"] =
+                    "its record fails its keyed hash: written or edited by someone other than the service; not sent"
+                        .into();
+                if let Err(e) = audit.record(event).await {
+                    tracing::error!(error = %e, notice_id = %id, "a notice's audit record could not be written");
+                }
+                return Err(Sent::Done("a notice that fails its keyed hash; not sent".into()));
+            }
+            Err(e) => {
+                return Err(Sent::Retry(format!(
+                    "the notice's keyed hash could not be checked: {}",
+                    e.message
+                )));
+            }
+        }
+        Ok(notice)
     }
 
     /// `notice-worker`: send the notice `message` names (its `dequeue_count`th try), record it and
@@ -156,37 +252,9 @@ impl Outbox {
                 return Sent::Done("not a notice; dropped".into());
             }
         };
-        let notice = match self.store.read(&record_name(id)).await {
-            Ok(Some(kept)) => match serde_json::from_slice::<Notice>(&kept.data) {
-                Ok(n) if n.id == id => n,
-                _ => {
-                    tracing::error!(notice_id = %id, "a kept notice is unreadable; dropped");
-                    return Sent::Done("unreadable notice; dropped".into());
-                }
-            },
-            Ok(None) => return Sent::Done("sent already".into()),
-            Err(e) if dequeue_count < ATTEMPTS => return Sent::Retry(format!("the notice could not be read: {e}")),
-            Err(e) => {
-                // Its last try: on the trail as failed, so somebody can tell the user.
-                tracing::error!(error = %e, notice_id = %id, "a notice could not be read after its last try");
-                let event = AuditEvent {
-                    caller: CallerRecord {
-                        via: "service".into(),
-                        ..CallerRecord::default()
-                    },
-                    action: Action::NoticeSend,
-                    target: None,
-                    ticket: None,
-                    request_id: None,
-                    phase: Phase::Outcome,
-                    outcome: Some(Outcome::Failed(Fault::NoticeUnavailable.as_str().to_owned())),
-                    details: serde_json::json!({"noticeId": id, "tries": dequeue_count, "why": "its record could not be read"}),
-                };
-                if let Err(e) = audit.record(event).await {
-                    tracing::error!(error = %e, notice_id = %id, "a notice's audit record could not be written");
-                }
-                return Sent::Done("unreadable after its last try; recorded".into());
-            }
+        let notice = match self.kept(audit, id, dequeue_count).await {
+            Ok(n) => n,
+            Err(done) => return done,
         };
         let outcome = match notifier
             .notify(&notice.to, &notice.subject, &SecretString::from(notice.text.clone()))
@@ -278,6 +346,66 @@ mod tests {
         assert_ne!(a.id, other.id);
     }
 
+    /// Key Vault with the key.
+    struct Key;
+
+    #[async_trait::async_trait]
+    impl crate::vocab::ports::SecretSource for Key {
+        async fn get(&self, _: &str) -> Result<Option<SecretString>, crate::vocab::ports::SecretsUnavailable> {
+            Ok(Some(SecretString::from("k1")))
+        }
+        async fn invalidate(&self, _: &str) {}
+    }
+
+    /// Someone with write access to the storage account, not the service, puts a notice in the
+    /// outbox, or edits one the service kept: neither is sent, and each is on the trail as failed.
+    #[tokio::test]
+    async fn a_notice_written_or_edited_by_anyone_but_the_service_is_never_sent() {
+        let (outbox, mut rx, mail, audit, dir) = outbox(0);
+        // Forged: a record and a message, no keyed hash (or a made-up one).
+        let mut forged = Notice::new(
+            NoticeKind::Pass,
+            &about(),
+            "victim@example.com",
+            "Your pass",
+            "Call 555-0100",
+        );
+        forged.mac = "AAAA".into();
+        let name = dir.join("records").join(record_name(forged.id));
+        std::fs::create_dir_all(name.parent().unwrap()).unwrap();
+        std::fs::write(&name, serde_json::to_vec(&forged).unwrap()).unwrap();
+        let message = serde_json::to_string(&NoticeMessage { notice_id: forged.id }).unwrap();
+        assert!(matches!(
+            outbox.deliver(&mail, &audit, &message, 1).await,
+            Sent::Done(_)
+        ));
+        // Edited: the service kept it; its address was changed in storage.
+        let kept = Notice::new(NoticeKind::Reset, &about(), "lee@contoso.test", "s", "t");
+        outbox.post(&kept).await.unwrap();
+        let message = rx.recv().await.unwrap();
+        let path = dir.join("records").join(record_name(kept.id));
+        let mut edited: Notice = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        assert!(!edited.mac.is_empty(), "the service signs what it keeps");
+        edited.to = "attacker@example.com".into();
+        std::fs::write(&path, serde_json::to_vec(&edited).unwrap()).unwrap();
+        assert!(matches!(
+            outbox.deliver(&mail, &audit, &message, 1).await,
+            Sent::Done(_)
+        ));
+        assert!(mail.sent.lock().unwrap().is_empty(), "nothing was sent");
+        let records = trail(&audit).await;
+        assert_eq!(records.len(), 2);
+        for r in &records {
+            assert_eq!(r.outcome, Some(Outcome::Failed("notice_unavailable".into())));
+            assert!(
+                r.details["why"].as_str().unwrap().contains("keyed hash"),
+                "{:?}",
+                r.details
+            );
+        }
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
     /// A mail connector that fails the first `fail` sends and counts the rest.
     struct Mail {
         fail: std::sync::atomic::AtomicU32,
@@ -313,6 +441,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("mfa-recovery-notices-{}", Uuid::new_v4()));
         let (queue, rx) = crate::storage::queue::LocalQueue::<String>::new();
         let outbox = Outbox {
+            keyed: crate::recovery::code::KeyedHash::new(Arc::new(Key), "verification-key".into()),
             store: Arc::new(crate::storage::records::FileRecords::new(dir.join("records"))),
             queue: Arc::new(queue),
             local: Mutex::new(None),
