@@ -911,10 +911,12 @@ mod tests {
         );
     }
 
-    /// A storage that counts its appends and takes its time, as Blob Storage does.
+    /// A storage that counts its appends and takes its time, as Blob Storage does: the `n`th
+    /// append waits `wait(n)` ms.
     struct Slow {
         inner: FileStorage,
         appends: std::sync::atomic::AtomicUsize,
+        wait: fn(usize) -> u64,
     }
 
     #[async_trait::async_trait]
@@ -923,8 +925,8 @@ mod tests {
             self.inner.create(name).await
         }
         async fn append(&self, name: &str, offset: u64, data: &[u8]) -> Result<(), StorageError> {
-            self.appends.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            let n = self.appends.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            tokio::time::sleep(std::time::Duration::from_millis((self.wait)(n))).await;
             self.inner.append(name, offset, data).await
         }
         async fn append_shared(&self, name: &str, data: &[u8]) -> Result<(), StorageError> {
@@ -947,6 +949,7 @@ mod tests {
         let storage = Arc::new(Slow {
             inner: FileStorage::new(dir.clone()),
             appends: 0.into(),
+            wait: |_| 20,
         });
         let trail = AuditTrail::new(storage.clone());
         let event = |i: usize| AuditEvent {
@@ -997,44 +1000,18 @@ mod tests {
         let _ = std::fs::remove_dir_all(dir);
     }
 
-    /// Appends that take their time: the first 50 ms, the second ten seconds (a storage that
-    /// stopped answering), the rest at once.
-    struct Stalling {
-        inner: FileStorage,
-        appends: std::sync::atomic::AtomicUsize,
-    }
-
-    #[async_trait::async_trait]
-    impl AuditStorage for Stalling {
-        async fn create(&self, name: &str) -> Result<(), StorageError> {
-            self.inner.create(name).await
-        }
-        async fn append(&self, name: &str, offset: u64, data: &[u8]) -> Result<(), StorageError> {
-            let n = self.appends.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            let wait = [50, 10_000].get(n).copied().unwrap_or(0);
-            tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
-            self.inner.append(name, offset, data).await
-        }
-        async fn append_shared(&self, name: &str, data: &[u8]) -> Result<(), StorageError> {
-            self.inner.append_shared(name, data).await
-        }
-        async fn list(&self, prefix: &str) -> Result<Vec<String>, StorageError> {
-            self.inner.list(prefix).await
-        }
-        async fn read(&self, name: &str) -> Result<Vec<u8>, StorageError> {
-            self.inner.read(name).await
-        }
-    }
-
     /// A writer whose caller goes away in the middle of a group's append (a client that hung up
     /// drops its handler) answers the others of its group with an error at once: nobody waits
     /// forever, nobody is told a record was kept that may not be, and the trail goes on.
     #[tokio::test]
     async fn a_writer_dropped_mid_append_leaves_nobody_waiting() {
         let dir = std::env::temp_dir().join(format!("audit-unit-{}", Uuid::new_v4()));
-        let storage = Arc::new(Stalling {
+        // The first append takes 50 ms, the second ten seconds (a storage that stopped
+        // answering), the rest none.
+        let storage = Arc::new(Slow {
             inner: FileStorage::new(dir.clone()),
             appends: 0.into(),
+            wait: |n| [50, 10_000].get(n).copied().unwrap_or(0),
         });
         let trail = AuditTrail::new(storage);
         let event = || AuditEvent {

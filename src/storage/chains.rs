@@ -8,10 +8,7 @@ use async_trait::async_trait;
 use azure_core::credentials::TokenCredential;
 use azure_core::http::{RequestContent, StatusCode, Transport};
 use azure_storage_blob::BlobContainerClient;
-use azure_storage_blob::models::{
-    AppendBlobClientAppendBlockOptions, AppendBlobClientCreateOptions, BlobContainerClientListBlobsOptions,
-};
-use futures::TryStreamExt;
+use azure_storage_blob::models::{AppendBlobClientAppendBlockOptions, AppendBlobClientCreateOptions};
 use url::Url;
 
 pub use super::StorageError;
@@ -215,24 +212,7 @@ impl AuditStorage for BlobStorage {
     }
 
     async fn list(&self, prefix: &str) -> Result<Vec<String>, StorageError> {
-        let options = BlobContainerClientListBlobsOptions {
-            prefix: Some(prefix.to_owned()),
-            ..Default::default()
-        };
-        let mut pages = self.container.list_blobs(Some(options)).map_err(azure)?.into_pages();
-        let mut names = Vec::new();
-        loop {
-            let page = match pages.try_next().await {
-                Ok(Some(page)) => page,
-                Ok(None) => break,
-                // No container yet: no chains yet.
-                Err(e) if e.http_status() == Some(StatusCode::NotFound) => break,
-                Err(e) => return Err(azure(e)),
-            };
-            let page = page.into_model().map_err(azure)?;
-            names.extend(page.blob_items.into_iter().filter_map(|b| b.name));
-        }
-        Ok(names)
+        super::list_names(&self.container, prefix).await
     }
 
     async fn read(&self, name: &str) -> Result<Vec<u8>, StorageError> {

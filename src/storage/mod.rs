@@ -75,3 +75,26 @@ pub(crate) fn conflict_or(name: &str, e: azure_core::Error) -> StorageError {
         _ => azure(e),
     }
 }
+
+/// The names of the blobs under `prefix` (every page; a missing container has none).
+/// https://learn.microsoft.com/rest/api/storageservices/list-blobs
+pub(crate) async fn list_names(container: &BlobContainerClient, prefix: &str) -> Result<Vec<String>, StorageError> {
+    use futures::TryStreamExt;
+    let options = azure_storage_blob::models::BlobContainerClientListBlobsOptions {
+        prefix: Some(prefix.to_owned()),
+        ..Default::default()
+    };
+    let mut pages = container.list_blobs(Some(options)).map_err(azure)?.into_pages();
+    let mut names = Vec::new();
+    loop {
+        let page = match pages.try_next().await {
+            Ok(Some(page)) => page,
+            Ok(None) => break,
+            Err(e) if e.http_status() == Some(StatusCode::NotFound) => break,
+            Err(e) => return Err(azure(e)),
+        };
+        let page = page.into_model().map_err(azure)?;
+        names.extend(page.blob_items.into_iter().filter_map(|b| b.name));
+    }
+    Ok(names)
+}

@@ -10,7 +10,6 @@ use azure_core::credentials::TokenCredential;
 use azure_core::http::{RequestContent, StatusCode, Transport};
 use azure_storage_blob::BlobContainerClient;
 use azure_storage_blob::models::BlobClientUploadOptions;
-use futures::TryStreamExt;
 use sha2::{Digest, Sha256};
 use url::Url;
 
@@ -248,24 +247,7 @@ impl RecordStore for BlobRecords {
 
     /// https://learn.microsoft.com/rest/api/storageservices/list-blobs (up to 5,000 a page).
     async fn list(&self, prefix: &str) -> Result<Vec<String>, StorageError> {
-        let options = azure_storage_blob::models::BlobContainerClientListBlobsOptions {
-            prefix: Some(prefix.to_owned()),
-            ..Default::default()
-        };
-        let mut pages = self.container.list_blobs(Some(options)).map_err(azure)?.into_pages();
-        let mut names = Vec::new();
-        loop {
-            let page = match pages.try_next().await {
-                Ok(Some(page)) => page,
-                Ok(None) => break,
-                // No container yet: nothing in it.
-                Err(e) if e.http_status() == Some(StatusCode::NotFound) => break,
-                Err(e) => return Err(azure(e)),
-            };
-            let page = page.into_model().map_err(azure)?;
-            names.extend(page.blob_items.into_iter().filter_map(|b| b.name));
-        }
-        Ok(names)
+        super::list_names(&self.container, prefix).await
     }
 }
 
