@@ -89,12 +89,12 @@ impl App {
             settings.graph_endpoint.clone(),
             crate::azure::credential(&settings, azure)?,
         ));
-        let audit = Arc::new(AuditTrail::new(audit_storage(&settings, azure).await?));
         let secrets = Arc::new(SecretCache::new(
             settings.key_vault_uri.as_ref(),
             crate::azure::credential(&settings, azure)?,
             azure.transport.clone(),
         )?);
+        let audit = Arc::new(audit_trail(&settings, azure, secrets.clone()).await?);
         let webhooks = Arc::new(WebhookVerifier::new(settings.webhook_senders.clone(), secrets.clone()));
         let deliverer = Arc::new(Deliverer::new(
             http_for_delivery,
@@ -218,6 +218,23 @@ pub(crate) async fn audit_storage(
             let blob = BlobStorage::new(service_uri, container, credential, azure.transport.clone())?;
             Arc::new(blob)
         }
+    })
+}
+
+/// The audit trail from the settings: its storage, signed with `AUDIT_KEY_SECRET` when a Key
+/// Vault is configured.
+///
+/// # Errors
+/// The storage client cannot be built.
+pub(crate) async fn audit_trail(
+    settings: &Settings,
+    azure: &AzureOverrides,
+    secrets: Arc<SecretCache>,
+) -> anyhow::Result<AuditTrail> {
+    let trail = AuditTrail::new(audit_storage(settings, azure).await?);
+    Ok(match &settings.audit_key_secret {
+        Some(name) => trail.with_key(crate::audit::seal::AuditKey::new(secrets, name.clone())),
+        None => trail,
     })
 }
 

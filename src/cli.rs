@@ -408,8 +408,13 @@ async fn audit_verify(settings: Settings, from: Option<String>, to: Option<Strin
             None => to - time::Duration::days(30),
         };
         anyhow::ensure!(from <= to, "--from must not be after --to");
-        let storage = crate::app::audit_storage(&settings, &Default::default()).await?;
-        let trail = crate::audit::AuditTrail::new(storage);
+        let azure = Default::default();
+        let secrets = std::sync::Arc::new(crate::secrets::SecretCache::new(
+            settings.key_vault_uri.as_ref(),
+            crate::azure::credential(&settings, &azure)?,
+            None,
+        )?);
+        let trail = crate::app::audit_trail(&settings, &azure, secrets).await?;
         Ok::<_, anyhow::Error>(trail.verify(from, to, allow_empty).await?)
     };
     match run.await {
@@ -419,6 +424,24 @@ async fn audit_verify(settings: Settings, from: Option<String>, to: Option<Strin
                     "verified {} records in {} chains: every hash matches",
                     report.records, report.chains
                 );
+                match &report.signed_from {
+                    Some(from) => println!(
+                        "{} records signed from {from} (audit key versions: {}); every anchor's MAC verifies{}",
+                        report.signed_records,
+                        report.key_ids.join(", "),
+                        if report.signed_records < report.records {
+                            format!(
+                                "; {} earlier records are not signed",
+                                report.records - report.signed_records
+                            )
+                        } else {
+                            String::new()
+                        }
+                    ),
+                    None => println!(
+                        "no record in this range is signed (written before AUDIT_KEY_SECRET, or without a Key Vault)"
+                    ),
+                }
                 ExitCode::SUCCESS
             }
             Some(m) if m.chain == "-" => {

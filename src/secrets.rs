@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use azure_core::credentials::TokenCredential;
 use azure_core::http::Transport;
+use azure_security_keyvault_secrets::models::SecretClientGetSecretOptions;
 use azure_security_keyvault_secrets::{SecretClient, SecretClientOptions};
 use secrecy::SecretString;
 use tokio::sync::Mutex;
@@ -22,8 +23,11 @@ use crate::vocab::ports::SecretsUnavailable;
 
 pub struct SecretCache {
     client: Option<SecretClient>,
-    /// A value, or `None` for a secret the vault does not have, and when it was read.
-    cache: Mutex<HashMap<String, (Option<SecretString>, Instant)>>,
+    /// The current version's id and value, or `None` for a secret the vault does not have, and
+    /// when it was read.
+    cache: Mutex<HashMap<String, (Option<(String, SecretString)>, Instant)>>,
+    /// Named versions read (a version never changes: kept for the process's life).
+    versions: Mutex<HashMap<(String, String), SecretString>>,
 }
 
 impl SecretCache {
@@ -52,6 +56,7 @@ impl SecretCache {
         Ok(SecretCache {
             client,
             cache: Mutex::new(HashMap::new()),
+            versions: Mutex::new(HashMap::new()),
         })
     }
 
@@ -60,23 +65,71 @@ impl SecretCache {
     /// # Errors
     /// The vault cannot be read.
     pub async fn get(&self, name: &str) -> Result<Option<SecretString>, SecretsUnavailable> {
-        if let Some((value, at)) = self.cache.lock().await.get(name) {
+        Ok(self.get_version(name, None).await?.map(|(_, value)| value))
+    }
+
+    /// The current version of `name` (`version: None`, cached for five minutes) or the version
+    /// named (cached for good), with its id; `None` when the vault has no such secret or version.
+    ///
+    /// # Errors
+    /// The vault cannot be read.
+    pub async fn get_version(
+        &self,
+        name: &str,
+        version: Option<&str>,
+    ) -> Result<Option<(String, SecretString)>, SecretsUnavailable> {
+        if let Some(v) = version {
+            if let Some(value) = self.versions.lock().await.get(&(name.to_owned(), v.to_owned())) {
+                return Ok(Some((v.to_owned(), value.clone())));
+            }
+        } else if let Some((value, at)) = self.cache.lock().await.get(name) {
             let ttl = if value.is_some() { TTL } else { MISSING_TTL };
             if at.elapsed() < ttl {
                 return Ok(value.clone());
             }
         }
+        let found = self.read(name, version).await?;
+        match (&found, version) {
+            (Some((v, value)), Some(_)) => {
+                self.versions
+                    .lock()
+                    .await
+                    .insert((name.to_owned(), v.clone()), value.clone());
+            }
+            (_, None) => {
+                self.cache
+                    .lock()
+                    .await
+                    .insert(name.to_owned(), (found.clone(), Instant::now()));
+            }
+            (None, Some(_)) => {}
+        }
+        Ok(found)
+    }
+
+    /// One read from the vault: the version's id (the last segment of the secret's `id`) and value.
+    async fn read(
+        &self,
+        name: &str,
+        version: Option<&str>,
+    ) -> Result<Option<(String, SecretString)>, SecretsUnavailable> {
         let client = self
             .client
             .as_ref()
             .ok_or_else(|| SecretsUnavailable("no Key Vault is configured".into()))?;
-        let secret = match client.get_secret(name, None).await {
+        let options = SecretClientGetSecretOptions {
+            secret_version: version.map(str::to_owned),
+            ..Default::default()
+        };
+        let secret = match client.get_secret(name, Some(options)).await {
             Ok(response) => response
                 .into_model()
                 .map_err(|_| SecretsUnavailable(format!("{name}: unreadable")))?,
             Err(e) if e.http_status() == Some(azure_core::http::StatusCode::NotFound) => {
-                tracing::warn!(secret = name, "a configured secret does not exist in Key Vault");
-                self.cache.lock().await.insert(name.to_owned(), (None, Instant::now()));
+                tracing::warn!(
+                    secret = name,
+                    "a configured secret (or its version) does not exist in Key Vault"
+                );
                 return Ok(None);
             }
             Err(e) => {
@@ -87,13 +140,15 @@ impl SecretCache {
                 return Err(SecretsUnavailable(format!("{name}: {status}")));
             }
         };
-        let Some(value) = secret.value else { return Ok(None) };
-        let value = SecretString::from(value);
-        self.cache
-            .lock()
-            .await
-            .insert(name.to_owned(), (Some(value.clone()), Instant::now()));
-        Ok(Some(value))
+        let id = secret
+            .id
+            .as_deref()
+            .and_then(|id| id.trim_end_matches('/').rsplit('/').next())
+            .filter(|v| !v.is_empty() && *v != name)
+            .map(str::to_owned)
+            .or_else(|| version.map(str::to_owned))
+            .unwrap_or_else(|| "0".to_owned());
+        Ok(secret.value.map(|value| (id, SecretString::from(value))))
     }
 
     /// Forget a cached value (a provider refused it: it may have been rotated).
@@ -106,6 +161,13 @@ impl SecretCache {
 impl crate::vocab::ports::SecretSource for SecretCache {
     async fn get(&self, name: &str) -> Result<Option<SecretString>, SecretsUnavailable> {
         SecretCache::get(self, name).await
+    }
+    async fn get_version(
+        &self,
+        name: &str,
+        version: Option<&str>,
+    ) -> Result<Option<(String, SecretString)>, SecretsUnavailable> {
+        SecretCache::get_version(self, name, version).await
     }
     async fn invalidate(&self, name: &str) {
         SecretCache::invalidate(self, name).await;

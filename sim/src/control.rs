@@ -253,6 +253,9 @@ async fn rotate_secret(State(state): State<Arc<SimState>>, Path(name): Path<Stri
     };
     let hex = current.len() == 64 && current.bytes().all(|b| b.is_ascii_hexdigit());
     let next = crate::generate_secret(if hex { Some("hex") } else { None });
+    let version = crate::keyvault::version_of(&name, current);
+    let old = current.clone();
+    state.retired.lock().unwrap().insert((name.clone(), version), old);
     secrets.insert(name, next);
     StatusCode::NO_CONTENT.into_response()
 }

@@ -46,15 +46,34 @@ fn challenge(state: &SimState) -> Response {
     response
 }
 
+/// A version's id: 32 hex digits, as Key Vault's, derived from the name and value (a rotation
+/// makes a new one).
+pub(crate) fn version_of(name: &str, value: &str) -> String {
+    uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, format!("{name}\n{value}").as_bytes())
+        .simple()
+        .to_string()
+}
+
+/// `GET /secrets/{name}/{version}`: that version, current or earlier; an unknown version is
+/// `404 SecretNotFound`, as for an unknown name.
 async fn get_secret_version(
     state: State<Arc<SimState>>,
     headers: HeaderMap,
-    Path((name, _version)): Path<(String, String)>,
+    Path((name, version)): Path<(String, String)>,
 ) -> Response {
-    get_secret(state, headers, Path(name)).await
+    read_secret(state, headers, name, Some(version)).await
 }
 
-async fn get_secret(State(state): State<Arc<SimState>>, headers: HeaderMap, Path(name): Path<String>) -> Response {
+async fn get_secret(state: State<Arc<SimState>>, headers: HeaderMap, Path(name): Path<String>) -> Response {
+    read_secret(state, headers, name, None).await
+}
+
+async fn read_secret(
+    State(state): State<Arc<SimState>>,
+    headers: HeaderMap,
+    name: String,
+    version: Option<String>,
+) -> Response {
     let Some(token) = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
@@ -85,7 +104,21 @@ async fn get_secret(State(state): State<Arc<SimState>>, headers: HeaderMap, Path
             Some("ForbiddenByRbac"),
         );
     }
-    let Some(value) = state.secrets.lock().unwrap().get(&name).cloned() else {
+    let current = state
+        .secrets
+        .lock()
+        .unwrap()
+        .get(&name)
+        .cloned()
+        .map(|v| (version_of(&name, &v), v));
+    let found = match version.filter(|v| !v.is_empty()) {
+        None => current,
+        Some(v) => current.filter(|(c, _)| *c == v).or_else(|| {
+            let retired = state.retired.lock().unwrap();
+            retired.get(&(name.clone(), v.clone())).map(|value| (v, value.clone()))
+        }),
+    };
+    let Some((version, value)) = found else {
         return kv_error(
             StatusCode::NOT_FOUND,
             "SecretNotFound",
@@ -95,7 +128,7 @@ async fn get_secret(State(state): State<Arc<SimState>>, headers: HeaderMap, Path
     };
     Json(json!({
         "value": value,
-        "id": format!("{}secrets/{name}/0f6c1b3a9e2d4c5b8a7f6e5d4c3b2a19", state.vault_uri()),
+        "id": format!("{}secrets/{name}/{version}", state.vault_uri()),
         "attributes": {"enabled": true, "created": 1767225600, "updated": 1767225600, "recoveryLevel": "Recoverable+Purgeable"},
         "tags": {},
     }))

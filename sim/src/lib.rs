@@ -63,6 +63,9 @@ pub(crate) struct SimState {
     pub tenant: Mutex<Tenant>,
     pub keys: jwt::Keys,
     pub secrets: Mutex<BTreeMap<String, String>>,
+    /// Earlier versions of rotated secrets, by (name, version): still readable by version, as
+    /// Key Vault keeps them.
+    pub retired: Mutex<BTreeMap<(String, String), String>>,
     pub outbox: Mutex<Vec<OutboxItem>>,
     pub faults: Mutex<Vec<Fault>>,
     pub requests: Mutex<Vec<RequestRecord>>,
@@ -168,6 +171,7 @@ impl Simulator {
             tenant: Mutex::new(tenant),
             keys: jwt::Keys::generate(),
             secrets: Mutex::new(secrets),
+            retired: Mutex::new(BTreeMap::new()),
             outbox: Mutex::new(Vec::new()),
             faults: Mutex::new(Vec::new()),
             requests: Mutex::new(Vec::new()),

@@ -20,6 +20,7 @@
 //! the same layout (`dev`, `crate::storage::chains::FileStorage`).
 
 pub mod refusals;
+pub mod seal;
 
 use std::sync::Arc;
 
@@ -247,6 +248,9 @@ impl AuditRecord {
 pub enum AuditError {
     #[error("audit storage: {0}")]
     Storage(#[from] StorageError),
+    /// The audit key (`AUDIT_KEY_SECRET`) could not be read: nothing is written unsigned.
+    #[error("{0}")]
+    Key(String),
 }
 
 struct ChainState {
@@ -257,11 +261,16 @@ struct ChainState {
     seq: u64,
     offset: u64,
     last_hash: String,
+    /// The MAC of this chain's last anchor (empty before the first, or unsigned).
+    last_mac: String,
 }
 
 /// The trail: appends records to this process's chain and reads every chain.
 pub struct AuditTrail {
     storage: Arc<dyn AuditStorage>,
+    /// The key that signs anchors and decisions (`AUDIT_KEY_SECRET`); `None`: unsigned (no Key
+    /// Vault configured, as in a bare `dev` or a unit test).
+    key: Option<seal::AuditKey>,
     instance: String,
     chain: Mutex<Option<ChainState>>,
     /// Records asked for and not written yet: whoever holds `chain` next writes them all.
@@ -327,10 +336,17 @@ struct Anchor {
     chain: String,
     seq: u64,
     hash: String,
+    /// The audit key's version that made `mac` (absent on anchors written before signing).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    kid: Option<String>,
+    /// HMAC over chain, seq, hash and the chain's previous anchor's MAC (`seal::anchor_parts`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    mac: Option<String>,
 }
 
-/// Anchors by chain, then by sequence number: the hash each record had when it was written.
-type Anchored = std::collections::BTreeMap<String, std::collections::BTreeMap<u64, String>>;
+/// Anchors by chain, then by sequence number: the hash each record had when it was written, and
+/// its MAC when signed.
+type Anchored = std::collections::BTreeMap<String, std::collections::BTreeMap<u64, Anchor>>;
 
 fn mismatch_at(chain: &str, line: u64, record_id: Option<Uuid>, reason: String) -> Mismatch {
     Mismatch {
@@ -361,10 +377,23 @@ impl AuditTrail {
         let instance = Uuid::new_v4().simple().to_string();
         AuditTrail {
             storage,
+            key: None,
             instance,
             chain: Mutex::new(None),
             waiting: std::sync::Mutex::default(),
         }
+    }
+
+    /// Sign anchors and decisions with `key` (and check them with it).
+    #[must_use]
+    pub fn with_key(mut self, key: seal::AuditKey) -> AuditTrail {
+        self.key = Some(key);
+        self
+    }
+
+    /// The key, when the trail is signed.
+    pub fn key(&self) -> Option<&seal::AuditKey> {
+        self.key.as_ref()
     }
 
     /// Append one record. The record is stored when this returns `Ok`.
@@ -489,6 +518,7 @@ impl AuditTrail {
             seq: 0,
             offset: 0,
             last_hash: GENESIS.into(),
+            last_mac: String::new(),
         });
         Ok(())
     }
@@ -505,8 +535,13 @@ impl AuditTrail {
         if guard.as_ref().is_none_or(|c| c.day != day) {
             self.begin(guard, day, 0).await?;
         }
+        // The key first: a record that cannot be signed is not written.
+        let key = match &self.key {
+            Some(k) => Some(k.current().await?),
+            None => None,
+        };
         let chain = guard.as_mut().expect("set above");
-        let (mut seq, mut last_hash) = (chain.seq, chain.last_hash.clone());
+        let (mut seq, mut last_hash, mut last_mac) = (chain.seq, chain.last_hash.clone(), chain.last_mac.clone());
         let mut lines = Vec::new();
         let mut anchor_lines = Vec::new();
         let mut records = Vec::with_capacity(events.len());
@@ -534,11 +569,23 @@ impl AuditTrail {
             record.hash = record.compute_hash();
             lines.extend(serde_json::to_vec(&record).expect("records serialize"));
             lines.push(b'\n');
-            let anchor = Anchor {
+            let mut anchor = Anchor {
                 chain: record.chain.clone(),
                 seq: record.seq,
                 hash: record.hash.clone(),
+                kid: None,
+                mac: None,
             };
+            if let Some((kid, value)) = &key {
+                let seq_text = record.seq.to_string();
+                let m = seal::mac(
+                    value,
+                    &seal::anchor_parts(&record.chain, &seq_text, &record.hash, &last_mac),
+                );
+                anchor.kid = Some(kid.clone());
+                anchor.mac = Some(m.clone());
+                last_mac = m;
+            }
             anchor_lines.extend(serde_json::to_vec(&anchor).expect("anchors serialize"));
             anchor_lines.push(b'\n');
             seq += 1;
@@ -549,6 +596,7 @@ impl AuditTrail {
         chain.offset += lines.len() as u64;
         chain.seq = seq;
         chain.last_hash = last_hash;
+        chain.last_mac = last_mac;
         // The anchors: without them the records do not count as kept (the callers act on `Ok`).
         self.storage.append_shared(&anchor_log(now), &anchor_lines).await?;
         Ok(records)
@@ -676,18 +724,50 @@ impl AuditTrail {
             report.first_mismatch = Some(mismatch);
             return Ok(report);
         }
+        if let Some(mismatch) = self.check_signatures(&anchored, &mut report).await? {
+            report.first_mismatch = Some(mismatch);
+            return Ok(report);
+        }
         let mut seen = std::collections::BTreeSet::new();
+        // Each chain's first record's time, and whether its anchors are signed.
+        let mut firsts: Vec<(String, String, bool)> = Vec::new();
         for name in &names {
             report.chains += 1;
             let chain_id = name.trim_end_matches(".jsonl");
             seen.insert(chain_id.to_owned());
-            match self.check_chain(name, anchored.get(chain_id)).await? {
-                Ok(records) => report.records += records,
+            let anchors = anchored.get(chain_id);
+            match self.check_chain(name, anchors).await? {
+                Ok((records, first)) => {
+                    report.records += records;
+                    let signed = anchors.is_some_and(|a| a.values().any(|a| a.mac.is_some()));
+                    if signed {
+                        report.signed_records += records;
+                    }
+                    if let Some(first) = first {
+                        firsts.push((chain_id.to_owned(), first, signed));
+                    }
+                }
                 Err(mismatch) => {
                     report.first_mismatch = Some(mismatch);
                     return Ok(report);
                 }
             }
+        }
+        report.signed_from = firsts.iter().filter(|f| f.2).map(|f| f.1.clone()).min();
+        // Once the trail is signed, a chain begun later without signatures was not written by
+        // the service: made up by someone with the storage alone.
+        if let Some(from) = &report.signed_from
+            && let Some((chain, first, _)) = firsts.iter().find(|f| !f.2 && f.1 >= *from)
+        {
+            report.first_mismatch = Some(mismatch_at(
+                chain,
+                1,
+                None,
+                format!(
+                    "its anchors are not signed, but it begins at {first}, after the trail was first signed ({from}): it was made up without the audit key"
+                ),
+            ));
+            return Ok(report);
         }
         // Anchored chains that are gone altogether.
         if let Some((chain, anchors)) = anchored.iter().find(|(c, _)| !seen.contains(*c)) {
@@ -774,7 +854,7 @@ impl AuditTrail {
                         "the anchor log holds a line that is not an anchor".into(),
                     )));
                 };
-                anchored.entry(a.chain).or_default().insert(a.seq, a.hash);
+                anchored.entry(a.chain.clone()).or_default().insert(a.seq, a);
             }
         }
         Ok(Ok(anchored))
@@ -785,10 +865,11 @@ impl AuditTrail {
     async fn check_chain(
         &self,
         name: &str,
-        anchors: Option<&std::collections::BTreeMap<u64, String>>,
-    ) -> Result<Result<u64, Mismatch>, AuditError> {
+        anchors: Option<&std::collections::BTreeMap<u64, Anchor>>,
+    ) -> Result<Result<(u64, Option<String>), Mismatch>, AuditError> {
         let lines = self.read_chain(name).await?;
         let count = lines.len() as u64;
+        let first = lines.first().and_then(|l| l.as_ref().ok()).map(|r| r.time.clone());
         let mut prev = GENESIS.to_owned();
         for (i, line) in lines.into_iter().enumerate() {
             let line_no = i as u64 + 1;
@@ -798,7 +879,9 @@ impl AuditTrail {
                 Ok(r) if r.prev_hash != prev => Some("its prevHash does not match the record before it".into()),
                 Ok(r) if r.compute_hash() != r.hash => Some("its content does not match its hash".into()),
                 Ok(r) => match anchors.and_then(|a| a.get(&r.seq)) {
-                    Some(h) if *h != r.hash => Some("its hash differs from its anchor: the chain was rewritten".into()),
+                    Some(a) if a.hash != r.hash => {
+                        Some("its hash differs from its anchor: the chain was rewritten".into())
+                    }
                     Some(_) => None,
                     // The writer may stop between the record and its anchor: only the last.
                     None if line_no == count => None,
@@ -829,7 +912,70 @@ impl AuditTrail {
                 ),
             )));
         }
-        Ok(Ok(count))
+        Ok(Ok((count, first)))
+    }
+
+    /// Every signed chain's anchors: contiguous from its first record, each signed, each MAC
+    /// verifying under the key version it names and over the MAC before it. The key ids seen go
+    /// to the report.
+    ///
+    /// # Errors
+    /// The key cannot be read, or the trail is signed and no key is configured.
+    async fn check_signatures(
+        &self,
+        anchored: &Anchored,
+        report: &mut VerifyReport,
+    ) -> Result<Option<Mismatch>, AuditError> {
+        for (chain, anchors) in anchored {
+            if !anchors.values().any(|a| a.mac.is_some()) {
+                continue;
+            }
+            let key = self.key.as_ref().ok_or_else(|| {
+                AuditError::Key("the trail's anchors are signed, but no audit key is configured to check them: set KEY_VAULT_URI and AUDIT_KEY_SECRET (the reader needs Key Vault Secrets User)".into())
+            })?;
+            let mut prev = String::new();
+            for (expected, (seq, a)) in (1u64..).zip(anchors) {
+                let problem = if *seq != expected {
+                    Some(format!(
+                        "the anchor of record {expected} is gone: anchor lines were removed"
+                    ))
+                } else {
+                    match (&a.kid, &a.mac) {
+                        (Some(kid), Some(mac)) => {
+                            let seq_text = seq.to_string();
+                            if !report.key_ids.contains(kid) {
+                                report.key_ids.push(kid.clone());
+                            }
+                            let parts = seal::anchor_parts(chain, &seq_text, &a.hash, &prev);
+                            (!key.verifies(kid, &parts, mac).await?).then(|| format!("its anchor's MAC does not verify under audit key {kid}: the anchor was written, rewritten or reordered without the audit key"))
+                        }
+                        _ => Some("its anchor is not signed, in a chain whose anchors are: it was added without the audit key".into()),
+                    }
+                };
+                if let Some(reason) = problem {
+                    return Ok(Some(mismatch_at(chain, *seq.min(&expected), None, reason)));
+                }
+                prev = a.mac.clone().unwrap_or_default();
+            }
+        }
+        Ok(None)
+    }
+
+    /// The record at `seq` of `chain` (a decision's own record: one chain read, never the trail).
+    ///
+    /// # Errors
+    /// Storage failed.
+    pub async fn read_record(&self, chain: &str, seq: u64) -> Result<Option<AuditRecord>, AuditError> {
+        if seq == 0 || chain.contains("..") {
+            return Ok(None);
+        }
+        // A chain that cannot be read (gone, or storage down) fails: the caller fails closed.
+        let lines = self.read_chain(&format!("{chain}.jsonl")).await?;
+        Ok(lines
+            .into_iter()
+            .nth((seq - 1) as usize)
+            .and_then(Result::ok)
+            .filter(|r| r.seq == seq && r.chain == chain && r.compute_hash() == r.hash))
     }
 }
 
@@ -881,6 +1027,13 @@ impl AuditFilter {
 pub struct VerifyReport {
     pub chains: u64,
     pub records: u64,
+    /// Records whose anchors are signed with the audit key.
+    pub signed_records: u64,
+    /// The first signed record's time: from then on every chain must be signed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signed_from: Option<String>,
+    /// The audit key's versions that signed the anchors checked.
+    pub key_ids: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub first_mismatch: Option<Mismatch>,
 }
@@ -1126,7 +1279,9 @@ mod tests {
             serde_json::to_string(&Anchor {
                 chain: forged.chain.clone(),
                 seq: 3,
-                hash: forged.hash.clone()
+                hash: forged.hash.clone(),
+                kid: None,
+                mac: None,
             })
             .unwrap()
         );

@@ -122,6 +122,9 @@ pub struct Settings {
     /// `AUDIT_REFUSAL_SECONDS`: unauthenticated refusals are counted per source and recorded in
     /// aggregate once per this many seconds (default 60), so a flood cannot fill the trail.
     pub refusal_flush_seconds: u32,
+    /// `AUDIT_KEY_SECRET`: the Key Vault secret that signs the trail's anchors and the decisions
+    /// (`None` without `KEY_VAULT_URI`: the trail is unsigned).
+    pub audit_key_secret: Option<String>,
     /// `WEBHOOK_SENDERS`: senders that sign instead of presenting a token.
     pub webhook_senders: Vec<WebhookSender>,
     pub tap: TapSettings,
@@ -148,6 +151,7 @@ impl fmt::Debug for Settings {
             .field("audit", &self.audit)
             .field("limits", &self.limits)
             .field("refusal_flush_seconds", &self.refusal_flush_seconds)
+            .field("audit_key_secret", &self.audit_key_secret)
             .field("webhook_senders", &self.webhook_senders)
             .field("tap", &self.tap)
             .field("intake", &self.intake)
@@ -270,6 +274,9 @@ impl Settings {
         }
         problems.into_result()?;
         let (port, graph_endpoint, managed_identity_client_id, log_format) = host.expect("no problems");
+        let audit_key_secret = key_vault_uri
+            .as_ref()
+            .map(|_| get("AUDIT_KEY_SECRET").unwrap_or("audit-key").to_owned());
         Ok(Settings {
             port,
             graph_endpoint,
@@ -280,6 +287,7 @@ impl Settings {
             audit: audit.expect("no problems"),
             limits: limits.expect("no problems"),
             refusal_flush_seconds: refusal_flush_seconds.expect("no problems"),
+            audit_key_secret,
             webhook_senders: webhook_senders.expect("no problems"),
             tap: tap.expect("no problems"),
             intake: intake.expect("no problems"),

@@ -142,6 +142,12 @@ pub const SETTINGS: &[SettingDoc] = &[
         default: "`60`",
     },
     SettingDoc {
+        keys: &["AUDIT_KEY_SECRET"],
+        owner: "audit",
+        meaning: "Key Vault secret (random text; the templates create it) that signs the trail's anchors and the decisions the worker acts on (approvals, verifications, blocks), so that storage access alone cannot forge them. Its versions are the key ids: rotate by adding a version, keep the old ones enabled. Without `KEY_VAULT_URI` the trail is unsigned. See [audit.md](audit.md).",
+        default: "`audit-key`",
+    },
+    SettingDoc {
         keys: &["AUDIT_DIR"],
         owner: "audit",
         meaning: "Keep the audit trail in this local directory instead (for `dev` and tests; same format).",

@@ -19,6 +19,22 @@ pub trait SecretSource: Send + Sync {
     /// # Errors
     /// The source could not be read.
     async fn get(&self, name: &str) -> Result<Option<SecretString>, SecretsUnavailable>;
+    /// The secret's current version (`None`) or the version named, with the version's id
+    /// (Key Vault's: the last segment of the secret's `id`), or `None` when it does not exist. A
+    /// source without versions has one, `"0"`.
+    ///
+    /// # Errors
+    /// The source could not be read.
+    async fn get_version(
+        &self,
+        name: &str,
+        version: Option<&str>,
+    ) -> Result<Option<(String, SecretString)>, SecretsUnavailable> {
+        match version {
+            None | Some("0") => Ok(self.get(name).await?.map(|v| ("0".to_owned(), v))),
+            Some(_) => Ok(None),
+        }
+    }
     /// Forget a cached value (a provider refused it: it may have been rotated).
     async fn invalidate(&self, name: &str);
 }

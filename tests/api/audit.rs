@@ -16,13 +16,13 @@ use mfa_recovery_sim::{Seed, Simulator, TokenRequest};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::azurite::{Azurite, certs, trusting_transport};
+use crate::azurite::{Azurite, certs, trusting_transport_to};
 use crate::helpers::*;
 
 fn overrides(sim: &Simulator) -> AzureOverrides {
     AzureOverrides {
         credential: Some(Arc::new(mfa_recovery::dev::SimCredential::new(sim))),
-        transport: Some(trusting_transport()),
+        transport: Some(trusting_transport_to(sim)),
     }
 }
 

@@ -159,3 +159,16 @@ pub fn trusting_transport() -> Transport {
         .unwrap();
     Transport::new(Arc::new(client))
 }
+
+/// The test CA trusted, and Key Vault calls sent to the simulator `sim` (as `dev` does).
+pub fn trusting_transport_to(sim: &mfa_recovery_sim::Simulator) -> Transport {
+    let pem = std::fs::read(&certs().ca).unwrap();
+    let client = reqwest::Client::builder()
+        .tls_certs_merge([reqwest::Certificate::from_pem(&pem).unwrap()])
+        .build()
+        .unwrap();
+    Transport::new(Arc::new(mfa_recovery::dev::VaultToSimulator::new(
+        sim,
+        Arc::new(client),
+    )))
+}
