@@ -238,6 +238,20 @@ pub(crate) async fn audit_trail(
     })
 }
 
+/// The audit trail as an operator's command reads it: storage with the default credential and
+/// transport, the audit key from Key Vault through `vault` (the operator's sign-in).
+///
+/// # Errors
+/// A client cannot be built.
+pub(crate) async fn operator_trail(settings: &Settings, vault: &AzureOverrides) -> anyhow::Result<AuditTrail> {
+    let secrets = Arc::new(SecretCache::new(
+        settings.key_vault_uri.as_ref(),
+        crate::azure::credential(settings, vault)?,
+        vault.transport.clone(),
+    )?);
+    audit_trail(settings, &AzureOverrides::default(), secrets).await
+}
+
 /// The sweep's store from the settings.
 ///
 /// # Errors

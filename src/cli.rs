@@ -408,13 +408,7 @@ async fn audit_verify(settings: Settings, from: Option<String>, to: Option<Strin
             None => to - time::Duration::days(30),
         };
         anyhow::ensure!(from <= to, "--from must not be after --to");
-        let azure = Default::default();
-        let secrets = std::sync::Arc::new(crate::secrets::SecretCache::new(
-            settings.key_vault_uri.as_ref(),
-            crate::azure::credential(&settings, &azure)?,
-            None,
-        )?);
-        let trail = crate::app::audit_trail(&settings, &azure, secrets).await?;
+        let trail = crate::app::operator_trail(&settings, &cli_overrides(&settings)?).await?;
         Ok::<_, anyhow::Error>(trail.verify(from, to, allow_empty).await?)
     };
     match run.await {
@@ -573,14 +567,14 @@ async fn decide(args: DecisionArgs, decision: &str) -> ExitCode {
     }
 }
 
-/// The app's clients for a CLI run (managed identity or the developer's sign-in) and the CLI caller.
-async fn cli_state(settings: Settings) -> anyhow::Result<(crate::app::App, crate::vocab::CallerRecord)> {
+/// How a command reaches Azure: the managed identity or the developer's sign-in, and (test hook,
+/// `dev` builds) Key Vault through a simulated tenant.
+fn cli_overrides(settings: &Settings) -> anyhow::Result<crate::azure::AzureOverrides> {
     #[allow(unused_mut)]
     let mut overrides = crate::azure::AzureOverrides {
-        credential: Some(crate::azure::cli_credential(&settings)?),
+        credential: Some(crate::azure::cli_credential(settings)?),
         transport: None,
     };
-    // Test hook (`dev` builds): Key Vault through a simulated tenant.
     #[cfg(feature = "dev")]
     if let Some(sim) = crate::config::sim_url() {
         let target = url::Url::parse(&sim).map_err(|e| anyhow::anyhow!("MFA_RECOVERY_SIM: {e}"))?;
@@ -588,6 +582,12 @@ async fn cli_state(settings: Settings) -> anyhow::Result<(crate::app::App, crate
             crate::dev::VaultToSimulator::to(target, azure_core::http::new_http_client(None)),
         )));
     }
+    Ok(overrides)
+}
+
+/// The app's clients for a CLI run (managed identity or the developer's sign-in) and the CLI caller.
+async fn cli_state(settings: Settings) -> anyhow::Result<(crate::app::App, crate::vocab::CallerRecord)> {
+    let overrides = cli_overrides(&settings)?;
     let mut state = crate::app::App::new(settings, &overrides, std::sync::Arc::new(host::answers::HttpAnswers)).await?;
     // A command runs once and ends: its notices are sent before it does, not left to a queue.
     state.outbox = None;

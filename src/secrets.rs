@@ -107,6 +107,39 @@ impl SecretCache {
         Ok(found)
     }
 
+    /// When the oldest version of `name` the vault lists was created (Get Secret Versions).
+    ///
+    /// # Errors
+    /// The vault cannot be read.
+    pub async fn first_created(&self, name: &str) -> Result<Option<time::OffsetDateTime>, SecretsUnavailable> {
+        use futures::TryStreamExt;
+        let client = self
+            .client
+            .as_ref()
+            .ok_or_else(|| SecretsUnavailable("no Key Vault is configured".into()))?;
+        let failed = |e: azure_core::Error| {
+            let status = e
+                .http_status()
+                .map(|s| u16::from(s).to_string())
+                .unwrap_or_else(|| "unreachable".into());
+            SecretsUnavailable(format!("{name} versions: {status}"))
+        };
+        let mut versions = client.list_secret_properties_versions(name, None).map_err(failed)?;
+        let mut first: Option<time::OffsetDateTime> = None;
+        loop {
+            match versions.try_next().await {
+                Ok(Some(v)) => {
+                    if let Some(created) = v.attributes.and_then(|a| a.created) {
+                        first = Some(first.map_or(created, |f| f.min(created)));
+                    }
+                }
+                Ok(None) => return Ok(first),
+                Err(e) if e.http_status() == Some(azure_core::http::StatusCode::NotFound) => return Ok(None),
+                Err(e) => return Err(failed(e)),
+            }
+        }
+    }
+
     /// One read from the vault: the version's id (the last segment of the secret's `id`) and value.
     async fn read(
         &self,
@@ -168,6 +201,9 @@ impl crate::vocab::ports::SecretSource for SecretCache {
         version: Option<&str>,
     ) -> Result<Option<(String, SecretString)>, SecretsUnavailable> {
         SecretCache::get_version(self, name, version).await
+    }
+    async fn first_created(&self, name: &str) -> Result<Option<time::OffsetDateTime>, SecretsUnavailable> {
+        SecretCache::first_created(self, name).await
     }
     async fn invalidate(&self, name: &str) {
         SecretCache::invalidate(self, name).await;

@@ -68,6 +68,7 @@ var appSettings = {
   TAP_REQUIRE_VERIFICATION: 'service'
   RISK_CHECK: settings.riskCheck
   VERIFICATION_KEY_SECRET: 'verification-key'
+  AUDIT_KEY_SECRET: 'audit-key'
   NOTICE_CONTACT: settings.noticeContact
   EMAIL_PROVIDER: settings.emailProvider
   MAIL_SENDER: settings.mailSender

@@ -1,7 +1,9 @@
 // Key Vault with RBAC authorization for the connector and webhook secrets. The templates create
-// one secret, `verification-key` (random, new at each deployment: it keys the hashes of
-// verification codes, which live ten minutes); set the connectors' values out of band
-// (docs/deploy.md), under the names the app settings give.
+// two secrets: `verification-key` (random, new at each deployment: it keys the hashes of
+// verification codes, which live ten minutes) and `audit-key` (random; each deployment adds a
+// version, and every earlier version stays enabled so the anchors it signed still verify:
+// docs/audit.md); set the connectors' values out of band (docs/deploy.md), under the names the
+// app settings give.
 
 param location string
 param token string
@@ -17,6 +19,9 @@ param createMode string = 'default'
 @secure()
 @description('Keys the hashes of verification codes (docs/verification.md). A new random value each deployment.')
 param verificationKey string = newGuid()
+@secure()
+@description('Signs the audit trail\'s anchors and the stored decisions (docs/audit.md). Each deployment adds a new version; earlier versions stay enabled.')
+param auditKey string = newGuid()
 
 var keyVaultSecretsUser = '4633458b-17de-408a-b874-0445c86b69e6'
 
@@ -44,6 +49,15 @@ resource verificationKeySecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = 
   name: 'verification-key'
   properties: {
     value: verificationKey
+    contentType: 'text/plain'
+  }
+}
+
+resource auditKeySecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
+  parent: vault
+  name: 'audit-key'
+  properties: {
+    value: auditKey
     contentType: 'text/plain'
   }
 }

@@ -256,6 +256,14 @@ async fn rotate_secret(State(state): State<Arc<SimState>>, Path(name): Path<Stri
     let version = crate::keyvault::version_of(&name, current);
     let old = current.clone();
     state.retired.lock().unwrap().insert((name.clone(), version), old);
+    let at = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    state
+        .created
+        .lock()
+        .unwrap()
+        .insert((name.clone(), crate::keyvault::version_of(&name, &next)), at);
     secrets.insert(name, next);
     StatusCode::NO_CONTENT.into_response()
 }

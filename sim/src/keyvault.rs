@@ -18,6 +18,7 @@ pub fn router() -> Router<Arc<SimState>> {
     Router::new()
         .route("/secrets/{name}", get(get_secret))
         .route("/secrets/{name}/", get(get_secret))
+        .route("/secrets/{name}/versions", get(list_versions))
         .route("/secrets/{name}/{version}", get(get_secret_version))
 }
 
@@ -54,6 +55,82 @@ pub(crate) fn version_of(name: &str, value: &str) -> String {
         .to_string()
 }
 
+/// `GET /secrets/{name}/versions`: every version kept, without values, each with its
+/// `attributes.created` (Unix seconds): the seeded version at the seed's time, a rotated one at
+/// its rotation. https://learn.microsoft.com/rest/api/keyvault/secrets/get-secret-versions
+async fn list_versions(State(state): State<Arc<SimState>>, headers: HeaderMap, Path(name): Path<String>) -> Response {
+    if let Err(refused) = authorized(&state, &headers) {
+        return refused;
+    }
+    let current = state.secrets.lock().unwrap().get(&name).cloned();
+    let Some(current) = current else {
+        return kv_error(
+            StatusCode::NOT_FOUND,
+            "SecretNotFound",
+            &format!("A secret with (name/id) {name} was not found in this key vault."),
+            None,
+        );
+    };
+    let created = state.created.lock().unwrap().clone();
+    let retired: Vec<String> = state
+        .retired
+        .lock()
+        .unwrap()
+        .keys()
+        .filter(|(n, _)| *n == name)
+        .map(|(_, v)| v.clone())
+        .collect();
+    let value: Vec<Value> = retired
+        .into_iter()
+        .chain(std::iter::once(version_of(&name, &current)))
+        .map(|v| {
+            let at = created.get(&(name.clone(), v.clone())).copied().unwrap_or(SEEDED_AT);
+            json!({"id": format!("{}secrets/{name}/{v}", state.vault_uri()), "contentType": "text/plain",
+                "attributes": {"enabled": true, "created": at, "updated": at, "recoveryLevel": "Recoverable+Purgeable"}})
+        })
+        .collect();
+    Json(json!({"value": value, "nextLink": null})).into_response()
+}
+
+/// The managed identity's token for the vault, and the vault's RBAC grant (Key Vault Secrets
+/// User: `secrets/getSecret/action` and `secrets/readMetadata/action`).
+fn authorized(state: &SimState, headers: &HeaderMap) -> Result<(), Response> {
+    let Some(token) = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+    else {
+        return Err(challenge(state));
+    };
+    let valid = state.keys.verify(token).filter(|claims| {
+        let aud = claims.get("aud").and_then(Value::as_str).unwrap_or_default();
+        jwt::is_current(claims)
+            && matches!(aud, "https://vault.azure.net" | "cfa8b339-82a2-471a-a3c9-0fc0be7a4093")
+            && claims.get("tid").and_then(Value::as_str) == Some(state.seed.tenant_id.as_str())
+    });
+    let Some(claims) = valid else {
+        return Err(kv_error(
+            StatusCode::UNAUTHORIZED,
+            "Unauthorized",
+            "AKV10022: Invalid audience, issuer or signature.",
+            None,
+        ));
+    };
+    let is_mi = claims.get("oid").and_then(Value::as_str) == Some(state.seed.managed_identity.object_id.as_str());
+    if !is_mi || !state.tenant().key_vault_access {
+        return Err(kv_error(
+            StatusCode::FORBIDDEN,
+            "Forbidden",
+            "Caller is not authorized to perform action on resource. Action: 'Microsoft.KeyVault/vaults/secrets/getSecret/action'",
+            Some("ForbiddenByRbac"),
+        ));
+    }
+    Ok(())
+}
+
+/// When a seeded secret's version was created (2026-01-01T00:00:00Z).
+const SEEDED_AT: i64 = 1_767_225_600;
+
 /// `GET /secrets/{name}/{version}`: that version, current or earlier; an unknown version is
 /// `404 SecretNotFound`, as for an unknown name.
 async fn get_secret_version(
@@ -74,35 +151,8 @@ async fn read_secret(
     name: String,
     version: Option<String>,
 ) -> Response {
-    let Some(token) = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-    else {
-        return challenge(&state);
-    };
-    let valid = state.keys.verify(token).filter(|claims| {
-        let aud = claims.get("aud").and_then(Value::as_str).unwrap_or_default();
-        jwt::is_current(claims)
-            && matches!(aud, "https://vault.azure.net" | "cfa8b339-82a2-471a-a3c9-0fc0be7a4093")
-            && claims.get("tid").and_then(Value::as_str) == Some(state.seed.tenant_id.as_str())
-    });
-    let Some(claims) = valid else {
-        return kv_error(
-            StatusCode::UNAUTHORIZED,
-            "Unauthorized",
-            "AKV10022: Invalid audience, issuer or signature.",
-            None,
-        );
-    };
-    let is_mi = claims.get("oid").and_then(Value::as_str) == Some(state.seed.managed_identity.object_id.as_str());
-    if !is_mi || !state.tenant().key_vault_access {
-        return kv_error(
-            StatusCode::FORBIDDEN,
-            "Forbidden",
-            "Caller is not authorized to perform action on resource. Action: 'Microsoft.KeyVault/vaults/secrets/getSecret/action'",
-            Some("ForbiddenByRbac"),
-        );
+    if let Err(refused) = authorized(&state, &headers) {
+        return refused;
     }
     let current = state
         .secrets

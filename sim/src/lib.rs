@@ -66,6 +66,8 @@ pub(crate) struct SimState {
     /// Earlier versions of rotated secrets, by (name, version): still readable by version, as
     /// Key Vault keeps them.
     pub retired: Mutex<BTreeMap<(String, String), String>>,
+    /// When each rotated version was made (Unix seconds); seeded versions are older than all.
+    pub created: Mutex<BTreeMap<(String, String), i64>>,
     pub outbox: Mutex<Vec<OutboxItem>>,
     pub faults: Mutex<Vec<Fault>>,
     pub requests: Mutex<Vec<RequestRecord>>,
@@ -172,6 +174,7 @@ impl Simulator {
             keys: jwt::Keys::generate(),
             secrets: Mutex::new(secrets),
             retired: Mutex::new(BTreeMap::new()),
+            created: Mutex::new(BTreeMap::new()),
             outbox: Mutex::new(Vec::new()),
             faults: Mutex::new(Vec::new()),
             requests: Mutex::new(Vec::new()),

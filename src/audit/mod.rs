@@ -754,9 +754,15 @@ impl AuditTrail {
             }
         }
         report.signed_from = firsts.iter().filter(|f| f.2).map(|f| f.1.clone()).min();
-        // Once the trail is signed, a chain begun later without signatures was not written by
-        // the service: made up by someone with the storage alone.
-        if let Some(from) = &report.signed_from
+        // Once the trail is signed (its first signed record, or the audit key's creation in Key
+        // Vault, which storage cannot move), a chain begun later without signatures was not
+        // written by the service: made up, or stripped, by someone with the storage alone.
+        let key_since = match &self.key {
+            Some(k) => k.created().await?.map(rfc3339_millis),
+            None => None,
+        };
+        let since = [report.signed_from.clone(), key_since].into_iter().flatten().min();
+        if let Some(from) = &since
             && let Some((chain, first, _)) = firsts.iter().find(|f| !f.2 && f.1 >= *from)
         {
             report.first_mismatch = Some(mismatch_at(
@@ -764,7 +770,7 @@ impl AuditTrail {
                 1,
                 None,
                 format!(
-                    "its anchors are not signed, but it begins at {first}, after the trail was first signed ({from}): it was made up without the audit key"
+                    "its anchors are not signed, but it begins at {first}, after the trail was signed (from {from}): it was made up, or its signatures stripped, without the audit key"
                 ),
             ));
             return Ok(report);
@@ -959,6 +965,67 @@ impl AuditTrail {
             }
         }
         Ok(None)
+    }
+
+    /// The seal of `decided`, whose own audit record is `record`: `None` when the trail is
+    /// unsigned (no Key Vault).
+    ///
+    /// # Errors
+    /// The key cannot be read: the decision must not be written.
+    pub async fn seal(&self, decided: &seal::Decided, record: &AuditRecord) -> Result<Option<seal::Seal>, AuditError> {
+        let Some(key) = &self.key else { return Ok(None) };
+        let at = seal::AuditRef {
+            chain: record.chain.clone(),
+            seq: record.seq,
+        };
+        Ok(Some(decided.seal(key, at).await?))
+    }
+
+    /// Whether a stored decision is the service's: its seal verifies, and its own audit record
+    /// (`action`, read alone) is about the same subject and target, by the same decider.
+    /// `Ok(Err(why))` when it is not; always `Ok(Ok(()))` on an unsigned trail.
+    ///
+    /// # Errors
+    /// The key or the record cannot be read (the caller fails closed).
+    pub async fn check_seal(
+        &self,
+        decided: &seal::Decided,
+        stored: Option<&seal::Seal>,
+        action: Action,
+    ) -> Result<Result<(), String>, AuditError> {
+        let Some(key) = &self.key else { return Ok(Ok(())) };
+        let Some(stored) = stored else {
+            return Ok(Err("it carries no seal".into()));
+        };
+        if !decided.sealed_by(key, stored).await? {
+            return Ok(Err(format!(
+                "its seal does not verify under audit key {}: it was written or edited without the audit key",
+                stored.kid
+            )));
+        }
+        let Some(record) = self.read_record(&stored.audit.chain, stored.audit.seq).await? else {
+            return Ok(Err(format!(
+                "its audit record ({} #{}) is not in the trail",
+                stored.audit.chain, stored.audit.seq
+            )));
+        };
+        let target = decided.target.to_string();
+        let same = record.action == action.as_str()
+            && record.request_id == Some(decided.subject)
+            && record
+                .target
+                .as_ref()
+                .and_then(|t| t.object_id.as_deref())
+                .is_some_and(|t| t.eq_ignore_ascii_case(&target))
+            && record.caller.key() == decided.decider;
+        Ok(if same {
+            Ok(())
+        } else {
+            Err(format!(
+                "its audit record ({} #{}) is about another decision",
+                stored.audit.chain, stored.audit.seq
+            ))
+        })
     }
 
     /// The record at `seq` of `chain` (a decision's own record: one chain read, never the trail).

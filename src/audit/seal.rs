@@ -63,6 +63,14 @@ impl AuditKey {
             .ok_or_else(|| key_error(&self.name, "it does not exist; `azd provision` creates it"))
     }
 
+    /// When the key's oldest version was created: the trail is signed from then on.
+    pub(crate) async fn created(&self) -> Result<Option<OffsetDateTime>, AuditError> {
+        self.secrets
+            .first_created(&self.name)
+            .await
+            .map_err(|e| key_error(&self.name, e))
+    }
+
     /// Version `kid`, or `None` when the vault has no such version.
     pub(crate) async fn version(&self, kid: &str) -> Result<Option<SecretString>, AuditError> {
         Ok(self

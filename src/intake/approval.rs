@@ -435,6 +435,31 @@ impl Intake {
             .await;
     }
 
+    /// Tell `SECURITY_ALERT_WEBHOOK` that a recovery found a stored decision (an approval, a
+    /// verification) the service did not write: someone with the storage forged or edited it.
+    pub(crate) async fn alert_tampered(
+        &self,
+        context: &TapContext<'_>,
+        request_id: Uuid,
+        user: &str,
+        requester: &CallerRecord,
+        message: &str,
+    ) {
+        let Some(url) = &context.settings.approval.security_alert_webhook else {
+            return;
+        };
+        let data = json!({"requestId": request_id, "user": user, "outcome": "state_tampered",
+            "requester": requester, "message": message});
+        self.writeback
+            .event(
+                url,
+                "recovery.state_tampered",
+                format!("msg_{}_tampered", request_id.simple()),
+                data,
+            )
+            .await;
+    }
+
     /// Tell `SECURITY_ALERT_WEBHOOK` that a user answered a confirmation link "this is not me".
     pub(crate) async fn alert_repudiated(
         &self,
@@ -600,7 +625,9 @@ impl Intake {
             by: approver.clone(),
             at: submission::now(),
             comment,
+            seal: None,
         };
+        let (decision, decided_record) = self.sealed(context, &record, &approval, decision).await?;
         let answers = &self.answers;
         // The one decision: written only if the request still waits for the approval checked.
         let record = update(&*self.store, &name(id), 5, |current: Option<RequestRecord>| {
@@ -640,11 +667,19 @@ impl Intake {
                 "the request changed while it was being decided; read it and try again",
             ),
             UpdateError::Storage(e) => unavailable(e),
-        })?;
+        });
+        let record = match record {
+            Ok(record) => record,
+            Err(e) => {
+                // The decision recorded above did not take: the trail says so too.
+                self.audit_decision(context, &decided_record, approver, approved, Some(&e))
+                    .await;
+                return Err(e);
+            }
+        };
         if !approved {
             self.index_open(id, false).await;
         }
-        self.audit_decision(context, &record, approver, approved, None).await;
         if approval.privileged {
             let outcome = if approved { "approved" } else { "denied" };
             self.alert_privileged(context, &record, outcome, Some(approver)).await;
@@ -657,6 +692,35 @@ impl Intake {
         Ok(record)
     }
 
+    /// A decision recorded first, then sealed over itself and that record: a decision the
+    /// trail does not hold, or that is not sealed, is never written. The record as decided.
+    async fn sealed(
+        &self,
+        context: &TapContext<'_>,
+        record: &RequestRecord,
+        approval: &Approval,
+        mut decision: Decision,
+    ) -> Result<(Decision, RequestRecord), RecoveryError> {
+        let mut decided_record = record.clone();
+        decided_record.approval = Some(Approval {
+            decision: Some(decision.clone()),
+            ..approval.clone()
+        });
+        let audited = self
+            .audit_decision(context, &decided_record, &decision.by, decision.approved, None)
+            .await
+            .ok_or_else(|| unavailable("the decision's audit record could not be written"))?;
+        decision.seal = context
+            .audit
+            .seal(
+                &crate::recovery::approval::decided(record.id, approval, &decision),
+                &audited,
+            )
+            .await
+            .map_err(unavailable)?;
+        Ok((decision, decided_record))
+    }
+
     async fn audit_decision(
         &self,
         context: &TapContext<'_>,
@@ -664,7 +728,7 @@ impl Intake {
         approver: &CallerRecord,
         approved: bool,
         refused: Option<&RecoveryError>,
-    ) {
+    ) -> Option<crate::audit::AuditRecord> {
         let outcome = match refused {
             None => Outcome::Succeeded,
             Some(e) => e.outcome(),
@@ -687,8 +751,12 @@ impl Intake {
                 "error": refused.map(|e| e.message.clone()),
             }),
         };
-        if let Err(e) = context.audit.record(event).await {
-            tracing::error!(error = %e, "an approval decision could not be recorded");
+        match context.audit.record(event).await {
+            Ok(r) => Some(r),
+            Err(e) => {
+                tracing::error!(error = %e, "an approval decision could not be recorded");
+                None
+            }
         }
     }
 }

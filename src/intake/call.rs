@@ -117,6 +117,12 @@ pub async fn run(
             e
         });
     };
+    if e.code == ErrorCode::Refused(Refusal::StateTampered) {
+        intake
+            .alert_tampered(context, journal.request_id(), &user, &caller, &e.message)
+            .await;
+        return Err(e);
+    }
     if e.code == ErrorCode::Refused(Refusal::TargetProtected) {
         let attempt = PrivilegedAttempt {
             request_id: Some(journal.request_id()),

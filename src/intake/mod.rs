@@ -573,6 +573,11 @@ impl Intake {
         if ran.target_protected {
             self.alert_privileged(context, &record, "refused", None).await;
         }
+        if ran.tampered {
+            let message = ran.result["error"]["message"].as_str().unwrap_or_default().to_owned();
+            self.alert_tampered(context, record.id, &record.user, &record.caller, &message)
+                .await;
+        }
         if let Some(reason) = ran.retry {
             record.last_error = Some(reason.clone());
             record.answered = Some(ran.answered);
@@ -851,6 +856,8 @@ struct Ran {
     held: bool,
     /// A privileged target was refused (`target_protected`): the SOC hears of it.
     target_protected: bool,
+    /// A stored decision was not the service's (`state_tampered`): the SOC hears of it.
+    tampered: bool,
 }
 
 /// An outcome as a record keeps it: its kind and the body the synchronous function answers.
@@ -867,6 +874,7 @@ fn from_error(answers: &dyn Answers, e: &RecoveryError) -> Ran {
         retry: e.worth_retry().then(|| format!("{} ({})", e.message, e.code)),
         held: e.code == crate::vocab::ErrorCode::Refused(crate::vocab::Refusal::ApprovalRequired),
         target_protected: e.code == crate::vocab::ErrorCode::Refused(crate::vocab::Refusal::TargetProtected),
+        tampered: e.code == crate::vocab::ErrorCode::Refused(crate::vocab::Refusal::StateTampered),
     }
 }
 
@@ -890,6 +898,7 @@ async fn run(context: &TapContext<'_>, answers: &dyn Answers, record: &RequestRe
                         retry: None,
                         held: false,
                         target_protected: false,
+                        tampered: false,
                     }
                 }
                 Err(e) => from_error(answers, &e),
@@ -911,6 +920,7 @@ async fn run(context: &TapContext<'_>, answers: &dyn Answers, record: &RequestRe
                             retry: None,
                             held: false,
                             target_protected: false,
+                            tampered: false,
                         };
                     }
                     let again = !r.failed.is_empty() || r.tap_error.as_ref().is_some_and(RecoveryError::worth_retry);
@@ -921,6 +931,7 @@ async fn run(context: &TapContext<'_>, answers: &dyn Answers, record: &RequestRe
                         retry: again.then(|| format!("the reset is incomplete ({})", Fault::ResetIncomplete.as_str())),
                         held: false,
                         target_protected: false,
+                        tampered: false,
                     }
                 }
                 Err(e) => from_error(answers, &e),

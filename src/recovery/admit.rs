@@ -103,6 +103,14 @@ impl TapContext<'_> {
                 )
                 .await?;
             details.verification = Some(record.audit_view());
+            // Verified by the service, not by an edit to its stored record.
+            self.untampered(
+                &record.verified(),
+                record.seal.as_ref(),
+                crate::audit::Action::VerificationConfirm,
+                "verification",
+            )
+            .await?;
             link_still_good(&record, block.as_ref().and_then(|b| b.repudiated_at), asked.action)?;
             // The person a ticket names counts as the caller: the code they relied on must not
             // have gone to them (checked when it was sent only for whoever sent it).

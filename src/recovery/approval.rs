@@ -60,6 +60,26 @@ pub struct Decision {
     #[serde(with = "time::serde::rfc3339")]
     pub at: OffsetDateTime,
     pub comment: String,
+    /// The service's seal over the decision and its audit record (`audit::seal`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seal: Option<crate::audit::seal::Seal>,
+}
+
+/// What the seal of `decision` on request `request` covers: the request, the target, approve
+/// or deny, the approver, when, and the hold it answers (its reasons and time).
+pub(crate) fn decided(request: Uuid, approval: &Approval, decision: &Decision) -> crate::audit::seal::Decided {
+    crate::audit::seal::Decided {
+        subject: request,
+        target: approval.target_id,
+        action: if decision.approved { "approve" } else { "deny" },
+        decider: decision.by.key(),
+        at: decision.at,
+        extra: format!(
+            "{}|{}",
+            approval.reasons.join(","),
+            crate::audit::rfc3339_millis(approval.requested_at)
+        ),
+    }
 }
 
 impl Approval {
@@ -236,6 +256,17 @@ impl TapContext<'_> {
         if let Some(approval) = journal.approval()
             && approval.approves(user.id, &met)
         {
+            let decision = approval
+                .decision
+                .as_ref()
+                .expect("an approval that approves is decided");
+            self.untampered(
+                &decided(journal.request_id(), &approval, decision),
+                decision.seal.as_ref(),
+                crate::audit::Action::RequestApproval,
+                "approval",
+            )
+            .await?;
             details.approval = Some(serde_json::to_value(approval.view()).expect("an approval serializes"));
             return Ok(());
         }
@@ -565,6 +596,7 @@ mod tests {
             by: CallerRecord::default(),
             at: now,
             comment: "ok".into(),
+            seal: None,
         });
         assert!(a.approves(target, &[Trigger::ManagerChannel]));
         assert!(!a.approves(Uuid::new_v4(), &[Trigger::ManagerChannel]), "another user");

@@ -27,12 +27,7 @@ struct AnswerBody {
 
 /// The user, as the trail names whoever answered a link (they proved it by opening it).
 fn the_user(record: &VerificationRecord) -> CallerRecord {
-    CallerRecord {
-        via: "link".into(),
-        object_id: Some(record.user_id.to_string()),
-        name: Some(record.upn.clone()),
-        ..CallerRecord::default()
-    }
+    record.the_user()
 }
 
 impl TapContext<'_> {
@@ -55,6 +50,8 @@ impl TapContext<'_> {
         };
         let secret = SecretString::from(body.secret);
         let now = OffsetDateTime::now_utc();
+        let sealed = std::sync::atomic::AtomicBool::new(false);
+        let sealing = self.sealing(None, &sealed);
         if body.decision == Decision::NotMe {
             let Some(first) = self
                 .verifications
@@ -68,7 +65,7 @@ impl TapContext<'_> {
         }
         let Some(record) = self
             .verifications
-            .answer_link(id, self.link, &secret, body.decision, now)
+            .answer_link(id, self.link, &secret, body.decision, now, sealing)
             .await?
         else {
             return Ok(None);
@@ -76,7 +73,10 @@ impl TapContext<'_> {
         match body.decision {
             Decision::Open => Ok(Some((Answered::Opened, record))),
             Decision::Confirm => {
-                self.record_answer(&record, "confirm", Outcome::Succeeded, None).await;
+                // Recorded already when it was sealed; an answer taken before is recorded again.
+                if !sealed.load(std::sync::atomic::Ordering::SeqCst) {
+                    self.record_answer(&record, "confirm", Outcome::Succeeded, None).await;
+                }
                 Ok(Some((Answered::Verified, record)))
             }
             Decision::NotMe => {

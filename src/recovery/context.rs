@@ -176,6 +176,44 @@ impl TapContext<'_> {
 }
 
 impl TapContext<'_> {
+    /// Go on only with a decision the service wrote: its seal verifies and its own audit record
+    /// matches (`AuditTrail::check_seal`). `what` names it for the message.
+    ///
+    /// # Errors
+    /// `state_tampered` (nothing is done; the refusal is audited with why, and the SOC told by
+    /// the caller), or `audit_unavailable` when the key or the record cannot be read.
+    pub(crate) async fn untampered(
+        &self,
+        decided: &crate::audit::seal::Decided,
+        seal: Option<&crate::audit::seal::Seal>,
+        action: Action,
+        what: &str,
+    ) -> Result<(), RecoveryError> {
+        match self.audit.check_seal(decided, seal, action).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(why)) => {
+                tracing::error!(subject = %decided.subject, what, why = %why, "a stored decision was not written by the service; refusing");
+                Err(RecoveryError::refused(
+                    Refusal::StateTampered,
+                    format!(
+                        "the stored {what} was not written by this service ({why}); nothing was done and the security team is alerted"
+                    ),
+                ))
+            }
+            Err(e) => {
+                tracing::error!(error = %e, what, "a stored decision's seal could not be checked");
+                Err(RecoveryError::failed(
+                    Fault::AuditUnavailable,
+                    format!(
+                        "the {what} cannot be checked now (the audit key or trail is unavailable); nothing was done. Try again later."
+                    ),
+                ))
+            }
+        }
+    }
+}
+
+impl TapContext<'_> {
     /// Reserve the caller's slot of `action` (per hour) for `attempt`; the same attempt reserves
     /// once, so calling this early and again from `reserve_slots` counts one.
     ///

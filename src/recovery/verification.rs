@@ -105,9 +105,49 @@ pub struct VerificationRecord {
         skip_serializing_if = "Option::is_none"
     )]
     pub opened_at: Option<OffsetDateTime>,
+    /// The service's seal over `verified` and its audit record (`audit::seal`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seal: Option<crate::audit::seal::Seal>,
 }
 
+/// A decision's seal, made once its audit record is written (or `None` on an unsigned trail).
+pub(crate) type Sealing<'a> = Box<
+    dyn FnOnce(
+            VerificationRecord,
+        ) -> futures::future::BoxFuture<'a, Result<Option<crate::audit::seal::Seal>, RecoveryError>>
+        + Send
+        + 'a,
+>;
+
 impl VerificationRecord {
+    /// The user, as the caller who answers their own link.
+    pub(crate) fn the_user(&self) -> CallerRecord {
+        CallerRecord {
+            via: "link".into(),
+            object_id: Some(self.user_id.to_string()),
+            name: Some(self.upn.clone()),
+            ..CallerRecord::default()
+        }
+    }
+
+    /// What the seal of its `verified` covers: the verification, the user, who confirmed it (the
+    /// caller who asked for a code, the user for a link), when, and the mode, channel and caller
+    /// it serves.
+    pub(crate) fn verified(&self) -> crate::audit::seal::Decided {
+        let decider = match self.mode {
+            Mode::Code => self.caller.clone(),
+            Mode::Link => self.the_user().key(),
+        };
+        crate::audit::seal::Decided {
+            subject: self.id,
+            target: self.user_id,
+            action: "verified",
+            decider,
+            at: self.verified_at.unwrap_or(self.created_at),
+            extra: format!("{}|{}|{}", self.mode.as_str(), self.channel, self.caller),
+        }
+    }
+
     /// What an audit record keeps of it: no code, no hash.
     pub(crate) fn audit_view(&self) -> super::details::VerificationSeen {
         super::details::VerificationSeen::Service {
@@ -122,7 +162,7 @@ impl VerificationRecord {
 
 /// The key a caller is known by across its calls: how it proved itself and who it is.
 pub(crate) fn caller_key(caller: &CallerRecord) -> String {
-    format!("{}:{}", caller.via, caller.object_id.as_deref().unwrap_or("-"))
+    caller.key()
 }
 
 /// The outcome of a confirmation that changed nothing lasting (or killed the verification).
@@ -226,6 +266,7 @@ impl Verifications {
         verifier: &dyn Verifier,
         answer: &SecretString,
         now: OffsetDateTime,
+        seal: Sealing<'_>,
     ) -> Result<(VerificationRecord, Confirmed), RecoveryError> {
         // A spent, dead or expired verification answers without the key.
         let (first, _) = self.get(id, caller).await?;
@@ -241,6 +282,15 @@ impl Verifications {
         if first.status == Status::Pending && now < first.expires_at {
             // What was kept never changes: the verdict holds for whichever write wins below.
             let right = verifier.check(id, &first.code_hash, answer).await?;
+            // The right code: its audit record and seal before it is written verified.
+            let sealed = if right {
+                let mut verified = first.clone();
+                verified.status = Status::Verified;
+                verified.verified_at = Some(now);
+                seal(verified).await?
+            } else {
+                None
+            };
             return self
                 .modify(id, caller, |mut record| {
                     if let Some(done) = settled(&record, now) {
@@ -249,6 +299,7 @@ impl Verifications {
                     if right {
                         record.status = Status::Verified;
                         record.verified_at = Some(now);
+                        record.seal = sealed.clone();
                     } else {
                         record.attempts += 1;
                         if record.attempts >= MAX_ATTEMPTS {
@@ -443,10 +494,20 @@ impl Verifications {
         secret: &SecretString,
         decision: Decision,
         now: OffsetDateTime,
+        seal: Sealing<'_>,
     ) -> Result<Option<VerificationRecord>, RecoveryError> {
-        if self.check_link(id, verifier, secret, decision, now).await?.is_none() {
+        let Some(first) = self.check_link(id, verifier, secret, decision, now).await? else {
             return Ok(None);
-        }
+        };
+        // "It is me": its audit record and seal before it is written verified.
+        let sealed = if decision == Decision::Confirm && first.status == Status::Pending {
+            let mut verified = first.clone();
+            verified.status = Status::Verified;
+            verified.verified_at = Some(now);
+            seal(verified).await?
+        } else {
+            None
+        };
         update(&*self.store, &name(id), 16, |current: Option<VerificationRecord>| {
             let Some(mut record) = current.filter(|r| answerable(r, decision, now)) else {
                 return Ok::<_, RecoveryError>(Update::Keep(None));
@@ -456,6 +517,7 @@ impl Verifications {
                 (Decision::Confirm, Status::Pending) => {
                     record.status = Status::Verified;
                     record.verified_at = Some(now);
+                    record.seal = sealed.clone();
                 }
                 (Decision::NotMe, Status::Pending | Status::Verified) => record.status = Status::Repudiated,
                 // Opened already, or repudiated already (the containment runs again: a retry

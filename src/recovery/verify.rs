@@ -278,6 +278,7 @@ impl TapContext<'_> {
             action: asked.action.map(str::to_owned),
             ticket: ticket.map(|t| t.id.clone()).filter(|t| super::rules::ticket_id_ok(t)),
             opened_at: None,
+            seal: None,
         };
         self.verifications.create(&record).await?;
         if let Err(e) = self
@@ -349,6 +350,7 @@ impl TapContext<'_> {
         body: &[u8],
     ) -> Result<OffsetDateTime, RecoveryError> {
         let parsed = Uuid::parse_str(id).ok();
+        let sealed = std::sync::atomic::AtomicBool::new(false);
         let code = serde_json::from_slice::<serde_json::Value>(body)
             .ok()
             .and_then(|v| {
@@ -364,11 +366,24 @@ impl TapContext<'_> {
                 "the body must be {\"code\": \"<the digits the user read out>\"}",
             )),
             (Some(id), Some(code)) => {
+                let sealing = self.sealing(Some(caller.clone()), &sealed);
                 self.verifications
-                    .confirm(id, &caller_key(caller), self.verifier, &code, OffsetDateTime::now_utc())
+                    .confirm(
+                        id,
+                        &caller_key(caller),
+                        self.verifier,
+                        &code,
+                        OffsetDateTime::now_utc(),
+                        sealing,
+                    )
                     .await
             }
         };
+        // A confirmation that verified was recorded before it was written (its seal names that
+        // record): not again.
+        if result.is_ok() && sealed.load(std::sync::atomic::Ordering::SeqCst) {
+            return result.map(|(_, Confirmed::Verified(at))| at);
+        }
         let mut details = Details {
             verification_id: parsed,
             ..Details::default()
@@ -407,6 +422,55 @@ impl TapContext<'_> {
             tracing::error!(error = %e, "a verification's confirmation record could not be written");
         }
         verified_at
+    }
+}
+
+impl TapContext<'_> {
+    /// What seals a verification as it becomes `verified`: its `verification.confirm` record
+    /// (by `caller`: the agent who read the code back, or the user through a link), written
+    /// first, then the seal over both. `recorded` says the record was written.
+    pub(crate) fn sealing<'a>(
+        &'a self,
+        caller: Option<CallerRecord>,
+        recorded: &'a std::sync::atomic::AtomicBool,
+    ) -> super::verification::Sealing<'a> {
+        Box::new(move |verified: VerificationRecord| {
+            Box::pin(async move {
+                let details = Details {
+                    verification_id: Some(verified.id),
+                    verification: Some(verified.audit_view()),
+                    channel: Channel::parse(&verified.channel).map(|c| c.as_str()),
+                    decision: (verified.mode == Mode::Link).then_some("confirm"),
+                    ..Details::default()
+                };
+                let event = crate::audit::AuditEvent {
+                    caller: caller.unwrap_or_else(|| verified.the_user()),
+                    action: crate::audit::Action::VerificationConfirm,
+                    target: Some(crate::audit::Target {
+                        object_id: Some(verified.user_id.to_string()),
+                        upn: Some(verified.upn.clone()),
+                    }),
+                    ticket: None,
+                    request_id: Some(verified.id),
+                    phase: crate::audit::Phase::Outcome,
+                    outcome: Some(crate::audit::Outcome::Succeeded),
+                    details: crate::audit::details(&details),
+                };
+                let unavailable = |e: crate::audit::AuditError| {
+                    tracing::error!(error = %e, "a verification could not be recorded or sealed");
+                    RecoveryError::failed(
+                        Fault::AuditUnavailable,
+                        "the confirmation cannot be recorded now, so it was not taken; try again",
+                    )
+                };
+                let record = self.audit.record(event).await.map_err(unavailable)?;
+                recorded.store(true, std::sync::atomic::Ordering::SeqCst);
+                self.audit
+                    .seal(&verified.verified(), &record)
+                    .await
+                    .map_err(unavailable)
+            })
+        })
     }
 }
 

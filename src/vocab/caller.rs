@@ -52,6 +52,11 @@ impl CallerRecord {
     }
 
     /// Whether `id` is one of `people()` (object ids compare case-insensitively).
+    /// The key a caller is known by across its calls: how it proved itself and who it is.
+    pub fn key(&self) -> String {
+        format!("{}:{}", self.via, self.object_id.as_deref().unwrap_or("-"))
+    }
+
     pub(crate) fn is_person(&self, id: &str) -> bool {
         self.people().iter().any(|p| p.eq_ignore_ascii_case(id))
     }

@@ -108,6 +108,10 @@ codes!(
         SweepRunning => "sweep_running",
         /// The last sweep finished too recently to run another now (`SWEEP_RUN_NOW_MIN_MINUTES`).
         SweepTooSoon => "sweep_too_soon",
+        /// A stored decision (an approval, a verification, a block) whose seal is missing or
+        /// wrong, or whose audit record does not match it: written by someone with the storage,
+        /// not by the service. Nothing is done; the SOC is alerted.
+        StateTampered => "state_tampered",
     }
 );
 

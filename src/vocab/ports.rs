@@ -35,6 +35,14 @@ pub trait SecretSource: Send + Sync {
             Some(_) => Ok(None),
         }
     }
+    /// When the secret's first version still kept was created (`None`: no such secret, or a
+    /// source without versions).
+    ///
+    /// # Errors
+    /// The source could not be read.
+    async fn first_created(&self, _name: &str) -> Result<Option<time::OffsetDateTime>, SecretsUnavailable> {
+        Ok(None)
+    }
     /// Forget a cached value (a provider refused it: it may have been rotated).
     async fn invalidate(&self, name: &str);
 }

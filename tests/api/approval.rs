@@ -10,18 +10,18 @@ use serde_json::{Value, json};
 use crate::helpers::*;
 
 /// The agent who asks (not in the tenant: a helpdesk account elsewhere).
-const AGENT: &str = "a0000000-0000-4000-8000-00000000a9e1";
+pub(crate) const AGENT: &str = "a0000000-0000-4000-8000-00000000a9e1";
 /// Allan is only *eligible* for Global Administrator: privileged, and not an approver.
-const ALLAN: &str = "b0000015-0000-4000-8000-000000000015";
-const ALLAN_UPN: &str = "allan.deyoung@contoso.test";
+pub(crate) const ALLAN: &str = "b0000015-0000-4000-8000-000000000015";
+pub(crate) const ALLAN_UPN: &str = "allan.deyoung@contoso.test";
 /// Isaiah holds Global Administrator, active.
-const ISAIAH: &str = "b0000003-0000-4000-8000-000000000003";
+pub(crate) const ISAIAH: &str = "b0000003-0000-4000-8000-000000000003";
 /// Megan holds no role.
-const MEGAN: &str = "b0000007-0000-4000-8000-000000000007";
+pub(crate) const MEGAN: &str = "b0000007-0000-4000-8000-000000000007";
 const APPROVERS: &str = "a1b2c3d4-0099-4000-8000-000000000099";
 const PAA: &str = "7be44c8a-adaf-4e2a-84d6-ab2649e08a13";
 
-async fn approval_app() -> TestApp {
+pub(crate) async fn approval_app() -> TestApp {
     let app = spawn_app_with(&[
         ("APPROVAL_NOTIFY_GROUP", APPROVERS),
         ("APPROVAL_WEBHOOK", "{sim}/callbacks/approvals?sig=secret-in-query"),
@@ -55,7 +55,7 @@ fn tap_body() -> Value {
 }
 
 impl TestApp {
-    fn person(&self, object_id: &str, roles: &[&str]) -> String {
+    pub(crate) fn person(&self, object_id: &str, roles: &[&str]) -> String {
         self.sim.issue_token(&mfa_recovery_sim::TokenRequest {
             roles: roles.iter().map(|r| (*r).to_owned()).collect(),
             object_id: Some(object_id.to_owned()),
@@ -66,7 +66,7 @@ impl TestApp {
         })
     }
 
-    async fn call(&self, token: &str, path: &str, body: &Value) -> (StatusCode, Value) {
+    pub(crate) async fn call(&self, token: &str, path: &str, body: &Value) -> (StatusCode, Value) {
         let r = self
             .client
             .post(format!("{}{path}", self.base))
@@ -79,7 +79,7 @@ impl TestApp {
         (status, r.json().await.unwrap_or(Value::Null))
     }
 
-    async fn decide(&self, who: &str, id: &str, decision: &str, comment: &str) -> (StatusCode, Value) {
+    pub(crate) async fn decide(&self, who: &str, id: &str, decision: &str, comment: &str) -> (StatusCode, Value) {
         let token = self.person(who, &["Recovery.Approve", "Recovery.Tap", "Recovery.Request"]);
         self.call(
             &token,
@@ -90,7 +90,7 @@ impl TestApp {
     }
 
     /// Ask for a pass for Allan as the agent: held, `202` with the request.
-    async fn held_pass(&self) -> String {
+    pub(crate) async fn held_pass(&self) -> String {
         let token = self.person(AGENT, &["Recovery.Tap", "Recovery.Approve"]);
         let (status, body) = self
             .call(&token, &format!("/api/users/{ALLAN_UPN}/tap"), &tap_body())

@@ -118,6 +118,7 @@ fn example(key: &str) -> &'static str {
         "TAP_REQUIRE_VERIFICATION" => "service",
         "RISK_CHECK" => "if_available",
         "VERIFICATION_KEY_SECRET" => "verification-key",
+        "AUDIT_KEY_SECRET" => "audit-key",
         "NOTICE_CONTACT" => "the Contoso service desk, +1 800 555 0100",
         "EMAIL_PROVIDER" => "graph",
         "MAIL_SENDER" => "mfa-recovery@contoso.com",

@@ -33,3 +33,4 @@ mod sweep;
 mod tap;
 mod verification;
 mod webhooks;
+mod witness;

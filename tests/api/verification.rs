@@ -15,7 +15,7 @@ async fn service_app() -> TestApp {
 }
 
 impl TestApp {
-    fn agent_token(&self, object_id: &str) -> String {
+    pub(crate) fn agent_token(&self, object_id: &str) -> String {
         self.sim.issue_token(&mfa_recovery_sim::TokenRequest {
             roles: vec![
                 "Recovery.Tap".into(),
@@ -37,7 +37,7 @@ impl TestApp {
         })
     }
 
-    async fn post_as(&self, agent: &str, path: &str, body: &Value) -> (StatusCode, Value) {
+    pub(crate) async fn post_as(&self, agent: &str, path: &str, body: &Value) -> (StatusCode, Value) {
         let r = self
             .client
             .post(format!("{}{path}", self.base))
@@ -51,7 +51,7 @@ impl TestApp {
     }
 
     /// Send a code to `user` on `channel`; the verification id and the code as the user reads it.
-    async fn send_code(&self, agent: &str, user: &str, channel: &str) -> (String, String) {
+    pub(crate) async fn send_code(&self, agent: &str, user: &str, channel: &str) -> (String, String) {
         let before = self.outbox().await.len();
         let (status, sent) = self
             .post_as(
@@ -73,7 +73,7 @@ impl TestApp {
         (sent["verificationId"].as_str().unwrap().to_owned(), code)
     }
 
-    async fn confirm(&self, agent: &str, id: &str, code: &str) -> (StatusCode, Value) {
+    pub(crate) async fn confirm(&self, agent: &str, id: &str, code: &str) -> (StatusCode, Value) {
         self.post_as(
             agent,
             &format!("/api/verifications/{id}/confirm"),
@@ -82,7 +82,13 @@ impl TestApp {
         .await
     }
 
-    async fn tap_with(&self, agent: &str, user: &str, channel: &str, verification: Value) -> (StatusCode, Value) {
+    pub(crate) async fn tap_with(
+        &self,
+        agent: &str,
+        user: &str,
+        channel: &str,
+        verification: Value,
+    ) -> (StatusCode, Value) {
         let body = json!({"delivery": {"channel": channel}, "ticket": {"system": "servicenow", "id": "INC0020001"},
             "reason": "lost phone", "verification": verification});
         self.post_as(agent, &format!("/api/users/{user}/tap"), &body).await

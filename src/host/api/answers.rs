@@ -52,6 +52,7 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
             | Refusal::NotPendingApproval
             | Refusal::SweepRunning
             | Refusal::NotBlocked
+            | Refusal::StateTampered
             | Refusal::AddressRecentlyChanged => StatusCode::CONFLICT,
             Refusal::VerificationStale
             | Refusal::LifetimeOutOfRange
