@@ -58,6 +58,9 @@ pub struct App {
     pub sweep_started: Arc<std::sync::atomic::AtomicBool>,
     /// `GET /api/doctor`: the identity's reads, checked at most once a minute.
     pub doctor: Arc<crate::doctor::Checkup>,
+    /// The trail's copy in Log Analytics (`audit-export`); `None` when not configured or
+    /// without the intake's storage (its marks live there).
+    pub exporter: Option<Arc<crate::audit::export::Exporter>>,
 }
 
 impl App {
@@ -84,6 +87,7 @@ impl App {
         };
         let auth = Arc::new(Authenticator::new(&settings.auth, http.clone()));
         let http_for_delivery = http.clone();
+        let exporter = exporter(&settings, azure, http.clone())?;
         let graph = Arc::new(GraphClient::new(
             http,
             settings.graph_endpoint.clone(),
@@ -146,6 +150,7 @@ impl App {
             refusals: Arc::new(crate::audit::refusals::RefusalTally::default()),
             sweep_started: Arc::new(std::sync::atomic::AtomicBool::new(false)),
             doctor: Arc::new(crate::doctor::Checkup::default()),
+            exporter,
         })
     }
 }
@@ -278,6 +283,41 @@ pub(crate) async fn sweep_store(
 ///
 /// # Errors
 /// The queue client cannot be built.
+/// The exporter of the trail to Log Analytics, its marks in the intake's store.
+fn exporter(
+    settings: &Settings,
+    azure: &AzureOverrides,
+    http: reqwest::Client,
+) -> anyhow::Result<Option<Arc<crate::audit::export::Exporter>>> {
+    use crate::config::IntakeStore;
+    use crate::storage::records::{BlobRecords, FileRecords, RecordStore};
+    let (Some(export), Some(store)) = (&settings.audit_export, &settings.intake.store) else {
+        return Ok(None);
+    };
+    let credential = crate::azure::credential(settings, azure)?;
+    let store: Arc<dyn RecordStore> = match store {
+        IntakeStore::Directory(dir) => Arc::new(FileRecords::new(dir.clone())),
+        IntakeStore::Storage {
+            blob_service_uri,
+            container,
+            ..
+        } => Arc::new(BlobRecords::new(
+            blob_service_uri,
+            container,
+            credential.clone(),
+            azure.transport.clone(),
+        )?),
+    };
+    Ok(Some(Arc::new(crate::audit::export::Exporter::new(
+        http,
+        credential,
+        &export.endpoint,
+        &export.rule_id,
+        &export.stream,
+        store,
+    )?)))
+}
+
 fn outbox(
     settings: &Settings,
     azure: &AzureOverrides,

@@ -222,6 +222,10 @@ pub enum AuditCommand {
         /// Succeed on a range with no record (a new deployment, a quiet period).
         #[arg(long)]
         allow_empty: bool,
+        /// Also hold the trail against its copy in Log Analytics: a query result saved as JSON
+        /// (`az monitor log-analytics query … -o json > export.json`, docs/audit.md).
+        #[arg(long, value_name = "FILE")]
+        compare_export: Option<std::path::PathBuf>,
     },
 }
 
@@ -253,9 +257,15 @@ pub async fn run(cli: Cli) -> ExitCode {
             Err(e) => config_error(&e),
         },
         Command::Audit {
-            command: AuditCommand::Verify { from, to, allow_empty },
+            command:
+                AuditCommand::Verify {
+                    from,
+                    to,
+                    allow_empty,
+                    compare_export,
+                },
         } => match Settings::for_command_line() {
-            Ok(settings) => audit_verify(settings, from, to, allow_empty).await,
+            Ok(settings) => audit_verify(settings, from, to, allow_empty, compare_export).await,
             Err(e) => config_error(&e),
         },
         #[cfg(feature = "dev")]
@@ -397,7 +407,13 @@ fn parse_day_or_time(name: &str, value: &str) -> anyhow::Result<time::OffsetDate
 }
 
 /// `mfa-recovery audit verify`: exit 0 when every chain verifies, 1 when one does not.
-async fn audit_verify(settings: Settings, from: Option<String>, to: Option<String>, allow_empty: bool) -> ExitCode {
+async fn audit_verify(
+    settings: Settings,
+    from: Option<String>,
+    to: Option<String>,
+    allow_empty: bool,
+    compare_export: Option<std::path::PathBuf>,
+) -> ExitCode {
     let run = async {
         let to = match to {
             Some(t) => parse_day_or_time("to", &t)?,
@@ -409,11 +425,39 @@ async fn audit_verify(settings: Settings, from: Option<String>, to: Option<Strin
         };
         anyhow::ensure!(from <= to, "--from must not be after --to");
         let trail = crate::app::operator_trail(&settings, &cli_overrides(&settings)?).await?;
-        Ok::<_, anyhow::Error>(trail.verify(from, to, allow_empty).await?)
+        let report = trail.verify(from, to, allow_empty).await?;
+        let compared = match compare_export {
+            Some(file) => {
+                let text = std::fs::read_to_string(&file)
+                    .map_err(|e| anyhow::anyhow!("--compare-export {}: {e}", file.display()))?;
+                let rows: Vec<serde_json::Value> = serde_json::from_str(&text).map_err(|e| {
+                    anyhow::anyhow!("--compare-export {}: not a JSON array of rows ({e})", file.display())
+                })?;
+                Some(crate::audit::export::compare(&trail, &rows, from, to).await?)
+            }
+            None => None,
+        };
+        Ok::<_, anyhow::Error>((report, compared))
     };
     match run.await {
-        Ok(report) => match &report.first_mismatch {
+        Ok((report, compared)) => match &report.first_mismatch {
+            None if compared.as_ref().is_some_and(|c| c.problem.is_some()) => {
+                let c = compared.expect("checked");
+                println!(
+                    "verified {} records in {} chains, but EXPORT MISMATCH: {}",
+                    report.records,
+                    report.chains,
+                    c.problem.unwrap_or_default()
+                );
+                ExitCode::FAILURE
+            }
             None => {
+                if let Some(c) = &compared {
+                    println!(
+                        "the export agrees: {} records and {} chain heads match storage; {} records are not exported yet",
+                        c.records, c.heads, c.not_yet
+                    );
+                }
                 println!(
                     "verified {} records in {} chains: every hash matches",
                     report.records, report.chains

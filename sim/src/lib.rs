@@ -10,6 +10,7 @@
 //! | `/{tenant}/discovery/v2.0/keys`, `/{tenant}/v2.0/.well-known/openid-configuration` | Entra ID's token issuer for callers (`AUTH_AUTHORITY`) |
 //! | `/{tenant}/oauth2/v2.0/authorize`, `/token`, `/logout` | Entra ID sign-in for single-page apps (authorization code with PKCE: the console), `signin` |
 //! | `/secrets/{name}` | Azure Key Vault secrets |
+//! | `/dataCollectionRules/{id}/streams/{stream}` | the Azure Monitor Logs Ingestion API |
 //! | `/acs/sms`, `/acs/emails:send` | Azure Communication Services SMS and Email |
 //! | `/twilio/2010-04-01/Accounts/{sid}/Messages.json` | Twilio Programmable Messaging |
 //! | `/sim/…` | control routes for tests and demos (tokens, outbox, faults, reset) |
@@ -30,6 +31,7 @@ pub mod itsm;
 mod jwt;
 mod keyvault;
 pub mod methods;
+mod monitor;
 mod odata;
 mod providers;
 mod roles;
@@ -376,6 +378,7 @@ fn router(state: Arc<SimState>) -> Router {
         .merge(identity::router())
         .merge(signin::router())
         .merge(keyvault::router())
+        .merge(monitor::router())
         .merge(providers::router())
         .merge(itsm::router())
         .layer(axum::middleware::from_fn_with_state(state.clone(), faults::middleware));

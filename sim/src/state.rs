@@ -116,6 +116,12 @@ pub struct Tenant {
     /// Exchange RBAC for Applications: (app id, mailbox) pairs "Application Mail.Send" covers.
     pub exchange_mail_send: Vec<(String, String)>,
     pub key_vault_access: bool,
+    /// Whether the identity holds Monitoring Metrics Publisher on the data collection rule (the
+    /// Logs Ingestion API answers 403 without it).
+    pub monitoring_publisher: bool,
+    /// Rows the Logs Ingestion API accepted, by stream, in order (Log Analytics keeps duplicates:
+    /// nothing here removes them).
+    pub ingested: Vec<(String, Value)>,
     /// Responses already given to ACS repeatable requests, by repeatability id.
     pub acs_repeatability: HashMap<String, Value>,
     /// Entra directory audit events (`/auditLogs/directoryAudits`) for changes made through Graph.
@@ -184,6 +190,8 @@ impl Tenant {
                 .map(|m| (seed.managed_identity.client_id.clone(), m.clone()))
                 .collect(),
             key_vault_access: seed.managed_identity.key_vault_secrets_user,
+            monitoring_publisher: true,
+            ingested: Vec::new(),
             acs_repeatability: HashMap::new(),
             directory_audits: Vec::new(),
             lenient_default_phone: false,

@@ -19,6 +19,7 @@
 //! Storage is an append blob container (production, `crate::storage::chains::BlobStorage`) or a directory with
 //! the same layout (`dev`, `crate::storage::chains::FileStorage`).
 
+pub mod export;
 pub mod refusals;
 pub mod seal;
 
@@ -137,10 +138,12 @@ pub enum Action {
     /// A notice from the outbox (a pass's, a reset's, an approver's email) sent, or failed after
     /// its last try.
     NoticeSend,
+    /// The export of the trail to Log Analytics started failing, or works again.
+    AuditExport,
 }
 
 impl Action {
-    pub const ALL: [Action; 18] = [
+    pub const ALL: [Action; 19] = [
         Action::TapIssue,
         Action::MfaReset,
         Action::RequestSubmit,
@@ -159,6 +162,7 @@ impl Action {
         Action::DoctorRead,
         Action::RecoveryBlock,
         Action::NoticeSend,
+        Action::AuditExport,
     ];
 
     /// The action as records store it (and `GET /api/audit?action=` filters on it).
@@ -182,6 +186,7 @@ impl Action {
             Action::DoctorRead => "doctor.read",
             Action::RecoveryBlock => "recovery.block",
             Action::NoticeSend => "notice.send",
+            Action::AuditExport => "audit.export",
         }
     }
 }

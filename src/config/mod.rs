@@ -125,6 +125,9 @@ pub struct Settings {
     /// `AUDIT_KEY_SECRET`: the Key Vault secret that signs the trail's anchors and the decisions
     /// (`None` without `KEY_VAULT_URI`: the trail is unsigned).
     pub audit_key_secret: Option<String>,
+    /// `AUDIT_EXPORT_ENDPOINT`, `AUDIT_EXPORT_RULE_ID`, `AUDIT_EXPORT_STREAM`: the trail's copy in
+    /// Log Analytics (`None`: not exported).
+    pub audit_export: Option<AuditExportSettings>,
     /// `WEBHOOK_SENDERS`: senders that sign instead of presenting a token.
     pub webhook_senders: Vec<WebhookSender>,
     pub tap: TapSettings,
@@ -152,6 +155,7 @@ impl fmt::Debug for Settings {
             .field("limits", &self.limits)
             .field("refusal_flush_seconds", &self.refusal_flush_seconds)
             .field("audit_key_secret", &self.audit_key_secret)
+            .field("audit_export", &self.audit_export)
             .field("webhook_senders", &self.webhook_senders)
             .field("tap", &self.tap)
             .field("intake", &self.intake)
@@ -263,6 +267,7 @@ impl Settings {
             .as_ref()
             .and_then(|a| problems.keep(limits(&get, storage.as_ref(), a)));
         let refusal_flush_seconds = problems.keep(refusal_seconds(&get));
+        let audit_export = problems.keep(audit_export(&get));
         let webhook_senders = problems.keep(webhook_senders(get("WEBHOOK_SENDERS")));
         let tap = problems.keep(tap_settings(&get));
         let intake = problems.keep(intake_settings(&get, storage.as_ref()));
@@ -288,6 +293,7 @@ impl Settings {
             limits: limits.expect("no problems"),
             refusal_flush_seconds: refusal_flush_seconds.expect("no problems"),
             audit_key_secret,
+            audit_export: audit_export.expect("no problems"),
             webhook_senders: webhook_senders.expect("no problems"),
             tap: tap.expect("no problems"),
             intake: intake.expect("no problems"),
@@ -380,6 +386,55 @@ fn endpoint(key: &str, value: &str) -> Result<Url, ConfigError> {
         ));
     }
     Ok(url)
+}
+
+/// Where the trail's copy goes: a data collection rule's Logs Ingestion endpoint, its immutable
+/// id and stream. Both or neither of the endpoint and the rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditExportSettings {
+    pub endpoint: Url,
+    pub rule_id: String,
+    pub stream: String,
+}
+
+fn audit_export(get: Get<'_, '_>) -> Result<Option<AuditExportSettings>, ConfigError> {
+    let (endpoint, rule) = match (get("AUDIT_EXPORT_ENDPOINT"), get("AUDIT_EXPORT_RULE_ID")) {
+        (None, None) => return Ok(None),
+        (Some(e), Some(r)) => (endpoint("AUDIT_EXPORT_ENDPOINT", e)?, r),
+        (Some(_), None) => {
+            return Err(ConfigError::new(
+                "AUDIT_EXPORT_RULE_ID",
+                "is required with AUDIT_EXPORT_ENDPOINT: the data collection rule's immutable id (dcr-…)",
+            ));
+        }
+        (None, Some(_)) => {
+            return Err(ConfigError::new(
+                "AUDIT_EXPORT_ENDPOINT",
+                "is required with AUDIT_EXPORT_RULE_ID: the data collection rule's logsIngestion endpoint",
+            ));
+        }
+    };
+    let simple = |v: &str| {
+        !v.is_empty() && v.len() <= 100 && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    };
+    if !rule.starts_with("dcr-") || !simple(rule) {
+        return Err(ConfigError::new(
+            "AUDIT_EXPORT_RULE_ID",
+            format!("'{rule}' is not a data collection rule's immutable id (dcr- and letters or digits)"),
+        ));
+    }
+    let stream = get("AUDIT_EXPORT_STREAM").unwrap_or(crate::audit::export::DEFAULT_STREAM);
+    if !stream.starts_with("Custom-") || !simple(stream) {
+        return Err(ConfigError::new(
+            "AUDIT_EXPORT_STREAM",
+            format!("'{stream}' is not a custom stream's name (Custom- and letters, digits, - or _)"),
+        ));
+    }
+    Ok(Some(AuditExportSettings {
+        endpoint,
+        rule_id: rule.to_owned(),
+        stream: stream.to_owned(),
+    }))
 }
 
 fn guid(key: &str, value: &str) -> Result<Uuid, ConfigError> {

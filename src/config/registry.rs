@@ -148,6 +148,24 @@ pub const SETTINGS: &[SettingDoc] = &[
         default: "`audit-key`",
     },
     SettingDoc {
+        keys: &["AUDIT_EXPORT_ENDPOINT"],
+        owner: "audit",
+        meaning: "The data collection rule's Logs Ingestion endpoint (`properties.endpoints.logsIngestion`; the templates set it when `logAnalyticsExport` is on): every audit record and each chain's head go to Log Analytics, once, from the `audit-export` timer. Unset: no copy. Needs Monitoring Metrics Publisher on the rule. See [audit.md](audit.md).",
+        default: "unset",
+    },
+    SettingDoc {
+        keys: &["AUDIT_EXPORT_RULE_ID"],
+        owner: "audit",
+        meaning: "The data collection rule's immutable id (`dcr-…`), with `AUDIT_EXPORT_ENDPOINT`.",
+        default: "unset",
+    },
+    SettingDoc {
+        keys: &["AUDIT_EXPORT_STREAM"],
+        owner: "audit",
+        meaning: "The rule's stream the records go to.",
+        default: "`Custom-MfaRecoveryAudit`",
+    },
+    SettingDoc {
         keys: &["AUDIT_DIR"],
         owner: "audit",
         meaning: "Keep the audit trail in this local directory instead (for `dev` and tests; same format).",

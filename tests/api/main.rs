@@ -15,6 +15,7 @@ mod defaults_agree;
 mod dev_command;
 mod docs_agree;
 mod doctor;
+mod export;
 mod graph_client;
 mod guardrails;
 mod helpers;

@@ -4,8 +4,16 @@ use axum::Json;
 use serde_json::{Value, json};
 
 /// `GET /api/health`: liveness, unauthenticated; reveals nothing but the version.
-pub async fn health() -> Json<Value> {
-    Json(json!({"status": "healthy", "version": env!("CARGO_PKG_VERSION")}))
+pub async fn health(axum::extract::State(state): axum::extract::State<crate::host::AppState>) -> Json<Value> {
+    let export = match &state.exporter {
+        None => json!({"state": "off"}),
+        Some(e) => match e.status().await {
+            Ok(Some(s)) => json!(s),
+            Ok(None) => json!({"state": "pending"}),
+            Err(_) => json!({"state": "unknown"}),
+        },
+    };
+    Json(json!({"status": "healthy", "version": env!("CARGO_PKG_VERSION"), "auditExport": export}))
 }
 
 /// `GET /api/doctor`: every read the service depends on, run with the function app's identity

@@ -141,6 +141,14 @@ pub const FUNCTIONS: &[FunctionSpec] = &[
         summary: "lockout-risk and TAP policy sweep",
     },
     FunctionSpec {
+        name: "audit-export",
+        trigger: Trigger::Timer {
+            schedule: "0 */1 * * * *",
+        },
+        binding: "timer",
+        summary: "send the audit trail's new records to Log Analytics (Logs Ingestion API)",
+    },
+    FunctionSpec {
         name: "users",
         trigger: Trigger::Http {
             methods: &["GET"],

@@ -172,6 +172,9 @@ async fn timer(state: &AppState, spec: &FunctionSpec, envelope: &InvocationReque
         Err(e) => return Ok(discard(spec, None, &e.to_string())),
     };
     tracing::info!(function = spec.name, is_past_due = info.is_past_due, "timer fired");
+    if spec.name == "audit-export" {
+        return export(state, spec).await;
+    }
     let Some(sweep) = state.sweep() else {
         return Err(ApiError::DependencyUnavailable(
             "the sweep has no storage (AzureWebJobsStorage__* or SWEEP_DIR)".into(),
@@ -192,6 +195,25 @@ async fn timer(state: &AppState, spec: &FunctionSpec, envelope: &InvocationReque
             format!("sweep {run_id} is recent enough (SWEEP_MIN_INTERVAL_HOURS); nothing to do")
         }
         Err(e) => return Err(ApiError::DependencyUnavailable(e.to_string())),
+    };
+    tracing::info!(function = spec.name, %log, "timer done");
+    Ok(Json(InvocationResponse::with_log(log)).into_response())
+}
+
+/// `audit-export`: the trail's new records to Log Analytics. A run that fails completes anyway
+/// (the next minute's run goes on from the marks); its failure is in the status and the trail.
+async fn export(state: &AppState, spec: &FunctionSpec) -> Result<Response, ApiError> {
+    let Some(exporter) = &state.exporter else {
+        let log = "audit-export: not configured (AUDIT_EXPORT_ENDPOINT, AUDIT_EXPORT_RULE_ID)".to_owned();
+        return Ok(Json(InvocationResponse::with_log(log)).into_response());
+    };
+    let run = exporter.run(&state.audit).await;
+    let log = match &run.failed {
+        None => format!(
+            "audit-export: {} records from {} chains in {} calls",
+            run.records, run.chains, run.calls
+        ),
+        Some(e) => format!("audit-export: {} records sent, then failed: {e}", run.records),
     };
     tracing::info!(function = spec.name, %log, "timer done");
     Ok(Json(InvocationResponse::with_log(log)).into_response())
