@@ -50,6 +50,9 @@ param maximumInstanceCount int = 40
 @minValue(1)
 param auditRetentionDays int = 365
 
+@description('Send every audit record to a Log Analytics custom table (MfaRecoveryAudit_CL) through the Logs Ingestion API: the table, a data collection rule and the identity\'s Monitoring Metrics Publisher role on it (docs/audit.md).')
+param logAnalyticsExport bool = true
+
 @description('Who users should call if a change was not theirs (in every notice).')
 param noticeContact string = 'your IT service desk'
 
@@ -169,6 +172,19 @@ module monitoring 'modules/monitoring.bicep' = {
   }
 }
 
+module auditExport 'modules/auditexport.bicep' = if (logAnalyticsExport) {
+  scope: group
+  name: 'auditexport'
+  params: {
+    location: location
+    token: token
+    tags: tags
+    workspaceName: monitoring.outputs.workspaceName
+    principalId: identity.outputs.principalId
+    retentionInDays: min(auditRetentionDays, 730)
+  }
+}
+
 // The Entra part (API registration, Graph permissions). With entraDeployment=separate it is
 // infra/entra.bicep, deployed by a Privileged Role Administrator, and its outputs come back here
 // as apiAppId and apiIdentifierUri.
@@ -226,6 +242,8 @@ module app 'modules/functionapp.bicep' = {
       jiraApiTokenSecretName: empty(jiraBaseUrl) ? '' : jiraApiTokenSecretName
       callbackSigningSecretName: callbackSigningSecretName
       callbackAllowedHosts: callbackAllowedHosts
+      auditExportEndpoint: logAnalyticsExport ? auditExport.outputs.endpoint : ''
+      auditExportRuleId: logAnalyticsExport ? auditExport.outputs.ruleId : ''
     }
   }
 }

@@ -308,14 +308,11 @@ fn exporter(
             azure.transport.clone(),
         )?),
     };
+    let sink = crate::monitor::LogsIngestion::new(http, credential, &export.endpoint, &export.rule_id, &export.stream)?;
     Ok(Some(Arc::new(crate::audit::export::Exporter::new(
-        http,
-        credential,
-        &export.endpoint,
-        &export.rule_id,
-        &export.stream,
+        Arc::new(sink),
         store,
-    )?)))
+    ))))
 }
 
 fn outbox(

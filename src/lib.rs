@@ -21,6 +21,7 @@ pub mod graph;
 pub mod host;
 pub mod intake;
 pub mod itsm;
+pub mod monitor;
 pub mod recovery;
 pub mod secrets;
 pub mod storage;

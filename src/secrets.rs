@@ -21,11 +21,14 @@ const MISSING_TTL: Duration = Duration::from_secs(60);
 
 use crate::vocab::ports::SecretsUnavailable;
 
+/// A version's id and value.
+type Versioned = (String, SecretString);
+
 pub struct SecretCache {
     client: Option<SecretClient>,
     /// The current version's id and value, or `None` for a secret the vault does not have, and
     /// when it was read.
-    cache: Mutex<HashMap<String, (Option<(String, SecretString)>, Instant)>>,
+    cache: Mutex<HashMap<String, (Option<Versioned>, Instant)>>,
     /// Named versions read (a version never changes: kept for the process's life).
     versions: Mutex<HashMap<(String, String), SecretString>>,
 }

@@ -69,6 +69,8 @@ var appSettings = {
   RISK_CHECK: settings.riskCheck
   VERIFICATION_KEY_SECRET: 'verification-key'
   AUDIT_KEY_SECRET: 'audit-key'
+  AUDIT_EXPORT_ENDPOINT: settings.auditExportEndpoint
+  AUDIT_EXPORT_RULE_ID: settings.auditExportRuleId
   NOTICE_CONTACT: settings.noticeContact
   EMAIL_PROVIDER: settings.emailProvider
   MAIL_SENDER: settings.mailSender

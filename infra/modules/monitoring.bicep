@@ -46,3 +46,4 @@ resource publisher 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
 
 output connectionString string = insights.properties.ConnectionString
 output name string = insights.name
+output workspaceName string = workspace.name

@@ -60,7 +60,7 @@ pub(crate) fn version_of(name: &str, value: &str) -> String {
 /// its rotation. https://learn.microsoft.com/rest/api/keyvault/secrets/get-secret-versions
 async fn list_versions(State(state): State<Arc<SimState>>, headers: HeaderMap, Path(name): Path<String>) -> Response {
     if let Err(refused) = authorized(&state, &headers) {
-        return refused;
+        return *refused;
     }
     let current = state.secrets.lock().unwrap().get(&name).cloned();
     let Some(current) = current else {
@@ -94,13 +94,13 @@ async fn list_versions(State(state): State<Arc<SimState>>, headers: HeaderMap, P
 
 /// The managed identity's token for the vault, and the vault's RBAC grant (Key Vault Secrets
 /// User: `secrets/getSecret/action` and `secrets/readMetadata/action`).
-fn authorized(state: &SimState, headers: &HeaderMap) -> Result<(), Response> {
+fn authorized(state: &SimState, headers: &HeaderMap) -> Result<(), Box<Response>> {
     let Some(token) = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
     else {
-        return Err(challenge(state));
+        return Err(Box::new(challenge(state)));
     };
     let valid = state.keys.verify(token).filter(|claims| {
         let aud = claims.get("aud").and_then(Value::as_str).unwrap_or_default();
@@ -109,21 +109,21 @@ fn authorized(state: &SimState, headers: &HeaderMap) -> Result<(), Response> {
             && claims.get("tid").and_then(Value::as_str) == Some(state.seed.tenant_id.as_str())
     });
     let Some(claims) = valid else {
-        return Err(kv_error(
+        return Err(Box::new(kv_error(
             StatusCode::UNAUTHORIZED,
             "Unauthorized",
             "AKV10022: Invalid audience, issuer or signature.",
             None,
-        ));
+        )));
     };
     let is_mi = claims.get("oid").and_then(Value::as_str) == Some(state.seed.managed_identity.object_id.as_str());
     if !is_mi || !state.tenant().key_vault_access {
-        return Err(kv_error(
+        return Err(Box::new(kv_error(
             StatusCode::FORBIDDEN,
             "Forbidden",
             "Caller is not authorized to perform action on resource. Action: 'Microsoft.KeyVault/vaults/secrets/getSecret/action'",
             Some("ForbiddenByRbac"),
-        ));
+        )));
     }
     Ok(())
 }
@@ -152,7 +152,7 @@ async fn read_secret(
     version: Option<String>,
 ) -> Response {
     if let Err(refused) = authorized(&state, &headers) {
-        return refused;
+        return *refused;
     }
     let current = state
         .secrets

@@ -220,6 +220,119 @@ async fn key_vault_challenges_then_serves_secrets_to_the_managed_identity() {
     );
 }
 
+/// A rotated secret keeps its earlier version, readable by its id, and both are listed with
+/// their creation times (Get Secret, Get Secret Versions).
+#[tokio::test]
+async fn key_vault_keeps_rotated_versions_readable_by_id() {
+    let sim = start().await;
+    let client = Client::new();
+    let token = mi_token(&sim, "https://vault.azure.net").await;
+    let get = |path: String| {
+        let (client, token, base) = (client.clone(), token.clone(), sim.base_url().to_owned());
+        async move {
+            let r = client
+                .get(format!("{base}{path}?api-version=2025-07-01"))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap();
+            (r.status(), r.json::<Value>().await.unwrap())
+        }
+    };
+    let (_, first) = get("/secrets/audit-key".into()).await;
+    let v1 = first["id"].as_str().unwrap().rsplit('/').next().unwrap().to_owned();
+    assert_eq!(v1.len(), 32, "{first}");
+    let r = client
+        .post(format!("{}/sim/secrets/audit-key/rotate", sim.base_url()))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success());
+    let (_, second) = get("/secrets/audit-key".into()).await;
+    assert_ne!(second["value"], first["value"]);
+    let (status, old) = get(format!("/secrets/audit-key/{v1}")).await;
+    assert_eq!((status, &old["value"]), (StatusCode::OK, &first["value"]));
+    let (status, unknown) = get("/secrets/audit-key/00000000000000000000000000000000".into()).await;
+    assert_eq!(
+        (status, &unknown["error"]["code"]),
+        (StatusCode::NOT_FOUND, &json!("SecretNotFound"))
+    );
+    let (status, versions) = get("/secrets/audit-key/versions".into()).await;
+    assert_eq!(status, StatusCode::OK);
+    let listed = versions["value"].as_array().unwrap();
+    assert_eq!(listed.len(), 2, "{versions}");
+    assert!(
+        listed
+            .iter()
+            .all(|v| v.get("value").is_none() && v["attributes"]["created"].is_i64())
+    );
+}
+
+/// The Logs Ingestion API: a token for https://monitor.azure.com from the identity with
+/// Monitoring Metrics Publisher, a JSON array under 1 MB, to the rule's `Custom-` stream: 204.
+#[tokio::test]
+async fn logs_ingestion_takes_arrays_from_the_publisher_only() {
+    let sim = start().await;
+    let client = Client::new();
+    let url = format!(
+        "{}/dataCollectionRules/dcr-00000000000000000000000000000001/streams/Custom-MfaRecoveryAudit?api-version=2023-01-01",
+        sim.base_url()
+    );
+    let monitor = mi_token(&sim, "https://monitor.azure.com").await;
+    let post = |token: Option<String>, url: String, body: Vec<u8>| {
+        let client = client.clone();
+        async move {
+            let mut r = client.post(url).header("content-type", "application/json").body(body);
+            if let Some(t) = token {
+                r = r.bearer_auth(t);
+            }
+            r.send().await.unwrap().status()
+        }
+    };
+    let rows = serde_json::to_vec(&json!([{"TimeGenerated": "2026-12-07T00:00:00Z", "Kind": "record"}])).unwrap();
+    assert_eq!(post(None, url.clone(), rows.clone()).await, StatusCode::UNAUTHORIZED);
+    let graph = mi_token(&sim, "https://graph.microsoft.com").await;
+    assert_eq!(
+        post(Some(graph), url.clone(), rows.clone()).await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        post(Some(monitor.clone()), url.clone(), rows.clone()).await,
+        StatusCode::NO_CONTENT
+    );
+    let object = serde_json::to_vec(&json!({"Kind": "record"})).unwrap();
+    assert_eq!(
+        post(Some(monitor.clone()), url.clone(), object).await,
+        StatusCode::BAD_REQUEST
+    );
+    let big = serde_json::to_vec(&json!([{"Details": "x".repeat(1024 * 1024)}])).unwrap();
+    assert_eq!(
+        post(Some(monitor.clone()), url.clone(), big).await,
+        StatusCode::PAYLOAD_TOO_LARGE
+    );
+    let other = url.replace("Custom-MfaRecoveryAudit", "Microsoft-Syslog");
+    assert_eq!(
+        post(Some(monitor.clone()), other, rows.clone()).await,
+        StatusCode::NOT_FOUND
+    );
+    client
+        .post(format!("{}/sim/monitoring", sim.base_url()))
+        .json(&json!({"publisher": false}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(post(Some(monitor), url, rows).await, StatusCode::FORBIDDEN);
+    let ingested: Value = client
+        .get(format!("{}/sim/ingested", sim.base_url()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ingested["value"].as_array().unwrap().len(), 1, "{ingested}");
+}
+
 #[tokio::test]
 async fn key_vault_refuses_an_identity_without_the_secrets_user_role() {
     let sim = start_with(|seed| seed["managedIdentity"]["keyVaultSecretsUser"] = json!(false)).await;

@@ -14,7 +14,6 @@
 
 use std::sync::Arc;
 
-use azure_core::credentials::TokenCredential;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
@@ -22,9 +21,8 @@ use time::OffsetDateTime;
 use super::{AuditRecord, AuditTrail};
 use crate::storage::StorageError;
 use crate::storage::records::RecordStore;
+use crate::vocab::ports::{IngestError, Ingested, LogSink};
 
-/// The stream of the data collection rule the templates create.
-pub const DEFAULT_STREAM: &str = "Custom-MfaRecoveryAudit";
 /// A call's body stays under this (the limit is 1 MB; rows are about 1 KB).
 const MAX_BODY: usize = 900 * 1024;
 /// Tries of one batch before the run stops (the next run goes on from the mark).
@@ -69,9 +67,7 @@ pub struct ExportRun {
 }
 
 pub struct Exporter {
-    http: reqwest::Client,
-    credential: Arc<dyn TokenCredential>,
-    url: url::Url,
+    sink: Arc<dyn LogSink>,
     store: Arc<dyn RecordStore>,
 }
 
@@ -139,30 +135,9 @@ fn batches(records: &[AuditRecord]) -> Vec<&[AuditRecord]> {
 }
 
 impl Exporter {
-    /// An exporter to `{endpoint}/dataCollectionRules/{rule}/streams/{stream}`.
-    ///
-    /// # Errors
-    /// The endpoint is not a URL that can take the path.
-    pub fn new(
-        http: reqwest::Client,
-        credential: Arc<dyn TokenCredential>,
-        endpoint: &url::Url,
-        rule: &str,
-        stream: &str,
-        store: Arc<dyn RecordStore>,
-    ) -> anyhow::Result<Exporter> {
-        let mut url = endpoint.clone();
-        url.path_segments_mut()
-            .map_err(|()| anyhow::anyhow!("AUDIT_EXPORT_ENDPOINT cannot take a path"))?
-            .pop_if_empty()
-            .extend(["dataCollectionRules", rule, "streams", stream]);
-        url.query_pairs_mut().append_pair("api-version", "2023-01-01");
-        Ok(Exporter {
-            http,
-            credential,
-            url,
-            store,
-        })
+    /// An exporter to `sink`, its marks in `store`.
+    pub fn new(sink: Arc<dyn LogSink>, store: Arc<dyn RecordStore>) -> Exporter {
+        Exporter { sink, store }
     }
 
     /// Send what every chain of the last two days holds beyond its mark; the status kept, and a
@@ -227,60 +202,33 @@ impl Exporter {
         Ok(())
     }
 
-    /// Post `rows`; a 413 splits them in two. The calls made.
+    /// Post `rows`; one too large for a call is split in two. The calls made.
     async fn send(&self, rows: &[Value]) -> Result<usize, String> {
         let body = serde_json::to_vec(rows).expect("rows serialize");
         match self.post(body).await? {
-            Posted::Accepted => Ok(1),
-            Posted::TooLarge if rows.len() > 1 => {
+            Ingested::Accepted => Ok(1),
+            Ingested::TooLarge if rows.len() > 1 => {
                 let (a, b) = rows.split_at(rows.len() / 2);
                 Ok(1 + Box::pin(self.send(a)).await? + Box::pin(self.send(b)).await?)
             }
-            Posted::TooLarge => Err("one row is over the Logs Ingestion API's 1 MB".into()),
+            Ingested::TooLarge => Err("one row is over the Logs Ingestion API's 1 MB".into()),
         }
     }
 
-    /// One call, tried again after a 429 or 5xx (its `Retry-After`) or a failed connection.
-    async fn post(&self, body: Vec<u8>) -> Result<Posted, String> {
+    /// One batch, tried again when the sink says so (after the wait it asks for).
+    async fn post(&self, body: Vec<u8>) -> Result<Ingested, String> {
         let mut last = String::new();
         for attempt in 1..=TRIES {
-            let token = self
-                .credential
-                .get_token(&["https://monitor.azure.com/.default"], None)
-                .await
-                .map_err(|e| format!("no token for Azure Monitor: {e}"))?;
-            let sent = self
-                .http
-                .post(self.url.clone())
-                .bearer_auth(token.token.secret())
-                .header("content-type", "application/json")
-                .body(body.clone())
-                .send()
-                .await;
-            let wait = match sent {
-                Ok(r) if r.status().is_success() => return Ok(Posted::Accepted),
-                Ok(r) if r.status() == reqwest::StatusCode::PAYLOAD_TOO_LARGE => return Ok(Posted::TooLarge),
-                Ok(r) if r.status() == reqwest::StatusCode::TOO_MANY_REQUESTS || r.status().is_server_error() => {
-                    last = format!("the Logs Ingestion API answered {}", r.status().as_u16());
-                    r.headers()
-                        .get("retry-after")
-                        .and_then(|v| v.to_str().ok())
-                        .and_then(|v| v.parse::<u64>().ok())
-                        .unwrap_or(u64::from(attempt))
+            match self.sink.ingest(body.clone()).await {
+                Ok(taken) => return Ok(taken),
+                Err(IngestError::Refused(why)) => return Err(why),
+                Err(IngestError::Retry { after, why }) => {
+                    last = why;
+                    if attempt < TRIES {
+                        let wait = after.unwrap_or(u64::from(attempt)).min(MAX_WAIT_SECONDS);
+                        tokio::time::sleep(std::time::Duration::from_secs(wait)).await;
+                    }
                 }
-                Ok(r) => {
-                    return Err(format!(
-                        "the Logs Ingestion API refused the records ({}): check the rule, the stream and Monitoring Metrics Publisher (docs/audit.md)",
-                        r.status().as_u16()
-                    ));
-                }
-                Err(e) => {
-                    last = format!("the Logs Ingestion API could not be reached: {e}");
-                    u64::from(attempt)
-                }
-            };
-            if attempt < TRIES {
-                tokio::time::sleep(std::time::Duration::from_secs(wait.min(MAX_WAIT_SECONDS))).await;
             }
         }
         Err(last)
@@ -290,7 +238,7 @@ impl Exporter {
     ///
     /// # Errors
     /// The store cannot be read.
-    pub async fn status(&self) -> Result<Option<ExportStatus>, StorageError> {
+    pub async fn state(&self) -> Result<Option<ExportStatus>, StorageError> {
         Ok(self
             .store
             .read(STATUS)
@@ -301,7 +249,7 @@ impl Exporter {
     /// Keep the status; audit a change between working and failing (not every failed run).
     async fn settle(&self, trail: &AuditTrail, run: &ExportRun) {
         let now = super::rfc3339_millis(OffsetDateTime::now_utc());
-        let before = self.status().await.ok().flatten().unwrap_or_default();
+        let before = self.state().await.ok().flatten().unwrap_or_default();
         let after = match &run.failed {
             None => ExportStatus {
                 state: "ok".into(),
@@ -475,11 +423,6 @@ fn trail_day_in(chain: &str, from: OffsetDateTime, to: OffsetDateTime) -> bool {
     day >= super::day_of(from) && day <= super::day_of(to)
 }
 
-enum Posted {
-    Accepted,
-    TooLarge,
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -495,7 +438,7 @@ mod tests {
             target: None,
             ticket: None,
             request_id: None,
-            phase: super::super::Phase::Outcome,
+            phase: crate::audit::Phase::Outcome,
             outcome: None,
             details: json!({"pad": "x".repeat(details)}),
             prev_hash: String::new(),

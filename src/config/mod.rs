@@ -423,7 +423,7 @@ fn audit_export(get: Get<'_, '_>) -> Result<Option<AuditExportSettings>, ConfigE
             format!("'{rule}' is not a data collection rule's immutable id (dcr- and letters or digits)"),
         ));
     }
-    let stream = get("AUDIT_EXPORT_STREAM").unwrap_or(crate::audit::export::DEFAULT_STREAM);
+    let stream = get("AUDIT_EXPORT_STREAM").unwrap_or("Custom-MfaRecoveryAudit");
     if !stream.starts_with("Custom-") || !simple(stream) {
         return Err(ConfigError::new(
             "AUDIT_EXPORT_STREAM",

@@ -13,7 +13,7 @@ use uuid::Uuid;
 use super::RecoveryError;
 use super::context::TapContext;
 use super::details::Details;
-use super::verification::{Decision, VerificationRecord};
+use super::verification::{Block, Decision, VerificationRecord};
 use super::verify::Answered;
 use crate::audit::{Action, AuditEvent, Outcome, Phase, Target};
 use crate::vocab::{CallerRecord, Refusal};
@@ -61,7 +61,19 @@ impl TapContext<'_> {
                 return Ok(None);
             };
             let until = now + time::Duration::hours(i64::from(self.settings.not_me_block_hours));
-            self.verifications.block(first.user_id, until, &first, now).await?;
+            let sealing = |block: Block| -> futures::future::BoxFuture<'_, _> {
+                let details = Details {
+                    verification_id: Some(block.verification_id),
+                    decision: Some("block"),
+                    blocked_until: Some(crate::audit::rfc3339_millis(block.until)),
+                    ..Details::default()
+                };
+                let outcome = Outcome::Refused(Refusal::RecoveryBlocked.as_str().to_owned());
+                Box::pin(self.seal_block(the_user(&first), first.upn.clone(), outcome, details, block))
+            };
+            self.verifications
+                .block(first.user_id, until, &first, now, &sealing)
+                .await?;
         }
         let Some(record) = self
             .verifications
@@ -198,32 +210,66 @@ impl TapContext<'_> {
                 "whoever sent a link the user repudiated cannot lift the block",
             ));
         }
-        let lifted = self.verifications.lift(found.id, now).await?;
-        let details = Details {
-            verification_id: Some(lifted.verification_id),
-            blocked_until: Some(crate::audit::rfc3339_millis(now)),
-            comment: Some(body.comment.trim().to_owned()),
-            ..Details::default()
+        let comment = body.comment.trim().to_owned();
+        let sealing = |block: Block| -> futures::future::BoxFuture<'_, _> {
+            let details = Details {
+                verification_id: Some(block.verification_id),
+                blocked_until: Some(crate::audit::rfc3339_millis(now)),
+                comment: Some(comment.clone()),
+                ..Details::default()
+            };
+            let upn = found.user_principal_name.clone();
+            Box::pin(self.seal_block(approver.clone(), upn, Outcome::Succeeded, details, block))
         };
-        self.record(AuditEvent {
-            caller: approver.clone(),
-            action: Action::RecoveryBlock,
-            target: Some(Target {
-                object_id: Some(found.id.to_string()),
-                upn: Some(found.user_principal_name.clone()),
-            }),
-            ticket: None,
-            request_id: Some(lifted.verification_id),
-            phase: Phase::Outcome,
-            outcome: Some(Outcome::Succeeded),
-            details: crate::audit::details(&details),
-        })
-        .await?;
+        let lifted = self.verifications.lift(found.id, now, &me, &sealing).await?;
         Ok(Lifted {
             user_id: found.id,
             upn: found.user_principal_name,
             was_until: lifted.until,
             verification_id: lifted.verification_id,
+        })
+    }
+}
+
+impl TapContext<'_> {
+    /// Record a block as it is about to be written (by `caller`), then seal it over that record.
+    async fn seal_block(
+        &self,
+        caller: CallerRecord,
+        upn: String,
+        outcome: Outcome,
+        details: Details,
+        block: Block,
+    ) -> Result<Option<crate::audit::seal::Seal>, RecoveryError> {
+        let record = self
+            .audit
+            .record(AuditEvent {
+                caller,
+                action: Action::RecoveryBlock,
+                target: Some(Target {
+                    object_id: Some(block.user_id.to_string()),
+                    upn: Some(upn),
+                }),
+                ticket: None,
+                request_id: Some(block.verification_id),
+                phase: Phase::Outcome,
+                outcome: Some(outcome),
+                details: crate::audit::details(&details),
+            })
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "a block could not be recorded");
+                RecoveryError::failed(
+                    crate::vocab::Fault::AuditUnavailable,
+                    "the block cannot be recorded now, so it was not written; try again",
+                )
+            })?;
+        self.audit.seal(&block.decided(), &record).await.map_err(|e| {
+            tracing::error!(error = %e, "a block could not be sealed");
+            RecoveryError::failed(
+                crate::vocab::Fault::AuditUnavailable,
+                "the block cannot be sealed now, so it was not written; try again",
+            )
         })
     }
 }

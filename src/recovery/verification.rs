@@ -449,7 +449,43 @@ pub struct Block {
     /// recovery, even after the block is lifted.
     #[serde(with = "time::serde::rfc3339::option", default)]
     pub repudiated_at: Option<OffsetDateTime>,
+    /// Who set it as it is (a caller key: the user through the link, or the approver who lifted
+    /// it), and when.
+    #[serde(default)]
+    pub decided_by: String,
+    #[serde(with = "time::serde::rfc3339::option", default)]
+    pub decided_at: Option<OffsetDateTime>,
+    /// The service's seal over the block as it is and its audit record (`audit::seal`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seal: Option<crate::audit::seal::Seal>,
 }
+
+impl Block {
+    /// What the seal covers: the verification repudiated, the user, who set the block as it is
+    /// and when, until when, since when repudiated, and whose links it names.
+    pub(crate) fn decided(&self) -> crate::audit::seal::Decided {
+        crate::audit::seal::Decided {
+            subject: self.verification_id,
+            target: self.user_id,
+            action: "block",
+            decider: self.decided_by.clone(),
+            at: self.decided_at.unwrap_or(self.until),
+            extra: format!(
+                "{}|{}|{}",
+                crate::audit::rfc3339_millis(self.until),
+                self.repudiated_at.map(crate::audit::rfc3339_millis).unwrap_or_default(),
+                self.senders.join(",")
+            ),
+        }
+    }
+}
+
+/// A block's seal, made once its audit record is written.
+pub(crate) type BlockSealing<'a> = &'a (
+        dyn Fn(Block) -> futures::future::BoxFuture<'a, Result<Option<crate::audit::seal::Seal>, RecoveryError>>
+            + Send
+            + Sync
+    );
 
 fn block_name(user: Uuid) -> String {
     format!("blocks/{user}.json")
@@ -531,38 +567,88 @@ impl Verifications {
         .map_err(updated)
     }
 
-    /// Block `user`'s recoveries until `until` (a longer block already there stays).
+    /// Block `user`'s recoveries until `until` (a longer block already there stays), as the user
+    /// `by` said "this is not me"; recorded and sealed (`sealing`) before it is written.
     ///
     /// # Errors
-    /// The store is unavailable: the caller must not say the user is protected.
+    /// The store or the trail is unavailable: the caller must not say the user is protected.
     pub async fn block(
         &self,
         user: Uuid,
         until: OffsetDateTime,
         repudiated: &VerificationRecord,
         now: OffsetDateTime,
+        sealing: BlockSealing<'_>,
     ) -> Result<(), RecoveryError> {
-        update(&*self.store, &block_name(user), 16, |current: Option<Block>| {
-            let mut block = current.unwrap_or(Block {
-                user_id: user,
-                until,
-                verification_id: repudiated.id,
-                senders: Vec::new(),
-                repudiated_at: None,
-            });
-            if block.verification_id == repudiated.id && block.until >= until && block.repudiated_at.is_some() {
-                return Ok::<_, RecoveryError>(Update::Keep(()));
-            }
-            block.until = block.until.max(until);
-            block.verification_id = repudiated.id;
-            if !block.senders.contains(&repudiated.caller) {
-                block.senders.push(repudiated.caller.clone());
-            }
-            block.repudiated_at = Some(block.repudiated_at.map_or(now, |at| at.max(now)));
-            Ok(Update::Write(block, ()))
-        })
+        self.change_block(
+            user,
+            |current: Option<Block>| {
+                let mut block = current.unwrap_or(Block {
+                    user_id: user,
+                    until,
+                    verification_id: repudiated.id,
+                    senders: Vec::new(),
+                    repudiated_at: None,
+                    decided_by: String::new(),
+                    decided_at: None,
+                    seal: None,
+                });
+                if block.verification_id == repudiated.id && block.until >= until && block.repudiated_at.is_some() {
+                    return Ok(Update::Keep(()));
+                }
+                block.until = block.until.max(until);
+                block.verification_id = repudiated.id;
+                if !block.senders.contains(&repudiated.caller) {
+                    block.senders.push(repudiated.caller.clone());
+                }
+                block.repudiated_at = Some(block.repudiated_at.map_or(now, |at| at.max(now)));
+                block.decided_by = repudiated.the_user().key();
+                block.decided_at = Some(now);
+                Ok(Update::Write(block, ()))
+            },
+            sealing,
+        )
         .await
-        .map_err(updated)
+    }
+
+    /// Read the user's block, let `change` decide, seal what it writes (its audit record first),
+    /// write conditionally; again when another writer won.
+    async fn change_block<R>(
+        &self,
+        user: Uuid,
+        mut change: impl FnMut(Option<Block>) -> Result<Update<Block, R>, RecoveryError>,
+        sealing: BlockSealing<'_>,
+    ) -> Result<R, RecoveryError> {
+        let name = block_name(user);
+        for _ in 0..8 {
+            let current = self.store.read(&name).await.map_err(unavailable)?;
+            let (value, etag) = match current {
+                None => (None, None),
+                Some(v) => (
+                    Some(
+                        serde_json::from_slice::<Block>(&v.data)
+                            .map_err(|e| unavailable(format!("unreadable block: {e}")))?,
+                    ),
+                    Some(v.etag),
+                ),
+            };
+            let (mut next, answer) = match change(value)? {
+                Update::Keep(answer) => return Ok(answer),
+                Update::Write(next, answer) => (next, answer),
+            };
+            next.seal = sealing(next.clone()).await?;
+            let data = serde_json::to_vec(&next).expect("a block serializes");
+            let written = match etag {
+                Some(etag) => self.store.replace(&name, &data, &etag).await,
+                None => self.store.create(&name, &data).await,
+            };
+            match written {
+                Ok(_) => return Ok(answer),
+                Err(crate::storage::StorageError::Conflict(_)) => continue,
+                Err(e) => return Err(unavailable(e)),
+            }
+        }
+        Err(unavailable("the block kept changing while it was written"))
     }
 
     /// The block on `user`'s recoveries in force at `now`, if any.
@@ -586,19 +672,26 @@ impl Verifications {
             .map_err(|e| unavailable(format!("unreadable block: {e}")))
     }
 
-    /// End the block on `user`'s recoveries now; the block that was lifted.
+    /// End the block on `user`'s recoveries now, by `by` (the approver's caller key); recorded
+    /// and sealed (`sealing`) before it is written. The block that was lifted.
     ///
     /// # Errors
-    /// `not_blocked` when none is in force, or the store is unavailable.
-    pub async fn lift(&self, user: Uuid, now: OffsetDateTime) -> Result<Block, RecoveryError> {
-        update(
-            &*self.store,
-            &block_name(user),
-            16,
+    /// `not_blocked` when none is in force, or the store or the trail is unavailable.
+    pub async fn lift(
+        &self,
+        user: Uuid,
+        now: OffsetDateTime,
+        by: &str,
+        sealing: BlockSealing<'_>,
+    ) -> Result<Block, RecoveryError> {
+        self.change_block(
+            user,
             |current: Option<Block>| match current {
                 Some(mut block) if block.until > now => {
                     let lifted = block.clone();
                     block.until = now;
+                    block.decided_by = by.to_owned();
+                    block.decided_at = Some(now);
                     Ok(Update::Write(block, lifted))
                 }
                 _ => Err(RecoveryError::refused(
@@ -606,9 +699,9 @@ impl Verifications {
                     "no block is in force on this user's recoveries",
                 )),
             },
+            sealing,
         )
         .await
-        .map_err(updated)
     }
 }
 

@@ -579,6 +579,18 @@ impl TapContext<'_> {
     pub(crate) async fn not_blocked(&self, user: &Uuid) -> Result<Option<super::verification::Block>, RecoveryError> {
         let record = self.verifications.block_record(*user).await?;
         match record.as_ref().filter(|b| b.until > OffsetDateTime::now_utc()) {
+            // Lifted or ended: only by the service (an edited end or date is not).
+            None if record.is_some() => {
+                let block = record.as_ref().expect("checked");
+                self.untampered(
+                    &block.decided(),
+                    block.seal.as_ref(),
+                    crate::audit::Action::RecoveryBlock,
+                    "block on the user's recoveries",
+                )
+                .await?;
+                Ok(record)
+            }
             None => Ok(record),
             Some(block) => Err(RecoveryError::refused(
                 Refusal::RecoveryBlocked,

@@ -47,6 +47,36 @@ pub trait SecretSource: Send + Sync {
     async fn invalidate(&self, name: &str);
 }
 
+/// What a log sink said of one batch of rows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ingested {
+    /// Taken.
+    Accepted,
+    /// Too big for one call: send it in parts.
+    TooLarge,
+}
+
+/// Why a batch was not taken.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum IngestError {
+    /// Throttled, failing or unreachable: try again, after `after` seconds when it said.
+    #[error("{why}")]
+    Retry { after: Option<u64>, why: String },
+    /// Refused (a missing role, a wrong rule or stream): trying again will not help.
+    #[error("{0}")]
+    Refused(String),
+}
+
+/// Where the audit trail's copy goes (the Azure Monitor Logs Ingestion API in `monitor`).
+#[async_trait]
+pub trait LogSink: Send + Sync {
+    /// Send one batch: `body` is a JSON array of rows.
+    ///
+    /// # Errors
+    /// The batch was not taken.
+    async fn ingest(&self, body: Vec<u8>) -> Result<Ingested, IngestError>;
+}
+
 /// Why a mail was not sent.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum MailError {

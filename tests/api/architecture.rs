@@ -310,8 +310,8 @@ fn code_only(text: &str) -> String {
 
 /// Modules that speak HTTP by nature: the edge (the API, the CLI's client, `dev`) and the
 /// adapters, which talk to other services. Everything else never names a status.
-const SPEAKS_HTTP: [&str; 10] = [
-    "host", "cli", "dev", "graph", "storage", "secrets", "delivery", "itsm", "auth", "azure",
+const SPEAKS_HTTP: [&str; 11] = [
+    "host", "cli", "dev", "graph", "storage", "secrets", "delivery", "itsm", "monitor", "auth", "azure",
 ];
 
 /// Everything the prescriptive rules find wrong in one file of `module`, given the arrows the

@@ -12,7 +12,7 @@ const AGENT: &str = "a0000000-0000-4000-8000-00000000a9e1";
 const APPROVER: &str = "a0000000-0000-4000-8000-00000000c0c3";
 const USER: &str = "adele.vance@contoso.test";
 
-async fn link_app(extra: &[(&str, &str)]) -> TestApp {
+pub(crate) async fn link_app(extra: &[(&str, &str)]) -> TestApp {
     let mut settings = vec![
         ("TAP_REQUIRE_VERIFICATION", "service"),
         ("CONSOLE_URL", "https://func-test.azurewebsites.net/api/console/"),
@@ -24,9 +24,9 @@ async fn link_app(extra: &[(&str, &str)]) -> TestApp {
 }
 
 /// A link sent, as the agent got it and as the user's message carries it.
-struct Sent {
-    id: String,
-    secret: String,
+pub(crate) struct Sent {
+    pub(crate) id: String,
+    pub(crate) secret: String,
     message: String,
 }
 
@@ -63,7 +63,7 @@ impl TestApp {
         (status, r.json().await.unwrap_or(Value::Null))
     }
 
-    async fn send_link(&self, channel: &str) -> Sent {
+    pub(crate) async fn send_link(&self, channel: &str) -> Sent {
         let before = self.outbox().await.len();
         let (status, sent) = self
             .send(
@@ -97,7 +97,7 @@ impl TestApp {
         }
     }
 
-    async fn answer(&self, id: &str, secret: &str, decision: &str) -> (StatusCode, Value) {
+    pub(crate) async fn answer(&self, id: &str, secret: &str, decision: &str) -> (StatusCode, Value) {
         self.send(
             "",
             reqwest::Method::POST,
@@ -131,7 +131,7 @@ impl TestApp {
         (r.headers().clone(), r.text().await.unwrap())
     }
 
-    async fn tap(&self, verification: &str) -> (StatusCode, Value) {
+    pub(crate) async fn tap(&self, verification: &str) -> (StatusCode, Value) {
         self.send(
             &self.agent(),
             reqwest::Method::POST,

@@ -26,6 +26,14 @@ const EXCEPTIONS: &[(&str, &str)] = &[
         "the API registration the templates create; dev's is the simulated one",
     ),
     ("KEY_VAULT_URI", "the deployment's Key Vault; dev's is the simulator's"),
+    (
+        "AUDIT_EXPORT_ENDPOINT",
+        "the deployment's data collection rule; dev exports nothing (the tests drive the simulated endpoint)",
+    ),
+    (
+        "AUDIT_EXPORT_RULE_ID",
+        "the deployment's data collection rule; dev exports nothing",
+    ),
     // Connectors: the templates leave them for the admin to choose; dev points them at the
     // simulator's providers, so every channel works without an account anywhere.
     ("MAIL_SENDER", "the simulated tenant's service mailbox"),

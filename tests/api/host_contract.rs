@@ -103,6 +103,8 @@ fn every_function_folder_is_in_the_catalog_and_the_other_way_round() {
         "verification",
         "confirm",
         "recovery-block-lift",
+        // Issue "An outside witness": the trail's copy in Log Analytics.
+        "audit-export",
     ]
     .into_iter()
     .map(str::to_owned)
@@ -152,7 +154,12 @@ fn each_function_json_declares_what_the_catalog_says() {
             Trigger::Timer { schedule } => {
                 assert_eq!(trigger["type"], "timerTrigger");
                 assert_eq!(trigger["schedule"], schedule);
-                assert_eq!(trigger["schedule"], "%SWEEP_SCHEDULE%");
+                let expected = if spec.name == "audit-export" {
+                    "0 */1 * * * *"
+                } else {
+                    "%SWEEP_SCHEDULE%"
+                };
+                assert_eq!(trigger["schedule"], expected);
                 assert_eq!(trigger["runOnStartup"], false);
             }
         }

@@ -119,6 +119,8 @@ fn example(key: &str) -> &'static str {
         "RISK_CHECK" => "if_available",
         "VERIFICATION_KEY_SECRET" => "verification-key",
         "AUDIT_KEY_SECRET" => "audit-key",
+        "AUDIT_EXPORT_ENDPOINT" => "https://dcr-abc123-a1b2.eastus-1.ingest.monitor.azure.com",
+        "AUDIT_EXPORT_RULE_ID" => "dcr-0123456789abcdef0123456789abcdef",
         "NOTICE_CONTACT" => "the Contoso service desk, +1 800 555 0100",
         "EMAIL_PROVIDER" => "graph",
         "MAIL_SENDER" => "mfa-recovery@contoso.com",

@@ -318,3 +318,29 @@ async fn a_verification_edited_to_verified_is_refused() {
         .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
 }
+
+/// "This is not me" blocked the user's recoveries; the block's end edited into the past in
+/// storage does not lift it: the next recovery is refused `state_tampered`, not let through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_block_edited_to_have_ended_is_refused() {
+    let app = crate::confirm::link_app(&[
+        ("SECURITY_ALERT_WEBHOOK", "{sim}/callbacks/soc"),
+        ("CALLBACK_SIGNING_SECRET", "callback-signing"),
+    ])
+    .await;
+    let sent = app.send_link("email").await;
+    assert_eq!(app.answer(&sent.id, &sent.secret, "not_me").await.0, StatusCode::OK);
+    let dir = PathBuf::from(app.settings_value("AUDIT_DIR")).join("limits/blocks");
+    let path = std::fs::read_dir(&dir).unwrap().next().unwrap().unwrap().path();
+    let mut block: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    assert!(block["seal"]["mac"].is_string(), "{block}");
+    block["until"] = json!("2020-01-01T00:00:00Z");
+    std::fs::write(&path, serde_json::to_vec(&block).unwrap()).unwrap();
+    let (status, body) = app.tap(&sent.id).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::CONFLICT, Some("state_tampered")),
+        "{body}"
+    );
+    assert!(app.graph_writes().iter().all(|w| !w.contains("temporaryAccessPass")));
+}

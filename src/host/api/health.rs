@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 pub async fn health(axum::extract::State(state): axum::extract::State<crate::host::AppState>) -> Json<Value> {
     let export = match &state.exporter {
         None => json!({"state": "off"}),
-        Some(e) => match e.status().await {
+        Some(e) => match e.state().await {
             Ok(Some(s)) => json!(s),
             Ok(None) => json!({"state": "pending"}),
             Err(_) => json!({"state": "unknown"}),
