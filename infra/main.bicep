@@ -50,8 +50,21 @@ param maximumInstanceCount int = 40
 @minValue(1)
 param auditRetentionDays int = 365
 
+@description('Lock the audit container\'s immutability policy after each provision (the postprovision hook, scripts/azd/lock-audit-policy.sh): then nobody can delete the container or shorten the retention. On by default; false leaves it unlocked.')
+param lockAuditPolicy bool = true
+
+@description('Set by the postprovision hook once the policy is locked: the templates then leave the policy alone (Azure refuses a create-or-update of a locked policy; the hook extends it instead).')
+param auditPolicyLocked bool = false
+
 @description('Send every audit record to a Log Analytics custom table (MfaRecoveryAudit_CL) through the Logs Ingestion API: the table, a data collection rule and the identity\'s Monitoring Metrics Publisher role on it (docs/audit.md).')
 param logAnalyticsExport bool = true
+
+@description('Onboard the workspace to Microsoft Sentinel and deploy the analytics rules for the audit trail (docs/sentinel.md); needs logAnalyticsExport. Sentinel bills by the data the workspace ingests.')
+param sentinelRules bool = false
+
+@description('The rule "one caller recovered many users in an hour" fires above this many users.')
+@minValue(1)
+param sentinelMaxUsersPerCallerHour int = 5
 
 @description('Who users should call if a change was not theirs (in every notice).')
 param noticeContact string = 'your IT service desk'
@@ -145,6 +158,7 @@ module storage 'modules/storage.bicep' = {
     tags: tags
     principalId: identity.outputs.principalId
     auditRetentionDays: auditRetentionDays
+    auditPolicyLocked: auditPolicyLocked
     deploymentContainerName: deploymentContainerName
   }
 }
@@ -182,6 +196,15 @@ module auditExport 'modules/auditexport.bicep' = if (logAnalyticsExport) {
     workspaceName: monitoring.outputs.workspaceName
     principalId: identity.outputs.principalId
     retentionInDays: min(auditRetentionDays, 730)
+  }
+}
+
+module sentinel 'modules/sentinel.bicep' = if (sentinelRules && logAnalyticsExport) {
+  scope: group
+  name: 'sentinel'
+  params: {
+    workspaceName: monitoring.outputs.workspaceName
+    maxUsersPerCallerHour: sentinelMaxUsersPerCallerHour
   }
 }
 
@@ -249,6 +272,8 @@ module app 'modules/functionapp.bicep' = {
 }
 
 output AZURE_RESOURCE_GROUP string = group.name
+// Read by the postprovision hook that locks the audit container's immutability policy.
+output MFA_RECOVERY_LOCK_AUDIT_POLICY bool = lockAuditPolicy
 output AZURE_FUNCTION_APP_NAME string = app.outputs.name
 output AZURE_FUNCTION_APP_URL string = 'https://${app.outputs.hostName}'
 output AZURE_KEY_VAULT_NAME string = vault.outputs.name

@@ -11,6 +11,8 @@ param principalId string
 @description('Days an audit record cannot be changed or deleted (time-based retention).')
 @minValue(1)
 param auditRetentionDays int = 365
+@description('The policy was locked (scripts/azd/lock-audit-policy.sh): leave it out, since Azure takes only an extend on a locked policy.')
+param auditPolicyLocked bool = false
 param deploymentContainerName string
 
 // Built-in role definition ids (https://learn.microsoft.com/azure/role-based-access-control/built-in-roles).
@@ -53,8 +55,9 @@ resource audit 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-0
 }
 
 // WORM for the audit trail: records can be appended (allowProtectedAppendWrites) but not changed
-// or deleted for auditRetentionDays. Lock the policy once you are satisfied (docs/deploy.md).
-resource auditImmutability 'Microsoft.Storage/storageAccounts/blobServices/containers/immutabilityPolicies@2023-05-01' = {
+// or deleted for auditRetentionDays. The postprovision hook locks it (docs/deploy.md); once locked
+// it is left out here, because a create-or-update of a locked policy is refused.
+resource auditImmutability 'Microsoft.Storage/storageAccounts/blobServices/containers/immutabilityPolicies@2023-05-01' = if (!auditPolicyLocked) {
   parent: audit
   name: 'default'
   properties: {

@@ -193,6 +193,25 @@ async fn a_failing_export_is_visible_and_never_blocks_a_recovery() {
                 .unwrap()
                 .contains("Monitoring Metrics Publisher")
     );
+    // The doctor says so too, with the fix.
+    let doctor: Value = app
+        .client
+        .get(format!("{}/api/doctor", app.base))
+        .bearer_auth(app.token(&["Audit.Read"]))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let row = doctor["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["feature"] == "Audit trail in Log Analytics")
+        .unwrap_or_else(|| panic!("{doctor}"));
+    assert_eq!(row["status"], "failed", "{row}");
+    assert!(row["detail"].as_str().unwrap().contains("Monitoring Metrics Publisher"), "{row}");
     pass(&app, "adele.vance@contoso.test").await;
     let failed = app.audit_of(Some("audit.export")).await;
     assert_eq!(failed.len(), 1, "recorded once, not every run: {failed:?}");

@@ -30,6 +30,7 @@ mod permissions;
 mod properties;
 mod recipes;
 mod reset;
+mod sentinel;
 mod sweep;
 mod tap;
 mod verification;
