@@ -86,6 +86,7 @@ fn the_rules_follow_the_published_alert_rule_type() {
     let rules: Vec<Value> = serde_json::from_str(&read("infra/sentinel/rules.json")).unwrap();
     assert_eq!(rules.len(), 6);
     let mut ids = BTreeSet::new();
+    let technique = regex::Regex::new(r"^T\d{4}$").unwrap();
     for r in &rules {
         let id = r["id"].as_str().unwrap();
         assert!(ids.insert(id), "{id} twice");
@@ -95,7 +96,6 @@ fn the_rules_follow_the_published_alert_rule_type() {
         for t in r["tactics"].as_array().unwrap() {
             assert!(tactics.contains(t.as_str().unwrap()), "{id}: tactic {t}");
         }
-        let technique = regex::Regex::new(r"^T\d{4}$").unwrap();
         let techniques = r["techniques"].as_array().unwrap();
         assert!(!techniques.is_empty(), "{id}: a MITRE technique");
         assert!(
