@@ -147,11 +147,12 @@ impl Exporter {
         let mut run = ExportRun::default();
         match trail.chains(now - time::Duration::days(2), now).await {
             Ok(chains) => {
+                // A chain that fails (a record over the limit, its mark taken) does not hold up
+                // the others; the run reports the first failure.
                 for name in chains {
                     run.chains += 1;
                     if let Err(e) = self.chain(trail, &name, &mut run).await {
-                        run.failed = Some(e);
-                        break;
+                        run.failed.get_or_insert(e);
                     }
                 }
             }
@@ -174,11 +175,19 @@ impl Exporter {
         };
         let lines = trail.read_chain(name).await.map_err(|e| e.to_string())?;
         // Up to the first line that is not a record (audit verify reports it).
-        let records: Vec<AuditRecord> = lines
-            .into_iter()
-            .map_while(Result::ok)
-            .filter(|r| r.seq > mark.seq)
-            .collect();
+        let all: Vec<AuditRecord> = lines.into_iter().map_while(Result::ok).collect();
+        // A mark is storage's word only: it must name a record of the chain with its hash. One
+        // that does not (moved ahead to stop the export, or the chain rewritten) sends the
+        // chain again from the start; Log Analytics then holds both, by hash.
+        if mark.seq > 0 && !all.iter().any(|r| r.seq == mark.seq && r.hash == mark.hash) {
+            tracing::error!(
+                chain,
+                seq = mark.seq,
+                "an export mark names no record of its chain; the chain is sent again"
+            );
+            mark = Mark::default();
+        }
+        let records: Vec<AuditRecord> = all.into_iter().filter(|r| r.seq > mark.seq).collect();
         for batch in batches(&records) {
             let last = batch.last().expect("batches are not empty");
             let mut rows: Vec<Value> = batch.iter().map(row).collect();

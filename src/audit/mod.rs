@@ -362,10 +362,11 @@ fn mismatch_at(chain: &str, line: u64, record_id: Option<Uuid>, reason: String) 
     }
 }
 
-/// The anchor log of an hour: `anchors/yyyy/mm/dd/hh.jsonl`. One log an hour, because an append
-/// blob takes at most 50,000 appends: this allows 50,000 records an hour across all instances.
-fn anchor_log(t: OffsetDateTime) -> String {
-    format!("anchors/{}/{:02}.jsonl", day_of(t), t.hour())
+/// The anchor log of an hour for one writer: `anchors/yyyy/mm/dd/hh-{instance}.jsonl`. One log an
+/// hour, because an append blob takes at most 50,000 appends; one per writer, with the writer's
+/// random id in its name, so nobody can create (or fill) a log ahead of the writer to stop it.
+fn anchor_log(t: OffsetDateTime, instance: &str) -> String {
+    format!("anchors/{}/{:02}-{instance}.jsonl", day_of(t), t.hour())
 }
 
 /// UTC, RFC 3339, always with three decimals (`2026-11-28T09:14:03.120Z`): fixed width, so the
@@ -603,7 +604,9 @@ impl AuditTrail {
         chain.last_hash = last_hash;
         chain.last_mac = last_mac;
         // The anchors: without them the records do not count as kept (the callers act on `Ok`).
-        self.storage.append_shared(&anchor_log(now), &anchor_lines).await?;
+        self.storage
+            .append_shared(&anchor_log(now, &self.instance), &anchor_lines)
+            .await?;
         Ok(records)
     }
 
@@ -881,12 +884,21 @@ impl AuditTrail {
         let lines = self.read_chain(name).await?;
         let count = lines.len() as u64;
         let first = lines.first().and_then(|l| l.as_ref().ok()).map(|r| r.time.clone());
+        let chain_id = name.trim_end_matches(".jsonl");
+        // A chain's records are of its folder's day (`yyyy/mm/dd/…`), in time order.
+        let day = chain_id.get(..10).unwrap_or_default().replace('/', "-");
+        let signed = anchors.is_some_and(|a| a.values().any(|a| a.mac.is_some()));
         let mut prev = GENESIS.to_owned();
+        let mut last_time = String::new();
         for (i, line) in lines.into_iter().enumerate() {
             let line_no = i as u64 + 1;
             let problem = match &line {
                 Err(e) => Some(e.clone()),
                 Ok(r) if r.seq != line_no => Some(format!("sequence {} where {line_no} was expected", r.seq)),
+                Ok(r) if r.chain != chain_id => Some(format!("it names chain {}, not the one it is in", r.chain)),
+                Ok(r) if !r.time.starts_with(&day) || r.time < last_time => {
+                    Some(format!("its time {} is not of its chain's day {day}, or before the record ahead of it", r.time))
+                }
                 Ok(r) if r.prev_hash != prev => Some("its prevHash does not match the record before it".into()),
                 Ok(r) if r.compute_hash() != r.hash => Some("its content does not match its hash".into()),
                 Ok(r) => match anchors.and_then(|a| a.get(&r.seq)) {
@@ -894,8 +906,10 @@ impl AuditTrail {
                         Some("its hash differs from its anchor: the chain was rewritten".into())
                     }
                     Some(_) => None,
-                    // The writer may stop between the record and its anchor: only the last.
-                    None if line_no == count => None,
+                    // The writer may stop between the record and its anchor: only the last, and
+                    // only in an unsigned chain (a signed record with no MAC is anyone's).
+                    None if line_no == count && !signed => None,
+                    None if line_no == count => Some("it is the chain's last record and has no anchor: appended without the audit key (or its writer stopped between its two appends: investigate)".into()),
                     None => Some("it has no anchor: the chain was rewritten or made up".into()),
                 },
             };
@@ -907,7 +921,9 @@ impl AuditTrail {
                     reason,
                 )));
             }
-            prev = line.expect("checked").hash;
+            let r = line.expect("checked");
+            last_time = r.time;
+            prev = r.hash;
         }
         // Anchored records the chain no longer has: its tail was deleted.
         if let Some((&last, _)) = anchors.and_then(|a| a.iter().next_back())
@@ -1359,7 +1375,7 @@ mod tests {
         );
         std::fs::OpenOptions::new()
             .append(true)
-            .open(dir.join(anchor_log(now)))
+            .open(dir.join(anchor_log(now, &trail.instance)))
             .unwrap()
             .write_all(anchor.as_bytes())
             .unwrap();

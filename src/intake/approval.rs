@@ -248,6 +248,9 @@ impl Intake {
     pub(super) async fn held(&self, context: &TapContext<'_>, mut record: RequestRecord, etag: String) -> WorkOutcome {
         // Nothing was decided yet: no result, only the approval it waits for.
         record.hold(submission::now());
+        if let Err(e) = Self::seal_hold(context, &mut record).await {
+            return WorkOutcome::Retry(format!("the hold could not be sealed: {}", e.message));
+        }
         if let Err(e) = self.store.replace(&name(record.id), &encode(&record), &etag).await {
             return WorkOutcome::Retry(format!("the hold could not be saved: {e}"));
         }
@@ -310,6 +313,8 @@ impl Intake {
             requested_by: None,
             awaiting_link: None,
         };
+        let mut record = record;
+        Self::seal_hold(context, &mut record).await?;
         self.store
             .create(&name(id), &encode(&record))
             .await
@@ -317,6 +322,40 @@ impl Intake {
         self.index_open(id, true).await;
         self.announce(context, &record).await;
         Ok(record)
+    }
+
+    /// Record the hold (`request.approval`, event `held`, by the requester) and seal it over that
+    /// record: an approver then decides on what was asked, and the worker runs only that.
+    ///
+    /// # Errors
+    /// The trail or the key is unavailable: the hold is not kept (nothing was changed).
+    async fn seal_hold(context: &TapContext<'_>, record: &mut RequestRecord) -> Result<(), RecoveryError> {
+        let Some(hold) = record.held_as() else { return Ok(()) };
+        let failed = |e: crate::audit::AuditError| {
+            tracing::error!(error = %e, "a hold could not be recorded or sealed");
+            RecoveryError::failed(
+                Fault::AuditUnavailable,
+                "the recovery needs a second approver, but the hold cannot be recorded now; nothing was changed. Try again",
+            )
+        };
+        let approval = record.approval.as_ref().expect("held_as needs an approval");
+        let event = crate::audit::AuditEvent {
+            caller: record.caller.clone(),
+            action: AuditAction::RequestApproval,
+            target: Some(crate::audit::Target {
+                object_id: Some(approval.target_id.to_string()),
+                upn: Some(record.user.clone()),
+            }),
+            ticket: Some(record.ticket()),
+            request_id: Some(record.id),
+            phase: crate::audit::Phase::Outcome,
+            outcome: Some(Outcome::Refused(Refusal::ApprovalRequired.as_str().to_owned())),
+            details: json!({"event": "held", "reasons": approval.reasons, "privileged": approval.privileged}),
+        };
+        let audited = context.audit.record(event).await.map_err(failed)?;
+        let seal = context.audit.seal(&hold, &audited).await.map_err(failed)?;
+        record.approval.as_mut().expect("checked").hold_seal = seal;
+        Ok(())
     }
 
     /// Schedule the expiry, email the approvers, call the webhooks.
@@ -615,11 +654,8 @@ impl Intake {
             let _ = self.expire(context, record, stored.etag).await;
             return Err(expired());
         }
-        if let Err(e) = context.check_approver(approver, &record.caller, &approval).await {
-            self.audit_decision(context, &record, approver, approved, Some(&e))
-                .await;
-            return Err(e);
-        }
+        // (An expiry needs no trust: a request found expired just ends.)
+        self.may_decide(context, &record, &approval, approver, approved).await?;
         let decision = Decision {
             approved,
             by: approver.clone(),
@@ -690,6 +726,46 @@ impl Intake {
             tracing::error!(error = %e, request_id = %id, "a decided request could not be queued; its expiry message will pick it up");
         }
         Ok(record)
+    }
+
+    /// Whether `approver` may decide on `record`: the hold as the service sealed it (what the
+    /// requester asked; else `state_tampered`, the SOC told), then the approver checks. A refusal
+    /// is recorded.
+    async fn may_decide(
+        &self,
+        context: &TapContext<'_>,
+        record: &RequestRecord,
+        approval: &Approval,
+        approver: &CallerRecord,
+        approved: bool,
+    ) -> Result<(), RecoveryError> {
+        let held = match record.held_as() {
+            Some(hold) => {
+                context
+                    .untampered(
+                        &hold,
+                        approval.hold_seal.as_ref(),
+                        AuditAction::RequestApproval,
+                        "held request",
+                    )
+                    .await
+            }
+            None => Ok(()),
+        };
+        if let Err(e) = &held
+            && e.code == crate::vocab::ErrorCode::Refused(Refusal::StateTampered)
+        {
+            self.alert_tampered(context, record.id, &record.user, &record.caller, &e.message)
+                .await;
+        }
+        let checked = match held {
+            Ok(()) => context.check_approver(approver, &record.caller, approval).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = &checked {
+            self.audit_decision(context, record, approver, approved, Some(e)).await;
+        }
+        checked
     }
 
     /// A decision recorded first, then sealed over itself and that record: a decision the

@@ -261,6 +261,31 @@ impl RequestRecord {
     }
 
     /// Held for a second approver: nothing decided yet (no result), no worker holds it.
+    /// What the seal of this request's hold covers (`None` when it was never held): the request,
+    /// its target, the requester, when it was held, and a digest of everything the approver
+    /// decides on (action, body, requester, user, creation, idempotency key, and the approval as
+    /// held: reasons, privilege, plan, expiry, the requester's verification).
+    pub(crate) fn held_as(&self) -> Option<crate::audit::seal::Decided> {
+        use sha2::{Digest, Sha256};
+        let approval = self.approval.as_ref()?;
+        let mut asked = approval.clone();
+        asked.decision = None;
+        asked.hold_seal = None;
+        let what = serde_json::json!({
+            "action": self.action.as_str(), "body": self.body, "caller": self.caller, "user": self.user,
+            "createdAt": crate::audit::rfc3339_millis(self.created_at),
+            "idempotencyKey": self.idempotency_key, "approval": asked,
+        });
+        Some(crate::audit::seal::Decided {
+            subject: self.id,
+            target: approval.target_id,
+            action: "hold",
+            decider: self.caller.key(),
+            at: approval.requested_at,
+            extra: hex::encode(Sha256::digest(serde_json::to_vec(&what).expect("a request serializes"))),
+        })
+    }
+
     fn hold(&mut self, now: OffsetDateTime) {
         self.become_(State::PendingApproval, now);
         self.answered = None;
@@ -560,6 +585,7 @@ impl Intake {
                 .approval
                 .clone()
                 .filter(|a| a.decision.as_ref().is_some_and(|d| d.approved)),
+            held_as: record.held_as(),
             current: Mutex::new((record.clone(), etag)),
         };
         let ran = run(context, self.answers.as_ref(), &record, &journal).await;
@@ -948,6 +974,8 @@ struct RecordJournal {
     accepted_at: OffsetDateTime,
     /// The approval the request was given, if it was.
     approval: Option<crate::recovery::approval::Approval>,
+    /// What the seal of its hold covers, from the request as it was read.
+    held_as: Option<crate::audit::seal::Decided>,
     current: Mutex<(RequestRecord, String)>,
 }
 
@@ -964,6 +992,9 @@ impl Journal for RecordJournal {
     }
     fn approval(&self) -> Option<crate::recovery::approval::Approval> {
         self.approval.clone()
+    }
+    fn held_as(&self) -> Option<crate::audit::seal::Decided> {
+        self.held_as.clone()
     }
     async fn hold(&self, approval: crate::recovery::approval::Approval) {
         // Saved with the attempt's result (`Intake::held`).

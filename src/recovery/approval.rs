@@ -49,6 +49,10 @@ pub struct Approval {
     pub plan: Option<Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub decision: Option<Decision>,
+    /// The service's seal over the hold: what was asked, by whom, of whom, and why it waits
+    /// (`intake::approval`'s `held`), so an approver decides on what the requester asked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hold_seal: Option<crate::audit::seal::Seal>,
 }
 
 /// An approver's answer.
@@ -75,12 +79,17 @@ pub(crate) fn decided(request: Uuid, approval: &Approval, decision: &Decision) -
         decider: decision.by.key(),
         at: decision.at,
         extra: format!(
-            "{}|{}",
+            "{}|{}|{}",
             approval.reasons.join(","),
-            crate::audit::rfc3339_millis(approval.requested_at)
+            crate::audit::rfc3339_millis(approval.requested_at),
+            approval.hold_seal.as_ref().map(|s| s.mac.as_str()).unwrap_or_default()
         ),
     }
 }
+
+/// How long an approval may be acted on after it was given: a request approved runs within
+/// minutes (retries included); an approval found on a request much later was put back by hand.
+pub(crate) const DECISION_VALID_FOR: time::Duration = time::Duration::hours(24);
 
 impl Approval {
     /// Approved, for this target and at least these reasons.
@@ -267,6 +276,23 @@ impl TapContext<'_> {
                 "approval",
             )
             .await?;
+            // What was approved is what the request still asks: its hold's seal over the request
+            // as it is now (action, body, requester, times, reasons, plan).
+            if let Some(hold) = journal.held_as() {
+                self.untampered(
+                    &hold,
+                    approval.hold_seal.as_ref(),
+                    crate::audit::Action::RequestApproval,
+                    "held request",
+                )
+                .await?;
+            }
+            if OffsetDateTime::now_utc() - decision.at > DECISION_VALID_FOR {
+                return Err(RecoveryError::refused(
+                    Refusal::StateTampered,
+                    "the approval on this request is more than a day old: a decided request runs within minutes, so it was put back by hand; nothing was done and the security team is alerted",
+                ));
+            }
             details.approval = Some(serde_json::to_value(approval.view()).expect("an approval serializes"));
             return Ok(());
         }
@@ -283,6 +309,7 @@ impl TapContext<'_> {
                 verification: details.verification.clone(),
                 plan: Some(self.plan_of(&why, user, details).await),
                 decision: None,
+                hold_seal: None,
             })
             .await;
         details.approval = Some(json!({"required": names}));
@@ -345,7 +372,8 @@ impl TapContext<'_> {
         approval: &Approval,
     ) -> Result<(), RecoveryError> {
         let me = eligible_approver(approver, requester, approval)?;
-        if approval.privileged && !self.is_admin(me).await? {
+        let privileged = approval.privileged || approval.reasons.iter().any(|r| r == Trigger::Privileged.as_str());
+        if privileged && !self.is_admin(me).await? {
             return Err(RecoveryError::refused(
                 Refusal::ApproverNotAdmin,
                 "the account is privileged: its recovery needs an approver with an active Privileged Authentication Administrator or Global Administrator role (activate it in PIM first)",
@@ -589,6 +617,7 @@ mod tests {
             verification: None,
             plan: None,
             decision: None,
+            hold_seal: None,
         };
         assert!(!a.approves(target, &[Trigger::ManagerChannel]), "undecided");
         a.decision = Some(Decision {
@@ -622,6 +651,7 @@ mod tests {
             verification: None,
             plan: None,
             decision: None,
+            hold_seal: None,
         };
         let person = |id: &str| CallerRecord {
             via: "token".into(),

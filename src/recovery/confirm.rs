@@ -61,6 +61,12 @@ impl TapContext<'_> {
                 return Ok(None);
             };
             let until = now + time::Duration::hours(i64::from(self.settings.not_me_block_hours));
+            // An earlier block is merged into this one (its links' senders) only as the service
+            // wrote it; one that is not is replaced: "this is not me" always blocks.
+            let fresh = match self.verifications.block_record(first.user_id).await? {
+                Some(block) => self.block_untampered(&block).await.is_err(),
+                None => false,
+            };
             let sealing = |block: Block| -> futures::future::BoxFuture<'_, _> {
                 let details = Details {
                     verification_id: Some(block.verification_id),
@@ -72,7 +78,7 @@ impl TapContext<'_> {
                 Box::pin(self.seal_block(the_user(&first), first.upn.clone(), outcome, details, block))
             };
             self.verifications
-                .block(first.user_id, until, &first, now, &sealing)
+                .block(first.user_id, until, &first, now, fresh, &sealing)
                 .await?;
         }
         let Some(record) = self
@@ -198,6 +204,10 @@ impl TapContext<'_> {
             ));
         }
         let me = super::verification::caller_key(approver);
+        if let Some(block) = self.verifications.block_record(found.id).await? {
+            // Who may lift it is read from it: only from a block the service wrote.
+            self.block_untampered(&block).await?;
+        }
         if let Some(block) = self.verifications.block_of(found.id, now).await?
             && (block.senders.contains(&me)
                 || approver

@@ -269,6 +269,11 @@ pub(crate) trait Journal: Send + Sync {
     }
     /// Keep the request as waiting for a second approver: what was asked, of whom, why.
     async fn hold(&self, approval: approval::Approval);
+    /// What the seal of the request's hold covers, computed from the request as it is now
+    /// (`None`: a request that was never held, or a call with no record).
+    fn held_as(&self) -> Option<crate::audit::seal::Decided> {
+        None
+    }
 }
 
 /// The journal of a synchronous call: a fresh request id, nothing earlier to resume, and

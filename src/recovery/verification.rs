@@ -144,7 +144,14 @@ impl VerificationRecord {
             action: "verified",
             decider,
             at: self.verified_at.unwrap_or(self.created_at),
-            extra: format!("{}|{}|{}", self.mode.as_str(), self.channel, self.caller),
+            extra: format!(
+                "{}|{}|{}|{}|{}",
+                self.mode.as_str(),
+                self.channel,
+                self.caller,
+                self.action.as_deref().unwrap_or_default(),
+                crate::audit::rfc3339_millis(self.created_at)
+            ),
         }
     }
 
@@ -567,8 +574,9 @@ impl Verifications {
         .map_err(updated)
     }
 
-    /// Block `user`'s recoveries until `until` (a longer block already there stays), as the user
-    /// `by` said "this is not me"; recorded and sealed (`sealing`) before it is written.
+    /// Block `user`'s recoveries until `until` (a longer block already there stays, unless
+    /// `fresh`: the one there was not the service's, and is replaced), as the user said "this is
+    /// not me"; recorded and sealed (`sealing`) before it is written.
     ///
     /// # Errors
     /// The store or the trail is unavailable: the caller must not say the user is protected.
@@ -578,12 +586,13 @@ impl Verifications {
         until: OffsetDateTime,
         repudiated: &VerificationRecord,
         now: OffsetDateTime,
+        fresh: bool,
         sealing: BlockSealing<'_>,
     ) -> Result<(), RecoveryError> {
         self.change_block(
             user,
             |current: Option<Block>| {
-                let mut block = current.unwrap_or(Block {
+                let mut block = current.filter(|_| !fresh).unwrap_or(Block {
                     user_id: user,
                     until,
                     verification_id: repudiated.id,

@@ -426,6 +426,34 @@ impl TapContext<'_> {
 }
 
 impl TapContext<'_> {
+    /// Go on only with a block the service wrote as it is. A block from before blocks were
+    /// sealed (no seal, nobody named) counts only if it ended before the audit key existed.
+    ///
+    /// # Errors
+    /// `state_tampered`, or `audit_unavailable` when the key or the record cannot be read.
+    pub(crate) async fn block_untampered(&self, block: &super::verification::Block) -> Result<(), RecoveryError> {
+        if block.seal.is_none() && block.decided_by.is_empty() {
+            let Some(key) = self.audit.key() else { return Ok(()) };
+            let created = key.created().await.map_err(|e| {
+                tracing::error!(error = %e, "the audit key's creation could not be read");
+                RecoveryError::failed(
+                    Fault::AuditUnavailable,
+                    "the user's block cannot be checked now (the audit key is unavailable); nothing was done. Try again later.",
+                )
+            })?;
+            if created.is_some_and(|t| block.until < t) {
+                return Ok(());
+            }
+        }
+        self.untampered(
+            &block.decided(),
+            block.seal.as_ref(),
+            crate::audit::Action::RecoveryBlock,
+            "block on the user's recoveries",
+        )
+        .await
+    }
+
     /// What seals a verification as it becomes `verified`: its `verification.confirm` record
     /// (by `caller`: the agent who read the code back, or the user through a link), written
     /// first, then the seal over both. `recorded` says the record was written.
@@ -581,14 +609,7 @@ impl TapContext<'_> {
         match record.as_ref().filter(|b| b.until > OffsetDateTime::now_utc()) {
             // Lifted or ended: only by the service (an edited end or date is not).
             None if record.is_some() => {
-                let block = record.as_ref().expect("checked");
-                self.untampered(
-                    &block.decided(),
-                    block.seal.as_ref(),
-                    crate::audit::Action::RecoveryBlock,
-                    "block on the user's recoveries",
-                )
-                .await?;
+                self.block_untampered(record.as_ref().expect("checked")).await?;
                 Ok(record)
             }
             None => Ok(record),

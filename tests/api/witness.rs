@@ -150,6 +150,8 @@ async fn a_users_records_removed_with_their_anchors_rewritten_fail_audit_verify(
         let app = spawn_app().await;
         pass(&app, "lee.gu@contoso.test").await;
         pass(&app, "adele.vance@contoso.test").await;
+        // The notices' records are written after the answer: the trail is still.
+        app.outbox().await;
         let (code, text) = tokio::task::block_in_place(|| audit_verify(&app));
         assert_eq!(code, Some(0), "{text}");
         assert!(
@@ -168,6 +170,7 @@ async fn a_users_records_removed_with_their_anchors_rewritten_fail_audit_verify(
 async fn a_fabricated_chain_with_its_anchors_fails_audit_verify() {
     let app = spawn_app().await;
     pass(&app, "lee.gu@contoso.test").await;
+    app.outbox().await;
     let (chains, anchors) = trail_files(&app);
     let mut forged: AuditRecord = serde_json::from_value(lines(&chains[0]).pop().unwrap()).unwrap();
     let day = forged.chain.rsplit_once('/').unwrap().0.to_owned();
@@ -198,6 +201,7 @@ async fn a_fabricated_chain_with_its_anchors_fails_audit_verify() {
 async fn records_signed_before_a_rotation_still_verify() {
     let app = spawn_app().await;
     pass(&app, "lee.gu@contoso.test").await;
+    app.outbox().await;
     let r = app
         .client
         .post(format!("{}/sim/secrets/audit-key/rotate", app.sim.base_url()))
@@ -263,6 +267,60 @@ async fn a_forged_approval_is_refused_by_the_worker_and_the_soc_is_told() {
             .any(|r| r["requestId"] == json!(id) && r["outcome"]["code"] == "state_tampered");
         assert!(refused, "the refusal is on the trail");
     }
+
+    // The real approved request, put back to run again with its body changed (the pass to
+    // another channel): its hold's seal no longer covers what it asks.
+    let path = dir.join(format!("{real}.json"));
+    let mut record: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    record["state"] = json!("accepted");
+    for k in ["answered", "result", "finishedAt", "queuedAt"] {
+        record[k] = Value::Null;
+    }
+    record["progress"] = json!({});
+    record["body"]["delivery"]["channel"] = json!("sms");
+    std::fs::write(&path, serde_json::to_vec(&record).unwrap()).unwrap();
+    let r = app
+        .invoke(
+            "recovery-worker",
+            &host_queue_envelope("message", &format!("{{\"requestId\":\"{real}\"}}")),
+            "inv-forged-edited",
+        )
+        .await;
+    assert!(r.status().is_success());
+    let done = app.wait_final(&real).await;
+    assert_eq!(done["result"]["error"]["code"], "state_tampered", "{done}");
+    assert_eq!(app.passes().await.len(), passes, "no second pass");
+}
+
+/// A held privileged request edited before anyone decides: marked not privileged (so an approver
+/// without an admin role would pass), or another requester named (so the requester could approve
+/// their own). The approval is refused `state_tampered` before anything is decided.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_held_request_edited_before_the_decision_cannot_be_approved() {
+    const MEGAN: &str = "b0000007-0000-4000-8000-000000000007";
+    let app = approval_app().await;
+    let dir = PathBuf::from(app.settings_value("REQUESTS_DIR"));
+    for edit in ["privileged", "requester"] {
+        let id = app.held_pass().await;
+        let path = dir.join(format!("{id}.json"));
+        let mut record: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        let who = if edit == "privileged" {
+            record["approval"]["privileged"] = json!(false);
+            MEGAN
+        } else {
+            record["caller"]["objectId"] = json!(MEGAN);
+            crate::approval::AGENT
+        };
+        std::fs::write(&path, serde_json::to_vec(&record).unwrap()).unwrap();
+        let (status, body) = app.decide(who, &id, "approve", "looks fine").await;
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (StatusCode::CONFLICT, Some("state_tampered")),
+            "{edit}: {body}"
+        );
+        assert_eq!(app.request_state(&id).await["status"], "pending_approval", "{edit}");
+    }
+    assert!(app.passes().await.is_empty());
     let _ = ALLAN_UPN;
 }
 
