@@ -364,3 +364,61 @@ async fn compare_export_finds_a_tail_removed_with_its_anchors() {
     assert_eq!(code, Some(1), "{text}");
     assert!(text.contains("EXPORT MISMATCH") && text.contains("removed"), "{text}");
 }
+
+/// The Sentinel rules read fields of `Details` the KQL check cannot see (dynamic): they are the
+/// ones the code writes. A privileged target's refusal carries `OutcomeCode == "target_protected"`
+/// and `Details.privilege`; a wrong code is `verification.confirm` with `code_mismatch`, the
+/// caller and the verification's id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rows_carry_the_fields_the_sentinel_rules_read() {
+    let app = spawn_app_with(&[
+        ("AUDIT_EXPORT_RULE_ID", RULE),
+        ("AUDIT_EXPORT_ENDPOINT", "{sim}"),
+        ("TAP_REQUIRE_VERIFICATION", "service"),
+    ])
+    .await;
+    let token = app.token(&["Recovery.Tap"]);
+    let post = |path: String, body: Value| {
+        let (client, base, token) = (app.client.clone(), app.base.clone(), token.clone());
+        async move {
+            let r = client
+                .post(format!("{base}{path}"))
+                .bearer_auth(token)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            (r.status(), r.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    let (status, _) = post(
+        "/api/users/allan.deyoung@contoso.test/verifications".into(),
+        json!({"channel": "email"}),
+    )
+    .await;
+    assert!(status.is_client_error(), "a privileged user gets no code: {status}");
+    let (status, sent) = post(
+        "/api/users/lee.gu@contoso.test/verifications".into(),
+        json!({"channel": "email"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{sent}");
+    let id = sent["verificationId"].as_str().unwrap().to_owned();
+    let (status, _) = post(format!("/api/verifications/{id}/confirm"), json!({"code": "000000"})).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    app.outbox().await;
+    export(&app).await;
+    let rows = ingested(&app).await;
+    let privileged = rows
+        .iter()
+        .find(|r| r["OutcomeCode"] == "target_protected")
+        .unwrap_or_else(|| panic!("{rows:#?}"));
+    assert!(privileged["Details"]["privilege"].is_object(), "{privileged}");
+    assert_eq!(privileged["TargetUpn"], "allan.deyoung@contoso.test");
+    let wrong = rows
+        .iter()
+        .find(|r| r["Action"] == "verification.confirm" && r["OutcomeCode"] == "code_mismatch")
+        .unwrap_or_else(|| panic!("{rows:#?}"));
+    assert_eq!(wrong["RequestId"], json!(id));
+    assert!(wrong["CallerObjectId"].is_string(), "{wrong}");
+}
