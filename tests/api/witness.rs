@@ -152,6 +152,8 @@ async fn a_users_records_removed_with_their_anchors_rewritten_fail_audit_verify(
         pass(&app, "adele.vance@contoso.test").await;
         // The notices' records are written after the answer: the trail is still.
         app.outbox().await;
+        // A notice's record is written just after its outbox entry goes.
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
         let (code, text) = tokio::task::block_in_place(|| audit_verify(&app));
         assert_eq!(code, Some(0), "{text}");
         assert!(
@@ -171,6 +173,8 @@ async fn a_fabricated_chain_with_its_anchors_fails_audit_verify() {
     let app = spawn_app().await;
     pass(&app, "lee.gu@contoso.test").await;
     app.outbox().await;
+    // A notice's record is written just after its outbox entry goes.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     let (chains, anchors) = trail_files(&app);
     let mut forged: AuditRecord = serde_json::from_value(lines(&chains[0]).pop().unwrap()).unwrap();
     let day = forged.chain.rsplit_once('/').unwrap().0.to_owned();
@@ -202,6 +206,8 @@ async fn records_signed_before_a_rotation_still_verify() {
     let app = spawn_app().await;
     pass(&app, "lee.gu@contoso.test").await;
     app.outbox().await;
+    // A notice's record is written just after its outbox entry goes.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     let r = app
         .client
         .post(format!("{}/sim/secrets/audit-key/rotate", app.sim.base_url()))
