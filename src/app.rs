@@ -320,7 +320,11 @@ fn outbox(
     azure: &AzureOverrides,
     secrets: Arc<SecretCache>,
 ) -> anyhow::Result<Option<Arc<crate::recovery::notice::Outbox>>> {
-    let keyed = crate::recovery::code::KeyedHash::new(secrets, settings.tap.verification_key_secret.clone());
+    let keyed = crate::recovery::code::KeyedHash::new(secrets.clone(), settings.tap.verification_key_secret.clone());
+    let key = settings
+        .audit_key_secret
+        .as_ref()
+        .map(|name| crate::audit::seal::AuditKey::new(secrets, name.clone()));
     use crate::config::IntakeStore;
     use crate::recovery::notice::{Outbox, QUEUE};
     use crate::storage::queue::{LocalQueue, StorageQueue};
@@ -330,7 +334,8 @@ fn outbox(
         Some(IntakeStore::Directory(dir)) => {
             let (queue, rx) = LocalQueue::<String>::new();
             Some(Arc::new(Outbox {
-                keyed,
+                keyed: keyed.clone(),
+                key: key.clone(),
                 store: Arc::new(FileRecords::new(dir.clone())),
                 queue: Arc::new(queue),
                 local: tokio::sync::Mutex::new(Some(rx)),
@@ -345,7 +350,8 @@ fn outbox(
             let store = BlobRecords::new(blob_service_uri, container, credential.clone(), azure.transport.clone())?;
             let queue = StorageQueue::new(queue_service_uri, QUEUE, credential, azure.transport.clone())?;
             Some(Arc::new(Outbox {
-                keyed,
+                keyed: keyed.clone(),
+                key: key.clone(),
                 store: Arc::new(store),
                 queue: Arc::new(queue),
                 local: tokio::sync::Mutex::new(None),

@@ -5,10 +5,11 @@
 //! sends it, retried by the host, deletes the record, and audits it (`notice.send`), sent or
 //! failed after its last try. The agent's answer waits for the outbox, not for the mail provider.
 //!
-//! Each record carries a keyed hash (HMAC-SHA256 with the Key Vault secret that keys codes,
-//! `VERIFICATION_KEY_SECRET`) over its kind, request, user, address, subject and text, bound to
-//! its id: a notice written into storage by anyone but the service, or edited there, is never
-//! sent (it is on the trail as failed). Storage access alone cannot make the service mail an
+//! Each record carries a keyed hash (HMAC-SHA256 with the audit key `AUDIT_KEY_SECRET`, and the
+//! version that made it, so a notice waiting across a redeployment still verifies; without a Key
+//! Vault's audit key, the code key `VERIFICATION_KEY_SECRET`) over its kind, request, user,
+//! address, subject and text, bound to its id: a notice written into storage by anyone but the
+//! service, or edited there, is never sent (it is on the trail as failed). Storage access alone cannot make the service mail an
 //! address of someone's choosing.
 //!
 //! A notice never holds a pass or a code (the pass travels only on its own channel, on the
@@ -82,6 +83,15 @@ pub struct Notice {
     /// The keyed hash of the rest (`Outbox::post` sets it; empty until then).
     #[serde(default)]
     pub mac: String,
+    /// The audit key's version that made `mac`; absent: the code key made it (`VERIFICATION_KEY_SECRET`,
+    /// as before the audit key, or without a Key Vault).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kid: Option<String>,
+}
+
+/// What the audit key's MAC of a notice covers.
+fn parts<'a>(id: &'a str, said: &'a SecretString) -> [&'a str; 3] {
+    ["mfa-recovery notice v1", id, said.expose_secret()]
 }
 
 /// What a notice's keyed hash covers: everything it says, in a fixed order.
@@ -103,6 +113,7 @@ impl Notice {
             subject: subject.to_owned(),
             text: text.to_owned(),
             mac: String::new(),
+            kid: None,
         }
     }
 }
@@ -119,8 +130,11 @@ pub struct NoticeMessage {
 /// host would.
 pub struct Outbox {
     pub store: Arc<dyn RecordStore>,
-    /// Signs each notice kept, and checks it before it is sent.
+    /// Signs each notice kept, and checks it before it is sent: the audit key (`AUDIT_KEY_SECRET`,
+    /// whose earlier versions stay readable, so a notice waiting across a redeployment still
+    /// verifies) when there is one; else the code key.
     pub(crate) keyed: super::code::KeyedHash,
+    pub(crate) key: Option<crate::audit::seal::AuditKey>,
     pub queue: Arc<dyn MessageQueue>,
     pub local: Mutex<Option<mpsc::UnboundedReceiver<String>>>,
 }
@@ -137,11 +151,23 @@ impl Outbox {
     /// The record or the queue cannot be written.
     pub async fn post(&self, notice: &Notice) -> Result<(), StorageError> {
         let mut notice = notice.clone();
-        notice.mac = self
-            .keyed
-            .keep(notice.id, &signed(&notice))
-            .await
-            .map_err(|e| StorageError::Unavailable(format!("the notice could not be signed: {}", e.message)))?;
+        let said = signed(&notice);
+        match &self.key {
+            Some(key) => {
+                let (kid, value) = key
+                    .current()
+                    .await
+                    .map_err(|e| StorageError::Unavailable(format!("the notice could not be signed: {e}")))?;
+                notice.mac = crate::audit::seal::mac(&value, &parts(&notice.id.to_string(), &said));
+                notice.kid = Some(kid);
+            }
+            None => {
+                notice.mac =
+                    self.keyed.keep(notice.id, &said).await.map_err(|e| {
+                        StorageError::Unavailable(format!("the notice could not be signed: {}", e.message))
+                    })?;
+            }
+        }
         let notice = &notice;
         let data = serde_json::to_vec(notice).unwrap_or_default();
         match self.store.create(&record_name(notice.id), &data).await {
@@ -199,11 +225,21 @@ impl Outbox {
                 return Err(Sent::Done("unreadable after its last try; recorded".into()));
             }
         };
-        match self
-            .keyed
-            .matches(id, &notice.mac, signed(&notice).expose_secret())
-            .await
-        {
+        let said = signed(&notice);
+        let checked = match (&notice.kid, &self.key) {
+            (Some(kid), Some(key)) => key
+                .verifies(kid, &parts(&id.to_string(), &said), &notice.mac)
+                .await
+                .map_err(|e| e.to_string()),
+            // Signed with the audit key, and no audit key here: not this service's.
+            (Some(_), None) => Ok(false),
+            (None, _) => self
+                .keyed
+                .matches(id, &notice.mac, said.expose_secret())
+                .await
+                .map_err(|e| e.message),
+        };
+        match checked {
             Ok(true) => {}
             Ok(false) => {
                 tracing::error!(notice_id = %id, "a kept notice fails its keyed hash (written or edited by someone other than the service); not sent");
@@ -223,8 +259,7 @@ impl Outbox {
             }
             Err(e) => {
                 return Err(Sent::Retry(format!(
-                    "the notice's keyed hash could not be checked: {}",
-                    e.message
+                    "the notice's keyed hash could not be checked: {e}"
                 )));
             }
         }
@@ -406,6 +441,61 @@ mod tests {
         let _ = std::fs::remove_dir_all(dir);
     }
 
+    /// A vault whose audit key has versions: `rotate` adds one; every version stays readable.
+    struct Versions(std::sync::Mutex<Vec<String>>);
+
+    #[async_trait::async_trait]
+    impl crate::vocab::ports::SecretSource for Versions {
+        async fn get(&self, _: &str) -> Result<Option<SecretString>, crate::vocab::ports::SecretsUnavailable> {
+            Ok(self.0.lock().unwrap().last().map(|v| SecretString::from(v.clone())))
+        }
+        async fn get_version(
+            &self,
+            _: &str,
+            version: Option<&str>,
+        ) -> Result<Option<(String, SecretString)>, crate::vocab::ports::SecretsUnavailable> {
+            let all = self.0.lock().unwrap();
+            let i = match version {
+                None => all.len().checked_sub(1),
+                Some(v) => v.parse::<usize>().ok().filter(|i| *i < all.len()),
+            };
+            Ok(i.map(|i| (i.to_string(), SecretString::from(all[i].clone()))))
+        }
+        async fn invalidate(&self, _: &str) {}
+    }
+
+    /// With the audit key, a notice kept before the key was rotated (a redeployment adds a
+    /// version) is still the service's and is sent; one edited in storage is not.
+    #[tokio::test]
+    async fn a_notice_signed_with_the_audit_key_survives_its_rotation_and_not_an_edit() {
+        let (mut outbox, mut rx, mail, audit, dir) = outbox(0);
+        let vault = Arc::new(Versions(std::sync::Mutex::new(vec!["first".into()])));
+        outbox.key = Some(crate::audit::seal::AuditKey::new(vault.clone(), "audit-key"));
+        let kept = Notice::new(NoticeKind::Pass, &about(), "lee@contoso.test", "s", "t");
+        outbox.post(&kept).await.unwrap();
+        let message = rx.recv().await.unwrap();
+        vault.0.lock().unwrap().push("second".into());
+        assert!(matches!(
+            outbox.deliver(&mail, &audit, &message, 1).await,
+            Sent::Done(_)
+        ));
+        assert_eq!(*mail.sent.lock().unwrap(), vec!["lee@contoso.test".to_owned()]);
+        let other = Notice::new(NoticeKind::Reset, &about(), "lee@contoso.test", "s", "t");
+        outbox.post(&other).await.unwrap();
+        let message = rx.recv().await.unwrap();
+        let path = dir.join("records").join(record_name(other.id));
+        let mut edited: Notice = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        assert_eq!(edited.kid.as_deref(), Some("1"), "signed with the current version");
+        edited.to = "attacker@example.com".into();
+        std::fs::write(&path, serde_json::to_vec(&edited).unwrap()).unwrap();
+        assert!(matches!(
+            outbox.deliver(&mail, &audit, &message, 1).await,
+            Sent::Done(_)
+        ));
+        assert_eq!(mail.sent.lock().unwrap().len(), 1, "the edited notice was not sent");
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
     /// A mail connector that fails the first `fail` sends and counts the rest.
     struct Mail {
         fail: std::sync::atomic::AtomicU32,
@@ -442,6 +532,7 @@ mod tests {
         let (queue, rx) = crate::storage::queue::LocalQueue::<String>::new();
         let outbox = Outbox {
             keyed: crate::recovery::code::KeyedHash::new(Arc::new(Key), "verification-key".into()),
+            key: None,
             store: Arc::new(crate::storage::records::FileRecords::new(dir.join("records"))),
             queue: Arc::new(queue),
             local: Mutex::new(None),
