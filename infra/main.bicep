@@ -195,7 +195,7 @@ module auditExport 'modules/auditexport.bicep' = if (logAnalyticsExport) {
     tags: tags
     workspaceName: monitoring.outputs.workspaceName
     principalId: identity.outputs.principalId
-    retentionInDays: min(auditRetentionDays, 730)
+    retentionInDays: max(min(auditRetentionDays, 730), 4)
   }
 }
 

@@ -243,8 +243,9 @@ pub(crate) async fn audit_trail(
     })
 }
 
-/// The audit trail as an operator's command reads it: storage with the default credential and
-/// transport, the audit key from Key Vault through `vault` (the operator's sign-in).
+/// The audit trail as an operator's command reads it: storage and the audit key with the
+/// operator's credential (`vault`: the managed identity where there is one, else their `az
+/// login`), storage on the default transport.
 ///
 /// # Errors
 /// A client cannot be built.
@@ -254,7 +255,11 @@ pub(crate) async fn operator_trail(settings: &Settings, vault: &AzureOverrides) 
         crate::azure::credential(settings, vault)?,
         vault.transport.clone(),
     )?);
-    audit_trail(settings, &AzureOverrides::default(), secrets).await
+    let storage = AzureOverrides {
+        credential: vault.credential.clone(),
+        transport: None,
+    };
+    audit_trail(settings, &storage, secrets).await
 }
 
 /// The sweep's store from the settings.

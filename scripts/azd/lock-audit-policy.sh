@@ -1,6 +1,6 @@
 #!/bin/sh
-# azd postprovision hook: lock the audit container's immutability policy (docs/deploy.md, "Locked
-# by default"). A template cannot lock it: the policy's state is set by the service, and locking is
+# azd postprovision hook: lock the audit container's immutability policy (docs/deploy.md, "After
+# the first deployment", step 5). Needs the Azure CLI signed in (`az login`). A template cannot lock it: the policy's state is set by the service, and locking is
 # an action of its own (Blob Containers - Lock Immutability Policy, If-Match required:
 # https://learn.microsoft.com/rest/api/storagerp/blob-containers/lock-immutability-policy), run here
 # with the documented command (az storage container immutability-policy lock). Once locked:
@@ -16,6 +16,8 @@ account="${AZURE_STORAGE_ACCOUNT:?the provision outputs AZURE_STORAGE_ACCOUNT}"
 group="${AZURE_RESOURCE_GROUP:?the provision outputs AZURE_RESOURCE_GROUP}"
 days="${MFA_RECOVERY_AUDIT_RETENTION_DAYS:-365}"
 container=audit
+# azd's subscription, not whatever `az account show` says.
+subscription="${AZURE_SUBSCRIPTION_ID:+--subscription $AZURE_SUBSCRIPTION_ID}"
 
 case "$lock" in
   false|False|FALSE|0|no)
@@ -24,7 +26,8 @@ case "$lock" in
     ;;
 esac
 
-policy=$(az storage container immutability-policy show --account-name "$account" \
+# shellcheck disable=SC2086 # $subscription is empty or two words
+policy=$(az storage container immutability-policy show $subscription --account-name "$account" \
   --container-name "$container" --resource-group "$group" \
   --query "join(' ', [state, etag, to_string(immutabilityPeriodSinceCreationInDays)])" --output tsv)
 # shellcheck disable=SC2086 # three words: the state, the etag (no spaces), the days
@@ -33,13 +36,15 @@ state="${1:-}" etag="${2:-}" period="${3:-0}"
 
 case "$state" in
   Unlocked)
-    az storage container immutability-policy lock --account-name "$account" \
+    # shellcheck disable=SC2086
+    az storage container immutability-policy lock $subscription --account-name "$account" \
       --container-name "$container" --resource-group "$group" --if-match "$etag" --output none
     echo "audit immutability policy: locked ($period days; retention can now only grow)"
     ;;
   Locked)
     if [ "$days" -gt "$period" ]; then
-      az storage container immutability-policy extend --account-name "$account" \
+      # shellcheck disable=SC2086
+      az storage container immutability-policy extend $subscription --account-name "$account" \
         --container-name "$container" --resource-group "$group" --if-match "$etag" \
         --period "$days" --allow-protected-append-writes true --output none
       echo "audit immutability policy: locked, extended from $period to $days days"

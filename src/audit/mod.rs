@@ -9,10 +9,12 @@
 //!
 //! A chain alone cannot show that its last records, or the whole chain, were deleted, or that it
 //! was rewritten with fresh hashes. So every record is also **anchored**: a line `{chain, seq,
-//! hash}` appended to the hour's shared anchor log (`anchors/{yyyy}/{mm}/{dd}/{hh}.jsonl`, any
-//! writer appends; an hour because an append blob takes at most 50,000 appends). `audit verify` then requires every anchored record to be in its chain with the same
-//! hash (a deleted tail, a deleted chain or a rewrite breaks that) and every record but a chain's
-//! last (a writer may stop between the two appends) to be anchored; it fails on an empty trail
+//! hash}` (with `kid` and `mac` when signed: `seal`) appended to its writer's anchor log for the
+//! hour (`anchors/{yyyy}/{mm}/{dd}/{hh}-{instance}.jsonl`; an hour because an append blob takes at
+//! most 50,000 appends, the writer's random id so nobody can create it first). `audit verify` then
+//! requires every anchored record to be in its chain with the same hash (a deleted tail, a deleted
+//! chain or a rewrite breaks that), every record but an unsigned chain's last (a writer may stop
+//! between the two appends) to be anchored, and every MAC to verify; it fails on an empty trail
 //! unless told the trail may be empty. Deleting the anchors as well needs the same storage rights
 //! the container's immutability policy takes away.
 //!

@@ -90,7 +90,7 @@ pub const SETTINGS: &[SettingDoc] = &[
     SettingDoc {
         keys: &["KEY_VAULT_URI"],
         owner: "secrets",
-        meaning: "Vault holding connector secrets, e.g. `https://kv-mfa-recovery.vault.azure.net/`.",
+        meaning: "Vault holding connector secrets and the verification and audit keys, e.g. `https://kv-mfa-recovery.vault.azure.net/`; without it the trail and the decisions are unsigned.",
         default: "unset (required once a connector needs a secret)",
     },
     SettingDoc {
@@ -406,7 +406,7 @@ pub const SETTINGS: &[SettingDoc] = &[
     SettingDoc {
         keys: &["SECURITY_ALERT_WEBHOOK"],
         owner: "recovery",
-        meaning: "An https endpoint sent `recovery.privileged.attempt` for every attempt on a privileged account (a verification code sent, held for approval, approved, denied, expired or refused) and `recovery.privileged.lookup` for every look at one in the console, `recovery.repudiated` when a user answers a confirmation link \"this is not me\" and `recovery.block.lifted` when an approver ends that block, signed with `CALLBACK_SIGNING_SECRET`, so a SOC sees it.",
+        meaning: "An https endpoint sent `recovery.privileged.attempt` for every attempt on a privileged account (a verification code sent, held for approval, approved, denied, expired or refused) and `recovery.privileged.lookup` for every look at one in the console, `recovery.repudiated` when a user answers a confirmation link \"this is not me\" and `recovery.block.lifted` when an approver ends that block, `recovery.state_tampered` when a stored decision (an approval, a verification, a block) fails its seal, signed with `CALLBACK_SIGNING_SECRET`, so a SOC sees it.",
         default: "unset",
     },
     SettingDoc {

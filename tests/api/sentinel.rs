@@ -188,16 +188,21 @@ fn calls(path: &Path) -> Vec<String> {
 fn the_hook_locks_the_audit_policy_once_and_only_extends_it_after() {
     let show = "--account-name stmfarecovery --container-name audit --resource-group rg-mfa-recovery";
     let (dir, log) = recorder("Unlocked \"0x8DD1F2A3B4C5D6E\" 365");
-    let (ok, out) = run_hook(&dir, &[]);
+    // azd's subscription, named on each call.
+    let sub = "--subscription 8f0c2c1e-0000-4000-8000-000000000001";
+    let (ok, out) = run_hook(
+        &dir,
+        &[("AZURE_SUBSCRIPTION_ID", "8f0c2c1e-0000-4000-8000-000000000001")],
+    );
     assert!(ok, "{out}");
     assert_eq!(
         calls(&log),
         vec![
             format!(
-                "az storage container immutability-policy show {show} --query join(' ', [state, etag, to_string(immutabilityPeriodSinceCreationInDays)]) --output tsv"
+                "az storage container immutability-policy show {sub} {show} --query join(' ', [state, etag, to_string(immutabilityPeriodSinceCreationInDays)]) --output tsv"
             ),
             format!(
-                "az storage container immutability-policy lock {show} --if-match \"0x8DD1F2A3B4C5D6E\" --output none"
+                "az storage container immutability-policy lock {sub} {show} --if-match \"0x8DD1F2A3B4C5D6E\" --output none"
             ),
             "azd env set MFA_RECOVERY_AUDIT_POLICY_LOCKED true".to_owned(),
         ]
