@@ -257,7 +257,7 @@ async fn a_reset_reads_together_and_writes_in_order() {
     holds(Op::ResetWithPass, [(20, 9), (20, 9), (25, 14), (20, 9), (20, 9)], 5).await;
 }
 
-async fn fault(app: &TestApp, fault: Value) {
+pub(crate) async fn fault(app: &TestApp, fault: Value) {
     let r = app
         .client
         .post(format!("{}/sim/faults", app.sim.base_url()))

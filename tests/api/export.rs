@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
+use crate::cost::fault;
 use crate::helpers::*;
 
 const RULE: &str = "dcr-00000000000000000000000000000001";
@@ -79,17 +80,6 @@ fn stored_hashes(app: &TestApp) -> Vec<String> {
     let mut out = Vec::new();
     walk(&PathBuf::from(app.settings_value("AUDIT_DIR")), &mut out);
     out
-}
-
-async fn fault(app: &TestApp, fault: Value) {
-    let r = app
-        .client
-        .post(format!("{}/sim/faults", app.sim.base_url()))
-        .json(&fault)
-        .send()
-        .await
-        .unwrap();
-    assert!(r.status().is_success());
 }
 
 /// Each record of the trail reaches the table exactly once: through a 429 storm (waits its
@@ -285,25 +275,7 @@ fn az_export(rows: &[Value]) -> String {
 }
 
 fn verify_against(app: &TestApp, file: &std::path::Path) -> (Option<i32>, String) {
-    let sim = &app.sim;
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_mfa-recovery"))
-        .args(["audit", "verify", "--compare-export"])
-        .arg(file)
-        .env_clear()
-        .envs([
-            ("AUTH_TENANT_ID", sim.seed().tenant_id.clone()),
-            ("AUTH_AUDIENCE", "api://mfa-recovery".into()),
-            ("AUDIT_DIR", app.settings_value("AUDIT_DIR")),
-            ("KEY_VAULT_URI", sim.key_vault_uri()),
-            ("MFA_RECOVERY_SIM", sim.base_url().to_owned()),
-            ("IDENTITY_ENDPOINT", sim.identity_endpoint()),
-            ("IDENTITY_HEADER", sim.identity_header().to_owned()),
-            ("AZURE_CLIENT_ID", sim.seed().managed_identity.client_id.clone()),
-        ])
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    (out.status.code(), text)
+    crate::witness::audit_verify_with(app, &["--compare-export".as_ref(), file.as_os_str()])
 }
 
 /// `audit verify --compare-export` agrees with the copy; once a chain's last records are removed

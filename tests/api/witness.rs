@@ -34,11 +34,12 @@ async fn pass(app: &TestApp, user: &str) {
 }
 
 /// `mfa-recovery audit verify` as an operator runs it, with the audit key from the simulated
-/// vault: exit code and output.
-fn audit_verify(app: &TestApp) -> (Option<i32>, String) {
+/// vault, and `extra` arguments: exit code and output.
+pub(crate) fn audit_verify_with(app: &TestApp, extra: &[&std::ffi::OsStr]) -> (Option<i32>, String) {
     let sim = &app.sim;
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_mfa-recovery"))
         .args(["audit", "verify"])
+        .args(extra)
         .env_clear()
         .envs([
             ("AUTH_TENANT_ID", sim.seed().tenant_id.clone()),
@@ -54,6 +55,10 @@ fn audit_verify(app: &TestApp) -> (Option<i32>, String) {
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     (out.status.code(), text)
+}
+
+fn audit_verify(app: &TestApp) -> (Option<i32>, String) {
+    audit_verify_with(app, &[])
 }
 
 /// The app's chain files and anchor logs (`AUDIT_DIR`).
