@@ -265,7 +265,8 @@ impl GraphClient {
         .await;
     }
 
-    /// POST the batch (a batch of reads is safe to repeat); `None` when it failed as a whole.
+    /// POST the batch (a batch of reads, or of `in_order`'s writes, is safe to repeat); `None`
+    /// when it failed as a whole.
     async fn post_batch(&self, url: &Url, body: &Value) -> Option<Value> {
         let response = match self
             .send_retrying_with(reqwest::Method::POST, url, Some(body), &[])
@@ -275,16 +276,77 @@ impl GraphClient {
             Ok(r) => {
                 tracing::warn!(
                     status = r.status().as_u16(),
-                    "a Graph $batch failed; sending its reads one by one"
+                    "a Graph $batch failed; sending its requests one by one"
                 );
                 return None;
             }
             Err(e) => {
-                tracing::warn!(error = %e, "a Graph $batch failed; sending its reads one by one");
+                tracing::warn!(error = %e, "a Graph $batch failed; sending its requests one by one");
                 return None;
             }
         };
         response.json().await.ok()
+    }
+}
+
+/// One write of a chain sent with `GraphClient::in_order`.
+pub(crate) struct Write {
+    pub method: &'static str,
+    pub url: Url,
+    pub body: Option<Value>,
+}
+
+impl GraphClient {
+    /// `writes` (all of one version) as one `$batch`, each after the one before (`dependsOn`):
+    /// writes that must go in order in one round trip (json-batching: "If an individual request
+    /// fails, any request that depends on that request fails with status code 424"). Only writes
+    /// with the same effect twice (a delete, a PATCH to a value, a deactivate): a batch that
+    /// fails as a whole is sent again by the retry policy, and a caller that goes on one by one
+    /// finds what went through answered 404. Each write's answer in order: `Some(status)` when it
+    /// ran, `None` when it did not (424) or the answer left it out; `None` for the whole when
+    /// the batch failed.
+    pub(crate) async fn in_order(&self, writes: &[Write]) -> Option<Vec<Option<u16>>> {
+        let first = writes.first()?;
+        if writes.len() > BATCH_LIMIT {
+            return None;
+        }
+        let version = self.version_of(&first.url).0;
+        if writes.iter().any(|w| self.version_of(&w.url).0 != version) {
+            return None;
+        }
+        let requests: Vec<Value> = writes
+            .iter()
+            .enumerate()
+            .map(|(i, w)| {
+                let mut item = json!({"id": i.to_string(), "method": w.method, "url": self.version_of(&w.url).1});
+                if let Some(body) = &w.body {
+                    item["body"] = body.clone();
+                    item["headers"] = json!({"Content-Type": "application/json"});
+                }
+                if i > 0 {
+                    item["dependsOn"] = json!([(i - 1).to_string()]);
+                }
+                item
+            })
+            .collect();
+        if let Some(scope) = &self.scope_state {
+            scope.forget();
+        }
+        let url = self.url(&version, &["$batch"], &[]);
+        let answered = self.post_batch(&url, &json!({"requests": requests})).await;
+        if let Some(scope) = &self.scope_state {
+            scope.forget();
+        }
+        let by_id: HashMap<String, u16> = answered?["responses"]
+            .as_array()?
+            .iter()
+            .filter_map(|r| Some((r["id"].as_str()?.to_owned(), u16::try_from(r["status"].as_u64()?).ok()?)))
+            .collect();
+        Some(
+            (0..writes.len())
+                .map(|i| by_id.get(&i.to_string()).copied().filter(|s| *s != 424))
+                .collect(),
+        )
     }
 }
 

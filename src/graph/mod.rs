@@ -703,14 +703,10 @@ impl GraphClient {
         }
     }
 
-    /// Delete one method through its own collection; already gone counts as deleted.
-    /// Returns whether it was there.
-    ///
-    /// # Errors
-    /// Graph refused (e.g. the default phone) or failed.
-    pub async fn delete_method(&self, user: &uuid::Uuid, method: &models::AuthMethod) -> Result<bool, GraphError> {
-        let user = user.to_string();
-        let (version, path): (&str, Vec<&str>) = match method.kind() {
+    /// Where one method is deleted: its own collection's path under `authentication` and the
+    /// version that documents it; `None` for what cannot be deleted (the password).
+    fn method_path(method: &models::AuthMethod) -> Option<(&'static str, Vec<&str>)> {
+        Some(match method.kind() {
             models::MethodKind::Phone => ("v1.0", vec!["phoneMethods", &method.id]),
             models::MethodKind::MicrosoftAuthenticator => ("v1.0", vec!["microsoftAuthenticatorMethods", &method.id]),
             models::MethodKind::Fido2 => ("v1.0", vec!["fido2Methods", &method.id]),
@@ -722,19 +718,87 @@ impl GraphClient {
             models::MethodKind::External => ("v1.0", vec!["externalAuthenticationMethods", &method.id, "$ref"]),
             models::MethodKind::HardwareOath => ("beta", vec!["hardwareOathMethods", &method.id]),
             models::MethodKind::QrCodePin => ("beta", vec!["qrCodePinMethod"]),
-            models::MethodKind::Password | models::MethodKind::Other => {
-                return Err(GraphError::Status {
-                    status: 400,
-                    code: format!("unsupportedType:{}", method.type_name()),
-                    request_id: "-".into(),
-                    needs: None,
-                });
-            }
+            models::MethodKind::Password | models::MethodKind::Other => return None,
+        })
+    }
+
+    /// Delete one method through its own collection; already gone counts as deleted.
+    /// Returns whether it was there.
+    ///
+    /// # Errors
+    /// Graph refused (e.g. the default phone) or failed.
+    pub async fn delete_method(&self, user: &uuid::Uuid, method: &models::AuthMethod) -> Result<bool, GraphError> {
+        let user = user.to_string();
+        let Some((version, path)) = Self::method_path(method) else {
+            return Err(GraphError::Status {
+                status: 400,
+                code: format!("unsupportedType:{}", method.type_name()),
+                request_id: "-".into(),
+                needs: None,
+            });
         };
         let mut segments = vec!["users", user.as_str(), "authentication"];
         segments.extend(path);
         let url = self.url(version, &segments, &[]);
         Ok(self.send_repeatable(reqwest::Method::DELETE, &url, None).await? != 404)
+    }
+
+    /// `delete_method` (or, `deactivate`, `deactivate_hardware_oath`) as a write of a beta chain
+    /// (`in_order`): beta documents each of these collections' delete as v1.0 does, and one
+    /// `$batch` has one version. `None` for a method that is not deleted through a collection of
+    /// its own by id (the password, the QR code's singleton, an external method's `$ref`).
+    pub(crate) fn removal_write(
+        &self,
+        user: &uuid::Uuid,
+        method: &models::AuthMethod,
+        deactivate: bool,
+    ) -> Option<batch::Write> {
+        let user = user.to_string();
+        let (_, path) = Self::method_path(method)?;
+        if path.len() != 2 {
+            return None;
+        }
+        let mut segments = vec!["users", user.as_str(), "authentication"];
+        segments.extend(path);
+        if deactivate {
+            segments.push("deactivate");
+        }
+        Some(batch::Write {
+            method: if deactivate { "POST" } else { "DELETE" },
+            url: self.url("beta", &segments, &[]),
+            body: None,
+        })
+    }
+
+    /// `set_default_method` as a write of a beta chain (`in_order`).
+    pub(crate) fn default_write(&self, user: &uuid::Uuid, preference: &str) -> batch::Write {
+        batch::Write {
+            method: "PATCH",
+            url: self.url(
+                "beta",
+                &["users", &user.to_string(), "authentication", "signInPreferences"],
+                &[],
+            ),
+            body: Some(serde_json::json!({"userPreferredMethodForSecondaryAuthentication": preference})),
+        }
+    }
+
+    /// The user's default second factor as `signInPreferences` names it (`sms`, `push`, …), when
+    /// one is set. https://learn.microsoft.com/graph/api/authentication-get?view=graph-rest-beta
+    /// (beta `signInPreferences`; UserAuthenticationMethod.Read.All).
+    ///
+    /// # Errors
+    /// Graph failed.
+    pub(crate) async fn default_method(&self, user: &uuid::Uuid) -> Result<Option<String>, GraphError> {
+        let url = self.url(
+            "beta",
+            &["users", &user.to_string(), "authentication", "signInPreferences"],
+            &[],
+        );
+        let v = self.get_json(&url).await?;
+        Ok(v["userPreferredMethodForSecondaryAuthentication"]
+            .as_str()
+            .map(str::to_owned))
     }
 
     /// Deactivate a hardware OATH token (what the portal's "Require re-register MFA" does).

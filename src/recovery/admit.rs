@@ -80,6 +80,7 @@ impl TapContext<'_> {
                     channel: asked.channel,
                     policy: asked.channel.is_some(),
                     methods: asked.action == Action::MfaReset,
+                    default_method: asked.action == Action::MfaReset,
                     callers: true,
                 },
             )

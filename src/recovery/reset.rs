@@ -150,6 +150,14 @@ impl ResetResult {
     }
 }
 
+/// What a reset works on once it may go on.
+#[derive(Clone, Copy)]
+struct Work<'a> {
+    user: &'a User,
+    methods: &'a [AuthMethod],
+    planned: &'a [AuthMethod],
+}
+
 /// What the reset's pass is checked against.
 struct PassPlan<'a> {
     tap: &'a TapRequest,
@@ -338,24 +346,82 @@ impl TapContext<'_> {
         .await?;
         self.record_reset_intent(caller, request, request_id, target, details)
             .await?;
+        let work = Work {
+            user: &user,
+            methods: &methods,
+            planned: &planned,
+        };
+        let mut result = self
+            .carry_out(caller, request, request_id, work, prepared, journal)
+            .await;
+        result.notified = self.notify_reset(&user, &result, &request.ticket).await;
+        Ok(result)
+    }
+
+    /// The removals, the sessions and the pass, at once: the removals are one chain (one round
+    /// trip), the pass is created beside them and delivered while what is left is read again. A
+    /// pass waits for the removals only when one of them is an earlier pass (a user has one at a
+    /// time). The pass, already checked and its slot reserved, is issued even when a removal or
+    /// the session revocation failed: whatever was removed, the user must not be left without a
+    /// way in.
+    async fn carry_out(
+        &self,
+        caller: &CallerRecord,
+        request: &ResetRequest,
+        request_id: Uuid,
+        work: Work<'_>,
+        prepared: Option<(TapRequest, super::prepare::Prepared)>,
+        journal: &dyn Journal,
+    ) -> ResetResult {
+        let Work { user, methods, planned } = work;
+        // Read with the methods (the recovery's reads); unknown, the chain finds out itself.
+        let default = self.graph.default_method(&user.id).await.ok().flatten();
+        let removals = async {
+            let mut done = ResetResult::default();
+            let gone = self
+                .remove_methods(user, request.scope, methods, planned, default.as_deref(), &mut done)
+                .await;
+            done.remaining = self.remaining_methods(user, request.scope, &gone).await;
+            done
+        };
+        let revoke = async {
+            match request.revoke_sessions {
+                true => Some(self.graph.revoke_sessions(&user.id).await),
+                false => None,
+            }
+        };
+        let pass = async {
+            match prepared {
+                Some((tap, prepared)) => Some(self.issue_reset_pass(caller, &tap, prepared, journal, user).await),
+                None => None,
+            }
+        };
+        let (done, revoked, pass) = if planned.iter().any(|m| m.kind() == MethodKind::TemporaryAccessPass) {
+            let (done, revoked) = tokio::join!(removals, revoke);
+            (done, revoked, pass.await)
+        } else {
+            tokio::join!(removals, revoke, pass)
+        };
         let mut result = ResetResult {
             request_id,
             user_id: Some(user.id),
-            ..ResetResult::default()
+            ..done
         };
-        let gone = self
-            .remove_methods(&user, request.scope, &methods, &planned, &mut result)
-            .await;
-        self.remaining_and_revoked(&user, request, &gone, &mut result).await;
-        // The pass, already checked and its slot reserved (its own records and notices). It is
-        // issued even when a removal or the session revocation failed: whatever was removed, the
-        // user must not be left without a way in.
-        if let Some((tap, prepared)) = prepared {
-            self.issue_reset_pass(caller, &tap, tap_id, prepared, journal, &user, &mut result)
-                .await;
+        if let Some(revoked) = revoked {
+            sessions_revoked(revoked, &mut result);
         }
-        result.notified = self.notify_reset(&user, &result, &request.ticket).await;
-        Ok(result)
+        match pass {
+            Some(Ok(issued)) => {
+                // Read again beside the pass's delivery: the new pass is not something left.
+                result
+                    .remaining
+                    .retain(|m| m.id.as_deref() != Some(issued.tap_method_id.as_str()));
+                result.tap = Some(issued);
+            }
+            Some(Err(e)) => result.tap_error = Some(e),
+            None => {}
+        }
+        result
     }
 
     /// Whether the reset may go on, judged once its plan is known: a reset that would leave the
@@ -521,20 +587,94 @@ impl TapContext<'_> {
     }
 
     /// Remove `planned`, in order, each once; a failure is listed and the rest go on. Returns the
-    /// ids that are gone.
+    /// ids that are gone. First as one chain (`remove_together`), then what it did not finish one
+    /// by one, each failure handled as before.
     async fn remove_methods(
         &self,
         user: &User,
         scope: Scope,
         methods: &[AuthMethod],
         planned: &[AuthMethod],
+        default: Option<&str>,
         result: &mut ResetResult,
     ) -> Vec<String> {
+        let gone = self.remove_together(user, scope, methods, planned, default).await;
+        for method in &planned[..gone.len()] {
+            result.removed.push(MethodEntry::of(method));
+        }
+        let gone = gone.into_iter().map(|m| m.id.clone()).collect();
+        self.remove_one_by_one(user, scope, methods, planned, gone, result)
+            .await
+    }
+
+    /// The plan as one `$batch`, each removal after the one before (`dependsOn`), the default
+    /// moved first off a phone that has it (Graph will not delete the default phone: see
+    /// `remove_method`): one round trip. The methods removed, a prefix of `planned`: the chain
+    /// stops at the first write that fails (the rest are not run, 424), at a method it cannot
+    /// carry, or entirely when the batch fails as a whole.
+    async fn remove_together<'a>(
+        &self,
+        user: &User,
+        scope: Scope,
+        methods: &[AuthMethod],
+        planned: &'a [AuthMethod],
+        default: Option<&str>,
+    ) -> Vec<&'a AuthMethod> {
+        let mut writes = Vec::new();
+        // Which write removes each method, until the first the chain cannot carry.
+        let mut removal_at = Vec::new();
         let mut gone: Vec<String> = Vec::new();
+        for method in planned {
+            let deactivate = scope == Scope::Portal && method.kind() == MethodKind::HardwareOath;
+            let Some(removal) = self.graph.removal_write(&user.id, method, deactivate) else {
+                break;
+            };
+            if default.is_some_and(|d| rules::is_default_phone(method, d))
+                && let Some(next) = rules::next_default(methods, method, &gone)
+            {
+                writes.push(self.graph.default_write(&user.id, next));
+            }
+            writes.push(removal);
+            removal_at.push(writes.len() - 1);
+            gone.push(method.id.clone());
+        }
+        if writes.len() < 2 {
+            return Vec::new();
+        }
+        let Some(answers) = self.graph.in_order(&writes).await else {
+            return Vec::new();
+        };
+        // Every write up to a method's removal went through (a PATCH 2xx, a removal 2xx or
+        // already gone).
+        let ok =
+            |i: usize| answers[i].is_some_and(|s| (200..300).contains(&s) || (s == 404 && writes[i].method != "PATCH"));
+        let mut removed = Vec::new();
+        let mut from = 0;
+        for (method, at) in planned.iter().zip(removal_at) {
+            if !(from..=at).all(ok) {
+                break;
+            }
+            removed.push(method);
+            from = at + 1;
+        }
+        removed
+    }
+
+    /// `planned` one by one, skipping what is `gone` already.
+    async fn remove_one_by_one(
+        &self,
+        user: &User,
+        scope: Scope,
+        methods: &[AuthMethod],
+        planned: &[AuthMethod],
+        mut gone: Vec<String>,
+        result: &mut ResetResult,
+    ) -> Vec<String> {
         // A phone that could not go yet keeps the methods that can take the default: the same
         // request again must still be able to move the default off it.
         let mut phone_left = false;
-        for method in planned {
+        let done = gone.clone();
+        for method in planned.iter().filter(|m| !done.contains(&m.id)) {
             if phone_left && rules::preference_for(method).is_some() && method.kind() != MethodKind::Phone {
                 let mut waiting = MethodEntry::of(method);
                 waiting.error = Some(
@@ -610,27 +750,6 @@ impl TapContext<'_> {
     }
 
     /// What is left (read again: the truth, not the plan); empty when it cannot be read.
-    /// What remains, read while the sessions are revoked (when asked): neither waits on the other.
-    async fn remaining_and_revoked(
-        &self,
-        user: &User,
-        request: &ResetRequest,
-        gone: &[String],
-        result: &mut ResetResult,
-    ) {
-        let revoke = async {
-            match request.revoke_sessions {
-                true => Some(self.graph.revoke_sessions(&user.id).await),
-                false => None,
-            }
-        };
-        let (remaining, revoked) = futures::join!(self.remaining_methods(user, request.scope, gone), revoke);
-        result.remaining = remaining;
-        if let Some(revoked) = revoked {
-            sessions_revoked(revoked, result);
-        }
-    }
-
     async fn remaining_methods(&self, user: &User, scope: Scope, gone: &[String]) -> Vec<MethodEntry> {
         match self.graph.list_methods(&user.id).await {
             Ok(now) => now
@@ -643,31 +762,27 @@ impl TapContext<'_> {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
     async fn issue_reset_pass(
         &self,
         caller: &CallerRecord,
         tap: &TapRequest,
-        tap_id: Uuid,
         prepared: super::prepare::Prepared,
         journal: &dyn Journal,
         user: &User,
-        result: &mut ResetResult,
-    ) {
-        match self.issue_prepared(caller, tap, tap_id, prepared, journal).await {
-            Ok(issued) => result.tap = Some(issued),
-            Err(e) => {
+    ) -> Result<super::tap::Issued, RecoveryError> {
+        self.issue_prepared(caller, tap, journal.request_id(), prepared, journal)
+            .await
+            .map_err(|e| {
                 tracing::error!(code = e.code_str(), "the reset removed methods but its pass failed");
-                result.tap_error = Some(RecoveryError {
+                RecoveryError {
                     message: format!(
                         "{} The methods listed in \"removed\" are gone: issue a pass now (POST {}) so the user is not left without a way in.",
                         e.message,
                         crate::vocab::paths::fill(crate::vocab::paths::TAP, &user.id.to_string())
                     ),
                     ..e
-                });
-            }
-        }
+                }
+            })
     }
 
     async fn notify_reset(

@@ -201,6 +201,18 @@ pub(crate) fn preference_for(method: &AuthMethod) -> Option<&'static str> {
     }
 }
 
+/// Whether `default` (`signInPreferences`' `userPreferredMethodForSecondaryAuthentication`)
+/// names `method` as a phone: `sms` or `voiceMobile` the mobile phone, `voiceAlternateMobile`
+/// the alternate one, `voiceOffice` the office phone.
+pub(crate) fn is_default_phone(method: &AuthMethod, default: &str) -> bool {
+    method.kind() == MethodKind::Phone
+        && match method.phone_type.as_deref() {
+            Some("mobile") => matches!(default, "sms" | "voiceMobile"),
+            Some("alternateMobile") => default == "voiceAlternateMobile",
+            _ => default == "voiceOffice",
+        }
+}
+
 /// Where the default moves when the default phone cannot go: the first method still there
 /// (not `removing`, not already `gone`) that can be a default.
 pub(crate) fn next_default<'a>(

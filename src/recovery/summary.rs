@@ -167,6 +167,7 @@ impl TapContext<'_> {
                     channel: Some(Channel::Sms),
                     policy: true,
                     methods: true,
+                    default_method: false,
                     callers: false,
                 },
             )

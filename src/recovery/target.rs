@@ -19,6 +19,8 @@ pub(crate) struct Wants {
     pub policy: bool,
     /// The user's methods (a reset, the console).
     pub methods: bool,
+    /// The user's default method (a reset: a default phone is moved off before it is removed).
+    pub default_method: bool,
     /// Whether the channel's address is the caller's (a pass or a code is coming).
     pub callers: bool,
 }
@@ -139,6 +141,11 @@ impl TapContext<'_> {
                 let _ = self.graph.list_methods(&user.id).await;
             }
         };
+        let default_method = async {
+            if wants.default_method {
+                let _ = self.graph.default_method(&user.id).await;
+            }
+        };
         tokio::join!(
             risk,
             policy,
@@ -146,6 +153,7 @@ impl TapContext<'_> {
             changes,
             callers,
             methods,
+            default_method,
             self.privilege.prefetch(self.graph, &user.id)
         );
     }

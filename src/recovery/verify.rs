@@ -178,6 +178,7 @@ impl TapContext<'_> {
                     channel: Some(channel),
                     policy: false,
                     methods: false,
+                    default_method: false,
                     callers: true,
                 },
             )

@@ -248,13 +248,15 @@ async fn a_look_up_costs_two_round_trips() {
     holds(Op::LookUp, [(13, 2), (13, 2), (18, 7), (13, 2), (13, 2)], 0).await;
 }
 
-// A reset with a pass: the reads as a pass's (its methods beside the batch); then the removals,
-// one after another on purpose (a default method is moved before it is removed: Graph refuses
-// to remove it first), the methods read again while the sessions are revoked, the pass and its
-// delivery by email. The pass's notices and the reset's go through the outbox after the answer (5).
+// A reset with a pass: the user; the reads as a pass's, with its methods and its default method
+// beside them (a beta batch of 2); then at once: the removals as one chain (a beta batch whose
+// writes each wait for the one before, `dependsOn`: the default moved off the phone, then the
+// phone, then the authenticator: 3), the sessions revoked, the pass created; then at once: the
+// methods read again and the pass delivered by email. 20 calls, 4 round trips. The pass's
+// notices and the reset's go through the outbox after the answer (5).
 #[tokio::test]
 async fn a_reset_reads_together_and_writes_in_order() {
-    holds(Op::ResetWithPass, [(20, 9), (20, 9), (25, 14), (20, 9), (20, 9)], 5).await;
+    holds(Op::ResetWithPass, [(20, 4), (20, 4), (25, 9), (20, 4), (20, 4)], 5).await;
 }
 
 pub(crate) async fn fault(app: &TestApp, fault: Value) {

@@ -239,7 +239,7 @@ async fn graph_failing_halfway_is_reported_and_the_same_request_finishes_the_job
     let app = spawn_app().await;
     app.client
         .post(format!("{}/sim/faults", app.sim.base_url()))
-        .json(&json!({"route": "/v1.0/users/*/authentication/phoneMethods/*", "method": "DELETE", "status": 503, "count": 8}))
+        .json(&json!({"route": "/*/users/*/authentication/phoneMethods/*", "method": "DELETE", "status": 503, "count": 8}))
         .send()
         .await
         .unwrap();
@@ -286,7 +286,7 @@ async fn a_method_removed_meanwhile_counts_as_removed() {
     // answers the reset's DELETE with 404 after doing it itself.
     app.client
         .post(format!("{}/sim/faults", app.sim.base_url()))
-        .json(&json!({"route": "/v1.0/users/*/authentication/microsoftAuthenticatorMethods/*", "method": "DELETE", "status": 404, "after": true}))
+        .json(&json!({"route": "/*/users/*/authentication/microsoftAuthenticatorMethods/*", "method": "DELETE", "status": 404, "after": true}))
         .send()
         .await
         .unwrap();
@@ -442,10 +442,11 @@ async fn every_demo_users_method_mix_under_each_scope() {
 #[tokio::test]
 async fn throttling_past_the_retry_budget_leaves_a_result_that_a_repeat_finishes() {
     let app = spawn_app().await;
-    // Every phone delete is throttled for longer than the client waits (Retry-After 60 s).
+    // Every phone delete is throttled for longer than the client waits (Retry-After 60 s): the
+    // first in the reset's chain, then each phone alone.
     app.client
         .post(format!("{}/sim/faults", app.sim.base_url()))
-        .json(&json!({"route": "/v1.0/users/*/authentication/phoneMethods/*", "method": "DELETE", "status": 429, "retryAfter": 60, "count": 2}))
+        .json(&json!({"route": "/*/users/*/authentication/phoneMethods/*", "method": "DELETE", "status": 429, "retryAfter": 60, "count": 3}))
         .send()
         .await
         .unwrap();
@@ -509,4 +510,102 @@ async fn a_default_phone_with_no_method_to_take_the_default_is_kept_and_said() {
     assert_eq!(status, StatusCode::OK, "{result}");
     assert_eq!(result["kept"], json!([]), "{result}");
     assert!(!lenient.methods_of(lynne).await.contains(&"phone".to_owned()));
+}
+
+/// The removals go as one chain: a beta `$batch` whose writes each wait for the one before
+/// (`dependsOn`), the default moved off the phone before the phone goes. A chain refused as a
+/// whole, or stopped by a write that fails, leaves the rest to go one by one as before: the same
+/// methods removed, each once, and the pass issued once.
+#[tokio::test]
+async fn the_removals_go_as_one_chain_and_what_it_leaves_goes_one_by_one() {
+    let with_pass = body(json!({"allowEmpty": false, "tap": {"delivery": {"channel": "email"}}}));
+    let writes = |app: &TestApp| -> Vec<(bool, String, String)> {
+        app.sim
+            .requests()
+            .into_iter()
+            .filter(|r| r.path.contains("/authentication/") && r.method != "GET" && !r.path.ends_with("/$batch"))
+            .map(|r| {
+                (
+                    r.in_batch,
+                    r.method.clone(),
+                    r.path.rsplit('/').nth(1).unwrap_or_default().to_owned(),
+                )
+            })
+            .collect()
+    };
+
+    // As one chain: Adele's default is her mobile phone.
+    let app = spawn_app().await;
+    let (status, result) = app.post_reset(ADELE, RESET_TAP, &with_pass).await;
+    assert_eq!(status, StatusCode::OK, "{result}");
+    assert_eq!(app.methods_of(ADELE).await, vec!["email", "temporaryAccessPass"]);
+    let chain = app
+        .sim
+        .requests()
+        .into_iter()
+        .find(|r| r.path == "/beta/$batch" && r.body.as_ref().is_some_and(|b| b["requests"][0]["method"] != "GET"))
+        .expect("the removals' chain");
+    let parts = chain.body.unwrap()["requests"].as_array().unwrap().clone();
+    let methods: Vec<&str> = parts.iter().map(|p| p["method"].as_str().unwrap()).collect();
+    assert_eq!(methods, ["DELETE", "PATCH", "DELETE", "DELETE"], "{parts:#?}");
+    assert_eq!(
+        parts[1]["body"]["userPreferredMethodForSecondaryAuthentication"],
+        "push"
+    );
+    for (i, part) in parts.iter().enumerate().skip(1) {
+        assert_eq!(part["dependsOn"], json!([(i - 1).to_string()]), "{part}");
+    }
+    assert!(
+        writes(&app)
+            .iter()
+            .all(|(in_batch, method, _)| *in_batch || method == "POST"),
+        "every removal was a part of the chain: {:?}",
+        writes(&app)
+    );
+    assert_eq!(result["removed"].as_array().unwrap().len(), 3, "{result}");
+
+    // The chain refused as a whole: one by one, the same result.
+    let app = spawn_app().await;
+    app.client
+        .post(format!("{}/sim/faults", app.sim.base_url()))
+        .json(&json!({"route": "/beta/$batch", "method": "POST", "status": 500, "count": 100}))
+        .send()
+        .await
+        .unwrap();
+    let (status, result) = app.post_reset(ADELE, RESET_TAP, &with_pass).await;
+    assert_eq!(status, StatusCode::OK, "{result}");
+    assert_eq!(app.methods_of(ADELE).await, vec!["email", "temporaryAccessPass"]);
+    assert!(writes(&app).iter().all(|(in_batch, _, _)| !in_batch));
+    assert_eq!(result["removed"].as_array().unwrap().len(), 3, "{result}");
+
+    // A write of the chain fails (the mobile phone, once): the rest is not run (424) and goes
+    // one by one; what the chain removed is not removed again.
+    let app = spawn_app().await;
+    app.client
+        .post(format!("{}/sim/faults", app.sim.base_url()))
+        .json(&json!({"route": "/beta/users/*/authentication/phoneMethods/3179e48a-*", "method": "DELETE", "status": 500, "count": 1}))
+        .send()
+        .await
+        .unwrap();
+    let (status, result) = app.post_reset(ADELE, RESET_TAP, &with_pass).await;
+    assert_eq!(status, StatusCode::OK, "{result}");
+    assert_eq!(app.methods_of(ADELE).await, vec!["email", "temporaryAccessPass"]);
+    let deletes: Vec<_> = writes(&app).into_iter().filter(|(_, m, _)| m == "DELETE").collect();
+    assert_eq!(
+        deletes.iter().filter(|(b, _, _)| *b).count(),
+        2,
+        "the alternate phone, then the mobile that failed: {deletes:?}"
+    );
+    assert_eq!(
+        deletes.iter().filter(|(b, _, _)| !*b).count(),
+        2,
+        "the mobile phone and the authenticator alone: {deletes:?}"
+    );
+    let passes = app
+        .sim
+        .requests()
+        .iter()
+        .filter(|r| r.method == "POST" && r.path.ends_with("/temporaryAccessPassMethods"))
+        .count();
+    assert_eq!(passes, 1);
 }
