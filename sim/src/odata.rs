@@ -77,6 +77,9 @@ pub enum Filter {
     AnyPath(String, String, Value),
     /// `field ge|gt|le|lt value` (strings, including DateTimeOffset literals, compare in order).
     Cmp(String, &'static str, Value),
+    /// `field in ('a', 'b')`: filter-query-parameter.md, "When using the `in` operator, the
+    /// request is limited to 15 expressions in the filter clause by default".
+    In(String, Vec<Value>),
     StartsWith(String, String),
     And(Box<Filter>, Box<Filter>),
     Or(Box<Filter>, Box<Filter>),
@@ -90,11 +93,26 @@ impl Filter {
         Self::parse_with_ranges(text, allowed, &[], collections)
     }
 
+    /// As `parse`, also allowing `in` (at most 15 values) on the fields in `ins`.
+    pub fn parse_with_in(text: &str, allowed: &[&str], ins: &[&str]) -> Result<Filter, GraphError> {
+        Self::parse_all(text, allowed, &[], ins, &[])
+    }
+
     /// As `parse`, also allowing `ge`/`gt`/`le`/`lt` on the fields in `ranges`.
     pub fn parse_with_ranges(
         text: &str,
         allowed: &[&str],
         ranges: &[&str],
+        collections: &[&str],
+    ) -> Result<Filter, GraphError> {
+        Self::parse_all(text, allowed, ranges, &[], collections)
+    }
+
+    fn parse_all(
+        text: &str,
+        allowed: &[&str],
+        ranges: &[&str],
+        ins: &[&str],
         collections: &[&str],
     ) -> Result<Filter, GraphError> {
         let tokens = tokenize(text)?;
@@ -103,6 +121,7 @@ impl Filter {
             pos: 0,
             allowed,
             ranges,
+            ins,
             collections,
         };
         let f = p.or()?;
@@ -120,6 +139,7 @@ impl Filter {
             | Filter::Any(f, _)
             | Filter::AnyPath(f, _, _)
             | Filter::Cmp(f, _, _)
+            | Filter::In(f, _)
             | Filter::StartsWith(f, _) => f.eq_ignore_ascii_case(field),
             Filter::And(a, b) | Filter::Or(a, b) => a.mentions(field) || b.mentions(field),
             Filter::Not(a) => a.mentions(field),
@@ -168,6 +188,7 @@ impl Filter {
                     _ => o.is_lt(),
                 })
             }
+            Filter::In(f, values) => values.iter().any(|v| same(row.get(f).unwrap_or(&Value::Null), v)),
             Filter::StartsWith(f, prefix) => row
                 .get(f)
                 .and_then(Value::as_str)
@@ -269,6 +290,7 @@ struct Parser<'a> {
     pos: usize,
     allowed: &'a [&'a str],
     ranges: &'a [&'a str],
+    ins: &'a [&'a str],
     collections: &'a [&'a str],
 }
 
@@ -391,6 +413,19 @@ impl Parser<'_> {
         }
         let field = canonical(self.allowed, &name);
         let op = self.ident()?.to_ascii_lowercase();
+        if op == "in" && self.ins.iter().any(|i| i.eq_ignore_ascii_case(&field)) {
+            self.expect(Tok::LParen)?;
+            let mut values = vec![self.literal()?];
+            while self.tokens.get(self.pos) == Some(&Tok::Comma) {
+                self.pos += 1;
+                values.push(self.literal()?);
+            }
+            self.expect(Tok::RParen)?;
+            if values.len() > 15 {
+                return Err(self.err());
+            }
+            return Ok(Filter::In(field, values));
+        }
         let v = self.literal()?;
         match op.as_str() {
             "eq" => Ok(Filter::Eq(field, v)),
@@ -430,6 +465,16 @@ mod tests {
 
     const FIELDS: &[&str] = &["isAdmin", "userPrincipalName", "isMfaRegistered"];
     const COLLS: &[&str] = &["methodsRegistered"];
+
+    #[test]
+    fn in_takes_at_most_fifteen_values_and_only_where_allowed() {
+        let ids = |n: usize| (0..n).map(|i| format!("'g{i}'")).collect::<Vec<_>>().join(", ");
+        let f = Filter::parse_with_in(&format!("id in ({})", ids(15)), &["id"], &["id"]).unwrap();
+        assert!(f.matches(&serde_json::json!({"id": "G14"})));
+        assert!(!f.matches(&serde_json::json!({"id": "g15"})));
+        assert!(Filter::parse_with_in(&format!("id in ({})", ids(16)), &["id"], &["id"]).is_err());
+        assert!(Filter::parse("id in ('a')", &["id"], &[]).is_err());
+    }
 
     #[test]
     fn filters_parse_and_match_documented_forms() {

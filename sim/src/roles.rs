@@ -118,7 +118,8 @@ fn objects(state: &SimState, ids: &[String]) -> Vec<Value> {
 }
 
 /// GET /groups?$filter=isAssignableToRole eq true — https://learn.microsoft.com/graph/api/group-list
-/// (`isAssignableToRole` supports `$filter` with `eq`, `ne`, `not`).
+/// (`isAssignableToRole` supports `$filter` with `eq`, `ne`, `not`; `id` with `eq`, `ne`, `not`,
+/// `in`, at most 15 values: filter-query-parameter.md).
 ///
 /// `$expand=owners` (optionally `owners($select=id)`: resources/group.md, `owners`: "Supports
 /// `$expand` including nested `$select`"): each group carries its owners, at most 20 of them
@@ -133,7 +134,15 @@ async fn list_groups(
     OriginalUri(uri): OriginalUri,
 ) -> GraphResult {
     p.require(READ_GROUPS)?;
-    let f = filter(&uri, &["isAssignableToRole", "id", "displayName", "securityEnabled"])?;
+    // resources/group.md: `id` "Supports `$filter` (`eq`, `ne`, `not`, `in`)".
+    let f = match odata::query(&uri).get("$filter") {
+        Some(f) => Some(Filter::parse_with_in(
+            f,
+            &["isAssignableToRole", "id", "displayName", "securityEnabled"],
+            &["id"],
+        )?),
+        None => None,
+    };
     let expand = odata::query(&uri).get("$expand").cloned();
     let owners = match expand.as_deref() {
         None => false,

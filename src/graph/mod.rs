@@ -1038,16 +1038,53 @@ impl GraphClient {
         Ok(groups.into_iter().map(|g| g.id.to_ascii_lowercase()).collect())
     }
 
-    /// Every group that can hold directory roles with its owners' ids, one listing:
-    /// `$expand=owners($select=id)` (resources/group.md: owners "Supports `$expand` including
-    /// nested `$select`"). An expansion stops at 20 items (concepts/query-parameters.md: "`$expand`
-    /// typically returns a maximum of 20 items for the expanded relationship"), so a group showing
-    /// 20 owners has them all read (`owner_ids`). Pages are followed whatever their size.
+    /// Every group that can hold directory roles with its owners' ids, one listing.
     /// https://learn.microsoft.com/graph/api/group-list
     ///
     /// # Errors
     /// Graph failed (403 when `GroupMember.Read.All` is missing).
     pub(crate) async fn role_assignable_group_owners(&self) -> Result<Vec<(String, Vec<String>)>, GraphError> {
+        self.groups_with_owners("isAssignableToRole eq true").await
+    }
+
+    /// The groups `ids` with their owners' ids, 15 to a read (`$filter=id in (…)`: group `id`
+    /// "Supports `$filter` (`eq`, `ne`, `not`, `in`)", resources/group.md; "the request is limited
+    /// to 15 expressions in the filter clause by default", filter-query-parameter.md), the reads
+    /// side by side. A group the answer leaves out (gone, or not yet replicated) is a failed read:
+    /// its owners are not known.
+    ///
+    /// # Errors
+    /// Graph failed (403 when `GroupMember.Read.All` is missing), or a group was not found (404).
+    pub(crate) async fn owners_of_groups(&self, ids: &[String]) -> Result<Vec<(String, Vec<String>)>, GraphError> {
+        let reads = ids.chunks(15).map(|chunk| async move {
+            let quoted: Vec<String> = chunk.iter().map(|id| odata::quote(id)).collect();
+            self.groups_with_owners(&format!("id in ({})", quoted.join(","))).await
+        });
+        let found: Vec<(String, Vec<String>)> = futures::future::try_join_all(reads)
+            .await?
+            .into_iter()
+            .flatten()
+            .collect();
+        if let Some(missing) = ids
+            .iter()
+            .find(|id| !found.iter().any(|(g, _)| g.eq_ignore_ascii_case(id)))
+        {
+            return Err(GraphError::Status {
+                status: 404,
+                code: format!("Request_ResourceNotFound: group {missing}"),
+                request_id: "-".into(),
+                needs: None,
+            });
+        }
+        Ok(found)
+    }
+
+    /// The groups `filter` finds with their owners' ids: `$expand=owners($select=id)`
+    /// (resources/group.md: owners "Supports `$expand` including nested `$select`"). An expansion
+    /// stops at 20 items (concepts/query-parameters.md: "`$expand` typically returns a maximum of
+    /// 20 items for the expanded relationship"), so a group showing 20 owners has them all read
+    /// (`owner_ids`). Pages are followed whatever their size.
+    async fn groups_with_owners(&self, filter: &str) -> Result<Vec<(String, Vec<String>)>, GraphError> {
         #[derive(serde::Deserialize)]
         struct Id {
             id: String,
@@ -1065,7 +1102,7 @@ impl GraphClient {
             "v1.0",
             &["groups"],
             &[
-                ("$filter", "isAssignableToRole eq true"),
+                ("$filter", filter),
                 ("$select", "id"),
                 ("$expand", "owners($select=id)"),
                 ("$top", "999"),

@@ -31,7 +31,7 @@ pub struct TapContext<'a> {
     pub verifier: &'a dyn super::verifier::Verifier,
     /// Or a confirmation link they answer on their own device (`mode: link`).
     pub link: &'a dyn super::verifier::Verifier,
-    /// The tenant's facts kept at most 60 s (the TAP policy).
+    /// The tenant's facts kept at most 60 s (the TAP policy; this API's are the privilege check's).
     pub facts: &'a super::fresh::TenantFacts,
     /// Where notices go to be sent after the answer; `None` sends them at once (the command line).
     pub outbox: Option<&'a super::notice::Outbox>,

@@ -1,9 +1,10 @@
 //! Facts about the tenant that change rarely, kept at most `FRESH_FOR` (60 s) so a busy helpdesk
-//! does not read them for every recovery: the Temporary Access Pass policy. Nothing that says who
-//! holds privilege is kept: the user's memberships, roles, eligibilities, app roles, risk and
-//! methods, and the owners of this API and of every group that can hold roles, are read by every
-//! recovery. A fact older than 60 s is read again; a read that fails refuses, as before (nothing
-//! older is used instead).
+//! does not read them for every recovery: the Temporary Access Pass policy, and who owns this API
+//! and which groups hold its app roles (`privilege::ApiFacts`: facts about this API, not about
+//! any user). Nothing about the user is kept: their memberships, roles, eligibilities, app roles,
+//! risk and methods, and the owners of every group that can hold roles, of each protected group
+//! and of each group holding this API's roles, are read by every recovery. A fact older than 60 s
+//! is read again; a read that fails refuses, as before (nothing older is used instead).
 
 use std::future::Future;
 use std::sync::Arc;

@@ -10,8 +10,11 @@
 //!   such a role, is protected, or holds an app role of this API;
 //! - membership (active or eligible, transitive) of a group in `TAP_PROTECTED_GROUPS`;
 //! - one of this API's own app roles (a recovered helpdesk agent could recover everyone);
-//! - ownership of a group that can hold roles, of a protected group, or of this API's application
-//!   or service principal (an owner can add themselves, or grant themselves the API's roles).
+//! - ownership of a group that can hold roles, of a protected group, of a group that holds one of
+//!   this API's app roles, or of this API's application or service principal (an owner can add
+//!   themselves, or grant themselves the API's roles). Who owns this API and which groups hold its
+//!   roles are facts about the API, kept at most 60 s (`fresh`); the groups' owners are read by
+//!   every recovery.
 //!
 //! Every read it needs must succeed: a read that fails or is forbidden refuses the request
 //! (fail closed), never "not privileged". What was found goes to the audit record, not to the
@@ -52,6 +55,19 @@ pub struct PrivilegeCheck {
     api_name: Option<String>,
     /// The API's service principal and application object ids, found once.
     api_principal: OnceCell<ApiObjects>,
+    /// Who owns this API and which groups hold its app roles: facts about the API, not about any
+    /// user, that change rarely, kept at most 60 s (`Fresh`; a failed read keeps nothing).
+    api_facts: super::fresh::Fresh<ApiFacts>,
+}
+
+/// What `PrivilegeCheck::api_facts` keeps.
+#[derive(Debug)]
+struct ApiFacts {
+    service_principal: String,
+    /// The owners of this API's service principal and of its application.
+    owners: Vec<String>,
+    /// The groups that hold one of this API's app roles: their owners can add themselves.
+    role_groups: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -119,6 +135,7 @@ impl PrivilegeCheck {
             protected_groups,
             api_name,
             api_principal: OnceCell::new(),
+            api_facts: super::fresh::Fresh::default(),
         }
     }
 
@@ -180,7 +197,7 @@ impl PrivilegeCheck {
         let user_id = user.to_string();
         // The API's own objects first: a tenant that never granted Application.Read.All hears
         // about that grant first.
-        let (owners, eligible_groups, own_app_roles) = tokio::try_join!(
+        let (owners, eligible_groups, own_app_roles) = tokio::join!(
             self.owners(graph),
             async {
                 graph
@@ -194,7 +211,9 @@ impl PrivilegeCheck {
                     .await
                     .map_err(read_failed("the user's app role assignments", DIRECTORY_READ))
             },
-        )?;
+        );
+        // In this order whichever answered first.
+        let (owners, eligible_groups, own_app_roles) = (owners?, eligible_groups?, own_app_roles?);
         evidence.eligible_groups = eligible_groups;
         let (api, api_owners, group_owners) = owners;
         evidence.api = Some((api.clone(), api_owners));
@@ -255,62 +274,82 @@ impl PrivilegeCheck {
         Ok(reads.into_iter().flatten().collect())
     }
 
-    /// This API's service principal, its owners and its application's, and each group that can
-    /// hold roles or is protected with its owners: read by every recovery (ownership lets its
-    /// holder make themselves privileged, so it is never taken from a cache).
+    /// This API's service principal and its owners (`api_facts`), and each group whose owners
+    /// could make themselves privileged, with its owners, read by every recovery: every group that
+    /// can hold roles (one listing), and each protected group and each group holding one of this
+    /// API's app roles (15 to a read).
     async fn owners(
         &self,
         graph: &GraphClient,
     ) -> Result<(String, Vec<String>, Vec<(String, Vec<String>)>), RecoveryError> {
-        let api = self.api_objects(graph).await?.clone();
-        let (sp_owners, app_owners, group_owners) = tokio::try_join!(
+        let api = self.api_facts(graph).await?;
+        let mut named: Vec<String> = self.protected_groups.iter().map(Uuid::to_string).collect();
+        named.extend(api.role_groups.iter().cloned());
+        named.sort();
+        named.dedup();
+        let (mut groups, more) = tokio::try_join!(
             async {
-                graph
-                    .owner_ids("servicePrincipals", &api.service_principal)
-                    .await
-                    .map_err(read_failed("the owners of this API's service principal", APP_READ))
+                graph.role_assignable_group_owners().await.map_err(read_failed(
+                    "the groups that can hold roles and their owners",
+                    MEMBERS_READ,
+                ))
             },
             async {
-                match &api.application {
-                    Some(app) => graph
-                        .owner_ids("applications", app)
-                        .await
-                        .map_err(read_failed("the owners of this API's application", APP_READ)),
-                    None => Ok(Vec::new()),
-                }
+                graph.owners_of_groups(&named).await.map_err(read_failed(
+                    "the owners of the protected groups and of the groups holding this API's app roles",
+                    MEMBERS_READ,
+                ))
             },
-            self.read_group_owners(graph),
         )?;
-        Ok((
-            api.service_principal,
-            sp_owners.into_iter().chain(app_owners).collect(),
-            group_owners,
-        ))
+        groups.extend(more);
+        Ok((api.service_principal.clone(), api.owners.clone(), groups))
     }
 
-    /// Every group that can hold roles with its owners (one listing), and each protected group
-    /// that cannot with its owners.
-    async fn read_group_owners(&self, graph: &GraphClient) -> Result<Vec<(String, Vec<String>)>, RecoveryError> {
-        let mut groups = graph.role_assignable_group_owners().await.map_err(read_failed(
-            "the groups that can hold roles and their owners",
-            MEMBERS_READ,
-        ))?;
-        let others: Vec<String> = self
-            .protected_groups
-            .iter()
-            .map(Uuid::to_string)
-            .filter(|p| !groups.iter().any(|(g, _)| g.eq_ignore_ascii_case(p)))
-            .collect();
-        let more = futures::future::try_join_all(others.into_iter().map(|g| async move {
-            graph
-                .owner_ids("groups", &g)
-                .await
-                .map(|owners| (g, owners))
-                .map_err(read_failed("the owners of a protected group", MEMBERS_READ))
-        }))
-        .await?;
-        groups.extend(more);
-        Ok(groups)
+    /// Who owns this API's service principal and application, and which groups hold its app
+    /// roles, at most 60 s old (read outside the recovery's scope, as the TAP policy is: other
+    /// recoveries wait for this read). Nothing about the user is kept.
+    async fn api_facts(&self, graph: &GraphClient) -> Result<std::sync::Arc<ApiFacts>, RecoveryError> {
+        let graph = graph.unscoped();
+        self.api_facts
+            .get(|| async {
+                let api = self.api_objects(&graph).await?.clone();
+                let (sp_owners, app_owners, holders) = tokio::try_join!(
+                    async {
+                        graph
+                            .owner_ids("servicePrincipals", &api.service_principal)
+                            .await
+                            .map_err(read_failed("the owners of this API's service principal", APP_READ))
+                    },
+                    async {
+                        match &api.application {
+                            Some(app) => graph
+                                .owner_ids("applications", app)
+                                .await
+                                .map_err(read_failed("the owners of this API's application", APP_READ)),
+                            None => Ok(Vec::new()),
+                        }
+                    },
+                    async {
+                        graph
+                            .app_role_assigned_to(&api.service_principal)
+                            .await
+                            .map_err(read_failed("the holders of this API's app roles", APP_READ))
+                    },
+                )?;
+                let mut role_groups: Vec<String> = holders
+                    .into_iter()
+                    .filter(|h| h.principal_type.as_deref() == Some("Group"))
+                    .map(|h| h.principal_id.to_ascii_lowercase())
+                    .collect();
+                role_groups.sort();
+                role_groups.dedup();
+                Ok(ApiFacts {
+                    service_principal: api.service_principal,
+                    owners: sp_owners.into_iter().chain(app_owners).collect(),
+                    role_groups,
+                })
+            })
+            .await
     }
 
     /// This API's service principal and application, found once by the API's name

@@ -235,7 +235,9 @@ async fn roles_and_app_roles_held_through_groups_are_found_too() {
     assert_eq!(p["kind"], "appRole", "{p}");
     assert_eq!(p["via"], "group:a1b2c3d4-0006-4000-8000-000000000006", "{p}");
 
-    // ... and Lynne owns this API's registration: she could grant herself its roles.
+    // ... and Lynne owns this API's registration: she could grant herself its roles. Who owns
+    // this API is a fact about the API, kept up to 60 s (docs/security.md): a new process.
+    let app = spawn_app().await;
     app.sim
         .tenant()
         .api_owners
@@ -249,6 +251,47 @@ async fn roles_and_app_roles_held_through_groups_are_found_too() {
     let p = &refusal_of(&records, "lynne.robbins@contoso.test")["details"]["privilege"];
     assert_eq!(p["kind"], "apiOwner", "{p}");
     assert_eq!(graph_writes(&app.sim), Vec::<String>::new());
+}
+
+/// An owner of an ordinary group (not role-assignable, not protected) that holds one of this
+/// API's app roles can add themselves to it and become a helpdesk agent: privileged. Only its
+/// owners are read for each recovery; which groups hold the API's roles is a fact about the API,
+/// kept up to 60 s.
+#[tokio::test]
+async fn the_owner_of_a_group_holding_this_apis_role_is_refused() {
+    let app = spawn_app().await;
+    app.sim
+        .tenant()
+        .groups
+        .iter_mut()
+        .find(|g| g.display_name == "Helpdesk Agents")
+        .unwrap()
+        .owners
+        .push(ALEX.into());
+    let (status, body) = tap(&app, ALEX, &tap_body("email")).await;
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (StatusCode::FORBIDDEN, &json!("target_protected")),
+        "{body}"
+    );
+    let records = audit(&app, "tap.issue").await;
+    let p = &refusal_of(&records, "alex.wilber@contoso.test")["details"]["privilege"];
+    assert_eq!(p["kind"], "groupOwner", "{p}");
+    assert_eq!(p["id"], "a1b2c3d4-0006-4000-8000-000000000006", "{p}");
+    assert_eq!(graph_writes(&app.sim), Vec::<String>::new());
+    // Its owners are read with the protected groups', 15 to a read, side by side with the rest.
+    assert!(app.sim.requests().iter().any(|r| r.in_batch
+        && r.path == "/v1.0/groups"
+        && r.query.as_deref().is_some_and(|q| q.contains("a1b2c3d4-0006"))));
+    // A group holding a role that Graph cannot find (not yet replicated, or gone) refuses.
+    let app = spawn_app().await;
+    app.sim.tenant().groups.retain(|g| g.display_name != "Helpdesk Agents");
+    let (status, body) = tap(&app, ALEX, &tap_body("email")).await;
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (StatusCode::SERVICE_UNAVAILABLE, &json!("privilege_check_unavailable")),
+        "{body}"
+    );
 }
 
 #[tokio::test]
@@ -494,6 +537,8 @@ async fn a_reset_that_would_leave_no_method_is_refused_and_allow_empty_needs_a_s
     .await;
     assert_eq!(status, StatusCode::OK, "{response}");
     // `allowEmpty` is one person's word: without approvers it is refused, and nothing is removed.
+    // (Grady's notices are sent after the answer: wait for them.)
+    crate::cost::settled(&app).await;
     let before = graph_writes(&app.sim);
     let (status, response) = reset(&app, ALEX, &reset_body(json!({"scope": "portal", "allowEmpty": true}))).await;
     assert_eq!(

@@ -30,7 +30,7 @@ pub struct Schema {
 
 /// The beta calls the product makes, each with the doc page it follows (beta is not in the v1.0
 /// schema). A path segment `{}` is any value.
-const BETA: [(&str, &str, &str); 6] = [
+const BETA: [(&str, &str, &str); 15] = [
     (
         "DELETE",
         "/beta/users/{}/authentication/qrCodePinMethod",
@@ -60,6 +60,51 @@ const BETA: [(&str, &str, &str); 6] = [
         "GET",
         "/beta/users/{}/authentication/signInPreferences",
         "https://learn.microsoft.com/graph/api/authentication-get?view=graph-rest-beta (signInPreferences)",
+    ),
+    (
+        "POST",
+        "/beta/$batch",
+        "https://learn.microsoft.com/graph/json-batching (a reset's removals as one chain, `dependsOn`; each part is checked here on its own)",
+    ),
+    (
+        "DELETE",
+        "/beta/users/{}/authentication/phoneMethods/{}",
+        "https://learn.microsoft.com/graph/api/phoneauthenticationmethod-delete?view=graph-rest-beta",
+    ),
+    (
+        "DELETE",
+        "/beta/users/{}/authentication/microsoftAuthenticatorMethods/{}",
+        "https://learn.microsoft.com/graph/api/microsoftauthenticatorauthenticationmethod-delete?view=graph-rest-beta",
+    ),
+    (
+        "DELETE",
+        "/beta/users/{}/authentication/fido2Methods/{}",
+        "https://learn.microsoft.com/graph/api/fido2authenticationmethod-delete?view=graph-rest-beta",
+    ),
+    (
+        "DELETE",
+        "/beta/users/{}/authentication/softwareOathMethods/{}",
+        "https://learn.microsoft.com/graph/api/softwareoathauthenticationmethod-delete?view=graph-rest-beta",
+    ),
+    (
+        "DELETE",
+        "/beta/users/{}/authentication/emailMethods/{}",
+        "https://learn.microsoft.com/graph/api/emailauthenticationmethod-delete?view=graph-rest-beta",
+    ),
+    (
+        "DELETE",
+        "/beta/users/{}/authentication/windowsHelloForBusinessMethods/{}",
+        "https://learn.microsoft.com/graph/api/windowshelloforbusinessauthenticationmethod-delete?view=graph-rest-beta",
+    ),
+    (
+        "DELETE",
+        "/beta/users/{}/authentication/platformCredentialMethods/{}",
+        "https://learn.microsoft.com/graph/api/platformcredentialauthenticationmethod-delete?view=graph-rest-beta",
+    ),
+    (
+        "DELETE",
+        "/beta/users/{}/authentication/temporaryAccessPassMethods/{}",
+        "https://learn.microsoft.com/graph/api/temporaryaccesspassauthenticationmethod-delete?view=graph-rest-beta",
     ),
 ];
 
