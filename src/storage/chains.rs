@@ -44,54 +44,72 @@ fn io(e: std::io::Error) -> StorageError {
     StorageError::Unavailable(format!("audit directory: {e}"))
 }
 
+impl FileStorage {
+    /// Run `op` on the file of `name` on the blocking pool: one hop for the whole operation, not
+    /// one per file system call.
+    async fn on_file<T: Send + 'static>(
+        &self,
+        name: &str,
+        op: impl FnOnce(&std::path::Path) -> Result<T, StorageError> + Send + 'static,
+    ) -> Result<T, StorageError> {
+        let path = self.root.join(name);
+        tokio::task::spawn_blocking(move || op(&path))
+            .await
+            .map_err(|e| StorageError::Unavailable(format!("audit directory: {e}")))?
+    }
+}
+
+fn parent_dir(path: &std::path::Path) -> Result<(), StorageError> {
+    match path.parent() {
+        Some(parent) if !parent.is_dir() => std::fs::create_dir_all(parent).map_err(io),
+        _ => Ok(()),
+    }
+}
+
 #[async_trait]
 impl AuditStorage for FileStorage {
     async fn create(&self, name: &str) -> Result<(), StorageError> {
-        let path = self.root.join(name);
-        if let Some(parent) = path.parent() {
-            tokio::fs::create_dir_all(parent).await.map_err(io)?;
-        }
-        match tokio::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&path)
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(StorageError::Conflict(name.into())),
-            Err(e) => Err(io(e)),
-        }
+        let name = name.to_owned();
+        self.on_file(&name.clone(), move |path| {
+            parent_dir(path)?;
+            match std::fs::OpenOptions::new().write(true).create_new(true).open(path) {
+                Ok(_) => Ok(()),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(StorageError::Conflict(name)),
+                Err(e) => Err(io(e)),
+            }
+        })
+        .await
     }
 
     async fn append(&self, name: &str, offset: u64, data: &[u8]) -> Result<(), StorageError> {
-        use tokio::io::AsyncWriteExt;
-        let mut file = tokio::fs::OpenOptions::new()
-            .append(true)
-            .open(self.root.join(name))
-            .await
-            .map_err(io)?;
-        if file.metadata().await.map_err(io)?.len() != offset {
-            return Err(StorageError::Conflict(name.into()));
-        }
-        file.write_all(data).await.map_err(io)?;
-        file.sync_data().await.map_err(io)
+        use std::io::Write;
+        let (name, data) = (name.to_owned(), data.to_vec());
+        self.on_file(&name.clone(), move |path| {
+            let mut file = std::fs::OpenOptions::new().append(true).open(path).map_err(io)?;
+            if file.metadata().map_err(io)?.len() != offset {
+                return Err(StorageError::Conflict(name));
+            }
+            file.write_all(&data).map_err(io)?;
+            file.sync_data().map_err(io)
+        })
+        .await
     }
 
     async fn append_shared(&self, name: &str, data: &[u8]) -> Result<(), StorageError> {
-        use tokio::io::AsyncWriteExt;
-        let path = self.root.join(name);
-        if let Some(parent) = path.parent() {
-            tokio::fs::create_dir_all(parent).await.map_err(io)?;
-        }
-        // O_APPEND: each write lands whole at the end, whoever else appends.
-        let mut file = tokio::fs::OpenOptions::new()
-            .append(true)
-            .create(true)
-            .open(&path)
-            .await
-            .map_err(io)?;
-        file.write_all(data).await.map_err(io)?;
-        file.sync_data().await.map_err(io)
+        use std::io::Write;
+        let data = data.to_vec();
+        self.on_file(name, move |path| {
+            parent_dir(path)?;
+            // O_APPEND: each write lands whole at the end, whoever else appends.
+            let mut file = std::fs::OpenOptions::new()
+                .append(true)
+                .create(true)
+                .open(path)
+                .map_err(io)?;
+            file.write_all(&data).map_err(io)?;
+            file.sync_data().map_err(io)
+        })
+        .await
     }
 
     async fn list(&self, prefix: &str) -> Result<Vec<String>, StorageError> {

@@ -60,23 +60,38 @@ impl FileRecords {
         self.locks[stripe].lock().await
     }
 
-    async fn write(&self, name: &str, data: &[u8]) -> Result<String, StorageError> {
+    /// Run `op` on the file of `name` on the blocking pool: one hop for the whole operation (a
+    /// check, a write and its rename), not one per file system call.
+    async fn on_file<T: Send + 'static>(
+        &self,
+        name: &str,
+        op: impl FnOnce(&std::path::Path) -> Result<T, StorageError> + Send + 'static,
+    ) -> Result<T, StorageError> {
         let path = self.root.join(name);
-        if let Some(parent) = path.parent() {
-            tokio::fs::create_dir_all(parent).await.map_err(io)?;
-        }
-        let temp = path.with_extension("tmp");
-        tokio::fs::write(&temp, data).await.map_err(io)?;
-        tokio::fs::rename(&temp, &path).await.map_err(io)?;
-        Ok(version(data))
+        tokio::task::spawn_blocking(move || op(&path))
+            .await
+            .map_err(|e| StorageError::Unavailable(format!("request directory: {e}")))?
     }
+}
 
-    async fn read_file(&self, name: &str) -> Result<Option<Vec<u8>>, StorageError> {
-        match tokio::fs::read(self.root.join(name)).await {
-            Ok(d) => Ok(Some(d)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(io(e)),
-        }
+/// Write `data` to `path` whole: a temporary file, then a rename over it.
+fn write_file(path: &std::path::Path, data: &[u8]) -> Result<String, StorageError> {
+    if let Some(parent) = path.parent()
+        && !parent.is_dir()
+    {
+        std::fs::create_dir_all(parent).map_err(io)?;
+    }
+    let temp = path.with_extension("tmp");
+    std::fs::write(&temp, data).map_err(io)?;
+    std::fs::rename(&temp, path).map_err(io)?;
+    Ok(version(data))
+}
+
+fn read_file(path: &std::path::Path) -> Result<Option<Vec<u8>>, StorageError> {
+    match std::fs::read(path) {
+        Ok(d) => Ok(Some(d)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(io(e)),
     }
 }
 
@@ -92,22 +107,28 @@ fn version(data: &[u8]) -> String {
 impl RecordStore for FileRecords {
     async fn create(&self, name: &str, data: &[u8]) -> Result<String, StorageError> {
         let _guard = self.lock(name).await;
-        if self.read_file(name).await?.is_some() {
-            return Err(StorageError::Conflict(name.into()));
-        }
-        self.write(name, data).await
+        let (name, data) = (name.to_owned(), data.to_vec());
+        self.on_file(&name.clone(), move |path| {
+            if read_file(path)?.is_some() {
+                return Err(StorageError::Conflict(name));
+            }
+            write_file(path, &data)
+        })
+        .await
     }
 
     async fn replace(&self, name: &str, data: &[u8], etag: &str) -> Result<String, StorageError> {
         let _guard = self.lock(name).await;
-        match self.read_file(name).await? {
-            Some(current) if version(&current) == etag => self.write(name, data).await,
-            _ => Err(StorageError::Conflict(name.into())),
-        }
+        let (name, data, etag) = (name.to_owned(), data.to_vec(), etag.to_owned());
+        self.on_file(&name.clone(), move |path| match read_file(path)? {
+            Some(current) if version(&current) == etag => write_file(path, &data),
+            _ => Err(StorageError::Conflict(name)),
+        })
+        .await
     }
 
     async fn read(&self, name: &str) -> Result<Option<Versioned>, StorageError> {
-        Ok(self.read_file(name).await?.map(|data| Versioned {
+        Ok(self.on_file(name, read_file).await?.map(|data| Versioned {
             etag: version(&data),
             data,
         }))
@@ -115,10 +136,11 @@ impl RecordStore for FileRecords {
 
     async fn delete(&self, name: &str) -> Result<(), StorageError> {
         let _guard = self.lock(name).await;
-        match tokio::fs::remove_file(self.root.join(name)).await {
+        self.on_file(name, |path| match std::fs::remove_file(path) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io(e)),
             _ => Ok(()),
-        }
+        })
+        .await
     }
 
     async fn list(&self, prefix: &str) -> Result<Vec<String>, StorageError> {

@@ -708,13 +708,21 @@ async fn a_pass_nobody_can_be_told_about_is_refused_and_notices_can_go_through_a
     let (status, response) = tap(&app, ADELE, &tap_body("sms")).await;
     assert_eq!(status, StatusCode::CREATED, "{response}");
     assert_eq!(response["notified"].as_array().unwrap().len(), 3, "{response}");
-    let notices: HashSet<String> = app
-        .sim
-        .outbox()
-        .into_iter()
-        .filter(|m| m.channel == "email")
-        .map(|m| m.provider)
-        .collect();
+    // The notices go through the outbox after the answer: wait for them.
+    let emails = || {
+        app.sim
+            .outbox()
+            .into_iter()
+            .filter(|m| m.channel == "email")
+            .collect::<Vec<_>>()
+    };
+    for _ in 0..100 {
+        if emails().len() >= 3 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let notices: HashSet<String> = emails().into_iter().map(|m| m.provider).collect();
     assert_eq!(notices, HashSet::from(["acs".to_owned()]));
 }
 
