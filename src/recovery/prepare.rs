@@ -23,6 +23,10 @@ pub(crate) struct Prepared {
     pub address: Address,
     /// Who is told about the pass (never the address that carries it).
     pub notice_to: Vec<String>,
+    /// What the pass waits for between its creation and its delivery: a reset's removals. A user
+    /// who has the pass can register methods, which a removal still under way must not take, and
+    /// a retry that finds the pass delivered finishes the pass alone (the removals were done).
+    pub deliver_after: Option<futures::future::BoxFuture<'static, ()>>,
 }
 
 impl TapContext<'_> {
@@ -112,6 +116,7 @@ impl TapContext<'_> {
         )
         .await?;
         Ok(Prepared {
+            deliver_after: None,
             user,
             lifetime,
             usable_once,

@@ -282,12 +282,9 @@ impl PrivilegeCheck {
         &self,
         graph: &GraphClient,
     ) -> Result<(String, Vec<String>, Vec<(String, Vec<String>)>), RecoveryError> {
-        let api = self.api_facts(graph).await?;
-        let mut named: Vec<String> = self.protected_groups.iter().map(Uuid::to_string).collect();
-        named.extend(api.role_groups.iter().cloned());
-        named.sort();
-        named.dedup();
-        let (mut groups, more) = tokio::try_join!(
+        // The role-assignable groups' listing does not wait for this API's facts; a failure of
+        // the API's own reads is told first.
+        let (listing, named) = tokio::join!(
             async {
                 graph.role_assignable_group_owners().await.map_err(read_failed(
                     "the groups that can hold roles and their owners",
@@ -295,12 +292,20 @@ impl PrivilegeCheck {
                 ))
             },
             async {
-                graph.owners_of_groups(&named).await.map_err(read_failed(
+                let api = self.api_facts(graph).await?;
+                let mut named: Vec<String> = self.protected_groups.iter().map(Uuid::to_string).collect();
+                named.extend(api.role_groups.iter().cloned());
+                named.sort();
+                named.dedup();
+                let more = graph.owners_of_groups(&named).await.map_err(read_failed(
                     "the owners of the protected groups and of the groups holding this API's app roles",
                     MEMBERS_READ,
-                ))
+                ))?;
+                Ok::<_, RecoveryError>((api, more))
             },
-        )?;
+        );
+        let (api, more) = named?;
+        let mut groups = listing?;
         groups.extend(more);
         Ok((api.service_principal.clone(), api.owners.clone(), groups))
     }

@@ -359,9 +359,9 @@ impl TapContext<'_> {
     }
 
     /// The removals, the sessions and the pass, at once: the removals are one chain (one round
-    /// trip), the pass is created beside them and delivered while what is left is read again. A
-    /// pass waits for the removals only when one of them is an earlier pass (a user has one at a
-    /// time). The pass, already checked and its slot reserved, is issued even when a removal or
+    /// trip), the pass is created beside them and delivered once they are done (one by one too,
+    /// when the chain did not finish), while what is left is read again. A pass is created after
+    /// the removals when one of them is an earlier pass (a user has one at a time). The pass, already checked and its slot reserved, is issued even when a removal or
     /// the session revocation failed: whatever was removed, the user must not be left without a
     /// way in.
     async fn carry_out(
@@ -376,11 +376,21 @@ impl TapContext<'_> {
         let Work { user, methods, planned } = work;
         // Read with the methods (the recovery's reads); unknown, the chain finds out itself.
         let default = self.graph.default_method(&user.id).await.ok().flatten();
+        // The pass is created beside the removals but delivered only once they are done: see
+        // `Prepared::deliver_after`.
+        let (removed, removals_done) = tokio::sync::oneshot::channel::<()>();
+        let prepared = prepared.map(|(tap, mut p)| {
+            p.deliver_after = Some(Box::pin(async move {
+                let _ = removals_done.await;
+            }));
+            (tap, p)
+        });
         let removals = async {
             let mut done = ResetResult::default();
             let gone = self
                 .remove_methods(user, request.scope, methods, planned, default.as_deref(), &mut done)
                 .await;
+            let _ = removed.send(());
             done.remaining = self.remaining_methods(user, request.scope, &gone).await;
             done
         };
@@ -645,7 +655,8 @@ impl TapContext<'_> {
             return Vec::new();
         };
         // Every write up to a method's removal went through (a PATCH 2xx, a removal 2xx or
-        // already gone).
+        // already gone). A removal answered 404 is not a success to Graph: the writes after it
+        // answer 424 and go one by one.
         let ok =
             |i: usize| answers[i].is_some_and(|s| (200..300).contains(&s) || (s == 404 && writes[i].method != "PATCH"));
         let mut removed = Vec::new();

@@ -202,6 +202,7 @@ impl TapContext<'_> {
             usable_once,
             address,
             notice_to,
+            deliver_after,
         } = prepared;
         let now = OffsetDateTime::now_utc();
         self.record_intent(caller, request, request_id, target, details, journal, now)
@@ -221,7 +222,10 @@ impl TapContext<'_> {
         };
         self.save_created(journal, &mut progress, &user, &created.method.id)
             .await?;
-        // Deliver.
+        // Deliver, once whatever it waits for (a reset's removals) is done.
+        if let Some(removals) = deliver_after {
+            removals.await;
+        }
         let text = SecretString::from(pass_message(
             s.message_template.as_deref(),
             &user,

@@ -40,7 +40,7 @@ pub trait RecordStore: Send + Sync {
 /// different records seldom wait on each other, writes to one record always do.
 pub(crate) struct FileRecords {
     root: PathBuf,
-    locks: Vec<tokio::sync::Mutex<()>>,
+    locks: Vec<Arc<tokio::sync::Mutex<()>>>,
 }
 
 /// How many locks a directory store stripes its records over.
@@ -50,14 +50,15 @@ impl FileRecords {
     pub fn new(root: PathBuf) -> FileRecords {
         FileRecords {
             root,
-            locks: (0..STRIPES).map(|_| tokio::sync::Mutex::new(())).collect(),
+            locks: (0..STRIPES).map(|_| Arc::new(tokio::sync::Mutex::new(()))).collect(),
         }
     }
 
-    /// The lock of the record `name`.
-    async fn lock(&self, name: &str) -> tokio::sync::MutexGuard<'_, ()> {
+    /// The lock of the record `name`, held until the file operation it is given to has ended,
+    /// even when the caller goes away first (the operation runs to its end on the blocking pool).
+    async fn lock(&self, name: &str) -> tokio::sync::OwnedMutexGuard<()> {
         let stripe = Sha256::digest(name.as_bytes())[0] as usize % STRIPES;
-        self.locks[stripe].lock().await
+        self.locks[stripe].clone().lock_owned().await
     }
 
     /// Run `op` on the file of `name` on the blocking pool: one hop for the whole operation (a
@@ -67,10 +68,24 @@ impl FileRecords {
         name: &str,
         op: impl FnOnce(&std::path::Path) -> Result<T, StorageError> + Send + 'static,
     ) -> Result<T, StorageError> {
+        self.on_file_locked(name, None, op).await
+    }
+
+    /// `on_file`, holding `guard` (the record's lock) until `op` has ended.
+    async fn on_file_locked<T: Send + 'static>(
+        &self,
+        name: &str,
+        guard: Option<tokio::sync::OwnedMutexGuard<()>>,
+        op: impl FnOnce(&std::path::Path) -> Result<T, StorageError> + Send + 'static,
+    ) -> Result<T, StorageError> {
         let path = self.root.join(name);
-        tokio::task::spawn_blocking(move || op(&path))
-            .await
-            .map_err(|e| StorageError::Unavailable(format!("request directory: {e}")))?
+        tokio::task::spawn_blocking(move || {
+            let done = op(&path);
+            drop(guard);
+            done
+        })
+        .await
+        .map_err(|e| StorageError::Unavailable(format!("request directory: {e}")))?
     }
 }
 
@@ -106,11 +121,11 @@ fn version(data: &[u8]) -> String {
 #[async_trait]
 impl RecordStore for FileRecords {
     async fn create(&self, name: &str, data: &[u8]) -> Result<String, StorageError> {
-        let _guard = self.lock(name).await;
-        let (name, data) = (name.to_owned(), data.to_vec());
-        self.on_file(&name.clone(), move |path| {
+        let guard = self.lock(name).await;
+        let (owned, data) = (name.to_owned(), data.to_vec());
+        self.on_file_locked(name, Some(guard), move |path| {
             if read_file(path)?.is_some() {
-                return Err(StorageError::Conflict(name));
+                return Err(StorageError::Conflict(owned));
             }
             write_file(path, &data)
         })
@@ -118,11 +133,11 @@ impl RecordStore for FileRecords {
     }
 
     async fn replace(&self, name: &str, data: &[u8], etag: &str) -> Result<String, StorageError> {
-        let _guard = self.lock(name).await;
-        let (name, data, etag) = (name.to_owned(), data.to_vec(), etag.to_owned());
-        self.on_file(&name.clone(), move |path| match read_file(path)? {
+        let guard = self.lock(name).await;
+        let (owned, data, etag) = (name.to_owned(), data.to_vec(), etag.to_owned());
+        self.on_file_locked(name, Some(guard), move |path| match read_file(path)? {
             Some(current) if version(&current) == etag => write_file(path, &data),
-            _ => Err(StorageError::Conflict(name)),
+            _ => Err(StorageError::Conflict(owned)),
         })
         .await
     }
@@ -135,8 +150,8 @@ impl RecordStore for FileRecords {
     }
 
     async fn delete(&self, name: &str) -> Result<(), StorageError> {
-        let _guard = self.lock(name).await;
-        self.on_file(name, |path| match std::fs::remove_file(path) {
+        let guard = self.lock(name).await;
+        self.on_file_locked(name, Some(guard), |path| match std::fs::remove_file(path) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io(e)),
             _ => Ok(()),
         })

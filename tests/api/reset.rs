@@ -609,3 +609,50 @@ async fn the_removals_go_as_one_chain_and_what_it_leaves_goes_one_by_one() {
         .count();
     assert_eq!(passes, 1);
 }
+
+/// The pass is created beside the removals but delivered only once they are all done, one by
+/// one too: a user who has the pass may register a phone, which a removal still under way must
+/// not take, and a retry that finds the pass delivered finishes the pass alone.
+#[tokio::test]
+async fn the_pass_is_delivered_only_after_every_removal() {
+    let app = spawn_app().await;
+    // The chain stops at the mobile phone; alone, the authenticator's delete takes its time.
+    for fault in [
+        json!({"route": "/beta/users/*/authentication/phoneMethods/3179e48a-*", "method": "DELETE", "status": 500, "count": 1}),
+        json!({"route": "/v1.0/users/*/authentication/microsoftAuthenticatorMethods/*", "method": "DELETE", "latencyMs": 400, "count": 1}),
+    ] {
+        app.client
+            .post(format!("{}/sim/faults", app.sim.base_url()))
+            .json(&fault)
+            .send()
+            .await
+            .unwrap();
+    }
+    let with_pass = body(json!({"allowEmpty": false, "tap": {"delivery": {"channel": "email"}}}));
+    let (status, result) = app.post_reset(ADELE, RESET_TAP, &with_pass).await;
+    assert_eq!(status, StatusCode::OK, "{result}");
+    let requests = app.sim.requests();
+    let last_removal = requests
+        .iter()
+        .filter(|r| r.method == "DELETE")
+        .map(|r| r.ended_us)
+        .max()
+        .unwrap();
+    let created = requests
+        .iter()
+        .find(|r| r.method == "POST" && r.path.ends_with("/temporaryAccessPassMethods"))
+        .unwrap();
+    assert!(
+        created.started_us < last_removal,
+        "the pass is created beside the removals"
+    );
+    let delivery = requests
+        .iter()
+        .find(|r| r.path.ends_with("/sendMail") && !crate::cost::is_notice(r))
+        .expect("the pass's email");
+    assert!(
+        delivery.started_us >= last_removal,
+        "delivered at {} before the last removal ended at {last_removal}",
+        delivery.started_us
+    );
+}
