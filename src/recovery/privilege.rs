@@ -274,8 +274,8 @@ impl PrivilegeCheck {
         Ok(reads.into_iter().flatten().collect())
     }
 
-    /// This API's service principal and its owners (`api_facts`), and each group whose owners
-    /// could make themselves privileged, with its owners, read by every recovery: every group that
+    /// This API's service principal and its owners (from `api_facts`, at most 60 s old) and, read
+    /// by every recovery, each group whose owners could make themselves privileged, with them: every group that
     /// can hold roles (one listing), and each protected group and each group holding one of this
     /// API's app roles (15 to a read).
     async fn owners(
@@ -408,11 +408,13 @@ struct Evidence {
     /// Each protected group with the ids of the groups nested in it (read only when the user is
     /// eligible for some group).
     protected_nesting: Vec<(Uuid, Vec<String>)>,
-    /// Every holder of one of this API's app roles.
+    /// The user's assignments of this API's app roles: its own and its direct groups'
+    /// (`users/{id}/appRoleAssignments`), and those of the groups it is eligible for.
     app_role_holders: Vec<AppRoleAssignment>,
     /// This API's service principal id, and the owners of it and of its application.
     api: Option<(String, Vec<String>)>,
-    /// Each group that can hold roles or is protected, with its owners.
+    /// Each group that can hold roles, is protected or holds one of this API's app roles, with
+    /// its owners.
     group_owners: Vec<(String, Vec<String>)>,
     /// The directory roles each principal that may hold one holds, active and eligible.
     roles: Vec<RolesOf>,
@@ -501,8 +503,9 @@ fn judge(user_id: &str, protected: &[Uuid], evidence: &Evidence) -> Option<Privi
     role_held(evidence)
 }
 
-/// Ownership of this API's application or service principal, of a group that can hold roles or
-/// of a protected group: each lets its owner make themselves privileged.
+/// Ownership of this API's application or service principal, of a group that can hold roles, of
+/// a protected group or of a group holding one of this API's app roles: each lets its owner make
+/// themselves privileged.
 fn owned(user_id: &str, evidence: &Evidence) -> Option<Privilege> {
     let owns = |owners: &[String]| owners.iter().any(|o| o.eq_ignore_ascii_case(user_id));
     let owner = |kind: &'static str, id: &str| Privilege {

@@ -140,7 +140,8 @@ pub struct ResetResult {
     pub tap: Option<super::tap::Issued>,
     pub tap_error: Option<RecoveryError>,
     pub notified: Vec<String>,
-    /// A retry that found the removals done and the pass already sent by an earlier attempt.
+    /// A retry that found the removals done and the pass already sent, or being sent, by an
+    /// earlier attempt.
     pub resumed: bool,
 }
 
@@ -361,9 +362,10 @@ impl TapContext<'_> {
     /// The removals, the sessions and the pass, at once: the removals are one chain (one round
     /// trip), the pass is created beside them and delivered once they are done (one by one too,
     /// when the chain did not finish), while what is left is read again. A pass is created after
-    /// the removals when one of them is an earlier pass (a user has one at a time). The pass, already checked and its slot reserved, is issued even when a removal or
-    /// the session revocation failed: whatever was removed, the user must not be left without a
-    /// way in.
+    /// the removals and the session revocation when one of the removals is an earlier pass (a
+    /// user has one at a time). The pass, already checked and its slot reserved, is issued even
+    /// when a removal or the session revocation failed: whatever was removed, the user must not
+    /// be left without a way in.
     async fn carry_out(
         &self,
         caller: &CallerRecord,

@@ -130,7 +130,8 @@ pub(crate) async fn settled(app: &TestApp) {
 }
 
 /// The cost of `op` on `user` in a tenant grown by `scale`, after one operation of the same kind
-/// on another user (a warm process: this API's own objects found, the TAP policy read). Every
+/// on another user (a warm process: this API's own objects found, its owners and app-role groups
+/// and the TAP policy read, within 60 s). Every
 /// Graph answer is `FAR_MS` away, so a call made after the answer (a notice) cannot have been
 /// answered before it.
 async fn cost(op: Op, user: &str, scale: Scale) -> Cost {
