@@ -387,7 +387,8 @@ impl TapContext<'_> {
             }));
             (tap, p)
         });
-        let removals = async {
+        // On the heap: each of these is a large future, and a worker thread's stack is 2 MiB.
+        let removals = Box::pin(async {
             let mut done = ResetResult::default();
             let gone = self
                 .remove_methods(user, request.scope, methods, planned, default.as_deref(), &mut done)
@@ -395,19 +396,19 @@ impl TapContext<'_> {
             let _ = removed.send(());
             done.remaining = self.remaining_methods(user, request.scope, &gone).await;
             done
-        };
+        });
         let revoke = async {
             match request.revoke_sessions {
                 true => Some(self.graph.revoke_sessions(&user.id).await),
                 false => None,
             }
         };
-        let pass = async {
+        let pass = Box::pin(async {
             match prepared {
                 Some((tap, prepared)) => Some(self.issue_reset_pass(caller, &tap, prepared, journal, user).await),
                 None => None,
             }
-        };
+        });
         let (done, revoked, pass) = if planned.iter().any(|m| m.kind() == MethodKind::TemporaryAccessPass) {
             let (done, revoked) = tokio::join!(removals, revoke);
             (done, revoked, pass.await)

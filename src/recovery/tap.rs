@@ -220,12 +220,8 @@ impl TapContext<'_> {
             usable_once,
             ..TapProgress::default()
         };
-        self.save_created(journal, &mut progress, &user, &created.method.id)
+        self.save_created(journal, &mut progress, &user, &created.method.id, deliver_after)
             .await?;
-        // Deliver, once whatever it waits for (a reset's removals) is done.
-        if let Some(removals) = deliver_after {
-            removals.await;
-        }
         let text = SecretString::from(pass_message(
             s.message_template.as_deref(),
             &user,
@@ -352,15 +348,23 @@ impl TapContext<'_> {
 
     /// A queued request saves each step before the next one: the pass exists, then the provider
     /// is being called. A pass whose step cannot be saved is deleted.
+    /// Save that the pass exists; wait for what its delivery waits for (a reset's removals); then
+    /// save that the provider is being called. A crash while waiting leaves only the pass's id:
+    /// the retry deletes that pass, finishes the removals and issues another, and never takes the
+    /// waiting pass for one that may have arrived. A claim lost while waiting stops the delivery.
     async fn save_created(
         &self,
         journal: &dyn Journal,
         progress: &mut TapProgress,
         user: &User,
         method_id: &str,
+        deliver_after: Option<futures::future::BoxFuture<'static, ()>>,
     ) -> Result<(), RecoveryError> {
         let mut saved = journal.save(progress).await;
         if saved.is_ok() {
+            if let Some(removals) = deliver_after {
+                removals.await;
+            }
             progress.delivering = true;
             saved = journal.save(progress).await;
         }

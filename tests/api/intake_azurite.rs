@@ -655,6 +655,85 @@ async fn a_worker_killed_while_the_provider_was_called_never_sends_a_second_pass
     );
 }
 
+/// A queued reset with a pass: the pass is created beside the removals and marked as being sent
+/// only once they are done. A worker killed while the pass waits (its id saved) leaves a retry
+/// that deletes that pass, finishes the removals and sends one pass; a worker killed once the
+/// provider is being called had finished the removals (the retry finishes the pass alone).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reset_worker_killed_while_its_pass_waits_finishes_the_removals() {
+    let azurite = Azurite::start_with_queue();
+    for (n, step) in ["after_tap_created", "while_delivering"].iter().enumerate() {
+        let sim = Simulator::start(Seed::demo(), "127.0.0.1:0").await.unwrap();
+        // Beta's batches take their time (the reads, then the removals' chain): the pass is
+        // created and saved well before the chain has ended.
+        reqwest::Client::new()
+            .post(format!("{}/sim/faults", sim.base_url()))
+            .json(&json!({"route": "/beta/$batch", "method": "POST", "latencyMs": 700, "count": 2}))
+            .send()
+            .await
+            .unwrap();
+        let log = temp_dir("worker-log").join("worker.log");
+        let mut first = start_worker(&sim, &azurite, Some(step), &log);
+        let mut app = TestApp::attach(format!("http://127.0.0.1:{}", first.port), sim);
+        let mut body = tap_request("adele.vance@contoso.test", &format!("INC00700{n}"));
+        body["action"] = json!("reset+tap");
+        body["tap"] = json!({"delivery": {"channel": "email"}});
+        body.as_object_mut().unwrap().remove("delivery");
+        let (status, accepted) = app.submit(&body).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{step}: {accepted}");
+        let id = accepted["requestId"].as_str().unwrap().to_owned();
+        let text = json!({"requestId": id}).to_string();
+        let client = reqwest::Client::new();
+        let message = format!("m-reset-{n}");
+        let answer = invoke(&client, &app.base, "recovery-worker", envelope(&text, &message, 1)).await;
+        assert!(answer.is_none(), "{step}: the worker answered {answer:?}");
+        assert!(!first.child.wait().unwrap().success(), "{step}");
+        let second = start_worker(&app.sim, &azurite, None, &log);
+        app.base = format!("http://127.0.0.1:{}", second.port);
+        let answer = invoke(&client, &app.base, "recovery-worker", envelope(&text, &message, 2)).await;
+        assert_eq!(answer, Some(StatusCode::OK), "{step}");
+        let done = app.request_state(&id).await;
+        let left: Value = client
+            .get(format!("{}/sim/users/adele.vance@contoso.test", app.sim.base_url()))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let kinds: Vec<&str> = left["methods"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|m| m["type"].as_str())
+            .filter(|t| ["phone", "microsoftAuthenticator"].contains(t))
+            .collect();
+        assert_eq!(
+            kinds,
+            Vec::<&str>::new(),
+            "{step}: every planned removal is done: {done}"
+        );
+        if *step == "after_tap_created" {
+            assert_eq!(done["status"], "succeeded", "{step}: {done}");
+            assert_eq!(
+                creates(&app.sim),
+                2,
+                "{step}: the waiting pass was deleted, one more made"
+            );
+            assert_eq!(pass_messages(&app.sim).len(), 1, "{step}");
+            assert_eq!(app.passes().await.len(), 1, "{step}");
+        } else {
+            // Whether the provider sent it is unknown: not sent again, as for any pass.
+            assert_eq!(
+                done["result"]["tap"]["error"]["code"], "delivery_unconfirmed",
+                "{step}: {done}"
+            );
+            assert_eq!(creates(&app.sim), 1, "{step}");
+        }
+        drop(second);
+    }
+}
+
 // ---- The load run (benches/load.sh): not part of the test command ----
 
 /// Peak resident memory of a process, in MiB (`VmHWM`).
