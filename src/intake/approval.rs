@@ -312,6 +312,7 @@ impl Intake {
             approval: Some(approval),
             requested_by: None,
             awaiting_link: None,
+            removals: None,
         };
         let mut record = record;
         Self::seal_hold(context, &mut record).await?;

@@ -190,6 +190,9 @@ pub struct RequestRecord {
     /// The confirmation link the service sent for it, while it waits for the user's answer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub awaiting_link: Option<AwaitingLink>,
+    /// What a reset's removals did, kept before its pass may be delivered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub removals: Option<crate::recovery::RemovalsDone>,
 }
 
 /// The link a request waits on: which verification, and until when the user may answer.
@@ -482,6 +485,7 @@ impl Intake {
             approval: None,
             requested_by: submission.requested_by,
             awaiting_link: None,
+            removals: None,
         };
         if submission.link.is_some() {
             record.state = State::AwaitingConfirmation;
@@ -586,6 +590,7 @@ impl Intake {
                 .clone()
                 .filter(|a| a.decision.as_ref().is_some_and(|d| d.approved)),
             held_as: record.held_as(),
+            removals: record.removals.clone(),
             current: Mutex::new((record.clone(), etag)),
         };
         let ran = run(context, self.answers.as_ref(), &record, &journal).await;
@@ -949,7 +954,9 @@ async fn run(context: &TapContext<'_>, answers: &dyn Answers, record: &RequestRe
                             tampered: false,
                         };
                     }
-                    let again = !r.failed.is_empty() || r.tap_error.as_ref().is_some_and(RecoveryError::worth_retry);
+                    // A resumed reset never removes again (its pass is out): what failed is final.
+                    let again = (!r.resumed && !r.failed.is_empty())
+                        || r.tap_error.as_ref().is_some_and(RecoveryError::worth_retry);
                     Ran {
                         state: State::Failed,
                         answered,
@@ -976,7 +983,34 @@ struct RecordJournal {
     approval: Option<crate::recovery::approval::Approval>,
     /// What the seal of its hold covers, from the request as it was read.
     held_as: Option<crate::audit::seal::Decided>,
+    /// What an earlier attempt's removals did.
+    removals: Option<crate::recovery::RemovalsDone>,
     current: Mutex<(RequestRecord, String)>,
+}
+
+impl RecordJournal {
+    /// Write the record as it is now, at the version this worker holds.
+    async fn write(&self, current: &mut (RequestRecord, String)) -> Result<(), RecoveryError> {
+        let (record, etag) = current;
+        record.updated_at = submission::now();
+        match self.store.replace(&name(self.id), &encode(record), etag).await {
+            Ok(new) => {
+                *etag = new;
+                Ok(())
+            }
+            Err(StorageError::Conflict(_)) => Err(RecoveryError::failed(
+                Fault::ClaimLost,
+                "another invocation took the request over; this one stopped",
+            )),
+            Err(e) => {
+                tracing::error!(error = %e, "a request step could not be saved");
+                Err(RecoveryError::failed(
+                    Fault::StorageUnavailable,
+                    "request storage is unavailable; the request will be tried again",
+                ))
+            }
+        }
+    }
 }
 
 #[async_trait::async_trait]
@@ -996,6 +1030,14 @@ impl Journal for RecordJournal {
     fn held_as(&self) -> Option<crate::audit::seal::Decided> {
         self.held_as.clone()
     }
+    async fn save_removals(&self, done: &crate::recovery::RemovalsDone) -> Result<(), RecoveryError> {
+        let mut current = self.current.lock().await;
+        current.0.removals = Some(done.clone());
+        self.write(&mut current).await
+    }
+    fn removals(&self) -> Option<crate::recovery::RemovalsDone> {
+        self.removals.clone()
+    }
     async fn hold(&self, approval: crate::recovery::approval::Approval) {
         // Saved with the attempt's result (`Intake::held`).
         self.current.lock().await.0.approval = Some(approval);
@@ -1003,29 +1045,12 @@ impl Journal for RecordJournal {
 
     async fn save(&self, progress: &TapProgress) -> Result<(), RecoveryError> {
         let mut current = self.current.lock().await;
-        let (record, etag) = &mut *current;
-        if progress.method_id.is_some() && record.progress.method_id.is_none() {
+        if progress.method_id.is_some() && current.0.progress.method_id.is_none() {
             // Graph created the pass; its id is not saved yet.
             crash_point("tap_created_unsaved");
         }
-        record.progress = progress.clone();
-        record.updated_at = submission::now();
-        match self.store.replace(&name(self.id), &encode(record), etag).await {
-            Ok(new) => *etag = new,
-            Err(StorageError::Conflict(_)) => {
-                return Err(RecoveryError::failed(
-                    Fault::ClaimLost,
-                    "another invocation took the request over; this one stopped",
-                ));
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "a request step could not be saved");
-                return Err(RecoveryError::failed(
-                    Fault::StorageUnavailable,
-                    "request storage is unavailable; the request will be tried again",
-                ));
-            }
-        }
+        current.0.progress = progress.clone();
+        self.write(&mut current).await?;
         drop(current);
         if progress.delivered.is_some() {
             crash_point("after_delivery");

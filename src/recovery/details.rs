@@ -145,7 +145,7 @@ pub enum RiskSeen {
 }
 
 /// One authentication method as a reset's plan and outcome list it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct MethodEntry {
     #[serde(rename = "type")]
     pub kind: String,

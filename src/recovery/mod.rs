@@ -274,6 +274,24 @@ pub(crate) trait Journal: Send + Sync {
     fn held_as(&self) -> Option<crate::audit::seal::Decided> {
         None
     }
+    /// Keep what a reset's removals did, before its pass may be delivered: a retry that finds
+    /// the pass delivered reports them (it never removes again). Best effort: a failure is
+    /// logged, and such a retry then reports nothing removed.
+    async fn save_removals(&self, _done: &RemovalsDone) -> Result<(), RecoveryError> {
+        Ok(())
+    }
+    /// What an earlier attempt's removals did (`save_removals`).
+    fn removals(&self) -> Option<RemovalsDone> {
+        None
+    }
+}
+
+/// What a reset's removals did, kept in its request record.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct RemovalsDone {
+    pub removed: Vec<details::MethodEntry>,
+    pub failed: Vec<details::MethodEntry>,
+    pub kept: Vec<details::MethodEntry>,
 }
 
 /// The journal of a synchronous call: a fresh request id, nothing earlier to resume, and

@@ -393,6 +393,15 @@ impl TapContext<'_> {
             let gone = self
                 .remove_methods(user, request.scope, methods, planned, default.as_deref(), &mut done)
                 .await;
+            // Kept before the pass may go: a retry that finds it delivered reports them.
+            let kept = super::RemovalsDone {
+                removed: done.removed.clone(),
+                failed: done.failed.clone(),
+                kept: done.kept.clone(),
+            };
+            if let Err(e) = journal.save_removals(&kept).await {
+                tracing::warn!(code = e.code_str(), "what the removals did could not be kept");
+            }
             let _ = removed.send(());
             done.remaining = self.remaining_methods(user, request.scope, &gone).await;
             done
@@ -513,9 +522,14 @@ impl TapContext<'_> {
         request_id: Uuid,
         journal: &dyn Journal,
     ) -> ResetResult {
+        // What the earlier attempt's removals did (kept before its pass went out).
+        let done = journal.removals().unwrap_or_default();
         let mut result = ResetResult {
             request_id,
             resumed: true,
+            removed: done.removed,
+            failed: done.failed,
+            kept: done.kept,
             ..ResetResult::default()
         };
         match self.issue_with(caller, clone_tap(tap), journal).await {

@@ -729,6 +729,16 @@ async fn a_reset_worker_killed_while_its_pass_waits_finishes_the_removals() {
                 "{step}: {done}"
             );
             assert_eq!(creates(&app.sim), 1, "{step}");
+            // What the first attempt's removals did was kept before the pass went out, and the
+            // retry reports it (it never removes again).
+            let removed: Vec<&str> = done["result"]["removed"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter_map(|m| m["type"].as_str())
+                .collect();
+            assert_eq!(removed, ["phone", "phone", "microsoftAuthenticator"], "{step}: {done}");
+            assert_eq!(done["result"]["resumed"], true, "{step}: {done}");
         }
         drop(second);
     }
