@@ -693,19 +693,10 @@ async fn a_reset_worker_killed_while_its_pass_waits_finishes_the_removals() {
         let answer = invoke(&client, &app.base, "recovery-worker", envelope(&text, &message, 2)).await;
         assert_eq!(answer, Some(StatusCode::OK), "{step}");
         let done = app.request_state(&id).await;
-        let left: Value = client
-            .get(format!("{}/sim/users/adele.vance@contoso.test", app.sim.base_url()))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let kinds: Vec<&str> = left["methods"]
-            .as_array()
-            .unwrap()
+        let left = app.methods_of("adele.vance@contoso.test").await;
+        let kinds: Vec<&str> = left
             .iter()
-            .filter_map(|m| m["type"].as_str())
+            .map(String::as_str)
             .filter(|t| ["phone", "microsoftAuthenticator"].contains(t))
             .collect();
         assert_eq!(

@@ -37,7 +37,7 @@ impl TestApp {
         (status, r.json().await.unwrap_or(Value::Null))
     }
 
-    async fn methods_of(&self, user: &str) -> Vec<String> {
+    pub(crate) async fn methods_of(&self, user: &str) -> Vec<String> {
         let v: Value = self
             .client
             .get(format!("{}/sim/users/{user}", self.sim.base_url()))
@@ -566,12 +566,11 @@ async fn the_removals_go_as_one_chain_and_what_it_leaves_goes_one_by_one() {
 
     // The chain refused as a whole: one by one, the same result.
     let app = spawn_app().await;
-    app.client
-        .post(format!("{}/sim/faults", app.sim.base_url()))
-        .json(&json!({"route": "/beta/$batch", "method": "POST", "status": 500, "count": 100}))
-        .send()
-        .await
-        .unwrap();
+    crate::cost::fault(
+        &app,
+        json!({"route": "/beta/$batch", "method": "POST", "status": 500, "count": 100}),
+    )
+    .await;
     let (status, result) = app.post_reset(ADELE, RESET_TAP, &with_pass).await;
     assert_eq!(status, StatusCode::OK, "{result}");
     assert_eq!(app.methods_of(ADELE).await, vec!["email", "temporaryAccessPass"]);
@@ -581,12 +580,7 @@ async fn the_removals_go_as_one_chain_and_what_it_leaves_goes_one_by_one() {
     // A write of the chain fails (the mobile phone, once): the rest is not run (424) and goes
     // one by one; what the chain removed is not removed again.
     let app = spawn_app().await;
-    app.client
-        .post(format!("{}/sim/faults", app.sim.base_url()))
-        .json(&json!({"route": "/beta/users/*/authentication/phoneMethods/3179e48a-*", "method": "DELETE", "status": 500, "count": 1}))
-        .send()
-        .await
-        .unwrap();
+    crate::cost::fault(&app, json!({"route": "/beta/users/*/authentication/phoneMethods/3179e48a-*", "method": "DELETE", "status": 500, "count": 1})).await;
     let (status, result) = app.post_reset(ADELE, RESET_TAP, &with_pass).await;
     assert_eq!(status, StatusCode::OK, "{result}");
     assert_eq!(app.methods_of(ADELE).await, vec!["email", "temporaryAccessPass"]);
@@ -621,12 +615,7 @@ async fn the_pass_is_delivered_only_after_every_removal() {
         json!({"route": "/beta/users/*/authentication/phoneMethods/3179e48a-*", "method": "DELETE", "status": 500, "count": 1}),
         json!({"route": "/v1.0/users/*/authentication/microsoftAuthenticatorMethods/*", "method": "DELETE", "latencyMs": 400, "count": 1}),
     ] {
-        app.client
-            .post(format!("{}/sim/faults", app.sim.base_url()))
-            .json(&fault)
-            .send()
-            .await
-            .unwrap();
+        crate::cost::fault(&app, fault).await;
     }
     let with_pass = body(json!({"allowEmpty": false, "tap": {"delivery": {"channel": "email"}}}));
     let (status, result) = app.post_reset(ADELE, RESET_TAP, &with_pass).await;
