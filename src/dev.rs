@@ -39,6 +39,11 @@ pub struct DevArgs {
     /// runs the templates' posture.
     #[arg(long)]
     pub relaxed: bool,
+    /// For benchmarks: every operation of the local stores (request records, the audit trail,
+    /// rate-limit slots, the in-process queues) first waits this many milliseconds, as a storage
+    /// account's round trip would (`benches/intake.sh` with `STORE_DELAY_MS`).
+    #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    pub store_delay_ms: Option<u64>,
 }
 
 /// How `dev` guards recoveries.
@@ -243,6 +248,9 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
                 Err(e) => anyhow::bail!("emptying {dir} (or run with --keep): {e}"),
             }
         }
+    }
+    if let Some(ms) = args.store_delay_ms {
+        crate::storage::place_local_stores_away(std::time::Duration::from_millis(ms));
     }
     let posture = if args.relaxed {
         Posture::Relaxed

@@ -52,6 +52,7 @@ impl FileStorage {
         name: &str,
         op: impl FnOnce(&std::path::Path) -> Result<T, StorageError> + Send + 'static,
     ) -> Result<T, StorageError> {
+        super::local_round_trip().await;
         let path = self.root.join(name);
         tokio::task::spawn_blocking(move || op(&path))
             .await
@@ -113,6 +114,7 @@ impl AuditStorage for FileStorage {
     }
 
     async fn list(&self, prefix: &str) -> Result<Vec<String>, StorageError> {
+        super::local_round_trip().await;
         let dir = self.root.join(prefix);
         let mut out = Vec::new();
         let mut entries = match tokio::fs::read_dir(&dir).await {
@@ -130,6 +132,7 @@ impl AuditStorage for FileStorage {
     }
 
     async fn read(&self, name: &str) -> Result<Vec<u8>, StorageError> {
+        super::local_round_trip().await;
         tokio::fs::read(self.root.join(name)).await.map_err(io)
     }
 }

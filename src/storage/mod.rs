@@ -13,12 +13,31 @@ pub mod queue;
 pub mod records;
 pub mod reports;
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use azure_core::credentials::TokenCredential;
 use azure_core::http::{StatusCode, Transport};
 use azure_storage_blob::{BlobContainerClient, BlobContainerClientOptions};
 use url::Url;
+
+/// How far away the local stores are (`dev --store-delay-ms`): unset, they answer at once.
+static LOCAL_DISTANCE: OnceLock<Duration> = OnceLock::new();
+
+/// Make every operation of the local stores (`FileRecords`, `FileStorage`, `LocalQueue`) wait
+/// `delay` first, as a storage account's round trip would: how `benches/intake.sh` shows that
+/// concurrent requests wait on storage side by side, not one after another. Set once, by `dev`
+/// (a process of its own), before any store is used; tests never set it.
+pub fn place_local_stores_away(delay: Duration) {
+    let _ = LOCAL_DISTANCE.set(delay);
+}
+
+/// The round trip of one local store operation, before the operation takes its lock.
+pub(crate) async fn local_round_trip() {
+    if let Some(delay) = LOCAL_DISTANCE.get() {
+        tokio::time::sleep(*delay).await;
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {

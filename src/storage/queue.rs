@@ -150,6 +150,7 @@ impl<T> LocalQueue<T> {
 #[async_trait]
 impl MessageQueue for LocalQueue<String> {
     async fn post(&self, text: String) -> Result<(), StorageError> {
+        super::local_round_trip().await;
         self.tx
             .send(text)
             .map_err(|_| StorageError::Unavailable("the local queue is closed".into()))
@@ -159,11 +160,13 @@ impl MessageQueue for LocalQueue<String> {
 #[async_trait]
 impl RequestQueue for LocalQueue<Uuid> {
     async fn send(&self, request_id: Uuid) -> Result<(), StorageError> {
+        super::local_round_trip().await;
         self.tx
             .send(request_id)
             .map_err(|_| StorageError::Unavailable("the local queue is closed".into()))
     }
     async fn send_after(&self, request_id: Uuid, delay: std::time::Duration) -> Result<(), StorageError> {
+        super::local_round_trip().await;
         let tx = self.tx.clone();
         tokio::spawn(async move {
             tokio::time::sleep(delay).await;

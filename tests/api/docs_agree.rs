@@ -99,6 +99,8 @@ fn not_a_setting(name: &str) -> bool {
             "SWEEP_DIR",
             "LIMITS_DIR",
             "CHROMIUM",
+            // benches/intake.sh's: `dev --store-delay-ms`.
+            "STORE_DELAY_MS",
         ]
         .contains(&name)
 }
