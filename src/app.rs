@@ -162,8 +162,7 @@ impl App {
 /// # Errors
 /// A client cannot be built.
 fn http_clients() -> anyhow::Result<(reqwest::Client, reqwest::Client)> {
-    let (tls, roots) = crate::tls::client_config()?;
-    crate::tls::warm(&roots);
+    let tls = crate::tls::process_client_config()?;
     let http = reqwest::Client::builder()
         .tls_backend_preconfigured(tls.clone())
         .connect_timeout(std::time::Duration::from_secs(10))

@@ -6,9 +6,10 @@
 //! Loading the platform's roots reads every certificate of the system store (about 150 files on
 //! Debian): some 3 ms each time, and reqwest loads them for every client it builds, before the
 //! process can answer anything (issue "An intake without a hot spot, and a 5 ms cold start"). Here
-//! one verifier serves every client, loads the roots at its first use, and `warm` starts that
-//! load on a thread of its own as soon as the process starts, so the first recovery finds them
-//! ready. Written by hand because neither reqwest nor rustls-platform-verifier loads lazily: the
+//! one verifier serves every client, loads the roots at its first use, and `warm_early`, the first
+//! thing `main` does, starts that load on a thread of its own, so that it runs beside the whole
+//! start and the first recovery finds the roots ready (`cargo xtask cold-start` counts the starts
+//! where they were ready before the first answer). Written by hand because neither reqwest nor rustls-platform-verifier loads lazily: the
 //! wrapper is the `ServerCertVerifier` trait, each call handed to the platform verifier.
 
 use std::sync::{Arc, OnceLock};
@@ -83,12 +84,12 @@ impl ServerCertVerifier for PlatformRoots {
 /// # Errors
 /// The crypto provider refuses the default protocol versions (it never does).
 pub fn client_config() -> Result<(rustls::ClientConfig, Arc<PlatformRoots>), rustls::Error> {
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let roots = Arc::new(PlatformRoots {
-        provider: provider.clone(),
-        verifier: OnceLock::new(),
-    });
-    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+    config_on(PlatformRoots::new())
+}
+
+/// The client configuration on `roots`.
+fn config_on(roots: Arc<PlatformRoots>) -> Result<(rustls::ClientConfig, Arc<PlatformRoots>), rustls::Error> {
+    let mut config = rustls::ClientConfig::builder_with_provider(roots.provider.clone())
         .with_safe_default_protocol_versions()?
         .dangerous()
         .with_custom_certificate_verifier(roots.clone())
@@ -98,14 +99,64 @@ pub fn client_config() -> Result<(rustls::ClientConfig, Arc<PlatformRoots>), rus
     Ok((config, roots))
 }
 
+impl PlatformRoots {
+    fn new() -> Arc<PlatformRoots> {
+        Arc::new(PlatformRoots {
+            provider: Arc::new(rustls::crypto::aws_lc_rs::default_provider()),
+            verifier: OnceLock::new(),
+        })
+    }
+}
+
+/// The process's roots, their load begun by `main` before anything else (`warm_early`).
+static PROCESS_ROOTS: OnceLock<Arc<PlatformRoots>> = OnceLock::new();
+
+/// Begin loading the process's roots now, on a thread of their own: `main`'s first step, so the
+/// load runs beside everything the start does (parsing the command line, the runtime, the
+/// settings, the app), not after part of it. `process_client_config` then serves them.
+pub fn warm_early() {
+    let mut fresh = false;
+    let roots = PROCESS_ROOTS.get_or_init(|| {
+        fresh = true;
+        PlatformRoots::new()
+    });
+    if fresh {
+        warm(roots);
+    }
+}
+
+/// `client_config` on the process's roots (their load begun by `warm_early`, or now).
+///
+/// # Errors
+/// As `client_config`.
+pub fn process_client_config() -> Result<rustls::ClientConfig, rustls::Error> {
+    warm_early();
+    let roots = PROCESS_ROOTS.get().expect("set by warm_early").clone();
+    config_on(roots).map(|(config, _)| config)
+}
+
 /// Load the roots on a thread of its own, beside the start-up, and log when they are ready
-/// (`roots_ms`: since `warm` was called, early in the start; `cargo xtask cold-start` reads it).
+/// (`roots_ms`: since `warm` was called, at the start of `main`; `cargo xtask cold-start` reads it,
+/// and times the line from exec). The log waits (up to 2 s) for the subscriber, which the start
+/// sets up after.
+///
+/// The provider's random numbers need no warming: aws-lc is built without its CPU jitter entropy
+/// source (`AWS_LC_SYS_NO_JITTER_ENTROPY` in `.cargo/config.toml`), which gathered about 30 ms of
+/// entropy at its first use, in the first TLS handshake, so in the first recovery after every
+/// start (`benches/first_call.sh`). It draws from the operating system (`getrandom`), as ring and
+/// OpenSSL do.
 pub fn warm(roots: &Arc<PlatformRoots>) {
     let roots = roots.clone();
     let began = std::time::Instant::now();
     let _ = std::thread::Builder::new().name("tls-roots".into()).spawn(move || {
         roots.load();
         let roots_ms = began.elapsed().as_secs_f64() * 1000.0;
+        for _ in 0..2_000 {
+            if tracing::dispatcher::has_been_set() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
         tracing::info!(roots_ms, "the platform's root certificates are loaded");
     });
 }

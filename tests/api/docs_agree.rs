@@ -88,6 +88,8 @@ fn not_a_setting(name: &str) -> bool {
         || name.starts_with("APPLICATIONINSIGHTS_")
         || name.starts_with("AzureWebJobs")
         || name.starts_with("FUZZ_")
+        // aws-lc-sys's build settings (.cargo/config.toml).
+        || name.starts_with("AWS_LC_SYS_")
         || [
             "IDENTITY_ENDPOINT",
             "IDENTITY_HEADER",
