@@ -11,8 +11,10 @@
 # request storage does not have: a token, then HTTPS to storage (a TLS handshake, its certificate
 # verified against the roots), then the answer. Then the same invocation again. Printed: the
 # median start (exec to the first answer), first invocation and second invocation, RUNS starts
-# each (default 30), the binaries taking turns. What the first invocation takes beyond the second
-# is what a recovery arriving at once pays for the start, the roots' load among it.
+# each (default 30), the binaries taking turns. The first invocation also fetches the identity's
+# token and opens the TCP and TLS connection that the second reuses (a new connection is about
+# 0.7 ms here); what it takes beyond that is what a recovery arriving at once pays for the start:
+# the roots' load, and, before aws-lc was built without it, the CPU jitter entropy.
 # Results: benches/first_call.last.txt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -84,8 +86,9 @@ def serve(handler, tls):
     return server.server_address[1]
 
 identity, storage = serve(Identity, False), serve(Storage, True)
-# The host's queue invocation (tests/api/helpers.rs, host_queue_envelope): the message as text.
-envelope = json.dumps({"Data": {"message": json.dumps({"requestId": "7d3c2b1a-0000-4000-8000-000000000001"})},
+# The host's queue invocation (tests/api/helpers.rs, host_queue_envelope): the message's text as
+# a JSON string, as the host sends it.
+envelope = json.dumps({"Data": {"message": json.dumps(json.dumps({"requestId": "7d3c2b1a-0000-4000-8000-000000000001"}))},
                        "Metadata": {"DequeueCount": "1", "Id": "\"a0004923-f050-417a-9742-6d7c7b984134\"",
                                     "sys": {"MethodName": "recovery-worker", "UtcNow": "2026-12-07T06:00:18.1974545Z", "RandGuid": "d9ba2785-ee1a-4260-a83b-f57cb54b969e"}}})
 
@@ -122,17 +125,20 @@ def start(binary):
         except OSError:
             pass
         if child.poll() is not None or time.perf_counter() - began > 10:
+            child.kill()
             raise SystemExit(f"{binary} did not start: {child.stderr.read().decode()[-2000:]}")
         time.sleep(0.0002)
     ready = time.perf_counter()
     timings = [ready - began]
-    for _ in range(2):
-        t = time.perf_counter()
-        status, answer = http_call(port, "POST", "/recovery-worker", envelope.encode())
-        timings.append(time.perf_counter() - t)
-        if status != 200:
-            raise SystemExit(f"{binary}: recovery-worker answered {status}: {answer[-600:]}")
-    child.kill(); child.wait()
+    try:
+        for _ in range(2):
+            t = time.perf_counter()
+            status, answer = http_call(port, "POST", "/recovery-worker", envelope.encode())
+            timings.append(time.perf_counter() - t)
+            if status != 200:
+                raise SystemExit(f"{binary}: recovery-worker answered {status}: {answer[-600:]}")
+    finally:
+        child.kill(); child.wait()
     return timings
 
 results = {b: [] for b in binaries}

@@ -34,11 +34,13 @@ impl PlatformRoots {
             .map_err(Clone::clone)
     }
 
-    /// Load the roots now (on a thread of its own: `warm`).
-    pub fn load(&self) {
-        if let Err(e) = self.verifier() {
-            tracing::error!(error = %e, "the platform's root certificates could not be loaded: every HTTPS call will fail");
-        }
+    /// Load the roots now (on a thread of its own: `warm`). A failure is kept, and every HTTPS
+    /// call then fails with it.
+    ///
+    /// # Errors
+    /// The platform's roots could not be loaded.
+    pub fn load(&self) -> Result<(), rustls::Error> {
+        self.verifier().map(|_| ())
     }
 }
 
@@ -136,9 +138,10 @@ pub fn process_client_config() -> Result<rustls::ClientConfig, rustls::Error> {
 }
 
 /// Load the roots on a thread of its own, beside the start-up, and log when they are ready
-/// (`roots_ms`: since `warm` was called, at the start of `main`; `cargo xtask cold-start` reads it,
-/// and times the line from exec). The log waits (up to 2 s) for the subscriber, which the start
-/// sets up after.
+/// (`roots_ms`: since `warm` was called, at the start of `main`; `ready_at_us`: when, in
+/// microseconds since 1970, which `cargo xtask cold-start` sets against its exec and the first
+/// answer). The log waits (up to 2 s) for the subscriber, which the start sets up after: an error
+/// logged before would be lost.
 ///
 /// The provider's random numbers need no warming: aws-lc is built without its CPU jitter entropy
 /// source (`AWS_LC_SYS_NO_JITTER_ENTROPY` in `.cargo/config.toml`), which gathered about 30 ms of
@@ -149,15 +152,22 @@ pub fn warm(roots: &Arc<PlatformRoots>) {
     let roots = roots.clone();
     let began = std::time::Instant::now();
     let _ = std::thread::Builder::new().name("tls-roots".into()).spawn(move || {
-        roots.load();
+        let loaded = roots.load();
         let roots_ms = began.elapsed().as_secs_f64() * 1000.0;
-        for _ in 0..2_000 {
+        // When, on the wall clock (the log line itself may wait for the subscriber below).
+        let ready_at_us = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_micros() as u64);
+        for _ in 0..20_000 {
             if tracing::dispatcher::has_been_set() {
                 break;
             }
-            std::thread::sleep(std::time::Duration::from_millis(1));
+            std::thread::sleep(std::time::Duration::from_micros(100));
         }
-        tracing::info!(roots_ms, "the platform's root certificates are loaded");
+        match loaded {
+            Ok(()) => tracing::info!(roots_ms, ready_at_us, "the platform's root certificates are loaded"),
+            Err(e) => tracing::error!(error = %e, "the platform's root certificates could not be loaded: every HTTPS call will fail"),
+        }
     });
 }
 
@@ -172,13 +182,13 @@ mod tests {
             roots.verifier.get().is_none(),
             "nothing is loaded by building the configuration"
         );
-        roots.load();
+        roots.load().unwrap();
         assert!(
             roots.verifier.get().is_some_and(Result::is_ok),
             "the platform's roots load"
         );
         let first: *const _ = roots.verifier().unwrap();
-        roots.load();
+        roots.load().unwrap();
         assert!(std::ptr::eq(first, roots.verifier().unwrap()), "loaded once");
     }
 }

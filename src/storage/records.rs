@@ -61,17 +61,9 @@ impl FileRecords {
         self.locks[stripe].clone().lock_owned().await
     }
 
-    /// Run `op` on the file of `name` on the blocking pool: one hop for the whole operation (a
-    /// check, a write and its rename), not one per file system call.
-    async fn on_file<T: Send + 'static>(
-        &self,
-        name: &str,
-        op: impl FnOnce(&std::path::Path) -> Result<T, StorageError> + Send + 'static,
-    ) -> Result<T, StorageError> {
-        self.on_file_locked(name, None, op).await
-    }
-
-    /// `on_file`, holding `guard` (the record's lock) until `op` has ended.
+    /// Run `op` on the file of `name` on the blocking pool, holding `guard` (the record's lock)
+    /// until `op` has ended: one hop for the whole operation (a check, a write and its rename), not
+    /// one per file system call.
     async fn on_file_locked<T: Send + 'static>(
         &self,
         name: &str,
@@ -92,11 +84,14 @@ impl FileRecords {
 /// Write `data` to `path` whole: into its temporary file, then renamed into place, so a reader
 /// (or a crash) finds the old version or the new one, never a part.
 ///
-/// A replace swaps the two files (`renameat2` with `RENAME_EXCHANGE`) and keeps the old version
-/// in the temporary file, whose inode the next replace writes again: a rename over the record
-/// would free its inode and the next write allocate one, and on ext4 that churn (the allocator
-/// skipping recently freed inodes, under the directory's lock) was most of the CPU an intake took
-/// under load (`benches/intake.last.txt`). Where the file system cannot swap, a plain rename.
+/// A replace swaps the two files (`renameat2` with `RENAME_EXCHANGE`, Linux and macOS) and keeps
+/// the old version in the temporary file, whose inode the next replace writes again: a rename over
+/// the record would free its inode and the next write allocate one, and on ext4 that churn (the
+/// allocator skipping recently freed inodes, under the directory's lock) was most of the CPU an
+/// intake took under load (`benches/intake.last.txt`). Where the file system cannot swap, a plain
+/// rename. Since the next replace rewrites the file an earlier reader may still hold, `read` takes
+/// the record's lock too. The version before the last replace stays beside the record until its
+/// next replace or its delete (records never hold a pass, a code or a secret: keyed hashes only).
 fn write_file(path: &std::path::Path, data: &[u8], replace: bool) -> Result<String, StorageError> {
     if let Some(parent) = path.parent()
         && !parent.is_dir()
@@ -105,24 +100,29 @@ fn write_file(path: &std::path::Path, data: &[u8], replace: bool) -> Result<Stri
     }
     let temp = temp_of(path);
     std::fs::write(&temp, data).map_err(io)?;
-    let swapped = replace
-        && rustix::fs::renameat_with(
-            rustix::fs::CWD,
-            &temp,
-            rustix::fs::CWD,
-            path,
-            rustix::fs::RenameFlags::EXCHANGE,
-        )
-        .is_ok();
-    if !swapped {
+    if !(replace && swap(&temp, path)) {
         std::fs::rename(&temp, path).map_err(io)?;
     }
     Ok(version(data))
 }
 
-/// Where `path`'s next version is written (`list` skips it).
+/// Exchange `a` and `b` atomically; `false` where the platform or the file system cannot.
+#[cfg(any(target_os = "linux", target_os = "macos"))]
+fn swap(a: &std::path::Path, b: &std::path::Path) -> bool {
+    use rustix::fs::{CWD, RenameFlags, renameat_with};
+    renameat_with(CWD, a, CWD, b, RenameFlags::EXCHANGE).is_ok()
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "macos")))]
+fn swap(_: &std::path::Path, _: &std::path::Path) -> bool {
+    false
+}
+
+/// Where `path`'s next version is written: its whole name and `.tmp` (`list` skips it).
 fn temp_of(path: &std::path::Path) -> std::path::PathBuf {
-    path.with_extension("tmp")
+    let mut name = path.as_os_str().to_owned();
+    name.push(".tmp");
+    name.into()
 }
 
 fn read_file(path: &std::path::Path) -> Result<Option<Vec<u8>>, StorageError> {
@@ -169,10 +169,15 @@ impl RecordStore for FileRecords {
 
     async fn read(&self, name: &str) -> Result<Option<Versioned>, StorageError> {
         super::local_round_trip().await;
-        Ok(self.on_file(name, read_file).await?.map(|data| Versioned {
-            etag: version(&data),
-            data,
-        }))
+        // Under the lock: a replace rewrites the file the one before it swapped out.
+        let guard = self.lock(name).await;
+        Ok(self
+            .on_file_locked(name, Some(guard), read_file)
+            .await?
+            .map(|data| Versioned {
+                etag: version(&data),
+                data,
+            }))
     }
 
     async fn delete(&self, name: &str) -> Result<(), StorageError> {
@@ -441,9 +446,12 @@ mod tests {
             (read.data.as_slice(), read.etag.as_str()),
             (&b"{\"v\":3}"[..], third.as_str())
         );
-        // The version before the last replace is kept beside it, for the next replace to reuse.
-        assert_eq!(files(&dir.join("open")), ["r1", "r1.tmp"]);
-        assert_eq!(std::fs::read(dir.join("open/r1.tmp")).unwrap(), b"{\"v\":2}");
+        // The version before the last replace is kept beside it, for the next replace to reuse
+        // (Linux swaps; elsewhere the platform may only rename).
+        if cfg!(target_os = "linux") {
+            assert_eq!(files(&dir.join("open")), ["r1", "r1.tmp"]);
+            assert_eq!(std::fs::read(dir.join("open/r1.tmp")).unwrap(), b"{\"v\":2}");
+        }
         assert_eq!(store.list("open/").await.unwrap(), ["open/r1"]);
         assert!(matches!(
             store.replace("open/r1", b"{\"v\":4}", &second).await,
@@ -453,6 +461,38 @@ mod tests {
         store.delete("open/r1").await.unwrap();
         assert!(files(&dir.join("open")).is_empty(), "{:?}", files(&dir.join("open")));
         assert!(store.read("open/r1").await.unwrap().is_none());
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    /// Why `read` takes the record's lock: a file opened before two replaces holds the second
+    /// one's bytes (each replace rewrites the file the one before swapped out), so a read that a
+    /// replace could overtake twice might return a part. With the lock, no replace runs while a
+    /// read has the file open.
+    #[tokio::test]
+    async fn a_read_waits_for_the_records_lock_since_replaces_reuse_files() {
+        use std::io::Read;
+        let dir = std::env::temp_dir().join(format!("records-reuse-{}", uuid::Uuid::new_v4()));
+        let store = std::sync::Arc::new(FileRecords::new(dir.clone()));
+        let first = store.create("r", b"{\"v\":0}").await.unwrap();
+        let mut held = std::fs::File::open(dir.join("r")).unwrap();
+        let second = store.replace("r", b"{\"v\":1}", &first).await.unwrap();
+        store.replace("r", b"{\"v\":2}", &second).await.unwrap();
+        let mut seen = String::new();
+        held.read_to_string(&mut seen).unwrap();
+        if cfg!(target_os = "linux") {
+            assert_eq!(seen, "{\"v\":2}", "the file opened at version 0 was rewritten in place");
+        }
+        // A read does not run while the record's lock is held.
+        let guard = store.lock("r").await;
+        let reading = {
+            let store = store.clone();
+            tokio::spawn(async move { store.read("r").await })
+        };
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        assert!(!reading.is_finished(), "a read ran while the record's lock was held");
+        drop(guard);
+        let read = reading.await.unwrap().unwrap().unwrap();
+        assert_eq!(read.data, b"{\"v\":2}");
         let _ = std::fs::remove_dir_all(dir);
     }
 }

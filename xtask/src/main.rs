@@ -417,6 +417,7 @@ fn started(binary: &Path, roots: bool) -> Result<(Duration, Option<(f64, Duratio
         ("NOTICE_CONTACT", "the service desk".into()),
     ];
     let started = Instant::now();
+    let exec_at = std::time::SystemTime::now();
     let mut child = Command::new(binary)
         .env_clear()
         .envs(platform)
@@ -428,14 +429,17 @@ fn started(binary: &Path, roots: bool) -> Result<(Duration, Option<(f64, Duratio
         std::thread::spawn(move || {
             use std::io::BufRead;
             for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
-                let ms = line
-                    .split("\"roots_ms\":")
-                    .nth(1)
-                    .and_then(|rest| rest.split([',', '}']).next())
-                    .and_then(|n| n.trim().parse::<f64>().ok());
-                if let Some(ms) = ms {
-                    // When the line came, on this clock: from exec, as the first answer is timed.
-                    let _ = tx.send((ms, started.elapsed()));
+                let field = |name: &str| {
+                    line.split(&format!("\"{name}\":"))
+                        .nth(1)
+                        .and_then(|rest| rest.split([',', '}']).next())
+                        .and_then(|n| n.trim().parse::<f64>().ok())
+                };
+                if let (Some(ms), Some(at)) = (field("roots_ms"), field("ready_at_us")) {
+                    // When the roots were ready, from exec (the binary's wall clock against this
+                    // one's at the exec), as the first answer is timed.
+                    let at = std::time::UNIX_EPOCH + Duration::from_micros(at as u64);
+                    let _ = tx.send((ms, at.duration_since(exec_at).unwrap_or_default()));
                 }
             }
         });
