@@ -81,15 +81,8 @@ impl ServerCertVerifier for PlatformRoots {
     }
 }
 
-/// The TLS configuration every client of the process shares, and its roots (to `warm`).
-///
-/// # Errors
-/// The crypto provider refuses the default protocol versions (it never does).
-pub fn client_config() -> Result<(rustls::ClientConfig, Arc<PlatformRoots>), rustls::Error> {
-    config_on(PlatformRoots::new())
-}
-
-/// The client configuration on `roots`.
+/// The client configuration on `roots`: every client of the process shares it
+/// (`process_client_config`).
 fn config_on(roots: Arc<PlatformRoots>) -> Result<(rustls::ClientConfig, Arc<PlatformRoots>), rustls::Error> {
     let mut config = rustls::ClientConfig::builder_with_provider(roots.provider.clone())
         .with_safe_default_protocol_versions()?
@@ -148,7 +141,7 @@ pub fn process_client_config() -> Result<rustls::ClientConfig, rustls::Error> {
 /// entropy at its first use, in the first TLS handshake, so in the first recovery after every
 /// start (`benches/first_call.sh`). It draws from the operating system (`getrandom`), as ring and
 /// OpenSSL do.
-pub fn warm(roots: &Arc<PlatformRoots>) {
+fn warm(roots: &Arc<PlatformRoots>) {
     let roots = roots.clone();
     let began = std::time::Instant::now();
     let _ = std::thread::Builder::new().name("tls-roots".into()).spawn(move || {
@@ -177,7 +170,7 @@ mod tests {
 
     #[test]
     fn the_roots_wait_for_their_first_use_and_load_once() {
-        let (_, roots) = client_config().unwrap();
+        let (_, roots) = config_on(PlatformRoots::new()).unwrap();
         assert!(
             roots.verifier.get().is_none(),
             "nothing is loaded by building the configuration"

@@ -61,15 +61,17 @@ impl FileRecords {
         self.locks[stripe].clone().lock_owned().await
     }
 
-    /// Run `op` on the file of `name` on the blocking pool, holding `guard` (the record's lock)
-    /// until `op` has ended: one hop for the whole operation (a check, a write and its rename), not
-    /// one per file system call.
-    async fn on_file_locked<T: Send + 'static>(
+    /// Run `op` on the file of `name`: after the store's round trip (`dev --store-delay-ms`), under
+    /// the record's lock, held until `op` has ended even when the caller goes away first, on the
+    /// blocking pool in one hop for the whole operation (a check, a write and its swap), not one
+    /// per file system call. Reads too: a replace rewrites the file the one before swapped out.
+    async fn on_record<T: Send + 'static>(
         &self,
         name: &str,
-        guard: Option<tokio::sync::OwnedMutexGuard<()>>,
         op: impl FnOnce(&std::path::Path) -> Result<T, StorageError> + Send + 'static,
     ) -> Result<T, StorageError> {
+        super::local_round_trip().await;
+        let guard = self.lock(name).await;
         let path = self.root.join(name);
         tokio::task::spawn_blocking(move || {
             let done = op(&path);
@@ -144,10 +146,8 @@ fn version(data: &[u8]) -> String {
 #[async_trait]
 impl RecordStore for FileRecords {
     async fn create(&self, name: &str, data: &[u8]) -> Result<String, StorageError> {
-        super::local_round_trip().await;
-        let guard = self.lock(name).await;
         let (owned, data) = (name.to_owned(), data.to_vec());
-        self.on_file_locked(name, Some(guard), move |path| {
+        self.on_record(name, move |path| {
             if read_file(path)?.is_some() {
                 return Err(StorageError::Conflict(owned));
             }
@@ -157,10 +157,8 @@ impl RecordStore for FileRecords {
     }
 
     async fn replace(&self, name: &str, data: &[u8], etag: &str) -> Result<String, StorageError> {
-        super::local_round_trip().await;
-        let guard = self.lock(name).await;
         let (owned, data, etag) = (name.to_owned(), data.to_vec(), etag.to_owned());
-        self.on_file_locked(name, Some(guard), move |path| match read_file(path)? {
+        self.on_record(name, move |path| match read_file(path)? {
             Some(current) if version(&current) == etag => write_file(path, &data, true),
             _ => Err(StorageError::Conflict(owned)),
         })
@@ -168,22 +166,14 @@ impl RecordStore for FileRecords {
     }
 
     async fn read(&self, name: &str) -> Result<Option<Versioned>, StorageError> {
-        super::local_round_trip().await;
-        // Under the lock: a replace rewrites the file the one before it swapped out.
-        let guard = self.lock(name).await;
-        Ok(self
-            .on_file_locked(name, Some(guard), read_file)
-            .await?
-            .map(|data| Versioned {
-                etag: version(&data),
-                data,
-            }))
+        Ok(self.on_record(name, read_file).await?.map(|data| Versioned {
+            etag: version(&data),
+            data,
+        }))
     }
 
     async fn delete(&self, name: &str) -> Result<(), StorageError> {
-        super::local_round_trip().await;
-        let guard = self.lock(name).await;
-        self.on_file_locked(name, Some(guard), |path| {
+        self.on_record(name, |path| {
             // The record, and the earlier version its replaces left beside it.
             for file in [temp_of(path), path.to_owned()] {
                 match std::fs::remove_file(file) {
